@@ -1,0 +1,156 @@
+"""The composition root: the one place that builds every service and wires them.
+
+``create_app(settings)`` returns the ASGI application; its lifespan opens the
+store (and migrates it), the broker and the hub, seeds the demo school when
+asked, and closes everything on shutdown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
+
+from server.auth.service import AuthService
+from server.broker import Broker
+from server.broker.factory import open_broker
+from server.chat.render import MessageRenderer
+from server.chat.service import ChatService
+from server.clock import Clock, WallClock
+from server.directory.csv_import import parse_csv
+from server.directory.demo import DEMO_NAME, DEMO_TIMEZONE, DEMO_UAI, demo_csv
+from server.directory.importer import ImportReport, import_directory
+from server.directory.service import Directory
+from server.errors import PreauError
+from server.gateway.endpoint import WebSocketGateway
+from server.gateway.hub import Hub
+from server.http import api
+from server.http.middleware import (
+    SecurityMiddleware,
+    preau_error_handler,
+    unexpected_error_handler,
+)
+from server.presence.memory import MemoryPresence
+from server.services import Services
+from server.settings import Settings
+from server.store.factory import open_store
+
+log = logging.getLogger(__name__)
+
+
+async def build_services(
+    settings: Settings, *, clock: Clock | None = None, broker: Broker | None = None
+) -> Services:
+    clock = clock or WallClock()
+    store = await open_store(settings.effective_store_url)
+    await store.migrate()
+    broker = broker or open_broker(settings.broker_url, settings.node_id)
+    presence = MemoryPresence()
+    directory = Directory(store)
+    auth = AuthService(store, directory, settings, clock)
+    render = MessageRenderer(directory)
+    hub = Hub(
+        store, broker, presence, directory, render.frame,
+        resume_limit=settings.resume_limit, keep_alive=auth.keep_alive,
+    )
+    chat = ChatService(store, directory, hub, render, settings, clock)
+    auth.on_revoke(hub.revoke_sessions)
+    directory.on_change(hub.recheck)
+    return Services(settings, clock, store, broker, presence, directory, auth, hub, chat)
+
+
+async def close_services(services: Services) -> None:
+    await services.hub.stop()
+    await services.broker.close()
+    await services.store.close()
+
+
+async def seed_demo(services: Services) -> ImportReport | None:
+    """Create the demo school on a store that has no school yet."""
+    if await services.store.school_ids():
+        return None
+    report = await import_directory(
+        services.store,
+        parse_csv(demo_csv()),
+        uai=DEMO_UAI,
+        school_name=DEMO_NAME,
+        timezone=DEMO_TIMEZONE,
+        activation_ttl_s=services.settings.activation_ttl_s,
+        now_ms=services.clock.now_ms(),
+    )
+    _write_codes(services.settings.data_dir / "demo-accounts.txt", report)
+    return report
+
+
+def format_accounts(report: ImportReport) -> str:
+    lines = [f"{'login':<28} {'profile':<8} {'activation code':<16} name"]
+    lines += [
+        f"{a.account.login:<28} {a.profile.value:<8} {a.activation_code:<16} {a.display_name}"
+        for a in report.created
+    ]
+    return "\n".join(lines)
+
+
+def _write_codes(path: Path, report: ImportReport) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Codes open accounts of minors: readable by the operator only.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(format_accounts(report) + "\n")
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        services = await build_services(settings, clock=clock)
+        try:
+            if settings.seed_demo:
+                report = await seed_demo(services)
+                if report is not None:
+                    print(f"Demo school created: {report.school.name}. Accounts "
+                          f"(also in {settings.data_dir / 'demo-accounts.txt'}):")
+                    print(format_accounts(report), flush=True)
+            await services.hub.start()
+            app.state.services = services
+            app.state.gateway = WebSocketGateway(
+                settings, services.auth, services.directory, services.hub, services.chat
+            )
+            log.info("node %s ready (store %s, broker %s)", settings.node_id,
+                     settings.effective_store_url.split(":")[0], settings.broker_url)
+            yield
+        finally:
+            await close_services(services)
+
+    async def index(request: object) -> Response:
+        return JSONResponse({"service": "Préau", "api": "/api/openapi.json", "ws": "/ws"})
+
+    app = Starlette(
+        routes=[
+            *api.routes(),
+            WebSocketRoute("/ws", _GatewayEntry()),
+            Route("/", index),
+        ],
+        middleware=[Middleware(SecurityMiddleware, allowed_origins=settings.allowed_origins)],
+        exception_handlers={PreauError: preau_error_handler, Exception: unexpected_error_handler},
+        lifespan=lifespan,
+    )
+    return app
+
+
+class _GatewayEntry:
+    """An ASGI app (not a function, so Starlette passes raw scope/receive/send)
+    that hands the socket to the gateway built in the lifespan."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        gateway: WebSocketGateway = scope["app"].state.gateway
+        await gateway(scope, receive, send)

@@ -1,0 +1,1 @@
+"""Accounts and sessions: activation, argon2id passwords, session tokens."""

@@ -1,0 +1,212 @@
+"""Login, activation, sessions and their revocation.
+
+A session is a random token given to the client (cookie for browsers, bearer
+for programs); the store keeps its SHA-256 only. A session ends at its absolute
+expiry, after ``session_idle_s`` without use, or when revoked (logout, password
+change). Revocation is announced through ``on_revoke`` so that the gateway of
+every node closes the sockets opened with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from server.auth import passwords, tokens
+from server.auth.throttle import FailureThrottle
+from server.clock import Clock
+from server.directory.service import Directory
+from server.errors import ErrorCode, PreauError
+from server.settings import Settings
+from server.store import Credentials, SessionRecord, Store
+
+log = logging.getLogger(__name__)
+
+RevokeListener = Callable[[list[str]], Awaitable[None]]
+
+# Refresh last_seen at most this often: a busy client must not write per request.
+TOUCH_EVERY_MS = 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    token_hash: str
+    person_id: str
+    kind: str
+    expires_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedSession:
+    token: str
+    session: Session
+
+
+class AuthService:
+    def __init__(
+        self, store: Store, directory: Directory, settings: Settings, clock: Clock
+    ) -> None:
+        self._store = store
+        self._directory = directory
+        self._settings = settings
+        self._clock = clock
+        self._throttle = FailureThrottle(settings.login_failures_per_hour)
+        self._revoke_listeners: list[RevokeListener] = []
+
+    def on_revoke(self, listener: RevokeListener) -> None:
+        self._revoke_listeners.append(listener)
+
+    async def _announce_revoked(self, token_hashes: list[str]) -> None:
+        if not token_hashes:
+            return
+        for listener in self._revoke_listeners:
+            await listener(token_hashes)
+
+    # -- login and activation -------------------------------------------------
+    def _check_throttle(self, login: str, client_ip: str) -> list[str]:
+        keys = [f"login:{login.lower()}", f"ip:{client_ip}"]
+        wait = self._throttle.retry_after(keys, time.monotonic())
+        if wait is not None:
+            raise PreauError(
+                ErrorCode.RATE_LIMITED, "too many failed attempts, try later", retry_after=wait
+            )
+        return keys
+
+    def _fail(self, keys: list[str], code: ErrorCode, message: str) -> PreauError:
+        self._throttle.record_failure(keys, time.monotonic())
+        log.info("login refused: %s", code.value)
+        return PreauError(code, message)
+
+    async def login(self, login: str, password: str, client_ip: str, kind: str) -> IssuedSession:
+        keys = self._check_throttle(login, client_ip)
+        creds = await self._store.credentials_by_login(login.strip())
+        ok = await passwords.verify_password(
+            creds.password_hash if creds and creds.active else None, password
+        )
+        if creds is None or not creds.active or not ok:
+            if creds is not None and creds.active and creds.password_hash is None:
+                raise self._fail(
+                    keys,
+                    ErrorCode.ACTIVATION_REQUIRED,
+                    "this account is not activated yet: use your activation code",
+                )
+            raise self._fail(keys, ErrorCode.INVALID_CREDENTIALS, "wrong login or password")
+        assert creds.password_hash is not None
+        self._throttle.clear(keys[0])
+        if passwords.needs_rehash(creds.password_hash):
+            new_hash = await passwords.hash_password(password)
+            await self._store.set_password(creds.person_id, new_hash, self._clock.now_ms())
+        return await self._open_session(creds.person_id, kind)
+
+    async def activate(
+        self, login: str, code: str, new_password: str, client_ip: str, kind: str
+    ) -> IssuedSession:
+        """First login: the one-time code plus the password the person chooses."""
+        keys = self._check_throttle(login, client_ip)
+        problem = passwords.password_problem(new_password)
+        if problem is not None:
+            raise PreauError(ErrorCode.WEAK_PASSWORD, f"password refused: {problem}")
+        creds = await self._store.credentials_by_login(login.strip())
+        code_hash = tokens.digest(tokens.normalise_code(code))
+        now = self._clock.now_ms()
+        self._check_code(creds, code_hash, now, keys)
+        assert creds is not None
+        password_hash = await passwords.hash_password(new_password)
+        if not await self._store.activate(creds.person_id, password_hash, now):
+            raise self._fail(keys, ErrorCode.ACTIVATION_USED, "this activation code was used")
+        self._throttle.clear(keys[0])
+        log.info("account activated")
+        return await self._open_session(creds.person_id, kind)
+
+    def _check_code(
+        self, creds: Credentials | None, code_hash: str, now: int, keys: list[str]
+    ) -> None:
+        if creds is None or not creds.active:
+            raise self._fail(keys, ErrorCode.INVALID_CREDENTIALS, "wrong login or code")
+        if creds.activation_hash is None or creds.activation_hash != code_hash:
+            # Only someone holding the code learns that it was already used.
+            if creds.activation_used_hash == code_hash:
+                raise self._fail(keys, ErrorCode.ACTIVATION_USED, "this activation code was used")
+            raise self._fail(keys, ErrorCode.INVALID_CREDENTIALS, "wrong login or code")
+        if creds.activation_expires_ms is not None and creds.activation_expires_ms <= now:
+            raise self._fail(
+                keys,
+                ErrorCode.ACTIVATION_EXPIRED,
+                "this activation code has expired: ask the school for a new one",
+            )
+
+    async def _open_session(self, person_id: str, kind: str) -> IssuedSession:
+        token = tokens.new_session_token()
+        now = self._clock.now_ms()
+        record = SessionRecord(
+            token_hash=tokens.digest(token),
+            person_id=person_id,
+            kind=kind,
+            created_ms=now,
+            last_seen_ms=now,
+            expires_ms=now + self._settings.session_max_s * 1000,
+        )
+        await self._store.create_session(record)
+        return IssuedSession(token, _session_of(record))
+
+    # -- using and ending sessions -------------------------------------------
+    async def resolve(self, token: str) -> Session | None:
+        """The live session for a token, or None (unknown, revoked, idle or expired)."""
+        if not token or len(token) > 128:
+            return None
+        record = await self._store.get_session(tokens.digest(token))
+        now = self._clock.now_ms()
+        if record is None or record.revoked or record.expires_ms <= now:
+            return None
+        if record.last_seen_ms + self._settings.session_idle_s * 1000 <= now:
+            return None
+        if now - record.last_seen_ms >= TOUCH_EVERY_MS:
+            await self._store.touch_sessions([record.token_hash], now)
+        return _session_of(record)
+
+    async def keep_alive(self, token_hashes: list[str]) -> None:
+        """Mark sessions used by open sockets, so an active chat never idles out."""
+        if token_hashes:
+            await self._store.touch_sessions(token_hashes, self._clock.now_ms())
+
+    async def logout(self, session: Session) -> None:
+        await self._store.revoke_session(session.token_hash)
+        await self._announce_revoked([session.token_hash])
+
+    async def change_password(self, session: Session, current: str, new: str) -> None:
+        """Change the password; every other session of the person ends, sockets included."""
+        problem = passwords.password_problem(new)
+        if problem is not None:
+            raise PreauError(ErrorCode.WEAK_PASSWORD, f"password refused: {problem}")
+        creds = await self._credentials_of(session.person_id)
+        if creds is None or not await passwords.verify_password(creds.password_hash, current):
+            raise PreauError(ErrorCode.INVALID_CREDENTIALS, "the current password is wrong")
+        new_hash = await passwords.hash_password(new)
+        await self._store.set_password(session.person_id, new_hash, self._clock.now_ms())
+        revoked = await self._store.revoke_person_sessions(
+            session.person_id, keep=session.token_hash
+        )
+        await self._announce_revoked(revoked)
+
+    async def revoke_person(self, person_id: str) -> None:
+        """End every session of a person (account closed, role changed)."""
+        await self._announce_revoked(await self._store.revoke_person_sessions(person_id))
+
+    async def _credentials_of(self, person_id: str) -> Credentials | None:
+        person = await self._directory.person(person_id)
+        return None if person is None else await self._store.credentials_by_login(person.login)
+
+    async def issue_activation_code(self, person_id: str) -> str:
+        """A new one-time code (lost code, forgotten password); ends the person's sessions."""
+        code = tokens.new_activation_code()
+        now = self._clock.now_ms()
+        expires = now + self._settings.activation_ttl_s * 1000
+        await self._store.reset_activation(person_id, tokens.digest(code), expires, now)
+        await self.revoke_person(person_id)
+        return code
+
+
+def _session_of(record: SessionRecord) -> Session:
+    return Session(record.token_hash, record.person_id, record.kind, record.expires_ms)

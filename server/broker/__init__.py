@@ -1,0 +1,56 @@
+"""The Broker: live events between the nodes of a deployment.
+
+One channel per room, document or call, so a node receives only what its own
+sockets need (python-socketio's single channel makes every node decode every
+message). The in-memory implementation is the embedded default and the test
+fake; Redis comes with the scale-out work, behind this same interface and the
+same contract suite (tests/server/broker/test_contract.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+
+class Subscription(Protocol):
+    """Messages published on one channel after ``subscribe`` returned.
+
+    Iterate it with ``async for``; ``close()`` (or leaving ``async with``) ends
+    the iteration and frees the channel. Cancelling the iterating task is safe.
+    """
+
+    channel: str
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    async def close(self) -> None: ...
+
+
+class Broker(Protocol):
+    """Publish/subscribe by channel.
+
+    Guarantees:
+    - **at most once**: a message may be lost (a subscriber that disconnects,
+      a broker restart); nothing acknowledged to a client relies on the broker
+      alone, the store is the source of truth and clients resume from it;
+    - **ordered per channel** for one publisher: two messages published by the
+      same node on the same channel arrive in publish order;
+    - a subscriber receives only messages published after ``subscribe``
+      returned;
+    - **no echo**: a node never receives what it published itself (it delivers
+      to its own sockets directly); ``node_id`` tags every message.
+    - a slow subscriber never blocks publishers: its bounded buffer overflows,
+      the overflow is counted in ``dropped`` and the message is lost.
+    """
+
+    node_id: str
+
+    async def publish(self, channel: str, payload: bytes) -> None: ...
+
+    async def subscribe(self, channel: str) -> Subscription: ...
+
+    async def close(self) -> None: ...
+
+    async def healthy(self) -> bool:
+        """True while the broker can deliver (used by /api/health)."""

@@ -1,0 +1,1 @@
+"""Live class chat: posting, history, and how a message looks on the wire."""

@@ -1,0 +1,1 @@
+"""The school directory: schools, classes, people, and the circle of trust."""

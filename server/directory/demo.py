@@ -1,0 +1,37 @@
+"""The demo school seeded on the embedded server's first start."""
+
+from __future__ import annotations
+
+DEMO_UAI = "0000001D"
+DEMO_NAME = "Collège du Préau (démo)"
+DEMO_TIMEZONE = "Europe/Paris"
+
+_PARENT_FIRST_NAMES = ["Camille", "Julien", "Sandrine", "Karim", "Nathalie", "Olivier",
+                      "Fatima", "Stéphane", "Isabelle", "Thomas", "Aurélie", "Mehdi"]
+
+_PUPILS = {
+    "6eA": ["Léa Martin", "Hugo Bernard", "Chloé Dubois", "Nathan Thomas", "Manon Robert",
+            "Lucas Richard"],
+    "6eB": ["Inès Petit", "Louis Durand", "Jade Leroy", "Gabriel Moreau", "Emma Simon",
+            "Adam Laurent"],
+}
+
+
+def demo_csv() -> str:
+    """Two classes of six pupils, a parent each, three teachers, one admin staff member."""
+    lines = ["id;profile;last_name;first_name;classes;parent_of;admin"]
+    number = 0
+    for class_name, names in _PUPILS.items():
+        for name in names:
+            number += 1
+            first, last = name.split(" ", 1)
+            lines.append(f"E{number:03d};pupil;{last};{first};{class_name};;")
+            parent = _PARENT_FIRST_NAMES[(number - 1) % len(_PARENT_FIRST_NAMES)]
+            lines.append(f"P{number:03d};parent;{last};{parent};;E{number:03d};")
+    lines += [
+        "T001;teacher;Lefèvre;Claire;6eA|6eB;;",
+        "T002;teacher;Garnier;Julien;6eA;;",
+        "T003;teacher;Faure;Sophie;6eB;;",
+        "S001;staff;Roux;Anne;;;yes",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,124 @@
+"""The directory as the running server sees it: cached per school, invalidated on change.
+
+Each school's whole directory (people, classes, rules, rooms) is loaded in one
+store call and kept in memory, so the circle-of-trust checks on the hot path
+are dictionary look-ups. An import bumps the cache on this node and tells the
+other nodes over the broker (channel ``directory``), after which live
+subscriptions are re-checked (a pupil who changed class loses the old room at
+once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from server.directory.model import Member, Person, Room
+from server.directory.rules import may_communicate, may_join
+from server.store import SchoolView, Store
+
+log = logging.getLogger(__name__)
+
+ChangeListener = Callable[[str], Awaitable[None]]
+
+
+class Directory:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._schools: dict[str, SchoolView] = {}
+        self._person_school: dict[str, str] = {}
+        self._room_school: dict[str, str] = {}
+        self._loading: dict[str, asyncio.Future[SchoolView | None]] = {}
+        self._listeners: list[ChangeListener] = []
+
+    def on_change(self, listener: ChangeListener) -> None:
+        """Call ``listener(school_id)`` after a school's directory was reloaded."""
+        self._listeners.append(listener)
+
+    async def school(self, school_id: str) -> SchoolView | None:
+        view = self._schools.get(school_id)
+        if view is not None:
+            return view
+        # One load per school even when many requests miss the cache at once.
+        pending = self._loading.get(school_id)
+        if pending is not None:
+            return await pending
+        future: asyncio.Future[SchoolView | None] = asyncio.get_running_loop().create_future()
+        self._loading[school_id] = future
+        try:
+            view = await self._store.load_school(school_id)
+            if view is not None:
+                self._index(view)
+            future.set_result(view)
+            return view
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it themselves
+            raise
+        finally:
+            del self._loading[school_id]
+
+    def _index(self, view: SchoolView) -> None:
+        self._schools[view.school.id] = view
+        for person_id in view.people:
+            self._person_school[person_id] = view.school.id
+        for room_id in view.rooms:
+            self._room_school[room_id] = view.school.id
+
+    async def view_of_person(self, person_id: str) -> SchoolView | None:
+        school_id = self._person_school.get(person_id)
+        if school_id is None:
+            school_id = await self._store.person_school(person_id)
+            if school_id is None:
+                return None
+        view = await self.school(school_id)
+        if view is None or person_id not in view.people:
+            return None
+        return view
+
+    async def member(self, person_id: str) -> Member | None:
+        view = await self.view_of_person(person_id)
+        return None if view is None else view.members.get(person_id)
+
+    async def person(self, person_id: str) -> Person | None:
+        view = await self.view_of_person(person_id)
+        return None if view is None else view.people.get(person_id)
+
+    async def room(self, room_id: str) -> Room | None:
+        school_id = self._room_school.get(room_id)
+        if school_id is None:
+            room = await self._store.get_room(room_id)
+            if room is None:
+                return None
+            school_id = room.school_id
+        view = await self.school(school_id)
+        return None if view is None else view.rooms.get(room_id)
+
+    async def may_communicate(self, sender: Member, recipient_id: str) -> bool:
+        view = await self.school(sender.school_id)
+        if view is None:
+            return False
+        recipient = view.members.get(recipient_id)
+        return recipient is not None and may_communicate(sender, recipient, view.rules)
+
+    async def rooms_of(self, member: Member) -> list[Room]:
+        view = await self.school(member.school_id)
+        if view is None:
+            return []
+        return sorted(
+            (r for r in view.rooms.values() if may_join(member, r)), key=lambda r: r.name
+        )
+
+    async def reload(self, school_id: str) -> None:
+        """Drop a school from the cache, reload it, and tell the listeners."""
+        self._schools.pop(school_id, None)
+        for cache in (self._person_school, self._room_school):
+            for key in [k for k, v in cache.items() if v == school_id]:
+                del cache[key]
+        await self.school(school_id)
+        for listener in self._listeners:
+            try:
+                await listener(school_id)
+            except Exception:
+                log.exception("directory change listener failed for school %s", school_id)

@@ -1,0 +1,78 @@
+"""Errors that carry a stable, client-facing code.
+
+Handlers raise :class:`PreauError`; the HTTP layer and the WebSocket gateway
+turn it into ``{"code": ..., "message": ...}``. Codes are part of the wire
+protocol (docs/protocol.md): never rename one.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    BAD_REQUEST = "bad_request"
+    UNKNOWN_OP = "unknown_op"
+    UNAUTHENTICATED = "unauthenticated"
+    INVALID_CREDENTIALS = "invalid_credentials"
+    ACTIVATION_REQUIRED = "activation_required"
+    ACTIVATION_EXPIRED = "activation_expired"
+    ACTIVATION_USED = "activation_used"
+    WEAK_PASSWORD = "weak_password"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    NOT_SUBSCRIBED = "not_subscribed"
+    CONFLICT = "conflict"
+    TOO_LARGE = "too_large"
+    RATE_LIMITED = "rate_limited"
+    UNAVAILABLE = "unavailable"
+    INTERNAL = "internal"
+
+
+# HTTP status for each code, used by the REST layer.
+HTTP_STATUS: dict[ErrorCode, int] = {
+    ErrorCode.BAD_REQUEST: 400,
+    ErrorCode.UNKNOWN_OP: 400,
+    ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.INVALID_CREDENTIALS: 401,
+    ErrorCode.ACTIVATION_REQUIRED: 403,
+    ErrorCode.ACTIVATION_EXPIRED: 401,
+    ErrorCode.ACTIVATION_USED: 401,
+    ErrorCode.WEAK_PASSWORD: 400,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.NOT_SUBSCRIBED: 409,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.TOO_LARGE: 413,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.INTERNAL: 500,
+}
+
+
+class PreauError(Exception):
+    """An error whose code and message may be shown to the client."""
+
+    def __init__(self, code: ErrorCode, message: str, *, retry_after: float | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+    def to_wire(self) -> dict[str, object]:
+        body: dict[str, object] = {"code": self.code.value, "message": self.message}
+        if self.retry_after is not None:
+            body["retry_after"] = round(self.retry_after, 3)
+        return body
+
+
+def forbidden(message: str = "not allowed") -> PreauError:
+    return PreauError(ErrorCode.FORBIDDEN, message)
+
+
+def not_found(message: str = "no such thing") -> PreauError:
+    return PreauError(ErrorCode.NOT_FOUND, message)
+
+
+def bad_request(message: str) -> PreauError:
+    return PreauError(ErrorCode.BAD_REQUEST, message)

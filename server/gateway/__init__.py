@@ -1,0 +1,1 @@
+"""The WebSocket gateway (``GET /ws``): one socket per client, JSON frames, multiplexed."""

@@ -1,0 +1,390 @@
+"""Local fan-out: rooms' live streams to this node's sockets, bridged to the broker.
+
+For each room with at least one local subscriber the hub keeps a
+:class:`RoomFeed`. A feed delivers a room's messages to its local sockets in
+sequence order, exactly once each:
+
+- messages committed on this node are handed to the feed directly, and
+  published on the broker for the other nodes (which never echo them back);
+- messages from other nodes arrive through the feed's broker subscription;
+- out-of-order arrivals wait, and a gap (a message lost by the at-most-once
+  broker, or still in flight) is filled from the store, which has every
+  sequence number below any committed one (see server/store/__init__.py).
+
+A socket that subscribes with ``since`` first replays what it missed from the
+store while live frames wait in its backlog, then switches to live: no gap, no
+duplicate (:class:`~server.gateway.connection.RoomState`).
+
+Control channels carry what must be global: revoked sessions (logout on one
+node closes sockets on all) and directory changes (rights re-checked on every
+node).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from server.broker import Broker, Subscription
+from server.directory.model import Member
+from server.directory.rules import may_join
+from server.directory.service import Directory
+from server.errors import bad_request
+from server.gateway.connection import CloseCode, Connection, RoomState
+from server.gateway.protocol import event
+from server.presence import Presence
+from server.store import Message, Store
+
+log = logging.getLogger(__name__)
+
+Renderer = Callable[[Message], Awaitable[str]]
+
+SESSIONS_CHANNEL = "control.sessions"
+DIRECTORY_CHANNEL = "control.directory"
+PRESENCE_TTL_S = 30.0
+REPLAY_PAGE = 200
+# Wait this long for a missing sequence number to arrive by itself (two local
+# commits finishing out of order, a broker message in flight) before reading
+# the store.
+GAP_GRACE_S = 0.05
+
+
+def room_channel(room_id: str) -> str:
+    return f"room.{room_id}"
+
+
+class RoomFeed:
+    def __init__(self, hub: Hub, room_id: str) -> None:
+        self.hub = hub
+        self.room_id = room_id
+        self.subscribers: dict[Connection, RoomState] = {}
+        self.delivered = 0
+        self.ready = False
+        self._pending: dict[int, str] = {}
+        self._filler: asyncio.Task[None] | None = None
+        self._sub: Subscription | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self.starting: asyncio.Task[None] = asyncio.get_running_loop().create_task(self._start())
+
+    async def _start(self) -> None:
+        # Subscribe before reading the head: whatever is committed after the
+        # head is read then reaches us through the broker (or a gap fill).
+        self._sub = await self.hub.broker.subscribe(room_channel(self.room_id))
+        self.delivered = await self.hub.store.room_head(self.room_id)
+        self._reader = asyncio.get_running_loop().create_task(self._read(self._sub))
+        self.ready = True
+
+    async def _read(self, sub: Subscription) -> None:
+        async for payload in sub:
+            try:
+                data = orjson.loads(payload)
+                if data["k"] == "m":
+                    self.on_message(int(data["s"]), str(data["f"]))
+                else:
+                    self.on_ephemeral(str(data["f"]), data.get("x"))
+            except Exception:
+                log.exception("room %s: bad broker payload dropped", self.room_id)
+
+    async def stop(self) -> None:
+        for task in (self._reader, self._filler, self.starting):
+            if task is not None:
+                task.cancel()
+        if self._sub is not None:
+            await self._sub.close()
+
+    # -- ordered delivery --------------------------------------------------
+    def on_message(self, seq: int, frame: str) -> None:
+        if seq <= self.delivered:
+            return
+        if seq == self.delivered + 1 and not self._pending:
+            self._broadcast(seq, frame)
+            return
+        self._pending[seq] = frame
+        self._release()
+        if self._pending and self._filler is None:
+            self._filler = asyncio.get_running_loop().create_task(self._fill())
+
+    def _release(self) -> None:
+        while (frame := self._pending.pop(self.delivered + 1, None)) is not None:
+            self._broadcast(self.delivered + 1, frame)
+
+    def _broadcast(self, seq: int, frame: str) -> None:
+        self.delivered = seq
+        for conn, state in self.subscribers.items():
+            if state.live:
+                if seq > state.last:
+                    state.last = seq
+                    conn.push(frame)
+            else:
+                state.backlog.append((seq, frame))
+
+    async def _fill(self) -> None:
+        try:
+            await asyncio.sleep(GAP_GRACE_S)
+            while self._pending:
+                target = min(self._pending)
+                if target <= self.delivered + 1:
+                    self._release()
+                    continue
+                missing = await self.hub.store.messages_after(
+                    self.room_id, self.delivered, min(target - self.delivered - 1, REPLAY_PAGE)
+                )
+                if not missing:
+                    log.error("room %s: seq %d..%d missing from the store", self.room_id,
+                              self.delivered + 1, target - 1)
+                    return
+                for message in missing:
+                    frame = await self.hub.render(message)
+                    if message.seq == self.delivered + 1:
+                        self._broadcast(message.seq, frame)
+                self._release()
+        finally:
+            self._filler = None
+
+    def on_ephemeral(self, frame: str, exclude: object = None) -> None:
+        for conn in self.subscribers:
+            if conn.member.id != exclude:
+                conn.push(frame)
+
+
+class Hub:
+    def __init__(
+        self,
+        store: Store,
+        broker: Broker,
+        presence: Presence,
+        directory: Directory,
+        render: Renderer,
+        *,
+        resume_limit: int,
+        keep_alive: Callable[[list[str]], Awaitable[None]],
+    ) -> None:
+        self.store = store
+        self.broker = broker
+        self.presence = presence
+        self.directory = directory
+        self.render = render
+        self.resume_limit = resume_limit
+        self._keep_alive = keep_alive
+        self.feeds: dict[str, RoomFeed] = {}
+        self.connections: set[Connection] = set()
+        self._by_session: defaultdict[str, set[Connection]] = defaultdict(set)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._control: list[Subscription] = []
+
+    # -- lifecycle -----------------------------------------------------------
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        for channel, handler in (
+            (SESSIONS_CHANNEL, self._on_sessions),
+            (DIRECTORY_CHANNEL, self._on_directory),
+        ):
+            sub = await self.broker.subscribe(channel)
+            self._control.append(sub)
+            self._tasks.append(loop.create_task(self._control_loop(sub, handler)))
+        self._tasks.append(loop.create_task(self._heartbeat()))
+
+    async def stop(self) -> None:
+        for conn in list(self.connections):
+            conn.close(CloseCode.GOING_AWAY, "server shutting down")
+        for task in self._tasks:
+            task.cancel()
+        for sub in self._control:
+            await sub.close()
+        for feed in list(self.feeds.values()):
+            await feed.stop()
+        self.feeds.clear()
+
+    async def _control_loop(
+        self, sub: Subscription, handler: Callable[[dict[str, Any]], Awaitable[None]]
+    ) -> None:
+        async for payload in sub:
+            try:
+                await handler(orjson.loads(payload))
+            except Exception:
+                log.exception("control message on %s failed", sub.channel)
+
+    async def _heartbeat(self) -> None:
+        """Refresh presence entries, and the sessions of open sockets."""
+        beats = 0
+        while True:
+            await asyncio.sleep(PRESENCE_TTL_S / 3)
+            beats += 1
+            try:
+                entries = [
+                    (room, conn.member.id, conn.id)
+                    for conn in self.connections
+                    for room in conn.rooms
+                ]
+                await self.presence.refresh(entries, PRESENCE_TTL_S)
+                if beats % 6 == 0:  # about once a minute
+                    await self._keep_alive(list(self._by_session))
+            except Exception:
+                log.exception("heartbeat failed")
+
+    # -- connections ---------------------------------------------------------
+    def register(self, conn: Connection) -> None:
+        self.connections.add(conn)
+        self._by_session[conn.session.token_hash].add(conn)
+
+    async def unregister(self, conn: Connection) -> None:
+        self.connections.discard(conn)
+        conns = self._by_session.get(conn.session.token_hash)
+        if conns is not None:
+            conns.discard(conn)
+            if not conns:
+                del self._by_session[conn.session.token_hash]
+        for room_id in list(conn.rooms):
+            await self.unsubscribe(conn, room_id)
+
+    # -- rooms ---------------------------------------------------------------
+    async def _feed(self, room_id: str) -> RoomFeed:
+        feed = self.feeds.get(room_id)
+        if feed is None:
+            feed = self.feeds[room_id] = RoomFeed(self, room_id)
+        try:
+            await asyncio.shield(feed.starting)
+        except Exception:
+            if self.feeds.get(room_id) is feed:
+                del self.feeds[room_id]
+            raise
+        return feed
+
+    async def subscribe(
+        self,
+        conn: Connection,
+        room_id: str,
+        since: int | None,
+        acknowledge: Callable[[dict[str, Any]], None],
+    ) -> None:
+        """Subscribe ``conn`` (already authorised), answer, then replay and go live."""
+        if room_id in conn.rooms:
+            await self.unsubscribe(conn, room_id)  # a re-subscribe restarts from ``since``
+        feed = await self._feed(room_id)
+        head = feed.delivered
+        if since is not None and since > head:
+            head = await self.store.room_head(room_id)
+            if since > head:
+                raise bad_request("since is beyond the room's last message")
+        start = head if since is None else since
+        truncated = head - start > self.resume_limit
+        if truncated:
+            start = head - self.resume_limit
+        state = RoomState(start)
+        feed.subscribers[conn] = state
+        conn.rooms[room_id] = state
+        first = await self.presence.join(room_id, conn.member.id, conn.id, PRESENCE_TTL_S)
+        online = await self.presence.online(room_id)
+        acknowledge({"head": head, "truncated": truncated, "first_seq": start + 1,
+                     "online": await self._people(conn.member, online)})
+        if first:
+            await self.publish_ephemeral(room_id, event(
+                "presence.join", room=room_id, person=_person(conn.member)))
+        await self._replay(conn, room_id, state)
+
+    async def _replay(self, conn: Connection, room_id: str, state: RoomState) -> None:
+        while conn.rooms.get(room_id) is state and not conn.closed:
+            page = await self.store.messages_after(room_id, state.last, REPLAY_PAGE)
+            for message in page:
+                if message.seq > state.last:
+                    conn.push(await self.render(message))
+                    state.last = message.seq
+            if len(page) < REPLAY_PAGE:
+                break
+        for seq, frame in state.backlog:
+            if seq > state.last:
+                conn.push(frame)
+                state.last = seq
+        state.backlog.clear()
+        state.live = True
+
+    async def unsubscribe(self, conn: Connection, room_id: str) -> bool:
+        state = conn.rooms.pop(room_id, None)
+        if state is None:
+            return False
+        feed = self.feeds.get(room_id)
+        if feed is not None:
+            feed.subscribers.pop(conn, None)
+            if not feed.subscribers and feed.ready:
+                del self.feeds[room_id]
+                await feed.stop()
+        if await self.presence.leave(room_id, conn.member.id, conn.id):
+            await self.publish_ephemeral(room_id, event(
+                "presence.leave", room=room_id, person=_person(conn.member)))
+        return True
+
+    async def _people(self, viewer: Member, ids: list[str]) -> list[dict[str, str]]:
+        view = await self.directory.school(viewer.school_id)
+        if view is None:
+            return []
+        return [_person(view.members[i]) for i in ids if i in view.members]
+
+    # -- publishing ----------------------------------------------------------
+    async def publish_message(self, room_id: str, seq: int, frame: str) -> None:
+        """Deliver a committed message here and on every other node."""
+        feed = self.feeds.get(room_id)
+        if feed is not None and feed.ready:
+            feed.on_message(seq, frame)
+        await self.broker.publish(
+            room_channel(room_id), orjson.dumps({"k": "m", "s": seq, "f": frame})
+        )
+
+    async def publish_ephemeral(
+        self, room_id: str, frame: str, exclude: str | None = None
+    ) -> None:
+        """Typing, presence: best effort, to subscribers except person ``exclude``."""
+        feed = self.feeds.get(room_id)
+        if feed is not None:
+            feed.on_ephemeral(frame, exclude)
+        await self.broker.publish(
+            room_channel(room_id), orjson.dumps({"k": "e", "f": frame, "x": exclude})
+        )
+
+    # -- global state --------------------------------------------------------
+    async def revoke_sessions(self, token_hashes: list[str]) -> None:
+        self._close_sessions(token_hashes)
+        await self.broker.publish(SESSIONS_CHANNEL, orjson.dumps({"revoked": token_hashes}))
+
+    async def _on_sessions(self, data: dict[str, Any]) -> None:
+        self._close_sessions([str(h) for h in data.get("revoked", [])])
+
+    def _close_sessions(self, token_hashes: list[str]) -> None:
+        for token_hash in token_hashes:
+            for conn in list(self._by_session.get(token_hash, ())):
+                conn.close(CloseCode.SESSION_ENDED, "session ended")
+
+    async def directory_changed(self, school_id: str) -> None:
+        """After an import on this node: reload here, and tell the other nodes."""
+        await self.directory.reload(school_id)
+        await self.broker.publish(DIRECTORY_CHANNEL, orjson.dumps({"school": school_id}))
+
+    async def _on_directory(self, data: dict[str, Any]) -> None:
+        await self.directory.reload(str(data["school"]))
+
+    async def recheck(self, school_id: str) -> None:
+        """Re-apply the circle of trust to live sockets after a directory change."""
+        view = await self.directory.school(school_id)
+        for conn in [c for c in self.connections if c.member.school_id == school_id]:
+            member = None if view is None else view.members.get(conn.member.id)
+            if member is None:
+                conn.close(CloseCode.ACCOUNT_CLOSED, "account closed")
+                continue
+            conn.member = member
+            for room_id in list(conn.rooms):
+                room = view.rooms.get(room_id) if view else None
+                if room is None or not may_join(member, room):
+                    await self.unsubscribe(conn, room_id)
+                    conn.push(event("room.revoked", room=room_id))
+
+    def stats(self) -> dict[str, int]:
+        return {"connections": len(self.connections), "rooms": len(self.feeds)}
+
+
+def _person(member: Member) -> dict[str, str]:
+    return {"id": member.id, "name": member.display_name}
+

@@ -1,0 +1,151 @@
+"""The ``/ws`` wire protocol, without I/O: frames in, requests or errors out.
+
+Envelope (docs/protocol.md):
+
+- request ``{"id": 7, "op": "chat.send", ...params}``
+- reply ``{"re": 7, "ok": true, ...}`` or ``{"re": 7, "ok": false, "error": {"code", "message"}}``
+- event ``{"ev": "chat.message", "room": "...", ...}``
+
+Every op has a pydantic model (strict types, unknown fields refused); their
+JSON Schemas are published at ``/api/ws-schema``. Parsing never raises
+anything but :class:`~server.errors.PreauError`, so the gateway can answer every
+bad frame and keep the socket open.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+
+from server.errors import ErrorCode, PreauError
+
+RequestId = int | str | None
+
+RoomId = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+
+
+class Op(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Ping(Op):
+    """Application-level liveness check; the reply carries the server time."""
+
+
+class RoomSubscribe(Op):
+    """Receive a room's messages: first those after ``since`` (if given), then live ones."""
+
+    room: RoomId
+    since: Annotated[StrictInt, Field(ge=0)] | None = None
+
+
+class RoomUnsubscribe(Op):
+    room: RoomId
+
+
+class ChatSend(Op):
+    """Post a message. ``txn`` is the client's id for it: a retry with the same
+    ``txn`` returns the first result and never posts twice."""
+
+    room: RoomId
+    txn: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    body: Annotated[StrictStr, Field(min_length=1)]
+
+
+class ChatTyping(Op):
+    room: RoomId
+
+
+class PresenceList(Op):
+    room: RoomId
+
+
+OPS: dict[str, type[Op]] = {
+    "ping": Ping,
+    "room.subscribe": RoomSubscribe,
+    "room.unsubscribe": RoomUnsubscribe,
+    "chat.send": ChatSend,
+    "chat.typing": ChatTyping,
+    "presence.list": PresenceList,
+}
+
+
+class Request:
+    __slots__ = ("id", "op", "params")
+
+    def __init__(self, id: RequestId, op: str, params: Op) -> None:
+        self.id = id
+        self.op = op
+        self.params = params
+
+
+class FrameError(PreauError):
+    """A bad frame, with the request id when it could be read (to answer it)."""
+
+    def __init__(self, code: ErrorCode, message: str, request_id: RequestId = None) -> None:
+        super().__init__(code, message)
+        self.request_id = request_id
+
+
+def parse_request(frame: str | bytes, max_bytes: int) -> Request:
+    """Decode and validate one inbound frame, or raise :class:`FrameError`."""
+    if isinstance(frame, bytes):
+        raise FrameError(ErrorCode.BAD_REQUEST, "send JSON in text frames")
+    if len(frame) > max_bytes and len(frame.encode()) > max_bytes:
+        raise FrameError(ErrorCode.TOO_LARGE, f"frame larger than {max_bytes} bytes")
+    try:
+        data = orjson.loads(frame)
+    except orjson.JSONDecodeError:
+        raise FrameError(ErrorCode.BAD_REQUEST, "malformed JSON") from None
+    if not isinstance(data, dict):
+        raise FrameError(ErrorCode.BAD_REQUEST, "a request is a JSON object")
+    request_id = data.pop("id", None)
+    if not (
+        request_id is None
+        or (isinstance(request_id, int) and not isinstance(request_id, bool))
+        or (isinstance(request_id, str) and len(request_id) <= 64)
+    ):
+        raise FrameError(ErrorCode.BAD_REQUEST, "id must be an integer or a short string")
+    op = data.pop("op", None)
+    if not isinstance(op, str):
+        raise FrameError(ErrorCode.BAD_REQUEST, "missing op", request_id)
+    model = OPS.get(op)
+    if model is None:
+        raise FrameError(ErrorCode.UNKNOWN_OP, f"unknown op {op[:40]!r}", request_id)
+    try:
+        params = model.model_validate(data)
+    except ValidationError as exc:
+        raise FrameError(ErrorCode.BAD_REQUEST, _describe(exc), request_id) from None
+    return Request(request_id, op, params)
+
+
+def _describe(exc: ValidationError) -> str:
+    """Short, safe description: field names and reasons, never the values sent."""
+    parts = []
+    for error in exc.errors(include_url=False, include_input=False)[:3]:
+        where = ".".join(str(p) for p in error["loc"]) or "request"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def encode(obj: dict[str, Any]) -> str:
+    return orjson.dumps(obj).decode()
+
+
+def reply(request_id: RequestId, **fields: Any) -> str:
+    return encode({"re": request_id, "ok": True, **fields})
+
+
+def error_reply(request_id: RequestId, error: PreauError) -> str:
+    return encode({"re": request_id, "ok": False, "error": error.to_wire()})
+
+
+def event(name: str, **fields: Any) -> str:
+    return encode({"ev": name, **fields})
+
+
+def schemas() -> dict[str, Any]:
+    """JSON Schema of every op's parameters (served at /api/ws-schema)."""
+    return {name: model.model_json_schema() for name, model in OPS.items()}

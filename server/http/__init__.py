@@ -1,0 +1,1 @@
+"""HTTP: the REST API, its OpenAPI description, and plain-class middleware."""

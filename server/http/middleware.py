@@ -1,0 +1,75 @@
+"""Plain ASGI middleware: error bodies, security headers, cross-site request refusal."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
+
+from server.errors import HTTP_STATUS, ErrorCode, PreauError
+from server.gateway.endpoint import origin_allowed
+
+log = logging.getLogger(__name__)
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cache-control", b"no-store"),
+]
+
+
+def error_response(exc: PreauError) -> Response:
+    headers = {}
+    if exc.retry_after is not None:
+        headers["retry-after"] = str(max(1, int(exc.retry_after + 0.999)))
+    return Response(
+        orjson.dumps({"error": exc.to_wire()}),
+        status_code=HTTP_STATUS[exc.code],
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+async def preau_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PreauError)
+    return error_response(exc)
+
+
+async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(PreauError(ErrorCode.INTERNAL, "internal error"))
+
+
+class SecurityMiddleware:
+    """Adds security headers to API responses and refuses cross-site writes.
+
+    Browsers send ``Origin`` on every POST; a POST from another site riding on
+    the session cookie is refused (SameSite=Lax already stops most of them).
+    """
+
+    def __init__(self, app: Any, allowed_origins: frozenset[str]) -> None:
+        self.app = app
+        self.allowed_origins = allowed_origins
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] not in ("GET", "HEAD", "OPTIONS") and not origin_allowed(
+            scope, self.allowed_origins
+        ):
+            response = error_response(PreauError(ErrorCode.FORBIDDEN, "cross-site request"))
+            await response(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

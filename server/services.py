@@ -1,0 +1,28 @@
+"""The services one node runs, built together by the composition root (app.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from server.auth.service import AuthService
+from server.broker import Broker
+from server.chat.service import ChatService
+from server.clock import Clock
+from server.directory.service import Directory
+from server.gateway.hub import Hub
+from server.presence import Presence
+from server.settings import Settings
+from server.store import Store
+
+
+@dataclass
+class Services:
+    settings: Settings
+    clock: Clock
+    store: Store
+    broker: Broker
+    presence: Presence
+    directory: Directory
+    auth: AuthService
+    hub: Hub
+    chat: ChatService

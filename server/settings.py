@@ -1,0 +1,125 @@
+"""Settings, read once from the environment (documented in docs/operations.md).
+
+Every knob is a ``PREAU_*`` variable with a safe default, so the embedded
+server runs with none set. Bad values fail at start-up with the variable's name.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class SettingsError(ValueError):
+    pass
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("preau-data")
+    store_url: str = ""
+    broker_url: str = "memory://"
+    node_id: str = field(default_factory=lambda: "node-" + secrets.token_hex(4))
+    # Origins allowed to open a WebSocket. Empty: only the server's own origin
+    # (scheme://host of the request), which is what the bundled web client needs.
+    allowed_origins: frozenset[str] = frozenset()
+    seed_demo: bool = True
+    cookie_secure: bool = False
+    # Sessions: idle timeout and absolute lifetime, in seconds.
+    session_idle_s: int = 2 * 3600
+    session_max_s: int = 12 * 3600
+    activation_ttl_s: int = 30 * 86400
+    # Gateway limits.
+    max_frame_bytes: int = 64 * 1024  # larger frames get a too_large error
+    hard_frame_bytes: int = 1024 * 1024  # larger frames close the socket (1009)
+    max_message_chars: int = 4000
+    ops_per_s: float = 20.0  # per connection, token bucket
+    ops_burst: int = 60
+    sends_per_s: float = 2.0  # chat messages per account per node
+    sends_burst: int = 10
+    send_queue_frames: int = 2000  # per-connection outbound queue; overflow disconnects
+    ping_interval_s: float = 20.0
+    ping_timeout_s: float = 20.0
+    resume_limit: int = 1000  # messages replayed on subscribe before "truncated"
+    login_failures_per_hour: int = 20
+
+    @property
+    def effective_store_url(self) -> str:
+        return self.store_url or f"sqlite:///{self.data_dir / 'preau.db'}"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        defaults = cls()
+        origins = frozenset(
+            o.strip().rstrip("/") for o in env.get("PREAU_ALLOWED_ORIGINS", "").split(",")
+            if o.strip()
+        )
+        if "*" in origins:
+            raise SettingsError("PREAU_ALLOWED_ORIGINS takes explicit origins, not '*'")
+        return cls(
+            data_dir=Path(env.get("PREAU_DATA_DIR", "preau-data")),
+            store_url=env.get("PREAU_STORE_URL", env.get("DATABASE_URL", "")),
+            broker_url=env.get("PREAU_BROKER_URL", "memory://"),
+            node_id=env.get("PREAU_NODE_ID") or defaults.node_id,
+            allowed_origins=origins,
+            seed_demo=_bool(env, "PREAU_SEED_DEMO", True),
+            cookie_secure=_bool(env, "PREAU_COOKIE_SECURE", False),
+            session_idle_s=_int(env, "PREAU_SESSION_IDLE_S", defaults.session_idle_s, 60),
+            session_max_s=_int(env, "PREAU_SESSION_MAX_S", defaults.session_max_s, 60),
+            activation_ttl_s=_int(env, "PREAU_ACTIVATION_TTL_S", defaults.activation_ttl_s, 60),
+            max_frame_bytes=_int(env, "PREAU_MAX_FRAME_BYTES", defaults.max_frame_bytes, 1024),
+            hard_frame_bytes=_int(env, "PREAU_HARD_FRAME_BYTES", defaults.hard_frame_bytes, 1024),
+            max_message_chars=_int(env, "PREAU_MAX_MESSAGE_CHARS", defaults.max_message_chars, 1),
+            ops_per_s=_float(env, "PREAU_OPS_PER_S", defaults.ops_per_s),
+            ops_burst=_int(env, "PREAU_OPS_BURST", defaults.ops_burst, 1),
+            sends_per_s=_float(env, "PREAU_SENDS_PER_S", defaults.sends_per_s),
+            sends_burst=_int(env, "PREAU_SENDS_BURST", defaults.sends_burst, 1),
+            send_queue_frames=_int(env, "PREAU_SEND_QUEUE_FRAMES", defaults.send_queue_frames, 10),
+            ping_interval_s=_float(env, "PREAU_PING_INTERVAL_S", defaults.ping_interval_s),
+            ping_timeout_s=_float(env, "PREAU_PING_TIMEOUT_S", defaults.ping_timeout_s),
+            resume_limit=_int(env, "PREAU_RESUME_LIMIT", defaults.resume_limit, 1),
+            login_failures_per_hour=_int(
+                env, "PREAU_LOGIN_FAILURES_PER_HOUR", defaults.login_failures_per_hour, 1
+            ),
+        )

@@ -1,0 +1,29 @@
+"""Pick the Store implementation from a URL."""
+
+from __future__ import annotations
+
+from server.store import Store
+from server.store.postgres import SCHEMES as POSTGRES_SCHEMES
+from server.store.postgres import PostgresEngine
+from server.store.sql import SqlStore
+
+ACCEPTED = "sqlite:///path/to/file.db, sqlite:///:memory: or postgresql://user@host/database"
+
+
+async def open_store(url: str) -> Store:
+    """Open the store at ``url``; it is NOT migrated: the caller calls ``migrate()``.
+
+    ``sqlite:///relative/path`` or ``sqlite:////absolute/path`` for the
+    embedded SQLite file, ``postgresql://`` (or ``postgres://``) for
+    PostgreSQL. Any other scheme raises ``ValueError``.
+    """
+    scheme = url.partition(":")[0].lower() if ":" in url else ""
+    if scheme == "sqlite":
+        # Drivers are imported when chosen, never at import time.
+        from server.store.sqlite import SqliteEngine
+
+        return SqlStore(await SqliteEngine.open(url))
+    if scheme in POSTGRES_SCHEMES:
+        return SqlStore(await PostgresEngine.open(url))
+    # Only the scheme is echoed: the rest of a URL may hold a password.
+    raise ValueError(f"unsupported store URL scheme {scheme!r}: use {ACCEPTED}")

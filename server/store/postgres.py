@@ -1,0 +1,121 @@
+"""The PostgreSQL engine (asyncpg): several nodes sharing one database.
+
+A pool of connections; each transaction holds one connection. Writers run at
+READ COMMITTED, where row locks do the serialising that matters (a room's
+``last_seq``, see ``SqlStore.append_message``) and each statement sees what was
+committed before it. Readers run at REPEATABLE READ, READ ONLY, so that a
+multi-query read such as ``load_school`` sees one consistent snapshot.
+
+asyncpg is imported lazily: it is the optional extra ``preau[postgres]``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from server.store.sql import Row
+
+log = logging.getLogger(__name__)
+
+SCHEMES = ("postgresql", "postgres")
+
+
+def _rowcount(status: str) -> int:
+    """Rows touched, from a command status such as ``UPDATE 3`` or ``INSERT 0 1``."""
+    tail = status.rpartition(" ")[2]
+    return int(tail) if tail.isdigit() else 0
+
+
+class PostgresTransaction:
+    """A transaction on one pooled connection (see ``server.store.sql.Transaction``)."""
+
+    def __init__(self, conn: Any, transaction: Any) -> None:
+        self._conn = conn
+        self._transaction = transaction
+        self.open = True
+
+    def _check(self) -> None:
+        if not self.open:
+            raise RuntimeError("this transaction is over")
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        self._check()
+        return list(await self._conn.fetch(sql, *args))
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        self._check()
+        row: Row | None = await self._conn.fetchrow(sql, *args)
+        return row
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        self._check()
+        return await self._conn.fetchval(sql, *args)
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        self._check()
+        status: str = await self._conn.execute(sql, *args)
+        return _rowcount(status)
+
+    async def executemany(self, sql: str, args: Iterable[Sequence[Any]]) -> None:
+        self._check()
+        params = list(args)
+        if params:
+            await self._conn.executemany(sql, params)
+
+    async def rollback(self) -> None:
+        self._check()
+        self.open = False
+        await self._transaction.rollback()
+
+    async def lock(self, key: int) -> None:
+        self._check()
+        # A transaction-level advisory lock: released by commit or rollback,
+        # so a crashed holder can never leave it taken.
+        await self._conn.execute("SELECT pg_advisory_xact_lock($1)", key)
+
+
+class PostgresEngine:
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+
+    @classmethod
+    async def open(cls, url: str, *, min_size: int = 1, max_size: int = 10) -> PostgresEngine:
+        """Connect a pool to ``postgresql://user@host:port/database`` (or ``postgres://``)."""
+        try:
+            import asyncpg
+        except ImportError as exc:
+            raise ImportError(
+                "PostgreSQL support needs asyncpg: install it with pip install 'preau[postgres]'"
+            ) from exc
+        pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size)
+        return cls(pool)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    @asynccontextmanager
+    async def transaction(self, *, readonly: bool = False) -> AsyncIterator[PostgresTransaction]:
+        async with self._pool.acquire() as conn:
+            transaction = conn.transaction(
+                isolation="repeatable_read" if readonly else "read_committed", readonly=readonly
+            )
+            await transaction.start()
+            tx = PostgresTransaction(conn, transaction)
+            try:
+                yield tx
+                if tx.open:
+                    tx.open = False
+                    await transaction.commit()
+            except BaseException:
+                if tx.open:
+                    tx.open = False
+                    try:
+                        await transaction.rollback()
+                    except Exception:
+                        # The original error matters more; the pool resets (or
+                        # drops) the connection when it comes back anyway.
+                        log.warning("rollback failed", exc_info=True)
+                raise

@@ -1,0 +1,53 @@
+"""Fixtures shared by the whole test suite.
+
+Servers: ``postgres_server_url`` (one PostgreSQL for the session, see
+tests/services.py) and ``postgres_database_url`` (a fresh database per test).
+Stores: ``store_url`` runs a test once per implementation (SQLite, PostgreSQL)
+on an empty database; ``store`` opens and migrates it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from server.store import Store
+from server.store.factory import open_store
+from tests.services import fresh_database, postgres_url
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    with postgres_url() as url:
+        yield url
+
+
+@pytest.fixture
+async def postgres_database_url(postgres_server_url: str) -> AsyncIterator[str]:
+    async with fresh_database(postgres_server_url) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty, unmigrated database of each kind."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'preau.sqlite3'}"
+        return
+    # Asked for here, not as an argument, so a SQLite-only run starts no server.
+    server_url: str = request.getfixturevalue("postgres_server_url")
+    async with fresh_database(server_url) as url:
+        yield url
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    """A migrated store of each kind, closed after the test."""
+    opened = await open_store(store_url)
+    try:
+        await opened.migrate()
+        yield opened
+    finally:
+        await opened.close()
