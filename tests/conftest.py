@@ -51,3 +51,15 @@ async def store(store_url: str) -> AsyncIterator[Store]:
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
+    """A migrated SQLite store in a fresh file, for tests that need a real
+    store but are not store contract tests (so no PostgreSQL is started)."""
+    opened = await open_store(f"sqlite:///{tmp_path / 'preau-test.sqlite3'}")
+    try:
+        await opened.migrate()
+        yield opened
+    finally:
+        await opened.close()

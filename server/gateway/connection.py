@@ -71,8 +71,9 @@ class Connection:
         self.refusals = 0  # rate-limit refusals in a row: past a bound, the client is abusive
         self._send = send
         self._queue: deque[str] = deque()
-        self._queue_limit = queue_limit
+        self._queue_limit = self.queue_limit = queue_limit
         self._wakeup: asyncio.Future[None] | None = None
+        self._drain: asyncio.Future[None] | None = None
         self._can_abort = can_abort
         self.close_code: int | None = None
         self._closer: asyncio.Task[None] | None = None
@@ -96,6 +97,22 @@ class Connection:
         if wakeup is not None and not wakeup.done():
             wakeup.set_result(None)
 
+    async def room_to_push(self) -> None:
+        """Wait until the queue is at most half full (or the connection closed).
+
+        Producers that can wait (a replay from the store) call this between
+        frames, so a large catch-up is paced by the client's reading speed
+        instead of overflowing the queue; live fan-out never waits.
+        """
+        while self.close_code is None and len(self._queue) >= self._queue_limit // 2:
+            if self._drain is None or self._drain.done():
+                self._drain = asyncio.get_running_loop().create_future()
+            drain = self._drain
+            try:
+                await asyncio.wait_for(asyncio.shield(drain), 1.0)
+            except TimeoutError:
+                continue  # re-check: the writer may have died with the socket
+
     async def _write_loop(self) -> None:
         send = self._send
         queue = self._queue
@@ -109,6 +126,11 @@ class Connection:
                 # Drain without yielding between frames when the socket is writable.
                 while queue and self.close_code is None:
                     await send({"type": "websocket.send", "text": queue.popleft()})
+                    drain = self._drain
+                    if drain is not None and len(queue) < self._queue_limit // 2:
+                        self._drain = None
+                        if not drain.done():
+                            drain.set_result(None)
         except asyncio.CancelledError:
             raise
         except Exception:  # the client went away mid-write: the reader sees the disconnect

@@ -122,6 +122,8 @@ class RoomFeed:
                     conn.push(frame)
             else:
                 state.backlog.append((seq, frame))
+                if len(state.backlog) > conn.queue_limit:  # catching up slower than the room
+                    conn.close(CloseCode.SLOW_CONSUMER, "too slow: reconnect and resume")
 
     async def _fill(self) -> None:
         try:
@@ -292,6 +294,9 @@ class Hub:
             page = await self.store.messages_after(room_id, state.last, REPLAY_PAGE)
             for message in page:
                 if message.seq > state.last:
+                    await conn.room_to_push()
+                    if conn.rooms.get(room_id) is not state:
+                        return
                     conn.push(await self.render(message))
                     state.last = message.seq
             if len(page) < REPLAY_PAGE:

@@ -14,6 +14,7 @@ bad frame and keep the socket open.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import orjson
@@ -94,7 +95,9 @@ def parse_request(frame: str | bytes, max_bytes: int) -> Request:
     if isinstance(frame, bytes):
         raise FrameError(ErrorCode.BAD_REQUEST, "send JSON in text frames")
     if len(frame) > max_bytes and len(frame.encode()) > max_bytes:
-        raise FrameError(ErrorCode.TOO_LARGE, f"frame larger than {max_bytes} bytes")
+        raise FrameError(
+            ErrorCode.TOO_LARGE, f"frame larger than {max_bytes} bytes", _leading_id(frame)
+        )
     try:
         data = orjson.loads(frame)
     except orjson.JSONDecodeError:
@@ -119,6 +122,18 @@ def parse_request(frame: str | bytes, max_bytes: int) -> Request:
     except ValidationError as exc:
         raise FrameError(ErrorCode.BAD_REQUEST, _describe(exc), request_id) from None
     return Request(request_id, op, params)
+
+
+_LEADING_ID = re.compile(r'^\s*\{\s*"id"\s*:\s*(-?\d{1,18}|"[^"\\]{0,64}")\s*[,}]')
+
+
+def _leading_id(frame: str) -> RequestId:
+    """The id of a frame too large to decode, when it comes first (as our SDKs send it)."""
+    match = _LEADING_ID.match(frame[:120])
+    if match is None:
+        return None
+    token = match[1]
+    return token[1:-1] if token.startswith('"') else int(token)
 
 
 def _describe(exc: ValidationError) -> str:

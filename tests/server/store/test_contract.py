@@ -37,10 +37,8 @@ MIGRATIONS = Path(__file__).parents[3] / "server" / "store" / "migrations"
 
 
 def school_links(school_id: str) -> list[Link]:
-    teachers, pupils = (
-        profile_group(school_id, Profile.TEACHER),
-        profile_group(school_id, Profile.PUPIL),
-    )
+    teachers = profile_group(school_id, Profile.TEACHER)
+    pupils = profile_group(school_id, Profile.PUPIL)
     return [(teachers, pupils), (pupils, teachers)]
 
 
@@ -147,7 +145,7 @@ async def test_concurrent_migrations_apply_once(store_url: str) -> None:
     first, second = await open_store(store_url), await open_store(store_url)
     try:
         versions = await asyncio.gather(first.migrate(), second.migrate())
-        assert versions == [migration_files()[-1]] * 2
+        assert list(versions) == [migration_files()[-1]] * 2
         assert [v for v, _ in await applied_versions(first)] == migration_files()
     finally:
         await first.close()
@@ -632,6 +630,29 @@ async def test_two_nodes_append_concurrently(store: Store, store_url: str) -> No
         await other_node.close()
     assert sorted(m.seq for m, created in results if created) == list(range(1, 21))
     assert [m.seq for m in await store.messages_after(room, 0, 100)] == list(range(1, 21))
+
+
+async def test_cancelled_sends_leave_no_gap(store: Store) -> None:
+    # A client that hangs up mid-send cancels its task at any await point of
+    # the transaction: what was committed stays gapless, the rest vanishes,
+    # and the store (its connection or pool) stays usable.
+    room, sender = await seeded_room(store)
+    loop = asyncio.get_running_loop()
+    tasks = [asyncio.create_task(send(store, room, sender, f"t{i}")) for i in range(60)]
+    for i, task in enumerate(tasks):
+        if i % 3 == 0:
+            loop.call_later(0.0003 * i, task.cancel)
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    assert any(isinstance(o, asyncio.CancelledError) for o in outcomes)
+
+    stored = await store.messages_after(room, 0, 100)
+    assert [m.seq for m in stored] == list(range(1, len(stored) + 1))
+    assert await store.room_head(room) == len(stored)
+    finished = {o[0].txn for o in outcomes if isinstance(o, tuple)}
+    assert finished <= {m.txn for m in stored}
+    message, created = await send(store, room, sender, "after")
+    assert created
+    assert message.seq == len(stored) + 1
 
 
 async def test_paging(store: Store) -> None:

@@ -1,0 +1,35 @@
+# Sourced by scripts/serve and scripts/test: make .venv and install Préau into it.
+# Usage: bootstrap_venv EXTRAS   (e.g. "" or "dev")
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+
+pick_python() {
+  for candidate in "${PYTHON:-}" python3.13 python3.12 python3.11 python3; do
+    [ -n "$candidate" ] || continue
+    if command -v "$candidate" >/dev/null 2>&1 &&
+       "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      echo "$candidate"; return 0
+    fi
+  done
+  echo "Préau needs Python 3.11 or newer on PATH" >&2
+  return 1
+}
+
+bootstrap_venv() {
+  local extras="$1" spec="." stamp
+  [ -n "$extras" ] && spec=".[$extras]"
+  if [ ! -x "$VENV/bin/python" ]; then
+    echo "==> creating $VENV"
+    "$(pick_python)" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+  fi
+  # Reinstall only when the dependency list changed.
+  stamp="$VENV/.installed-$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)-${extras:-base}"
+  if [ ! -f "$stamp" ]; then
+    echo "==> installing Préau ($spec) into $VENV"
+    (cd "$ROOT" && "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$spec")
+    touch "$stamp"
+  fi
+}
