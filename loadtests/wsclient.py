@@ -74,6 +74,7 @@ class WsClient(asyncio.Protocol):
         self.opened: asyncio.Future[None] = loop.create_future()
         self.closed: asyncio.Future[int] = loop.create_future()
         self.close_code: int | None = None
+        self.error: str | None = None  # why we dropped the connection, if we did
 
     # -- to override ---------------------------------------------------------
     def on_message(self, payload: bytes, binary: bool) -> None:
@@ -194,6 +195,7 @@ class WsClient(asyncio.Protocol):
             self._protocol_error(f"unexpected opcode {opcode}")
 
     def _protocol_error(self, reason: str) -> None:
+        self.error = reason
         self.close_code = 1002
         if self.transport is not None:
             self.transport.abort()

@@ -24,6 +24,8 @@ COMMON_PASSWORDS = frozenset(
         "Ecole2026!", "College123!", "Loulou123!", "Marseille13!", "Paris75!",
     }
 )
+# Compared case-insensitively: "azerty123!" is as weak as "Azerty123!".
+_COMMON_FOLDED = frozenset(p.casefold() for p in COMMON_PASSWORDS)
 
 
 def password_problem(password: str) -> str | None:
@@ -46,7 +48,7 @@ def password_problem(password: str) -> str | None:
     )
     if kinds < 3:
         return "at least 3 kinds of characters among lower case, upper case, digits, symbols"
-    if password in COMMON_PASSWORDS or password.lower() in COMMON_PASSWORDS:
+    if password.casefold() in _COMMON_FOLDED:
         return "too common"
     return None
 

@@ -33,7 +33,9 @@ class FailureThrottle:
                 continue
             times = self._prune(key, now)
             if len(times) >= self.limit:
-                wait = times[0] + self.window_s - now
+                # Concurrent attempts can record more failures than the limit:
+                # the key is free again once all but limit - 1 have left the window.
+                wait = times[len(times) - self.limit] + self.window_s - now
                 worst = wait if worst is None else max(worst, wait)
         return worst
 

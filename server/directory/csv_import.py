@@ -110,6 +110,8 @@ def parse_csv(text: str) -> ParsedImport:
 
     seen: dict[str, int] = {}
     while True:
+        # The line where the row starts: a quoted cell may span several lines,
+        # and the row is reported where the reader sees it begin.
         line = reader.line_num + 1
         try:
             row = next(reader)
@@ -118,7 +120,6 @@ def parse_csv(text: str) -> ParsedImport:
         except csv.Error as exc:
             result.error(line, f"unreadable row: {exc}")
             continue
-        line = reader.line_num
         if not any(cell.strip() for cell in row):
             continue
         if len(result.people) + len(result.errors) >= MAX_ROWS:

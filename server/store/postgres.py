@@ -11,14 +11,11 @@ asyncpg is imported lazily: it is the optional extra ``preau[postgres]``.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from server.store.sql import Row
-
-log = logging.getLogger(__name__)
 
 SCHEMES = ("postgresql", "postgres")
 
@@ -29,13 +26,17 @@ def _rowcount(status: str) -> int:
     return int(tail) if tail.isdigit() else 0
 
 
+class _RollbackRequested(Exception):
+    """Ends a block whose transaction called rollback(), so asyncpg rolls back."""
+
+
 class PostgresTransaction:
     """A transaction on one pooled connection (see ``server.store.sql.Transaction``)."""
 
-    def __init__(self, conn: Any, transaction: Any) -> None:
+    def __init__(self, conn: Any) -> None:
         self._conn = conn
-        self._transaction = transaction
         self.open = True
+        self.rollback_requested = False
 
     def _check(self) -> None:
         if not self.open:
@@ -66,9 +67,10 @@ class PostgresTransaction:
             await self._conn.executemany(sql, params)
 
     async def rollback(self) -> None:
+        """Nothing will be committed; the ROLLBACK itself runs when the block exits."""
         self._check()
         self.open = False
-        await self._transaction.rollback()
+        self.rollback_requested = True
 
     async def lock(self, key: int) -> None:
         self._check()
@@ -99,23 +101,20 @@ class PostgresEngine:
     @asynccontextmanager
     async def transaction(self, *, readonly: bool = False) -> AsyncIterator[PostgresTransaction]:
         async with self._pool.acquire() as conn:
-            transaction = conn.transaction(
-                isolation="repeatable_read" if readonly else "read_committed", readonly=readonly
-            )
-            await transaction.start()
-            tx = PostgresTransaction(conn, transaction)
+            tx = PostgresTransaction(conn)
             try:
-                yield tx
-                if tx.open:
-                    tx.open = False
-                    await transaction.commit()
-            except BaseException:
-                if tx.open:
-                    tx.open = False
+                # asyncpg's own block: it commits or rolls back, and if we are
+                # cancelled half-way (a client hanging up) the pool's reset
+                # rolls back quietly when the connection comes back.
+                async with conn.transaction(
+                    isolation="repeatable_read" if readonly else "read_committed",
+                    readonly=readonly,
+                ):
                     try:
-                        await transaction.rollback()
-                    except Exception:
-                        # The original error matters more; the pool resets (or
-                        # drops) the connection when it comes back anyway.
-                        log.warning("rollback failed", exc_info=True)
-                raise
+                        yield tx
+                    finally:
+                        tx.open = False
+                    if tx.rollback_requested:
+                        raise _RollbackRequested
+            except _RollbackRequested:
+                pass

@@ -68,7 +68,8 @@ class Transaction(Protocol):
     async def executemany(self, sql: str, args: Iterable[Sequence[Any]]) -> None: ...
 
     async def rollback(self) -> None:
-        """End the transaction now, undoing its changes; the block then commits nothing."""
+        """Undo the transaction: nothing of it is committed and no statement may
+        follow (the engine rolls back at once, or when the block exits)."""
 
     async def lock(self, key: int) -> None:
         """Hold an exclusive lock named ``key`` (a signed 64-bit int) until the end
@@ -280,6 +281,14 @@ class SqlStore:
     # -- directory ---------------------------------------------------------
 
     async def import_directory(self, batch: ImportBatch, now_ms: int) -> ImportResult:
+        """Apply ``batch`` as ``ImportBatch`` describes, in one transaction.
+
+        Specifics: ``updated`` counts the batch's people who already existed;
+        ``class_names`` count for pupils and teachers only, ``parent_of`` for
+        parents only, and a child unknown in the school is logged and skipped.
+        The link callbacks run inside the transaction: they must not call the
+        store.
+        """
         async with self._engine.transaction() as tx:
             # Imports run one at a time store-wide: login allocation reads the
             # taken logins then writes new ones, which must not interleave.

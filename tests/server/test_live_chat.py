@@ -13,6 +13,7 @@ import socket
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 import websockets
 from preau_client import PreauClient, PreauError
@@ -229,7 +230,7 @@ async def test_a_client_that_stops_reading_is_cut_and_resumes(tmp_path: Path) ->
         slow = await websockets.connect(
             server.ws_url, sock=sock, max_queue=4, max_size=2**22,
             additional_headers={"authorization": f"Bearer {hugo.token}"})
-        await slow.send('{"id": 1, "op": "room.subscribe", "room": "%s"}' % room)
+        await slow.send(orjson.dumps({"id": 1, "op": "room.subscribe", "room": room}).decode())
         while '"re":1' not in str(await slow.recv()):
             pass
         assert server.health()["gateway"] == {"connections": 1, "rooms": 1}

@@ -1,0 +1,13 @@
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY server ./server
+COPY collab ./collab
+COPY rtc ./rtc
+RUN pip install --no-cache-dir '.[postgres]' && useradd --system --home /data preau \
+    && mkdir -p /data && chown preau /data
+USER preau
+ENV PREAU_DATA_DIR=/data PREAU_SEED_DEMO=false
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=3s CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/api/health').status != 200)"
+CMD ["preau", "serve", "--host", "0.0.0.0", "--port", "8000", "--forwarded-allow-ips", "*"]
