@@ -22,6 +22,7 @@ import base64
 import hashlib
 import os
 from collections.abc import Callable
+from typing import cast
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
@@ -96,8 +97,8 @@ class WsClient(asyncio.Protocol):
         self.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
 
     def _finish_handshake(self) -> bool:
         end = self._buf.find(b"\r\n\r\n")

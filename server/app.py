@@ -7,6 +7,7 @@ asked, and closes everything on shutdown.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                           f"(also in {settings.data_dir / 'demo-accounts.txt'}):")
                     print(format_accounts(report), flush=True)
             await services.hub.start()
+            watcher = asyncio.get_running_loop().create_task(services.directory.watch(settings.directory_poll_s))
             app.state.services = services
             app.state.gateway = WebSocketGateway(
                 settings, services.auth, services.directory, services.hub, services.chat
@@ -128,6 +130,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             log.info("node %s ready (store %s, broker %s)", settings.node_id,
                      settings.effective_store_url.split(":")[0], settings.broker_url)
             yield
+            watcher.cancel()
         finally:
             await close_services(services)
 

@@ -82,6 +82,7 @@ class Settings:
     ping_timeout_s: float = 20.0
     resume_limit: int = 1000  # messages replayed on subscribe before "truncated"
     login_failures_per_hour: int = 20
+    directory_poll_s: float = 5.0  # how soon a `preau import` run elsewhere takes effect
 
     @property
     def effective_store_url(self) -> str:
@@ -119,6 +120,7 @@ class Settings:
             ping_interval_s=_float(env, "PREAU_PING_INTERVAL_S", defaults.ping_interval_s),
             ping_timeout_s=_float(env, "PREAU_PING_TIMEOUT_S", defaults.ping_timeout_s),
             resume_limit=_int(env, "PREAU_RESUME_LIMIT", defaults.resume_limit, 1),
+            directory_poll_s=_float(env, "PREAU_DIRECTORY_POLL_S", defaults.directory_poll_s),
             login_failures_per_hour=_int(
                 env, "PREAU_LOGIN_FAILURES_PER_HOUR", defaults.login_failures_per_hour, 1
             ),

@@ -110,6 +110,30 @@ class Directory:
             (r for r in view.rooms.values() if may_join(member, r)), key=lambda r: r.name
         )
 
+    async def watch(self, interval_s: float = 5.0) -> None:
+        """Reload schools whose directory changed in another process (run as a task).
+
+        A ``preau import`` beside running nodes bumps the school's version in
+        the store; every node notices within ``interval_s``.
+        """
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.refresh_changed()
+            except Exception:
+                log.exception("directory watch failed")
+
+    async def refresh_changed(self) -> list[str]:
+        """Reload the cached schools whose stored version moved; return their ids."""
+        versions = await self._store.directory_versions()
+        changed = [
+            school_id for school_id, view in list(self._schools.items())
+            if versions.get(school_id, view.version) != view.version
+        ]
+        for school_id in changed:
+            await self.reload(school_id)
+        return changed
+
     async def reload(self, school_id: str) -> None:
         """Drop a school from the cache, reload it, and tell the listeners."""
         self._schools.pop(school_id, None)

@@ -94,7 +94,13 @@ def parse_request(frame: str | bytes, max_bytes: int) -> Request:
     """Decode and validate one inbound frame, or raise :class:`FrameError`."""
     if isinstance(frame, bytes):
         raise FrameError(ErrorCode.BAD_REQUEST, "send JSON in text frames")
-    if len(frame) > max_bytes and len(frame.encode()) > max_bytes:
+    # The limit is in UTF-8 bytes: a character is 1 to 4 of them, so encode
+    # only when the character count cannot decide. (surrogatepass: a lone
+    # surrogate must not raise here; the JSON decoder refuses it below.)
+    if len(frame) > max_bytes or (
+        len(frame) * 4 > max_bytes
+        and len(frame.encode("utf-8", "surrogatepass")) > max_bytes
+    ):
         raise FrameError(
             ErrorCode.TOO_LARGE, f"frame larger than {max_bytes} bytes", _leading_id(frame)
         )

@@ -131,6 +131,7 @@ class SchoolView:
     members: dict[str, Member]
     rules: CommunicationRules
     rooms: dict[str, Room]
+    version: int = 0  # the school's directory_version when loaded
 
 
 class Store(Protocol):
@@ -150,6 +151,9 @@ class Store(Protocol):
     async def school_ids(self) -> list[str]: ...
 
     async def school_by_uai(self, uai: str) -> School | None: ...
+
+    async def directory_versions(self) -> dict[str, int]:
+        """Each school's directory version, increased by every import touching it."""
 
     async def load_school(self, school_id: str) -> SchoolView | None:
         """Everything the circle of trust needs about one school (active people only)."""

@@ -353,7 +353,8 @@ class SqlStore:
             )
             return school, True
         await tx.execute(
-            "UPDATE schools SET name = $2, timezone = $3 WHERE id = $1",
+            "UPDATE schools SET name = $2, timezone = $3,"
+            " directory_version = directory_version + 1 WHERE id = $1",
             school.id,
             school.name,
             school.timezone,
@@ -487,6 +488,11 @@ class SqlStore:
             rows = await tx.fetch("SELECT id FROM schools ORDER BY uai")
         return [r["id"] for r in rows]
 
+    async def directory_versions(self) -> dict[str, int]:
+        async with self._engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch("SELECT id, directory_version FROM schools")
+        return {r["id"]: int(r["directory_version"]) for r in rows}
+
     async def school_by_uai(self, uai: str) -> School | None:
         async with self._engine.transaction(readonly=True) as tx:
             row = await tx.fetchrow(
@@ -497,7 +503,8 @@ class SqlStore:
     async def load_school(self, school_id: str) -> SchoolView | None:
         async with self._engine.transaction(readonly=True) as tx:
             school_row = await tx.fetchrow(
-                "SELECT id, uai, name, timezone FROM schools WHERE id = $1", school_id
+                "SELECT id, uai, name, timezone, directory_version FROM schools WHERE id = $1",
+                school_id,
             )
             if school_row is None:
                 return None
@@ -547,6 +554,7 @@ class SqlStore:
             for r in people_rows
         }
         return SchoolView(
+            version=int(school_row["directory_version"]),
             school=_school(school_row),
             classes=classes,
             people=people,

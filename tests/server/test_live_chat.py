@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import secrets
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -18,7 +20,7 @@ import pytest
 import websockets
 from preau_client import PreauClient, PreauError
 
-from tests.server.live import LiveServer
+from tests.server.live import ROOT, LiveServer
 
 pytestmark = pytest.mark.slow
 
@@ -254,5 +256,33 @@ async def test_a_client_that_stops_reading_is_cut_and_resumes(tmp_path: Path) ->
                 await back.next_event("chat.message", timeout=0.3)
         await lea.close()
         await hugo.close()
+    finally:
+        server.stop()
+
+
+async def test_a_class_change_imported_beside_the_server_revokes_live_access(
+    tmp_path: Path,
+) -> None:
+    server = LiveServer(tmp_path, {"PREAU_DIRECTORY_POLL_S": "0.5"}).start()
+    try:
+        lucas = await server.client("Lucas Richard")
+        room_a = await class_room(lucas, "6eA")
+        async with await lucas.connect() as conn:
+            await conn.subscribe(room_a)
+            moved = tmp_path / "move.csv"
+            moved.write_text("id;profile;last_name;first_name;classes\n"
+                             "E006;pupil;Richard;Lucas;6eB\n", encoding="utf-8")
+            result = subprocess.run(
+                [sys.executable, "-m", "server.cli", "import", str(moved), "--school", "0000001D"],
+                cwd=ROOT, env=server.env, capture_output=True, text=True, timeout=60)
+            assert result.returncode == 0, result.stderr
+            revoked = await conn.next_event("room.revoked", timeout=10)
+            assert revoked["room"] == room_a
+            with pytest.raises(PreauError) as refused:
+                await conn.send_message(room_a, "encore là ?")
+            assert refused.value.code == "forbidden"
+            assert await class_room(lucas, "6eB")
+            await conn.subscribe(await class_room(lucas, "6eB"))
+        await lucas.close()
     finally:
         server.stop()

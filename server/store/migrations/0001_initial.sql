@@ -15,7 +15,10 @@ CREATE TABLE schools (
     uai         TEXT NOT NULL UNIQUE,
     name        TEXT NOT NULL,
     timezone    TEXT NOT NULL,
-    created_ms  BIGINT NOT NULL
+    created_ms  BIGINT NOT NULL,
+    -- Bumped by every import: nodes poll it to reload a school's directory
+    -- changed by another process (a `preau import` beside running nodes).
+    directory_version BIGINT NOT NULL DEFAULT 1
 );
 
 CREATE TABLE classes (

@@ -193,9 +193,7 @@ def test_several_errors_each_with_its_own_line() -> None:
 
 
 def test_unreadable_quoting_then_parsing_goes_on() -> None:
-    parsed = parse_csv(
-        "\n".join([HEADER, '"B1;pupil;Roux;Anne;5eB;;', GOOD_AFTER]) + "\n"
-    )
+    parsed = parse_csv("\n".join([HEADER, '"B1;pupil;Roux;Anne;5eB;;', GOOD_AFTER]) + "\n")
     # An unterminated quote swallows the rest of the file: one error, at the
     # line where the quote was opened, and no crash.
     assert [line for line, _ in parsed.errors] == [2]
@@ -205,7 +203,9 @@ def test_unreadable_quoting_then_parsing_goes_on() -> None:
 
 def test_bad_quote_mid_file_does_not_hide_the_next_rows() -> None:
     parsed = parse_csv(
-        "\n".join([HEADER, GOOD_BEFORE, 'B1;pupil;"Ro"ux;Anne;5eB;;', GOOD_AFTER, "G3;staff;A;B;;;"])
+        "\n".join(
+            [HEADER, GOOD_BEFORE, 'B1;pupil;"Ro"ux;Anne;5eB;;', GOOD_AFTER, "G3;staff;A;B;;;"]
+        )
     )
     assert [line for line, _ in parsed.errors] == [3]
     assert [(p.line, p.external_id) for p in parsed.people] == [(2, "G1"), (4, "G2"), (5, "G3")]
@@ -310,7 +310,11 @@ async def test_import_reports_bad_rows_and_imports_the_others(sqlite_store: Stor
         (6, "unknown child id(s): E404"),  # P2, from the importer
     ]
     assert sorted(a.account.external_id for a in report.created) == [
-        "E1", "E2", "P1", "S1", "T1",
+        "E1",
+        "E2",
+        "P1",
+        "S1",
+        "T1",
     ]
     assert report.updated == 0
     assert report.classes_created == 2
@@ -351,10 +355,9 @@ async def test_reimport_is_idempotent_and_updates(sqlite_store: Store) -> None:
     assert await sqlite_store.school_ids() == [first.school.id]
 
     # Names and classes change; nobody is duplicated; logins stay.
-    changed = (
-        SCHOOL_CSV.replace("E1;pupil;Martin;Léa;5eA", "E1;pupil;Martin-Durand;Léa;5eC")
-        .replace("T1;teacher;Durand;Claire;5eA|5eB", "T1;teacher;Durand;Claire;5eB")
-    )
+    changed = SCHOOL_CSV.replace(
+        "E1;pupil;Martin;Léa;5eA", "E1;pupil;Martin-Durand;Léa;5eC"
+    ).replace("T1;teacher;Durand;Claire;5eA|5eB", "T1;teacher;Durand;Claire;5eB")
     third = await _run_import(sqlite_store, changed, now_ms=NOW + 2000)
     assert third.created == []
     assert third.classes_created == 1
@@ -420,14 +423,24 @@ async def test_parent_may_name_a_child_imported_earlier(sqlite_store: Store) -> 
 
 @pytest.mark.parametrize(
     ("uai", "timezone"),
-    [("", "Europe/Paris"), ("0751234A!", "Europe/Paris"), ("X" * 17, "Europe/Paris"),
-     (UAI, "Mars/Olympus"), (UAI, "../etc/passwd")],
+    [
+        ("", "Europe/Paris"),
+        ("0751234A!", "Europe/Paris"),
+        ("X" * 17, "Europe/Paris"),
+        (UAI, "Mars/Olympus"),
+        (UAI, "../etc/passwd"),
+    ],
 )
 async def test_bad_school_code_or_time_zone(sqlite_store: Store, uai: str, timezone: str) -> None:
     with pytest.raises(PreauError) as caught:
         await import_directory(
-            sqlite_store, parse_csv(SCHOOL_CSV), uai=uai, school_name="x",
-            timezone=timezone, activation_ttl_s=3600, now_ms=NOW,
+            sqlite_store,
+            parse_csv(SCHOOL_CSV),
+            uai=uai,
+            school_name="x",
+            timezone=timezone,
+            activation_ttl_s=3600,
+            now_ms=NOW,
         )
     assert caught.value.code is ErrorCode.BAD_REQUEST
     assert await sqlite_store.school_ids() == []

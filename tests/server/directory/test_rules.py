@@ -192,18 +192,14 @@ def test_stored_form_has_no_internal_groups_and_memory_form_has_no_self_links() 
     # not comparing a value with itself.
     for school in SCHOOL_CLASSES:
         memory, stored = memory_rules(school), stored_rules(school)
-        assert memory.internal == {
-            profile_group(c, Profile.PUPIL) for c in SCHOOL_CLASSES[school]
-        }
+        assert memory.internal == {profile_group(c, Profile.PUPIL) for c in SCHOOL_CLASSES[school]}
         assert not any(a == b and a.endswith("/pupil") for a, b in memory.links)
         assert stored.internal == frozenset()
         assert stored.links > memory.links
 
 
 @pytest.mark.parametrize("form", sorted(RULE_FORMS))
-@pytest.mark.parametrize(
-    ("sender", "recipient"), sorted(EXPECTED_COMM), ids=lambda v: str(v)
-)
+@pytest.mark.parametrize(("sender", "recipient"), sorted(EXPECTED_COMM), ids=lambda v: str(v))
 def test_may_communicate_matrix(sender: str, recipient: str, form: str) -> None:
     # The sender's school's rules decide (as Directory.may_communicate does).
     rules = RULE_FORMS[form](MEMBERS[sender].school_id)
@@ -279,10 +275,22 @@ def test_manual_group_link() -> None:
     group = f"{S1}/manual/parents-5eA"
     r1 = _member("r1", S1, Profile.PARENT, (CLASS_A,))
     r2 = _member("r2", S1, Profile.PARENT, (CLASS_A,))
-    r1m = Member(id="r1", school_id=S1, profile=Profile.PARENT, display_name="r1",
-                 classes=frozenset({CLASS_A}), manual_groups=frozenset({group}))
-    r2m = Member(id="r2", school_id=S1, profile=Profile.PARENT, display_name="r2",
-                 classes=frozenset({CLASS_A}), manual_groups=frozenset({group}))
+    r1m = Member(
+        id="r1",
+        school_id=S1,
+        profile=Profile.PARENT,
+        display_name="r1",
+        classes=frozenset({CLASS_A}),
+        manual_groups=frozenset({group}),
+    )
+    r2m = Member(
+        id="r2",
+        school_id=S1,
+        profile=Profile.PARENT,
+        display_name="r2",
+        classes=frozenset({CLASS_A}),
+        manual_groups=frozenset({group}),
+    )
     rules = default_rules(S1, [CLASS_A])
     with_group = CommunicationRules(links=rules.links | {(group, group)}, internal=rules.internal)
     assert not may_communicate(r1, r2, with_group)
@@ -326,8 +334,13 @@ async def _import(store: Store, uai: str, text: str) -> SchoolView:
     parsed = parse_csv(text)
     assert parsed.errors == []
     report = await import_directory(
-        store, parsed, uai=uai, school_name=uai, timezone="Europe/Paris",
-        activation_ttl_s=3600, now_ms=NOW,
+        store,
+        parsed,
+        uai=uai,
+        school_name=uai,
+        timezone="Europe/Paris",
+        activation_ttl_s=3600,
+        now_ms=NOW,
     )
     assert report.errors == []
     view = await store.load_school(report.school.id)

@@ -693,3 +693,12 @@ async def test_unknown_room(store: Store) -> None:
     message, created = await send(store, room, sender, "t")
     assert created
     assert message.seq == 1
+
+
+async def test_every_import_bumps_the_directory_version(store: Store) -> None:
+    first, view = await import_and_load(store, make_batch(pupil("p1", "Léa", "Martin", "6A")))
+    versions = await store.directory_versions()
+    assert versions == {first.school.id: view.version}
+    _, again = await import_and_load(store, make_batch(pupil("p1", "Léa", "Martin", "6B")))
+    assert again.version == view.version + 1
+    assert await store.directory_versions() == {first.school.id: again.version}

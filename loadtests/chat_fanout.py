@@ -1,0 +1,709 @@
+"""Chat fan-out on one node: R class rooms of 30 members, senders at a set rate.
+
+    python -m loadtests.chat_fanout --rooms 20 --senders-per-room 20 --rate 1.0 \\
+        --duration 20 --connections-test 5000 --write-docs
+
+What it does (loadtests/README.md explains every figure):
+
+1. builds a synthetic school in a temporary data directory (``loadtests/school.py``);
+2. **fan-out phase**: starts ``preau serve`` on a free port of 127.0.0.1,
+   spreads the rooms' members over ``--load-procs`` load processes
+   (``loadtests/loadgen.py``), subscribes everyone, lets the senders post
+   through a warm-up and a measured window, then checks that every socket got
+   every message of its room exactly once;
+3. **memory phase**: starts a fresh server, opens ``--connections-test`` idle
+   authenticated and subscribed sockets, and reports the server's RSS growth
+   per socket;
+4. prints the figures, and with ``--write-docs`` rewrites the results section
+   of docs/benchmarks.md.
+
+It stops by itself (every wait is bounded), talks only to 127.0.0.1, and
+removes the server processes and the temporary directory (``--keep`` keeps
+the directory, with the server logs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import multiprocessing
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from array import array
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from loadtests.loadgen import RunPlan, SeatPlan, WorkerResult, raise_fd_limit, worker_main
+from loadtests.school import MEMBERS_PER_ROOM, SchoolManifest, prepare_school
+
+HOST = "127.0.0.1"  # the only address this benchmark ever talks to
+SERVER_START_TIMEOUT_S = 60.0
+SERVER_STOP_TIMEOUT_S = 20.0
+COMMAND_TIMEOUT_S = 180.0
+DEFAULT_SENDS_PER_S = 2.0  # server default (server/settings.py): raised only above it
+DEFAULT_OPS_PER_S = 20.0
+WARM_CONNECTIONS = MEMBERS_PER_ROOM  # opened before the memory baseline (one room)
+SATURATED = 0.90  # a load process above this share of one core is saturated
+
+
+# -- scenario and results -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scenario:
+    rooms: int = 20
+    senders_per_room: int = 20
+    rate: float = 1.0  # messages per second per sender
+    duration: float = 20.0  # measured window, seconds
+    warmup: float = 5.0
+    load_procs: int = 2
+    connections_test: int = 5000  # 0: no memory phase
+    body_chars: int = 60
+    profile_s: float = 0.0  # py-spy the server this long, after the measured window
+    server_env: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def offered_per_s(self) -> float:
+        return self.rooms * self.senders_per_room * self.rate * MEMBERS_PER_ROOM
+
+    def validate(self) -> None:
+        if self.rooms < 1 or self.load_procs < 1:
+            raise ValueError("--rooms and --load-procs are at least 1")
+        if not 0 <= self.senders_per_room <= MEMBERS_PER_ROOM:
+            raise ValueError(f"--senders-per-room is 0..{MEMBERS_PER_ROOM}")
+        if self.rate <= 0 or self.duration <= 0 or self.warmup < 0:
+            raise ValueError("--rate and --duration are positive, --warmup not negative")
+        if self.connections_test < 0 or self.body_chars < 21:
+            raise ValueError("--connections-test >= 0, --body-chars >= 21")
+
+
+@dataclass
+class FanoutFigures:
+    window_s: float
+    offered_per_s: float
+    delivered_per_s: float
+    latency_ms: dict[str, float]  # p50, p99, p999, max (end to end)
+    ack_ms: dict[str, float]  # p50, p99: the sender's chat.send round trip
+    send_lag_ms: dict[str, float]  # p99, max: how late the generator sent
+    server_cpu_s: float
+    server_cpu_share: float  # of one core, over the window
+    server_us_per_delivery: float
+    server_rss_kib: int
+    machine_busy_share: float  # of all cores, over the window
+    loadgen_cpu_share: list[float]  # per load process, of one core
+    loadgen_us_per_delivery: float
+    loadgen_saturated: bool
+    connections: int
+    connections_failed: int
+    messages_sent: int
+    messages_acked: int
+    send_errors: dict[str, int]
+    messages_committed: int
+    expected_deliveries: int
+    delivered_total: int
+    duplicates: int
+    missing: int
+    sockets_closed: int
+    drain_timed_out: bool
+    server_log_problems: list[str] = field(default_factory=list)
+
+    @property
+    def exactly_once(self) -> bool:
+        return (self.duplicates == 0 and self.missing == 0 and self.connections_failed == 0
+                and self.messages_committed > 0 and self.sockets_closed == 0
+                and self.delivered_total == self.expected_deliveries)
+
+
+@dataclass
+class MemoryFigures:
+    requested: int
+    opened: int
+    failed: int
+    baseline_connections: int
+    rss_before_kib: int
+    rss_after_kib: int
+    kib_per_connection: float
+    server_cpu_us_per_open: float  # handshake + auth + subscribe, server CPU per socket
+    open_s: float
+    first_errors: list[str] = field(default_factory=list)
+    server_log_problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ProfileRow:
+    function: str
+    self_share: float
+    total_share: float
+
+
+@dataclass
+class Results:
+    scenario: Scenario
+    command: str
+    started_utc: str
+    fanout: FanoutFigures
+    memory: MemoryFigures | None
+    profile: list[ProfileRow] = field(default_factory=list)
+    profile_samples: int = 0
+    profile_note: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, ensure_ascii=False)
+
+
+# -- helpers --------------------------------------------------------------------
+
+
+def percentiles_ms(samples_ns: Sequence[int], points: dict[str, float]) -> dict[str, float]:
+    """Nearest-rank percentiles of nanosecond samples, in milliseconds (NaN when empty)."""
+    if not samples_ns:
+        return {name: math.nan for name in points}
+    ordered = sorted(samples_ns)
+    n = len(ordered)
+    out = {}
+    for name, q in points.items():
+        rank = min(n - 1, max(0, math.ceil(q * n) - 1))
+        out[name] = ordered[rank] / 1e6
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _sleep_until(when: float) -> None:
+    delay = when - time.time()
+    if delay > 0:
+        time.sleep(delay)
+
+
+def _cpu_s(proc: psutil.Process) -> float:
+    times = proc.cpu_times()
+    return float(times.user + times.system)
+
+
+def _machine_busy() -> tuple[float, float]:
+    """(busy seconds, total seconds) of all cores since boot."""
+    t = psutil.cpu_times()
+    total = float(sum(t))
+    idle = float(t.idle + getattr(t, "iowait", 0.0))
+    return total - idle, total
+
+
+def _log_problems(log_path: Path, limit: int = 5) -> list[str]:
+    """WARNING/ERROR lines of a server log (first few, plus a count)."""
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    bad = [line for line in lines if " WARNING " in line or " ERROR " in line
+           or "Traceback" in line]
+    if len(bad) > limit:
+        return [*bad[:limit], f"... {len(bad) - limit} more"]
+    return bad
+
+
+# -- the server -------------------------------------------------------------------
+
+
+def _server_command() -> list[str]:
+    script = Path(sys.executable).parent / "preau"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "server.cli"]
+
+
+@contextlib.contextmanager
+def run_server(data_dir: Path, env_extra: dict[str, str], log_path: Path) -> Iterator[
+    tuple[psutil.Process, int]
+]:
+    """``preau serve`` on a free loopback port; yields (process, port), stops it after."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PREAU_DATA_DIR": str(data_dir),
+        "PREAU_SEED_DEMO": "false",
+        "PREAU_NODE_ID": "bench",
+        **env_extra,
+    }
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [*_server_command(), "serve", "--host", HOST, "--port", str(port),
+             "--log-level", "warning"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the server exited with {proc.returncode}: see {log_path}\n"
+                                   + "\n".join(log_path.read_text().splitlines()[-20:]))
+            try:
+                with urllib.request.urlopen(f"http://{HOST}:{port}/api/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not answer in {SERVER_START_TIMEOUT_S} s")
+            time.sleep(0.1)
+        yield psutil.Process(proc.pid), port
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(SERVER_STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+# -- the load processes ----------------------------------------------------------------
+
+
+class LoadProcesses:
+    """``n`` load processes and their pipes; every command waits (bounded) for all answers."""
+
+    def __init__(self, n: int, port: int) -> None:
+        ctx = multiprocessing.get_context("spawn")  # nothing inherited from this process
+        self.pipes: list[Connection] = []
+        self.procs: list[BaseProcess] = []
+        for i in range(n):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=worker_main, args=(child, HOST, port),
+                               name=f"preau-load-{i}", daemon=True)
+            proc.start()
+            child.close()
+            self.pipes.append(parent)
+            self.procs.append(proc)
+        self.ps = [psutil.Process(p.pid) for p in self.procs if p.pid is not None]
+
+    def ask(self, commands: Sequence[Any], timeout: float = COMMAND_TIMEOUT_S) -> list[Any]:
+        for pipe, command in zip(self.pipes, commands, strict=True):
+            pipe.send(command)
+        return self.collect(timeout)
+
+    def collect(self, timeout: float = COMMAND_TIMEOUT_S) -> list[Any]:
+        deadline = time.monotonic() + timeout
+        answers = []
+        for pipe, proc in zip(self.pipes, self.procs, strict=True):
+            while not pipe.poll(0.2):
+                if not proc.is_alive():
+                    raise RuntimeError(f"{proc.name} died (exit code {proc.exitcode})")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{proc.name} did not answer in {timeout:.0f} s")
+            answers.append(pipe.recv())
+        return answers
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.ask([("close",)] * len(self.pipes), timeout=30)
+        for proc in self.procs:
+            proc.join(5)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(5)
+        for pipe in self.pipes:
+            pipe.close()
+
+
+def _deal(seats: Sequence[SeatPlan], n: int) -> list[list[SeatPlan]]:
+    """Round-robin: each room's members end up spread over every process."""
+    hands: list[list[SeatPlan]] = [[] for _ in range(n)]
+    for i, seat in enumerate(seats):
+        hands[i % n].append(seat)
+    return hands
+
+
+def _opened(answers: list[Any]) -> tuple[int, int, list[str]]:
+    ok = sum(a[1] for a in answers)
+    failed = sum(a[2] for a in answers)
+    errors = [e for a in answers for e in a[3]]
+    return ok, failed, errors[:5]
+
+
+# -- phases -------------------------------------------------------------------------------
+
+
+def fanout_phase(
+    scenario: Scenario, manifest: SchoolManifest, data_dir: Path, workdir: Path
+) -> tuple[FanoutFigures, list[ProfileRow], int, str]:
+    rooms = manifest.rooms[: scenario.rooms]
+    senders_total = len(rooms) * scenario.senders_per_room
+    seats: list[SeatPlan] = []
+    for r, room in enumerate(rooms):
+        for i, member in enumerate(room.members):
+            phase = None
+            if i < scenario.senders_per_room:
+                phase = (i * len(rooms) + r) / senders_total  # interleave the rooms
+            seats.append(SeatPlan(room.room, member.token, phase))
+    env = server_env(scenario)
+    log_path = workdir / "server-fanout.log"
+    with run_server(data_dir, env, log_path) as (server, port):
+        load = LoadProcesses(scenario.load_procs, port)
+        try:
+            ok, failed, errors = _opened(load.ask(
+                [("open", hand) for hand in _deal(seats, scenario.load_procs)]
+            ))
+            if ok == 0:
+                raise RuntimeError(f"no socket could open: {errors}")
+            start = time.time() + 1.0
+            t0 = start + scenario.warmup
+            t1 = t0 + scenario.duration
+            plan = RunPlan(scenario.rate, start, t1 + scenario.profile_s, t0, t1,
+                           scenario.body_chars)
+            for pipe in load.pipes:
+                pipe.send(("run", plan))
+            _sleep_until(t0)
+            cpu0, busy0 = _cpu_s(server), _machine_busy()
+            load0 = [_cpu_s(p) for p in load.ps]
+            _sleep_until(t1)
+            cpu1, busy1 = _cpu_s(server), _machine_busy()
+            load1 = [_cpu_s(p) for p in load.ps]
+            window = time.time() - t0
+            rss_kib = server.memory_info().rss // 1024
+            profile, samples, note = ([], 0, "")
+            if scenario.profile_s > 0:
+                profile, samples, note = profile_server(server.pid, scenario.profile_s, workdir)
+            acks = load.collect(scenario.profile_s + 60)
+            heads: dict[str, int] = {}
+            for answer in acks:
+                for room_id, seq in answer[1].items():
+                    heads[room_id] = max(heads.get(room_id, 0), seq)
+            results: list[WorkerResult] = [
+                a[1] for a in load.ask([("heads", heads)] * scenario.load_procs)
+            ]
+        finally:
+            load.close()
+    problems = _log_problems(log_path)
+    return (
+        _fanout_figures(scenario, results, heads, window, cpu1 - cpu0, busy0, busy1,
+                        [b - a for a, b in zip(load0, load1, strict=True)], rss_kib,
+                        ok, failed, problems, errors),
+        profile, samples, note,
+    )
+
+
+def _fanout_figures(
+    scenario: Scenario,
+    results: list[WorkerResult],
+    heads: dict[str, int],
+    window: float,
+    server_cpu: float,
+    busy0: tuple[float, float],
+    busy1: tuple[float, float],
+    load_cpu: list[float],
+    rss_kib: int,
+    opened: int,
+    failed: int,
+    problems: list[str],
+    open_errors: list[str],
+) -> FanoutFigures:
+    latencies: array[int] = array("q")
+    acks: array[int] = array("q")
+    lags: array[int] = array("q")
+    for r in results:
+        latencies.frombytes(r.latencies_ns)
+        acks.frombytes(r.ack_ns)
+        lags.frombytes(r.send_lag_ns)
+    delivered_window = sum(r.delivered_in_window for r in results)
+    expected = duplicates = missing = closed = 0
+    committed_from: dict[str, int] = {}
+    for r in results:
+        for s in r.sockets:
+            head = heads.get(s.room, s.head_at_subscribe)
+            expected += head - s.head_at_subscribe
+            duplicates += s.duplicates
+            missing += s.gaps + max(0, head - s.last)
+            closed += s.close_code is not None
+            committed_from[s.room] = min(committed_from.get(s.room, s.head_at_subscribe),
+                                         s.head_at_subscribe)
+    errors: Counter[str] = Counter()
+    for r in results:
+        errors.update(r.send_errors)
+    busy = (busy1[0] - busy0[0]) / max(1e-9, busy1[1] - busy0[1])
+    load_shares = [c / window for c in load_cpu]
+    return FanoutFigures(
+        window_s=round(window, 3),
+        offered_per_s=scenario.offered_per_s,
+        delivered_per_s=delivered_window / window,
+        latency_ms=percentiles_ms(latencies, {"p50": 0.5, "p99": 0.99, "p999": 0.999,
+                                              "max": 1.0}),
+        ack_ms=percentiles_ms(acks, {"p50": 0.5, "p99": 0.99}),
+        send_lag_ms=percentiles_ms(lags, {"p99": 0.99, "max": 1.0}),
+        server_cpu_s=server_cpu,
+        server_cpu_share=server_cpu / window,
+        server_us_per_delivery=server_cpu / delivered_window * 1e6 if delivered_window else 0,
+        server_rss_kib=rss_kib,
+        machine_busy_share=busy,
+        loadgen_cpu_share=load_shares,
+        loadgen_us_per_delivery=(sum(load_cpu) / delivered_window * 1e6
+                                 if delivered_window else 0),
+        loadgen_saturated=any(s > SATURATED for s in load_shares),
+        connections=opened,
+        connections_failed=failed,
+        messages_sent=sum(r.sent for r in results),
+        messages_acked=sum(r.acked for r in results),
+        send_errors=dict(errors),
+        messages_committed=sum(h - committed_from.get(room, 0) for room, h in heads.items()),
+        expected_deliveries=expected,
+        delivered_total=sum(r.delivered_total for r in results),
+        duplicates=duplicates,
+        missing=missing,
+        sockets_closed=closed,
+        drain_timed_out=any(r.timed_out for r in results),
+        server_log_problems=problems + [f"open failed: {e}" for e in open_errors],
+    )
+
+
+def memory_phase(
+    scenario: Scenario, manifest: SchoolManifest, data_dir: Path, workdir: Path
+) -> MemoryFigures:
+    everyone = [SeatPlan(room.room, m.token) for room in manifest.rooms for m in room.members]
+    n = scenario.connections_test
+    seats = [everyone[i % len(everyone)] for i in range(n)]
+    warm = min(WARM_CONNECTIONS, max(1, n // 10))
+    log_path = workdir / "server-memory.log"
+    with run_server(data_dir, server_env(scenario), log_path) as (server, port):
+        load = LoadProcesses(scenario.load_procs, port)
+        try:
+            # A few sockets first, so the baseline includes what any first
+            # socket loads once (the school's directory, code paths, a room feed).
+            w_ok, w_failed, w_errors = _opened(load.ask(
+                [("open", hand) for hand in _deal(seats[:warm], scenario.load_procs)]
+            ))
+            time.sleep(1.0)
+            before = server.memory_info().rss
+            cpu0 = _cpu_s(server)
+            started = time.monotonic()
+            ok, failed, errors = _opened(load.ask(
+                [("open", hand) for hand in _deal(seats[warm:], scenario.load_procs)]
+            ))
+            open_s = time.monotonic() - started
+            cpu1 = _cpu_s(server)
+            time.sleep(2.0)  # let the writers and the allocator settle
+            after = server.memory_info().rss
+        finally:
+            load.close()
+    return MemoryFigures(
+        requested=n,
+        opened=ok + w_ok,
+        failed=failed + w_failed,
+        baseline_connections=w_ok,
+        rss_before_kib=before // 1024,
+        rss_after_kib=after // 1024,
+        kib_per_connection=(after - before) / 1024 / ok if ok else math.nan,
+        server_cpu_us_per_open=(cpu1 - cpu0) / ok * 1e6 if ok else math.nan,
+        open_s=round(open_s, 2),
+        first_errors=(w_errors + errors)[:5],
+        server_log_problems=_log_problems(log_path),
+    )
+
+
+def server_env(scenario: Scenario) -> dict[str, str]:
+    """Only the limits this scenario needs raised, plus what the user passed."""
+    env: dict[str, str] = {}
+    if scenario.rate > DEFAULT_SENDS_PER_S:
+        env["PREAU_SENDS_PER_S"] = str(scenario.rate * 1.5)
+    if scenario.rate * 1.5 > DEFAULT_OPS_PER_S:
+        env["PREAU_OPS_PER_S"] = str(scenario.rate * 3)
+    env.update(dict(scenario.server_env))
+    return env
+
+
+# -- profiling ----------------------------------------------------------------------------
+
+
+def profile_server(pid: int, seconds: float, workdir: Path) -> tuple[list[ProfileRow], int, str]:
+    """Sample the server with py-spy (if installed) and rank functions by CPU share."""
+    pyspy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which(
+        "py-spy")
+    if pyspy is None:
+        return [], 0, "py-spy is not installed (pip install py-spy): no profile"
+    out = workdir / "server-profile.txt"
+    proc = subprocess.run(
+        [pyspy, "record", "--pid", str(pid), "--duration", str(max(1, round(seconds))),
+         "--rate", "250", "--nonblocking", "--format", "raw", "--output", str(out)],
+        capture_output=True, text=True, timeout=seconds + 60, check=False,
+    )
+    if proc.returncode != 0 or not out.exists():
+        return [], 0, f"py-spy failed: {(proc.stderr or proc.stdout).strip()[:300]}"
+    rows, samples = summarise_collapsed(out.read_text().splitlines())
+    return rows, samples, f"py-spy record --rate 250 --nonblocking, {seconds:.0f} s"
+
+
+def _frame_name(frame: str) -> str:
+    """``send (uvicorn/protocols/.../impl.py:432)`` -> ``send (uvicorn/protocols/.../impl.py)``."""
+    name, _, where = frame.partition(" (")
+    path = where.rstrip(")").rsplit(":", 1)[0]
+    for marker in ("site-packages/", "/lib/python3.11/", "/work/main/"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            break
+    return f"{name} ({path})" if path else name
+
+
+def summarise_collapsed(lines: Sequence[str], top: int = 25) -> tuple[list[ProfileRow], int]:
+    """Self and inclusive sample shares per function, from collapsed stacks."""
+    own: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    samples = 0
+    for line in lines:
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [_frame_name(f) for f in stack.split(";")]
+        samples += count
+        own[frames[-1]] += count
+        for name in set(frames):
+            total[name] += count
+    if not samples:
+        return [], 0
+    ranked = sorted(total, key=lambda name: (-own[name], -total[name]))[:top]
+    return [ProfileRow(name, own[name] / samples, total[name] / samples) for name in ranked], samples
+
+
+# -- the whole run --------------------------------------------------------------------------
+
+
+def run(scenario: Scenario, command: str = "", keep: bool = False) -> Results:
+    """Run both phases and return the figures (temporary files removed unless ``keep``)."""
+    scenario.validate()
+    raise_fd_limit()  # the server inherits it
+    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    workdir = Path(tempfile.mkdtemp(prefix="preau-bench-"))
+    try:
+        data_dir = workdir / "data"
+        classes = max(scenario.rooms, math.ceil(scenario.connections_test / MEMBERS_PER_ROOM))
+        manifest = prepare_school(data_dir, classes)
+        fanout, profile, samples, note = fanout_phase(scenario, manifest, data_dir, workdir)
+        memory = (memory_phase(scenario, manifest, data_dir, workdir)
+                  if scenario.connections_test else None)
+        return Results(scenario, command, started, fanout, memory, profile, samples, note)
+    finally:
+        if keep:
+            print(f"kept {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def format_summary(results: Results) -> str:
+    f = results.fanout
+    lat = f.latency_ms
+    lines = [
+        f"fan-out: {results.scenario.rooms} rooms x {MEMBERS_PER_ROOM} members, "
+        f"{results.scenario.senders_per_room} senders/room at {results.scenario.rate:g} msg/s "
+        f"(offered {f.offered_per_s:,.0f} deliveries/s), window {f.window_s:.1f} s",
+        f"  delivered/s        {f.delivered_per_s:,.0f}",
+        f"  latency ms         p50 {lat['p50']:.1f}  p99 {lat['p99']:.1f}  "
+        f"p999 {lat['p999']:.1f}  max {lat['max']:.1f}",
+        f"  send ack ms        p50 {f.ack_ms['p50']:.1f}  p99 {f.ack_ms['p99']:.1f}",
+        f"  server CPU         {f.server_us_per_delivery:.1f} µs/delivery "
+        f"({f.server_cpu_share:.0%} of a core), RSS {f.server_rss_kib / 1024:.0f} MiB",
+        f"  load generator     {f.loadgen_us_per_delivery:.1f} µs/delivery, per process "
+        + ", ".join(f"{s:.0%}" for s in f.loadgen_cpu_share)
+        + (" SATURATED" if f.loadgen_saturated else " (not saturated)")
+        + f"; send lag p99 {f.send_lag_ms['p99']:.1f} ms",
+        f"  machine busy       {f.machine_busy_share:.0%} of all cores",
+        f"  exactly once       {'yes' if f.exactly_once else 'NO'}: "
+        f"{f.messages_committed} messages, {f.delivered_total}/{f.expected_deliveries} "
+        f"deliveries, {f.duplicates} duplicates, {f.missing} missing, "
+        f"{f.connections_failed} sockets failed, {f.sockets_closed} closed by the server; "
+        f"send errors {f.send_errors or 'none'}",
+    ]
+    m = results.memory
+    if m is not None:
+        lines.append(
+            f"memory: {m.opened}/{m.requested} idle subscribed sockets ({m.failed} failed) "
+            f"in {m.open_s:.1f} s; RSS {m.rss_before_kib / 1024:.0f} -> "
+            f"{m.rss_after_kib / 1024:.0f} MiB: {m.kib_per_connection:.1f} KiB per connection; "
+            f"{m.server_cpu_us_per_open:.0f} µs server CPU per open"
+        )
+    for problem in f.server_log_problems + (m.server_log_problems if m else []):
+        lines.append(f"  server log: {problem}")
+    if results.profile:
+        lines.append(f"profile ({results.profile_samples} samples, {results.profile_note}):")
+        lines += [f"  {r.self_share:6.1%} self {r.total_share:6.1%} total  {r.function}"
+                  for r in results.profile[:15]]
+    elif results.profile_note:
+        lines.append(f"profile: {results.profile_note}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtests.chat_fanout",
+        description="Chat fan-out benchmark on one Préau node (see loadtests/README.md).",
+    )
+    d = Scenario()
+    parser.add_argument("--rooms", type=int, default=d.rooms)
+    parser.add_argument("--senders-per-room", type=int, default=d.senders_per_room)
+    parser.add_argument("--rate", type=float, default=d.rate,
+                        help="messages per second per sender")
+    parser.add_argument("--duration", type=float, default=d.duration,
+                        help="measured window, seconds")
+    parser.add_argument("--warmup", type=float, default=d.warmup)
+    parser.add_argument("--load-procs", type=int, default=d.load_procs)
+    parser.add_argument("--connections-test", type=int, default=d.connections_test,
+                        help="idle sockets for the memory phase (0: skip it)")
+    parser.add_argument("--body-chars", type=int, default=d.body_chars)
+    parser.add_argument("--profile", type=float, default=0.0, metavar="SECONDS",
+                        help="after the window, sample the server with py-spy this long")
+    parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra PREAU_* setting for the server (repeatable)")
+    parser.add_argument("--write-docs", nargs="?", const="docs/benchmarks.md", default=None,
+                        metavar="PATH", help="rewrite the results section of this file")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = parser.parse_args(argv)
+    extra = []
+    for item in args.server_env:
+        name, sep, value = item.partition("=")
+        if not sep or not name.startswith("PREAU_"):
+            parser.error(f"--server-env takes PREAU_NAME=VALUE, got {item!r}")
+        extra.append((name, value))
+    scenario = Scenario(
+        rooms=args.rooms, senders_per_room=args.senders_per_room, rate=args.rate,
+        duration=args.duration, warmup=args.warmup, load_procs=args.load_procs,
+        connections_test=args.connections_test, body_chars=args.body_chars,
+        profile_s=args.profile, server_env=tuple(extra),
+    )
+    try:
+        scenario.validate()
+    except ValueError as exc:
+        parser.error(str(exc))
+    command = shlex.join(["python", "-m", "loadtests.chat_fanout",
+                          *(sys.argv[1:] if argv is None else argv)])
+    results = run(scenario, command, keep=args.keep)
+    print(format_summary(results))
+    if args.json:
+        args.json.write_text(results.to_json())
+    if args.write_docs:
+        from loadtests.report import write_docs
+
+        write_docs(Path(args.write_docs), results)
+        print(f"wrote {args.write_docs}")
+    return 0 if results.fanout.exactly_once else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

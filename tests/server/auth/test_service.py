@@ -1,0 +1,364 @@
+"""AuthService with a real SQLite store and a clock the tests move."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from argon2 import PasswordHasher
+
+from server.auth import tokens
+from server.auth.service import TOUCH_EVERY_MS, AuthService, IssuedSession
+from server.directory.csv_import import parse_csv
+from server.directory.importer import import_directory
+from server.directory.service import Directory
+from server.errors import ErrorCode, PreauError
+from server.settings import Settings
+from server.store import Store
+
+T0 = 1_700_000_000_000
+ACTIVATION_TTL_S = 7 * 86400
+IDLE_S = 30 * 60
+MAX_S = 8 * 3600
+FAILURES = 4
+IP = "192.0.2.10"
+GOOD = "Tableau-Noir-42"
+OTHER_GOOD = "Craie-Blanche-17"
+
+CSV = """id;profile;last_name;first_name;classes;parent_of
+E1;pupil;Martin;Léa;5eA;
+P1;parent;Martin;Paul;;E1
+T1;teacher;Durand;Claire;5eA;
+"""
+
+
+class FakeClock:
+    def __init__(self, now_ms: int) -> None:
+        self.now = now_ms
+
+    def now_ms(self) -> int:
+        return self.now
+
+    def advance(self, ms: int) -> None:
+        self.now += ms
+
+
+@dataclass
+class World:
+    auth: AuthService
+    store: Store
+    clock: FakeClock
+    logins: dict[str, str]  # external id → login
+    codes: dict[str, str]  # external id → activation code
+    revoked: list[list[str]] = field(default_factory=list)
+
+    async def activate(self, who: str, password: str = GOOD) -> IssuedSession:
+        return await self.auth.activate(self.logins[who], self.codes[who], password, IP, "bearer")
+
+    async def login(self, who: str, password: str = GOOD, ip: str = IP) -> IssuedSession:
+        return await self.auth.login(self.logins[who], password, ip, "bearer")
+
+
+@pytest.fixture
+async def world(sqlite_store: Store, tmp_path: Path) -> World:
+    clock = FakeClock(T0)
+    settings = Settings(
+        data_dir=tmp_path,
+        session_idle_s=IDLE_S,
+        session_max_s=MAX_S,
+        activation_ttl_s=ACTIVATION_TTL_S,
+        login_failures_per_hour=FAILURES,
+        seed_demo=False,
+    )
+    report = await import_directory(
+        sqlite_store,
+        parse_csv(CSV),
+        uai="0751234A",
+        school_name="Collège",
+        timezone="Europe/Paris",
+        activation_ttl_s=ACTIVATION_TTL_S,
+        now_ms=T0,
+    )
+    assert report.errors == []
+    auth = AuthService(sqlite_store, Directory(sqlite_store), settings, clock)
+    w = World(
+        auth=auth,
+        store=sqlite_store,
+        clock=clock,
+        logins={a.account.external_id: a.account.login for a in report.created},
+        codes={a.account.external_id: a.activation_code for a in report.created},
+    )
+
+    async def listener(hashes: list[str]) -> None:
+        w.revoked.append(sorted(hashes))
+
+    auth.on_revoke(listener)
+    return w
+
+
+async def expect_error(code: ErrorCode, awaitable: Awaitable[object]) -> PreauError:
+    with pytest.raises(PreauError) as caught:
+        await awaitable
+    assert caught.value.code is code, caught.value.message
+    return caught.value
+
+
+# -- activation ----------------------------------------------------------------
+
+
+async def test_activation_succeeds_once(world: World) -> None:
+    issued = await world.activate("E1")
+    session = await world.auth.resolve(issued.token)
+    assert session is not None
+    assert session.person_id == issued.session.person_id
+    assert session.kind == "bearer"
+    assert issued.session.token_hash == tokens.digest(issued.token)
+    assert issued.session.expires_ms == T0 + MAX_S * 1000
+    # The chosen password now opens the account.
+    assert (await world.login("E1")).session.person_id == issued.session.person_id
+
+    await expect_error(ErrorCode.ACTIVATION_USED, world.activate("E1", OTHER_GOOD))
+    # The second attempt changed nothing: the first password still works.
+    await world.login("E1")
+    await expect_error(ErrorCode.INVALID_CREDENTIALS, world.login("E1", OTHER_GOOD))
+
+
+async def test_activation_accepts_the_code_as_families_type_it(world: World) -> None:
+    typed = world.codes["P1"].lower().replace("-", " ")
+    issued = await world.auth.activate(world.logins["P1"].upper(), typed, GOOD, IP, "cookie")
+    assert issued.session.kind == "cookie"
+
+
+async def test_activation_code_expires(world: World) -> None:
+    world.clock.advance(ACTIVATION_TTL_S * 1000 - 1)
+    await world.activate("E1")  # one millisecond before expiry: fine
+    world.clock.advance(1)
+    await expect_error(ErrorCode.ACTIVATION_EXPIRED, world.activate("P1"))
+    await expect_error(ErrorCode.ACTIVATION_REQUIRED, world.login("P1"))
+
+
+async def test_wrong_code_or_unknown_login(world: World) -> None:
+    wrong = "ABCD-EFGH-JKMN" if world.codes["E1"] != "ABCD-EFGH-JKMN" else "ABCD-EFGH-JKMP"
+    await expect_error(
+        ErrorCode.INVALID_CREDENTIALS,
+        world.auth.activate(world.logins["E1"], wrong, GOOD, IP, "bearer"),
+    )
+    # Another person's code does not open this account.
+    await expect_error(
+        ErrorCode.INVALID_CREDENTIALS,
+        world.auth.activate(world.logins["E1"], world.codes["P1"], GOOD, IP, "bearer"),
+    )
+    await expect_error(
+        ErrorCode.INVALID_CREDENTIALS,
+        world.auth.activate("nobody.here", world.codes["E1"], GOOD, IP, "bearer"),
+    )
+    await world.activate("E1")  # the right code still works
+
+
+async def test_weak_password_does_not_consume_the_code(world: World) -> None:
+    error = await expect_error(ErrorCode.WEAK_PASSWORD, world.activate("E1", "azerty123!"))
+    assert "too common" in error.message
+    await expect_error(ErrorCode.WEAK_PASSWORD, world.activate("E1", "short1A"))
+    await expect_error(ErrorCode.ACTIVATION_REQUIRED, world.login("E1", "short1A"))
+    issued = await world.activate("E1")
+    assert await world.auth.resolve(issued.token) is not None
+
+
+# -- login ---------------------------------------------------------------------
+
+
+async def test_login_before_activation(world: World) -> None:
+    await expect_error(ErrorCode.ACTIVATION_REQUIRED, world.login("T1"))
+    await expect_error(ErrorCode.ACTIVATION_REQUIRED, world.login("T1", "whatever"))
+
+
+async def test_login_failures_look_the_same_for_unknown_and_wrong(world: World) -> None:
+    await world.activate("T1")
+    wrong = await expect_error(ErrorCode.INVALID_CREDENTIALS, world.login("T1", OTHER_GOOD))
+    unknown = await expect_error(
+        ErrorCode.INVALID_CREDENTIALS, world.auth.login("nobody.here", GOOD, "198.51.100.1", "x")
+    )
+    assert wrong.message == unknown.message
+
+
+async def test_login_is_case_insensitive_on_the_login(world: World) -> None:
+    first = await world.activate("T1")
+    again = await world.auth.login(world.logins["T1"].upper(), GOOD, IP, "bearer")
+    assert again.session.person_id == first.session.person_id
+    assert again.token != first.token
+
+
+async def test_login_throttled_after_failures_per_account(world: World) -> None:
+    await world.activate("T1")
+    for i in range(FAILURES):
+        # Each failure from another address: the account's count is what trips.
+        await expect_error(
+            ErrorCode.INVALID_CREDENTIALS, world.login("T1", OTHER_GOOD, f"198.51.100.{i}")
+        )
+    error = await expect_error(ErrorCode.RATE_LIMITED, world.login("T1", GOOD, "203.0.113.9"))
+    assert error.retry_after is not None
+    assert 0 < error.retry_after <= 3600
+    assert error.to_wire()["retry_after"] == round(error.retry_after, 3)
+    # Other accounts from other addresses are not affected.
+    await world.activate("E1")
+    await world.login("E1", GOOD, "203.0.113.9")
+
+
+async def test_login_throttled_per_address(world: World) -> None:
+    await world.activate("T1")
+    await world.activate("E1")
+    for _ in range(FAILURES):
+        await expect_error(
+            ErrorCode.INVALID_CREDENTIALS, world.auth.login("nobody.here", "x", IP, "bearer")
+        )
+    await expect_error(ErrorCode.RATE_LIMITED, world.login("T1", GOOD, IP))
+    await expect_error(ErrorCode.RATE_LIMITED, world.login("E1", GOOD, IP))
+    await world.login("T1", GOOD, "203.0.113.9")
+
+
+async def test_success_clears_the_account_count(world: World) -> None:
+    await world.activate("T1")
+    for i in range(FAILURES - 1):
+        await expect_error(
+            ErrorCode.INVALID_CREDENTIALS, world.login("T1", OTHER_GOOD, f"198.51.100.{i}")
+        )
+    await world.login("T1", GOOD, "203.0.113.1")
+    for i in range(FAILURES - 1):
+        await expect_error(
+            ErrorCode.INVALID_CREDENTIALS, world.login("T1", OTHER_GOOD, f"198.51.100.{i + 50}")
+        )
+    await world.login("T1", GOOD, "203.0.113.2")
+
+
+async def test_activation_attempts_are_throttled_too(world: World) -> None:
+    for _ in range(FAILURES):
+        await expect_error(
+            ErrorCode.INVALID_CREDENTIALS,
+            world.auth.activate(world.logins["E1"], "ZZZZ-ZZZZ-ZZZZ", GOOD, IP, "bearer"),
+        )
+    await expect_error(ErrorCode.RATE_LIMITED, world.activate("E1"))
+
+
+async def test_old_hash_is_upgraded_at_login(world: World) -> None:
+    issued = await world.activate("T1")
+    weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(GOOD)
+    await world.store.set_password(issued.session.person_id, weak, T0)
+    await world.login("T1")
+    creds = await world.store.credentials_by_login(world.logins["T1"])
+    assert creds is not None
+    assert creds.password_hash is not None
+    assert "$m=19456,t=2,p=1$" in creds.password_hash
+    await world.login("T1")
+
+
+# -- sessions --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("token", ["", "x" * 129, "not-a-token"])
+async def test_resolve_unknown_tokens(world: World, token: str) -> None:
+    assert await world.auth.resolve(token) is None
+
+
+async def test_session_expires_after_idle_time(world: World) -> None:
+    issued = await world.activate("E1")
+    world.clock.advance(IDLE_S * 1000 - 1)
+    assert await world.auth.resolve(issued.token) is not None  # and marks it used
+    world.clock.advance(IDLE_S * 1000 - 1)
+    assert await world.auth.resolve(issued.token) is not None
+    world.clock.advance(IDLE_S * 1000)  # a full idle period without use
+    assert await world.auth.resolve(issued.token) is None
+    # Idle is final: using it again later does not revive it.
+    assert await world.auth.resolve(issued.token) is None
+
+
+async def test_unused_session_ends_exactly_at_idle_timeout(world: World) -> None:
+    issued = await world.activate("E1")
+    world.clock.advance(IDLE_S * 1000)
+    assert await world.auth.resolve(issued.token) is None
+
+
+async def test_resolve_within_a_minute_does_not_reset_idle(world: World) -> None:
+    # Uses less than TOUCH_EVERY_MS apart are not written: the idle clock runs
+    # from the last write, which is at most a minute behind.
+    issued = await world.activate("E1")
+    world.clock.advance(TOUCH_EVERY_MS - 1)
+    assert await world.auth.resolve(issued.token) is not None
+    world.clock.advance(IDLE_S * 1000 - TOUCH_EVERY_MS + 1)
+    assert await world.auth.resolve(issued.token) is None
+
+
+async def test_keep_alive_keeps_a_socket_session_from_idling(world: World) -> None:
+    issued = await world.activate("E1")
+    for _ in range(5):
+        world.clock.advance(IDLE_S * 1000 // 2)
+        await world.auth.keep_alive([issued.session.token_hash])
+    assert world.clock.now - T0 > IDLE_S * 1000
+    assert await world.auth.resolve(issued.token) is not None
+
+
+async def test_session_ends_at_absolute_expiry_even_when_active(world: World) -> None:
+    issued = await world.activate("E1")
+    step = IDLE_S * 1000 // 2
+    while world.clock.now + step < T0 + MAX_S * 1000:
+        world.clock.advance(step)
+        assert await world.auth.resolve(issued.token) is not None
+    world.clock.now = T0 + MAX_S * 1000 - 1
+    assert await world.auth.resolve(issued.token) is not None
+    world.clock.advance(1)
+    assert await world.auth.resolve(issued.token) is None
+
+
+async def test_logout_revokes_and_announces(world: World) -> None:
+    one = await world.activate("E1")
+    two = await world.login("E1")
+    await world.auth.logout(one.session)
+    assert world.revoked == [[one.session.token_hash]]
+    assert await world.auth.resolve(one.token) is None
+    assert await world.auth.resolve(two.token) is not None
+
+
+async def test_change_password_ends_the_other_sessions_only(world: World) -> None:
+    current = await world.activate("E1")
+    other1 = await world.login("E1")
+    other2 = await world.login("E1")
+    someone_else = await world.activate("P1")
+
+    await world.auth.change_password(current.session, GOOD, OTHER_GOOD)
+
+    assert world.revoked == [sorted([other1.session.token_hash, other2.session.token_hash])]
+    assert await world.auth.resolve(current.token) is not None
+    assert await world.auth.resolve(other1.token) is None
+    assert await world.auth.resolve(other2.token) is None
+    assert await world.auth.resolve(someone_else.token) is not None
+    await expect_error(ErrorCode.INVALID_CREDENTIALS, world.login("E1", GOOD))
+    await world.login("E1", OTHER_GOOD)
+
+
+async def test_change_password_refusals_change_nothing(world: World) -> None:
+    current = await world.activate("E1")
+    other = await world.login("E1")
+    await expect_error(
+        ErrorCode.INVALID_CREDENTIALS,
+        world.auth.change_password(current.session, "Wrong-Password-1", OTHER_GOOD),
+    )
+    await expect_error(
+        ErrorCode.WEAK_PASSWORD, world.auth.change_password(current.session, GOOD, "Password1!")
+    )
+    assert world.revoked == []
+    assert await world.auth.resolve(other.token) is not None
+    await world.login("E1", GOOD)
+
+
+async def test_new_activation_code_ends_sessions_and_password(world: World) -> None:
+    first = await world.activate("E1")
+    second = await world.login("E1")
+    code = await world.auth.issue_activation_code(first.session.person_id)
+    assert world.revoked == [sorted([first.session.token_hash, second.session.token_hash])]
+    assert await world.auth.resolve(first.token) is None
+    await expect_error(ErrorCode.ACTIVATION_REQUIRED, world.login("E1"))
+    # The old code stays used; the new one works.
+    await expect_error(ErrorCode.ACTIVATION_USED, world.activate("E1", OTHER_GOOD))
+    issued = await world.auth.activate(world.logins["E1"], code, OTHER_GOOD, IP, "bearer")
+    assert issued.session.person_id == first.session.person_id
