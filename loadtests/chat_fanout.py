@@ -107,6 +107,7 @@ class FanoutFigures:
     server_us_per_delivery: float
     server_rss_kib: int
     machine_busy_share: float  # of all cores, over the window
+    other_cpu_cores: float  # CPU used by everything else on the machine, in cores
     loadgen_cpu_share: list[float]  # per load process, of one core
     loadgen_us_per_delivery: float
     loadgen_saturated: bool
@@ -268,7 +269,9 @@ def run_server(data_dir: Path, env_extra: dict[str, str], log_path: Path) -> Ite
         yield psutil.Process(proc.pid), port
     finally:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
+            # SIGTERM: uvicorn shuts down gracefully, then exits quietly on it
+            # (SIGINT would end with a KeyboardInterrupt traceback in the log).
+            proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(SERVER_STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
@@ -454,6 +457,8 @@ def _fanout_figures(
         server_us_per_delivery=server_cpu / delivered_window * 1e6 if delivered_window else 0,
         server_rss_kib=rss_kib,
         machine_busy_share=busy,
+        other_cpu_cores=max(0.0, busy * (psutil.cpu_count() or 1)
+                            - (server_cpu + sum(load_cpu)) / window),
         loadgen_cpu_share=load_shares,
         loadgen_us_per_delivery=(sum(load_cpu) / delivered_window * 1e6
                                  if delivered_window else 0),
@@ -623,7 +628,8 @@ def format_summary(results: Results) -> str:
         + ", ".join(f"{s:.0%}" for s in f.loadgen_cpu_share)
         + (" SATURATED" if f.loadgen_saturated else " (not saturated)")
         + f"; send lag p99 {f.send_lag_ms['p99']:.1f} ms",
-        f"  machine busy       {f.machine_busy_share:.0%} of all cores",
+        f"  machine busy       {f.machine_busy_share:.0%} of all cores "
+        f"(other processes: {f.other_cpu_cores:.2f} cores)",
         f"  exactly once       {'yes' if f.exactly_once else 'NO'}: "
         f"{f.messages_committed} messages, {f.delivered_total}/{f.expected_deliveries} "
         f"deliveries, {f.duplicates} duplicates, {f.missing} missing, "

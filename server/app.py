@@ -122,7 +122,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                           f"(also in {settings.data_dir / 'demo-accounts.txt'}):")
                     print(format_accounts(report), flush=True)
             await services.hub.start()
-            watcher = asyncio.get_running_loop().create_task(services.directory.watch(settings.directory_poll_s))
+            watcher = asyncio.get_running_loop().create_task(
+                services.directory.watch(settings.directory_poll_s)
+            )
             app.state.services = services
             app.state.gateway = WebSocketGateway(
                 settings, services.auth, services.directory, services.hub, services.chat
