@@ -275,7 +275,8 @@ async def test_a_class_change_imported_beside_the_server_revokes_live_access(
             command = [sys.executable, "-m", "server.cli", "import", str(moved),
                        "--school", "0000001D"]
             result = await asyncio.to_thread(
-                subprocess.run, command, cwd=ROOT, env=server.env, capture_output=True, text=True, timeout=60)
+                subprocess.run, command, cwd=ROOT, env=server.env, capture_output=True,
+                text=True, timeout=60)
             assert result.returncode == 0, result.stderr
             revoked = await conn.next_event("room.revoked", timeout=10)
             assert revoked["room"] == room_a
