@@ -48,7 +48,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-import psutil
+import psutil  # type: ignore[import-untyped]  # no stubs shipped; used in a few calls
 
 from loadtests.loadgen import RunPlan, SeatPlan, WorkerResult, raise_fd_limit, worker_main
 from loadtests.school import MEMBERS_PER_ROOM, SchoolManifest, prepare_school
@@ -383,7 +383,8 @@ def fanout_phase(
             load1 = [_cpu_s(p) for p in load.ps]
             window = time.time() - t0
             rss_kib = server.memory_info().rss // 1024
-            profile, samples, note = ([], 0, "")
+            profile: list[ProfileRow] = []
+            samples, note = 0, ""
             if scenario.profile_s > 0:
                 profile, samples, note = profile_server(server.pid, scenario.profile_s, workdir)
             acks = load.collect(scenario.profile_s + 60)
@@ -584,7 +585,8 @@ def summarise_collapsed(lines: Sequence[str], top: int = 25) -> tuple[list[Profi
     if not samples:
         return [], 0
     ranked = sorted(total, key=lambda name: (-own[name], -total[name]))[:top]
-    return [ProfileRow(name, own[name] / samples, total[name] / samples) for name in ranked], samples
+    rows = [ProfileRow(name, own[name] / samples, total[name] / samples) for name in ranked]
+    return rows, samples
 
 
 # -- the whole run --------------------------------------------------------------------------

@@ -47,6 +47,7 @@ OPEN_CONCURRENCY = 64  # handshakes in flight per process: stays under the liste
 OPEN_TIMEOUT_S = 30.0
 OPEN_ATTEMPTS = 3
 DRAIN_TIMEOUT_S = 20.0
+POLL_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,9 +295,10 @@ class Worker:
         await self._sleep_until(plan.t1 + 0.01)
         self.cpu_window_s = cpu.get("t1", 0.0) - cpu.get("t0", 0.0)
         # Wait for every reply (bounded): the acks give each room's final head.
-        deadline = time.monotonic() + DRAIN_TIMEOUT_S
-        while any(m.pending for m in self.members) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        for _ in range(round(DRAIN_TIMEOUT_S / POLL_S)):
+            if not any(m.pending for m in self.members):
+                break
+            await asyncio.sleep(POLL_S)
         return ("acks", dict(stats.room_max), stats.sent, stats.acked)
 
     @staticmethod
@@ -331,13 +333,12 @@ class Worker:
             k += 1
 
     async def finish(self, heads: dict[str, int]) -> WorkerResult:
-        deadline = time.monotonic() + DRAIN_TIMEOUT_S
-        timed_out = False
-        while any(m.last < heads.get(m.room, 0) for m in self.members if not m.closed.done()):
-            if time.monotonic() >= deadline:
-                timed_out = True
+        timed_out = True
+        for _ in range(round(DRAIN_TIMEOUT_S / POLL_S)):
+            if all(m.last >= heads.get(m.room, 0) for m in self.members if not m.closed.done()):
+                timed_out = False
                 break
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(POLL_S)
         stats = self.stats
         return WorkerResult(
             sockets=[m.tally() for m in self.members],

@@ -38,9 +38,17 @@ class MemorySubscription:
         while True:
             item = await self._queue.get()
             if item is _CLOSED:
+                # Leave the mark for any later iteration: it must end too, not hang.
+                self._queue.put_nowait(_CLOSED)
                 return
             assert isinstance(item, bytes)
             yield item
+
+    async def __aenter__(self) -> MemorySubscription:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
 
     async def close(self) -> None:
         if self._closed:

@@ -146,7 +146,8 @@ def _describe(exc: ValidationError) -> str:
     """Short, safe description: field names and reasons, never the values sent."""
     parts = []
     for error in exc.errors(include_url=False, include_input=False)[:3]:
-        where = ".".join(str(p) for p in error["loc"]) or "request"
+        # An unknown field's name is the client's text: cut, as the op name is.
+        where = ".".join(str(p)[:40] for p in error["loc"]) or "request"
         parts.append(f"{where}: {error['msg']}")
     return "; ".join(parts)
 

@@ -40,11 +40,14 @@ class MemoryPresence:
         return had
 
     async def refresh(self, entries: list[tuple[str, str, str]], ttl_s: float) -> None:
-        expiry = self._clock() + ttl_s
+        now = self._clock()
         for room, member_id, conn_id in entries:
             conns = self._rooms.get(room, {}).get(member_id)
-            if conns is not None and conn_id in conns:
-                conns[conn_id] = expiry
+            # An entry past its expiry is gone, pruned yet or not: a late
+            # heartbeat must not revive it (the answer would depend on whether
+            # someone happened to read the room in between).
+            if conns is not None and conns.get(conn_id, now) > now:
+                conns[conn_id] = now + ttl_s
 
     async def online(self, room: str) -> list[str]:
         members = self._rooms.get(room, {})

@@ -1,0 +1,82 @@
+"""The chat fan-out benchmark runs end to end on a tiny scenario.
+
+Real server and load processes over loopback sockets, a few seconds. Speed is
+never asserted here (it is measured by the benchmark itself, on a quiet
+machine): only that every message reached every member exactly once and that
+every figure was produced and can be written to docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from loadtests.chat_fanout import Scenario, format_summary, run, summarise_collapsed
+from loadtests.report import BEGIN, END, write_docs
+from loadtests.school import MEMBERS_PER_ROOM
+
+pytestmark = pytest.mark.slow
+
+
+def test_tiny_run_delivers_every_message_once_and_reports_every_figure(tmp_path: Path) -> None:
+    scenario = Scenario(rooms=2, senders_per_room=2, rate=1.0, duration=3.0, warmup=1.0,
+                        load_procs=2, connections_test=50)
+    results = run(scenario, command="python -m loadtests.chat_fanout --tiny")
+
+    f = results.fanout
+    assert f.connections == 2 * MEMBERS_PER_ROOM
+    assert f.connections_failed == 0
+    assert f.messages_committed > 0
+    assert f.messages_sent == f.messages_acked == f.messages_committed
+    assert not f.send_errors
+    assert f.expected_deliveries == f.messages_committed * MEMBERS_PER_ROOM
+    assert f.delivered_total == f.expected_deliveries
+    assert f.duplicates == 0
+    assert f.missing == 0
+    assert f.sockets_closed == 0
+    assert not f.drain_timed_out
+    assert f.exactly_once
+
+    assert f.delivered_per_s > 0
+    for value in (*f.latency_ms.values(), *f.ack_ms.values(), *f.send_lag_ms.values()):
+        assert math.isfinite(value)
+    assert f.server_cpu_s > 0
+    assert f.server_us_per_delivery > 0
+    assert f.server_rss_kib > 0
+    assert len(f.loadgen_cpu_share) == scenario.load_procs
+
+    m = results.memory
+    assert m is not None
+    assert (m.opened, m.failed) == (50, 0)
+    assert m.rss_after_kib > 0
+    assert math.isfinite(m.kib_per_connection)
+
+    assert "exactly once       yes" in format_summary(results)
+
+    docs = tmp_path / "benchmarks.md"
+    docs.write_text("# Benchmarks\n\nHand-written notes stay.\n")
+    write_docs(docs, results)
+    write_docs(docs, results)  # a second run replaces the section, keeps the rest
+    text = docs.read_text()
+    assert text.count(BEGIN) == text.count(END) == 1
+    assert "Hand-written notes stay." in text
+    for needle in ("Date:", "Machine:", "--tiny", "delivered messages/s", "p99",
+                   "server CPU per delivered message", "memory per open connection",
+                   "bare `websockets`", "### Reading"):
+        assert needle in text
+
+
+def test_profile_summary_ranks_functions_by_self_time() -> None:
+    rows, samples = summarise_collapsed([
+        "run (asyncio/runners.py:118);step (a.py:1);send (b.py:2) 30",
+        "run (asyncio/runners.py:118);step (a.py:1) 10",
+        "worker (x/site-packages/aiosqlite/core.py:9) 60",
+    ])
+    assert samples == 100
+    assert rows[0].function == "worker (aiosqlite/core.py)"
+    assert rows[0].self_share == pytest.approx(0.6)
+    by_name = {r.function: r for r in rows}
+    assert by_name["step (a.py)"].total_share == pytest.approx(0.4)
+    assert by_name["send (b.py)"].self_share == pytest.approx(0.3)
