@@ -100,6 +100,8 @@ class FanoutFigures:
     offered_per_s: float
     delivered_per_s: float
     latency_ms: dict[str, float]  # p50, p99, p999, max (end to end)
+    # Per second of the window: [p99, max] in ms, to tell steady tails from stalls.
+    latency_by_second_ms: list[list[float]]
     ack_ms: dict[str, float]  # p50, p99: the sender's chat.send round trip
     send_lag_ms: dict[str, float]  # p99, max: how late the generator sent
     server_cpu_s: float
@@ -182,6 +184,19 @@ def percentiles_ms(samples_ns: Sequence[int], points: dict[str, float]) -> dict[
     for name, q in points.items():
         rank = min(n - 1, max(0, math.ceil(q * n) - 1))
         out[name] = ordered[rank] / 1e6
+    return out
+
+
+def _by_second(
+    latencies: Sequence[int], received: Sequence[int], window: float
+) -> list[list[float]]:
+    seconds: list[list[int]] = [[] for _ in range(max(1, math.ceil(window)))]
+    for latency, at in zip(latencies, received, strict=True):
+        seconds[min(len(seconds) - 1, at // 1_000_000_000)].append(latency)
+    out = []
+    for samples in seconds:
+        p = percentiles_ms(samples, {"p99": 0.99, "max": 1.0})
+        out.append([round(p["p99"], 1), round(p["max"], 1)])
     return out
 
 
@@ -422,10 +437,12 @@ def _fanout_figures(
     open_errors: list[str],
 ) -> FanoutFigures:
     latencies: array[int] = array("q")
+    received: array[int] = array("q")
     acks: array[int] = array("q")
     lags: array[int] = array("q")
     for r in results:
         latencies.frombytes(r.latencies_ns)
+        received.frombytes(r.received_ns)
         acks.frombytes(r.ack_ns)
         lags.frombytes(r.send_lag_ns)
     delivered_window = sum(r.delivered_in_window for r in results)
@@ -451,6 +468,7 @@ def _fanout_figures(
         delivered_per_s=delivered_window / window,
         latency_ms=percentiles_ms(latencies, {"p50": 0.5, "p99": 0.99, "p999": 0.999,
                                               "max": 1.0}),
+        latency_by_second_ms=_by_second(latencies, received, window),
         ack_ms=percentiles_ms(acks, {"p50": 0.5, "p99": 0.99}),
         send_lag_ms=percentiles_ms(lags, {"p99": 0.99, "max": 1.0}),
         server_cpu_s=server_cpu,
@@ -623,6 +641,7 @@ def format_summary(results: Results) -> str:
         f"  delivered/s        {f.delivered_per_s:,.0f}",
         f"  latency ms         p50 {lat['p50']:.1f}  p99 {lat['p99']:.1f}  "
         f"p999 {lat['p999']:.1f}  max {lat['max']:.1f}",
+        "  per second p99/max " + " ".join(f"{a:.0f}/{b:.0f}" for a, b in f.latency_by_second_ms),
         f"  send ack ms        p50 {f.ack_ms['p50']:.1f}  p99 {f.ack_ms['p99']:.1f}",
         f"  server CPU         {f.server_us_per_delivery:.1f} µs/delivery "
         f"({f.server_cpu_share:.0%} of a core), RSS {f.server_rss_kib / 1024:.0f} MiB",
@@ -655,6 +674,10 @@ def format_summary(results: Results) -> str:
     elif results.profile_note:
         lines.append(f"profile: {results.profile_note}")
     return "\n".join(lines)
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -701,6 +724,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     command = shlex.join(["python", "-m", "loadtests.chat_fanout",
                           *(sys.argv[1:] if argv is None else argv)])
+    # Killed by SIGTERM or a closed terminal: unwind, so the finally blocks stop
+    # the server and the load processes and remove the temporary directory.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _exit_on_signal)
     results = run(scenario, command, keep=args.keep)
     print(format_summary(results))
     if args.json:

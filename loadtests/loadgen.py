@@ -92,6 +92,7 @@ class WorkerResult:
     send_errors: dict[str, int] = field(default_factory=dict)
     other_events: dict[str, int] = field(default_factory=dict)
     latencies_ns: bytes = b""  # array('q'): receive - send, messages received in the window
+    received_ns: bytes = b""  # array('q'): receive time - t0, same order as latencies_ns
     ack_ns: bytes = b""  # array('q'): reply - send, for sends made in the window
     send_lag_ns: bytes = b""  # array('q'): actual - scheduled send time, in the window
     cpu_window_s: float = 0.0  # this process's CPU time inside the measured window
@@ -107,6 +108,7 @@ class Stats:
         self.window_delivered = 0
         self.total_delivered = 0
         self.latencies = array("q")
+        self.received_at = array("q")
         self.ack_latencies = array("q")
         self.send_lags = array("q")
         self.sent = 0
@@ -156,6 +158,7 @@ class Member(WsClient):
                 stats.window_delivered += 1
                 body: str = data["body"]
                 stats.latencies.append(now - int(body[: body.index(" ")]))
+                stats.received_at.append(now - stats.t0_ns)
         elif ev is None:
             self._on_reply(data, now)
         elif ev == "hello":
@@ -349,6 +352,7 @@ class Worker:
             send_errors=dict(stats.errors),
             other_events=dict(stats.other_events),
             latencies_ns=stats.latencies.tobytes(),
+            received_ns=stats.received_at.tobytes(),
             ack_ns=stats.ack_latencies.tobytes(),
             send_lag_ns=stats.send_lags.tobytes(),
             cpu_window_s=self.cpu_window_s,

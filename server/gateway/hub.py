@@ -267,12 +267,12 @@ class Hub:
         """Subscribe ``conn`` (already authorised), answer, then replay and go live."""
         if room_id in conn.rooms:
             await self.unsubscribe(conn, room_id)  # a re-subscribe restarts from ``since``
+        if since is not None and since > await self.store.room_head(room_id):
+            raise bad_request("since is beyond the room's last message")
         feed = await self._feed(room_id)
-        head = feed.delivered
-        if since is not None and since > head:
-            head = await self.store.room_head(room_id)
-            if since > head:
-                raise bad_request("since is beyond the room's last message")
+        # No await from here until the state is registered: the feed must not
+        # be disposed of in between.
+        head = max(feed.delivered, since or 0)
         start = head if since is None else since
         truncated = head - start > self.resume_limit
         if truncated:

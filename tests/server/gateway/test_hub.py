@@ -1,0 +1,194 @@
+"""The hub's delivery guarantees, with two nodes in one process and no network.
+
+Two nodes share one SQLite file and one in-memory bus, as two processes share
+PostgreSQL and Redis. A client's socket is a recorder of the frames the
+server would write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from starlette.types import Message
+
+from server.app import build_services, close_services, seed_demo
+from server.auth.service import Session
+from server.broker.memory import MemoryBroker, MemoryBus
+from server.directory.model import Member
+from server.gateway.connection import Connection
+from server.gateway.ratelimit import TokenBucket
+from server.services import Services
+from server.settings import Settings
+
+
+@dataclass
+class Recorder:
+    """Stands for a client socket: keeps every frame written to it."""
+
+    frames: list[dict[str, Any]] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "websocket.send":
+            self.frames.append(orjson.loads(message["text"]))
+            self.arrived.set()
+
+    def seqs(self, room: str) -> list[int]:
+        return [f["seq"] for f in self.frames
+                if f.get("ev") == "chat.message" and f["room"] == room]
+
+    async def wait_for(self, room: str, count: int, timeout: float = 5) -> list[int]:
+        async with asyncio.timeout(timeout):
+            while len(self.seqs(room)) < count:
+                self.arrived.clear()
+                await self.arrived.wait()
+        return self.seqs(room)
+
+
+@dataclass
+class Nodes:
+    a: Services
+    b: Services
+
+    def member(self, node: Services, name: str) -> Member:
+        view = next(iter(node.directory._schools.values()))
+        return next(m for m in view.members.values() if m.display_name == name)
+
+    async def room(self, node: Services, class_name: str) -> str:
+        view = next(iter(node.directory._schools.values()))
+        return next(r.id for r in view.rooms.values() if r.name == class_name)
+
+    def connect(self, node: Services, member: Member) -> tuple[Connection, Recorder]:
+        recorder = Recorder()
+        conn = Connection(
+            recorder, Session("session-" + member.id, member.id, "bearer", 2**62), member,
+            queue_limit=1000, ops_bucket=TokenBucket(100, 100), can_abort=False,
+        )
+        node.hub.register(conn)
+        return conn, recorder
+
+
+@pytest.fixture
+async def nodes(tmp_path: Path) -> AsyncIterator[Nodes]:
+    bus = MemoryBus()
+    settings = Settings(data_dir=tmp_path, sends_per_s=1000, sends_burst=1000)
+    a = await build_services(settings, broker=MemoryBroker("node-a", bus))
+    b = await build_services(settings, broker=MemoryBroker("node-b", bus))
+    report = await seed_demo(a)
+    assert report is not None
+    for node in (a, b):
+        await node.directory.school(report.school.id)
+        await node.hub.start()
+    try:
+        yield Nodes(a, b)
+    finally:
+        for node in (a, b):
+            await close_services(node)
+
+
+async def test_a_message_committed_on_one_node_reaches_the_other(nodes: Nodes) -> None:
+    room = await nodes.room(nodes.a, "6eA")
+    lea = nodes.member(nodes.a, "Léa Martin")
+    hugo_conn, hugo = nodes.connect(nodes.b, nodes.member(nodes.b, "Hugo Bernard"))
+    await nodes.b.hub.subscribe(hugo_conn, room, None, lambda fields: None)
+    for i in range(5):
+        await nodes.a.chat.send(lea, room, f"t{i}", f"message {i}")
+    assert await hugo.wait_for(room, 5) == [1, 2, 3, 4, 5]
+
+
+async def test_a_message_lost_by_the_broker_is_filled_from_the_store(
+    nodes: Nodes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    room = await nodes.room(nodes.a, "6eA")
+    lea = nodes.member(nodes.a, "Léa Martin")
+    hugo_conn, hugo = nodes.connect(nodes.b, nodes.member(nodes.b, "Hugo Bernard"))
+    await nodes.b.hub.subscribe(hugo_conn, room, None, lambda fields: None)
+    await nodes.a.chat.send(lea, room, "t1", "un")
+    assert await hugo.wait_for(room, 1) == [1]
+
+    broker = nodes.a.broker
+    real_publish = broker.publish
+    lost = []
+
+    async def lossy(channel: str, payload: bytes) -> None:
+        if channel.startswith("room.") and not lost:
+            lost.append(payload)  # the at-most-once broker drops this one
+            return
+        await real_publish(channel, payload)
+
+    monkeypatch.setattr(broker, "publish", lossy)
+    await nodes.a.chat.send(lea, room, "t2", "deux")  # lost on the way to node B
+    await nodes.a.chat.send(lea, room, "t3", "trois")
+    assert lost
+    assert await hugo.wait_for(room, 3) == [1, 2, 3]
+    bodies = [f["body"] for f in hugo.frames if f.get("ev") == "chat.message"]
+    assert bodies == ["un", "deux", "trois"]
+
+
+async def test_out_of_order_arrivals_are_delivered_in_order_once(nodes: Nodes) -> None:
+    room = await nodes.room(nodes.b, "6eB")
+    ines_conn, ines = nodes.connect(nodes.b, nodes.member(nodes.b, "Inès Petit"))
+    await nodes.b.hub.subscribe(ines_conn, room, None, lambda fields: None)
+    inès = nodes.member(nodes.a, "Inès Petit")
+    # Commit three messages on node A with the broker muted, so node B hears
+    # of them only through what we hand its feed below, in a scrambled order.
+    results = []
+    for i in range(3):
+        message, _ = await nodes.a.store.append_message(
+            room, inès.id, f"x{i}", f"m{i}", f"id{i}", 0)
+        results.append(message)
+    feed = nodes.b.hub.feeds[room]
+    frames = {m.seq: await nodes.b.chat._render.frame(m) for m in results}
+    for seq in (3, 1, 3, 2, 1):
+        feed.on_message(seq, frames[seq])
+    assert await ines.wait_for(room, 3) == [1, 2, 3]
+    await asyncio.sleep(0.1)  # a late duplicate would land by now
+    assert ines.seqs(room) == [1, 2, 3]
+
+
+async def test_resume_while_messages_keep_arriving_has_no_gap_or_duplicate(
+    nodes: Nodes,
+) -> None:
+    room = await nodes.room(nodes.a, "6eA")
+    lea = nodes.member(nodes.a, "Léa Martin")
+    for i in range(30):
+        await nodes.a.chat.send(lea, room, f"before{i}", f"avant {i}")
+    hugo_conn, hugo = nodes.connect(nodes.b, nodes.member(nodes.b, "Hugo Bernard"))
+
+    async def keep_sending() -> None:
+        for i in range(30):
+            await nodes.a.chat.send(lea, room, f"during{i}", f"pendant {i}")
+            await asyncio.sleep(0)
+
+    sender = asyncio.create_task(keep_sending())
+    await nodes.b.hub.subscribe(hugo_conn, room, 10, lambda fields: None)
+    await sender
+    assert await hugo.wait_for(room, 50) == list(range(11, 61))
+
+
+async def test_a_moved_pupil_loses_the_room_on_every_node(nodes: Nodes) -> None:
+    room = await nodes.room(nodes.a, "6eA")
+    lucas = nodes.member(nodes.b, "Lucas Richard")
+    conn, recorder = nodes.connect(nodes.b, lucas)
+    await nodes.b.hub.subscribe(conn, room, None, lambda fields: None)
+    from server.directory.csv_import import parse_csv
+    from server.directory.importer import import_directory
+
+    report = await import_directory(
+        nodes.a.store, parse_csv("id;profile;last_name;first_name;classes\n"
+                                 "E006;pupil;Richard;Lucas;6eB\n"),
+        uai="0000001D", school_name="Collège du Préau (démo)", timezone="Europe/Paris",
+        activation_ttl_s=60, now_ms=0)
+    assert not report.errors
+    await nodes.a.hub.directory_changed(report.school.id)  # node A tells node B
+    async with asyncio.timeout(5):
+        while not any(f.get("ev") == "room.revoked" for f in recorder.frames):
+            recorder.arrived.clear()
+            await recorder.arrived.wait()
+    assert room not in conn.rooms
