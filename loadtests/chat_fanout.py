@@ -331,10 +331,20 @@ class LoadProcesses:
             answers.append(pipe.recv())
         return answers
 
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.ask([("close",)] * len(self.pipes), timeout=30)
+    def __enter__(self) -> LoadProcesses:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        # After an error the processes may be busy with a run: do not wait for them.
+        self.close(graceful=exc_type is None)
+
+    def close(self, graceful: bool = True) -> None:
+        if graceful:
+            with contextlib.suppress(Exception):
+                self.ask([("close",)] * len(self.pipes), timeout=30)
         for proc in self.procs:
+            if not graceful:
+                proc.terminate()
             proc.join(5)
             if proc.is_alive():
                 proc.terminate()
@@ -376,8 +386,7 @@ def fanout_phase(
     env = server_env(scenario)
     log_path = workdir / "server-fanout.log"
     with run_server(data_dir, env, log_path) as (server, port):
-        load = LoadProcesses(scenario.load_procs, port)
-        try:
+        with LoadProcesses(scenario.load_procs, port) as load:
             ok, failed, errors = _opened(load.ask(
                 [("open", hand) for hand in _deal(seats, scenario.load_procs)]
             ))
@@ -410,8 +419,6 @@ def fanout_phase(
             results: list[WorkerResult] = [
                 a[1] for a in load.ask([("heads", heads)] * scenario.load_procs)
             ]
-        finally:
-            load.close()
     problems = _log_problems(log_path)
     return (
         _fanout_figures(scenario, results, heads, window, cpu1 - cpu0, busy0, busy1,
@@ -507,8 +514,7 @@ def memory_phase(
     warm = min(WARM_CONNECTIONS, max(1, n // 10))
     log_path = workdir / "server-memory.log"
     with run_server(data_dir, server_env(scenario), log_path) as (server, port):
-        load = LoadProcesses(scenario.load_procs, port)
-        try:
+        with LoadProcesses(scenario.load_procs, port) as load:
             # A few sockets first, so the baseline includes what any first
             # socket loads once (the school's directory, code paths, a room feed).
             w_ok, w_failed, w_errors = _opened(load.ask(
@@ -525,8 +531,6 @@ def memory_phase(
             cpu1 = _cpu_s(server)
             time.sleep(2.0)  # let the writers and the allocator settle
             after = server.memory_info().rss
-        finally:
-            load.close()
     return MemoryFigures(
         requested=n,
         opened=ok + w_ok,
