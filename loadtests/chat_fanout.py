@@ -385,40 +385,42 @@ def fanout_phase(
             seats.append(SeatPlan(room.room, member.token, phase))
     env = server_env(scenario)
     log_path = workdir / "server-fanout.log"
-    with run_server(data_dir, env, log_path) as (server, port):
-        with LoadProcesses(scenario.load_procs, port) as load:
-            ok, failed, errors = _opened(load.ask(
-                [("open", hand) for hand in _deal(seats, scenario.load_procs)]
-            ))
-            if ok == 0:
-                raise RuntimeError(f"no socket could open: {errors}")
-            start = time.time() + 1.0
-            t0 = start + scenario.warmup
-            t1 = t0 + scenario.duration
-            plan = RunPlan(scenario.rate, start, t1 + scenario.profile_s, t0, t1,
-                           scenario.body_chars)
-            for pipe in load.pipes:
-                pipe.send(("run", plan))
-            _sleep_until(t0)
-            cpu0, busy0 = _cpu_s(server), _machine_busy()
-            load0 = [_cpu_s(p) for p in load.ps]
-            _sleep_until(t1)
-            cpu1, busy1 = _cpu_s(server), _machine_busy()
-            load1 = [_cpu_s(p) for p in load.ps]
-            window = time.time() - t0
-            rss_kib = server.memory_info().rss // 1024
-            profile: list[ProfileRow] = []
-            samples, note = 0, ""
-            if scenario.profile_s > 0:
-                profile, samples, note = profile_server(server.pid, scenario.profile_s, workdir)
-            acks = load.collect(scenario.profile_s + 60)
-            heads: dict[str, int] = {}
-            for answer in acks:
-                for room_id, seq in answer[1].items():
-                    heads[room_id] = max(heads.get(room_id, 0), seq)
-            results: list[WorkerResult] = [
-                a[1] for a in load.ask([("heads", heads)] * scenario.load_procs)
-            ]
+    with (
+        run_server(data_dir, env, log_path) as (server, port),
+        LoadProcesses(scenario.load_procs, port) as load,
+    ):
+        ok, failed, errors = _opened(load.ask(
+            [("open", hand) for hand in _deal(seats, scenario.load_procs)]
+        ))
+        if ok == 0:
+            raise RuntimeError(f"no socket could open: {errors}")
+        start = time.time() + 1.0
+        t0 = start + scenario.warmup
+        t1 = t0 + scenario.duration
+        plan = RunPlan(scenario.rate, start, t1 + scenario.profile_s, t0, t1,
+                       scenario.body_chars)
+        for pipe in load.pipes:
+            pipe.send(("run", plan))
+        _sleep_until(t0)
+        cpu0, busy0, at0 = _cpu_s(server), _machine_busy(), time.time()
+        load0 = [_cpu_s(p) for p in load.ps]
+        _sleep_until(t1)
+        cpu1, busy1, at1 = _cpu_s(server), _machine_busy(), time.time()
+        load1 = [_cpu_s(p) for p in load.ps]
+        window = at1 - at0
+        rss_kib = server.memory_info().rss // 1024
+        profile: list[ProfileRow] = []
+        samples, note = 0, ""
+        if scenario.profile_s > 0:
+            profile, samples, note = profile_server(server.pid, scenario.profile_s, workdir)
+        acks = load.collect(scenario.profile_s + 60)
+        heads: dict[str, int] = {}
+        for answer in acks:
+            for room_id, seq in answer[1].items():
+                heads[room_id] = max(heads.get(room_id, 0), seq)
+        results: list[WorkerResult] = [
+            a[1] for a in load.ask([("heads", heads)] * scenario.load_procs)
+        ]
     problems = _log_problems(log_path)
     return (
         _fanout_figures(scenario, results, heads, window, cpu1 - cpu0, busy0, busy1,
@@ -513,24 +515,26 @@ def memory_phase(
     seats = [everyone[i % len(everyone)] for i in range(n)]
     warm = min(WARM_CONNECTIONS, max(1, n // 10))
     log_path = workdir / "server-memory.log"
-    with run_server(data_dir, server_env(scenario), log_path) as (server, port):
-        with LoadProcesses(scenario.load_procs, port) as load:
-            # A few sockets first, so the baseline includes what any first
-            # socket loads once (the school's directory, code paths, a room feed).
-            w_ok, w_failed, w_errors = _opened(load.ask(
-                [("open", hand) for hand in _deal(seats[:warm], scenario.load_procs)]
-            ))
-            time.sleep(1.0)
-            before = server.memory_info().rss
-            cpu0 = _cpu_s(server)
-            started = time.monotonic()
-            ok, failed, errors = _opened(load.ask(
-                [("open", hand) for hand in _deal(seats[warm:], scenario.load_procs)]
-            ))
-            open_s = time.monotonic() - started
-            cpu1 = _cpu_s(server)
-            time.sleep(2.0)  # let the writers and the allocator settle
-            after = server.memory_info().rss
+    with (
+        run_server(data_dir, server_env(scenario), log_path) as (server, port),
+        LoadProcesses(scenario.load_procs, port) as load,
+    ):
+        # A few sockets first, so the baseline includes what any first
+        # socket loads once (the school's directory, code paths, a room feed).
+        w_ok, w_failed, w_errors = _opened(load.ask(
+            [("open", hand) for hand in _deal(seats[:warm], scenario.load_procs)]
+        ))
+        time.sleep(1.0)
+        before = server.memory_info().rss
+        cpu0 = _cpu_s(server)
+        started = time.monotonic()
+        ok, failed, errors = _opened(load.ask(
+            [("open", hand) for hand in _deal(seats[warm:], scenario.load_procs)]
+        ))
+        open_s = time.monotonic() - started
+        cpu1 = _cpu_s(server)
+        time.sleep(2.0)  # let the writers and the allocator settle
+        after = server.memory_info().rss
     return MemoryFigures(
         requested=n,
         opened=ok + w_ok,

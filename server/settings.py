@@ -77,6 +77,7 @@ class Settings:
     ops_burst: int = 60
     sends_per_s: float = 2.0  # chat messages per account per node
     sends_burst: int = 10
+    max_sockets_per_person: int = 10  # per node: tabs, phone, laptop…
     send_queue_frames: int = 2000  # per-connection outbound queue; overflow disconnects
     ping_interval_s: float = 20.0
     ping_timeout_s: float = 20.0
@@ -107,7 +108,7 @@ class Settings:
             seed_demo=_bool(env, "PREAU_SEED_DEMO", True),
             cookie_secure=_bool(env, "PREAU_COOKIE_SECURE", False),
             session_idle_s=_int(env, "PREAU_SESSION_IDLE_S", defaults.session_idle_s, 60),
-            session_max_s=_int(env, "PREAU_SESSION_MAX_S", defaults.session_max_s, 60),
+            session_max_s=_int(env, "PREAU_SESSION_MAX_S", defaults.session_max_s, 1),
             activation_ttl_s=_int(env, "PREAU_ACTIVATION_TTL_S", defaults.activation_ttl_s, 60),
             max_frame_bytes=_int(env, "PREAU_MAX_FRAME_BYTES", defaults.max_frame_bytes, 1024),
             hard_frame_bytes=_int(env, "PREAU_HARD_FRAME_BYTES", defaults.hard_frame_bytes, 1024),
@@ -116,6 +117,9 @@ class Settings:
             ops_burst=_int(env, "PREAU_OPS_BURST", defaults.ops_burst, 1),
             sends_per_s=_float(env, "PREAU_SENDS_PER_S", defaults.sends_per_s),
             sends_burst=_int(env, "PREAU_SENDS_BURST", defaults.sends_burst, 1),
+            max_sockets_per_person=_int(
+                env, "PREAU_MAX_SOCKETS_PER_PERSON", defaults.max_sockets_per_person, 1
+            ),
             send_queue_frames=_int(env, "PREAU_SEND_QUEUE_FRAMES", defaults.send_queue_frames, 10),
             ping_interval_s=_float(env, "PREAU_PING_INTERVAL_S", defaults.ping_interval_s),
             ping_timeout_s=_float(env, "PREAU_PING_TIMEOUT_S", defaults.ping_timeout_s),

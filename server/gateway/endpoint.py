@@ -8,6 +8,7 @@ that ended, or a client too slow to read what it asked for.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -118,6 +119,9 @@ class WebSocketGateway:
             await self._deny(scope, send, 401, ErrorCode.UNAUTHENTICATED, "log in first")
             return
         session, member = identity
+        if self.hub.sockets_of(member.id) >= self.settings.max_sockets_per_person:
+            await self._deny(scope, send, 429, ErrorCode.RATE_LIMITED, "too many open sockets")
+            return
         await send({"type": "websocket.accept"})
         extensions = scope.get("extensions") or {}
         conn = Connection(
@@ -137,9 +141,15 @@ class WebSocketGateway:
             limits={"frame_bytes": self.settings.max_frame_bytes,
                     "message_chars": self.settings.max_message_chars},
         ))
+        # The socket lives no longer than its session (logout closes it sooner).
+        expiry = asyncio.get_running_loop().call_later(
+            max(0.0, session.expires_ms / 1000 - time.time()),
+            conn.close, CloseCode.SESSION_ENDED, "session expired",
+        )
         try:
             await self._read_loop(conn, receive)
         finally:
+            expiry.cancel()
             await self.hub.unregister(conn)
             await conn.finish()
 

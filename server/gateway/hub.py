@@ -176,6 +176,7 @@ class Hub:
         self.feeds: dict[str, RoomFeed] = {}
         self.connections: set[Connection] = set()
         self._by_session: defaultdict[str, set[Connection]] = defaultdict(set)
+        self._per_person: defaultdict[str, int] = defaultdict(int)
         self._tasks: list[asyncio.Task[None]] = []
         self._control: list[Subscription] = []
 
@@ -230,12 +231,21 @@ class Hub:
                 log.exception("heartbeat failed")
 
     # -- connections ---------------------------------------------------------
+    def sockets_of(self, person_id: str) -> int:
+        return self._per_person.get(person_id, 0)
+
     def register(self, conn: Connection) -> None:
         self.connections.add(conn)
         self._by_session[conn.session.token_hash].add(conn)
+        self._per_person[conn.member.id] += 1
 
     async def unregister(self, conn: Connection) -> None:
+        if conn not in self.connections:
+            return
         self.connections.discard(conn)
+        self._per_person[conn.member.id] -= 1
+        if self._per_person[conn.member.id] <= 0:
+            del self._per_person[conn.member.id]
         conns = self._by_session.get(conn.session.token_hash)
         if conns is not None:
             conns.discard(conn)

@@ -21,7 +21,8 @@ def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A server with low flood limits, so floods are quick to provoke."""
     server = LiveServer(
         tmp_path_factory.mktemp("strict"),
-        {"PREAU_OPS_PER_S": "5", "PREAU_OPS_BURST": "10", "PREAU_SENDS_BURST": "5"},
+        {"PREAU_OPS_PER_S": "5", "PREAU_OPS_BURST": "10", "PREAU_SENDS_BURST": "5",
+         "PREAU_MAX_SOCKETS_PER_PERSON": "3"},
     ).start()
     try:
         yield server
@@ -216,3 +217,32 @@ def test_import_reports_bad_rows_and_keeps_the_good_ones(tmp_path: Path) -> None
     assert "3 created, 0 updated, 1 new classes, 2 rejected rows" in first.stdout
     again = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert "0 created, 3 updated, 0 new classes, 2 rejected rows" in again.stdout
+
+
+async def test_sockets_per_person_are_capped(strict: LiveServer) -> None:
+    emma = await strict.client("Emma Simon")
+    opened = [await emma.connect() for _ in range(3)]
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await emma.connect()
+    assert refused.value.response.status_code == 429
+    await opened.pop().close()
+    await asyncio.sleep(0.2)
+    opened.append(await emma.connect())  # a freed slot can be used again
+    for conn in opened:
+        await conn.close()
+    await emma.close()
+
+
+async def test_a_socket_closes_when_its_session_expires(tmp_path: Path) -> None:
+    server = LiveServer(tmp_path, {"PREAU_SESSION_MAX_S": "2"}).start()
+    try:
+        gabriel = await server.client("Gabriel Moreau")
+        conn = await gabriel.connect()
+        await asyncio.wait_for(conn.closed.wait(), 10)
+        assert conn.close_code == 4001
+        with pytest.raises(PreauError) as expired:
+            await gabriel.me()
+        assert expired.value.code == "unauthenticated"
+        await gabriel.close()
+    finally:
+        server.stop()
