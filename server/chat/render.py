@@ -25,6 +25,6 @@ class MessageRenderer:
             "ts": message.created_ms,
         }
 
-    async def frame(self, message: Message) -> str:
+    async def frame(self, message: Message) -> bytes:
         """The ``chat.message`` event, encoded once and shared by every recipient."""
         return encode({"ev": "chat.message", **await self.fields(message)})

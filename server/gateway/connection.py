@@ -1,9 +1,13 @@
 """One client's socket: its identity, its subscriptions and its bounded send queue.
 
-Frames are queued by whoever produces them (replies, room fan-out) without
-awaiting, and written by one writer task per connection. The queue is bounded:
-a client that stops reading fills it, and is then cut (close code 4008) rather
-than allowed to grow the server's memory; it resumes later with ``since``.
+Producers (replies, room fan-out) hand frames over without awaiting. When the
+socket is writable and nothing is waiting, the frame is written at once
+through the ``preau.write`` extension (gateway/uvicorn_protocol.py): no task
+switch per delivered message, which is most of the cost of a fan-out in
+asyncio. Otherwise it is queued and one writer task drains the queue through
+plain ASGI sends, in order. The queue is bounded: a client that stops reading
+fills it and is cut (close code 4008) rather than allowed to grow the server's
+memory; it resumes later with ``since``.
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ import asyncio
 import itertools
 import logging
 from collections import deque
+from collections.abc import Callable
 from enum import IntEnum
 
 from starlette.types import Send
 
 from server.auth.service import Session
 from server.directory.model import Member
+from server.gateway.frames import text_frame
 from server.gateway.ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
@@ -49,7 +55,7 @@ class RoomState:
     def __init__(self, last: int) -> None:
         self.last = last
         self.live = False
-        self.backlog: list[tuple[int, str]] = []
+        self.backlog: list[tuple[int, bytes, bytes]] = []  # (seq, payload, wire frame)
 
 
 class Connection:
@@ -62,6 +68,7 @@ class Connection:
         queue_limit: int,
         ops_bucket: TokenBucket,
         can_abort: bool,
+        direct_write: Callable[[bytes], bool] | None = None,
     ) -> None:
         self.id = f"c{next(_ids)}"
         self.session = session
@@ -70,7 +77,9 @@ class Connection:
         self.ops_bucket = ops_bucket
         self.refusals = 0  # rate-limit refusals in a row: past a bound, the client is abusive
         self._send = send
-        self._queue: deque[str] = deque()
+        self._queue: deque[bytes] = deque()
+        self._direct = direct_write
+        self._in_flight = False  # the writer holds a frame it has not written yet
         self._queue_limit = self.queue_limit = queue_limit
         self._wakeup: asyncio.Future[None] | None = None
         self._drain: asyncio.Future[None] | None = None
@@ -83,16 +92,27 @@ class Connection:
     def closed(self) -> bool:
         return self.close_code is not None
 
-    def push(self, frame: str) -> None:
-        """Queue a frame; never blocks. Overflow cuts the client."""
+    def push(self, payload: bytes, wire: bytes | None = None) -> None:
+        """Send a JSON ``payload`` (``wire``: its frame, when already built); never blocks.
+
+        Order is kept: the direct write is taken only when nothing is queued or
+        in flight. Overflow of the queue cuts the client.
+        """
         if self.close_code is not None:
+            return
+        if (
+            not self._queue
+            and not self._in_flight
+            and self._direct is not None
+            and self._direct(wire if wire is not None else text_frame(payload))
+        ):
             return
         if len(self._queue) >= self._queue_limit:
             log.warning("connection %s stopped reading: cut after %d queued frames",
                         self.id, len(self._queue))
             self.close(CloseCode.SLOW_CONSUMER, "too slow: reconnect and resume")
             return
-        self._queue.append(frame)
+        self._queue.append(payload)
         wakeup = self._wakeup
         if wakeup is not None and not wakeup.done():
             wakeup.set_result(None)
@@ -125,7 +145,9 @@ class Connection:
                     continue
                 # Drain without yielding between frames when the socket is writable.
                 while queue and self.close_code is None:
-                    await send({"type": "websocket.send", "text": queue.popleft()})
+                    self._in_flight = True
+                    await send({"type": "websocket.send", "text": queue.popleft().decode()})
+                    self._in_flight = False
                     drain = self._drain
                     if drain is not None and len(queue) < self._queue_limit // 2:
                         self._drain = None

@@ -131,6 +131,7 @@ class WebSocketGateway:
             queue_limit=self.settings.send_queue_frames,
             ops_bucket=TokenBucket(self.settings.ops_per_s, self.settings.ops_burst),
             can_abort="preau.abort" in extensions,
+            direct_write=(extensions.get("preau.write") or {}).get("write"),
         )
         self.hub.register(conn)
         conn.push(protocol.event(

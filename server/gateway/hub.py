@@ -36,13 +36,14 @@ from server.directory.rules import may_join
 from server.directory.service import Directory
 from server.errors import bad_request
 from server.gateway.connection import CloseCode, Connection, RoomState
+from server.gateway.frames import text_frame
 from server.gateway.protocol import event
 from server.presence import Presence
 from server.store import Message, Store
 
 log = logging.getLogger(__name__)
 
-Renderer = Callable[[Message], Awaitable[str]]
+Renderer = Callable[[Message], Awaitable[bytes]]
 
 SESSIONS_CHANNEL = "control.sessions"
 DIRECTORY_CHANNEL = "control.directory"
@@ -58,6 +59,22 @@ def room_channel(room_id: str) -> str:
     return f"room.{room_id}"
 
 
+def pack(kind: str, seq: int, exclude: str | None, frame: bytes) -> bytes:
+    """A room channel message: a small JSON header line, then the client frame as is.
+
+    The frame is never decoded by the receiving node: it goes to sockets
+    byte for byte (orjson never writes a raw newline, so the first one ends
+    the header).
+    """
+    return orjson.dumps({"k": kind, "s": seq, "x": exclude}) + b"\n" + frame
+
+
+def unpack(payload: bytes) -> tuple[str, int, str | None, bytes]:
+    header, _, frame = payload.partition(b"\n")
+    data = orjson.loads(header)
+    return str(data["k"]), int(data["s"]), data.get("x"), frame
+
+
 class RoomFeed:
     def __init__(self, hub: Hub, room_id: str) -> None:
         self.hub = hub
@@ -65,7 +82,7 @@ class RoomFeed:
         self.subscribers: dict[Connection, RoomState] = {}
         self.delivered = 0
         self.ready = False
-        self._pending: dict[int, str] = {}
+        self._pending: dict[int, bytes] = {}
         self._filler: asyncio.Task[None] | None = None
         self._sub: Subscription | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -82,11 +99,11 @@ class RoomFeed:
     async def _read(self, sub: Subscription) -> None:
         async for payload in sub:
             try:
-                data = orjson.loads(payload)
-                if data["k"] == "m":
-                    self.on_message(int(data["s"]), str(data["f"]))
+                kind, seq, exclude, frame = unpack(payload)
+                if kind == "m":
+                    self.on_message(seq, frame)
                 else:
-                    self.on_ephemeral(str(data["f"]), data.get("x"))
+                    self.on_ephemeral(frame, exclude)
             except Exception:
                 log.exception("room %s: bad broker payload dropped", self.room_id)
 
@@ -98,7 +115,7 @@ class RoomFeed:
             await self._sub.close()
 
     # -- ordered delivery --------------------------------------------------
-    def on_message(self, seq: int, frame: str) -> None:
+    def on_message(self, seq: int, frame: bytes) -> None:
         if seq <= self.delivered:
             return
         if seq == self.delivered + 1 and not self._pending:
@@ -113,15 +130,16 @@ class RoomFeed:
         while (frame := self._pending.pop(self.delivered + 1, None)) is not None:
             self._broadcast(self.delivered + 1, frame)
 
-    def _broadcast(self, seq: int, frame: str) -> None:
+    def _broadcast(self, seq: int, frame: bytes) -> None:
         self.delivered = seq
+        wire = text_frame(frame)  # framed once for every local recipient
         for conn, state in self.subscribers.items():
             if state.live:
                 if seq > state.last:
                     state.last = seq
-                    conn.push(frame)
+                    conn.push(frame, wire)
             else:
-                state.backlog.append((seq, frame))
+                state.backlog.append((seq, frame, wire))
                 if len(state.backlog) > conn.queue_limit:  # catching up slower than the room
                     conn.close(CloseCode.SLOW_CONSUMER, "too slow: reconnect and resume")
 
@@ -148,10 +166,11 @@ class RoomFeed:
         finally:
             self._filler = None
 
-    def on_ephemeral(self, frame: str, exclude: object = None) -> None:
+    def on_ephemeral(self, frame: bytes, exclude: str | None = None) -> None:
+        wire = text_frame(frame)
         for conn in self.subscribers:
             if conn.member.id != exclude:
-                conn.push(frame)
+                conn.push(frame, wire)
 
 
 class Hub:
@@ -311,9 +330,9 @@ class Hub:
                     state.last = message.seq
             if len(page) < REPLAY_PAGE:
                 break
-        for seq, frame in state.backlog:
+        for seq, frame, wire in state.backlog:
             if seq > state.last:
-                conn.push(frame)
+                conn.push(frame, wire)
                 state.last = seq
         state.backlog.clear()
         state.live = True
@@ -340,25 +359,21 @@ class Hub:
         return [_person(view.members[i]) for i in ids if i in view.members]
 
     # -- publishing ----------------------------------------------------------
-    async def publish_message(self, room_id: str, seq: int, frame: str) -> None:
+    async def publish_message(self, room_id: str, seq: int, frame: bytes) -> None:
         """Deliver a committed message here and on every other node."""
         feed = self.feeds.get(room_id)
         if feed is not None and feed.ready:
             feed.on_message(seq, frame)
-        await self.broker.publish(
-            room_channel(room_id), orjson.dumps({"k": "m", "s": seq, "f": frame})
-        )
+        await self.broker.publish(room_channel(room_id), pack("m", seq, None, frame))
 
     async def publish_ephemeral(
-        self, room_id: str, frame: str, exclude: str | None = None
+        self, room_id: str, frame: bytes, exclude: str | None = None
     ) -> None:
         """Typing, presence: best effort, to subscribers except person ``exclude``."""
         feed = self.feeds.get(room_id)
         if feed is not None:
             feed.on_ephemeral(frame, exclude)
-        await self.broker.publish(
-            room_channel(room_id), orjson.dumps({"k": "e", "f": frame, "x": exclude})
-        )
+        await self.broker.publish(room_channel(room_id), pack("e", 0, exclude, frame))
 
     # -- global state --------------------------------------------------------
     async def revoke_sessions(self, token_hashes: list[str]) -> None:

@@ -152,19 +152,20 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def encode(obj: dict[str, Any]) -> str:
-    return orjson.dumps(obj).decode()
+def encode(obj: dict[str, Any]) -> bytes:
+    """UTF-8 JSON, as written in text frames (bytes: framed once, never re-encoded)."""
+    return orjson.dumps(obj)
 
 
-def reply(request_id: RequestId, **fields: Any) -> str:
+def reply(request_id: RequestId, **fields: Any) -> bytes:
     return encode({"re": request_id, "ok": True, **fields})
 
 
-def error_reply(request_id: RequestId, error: PreauError) -> str:
+def error_reply(request_id: RequestId, error: PreauError) -> bytes:
     return encode({"re": request_id, "ok": False, "error": error.to_wire()})
 
 
-def event(name: str, **fields: Any) -> str:
+def event(name: str, **fields: Any) -> bytes:
     return encode({"ev": name, **fields})
 
 

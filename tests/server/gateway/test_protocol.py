@@ -244,7 +244,7 @@ def test_messages_never_echo_the_values_sent() -> None:
         error = refused(json.dumps(frame))
         assert error.code is ErrorCode.BAD_REQUEST
         assert secret not in error.message
-        assert secret not in error_reply(error.request_id, error)
+        assert secret not in error_reply(error.request_id, error).decode()
 
 
 def test_unknown_field_names_are_cut_short() -> None:
