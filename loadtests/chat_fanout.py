@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import math
 import multiprocessing
@@ -78,6 +79,8 @@ class Scenario:
     body_chars: int = 60
     profile_s: float = 0.0  # py-spy the server this long, after the measured window
     server_env: tuple[tuple[str, str], ...] = ()
+    # "preau", or "bare": the websockets broadcast baseline (loadtests/bare_server.py)
+    server: str = "preau"
 
     @property
     def offered_per_s(self) -> float:
@@ -92,10 +95,13 @@ class Scenario:
             raise ValueError("--rate and --duration are positive, --warmup not negative")
         if self.connections_test < 0 or self.body_chars < 21:
             raise ValueError("--connections-test >= 0, --body-chars >= 21")
+        if self.server not in SERVERS:
+            raise ValueError(f"--server is one of {', '.join(SERVERS)}")
 
 
 @dataclass
 class FanoutFigures:
+    window_start: float  # time.time() at the start of the measured window
     window_s: float
     offered_per_s: float
     delivered_per_s: float
@@ -166,6 +172,10 @@ class Results:
     profile: list[ProfileRow] = field(default_factory=list)
     profile_samples: int = 0
     profile_note: str = ""
+    server_revision: str = ""  # git commit of the server code measured
+    # The bare websockets baseline under the same load, run just before (--baseline).
+    baseline: FanoutFigures | None = None
+    baseline_memory: MemoryFigures | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, ensure_ascii=False)
@@ -190,7 +200,7 @@ def percentiles_ms(samples_ns: Sequence[int], points: dict[str, float]) -> dict[
 def _by_second(
     latencies: Sequence[int], received: Sequence[int], window: float
 ) -> list[list[float]]:
-    seconds: list[list[int]] = [[] for _ in range(max(1, math.ceil(window)))]
+    seconds: list[list[int]] = [[] for _ in range(max(1, round(window)))]
     for latency, at in zip(latencies, received, strict=True):
         seconds[min(len(seconds) - 1, at // 1_000_000_000)].append(latency)
     out = []
@@ -242,16 +252,25 @@ def _log_problems(log_path: Path, limit: int = 5) -> list[str]:
 # -- the server -------------------------------------------------------------------
 
 
-def _server_command() -> list[str]:
+REPO = Path(__file__).resolve().parent.parent
+SERVERS = ("preau", "bare")
+
+
+def _server_command(kind: str, port: int) -> list[str]:
+    if kind == "bare":
+        return [sys.executable, "-m", "loadtests.bare_server", "--host", HOST,
+                "--port", str(port)]
     script = Path(sys.executable).parent / "preau"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "server.cli"]
+    preau = [str(script)] if script.exists() else [sys.executable, "-m", "server.cli"]
+    return [*preau, "serve", "--host", HOST, "--port", str(port), "--log-level", "warning"]
 
 
 @contextlib.contextmanager
-def run_server(data_dir: Path, env_extra: dict[str, str], log_path: Path) -> Iterator[
-    tuple[psutil.Process, int]
-]:
-    """``preau serve`` on a free loopback port; yields (process, port), stops it after."""
+def run_server(
+    data_dir: Path, env_extra: dict[str, str], log_path: Path, kind: str = "preau"
+) -> Iterator[tuple[psutil.Process, int]]:
+    """``preau serve`` (or the bare baseline) on a free loopback port; yields
+    (process, port), stops it after."""
     port = _free_port()
     env = {
         **os.environ,
@@ -262,8 +281,7 @@ def run_server(data_dir: Path, env_extra: dict[str, str], log_path: Path) -> Ite
     }
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
-            [*_server_command(), "serve", "--host", HOST, "--port", str(port),
-             "--log-level", "warning"],
+            _server_command(kind, port), cwd=REPO,
             env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
     try:
@@ -384,9 +402,9 @@ def fanout_phase(
                 phase = (i * len(rooms) + r) / senders_total  # interleave the rooms
             seats.append(SeatPlan(room.room, member.token, phase))
     env = server_env(scenario)
-    log_path = workdir / "server-fanout.log"
+    log_path = workdir / f"{scenario.server}-fanout.log"
     with (
-        run_server(data_dir, env, log_path) as (server, port),
+        run_server(data_dir, env, log_path, scenario.server) as (server, port),
         LoadProcesses(scenario.load_procs, port) as load,
     ):
         ok, failed, errors = _opened(load.ask(
@@ -423,7 +441,7 @@ def fanout_phase(
         ]
     problems = _log_problems(log_path)
     return (
-        _fanout_figures(scenario, results, heads, window, cpu1 - cpu0, busy0, busy1,
+        _fanout_figures(scenario, at0, results, heads, window, cpu1 - cpu0, busy0, busy1,
                         [b - a for a, b in zip(load0, load1, strict=True)], rss_kib,
                         ok, failed, problems, errors),
         profile, samples, note,
@@ -432,6 +450,7 @@ def fanout_phase(
 
 def _fanout_figures(
     scenario: Scenario,
+    t0: float,
     results: list[WorkerResult],
     heads: dict[str, int],
     window: float,
@@ -472,6 +491,7 @@ def _fanout_figures(
     busy = (busy1[0] - busy0[0]) / max(1e-9, busy1[1] - busy0[1])
     load_shares = [c / window for c in load_cpu]
     return FanoutFigures(
+        window_start=t0,
         window_s=round(window, 3),
         offered_per_s=scenario.offered_per_s,
         delivered_per_s=delivered_window / window,
@@ -514,9 +534,9 @@ def memory_phase(
     n = scenario.connections_test
     seats = [everyone[i % len(everyone)] for i in range(n)]
     warm = min(WARM_CONNECTIONS, max(1, n // 10))
-    log_path = workdir / "server-memory.log"
+    log_path = workdir / f"{scenario.server}-memory.log"
     with (
-        run_server(data_dir, server_env(scenario), log_path) as (server, port),
+        run_server(data_dir, server_env(scenario), log_path, scenario.server) as (server, port),
         LoadProcesses(scenario.load_procs, port) as load,
     ):
         # A few sockets first, so the baseline includes what any first
@@ -618,20 +638,51 @@ def summarise_collapsed(lines: Sequence[str], top: int = 25) -> tuple[list[Profi
 # -- the whole run --------------------------------------------------------------------------
 
 
-def run(scenario: Scenario, command: str = "", keep: bool = False) -> Results:
-    """Run both phases and return the figures (temporary files removed unless ``keep``)."""
+def server_revision() -> str:
+    """The git commit of the server code, flagged when server/ has uncommitted changes."""
+    root = REPO
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", "server"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit + (" with uncommitted changes in server/" if dirty else "")
+
+
+def run(
+    scenario: Scenario, command: str = "", keep: bool = False, baseline: bool = False
+) -> Results:
+    """Run both phases and return the figures (temporary files removed unless ``keep``).
+
+    With ``baseline``, first run the same phases against the bare websockets
+    server (loadtests/bare_server.py), so the ratio is measured side by side."""
     scenario.validate()
     raise_fd_limit()  # the server inherits it
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    revision = server_revision()
     workdir = Path(tempfile.mkdtemp(prefix="preau-bench-"))
     try:
         data_dir = workdir / "data"
         classes = max(scenario.rooms, math.ceil(scenario.connections_test / MEMBERS_PER_ROOM))
         manifest = prepare_school(data_dir, classes)
+        base: FanoutFigures | None = None
+        base_memory: MemoryFigures | None = None
+        if baseline:
+            bare = dataclasses.replace(scenario, server="bare", profile_s=0.0)
+            base, _, _, _ = fanout_phase(bare, manifest, data_dir, workdir)
+            base_memory = (memory_phase(bare, manifest, data_dir, workdir)
+                           if scenario.connections_test else None)
         fanout, profile, samples, note = fanout_phase(scenario, manifest, data_dir, workdir)
         memory = (memory_phase(scenario, manifest, data_dir, workdir)
                   if scenario.connections_test else None)
-        return Results(scenario, command, started, fanout, memory, profile, samples, note)
+        return Results(scenario, command, started, fanout, memory, profile, samples, note,
+                       revision, base, base_memory)
     finally:
         if keep:
             print(f"kept {workdir}", file=sys.stderr)
@@ -639,12 +690,11 @@ def run(scenario: Scenario, command: str = "", keep: bool = False) -> Results:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def format_summary(results: Results) -> str:
-    f = results.fanout
+def _fanout_lines(title: str, scenario: Scenario, f: FanoutFigures) -> list[str]:
     lat = f.latency_ms
-    lines = [
-        f"fan-out: {results.scenario.rooms} rooms x {MEMBERS_PER_ROOM} members, "
-        f"{results.scenario.senders_per_room} senders/room at {results.scenario.rate:g} msg/s "
+    return [
+        f"{title}: {scenario.rooms} rooms x {MEMBERS_PER_ROOM} members, "
+        f"{scenario.senders_per_room} senders/room at {scenario.rate:g} msg/s "
         f"(offered {f.offered_per_s:,.0f} deliveries/s), window {f.window_s:.1f} s",
         f"  delivered/s        {f.delivered_per_s:,.0f}",
         f"  latency ms         p50 {lat['p50']:.1f}  p99 {lat['p99']:.1f}  "
@@ -664,17 +714,34 @@ def format_summary(results: Results) -> str:
         f"deliveries, {f.duplicates} duplicates, {f.missing} missing, "
         f"{f.connections_failed} sockets failed, {f.sockets_closed} closed by the server; "
         f"send errors {f.send_errors or 'none'}",
+        *(f"  server log: {problem}" for problem in f.server_log_problems),
     ]
+
+
+def _memory_line(m: MemoryFigures) -> str:
+    return (
+        f"memory: {m.opened}/{m.requested} idle subscribed sockets ({m.failed} failed) "
+        f"in {m.open_s:.1f} s; RSS {m.rss_before_kib / 1024:.0f} -> "
+        f"{m.rss_after_kib / 1024:.0f} MiB: {m.kib_per_connection:.1f} KiB per connection; "
+        f"{m.server_cpu_us_per_open:.0f} µs server CPU per open"
+    )
+
+
+def format_summary(results: Results) -> str:
+    s = results.scenario
+    lines = []
+    if results.baseline is not None:
+        lines += _fanout_lines("baseline (bare websockets)", s, results.baseline)
+        if results.baseline_memory is not None:
+            lines.append("  " + _memory_line(results.baseline_memory))
+    lines += _fanout_lines(f"fan-out ({s.server})", s, results.fanout)
     m = results.memory
     if m is not None:
-        lines.append(
-            f"memory: {m.opened}/{m.requested} idle subscribed sockets ({m.failed} failed) "
-            f"in {m.open_s:.1f} s; RSS {m.rss_before_kib / 1024:.0f} -> "
-            f"{m.rss_after_kib / 1024:.0f} MiB: {m.kib_per_connection:.1f} KiB per connection; "
-            f"{m.server_cpu_us_per_open:.0f} µs server CPU per open"
-        )
-    for problem in f.server_log_problems + (m.server_log_problems if m else []):
-        lines.append(f"  server log: {problem}")
+        lines.append(_memory_line(m))
+        lines += [f"  server log: {problem}" for problem in m.server_log_problems]
+    if results.baseline is not None and results.baseline.server_us_per_delivery:
+        ratio = results.fanout.server_us_per_delivery / results.baseline.server_us_per_delivery
+        lines.append(f"server CPU per delivery: {ratio:.2f} x the bare server, side by side")
     if results.profile:
         lines.append(f"profile ({results.profile_samples} samples, {results.profile_note}):")
         lines += [f"  {r.self_share:6.1%} self {r.total_share:6.1%} total  {r.function}"
@@ -707,6 +774,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--body-chars", type=int, default=d.body_chars)
     parser.add_argument("--profile", type=float, default=0.0, metavar="SECONDS",
                         help="after the window, sample the server with py-spy this long")
+    parser.add_argument("--baseline", action="store_true",
+                        help="first run the same load against the bare websockets server")
+    parser.add_argument("--server", choices=SERVERS, default=d.server,
+                        help="bare: the websockets broadcast baseline instead of Préau")
     parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra PREAU_* setting for the server (repeatable)")
     parser.add_argument("--write-docs", nargs="?", const="docs/benchmarks.md", default=None,
@@ -724,8 +795,10 @@ def main(argv: list[str] | None = None) -> int:
         rooms=args.rooms, senders_per_room=args.senders_per_room, rate=args.rate,
         duration=args.duration, warmup=args.warmup, load_procs=args.load_procs,
         connections_test=args.connections_test, body_chars=args.body_chars,
-        profile_s=args.profile, server_env=tuple(extra),
+        profile_s=args.profile, server_env=tuple(extra), server=args.server,
     )
+    if args.write_docs and scenario.server != "preau":
+        parser.error("--write-docs records Préau runs only")
     try:
         scenario.validate()
     except ValueError as exc:
@@ -736,7 +809,7 @@ def main(argv: list[str] | None = None) -> int:
     # the server and the load processes and remove the temporary directory.
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _exit_on_signal)
-    results = run(scenario, command, keep=args.keep)
+    results = run(scenario, command, keep=args.keep, baseline=args.baseline)
     print(format_summary(results))
     if args.json:
         args.json.write_text(results.to_json())

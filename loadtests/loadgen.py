@@ -95,7 +95,6 @@ class WorkerResult:
     received_ns: bytes = b""  # array('q'): receive time - t0, same order as latencies_ns
     ack_ns: bytes = b""  # array('q'): reply - send, for sends made in the window
     send_lag_ns: bytes = b""  # array('q'): actual - scheduled send time, in the window
-    cpu_window_s: float = 0.0  # this process's CPU time inside the measured window
     timed_out: bool = False
 
 
@@ -213,7 +212,6 @@ class Worker:
         self.stats = Stats()
         self.members: list[Member] = []
         self.senders: list[tuple[float, Member]] = []
-        self.cpu_window_s = 0.0
 
     async def _recv(self) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, self.pipe.recv)
@@ -288,15 +286,8 @@ class Worker:
         stats = self.stats
         stats.t0_ns = int(plan.t0 * 1e9)
         stats.t1_ns = int(plan.t1 * 1e9)
-        cpu: dict[str, float] = {}
-        loop = asyncio.get_running_loop()
-        loop.call_at(loop.time() + plan.t0 - time.time(),
-                     lambda: cpu.__setitem__("t0", time.process_time()))
-        loop.call_at(loop.time() + plan.t1 - time.time(),
-                     lambda: cpu.__setitem__("t1", time.process_time()))
         await self._send_loop(plan)
         await self._sleep_until(plan.t1 + 0.01)
-        self.cpu_window_s = cpu.get("t1", 0.0) - cpu.get("t0", 0.0)
         # Wait for every reply (bounded): the acks give each room's final head.
         for _ in range(round(DRAIN_TIMEOUT_S / POLL_S)):
             if not any(m.pending for m in self.members):
@@ -355,7 +346,6 @@ class Worker:
             received_ns=stats.received_at.tobytes(),
             ack_ns=stats.ack_latencies.tobytes(),
             send_lag_ns=stats.send_lags.tobytes(),
-            cpu_window_s=self.cpu_window_s,
             timed_out=timed_out,
         )
 

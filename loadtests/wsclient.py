@@ -71,6 +71,7 @@ class WsClient(asyncio.Protocol):
         self._key = ""
         self._fragments: list[bytes] = []
         self._fragment_op = 0
+        self._close_sent = False
         loop = asyncio.get_running_loop()
         self.opened: asyncio.Future[None] = loop.create_future()
         self.closed: asyncio.Future[int] = loop.create_future()
@@ -180,7 +181,9 @@ class WsClient(asyncio.Protocol):
         elif opcode == OP_CLOSE:
             code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
             self.close_code = code
-            self._write(OP_CLOSE, payload[:2])
+            if not self._close_sent:  # the server started the close: echo it
+                self._close_sent = True
+                self._write(OP_CLOSE, payload[:2])
             assert self.transport is not None
             self.transport.close()
         elif opcode in (OP_TEXT, OP_BINARY):
@@ -218,7 +221,9 @@ class WsClient(asyncio.Protocol):
         if self._handshaking:
             self.transport.close()
             return
-        self._write(OP_CLOSE, code.to_bytes(2, "big"))
+        if not self._close_sent:
+            self._close_sent = True
+            self._write(OP_CLOSE, code.to_bytes(2, "big"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.opened.done():

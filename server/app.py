@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -129,6 +130,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             app.state.gateway = WebSocketGateway(
                 settings, services.auth, services.directory, services.hub, services.chat
             )
+            # Everything built so far lives as long as the process: move it out
+            # of the collector's sight, so full collections stay short (a full
+            # pass over start-up objects stalled every socket for ~80 ms).
+            gc.collect()
+            gc.freeze()
             log.info("node %s ready (store %s, broker %s)", settings.node_id,
                      settings.effective_store_url.split(":")[0], settings.broker_url)
             yield

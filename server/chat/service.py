@@ -6,6 +6,7 @@ checks the circle of trust (``may_join``) before touching a room.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -22,8 +23,8 @@ from server.settings import Settings
 from server.store import Message, Store
 
 # Control characters other than newline and tab are refused: they hide text
-# from moderators and break clients.
-_ALLOWED_CONTROLS = {"\n", "\t"}
+# from moderators and break clients. One compiled pattern scans in C.
+_FORBIDDEN_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 def check_body(body: str, max_chars: int) -> str:
@@ -31,7 +32,7 @@ def check_body(body: str, max_chars: int) -> str:
         raise PreauError(ErrorCode.TOO_LARGE, f"a message has at most {max_chars} characters")
     if not body.strip():
         raise bad_request("empty message")
-    if any((ord(c) < 32 or ord(c) == 127) and c not in _ALLOWED_CONTROLS for c in body):
+    if _FORBIDDEN_CONTROLS.search(body):
         raise bad_request("control characters are not allowed")
     return body
 

@@ -316,10 +316,14 @@ class Hub:
         if first:
             await self.publish_ephemeral(room_id, event(
                 "presence.join", room=room_id, person=_person(conn.member)))
-        await self._replay(conn, room_id, state)
+        # Without ``since`` the client starts at the feed's head: whatever comes
+        # after reaches the feed, so there is nothing to read from the store.
+        await self._replay(conn, room_id, state, from_store=since is not None)
 
-    async def _replay(self, conn: Connection, room_id: str, state: RoomState) -> None:
-        while conn.rooms.get(room_id) is state and not conn.closed:
+    async def _replay(
+        self, conn: Connection, room_id: str, state: RoomState, from_store: bool = True
+    ) -> None:
+        while from_store and conn.rooms.get(room_id) is state and not conn.closed:
             page = await self.store.messages_after(room_id, state.last, REPLAY_PAGE)
             for message in page:
                 if message.seq > state.last:

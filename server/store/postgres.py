@@ -99,7 +99,10 @@ class PostgresEngine:
         await self._pool.close()
 
     @asynccontextmanager
-    async def transaction(self, *, readonly: bool = False) -> AsyncIterator[PostgresTransaction]:
+    async def transaction(
+        self, *, readonly: bool = False, bulk: bool = False
+    ) -> AsyncIterator[PostgresTransaction]:
+        """``bulk`` changes nothing here: asyncpg never blocks the event loop."""
         async with self._pool.acquire() as conn:
             tx = PostgresTransaction(conn)
             try:

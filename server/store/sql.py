@@ -80,9 +80,13 @@ class Transaction(Protocol):
 class Engine(Protocol):
     async def close(self) -> None: ...
 
-    def transaction(self, *, readonly: bool = False) -> AbstractAsyncContextManager[Transaction]:
+    def transaction(
+        self, *, readonly: bool = False, bulk: bool = False
+    ) -> AbstractAsyncContextManager[Transaction]:
         """Open a transaction: committed when the block exits normally, rolled back
-        when it raises. ``readonly`` transactions see one consistent snapshot."""
+        when it raises. ``readonly`` transactions see one consistent snapshot.
+        ``bulk`` announces many statements (an engine may run them off the event
+        loop); ordinary transactions are a few indexed statements."""
 
 
 # -- migrations -------------------------------------------------------------
@@ -252,7 +256,7 @@ class SqlStore:
         Idempotent. Concurrent callers (several nodes starting at once) are
         serialised by a lock, so each migration is applied exactly once.
         """
-        async with self._engine.transaction() as tx:
+        async with self._engine.transaction(bulk=True) as tx:
             await tx.lock(_MIGRATION_LOCK)
             await tx.execute(_CREATE_SCHEMA_MIGRATIONS)
             rows = await tx.fetch("SELECT version FROM schema_migrations")
@@ -289,7 +293,7 @@ class SqlStore:
         The link callbacks run inside the transaction: they must not call the
         store.
         """
-        async with self._engine.transaction() as tx:
+        async with self._engine.transaction(bulk=True) as tx:
             # Imports run one at a time store-wide: login allocation reads the
             # taken logins then writes new ones, which must not interleave.
             await tx.lock(_IMPORT_LOCK)
@@ -501,7 +505,7 @@ class SqlStore:
         return None if row is None else _school(row)
 
     async def load_school(self, school_id: str) -> SchoolView | None:
-        async with self._engine.transaction(readonly=True) as tx:
+        async with self._engine.transaction(readonly=True, bulk=True) as tx:
             school_row = await tx.fetchrow(
                 "SELECT id, uai, name, timezone, directory_version FROM schools WHERE id = $1",
                 school_id,

@@ -1,36 +1,59 @@
-"""The SQLite engine (aiosqlite): the embedded default.
+"""The SQLite engine: the embedded default.
 
-One connection per store, and one transaction at a time on it (an
-``asyncio.Lock``): SQLite has a single writer anyway, and sharing one
-connection between interleaved transactions would mix them. Write
-transactions start with ``BEGIN IMMEDIATE`` so they take the write lock up
-front, instead of failing with "database is locked" when a read turns into a
-write while another process (a CLI, a second store) writes; ``busy_timeout``
-makes them wait for it. WAL lets readers of other connections go on meanwhile.
+One connection, one transaction at a time on it (an ``asyncio.Lock``): SQLite
+has a single writer anyway, and interleaved transactions on one connection
+would mix.
+
+Where statements run. An indexed statement on a local SQLite file takes a few
+microseconds, while handing it to a database thread and back costs tens (a
+future, a cross-thread wake-up of the event loop, a lock handoff): measured
+with ``loadtests/store_append.py``, committing a chat message cost about
+500 µs of CPU through one thread round trip per statement and about 55 µs on
+the loop thread. So ordinary transactions run **inline**, on the event-loop
+thread. Three things could stall the loop, and each is kept off it:
+
+- *bulk* transactions (a school import, loading a whole school) run each
+  statement on the engine's database thread (``transaction(bulk=True)``);
+- *waiting for the write lock* held by another process (a ``preau import``
+  beside the server): the connection has no busy timeout, so an inline
+  ``BEGIN IMMEDIATE`` that finds the database locked fails at once, and the
+  transaction is retried on the database thread, which waits for the lock;
+- *checkpoints* (copying the WAL into the database, with an fsync): automatic
+  checkpoints are off on this connection; a background task checkpoints from a
+  second connection on a thread every ``CHECKPOINT_EVERY_S``.
+
+Write transactions start with ``BEGIN IMMEDIATE`` so they take the write lock
+up front instead of failing when a read turns into a write.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
+import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
-
-import aiosqlite
+from typing import Any, TypeVar
 
 from server.store.sql import Row
 
+log = logging.getLogger(__name__)
+
 URL_PREFIX = "sqlite:///"
 MEMORY = ":memory:"
-BUSY_TIMEOUT_MS = 10_000
+LOCK_WAIT_S = 10.0  # how long a transaction waits for another process's write lock
+CHECKPOINT_EVERY_S = 1.0
 # RETURNING (3.35) is used by the shared SQL; ON CONFLICT DO NOTHING needs 3.24.
 MIN_VERSION = (3, 35, 0)
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
+T = TypeVar("T")
 
 
 @lru_cache(maxsize=1024)
@@ -52,15 +75,20 @@ def path_from_url(url: str) -> str:
     return url[len(URL_PREFIX) :]
 
 
-def _ensure_parent(path: str) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+def _is_locked(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
 
 
 class SqliteTransaction:
-    """A transaction on the engine's connection (see ``server.store.sql.Transaction``)."""
+    """A transaction on the engine's connection (see ``server.store.sql.Transaction``).
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    ``run`` executes a function against the connection either inline or on the
+    database thread, as the engine decided for this transaction.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, run: Callable[..., Any]) -> None:
         self._conn = conn
+        self._run = run
         self.open = True
 
     def _sql(self, sql: str) -> str:
@@ -71,33 +99,34 @@ class SqliteTransaction:
         return to_sqlite(sql)
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        return list(await self._conn.execute_fetchall(self._sql(sql), args))
+        query = self._sql(sql)
+        rows: list[Row] = await self._run(lambda: self._conn.execute(query, args).fetchall())
+        return rows
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
-        rows = await self.fetch(sql, *args)
-        return rows[0] if rows else None
+        query = self._sql(sql)
+        row: Row | None = await self._run(lambda: self._conn.execute(query, args).fetchone())
+        return row
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
         row = await self.fetchrow(sql, *args)
         return None if row is None else row[0]
 
     async def execute(self, sql: str, *args: Any) -> int:
-        cursor = await self._conn.execute(self._sql(sql), args)
-        try:
-            return cursor.rowcount
-        finally:
-            await cursor.close()
+        query = self._sql(sql)
+        count: int = await self._run(lambda: self._conn.execute(query, args).rowcount)
+        return count
 
     async def executemany(self, sql: str, args: Iterable[Sequence[Any]]) -> None:
         params = list(args)
         if params:
-            cursor = await self._conn.executemany(self._sql(sql), params)
-            await cursor.close()
+            query = self._sql(sql)
+            await self._run(lambda: self._conn.executemany(query, params))
 
     async def rollback(self) -> None:
         self._sql("")  # raises if already over
         self.open = False
-        await self._conn.rollback()
+        await self._run(self._conn.rollback)
 
     async def lock(self, key: int) -> None:
         """Nothing to do: a write transaction (BEGIN IMMEDIATE) already excludes
@@ -106,9 +135,15 @@ class SqliteTransaction:
 
 
 class SqliteEngine:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
         self._conn = conn
+        self._path = path
         self._lock = asyncio.Lock()
+        self._thread = concurrent.futures.ThreadPoolExecutor(1, "preau-sqlite")
+        self._writes = 0  # commits since the last checkpoint
+        self._checkpointer: asyncio.Task[None] | None = None
+        if path != MEMORY:
+            self._checkpointer = asyncio.get_running_loop().create_task(self._checkpoints())
 
     @classmethod
     async def open(cls, url: str) -> SqliteEngine:
@@ -120,49 +155,119 @@ class SqliteEngine:
             )
         path = path_from_url(url)
         if path != MEMORY:
-            _ensure_parent(path)
-        # isolation_level=None: no implicit BEGIN, transactions are ours.
-        conn = await aiosqlite.connect(path, isolation_level=None)
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = await asyncio.to_thread(_connect, path, LOCK_WAIT_S)
         try:
-            conn.row_factory = sqlite3.Row
-            # busy_timeout first: switching to WAL may wait for another connection.
-            for pragma in (
-                f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
-                *(["PRAGMA journal_mode = WAL"] if path != MEMORY else []),
-                # NORMAL is durable across application crashes in WAL mode and
-                # loses at most the last commits on power loss: right for chat.
-                "PRAGMA synchronous = NORMAL",
-                "PRAGMA foreign_keys = ON",
-            ):
-                cursor = await conn.execute(pragma)
-                await cursor.close()
+            # From now on never wait for a lock inline (see the module docstring).
+            conn.execute("PRAGMA busy_timeout = 0")
         except BaseException:
-            await conn.close()
+            conn.close()
             raise
-        return cls(conn)
+        return cls(conn, path)
 
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpointer
         async with self._lock:
-            await self._conn.close()
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._conn.close)
+        self._thread.shutdown(wait=True)
+
+    async def _on_thread(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn)
+
+    @staticmethod
+    async def _inline(fn: Callable[[], T]) -> T:
+        return fn()
 
     @asynccontextmanager
-    async def transaction(self, *, readonly: bool = False) -> AsyncIterator[SqliteTransaction]:
+    async def transaction(
+        self, *, readonly: bool = False, bulk: bool = False
+    ) -> AsyncIterator[SqliteTransaction]:
+        """``bulk``: many statements (imports, a whole school): run them on the
+        database thread so the event loop keeps serving meanwhile."""
         async with self._lock:
-            tx = SqliteTransaction(self._conn)
+            begin = "BEGIN" if readonly else "BEGIN IMMEDIATE"
+            run = self._on_thread if bulk else self._inline
             try:
-                # A deferred BEGIN for readers: they take no write lock, and
-                # their first read fixes their snapshot.
-                cursor = await self._conn.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")
-                await cursor.close()
+                await run(lambda: self._conn.execute(begin))
+            except sqlite3.OperationalError as exc:
+                if not _is_locked(exc):
+                    raise
+                # Another process writes: wait for its lock on the thread.
+                run = self._on_thread
+                await run(lambda: _begin_waiting(self._conn, begin, LOCK_WAIT_S))
+            tx = SqliteTransaction(self._conn, run)
+            try:
                 yield tx
                 if tx.open:
                     tx.open = False
-                    await self._conn.commit()
+                    await run(self._conn.commit)
+                    if not readonly:
+                        self._writes += 1
             except BaseException:
                 tx.open = False
-                # sqlite3's rollback() runs on aiosqlite's worker thread after
-                # every statement already queued, and does nothing outside a
-                # transaction: so it is right even when we were cancelled
-                # while BEGIN or a statement was still pending.
-                await self._conn.rollback()
+                # Inline statements cannot be left pending; on the thread they
+                # run in order, so this rollback comes after any of them.
+                await run(self._conn.rollback)
                 raise
+
+    async def _checkpoints(self) -> None:
+        """Copy the WAL into the database from a second connection, off the loop."""
+        checkpoint_conn: sqlite3.Connection | None = None
+        try:
+            while True:
+                await asyncio.sleep(CHECKPOINT_EVERY_S)
+                if self._writes == 0:
+                    continue
+                self._writes = 0
+                if checkpoint_conn is None:
+                    checkpoint_conn = await asyncio.to_thread(_connect, self._path, 1.0)
+                try:
+                    await asyncio.to_thread(
+                        checkpoint_conn.execute, "PRAGMA wal_checkpoint(PASSIVE)"
+                    )
+                except sqlite3.Error:
+                    log.warning("SQLite checkpoint failed; retrying later", exc_info=True)
+        finally:
+            if checkpoint_conn is not None:
+                checkpoint_conn.close()
+
+
+def _connect(path: str, busy_timeout_s: float) -> sqlite3.Connection:
+    # isolation_level=None: no implicit BEGIN, transactions are ours.
+    # check_same_thread=False: the engine's lock guarantees one user at a time,
+    # on the loop thread or on the database thread.
+    conn = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_s
+    )
+    try:
+        conn.row_factory = sqlite3.Row
+        if path != MEMORY:
+            conn.execute("PRAGMA journal_mode = WAL")
+            # The background task checkpoints (see the module docstring).
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
+        # NORMAL is durable across application crashes in WAL mode and loses at
+        # most the last commits on power loss: right for chat.
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _begin_waiting(conn: sqlite3.Connection, begin: str, wait_s: float) -> None:
+    """BEGIN, retrying while another process holds the lock (on the database thread)."""
+    deadline = time.monotonic() + wait_s
+    pause = 0.002
+    while True:
+        try:
+            conn.execute(begin)
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_locked(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
