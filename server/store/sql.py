@@ -730,19 +730,12 @@ class SqlStore:
             )
             if seq is None:
                 raise LookupError(f"no room {room_id!r}")
-            existing = await tx.fetchrow(
-                f"SELECT {_MESSAGE_COLUMNS} FROM messages"
-                " WHERE room_id = $1 AND sender_id = $2 AND txn = $3",
-                room_id,
-                sender_id,
-                txn,
-            )
-            if existing is not None:
-                await tx.rollback()  # give the seq back: a retry allocates nothing
-                return _message(existing), False
             message = Message(room_id, int(seq), message_id, sender_id, txn, body, now_ms)
-            await tx.execute(
-                f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            # The unique (room, sender, txn) index is the duplicate check: no
+            # extra SELECT on the common path, where the txn is new.
+            inserted = await tx.execute(
+                f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                " ON CONFLICT (room_id, sender_id, txn) DO NOTHING",
                 message.room_id,
                 message.seq,
                 message.id,
@@ -751,6 +744,17 @@ class SqlStore:
                 message.body,
                 message.created_ms,
             )
+            if inserted == 0:
+                existing = await tx.fetchrow(
+                    f"SELECT {_MESSAGE_COLUMNS} FROM messages"
+                    " WHERE room_id = $1 AND sender_id = $2 AND txn = $3",
+                    room_id,
+                    sender_id,
+                    txn,
+                )
+                await tx.rollback()  # give the seq back: a retry allocates nothing
+                assert existing is not None
+                return _message(existing), False
         return message, True
 
     async def messages_after(self, room_id: str, after_seq: int, limit: int) -> list[Message]:
