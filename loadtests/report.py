@@ -73,7 +73,7 @@ def machine() -> dict[str, str]:
     except OSError:
         pass
     versions = []
-    for package in ("uvicorn", "uvloop", "websockets", "starlette", "aiosqlite", "orjson"):
+    for package in ("uvicorn", "uvloop", "websockets", "starlette", "orjson"):
         try:
             versions.append(f"{package} {importlib.metadata.version(package)}")
         except importlib.metadata.PackageNotFoundError:
