@@ -246,3 +246,28 @@ async def test_a_socket_closes_when_its_session_expires(tmp_path: Path) -> None:
         await gabriel.close()
     finally:
         server.stop()
+
+
+async def test_a_client_that_never_answers_pings_is_closed(tmp_path: Path) -> None:
+    server = LiveServer(tmp_path, {"PREAU_PING_INTERVAL_S": "0.3",
+                                   "PREAU_PING_TIMEOUT_S": "0.5"}).start()
+    try:
+        louis = await server.client("Louis Durand")
+        # A bare TCP client: it performs the handshake, then never answers a ping.
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(
+            (f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+             "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+             f"Authorization: Bearer {louis.token}\r\n\r\n").encode())
+        status = await reader.readline()
+        assert b" 101 " in status
+        received = await asyncio.wait_for(reader.read(), 10)  # until the server hangs up
+        # Somewhere after the hello and the pings: a close frame with code 1011.
+        assert b"\x88" in received
+        close_at = received.rindex(b"\x88")
+        assert int.from_bytes(received[close_at + 2:close_at + 4], "big") == 1011
+        writer.close()
+        await louis.close()
+    finally:
+        server.stop()
