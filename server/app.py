@@ -62,6 +62,7 @@ async def build_services(
     hub = Hub(
         store, broker, presence, directory, render.frame,
         resume_limit=settings.resume_limit, keep_alive=auth.keep_alive,
+        presence_ttl_s=settings.presence_ttl_s,
     )
     chat = ChatService(store, directory, hub, render, settings, clock)
     auth.on_revoke(hub.revoke_sessions)

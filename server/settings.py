@@ -83,6 +83,7 @@ class Settings:
     ping_timeout_s: float = 20.0
     resume_limit: int = 1000  # messages replayed on subscribe before "truncated"
     login_failures_per_hour: int = 20
+    presence_ttl_s: float = 30.0  # a dead node's people vanish from presence after this
     directory_poll_s: float = 5.0  # how soon a `preau import` run elsewhere takes effect
 
     @property
@@ -124,6 +125,7 @@ class Settings:
             ping_interval_s=_float(env, "PREAU_PING_INTERVAL_S", defaults.ping_interval_s),
             ping_timeout_s=_float(env, "PREAU_PING_TIMEOUT_S", defaults.ping_timeout_s),
             resume_limit=_int(env, "PREAU_RESUME_LIMIT", defaults.resume_limit, 1),
+            presence_ttl_s=_float(env, "PREAU_PRESENCE_TTL_S", defaults.presence_ttl_s),
             directory_poll_s=_float(env, "PREAU_DIRECTORY_POLL_S", defaults.directory_poll_s),
             login_failures_per_hour=_int(
                 env, "PREAU_LOGIN_FAILURES_PER_HOUR", defaults.login_failures_per_hour, 1

@@ -9,7 +9,7 @@ same contract suite (tests/server/broker/test_contract.py).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
 
@@ -55,6 +55,15 @@ class Broker(Protocol):
     async def subscribe(self, channel: str) -> Subscription: ...
 
     async def close(self) -> None: ...
+
+    def on_resync(self, listener: Callable[[], Awaitable[None]]) -> None:
+        """Call ``listener()`` after the broker lost messages it cannot replay.
+
+        A Redis broker calls it once its connection is back and its channels are
+        subscribed again: whatever was published meanwhile is gone, so the hub
+        re-reads every room it serves from the store. The in-memory broker never
+        loses its connection and never calls it.
+        """
 
     async def healthy(self) -> bool:
         """True while the broker can deliver (used by /api/health)."""

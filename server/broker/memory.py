@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 _CLOSED = object()
 
@@ -92,6 +92,9 @@ class MemoryBroker:
         for sub in tuple(self._mine):
             await sub.close()
         self._mine.clear()
+
+    def on_resync(self, listener: Callable[[], Awaitable[None]]) -> None:
+        """Never called: an in-process bus cannot lose its connection."""
 
     async def healthy(self) -> bool:
         return True

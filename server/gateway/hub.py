@@ -47,7 +47,6 @@ Renderer = Callable[[Message], Awaitable[bytes]]
 
 SESSIONS_CHANNEL = "control.sessions"
 DIRECTORY_CHANNEL = "control.directory"
-PRESENCE_TTL_S = 30.0
 REPLAY_PAGE = 200
 # Wait this long for a missing sequence number to arrive by itself (two local
 # commits finishing out of order, a broker message in flight) before reading
@@ -166,6 +165,17 @@ class RoomFeed:
         finally:
             self._filler = None
 
+    async def catch_up(self) -> None:
+        """Deliver what the store holds beyond ``delivered`` (after a broker loss)."""
+        while True:
+            missing = await self.hub.store.messages_after(
+                self.room_id, self.delivered, REPLAY_PAGE
+            )
+            for message in missing:
+                self.on_message(message.seq, await self.hub.render(message))
+            if len(missing) < REPLAY_PAGE:
+                return
+
     def on_ephemeral(self, frame: bytes, exclude: str | None = None) -> None:
         wire = text_frame(frame)
         for conn in self.subscribers:
@@ -184,6 +194,7 @@ class Hub:
         *,
         resume_limit: int,
         keep_alive: Callable[[list[str]], Awaitable[None]],
+        presence_ttl_s: float = 30.0,
     ) -> None:
         self.store = store
         self.broker = broker
@@ -191,6 +202,7 @@ class Hub:
         self.directory = directory
         self.render = render
         self.resume_limit = resume_limit
+        self.presence_ttl_s = presence_ttl_s
         self._keep_alive = keep_alive
         self.feeds: dict[str, RoomFeed] = {}
         self.connections: set[Connection] = set()
@@ -201,6 +213,7 @@ class Hub:
 
     # -- lifecycle -----------------------------------------------------------
     async def start(self) -> None:
+        self.broker.on_resync(self.resync)
         loop = asyncio.get_running_loop()
         for channel, handler in (
             (SESSIONS_CHANNEL, self._on_sessions),
@@ -235,7 +248,7 @@ class Hub:
         """Refresh presence entries, and the sessions of open sockets."""
         beats = 0
         while True:
-            await asyncio.sleep(PRESENCE_TTL_S / 3)
+            await asyncio.sleep(self.presence_ttl_s / 3)
             beats += 1
             try:
                 entries = [
@@ -243,11 +256,23 @@ class Hub:
                     for conn in self.connections
                     for room in conn.rooms
                 ]
-                await self.presence.refresh(entries, PRESENCE_TTL_S)
-                if beats % 6 == 0:  # about once a minute
+                await self.presence.refresh(entries, self.presence_ttl_s)
+                if beats % max(1, round(60 / (self.presence_ttl_s / 3))) == 0:  # ~ each minute
                     await self._keep_alive(list(self._by_session))
             except Exception:
                 log.exception("heartbeat failed")
+
+    async def resync(self) -> None:
+        """The broker lost messages (its connection dropped): catch every room up
+        from the store, and reload the directories, whose changes may be lost too."""
+        log.warning("broker resync: catching %d rooms up from the store", len(self.feeds))
+        for feed in list(self.feeds.values()):
+            if feed.ready:
+                try:
+                    await feed.catch_up()
+                except Exception:
+                    log.exception("room %s: catch-up after resync failed", feed.room_id)
+        await self.directory.refresh_changed()
 
     # -- connections ---------------------------------------------------------
     def sockets_of(self, person_id: str) -> int:
@@ -309,7 +334,9 @@ class Hub:
         state = RoomState(start)
         feed.subscribers[conn] = state
         conn.rooms[room_id] = state
-        first = await self.presence.join(room_id, conn.member.id, conn.id, PRESENCE_TTL_S)
+        first = await self.presence.join(
+            room_id, conn.member.id, conn.id, self.presence_ttl_s
+        )
         online = await self.presence.online(room_id)
         acknowledge({"head": head, "truncated": truncated, "first_seq": start + 1,
                      "online": await self._people(conn.member, online)})

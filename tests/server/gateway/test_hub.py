@@ -192,3 +192,23 @@ async def test_a_moved_pupil_loses_the_room_on_every_node(nodes: Nodes) -> None:
             recorder.arrived.clear()
             await recorder.arrived.wait()
     assert room not in conn.rooms
+
+
+async def test_after_a_broker_loss_resync_catches_rooms_up_from_the_store(
+    nodes: Nodes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    room = await nodes.room(nodes.a, "6eA")
+    lea = nodes.member(nodes.a, "Léa Martin")
+    hugo_conn, hugo = nodes.connect(nodes.b, nodes.member(nodes.b, "Hugo Bernard"))
+    await nodes.b.hub.subscribe(hugo_conn, room, None, lambda fields: None)
+
+    async def broker_down(channel: str, payload: bytes) -> None:
+        return None  # every publish of node A is lost, and no later one shows a gap
+
+    monkeypatch.setattr(nodes.a.broker, "publish", broker_down)
+    for i in range(3):
+        await nodes.a.chat.send(lea, room, f"lost{i}", f"perdu {i}")
+    await asyncio.sleep(0.1)
+    assert hugo.seqs(room) == []
+    await nodes.b.hub.resync()  # what a broker calls once its connection is back
+    assert await hugo.wait_for(room, 3) == [1, 2, 3]
