@@ -1,0 +1,80 @@
+"""compose.yaml, checked without a Docker engine (none runs on our machines).
+
+It must parse, define every service the operations guide names with its health
+check, wire the nodes to PostgreSQL and Redis, pass WebSockets through the
+proxy, and use only settings that exist and are documented.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
+OPERATIONS = (ROOT / "docs" / "operations.md").read_text()
+SETTINGS_SOURCE = (ROOT / "server" / "settings.py").read_text()
+NODES = ["preau-1", "preau-2"]
+
+
+def test_every_service_is_there_with_a_health_check() -> None:
+    services = COMPOSE["services"]
+    assert set(services) == {"proxy", *NODES, "postgres", "redis", "coturn"}
+    for name in ("proxy", "postgres", "redis"):
+        assert services[name]["healthcheck"]["test"], name
+    # Nodes get their health check from the image (Dockerfile HEALTHCHECK on /api/health).
+    assert "HEALTHCHECK" in (ROOT / "Dockerfile").read_text()
+    assert "/api/health" in (ROOT / "Dockerfile").read_text()
+    assert "pgdata:/var/lib/postgresql/data" in services["postgres"]["volumes"]
+    assert "pgdata" in COMPOSE["volumes"]
+
+
+def test_nodes_share_postgres_and_redis_and_have_distinct_ids() -> None:
+    ids = set()
+    for node in NODES:
+        service = COMPOSE["services"][node]
+        env = service["environment"]
+        assert env["PREAU_STORE_URL"].startswith("postgresql://preau:")
+        assert env["PREAU_STORE_URL"].endswith("@postgres:5432/preau")
+        assert env["PREAU_BROKER_URL"] == "redis://redis:6379/0"
+        assert env["PREAU_SEED_DEMO"] == "false"
+        ids.add(env["PREAU_NODE_ID"])
+        assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert service["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert ids == set(NODES)
+
+
+def test_the_proxy_passes_websockets_to_every_node() -> None:
+    proxy = COMPOSE["services"]["proxy"]
+    assert "8080:80" in proxy["ports"]
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    for node in NODES:
+        assert f"server {node}:8000" in conf
+    assert "proxy_set_header Upgrade $http_upgrade;" in conf
+    assert "proxy_set_header Connection $connection_upgrade;" in conf
+    assert re.search(r"location ~ \^/\(ws\|collab/\)", conf)
+
+
+def test_coturn_uses_time_limited_credentials() -> None:
+    command = COMPOSE["services"]["coturn"]["command"]
+    assert "--use-auth-secret" in command
+    assert any(arg.startswith("--static-auth-secret=${TURN_SECRET") for arg in command)
+    assert "3478:3478/udp" in COMPOSE["services"]["coturn"]["ports"]
+
+
+def test_every_setting_used_exists_and_is_documented() -> None:
+    used = {
+        name
+        for node in NODES
+        for name in COMPOSE["services"][node]["environment"]
+        if name.startswith("PREAU_")
+    }
+    assert used
+    for name in used:
+        assert f'"{name}"' in SETTINGS_SOURCE, f"{name} is not read by server/settings.py"
+        assert f"`{name}`" in OPERATIONS, f"{name} is not documented in docs/operations.md"
+    example = (ROOT / "deploy" / "env.example").read_text()
+    for secret in ("POSTGRES_PASSWORD", "TURN_SECRET"):
+        assert f"{secret}=" in example
