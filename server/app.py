@@ -40,6 +40,7 @@ from server.http.middleware import (
     preau_error_handler,
     unexpected_error_handler,
 )
+from server.moderation.service import ModerationService
 from server.presence.memory import MemoryPresence
 from server.services import Services
 from server.settings import Settings
@@ -65,9 +66,12 @@ async def build_services(
         presence_ttl_s=settings.presence_ttl_s,
     )
     chat = ChatService(store, directory, hub, render, settings, clock)
+    moderation = ModerationService(store, directory, hub, chat, render, settings, clock)
     auth.on_revoke(hub.revoke_sessions)
     directory.on_change(hub.recheck)
-    return Services(settings, clock, store, broker, presence, directory, auth, hub, chat)
+    return Services(
+        settings, clock, store, broker, presence, directory, auth, hub, chat, moderation
+    )
 
 
 async def close_services(services: Services) -> None:
@@ -127,9 +131,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             watcher = asyncio.get_running_loop().create_task(
                 services.directory.watch(settings.directory_poll_s)
             )
+            retention = asyncio.get_running_loop().create_task(
+                services.moderation.retention_loop()
+            )
             app.state.services = services
             app.state.gateway = WebSocketGateway(
-                settings, services.auth, services.directory, services.hub, services.chat
+                settings, services.auth, services.directory, services.hub, services.chat,
+                services.moderation,
             )
             # Everything built so far lives as long as the process: move it out
             # of the collector's sight, so full collections stay short (a full
@@ -140,6 +148,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                      settings.effective_store_url.split(":")[0], settings.broker_url)
             yield
             watcher.cancel()
+            retention.cancel()
         finally:
             await close_services(services)
 

@@ -23,6 +23,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     NOT_SUBSCRIBED = "not_subscribed"
     CONFLICT = "conflict"
+    MUTED = "muted"
     TOO_LARGE = "too_large"
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"
@@ -43,6 +44,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.NOT_SUBSCRIBED: 409,
     ErrorCode.CONFLICT: 409,
+    ErrorCode.MUTED: 403,
     ErrorCode.TOO_LARGE: 413,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.UNAVAILABLE: 503,
@@ -53,16 +55,26 @@ HTTP_STATUS: dict[ErrorCode, int] = {
 class PreauError(Exception):
     """An error whose code and message may be shown to the client."""
 
-    def __init__(self, code: ErrorCode, message: str, *, retry_after: float | None = None):
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        until: int | None = None,
+    ):
         super().__init__(message)
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        self.until = until  # ``muted``: when the mute ends (ms since the epoch)
 
     def to_wire(self) -> dict[str, object]:
         body: dict[str, object] = {"code": self.code.value, "message": self.message}
         if self.retry_after is not None:
             body["retry_after"] = round(self.retry_after, 3)
+        if self.until is not None:
+            body["until"] = self.until
         return body
 
 

@@ -10,6 +10,7 @@ from server.chat.service import ChatService
 from server.clock import Clock
 from server.directory.service import Directory
 from server.gateway.hub import Hub
+from server.moderation.service import ModerationService
 from server.presence import Presence
 from server.settings import Settings
 from server.store import Store
@@ -26,3 +27,4 @@ class Services:
     auth: AuthService
     hub: Hub
     chat: ChatService
+    moderation: ModerationService

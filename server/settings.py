@@ -85,6 +85,8 @@ class Settings:
     login_failures_per_hour: int = 20
     presence_ttl_s: float = 30.0  # a dead node's people vanish from presence after this
     directory_poll_s: float = 5.0  # how soon a `preau import` run elsewhere takes effect
+    # Audit entries, redacted originals and rejected held messages are kept this long.
+    audit_retention_days: int = 365
 
     @property
     def effective_store_url(self) -> str:
@@ -127,6 +129,9 @@ class Settings:
             resume_limit=_int(env, "PREAU_RESUME_LIMIT", defaults.resume_limit, 1),
             presence_ttl_s=_float(env, "PREAU_PRESENCE_TTL_S", defaults.presence_ttl_s),
             directory_poll_s=_float(env, "PREAU_DIRECTORY_POLL_S", defaults.directory_poll_s),
+            audit_retention_days=_int(
+                env, "PREAU_AUDIT_RETENTION_DAYS", defaults.audit_retention_days, 1
+            ),
             login_failures_per_hour=_int(
                 env, "PREAU_LOGIN_FAILURES_PER_HOUR", defaults.login_failures_per_hour, 1
             ),

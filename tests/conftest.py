@@ -4,6 +4,9 @@ Servers: ``postgres_server_url`` (one PostgreSQL for the session, see
 tests/services.py) and ``postgres_database_url`` (a fresh database per test).
 Stores: ``store_url`` runs a test once per implementation (SQLite, PostgreSQL)
 on an empty database; ``store`` opens and migrates it.
+Redis: ``redis_server_url`` (one for the session), ``redis_clean_url`` (its
+database flushed for the test), ``own_redis`` (a private server a fault test
+may restart).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import pytest
 
 from server.store import Store
 from server.store.factory import open_store
-from tests.services import fresh_database, postgres_url
+from tests.services import RedisServer, fresh_database, postgres_url, private_redis, redis_url
 
 
 @pytest.fixture(scope="session")
@@ -63,3 +66,33 @@ async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
         yield opened
     finally:
         await opened.close()
+
+
+# -- Redis -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_server_url() -> Iterator[str]:
+    """One Redis for the session: ``REDIS_URL`` if set, else a private redis-server."""
+    with redis_url() as url:
+        yield url
+
+
+@pytest.fixture
+def redis_clean_url(redis_server_url: str) -> str:
+    """The session's Redis with its database emptied before the test."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server_url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+    return redis_server_url
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A private redis-server for this test alone, which it may stop and restart."""
+    with private_redis() as server:
+        yield server

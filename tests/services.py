@@ -1,4 +1,4 @@
-"""Real servers for the tests: a private PostgreSQL, fresh databases on it.
+"""Real servers for the tests: a private PostgreSQL (fresh databases on it), a private Redis.
 
 Nothing here is global: ``postgres_url()`` is a context manager that the
 session fixture in conftest.py enters once, so the server lives exactly as
@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -157,3 +158,126 @@ async def fresh_database(server_url: str) -> AsyncIterator[str]:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+# -- Redis -------------------------------------------------------------------
+
+REDIS_START_TIMEOUT_S = 10.0
+
+
+class RedisServer:
+    """A private ``redis-server`` on a free port of 127.0.0.1, in a temporary directory.
+
+    Nothing is persisted (``--save ''``, no AOF). ``stop()`` and ``start()``
+    keep the port, so ``restart()`` plays "Redis restarted" for the fault
+    tests: clients see their connections closed, then the same address
+    answers again, empty.
+    """
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError(
+                "no redis-server on PATH: install the redis-server package, or set "
+                "REDIS_URL to a server whose database the tests may flush"
+            )
+        self.binary = binary
+        self.port = _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._dir = Path(tempfile.mkdtemp(prefix="preau-redis-"))
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> RedisServer:
+        """Start the server (on the same port as before) and wait until it answers PING."""
+        assert self._process is None, "already running"
+        command = [
+            self.binary,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--save", "",
+            "--appendonly", "no",
+            "--daemonize", "no",
+            "--dir", str(self._dir),
+        ]  # fmt: skip
+        log = open(self._dir / "redis.log", "ab")  # noqa: SIM115 - the child owns it
+        try:
+            self._process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        finally:
+            log.close()
+        deadline = time.monotonic() + REDIS_START_TIMEOUT_S
+        while not _redis_answers(self.port):
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                output = (self._dir / "redis.log").read_text(errors="replace")
+                self.stop()
+                raise RuntimeError(f"private redis-server did not start:\n{output}")
+            time.sleep(0.005)
+        return self
+
+    def stop(self, kill: bool = True) -> None:
+        """Stop the server: SIGKILL by default (a crash), else SIGTERM (a clean shutdown)."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if kill:
+            process.kill()
+        else:
+            process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def _redis_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def private_redis() -> Iterator[RedisServer]:
+    """A running private Redis for the block, removed afterwards."""
+    server = RedisServer()
+    try:
+        # The port was free when probed; another process may take it before
+        # redis-server binds: then try another.
+        for attempt in range(3):
+            try:
+                server.start()
+                break
+            except RuntimeError:
+                if attempt == 2:
+                    raise
+                server.port = _free_port()
+                server.url = f"redis://127.0.0.1:{server.port}/0"
+        yield server
+    finally:
+        server.remove()
+
+
+@contextlib.contextmanager
+def redis_url() -> Iterator[str]:
+    """A Redis server URL: ``REDIS_URL`` if set (its database gets flushed), else a private one."""
+    configured = os.environ.get("REDIS_URL")
+    if configured:
+        yield configured
+        return
+    with private_redis() as server:
+        yield server.url

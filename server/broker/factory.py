@@ -1,4 +1,9 @@
-"""Choose a broker implementation from a URL."""
+"""Choose a broker implementation from a URL.
+
+``memory://`` is the embedded default (one process). ``redis://host:port/db``
+or ``rediss://…`` (TLS) shares the nodes of a deployment through one Redis;
+redis-py is imported only then.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,11 @@ def open_broker(url: str, node_id: str) -> Broker:
     if scheme == "memory":
         return MemoryBroker(node_id)
     if scheme in ("redis", "rediss"):
-        raise ValueError(
-            "the Redis broker is not available in this version yet; use PREAU_BROKER_URL=memory://"
-        )
+        try:
+            from server.broker.redis import RedisBroker
+        except ImportError as exc:  # pragma: no cover - redis is a main dependency
+            raise ValueError(
+                f"PREAU_BROKER_URL={scheme}:// needs redis-py: pip install 'redis>=5' ({exc})"
+            ) from exc
+        return RedisBroker(url, node_id)
     raise ValueError(f"unknown broker URL scheme {scheme!r}: expected memory:// or redis://")

@@ -1,4 +1,17 @@
-"""How a stored message looks to clients (HTTP history and ``chat.message`` events)."""
+"""How stored timeline entries look to clients (HTTP history and live events).
+
+Three shapes share one timeline:
+
+- a message: ``chat.message`` with its body and txn;
+- a redacted message (a *tombstone*): ``chat.message`` with ``"redacted": true``
+  and neither body nor txn — the store no longer has them on the timeline, and
+  this is the only shape replays and history give it;
+- a redaction: ``chat.redaction`` with ``redacts`` (the seq it removes) and
+  ``by`` (who removed it).
+
+Held messages (pre-moderation) are not on the timeline: they have their own
+shape (``held_fields``), shown only to their author and to moderators.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +19,75 @@ from typing import Any
 
 from server.directory.service import Directory
 from server.gateway.protocol import encode
-from server.store import Message
+from server.store import HeldMessage, Message, MessageKind
+
+
+def event_name(message: Message) -> str:
+    return "chat.redaction" if message.kind is MessageKind.REDACTION else "chat.message"
 
 
 class MessageRenderer:
     def __init__(self, directory: Directory) -> None:
         self._directory = directory
 
+    async def person(self, person_id: str) -> dict[str, str]:
+        """``{"id", "name"}`` of anyone who appears in a room (name empty once gone)."""
+        person = await self._directory.person(person_id)
+        return {"id": person_id, "name": person.display_name if person else ""}
+
     async def fields(self, message: Message) -> dict[str, Any]:
-        person = await self._directory.person(message.sender_id)
+        who = await self.person(message.sender_id)
+        if message.kind is MessageKind.REDACTION:
+            fields: dict[str, Any] = {
+                "room": message.room_id,
+                "seq": message.seq,
+                "id": message.id,
+                "redacts": message.redacts,
+                "by": who,
+                "ts": message.created_ms,
+            }
+            if message.reason:
+                fields["reason"] = message.reason
+            return fields
+        if message.redacted:
+            return {
+                "room": message.room_id,
+                "seq": message.seq,
+                "id": message.id,
+                "sender": who,
+                "ts": message.created_ms,
+                "redacted": True,
+            }
         return {
             "room": message.room_id,
             "seq": message.seq,
             "id": message.id,
-            "sender": {"id": message.sender_id, "name": person.display_name if person else ""},
+            "sender": who,
             "body": message.body,
             "txn": message.txn,
             "ts": message.created_ms,
         }
 
+    async def entry(self, message: Message) -> dict[str, Any]:
+        """A history entry: the event as a live client receives it."""
+        return {"ev": event_name(message), **await self.fields(message)}
+
     async def frame(self, message: Message) -> bytes:
-        """The ``chat.message`` event, encoded once and shared by every recipient."""
-        return encode({"ev": "chat.message", **await self.fields(message)})
+        """The event, encoded once and shared by every recipient."""
+        return encode(await self.entry(message))
+
+    async def held_fields(self, held: HeldMessage) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "room": held.room_id,
+            "id": held.id,
+            "sender": await self.person(held.sender_id),
+            "body": held.body,
+            "txn": held.txn,
+            "ts": held.created_ms,
+            "status": held.status.value,
+        }
+        if held.reason:
+            fields["reason"] = held.reason
+        if held.seq is not None:
+            fields["seq"] = held.seq
+        return fields

@@ -1,7 +1,10 @@
 """Class chat: validate → authorise → commit → acknowledge → publish.
 
 Handlers (HTTP and WebSocket) only parse and call this layer; every path here
-checks the circle of trust (``may_join``) before touching a room.
+checks the circle of trust (``may_join``) before touching a room, and the
+room's moderation state (``open_room``: a removed member is refused) before
+reading it. A post is checked against the room's policy by the store, in the
+transaction that commits it (server/moderation/rules.py decides).
 """
 
 from __future__ import annotations
@@ -17,10 +20,19 @@ from server.directory.model import Member, Room
 from server.directory.rules import may_join
 from server.directory.service import Directory
 from server.errors import ErrorCode, PreauError, bad_request, forbidden, not_found
-from server.gateway.hub import Hub
+from server.gateway.hub import Audience, Hub
+from server.gateway.protocol import encode
 from server.gateway.ratelimit import KeyedBuckets
+from server.moderation.rules import (
+    MemberState,
+    RoomPolicy,
+    RoomRole,
+    RoomState,
+    base_role,
+    room_role,
+)
 from server.settings import Settings
-from server.store import Message, Store
+from server.store import Author, HeldMessage, Message, Store
 
 # Control characters other than newline and tab are refused: they hide text
 # from moderators and break clients. One compiled pattern scans in C.
@@ -39,8 +51,30 @@ def check_body(body: str, max_chars: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class SendResult:
-    message: Message
+    """A posted ``message``, or a ``held`` one (pre-moderation); ``created``
+    False when the txn was seen before (the first result is returned)."""
+
+    message: Message | None
     created: bool
+    held: HeldMessage | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RoomAccess:
+    """A room someone may read, with their role and its moderation state."""
+
+    room: Room
+    role: RoomRole
+    policy: RoomPolicy
+    state: MemberState
+    at_ms: int  # when this was read
+
+    def to_wire(self) -> dict[str, Any]:
+        """What a client shows: its role, the policy, and its mute if any."""
+        fields: dict[str, Any] = {"role": self.role.value, "policy": self.policy.to_wire()}
+        if self.state.muted_at(self.at_ms):
+            fields["muted_until"] = self.state.muted_until_ms
+        return fields
 
 
 class ChatService:
@@ -70,27 +104,47 @@ class ChatService:
             raise forbidden("you are not a member of this room")
         return room
 
+    async def open_room(self, member: Member, room_id: str) -> RoomAccess:
+        """``room_for``, then the room's moderation state: ``forbidden`` for a
+        member removed from it. One store read, no cache: a removal made on
+        another node holds here at once."""
+        room = await self.room_for(member, room_id)
+        policy, state = await self._store.room_state(room.id, member.id)
+        role = room_role(member, room, RoomState(policy, state))
+        if role is RoomRole.NONE:
+            raise forbidden("you were removed from this room")
+        return RoomAccess(room, role, policy, state, self._clock.now_ms())
+
     async def send(self, member: Member, room_id: str, txn: str, body: str) -> SendResult:
         room = await self.room_for(member, room_id)
         check_body(body, self._settings.max_message_chars)
         wait = self._sends.take(member.id)
         if wait is not None:
             raise PreauError(ErrorCode.RATE_LIMITED, "slow down", retry_after=wait)
-        message, created = await self._store.append_message(
-            room.id, member.id, txn, body, "m_" + secrets.token_urlsafe(12), self._clock.now_ms()
+        author = Author(member.id, member.profile, base_role(member, room) is RoomRole.MODERATOR)
+        result = await self._store.post_message(
+            room.id, author, txn, body, "m_" + secrets.token_urlsafe(12),
+            "h_" + secrets.token_urlsafe(12), self._clock.now_ms(),
         )
-        if created:
+        if result.refusal is not None:
+            raise result.refusal.error()
+        if result.created and result.message is not None:
+            message = result.message
             await self._hub.publish_message(room.id, message.seq, await self._render.frame(message))
-        return SendResult(message, created)
+        elif result.created and result.held is not None:
+            # Only the author and the moderators learn of a held message.
+            frame = encode({"ev": "chat.held", **await self._render.held_fields(result.held)})
+            await self._hub.publish_to(room.id, frame, Audience(frozenset({member.id}), True))
+        return SendResult(result.message, result.created, result.held)
 
     async def history(
         self, member: Member, room_id: str, *, before: int | None, after: int | None, limit: int
     ) -> list[dict[str, Any]]:
-        room = await self.room_for(member, room_id)
+        room = (await self.open_room(member, room_id)).room
         if after is not None:
             messages = await self._store.messages_after(room.id, after, limit)
         else:
             head = await self._store.room_head(room.id)
             top = head + 1 if before is None else min(before, head + 1)
             messages = await self._store.messages_before(room.id, top, limit)
-        return [await self._render.fields(m) for m in messages]
+        return [await self._render.entry(m) for m in messages]

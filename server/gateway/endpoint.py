@@ -27,7 +27,9 @@ from server.errors import ErrorCode, PreauError
 from server.gateway import protocol
 from server.gateway.connection import CloseCode, Connection
 from server.gateway.hub import Hub
+from server.gateway.moderation_ops import ModerationOps
 from server.gateway.ratelimit import TokenBucket
+from server.moderation.service import ModerationService
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -91,6 +93,7 @@ class WebSocketGateway:
         directory: Directory,
         hub: Hub,
         chat: ChatService,
+        moderation: ModerationService | None = None,
     ) -> None:
         self.settings = settings
         self.auth = auth
@@ -105,6 +108,8 @@ class WebSocketGateway:
             "chat.typing": self._typing,
             "presence.list": self._presence,
         }
+        if moderation is not None:
+            self.handlers.update(ModerationOps(moderation).handlers())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         first = await receive()
@@ -224,10 +229,11 @@ class WebSocketGateway:
     async def _subscribe(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:
         params = request.params
         assert isinstance(params, protocol.RoomSubscribe)
-        room = await self.chat.room_for(conn.member, params.room)
+        access = await self.chat.open_room(conn.member, params.room)
+        room = access.room
 
         def acknowledge(fields: dict[str, Any]) -> None:
-            conn.push(protocol.reply(request.id, room=room.id, **fields))
+            conn.push(protocol.reply(request.id, room=room.id, **fields, **access.to_wire()))
 
         await self.hub.subscribe(conn, room.id, params.since, acknowledge)
         return _NO_REPLY
@@ -243,7 +249,12 @@ class WebSocketGateway:
         params = request.params
         assert isinstance(params, protocol.ChatSend)
         result = await self.chat.send(conn.member, params.room, params.txn, params.body)
+        if result.held is not None:  # pre-moderation: waits for a moderator
+            held = result.held
+            return {"room": held.room_id, "held": True, "id": held.id, "ts": held.created_ms,
+                    "status": held.status.value, "duplicate": not result.created}
         message = result.message
+        assert message is not None
         return {"room": message.room_id, "seq": message.seq, "id": message.id,
                 "ts": message.created_ms, "duplicate": not result.created}
 
@@ -263,7 +274,7 @@ class WebSocketGateway:
     async def _presence(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:
         params = request.params
         assert isinstance(params, protocol.PresenceList)
-        room = await self.chat.room_for(conn.member, params.room)
+        room = (await self.chat.open_room(conn.member, params.room)).room
         online = await self.hub.presence.online(room.id)
         view = await self.directory.school(conn.member.school_id)
         people = [] if view is None else [

@@ -15,17 +15,23 @@ A socket that subscribes with ``since`` first replays what it missed from the
 store while live frames wait in its backlog, then switches to live: no gap, no
 duplicate (:class:`~server.gateway.connection.RoomState`).
 
+Room events for part of a room (pre-moderation's queue, a mute notice) go
+to an :class:`Audience` — some people, and/or the room's moderators — that
+each node evaluates against its own subscribers.
+
 Control channels carry what must be global: revoked sessions (logout on one
-node closes sockets on all) and directory changes (rights re-checked on every
-node).
+node closes sockets on all), directory changes (rights re-checked on every
+node) and removals from a room (the person's subscriptions cut on every node).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -34,10 +40,11 @@ from server.broker import Broker, Subscription
 from server.directory.model import Member
 from server.directory.rules import may_join
 from server.directory.service import Directory
-from server.errors import bad_request
+from server.errors import bad_request, forbidden
 from server.gateway.connection import CloseCode, Connection, RoomState
 from server.gateway.frames import text_frame
 from server.gateway.protocol import event
+from server.moderation.rules import RoomRole, base_role
 from server.presence import Presence
 from server.store import Message, Store
 
@@ -47,6 +54,11 @@ Renderer = Callable[[Message], Awaitable[bytes]]
 
 SESSIONS_CHANNEL = "control.sessions"
 DIRECTORY_CHANNEL = "control.directory"
+ROOMS_CHANNEL = "control.rooms"
+# A removal seen by this node keeps refusing subscriptions this long: a
+# subscribe that read the store just before the removal committed, and
+# registers just after the notice went by, is caught here.
+REVOKED_MEMORY_S = 30.0
 REPLAY_PAGE = 200
 # Wait this long for a missing sequence number to arrive by itself (two local
 # commits finishing out of order, a broker message in flight) before reading
@@ -58,20 +70,38 @@ def room_channel(room_id: str) -> str:
     return f"room.{room_id}"
 
 
-def pack(kind: str, seq: int, exclude: str | None, frame: bytes) -> bytes:
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Who among a room's subscribers receives an event: ``people``, and the
+    room's moderators when ``moderators`` is set (judged by each node)."""
+
+    people: frozenset[str] = frozenset()
+    moderators: bool = False
+
+
+def pack(
+    kind: str, seq: int, exclude: str | None, frame: bytes, audience: Audience | None = None
+) -> bytes:
     """A room channel message: a small JSON header line, then the client frame as is.
 
     The frame is never decoded by the receiving node: it goes to sockets
     byte for byte (orjson never writes a raw newline, so the first one ends
     the header).
     """
-    return orjson.dumps({"k": kind, "s": seq, "x": exclude}) + b"\n" + frame
+    header: dict[str, Any] = {"k": kind, "s": seq, "x": exclude}
+    if audience is not None:
+        header["p"] = sorted(audience.people)
+        header["mod"] = audience.moderators
+    return orjson.dumps(header) + b"\n" + frame
 
 
-def unpack(payload: bytes) -> tuple[str, int, str | None, bytes]:
+def unpack(payload: bytes) -> tuple[str, int, str | None, bytes, Audience | None]:
     header, _, frame = payload.partition(b"\n")
     data = orjson.loads(header)
-    return str(data["k"]), int(data["s"]), data.get("x"), frame
+    audience = None
+    if "p" in data:
+        audience = Audience(frozenset(str(p) for p in data["p"]), bool(data.get("mod")))
+    return str(data["k"]), int(data["s"]), data.get("x"), frame, audience
 
 
 class RoomFeed:
@@ -98,9 +128,11 @@ class RoomFeed:
     async def _read(self, sub: Subscription) -> None:
         async for payload in sub:
             try:
-                kind, seq, exclude, frame = unpack(payload)
+                kind, seq, exclude, frame, audience = unpack(payload)
                 if kind == "m":
                     self.on_message(seq, frame)
+                elif audience is not None:
+                    await self.on_audience(frame, audience)
                 else:
                     self.on_ephemeral(frame, exclude)
             except Exception:
@@ -182,6 +214,15 @@ class RoomFeed:
             if conn.member.id != exclude:
                 conn.push(frame, wire)
 
+    async def on_audience(self, frame: bytes, audience: Audience) -> None:
+        room = await self.hub.directory.room(self.room_id) if audience.moderators else None
+        wire = text_frame(frame)
+        for conn in list(self.subscribers):
+            if conn.member.id in audience.people or (
+                room is not None and base_role(conn.member, room) is RoomRole.MODERATOR
+            ):
+                conn.push(frame, wire)
+
 
 class Hub:
     def __init__(
@@ -210,6 +251,7 @@ class Hub:
         self._per_person: defaultdict[str, int] = defaultdict(int)
         self._tasks: list[asyncio.Task[None]] = []
         self._control: list[Subscription] = []
+        self._revoked: dict[tuple[str, str], float] = {}  # (room, person) → monotonic time
 
     # -- lifecycle -----------------------------------------------------------
     async def start(self) -> None:
@@ -218,6 +260,7 @@ class Hub:
         for channel, handler in (
             (SESSIONS_CHANNEL, self._on_sessions),
             (DIRECTORY_CHANNEL, self._on_directory),
+            (ROOMS_CHANNEL, self._on_rooms),
         ):
             sub = await self.broker.subscribe(channel)
             self._control.append(sub)
@@ -273,6 +316,9 @@ class Hub:
                 except Exception:
                     log.exception("room %s: catch-up after resync failed", feed.room_id)
         await self.directory.refresh_changed()
+        # Removals whose notice may have been lost with the broker.
+        for room_id, person_id in await self.store.removed_members(list(self.feeds)):
+            await self._revoke_locally(room_id, person_id)
 
     # -- connections ---------------------------------------------------------
     def sockets_of(self, person_id: str) -> int:
@@ -331,6 +377,11 @@ class Hub:
         truncated = head - start > self.resume_limit
         if truncated:
             start = head - self.resume_limit
+        if self._recently_revoked(room_id, conn.member.id):
+            if not feed.subscribers and self.feeds.get(room_id) is feed:
+                del self.feeds[room_id]
+                await feed.stop()
+            raise forbidden("you were removed from this room")
         state = RoomState(start)
         feed.subscribers[conn] = state
         conn.rooms[room_id] = state
@@ -405,6 +456,43 @@ class Hub:
         if feed is not None:
             feed.on_ephemeral(frame, exclude)
         await self.broker.publish(room_channel(room_id), pack("e", 0, exclude, frame))
+
+    async def publish_to(self, room_id: str, frame: bytes, audience: Audience) -> None:
+        """An event for part of a room's subscribers, on every node: best effort,
+        like ephemeral events (what it announces is in the store)."""
+        feed = self.feeds.get(room_id)
+        if feed is not None:
+            await feed.on_audience(frame, audience)
+        await self.broker.publish(room_channel(room_id), pack("a", 0, None, frame, audience))
+
+    async def member_removed(self, room_id: str, person_id: str, removed: bool) -> None:
+        """A removal (or a re-admission), already committed to the store, on
+        every node: a removal cuts the person's subscriptions to the room."""
+        await self._apply_removal(room_id, person_id, removed)
+        await self.broker.publish(ROOMS_CHANNEL, orjson.dumps(
+            {"room": room_id, "person": person_id, "removed": removed}))
+
+    async def _on_rooms(self, data: dict[str, Any]) -> None:
+        await self._apply_removal(str(data["room"]), str(data["person"]), bool(data["removed"]))
+
+    async def _apply_removal(self, room_id: str, person_id: str, removed: bool) -> None:
+        if removed:
+            await self._revoke_locally(room_id, person_id)
+        else:
+            self._revoked.pop((room_id, person_id), None)
+
+    async def _revoke_locally(self, room_id: str, person_id: str) -> None:
+        now = time.monotonic()
+        self._revoked = {k: t for k, t in self._revoked.items() if now - t < REVOKED_MEMORY_S}
+        self._revoked[(room_id, person_id)] = now
+        for conn in [c for c in self.connections if c.member.id == person_id]:
+            if room_id in conn.rooms:
+                await self.unsubscribe(conn, room_id)
+                conn.push(event("room.revoked", room=room_id, reason="removed"))
+
+    def _recently_revoked(self, room_id: str, person_id: str) -> bool:
+        at = self._revoked.get((room_id, person_id))
+        return at is not None and time.monotonic() - at < REVOKED_MEMORY_S
 
     # -- global state --------------------------------------------------------
     async def revoke_sessions(self, token_hashes: list[str]) -> None:

@@ -15,16 +15,38 @@ bad frame and keep the socket open.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
 
 from server.errors import ErrorCode, PreauError
+from server.moderation.rules import (
+    MAX_MUTE_S,
+    MAX_REASON_CHARS,
+    MAX_RECALL_WINDOW_S,
+    MAX_SLOW_MODE_S,
+    Premoderation,
+    RoomMode,
+)
 
 RequestId = int | str | None
 
 RoomId = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+Id = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+# Shown to pupils and kept in the audit log: no control characters but newline and tab.
+Reason = Annotated[
+    StrictStr,
+    Field(min_length=1, max_length=MAX_REASON_CHARS, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]*$"),
+]
 
 
 class Op(BaseModel):
@@ -63,6 +85,77 @@ class PresenceList(Op):
     room: RoomId
 
 
+# -- moderation (docs/protocol.md, "Moderation") --------------------------------
+
+
+class ChatRedact(Op):
+    """Remove message ``seq``: any message for a moderator, one's own within
+    the room's recall window for its author."""
+
+    room: RoomId
+    seq: Annotated[StrictInt, Field(ge=1)]
+    reason: Reason | None = None
+
+
+class RoomPolicySet(Op):
+    """Change the room's policy (moderators); fields left out stay as they are."""
+
+    room: RoomId
+    mode: RoomMode | None = None
+    premoderation: Premoderation | None = None
+    slow_mode_s: Annotated[StrictInt, Field(ge=0, le=MAX_SLOW_MODE_S)] | None = None
+    recall_window_s: Annotated[StrictInt, Field(ge=0, le=MAX_RECALL_WINDOW_S)] | None = None
+    reason: Reason | None = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> Self:
+        if (self.mode, self.premoderation, self.slow_mode_s, self.recall_window_s) == (
+            None, None, None, None
+        ):
+            raise ValueError("give at least one of mode, premoderation, slow_mode_s, "
+                             "recall_window_s")
+        return self
+
+
+class HeldList(Op):
+    """Moderators: the room's pending messages; others: their own held ones."""
+
+    room: RoomId
+
+
+class HeldApprove(Op):
+    room: RoomId
+    held: Id  # the held message's id (``id`` is the request's)
+
+
+class HeldReject(Op):
+    room: RoomId
+    held: Id
+    reason: Reason | None = None
+
+
+class MemberMute(Op):
+    """Mute a member until ``until`` (ms since the epoch) or for ``duration_s``."""
+
+    room: RoomId
+    person: Id
+    until: Annotated[StrictInt, Field(ge=0)] | None = None
+    duration_s: Annotated[StrictInt, Field(ge=1, le=MAX_MUTE_S)] | None = None
+    reason: Reason | None = None
+
+
+class MemberAction(Op):
+    """Unmute, remove or re-admit a member."""
+
+    room: RoomId
+    person: Id
+    reason: Reason | None = None
+
+
+class MemberList(Op):
+    room: RoomId
+
+
 OPS: dict[str, type[Op]] = {
     "ping": Ping,
     "room.subscribe": RoomSubscribe,
@@ -70,6 +163,16 @@ OPS: dict[str, type[Op]] = {
     "chat.send": ChatSend,
     "chat.typing": ChatTyping,
     "presence.list": PresenceList,
+    "chat.redact": ChatRedact,
+    "room.policy": RoomPolicySet,
+    "held.list": HeldList,
+    "held.approve": HeldApprove,
+    "held.reject": HeldReject,
+    "member.mute": MemberMute,
+    "member.unmute": MemberAction,
+    "member.remove": MemberAction,
+    "member.readmit": MemberAction,
+    "member.list": MemberList,
 }
 
 

@@ -1,4 +1,5 @@
-"""REST under ``/api/``: what is not live (login, directory, history, health).
+"""REST under ``/api/``: what is not live (login, directory, history,
+moderation queues and the audit log, health).
 
 Handlers only parse, authenticate and call the services; errors are
 :class:`PreauError` turned into ``{"error": {"code", "message"}}``.
@@ -6,10 +7,18 @@ Handlers only parse, authenticate and call the services; errors are
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -20,9 +29,19 @@ from server.directory.model import Member
 from server.directory.rules import may_communicate
 from server.errors import ErrorCode, PreauError, bad_request, forbidden, not_found
 from server.gateway.endpoint import SESSION_COOKIE, token_from_scope
+from server.gateway.protocol import Reason
 from server.gateway.protocol import schemas as ws_schemas
 from server.http.openapi import Endpoint, openapi_document
+from server.moderation.rules import (
+    MAX_MUTE_S,
+    MAX_RECALL_WINDOW_S,
+    MAX_SLOW_MODE_S,
+    PolicyChange,
+    Premoderation,
+    RoomMode,
+)
 from server.services import Services
+from server.store import AuditAction, AuditQuery
 
 MAX_BODY = 16 * 1024
 
@@ -82,17 +101,136 @@ class SenderOut(BaseModel):
 
 
 class MessageOut(BaseModel):
+    """A timeline entry, as the live event: a message (``body``, ``txn``), a
+    redacted message (``redacted``, no body or txn), or a redaction
+    (``ev`` = ``chat.redaction``, ``redacts``, ``by``)."""
+
+    ev: Literal["chat.message", "chat.redaction"]
     room: str
     seq: int
+    id: str
+    ts: int
+    sender: SenderOut | None = None
+    body: str | None = None
+    txn: str | None = None
+    redacted: bool | None = None
+    redacts: int | None = None
+    by: SenderOut | None = None
+    reason: str | None = None
+
+
+class HistoryOut(BaseModel):
+    messages: list[MessageOut]
+
+
+class PolicyFields(BaseModel):
+    mode: RoomMode
+    premoderation: Premoderation
+    slow_mode_s: int
+    recall_window_s: int
+
+
+class RoomPolicyOut(BaseModel):
+    room: str
+    role: Literal["moderator", "member", "reader"]
+    policy: PolicyFields
+    muted_until: int | None = None
+
+
+class PolicyBody(Strict):
+    mode: RoomMode | None = None
+    premoderation: Premoderation | None = None
+    slow_mode_s: Annotated[StrictInt, Field(ge=0, le=MAX_SLOW_MODE_S)] | None = None
+    recall_window_s: Annotated[StrictInt, Field(ge=0, le=MAX_RECALL_WINDOW_S)] | None = None
+    reason: Reason | None = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> Self:
+        if (self.mode, self.premoderation, self.slow_mode_s, self.recall_window_s) == (
+            None, None, None, None
+        ):
+            raise ValueError("give at least one of mode, premoderation, slow_mode_s, "
+                             "recall_window_s")
+        return self
+
+
+class ReasonBody(Strict):
+    reason: Reason | None = None
+
+
+class MuteBody(Strict):
+    until: Annotated[StrictInt, Field(ge=0)] | None = None
+    duration_s: Annotated[StrictInt, Field(ge=1, le=MAX_MUTE_S)] | None = None
+    reason: Reason | None = None
+
+
+class HeldOut(BaseModel):
+    room: str
     id: str
     sender: SenderOut
     body: str
     txn: str
     ts: int
+    status: Literal["pending", "approved", "rejected"]
+    reason: str | None = None
+    seq: int | None = None
 
 
-class HistoryOut(BaseModel):
-    messages: list[MessageOut]
+class HeldListOut(BaseModel):
+    held: list[HeldOut]
+
+
+class DecisionOut(BaseModel):
+    held: HeldOut
+    duplicate: bool
+
+
+class RedactOut(BaseModel):
+    room: str
+    seq: int
+    redacts: int
+    duplicate: bool
+
+
+class MemberStateOut(BaseModel):
+    room: str
+    person: str
+    removed: bool
+    until: int | None = None
+    duplicate: bool
+
+
+class RoomMemberOut(BaseModel):
+    id: str
+    name: str
+    profile: str
+    role: Literal["moderator", "member"]
+    removed: bool
+    muted_until: int | None = None
+
+
+class RoomMembersOut(BaseModel):
+    members: list[RoomMemberOut]
+
+
+class AuditEntryOut(BaseModel):
+    id: str
+    seq: int  # the school's entries in commit order
+    ts: int
+    action: AuditAction
+    actor: SenderOut
+    room: dict[str, str] | None = None
+    target: SenderOut | None = None
+    message_seq: int | None = None  # the message the action concerned
+    held: str | None = None
+    reason: str | None = None
+    details: dict[str, Any] | None = None
+    content: str | None = None
+
+
+class AuditOut(BaseModel):
+    entries: list[AuditEntryOut]
+    next: int | None = None  # pass as ``before`` for the next (older) page
 
 
 class PeopleOut(BaseModel):
@@ -126,6 +264,13 @@ async def _json_body(request: Request, model: type[Strict]) -> Any:
         first = exc.errors(include_url=False, include_input=False)[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
         raise bad_request(f"{where}: {first['msg']}") from None
+
+
+async def _optional_body(request: Request, model: type[Strict]) -> Any:
+    """Like ``_json_body``, but an empty body stands for ``{}``."""
+    if not await request.body():
+        return model()
+    return await _json_body(request, model)
 
 
 async def _authenticated(request: Request) -> tuple[Session, Member]:
@@ -253,6 +398,133 @@ async def history(request: Request) -> Response:
     return JSONResponse({"messages": messages})
 
 
+# -- moderation ---------------------------------------------------------------------
+async def room_policy(request: Request) -> Response:
+    _, member = await _authenticated(request)
+    access = await _services(request).chat.open_room(member, request.path_params["room"])
+    return JSONResponse({"room": access.room.id, **access.to_wire()})
+
+
+async def set_room_policy(request: Request) -> Response:
+    _, member = await _authenticated(request)
+    body: PolicyBody = await _json_body(request, PolicyBody)
+    room = request.path_params["room"]
+    change = PolicyChange(body.mode, body.premoderation, body.slow_mode_s, body.recall_window_s)
+    await _services(request).moderation.set_policy(member, room, change, body.reason)
+    access = await _services(request).chat.open_room(member, room)
+    return JSONResponse({"room": access.room.id, **access.to_wire()})
+
+
+async def held_list(request: Request) -> Response:
+    _, member = await _authenticated(request)
+    held = await _services(request).moderation.held(member, request.path_params["room"])
+    return JSONResponse({"held": held})
+
+
+async def _decide(request: Request, approve: bool) -> Response:
+    _, member = await _authenticated(request)
+    body: ReasonBody = await _optional_body(request, ReasonBody)
+    if approve and body.reason is not None:
+        raise bad_request("an approval takes no reason")
+    out = await _services(request).moderation.decide(
+        member, request.path_params["room"], request.path_params["held"], approve, body.reason
+    )
+    return JSONResponse(out)
+
+
+async def approve_held(request: Request) -> Response:
+    return await _decide(request, True)
+
+
+async def reject_held(request: Request) -> Response:
+    return await _decide(request, False)
+
+
+async def redact(request: Request) -> Response:
+    _, member = await _authenticated(request)
+    raw = request.path_params["seq"]
+    if not raw.isdigit() or not 1 <= int(raw) <= 2**62:
+        raise bad_request("seq must be a positive integer")
+    body: ReasonBody = await _optional_body(request, ReasonBody)
+    room = request.path_params["room"]
+    event, created = await _services(request).moderation.redact(
+        member, room, int(raw), body.reason
+    )
+    return JSONResponse({"room": room, "seq": event.seq, "redacts": event.redacts,
+                         "duplicate": not created})
+
+
+async def _member_action(request: Request, action: AuditAction) -> Response:
+    _, member = await _authenticated(request)
+    room, person_id = request.path_params["room"], request.path_params["person"]
+    moderation = _services(request).moderation
+    if action is AuditAction.MEMBER_MUTE:
+        mute: MuteBody = await _json_body(request, MuteBody)
+        state, changed = await moderation.moderate_member(
+            member, room, person_id, action, mute.reason,
+            until_ms=mute.until, duration_s=mute.duration_s,
+        )
+    else:
+        body: ReasonBody = await _optional_body(request, ReasonBody)
+        state, changed = await moderation.moderate_member(
+            member, room, person_id, action, body.reason
+        )
+    return JSONResponse({"room": room, "person": person_id, "removed": state.removed,
+                         "until": state.muted_until_ms, "duplicate": not changed})
+
+
+async def mute_member(request: Request) -> Response:
+    return await _member_action(request, AuditAction.MEMBER_MUTE)
+
+
+async def unmute_member(request: Request) -> Response:
+    return await _member_action(request, AuditAction.MEMBER_UNMUTE)
+
+
+async def remove_member(request: Request) -> Response:
+    return await _member_action(request, AuditAction.MEMBER_REMOVE)
+
+
+async def readmit_member(request: Request) -> Response:
+    return await _member_action(request, AuditAction.MEMBER_READMIT)
+
+
+async def room_members(request: Request) -> Response:
+    _, member = await _authenticated(request)
+    members = await _services(request).moderation.members(member, request.path_params["room"])
+    return JSONResponse({"members": members})
+
+
+def _id_param(request: Request, name: str) -> str | None:
+    raw = request.query_params.get(name)
+    if raw is not None and not 1 <= len(raw) <= 64:
+        raise bad_request(f"{name} has 1 to 64 characters")
+    return raw
+
+
+async def audit_log(request: Request) -> Response:
+    """The school's moderation log, newest first; for the school's admins."""
+    _, member = await _authenticated(request)
+    limit = _int_param(request, "limit", 50, 1, 200)
+    assert limit is not None
+    action = request.query_params.get("action")
+    if action is not None and action not in {a.value for a in AuditAction}:
+        raise bad_request("unknown action")
+    before = _int_param(request, "before", None, 1, 2**62)
+    query = AuditQuery(
+        room_id=_id_param(request, "room"),
+        actor_id=_id_param(request, "actor"),
+        target_person_id=_id_param(request, "target"),
+        action=None if action is None else AuditAction(action),
+        before=before,
+        limit=limit,
+    )
+    page = await _services(request).moderation.audit(
+        member, request.path_params["school"], query
+    )
+    return JSONResponse(page)
+
+
 async def person(request: Request) -> Response:
     """A person's public card, only if the circle of trust lets the viewer reach them."""
     _, viewer = await _authenticated(request)
@@ -328,6 +600,42 @@ ENDPOINTS: list[Endpoint] = [
              response=HistoryOut,
              query={"before": "page ending below this seq (default: newest)",
                     "after": "page starting above this seq", "limit": "1-200, default 50"}),
+    Endpoint("GET", "/api/rooms/{room}/policy", "The room's policy, my role, my mute",
+             room_policy, response=RoomPolicyOut),
+    Endpoint("POST", "/api/rooms/{room}/policy", "Change the room's policy (moderators)",
+             set_room_policy, body=PolicyBody, response=RoomPolicyOut),
+    Endpoint("GET", "/api/rooms/{room}/held",
+             "Held messages: all pending ones (moderators), my own (others)", held_list,
+             response=HeldListOut),
+    Endpoint("POST", "/api/rooms/{room}/held/{held}/approve",
+             "Publish a held message (moderators)", approve_held, response=DecisionOut),
+    Endpoint("POST", "/api/rooms/{room}/held/{held}/reject",
+             "Reject a held message, optionally saying why (moderators)", reject_held,
+             body=ReasonBody, response=DecisionOut),
+    Endpoint("POST", "/api/rooms/{room}/messages/{seq}/redact",
+             "Delete a message (moderators) or recall my own (within the recall window)",
+             redact, body=ReasonBody, response=RedactOut),
+    Endpoint("GET", "/api/rooms/{room}/members", "The room's people, roles and states "
+             "(moderators)", room_members, response=RoomMembersOut),
+    Endpoint("POST", "/api/rooms/{room}/members/{person}/mute",
+             "Mute a member until a time or for a duration (moderators)", mute_member,
+             body=MuteBody, response=MemberStateOut),
+    Endpoint("POST", "/api/rooms/{room}/members/{person}/unmute", "Lift a mute (moderators)",
+             unmute_member, body=ReasonBody, response=MemberStateOut),
+    Endpoint("POST", "/api/rooms/{room}/members/{person}/remove",
+             "Remove a member from the room, on every node at once (moderators)",
+             remove_member, body=ReasonBody, response=MemberStateOut),
+    Endpoint("POST", "/api/rooms/{room}/members/{person}/readmit",
+             "Re-admit a removed member (moderators)", readmit_member, body=ReasonBody,
+             response=MemberStateOut),
+    Endpoint("GET", "/api/schools/{school}/audit",
+             "The school's moderation audit log, newest first (school admins)", audit_log,
+             response=AuditOut,
+             query={"room": "only this room", "actor": "only this actor's actions",
+                    "target": "only actions on this person",
+                    "action": "only this action (policy.change, message.delete, …)",
+                    "before": "the next cursor of the previous page",
+                    "limit": "1-200, default 50"}),
     Endpoint("GET", "/api/people/{person}", "A person within my circle of trust", person,
              response=PersonOut),
     Endpoint("GET", "/api/directory", "People I may reach, by name", directory_search,

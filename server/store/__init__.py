@@ -15,21 +15,43 @@ Guarantees every implementation gives:
 - ``append_message`` is idempotent by ``(room, sender, txn)``: a retry returns
   the message first stored, with ``created=False``, and allocates no sequence;
 - times are integer milliseconds since the epoch, passed in by the caller
-  (the store never reads the clock, so tests control time).
+  (the store never reads the clock, so tests control time);
+- moderation (``post_message``, ``redact_message``, ``decide_held``,
+  ``moderate_member``, ``set_room_policy``) checks the room's policy and the
+  member's state *inside* the transaction that applies the action, and writes
+  the action's audit entry in that same transaction: what one node commits,
+  every node's next call sees, with no cache in between;
+- a redacted message keeps its place (seq) but loses its body: the original
+  moves to a table read only by ``audit_entries``, so no replay or history
+  can return it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from enum import StrEnum
+from typing import Any, Protocol
 
 from server.directory.model import Member, Person, Profile, Room, School, SchoolClass
 from server.directory.rules import CommunicationRules
+from server.moderation.rules import MemberState, PolicyChange, Refusal, RoomPolicy
+
+
+class MessageKind(StrEnum):
+    MESSAGE = "message"
+    REDACTION = "redaction"  # redacts an earlier message of the room
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
+    """One entry of a room's timeline.
+
+    A ``message`` that was redacted has ``redacted=True`` and an empty body. A
+    ``redaction`` has ``redacts`` (the seq it redacts), the redacting person as
+    ``sender_id`` and an optional ``reason``.
+    """
+
     room_id: str
     seq: int
     id: str
@@ -37,6 +59,132 @@ class Message:
     txn: str
     body: str
     created_ms: int
+    kind: MessageKind = MessageKind.MESSAGE
+    redacts: int | None = None
+    reason: str | None = None
+    redacted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    """Who posts, as far as the room's policy cares."""
+
+    id: str
+    profile: Profile
+    moderator: bool
+
+
+class HeldStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class HeldMessage:
+    """A message waiting for (or past) a moderator's decision."""
+
+    id: str
+    room_id: str
+    sender_id: str
+    txn: str
+    body: str
+    created_ms: int
+    status: HeldStatus = HeldStatus.PENDING
+    decided_by: str | None = None
+    decided_ms: int | None = None
+    reason: str | None = None
+    seq: int | None = None  # approved: where it was posted
+
+
+@dataclass(frozen=True, slots=True)
+class PostResult:
+    """What ``post_message`` did: exactly one of ``message``, ``held``, ``refusal``.
+
+    ``created`` is False when the txn had been seen before: ``message`` or
+    ``held`` is then the first result (a refusal is never a duplicate).
+    """
+
+    message: Message | None = None
+    held: HeldMessage | None = None
+    refusal: Refusal | None = None
+    created: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DecideResult:
+    """What ``decide_held`` did. ``changed`` is False when the message had
+    already been decided (then ``held.status`` says how)."""
+
+    held: HeldMessage
+    message: Message | None  # approved: the posted message
+    changed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RedactResult:
+    """The redaction event (``created`` False: the message was redacted
+    before, this is that earlier event), or why not."""
+
+    event: Message | None = None
+    refusal: Refusal | None = None
+    created: bool = False
+
+
+class AuditAction(StrEnum):
+    POLICY_CHANGE = "policy.change"
+    MESSAGE_DELETE = "message.delete"  # by a moderator
+    MESSAGE_RECALL = "message.recall"  # by its author
+    HELD_APPROVE = "held.approve"
+    HELD_REJECT = "held.reject"
+    MEMBER_MUTE = "member.mute"
+    MEMBER_UNMUTE = "member.unmute"
+    MEMBER_REMOVE = "member.remove"
+    MEMBER_READMIT = "member.readmit"
+
+
+MEMBER_ACTIONS = frozenset({
+    AuditAction.MEMBER_MUTE, AuditAction.MEMBER_UNMUTE,
+    AuditAction.MEMBER_REMOVE, AuditAction.MEMBER_READMIT,
+})
+
+
+@dataclass(frozen=True, slots=True)
+class MemberChange:
+    state: MemberState
+    changed: bool  # False: the state already was so (nothing written, nothing audited)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: str
+    school_id: str
+    seq: int  # the school's entries in commit order, from 1
+    room_id: str | None
+    actor_id: str
+    action: AuditAction
+    target_person_id: str | None
+    target_seq: int | None
+    target_held_id: str | None
+    reason: str | None
+    details: dict[str, Any]
+    created_ms: int
+    # The text the action concerned (a deleted, recalled, approved or rejected
+    # message), while it is retained; nothing else.
+    content: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """Filters of the audit log, newest first; ``before``: only entries with a
+    lower ``seq`` (the last one of the previous page)."""
+
+    room_id: str | None = None
+    actor_id: str | None = None
+    target_person_id: str | None = None
+    action: AuditAction | None = None
+    before: int | None = None
+    limit: int = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,3 +358,104 @@ class Store(Protocol):
 
     async def messages_before(self, room_id: str, before_seq: int, limit: int) -> list[Message]:
         """The ``limit`` messages just below ``before_seq``, oldest first."""
+
+    # -- moderation --------------------------------------------------------
+    async def room_state(self, room_id: str, person_id: str) -> tuple[RoomPolicy, MemberState]:
+        """A room's policy and one person's state in it (defaults when unset).
+
+        Raises ``LookupError`` for an unknown room."""
+
+    async def post_message(
+        self,
+        room_id: str,
+        author: Author,
+        txn: str,
+        body: str,
+        message_id: str,
+        held_id: str,
+        now_ms: int,
+    ) -> PostResult:
+        """Post, hold or refuse a message, as ``decide_post`` says under the
+        policy and member state read in this transaction.
+
+        Posting is ``append_message``; holding stores it under ``held_id``
+        (without a seq). Slow mode records the post time of non-moderators.
+        Idempotent by ``(room_id, author, txn)`` across messages and held
+        messages: a retry returns the first result whatever the state now.
+        Raises ``LookupError`` for an unknown room."""
+
+    async def held_messages(
+        self,
+        room_id: str,
+        *,
+        sender_id: str | None = None,
+        statuses: Sequence[HeldStatus] = (HeldStatus.PENDING,),
+        limit: int = 100,
+    ) -> list[HeldMessage]:
+        """Held messages of a room (of one sender if given), oldest first."""
+
+    async def decide_held(
+        self,
+        room_id: str,
+        held_id: str,
+        actor_id: str,
+        approve: bool,
+        reason: str | None,
+        message_id: str,
+        now_ms: int,
+    ) -> DecideResult:
+        """Approve (post it with the next seq, the author's txn kept) or reject
+        a pending held message, and audit it. A held message is decided once:
+        deciding again changes nothing (``changed=False``). Raises
+        ``LookupError`` when there is no such held message in the room."""
+
+    async def redact_message(
+        self,
+        room_id: str,
+        seq: int,
+        actor_id: str,
+        moderator: bool,
+        reason: str | None,
+        event_id: str,
+        now_ms: int,
+    ) -> RedactResult:
+        """Redact message ``seq`` as ``decide_redaction`` allows: append a
+        redaction event (next seq), empty the message's body (the original is
+        kept for the audit log) and audit it (``message.delete`` by a
+        moderator, ``message.recall`` by the author). Redacting again returns
+        the first redaction. ``not_found`` refusal: no such message."""
+
+    async def moderate_member(
+        self,
+        room_id: str,
+        actor_id: str,
+        target_id: str,
+        action: AuditAction,
+        until_ms: int | None,
+        reason: str | None,
+        now_ms: int,
+    ) -> MemberChange:
+        """Mute (until ``until_ms``), unmute, remove or re-admit a member, and
+        audit it; a change that changes nothing is neither written nor
+        audited. Raises ``LookupError`` for an unknown room."""
+
+    async def member_states(self, room_id: str) -> dict[str, MemberState]:
+        """Every member of the room with a moderation state, by person id."""
+
+    async def removed_members(self, room_ids: Sequence[str]) -> set[tuple[str, str]]:
+        """``(room_id, person_id)`` of every member removed from these rooms."""
+
+    async def set_room_policy(
+        self, room_id: str, actor_id: str, change: PolicyChange, reason: str | None, now_ms: int
+    ) -> tuple[RoomPolicy, bool]:
+        """Apply ``change``; return the policy now in force and whether it
+        changed (only a change is audited). Raises ``LookupError`` for an
+        unknown room."""
+
+    async def audit_entries(self, school_id: str, query: AuditQuery) -> list[AuditEntry]:
+        """A school's audit log, newest first, filtered by ``query``."""
+
+    async def purge_moderation_records(self, before_ms: int) -> int:
+        """Delete what is kept only for audit and older than ``before_ms``:
+        audit entries, originals of redacted messages, decided held messages.
+        Return how many rows went."""

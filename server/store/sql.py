@@ -14,6 +14,7 @@ the login generator.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import secrets
@@ -26,16 +27,46 @@ from functools import cache
 from importlib import resources
 from typing import Any, Protocol
 
+import orjson
+
 from server.directory.model import Member, Person, Profile, Room, RoomKind, School, SchoolClass
 from server.directory.rules import CommunicationRules
+from server.errors import ErrorCode
+from server.moderation.rules import (
+    MemberState,
+    PolicyChange,
+    PostAction,
+    Premoderation,
+    Refusal,
+    RoomMode,
+    RoomPolicy,
+    RoomRole,
+    RoomState,
+    counts_for_slow_mode,
+    decide_post,
+    decide_redaction,
+    effective_role,
+)
 from server.store import (
+    MEMBER_ACTIONS,
+    AuditAction,
+    AuditEntry,
+    AuditQuery,
+    Author,
     CreatedAccount,
     Credentials,
+    DecideResult,
+    HeldMessage,
+    HeldStatus,
     ImportBatch,
     ImportResult,
     Link,
+    MemberChange,
     Message,
+    MessageKind,
     PersonRow,
+    PostResult,
+    RedactResult,
     SchoolView,
     SessionRecord,
 )
@@ -179,7 +210,17 @@ def _wall_clock_ms() -> int:
 
 # -- row conversions --------------------------------------------------------
 
-_MESSAGE_COLUMNS = "room_id, seq, id, sender_id, txn, body, created_ms"
+_MESSAGE_COLUMNS = (
+    "room_id, seq, id, sender_id, txn, body, created_ms, kind, redacts, reason, redacted_seq"
+)
+_INSERT_MESSAGE = (
+    "INSERT INTO messages (room_id, seq, id, sender_id, txn, body, created_ms)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (room_id, sender_id, txn) DO NOTHING"
+)
+_POLICY_COLUMNS = "mode, premoderation, slow_mode_s, recall_window_s"
+_HELD_COLUMNS = (
+    "id, room_id, sender_id, txn, body, created_ms, status, decided_by, decided_ms, reason, seq"
+)
 _SESSION_COLUMNS = "token_hash, person_id, kind, created_ms, last_seen_ms, expires_ms, revoked"
 _ROOM_COLUMNS = "id, school_id, kind, name, class_id"
 _CLASS_PROFILES = frozenset({Profile.PUPIL, Profile.TEACHER})
@@ -202,6 +243,45 @@ def _message(r: Row) -> Message:
         txn=r["txn"],
         body=r["body"],
         created_ms=int(r["created_ms"]),
+        kind=MessageKind(r["kind"]),
+        redacts=_opt_int(r["redacts"]),
+        reason=_opt_str(r["reason"]),
+        redacted=r["redacted_seq"] is not None,
+    )
+
+
+def _policy(r: Row) -> RoomPolicy:
+    return RoomPolicy(
+        mode=RoomMode(r["mode"]),
+        premoderation=Premoderation(r["premoderation"]),
+        slow_mode_s=int(r["slow_mode_s"]),
+        recall_window_s=int(r["recall_window_s"]),
+    )
+
+
+def _member_state_of(r: Row | None) -> MemberState:
+    if r is None:
+        return MemberState()
+    return MemberState(
+        muted_until_ms=_opt_int(r["muted_until_ms"]),
+        removed=bool(r["removed"]),
+        last_post_ms=_opt_int(r["last_post_ms"]),
+    )
+
+
+def _held(r: Row) -> HeldMessage:
+    return HeldMessage(
+        id=r["id"],
+        room_id=r["room_id"],
+        sender_id=r["sender_id"],
+        txn=r["txn"],
+        body=r["body"],
+        created_ms=int(r["created_ms"]),
+        status=HeldStatus(r["status"]),
+        decided_by=_opt_str(r["decided_by"]),
+        decided_ms=_opt_int(r["decided_ms"]),
+        reason=_opt_str(r["reason"]),
+        seq=_opt_int(r["seq"]),
     )
 
 
@@ -733,28 +813,11 @@ class SqlStore:
             message = Message(room_id, int(seq), message_id, sender_id, txn, body, now_ms)
             # The unique (room, sender, txn) index is the duplicate check: no
             # extra SELECT on the common path, where the txn is new.
-            inserted = await tx.execute(
-                f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-                " ON CONFLICT (room_id, sender_id, txn) DO NOTHING",
-                message.room_id,
-                message.seq,
-                message.id,
-                message.sender_id,
-                message.txn,
-                message.body,
-                message.created_ms,
-            )
-            if inserted == 0:
-                existing = await tx.fetchrow(
-                    f"SELECT {_MESSAGE_COLUMNS} FROM messages"
-                    " WHERE room_id = $1 AND sender_id = $2 AND txn = $3",
-                    room_id,
-                    sender_id,
-                    txn,
-                )
+            if not await _insert_message(tx, message):
+                existing = await _message_by_txn(tx, room_id, sender_id, txn)
                 await tx.rollback()  # give the seq back: a retry allocates nothing
                 assert existing is not None
-                return _message(existing), False
+                return existing, False
         return message, True
 
     async def messages_after(self, room_id: str, after_seq: int, limit: int) -> list[Message]:
@@ -783,8 +846,543 @@ class SqlStore:
             )
         return [_message(r) for r in reversed(rows)]
 
+    # -- moderation ----------------------------------------------------------
+
+    async def room_state(self, room_id: str, person_id: str) -> tuple[RoomPolicy, MemberState]:
+        async with self._engine.transaction(readonly=True) as tx:
+            row = await tx.fetchrow(f"SELECT {_POLICY_COLUMNS} FROM rooms WHERE id = $1", room_id)
+            if row is None:
+                raise LookupError(f"no room {room_id!r}")
+            member = await _member_state(tx, room_id, person_id)
+        return _policy(row), member
+
+    async def post_message(
+        self,
+        room_id: str,
+        author: Author,
+        txn: str,
+        body: str,
+        message_id: str,
+        held_id: str,
+        now_ms: int,
+    ) -> PostResult:
+        """Raises ``LookupError`` for an unknown room.
+
+        The hot path (an open room, a member in good standing) is three
+        statements: allocate the seq and read the policy in one UPDATE, read
+        the member's state (skipped for moderators, whom nothing restricts),
+        insert. The member's state is read by a statement of its own after
+        the room's row lock is taken, so on PostgreSQL it sees whatever a
+        concurrent post of the same member committed (slow mode holds).
+        """
+        async with self._engine.transaction() as tx:
+            row = await tx.fetchrow(
+                "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1"
+                f" RETURNING last_seq, {_POLICY_COLUMNS}",
+                room_id,
+            )
+            if row is None:
+                raise LookupError(f"no room {room_id!r}")
+            policy = _policy(row)
+            member = (
+                MemberState() if author.moderator
+                else await _member_state(tx, room_id, author.id)
+            )
+            state = RoomState(policy, member)
+            role = effective_role(
+                RoomRole.MODERATOR if author.moderator else RoomRole.MEMBER, state
+            )
+            decision = decide_post(role, author.profile, state, now_ms)
+
+            if decision.action is PostAction.REFUSE:
+                # A retry of a txn accepted earlier gets its first result,
+                # even if the member was muted (or the room closed) since.
+                earlier = await _earlier_post(tx, room_id, author.id, txn)
+                await tx.rollback()
+                return earlier or PostResult(refusal=decision.refusal)
+
+            if decision.action is PostAction.HOLD:
+                posted = await _message_by_txn(tx, room_id, author.id, txn)
+                if posted is not None:
+                    await tx.rollback()
+                    return PostResult(message=posted)
+                held = HeldMessage(held_id, room_id, author.id, txn, body, now_ms)
+                inserted = await tx.execute(
+                    "INSERT INTO held_messages (id, room_id, sender_id, txn, body, created_ms)"
+                    " VALUES ($1, $2, $3, $4, $5, $6)"
+                    " ON CONFLICT (room_id, sender_id, txn) DO NOTHING",
+                    held.id, held.room_id, held.sender_id, held.txn, held.body, held.created_ms,
+                )
+                if inserted == 0:
+                    earlier_held = await _held_by_txn(tx, room_id, author.id, txn)
+                    await tx.rollback()
+                    assert earlier_held is not None
+                    return PostResult(held=earlier_held)
+                # A held message has no seq yet: give the number back. Nobody
+                # else can have seen it, the row lock is ours until commit.
+                await tx.execute(
+                    "UPDATE rooms SET last_seq = last_seq - 1 WHERE id = $1", room_id
+                )
+                if counts_for_slow_mode(role, policy):
+                    await _record_post(tx, room_id, author.id, now_ms)
+                return PostResult(held=held, created=True)
+
+            message = Message(room_id, int(row["last_seq"]), message_id, author.id, txn, body,
+                              now_ms)
+            if not await _insert_message(tx, message):
+                existing = await _message_by_txn(tx, room_id, author.id, txn)
+                await tx.rollback()
+                assert existing is not None
+                return PostResult(message=existing)
+            if counts_for_slow_mode(role, policy):
+                await _record_post(tx, room_id, author.id, now_ms)
+        return PostResult(message=message, created=True)
+
+    async def held_messages(
+        self,
+        room_id: str,
+        *,
+        sender_id: str | None = None,
+        statuses: Sequence[HeldStatus] = (HeldStatus.PENDING,),
+        limit: int = 100,
+    ) -> list[HeldMessage]:
+        if limit <= 0 or not statuses:
+            return []
+        args: list[Any] = [room_id, limit]
+        marks = []
+        for status in statuses:
+            args.append(status.value)
+            marks.append(f"${len(args)}")
+        sql = (
+            f"SELECT {_HELD_COLUMNS} FROM held_messages WHERE room_id = $1"
+            f" AND status IN ({', '.join(marks)})"
+        )
+        if sender_id is not None:
+            args.append(sender_id)
+            sql += f" AND sender_id = ${len(args)}"
+        sql += " ORDER BY created_ms, id LIMIT $2"
+        async with self._engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(sql, *args)
+        return [_held(r) for r in rows]
+
+    async def decide_held(
+        self,
+        room_id: str,
+        held_id: str,
+        actor_id: str,
+        approve: bool,
+        reason: str | None,
+        message_id: str,
+        now_ms: int,
+    ) -> DecideResult:
+        async with self._engine.transaction() as tx:
+            # Locks in the order post_message takes them (room, then held
+            # message), so the two never deadlock on PostgreSQL.
+            room = await tx.fetchrow(
+                "UPDATE rooms SET last_seq = last_seq + $2 WHERE id = $1"
+                " RETURNING last_seq, school_id",
+                room_id,
+                1 if approve else 0,
+            )
+            if room is None:
+                raise LookupError(f"no room {room_id!r}")
+            status = HeldStatus.APPROVED if approve else HeldStatus.REJECTED
+            row = await tx.fetchrow(
+                "UPDATE held_messages SET status = $3, decided_by = $4, decided_ms = $5,"
+                " reason = $6 WHERE id = $1 AND room_id = $2 AND status = 'pending'"
+                f" RETURNING {_HELD_COLUMNS}",
+                held_id, room_id, status.value, actor_id, now_ms, reason,
+            )
+            if row is None:  # unknown, or decided before: change nothing
+                earlier = await tx.fetchrow(
+                    f"SELECT {_HELD_COLUMNS} FROM held_messages WHERE id = $1 AND room_id = $2",
+                    held_id, room_id,
+                )
+                posted = None
+                if earlier is not None and earlier["seq"] is not None:
+                    posted = await _message_at(tx, room_id, int(earlier["seq"]))
+                await tx.rollback()
+                if earlier is None:
+                    raise LookupError(f"no held message {held_id!r} in room {room_id!r}")
+                return DecideResult(_held(earlier), posted, changed=False)
+            held = _held(row)
+            message: Message | None = None
+            if approve:
+                message = Message(room_id, int(room["last_seq"]), message_id, held.sender_id,
+                                  held.txn, held.body, now_ms)
+                if not await _insert_message(tx, message):
+                    # The author's retry was posted directly meanwhile (the
+                    # policy changed): that post stands, this seq goes back.
+                    message = await _message_by_txn(tx, room_id, held.sender_id, held.txn)
+                    assert message is not None
+                    await tx.execute(
+                        "UPDATE rooms SET last_seq = last_seq - 1 WHERE id = $1", room_id
+                    )
+                await tx.execute(
+                    "UPDATE held_messages SET seq = $2 WHERE id = $1", held.id, message.seq
+                )
+                held = dataclasses.replace(held, seq=message.seq)
+            await _audit(
+                tx, room["school_id"], room_id, actor_id,
+                AuditAction.HELD_APPROVE if approve else AuditAction.HELD_REJECT, now_ms,
+                target_person_id=held.sender_id, target_held_id=held.id,
+                target_seq=held.seq, reason=reason,
+            )
+        return DecideResult(held, message, changed=True)
+
+    async def redact_message(
+        self,
+        room_id: str,
+        seq: int,
+        actor_id: str,
+        moderator: bool,
+        reason: str | None,
+        event_id: str,
+        now_ms: int,
+    ) -> RedactResult:
+        """Raises ``LookupError`` for an unknown room."""
+        async with self._engine.transaction() as tx:
+            room = await tx.fetchrow(
+                "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1"
+                f" RETURNING last_seq, school_id, {_POLICY_COLUMNS}",
+                room_id,
+            )
+            if room is None:
+                raise LookupError(f"no room {room_id!r}")
+            target = await _message_at(tx, room_id, seq)
+            if target is None or target.kind is not MessageKind.MESSAGE:
+                await tx.rollback()
+                return RedactResult(refusal=Refusal(ErrorCode.NOT_FOUND, "no such message"))
+            if target.redacted:  # redacted before: that redaction stands
+                redaction_seq = await tx.fetchval(
+                    "SELECT redacted_seq FROM messages WHERE room_id = $1 AND seq = $2",
+                    room_id, seq,
+                )
+                earlier = await _message_at(tx, room_id, int(redaction_seq))
+                await tx.rollback()
+                return RedactResult(event=earlier)
+            policy = _policy(room)
+            member = MemberState() if moderator else await _member_state(tx, room_id, actor_id)
+            role = effective_role(
+                RoomRole.MODERATOR if moderator else RoomRole.MEMBER, RoomState(policy, member)
+            )
+            refusal = decide_redaction(
+                actor_id, role, target.sender_id, target.created_ms, policy, now_ms
+            )
+            if refusal is not None:
+                await tx.rollback()
+                return RedactResult(refusal=refusal)
+            event = Message(
+                room_id, int(room["last_seq"]), event_id, actor_id, event_id, "", now_ms,
+                kind=MessageKind.REDACTION, redacts=seq, reason=reason,
+            )
+            await tx.execute(
+                "INSERT INTO messages (room_id, seq, id, sender_id, txn, body, created_ms,"
+                " kind, redacts, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                event.room_id, event.seq, event.id, event.sender_id, event.txn, event.body,
+                event.created_ms, event.kind.value, event.redacts, event.reason,
+            )
+            # The original leaves the timeline: only the audit log reads it.
+            await tx.execute(
+                "INSERT INTO redacted_messages (room_id, seq, sender_id, body, redacted_ms)"
+                " VALUES ($1, $2, $3, $4, $5)",
+                room_id, seq, target.sender_id, target.body, now_ms,
+            )
+            await tx.execute(
+                "UPDATE messages SET body = '', redacted_seq = $3 WHERE room_id = $1 AND seq = $2",
+                room_id, seq, event.seq,
+            )
+            await _audit(
+                tx, room["school_id"], room_id, actor_id,
+                AuditAction.MESSAGE_DELETE if moderator else AuditAction.MESSAGE_RECALL, now_ms,
+                target_person_id=target.sender_id, target_seq=seq, reason=reason,
+            )
+        return RedactResult(event=event, created=True)
+
+    async def moderate_member(
+        self,
+        room_id: str,
+        actor_id: str,
+        target_id: str,
+        action: AuditAction,
+        until_ms: int | None,
+        reason: str | None,
+        now_ms: int,
+    ) -> MemberChange:
+        if action not in MEMBER_ACTIONS:
+            raise ValueError(f"{action} is not an action on a member")
+        if action is AuditAction.MEMBER_MUTE and until_ms is None:
+            raise ValueError("a mute needs its end time")
+        async with self._engine.transaction() as tx:
+            school_id = await tx.fetchval("SELECT school_id FROM rooms WHERE id = $1", room_id)
+            if school_id is None:
+                raise LookupError(f"no room {room_id!r}")
+            # Lock the member's row (if any) so concurrent actions apply in turn.
+            await tx.execute(
+                "UPDATE room_members SET removed = removed WHERE room_id = $1 AND person_id = $2",
+                room_id, target_id,
+            )
+            current = await _member_state(tx, room_id, target_id)
+            if action is AuditAction.MEMBER_MUTE:
+                new = dataclasses.replace(current, muted_until_ms=until_ms)
+            elif action is AuditAction.MEMBER_UNMUTE:
+                new = dataclasses.replace(current, muted_until_ms=None)
+            else:
+                new = dataclasses.replace(current, removed=action is AuditAction.MEMBER_REMOVE)
+            if new == current:
+                return MemberChange(current, changed=False)
+            await tx.execute(
+                "INSERT INTO room_members (room_id, person_id, muted_until_ms, removed)"
+                " VALUES ($1, $2, $3, $4) ON CONFLICT (room_id, person_id) DO UPDATE SET"
+                " muted_until_ms = excluded.muted_until_ms, removed = excluded.removed",
+                room_id, target_id, new.muted_until_ms, int(new.removed),
+            )
+            details = {"until": until_ms} if action is AuditAction.MEMBER_MUTE else {}
+            await _audit(tx, school_id, room_id, actor_id, action, now_ms,
+                         target_person_id=target_id, reason=reason, details=details)
+        return MemberChange(new, changed=True)
+
+    async def member_states(self, room_id: str) -> dict[str, MemberState]:
+        async with self._engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(
+                "SELECT person_id, muted_until_ms, removed, last_post_ms FROM room_members"
+                " WHERE room_id = $1",
+                room_id,
+            )
+        return {r["person_id"]: _member_state_of(r) for r in rows}
+
+    async def removed_members(self, room_ids: Sequence[str]) -> set[tuple[str, str]]:
+        if not room_ids:
+            return set()
+        marks = ", ".join(f"${i}" for i in range(1, len(room_ids) + 1))
+        async with self._engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(
+                "SELECT room_id, person_id FROM room_members"
+                f" WHERE removed = 1 AND room_id IN ({marks})",
+                *room_ids,
+            )
+        return {(r["room_id"], r["person_id"]) for r in rows}
+
+    async def set_room_policy(
+        self, room_id: str, actor_id: str, change: PolicyChange, reason: str | None, now_ms: int
+    ) -> tuple[RoomPolicy, bool]:
+        async with self._engine.transaction() as tx:
+            # A no-op UPDATE takes the row lock and returns the latest values,
+            # so two moderators' changes apply one after the other.
+            row = await tx.fetchrow(
+                "UPDATE rooms SET last_seq = last_seq WHERE id = $1"
+                f" RETURNING school_id, {_POLICY_COLUMNS}",
+                room_id,
+            )
+            if row is None:
+                raise LookupError(f"no room {room_id!r}")
+            old = _policy(row)
+            new = change.apply(old)
+            if new == old:
+                return old, False
+            await tx.execute(
+                "UPDATE rooms SET mode = $2, premoderation = $3, slow_mode_s = $4,"
+                " recall_window_s = $5 WHERE id = $1",
+                room_id, new.mode.value, new.premoderation.value, new.slow_mode_s,
+                new.recall_window_s,
+            )
+            before, after = old.to_wire(), new.to_wire()
+            details = {k: {"from": before[k], "to": v} for k, v in after.items()
+                       if before[k] != v}
+            await _audit(tx, row["school_id"], room_id, actor_id, AuditAction.POLICY_CHANGE,
+                         now_ms, reason=reason, details=details)
+        return new, True
+
+    async def audit_entries(self, school_id: str, query: AuditQuery) -> list[AuditEntry]:
+        if query.limit <= 0:
+            return []
+        args: list[Any] = [school_id, query.limit]
+        where = ["a.school_id = $1"]
+        for column, value in (
+            ("a.room_id", query.room_id),
+            ("a.actor_id", query.actor_id),
+            ("a.target_person_id", query.target_person_id),
+            ("a.action", None if query.action is None else query.action.value),
+        ):
+            if value is not None:
+                args.append(value)
+                where.append(f"{column} = ${len(args)}")
+        if query.before is not None:
+            args.append(query.before)
+            where.append(f"a.seq < ${len(args)}")
+        sql = (
+            "SELECT a.id, a.school_id, a.seq, a.room_id, a.actor_id, a.action,"
+            " a.target_person_id,"
+            " a.target_seq, a.target_held_id, a.reason, a.details, a.created_ms,"
+            " COALESCE(r.body, h.body) AS content"
+            " FROM audit_log a"
+            " LEFT JOIN redacted_messages r ON r.room_id = a.room_id AND r.seq = a.target_seq"
+            "  AND a.action IN ('message.delete', 'message.recall')"
+            " LEFT JOIN held_messages h ON h.id = a.target_held_id"
+            f" WHERE {' AND '.join(where)}"
+            " ORDER BY a.seq DESC LIMIT $2"
+        )
+        async with self._engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(sql, *args)
+        return [
+            AuditEntry(
+                id=r["id"],
+                school_id=r["school_id"],
+                seq=int(r["seq"]),
+                room_id=_opt_str(r["room_id"]),
+                actor_id=r["actor_id"],
+                action=AuditAction(r["action"]),
+                target_person_id=_opt_str(r["target_person_id"]),
+                target_seq=_opt_int(r["target_seq"]),
+                target_held_id=_opt_str(r["target_held_id"]),
+                reason=_opt_str(r["reason"]),
+                details=orjson.loads(r["details"]),
+                created_ms=int(r["created_ms"]),
+                content=_opt_str(r["content"]),
+            )
+            for r in rows
+        ]
+
+    async def purge_moderation_records(self, before_ms: int) -> int:
+        async with self._engine.transaction() as tx:
+            return (
+                await tx.execute("DELETE FROM audit_log WHERE created_ms < $1", before_ms)
+                + await tx.execute(
+                    "DELETE FROM redacted_messages WHERE redacted_ms < $1", before_ms
+                )
+                + await tx.execute(
+                    "DELETE FROM held_messages WHERE status <> 'pending' AND decided_ms < $1",
+                    before_ms,
+                )
+            )
+
 
 # -- helpers used inside transactions ----------------------------------------
+
+
+async def _insert_message(tx: Transaction, message: Message) -> bool:
+    """Insert a plain message; False if its ``(room, sender, txn)`` exists.
+
+    The unique index is the duplicate check: no extra SELECT on the common
+    path, where the txn is new."""
+    inserted = await tx.execute(
+        _INSERT_MESSAGE,
+        message.room_id,
+        message.seq,
+        message.id,
+        message.sender_id,
+        message.txn,
+        message.body,
+        message.created_ms,
+    )
+    return inserted > 0
+
+
+async def _message_by_txn(
+    tx: Transaction, room_id: str, sender_id: str, txn: str
+) -> Message | None:
+    row = await tx.fetchrow(
+        f"SELECT {_MESSAGE_COLUMNS} FROM messages"
+        " WHERE room_id = $1 AND sender_id = $2 AND txn = $3",
+        room_id,
+        sender_id,
+        txn,
+    )
+    return None if row is None else _message(row)
+
+
+async def _message_at(tx: Transaction, room_id: str, seq: int) -> Message | None:
+    row = await tx.fetchrow(
+        f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room_id = $1 AND seq = $2", room_id, seq
+    )
+    return None if row is None else _message(row)
+
+
+async def _held_by_txn(
+    tx: Transaction, room_id: str, sender_id: str, txn: str
+) -> HeldMessage | None:
+    row = await tx.fetchrow(
+        f"SELECT {_HELD_COLUMNS} FROM held_messages"
+        " WHERE room_id = $1 AND sender_id = $2 AND txn = $3",
+        room_id,
+        sender_id,
+        txn,
+    )
+    return None if row is None else _held(row)
+
+
+async def _earlier_post(
+    tx: Transaction, room_id: str, sender_id: str, txn: str
+) -> PostResult | None:
+    """The first result of a txn seen before, posted or held."""
+    message = await _message_by_txn(tx, room_id, sender_id, txn)
+    if message is not None:
+        return PostResult(message=message)
+    held = await _held_by_txn(tx, room_id, sender_id, txn)
+    return None if held is None else PostResult(held=held)
+
+
+async def _member_state(tx: Transaction, room_id: str, person_id: str) -> MemberState:
+    row = await tx.fetchrow(
+        "SELECT muted_until_ms, removed, last_post_ms FROM room_members"
+        " WHERE room_id = $1 AND person_id = $2",
+        room_id,
+        person_id,
+    )
+    return _member_state_of(row)
+
+
+async def _record_post(tx: Transaction, room_id: str, person_id: str, now_ms: int) -> None:
+    await tx.execute(
+        "INSERT INTO room_members (room_id, person_id, last_post_ms) VALUES ($1, $2, $3)"
+        " ON CONFLICT (room_id, person_id) DO UPDATE SET last_post_ms = excluded.last_post_ms",
+        room_id,
+        person_id,
+        now_ms,
+    )
+
+
+async def _audit(
+    tx: Transaction,
+    school_id: str,
+    room_id: str | None,
+    actor_id: str,
+    action: AuditAction,
+    now_ms: int,
+    *,
+    target_person_id: str | None = None,
+    target_seq: int | None = None,
+    target_held_id: str | None = None,
+    reason: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Record a moderation action, in the transaction that performs it.
+
+    Taken last in every transaction, the school's counter row serialises its
+    moderation actions only (never a chat message), in a fixed lock order."""
+    seq = await tx.fetchval(
+        "INSERT INTO audit_sequences (school_id, last) VALUES ($1, 1)"
+        " ON CONFLICT (school_id) DO UPDATE SET last = audit_sequences.last + 1"
+        " RETURNING last",
+        school_id,
+    )
+    await tx.execute(
+        "INSERT INTO audit_log (id, school_id, seq, room_id, actor_id, action, target_person_id,"
+        " target_seq, target_held_id, reason, details, created_ms)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        new_id(),
+        school_id,
+        int(seq),
+        room_id,
+        actor_id,
+        action.value,
+        target_person_id,
+        target_seq,
+        target_held_id,
+        reason,
+        orjson.dumps(details or {}).decode(),
+        now_ms,
+    )
 
 
 async def _insert_links(tx: Transaction, school_id: str, links: Iterable[Link]) -> None:

@@ -74,7 +74,10 @@ async def test_openapi_and_ws_schema_describe_the_api(live: LiveServer) -> None:
     ref = login["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     assert ref.split("/")[-1] in doc["components"]["schemas"]
     assert set(ws_schema) == {"ping", "room.subscribe", "room.unsubscribe", "chat.send",
-                              "chat.typing", "presence.list"}
+                              "chat.typing", "presence.list", "chat.redact", "room.policy",
+                              "held.list", "held.approve", "held.reject", "member.mute",
+                              "member.unmute", "member.remove", "member.readmit",
+                              "member.list"}
     assert ws_schema["chat.send"]["required"] == ["room", "txn", "body"]
 
 

@@ -28,13 +28,21 @@ __all__ = ["LiveConnection", "PreauClient", "PreauError"]
 
 
 class PreauError(Exception):
-    """An error answered by the server: ``code`` is stable (docs/protocol.md)."""
+    """An error answered by the server: ``code`` is stable (docs/protocol.md).
 
-    def __init__(self, code: str, message: str, status: int | None = None) -> None:
+    ``details`` is the whole error object, with fields some codes add
+    (``retry_after`` for ``rate_limited``, ``until`` for ``muted``).
+    """
+
+    def __init__(
+        self, code: str, message: str, status: int | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.status = status
+        self.details: dict[str, Any] = dict(details or {})
 
 
 def _raise_for(response: httpx.Response) -> dict[str, Any]:
@@ -42,7 +50,7 @@ def _raise_for(response: httpx.Response) -> dict[str, Any]:
     if response.status_code >= 400:
         error = data.get("error", {})
         raise PreauError(error.get("code", "http_error"), error.get("message", ""),
-                         response.status_code)
+                         response.status_code, error)
     return data
 
 
@@ -151,7 +159,8 @@ class LiveConnection:
         """Send a request and wait for its reply; raise :class:`PreauError` if refused."""
         reply = await self.request_raw({"op": op, **params}, timeout)
         if not reply["ok"]:
-            raise PreauError(reply["error"]["code"], reply["error"]["message"])
+            error = reply["error"]
+            raise PreauError(error["code"], error["message"], details=error)
         return reply
 
     async def request_raw(self, frame: dict[str, Any], timeout: float = 10) -> dict[str, Any]:

@@ -7,6 +7,12 @@ length, so an implementation whose delivery crosses a network (Redis) can join
 as it is: add its name to ``IMPLEMENTATIONS`` and a branch to each method of
 ``Cluster`` (open brokers on one private Redis; read its overflow count).
 
+Two points where a network medium differs from the in-process one, made
+explicit through ``Cluster`` (no-ops in memory): ``published(node)`` waits
+until what the node queued has reached the medium (a Redis node's
+``publish()`` only queues), before a test subscribes and expects none of it;
+``dropped(node)`` first lets the node dispatch what the medium already sent it.
+
 "Nothing else arrived" is checked with a marker: the publisher sends a marker
 after the message that must not arrive; per-channel order from one publisher
 means the marker is the next thing the subscriber sees.
@@ -23,19 +29,23 @@ import pytest
 
 from server.broker import Broker, Subscription
 from server.broker.memory import MemoryBroker, MemoryBus
+from server.broker.redis import RedisBroker
 
-IMPLEMENTATIONS = ["memory"]
+IMPLEMENTATIONS = ["memory", pytest.param("redis", marks=pytest.mark.redis)]
 TIMEOUT_S = 2.0
 
 
 class Cluster:
     """Nodes of one deployment: brokers on one shared medium."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, redis_url: str | None = None) -> None:
         self.kind = kind
         self.opened: list[Broker] = []
         if kind == "memory":
             self._bus = MemoryBus()
+        elif kind == "redis":
+            assert redis_url is not None
+            self._redis_url = redis_url
         else:  # pragma: no cover - a new implementation adds its medium here
             raise AssertionError(f"no cluster for {kind}")
 
@@ -44,13 +54,24 @@ class Cluster:
         broker: Broker
         if self.kind == "memory":
             broker = MemoryBroker(node_id, self._bus, buffer_size=buffer_size)
+        elif self.kind == "redis":
+            broker = RedisBroker(self._redis_url, node_id, buffer_size=buffer_size)
+            assert await broker.healthy()
         else:  # pragma: no cover
             raise AssertionError(self.kind)
         self.opened.append(broker)
         return broker
 
-    def dropped(self, broker: Broker) -> int:
-        assert isinstance(broker, MemoryBroker)
+    async def published(self, broker: Broker) -> None:
+        """Wait until what ``broker`` published so far has reached the medium."""
+        if isinstance(broker, RedisBroker):
+            await asyncio.wait_for(broker.flush(), TIMEOUT_S)
+
+    async def dropped(self, broker: Broker) -> int:
+        """The node's overflow count, once it dispatched what the medium sent it."""
+        if isinstance(broker, RedisBroker):
+            await asyncio.wait_for(broker.sync(), TIMEOUT_S)
+        assert isinstance(broker, MemoryBroker | RedisBroker)
         return broker.dropped
 
     async def close(self) -> None:
@@ -60,7 +81,9 @@ class Cluster:
 
 @pytest.fixture(params=IMPLEMENTATIONS)
 async def cluster(request: pytest.FixtureRequest) -> AsyncIterator[Cluster]:
-    opened = Cluster(request.param)
+    # Asked for here, not as an argument, so a memory-only run starts no Redis.
+    url = request.getfixturevalue("redis_clean_url") if request.param == "redis" else None
+    opened = Cluster(request.param, url)
     try:
         yield opened
     finally:
@@ -171,8 +194,11 @@ async def test_payloads_arrive_unchanged(pair: Pair, readers: Start) -> None:
     assert await reader.take(len(payloads)) == payloads
 
 
-async def test_only_messages_published_after_subscribe(pair: Pair, readers: Start) -> None:
+async def test_only_messages_published_after_subscribe(
+    cluster: Cluster, pair: Pair, readers: Start
+) -> None:
     await pair.a.publish("room.1", b"before")
+    await cluster.published(pair.a)
     reader = readers(await pair.b.subscribe("room.1"))
     await pair.a.publish("room.1", b"after")
     assert await reader.next() == b"after"
@@ -200,7 +226,9 @@ async def test_publish_without_subscribers_is_fine(pair: Pair) -> None:
     assert await pair.b.healthy()
 
 
-async def test_close_ends_iteration_and_delivery(pair: Pair, readers: Start) -> None:
+async def test_close_ends_iteration_and_delivery(
+    cluster: Cluster, pair: Pair, readers: Start
+) -> None:
     sub = await pair.b.subscribe("room.1")
     reader = readers(sub)
     await pair.a.publish("room.1", b"one")
@@ -209,6 +237,7 @@ async def test_close_ends_iteration_and_delivery(pair: Pair, readers: Start) -> 
     await reader.ended()
     await sub.close()  # twice is fine
     await pair.a.publish("room.1", b"after-close")  # no error, nowhere to go
+    await cluster.published(pair.a)
     # The channel still works for a new subscription.
     again = readers(await pair.b.subscribe("room.1"))
     await pair.a.publish("room.1", b"two")
@@ -234,7 +263,9 @@ async def test_closing_a_node_ends_its_subscriptions_only(
     assert await on_c.next() == b"still-there"
 
 
-async def test_cancelling_the_iterating_task_is_safe(pair: Pair, readers: Start) -> None:
+async def test_cancelling_the_iterating_task_is_safe(
+    cluster: Cluster, pair: Pair, readers: Start
+) -> None:
     sub = await pair.b.subscribe("room.1")
     reader = readers(sub)
     await pair.a.publish("room.1", b"one")
@@ -244,6 +275,7 @@ async def test_cancelling_the_iterating_task_is_safe(pair: Pair, readers: Start)
     # Publishing after the reader is gone neither raises nor blocks.
     for i in range(100):
         await asyncio.wait_for(pair.a.publish("room.1", f"m{i}".encode()), TIMEOUT_S)
+    await cluster.published(pair.a)
     await sub.close()
     # The node and the channel keep working.
     again = readers(await pair.b.subscribe("room.1"))
@@ -276,15 +308,15 @@ async def test_slow_subscriber_overflows_without_blocking_the_publisher(
     for payload in sent:
         await asyncio.wait_for(a.publish("room.1", payload), TIMEOUT_S)
     assert await fast.take(25) == sent  # others get everything
-    assert cluster.dropped(b) == 15
-    assert cluster.dropped(a) == 0
-    assert cluster.dropped(fast_node) == 0
+    assert await cluster.dropped(b) == 15
+    assert await cluster.dropped(a) == 0
+    assert await cluster.dropped(fast_node) == 0
     # The slow one gets what fitted, in order, then what comes once it reads.
     reader = readers(slow)
     assert await reader.take(10) == sent[:10]
     await a.publish("room.1", b"later")
     assert await reader.next() == b"later"
-    assert cluster.dropped(b) == 15
+    assert await cluster.dropped(b) == 15
 
 
 async def test_close_of_a_full_subscription_still_ends_iteration(

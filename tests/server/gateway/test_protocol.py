@@ -27,6 +27,7 @@ from server.gateway.protocol import (
     reply,
     schemas,
 )
+from tests.server.gateway.test_moderation_protocol import MODERATION_OPS
 
 MAX = 64 * 1024
 
@@ -87,7 +88,7 @@ def test_every_op_has_a_valid_example_above() -> None:
         "chat.send",
         "chat.typing",
         "presence.list",
-    }
+    } | MODERATION_OPS  # examples in test_moderation_protocol.py
 
 
 @pytest.mark.parametrize("request_id", [0, -5, 2**53, "", "abc", "x" * 64, None])

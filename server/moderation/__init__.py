@@ -1,0 +1,1 @@
+"""Moderation of rooms: roles and modes, pre-moderation, teacher tools, audit log."""
