@@ -28,7 +28,9 @@ listener once: what was published meanwhile is gone, the store is the source
 of truth. While the link is down ``healthy()`` is False, subscriptions stay
 open (they simply receive nothing), and ``publish()`` never raises: messages
 wait in a bounded outbox (``outbox_size``; past it the oldest is dropped and
-counted in ``publish_dropped``) and are sent once the link is back.
+counted in ``publish_dropped``) and are sent once the link is back. A node
+too slow to read what Redis sends it is disconnected by Redis itself (its
+``client-output-buffer-limit pubsub``): to the node, that is a lost link too.
 
 A batch whose replies did not all come back before the link failed is put
 back at the head of the outbox and sent again after the reconnection, minus
@@ -286,7 +288,9 @@ class RedisBroker:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._first_attempt.set()  # nobody may wait for a connection any more
+        # Nobody may wait for a connection or a flush any more.
+        self._first_attempt.set()
+        self._idle.set()
 
     def on_resync(self, listener: Listener) -> None:
         """Call ``listener()`` once after each recovery of a lost link.
@@ -308,8 +312,8 @@ class RedisBroker:
     async def flush(self) -> None:
         """Wait until every message queued so far has been sent and acknowledged.
 
-        While the link is down this waits for it to come back; wrap it in
-        ``asyncio.wait_for`` for a deadline.
+        While the link is down this waits for it to come back (or for
+        ``close()``); wrap it in ``asyncio.wait_for`` for a deadline.
         """
         await self._idle.wait()
 
@@ -538,7 +542,8 @@ class RedisBroker:
                     delay = self._backoff(failures)
                     if not isinstance(exc, RedisError | OSError):
                         log.exception("unexpected error connecting to Redis")
-                    (log.warning if failures == 1 else log.debug)(
+                    # Loud on the first failure and now and then, not at every retry.
+                    (log.warning if failures % 50 == 1 else log.debug)(
                         "cannot connect to Redis (%s); retrying in %.2f s", _describe(exc), delay
                     )
                     await asyncio.sleep(delay)
