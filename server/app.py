@@ -41,7 +41,8 @@ from server.http.middleware import (
     unexpected_error_handler,
 )
 from server.moderation.service import ModerationService
-from server.presence.memory import MemoryPresence
+from server.presence.factory import open_presence
+from server.ratelimit.factory import open_rate_limiter
 from server.services import Services
 from server.settings import Settings
 from server.store.factory import open_store
@@ -56,7 +57,12 @@ async def build_services(
     store = await open_store(settings.effective_store_url)
     await store.migrate()
     broker = broker or open_broker(settings.broker_url, settings.node_id)
-    presence = MemoryPresence()
+    # Presence and the per-account send limit live where the broker lives:
+    # in this process for memory://, shared by every node on Redis.
+    presence = open_presence(settings.broker_url)
+    sends = open_rate_limiter(
+        settings.broker_url, settings.sends_per_s, settings.sends_burst, name="sends"
+    )
     directory = Directory(store)
     auth = AuthService(store, directory, settings, clock)
     render = MessageRenderer(directory)
@@ -65,7 +71,7 @@ async def build_services(
         resume_limit=settings.resume_limit, keep_alive=auth.keep_alive,
         presence_ttl_s=settings.presence_ttl_s,
     )
-    chat = ChatService(store, directory, hub, render, settings, clock)
+    chat = ChatService(store, directory, hub, render, settings, clock, sends)
     moderation = ModerationService(store, directory, hub, chat, render, settings, clock)
     auth.on_revoke(hub.revoke_sessions)
     directory.on_change(hub.recheck)
@@ -76,6 +82,8 @@ async def build_services(
 
 async def close_services(services: Services) -> None:
     await services.hub.stop()
+    await services.presence.close()
+    await services.chat.close()
     await services.broker.close()
     await services.store.close()
 

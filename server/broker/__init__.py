@@ -3,8 +3,8 @@
 One channel per room, document or call, so a node receives only what its own
 sockets need (python-socketio's single channel makes every node decode every
 message). The in-memory implementation is the embedded default and the test
-fake; Redis comes with the scale-out work, behind this same interface and the
-same contract suite (tests/server/broker/test_contract.py).
+fake; the Redis implementation (redis.py) carries a deployment of several
+nodes. Both pass the same contract suite (tests/server/broker/test_contract.py).
 """
 
 from __future__ import annotations
@@ -37,7 +37,10 @@ class Broker(Protocol):
     Guarantees:
     - **at most once**: a message may be lost (a subscriber that disconnects,
       a broker restart); nothing acknowledged to a client relies on the broker
-      alone, the store is the source of truth and clients resume from it;
+      alone, the store is the source of truth and clients resume from it.
+      After a connection fault a Redis broker may re-send a batch whose
+      replies it never saw, so receivers tolerate a rare duplicate (the hub
+      drops repeated sequence numbers; control messages are idempotent);
     - **ordered per channel** for one publisher: two messages published by the
       same node on the same channel arrive in publish order;
     - a subscriber receives only messages published after ``subscribe``
@@ -64,6 +67,9 @@ class Broker(Protocol):
         re-reads every room it serves from the store. The in-memory broker never
         loses its connection and never calls it.
         """
+
+    def stats(self) -> dict[str, int]:
+        """Counters for /api/health and the benchmarks (names vary by implementation)."""
 
     async def healthy(self) -> bool:
         """True while the broker can deliver (used by /api/health)."""

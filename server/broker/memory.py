@@ -96,5 +96,8 @@ class MemoryBroker:
     def on_resync(self, listener: Callable[[], Awaitable[None]]) -> None:
         """Never called: an in-process bus cannot lose its connection."""
 
+    def stats(self) -> dict[str, int]:
+        return {"dropped": self.dropped, "channels": len(self._mine)}
+
     async def healthy(self) -> bool:
         return True

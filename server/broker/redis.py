@@ -52,6 +52,7 @@ import itertools
 import logging
 import random
 import re
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
@@ -69,6 +70,7 @@ BATCH_BYTES = 1 << 20
 # Channels per SUBSCRIBE when resubscribing after a reconnection.
 SUBSCRIBE_CHUNK = 1000
 _HEALTH_TOKEN = b"preau-health"
+DROP_LOG_INTERVAL_S = 10.0
 
 Listener = Callable[[], Awaitable[None]]
 
@@ -209,6 +211,10 @@ class RedisBroker:
         self.dropped = 0
         self.publish_dropped = 0
         self.reconnections = 0
+        self.received = 0  # messages read from Redis…
+        self.echoes = 0  # …that this node had published itself
+        self.unrouted = 0  # …for channels no local socket followed any more
+        self._drop_logged_at = -DROP_LOG_INTERVAL_S
 
         self._subs: dict[bytes, set[RedisSubscription]] = {}
         self._outbox: deque[tuple[bytes, bytes]] = deque()
@@ -299,6 +305,17 @@ class RedisBroker:
         exception it raises is logged.
         """
         self._listeners.append(listener)
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "received": self.received,
+            "echoes": self.echoes,
+            "unrouted": self.unrouted,
+            "dropped": self.dropped,
+            "publish_dropped": self.publish_dropped,
+            "reconnections": self.reconnections,
+            "channels": len(self._subs),
+        }
 
     async def healthy(self) -> bool:
         """True while connected to Redis with every channel subscribed."""
@@ -405,8 +422,13 @@ class RedisBroker:
                 self._resolve_barriers(frame)
 
     def _dispatch(self, key: bytes, payload: bytes) -> None:
+        self.received += 1
         local = self._subs.get(key)
-        if not local or payload.startswith(self._tag):  # nobody here, or our own echo
+        if not local:  # a message in flight while we unsubscribed: wasted work
+            self.unrouted += 1
+            return
+        if payload.startswith(self._tag):  # our own echo: delivered locally already
+            self.echoes += 1
             return
         if not payload or len(payload) < 1 + payload[0]:
             log.warning("message without a node tag on %r dropped", key)
@@ -456,9 +478,13 @@ class RedisBroker:
             self._count_publish_drop(excess)
 
     def _count_publish_drop(self, n: int) -> None:
-        if self.publish_dropped == 0 or self._healthy:
-            log.warning("broker outbox full (%d): oldest messages dropped", self.outbox_size)
         self.publish_dropped += n
+        # One line per episode, not one per message.
+        now = time.monotonic()
+        if now - self._drop_logged_at >= DROP_LOG_INTERVAL_S:
+            self._drop_logged_at = now
+            log.warning("broker outbox full (%d messages): oldest dropped, %d so far",
+                        self.outbox_size, self.publish_dropped)
 
     async def _check_health(self, link: _Link) -> None:
         """Fail the link when the pub/sub connection stays silent through a PING."""

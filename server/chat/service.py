@@ -22,7 +22,6 @@ from server.directory.service import Directory
 from server.errors import ErrorCode, PreauError, bad_request, forbidden, not_found
 from server.gateway.hub import Audience, Hub
 from server.gateway.protocol import encode
-from server.gateway.ratelimit import KeyedBuckets
 from server.moderation.rules import (
     MemberState,
     RoomPolicy,
@@ -31,6 +30,7 @@ from server.moderation.rules import (
     base_role,
     room_role,
 )
+from server.ratelimit import RateLimiter
 from server.settings import Settings
 from server.store import Author, HeldMessage, Message, Store
 
@@ -86,14 +86,19 @@ class ChatService:
         render: MessageRenderer,
         settings: Settings,
         clock: Clock,
+        sends: RateLimiter,
     ) -> None:
+        """``sends``: the per-account message rate, global across nodes on Redis."""
         self._store = store
         self._render = render
         self._directory = directory
         self._hub = hub
         self._settings = settings
         self._clock = clock
-        self._sends = KeyedBuckets(settings.sends_per_s, settings.sends_burst)
+        self._sends = sends
+
+    async def close(self) -> None:
+        await self._sends.close()
 
     async def room_for(self, member: Member, room_id: str) -> Room:
         """The room, if ``member`` may be in it; ``not_found`` / ``forbidden`` otherwise."""
@@ -118,7 +123,7 @@ class ChatService:
     async def send(self, member: Member, room_id: str, txn: str, body: str) -> SendResult:
         room = await self.room_for(member, room_id)
         check_body(body, self._settings.max_message_chars)
-        wait = self._sends.take(member.id)
+        wait = await self._sends.take(member.id)
         if wait is not None:
             raise PreauError(ErrorCode.RATE_LIMITED, "slow down", retry_after=wait)
         author = Author(member.id, member.profile, base_role(member, room) is RoomRole.MODERATOR)

@@ -69,8 +69,10 @@ class Connection:
         ops_bucket: TokenBucket,
         can_abort: bool,
         direct_write: Callable[[bytes], bool] | None = None,
+        node_id: str = "local",
     ) -> None:
-        self.id = f"c{next(_ids)}"
+        # Unique in the deployment: presence entries of all nodes share Redis.
+        self.id = f"{node_id}.{next(_ids)}"
         self.session = session
         self.member = member
         self.rooms: dict[str, RoomState] = {}

@@ -137,6 +137,7 @@ class WebSocketGateway:
             ops_bucket=TokenBucket(self.settings.ops_per_s, self.settings.ops_burst),
             can_abort="preau.abort" in extensions,
             direct_write=(extensions.get("preau.write") or {}).get("write"),
+            node_id=self.hub.broker.node_id,
         )
         self.hub.register(conn)
         conn.push(protocol.event(

@@ -299,11 +299,21 @@ class Hub:
                     for conn in self.connections
                     for room in conn.rooms
                 ]
-                await self.presence.refresh(entries, self.presence_ttl_s)
+                back = await self.presence.refresh(entries, self.presence_ttl_s)
+                await self._announce_presence("presence.join", back)
+                # Entries of connections that stopped beating (a node that died):
+                # each expiry is reported to exactly one node, which announces it.
+                await self._announce_presence("presence.leave", await self.presence.expire())
                 if beats % max(1, round(60 / (self.presence_ttl_s / 3))) == 0:  # ~ each minute
                     await self._keep_alive(list(self._by_session))
             except Exception:
                 log.exception("heartbeat failed")
+
+    async def _announce_presence(self, name: str, pairs: list[tuple[str, str]]) -> None:
+        for room_id, member_id in pairs:
+            member = await self.directory.member(member_id)
+            person = _person(member) if member else {"id": member_id, "name": ""}
+            await self.publish_ephemeral(room_id, event(name, room=room_id, person=person))
 
     async def resync(self) -> None:
         """The broker lost messages (its connection dropped): catch every room up

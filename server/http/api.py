@@ -569,7 +569,8 @@ async def health(request: Request) -> Response:
         "node": services.settings.node_id,
         "version": __version__,
         "store": {"ok": store_ok, "kind": services.settings.effective_store_url.split(":")[0]},
-        "broker": {"ok": broker_ok, "kind": services.settings.broker_url.split(":")[0]},
+        "broker": {"ok": broker_ok, "kind": services.settings.broker_url.split(":")[0],
+                   **services.broker.stats()},
         "gateway": services.hub.stats(),
     }
     return Response(orjson.dumps(body), status_code=200 if ok else 503,

@@ -295,13 +295,13 @@ async def test_a_silent_redis_fails_the_health_check(
 ) -> None:
     # CLIENT PAUSE makes Redis keep every connection open but answer nothing:
     # what a vanished peer looks like before TCP notices.
-    options = {"health_check_interval_s": 0.1, "connect_timeout_s": 0.2, "reply_timeout_s": 0.2}
+    options = {"health_check_interval_s": 0.2, "connect_timeout_s": 0.2, "reply_timeout_s": 0.3}
     a, b = nodes(own_redis.url, "node-a", **options), nodes(own_redis.url, "node-b", **options)
     on_b = readers(await b.broker.subscribe("room.1"))
     assert await a.broker.healthy()
     client = aioredis.Redis.from_url(own_redis.url)
     try:
-        await client.execute_command("CLIENT", "PAUSE", "700", "ALL")
+        await client.execute_command("CLIENT", "PAUSE", "1000", "ALL")
     finally:
         await client.aclose()
     await eventually(lambda: is_down(b.broker), "node b's health check failed")
