@@ -78,3 +78,10 @@ def test_every_setting_used_exists_and_is_documented() -> None:
     example = (ROOT / "deploy" / "env.example").read_text()
     for secret in ("POSTGRES_PASSWORD", "TURN_SECRET"):
         assert f"{secret}=" in example
+
+
+def test_every_setting_of_the_server_is_documented() -> None:
+    names = set(re.findall(r'"(PREAU_[A-Z0-9_]+)"', SETTINGS_SOURCE))
+    assert len(names) > 20
+    missing = sorted(n for n in names if f"`{n}`" not in OPERATIONS)
+    assert missing == []
