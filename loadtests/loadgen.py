@@ -69,6 +69,10 @@ class RunPlan:
     t0: float  # measured window, absolute time.time() seconds
     t1: float
     body_chars: int
+    # Prefix of the idempotency keys (txn): runs that reuse the same accounts
+    # against one store need distinct prefixes, or the server answers a repeated
+    # txn with the message it already stored instead of posting a new one.
+    txn_prefix: str = "t"
 
 
 @dataclass
@@ -115,6 +119,7 @@ class Stats:
         self.room_max: dict[str, int] = {}
         self.errors: Counter[str] = Counter()
         self.other_events: Counter[str] = Counter()
+        self.txn_prefix = "t"
 
 
 class Member(WsClient):
@@ -193,7 +198,7 @@ class Member(WsClient):
         # Built by hand: cheaper than a dict through orjson, and the body is plain ASCII.
         frame = (
             f'{{"id":{rid},"op":"chat.send","room":{self.room_json},'
-            f'"txn":"t{rid}","body":"{now_ns} {filler}"}}'
+            f'"txn":"{self.stats.txn_prefix}{rid}","body":"{now_ns} {filler}"}}'
         )
         self.send_text(frame.encode())
         self.stats.sent += 1
@@ -286,6 +291,7 @@ class Worker:
         stats = self.stats
         stats.t0_ns = int(plan.t0 * 1e9)
         stats.t1_ns = int(plan.t1 * 1e9)
+        stats.txn_prefix = plan.txn_prefix
         await self._send_loop(plan)
         await self._sleep_until(plan.t1 + 0.01)
         # Wait for every reply (bounded): the acks give each room's final head.

@@ -95,10 +95,13 @@ def school_csv(classes: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def build(data_dir: Path, classes: int, now_ms: int | None = None) -> SchoolManifest:
-    """Import the school into ``data_dir``'s store and open one session per person."""
+async def build(
+    data_dir: Path, classes: int, now_ms: int | None = None, store_url: str = ""
+) -> SchoolManifest:
+    """Import the school into ``data_dir``'s store (or the store at ``store_url``,
+    e.g. a fresh PostgreSQL database) and open one session per person."""
     now_ms = now_ms if now_ms is not None else time.time_ns() // 1_000_000
-    store = await open_store(f"sqlite:///{data_dir / 'preau.db'}")
+    store = await open_store(store_url or f"sqlite:///{data_dir / 'preau.db'}")
     try:
         await store.migrate()
         parsed = parse_csv(school_csv(classes))
@@ -142,12 +145,13 @@ async def build(data_dir: Path, classes: int, now_ms: int | None = None) -> Scho
         await store.close()
 
 
-def prepare_school(data_dir: Path, classes: int) -> SchoolManifest:
-    """Build the school in a fresh ``data_dir`` and write its manifest there."""
+def prepare_school(data_dir: Path, classes: int, store_url: str = "") -> SchoolManifest:
+    """Build the school in a fresh ``data_dir`` (or in the empty store at
+    ``store_url``) and write its manifest in ``data_dir``."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    if (data_dir / "preau.db").exists():
+    if not store_url and (data_dir / "preau.db").exists():
         raise FileExistsError(f"{data_dir} already holds a store: use a fresh directory")
-    manifest = asyncio.run(build(data_dir, classes))
+    manifest = asyncio.run(build(data_dir, classes, store_url=store_url))
     fd = os.open(data_dir / MANIFEST, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(manifest.to_json())

@@ -69,7 +69,7 @@ async def build_services(
     hub = Hub(
         store, broker, presence, directory, render.frame,
         resume_limit=settings.resume_limit, keep_alive=auth.keep_alive,
-        presence_ttl_s=settings.presence_ttl_s,
+        presence_ttl_s=settings.presence_ttl_s, session_alive=auth.alive,
     )
     chat = ChatService(store, directory, hub, render, settings, clock, sends)
     moderation = ModerationService(store, directory, hub, chat, render, settings, clock)

@@ -166,6 +166,17 @@ class AuthService:
             await self._store.touch_sessions([record.token_hash], now)
         return _session_of(record)
 
+    async def alive(self, token_hash: str) -> bool:
+        """Is this session still valid (not revoked, idle or expired)?"""
+        record = await self._store.get_session(token_hash)
+        now = self._clock.now_ms()
+        return (
+            record is not None
+            and not record.revoked
+            and record.expires_ms > now
+            and record.last_seen_ms + self._settings.session_idle_s * 1000 > now
+        )
+
     async def keep_alive(self, token_hashes: list[str]) -> None:
         """Mark sessions used by open sockets, so an active chat never idles out."""
         if token_hashes:

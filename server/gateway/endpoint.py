@@ -276,7 +276,10 @@ class WebSocketGateway:
         params = request.params
         assert isinstance(params, protocol.PresenceList)
         room = (await self.chat.open_room(conn.member, params.room)).room
-        online = await self.hub.presence.online(room.id)
+        try:
+            online = await self.hub.presence.online(room.id)
+        except Exception:
+            raise PreauError(ErrorCode.UNAVAILABLE, "presence is unavailable, retry") from None
         view = await self.directory.school(conn.member.school_id)
         people = [] if view is None else [
             {"id": i, "name": view.members[i].display_name} for i in online if i in view.members

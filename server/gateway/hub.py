@@ -236,6 +236,7 @@ class Hub:
         resume_limit: int,
         keep_alive: Callable[[list[str]], Awaitable[None]],
         presence_ttl_s: float = 30.0,
+        session_alive: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         self.store = store
         self.broker = broker
@@ -244,6 +245,7 @@ class Hub:
         self.render = render
         self.resume_limit = resume_limit
         self.presence_ttl_s = presence_ttl_s
+        self._session_alive = session_alive or _always_alive
         self._keep_alive = keep_alive
         self.feeds: dict[str, RoomFeed] = {}
         self.connections: set[Connection] = set()
@@ -319,6 +321,13 @@ class Hub:
         """The broker lost messages (its connection dropped): catch every room up
         from the store, and reload the directories, whose changes may be lost too."""
         log.warning("broker resync: catching %d rooms up from the store", len(self.feeds))
+        # Revocations published while we were cut off are lost: ask the store.
+        for token_hash in list(self._by_session):
+            try:
+                if not await self._session_alive(token_hash):
+                    self._close_sessions([token_hash])
+            except Exception:
+                log.exception("session check after resync failed")
         for feed in list(self.feeds.values()):
             if feed.ready:
                 try:
@@ -395,10 +404,16 @@ class Hub:
         state = RoomState(start)
         feed.subscribers[conn] = state
         conn.rooms[room_id] = state
-        first = await self.presence.join(
-            room_id, conn.member.id, conn.id, self.presence_ttl_s
-        )
-        online = await self.presence.online(room_id)
+        # Presence is ephemeral and lives in the broker's Redis: while that is
+        # down the subscription (served from the store) must still work.
+        try:
+            first = await self.presence.join(
+                room_id, conn.member.id, conn.id, self.presence_ttl_s
+            )
+            online = await self.presence.online(room_id)
+        except Exception:
+            log.warning("presence unavailable: room %s subscribed without it", room_id)
+            first, online = False, [conn.member.id]
         acknowledge({"head": head, "truncated": truncated, "first_seq": start + 1,
                      "online": await self._people(conn.member, online)})
         if first:
@@ -439,7 +454,13 @@ class Hub:
             if not feed.subscribers and feed.ready:
                 del self.feeds[room_id]
                 await feed.stop()
-        if await self.presence.leave(room_id, conn.member.id, conn.id):
+        try:
+            last = await self.presence.leave(room_id, conn.member.id, conn.id)
+        except Exception:
+            # The entry expires by itself (TTL) and expire() announces it then.
+            log.warning("presence unavailable: leave of room %s left to expiry", room_id)
+            last = False
+        if last:
             await self.publish_ephemeral(room_id, event(
                 "presence.leave", room=room_id, person=_person(conn.member)))
         return True
@@ -547,3 +568,6 @@ class Hub:
 def _person(member: Member) -> dict[str, str]:
     return {"id": member.id, "name": member.display_name}
 
+
+async def _always_alive(token_hash: str) -> bool:
+    return True

@@ -150,13 +150,23 @@ def redis_client(url: str) -> aioredis.Redis:
     (redis-py's own default backs off for seconds, which would stall a
     heartbeat or a subscribe behind a dead Redis.)
     """
-    return aioredis.Redis.from_url(
+    # A blocking pool: a burst of commands (600 sockets closing at once, each
+    # leaving presence) waits for a connection instead of failing past
+    # redis-py's default limit of 100 connections.
+    pool = aioredis.BlockingConnectionPool.from_url(
         url,
+        max_connections=POOL_SIZE,
+        timeout=POOL_WAIT_S,
         retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 1),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
         socket_connect_timeout=2.0,
         socket_timeout=5.0,
     )
+    return aioredis.Redis.from_pool(pool)  # owns the pool: aclose() closes it
+
+
+POOL_SIZE = 32
+POOL_WAIT_S = 5.0
 
 
 class RedisPresence:

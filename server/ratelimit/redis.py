@@ -73,13 +73,17 @@ class RedisRateLimiter:
         # One quick retry on a broken connection, short timeouts: a take()
         # sits in the path of every message sent (redis-py's default retries
         # back off for seconds).
-        self._redis = aioredis.Redis.from_url(
+        # A blocking pool: bursts of sends queue for a connection instead of
+        # failing past redis-py's default limit of 100.
+        self._redis = aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
             url,
+            max_connections=32,
+            timeout=1.0,
             retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 1),
             retry_on_error=[RedisConnectionError, RedisTimeoutError],
             socket_connect_timeout=1.0,
             socket_timeout=1.0,
-        )
+        ))
         self._prefix = f"{prefix}{name}:"
         self._take = self._redis.register_script(_TAKE)
         self._fallback = MemoryRateLimiter(rate, burst)
