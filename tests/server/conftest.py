@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.server.live import LiveServer
+from tests.server.twonodes import Nodes, two_nodes
 
 
 @pytest.fixture(scope="module")
@@ -17,3 +19,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+async def nodes(tmp_path: Path) -> AsyncIterator[Nodes]:
+    """Two nodes in this process on one store and one bus (tests/server/twonodes.py)."""
+    async with two_nodes(tmp_path) as pair:
+        yield pair

@@ -9,41 +9,18 @@ each room on every node.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from server.app import build_services, close_services, seed_demo
-from server.broker.memory import MemoryBroker, MemoryBus
 from server.directory.model import Member
 from server.errors import ErrorCode, PreauError
 from server.gateway.connection import Connection
 from server.gateway.hub import Audience, pack, unpack
 from server.moderation.rules import PolicyChange, Premoderation, RoomMode
 from server.services import Services
-from server.settings import Settings
 from server.store import AuditAction, AuditQuery
-from tests.server.gateway.test_hub import Nodes
-
-
-@pytest.fixture
-async def nodes(tmp_path: Path) -> AsyncIterator[Nodes]:
-    bus = MemoryBus()
-    settings = Settings(data_dir=tmp_path, sends_per_s=1000, sends_burst=1000)
-    a = await build_services(settings, broker=MemoryBroker("node-a", bus))
-    b = await build_services(settings, broker=MemoryBroker("node-b", bus))
-    report = await seed_demo(a)
-    assert report is not None
-    for node in (a, b):
-        await node.directory.school(report.school.id)
-        await node.hub.start()
-    try:
-        yield Nodes(a, b)
-    finally:
-        for node in (a, b):
-            await close_services(node)
+from tests.server.twonodes import Nodes
 
 
 class Client:

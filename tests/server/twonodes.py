@@ -1,0 +1,100 @@
+"""Two Préau nodes in one process, for hub and moderation tests without a network.
+
+Two nodes share one SQLite file and one in-memory bus, as two processes share
+PostgreSQL and Redis. A client's socket is a recorder of the frames the
+server would write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from starlette.types import Message
+
+from server.app import build_services, close_services, seed_demo
+from server.auth.service import Session
+from server.broker.memory import MemoryBroker, MemoryBus
+from server.directory.model import Member
+from server.gateway.connection import Connection
+from server.gateway.ratelimit import TokenBucket
+from server.services import Services
+from server.settings import Settings
+from server.store import SessionRecord
+
+
+@dataclass
+class Recorder:
+    """Stands for a client socket: keeps every frame written to it."""
+
+    frames: list[dict[str, Any]] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "websocket.send":
+            self.frames.append(orjson.loads(message["text"]))
+            self.arrived.set()
+
+    def seqs(self, room: str) -> list[int]:
+        return [f["seq"] for f in self.frames
+                if f.get("ev") == "chat.message" and f["room"] == room]
+
+    async def wait_for(self, room: str, count: int, timeout: float = 5) -> list[int]:
+        async with asyncio.timeout(timeout):
+            while len(self.seqs(room)) < count:
+                self.arrived.clear()
+                await self.arrived.wait()
+        return self.seqs(room)
+
+
+@dataclass
+class Nodes:
+    a: Services
+    b: Services
+
+    def member(self, node: Services, name: str) -> Member:
+        view = next(iter(node.directory._schools.values()))
+        return next(m for m in view.members.values() if m.display_name == name)
+
+    async def room(self, node: Services, class_name: str) -> str:
+        view = next(iter(node.directory._schools.values()))
+        return next(r.id for r in view.rooms.values() if r.name == class_name)
+
+    def connect(self, node: Services, member: Member) -> tuple[Connection, Recorder]:
+        recorder = Recorder()
+        conn = Connection(
+            recorder, Session("session-" + member.id, member.id, "bearer", 2**62), member,
+            queue_limit=1000, ops_bucket=TokenBucket(100, 100), can_abort=False,
+        )
+        node.hub.register(conn)
+        return conn, recorder
+
+
+@contextlib.asynccontextmanager
+async def two_nodes(tmp_path: Path) -> AsyncIterator[Nodes]:
+    bus = MemoryBus()
+    settings = Settings(data_dir=tmp_path, sends_per_s=1000, sends_burst=1000)
+    a = await build_services(settings, broker=MemoryBroker("node-a", bus))
+    b = await build_services(settings, broker=MemoryBroker("node-b", bus))
+    report = await seed_demo(a)
+    assert report is not None
+    # A live session per person, as a login would create: the hub checks
+    # sessions against the store when it resyncs after a broker loss.
+    now = a.clock.now_ms()
+    for account in report.created:
+        await a.store.create_session(SessionRecord(
+            "session-" + account.account.person_id, account.account.person_id, "bearer",
+            now, now, now + 86_400_000))
+    for node in (a, b):
+        await node.directory.school(report.school.id)
+        await node.hub.start()
+    try:
+        yield Nodes(a, b)
+    finally:
+        for node in (a, b):
+            await close_services(node)
