@@ -26,6 +26,7 @@ class ErrorCode(StrEnum):
     MUTED = "muted"
     TOO_LARGE = "too_large"
     RATE_LIMITED = "rate_limited"
+    SUSPENDED = "suspended"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
 
@@ -47,6 +48,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.MUTED: 403,
     ErrorCode.TOO_LARGE: 413,
     ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.SUSPENDED: 403,
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.INTERNAL: 500,
 }

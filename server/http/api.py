@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from server import __version__
 from server.auth.service import IssuedSession, Session
-from server.directory.model import Member
+from server.directory.model import Member, Profile
 from server.directory.rules import may_communicate
 from server.errors import ErrorCode, PreauError, bad_request, forbidden, not_found
 from server.gateway.endpoint import SESSION_COOKIE, token_from_scope
@@ -525,6 +525,38 @@ async def audit_log(request: Request) -> Response:
     return JSONResponse(page)
 
 
+class MessagingBody(Strict):
+    suspend: list[Profile] = []
+    resume: list[Profile] = []
+    reason: Annotated[StrictStr, Field(max_length=500)] | None = None
+
+
+class MessagingOut(BaseModel):
+    suspended: list[str]
+
+
+async def messaging_state(request: Request) -> Response:
+    _, member = await _authenticated(request)
+    suspended = await _services(request).moderation.messaging(
+        member, request.path_params["school"]
+    )
+    return JSONResponse({"suspended": suspended})
+
+
+async def set_messaging(request: Request) -> Response:
+    """The kill switch: suspend or resume posting for whole profiles of the school."""
+    _, member = await _authenticated(request)
+    body: MessagingBody = await _json_body(request, MessagingBody)
+    if bool(body.suspend) == bool(body.resume):
+        raise bad_request("give either suspend or resume, with at least one profile")
+    moderation = _services(request).moderation
+    suspended = await moderation.set_messaging(
+        member, request.path_params["school"], body.suspend or body.resume,
+        bool(body.suspend), body.reason,
+    )
+    return JSONResponse({"suspended": suspended})
+
+
 async def person(request: Request) -> Response:
     """A person's public card, only if the circle of trust lets the viewer reach them."""
     _, viewer = await _authenticated(request)
@@ -637,6 +669,12 @@ ENDPOINTS: list[Endpoint] = [
                     "action": "only this action (policy.change, message.delete, …)",
                     "before": "the next cursor of the previous page",
                     "limit": "1-200, default 50"}),
+    Endpoint("GET", "/api/schools/{school}/messaging",
+             "Profiles whose messaging is suspended (school admins)", messaging_state,
+             response=MessagingOut),
+    Endpoint("POST", "/api/schools/{school}/messaging",
+             "Kill switch: suspend or resume posting for whole profiles (school admins)",
+             set_messaging, body=MessagingBody, response=MessagingOut),
     Endpoint("GET", "/api/people/{person}", "A person within my circle of trust", person,
              response=PersonOut),
     Endpoint("GET", "/api/directory", "People I may reach, by name", directory_search,

@@ -17,7 +17,7 @@ from typing import Any
 from server.chat.render import MessageRenderer
 from server.chat.service import ChatService, RoomAccess
 from server.clock import Clock
-from server.directory.model import Member
+from server.directory.model import Member, Profile
 from server.directory.service import Directory
 from server.errors import ErrorCode, PreauError, forbidden, not_found
 from server.gateway.hub import Audience, Hub
@@ -226,6 +226,32 @@ class ModerationService:
             out.append(entry)
         out.sort(key=lambda e: (e["role"] != "moderator", e["name"]))
         return out
+
+    # -- the messaging kill switch ------------------------------------------------
+    async def messaging(self, member: Member, school_id: str) -> list[str]:
+        self._school_admin(member, school_id)
+        return [p.value for p in await self._store.messaging_suspensions(school_id)]
+
+    async def set_messaging(
+        self,
+        member: Member,
+        school_id: str,
+        profiles: list[Profile],
+        suspended: bool,
+        reason: str | None,
+    ) -> list[str]:
+        """Suspend or resume posting for whole profiles of a school (hijacked
+        accounts, a crisis): enforced by every node in the post transaction."""
+        self._school_admin(member, school_id)
+        now = await self._store.set_messaging_suspension(
+            school_id, profiles, suspended, member.id, reason, self._clock.now_ms()
+        )
+        return [p.value for p in now]
+
+    @staticmethod
+    def _school_admin(member: Member, school_id: str) -> None:
+        if not member.is_admin or member.school_id != school_id:
+            raise forbidden("this is for the school's administrators")
 
     # -- audit -------------------------------------------------------------------
     async def audit(self, member: Member, school_id: str, query: AuditQuery) -> dict[str, Any]:

@@ -141,6 +141,8 @@ class AuditAction(StrEnum):
     MEMBER_UNMUTE = "member.unmute"
     MEMBER_REMOVE = "member.remove"
     MEMBER_READMIT = "member.readmit"
+    MESSAGING_SUSPEND = "messaging.suspend"  # the school's kill switch
+    MESSAGING_RESUME = "messaging.resume"
 
 
 MEMBER_ACTIONS = frozenset({
@@ -459,3 +461,18 @@ class Store(Protocol):
         """Delete what is kept only for audit and older than ``before_ms``:
         audit entries, originals of redacted messages, decided held messages.
         Return how many rows went."""
+
+    # -- messaging kill switch ----------------------------------------------
+    async def set_messaging_suspension(
+        self,
+        school_id: str,
+        profiles: Sequence[Profile],
+        suspended: bool,
+        actor_id: str,
+        reason: str | None,
+        now_ms: int,
+    ) -> list[Profile]:
+        """Suspend (or resume) posting for ``profiles`` in a school, audited in the
+        same transaction (only actual changes). Return the profiles suspended now."""
+
+    async def messaging_suspensions(self, school_id: str) -> list[Profile]: ...

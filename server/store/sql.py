@@ -876,6 +876,19 @@ class SqlStore:
         concurrent post of the same member committed (slow mode holds).
         """
         async with self._engine.transaction() as tx:
+            # The school's kill switch first: nothing else matters while it is on
+            # for this profile (one indexed look-up; no row when it is off).
+            if await tx.fetchval(
+                "SELECT 1 FROM messaging_suspensions s JOIN rooms r"
+                " ON r.school_id = s.school_id WHERE r.id = $1 AND s.profile = $2",
+                room_id,
+                author.profile.value,
+            ):
+                await tx.rollback()
+                return PostResult(refusal=Refusal(
+                    ErrorCode.SUSPENDED,
+                    "messaging is suspended in this school for now",
+                ))
             row = await tx.fetchrow(
                 "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1"
                 f" RETURNING last_seq, {_POLICY_COLUMNS}",
@@ -1259,6 +1272,52 @@ class SqlStore:
 
 # -- helpers used inside transactions ----------------------------------------
 
+
+    async def set_messaging_suspension(
+        self,
+        school_id: str,
+        profiles: Sequence[Profile],
+        suspended: bool,
+        actor_id: str,
+        reason: str | None,
+        now_ms: int,
+    ) -> list[Profile]:
+        async with self._engine.transaction() as tx:
+            changed: list[str] = []
+            for profile in sorted(set(profiles)):
+                if suspended:
+                    count = await tx.execute(
+                        "INSERT INTO messaging_suspensions"
+                        " (school_id, profile, actor_id, reason, created_ms)"
+                        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (school_id, profile) DO NOTHING",
+                        school_id, profile.value, actor_id, reason, now_ms,
+                    )
+                else:
+                    count = await tx.execute(
+                        "DELETE FROM messaging_suspensions WHERE school_id = $1 AND profile = $2",
+                        school_id, profile.value,
+                    )
+                if count:
+                    changed.append(profile.value)
+            if changed:
+                await _audit(
+                    tx, school_id, None, actor_id,
+                    AuditAction.MESSAGING_SUSPEND if suspended else AuditAction.MESSAGING_RESUME,
+                    now_ms, reason=reason, details={"profiles": changed},
+                )
+            rows = await tx.fetch(
+                "SELECT profile FROM messaging_suspensions WHERE school_id = $1 ORDER BY profile",
+                school_id,
+            )
+        return [Profile(r["profile"]) for r in rows]
+
+    async def messaging_suspensions(self, school_id: str) -> list[Profile]:
+        async with self._engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(
+                "SELECT profile FROM messaging_suspensions WHERE school_id = $1 ORDER BY profile",
+                school_id,
+            )
+        return [Profile(r["profile"]) for r in rows]
 
 async def _insert_message(tx: Transaction, message: Message) -> bool:
     """Insert a plain message; False if its ``(room, sender, txn)`` exists.

@@ -86,3 +86,34 @@ async def test_a_teacher_on_one_node_moderates_pupils_on_the_other(
         await pupil_b.send_message(room, "encore là ?")
     assert refused.value.code == "forbidden"
     await teacher.request("member.readmit", room=room, person=lea.person["id"])
+
+
+async def test_the_admins_kill_switch_holds_on_every_node(
+    cluster: Cluster, people: People
+) -> None:
+    anne = await people("Anne Roux", 0)  # staff, the school's admin
+    claire = await people("Claire Lefèvre", 1)
+    manon = await people("Manon Robert", 1)
+    room = await class_room(claire)
+    school = (await anne.me())["school"]["id"]
+    pupil = await people.connect(manon)  # on node B
+    teacher = await people.connect(claire)
+    for conn in (pupil, teacher):
+        await conn.subscribe(room)
+
+    with pytest.raises(PreauError) as not_admin:
+        await claire.post(f"/api/schools/{school}/messaging", {"suspend": ["pupil"]})
+    assert not_admin.value.code == "forbidden"
+    state = await anne.post(f"/api/schools/{school}/messaging",
+                            {"suspend": ["pupil"], "reason": "comptes piratés"})
+    assert state == {"suspended": ["pupil"]}
+    with pytest.raises(PreauError) as suspended:
+        await pupil.send_message(room, "spam")
+    assert suspended.value.code == "suspended"
+    await teacher.send_message(room, "La messagerie des élèves est suspendue.")
+    audit = await anne.get(f"/api/schools/{school}/audit", action="messaging.suspend")
+    assert [e["action"] for e in audit["entries"]] == ["messaging.suspend"]
+
+    assert await anne.post(f"/api/schools/{school}/messaging",
+                           {"resume": ["pupil"]}) == {"suspended": []}
+    await pupil.send_message(room, "merci")

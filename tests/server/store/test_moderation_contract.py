@@ -503,3 +503,32 @@ async def test_audit_entries_keep_commit_order_within_a_millisecond(
                                      AuditAction.MEMBER_REMOVE, None, None, NOW)
     [entry] = await room.store.audit_entries(result.school.id, AuditQuery())
     assert entry.seq == 1
+
+
+# -- the messaging kill switch -------------------------------------------------
+
+
+async def test_the_kill_switch_suspends_whole_profiles_on_every_node(
+    room: Room, other_node: Store
+) -> None:
+    assert await room.store.messaging_suspensions(room.school) == []
+    now = await room.store.set_messaging_suspension(
+        room.school, [Profile.PUPIL], True, room.anne.id, "comptes piratés", NOW)
+    assert now == [Profile.PUPIL]
+    # Set through one store, enforced by the other (another node) at once.
+    refused = await other_node.post_message(
+        room.id, room.lea, "k1", "x", "m-k1", "h-k1", NOW)
+    assert refused.refusal is not None
+    assert refused.refusal.code is ErrorCode.SUSPENDED
+    assert await room.store.room_head(room.id) == 0  # no seq consumed
+    posted = await room.post(room.claire, "k2")  # teachers are not suspended
+    assert posted.message is not None
+    # Setting it again changes nothing and audits nothing more.
+    await room.store.set_messaging_suspension(
+        room.school, [Profile.PUPIL], True, room.anne.id, None, NOW)
+    assert await audit(room, action=AuditAction.MESSAGING_SUSPEND) == [
+        ("messaging.suspend", None)]
+    assert await room.store.set_messaging_suspension(
+        room.school, [Profile.PUPIL], False, room.anne.id, None, NOW + 1) == []
+    assert (await room.post(room.lea, "k3")).message is not None
+    assert [a for a, _ in await audit(room)][:2] == ["messaging.resume", "messaging.suspend"]
