@@ -69,8 +69,13 @@ def _private_postgres() -> Iterator[str]:
     # PostgreSQL refuses to run as root: then its files belong to the
     # ``postgres`` user and its commands run as that user. /tmp (not $TMPDIR,
     # which may be under /root) so that user can reach the directory.
-    base = Path(tempfile.mkdtemp(prefix="preau-pg-", dir="/tmp" if as_root else None))
     prefix: list[str] = ["runuser", "-u", "postgres", "--"] if as_root else []
+    tmp_root = Path("/tmp" if as_root else tempfile.gettempdir())
+    _reap_orphans(tmp_root, prefix, bin_dir)
+    base = Path(tempfile.mkdtemp(prefix="preau-pg-", dir=tmp_root))
+    # Who owns this server: a later run stops it if this process died without
+    # cleaning up (a killed test run; pg_ctl detaches the server from us).
+    (base / "owner.pid").write_text(str(os.getpid()))
     data, sockets, logfile = base / "data", base / "sockets", base / "postgres.log"
     try:
         sockets.mkdir()
@@ -100,6 +105,29 @@ def _private_postgres() -> Iterator[str]:
             f"private PostgreSQL failed: {exc.cmd}\n{exc.stdout}\n{exc.stderr}\n{log}"
         ) from exc
     finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _reap_orphans(tmp_root: Path, prefix: list[str], bin_dir: Path) -> None:
+    """Stop and remove private servers whose owning test run is gone."""
+    for base in tmp_root.glob("preau-pg-*"):
+        try:
+            owner = int((base / "owner.pid").read_text())
+        except (OSError, ValueError):
+            continue  # not ours to judge (an older layout, or being set up)
+        try:
+            os.kill(owner, 0)
+            continue  # its run is alive
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        if (base / "data" / "postmaster.pid").exists():
+            subprocess.run(
+                [*prefix, str(bin_dir / "pg_ctl"), "-D", str(base / "data"), "-m", "immediate",
+                 "-w", "stop"],
+                capture_output=True, check=False,
+            )
         shutil.rmtree(base, ignore_errors=True)
 
 
