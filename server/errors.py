@@ -27,6 +27,7 @@ class ErrorCode(StrEnum):
     TOO_LARGE = "too_large"
     RATE_LIMITED = "rate_limited"
     SUSPENDED = "suspended"
+    FILTERED = "filtered"  # the word filter refused a message
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
 
@@ -49,6 +50,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.TOO_LARGE: 413,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.SUSPENDED: 403,
+    ErrorCode.FILTERED: 422,
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.INTERNAL: 500,
 }

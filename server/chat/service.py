@@ -16,8 +16,8 @@ from typing import Any
 
 from server.chat.render import MessageRenderer
 from server.clock import Clock
-from server.directory.model import Member, Room
-from server.directory.rules import may_join
+from server.directory.model import MAX_CONVERSATION_PEOPLE, Member, Profile, Room, RoomKind
+from server.directory.rules import may_communicate, may_join
 from server.directory.service import Directory
 from server.errors import ErrorCode, PreauError, bad_request, forbidden, not_found
 from server.gateway.hub import Audience, Hub
@@ -47,6 +47,16 @@ def check_body(body: str, max_chars: int) -> str:
     if _FORBIDDEN_CONTROLS.search(body):
         raise bad_request("control characters are not allowed")
     return body
+
+
+def room_wire(room: Room) -> dict[str, Any]:
+    """A room as clients see it; a conversation lists its people's ids."""
+    fields: dict[str, Any] = {"id": room.id, "name": room.name, "kind": room.kind.value}
+    if room.class_id is not None:
+        fields["class_id"] = room.class_id
+    if room.kind is RoomKind.PRIVATE:
+        fields["people"] = sorted(room.members)
+    return fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +130,55 @@ class ChatService:
             raise forbidden("you were removed from this room")
         return RoomAccess(room, role, policy, state, self._clock.now_ms())
 
+    async def open_conversation(self, member: Member, people: list[str]) -> tuple[Room, bool]:
+        """Open a private conversation of ``member`` and ``people``, or return the
+        existing one-to-one conversation of the pair; ``(room, created)``.
+
+        ``forbidden`` unless the circle of trust lets ``member`` reach every
+        one of them (docs/conversations.md)."""
+        others = sorted(set(people) - {member.id})
+        if not others:
+            raise bad_request("a conversation needs someone else")
+        if len(others) + 1 > MAX_CONVERSATION_PEOPLE:
+            raise bad_request(f"a conversation has at most {MAX_CONVERSATION_PEOPLE} people")
+        view = await self._directory.school(member.school_id)
+        if view is None:
+            raise not_found("no such school")
+        names = []
+        for person_id in others:
+            other = view.members.get(person_id)
+            # Unknown and unreachable people look the same: no directory probing.
+            if other is None or not may_communicate(member, other, view.rules):
+                raise forbidden("you may not open a conversation with these people")
+            names.append(other.display_name)
+        people_set = frozenset([member.id, *others])
+        pair_key = "|".join(sorted(people_set)) if len(people_set) == 2 else None
+        name = ", ".join(sorted([member.display_name, *names]))
+        return await self._store.open_conversation(
+            member.school_id, people_set, name, pair_key, self._clock.now_ms()
+        )
+
+    async def conversations(self, member: Member) -> list[Room]:
+        return await self._store.conversations_of(member.id)
+
+    async def parents_room(self, member: Member, class_id: str) -> tuple[Room, bool]:
+        """The class's parents' room, created if missing: by staff or a teacher
+        of the class."""
+        view = await self._directory.school(member.school_id)
+        if view is None or class_id not in view.classes:
+            raise not_found("no such class")
+        if not (
+            member.profile is Profile.STAFF
+            or (member.profile is Profile.TEACHER and class_id in member.classes)
+        ):
+            raise forbidden("only staff and the class's teachers open its parents' room")
+        room, created = await self._store.ensure_parents_room(
+            member.school_id, class_id, self._clock.now_ms()
+        )
+        if created:  # reload here and on the other nodes, which then list it
+            await self._hub.directory_changed(member.school_id)
+        return room, created
+
     async def send(self, member: Member, room_id: str, txn: str, body: str) -> SendResult:
         room = await self.room_for(member, room_id)
         check_body(body, self._settings.max_message_chars)
@@ -136,6 +195,12 @@ class ChatService:
         if result.created and result.message is not None:
             message = result.message
             await self._hub.publish_message(room.id, message.seq, await self._render.frame(message))
+            if result.alert is not None:
+                # The word filter's alert list: the room's moderators take a look.
+                await self._hub.publish_to(room.id, encode({
+                    "ev": "moderation.alert", "room": room.id, "seq": message.seq,
+                    "sender": message.sender_id, "words": list(result.alert.words),
+                }), Audience(moderators=True))
         elif result.created and result.held is not None:
             # Only the author and the moderators learn of a held message.
             frame = encode({"ev": "chat.held", **await self._render.held_fields(result.held)})

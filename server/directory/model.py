@@ -20,6 +20,11 @@ class Profile(StrEnum):
 
 class RoomKind(StrEnum):
     CLASS = "class"
+    PARENTS = "parents"  # a class's parents, its teachers and the school's staff
+    PRIVATE = "private"  # a conversation: an explicit list of people (docs/conversations.md)
+
+
+MAX_CONVERSATION_PEOPLE = 8  # the opener included
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +99,15 @@ class Member:
 
 @dataclass(frozen=True, slots=True)
 class Room:
-    """A place where people meet live. Only class rooms exist so far."""
+    """A place where people meet live.
+
+    Class and parents' rooms follow from ``class_id`` and people's classes; a
+    private conversation has an explicit, fixed list of ``members`` (person ids).
+    """
 
     id: str
     school_id: str
     kind: RoomKind
     name: str
     class_id: str | None = None
+    members: frozenset[str] = frozenset()

@@ -75,14 +75,25 @@ def may_join(member: Member, room: Room) -> bool:
     """May ``member`` read and post in ``room`` (subscribe, history, send)?
 
     A class room gathers the class's pupils and teachers, and the school's staff
-    who moderate it. Parents are not members: their place is the parents' room.
+    who moderate it. Parents are not members: their place is the parents' room,
+    which gathers the parents of the class's pupils, its teachers and the
+    staff (no pupils). A private conversation holds exactly its ``members``:
+    nobody else, admins and staff included.
     """
     if member.school_id != room.school_id:
         return False
+    if room.kind is RoomKind.PRIVATE:
+        return member.id in room.members
     if room.kind is RoomKind.CLASS:
         if member.profile is Profile.STAFF:
             return True
         if member.profile in (Profile.PUPIL, Profile.TEACHER):
+            return room.class_id in member.classes
+        return False
+    if room.kind is RoomKind.PARENTS:
+        if member.profile is Profile.STAFF:
+            return True
+        if member.profile in (Profile.PARENT, Profile.TEACHER):
             return room.class_id in member.classes
         return False
     return False  # pragma: no cover - every kind is handled above

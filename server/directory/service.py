@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from server.directory.model import Member, Person, Room
+from server.directory.model import Member, Person, Room, RoomKind
 from server.directory.rules import may_communicate, may_join
 from server.store import SchoolView, Store
 
@@ -29,6 +29,7 @@ class Directory:
         self._schools: dict[str, SchoolView] = {}
         self._person_school: dict[str, str] = {}
         self._room_school: dict[str, str] = {}
+        self._private: dict[str, Room] = {}
         self._loading: dict[str, asyncio.Future[SchoolView | None]] = {}
         self._listeners: list[ChangeListener] = []
 
@@ -86,14 +87,28 @@ class Directory:
         return None if view is None else view.people.get(person_id)
 
     async def room(self, room_id: str) -> Room | None:
+        private = self._private.get(room_id)
+        if private is not None:
+            return private
         school_id = self._room_school.get(room_id)
-        if school_id is None:
-            room = await self._store.get_room(room_id)
-            if room is None:
-                return None
-            school_id = room.school_id
-        view = await self.school(school_id)
-        return None if view is None else view.rooms.get(room_id)
+        if school_id is not None:
+            view = await self.school(school_id)
+            if view is not None and room_id in view.rooms:
+                return view.rooms[room_id]
+        room = await self._store.get_room(room_id)
+        if room is None:
+            return None
+        view = await self.school(room.school_id)
+        if view is None:
+            return None
+        if room.kind is RoomKind.PRIVATE:
+            # A conversation's members never change once opened: cached for good.
+            self._private[room_id] = room
+            return room
+        # A room created since the school was cached (a parents' room made on
+        # another node): its rules only read people's classes, so it is usable
+        # before the directory reloads.
+        return view.rooms.get(room_id, room)
 
     async def may_communicate(self, sender: Member, recipient_id: str) -> bool:
         view = await self.school(sender.school_id)
@@ -103,12 +118,14 @@ class Directory:
         return recipient is not None and may_communicate(sender, recipient, view.rules)
 
     async def rooms_of(self, member: Member) -> list[Room]:
+        """The class and parents' rooms ``member`` may join, then their conversations."""
         view = await self.school(member.school_id)
         if view is None:
             return []
-        return sorted(
+        shared = sorted(
             (r for r in view.rooms.values() if may_join(member, r)), key=lambda r: r.name
         )
+        return shared + await self._store.conversations_of(member.id)
 
     async def watch(self, interval_s: float = 5.0) -> None:
         """Reload schools whose directory changed in another process (run as a task).

@@ -20,7 +20,7 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from server.auth.service import AuthService, Session
-from server.chat.service import ChatService
+from server.chat.service import ChatService, room_wire
 from server.directory.model import Member
 from server.directory.service import Directory
 from server.errors import ErrorCode, PreauError
@@ -107,6 +107,7 @@ class WebSocketGateway:
             "chat.send": self._send,
             "chat.typing": self._typing,
             "presence.list": self._presence,
+            "conversation.open": self._open_conversation,
         }
         if moderation is not None:
             self.handlers.update(ModerationOps(moderation).handlers())
@@ -258,6 +259,14 @@ class WebSocketGateway:
         assert message is not None
         return {"room": message.room_id, "seq": message.seq, "id": message.id,
                 "ts": message.created_ms, "duplicate": not result.created}
+
+    async def _open_conversation(
+        self, conn: Connection, request: protocol.Request
+    ) -> dict[str, Any]:
+        params = request.params
+        assert isinstance(params, protocol.ConversationOpen)
+        room, created = await self.chat.open_conversation(conn.member, list(params.people))
+        return {"room": room_wire(room), "created": created}
 
     async def _typing(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:
         params = request.params

@@ -556,7 +556,8 @@ class Hub:
                 continue
             conn.member = member
             for room_id in list(conn.rooms):
-                room = view.rooms.get(room_id) if view else None
+                # Through the directory: conversations are not in the school view.
+                room = await self.directory.room(room_id) if view else None
                 if room is None or not may_join(member, room):
                     await self.unsubscribe(conn, room_id)
                     conn.push(event("room.revoked", room=room_id))

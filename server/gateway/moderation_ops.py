@@ -28,6 +28,7 @@ class ModerationOps:
     def handlers(self) -> dict[str, Handler]:
         return {
             "chat.redact": self._redact,
+            "chat.report": self._report,
             "room.policy": self._policy,
             "held.list": self._held_list,
             "held.approve": self._approve,
@@ -43,6 +44,11 @@ class ModerationOps:
         event, created = await self.service.redact(conn.member, p.room, p.seq, p.reason)
         return {"room": p.room, "seq": event.seq, "redacts": event.redacts,
                 "duplicate": not created}
+
+    async def _report(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:
+        p = request.params
+        assert isinstance(p, protocol.ChatReport)
+        return await self.service.report(conn.member, p.room, p.seq, p.reason)
 
     async def _policy(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:
         p = request.params

@@ -28,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from server.directory.model import MAX_CONVERSATION_PEOPLE
 from server.errors import ErrorCode, PreauError
 from server.moderation.rules import (
     MAX_MUTE_S,
@@ -85,7 +86,22 @@ class PresenceList(Op):
     room: RoomId
 
 
+class ConversationOpen(Op):
+    """Open a private conversation with ``people`` (person ids; the opener may
+    be left out), or get the existing one-to-one conversation of the pair."""
+
+    people: Annotated[list[Id], Field(min_length=1, max_length=MAX_CONVERSATION_PEOPLE)]
+
+
 # -- moderation (docs/protocol.md, "Moderation") --------------------------------
+
+
+class ChatReport(Op):
+    """Report message ``seq`` of a room to the school's moderators."""
+
+    room: RoomId
+    seq: Annotated[StrictInt, Field(ge=1)]
+    reason: Reason | None = None
 
 
 class ChatRedact(Op):
@@ -163,7 +179,9 @@ OPS: dict[str, type[Op]] = {
     "chat.send": ChatSend,
     "chat.typing": ChatTyping,
     "presence.list": PresenceList,
+    "conversation.open": ConversationOpen,
     "chat.redact": ChatRedact,
+    "chat.report": ChatReport,
     "room.policy": RoomPolicySet,
     "held.list": HeldList,
     "held.approve": HeldApprove,

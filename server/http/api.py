@@ -25,7 +25,8 @@ from starlette.routing import Route
 
 from server import __version__
 from server.auth.service import IssuedSession, Session
-from server.directory.model import Member, Profile
+from server.chat.service import room_wire
+from server.directory.model import MAX_CONVERSATION_PEOPLE, Member, Profile
 from server.directory.rules import may_communicate
 from server.errors import ErrorCode, PreauError, bad_request, forbidden, not_found
 from server.gateway.endpoint import SESSION_COOKIE, token_from_scope
@@ -40,6 +41,7 @@ from server.moderation.rules import (
     Premoderation,
     RoomMode,
 )
+from server.moderation.wordfilter import MAX_ENTRIES, WordLists, clean_list
 from server.services import Services
 from server.store import AuditAction, AuditQuery
 
@@ -85,6 +87,8 @@ class RoomOut(BaseModel):
     name: str
     kind: str
     head: int
+    class_id: str | None = None  # class and parents' rooms
+    people: list[str] | None = None  # a private conversation's person ids
 
 
 class MeOut(BaseModel):
@@ -348,8 +352,7 @@ async def change_password(request: Request) -> Response:
 async def _rooms_out(services: Services, member: Member) -> list[dict[str, Any]]:
     rooms = await services.directory.rooms_of(member)
     return [
-        {"id": r.id, "name": r.name, "kind": r.kind.value,
-         "head": await services.store.room_head(r.id)}
+        {**room_wire(r), "head": await services.store.room_head(r.id)}
         for r in rooms
     ]
 
@@ -373,6 +376,51 @@ async def me(request: Request) -> Response:
 async def my_rooms(request: Request) -> Response:
     _, member = await _authenticated(request)
     return JSONResponse({"rooms": await _rooms_out(_services(request), member)})
+
+
+class ConversationBody(Strict):
+    people: Annotated[
+        list[Annotated[StrictStr, Field(min_length=1, max_length=64)]],
+        Field(min_length=1, max_length=MAX_CONVERSATION_PEOPLE),
+    ]
+
+
+class ConversationOut(BaseModel):
+    id: str
+    name: str
+    kind: Literal["class", "parents", "private"]
+    class_id: str | None = None
+    people: list[str] | None = None
+
+
+class OpenedRoomOut(BaseModel):
+    room: ConversationOut
+    created: bool
+
+
+class ConversationsOut(BaseModel):
+    rooms: list[ConversationOut]
+
+
+async def open_conversation(request: Request) -> Response:
+    _, member = await _authenticated(request)
+    body = await _json_body(request, ConversationBody)
+    room, created = await _services(request).chat.open_conversation(member, body.people)
+    return JSONResponse({"room": room_wire(room), "created": created})
+
+
+async def my_conversations(request: Request) -> Response:
+    _, member = await _authenticated(request)
+    rooms = await _services(request).chat.conversations(member)
+    return JSONResponse({"rooms": [room_wire(r) for r in rooms]})
+
+
+async def parents_room(request: Request) -> Response:
+    _, member = await _authenticated(request)
+    room, created = await _services(request).chat.parents_room(
+        member, request.path_params["class"]
+    )
+    return JSONResponse({"room": room_wire(room), "created": created})
 
 
 def _int_param(request: Request, name: str, default: int | None, low: int, high: int) -> int | None:
@@ -557,6 +605,72 @@ async def set_messaging(request: Request) -> Response:
     return JSONResponse({"suspended": suspended})
 
 
+async def report_message(request: Request) -> Response:
+    _, member = await _authenticated(request)
+    raw = request.path_params["seq"]
+    if not raw.isdigit() or not 1 <= int(raw) <= 2**62:
+        raise bad_request("seq must be a positive integer")
+    body: ReasonBody = await _optional_body(request, ReasonBody)
+    made = await _services(request).moderation.report(
+        member, request.path_params["room"], int(raw), body.reason
+    )
+    return JSONResponse(made)
+
+
+async def reports(request: Request) -> Response:
+    _, member = await _authenticated(request)
+    found = await _services(request).moderation.reports(member, request.path_params["school"])
+    return JSONResponse({"reports": found})
+
+
+class ResolveBody(Strict):
+    outcome: Literal["keep", "delete"]
+    reason: Reason | None = None
+
+
+async def resolve_report(request: Request) -> Response:
+    _, member = await _authenticated(request)
+    body: ResolveBody = await _json_body(request, ResolveBody)
+    moderation = _services(request).moderation
+    if request.path_params["school"] != member.school_id:
+        raise not_found("no such report")
+    result = await moderation.resolve_report(
+        member, request.path_params["report"], body.outcome == "delete", body.reason
+    )
+    return JSONResponse(result)
+
+
+class WordFilterBody(Strict):
+    block: Annotated[list[StrictStr], Field(max_length=MAX_ENTRIES)]
+    hold: Annotated[list[StrictStr], Field(max_length=MAX_ENTRIES)]
+    alert: Annotated[list[StrictStr], Field(max_length=MAX_ENTRIES)]
+
+
+class WordFilterOut(BaseModel):
+    block: list[str]
+    hold: list[str]
+    alert: list[str]
+
+
+async def word_filter(request: Request) -> Response:
+    _, member = await _authenticated(request)
+    lists = await _services(request).moderation.word_filter(
+        member, request.path_params["school"]
+    )
+    return JSONResponse(lists)
+
+
+async def set_word_filter(request: Request) -> Response:
+    """Replace the school's word lists (all three), audited."""
+    _, member = await _authenticated(request)
+    body: WordFilterBody = await _json_body(request, WordFilterBody)
+    lists = WordLists(clean_list(body.block), clean_list(body.hold), clean_list(body.alert))
+    saved = await _services(request).moderation.set_word_filter(
+        member, request.path_params["school"], lists
+    )
+    return JSONResponse(saved)
+
+
 async def person(request: Request) -> Response:
     """A person's public card, only if the circle of trust lets the viewer reach them."""
     _, viewer = await _authenticated(request)
@@ -629,6 +743,14 @@ ENDPOINTS: list[Endpoint] = [
              body=PasswordBody),
     Endpoint("GET", "/api/me", "Who am I, my school and my rooms", me, response=MeOut),
     Endpoint("GET", "/api/rooms", "Rooms I belong to", my_rooms),
+    Endpoint("POST", "/api/conversations",
+             "Open a private conversation (or get my one-to-one with that person)",
+             open_conversation, body=ConversationBody, response=OpenedRoomOut),
+    Endpoint("GET", "/api/conversations", "My private conversations", my_conversations,
+             response=ConversationsOut),
+    Endpoint("POST", "/api/classes/{class}/parents-room",
+             "The class's parents' room, created if missing (staff, the class's teachers)",
+             parents_room, response=OpenedRoomOut),
     Endpoint("GET", "/api/rooms/{room}/messages", "A page of a room's history", history,
              response=HistoryOut,
              query={"before": "page ending below this seq (default: newest)",
@@ -675,6 +797,21 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("POST", "/api/schools/{school}/messaging",
              "Kill switch: suspend or resume posting for whole profiles (school admins)",
              set_messaging, body=MessagingBody, response=MessagingOut),
+    Endpoint("POST", "/api/rooms/{room}/messages/{seq}/report",
+             "Report a message to the school's moderators (members of the room)",
+             report_message, body=ReasonBody),
+    Endpoint("GET", "/api/schools/{school}/reports",
+             "Open reports with each message and its context (the rooms' moderators, admins)",
+             reports),
+    Endpoint("POST", "/api/schools/{school}/reports/{report}/resolve",
+             "Keep or delete a reported message; the reporters are told (moderators)",
+             resolve_report, body=ResolveBody),
+    Endpoint("GET", "/api/schools/{school}/word-filter",
+             "The school's word lists: block, hold, alert (school admins)", word_filter,
+             response=WordFilterOut),
+    Endpoint("PUT", "/api/schools/{school}/word-filter",
+             "Replace the school's word lists, audited (school admins)", set_word_filter,
+             body=WordFilterBody, response=WordFilterOut),
     Endpoint("GET", "/api/people/{person}", "A person within my circle of trust", person,
              response=PersonOut),
     Endpoint("GET", "/api/directory", "People I may reach, by name", directory_search,

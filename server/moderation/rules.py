@@ -116,6 +116,10 @@ class RoomState:
 # -- roles --------------------------------------------------------------------
 
 
+# Rooms whose teachers and staff moderate; a private conversation has no moderator.
+_MODERATED_KINDS = frozenset({RoomKind.CLASS, RoomKind.PARENTS})
+
+
 def base_role(member: Member, room: Room) -> RoomRole:
     """The role the directory gives: ``moderator``, ``member`` or ``none``.
 
@@ -125,7 +129,7 @@ def base_role(member: Member, room: Room) -> RoomRole:
     """
     if not may_join(member, room):
         return RoomRole.NONE
-    if room.kind is RoomKind.CLASS and member.profile in (Profile.STAFF, Profile.TEACHER):
+    if room.kind in _MODERATED_KINDS and member.profile in (Profile.STAFF, Profile.TEACHER):
         return RoomRole.MODERATOR
     return RoomRole.MEMBER
 

@@ -32,6 +32,7 @@ from server.moderation.rules import (
     check_moderator,
     mute_end,
 )
+from server.moderation.wordfilter import WordLists
 from server.settings import Settings
 from server.store import (
     AuditAction,
@@ -39,12 +40,15 @@ from server.store import (
     AuditQuery,
     HeldStatus,
     Message,
+    Report,
+    ReportStatus,
     Store,
 )
 
 log = logging.getLogger(__name__)
 
 MODERATORS = Audience(moderators=True)
+CONTEXT = 3  # messages shown before and after a reported one
 
 
 class ModerationService:
@@ -247,6 +251,117 @@ class ModerationService:
             school_id, profiles, suspended, member.id, reason, self._clock.now_ms()
         )
         return [p.value for p in now]
+
+    # -- the word filter -----------------------------------------------------------
+    async def word_filter(self, member: Member, school_id: str) -> dict[str, list[str]]:
+        self._school_admin(member, school_id)
+        return (await self._store.word_lists(school_id)).to_wire()
+
+    async def set_word_filter(
+        self, member: Member, school_id: str, lists: WordLists
+    ) -> dict[str, list[str]]:
+        """Replace the school's three lists (audited): applied by every node's
+        next post, since the post transaction reads them."""
+        self._school_admin(member, school_id)
+        await self._store.set_word_lists(school_id, lists, member.id, self._clock.now_ms())
+        return lists.to_wire()
+
+    # -- reports -------------------------------------------------------------------
+    async def report(
+        self, member: Member, room_id: str, seq: int, reason: str | None
+    ) -> dict[str, Any]:
+        """Any member of the room reports one of its messages to the moderators."""
+        access = await self._chat.open_room(member, room_id)
+        made = await self._store.create_report(
+            "rp_" + secrets.token_urlsafe(12), access.room.id, seq, member.id, reason,
+            self._clock.now_ms(),
+        )
+        if made is None:
+            raise not_found("no such message")
+        report, created = made
+        return {"report": await self._report_fields(report), "duplicate": not created}
+
+    async def reports(self, member: Member, school_id: str) -> list[dict[str, Any]]:
+        """The open reports of the rooms ``member`` moderates (all of them for
+        the school's admins), each with the message and a few around it: the
+        only way a moderator reads a room they are not in."""
+        if member.school_id != school_id or not (
+            member.is_admin or member.profile in (Profile.STAFF, Profile.TEACHER)
+        ):
+            raise forbidden("reports are for the school's moderators")
+        out = []
+        for report in await self._store.reports(school_id):
+            if await self._may_resolve(member, report):
+                out.append(await self._report_fields(report, context=True))
+        return out
+
+    async def resolve_report(
+        self, member: Member, report_id: str, delete: bool, reason: str | None
+    ) -> dict[str, Any]:
+        """Keep or delete (the usual redaction) a reported message; every open
+        report of it is resolved, audited, and each reporter told."""
+        report = await self._store.report(report_id)
+        if report is None or report.school_id != member.school_id:
+            raise not_found("no such report")
+        if not await self._may_resolve(member, report):
+            raise forbidden("only the room's moderators resolve this report")
+        wanted = ReportStatus.DELETED if delete else ReportStatus.KEPT
+        if report.status is not ReportStatus.OPEN:
+            if report.status is not wanted:
+                raise PreauError(ErrorCode.CONFLICT, f"this report was already {report.status}")
+            return {"report": await self._report_fields(report), "duplicate": True}
+        now = self._clock.now_ms()
+        if delete:
+            result = await self._store.redact_message(
+                report.room_id, report.seq, member.id, True, reason,
+                "r_" + secrets.token_urlsafe(12), now,
+            )
+            if result.refusal is not None:
+                raise result.refusal.error()
+            assert result.event is not None
+            if result.created:
+                await self._hub.publish_message(report.room_id, result.event.seq,
+                                                await self._render.frame(result.event))
+        resolved = await self._store.resolve_report(report.id, member.id, wanted, now)
+        for done in resolved:
+            await self._hub.publish_to(done.room_id, event(
+                "report.resolved", room=done.room_id, report=done.id, seq=done.seq,
+                outcome=wanted.value), Audience(frozenset({done.reporter_id})))
+        final = next((r for r in resolved if r.id == report.id), None)
+        if final is None:  # resolved meanwhile by someone else
+            return await self.resolve_report(member, report_id, delete, reason)
+        return {"report": await self._report_fields(final), "duplicate": False}
+
+    async def _may_resolve(self, member: Member, report: Report) -> bool:
+        if member.school_id != report.school_id:
+            return False
+        if member.is_admin:
+            return True
+        room = await self._directory.room(report.room_id)
+        return room is not None and base_role(member, room) is RoomRole.MODERATOR
+
+    async def _report_fields(self, report: Report, context: bool = False) -> dict[str, Any]:
+        room = await self._directory.room(report.room_id)
+        fields: dict[str, Any] = {
+            "id": report.id,
+            "room": {"id": report.room_id, "name": room.name if room else ""},
+            "seq": report.seq,
+            "reporter": await self._render.person(report.reporter_id),
+            "ts": report.created_ms,
+            "status": report.status.value,
+        }
+        if report.reason:
+            fields["reason"] = report.reason
+        if report.resolved_by is not None:
+            fields["resolved_by"] = await self._render.person(report.resolved_by)
+        if context:
+            before = await self._store.messages_before(report.room_id, report.seq, CONTEXT)
+            after = await self._store.messages_after(report.room_id, report.seq - 1, CONTEXT + 1)
+            entries = [await self._render.entry(m) for m in [*before, *after]]
+            fields["message"] = next(
+                (e for e in entries if e.get("seq") == report.seq), None)
+            fields["context"] = entries
+        return fields
 
     @staticmethod
     def _school_admin(member: Member, school_id: str) -> None:

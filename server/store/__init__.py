@@ -36,6 +36,7 @@ from typing import Any, Protocol
 from server.directory.model import Member, Person, Profile, Room, School, SchoolClass
 from server.directory.rules import CommunicationRules
 from server.moderation.rules import MemberState, PolicyChange, Refusal, RoomPolicy
+from server.moderation.wordfilter import FilterMatch, WordLists
 
 
 class MessageKind(StrEnum):
@@ -109,6 +110,8 @@ class PostResult:
     held: HeldMessage | None = None
     refusal: Refusal | None = None
     created: bool = False
+    # The word filter's alert list matched a posted message (audited with it).
+    alert: FilterMatch | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +134,28 @@ class RedactResult:
     created: bool = False
 
 
+class ReportStatus(StrEnum):
+    OPEN = "open"
+    KEPT = "kept"  # resolved: the message stays
+    DELETED = "deleted"  # resolved: the message was redacted
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A member's report of message ``seq`` of a room, for the school's moderators."""
+
+    id: str
+    school_id: str
+    room_id: str
+    seq: int
+    reporter_id: str
+    reason: str | None
+    created_ms: int
+    status: ReportStatus = ReportStatus.OPEN
+    resolved_by: str | None = None
+    resolved_ms: int | None = None
+
+
 class AuditAction(StrEnum):
     POLICY_CHANGE = "policy.change"
     MESSAGE_DELETE = "message.delete"  # by a moderator
@@ -143,6 +168,9 @@ class AuditAction(StrEnum):
     MEMBER_READMIT = "member.readmit"
     MESSAGING_SUSPEND = "messaging.suspend"  # the school's kill switch
     MESSAGING_RESUME = "messaging.resume"
+    WORD_FILTER_CHANGE = "word_filter.change"  # a school's word lists replaced
+    WORD_FILTER_ALERT = "word_filter.alert"  # a posted message matched the alert list
+    REPORT_RESOLVE = "report.resolve"  # a moderator kept or deleted a reported message
 
 
 MEMBER_ACTIONS = frozenset({
@@ -343,7 +371,26 @@ class Store(Protocol):
     async def delete_expired_sessions(self, now_ms: int) -> int: ...
 
     # -- chat --------------------------------------------------------------
-    async def get_room(self, room_id: str) -> Room | None: ...
+    async def get_room(self, room_id: str) -> Room | None:
+        """A room; a private conversation comes with its explicit ``members``."""
+
+    async def open_conversation(
+        self, school_id: str, people: frozenset[str], name: str, pair_key: str | None,
+        now_ms: int,
+    ) -> tuple[Room, bool]:
+        """Create a private conversation of ``people`` (the opener included);
+        ``(room, created)``. With a ``pair_key`` (one-to-one), an existing
+        conversation of that key is returned instead, even under a race."""
+
+    async def conversations_of(self, person_id: str) -> list[Room]:
+        """The private conversations ``person_id`` is a member of, by name."""
+
+    async def ensure_parents_room(
+        self, school_id: str, class_id: str, now_ms: int
+    ) -> tuple[Room, bool]:
+        """The class's parents' room, created if missing (then the school's
+        directory version moves); ``(room, created)``. ``LookupError`` for a
+        class not in the school."""
 
     async def room_head(self, room_id: str) -> int:
         """The last committed sequence number of a room (0 when empty)."""
@@ -459,7 +506,8 @@ class Store(Protocol):
 
     async def purge_moderation_records(self, before_ms: int) -> int:
         """Delete what is kept only for audit and older than ``before_ms``:
-        audit entries, originals of redacted messages, decided held messages.
+        audit entries, originals of redacted messages, decided held messages,
+        resolved reports.
         Return how many rows went."""
 
     # -- messaging kill switch ----------------------------------------------
@@ -476,3 +524,36 @@ class Store(Protocol):
         same transaction (only actual changes). Return the profiles suspended now."""
 
     async def messaging_suspensions(self, school_id: str) -> list[Profile]: ...
+
+    # -- word filter ----------------------------------------------------------
+    async def word_lists(self, school_id: str) -> WordLists:
+        """A school's word lists (``DEFAULT_LISTS`` until it replaced them)."""
+
+    async def set_word_lists(
+        self, school_id: str, lists: WordLists, actor_id: str, now_ms: int
+    ) -> None:
+        """Replace a school's three word lists, audited in the same transaction."""
+
+    # -- reports -----------------------------------------------------------------
+    async def create_report(
+        self, report_id: str, room_id: str, seq: int, reporter_id: str, reason: str | None,
+        now_ms: int,
+    ) -> tuple[Report, bool] | None:
+        """Report message ``seq`` (``None``: no such message, or not a message).
+        One report per message and reporter: reporting again returns the first
+        (and ``False``)."""
+
+    async def reports(
+        self, school_id: str, status: ReportStatus = ReportStatus.OPEN, limit: int = 100
+    ) -> list[Report]:
+        """A school's reports with ``status``, oldest first."""
+
+    async def report(self, report_id: str) -> Report | None: ...
+
+    async def resolve_report(
+        self, report_id: str, actor_id: str, status: ReportStatus, now_ms: int
+    ) -> list[Report]:
+        """Resolve an open report and every other open report of the same
+        message (``status`` kept or deleted; the redaction itself is
+        ``redact_message``), each audited. Return those resolved now (empty:
+        already resolved). Raises ``LookupError`` for an unknown report."""

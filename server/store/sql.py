@@ -22,7 +22,7 @@ import time
 import unicodedata
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from typing import Any, Protocol
@@ -32,10 +32,12 @@ import orjson
 from server.directory.model import Member, Person, Profile, Room, RoomKind, School, SchoolClass
 from server.directory.rules import CommunicationRules
 from server.errors import ErrorCode
+from server.moderation import wordfilter
 from server.moderation.rules import (
     MemberState,
     PolicyChange,
     PostAction,
+    PostDecision,
     Premoderation,
     Refusal,
     RoomMode,
@@ -47,6 +49,7 @@ from server.moderation.rules import (
     decide_redaction,
     effective_role,
 )
+from server.moderation.wordfilter import DEFAULT_LISTS, FilterAction, FilterMatch, WordLists
 from server.store import (
     MEMBER_ACTIONS,
     AuditAction,
@@ -67,6 +70,8 @@ from server.store import (
     PersonRow,
     PostResult,
     RedactResult,
+    Report,
+    ReportStatus,
     SchoolView,
     SessionRecord,
 )
@@ -615,7 +620,11 @@ class SqlStore:
                 "SELECT from_group, to_group FROM comm_links WHERE school_id = $1", school_id
             )
             room_rows = await tx.fetch(
-                f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE school_id = $1", school_id
+                # Private conversations are not part of the cached directory:
+                # they are many, and read one by one (``get_room``).
+                f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE school_id = $1 AND kind <> $2",
+                school_id,
+                RoomKind.PRIVATE.value,
             )
 
         classes = {
@@ -788,7 +797,73 @@ class SqlStore:
     async def get_room(self, room_id: str) -> Room | None:
         async with self._engine.transaction(readonly=True) as tx:
             row = await tx.fetchrow(f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE id = $1", room_id)
-        return None if row is None else _room(row)
+            return None if row is None else await _with_members(tx, _room(row))
+
+    # -- conversations and parents' rooms ------------------------------------
+
+    async def open_conversation(
+        self, school_id: str, people: frozenset[str], name: str, pair_key: str | None,
+        now_ms: int,
+    ) -> tuple[Room, bool]:
+        async with self._engine.transaction() as tx:
+            if pair_key is not None:
+                existing = await _room_by_pair(tx, pair_key)
+                if existing is not None:
+                    return existing, False
+            room_id = new_id()
+            inserted = await tx.execute(
+                "INSERT INTO rooms (id, school_id, kind, name, created_ms, pair_key)"
+                " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                room_id, school_id, RoomKind.PRIVATE.value, name, now_ms, pair_key,
+            )
+            if not inserted and pair_key is not None:  # opened at the same time elsewhere
+                existing = await _room_by_pair(tx, pair_key)
+                if existing is not None:
+                    return existing, False
+            await tx.executemany(
+                "INSERT INTO room_members_explicit (room_id, person_id) VALUES ($1, $2)",
+                [(room_id, person_id) for person_id in sorted(people)],
+            )
+        room = Room(room_id, school_id, RoomKind.PRIVATE, name, members=frozenset(people))
+        return room, True
+
+    async def conversations_of(self, person_id: str) -> list[Room]:
+        async with self._engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(
+                f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE id IN"
+                " (SELECT room_id FROM room_members_explicit WHERE person_id = $1)",
+                person_id,
+            )
+            rooms = [await _with_members(tx, _room(r)) for r in rows]
+        return sorted(rooms, key=lambda r: (r.name, r.id))
+
+    async def ensure_parents_room(
+        self, school_id: str, class_id: str, now_ms: int
+    ) -> tuple[Room, bool]:
+        async with self._engine.transaction() as tx:
+            class_name = await tx.fetchval(
+                "SELECT name FROM classes WHERE id = $1 AND school_id = $2", class_id, school_id
+            )
+            if class_name is None:
+                raise LookupError(class_id)
+            inserted = await tx.execute(
+                "INSERT INTO rooms (id, school_id, kind, name, class_id, created_ms)"
+                " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                new_id(), school_id, RoomKind.PARENTS.value, f"Parents {class_name}",
+                class_id, now_ms,
+            )
+            if inserted:  # the cached directories reload and list it
+                await tx.execute(
+                    "UPDATE schools SET directory_version = directory_version + 1"
+                    " WHERE id = $1",
+                    school_id,
+                )
+            row = await tx.fetchrow(
+                f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE class_id = $1 AND kind = $2",
+                class_id, RoomKind.PARENTS.value,
+            )
+        assert row is not None
+        return _room(row), bool(inserted)
 
     async def room_head(self, room_id: str) -> int:
         async with self._engine.transaction(readonly=True) as tx:
@@ -891,7 +966,7 @@ class SqlStore:
                 ))
             row = await tx.fetchrow(
                 "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1"
-                f" RETURNING last_seq, {_POLICY_COLUMNS}",
+                f" RETURNING last_seq, school_id, kind, {_POLICY_COLUMNS}",
                 room_id,
             )
             if row is None:
@@ -906,6 +981,31 @@ class SqlStore:
                 RoomRole.MODERATOR if author.moderator else RoomRole.MEMBER, state
             )
             decision = decide_post(role, author.profile, state, now_ms)
+            # The school's word filter, for members only (one indexed read,
+            # under the same transaction as the decision it changes).
+            alert: FilterMatch | None = None
+            if not author.moderator and decision.action is not PostAction.REFUSE:
+                found = wordfilter.match(
+                    await _word_lists(tx, str(row["school_id"])), body
+                )
+                # A private conversation has no moderator to review a held
+                # message, and refusing it would silence a child writing to a
+                # trusted adult ("suicide" is on the hold list): there it is
+                # posted, and alerted (audit only, without the text).
+                if (
+                    found is not None
+                    and found.action is FilterAction.HOLD
+                    and row["kind"] == RoomKind.PRIVATE.value
+                ):
+                    found = replace(found, action=FilterAction.ALERT)
+                if found is not None and found.action is FilterAction.BLOCK:
+                    decision = PostDecision(PostAction.REFUSE, Refusal(
+                        ErrorCode.FILTERED, "this message contains words this school does not allow"
+                    ))
+                elif found is not None and found.action is FilterAction.HOLD:
+                    decision = PostDecision(PostAction.HOLD)
+                elif found is not None and decision.action is PostAction.POST:
+                    alert = found
 
             if decision.action is PostAction.REFUSE:
                 # A retry of a txn accepted earlier gets its first result,
@@ -949,7 +1049,14 @@ class SqlStore:
                 return PostResult(message=existing)
             if counts_for_slow_mode(role, policy):
                 await _record_post(tx, room_id, author.id, now_ms)
-        return PostResult(message=message, created=True)
+            if alert is not None:
+                await _audit(
+                    tx, str(row["school_id"]), room_id, author.id,
+                    AuditAction.WORD_FILTER_ALERT, now_ms,
+                    target_person_id=author.id, target_seq=message.seq,
+                    details={"words": list(alert.words)},
+                )
+        return PostResult(message=message, created=True, alert=alert)
 
     async def held_messages(
         self,
@@ -1227,8 +1334,12 @@ class SqlStore:
             "SELECT a.id, a.school_id, a.seq, a.room_id, a.actor_id, a.action,"
             " a.target_person_id,"
             " a.target_seq, a.target_held_id, a.reason, a.details, a.created_ms,"
-            " COALESCE(r.body, h.body) AS content"
+            # A private conversation's text never reaches the audit log's
+            # readers (docs/conversations.md): they are not its members.
+            " CASE WHEN rm.kind = 'private' THEN NULL"
+            "  ELSE COALESCE(r.body, h.body) END AS content"
             " FROM audit_log a"
+            " LEFT JOIN rooms rm ON rm.id = a.room_id"
             " LEFT JOIN redacted_messages r ON r.room_id = a.room_id AND r.seq = a.target_seq"
             "  AND a.action IN ('message.delete', 'message.recall')"
             " LEFT JOIN held_messages h ON h.id = a.target_held_id"
@@ -1266,6 +1377,9 @@ class SqlStore:
                 + await tx.execute(
                     "DELETE FROM held_messages WHERE status <> 'pending' AND decided_ms < $1",
                     before_ms,
+                )
+                + await tx.execute(
+                    "DELETE FROM reports WHERE status <> 'open' AND resolved_ms < $1", before_ms
                 )
             )
 
@@ -1318,6 +1432,143 @@ class SqlStore:
                 school_id,
             )
         return [Profile(r["profile"]) for r in rows]
+
+    # -- word filter ----------------------------------------------------------
+    async def word_lists(self, school_id: str) -> WordLists:
+        async with self._engine.transaction(readonly=True) as tx:
+            return await _word_lists(tx, school_id)
+
+    async def set_word_lists(
+        self, school_id: str, lists: WordLists, actor_id: str, now_ms: int
+    ) -> None:
+        async with self._engine.transaction() as tx:
+            for action in FilterAction:
+                words = orjson.dumps(list(lists.entries(action))).decode()
+                await tx.execute(
+                    "INSERT INTO word_filters (school_id, action, words, updated_by, updated_ms)"
+                    " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (school_id, action) DO UPDATE"
+                    " SET words = excluded.words, updated_by = excluded.updated_by,"
+                    " updated_ms = excluded.updated_ms",
+                    school_id, action.value, words, actor_id, now_ms,
+                )
+            await _audit(
+                tx, school_id, None, actor_id, AuditAction.WORD_FILTER_CHANGE, now_ms,
+                details={a.value: len(lists.entries(a)) for a in FilterAction},
+            )
+
+    # -- reports -----------------------------------------------------------------
+    async def create_report(
+        self, report_id: str, room_id: str, seq: int, reporter_id: str, reason: str | None,
+        now_ms: int,
+    ) -> tuple[Report, bool] | None:
+        async with self._engine.transaction() as tx:
+            row = await tx.fetchrow(
+                "SELECT r.school_id FROM messages m JOIN rooms r ON r.id = m.room_id"
+                " WHERE m.room_id = $1 AND m.seq = $2 AND m.kind = 'message'",
+                room_id, seq,
+            )
+            if row is None:
+                return None
+            inserted = await tx.execute(
+                "INSERT INTO reports (id, school_id, room_id, seq, reporter_id, reason, created_ms)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                " ON CONFLICT (room_id, seq, reporter_id) DO NOTHING",
+                report_id, str(row["school_id"]), room_id, seq, reporter_id, reason, now_ms,
+            )
+            found = await tx.fetchrow(
+                f"SELECT {_REPORT_COLUMNS} FROM reports"
+                " WHERE room_id = $1 AND seq = $2 AND reporter_id = $3",
+                room_id, seq, reporter_id,
+            )
+        assert found is not None
+        return _report(found), bool(inserted)
+
+    async def reports(
+        self, school_id: str, status: ReportStatus = ReportStatus.OPEN, limit: int = 100
+    ) -> list[Report]:
+        async with self._engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(
+                f"SELECT {_REPORT_COLUMNS} FROM reports WHERE school_id = $1 AND status = $2"
+                " ORDER BY created_ms, id LIMIT $3",
+                school_id, status.value, limit,
+            )
+        return [_report(r) for r in rows]
+
+    async def report(self, report_id: str) -> Report | None:
+        async with self._engine.transaction(readonly=True) as tx:
+            row = await tx.fetchrow(
+                f"SELECT {_REPORT_COLUMNS} FROM reports WHERE id = $1", report_id
+            )
+        return None if row is None else _report(row)
+
+    async def resolve_report(
+        self, report_id: str, actor_id: str, status: ReportStatus, now_ms: int
+    ) -> list[Report]:
+        assert status is not ReportStatus.OPEN
+        async with self._engine.transaction() as tx:
+            row = await tx.fetchrow(
+                f"SELECT {_REPORT_COLUMNS} FROM reports WHERE id = $1", report_id
+            )
+            if row is None:
+                raise LookupError(f"no report {report_id!r}")
+            report = _report(row)
+            rows = await tx.fetch(
+                "UPDATE reports SET status = $3, resolved_by = $4, resolved_ms = $5"
+                " WHERE room_id = $1 AND seq = $2 AND status = 'open'"
+                f" RETURNING {_REPORT_COLUMNS}",
+                report.room_id, report.seq, status.value, actor_id, now_ms,
+            )
+            resolved = sorted((_report(r) for r in rows), key=lambda r: (r.created_ms, r.id))
+            for done in resolved:
+                await _audit(
+                    tx, done.school_id, done.room_id, actor_id, AuditAction.REPORT_RESOLVE,
+                    now_ms, target_person_id=done.reporter_id, target_seq=done.seq,
+                    details={"report": done.id, "outcome": status.value},
+                )
+        return resolved
+
+
+async def _with_members(tx: Transaction, room: Room) -> Room:
+    """``room`` with its explicit members (private conversations only)."""
+    if room.kind is not RoomKind.PRIVATE:
+        return room
+    rows = await tx.fetch(
+        "SELECT person_id FROM room_members_explicit WHERE room_id = $1", room.id
+    )
+    return dataclasses.replace(room, members=frozenset(r["person_id"] for r in rows))
+
+
+async def _room_by_pair(tx: Transaction, pair_key: str) -> Room | None:
+    row = await tx.fetchrow(f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE pair_key = $1", pair_key)
+    return None if row is None else await _with_members(tx, _room(row))
+
+
+_REPORT_COLUMNS = (
+    "id, school_id, room_id, seq, reporter_id, reason, created_ms, status, resolved_by,"
+    " resolved_ms"
+)
+
+
+def _report(r: Row) -> Report:
+    return Report(
+        id=str(r["id"]), school_id=str(r["school_id"]), room_id=str(r["room_id"]),
+        seq=int(r["seq"]), reporter_id=str(r["reporter_id"]), reason=r["reason"],
+        created_ms=int(r["created_ms"]), status=ReportStatus(r["status"]),
+        resolved_by=r["resolved_by"],
+        resolved_ms=None if r["resolved_ms"] is None else int(r["resolved_ms"]),
+    )
+
+
+async def _word_lists(tx: Transaction, school_id: str) -> WordLists:
+    """A school's lists; the defaults while it has none of its own."""
+    rows = await tx.fetch(
+        "SELECT action, words FROM word_filters WHERE school_id = $1", school_id
+    )
+    if not rows:
+        return DEFAULT_LISTS
+    lists = {str(r["action"]): tuple(orjson.loads(r["words"])) for r in rows}
+    return WordLists(**lists)
+
 
 async def _insert_message(tx: Transaction, message: Message) -> bool:
     """Insert a plain message; False if its ``(room, sender, txn)`` exists.

@@ -77,7 +77,7 @@ async def test_openapi_and_ws_schema_describe_the_api(live: LiveServer) -> None:
                               "chat.typing", "presence.list", "chat.redact", "room.policy",
                               "held.list", "held.approve", "held.reject", "member.mute",
                               "member.unmute", "member.remove", "member.readmit",
-                              "member.list"}
+                              "member.list", "conversation.open", "chat.report"}
     assert ws_schema["chat.send"]["required"] == ["room", "txn", "body"]
 
 

@@ -88,6 +88,9 @@ class PreauClient:
     async def post(self, path: str, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return _raise_for(await self.http.post(path, json=dict(body or {})))
 
+    async def put(self, path: str, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        return _raise_for(await self.http.put(path, json=dict(body or {})))
+
     async def me(self) -> dict[str, Any]:
         return await self.get("/api/me")
 

@@ -381,3 +381,53 @@ async def test_stored_rules_from_the_real_importer_follow_the_same_tables(
         if may_join(members[m], rooms[room]) is not expected
     ]
     assert wrong == []
+
+
+# -- parents' rooms and private conversations --------------------------------
+
+NEW_KIND_ROOMS = """
+        par-A   par-C   conv    conv-x
+pA1     .       .       .       .
+pA2     .       .       .       .
+pB      .       .       .       .
+tA      Y       .       Y       .
+tB      .       .       .       .
+tAB     Y       .       .       .
+rA1     Y       .       Y       .
+rA2     Y       .       .       .
+rB      .       .       .       .
+st      Y       .       .       .
+adm     Y       .       .       .
+xp      .       .       .       .
+xt      .       Y       .       .
+xr      .       Y       .       .
+xs      .       Y       .       .
+"""
+# A parents' room gathers the parents of the class's pupils (rA1, rA2), its
+# teachers and the school's staff; no pupil, no parent of another class (rB).
+# A conversation holds exactly its members: not staff, not the admin, not a
+# pupil of the parent. ``conv-x`` lists a person of S1 but belongs to S2: the
+# school check still holds.
+
+NEW_KIND_ROOM_OBJECTS = {
+    "par-A": Room(id="par-A", school_id=S1, kind=RoomKind.PARENTS, name="P 5eA",
+                  class_id=CLASS_A),
+    "par-C": Room(id="par-C", school_id=S2, kind=RoomKind.PARENTS, name="P 6eC",
+                  class_id=CLASS_C),
+    "conv": Room(id="conv", school_id=S1, kind=RoomKind.PRIVATE, name="rA1, tA",
+                 members=frozenset({"rA1", "tA"})),
+    "conv-x": Room(id="conv-x", school_id=S2, kind=RoomKind.PRIVATE, name="odd",
+                   members=frozenset({"rA1"})),
+}
+EXPECTED_NEW_KIND_JOIN = _table(NEW_KIND_ROOMS)
+
+
+def test_the_new_kind_table_covers_every_cell() -> None:
+    assert {m for m, _ in EXPECTED_NEW_KIND_JOIN} == set(MEMBERS)
+    assert {r for _, r in EXPECTED_NEW_KIND_JOIN} == set(NEW_KIND_ROOM_OBJECTS)
+
+
+@pytest.mark.parametrize(("member", "room"), sorted(EXPECTED_NEW_KIND_JOIN))
+def test_may_join_new_kinds_matrix(member: str, room: str) -> None:
+    expected = EXPECTED_NEW_KIND_JOIN[(member, room)]
+    assert may_join(MEMBERS[member], NEW_KIND_ROOM_OBJECTS[room]) is expected

@@ -10,6 +10,7 @@ import pytest
 from server.errors import ErrorCode
 from server.gateway.protocol import (
     ChatRedact,
+    ChatReport,
     FrameError,
     HeldApprove,
     HeldList,
@@ -25,7 +26,7 @@ from server.moderation.rules import Premoderation, RoomMode
 
 MODERATION_OPS = {
     "chat.redact", "room.policy", "held.list", "held.approve", "held.reject", "member.mute",
-    "member.unmute", "member.remove", "member.readmit", "member.list",
+    "member.unmute", "member.remove", "member.readmit", "member.list", "chat.report",
 }
 
 
@@ -37,6 +38,9 @@ def parse(obj: Any) -> Request:
     ("request_", "params"),
     [
         ({"id": 1, "op": "chat.redact", "room": "r", "seq": 4}, ChatRedact(room="r", seq=4)),
+        ({"op": "chat.report", "room": "r", "seq": 4}, ChatReport(room="r", seq=4)),
+        ({"op": "chat.report", "room": "r", "seq": 4, "reason": "méchant"},
+         ChatReport(room="r", seq=4, reason="méchant")),
         ({"op": "chat.redact", "room": "r", "seq": 4, "reason": "hors sujet\nmerci"},
          ChatRedact(room="r", seq=4, reason="hors sujet\nmerci")),
         ({"op": "room.policy", "room": "r", "mode": "announcement"},
@@ -76,6 +80,8 @@ def test_valid(request_: dict[str, Any], params: object) -> None:
     [
         {"op": "chat.redact", "room": "r"},
         {"op": "chat.redact", "room": "r", "seq": 0},
+        {"op": "chat.report", "room": "r", "seq": 0},
+        {"op": "chat.report", "room": "r"},
         {"op": "chat.redact", "room": "r", "seq": "4"},
         {"op": "chat.redact", "room": "r", "seq": 4, "reason": ""},
         {"op": "chat.redact", "room": "r", "seq": 4, "reason": "x" * 501},

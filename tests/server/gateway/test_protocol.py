@@ -15,6 +15,7 @@ from server.gateway.protocol import (
     OPS,
     ChatSend,
     ChatTyping,
+    ConversationOpen,
     FrameError,
     Ping,
     PresenceList,
@@ -69,6 +70,10 @@ def refused(frame: str | bytes, max_bytes: int = MAX) -> FrameError:
         ),
         ({"id": 8, "op": "chat.typing", "room": "r1"}, ChatTyping(room="r1")),
         ({"id": 9, "op": "presence.list", "room": "r1"}, PresenceList(room="r1")),
+        (
+            {"id": 10, "op": "conversation.open", "people": ["p1", "p2"]},
+            ConversationOpen(people=["p1", "p2"]),
+        ),
     ],
     ids=lambda v: v["op"] if isinstance(v, dict) else "",
 )
@@ -88,6 +93,7 @@ def test_every_op_has_a_valid_example_above() -> None:
         "chat.send",
         "chat.typing",
         "presence.list",
+        "conversation.open",
     } | MODERATION_OPS  # examples in test_moderation_protocol.py
 
 
@@ -368,3 +374,9 @@ def test_fuzz_request_shaped_objects(op: str, noise: dict[str, Any], near: dict[
     # replaces the op itself.
     frame = {"op": op, **noise, **near}
     _check(json.dumps(frame, ensure_ascii=False))
+
+
+@pytest.mark.parametrize("people", [[], ["p"] * 9, [""], [1], "p1"])
+def test_conversation_open_is_strict(people: Any) -> None:
+    error = refused(json.dumps({"id": 1, "op": "conversation.open", "people": people}))
+    assert error.code == "bad_request"

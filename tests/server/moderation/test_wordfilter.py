@@ -1,0 +1,88 @@
+"""The word filter's matching and list cleaning: pure functions."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.errors import PreauError
+from server.moderation.wordfilter import (
+    DEFAULT_LISTS,
+    FilterAction,
+    FilterMatch,
+    WordLists,
+    clean_list,
+    match,
+    normalize,
+    parse_lists,
+)
+
+LISTS = WordLists(block=("connard", "fils de pute"), hold=("kill yourself",),
+                  alert=("débile", "con"))
+
+
+def test_normalize_drops_case_accents_and_punctuation() -> None:
+    assert normalize("  Élève, DÉBILE!!  ça   va ? ") == "eleve debile ca va"
+    assert normalize("...") == ""
+
+
+@pytest.mark.parametrize("body", [
+    "t'es un connard", "CONNARD", "Connard!", "connard.", "«connard»", "fils de pute",
+    "FILS  DE\nPUTE", "fils-de-pute",
+])
+def test_block_words_match_whole_words_any_case(body: str) -> None:
+    found = match(LISTS, body)
+    assert found is not None
+    assert found.action is FilterAction.BLOCK
+
+
+@pytest.mark.parametrize("body", ["c'est debile", "DÉBILE", "Débile", "débîle", "quel con"])
+def test_accents_and_case_are_ignored(body: str) -> None:
+    assert match(LISTS, body) == FilterMatch(
+        FilterAction.ALERT, ("débile",) if "con" not in body.split() else ("con",))
+
+
+@pytest.mark.parametrize("body", [
+    "un conte de fées", "la confiance", "déconner", "connardise", "unconnard", "", "   ",
+    "fils de putois",
+])
+def test_words_inside_other_words_do_not_match(body: str) -> None:
+    assert match(LISTS, body) is None
+
+
+def test_the_strictest_list_wins_and_says_what_matched() -> None:
+    assert match(LISTS, "con et débile, connard") == FilterMatch(FilterAction.BLOCK, ("connard",))
+    assert match(LISTS, "Kill yourself, con") == FilterMatch(FilterAction.HOLD, ("kill yourself",))
+    assert match(LISTS, "con et débile") == FilterMatch(FilterAction.ALERT, ("débile", "con"))
+
+
+def test_default_lists_are_small_and_bilingual() -> None:
+    assert match(DEFAULT_LISTS, "Tu es une SALOPE") is not None
+    assert match(DEFAULT_LISTS, "fuck you") == FilterMatch(FilterAction.BLOCK, ("fuck",))
+    held = match(DEFAULT_LISTS, "Je vais te tuer demain")
+    assert held is not None
+    assert held.action is FilterAction.HOLD
+    alert = match(DEFAULT_LISTS, "c'est nul")
+    assert alert is not None
+    assert alert.action is FilterAction.ALERT
+    assert match(DEFAULT_LISTS, "Bonjour, voici le devoir de mathématiques") is None
+    assert match(DEFAULT_LISTS, "Le conte de la concierge") is None
+    for action in FilterAction:
+        assert 0 < len(DEFAULT_LISTS.entries(action)) <= 50
+
+
+def test_clean_list_trims_and_dedupes() -> None:
+    assert clean_list([" gros   mot ", "Débile", "debile", "DÉBILE"]) == ("gros mot", "Débile")
+    for bad in (["  "], ["!!"], [3], ["x" * 61]):
+        with pytest.raises(PreauError):
+            clean_list(bad)
+    with pytest.raises(PreauError):
+        clean_list([f"w{i}" for i in range(501)])
+
+
+def test_parse_lists_requires_the_three_lists() -> None:
+    assert parse_lists({"block": ["a"], "hold": [], "alert": ["b"]}) == WordLists(
+        ("a",), (), ("b",))
+    with pytest.raises(PreauError):
+        parse_lists({"block": ["a"], "hold": []})
+    with pytest.raises(PreauError):
+        parse_lists({"block": [], "hold": [], "alert": [], "other": []})
