@@ -113,10 +113,10 @@ class ChatRedact(Op):
     reason: Reason | None = None
 
 
-class RoomPolicySet(Op):
-    """Change the room's policy (moderators); fields left out stay as they are."""
+class PolicyChangeFields(Op):
+    """What a policy change may set; fields left out stay as they are.
+    Shared by the ``room.policy`` op and ``POST /api/rooms/{room}/policy``."""
 
-    room: RoomId
     mode: RoomMode | None = None
     premoderation: Premoderation | None = None
     slow_mode_s: Annotated[StrictInt, Field(ge=0, le=MAX_SLOW_MODE_S)] | None = None
@@ -131,6 +131,12 @@ class RoomPolicySet(Op):
             raise ValueError("give at least one of mode, premoderation, slow_mode_s, "
                              "recall_window_s")
         return self
+
+
+class RoomPolicySet(PolicyChangeFields):
+    """Change the room's policy (moderators)."""
+
+    room: RoomId
 
 
 class HeldList(Op):

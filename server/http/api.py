@@ -7,7 +7,7 @@ Handlers only parse, authenticate and call the services; errors are
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import (
@@ -17,7 +17,6 @@ from pydantic import (
     StrictInt,
     StrictStr,
     ValidationError,
-    model_validator,
 )
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -30,13 +29,11 @@ from server.directory.model import MAX_CONVERSATION_PEOPLE, Member, Profile
 from server.directory.rules import may_communicate
 from server.errors import ErrorCode, PreauError, bad_request, forbidden, not_found
 from server.gateway.endpoint import SESSION_COOKIE, token_from_scope
-from server.gateway.protocol import Reason
+from server.gateway.protocol import PolicyChangeFields, Reason
 from server.gateway.protocol import schemas as ws_schemas
 from server.http.openapi import Endpoint, openapi_document
 from server.moderation.rules import (
     MAX_MUTE_S,
-    MAX_RECALL_WINDOW_S,
-    MAX_SLOW_MODE_S,
     PolicyChange,
     Premoderation,
     RoomMode,
@@ -141,21 +138,8 @@ class RoomPolicyOut(BaseModel):
     muted_until: int | None = None
 
 
-class PolicyBody(Strict):
-    mode: RoomMode | None = None
-    premoderation: Premoderation | None = None
-    slow_mode_s: Annotated[StrictInt, Field(ge=0, le=MAX_SLOW_MODE_S)] | None = None
-    recall_window_s: Annotated[StrictInt, Field(ge=0, le=MAX_RECALL_WINDOW_S)] | None = None
-    reason: Reason | None = None
-
-    @model_validator(mode="after")
-    def _something_to_change(self) -> Self:
-        if (self.mode, self.premoderation, self.slow_mode_s, self.recall_window_s) == (
-            None, None, None, None
-        ):
-            raise ValueError("give at least one of mode, premoderation, slow_mode_s, "
-                             "recall_window_s")
-        return self
+# The body of POST /api/rooms/{room}/policy is the op's fields without the room.
+PolicyBody = PolicyChangeFields
 
 
 class ReasonBody(Strict):
@@ -255,7 +239,7 @@ def _services(request: Request) -> Services:
     return services
 
 
-async def _json_body(request: Request, model: type[Strict]) -> Any:
+async def _json_body(request: Request, model: type[BaseModel]) -> Any:
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > MAX_BODY:
         raise PreauError(ErrorCode.TOO_LARGE, f"body larger than {MAX_BODY} bytes")
