@@ -7,11 +7,10 @@ exactly as a Redis-backed node does.
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
-_CLOSED = object()
+from server.broker.buffer import BufferedSubscription
 
 
 class MemoryBus:
@@ -21,48 +20,19 @@ class MemoryBus:
         self.channels: defaultdict[str, set[MemorySubscription]] = defaultdict(set)
 
 
-class MemorySubscription:
+class MemorySubscription(BufferedSubscription):
     def __init__(self, broker: MemoryBroker, channel: str, maxsize: int) -> None:
-        self.channel = channel
+        super().__init__(channel, maxsize, broker.count_drop)
         self._broker = broker
-        self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize)
-        self._closed = False
-
-    def _offer(self, payload: bytes) -> None:
-        try:
-            self._queue.put_nowait(payload)
-        except asyncio.QueueFull:
-            self._broker.dropped += 1
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        while True:
-            item = await self._queue.get()
-            if item is _CLOSED:
-                # Leave the mark for any later iteration: it must end too, not hang.
-                self._queue.put_nowait(_CLOSED)
-                return
-            assert isinstance(item, bytes)
-            yield item
-
-    async def __aenter__(self) -> MemorySubscription:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     async def close(self) -> None:
-        if self._closed:
+        if not self.end():
             return
-        self._closed = True
         subs = self._broker.bus.channels.get(self.channel)
         if subs is not None:
             subs.discard(self)
             if not subs:
                 del self._broker.bus.channels[self.channel]
-        # Wake the iterator even if the buffer is full: drop one pending message.
-        if self._queue.full():
-            self._queue.get_nowait()
-        self._queue.put_nowait(_CLOSED)
 
 
 class MemoryBroker:
@@ -77,10 +47,13 @@ class MemoryBroker:
         self.dropped = 0
         self._mine: set[MemorySubscription] = set()
 
+    def count_drop(self) -> None:
+        self.dropped += 1
+
     async def publish(self, channel: str, payload: bytes) -> None:
         for sub in tuple(self.bus.channels.get(channel, ())):
             if sub._broker is not self:  # no echo to the publishing node
-                sub._offer(payload)
+                sub.offer(payload)
 
     async def subscribe(self, channel: str) -> MemorySubscription:
         sub = MemorySubscription(self, channel, self.buffer_size)

@@ -54,15 +54,16 @@ import random
 import re
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from redis.asyncio.connection import AbstractConnection, Connection, parse_url
 from redis.exceptions import RedisError, ResponseError
 
+from server.broker.buffer import BufferedSubscription
+
 log = logging.getLogger(__name__)
 
-_CLOSED = object()
 # Commands per pipeline and bytes per pipeline: big enough to amortise the
 # round trip, small enough not to stall Redis (or our reader) on one batch.
 BATCH_MAX = 512
@@ -75,7 +76,7 @@ DROP_LOG_INTERVAL_S = 10.0
 Listener = Callable[[], Awaitable[None]]
 
 
-class RedisSubscription:
+class RedisSubscription(BufferedSubscription):
     """One local subscriber of a channel: a bounded buffer the reader fills.
 
     Becomes *active* once Redis has confirmed that the node listens to the
@@ -84,50 +85,14 @@ class RedisSubscription:
     """
 
     def __init__(self, broker: RedisBroker, channel: str, key: bytes, maxsize: int) -> None:
-        self.channel = channel
+        super().__init__(channel, maxsize, broker.count_drop)
         self._key = key
         self._broker = broker
-        self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize)
-        self._closed = False
         self.active = False
 
-    def _offer(self, payload: bytes) -> None:
-        try:
-            self._queue.put_nowait(payload)
-        except asyncio.QueueFull:
-            self._broker.dropped += 1
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        while True:
-            item = await self._queue.get()
-            if item is _CLOSED:
-                # Leave the mark for any later iteration: it must end too, not hang.
-                self._queue.put_nowait(_CLOSED)
-                return
-            assert isinstance(item, bytes)
-            yield item
-
-    async def __aenter__(self) -> RedisSubscription:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    def _end(self) -> None:
-        """Stop receiving and wake the iterator (without telling Redis)."""
-        if self._closed:
-            return
-        self._closed = True
-        # Wake the iterator even if the buffer is full: drop one pending message.
-        if self._queue.full():
-            self._queue.get_nowait()
-        self._queue.put_nowait(_CLOSED)
-
     async def close(self) -> None:
-        if self._closed:
-            return
-        self._end()
-        await self._broker._release(self)
+        if self.end():
+            await self._broker._release(self)
 
 
 class _Link:
@@ -286,7 +251,7 @@ class RedisBroker:
         self._closed = True
         for local in self._subs.values():
             for sub in local:
-                sub._end()
+                sub.end()
         self._subs.clear()
         tasks = [*self._background]
         if self._supervisor is not None:
@@ -305,6 +270,9 @@ class RedisBroker:
         exception it raises is logged.
         """
         self._listeners.append(listener)
+
+    def count_drop(self) -> None:
+        self.dropped += 1
 
     def stats(self) -> dict[str, int]:
         return {
@@ -436,7 +404,7 @@ class RedisBroker:
         data = payload[1 + payload[0]:]
         for sub in local:
             if sub.active:
-                sub._offer(data)
+                sub.offer(data)
 
     async def _publish(self, link: _Link) -> None:
         conn = link.pub

@@ -21,7 +21,6 @@ means the marker is the next thing the subscriber sees.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -30,6 +29,7 @@ import pytest
 from server.broker import Broker, Subscription
 from server.broker.memory import MemoryBroker, MemoryBus
 from server.broker.redis import RedisBroker
+from tests.server.broker.reader import Reader
 
 IMPLEMENTATIONS = ["memory", pytest.param("redis", marks=pytest.mark.redis)]
 TIMEOUT_S = 2.0
@@ -99,50 +99,6 @@ class Pair:
 @pytest.fixture
 async def pair(cluster: Cluster) -> Pair:
     return Pair(await cluster.node("node-a"), await cluster.node("node-b"))
-
-
-class Reader:
-    """Iterates a subscription in its own task (as the hub does) into a queue."""
-
-    def __init__(self, sub: Subscription) -> None:
-        self.sub = sub
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue()
-        self.task = asyncio.get_running_loop().create_task(self._run())
-
-    async def _run(self) -> None:
-        async for payload in self.sub:
-            self.queue.put_nowait(payload)
-
-    async def next(self) -> bytes:
-        return await asyncio.wait_for(self.queue.get(), TIMEOUT_S)
-
-    async def take(self, n: int) -> list[bytes]:
-        return [await self.next() for _ in range(n)]
-
-    async def ended(self) -> None:
-        """Wait for the iteration to end by itself."""
-        await asyncio.wait_for(asyncio.shield(self.task), TIMEOUT_S)
-        assert self.task.done()
-        assert self.task.exception() is None
-
-    async def stop(self) -> None:
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
-
-
-@pytest.fixture
-async def readers() -> AsyncIterator[Callable[[Subscription], Reader]]:
-    started: list[Reader] = []
-
-    def start(sub: Subscription) -> Reader:
-        reader = Reader(sub)
-        started.append(reader)
-        return reader
-
-    yield start
-    for reader in started:
-        await reader.stop()
 
 
 Start = Callable[[Subscription], Reader]

@@ -10,14 +10,15 @@ working again, and what was published meanwhile sent after the reconnection.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import redis.asyncio as aioredis
 
+from server.broker import Subscription
 from server.broker.factory import open_broker
-from server.broker.redis import RedisBroker, RedisSubscription
+from server.broker.redis import RedisBroker
+from tests.server.broker.reader import Reader
 from tests.services import RedisServer
 
 pytestmark = pytest.mark.redis
@@ -77,39 +78,6 @@ async def raw(redis_clean_url: str) -> AsyncIterator[aioredis.Redis]:
     await client.aclose()
 
 
-class Reader:
-    def __init__(self, sub: RedisSubscription) -> None:
-        self.sub = sub
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue()
-        self.task = asyncio.get_running_loop().create_task(self._run())
-
-    async def _run(self) -> None:
-        async for payload in self.sub:
-            self.queue.put_nowait(payload)
-
-    async def next(self) -> bytes:
-        return await asyncio.wait_for(self.queue.get(), TIMEOUT_S)
-
-    async def stop(self) -> None:
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
-
-
-@pytest.fixture
-async def readers() -> AsyncIterator[Callable[[RedisSubscription], Reader]]:
-    started: list[Reader] = []
-
-    def start(sub: RedisSubscription) -> Reader:
-        reader = Reader(sub)
-        started.append(reader)
-        return reader
-
-    yield start
-    for reader in started:
-        await reader.stop()
-
-
 async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
     deadline = asyncio.get_running_loop().time() + TIMEOUT_S
     while not await check():
@@ -127,7 +95,7 @@ async def is_down(broker: RedisBroker) -> bool:
 
 async def test_payloads_are_tagged_with_the_node_id(
     redis_clean_url: str, raw: aioredis.Redis, nodes: Callable[..., Node], readers: Callable[
-        [RedisSubscription], Reader]
+        [Subscription], Reader]
 ) -> None:
     a = nodes(redis_clean_url, "node-a").broker
     b = nodes(redis_clean_url, "node-b").broker
@@ -211,7 +179,7 @@ async def test_open_broker_chooses_redis_from_the_url(redis_clean_url: str) -> N
 
 async def test_redis_restarted_mid_stream(
     own_redis: RedisServer, nodes: Callable[..., Node], readers: Callable[
-        [RedisSubscription], Reader]
+        [Subscription], Reader]
 ) -> None:
     a, b = nodes(own_redis.url, "node-a"), nodes(own_redis.url, "node-b")
     on_a = readers(await a.broker.subscribe("room.1"))
@@ -250,7 +218,7 @@ async def test_redis_restarted_mid_stream(
 
 async def test_the_outbox_is_bounded_while_redis_is_down(
     own_redis: RedisServer, nodes: Callable[..., Node], readers: Callable[
-        [RedisSubscription], Reader]
+        [Subscription], Reader]
 ) -> None:
     a = nodes(own_redis.url, "node-a", outbox_size=5)
     b = nodes(own_redis.url, "node-b")
@@ -271,7 +239,7 @@ async def test_the_outbox_is_bounded_while_redis_is_down(
 
 async def test_starting_while_redis_is_down(
     own_redis: RedisServer, nodes: Callable[..., Node], readers: Callable[
-        [RedisSubscription], Reader]
+        [Subscription], Reader]
 ) -> None:
     b = nodes(own_redis.url, "node-b")
     own_redis.stop()
@@ -291,7 +259,7 @@ async def test_starting_while_redis_is_down(
 
 async def test_a_silent_redis_fails_the_health_check(
     own_redis: RedisServer, nodes: Callable[..., Node], readers: Callable[
-        [RedisSubscription], Reader]
+        [Subscription], Reader]
 ) -> None:
     # CLIENT PAUSE makes Redis keep every connection open but answer nothing:
     # what a vanished peer looks like before TCP notices.
