@@ -33,3 +33,16 @@ bootstrap_venv() {
     touch "$stamp"
   fi
 }
+
+# Install a Node package folder's dependencies from its lock file, again only
+# when the lock file changed. Usage: bootstrap_node RELATIVE_DIR
+bootstrap_node() {
+  local dir="$ROOT/$1" stamp
+  command -v npm >/dev/null 2>&1 || { echo "Préau's $1 needs Node.js 20+ and npm on PATH" >&2; return 1; }
+  stamp="$dir/node_modules/.installed-$(sha256sum "$dir/package-lock.json" | cut -c1-16)"
+  if [ ! -f "$stamp" ]; then
+    echo "==> npm ci in $1"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    touch "$stamp"
+  fi
+}

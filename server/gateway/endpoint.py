@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -26,6 +26,7 @@ from server.directory.service import Directory
 from server.errors import ErrorCode, PreauError
 from server.gateway import protocol
 from server.gateway.connection import CloseCode, Connection
+from server.gateway.extension import OpModule
 from server.gateway.hub import Hub
 from server.gateway.moderation_ops import ModerationOps
 from server.gateway.ratelimit import TokenBucket
@@ -94,6 +95,7 @@ class WebSocketGateway:
         hub: Hub,
         chat: ChatService,
         moderation: ModerationService | None = None,
+        modules: Sequence[OpModule] = (),
     ) -> None:
         self.settings = settings
         self.auth = auth
@@ -111,6 +113,18 @@ class WebSocketGateway:
         }
         if moderation is not None:
             self.handlers.update(ModerationOps(moderation).handlers())
+        self.ops: dict[str, type[protocol.Op]] = dict(protocol.OPS)
+        self.modules = tuple(modules)
+        for module in self.modules:
+            clash = (set(module.ops()) | set(module.handlers())) & set(self.handlers)
+            if clash or set(module.ops()) != set(module.handlers()):
+                raise ValueError(f"op module {module!r}: ops clash or lack handlers: {clash}")
+            self.ops.update(module.ops())
+            self.handlers.update(module.handlers())
+
+    def schemas(self) -> dict[str, Any]:
+        """JSON Schema of every op this gateway accepts (served at /api/ws-schema)."""
+        return protocol.schemas(self.ops)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         first = await receive()
@@ -158,6 +172,11 @@ class WebSocketGateway:
             await self._read_loop(conn, receive)
         finally:
             expiry.cancel()
+            for module in self.modules:
+                try:
+                    await module.on_disconnect(conn)
+                except Exception:
+                    log.exception("op module %r failed on disconnect", module)
             await self.hub.unregister(conn)
             await conn.finish()
 
@@ -210,7 +229,7 @@ class WebSocketGateway:
     async def _handle(self, conn: Connection, frame: str | bytes, max_bytes: int) -> None:
         request_id: protocol.RequestId = None
         try:
-            request = protocol.parse_request(frame, max_bytes)
+            request = protocol.parse_request(frame, max_bytes, self.ops)
             request_id = request.id
             fields = await self.handlers[request.op](conn, request)
             if fields is not _NO_REPLY:

@@ -15,6 +15,7 @@ bad frame and keep the socket open.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any, Self
 
 import orjson
@@ -217,8 +218,13 @@ class FrameError(PreauError):
         self.request_id = request_id
 
 
-def parse_request(frame: str | bytes, max_bytes: int) -> Request:
-    """Decode and validate one inbound frame, or raise :class:`FrameError`."""
+def parse_request(
+    frame: str | bytes, max_bytes: int, ops: Mapping[str, type[Op]] = OPS
+) -> Request:
+    """Decode and validate one inbound frame, or raise :class:`FrameError`.
+
+    ``ops`` is the gateway's table: the core ops plus its modules' (extension.py).
+    """
     if isinstance(frame, bytes):
         raise FrameError(ErrorCode.BAD_REQUEST, "send JSON in text frames")
     # The limit is in UTF-8 bytes: a character is 1 to 4 of them, so encode
@@ -247,7 +253,7 @@ def parse_request(frame: str | bytes, max_bytes: int) -> Request:
     op = data.pop("op", None)
     if not isinstance(op, str):
         raise FrameError(ErrorCode.BAD_REQUEST, "missing op", request_id)
-    model = OPS.get(op)
+    model = ops.get(op)
     if model is None:
         raise FrameError(ErrorCode.UNKNOWN_OP, f"unknown op {op[:40]!r}", request_id)
     try:
@@ -296,6 +302,6 @@ def event(name: str, **fields: Any) -> bytes:
     return encode({"ev": name, **fields})
 
 
-def schemas() -> dict[str, Any]:
+def schemas(ops: Mapping[str, type[Op]] = OPS) -> dict[str, Any]:
     """JSON Schema of every op's parameters (served at /api/ws-schema)."""
-    return {name: model.model_json_schema() for name, model in OPS.items()}
+    return {name: model.model_json_schema() for name, model in ops.items()}

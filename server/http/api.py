@@ -712,7 +712,8 @@ async def openapi(request: Request) -> Response:
 
 
 async def ws_schema(request: Request) -> Response:
-    return JSONResponse(ws_schemas())
+    gateway = getattr(request.app.state, "gateway", None)
+    return JSONResponse(ws_schemas() if gateway is None else gateway.schemas())
 
 
 ENDPOINTS: list[Endpoint] = [
