@@ -46,3 +46,29 @@ bootstrap_node() {
     touch "$stamp"
   fi
 }
+
+# Build a Node package folder (`npm run build`) only when its sources changed
+# since the last build: the stamp in dist/ records a hash of every file that
+# goes into it. Usage: build_node RELATIVE_DIR
+build_node() {
+  local dir="$ROOT/$1" hash
+  hash="$(cd "$dir" && find src package.json package-lock.json ./*.mjs ./*.json -type f 2>/dev/null \
+          | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)"
+  if [ ! -f "$dir/dist/.built-$hash" ]; then
+    echo "==> building $1"
+    (cd "$dir" && npm run --silent build)
+    touch "$dir/dist/.built-$hash"
+  fi
+}
+
+# The browser tests drive Debian's Chromium (never a downloaded browser).
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] && return 0
+  if [ "$(id -u)" = 0 ]; then
+    echo "==> installing chromium (apt-get)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "The browser tests need /usr/bin/chromium: run 'sudo apt-get install chromium' (Debian) first" >&2
+    return 1
+  fi
+}

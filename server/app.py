@@ -17,14 +17,16 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
 from server.auth.service import AuthService
 from server.broker import Broker
 from server.broker.factory import open_broker
+from server.calls.service import CallService
+from server.chat.receipts import ReceiptService
 from server.chat.render import MessageRenderer
+from server.chat.scheduler import ScheduledDelivery
 from server.chat.service import ChatService
 from server.clock import Clock, WallClock
 from server.directory.csv_import import parse_csv
@@ -32,19 +34,25 @@ from server.directory.demo import DEMO_NAME, DEMO_TIMEZONE, DEMO_UAI, demo_csv
 from server.directory.importer import ImportReport, import_directory
 from server.directory.service import Directory
 from server.errors import PreauError
+from server.gateway.call_ops import CallOps
 from server.gateway.endpoint import WebSocketGateway
 from server.gateway.hub import Hub
+from server.gateway.reading_ops import ReadingOps
 from server.http import api
 from server.http.middleware import (
     SecurityMiddleware,
     preau_error_handler,
     unexpected_error_handler,
 )
+from server.http.web import WebApp, WebRoute
 from server.moderation.service import ModerationService
 from server.presence.factory import open_presence
+from server.privacy.factory import build_privacy
 from server.ratelimit.factory import open_rate_limiter
 from server.services import Services
 from server.settings import Settings
+from server.store.calls import CallStore
+from server.store.calls import engine_of as calls_engine
 from server.store.factory import open_store
 
 log = logging.getLogger(__name__)
@@ -71,17 +79,29 @@ async def build_services(
         resume_limit=settings.resume_limit, keep_alive=auth.keep_alive,
         presence_ttl_s=settings.presence_ttl_s, session_alive=auth.alive,
     )
-    chat = ChatService(store, directory, hub, render, settings, clock, sends)
+    opens = open_rate_limiter(
+        settings.broker_url, settings.conversations_per_hour / 3600,
+        settings.conversations_burst, name="conversations",
+    )
+    chat = ChatService(store, directory, hub, render, settings, clock, sends, opens)
     moderation = ModerationService(store, directory, hub, chat, render, settings, clock)
+    receipts = ReceiptService(store, directory, hub, chat, render, clock)
+    delivery = ScheduledDelivery(store, hub, render, clock)
+    privacy = build_privacy(store, settings, clock, hub, moderation)
     auth.on_revoke(hub.revoke_sessions)
     directory.on_change(hub.recheck)
     return Services(
-        settings, clock, store, broker, presence, directory, auth, hub, chat, moderation
+        settings, clock, store, broker, presence, directory, auth, hub, chat, moderation,
+        receipts, delivery,
+        privacy,
+        calls=CallService(CallStore(calls_engine(store)), directory, broker, settings, clock),
     )
 
 
 async def close_services(services: Services) -> None:
+    await services.calls.close()
     await services.hub.stop()
+    await services.privacy.close()
     await services.presence.close()
     await services.chat.close()
     await services.broker.close()
@@ -136,16 +156,23 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                           f"(also in {settings.data_dir / 'demo-accounts.txt'}):")
                     print(format_accounts(report), flush=True)
             await services.hub.start()
+            await services.calls.start()
             watcher = asyncio.get_running_loop().create_task(
                 services.directory.watch(settings.directory_poll_s)
             )
+            # Audit retention included (ModerationService.purge_expired), on one
+            # node per pass: server/privacy/retention.py.
             retention = asyncio.get_running_loop().create_task(
-                services.moderation.retention_loop()
+                services.privacy.retention.loop()
             )
             app.state.services = services
+            delivery = asyncio.get_running_loop().create_task(
+                services.delivery.run(settings.quiet_release_s)
+            )
             app.state.gateway = WebSocketGateway(
                 settings, services.auth, services.directory, services.hub, services.chat,
                 services.moderation,
+                modules=[ReadingOps(services.receipts), CallOps(services.calls)],
             )
             # Everything built so far lives as long as the process: move it out
             # of the collector's sight, so full collections stay short (a full
@@ -157,17 +184,17 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             yield
             watcher.cancel()
             retention.cancel()
+            delivery.cancel()
         finally:
             await close_services(services)
-
-    async def index(request: object) -> Response:
-        return JSONResponse({"service": "Préau", "api": "/api/openapi.json", "ws": "/ws"})
 
     app = Starlette(
         routes=[
             *api.routes(),
             WebSocketRoute("/ws", _GatewayEntry()),
-            Route("/", index),
+            # The browser app: "/" and client routes (keep last: it takes
+            # every other plain HTTP path, never /api, /ws or /collab).
+            WebRoute(WebApp(settings.web_dir)),
         ],
         middleware=[Middleware(SecurityMiddleware, allowed_origins=settings.allowed_origins)],
         exception_handlers={PreauError: preau_error_handler, Exception: unexpected_error_handler},

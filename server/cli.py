@@ -7,8 +7,14 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from server.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from server.directory.importer import Rollover
+    from server.services import Services
+    from server.store.privacy import PersonRecord
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -66,9 +72,13 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
             timezone=args.timezone or (existing.timezone if existing else "Europe/Paris"),
             activation_ttl_s=settings.activation_ttl_s,
             now_ms=services.clock.now_ms(),
+            rollover=_rollover(args, settings, services.clock.now_ms()),
         )
     finally:
         await close_services(services)
+    if report.closed or report.archived_rooms:
+        print(f"rollover: {len(report.closed)} accounts closed (left the school), "
+              f"{report.archived_rooms} rooms of last year kept read-only")
     for line, message in report.errors:
         print(f"{args.file}:{line}: {message}", file=sys.stderr)
     print(f"{report.school.name} ({report.school.uai}): {len(report.created)} created, "
@@ -77,6 +87,56 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
     if report.created:
         print(format_accounts(report))
     return 1 if report.errors else 0
+
+
+def _rollover(args: argparse.Namespace, settings: Settings, now_ms: int) -> Rollover | None:
+    from server.directory.importer import Rollover, ended_school_year
+
+    if not args.rollover:
+        return None
+    keep = settings.archived_rooms_days if args.keep_rooms_days is None else args.keep_rooms_days
+    return Rollover(label=args.year_label or ended_school_year(now_ms), keep_rooms_days=keep)
+
+
+async def _privacy_target(services: Services, who: str) -> PersonRecord | None:
+    store = services.privacy.store
+    return await store.person_by_login(who) or await store.person(who)
+
+
+async def _export(args: argparse.Namespace, settings: Settings) -> int:
+    """Write a person's export to stdout (the operator answering a request)."""
+    from server.app import build_services, close_services
+
+    services = await build_services(settings)
+    try:
+        target = await _privacy_target(services, args.person)
+        if target is None:
+            print(f"no account {args.person!r}", file=sys.stderr)
+            return 2
+        out = sys.stdout.buffer
+        async for chunk in await services.privacy.export_of(target):
+            out.write(chunk)
+        out.write(b"\n")
+        out.flush()
+    finally:
+        await close_services(services)
+    return 0
+
+
+async def _erase(args: argparse.Namespace, settings: Settings) -> int:
+    from server.app import build_services, close_services
+
+    services = await build_services(settings)
+    try:
+        target = await _privacy_target(services, args.person)
+        if target is None:
+            print(f"no account {args.person!r} (already erased?)", file=sys.stderr)
+            return 2
+        await services.privacy.erase(target, args.delete_contributions)
+    finally:
+        await close_services(services)
+    print("erased" + (" (contributions deleted)" if args.delete_contributions else ""))
+    return 0
 
 
 async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -121,6 +181,19 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("--school", required=True, help="the school's UAI code")
     imp.add_argument("--name", help="the school's name (required the first time)")
     imp.add_argument("--timezone", help="IANA time zone (default Europe/Paris)")
+    imp.add_argument("--rollover", action="store_true",
+                     help="new school year: the file lists everyone; others are closed")
+    imp.add_argument("--year-label", help="rollover: the ended year's label (default: "
+                     "from today's date, e.g. 2025-2026)")
+    imp.add_argument("--keep-rooms-days", type=int,
+                     help="rollover: days last year's rooms stay read-only "
+                     "(default PREAU_ARCHIVED_ROOMS_DAYS)")
+    exp = commands.add_parser("export", help="write a person's data as JSON to stdout")
+    exp.add_argument("person", help="login or person id")
+    era = commands.add_parser("erase", help="erase a person's data now")
+    era.add_argument("person", help="login or person id")
+    era.add_argument("--delete-contributions", action="store_true",
+                     help="also delete their messages in shared rooms (default: anonymised)")
     commands.add_parser("migrate", help="apply database migrations")
     code = commands.add_parser("new-code", help="issue a new activation code for an account")
     code.add_argument("login")
@@ -135,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.command == "serve":
         return _serve(args, settings)
-    runner = {"import": _import, "migrate": _migrate, "new-code": _new_code}[args.command]
+    runner = {"import": _import, "migrate": _migrate, "new-code": _new_code,
+              "export": _export, "erase": _erase}[args.command]
     return asyncio.run(runner(args, settings))
 
 

@@ -28,6 +28,9 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"
     SUSPENDED = "suspended"
     FILTERED = "filtered"  # the word filter refused a message
+    NOT_IN_CALL = "not_in_call"  # no seat in this call (left, removed, never joined)
+    CALL_FULL = "call_full"  # the call's or the school's capacity is reached
+    CALL_ENDED = "call_ended"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
 
@@ -51,6 +54,9 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.SUSPENDED: 403,
     ErrorCode.FILTERED: 422,
+    ErrorCode.NOT_IN_CALL: 409,
+    ErrorCode.CALL_FULL: 409,
+    ErrorCode.CALL_ENDED: 410,
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.INTERNAL: 500,
 }

@@ -6,12 +6,16 @@ from dataclasses import dataclass
 
 from server.auth.service import AuthService
 from server.broker import Broker
+from server.calls.service import CallService
+from server.chat.receipts import ReceiptService
+from server.chat.scheduler import ScheduledDelivery
 from server.chat.service import ChatService
 from server.clock import Clock
 from server.directory.service import Directory
 from server.gateway.hub import Hub
 from server.moderation.service import ModerationService
 from server.presence import Presence
+from server.privacy.service import PrivacyService
 from server.settings import Settings
 from server.store import Store
 
@@ -28,3 +32,7 @@ class Services:
     hub: Hub
     chat: ChatService
     moderation: ModerationService
+    receipts: ReceiptService
+    delivery: ScheduledDelivery  # quiet hours: messages delivered when they end
+    privacy: PrivacyService
+    calls: CallService  # video calls (docs/video.md)

@@ -85,8 +85,36 @@ class Settings:
     login_failures_per_hour: int = 20
     presence_ttl_s: float = 30.0  # a dead node's people vanish from presence after this
     directory_poll_s: float = 5.0  # how soon a `preau import` run elsewhere takes effect
+    # Quiet hours: how often each node looks for messages due for delivery.
+    quiet_release_s: float = 30.0
+    # Private conversations a person may open: per hour, and in a burst.
+    conversations_per_hour: float = 30.0
+    conversations_burst: int = 10
     # Audit entries, redacted originals and rejected held messages are kept this long.
     audit_retention_days: int = 365
+    # Data protection (docs/data-protection.md): retention periods, the erasure
+    # of closed accounts, last year's rooms after a rollover, the job's pace.
+    message_retention_days: int = 365
+    log_retention_days: int = 365  # ended sessions and the access journal
+    closed_erasure_days: int = 90  # a closed account is erased this long after
+    archived_rooms_days: int = 90  # last year's rooms stay read-only this long
+    retention_every_s: float = 3600.0  # one pass per this period, on one node
+    retention_lease_s: float = 1800.0  # a crashed node's claim on a pass ends after this
+    # Video calls (docs/video.md): mesh up to this many peers, then SFU mode.
+    call_mesh_size: int = 4
+    call_capacity: int = 60  # peers per call
+    call_school_capacity: int = 600  # peers in all the calls of one school
+    call_end_without_moderator: bool = True  # default of a new call's control
+    # TURN (coturn use-auth-secret): shared secret, stun:/turn: URLs, credentials' lifetime.
+    turn_secret: str = field(default="", repr=False)
+    turn_urls: tuple[str, ...] = ()
+    turn_ttl_s: int = 3600
+    # SFU (Janus VideoRoom) for calls in SFU mode: its HTTP API URLs (calls are
+    # spread over them, rtc/janus/assign.py) and the secret of its API and rooms.
+    janus_urls: tuple[str, ...] = ()
+    janus_admin_secret: str = field(default="", repr=False)
+    # The built web client (clients/web/dist); empty: the one next to the code.
+    web_dir: Path | None = None
 
     @property
     def effective_store_url(self) -> str:
@@ -129,10 +157,67 @@ class Settings:
             resume_limit=_int(env, "PREAU_RESUME_LIMIT", defaults.resume_limit, 1),
             presence_ttl_s=_float(env, "PREAU_PRESENCE_TTL_S", defaults.presence_ttl_s),
             directory_poll_s=_float(env, "PREAU_DIRECTORY_POLL_S", defaults.directory_poll_s),
+            quiet_release_s=_float(env, "PREAU_QUIET_RELEASE_S", defaults.quiet_release_s),
+            conversations_per_hour=_float(
+                env, "PREAU_CONVERSATIONS_PER_HOUR", defaults.conversations_per_hour
+            ),
+            conversations_burst=_int(
+                env, "PREAU_CONVERSATIONS_BURST", defaults.conversations_burst, 1
+            ),
             audit_retention_days=_int(
                 env, "PREAU_AUDIT_RETENTION_DAYS", defaults.audit_retention_days, 1
+            ),
+            message_retention_days=_int(
+                env, "PREAU_MESSAGE_RETENTION_DAYS", defaults.message_retention_days, 1
+            ),
+            log_retention_days=_int(
+                env, "PREAU_LOG_RETENTION_DAYS", defaults.log_retention_days, 1
+            ),
+            closed_erasure_days=_int(
+                env, "PREAU_CLOSED_ERASURE_DAYS", defaults.closed_erasure_days, 0
+            ),
+            archived_rooms_days=_int(
+                env, "PREAU_ARCHIVED_ROOMS_DAYS", defaults.archived_rooms_days, 0
+            ),
+            retention_every_s=_float(
+                env, "PREAU_RETENTION_EVERY_S", defaults.retention_every_s
+            ),
+            retention_lease_s=_float(
+                env, "PREAU_RETENTION_LEASE_S", defaults.retention_lease_s
             ),
             login_failures_per_hour=_int(
                 env, "PREAU_LOGIN_FAILURES_PER_HOUR", defaults.login_failures_per_hour, 1
             ),
+            call_mesh_size=_int(env, "PREAU_CALL_MESH_SIZE", defaults.call_mesh_size, 2),
+            call_capacity=_int(env, "PREAU_CALL_CAPACITY", defaults.call_capacity, 2),
+            call_school_capacity=_int(
+                env, "PREAU_CALL_SCHOOL_CAPACITY", defaults.call_school_capacity, 2
+            ),
+            call_end_without_moderator=_bool(
+                env, "PREAU_CALL_END_WITHOUT_MODERATOR", defaults.call_end_without_moderator
+            ),
+            turn_secret=env.get("PREAU_TURN_SECRET", ""),
+            turn_urls=_turn_urls(env),
+            turn_ttl_s=_int(env, "PREAU_TURN_TTL_S", defaults.turn_ttl_s, 60),
+            janus_urls=_janus_urls(env),
+            janus_admin_secret=env.get("PREAU_JANUS_ADMIN_SECRET", ""),
+            web_dir=Path(env["PREAU_WEB_DIR"]) if env.get("PREAU_WEB_DIR") else None,
         )
+
+
+def _turn_urls(env: Mapping[str, str]) -> tuple[str, ...]:
+    urls = tuple(u.strip() for u in env.get("PREAU_TURN_URLS", "").split(",") if u.strip())
+    for url in urls:
+        if url.split(":", 1)[0] not in ("stun", "stuns", "turn", "turns"):
+            raise SettingsError(f"PREAU_TURN_URLS takes stun:/turn: URLs, got {url[:60]!r}")
+    return urls
+
+
+def _janus_urls(env: Mapping[str, str]) -> tuple[str, ...]:
+    urls = tuple(u.strip() for u in env.get("PREAU_JANUS_URLS", "").split(",") if u.strip())
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            raise SettingsError(f"PREAU_JANUS_URLS takes http(s):// URLs, got {url[:60]!r}")
+    if urls and not env.get("PREAU_JANUS_ADMIN_SECRET"):
+        raise SettingsError("PREAU_JANUS_URLS needs PREAU_JANUS_ADMIN_SECRET")
+    return urls

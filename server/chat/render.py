@@ -9,8 +9,9 @@ Three shapes share one timeline:
 - a redaction: ``chat.redaction`` with ``redacts`` (the seq it removes) and
   ``by`` (who removed it).
 
-Held messages (pre-moderation) are not on the timeline: they have their own
-shape (``held_fields``), shown only to their author and to moderators.
+Held messages (pre-moderation) and scheduled ones (quiet hours) are not on
+the timeline: they have their own shapes (``held_fields``,
+``scheduled_fields``), shown only to their author and to moderators.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from server.directory.service import Directory
 from server.gateway.protocol import encode
-from server.store import HeldMessage, Message, MessageKind
+from server.store import HeldMessage, Message, MessageKind, ScheduledMessage
 
 
 def event_name(message: Message) -> str:
@@ -58,7 +59,7 @@ class MessageRenderer:
                 "ts": message.created_ms,
                 "redacted": True,
             }
-        return {
+        fields = {
             "room": message.room_id,
             "seq": message.seq,
             "id": message.id,
@@ -67,6 +68,9 @@ class MessageRenderer:
             "txn": message.txn,
             "ts": message.created_ms,
         }
+        if message.ack_required:
+            fields["ack"] = True  # an announcement: "J'ai lu" (chat.ack)
+        return fields
 
     async def entry(self, message: Message) -> dict[str, Any]:
         """A history entry: the event as a live client receives it."""
@@ -75,6 +79,21 @@ class MessageRenderer:
     async def frame(self, message: Message) -> bytes:
         """The event, encoded once and shared by every recipient."""
         return encode(await self.entry(message))
+
+    async def scheduled_fields(self, waiting: ScheduledMessage) -> dict[str, Any]:
+        """A message waiting for quiet hours to end (its author and moderators)."""
+        fields: dict[str, Any] = {
+            "room": waiting.room_id,
+            "id": waiting.id,
+            "sender": await self.person(waiting.sender_id),
+            "body": waiting.body,
+            "txn": waiting.txn,
+            "ts": waiting.created_ms,
+            "deliver_at": waiting.release_ms,
+        }
+        if waiting.ack_required:
+            fields["ack"] = True
+        return fields
 
     async def held_fields(self, held: HeldMessage) -> dict[str, Any]:
         fields: dict[str, Any] = {

@@ -32,7 +32,7 @@ from server.moderation.rules import (
 )
 from server.ratelimit import RateLimiter
 from server.settings import Settings
-from server.store import Author, HeldMessage, Message, Store
+from server.store import Author, HeldMessage, Message, PostOptions, ScheduledMessage, Store
 
 # Control characters other than newline and tab are refused: they hide text
 # from moderators and break clients. One compiled pattern scans in C.
@@ -61,12 +61,14 @@ def room_wire(room: Room) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class SendResult:
-    """A posted ``message``, or a ``held`` one (pre-moderation); ``created``
+    """A posted ``message``, a ``held`` one (pre-moderation) or a ``scheduled``
+    one (quiet hours); ``created``
     False when the txn was seen before (the first result is returned)."""
 
     message: Message | None
     created: bool
     held: HeldMessage | None = None
+    scheduled: ScheduledMessage | None = None  # quiet hours: delivered when they end
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +99,10 @@ class ChatService:
         settings: Settings,
         clock: Clock,
         sends: RateLimiter,
+        opens: RateLimiter | None = None,
     ) -> None:
-        """``sends``: the per-account message rate, global across nodes on Redis."""
+        """``sends``: the per-account message rate; ``opens``: conversations
+        opened per account (both global across nodes on Redis)."""
         self._store = store
         self._render = render
         self._directory = directory
@@ -106,9 +110,12 @@ class ChatService:
         self._settings = settings
         self._clock = clock
         self._sends = sends
+        self._opens = opens
 
     async def close(self) -> None:
         await self._sends.close()
+        if self._opens is not None:
+            await self._opens.close()
 
     async def room_for(self, member: Member, room_id: str) -> Room:
         """The room, if ``member`` may be in it; ``not_found`` / ``forbidden`` otherwise."""
@@ -151,6 +158,12 @@ class ChatService:
             if other is None or not may_communicate(member, other, view.rules):
                 raise forbidden("you may not open a conversation with these people")
             names.append(other.display_name)
+        # A hijacked account opening conversations with many people is the
+        # pattern to slow down (tested before the store: no row for refusals).
+        wait = None if self._opens is None else await self._opens.take(member.id)
+        if wait is not None:
+            raise PreauError(ErrorCode.RATE_LIMITED, "too many new conversations, wait",
+                             retry_after=wait)
         people_set = frozenset([member.id, *others])
         pair_key = "|".join(sorted(people_set)) if len(people_set) == 2 else None
         name = ", ".join(sorted([member.display_name, *names]))
@@ -161,13 +174,16 @@ class ChatService:
     async def conversations(self, member: Member) -> list[Room]:
         return await self._store.conversations_of(member.id)
 
-    async def parents_room(self, member: Member, class_id: str) -> tuple[Room, bool]:
+    async def parents_room(self, member: Member, class_id: str | None) -> tuple[Room, bool]:
         """The class's parents' room, created if missing: by staff or a teacher
-        of the class."""
+        of the class. ``class_id`` None: the school-wide one, by staff."""
         view = await self._directory.school(member.school_id)
-        if view is None or class_id not in view.classes:
+        if class_id is None:
+            if member.profile is not Profile.STAFF:
+                raise forbidden("only staff open the school's parents' room")
+        elif view is None or class_id not in view.classes:
             raise not_found("no such class")
-        if not (
+        elif not (
             member.profile is Profile.STAFF
             or (member.profile is Profile.TEACHER and class_id in member.classes)
         ):
@@ -179,16 +195,42 @@ class ChatService:
             await self._hub.directory_changed(member.school_id)
         return room, created
 
-    async def send(self, member: Member, room_id: str, txn: str, body: str) -> SendResult:
+    async def send(
+        self,
+        member: Member,
+        room_id: str,
+        txn: str,
+        body: str,
+        *,
+        ack: bool = False,
+        urgent: bool = False,
+    ) -> SendResult:
+        """Post to a room. ``ack``: an announcement readers acknowledge (room
+        moderators; teachers and staff in a conversation). ``urgent``: through
+        quiet hours (school admins only)."""
         room = await self.room_for(member, room_id)
         check_body(body, self._settings.max_message_chars)
+        moderator = base_role(member, room) is RoomRole.MODERATOR
+        if ack and not (moderator or (
+            room.kind is RoomKind.PRIVATE and member.profile in (Profile.TEACHER, Profile.STAFF)
+        )):
+            raise forbidden("only teachers and staff send announcements")
+        if urgent and not member.is_admin:
+            raise forbidden("only the school's admins send urgent messages")
+        view = await self._directory.school(member.school_id)
+        if view is None:
+            raise not_found("no such school")
         wait = await self._sends.take(member.id)
         if wait is not None:
             raise PreauError(ErrorCode.RATE_LIMITED, "slow down", retry_after=wait)
-        author = Author(member.id, member.profile, base_role(member, room) is RoomRole.MODERATOR)
+        author = Author(member.id, member.profile, moderator)
+        options = PostOptions(
+            quiet_hours=view.school.quiet_hours, timezone=view.school.timezone,
+            urgent=urgent, ack_required=ack, scheduled_id="s_" + secrets.token_urlsafe(12),
+        )
         result = await self._store.post_message(
             room.id, author, txn, body, "m_" + secrets.token_urlsafe(12),
-            "h_" + secrets.token_urlsafe(12), self._clock.now_ms(),
+            "h_" + secrets.token_urlsafe(12), self._clock.now_ms(), options,
         )
         if result.refusal is not None:
             raise result.refusal.error()
@@ -205,7 +247,19 @@ class ChatService:
             # Only the author and the moderators learn of a held message.
             frame = encode({"ev": "chat.held", **await self._render.held_fields(result.held)})
             await self._hub.publish_to(room.id, frame, Audience(frozenset({member.id}), True))
-        return SendResult(result.message, result.created, result.held)
+        elif result.created and result.scheduled is not None:
+            # Quiet hours: the author's other devices and the moderators see it waiting.
+            frame = encode({"ev": "chat.scheduled",
+                            **await self._render.scheduled_fields(result.scheduled)})
+            await self._hub.publish_to(room.id, frame, Audience(frozenset({member.id}), True))
+        return SendResult(result.message, result.created, result.held, result.scheduled)
+
+    async def scheduled(self, member: Member, room_id: str) -> list[dict[str, Any]]:
+        """Messages waiting for quiet hours to end: one's own; moderators: all."""
+        access = await self.open_room(member, room_id)
+        sender = None if access.role is RoomRole.MODERATOR else member.id
+        waiting = await self._store.scheduled_messages(access.room.id, sender)
+        return [await self._render.scheduled_fields(w) for w in waiting]
 
     async def history(
         self, member: Member, room_id: str, *, before: int | None, after: int | None, limit: int

@@ -1,8 +1,26 @@
-"""Apply a parsed directory CSV to the store: one transaction, codes for new accounts."""
+"""Apply a parsed directory CSV to the store: one transaction, codes for new accounts.
+
+A *rollover* (the new school year's full list, ``preau import --rollover``)
+does more, in three steps (docs/data-protection.md, "School year"):
+
+1. last year's classes are set aside: renamed with the year's label, their
+   rooms read-only and kept for ``keep_rooms_days`` (then the retention job
+   deletes them), so this year's classes start with fresh, empty rooms even
+   when they have the same names;
+2. the import itself: pupils move to their new classes;
+3. everyone of the school who is not in the file is closed (they left):
+   their sessions end, every node closes their sockets after it reloads the
+   directory, and the three-month erasure clock starts.
+
+A rollover file with a rejected row is refused whole: the person on that row
+would otherwise be taken for someone who left. Running the same rollover
+again (same label) does not set this year's classes aside a second time.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from server.auth import tokens
@@ -11,6 +29,24 @@ from server.directory.model import Profile, School
 from server.directory.rules import default_rules
 from server.errors import bad_request
 from server.store import CreatedAccount, ImportBatch, Link, PersonRow, Store
+from server.store.privacy import PrivacyStore, engine_of
+
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class Rollover:
+    """A new school year: ``label`` names the year that ends (``2025-2026``)."""
+
+    label: str
+    keep_rooms_days: int
+
+
+def ended_school_year(now_ms: int) -> str:
+    """The label of the school year that ended last (French years end in July)."""
+    now = datetime.fromtimestamp(now_ms / 1000, UTC)
+    start = now.year - 1 if now.month >= 7 else now.year - 2
+    return f"{start}-{start + 1}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +64,10 @@ class ImportReport:
     updated: int = 0
     classes_created: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
+    # Rollover only: accounts closed, their ended sessions, rooms set aside.
+    closed: list[str] = field(default_factory=list)
+    revoked_sessions: list[str] = field(default_factory=list)
+    archived_rooms: int = 0
 
 
 def _school_links(school_id: str) -> list[Link]:
@@ -49,9 +89,11 @@ async def import_directory(
     timezone: str,
     activation_ttl_s: int,
     now_ms: int,
+    rollover: Rollover | None = None,
 ) -> ImportReport:
     """Import the good rows of ``parsed``; its bad rows (and parents of unknown
-    children) come back in ``errors`` with their line numbers."""
+    children) come back in ``errors`` with their line numbers. With
+    ``rollover``, see the module docstring."""
     uai = uai.strip().upper()
     if not uai or len(uai) > 16 or not uai.isalnum():
         raise bad_request("the school code (UAI) is 1-16 letters and digits")
@@ -68,6 +110,8 @@ async def import_directory(
             pupils.update(
                 p.external_id for p in view.people.values() if p.profile is Profile.PUPIL
             )
+    if rollover is not None and existing is None:
+        raise bad_request("a rollover is for a school already imported")
     rows: list[PersonRow] = []
     codes: dict[str, str] = {}
     expires = now_ms + activation_ttl_s * 1000
@@ -88,6 +132,15 @@ async def import_directory(
             is_admin=person.is_admin,
             activation_hash=tokens.digest(code),
             activation_expires_ms=expires,
+        ))
+    archived = 0
+    if rollover is not None:
+        assert existing is not None
+        if errors:
+            return ImportReport(school=existing, errors=sorted(errors))
+        archived = len(await PrivacyStore(engine_of(store)).archive_classes(
+            existing.id, f"({rollover.label})", now_ms,
+            now_ms + rollover.keep_rooms_days * DAY_MS, label=rollover.label,
         ))
     result = await store.import_directory(
         ImportBatch(
@@ -110,10 +163,18 @@ async def import_directory(
         )
         for acc in result.created
     ]
-    return ImportReport(
+    report = ImportReport(
         school=result.school,
         created=created,
         updated=result.updated,
         classes_created=result.classes_created,
         errors=sorted(errors),
+        archived_rooms=archived,
     )
+    if rollover is not None:
+        closed = await PrivacyStore(engine_of(store)).close_departed(
+            result.school.id, {row.external_id for row in rows}, now_ms
+        )
+        report.closed = [person_id for person_id, _ in closed]
+        report.revoked_sessions = [h for _, hashes in closed for h in hashes]
+    return report

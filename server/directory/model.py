@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from server.directory.quiet_hours import DEFAULT_WINDOW
+
 
 class Profile(StrEnum):
     """A person's profile in the school (Open ENT NG: Student, Relative, Teacher, Personnel)."""
@@ -33,6 +35,10 @@ class School:
     uai: str  # the national school code (Unité Administrative Immatriculée)
     name: str
     timezone: str
+    # The delivery window for pupils and parents ('HH:MM-HH:MM' or 'off'; quiet_hours.py).
+    quiet_hours: str = DEFAULT_WINDOW
+    # May parents of a class open conversations with each other (off by default)?
+    parents_may_message: bool = False
 
 
 @dataclass(frozen=True, slots=True)

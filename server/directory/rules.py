@@ -77,7 +77,8 @@ def may_join(member: Member, room: Room) -> bool:
     A class room gathers the class's pupils and teachers, and the school's staff
     who moderate it. Parents are not members: their place is the parents' room,
     which gathers the parents of the class's pupils, its teachers and the
-    staff (no pupils). A private conversation holds exactly its ``members``:
+    staff (no pupils); the school-wide parents' room gathers every parent,
+    teacher and staff member of the school. A private conversation holds exactly its ``members``:
     nobody else, admins and staff included.
     """
     if member.school_id != room.school_id:
@@ -93,6 +94,8 @@ def may_join(member: Member, room: Room) -> bool:
     if room.kind is RoomKind.PARENTS:
         if member.profile is Profile.STAFF:
             return True
+        if room.class_id is None:  # the school-wide parents' room
+            return member.profile in (Profile.PARENT, Profile.TEACHER)
         if member.profile in (Profile.PARENT, Profile.TEACHER):
             return room.class_id in member.classes
         return False

@@ -110,6 +110,7 @@ class WebSocketGateway:
             "chat.typing": self._typing,
             "presence.list": self._presence,
             "conversation.open": self._open_conversation,
+            "scheduled.list": self._scheduled,
         }
         if moderation is not None:
             self.handlers.update(ModerationOps(moderation).handlers())
@@ -269,11 +270,17 @@ class WebSocketGateway:
     async def _send(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:
         params = request.params
         assert isinstance(params, protocol.ChatSend)
-        result = await self.chat.send(conn.member, params.room, params.txn, params.body)
+        result = await self.chat.send(conn.member, params.room, params.txn, params.body,
+                                      ack=params.ack, urgent=params.urgent)
         if result.held is not None:  # pre-moderation: waits for a moderator
             held = result.held
             return {"room": held.room_id, "held": True, "id": held.id, "ts": held.created_ms,
                     "status": held.status.value, "duplicate": not result.created}
+        if result.scheduled is not None:  # quiet hours: committed, delivered later
+            waiting = result.scheduled
+            return {"room": waiting.room_id, "scheduled": True, "id": waiting.id,
+                    "ts": waiting.created_ms, "deliver_at": waiting.release_ms,
+                    "duplicate": not result.created}
         message = result.message
         assert message is not None
         return {"room": message.room_id, "seq": message.seq, "id": message.id,
@@ -286,6 +293,12 @@ class WebSocketGateway:
         assert isinstance(params, protocol.ConversationOpen)
         room, created = await self.chat.open_conversation(conn.member, list(params.people))
         return {"room": room_wire(room), "created": created}
+
+    async def _scheduled(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:
+        params = request.params
+        assert isinstance(params, protocol.ScheduledList)
+        return {"room": params.room,
+                "scheduled": await self.chat.scheduled(conn.member, params.room)}
 
     async def _typing(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:
         params = request.params

@@ -8,7 +8,6 @@ from typing import Any
 
 from server.gateway import protocol
 from server.gateway.connection import Connection
-from server.moderation.rules import PolicyChange
 from server.moderation.service import ModerationService
 from server.store import AuditAction
 
@@ -36,6 +35,8 @@ class ModerationOps:
             "member.mute": self._mute,
             **dict.fromkeys(_MEMBER_OPS, self._member),
             "member.list": self._members,
+            "report.resolve": self._resolve_report,
+            "report.mine": self._my_reports,
         }
 
     async def _redact(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:
@@ -45,6 +46,18 @@ class ModerationOps:
         return {"room": p.room, "seq": event.seq, "redacts": event.redacts,
                 "duplicate": not created}
 
+    async def _resolve_report(
+        self, conn: Connection, request: protocol.Request
+    ) -> dict[str, Any]:
+        p = request.params
+        assert isinstance(p, protocol.ReportResolve)
+        return await self.service.resolve_report(
+            conn.member, p.report, p.outcome == "delete", p.reason
+        )
+
+    async def _my_reports(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:
+        return {"reports": await self.service.my_reports(conn.member)}
+
     async def _report(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, protocol.ChatReport)
@@ -53,8 +66,7 @@ class ModerationOps:
     async def _policy(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, protocol.RoomPolicySet)
-        change = PolicyChange(p.mode, p.premoderation, p.slow_mode_s, p.recall_window_s)
-        policy = await self.service.set_policy(conn.member, p.room, change, p.reason)
+        policy = await self.service.set_policy(conn.member, p.room, p.change(), p.reason)
         return {"room": p.room, "policy": policy.to_wire()}
 
     async def _held_list(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:

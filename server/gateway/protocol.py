@@ -16,19 +16,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 import orjson
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictInt,
     StrictStr,
     ValidationError,
     model_validator,
 )
 
+from server.directory import quiet_hours
 from server.directory.model import MAX_CONVERSATION_PEOPLE
 from server.errors import ErrorCode, PreauError
 from server.moderation.rules import (
@@ -36,6 +38,7 @@ from server.moderation.rules import (
     MAX_REASON_CHARS,
     MAX_RECALL_WINDOW_S,
     MAX_SLOW_MODE_S,
+    PolicyChange,
     Premoderation,
     RoomMode,
 )
@@ -72,11 +75,38 @@ class RoomUnsubscribe(Op):
 
 class ChatSend(Op):
     """Post a message. ``txn`` is the client's id for it: a retry with the same
-    ``txn`` returns the first result and never posts twice."""
+    ``txn`` returns the first result and never posts twice.
+
+    ``ack``: an announcement its readers acknowledge ("J'ai lu"; moderators of
+    the room, or teachers and staff in a conversation). ``urgent``: delivered
+    through quiet hours (school admins only; audited)."""
 
     room: RoomId
     txn: Annotated[StrictStr, Field(min_length=1, max_length=64)]
     body: Annotated[StrictStr, Field(min_length=1)]
+    ack: StrictBool = False
+    urgent: StrictBool = False
+
+
+class MessageRef(Op):
+    """One message of a room: ``chat.ack`` (acknowledge an announcement),
+    ``chat.acks`` (who acknowledged it: its sender and moderators), ``chat.read``
+    (I have read the room up to here)."""
+
+    room: RoomId
+    seq: Annotated[StrictInt, Field(ge=1)]
+
+
+class RoomReceipts(Op):
+    """A private conversation's read markers (its participants)."""
+
+    room: RoomId
+
+
+class ScheduledList(Op):
+    """Messages waiting for the end of quiet hours: one's own (moderators: all)."""
+
+    room: RoomId
 
 
 class ChatTyping(Op):
@@ -122,16 +152,23 @@ class PolicyChangeFields(Op):
     premoderation: Premoderation | None = None
     slow_mode_s: Annotated[StrictInt, Field(ge=0, le=MAX_SLOW_MODE_S)] | None = None
     recall_window_s: Annotated[StrictInt, Field(ge=0, le=MAX_RECALL_WINDOW_S)] | None = None
+    # "school", "off" or the room's own delivery window "HH:MM-HH:MM"
+    quiet_hours: Annotated[StrictStr, Field(max_length=16)] | None = None
     reason: Reason | None = None
 
     @model_validator(mode="after")
     def _something_to_change(self) -> Self:
-        if (self.mode, self.premoderation, self.slow_mode_s, self.recall_window_s) == (
-            None, None, None, None
-        ):
+        if (self.mode, self.premoderation, self.slow_mode_s, self.recall_window_s,
+                self.quiet_hours) == (None, None, None, None, None):
             raise ValueError("give at least one of mode, premoderation, slow_mode_s, "
-                             "recall_window_s")
+                             "recall_window_s, quiet_hours")
+        if self.quiet_hours is not None:
+            quiet_hours.check_room_setting(self.quiet_hours)
         return self
+
+    def change(self) -> PolicyChange:
+        return PolicyChange(self.mode, self.premoderation, self.slow_mode_s,
+                            self.recall_window_s, self.quiet_hours)
 
 
 class RoomPolicySet(PolicyChangeFields):
@@ -179,6 +216,18 @@ class MemberList(Op):
     room: RoomId
 
 
+class ReportResolve(Op):
+    """Keep or delete a reported message (the school's moderators)."""
+
+    report: Id
+    outcome: Literal["keep", "delete"]
+    reason: Reason | None = None
+
+
+class ReportMine(Op):
+    """The reports I made, with their outcome."""
+
+
 OPS: dict[str, type[Op]] = {
     "ping": Ping,
     "room.subscribe": RoomSubscribe,
@@ -198,6 +247,9 @@ OPS: dict[str, type[Op]] = {
     "member.remove": MemberAction,
     "member.readmit": MemberAction,
     "member.list": MemberList,
+    "scheduled.list": ScheduledList,
+    "report.resolve": ReportResolve,
+    "report.mine": ReportMine,
 }
 
 

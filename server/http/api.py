@@ -7,16 +7,18 @@ Handlers only parse, authenticate and call the services; errors are
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 import orjson
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictInt,
     StrictStr,
     ValidationError,
+    model_validator,
 )
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,20 +27,22 @@ from starlette.routing import Route
 from server import __version__
 from server.auth.service import IssuedSession, Session
 from server.chat.service import room_wire
+from server.directory import quiet_hours
 from server.directory.model import MAX_CONVERSATION_PEOPLE, Member, Profile
 from server.directory.rules import may_communicate
 from server.errors import ErrorCode, PreauError, bad_request, forbidden, not_found
 from server.gateway.endpoint import SESSION_COOKIE, token_from_scope
 from server.gateway.protocol import PolicyChangeFields, Reason
 from server.gateway.protocol import schemas as ws_schemas
+from server.http import privacy_api
 from server.http.openapi import Endpoint, openapi_document
 from server.moderation.rules import (
     MAX_MUTE_S,
-    PolicyChange,
     Premoderation,
     RoomMode,
 )
 from server.moderation.wordfilter import MAX_ENTRIES, WordLists, clean_list
+from server.privacy.service import VIEW_AUDIT, VIEW_HELD, VIEW_REPORTS
 from server.services import Services
 from server.store import AuditAction, AuditQuery
 
@@ -335,8 +339,9 @@ async def change_password(request: Request) -> Response:
 
 async def _rooms_out(services: Services, member: Member) -> list[dict[str, Any]]:
     rooms = await services.directory.rooms_of(member)
+    unread = await services.receipts.unread(member, [r.id for r in rooms])
     return [
-        {**room_wire(r), "head": await services.store.room_head(r.id)}
+        {**room_wire(r), "head": await services.store.room_head(r.id), "unread": unread[r.id]}
         for r in rooms
     ]
 
@@ -441,7 +446,7 @@ async def set_room_policy(request: Request) -> Response:
     _, member = await _authenticated(request)
     body: PolicyBody = await _json_body(request, PolicyBody)
     room = request.path_params["room"]
-    change = PolicyChange(body.mode, body.premoderation, body.slow_mode_s, body.recall_window_s)
+    change = body.change()
     await _services(request).moderation.set_policy(member, room, change, body.reason)
     access = await _services(request).chat.open_room(member, room)
     return JSONResponse({"room": access.room.id, **access.to_wire()})
@@ -450,6 +455,7 @@ async def set_room_policy(request: Request) -> Response:
 async def held_list(request: Request) -> Response:
     _, member = await _authenticated(request)
     held = await _services(request).moderation.held(member, request.path_params["room"])
+    await _services(request).privacy.viewed(member, VIEW_HELD, request.path_params["room"])
     return JSONResponse({"held": held})
 
 
@@ -554,7 +560,60 @@ async def audit_log(request: Request) -> Response:
     page = await _services(request).moderation.audit(
         member, request.path_params["school"], query
     )
+    await _services(request).privacy.viewed(member, VIEW_AUDIT, request.url.query)
     return JSONResponse(page)
+
+
+class SchoolSettingsBody(Strict):
+    # The delivery window for pupils and parents, "HH:MM-HH:MM" in the school's
+    # time zone, or "off" (docs/moderation.md, "Quiet hours").
+    quiet_hours: Annotated[StrictStr, Field(max_length=16)] | None = None
+    parents_may_message: StrictBool | None = None
+
+    @model_validator(mode="after")
+    def _valid(self) -> Self:
+        if self.quiet_hours is None and self.parents_may_message is None:
+            raise ValueError("give quiet_hours or parents_may_message")
+        if self.quiet_hours is not None:
+            quiet_hours.check_school_setting(self.quiet_hours)
+        return self
+
+
+class SchoolSettingsOut(BaseModel):
+    quiet_hours: str
+    timezone: str
+    parents_may_message: bool
+
+
+async def school_settings(request: Request) -> Response:
+    _, member = await _authenticated(request)
+    found = await _services(request).moderation.school_settings(
+        member, request.path_params["school"]
+    )
+    return JSONResponse(found)
+
+
+async def set_school_settings(request: Request) -> Response:
+    _, member = await _authenticated(request)
+    body: SchoolSettingsBody = await _json_body(request, SchoolSettingsBody)
+    saved = await _services(request).moderation.set_school_settings(
+        member, request.path_params["school"], quiet_hours=body.quiet_hours,
+        parents_may_message=body.parents_may_message,
+    )
+    return JSONResponse(saved)
+
+
+async def school_parents_room(request: Request) -> Response:
+    _, member = await _authenticated(request)
+    if request.path_params["school"] != member.school_id:
+        raise not_found("no such school")
+    room, created = await _services(request).chat.parents_room(member, None)
+    return JSONResponse({"room": room_wire(room), "created": created})
+
+
+async def my_reports(request: Request) -> Response:
+    _, member = await _authenticated(request)
+    return JSONResponse({"reports": await _services(request).moderation.my_reports(member)})
 
 
 class MessagingBody(Strict):
@@ -604,6 +663,7 @@ async def report_message(request: Request) -> Response:
 async def reports(request: Request) -> Response:
     _, member = await _authenticated(request)
     found = await _services(request).moderation.reports(member, request.path_params["school"])
+    await _services(request).privacy.viewed(member, VIEW_REPORTS, request.path_params["school"])
     return JSONResponse({"reports": found})
 
 
@@ -776,6 +836,17 @@ ENDPOINTS: list[Endpoint] = [
                     "action": "only this action (policy.change, message.delete, …)",
                     "before": "the next cursor of the previous page",
                     "limit": "1-200, default 50"}),
+    Endpoint("GET", "/api/schools/{school}/settings",
+             "The school's quiet hours and parents' conversations setting (school admins)",
+             school_settings, response=SchoolSettingsOut),
+    Endpoint("PUT", "/api/schools/{school}/settings",
+             "Change quiet hours or whether parents of a class may write to each other "
+             "(school admins; audited)", set_school_settings, body=SchoolSettingsBody,
+             response=SchoolSettingsOut),
+    Endpoint("POST", "/api/schools/{school}/parents-room",
+             "Open (or get) the school-wide parents' room (staff)", school_parents_room,
+             response=OpenedRoomOut),
+    Endpoint("GET", "/api/me/reports", "The reports I made and their outcome", my_reports),
     Endpoint("GET", "/api/schools/{school}/messaging",
              "Profiles whose messaging is suspended (school admins)", messaging_state,
              response=MessagingOut),
@@ -806,6 +877,7 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/api/openapi.json", "This description", openapi, auth=False),
     Endpoint("GET", "/api/ws-schema", "JSON Schemas of the WebSocket ops", ws_schema,
              auth=False),
+    *privacy_api.ENDPOINTS,
 ]
 
 

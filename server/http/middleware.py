@@ -69,7 +69,13 @@ class SecurityMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
+                headers = list(message.get("headers", []))
+                # A response that chose its own caching keeps it (the web
+                # client's hashed assets are immutable); the rest is no-store.
+                own = {name.lower() for name, _ in headers}
+                message["headers"] = headers + [
+                    h for h in SECURITY_HEADERS if h[0] not in own
+                ]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from server.directory import quiet_hours
 from server.directory.model import Member, Profile, Room, RoomKind
 from server.directory.rules import may_join
 from server.errors import ErrorCode, PreauError, bad_request
@@ -61,6 +62,8 @@ class RoomPolicy:
     premoderation: Premoderation = Premoderation.OFF
     slow_mode_s: int = 0
     recall_window_s: int = DEFAULT_RECALL_WINDOW_S
+    # "school" (the school's delivery window), "off", or "HH:MM-HH:MM" (quiet_hours.py)
+    quiet_hours: str = quiet_hours.SCHOOL
 
     def to_wire(self) -> dict[str, object]:
         return {
@@ -68,6 +71,7 @@ class RoomPolicy:
             "premoderation": self.premoderation.value,
             "slow_mode_s": self.slow_mode_s,
             "recall_window_s": self.recall_window_s,
+            "quiet_hours": self.quiet_hours,
         }
 
 
@@ -79,6 +83,7 @@ class PolicyChange:
     premoderation: Premoderation | None = None
     slow_mode_s: int | None = None
     recall_window_s: int | None = None
+    quiet_hours: str | None = None
 
     def apply(self, policy: RoomPolicy) -> RoomPolicy:
         return RoomPolicy(
@@ -90,6 +95,7 @@ class PolicyChange:
             recall_window_s=(
                 policy.recall_window_s if self.recall_window_s is None else self.recall_window_s
             ),
+            quiet_hours=policy.quiet_hours if self.quiet_hours is None else self.quiet_hours,
         )
 
 

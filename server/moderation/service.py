@@ -17,7 +17,7 @@ from typing import Any
 from server.chat.render import MessageRenderer
 from server.chat.service import ChatService, RoomAccess
 from server.clock import Clock
-from server.directory.model import Member, Profile
+from server.directory.model import Member, Profile, School
 from server.directory.service import Directory
 from server.errors import ErrorCode, PreauError, forbidden, not_found
 from server.gateway.hub import Audience, Hub
@@ -252,6 +252,31 @@ class ModerationService:
         )
         return [p.value for p in now]
 
+    # -- school settings -----------------------------------------------------------
+    async def school_settings(self, member: Member, school_id: str) -> dict[str, Any]:
+        self._school_admin(member, school_id)
+        return _settings_wire(await self._store.school_settings(school_id))
+
+    async def set_school_settings(
+        self,
+        member: Member,
+        school_id: str,
+        *,
+        quiet_hours: str | None,
+        parents_may_message: bool | None,
+    ) -> dict[str, Any]:
+        """Quiet hours (the delivery window, or ``off``) and whether parents of
+        a class may write to each other; audited, and in force on every node
+        once it reloads the school's directory (at once here and through the
+        broker; at the latest after PREAU_DIRECTORY_POLL_S)."""
+        self._school_admin(member, school_id)
+        school = await self._store.set_school_settings(
+            school_id, member.id, self._clock.now_ms(),
+            quiet_hours=quiet_hours, parents_may_message=parents_may_message,
+        )
+        await self._hub.directory_changed(school_id)
+        return _settings_wire(school)
+
     # -- the word filter -----------------------------------------------------------
     async def word_filter(self, member: Member, school_id: str) -> dict[str, list[str]]:
         self._school_admin(member, school_id)
@@ -331,6 +356,11 @@ class ModerationService:
         if final is None:  # resolved meanwhile by someone else
             return await self.resolve_report(member, report_id, delete, reason)
         return {"report": await self._report_fields(final), "duplicate": False}
+
+    async def my_reports(self, member: Member) -> list[dict[str, Any]]:
+        """The reports ``member`` made and their outcome (never the context:
+        the reporter saw the message in the room already)."""
+        return [await self._report_fields(r) for r in await self._store.reports_by(member.id)]
 
     async def _may_resolve(self, member: Member, report: Report) -> bool:
         if member.school_id != report.school_id:
@@ -422,3 +452,8 @@ class ModerationService:
             except Exception:
                 log.exception("audit retention purge failed")
             await asyncio.sleep(interval_s)
+
+
+def _settings_wire(school: School) -> dict[str, Any]:
+    return {"quiet_hours": school.quiet_hours, "timezone": school.timezone,
+            "parents_may_message": school.parents_may_message}

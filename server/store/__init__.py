@@ -64,6 +64,7 @@ class Message:
     redacts: int | None = None
     reason: str | None = None
     redacted: bool = False
+    ack_required: bool = False  # an announcement: readers acknowledge it ("J'ai lu")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,37 @@ class HeldMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduledMessage:
+    """A message committed during quiet hours, delivered at ``release_ms``."""
+
+    id: str
+    room_id: str
+    sender_id: str
+    txn: str
+    body: str
+    created_ms: int
+    release_ms: int
+    ack_required: bool = False
+    seq: int | None = None  # released: where it was posted
+
+
+@dataclass(frozen=True, slots=True)
+class PostOptions:
+    """How a post is delivered, beyond the room's policy.
+
+    ``quiet_hours`` and ``timezone`` are the school's (the room's own setting
+    is read in the post's transaction); ``urgent`` (admins only, checked by the
+    caller) goes through quiet hours; ``ack_required`` makes an announcement.
+    """
+
+    quiet_hours: str = "off"
+    timezone: str = "UTC"
+    urgent: bool = False
+    ack_required: bool = False
+    scheduled_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class PostResult:
     """What ``post_message`` did: exactly one of ``message``, ``held``, ``refusal``.
 
@@ -112,6 +144,8 @@ class PostResult:
     created: bool = False
     # The word filter's alert list matched a posted message (audited with it).
     alert: FilterMatch | None = None
+    # Quiet hours: committed, delivered when the window opens.
+    scheduled: ScheduledMessage | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +205,8 @@ class AuditAction(StrEnum):
     WORD_FILTER_CHANGE = "word_filter.change"  # a school's word lists replaced
     WORD_FILTER_ALERT = "word_filter.alert"  # a posted message matched the alert list
     REPORT_RESOLVE = "report.resolve"  # a moderator kept or deleted a reported message
+    SCHOOL_SETTINGS = "school.settings"  # quiet hours, parents' conversations
+    URGENT_MESSAGE = "message.urgent"  # an admin's message sent through quiet hours
 
 
 MEMBER_ACTIONS = frozenset({
@@ -386,11 +422,26 @@ class Store(Protocol):
         """The private conversations ``person_id`` is a member of, by name."""
 
     async def ensure_parents_room(
-        self, school_id: str, class_id: str, now_ms: int
+        self, school_id: str, class_id: str | None, now_ms: int
     ) -> tuple[Room, bool]:
-        """The class's parents' room, created if missing (then the school's
-        directory version moves); ``(room, created)``. ``LookupError`` for a
-        class not in the school."""
+        """The class's parents' room (``class_id`` None: the school-wide one),
+        created if missing (then the school's directory version moves);
+        ``(room, created)``. ``LookupError`` for a class not in the school."""
+
+    async def school_settings(self, school_id: str) -> School:
+        """The school with its settings, read now (``LookupError`` if unknown)."""
+
+    async def set_school_settings(
+        self,
+        school_id: str,
+        actor_id: str,
+        now_ms: int,
+        *,
+        quiet_hours: str | None = None,
+        parents_may_message: bool | None = None,
+    ) -> School:
+        """Change a school's settings (``None``: unchanged, values checked by the
+        caller), audited, directory version bumped so every node reloads."""
 
     async def room_head(self, room_id: str) -> int:
         """The last committed sequence number of a room (0 when empty)."""
@@ -423,9 +474,12 @@ class Store(Protocol):
         message_id: str,
         held_id: str,
         now_ms: int,
+        options: PostOptions | None = None,
     ) -> PostResult:
         """Post, hold or refuse a message, as ``decide_post`` says under the
-        policy and member state read in this transaction.
+        policy and member state read in this transaction; a message that would
+        be posted during the room's quiet hours to pupils or parents is
+        scheduled instead (``options``; server/directory/quiet_hours.py).
 
         Posting is ``append_message``; holding stores it under ``held_id``
         (without a seq). Slow mode records the post time of non-moderators.
@@ -557,3 +611,43 @@ class Store(Protocol):
         message (``status`` kept or deleted; the redaction itself is
         ``redact_message``), each audited. Return those resolved now (empty:
         already resolved). Raises ``LookupError`` for an unknown report."""
+
+    async def reports_by(self, reporter_id: str, limit: int = 100) -> list[Report]:
+        """The reports a person made, newest first, with their outcome."""
+
+    # -- quiet hours -------------------------------------------------------
+    async def scheduled_messages(
+        self, room_id: str, sender_id: str | None = None, limit: int = 100
+    ) -> list[ScheduledMessage]:
+        """Messages of a room waiting for quiet hours to end (of one sender if
+        given), oldest first."""
+
+    async def release_scheduled(
+        self, now_ms: int, limit: int, new_message_id: Callable[[], str]
+    ) -> list[Message]:
+        """Post up to ``limit`` scheduled messages due at ``now_ms``, each with
+        its room's next seq and its author's txn, in release order. Safe on
+        several nodes at once: each message is posted by exactly one of them
+        (the others get nothing for it). Returns the messages this call posted."""
+
+    # -- acknowledgements and read markers ---------------------------------
+    async def acknowledge(
+        self, room_id: str, seq: int, person_id: str, now_ms: int
+    ) -> tuple[Message, int, bool] | None:
+        """Record that ``person_id`` read announcement ``seq``: ``(message,
+        acknowledged at, created)``; again: the first time, ``created`` False.
+        ``None`` when there is no such announcement to acknowledge (not a
+        message, redacted, no acknowledgement asked, or one's own)."""
+
+    async def acknowledgements(self, room_id: str, seq: int) -> list[tuple[str, int]]:
+        """``(person id, at ms)`` of everyone who acknowledged a message, in order."""
+
+    async def mark_read(self, room_id: str, person_id: str, seq: int, now_ms: int) -> int:
+        """Move a person's read marker forward to ``seq`` (capped at the room's
+        head; never backwards); return the marker now. ``LookupError``: no room."""
+
+    async def read_markers(self, room_id: str) -> dict[str, int]:
+        """Person id → read marker, for everyone who has one in the room."""
+
+    async def unread_counts(self, person_id: str, room_ids: Sequence[str]) -> dict[str, int]:
+        """Room id → visible messages by others after the person's marker."""

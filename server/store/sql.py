@@ -20,7 +20,7 @@ import re
 import secrets
 import time
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from functools import cache
@@ -29,7 +29,17 @@ from typing import Any, Protocol
 
 import orjson
 
-from server.directory.model import Member, Person, Profile, Room, RoomKind, School, SchoolClass
+from server.directory import quiet_hours
+from server.directory.model import (
+    Member,
+    Person,
+    Profile,
+    Room,
+    RoomKind,
+    School,
+    SchoolClass,
+    profile_group,
+)
 from server.directory.rules import CommunicationRules
 from server.errors import ErrorCode
 from server.moderation import wordfilter
@@ -68,10 +78,12 @@ from server.store import (
     Message,
     MessageKind,
     PersonRow,
+    PostOptions,
     PostResult,
     RedactResult,
     Report,
     ReportStatus,
+    ScheduledMessage,
     SchoolView,
     SessionRecord,
 )
@@ -216,13 +228,18 @@ def _wall_clock_ms() -> int:
 # -- row conversions --------------------------------------------------------
 
 _MESSAGE_COLUMNS = (
-    "room_id, seq, id, sender_id, txn, body, created_ms, kind, redacts, reason, redacted_seq"
+    "room_id, seq, id, sender_id, txn, body, created_ms, kind, redacts, reason, redacted_seq,"
+    " ack_required"
 )
 _INSERT_MESSAGE = (
-    "INSERT INTO messages (room_id, seq, id, sender_id, txn, body, created_ms)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (room_id, sender_id, txn) DO NOTHING"
+    "INSERT INTO messages (room_id, seq, id, sender_id, txn, body, created_ms, ack_required)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (room_id, sender_id, txn) DO NOTHING"
 )
-_POLICY_COLUMNS = "mode, premoderation, slow_mode_s, recall_window_s"
+_POLICY_COLUMNS = "mode, premoderation, slow_mode_s, recall_window_s, quiet_hours"
+_AT_ONCE = PostOptions()
+_SCHEDULED_COLUMNS = (
+    "id, room_id, sender_id, txn, body, created_ms, release_ms, ack_required, seq"
+)
 _HELD_COLUMNS = (
     "id, room_id, sender_id, txn, body, created_ms, status, decided_by, decided_ms, reason, seq"
 )
@@ -252,6 +269,7 @@ def _message(r: Row) -> Message:
         redacts=_opt_int(r["redacts"]),
         reason=_opt_str(r["reason"]),
         redacted=r["redacted_seq"] is not None,
+        ack_required=bool(r["ack_required"]),
     )
 
 
@@ -261,6 +279,7 @@ def _policy(r: Row) -> RoomPolicy:
         premoderation=Premoderation(r["premoderation"]),
         slow_mode_s=int(r["slow_mode_s"]),
         recall_window_s=int(r["recall_window_s"]),
+        quiet_hours=str(r["quiet_hours"]),
     )
 
 
@@ -312,8 +331,13 @@ def _room(r: Row) -> Room:
     )
 
 
+_SCHOOL_COLUMNS = "id, uai, name, timezone, quiet_hours, parents_may_message"
+
+
 def _school(r: Row) -> School:
-    return School(id=r["id"], uai=r["uai"], name=r["name"], timezone=r["timezone"])
+    return School(id=r["id"], uai=r["uai"], name=r["name"], timezone=r["timezone"],
+                  quiet_hours=r["quiet_hours"],
+                  parents_may_message=bool(r["parents_may_message"]))
 
 
 # -- the store --------------------------------------------------------------
@@ -585,14 +609,14 @@ class SqlStore:
     async def school_by_uai(self, uai: str) -> School | None:
         async with self._engine.transaction(readonly=True) as tx:
             row = await tx.fetchrow(
-                "SELECT id, uai, name, timezone FROM schools WHERE uai = $1", uai
+                f"SELECT {_SCHOOL_COLUMNS} FROM schools WHERE uai = $1", uai
             )
         return None if row is None else _school(row)
 
     async def load_school(self, school_id: str) -> SchoolView | None:
         async with self._engine.transaction(readonly=True, bulk=True) as tx:
             school_row = await tx.fetchrow(
-                "SELECT id, uai, name, timezone, directory_version FROM schools WHERE id = $1",
+                f"SELECT {_SCHOOL_COLUMNS}, directory_version FROM schools WHERE id = $1",
                 school_id,
             )
             if school_row is None:
@@ -646,16 +670,22 @@ class SqlStore:
             )
             for r in people_rows
         }
+        school = _school(school_row)
+        links = {(r["from_group"], r["to_group"]) for r in link_rows}
+        if school.parents_may_message:
+            # The school's setting: parents of a class may talk with each other
+            # (a self-link on each class's parents group; never across classes).
+            links.update((g, g) for g in (profile_group(c, Profile.PARENT) for c in classes))
         return SchoolView(
             version=int(school_row["directory_version"]),
-            school=_school(school_row),
+            school=school,
             classes=classes,
             people=people,
             members=_members(people, member_rows, guardian_rows),
             rules=CommunicationRules(
                 # Self-links express "members may talk with each other", so
                 # ``internal`` stays empty.
-                links=frozenset((r["from_group"], r["to_group"]) for r in link_rows),
+                links=frozenset(links),
                 internal=frozenset(),
             ),
             rooms={r["id"]: _room(r) for r in room_rows},
@@ -838,32 +868,79 @@ class SqlStore:
         return sorted(rooms, key=lambda r: (r.name, r.id))
 
     async def ensure_parents_room(
-        self, school_id: str, class_id: str, now_ms: int
+        self, school_id: str, class_id: str | None, now_ms: int
     ) -> tuple[Room, bool]:
         async with self._engine.transaction() as tx:
-            class_name = await tx.fetchval(
-                "SELECT name FROM classes WHERE id = $1 AND school_id = $2", class_id, school_id
-            )
-            if class_name is None:
-                raise LookupError(class_id)
+            if class_id is None:
+                name = "Parents de l'établissement"
+            else:
+                class_name = await tx.fetchval(
+                    "SELECT name FROM classes WHERE id = $1 AND school_id = $2",
+                    class_id, school_id,
+                )
+                if class_name is None:
+                    raise LookupError(class_id)
+                name = f"Parents {class_name}"
             inserted = await tx.execute(
                 "INSERT INTO rooms (id, school_id, kind, name, class_id, created_ms)"
                 " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                new_id(), school_id, RoomKind.PARENTS.value, f"Parents {class_name}",
-                class_id, now_ms,
+                new_id(), school_id, RoomKind.PARENTS.value, name, class_id, now_ms,
             )
             if inserted:  # the cached directories reload and list it
-                await tx.execute(
-                    "UPDATE schools SET directory_version = directory_version + 1"
-                    " WHERE id = $1",
-                    school_id,
+                await _bump_directory(tx, school_id)
+            if class_id is None:
+                row = await tx.fetchrow(
+                    f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE school_id = $1 AND kind = $2"
+                    " AND class_id IS NULL",
+                    school_id, RoomKind.PARENTS.value,
                 )
-            row = await tx.fetchrow(
-                f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE class_id = $1 AND kind = $2",
-                class_id, RoomKind.PARENTS.value,
-            )
+            else:
+                row = await tx.fetchrow(
+                    f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE class_id = $1 AND kind = $2",
+                    class_id, RoomKind.PARENTS.value,
+                )
         assert row is not None
         return _room(row), bool(inserted)
+
+    async def school_settings(self, school_id: str) -> School:
+        async with self._engine.transaction(readonly=True) as tx:
+            row = await tx.fetchrow(
+                f"SELECT {_SCHOOL_COLUMNS} FROM schools WHERE id = $1", school_id
+            )
+        if row is None:
+            raise LookupError(school_id)
+        return _school(row)
+
+    async def set_school_settings(
+        self,
+        school_id: str,
+        actor_id: str,
+        now_ms: int,
+        *,
+        quiet_hours: str | None = None,
+        parents_may_message: bool | None = None,
+    ) -> School:
+        """Change a school's settings (``None``: unchanged), audited, and bump
+        the directory version so every node reloads them."""
+        async with self._engine.transaction() as tx:
+            row = await tx.fetchrow(
+                "UPDATE schools SET quiet_hours = COALESCE($2, quiet_hours),"
+                " parents_may_message = COALESCE($3, parents_may_message),"
+                " directory_version = directory_version + 1 WHERE id = $1"
+                f" RETURNING {_SCHOOL_COLUMNS}",
+                school_id, quiet_hours,
+                None if parents_may_message is None else int(parents_may_message),
+            )
+            if row is None:
+                raise LookupError(school_id)
+            details: dict[str, Any] = {}
+            if quiet_hours is not None:
+                details["quiet_hours"] = quiet_hours
+            if parents_may_message is not None:
+                details["parents_may_message"] = parents_may_message
+            await _audit(tx, school_id, None, actor_id, AuditAction.SCHOOL_SETTINGS, now_ms,
+                         details=details)
+        return _school(row)
 
     async def room_head(self, room_id: str) -> int:
         async with self._engine.transaction(readonly=True) as tx:
@@ -940,6 +1017,7 @@ class SqlStore:
         message_id: str,
         held_id: str,
         now_ms: int,
+        options: PostOptions | None = None,
     ) -> PostResult:
         """Raises ``LookupError`` for an unknown room.
 
@@ -950,6 +1028,7 @@ class SqlStore:
         the room's row lock is taken, so on PostgreSQL it sees whatever a
         concurrent post of the same member committed (slow mode holds).
         """
+        options = options or _AT_ONCE
         async with self._engine.transaction() as tx:
             # The school's kill switch first: nothing else matters while it is on
             # for this profile (one indexed look-up; no row when it is off).
@@ -966,7 +1045,7 @@ class SqlStore:
                 ))
             row = await tx.fetchrow(
                 "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1"
-                f" RETURNING last_seq, school_id, kind, {_POLICY_COLUMNS}",
+                f" RETURNING last_seq, id, school_id, kind, {_POLICY_COLUMNS}",
                 room_id,
             )
             if row is None:
@@ -1040,8 +1119,12 @@ class SqlStore:
                     await _record_post(tx, room_id, author.id, now_ms)
                 return PostResult(held=held, created=True)
 
+            release_ms = await _quiet_release(tx, row, author.id, options, now_ms)
+            if release_ms is not None and not options.urgent:
+                return await _schedule(tx, row, author, txn, body, options, release_ms,
+                                       role, policy, now_ms)
             message = Message(room_id, int(row["last_seq"]), message_id, author.id, txn, body,
-                              now_ms)
+                              now_ms, ack_required=options.ack_required)
             if not await _insert_message(tx, message):
                 existing = await _message_by_txn(tx, room_id, author.id, txn)
                 await tx.rollback()
@@ -1055,6 +1138,11 @@ class SqlStore:
                     AuditAction.WORD_FILTER_ALERT, now_ms,
                     target_person_id=author.id, target_seq=message.seq,
                     details={"words": list(alert.words)},
+                )
+            if release_ms is not None:  # urgent, through quiet hours: accountable
+                await _audit(
+                    tx, str(row["school_id"]), room_id, author.id,
+                    AuditAction.URGENT_MESSAGE, now_ms, target_seq=message.seq,
                 )
         return PostResult(message=message, created=True, alert=alert)
 
@@ -1302,9 +1390,9 @@ class SqlStore:
                 return old, False
             await tx.execute(
                 "UPDATE rooms SET mode = $2, premoderation = $3, slow_mode_s = $4,"
-                " recall_window_s = $5 WHERE id = $1",
+                " recall_window_s = $5, quiet_hours = $6 WHERE id = $1",
                 room_id, new.mode.value, new.premoderation.value, new.slow_mode_s,
-                new.recall_window_s,
+                new.recall_window_s, new.quiet_hours,
             )
             before, after = old.to_wire(), new.to_wire()
             details = {k: {"from": before[k], "to": v} for k, v in after.items()
@@ -1527,6 +1615,162 @@ class SqlStore:
                 )
         return resolved
 
+    async def reports_by(self, reporter_id: str, limit: int = 100) -> list[Report]:
+        async with self._engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(
+                f"SELECT {_REPORT_COLUMNS} FROM reports WHERE reporter_id = $1"
+                " ORDER BY created_ms DESC, id LIMIT $2",
+                reporter_id, limit,
+            )
+        return [_report(r) for r in rows]
+
+    # -- quiet hours ---------------------------------------------------------
+
+    async def scheduled_messages(
+        self, room_id: str, sender_id: str | None = None, limit: int = 100
+    ) -> list[ScheduledMessage]:
+        sql = (f"SELECT {_SCHEDULED_COLUMNS} FROM scheduled_messages"
+               " WHERE room_id = $1 AND seq IS NULL")
+        args: list[Any] = [room_id, limit]
+        if sender_id is not None:
+            args.append(sender_id)
+            sql += " AND sender_id = $3"
+        sql += " ORDER BY created_ms, id LIMIT $2"
+        async with self._engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(sql, *args)
+        return [_scheduled(r) for r in rows]
+
+    async def release_scheduled(
+        self, now_ms: int, limit: int, new_message_id: Callable[[], str]
+    ) -> list[Message]:
+        async with self._engine.transaction(readonly=True) as tx:
+            due = await tx.fetch(
+                "SELECT id, room_id FROM scheduled_messages WHERE seq IS NULL"
+                " AND release_ms <= $1 ORDER BY release_ms, created_ms, id LIMIT $2",
+                now_ms, limit,
+            )
+        released = []
+        for row in due:
+            message = await self._release_one(str(row["id"]), str(row["room_id"]),
+                                              new_message_id())
+            if message is not None:
+                released.append(message)
+        return released
+
+    async def _release_one(self, scheduled_id: str, room_id: str, message_id: str
+                           ) -> Message | None:
+        """Post one scheduled message, once: of nodes releasing at the same
+        time, the one whose UPDATE claims the row posts it; the others roll back."""
+        async with self._engine.transaction() as tx:
+            # The room's row first, as post_message locks it: no deadlock.
+            room = await tx.fetchrow(
+                "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
+                room_id,
+            )
+            row = await tx.fetchrow(
+                "UPDATE scheduled_messages SET seq = $2 WHERE id = $1 AND seq IS NULL"
+                f" RETURNING {_SCHEDULED_COLUMNS}",
+                scheduled_id, None if room is None else int(room["last_seq"]),
+            )
+            if room is None or row is None:
+                await tx.rollback()
+                return None
+            waiting = _scheduled(row)
+            message = Message(room_id, int(room["last_seq"]), message_id, waiting.sender_id,
+                              waiting.txn, waiting.body, waiting.created_ms,
+                              ack_required=waiting.ack_required)
+            if not await _insert_message(tx, message):
+                # The author's retry was posted directly after the window
+                # opened: that post stands, and this seq goes back.
+                existing = await _message_by_txn(tx, room_id, waiting.sender_id, waiting.txn)
+                assert existing is not None
+                await tx.execute(
+                    "UPDATE rooms SET last_seq = last_seq - 1 WHERE id = $1", room_id
+                )
+                await tx.execute(
+                    "UPDATE scheduled_messages SET seq = $2 WHERE id = $1",
+                    scheduled_id, existing.seq,
+                )
+                return None
+        return message
+
+    # -- acknowledgements and read markers -----------------------------------
+
+    async def acknowledge(
+        self, room_id: str, seq: int, person_id: str, now_ms: int
+    ) -> tuple[Message, int, bool] | None:
+        async with self._engine.transaction() as tx:
+            message = await _message_at(tx, room_id, seq)
+            if (
+                message is None or message.kind is not MessageKind.MESSAGE
+                or message.redacted or not message.ack_required
+                or message.sender_id == person_id
+            ):
+                await tx.rollback()
+                return None
+            inserted = await tx.execute(
+                "INSERT INTO message_acks (room_id, seq, person_id, at_ms)"
+                " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                room_id, seq, person_id, now_ms,
+            )
+            at = now_ms if inserted else int(await tx.fetchval(
+                "SELECT at_ms FROM message_acks WHERE room_id = $1 AND seq = $2"
+                " AND person_id = $3", room_id, seq, person_id,
+            ))
+        return message, at, bool(inserted)
+
+    async def acknowledgements(self, room_id: str, seq: int) -> list[tuple[str, int]]:
+        async with self._engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(
+                "SELECT person_id, at_ms FROM message_acks WHERE room_id = $1 AND seq = $2"
+                " ORDER BY at_ms, person_id",
+                room_id, seq,
+            )
+        return [(str(r["person_id"]), int(r["at_ms"])) for r in rows]
+
+    async def mark_read(self, room_id: str, person_id: str, seq: int, now_ms: int) -> int:
+        async with self._engine.transaction() as tx:
+            head = await tx.fetchval("SELECT last_seq FROM rooms WHERE id = $1", room_id)
+            if head is None:
+                raise LookupError(f"no room {room_id!r}")
+            seq = min(seq, int(head))
+            await tx.execute(
+                "INSERT INTO read_markers (room_id, person_id, seq, at_ms)"
+                " VALUES ($1, $2, $3, $4) ON CONFLICT (room_id, person_id) DO UPDATE"
+                " SET seq = excluded.seq, at_ms = excluded.at_ms"
+                " WHERE read_markers.seq < excluded.seq",
+                room_id, person_id, seq, now_ms,
+            )
+            marker = await tx.fetchval(
+                "SELECT seq FROM read_markers WHERE room_id = $1 AND person_id = $2",
+                room_id, person_id,
+            )
+        return int(marker)
+
+    async def read_markers(self, room_id: str) -> dict[str, int]:
+        async with self._engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(
+                "SELECT person_id, seq FROM read_markers WHERE room_id = $1", room_id
+            )
+        return {str(r["person_id"]): int(r["seq"]) for r in rows}
+
+    async def unread_counts(self, person_id: str, room_ids: Sequence[str]) -> dict[str, int]:
+        if not room_ids:
+            return {}
+        marks = ", ".join(f"${i + 2}" for i in range(len(room_ids)))
+        async with self._engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(
+                "SELECT m.room_id, COUNT(*) AS n FROM messages m"
+                " LEFT JOIN read_markers r ON r.room_id = m.room_id AND r.person_id = $1"
+                f" WHERE m.room_id IN ({marks}) AND m.seq > COALESCE(r.seq, 0)"
+                " AND m.kind = 'message' AND m.redacted_seq IS NULL AND m.sender_id <> $1"
+                " GROUP BY m.room_id",
+                person_id, *room_ids,
+            )
+        counts = dict.fromkeys(room_ids, 0)
+        counts.update({str(r["room_id"]): int(r["n"]) for r in rows})
+        return counts
+
 
 async def _with_members(tx: Transaction, room: Room) -> Room:
     """``room`` with its explicit members (private conversations only)."""
@@ -1570,6 +1814,86 @@ async def _word_lists(tx: Transaction, school_id: str) -> WordLists:
     return WordLists(**lists)
 
 
+async def _quiet_release(
+    tx: Transaction, room: Row, sender_id: str, options: PostOptions, now_ms: int
+) -> int | None:
+    """When a post to ``room`` may be delivered: ``None`` for now; else the
+    opening of the room's delivery window (server/directory/quiet_hours.py).
+
+    Only messages that reach pupils or parents wait: class and parents' rooms
+    always hold some, a conversation is checked (staff-to-staff is never held).
+    """
+    window = quiet_hours.effective_window(options.quiet_hours, str(room["quiet_hours"]))
+    release = quiet_hours.release_time(now_ms, options.timezone, window)
+    if release is None:
+        return None
+    if room["kind"] == RoomKind.PRIVATE.value and not await tx.fetchval(
+        "SELECT 1 FROM room_members_explicit e JOIN people p ON p.id = e.person_id"
+        " WHERE e.room_id = (SELECT id FROM rooms WHERE id = $1) AND e.person_id <> $2"
+        " AND p.profile IN ('pupil', 'parent') LIMIT 1",
+        str(room["id"]), sender_id,
+    ):
+        return None
+    return release
+
+
+async def _schedule(
+    tx: Transaction,
+    room: Row,
+    author: Author,
+    txn: str,
+    body: str,
+    options: PostOptions,
+    release_ms: int,
+    role: RoomRole,
+    policy: RoomPolicy,
+    now_ms: int,
+) -> PostResult:
+    """Commit a post for later delivery (quiet hours), idempotent by txn."""
+    room_id = str(room["id"])
+    posted = await _message_by_txn(tx, room_id, author.id, txn)
+    if posted is not None:
+        await tx.rollback()
+        return PostResult(message=posted)
+    scheduled = ScheduledMessage(options.scheduled_id, room_id, author.id, txn, body, now_ms,
+                                 release_ms, options.ack_required)
+    inserted = await tx.execute(
+        "INSERT INTO scheduled_messages (id, room_id, sender_id, txn, body, ack_required,"
+        " created_ms, release_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        " ON CONFLICT (room_id, sender_id, txn) DO NOTHING",
+        scheduled.id, room_id, author.id, txn, body, int(options.ack_required), now_ms,
+        release_ms,
+    )
+    if inserted == 0:
+        earlier = await tx.fetchrow(
+            f"SELECT {_SCHEDULED_COLUMNS} FROM scheduled_messages"
+            " WHERE room_id = $1 AND sender_id = $2 AND txn = $3",
+            room_id, author.id, txn,
+        )
+        await tx.rollback()
+        assert earlier is not None
+        return PostResult(scheduled=_scheduled(earlier))
+    # No seq until delivered: give the number back (the row lock is ours).
+    await tx.execute("UPDATE rooms SET last_seq = last_seq - 1 WHERE id = $1", room_id)
+    if counts_for_slow_mode(role, policy):
+        await _record_post(tx, room_id, author.id, now_ms)
+    return PostResult(scheduled=scheduled, created=True)
+
+
+def _scheduled(r: Row) -> ScheduledMessage:
+    return ScheduledMessage(
+        id=r["id"], room_id=r["room_id"], sender_id=r["sender_id"], txn=r["txn"],
+        body=r["body"], created_ms=int(r["created_ms"]), release_ms=int(r["release_ms"]),
+        ack_required=bool(r["ack_required"]), seq=_opt_int(r["seq"]),
+    )
+
+
+async def _bump_directory(tx: Transaction, school_id: str) -> None:
+    await tx.execute(
+        "UPDATE schools SET directory_version = directory_version + 1 WHERE id = $1", school_id
+    )
+
+
 async def _insert_message(tx: Transaction, message: Message) -> bool:
     """Insert a plain message; False if its ``(room, sender, txn)`` exists.
 
@@ -1584,6 +1908,7 @@ async def _insert_message(tx: Transaction, message: Message) -> bool:
         message.txn,
         message.body,
         message.created_ms,
+        int(message.ack_required),
     )
     return inserted > 0
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -137,6 +137,9 @@ class LiveConnection:
         self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.close_code: int | None = None
         self.closed = asyncio.Event()
+        # Event consumers that take their events before the queue (call.py):
+        # a tap returns True when the event was its own.
+        self.taps: list[Callable[[dict[str, Any]], bool]] = []
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
     async def _read(self) -> None:
@@ -147,7 +150,7 @@ class LiveConnection:
                 if waiter is not None:
                     if not waiter.done():
                         waiter.set_result(data)
-                else:
+                elif not any(tap(data) for tap in tuple(self.taps)):
                     self.events.put_nowait(data)
         except websockets.ConnectionClosed:
             pass

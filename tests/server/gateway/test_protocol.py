@@ -29,6 +29,7 @@ from server.gateway.protocol import (
     schemas,
 )
 from tests.server.gateway.test_moderation_protocol import MODERATION_OPS
+from tests.server.gateway.test_reading_protocol import READING_CORE_OPS
 
 MAX = 64 * 1024
 
@@ -94,7 +95,7 @@ def test_every_op_has_a_valid_example_above() -> None:
         "chat.typing",
         "presence.list",
         "conversation.open",
-    } | MODERATION_OPS  # examples in test_moderation_protocol.py
+    } | MODERATION_OPS | READING_CORE_OPS  # examples in those two files
 
 
 @pytest.mark.parametrize("request_id", [0, -5, 2**53, "", "abc", "x" * 64, None])

@@ -259,4 +259,5 @@ def test_policy_changes_apply_field_by_field() -> None:
         RoomPolicy(slow_mode_s=20, recall_window_s=5))
     assert changed == RoomPolicy(RoomMode.ANNOUNCEMENT, Premoderation.OFF, 0, 5)
     assert changed.to_wire() == {"mode": "announcement", "premoderation": "off",
-                                 "slow_mode_s": 0, "recall_window_s": 5}
+                                 "slow_mode_s": 0, "recall_window_s": 5,
+                                 "quiet_hours": "school"}

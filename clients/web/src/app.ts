@@ -1,0 +1,293 @@
+// The app's controller: who I am, my rooms, the live connection, and the
+// handling of every server event. Views read from here and call its methods;
+// they are told to redraw through `onChange`.
+
+import { api, ApiError } from "./api";
+import { Frame, Live, LiveState, OpError } from "./live";
+import { Held, Person, RoomInfo, RoomState } from "./model";
+
+export interface Me {
+  person: Person;
+  login: string;
+  is_admin: boolean;
+  school: { id: string; name: string };
+  rooms: RoomInfo[];
+}
+
+export class App {
+  me: Me | null = null;
+  rooms = new Map<string, RoomState>();
+  connection: LiveState = "closed";
+  alerts: { room: string; words: string[] }[] = [];
+  private live: Live | null = null;
+  private listeners = new Set<() => void>();
+  private redrawQueued = false;
+
+  constructor(private readonly onSessionEnded: () => void) {}
+
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Coalesce redraws: a replay of many messages redraws once. */
+  changed(): void {
+    if (this.redrawQueued) return;
+    this.redrawQueued = true;
+    queueMicrotask(() => {
+      this.redrawQueued = false;
+      for (const listener of [...this.listeners]) listener();
+    });
+  }
+
+  get isModeratorProfile(): boolean {
+    const profile = this.me?.person.profile;
+    return profile === "teacher" || profile === "staff" || Boolean(this.me?.is_admin);
+  }
+
+  /** Load who I am; false when there is no session. */
+  async load(): Promise<boolean> {
+    try {
+      this.me = await api<Me>("GET", "/api/me");
+    } catch (error) {
+      if (error instanceof ApiError && error.code === "unauthenticated") return false;
+      throw error;
+    }
+    // Rooms this device has not seen before are unread from their start,
+    // except on a device's very first login (no flood of old messages).
+    const saved = localStorage.getItem(this.knownKey);
+    const known = new Set<string>(saved ? (JSON.parse(saved) as string[]) : []);
+    for (const info of this.me.rooms) this.addRoom(info, saved !== null && !known.has(info.id));
+    this.startLive();
+    this.changed();
+    return true;
+  }
+
+  private get knownKey(): string {
+    return `preau.known.${this.me?.person.id}`;
+  }
+
+  addRoom(info: RoomInfo, discovered = true): RoomState {
+    let state = this.rooms.get(info.id);
+    if (!state) {
+      state = new RoomState(info, discovered);
+      this.rooms.set(info.id, state);
+      localStorage.setItem(this.knownKey, JSON.stringify([...this.rooms.keys()]));
+      if (this.live?.state === "open") void this.subscribe(state);
+    } else {
+      state.info = { ...state.info, ...info, head: Math.max(state.info.head, info.head ?? 0) };
+    }
+    return state;
+  }
+
+  async refreshRooms(): Promise<void> {
+    const { rooms } = await api<{ rooms: RoomInfo[] }>("GET", "/api/rooms");
+    for (const info of rooms) this.addRoom(info);
+    this.changed();
+  }
+
+  async logout(): Promise<void> {
+    this.live?.stop();
+    try {
+      await api("POST", "/api/auth/logout");
+    } finally {
+      this.reset();
+    }
+  }
+
+  reset(): void {
+    this.live?.stop();
+    this.live = null;
+    this.me = null;
+    this.rooms.clear();
+    this.listeners.clear();
+  }
+
+  request(op: string, params: Frame = {}): Promise<Frame> {
+    if (!this.live) return Promise.reject(new OpError({ code: "unavailable", message: "offline" }));
+    return this.live.request(op, params);
+  }
+
+  /** For tests and the "reconnect" check: drop the socket as a network would. */
+  dropConnection(): void {
+    this.live?.drop();
+  }
+
+  private startLive(): void {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    this.live = new Live(`${scheme}://${location.host}/ws`, {
+      onHello: async () => {
+        // Resume every room from the last seq we saw: the server replays what
+        // we missed in order, and seq-keyed timelines drop any duplicate.
+        await Promise.all([...this.rooms.values()].map((room) => this.subscribe(room)));
+      },
+      onEvent: (frame) => this.handle(frame),
+      onState: (state) => {
+        this.connection = state;
+        if (state !== "open") for (const room of this.rooms.values()) room.subscribed = false;
+        this.changed();
+      },
+      onEnded: () => {
+        this.reset();
+        this.onSessionEnded();
+      },
+      sessionAlive: async () => {
+        try {
+          await api("GET", "/api/me");
+          return true;
+        } catch (error) {
+          return !(error instanceof ApiError && error.code === "unauthenticated");
+        }
+      },
+    });
+    this.live.start();
+  }
+
+  async subscribe(room: RoomState): Promise<void> {
+    try {
+      const reply = await this.request("room.subscribe", { room: room.info.id, since: room.lastSeq });
+      room.subscribed = true;
+      room.error = null;
+      room.role = reply.role;
+      room.policy = reply.policy;
+      room.mutedUntil = reply.muted_until ?? null;
+      room.online = new Map((reply.online as Person[]).map((p) => [p.id, p.name]));
+      if (reply.truncated) {
+        // Too much missed for a replay: start the visible history again.
+        room.timeline.clear();
+        room.historyLoaded = false;
+        room.historyComplete = false;
+      }
+      room.info.head = reply.head;
+      if (room.role === "moderator" || room.outgoing.size) await this.loadHeld(room);
+    } catch (error) {
+      room.subscribed = false;
+      room.error = error instanceof OpError ? error.code : "unavailable";
+    }
+    this.changed();
+  }
+
+  async loadHistory(room: RoomState, older = false): Promise<void> {
+    const params = new URLSearchParams({ limit: "50" });
+    if (older && room.timeline.size) params.set("before", String(Math.min(...room.timeline.keys())));
+    const { messages } = await api<{ messages: Frame[] }>(
+      "GET", `/api/rooms/${encodeURIComponent(room.info.id)}/messages?${params}`,
+    );
+    // Tombstones and messages first, then redactions (which refer to them).
+    for (const frame of messages.filter((f) => f.ev !== "chat.redaction")) room.apply(frame);
+    for (const frame of messages.filter((f) => f.ev === "chat.redaction")) room.apply(frame);
+    room.historyLoaded = true;
+    if (messages.length < 50 || messages.some((f) => f.seq === 1)) room.historyComplete = true;
+    this.changed();
+  }
+
+  async loadHeld(room: RoomState): Promise<void> {
+    const reply = await this.request("held.list", { room: room.info.id });
+    const mine = this.me?.person.id;
+    for (const held of reply.held as Held[]) {
+      if (room.role === "moderator" && held.status === "pending") room.held.set(held.id, held);
+      if (held.sender.id === mine) {
+        room.outgoing.set(held.txn, {
+          txn: held.txn, body: held.body, ts: held.ts,
+          status: held.status === "rejected" ? "rejected" : "pending",
+          heldId: held.id, reason: held.reason ?? undefined,
+        });
+      }
+    }
+    this.changed();
+  }
+
+  async send(room: RoomState, body: string, txn: string = newTxn()): Promise<void> {
+    room.outgoing.set(txn, { txn, body, ts: Date.now(), status: "sending" });
+    this.changed();
+    try {
+      const reply = await this.request("chat.send", { room: room.info.id, txn, body });
+      const out = room.outgoing.get(txn);
+      if (reply.held && out) {
+        out.status = "pending";
+        out.heldId = reply.id;
+      } else if (!reply.held && out && room.timeline.has(reply.seq)) {
+        room.outgoing.delete(txn);
+      }
+    } catch (error) {
+      const out = room.outgoing.get(txn);
+      if (out) {
+        out.status = "failed";
+        out.error = error instanceof OpError ? error.error : { code: "unavailable", message: "" };
+      }
+    }
+    this.changed();
+  }
+
+  private handle(frame: Frame): void {
+    const room = typeof frame.room === "string" ? this.rooms.get(frame.room) : undefined;
+    switch (frame.ev) {
+      case "chat.message":
+      case "chat.redaction":
+        if (room) {
+          room.apply(frame);
+          if (frame.sender?.id) room.typing.delete(frame.sender.id);
+        }
+        break;
+      case "chat.held":
+        if (room?.role === "moderator") room.held.set(frame.id, frame as unknown as Held);
+        if (room && frame.sender?.id === this.me?.person.id && room.outgoing.has(frame.txn)) {
+          const out = room.outgoing.get(frame.txn)!;
+          out.status = "pending";
+          out.heldId = frame.id;
+        }
+        break;
+      case "chat.approved":
+        room?.held.delete(frame.id);
+        break;
+      case "chat.rejected":
+        if (room) {
+          room.held.delete(frame.id);
+          for (const out of room.outgoing.values()) {
+            if (out.heldId === frame.id) {
+              out.status = "rejected";
+              out.reason = frame.reason ?? undefined;
+            }
+          }
+        }
+        break;
+      case "chat.typing":
+        room?.typing.set(frame.person.id, { name: frame.person.name, until: Date.now() + 5000 });
+        window.setTimeout(() => this.changed(), 5100);
+        break;
+      case "presence.join":
+        room?.online.set(frame.person.id, frame.person.name);
+        break;
+      case "presence.leave":
+        room?.online.delete(frame.person.id);
+        break;
+      case "room.policy":
+        if (room) room.policy = frame.policy;
+        break;
+      case "member.muted":
+        if (room && frame.person === this.me?.person.id) room.mutedUntil = frame.until;
+        break;
+      case "member.unmuted":
+        if (room && frame.person === this.me?.person.id) room.mutedUntil = null;
+        break;
+      case "room.revoked":
+        if (room) {
+          room.subscribed = false;
+          room.error = "revoked";
+        }
+        break;
+      case "moderation.alert":
+        this.alerts.push({ room: frame.room, words: frame.words ?? [] });
+        break;
+      default:
+        break; // events for features this client does not show (yet)
+    }
+    this.changed();
+  }
+}
+
+/** A random message id; getRandomValues works outside secure contexts too. */
+function newTxn(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}

@@ -1,0 +1,136 @@
+// Entry point: the shell (header, navigation, language switch) and routing.
+
+import { App } from "./app";
+import { append, clear, h } from "./dom";
+import { lang, setLang, t } from "./i18n";
+import { parse, Route, View } from "./router";
+import { homeView } from "./views/home";
+import { activateView, loginView } from "./views/login";
+import { roomView } from "./views/room";
+import { auditView, newConversationView, reportsView, wordsView } from "./views/school";
+
+const root = document.getElementById("app")!;
+let app = new App(sessionEnded);
+let view: View | null = null;
+let unlisten: (() => void) | null = null;
+const header = h("header", { class: "top" });
+const main = h("main", { id: "main", tabindex: -1 });
+
+function go(path: string, replace = false): void {
+  if (replace) history.replaceState(null, "", path);
+  else history.pushState(null, "", path);
+  void render();
+}
+
+function sessionEnded(): void {
+  app = new App(sessionEnded);
+  go("/login", true);
+}
+
+async function loggedIn(): Promise<void> {
+  app = new App(sessionEnded);
+  await app.load();
+  go("/", true);
+}
+
+function renderHeader(): void {
+  clear(header);
+  const me = app.me;
+  const nav: HTMLElement[] = [];
+  if (me) {
+    const link = (path: string, text: string) => h("a", { href: path, "data-link": true }, text);
+    nav.push(link("/", t("nav.home")), link("/new", t("nav.new")));
+    if (app.isModeratorProfile) nav.push(link("/reports", t("nav.reports")));
+    if (me.is_admin) nav.push(link("/audit", t("nav.audit")), link("/words", t("nav.words")));
+  }
+  append(header, [
+    h("a", { href: "/", "data-link": true, class: "brand" }, h("span", { class: "logo", "aria-hidden": "true" }), "Préau"),
+    me ? h("nav", { "aria-label": "Navigation" }, nav) : null,
+    h("div", { class: "tools" },
+      me ? h("span", { class: `conn ${app.connection}`, role: "status", "data-conn": app.connection }, t(`conn.${app.connection}`)) : null,
+      me ? h("span", { class: "who" }, me.person.name, " · ", t(`profile.${me.person.profile}` as "profile.pupil")) : null,
+      h("button", {
+        type: "button", class: "secondary", lang: lang() === "fr" ? "en" : "fr",
+        "aria-label": t("lang.switch.label"),
+        onclick: () => {
+          setLang(lang() === "fr" ? "en" : "fr");
+          void render();
+        },
+      }, t("lang.switch")),
+      me ? h("button", {
+        type: "button", class: "secondary",
+        onclick: async () => {
+          await app.logout().catch(() => undefined);
+          sessionEnded();
+        },
+      }, t("logout")) : null,
+    ),
+  ]);
+}
+
+function routeView(route: Route): View {
+  switch (route.name) {
+    case "login": return loginView(go, loggedIn);
+    case "activate": return activateView(go, loggedIn);
+    case "home": return homeView(app, go);
+    case "room": return roomView(app, route.room);
+    case "new": return newConversationView(app, go);
+    case "reports": return reportsView(app);
+    case "audit": return auditView(app);
+    case "words": return wordsView(app);
+    default: return { el: h("p", null, t("error.not_found")), title: t("error.not_found") };
+  }
+}
+
+let booted = false;
+
+async function render(): Promise<void> {
+  const route = parse(location.pathname);
+  if (!booted) {
+    booted = true;
+    if (route.name !== "activate" && route.name !== "login") {
+      const ok = await app.load().catch(() => false);
+      if (!ok) {
+        history.replaceState(null, "", "/login");
+        return render();
+      }
+    }
+  }
+  if (!app.me && route.name !== "login" && route.name !== "activate") {
+    const ok = await app.load().catch(() => false);
+    if (!ok) {
+      history.replaceState(null, "", "/login");
+      return render();
+    }
+  }
+  if (route.name === "home" && app.me) void app.refreshRooms().catch(() => undefined);
+  view?.destroy?.();
+  unlisten?.();
+  view = routeView(route);
+  const current = view;
+  unlisten = app.onChange(() => {
+    renderHeader();
+    current.update?.();
+  });
+  renderHeader();
+  clear(main);
+  main.append(view.el);
+  document.title = `${view.title} · Préau`;
+  root.setAttribute("data-route", route.name);
+}
+
+document.addEventListener("click", (event) => {
+  const target = (event.target as Element).closest("a[data-link]");
+  if (!target || event.defaultPrevented || (event as MouseEvent).ctrlKey || (event as MouseEvent).metaKey) return;
+  event.preventDefault();
+  go(target.getAttribute("href")!);
+  main.focus({ preventScroll: true });
+});
+window.addEventListener("popstate", () => void render());
+document.addEventListener("visibilitychange", () => app.changed());
+
+clear(root);
+root.append(header, main);
+// For the browser tests and curious users: drop the socket as a network would.
+(window as unknown as { preau: { drop: () => void } }).preau = { drop: () => app.dropConnection() };
+void render();

@@ -1,0 +1,32 @@
+// History-API routes; the server answers index.html for any of these paths.
+
+export interface View {
+  el: HTMLElement;
+  title: string;
+  update?: () => void;
+  destroy?: () => void;
+}
+
+export type Route =
+  | { name: "login" }
+  | { name: "activate" }
+  | { name: "home" }
+  | { name: "room"; room: string }
+  | { name: "new" }
+  | { name: "reports" }
+  | { name: "audit" }
+  | { name: "words" }
+  | { name: "missing" };
+
+export function parse(path: string): Route {
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  if (parts.length === 0) return { name: "home" };
+  if (parts.length === 2 && parts[0] === "room") return { name: "room", room: parts[1] };
+  if (parts.length === 1) {
+    const name = parts[0];
+    if (["login", "activate", "new", "reports", "audit", "words"].includes(name)) {
+      return { name } as Route;
+    }
+  }
+  return { name: "missing" };
+}

@@ -1,0 +1,87 @@
+// Home: my classes, parents' rooms and private conversations, with unread
+// counts and who is online.
+
+import { api } from "../api";
+import type { App } from "../app";
+import { clear, h } from "../dom";
+import { t } from "../i18n";
+import type { RoomState } from "../model";
+import type { View } from "../router";
+import { roomTitle } from "./room";
+import { describeError, statusLine } from "../ui";
+
+export function homeView(app: App, go: (path: string) => void): View {
+  const status = statusLine();
+  const body = h("div", { class: "home" });
+  const el = h("section", { "aria-labelledby": "home-title" },
+    h("h1", { id: "home-title" }, t("home.hello", { name: app.me?.person.name ?? "" })),
+    h("p", { class: "school" }, app.me?.school.name ?? ""),
+    status.el,
+    body,
+  );
+
+  function roomItem(room: RoomState): HTMLElement {
+    const unread = room.unread;
+    const online = [...room.online.entries()].filter(([id]) => id !== app.me?.person.id).map(([, name]) => name);
+    return h("li", { class: "room-item" },
+      h("a", { href: `/room/${encodeURIComponent(room.info.id)}`, "data-link": true, class: "room-link", "data-room": room.info.id },
+        h("span", { class: "room-name" }, roomTitle(room.info, app.me?.person.name)),
+        unread > 0 ? h("span", { class: "badge", "aria-label": t("home.unread", { n: unread }) }, String(unread)) : null,
+      ),
+      online.length
+        ? h("p", { class: "online", title: online.join(", ") },
+            h("span", { class: "dot", "aria-hidden": "true" }), t("home.online", { n: online.length }), " · ", online.slice(0, 4).join(", "),
+          )
+        : null,
+    );
+  }
+
+  function section(title: string, rooms: RoomState[], extra: HTMLElement[] = []): HTMLElement {
+    return h("section", { class: "card" },
+      h("h2", null, title),
+      rooms.length ? h("ul", { class: "rooms" }, rooms.map(roomItem)) : h("p", { class: "muted" }, t("home.none")),
+      extra,
+    );
+  }
+
+  function update(): void {
+    clear(body);
+    const rooms = [...app.rooms.values()];
+    const of = (kind: string) => rooms.filter((r) => r.info.kind === kind);
+    const classes = of("class");
+    const parents = of("parents");
+    const conversations = of("private");
+    const profile = app.me?.person.profile;
+    // Teachers and staff open a class's parents' room when it does not exist yet.
+    const openers: HTMLElement[] = [];
+    if (profile === "teacher" || profile === "staff") {
+      for (const room of classes) {
+        if (!room.info.class_id || parents.some((p) => p.info.class_id === room.info.class_id)) continue;
+        openers.push(h("button", {
+          class: "secondary",
+          onclick: async () => {
+            try {
+              const reply = await api<{ room: { id: string } }>(
+                "POST", `/api/classes/${encodeURIComponent(room.info.class_id!)}/parents-room`,
+              );
+              await app.refreshRooms();
+              go(`/room/${encodeURIComponent(reply.room.id)}`);
+            } catch (error) {
+              status.say(describeError(error), "error");
+            }
+          },
+        }, t("home.openParents", { name: room.info.name })));
+      }
+    }
+    if (profile !== "parent") body.append(section(t("home.classes"), classes));
+    if (parents.length || openers.length || profile === "parent") {
+      body.append(section(t("home.parents"), parents, openers));
+    }
+    body.append(section(t("home.conversations"), conversations, [
+      h("a", { href: "/new", "data-link": true, class: "button" }, t("nav.new")),
+    ]));
+  }
+
+  update();
+  return { el, title: t("nav.home"), update };
+}

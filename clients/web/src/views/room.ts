@@ -1,0 +1,394 @@
+// A room: history with "older" paging, live messages, typing, my pending
+// (held) messages, report/delete/recall, and for moderators the held queue,
+// the room's rules and its members.
+
+import { api } from "../api";
+import type { App } from "../app";
+import { clear, formatTime, h } from "../dom";
+import { errorText, lang, t } from "../i18n";
+import type { Entry, Outgoing, RoomInfo, RoomState } from "../model";
+import type { View } from "../router";
+import { askText, describeError, statusLine } from "../ui";
+
+interface MemberRow {
+  id: string;
+  name: string;
+  profile: string;
+  role: "moderator" | "member";
+  removed: boolean;
+  muted_until?: number | null;
+}
+
+export function roomView(app: App, roomId: string): View {
+  const status = statusLine();
+  const title = h("h1", { id: "room-title" }, "…");
+  const onlineEl = h("p", { class: "online" });
+  const notices = h("div", { class: "notices" });
+  const list = h("ol", { class: "messages" });
+  const older = h("div", { class: "older" });
+  const timeline = h("div", {
+    class: "timeline", role: "log", "aria-live": "polite", "aria-labelledby": "room-title", tabindex: 0,
+  }, older, list);
+  const typing = h("p", { class: "typing", "aria-live": "polite" });
+  const input = h("textarea", {
+    id: "compose", rows: 2, maxlength: 4000, placeholder: t("room.compose"), "aria-label": t("room.compose"),
+  });
+  const sendButton = h("button", { type: "submit" }, t("room.send"));
+  const compose = h("form", { class: "compose" }, input, sendButton);
+  const modToggle = h("button", { type: "button", class: "secondary", "aria-expanded": "false", "aria-controls": "moderation", hidden: true }, t("room.moderation"));
+  const modPanel = h("aside", { id: "moderation", class: "moderation", hidden: true, "aria-label": t("room.moderation") });
+  const el = h("section", { class: "room-view" },
+    h("div", { class: "room-main" },
+      h("header", { class: "room-head" },
+        h("a", { href: "/", "data-link": true, class: "back" }, h("span", { "aria-hidden": "true" }, "← "), t("room.back")),
+        title, modToggle,
+      ),
+      onlineEl, notices, status.el, timeline, typing, compose,
+    ),
+    modPanel,
+  );
+
+  let room: RoomState | undefined = app.rooms.get(roomId);
+  let denied: string | null = null;
+  let lastTyping = 0;
+  let members: MemberRow[] | null = null;
+  let modOpen = false;
+
+  async function open(): Promise<void> {
+    if (!room) {
+      // Not in my list: a conversation someone just opened with me, or a room
+      // I may not see. The server decides; we only add it once it agrees.
+      try {
+        await api("GET", `/api/rooms/${encodeURIComponent(roomId)}/policy`);
+        await app.refreshRooms();
+        room = app.rooms.get(roomId);
+      } catch (error) {
+        denied = describeError(error);
+      }
+      if (!room) {
+        denied = denied ?? errorText("not_found");
+        update();
+        return;
+      }
+    }
+    if (!room.historyLoaded) {
+      try {
+        await app.loadHistory(room);
+      } catch (error) {
+        status.say(describeError(error), "error");
+      }
+    }
+    timeline.scrollTop = timeline.scrollHeight;
+    update();
+  }
+
+  function canRecall(entry: Entry): boolean {
+    const window = (room?.policy?.recall_window_s ?? 0) * 1000;
+    return entry.sender.id === app.me?.person.id && Date.now() - entry.ts < window;
+  }
+
+  function messageItem(entry: Entry): HTMLElement {
+    const mine = entry.sender.id === app.me?.person.id;
+    const actions: HTMLElement[] = [];
+    if (!entry.redacted && room) {
+      const r = room;
+      if (!mine) {
+        actions.push(h("button", {
+          type: "button", class: "link", "aria-label": `${t("room.report")} (${entry.sender.name})`,
+          onclick: async () => {
+            const reason = await askText(t("room.reportReason"));
+            if (reason === null) return;
+            try {
+              await app.request("chat.report", { room: r.info.id, seq: entry.seq, ...(reason ? { reason } : {}) });
+              status.say(t("room.reported"));
+            } catch (error) {
+              status.say(describeError(error), "error");
+            }
+          },
+        }, t("room.report")));
+      }
+      if (r.role === "moderator" || canRecall(entry)) {
+        const label = r.role === "moderator" && !mine ? t("room.delete") : t("room.recall");
+        actions.push(h("button", {
+          type: "button", class: "link danger", "aria-label": `${label} (${entry.sender.name})`,
+          onclick: async () => {
+            const reason = r.role === "moderator" && !mine ? await askText(t("room.deleteReason")) : "";
+            if (reason === null) return;
+            try {
+              await app.request("chat.redact", { room: r.info.id, seq: entry.seq, ...(reason ? { reason } : {}) });
+            } catch (error) {
+              status.say(describeError(error), "error");
+            }
+          },
+        }, label));
+      }
+    }
+    return h("li", { class: `msg${mine ? " mine" : ""}${entry.redacted ? " redacted" : ""}`, "data-seq": entry.seq },
+      h("div", { class: "meta" },
+        h("strong", null, entry.sender.name), " ",
+        h("time", { datetime: new Date(entry.ts).toISOString() }, formatTime(entry.ts, lang())),
+      ),
+      entry.redacted ? h("p", { class: "body muted" }, t("room.deleted")) : h("p", { class: "body" }, entry.body ?? ""),
+      actions.length ? h("div", { class: "actions" }, actions) : null,
+    );
+  }
+
+  function outgoingItem(out: Outgoing): HTMLElement {
+    const label = {
+      sending: t("room.sending"), pending: t("room.pending"), rejected: t("room.rejected"), failed: t("room.failed"),
+    }[out.status];
+    const detail = out.status === "failed" && out.error
+      ? errorText(out.error.code, out.error.message, out.error)
+      : out.status === "rejected" && out.reason ? out.reason : "";
+    return h("li", { class: `msg mine ${out.status}`, "data-txn": out.txn },
+      h("div", { class: "meta" }, h("strong", null, app.me?.person.name ?? ""), " ",
+        h("span", { class: "state" }, label)),
+      h("p", { class: "body" }, out.body),
+      detail ? h("p", { class: "detail" }, detail) : null,
+      out.status === "failed" && room
+        ? h("button", { type: "button", class: "link", onclick: () => room && app.send(room, out.body, out.txn) }, t("room.retry"))
+        : null,
+    );
+  }
+
+  function renderNotices(r: RoomState): void {
+    clear(notices);
+    const say = (text: string) => notices.append(h("p", { class: "notice" }, text));
+    const p = r.policy;
+    if (r.mutedUntil && r.mutedUntil > Date.now()) {
+      say(t("room.muted", { time: formatTime(r.mutedUntil, lang()) }));
+    }
+    if (p && r.role !== "moderator") {
+      if (p.mode !== "open") say(t("room.readonly"));
+      const pupil = app.me?.person.profile === "pupil";
+      if (p.premoderation === "everyone" || (p.premoderation === "pupils" && pupil)) say(t("room.premod"));
+      if (p.slow_mode_s > 0) say(t("room.slow", { n: p.slow_mode_s }));
+    }
+    if (r.role === "moderator") {
+      for (const alert of app.alerts.filter((a) => a.room === r.info.id)) {
+        say(t("mod.alert", { words: alert.words.join(", ") }));
+      }
+    }
+  }
+
+  function renderModeration(r: RoomState): void {
+    clear(modPanel);
+    const queue = [...r.held.values()].sort((a, b) => a.ts - b.ts);
+    modPanel.append(
+      h("h2", null, t("mod.queue")),
+      queue.length
+        ? h("ul", { class: "held" }, queue.map((held) => h("li", { class: "held-item", "data-held": held.id },
+            h("div", { class: "meta" }, h("strong", null, held.sender.name), " ",
+              h("time", null, formatTime(held.ts, lang()))),
+            h("p", { class: "body" }, held.body),
+            h("div", { class: "actions" },
+              h("button", {
+                type: "button",
+                onclick: () => decide(r, held.id, true),
+              }, t("mod.approve")),
+              h("button", {
+                type: "button", class: "secondary",
+                onclick: () => decide(r, held.id, false),
+              }, t("mod.reject")),
+            ),
+          )))
+        : h("p", { class: "muted" }, t("mod.queueEmpty")),
+    );
+    if (r.policy) modPanel.append(policyForm(r));
+    modPanel.append(h("h2", null, t("room.members")));
+    if (members) {
+      modPanel.append(h("ul", { class: "members" }, members.map((m) => memberItem(r, m))));
+    }
+  }
+
+  async function decide(r: RoomState, held: string, approve: boolean): Promise<void> {
+    let reason: string | null = "";
+    if (!approve) {
+      reason = await askText(t("mod.rejectReason"));
+      if (reason === null) return;
+    }
+    try {
+      await app.request(approve ? "held.approve" : "held.reject", {
+        room: r.info.id, held, ...(reason ? { reason } : {}),
+      });
+      r.held.delete(held);
+      update();
+    } catch (error) {
+      status.say(describeError(error), "error");
+    }
+  }
+
+  function select(id: string, label: string, value: string, options: [string, string][]): HTMLElement {
+    return h("div", { class: "field" },
+      h("label", { for: id }, label),
+      h("select", { id, name: id }, options.map(([v, text]) => h("option", { value: v, selected: v === value }, text))),
+    );
+  }
+
+  function policyForm(r: RoomState): HTMLElement {
+    const p = r.policy!;
+    const form = h("form", {
+      class: "policy",
+      onsubmit: async (event: Event) => {
+        event.preventDefault();
+        const data = new FormData(form);
+        try {
+          const reply = await app.request("room.policy", {
+            room: r.info.id,
+            mode: String(data.get("mode")),
+            premoderation: String(data.get("premoderation")),
+            slow_mode_s: Number(data.get("slow_mode_s")),
+          });
+          r.policy = reply.policy;
+          status.say(t("mod.saved"));
+          update();
+        } catch (error) {
+          status.say(describeError(error), "error");
+        }
+      },
+    },
+      h("h2", null, t("mod.policy")),
+      select("mode", t("mod.mode"), p.mode, [
+        ["open", t("mod.mode.open")], ["announcement", t("mod.mode.announcement")], ["read_only", t("mod.mode.read_only")],
+      ]),
+      select("premoderation", t("mod.premod"), p.premoderation, [
+        ["off", t("mod.premod.off")], ["pupils", t("mod.premod.pupils")], ["everyone", t("mod.premod.everyone")],
+      ]),
+      h("div", { class: "field" },
+        h("label", { for: "slow_mode_s" }, t("mod.slow")),
+        h("input", { id: "slow_mode_s", name: "slow_mode_s", type: "number", min: 0, max: 3600, value: p.slow_mode_s }),
+      ),
+      h("button", { type: "submit" }, t("mod.save")),
+    );
+    return form;
+  }
+
+  function memberItem(r: RoomState, m: MemberRow): HTMLElement {
+    const act = (op: string, extra: Record<string, unknown> = {}) => async () => {
+      try {
+        await app.request(op, { room: r.info.id, person: m.id, ...extra });
+        await loadMembers(r);
+      } catch (error) {
+        status.say(describeError(error), "error");
+      }
+    };
+    const state: string[] = [];
+    if (m.role === "moderator") state.push(t("mod.moderator"));
+    if (m.removed) state.push(t("mod.removed"));
+    const muted = m.muted_until && m.muted_until > Date.now();
+    if (muted) state.push(t("mod.mutedUntil", { time: formatTime(m.muted_until!, lang()) }));
+    return h("li", { class: "member" },
+      h("span", null, m.name, r.online.has(m.id) ? h("span", { class: "dot", "aria-label": t("room.online") }) : null),
+      state.length ? h("span", { class: "muted" }, ` (${state.join(", ")})`) : null,
+      m.role === "member"
+        ? h("div", { class: "actions" },
+            muted
+              ? h("button", { type: "button", class: "link", onclick: act("member.unmute") }, t("mod.unmute"))
+              : h("button", { type: "button", class: "link", onclick: act("member.mute", { duration_s: 600 }) }, t("mod.mute")),
+            m.removed
+              ? h("button", { type: "button", class: "link", onclick: act("member.readmit") }, t("mod.readmit"))
+              : h("button", { type: "button", class: "link danger", onclick: act("member.remove") }, t("mod.remove")),
+          )
+        : null,
+    );
+  }
+
+  async function loadMembers(r: RoomState): Promise<void> {
+    try {
+      const reply = await app.request("member.list", { room: r.info.id });
+      members = reply.members as MemberRow[];
+    } catch (error) {
+      status.say(describeError(error), "error");
+    }
+    update();
+  }
+
+  modToggle.addEventListener("click", () => {
+    modOpen = !modOpen;
+    modToggle.setAttribute("aria-expanded", String(modOpen));
+    modPanel.hidden = !modOpen;
+    if (modOpen && room) void loadMembers(room);
+    update();
+  });
+
+  compose.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const body = input.value.trim();
+    if (!body || !room) return;
+    input.value = "";
+    lastTyping = 0;
+    void app.send(room, body);
+  });
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      compose.requestSubmit();
+    }
+  });
+  input.addEventListener("input", () => {
+    // Typing is ephemeral and best effort: at most one notice every 3 s.
+    if (!room?.subscribed || Date.now() - lastTyping < 3000 || !input.value) return;
+    lastTyping = Date.now();
+    app.request("chat.typing", { room: room.info.id }).catch(() => undefined);
+  });
+
+  function update(): void {
+    if (denied || !room) {
+      title.textContent = "…";
+      clear(list);
+      compose.hidden = true;
+      if (denied) status.say(denied, "error");
+      return;
+    }
+    const r = room;
+    if (r.error === "revoked" || r.error === "forbidden") {
+      status.say(t(r.error === "revoked" ? "room.revoked" : "room.forbidden"), "error");
+      compose.hidden = true;
+    } else {
+      compose.hidden = false;
+    }
+    const name = roomTitle(r.info, app.me?.person.name);
+    title.textContent = name;
+    document.title = `${name} · Préau`;
+    const others = [...r.online.entries()].filter(([id]) => id !== app.me?.person.id).map(([, n]) => n);
+    onlineEl.textContent = others.length ? `${t("room.online")} : ${others.join(", ")}` : "";
+    renderNotices(r);
+    const atBottom = timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 40;
+    clear(older);
+    if (r.historyLoaded && !r.historyComplete) {
+      older.append(h("button", {
+        type: "button", class: "secondary",
+        onclick: async () => {
+          const before = timeline.scrollHeight;
+          await app.loadHistory(r, true).catch((error) => status.say(describeError(error), "error"));
+          timeline.scrollTop = timeline.scrollHeight - before;
+        },
+      }, t("room.older")));
+    } else if (r.historyLoaded) {
+      older.append(h("p", { class: "muted" }, r.timeline.size ? t("room.start") : t("room.empty")));
+    }
+    clear(list);
+    for (const entry of r.sorted()) list.append(messageItem(entry));
+    for (const out of [...r.outgoing.values()].sort((a, b) => a.ts - b.ts)) list.append(outgoingItem(out));
+    const now = Date.now();
+    const names = [...r.typing.values()].filter((x) => x.until > now).map((x) => x.name);
+    typing.textContent = names.length ? t("room.typing", { names: names.join(", ") }) : "";
+    const writable = r.role === "moderator" || r.policy?.mode === "open" || !r.policy;
+    input.disabled = !writable;
+    sendButton.disabled = !writable;
+    modToggle.hidden = r.role !== "moderator";
+    if (r.role === "moderator" && modOpen) renderModeration(r);
+    if (atBottom) timeline.scrollTop = timeline.scrollHeight;
+    if (document.visibilityState === "visible") r.markRead();
+  }
+
+  void open();
+  return { el, title: t("nav.home"), update };
+}
+
+/** A private conversation is named after its people: leave myself out. */
+export function roomTitle(info: RoomInfo, me?: string): string {
+  if (info.kind !== "private" || !me) return info.name;
+  const others = info.name.split(", ").filter((name) => name !== me);
+  return others.length ? others.join(", ") : info.name;
+}

@@ -1,0 +1,532 @@
+"""One shared document on one node: its replica, its connections, their awareness.
+
+The room is the whole y-websocket server logic for a document, with no socket
+in sight: a connection is a :class:`Peer` (an id, a person, rights, ``send``
+and ``close`` that never block), frames come in through :meth:`receive`, and
+the room talks to other nodes through the broker and to the disk through the
+document store (collab/ports.py).
+
+An update from a writer goes: size check → decode check (pycrdt) → document
+size check → **append to the store** → apply to the replica → relay to this
+node's other connections and publish to the other nodes. It is relayed only
+once stored, so anything a client saw from another client survives a crash;
+a refused update is never applied nor relayed, and the sender is told why
+with a y-websocket *permission denied* message whose reason starts with a
+stable code (``forbidden``, ``too_large``, ``bad_request``, ``unavailable``).
+
+Every stored update has a per-document seq. The room tracks the highest seq
+below which it has applied everything (``head``); updates from other nodes
+arrive by broker, at most once and in any order across nodes, so a gap makes
+the room read the missing seqs from the store (``_catch_up``).
+
+Awareness (cursors, names) is never stored. Each client id belongs to the
+connection that first announced it: another connection (on any node) that
+sends an entry for it is refused, so nobody can move someone else's cursor
+or rename them. A closing connection's ids are removed and the removal
+broadcast, as the Yjs reference server does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from pycrdt import Doc, get_state, merge_updates
+
+from collab import codec, envelope
+from collab.compaction import compact
+from collab.ports import Access, Authoriser, Broker, DocumentStore, StoredLog, Subscription
+
+log = logging.getLogger(__name__)
+
+EMPTY_UPDATE = b"\x00\x00"  # no structs, no deletions: what a client in sync sends
+EMPTY_STATE_VECTOR = b"\x00"
+
+# Close codes (docs/protocol.md, "Documents"). y-websocket reconnects after any
+# close; the upgrade then answers 403 while the rights are gone.
+CLOSE_FORBIDDEN = 4403  # rights withdrawn (removed from the group, class changed)
+CLOSE_POLICY = 1008  # too many malformed frames in a row
+
+
+class Refusal(StrEnum):
+    """The stable code at the start of a permission-denied reason (same values
+    as the server's ErrorCode, so clients see one vocabulary)."""
+
+    FORBIDDEN = "forbidden"
+    TOO_LARGE = "too_large"
+    BAD_REQUEST = "bad_request"
+    UNAVAILABLE = "unavailable"
+
+
+class Peer(Protocol):
+    """One connection to the document, as the host hands it to the room."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def person_id(self) -> str: ...
+
+    access: Access
+
+    def send(self, frame: bytes) -> None:
+        """Queue a frame; never blocks (a slow reader is cut by the host)."""
+
+    def close(self, code: int, reason: str) -> None:
+        """Close the connection (idempotent)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_update_bytes: int = 512 * 1024
+    max_document_bytes: int = 16 * 1024 * 1024  # snapshot + log, as stored
+    max_awareness_bytes: int = 16 * 1024  # one awareness message
+    max_awareness_ids: int = 4  # client ids one connection may own
+    awareness_timeout_s: float = 30.0  # a remote entry not renewed this long is stale
+    compact_after_updates: int = 500  # log entries above the snapshot
+    compact_after_bytes: int = 1024 * 1024
+    errors_before_close: int = 20  # consecutive malformed frames
+    catch_up_delay_s: float = 0.05  # wait for an out-of-order broker message first
+
+
+@dataclass(slots=True)
+class _Slot:
+    """The latest awareness entry of one client id, and who owns that id."""
+
+    clock: int
+    state: str
+    owner: str | None  # "node/connection"; None once removed
+    seen: float  # monotonic time of the last renewal
+
+
+@dataclass(slots=True)
+class _PeerState:
+    owner: str
+    client_ids: set[int] = field(default_factory=set)
+    errors: int = 0
+
+
+class DocumentRoom:
+    def __init__(
+        self,
+        document_id: str,
+        *,
+        store: DocumentStore,
+        broker: Broker,
+        authoriser: Authoriser,
+        limits: Limits,
+        now_ms: Callable[[], int],
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.document_id = document_id
+        self.store = store
+        self.broker = broker
+        self.authoriser = authoriser
+        self.limits = limits
+        self.now_ms = now_ms
+        self.monotonic = monotonic
+        self.doc: Doc[Any] = Doc()
+        self.peers: dict[str, Peer] = {}
+        self._peer_state: dict[str, _PeerState] = {}
+        self.head = 0  # every seq <= head is applied
+        self._ahead: set[int] = set()  # applied seqs above head (a gap below them)
+        self.log_count = 0  # stored updates above the snapshot, as far as we know
+        self.log_bytes = 0  # their size
+        self.stored_bytes = 0  # snapshot + log: what the document size limit bounds
+        self._encoded: bytes | None = None  # the whole state, encoded once per change
+        self._awareness: dict[int, _Slot] = {}
+        self._channel = envelope.channel(document_id)
+        self._subscription: Subscription | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._catch_up_task: asyncio.Task[None] | None = None
+        self._compaction: asyncio.Task[None] | None = None
+        self.closed = False
+
+    # -- lifecycle -------------------------------------------------------------
+    async def start(self) -> None:
+        """Subscribe, then load: an update published meanwhile is either in the
+        loaded log or delivered by the broker (or both; duplicates are skipped)."""
+        self._subscription = await self.broker.subscribe(self._channel)
+        try:
+            stored = await self.store.load_log(self.document_id)
+        except BaseException:
+            await self._subscription.close()
+            raise
+        self._load(stored)
+        self._reader = asyncio.get_running_loop().create_task(self._read_broker())
+
+    def _load(self, stored: StoredLog) -> None:
+        parts = ([stored.snapshot] if stored.snapshot is not None else []) + [
+            u for _, u in stored.updates
+        ]
+        if parts:
+            # One merge and one integration instead of one per stored update.
+            self.doc.apply_update(merge_updates(*parts) if len(parts) > 1 else parts[0])
+        self.head = stored.head
+        self._sizes(stored)
+        self._encoded = None
+
+    def _sizes(self, stored: StoredLog) -> None:
+        self.log_count = len(stored.updates)
+        self.log_bytes = sum(len(u) for _, u in stored.updates)
+        self.stored_bytes = stored.stored_bytes
+
+    async def close(self) -> None:
+        """Stop listening; finish a running compaction (it only touches the store)."""
+        self.closed = True
+        for task in (self._reader, self._catch_up_task):
+            if task is not None:
+                task.cancel()
+        if self._subscription is not None:
+            await self._subscription.close()
+        if self._compaction is not None:
+            await asyncio.gather(self._compaction, return_exceptions=True)
+
+    # -- connections -----------------------------------------------------------
+    def join(self, peer: Peer) -> None:
+        """Register a connection and start the handshake (our SyncStep1, known awareness)."""
+        self.peers[peer.id] = peer
+        self._peer_state[peer.id] = _PeerState(f"{self.broker.node_id}/{peer.id}")
+        peer.send(codec.sync_step1(self.doc.get_state()))
+        entries = self._live_awareness()
+        if entries:
+            peer.send(codec.awareness(entries))
+
+    async def leave(self, peer: Peer) -> None:
+        """Drop a connection; remove its awareness entries everywhere."""
+        self.peers.pop(peer.id, None)
+        state = self._peer_state.pop(peer.id, None)
+        if state is None or not state.client_ids:
+            return
+        removed = []
+        for client_id in state.client_ids:
+            slot = self._awareness.get(client_id)
+            if slot is None or slot.owner != state.owner:
+                continue
+            slot.clock += 1
+            slot.state = "null"
+            slot.owner = None
+            removed.append(codec.AwarenessEntry(client_id, slot.clock, "null"))
+        if removed:
+            entries = tuple(removed)
+            self._relay(codec.awareness(entries), origin=None)
+            await self._publish(envelope.awareness(state.owner, entries))
+
+    # -- inbound frames --------------------------------------------------------
+    async def receive(self, peer: Peer, frame: bytes) -> None:
+        """Handle one frame of ``peer``; never raises for anything the client sent."""
+        state = self._peer_state.get(peer.id)
+        if state is None:
+            return  # left already
+        try:
+            message = codec.decode(frame)
+        except codec.CodecError as exc:
+            self._refuse(peer, Refusal.BAD_REQUEST, f"{exc.code}: {exc}")
+            state.errors += 1
+            if state.errors > self.limits.errors_before_close:
+                peer.close(CLOSE_POLICY, "too many malformed frames")
+            return
+        if isinstance(message, codec.SyncStep1):
+            self._answer_step1(peer, message.state_vector)
+        elif isinstance(message, codec.SyncStep2 | codec.Update):
+            await self._client_update(peer, message.update)
+        elif isinstance(message, codec.Awareness):
+            await self._client_awareness(peer, state, message.entries, len(frame))
+        elif isinstance(message, codec.QueryAwareness):
+            peer.send(codec.awareness(self._live_awareness()))
+        # A client never sends permission-denied; if one does, there is nothing to do.
+
+    def _refuse(self, peer: Peer, code: Refusal, message: str) -> None:
+        peer.send(codec.permission_denied(f"{code.value}: {message}"))
+
+    def _answer_step1(self, peer: Peer, state_vector: bytes) -> None:
+        if state_vector == EMPTY_STATE_VECTOR:
+            peer.send(codec.sync_step2(self.encoded_state()))
+            return
+        try:
+            diff = self.doc.get_update(state_vector)
+        except Exception as exc:
+            self._refuse(peer, Refusal.BAD_REQUEST, f"bad state vector ({exc})")
+            return
+        peer.send(codec.sync_step2(diff))
+
+    def encoded_state(self) -> bytes:
+        """The whole document as one update, cached until the next change: a
+        crowd of late joiners costs one encoding, not one each."""
+        if self._encoded is None:
+            self._encoded = self.doc.get_update()
+        return self._encoded
+
+    async def _client_update(self, peer: Peer, data: bytes) -> None:
+        if data == EMPTY_UPDATE:
+            return
+        if peer.access < Access.WRITE:
+            self._refuse(peer, Refusal.FORBIDDEN, "read-only: this change was not saved")
+            return
+        limits = self.limits
+        if len(data) > limits.max_update_bytes:
+            self._refuse(peer, Refusal.TOO_LARGE,
+                         f"update larger than {limits.max_update_bytes} bytes")
+            return
+        try:
+            get_state(data)  # decodes the whole update without touching the replica
+        except Exception:
+            self._refuse(peer, Refusal.BAD_REQUEST, "not a Yjs update")
+            return
+        if self.stored_bytes + len(data) > limits.max_document_bytes:
+            self._refuse(peer, Refusal.TOO_LARGE,
+                         f"document larger than {limits.max_document_bytes} bytes")
+            return
+        try:
+            seq = await self.store.append_update(
+                self.document_id, data, peer.person_id, self.now_ms()
+            )
+        except Exception:
+            log.exception("document %s: append failed", self.document_id)
+            self._refuse(peer, Refusal.UNAVAILABLE, "could not save this change, retry")
+            return
+        self._peer_state_ok(peer)
+        self._integrate(seq, data, origin=peer)
+        await self._publish(envelope.update(seq, data))
+        self._maybe_compact()
+
+    async def server_update(self, data: bytes, person_id: str) -> int:
+        """An update made by the server on someone's behalf (a restore): stored,
+        applied and relayed to every connection on every node; returns its seq."""
+        seq = await self.store.append_update(self.document_id, data, person_id, self.now_ms())
+        self._integrate(seq, data, origin=None)
+        await self._publish(envelope.update(seq, data))
+        self._maybe_compact()
+        return seq
+
+    def _peer_state_ok(self, peer: Peer) -> None:
+        state = self._peer_state.get(peer.id)
+        if state is not None:
+            state.errors = 0
+
+    def _integrate(self, seq: int, data: bytes, origin: Peer | None) -> bool:
+        """Apply a stored update once and relay it; False if already applied."""
+        if seq <= self.head or seq in self._ahead:
+            return False
+        self._encoded = None
+        self.log_count += 1
+        self.log_bytes += len(data)
+        self.stored_bytes += len(data)
+        try:
+            self.doc.apply_update(data)
+        except Exception:
+            # Checked before storing, so this is a pycrdt surprise: the replica
+            # may be incomplete; rebuild it from the store, which has the update.
+            log.exception("document %s: stored update %d did not apply", self.document_id, seq)
+            self._schedule_catch_up(rebuild=True)
+            return True
+        if seq == self.head + 1:
+            self.head = seq
+            while self.head + 1 in self._ahead:
+                self._ahead.remove(self.head + 1)
+                self.head += 1
+        else:
+            self._ahead.add(seq)
+            self._schedule_catch_up()
+        self._relay(codec.update(data), origin)
+        return True
+
+    def _relay(self, frame: bytes, origin: Peer | None) -> None:
+        for peer in list(self.peers.values()):
+            if peer is not origin:
+                peer.send(frame)
+
+    async def _publish(self, payload: bytes) -> None:
+        try:
+            await self.broker.publish(self._channel, payload)
+        except Exception:
+            # At most once: other nodes find stored updates by seq (catch-up),
+            # awareness is renewed by clients every 15 s.
+            log.warning("document %s: publish failed", self.document_id, exc_info=True)
+
+    # -- awareness -------------------------------------------------------------
+    async def _client_awareness(
+        self, peer: Peer, state: _PeerState, entries: tuple[codec.AwarenessEntry, ...],
+        size: int,
+    ) -> None:
+        if size > self.limits.max_awareness_bytes:
+            self._refuse(peer, Refusal.TOO_LARGE,
+                         f"awareness larger than {self.limits.max_awareness_bytes} bytes")
+            return
+        accepted: list[codec.AwarenessEntry] = []
+        spoofed = too_many = False
+        for entry in entries:
+            slot = self._awareness.get(entry.client_id)
+            if slot is not None and slot.owner not in (None, state.owner) and not self._stale(slot):
+                spoofed = True
+                continue
+            if (entry.client_id not in state.client_ids
+                    and len(state.client_ids) >= self.limits.max_awareness_ids):
+                too_many = True
+                continue
+            if self._apply_awareness(entry, state.owner):
+                if entry.removed:
+                    state.client_ids.discard(entry.client_id)
+                else:
+                    state.client_ids.add(entry.client_id)
+                accepted.append(entry)
+        if spoofed:
+            self._refuse(peer, Refusal.FORBIDDEN,
+                         "awareness client id belongs to another connection")
+        if too_many:
+            self._refuse(peer, Refusal.TOO_LARGE, "too many awareness client ids")
+        if accepted:
+            relayed = tuple(accepted)
+            self._relay(codec.awareness(relayed), origin=peer)
+            await self._publish(envelope.awareness(state.owner, relayed))
+
+    def _apply_awareness(self, entry: codec.AwarenessEntry, owner: str) -> bool:
+        """Yjs' rule: a higher clock wins; at equal clocks only a removal does."""
+        slot = self._awareness.get(entry.client_id)
+        if slot is not None:
+            newer = entry.clock > slot.clock or (
+                entry.clock == slot.clock and entry.removed and slot.state != "null"
+            )
+            # A new owner (the previous one left or went stale) starts afresh.
+            if not newer and slot.owner == owner:
+                return False
+        now = self.monotonic()
+        if entry.removed:
+            self._awareness[entry.client_id] = _Slot(entry.clock, "null", None, now)
+        else:
+            self._awareness[entry.client_id] = _Slot(entry.clock, entry.state, owner, now)
+        return True
+
+    def _stale(self, slot: _Slot) -> bool:
+        if slot.owner is not None and slot.owner.startswith(self.broker.node_id + "/"):
+            return False  # a connection of this node holds its ids while it is open
+        return self.monotonic() - slot.seen > self.limits.awareness_timeout_s
+
+    def _live_awareness(self) -> tuple[codec.AwarenessEntry, ...]:
+        return tuple(
+            codec.AwarenessEntry(client_id, slot.clock, slot.state)
+            for client_id, slot in self._awareness.items()
+            if slot.state != "null" and not self._stale(slot)
+        )
+
+    def _remote_awareness(self, owner: str, entries: tuple[codec.AwarenessEntry, ...]) -> None:
+        accepted = []
+        for entry in entries:
+            slot = self._awareness.get(entry.client_id)
+            if slot is not None and slot.owner not in (None, owner) and not self._stale(slot):
+                continue  # the id is held here (or by a third node): keep the holder's
+            if self._apply_awareness(entry, owner):
+                accepted.append(entry)
+        if accepted:
+            self._relay(codec.awareness(tuple(accepted)), origin=None)
+
+    # -- other nodes -----------------------------------------------------------
+    async def _read_broker(self) -> None:
+        assert self._subscription is not None
+        async for payload in self._subscription:
+            try:
+                message = envelope.decode(payload)
+            except codec.CodecError:
+                log.warning("document %s: malformed envelope dropped", self.document_id)
+                continue
+            try:
+                if isinstance(message, envelope.RemoteUpdate):
+                    self._integrate(message.seq, message.update, origin=None)
+                    self._maybe_compact()
+                elif isinstance(message, envelope.RemoteAwareness):
+                    self._remote_awareness(message.owner, message.entries)
+                else:
+                    await self.recheck()
+            except Exception:
+                log.exception("document %s: broker message failed", self.document_id)
+
+    def _schedule_catch_up(self, rebuild: bool = False) -> None:
+        if self.closed:
+            return
+        if rebuild:
+            self.doc = Doc()
+            self.head = 0
+            self._ahead.clear()
+            self._encoded = None
+        if self._catch_up_task is None or self._catch_up_task.done():
+            self._catch_up_task = asyncio.get_running_loop().create_task(self._catch_up())
+
+    async def _catch_up(self) -> None:
+        """Read from the store what the broker did not bring (lost or not yet
+        arrived), until no gap is left below the highest seq applied."""
+        delay = self.limits.catch_up_delay_s
+        while not self.closed:
+            await asyncio.sleep(delay)
+            try:
+                await self.sync_from_store()
+            except Exception:
+                log.warning("document %s: catch-up failed", self.document_id, exc_info=True)
+            if not self._ahead:
+                return
+            delay = min(delay * 2, 2.0)
+
+    async def sync_from_store(self) -> None:
+        """Apply every stored update above ``head`` (after a broker loss too)."""
+        stored = await self.store.load_log(self.document_id, after=self.head)
+        if stored.snapshot is not None:
+            # Compacted past our head: the snapshot holds what we miss.
+            self.doc.apply_update(stored.snapshot)
+            self._encoded = None
+            self._relay(codec.update(stored.snapshot), origin=None)
+            self.head = max(self.head, stored.snapshot_seq)
+            self._ahead = {s for s in self._ahead if s > self.head}
+            while self.head + 1 in self._ahead:
+                self._ahead.remove(self.head + 1)
+                self.head += 1
+        for seq, data in stored.updates:
+            self._integrate(seq, data, origin=None)
+
+    # -- rights ----------------------------------------------------------------
+    async def recheck(self) -> None:
+        """Ask the authoriser again for every connection: downgrade or cut at once."""
+        for peer in list(self.peers.values()):
+            try:
+                access = await self.authoriser.access(peer.person_id, self.document_id)
+            except Exception:
+                log.exception("document %s: rights re-check failed", self.document_id)
+                continue
+            if access is Access.NONE:
+                peer.close(CLOSE_FORBIDDEN, "access to this document was withdrawn")
+                await self.leave(peer)
+            elif access < peer.access:
+                peer.access = access
+                self._refuse(peer, Refusal.FORBIDDEN, "read-only from now on")
+            else:
+                peer.access = access
+
+    async def rights_changed(self) -> None:
+        """Re-check here and tell the other nodes to re-check theirs."""
+        await self._publish(envelope.rights_changed())
+        await self.recheck()
+
+    # -- compaction ------------------------------------------------------------
+    def _maybe_compact(self) -> None:
+        limits = self.limits
+        if self.log_count < limits.compact_after_updates and (
+            self.log_bytes < limits.compact_after_bytes or self.log_count < 2
+        ):
+            return
+        if self.closed:
+            return
+        if self._compaction is None or self._compaction.done():
+            self._compaction = asyncio.get_running_loop().create_task(self.compact())
+
+    async def compact(self) -> None:
+        """Merge the stored log into the snapshot (see collab/compaction.py)."""
+        try:
+            await compact(self.store, self.document_id)
+            stored = await self.store.load_log(self.document_id)
+        except Exception:
+            log.exception("document %s: compaction failed", self.document_id)
+            return
+        self._sizes(stored)

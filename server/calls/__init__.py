@@ -1,0 +1,1 @@
+"""Video calls: the call service (server side of rtc/)."""

@@ -1,0 +1,56 @@
+"""Delivery of messages held back by quiet hours, when the window opens.
+
+Every node runs the loop: the store posts each due message exactly once
+(``release_scheduled``: the node whose transaction claims a row posts it), and
+the node that posted it publishes it like any message, so subscribers on
+every node receive it in seq order and later replays include it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+
+from server.chat.render import MessageRenderer
+from server.clock import Clock
+from server.gateway.hub import Hub
+from server.store import Store
+
+log = logging.getLogger(__name__)
+
+BATCH = 200
+
+
+class ScheduledDelivery:
+    def __init__(self, store: Store, hub: Hub, render: MessageRenderer, clock: Clock) -> None:
+        self._store = store
+        self._hub = hub
+        self._render = render
+        self._clock = clock
+
+    async def release_due(self) -> int:
+        """Post and publish what is due now; the number posted by this node."""
+        total = 0
+        while True:
+            posted = await self._store.release_scheduled(
+                self._clock.now_ms(), BATCH, lambda: "m_" + secrets.token_urlsafe(12)
+            )
+            for message in posted:
+                await self._hub.publish_message(
+                    message.room_id, message.seq, await self._render.frame(message)
+                )
+            total += len(posted)
+            if len(posted) < BATCH:
+                return total
+
+    async def run(self, interval_s: float) -> None:
+        """Release every ``interval_s`` (a task of the lifespan)."""
+        while True:
+            try:
+                released = await self.release_due()
+                if released:
+                    log.info("quiet hours over: %d scheduled message(s) delivered", released)
+            except Exception:
+                log.exception("scheduled delivery failed; retrying")
+            await asyncio.sleep(interval_s)

@@ -1,0 +1,32 @@
+"""Build the data-protection services of one node (called by the composition root)."""
+
+from __future__ import annotations
+
+from server.clock import Clock
+from server.gateway.hub import Hub
+from server.moderation.service import ModerationService
+from server.privacy.erasure import ErasureRunner
+from server.privacy.retention import RetentionJob
+from server.privacy.service import PrivacyService
+from server.privacy.traces import open_traces
+from server.settings import Settings
+from server.store import Store
+from server.store.privacy import PrivacyStore, engine_of
+
+
+def build_privacy(
+    store: Store, settings: Settings, clock: Clock, hub: Hub, moderation: ModerationService
+) -> PrivacyService:
+    pstore = PrivacyStore(engine_of(store))
+    erasures = ErasureRunner(
+        pstore, clock,
+        traces=open_traces(settings.broker_url),
+        # Closes the person's sockets here and, over the broker, on every node.
+        sessions_revoked=hub.revoke_sessions,
+        # Reloads the school here and tells the other nodes to.
+        directory_changed=hub.directory_changed,
+    )
+    retention = RetentionJob(
+        pstore, erasures, moderation.purge_expired, settings, clock, holder=settings.node_id
+    )
+    return PrivacyService(pstore, erasures, retention, settings, clock)

@@ -1,0 +1,32 @@
+"""One network namespace and one Janus for this directory's tests (harness.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.rtc.janus.harness import (
+    JanusServer,
+    Namespace,
+    janus_in,
+    janus_missing_reason,
+    network_namespace,
+)
+
+
+@pytest.fixture(scope="session")
+def sfu_namespace() -> Iterator[Namespace]:
+    reason = janus_missing_reason()
+    if reason is not None:
+        pytest.skip(f"SFU tests need Janus in a network namespace: {reason}")
+    with network_namespace() as ns:
+        yield ns
+
+
+@pytest.fixture(scope="session")
+def janus(sfu_namespace: Namespace, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JanusServer]:
+    workdir: Path = tmp_path_factory.mktemp("janus")
+    with janus_in(sfu_namespace, workdir) as server:
+        yield server

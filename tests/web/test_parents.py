@@ -1,0 +1,66 @@
+"""Parents: the parents' room and a private conversation with a teacher that
+another parent cannot see."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playwright.sync_api import expect
+
+from tests.web.conftest import People
+from tests.web.test_chat import open_room, send
+
+
+def test_parent_messages_a_teacher_privately(people: People, shots: Path) -> None:
+    teacher = people.login("Claire Lefèvre")
+    parent = people.login("Camille Martin", phone=True)
+    other = people.login("Julien Bernard")
+
+    # A parent sees parents' rooms and conversations, never a class room.
+    expect(parent.get_by_role("heading", name="Mes classes")).to_have_count(0)
+    expect(parent.locator(".room-link", has_text="6eA")).to_have_count(0)
+
+    # The teacher opens the class's parents' room; both parents are in it.
+    teacher.get_by_role("button", name="Ouvrir la salle des parents de 6eA").click()
+    expect(teacher.get_by_role("heading", name="Parents 6eA")).to_be_visible()
+    send(teacher, "Réunion parents-professeurs jeudi à 18 h.")
+    for person in (parent, other):
+        person.goto("/")
+        open_room(person, "Parents 6eA")
+        expect(person.locator(".msg", has_text="jeudi à 18 h")).to_be_visible()
+
+    # Camille writes to the teacher privately, from a phone.
+    parent.goto("/")
+    parent.get_by_role("link", name="Nouvelle conversation").first.click()
+    parent.get_by_label("Rechercher une personne").fill("Lefèvre")
+    parent.get_by_role("button", name="Écrire à Claire Lefèvre").click()
+    expect(parent.get_by_role("heading", name="Claire Lefèvre")).to_be_visible()
+    parent.locator('[data-conn="open"]').wait_for()
+    send(parent, "Bonjour, Léa sera absente demain matin.")
+    expect(parent.locator(".msg[data-seq]", has_text="absente demain")).to_be_visible()
+    room_path = parent.evaluate("location.pathname")
+    parent.screenshot(path=shots / "private-parent-phone.png")
+
+    # The teacher finds it on her home page and answers; the parent sees it live.
+    teacher.goto("/")
+    conversation = teacher.locator(".room-link", has_text="Camille Martin")
+    expect(conversation.locator(".badge")).to_have_text("1")
+    teacher.screenshot(path=shots / "home-teacher-unread.png")
+    conversation.click()
+    expect(teacher.locator(".msg", has_text="absente demain")).to_be_visible()
+    send(teacher, "Merci, c'est noté.")
+    expect(parent.locator(".msg", has_text="c'est noté")).to_be_visible()
+
+    # Another parent: not on their home page, and the room itself is refused.
+    other.goto("/")
+    expect(other.get_by_role("heading", name="Conversations privées")).to_be_visible()
+    expect(other.locator(".room-link", has_text="Claire Lefèvre")).to_have_count(0)
+    other.goto(room_path)
+    expect(other.locator(".status.error")).to_have_text("Action non autorisée.")
+    expect(other.locator(".msg")).to_have_count(0)
+    expect(other.get_by_text("absente demain")).to_have_count(0)
+    # And the search does not offer another parent to write to.
+    other.goto("/new")
+    other.get_by_label("Rechercher une personne").fill("Martin")
+    expect(other.locator(".people li")).not_to_have_count(0)
+    expect(other.get_by_role("button", name="Écrire à Camille Martin")).to_have_count(0)

@@ -1,0 +1,97 @@
+"""Préau serves the built client itself: caching, client routes, CSP, and
+the API's paths left alone. No browser needed."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+from starlette.applications import Starlette
+from starlette.routing import Route
+from starlette.responses import PlainTextResponse
+from starlette.requests import Request
+
+from server.http.web import CONTENT_SECURITY_POLICY, WebApp, WebRoute
+from tests.server.live import LiveServer
+
+
+def test_index_assets_and_client_routes(server: LiveServer) -> None:
+    with httpx.Client(base_url=server.base_url, timeout=5) as http:
+        index = http.get("/")
+        assert index.status_code == 200
+        assert index.headers["content-type"].startswith("text/html")
+        assert index.headers["cache-control"] == "no-cache"
+        assert index.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+        assert "script-src 'self'" in CONTENT_SECURITY_POLICY
+        assert "unsafe" not in CONTENT_SECURITY_POLICY
+        assert index.headers["x-frame-options"] == "DENY"
+
+        # A client route (deep link, reload) gets the same page.
+        deep = http.get("/room/abc123")
+        assert deep.status_code == 200 and deep.text == index.text
+
+        # Hashed assets named by the page: cached for a year, right type.
+        names = re.findall(r'(/assets/[^"]+)"', index.text)
+        assert any(n.endswith(".js") for n in names) and any(n.endswith(".css") for n in names)
+        for name in names:
+            asset = http.get(name)
+            assert asset.status_code == 200, name
+            assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
+            assert asset.headers.get("content-type", "").split(";")[0] in (
+                "text/javascript", "text/css", "image/svg+xml")
+        js = next(n for n in names if n.endswith(".js"))
+        assert "WebSocket" in http.get(js).text
+
+
+def test_reserved_paths_and_bad_asset_names(server: LiveServer) -> None:
+    with httpx.Client(base_url=server.base_url, timeout=5) as http:
+        # The API keeps its own answers, never the page.
+        assert http.get("/api/health").json()["status"] == "ok"
+        for path in ("/api/nope", "/ws/x", "/collab"):
+            response = http.get(path)
+            assert response.status_code == 404, path
+            assert "<html" not in response.text
+        # No way out of assets/, nor into files that are not assets.
+        for path in ("/assets/..%2Findex.html", "/assets/..%2F..%2F..%2Fpyproject.toml",
+                     "/assets/.built", "/assets/missing-1234.js"):
+            response = http.get(path)
+            assert response.status_code == 404, path
+            assert response.json()["error"]["code"] == "not_found"
+        # A plain "../" is resolved by the client: it is a client route, the page.
+        assert "[project]" not in http.get("/assets/../../pyproject.toml").text
+        # Only reads.
+        assert http.post("/room/abc").json()["error"]["code"] in ("bad_request", "forbidden")
+
+
+async def test_without_a_build_the_server_says_how_to_build(tmp_path: Path) -> None:
+    async def api_route(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("api")
+
+    app = Starlette(routes=[Route("/api/x", api_route), WebRoute(WebApp(tmp_path / "nothing"))])
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        root = await http.get("/")
+        assert root.status_code == 200
+        assert "npm run build" in root.json()["web"]
+        assert (await http.get("/api/x")).text == "api"
+        page = await http.get("/room/1")
+        assert page.status_code == 404
+        assert "npm run build" in page.json()["error"]["message"]
+        # An unknown API path is not the web app's: the router's own 404.
+        assert (await http.get("/api/unknown")).status_code == 404
+
+
+async def test_a_build_is_served_by_a_bare_route(tmp_path: Path) -> None:
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "index.html").write_text("<!doctype html><title>x</title>")
+    (tmp_path / "assets" / "main-AB12.js").write_text("console.log(1)")
+    (tmp_path / "secret.txt").write_text("no")
+    app = Starlette(routes=[WebRoute(WebApp(tmp_path))])
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        assert (await http.get("/anything/here")).text.startswith("<!doctype html>")
+        js = await http.get("/assets/main-AB12.js")
+        assert js.headers["content-type"].startswith("text/javascript")
+        assert (await http.get("/assets/secret.txt")).status_code == 404
+        assert (await http.get("/secret.txt")).text.startswith("<!doctype html>")
