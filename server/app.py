@@ -33,11 +33,14 @@ from server.directory.csv_import import parse_csv
 from server.directory.demo import DEMO_NAME, DEMO_TIMEZONE, DEMO_UAI, demo_csv
 from server.directory.importer import ImportReport, import_directory
 from server.directory.service import Directory
+from server.documents.endpoint import CollabEndpoint
+from server.documents.service import build_documents
 from server.errors import PreauError
 from server.gateway.call_ops import CallOps
 from server.gateway.endpoint import WebSocketGateway
 from server.gateway.hub import Hub
 from server.gateway.reading_ops import ReadingOps
+from server.gateway.sfu_ops import SfuOps, open_sfu_backend
 from server.http import api
 from server.http.middleware import (
     SecurityMiddleware,
@@ -90,16 +93,21 @@ async def build_services(
     privacy = build_privacy(store, settings, clock, hub, moderation)
     auth.on_revoke(hub.revoke_sessions)
     directory.on_change(hub.recheck)
+    documents = build_documents(store, broker, directory, settings, clock)
+    directory.on_change(documents.directory_changed)
+    broker.on_resync(documents.rooms.resync)
     return Services(
         settings, clock, store, broker, presence, directory, auth, hub, chat, moderation,
         receipts, delivery,
         privacy,
         calls=CallService(CallStore(calls_engine(store)), directory, broker, settings, clock),
+        documents=documents,
     )
 
 
 async def close_services(services: Services) -> None:
     await services.calls.close()
+    await services.documents.rooms.close()
     await services.hub.stop()
     await services.privacy.close()
     await services.presence.close()
@@ -121,8 +129,18 @@ async def seed_demo(services: Services) -> ImportReport | None:
         activation_ttl_s=services.settings.activation_ttl_s,
         now_ms=services.clock.now_ms(),
     )
+    await apply_school_defaults(services, report.school.id)
     _write_codes(services.settings.data_dir / "demo-accounts.txt", report)
     return report
+
+
+async def apply_school_defaults(services: Services, school_id: str) -> None:
+    """Give a school created just now the deployment's defaults (PREAU_QUIET_HOURS_DEFAULT)."""
+    quiet = services.settings.quiet_hours_default
+    if (await services.store.school_settings(school_id)).quiet_hours != quiet:
+        await services.store.set_school_settings(
+            school_id, "system", services.clock.now_ms(), quiet_hours=quiet
+        )
 
 
 def format_accounts(report: ImportReport) -> str:
@@ -169,11 +187,19 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             delivery = asyncio.get_running_loop().create_task(
                 services.delivery.run(settings.quiet_release_s)
             )
+            # Janus for calls in SFU mode (PREAU_JANUS_URLS), or None.
+            sfu = open_sfu_backend(settings.janus_urls, settings.janus_admin_secret)
             app.state.gateway = WebSocketGateway(
                 settings, services.auth, services.directory, services.hub, services.chat,
                 services.moderation,
-                modules=[ReadingOps(services.receipts), CallOps(services.calls)],
+                modules=[ReadingOps(services.receipts), CallOps(services.calls),
+                         SfuOps(services.calls, sfu)],
             )
+            app.state.collab = CollabEndpoint(
+                settings, services.auth, services.directory, services.documents,
+                services.documents.rooms,
+            )
+            services.auth.on_revoke(app.state.collab.revoke_sessions)
             # Everything built so far lives as long as the process: move it out
             # of the collector's sight, so full collections stay short (a full
             # pass over start-up objects stalled every socket for ~80 ms).
@@ -185,6 +211,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             watcher.cancel()
             retention.cancel()
             delivery.cancel()
+            if sfu is not None:
+                await sfu.close()
         finally:
             await close_services(services)
 
@@ -192,6 +220,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         routes=[
             *api.routes(),
             WebSocketRoute("/ws", _GatewayEntry()),
+            WebSocketRoute("/collab/{document}", _CollabEntry()),
             # The browser app: "/" and client routes (keep last: it takes
             # every other plain HTTP path, never /api, /ws or /collab).
             WebRoute(WebApp(settings.web_dir)),
@@ -210,3 +239,11 @@ class _GatewayEntry:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         gateway: WebSocketGateway = scope["app"].state.gateway
         await gateway(scope, receive, send)
+
+
+class _CollabEntry:
+    """Hands a ``/collab/{document}`` socket to the endpoint built in the lifespan."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        collab: CollabEndpoint = scope["app"].state.collab
+        await collab(scope, receive, send)

@@ -48,7 +48,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _import(args: argparse.Namespace, settings: Settings) -> int:
-    from server.app import build_services, close_services, format_accounts
+    from server.app import (
+        apply_school_defaults,
+        build_services,
+        close_services,
+        format_accounts,
+    )
     from server.directory.csv_import import parse_csv
     from server.directory.importer import import_directory
 
@@ -74,6 +79,8 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
             now_ms=services.clock.now_ms(),
             rollover=_rollover(args, settings, services.clock.now_ms()),
         )
+        if existing is None:
+            await apply_school_defaults(services, report.school.id)
     finally:
         await close_services(services)
     if report.closed or report.archived_rooms:

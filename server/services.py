@@ -12,6 +12,7 @@ from server.chat.scheduler import ScheduledDelivery
 from server.chat.service import ChatService
 from server.clock import Clock
 from server.directory.service import Directory
+from server.documents.service import DocumentService
 from server.gateway.hub import Hub
 from server.moderation.service import ModerationService
 from server.presence import Presence
@@ -36,3 +37,4 @@ class Services:
     delivery: ScheduledDelivery  # quiet hours: messages delivered when they end
     privacy: PrivacyService
     calls: CallService  # video calls (docs/video.md)
+    documents: DocumentService  # shared documents and their rooms (docs/collab.md)

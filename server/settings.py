@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from server.directory.quiet_hours import DEFAULT_WINDOW, check_school_setting
+
 
 class SettingsError(ValueError):
     pass
@@ -28,6 +30,14 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def _quiet_hours(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name) or default
+    try:
+        return check_school_setting(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {exc}") from None
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -85,6 +95,9 @@ class Settings:
     login_failures_per_hour: int = 20
     presence_ttl_s: float = 30.0  # a dead node's people vanish from presence after this
     directory_poll_s: float = 5.0  # how soon a `preau import` run elsewhere takes effect
+    # Quiet hours a new school starts with ('HH:MM-HH:MM' delivery window, or
+    # 'off'); each school's admins change theirs (docs/moderation.md).
+    quiet_hours_default: str = DEFAULT_WINDOW
     # Quiet hours: how often each node looks for messages due for delivery.
     quiet_release_s: float = 30.0
     # Private conversations a person may open: per hour, and in a burst.
@@ -115,6 +128,13 @@ class Settings:
     janus_admin_secret: str = field(default="", repr=False)
     # The built web client (clients/web/dist); empty: the one next to the code.
     web_dir: Path | None = None
+    # Shared documents (/collab, docs/collab.md): one update's and one document's
+    # stored size, frames per second per socket, log entries before compaction.
+    collab_max_update_bytes: int = 512 * 1024
+    collab_max_document_bytes: int = 16 * 1024 * 1024
+    collab_frames_per_s: float = 200.0
+    collab_frames_burst: int = 1000
+    collab_compact_after: int = 500
 
     @property
     def effective_store_url(self) -> str:
@@ -157,6 +177,8 @@ class Settings:
             resume_limit=_int(env, "PREAU_RESUME_LIMIT", defaults.resume_limit, 1),
             presence_ttl_s=_float(env, "PREAU_PRESENCE_TTL_S", defaults.presence_ttl_s),
             directory_poll_s=_float(env, "PREAU_DIRECTORY_POLL_S", defaults.directory_poll_s),
+            quiet_hours_default=_quiet_hours(env, "PREAU_QUIET_HOURS_DEFAULT",
+                                             defaults.quiet_hours_default),
             quiet_release_s=_float(env, "PREAU_QUIET_RELEASE_S", defaults.quiet_release_s),
             conversations_per_hour=_float(
                 env, "PREAU_CONVERSATIONS_PER_HOUR", defaults.conversations_per_hour
@@ -202,6 +224,21 @@ class Settings:
             janus_urls=_janus_urls(env),
             janus_admin_secret=env.get("PREAU_JANUS_ADMIN_SECRET", ""),
             web_dir=Path(env["PREAU_WEB_DIR"]) if env.get("PREAU_WEB_DIR") else None,
+            collab_max_update_bytes=_int(
+                env, "PREAU_COLLAB_MAX_UPDATE_BYTES", defaults.collab_max_update_bytes, 1024
+            ),
+            collab_max_document_bytes=_int(
+                env, "PREAU_COLLAB_MAX_DOCUMENT_BYTES", defaults.collab_max_document_bytes, 1024
+            ),
+            collab_frames_per_s=_float(
+                env, "PREAU_COLLAB_FRAMES_PER_S", defaults.collab_frames_per_s
+            ),
+            collab_frames_burst=_int(
+                env, "PREAU_COLLAB_FRAMES_BURST", defaults.collab_frames_burst, 1
+            ),
+            collab_compact_after=_int(
+                env, "PREAU_COLLAB_COMPACT_AFTER", defaults.collab_compact_after, 2
+            ),
         )
 
 

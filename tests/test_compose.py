@@ -21,8 +21,8 @@ NODES = ["preau-1", "preau-2"]
 
 def test_every_service_is_there_with_a_health_check() -> None:
     services = COMPOSE["services"]
-    assert set(services) == {"proxy", *NODES, "postgres", "redis", "coturn"}
-    for name in ("proxy", "postgres", "redis"):
+    assert set(services) == {"proxy", *NODES, "postgres", "redis", "coturn", "janus"}
+    for name in ("proxy", "postgres", "redis", "janus"):
         assert services[name]["healthcheck"]["test"], name
     # Nodes get their health check from the image (Dockerfile HEALTHCHECK on /api/health).
     assert "HEALTHCHECK" in (ROOT / "Dockerfile").read_text()
@@ -85,3 +85,22 @@ def test_every_setting_of_the_server_is_documented() -> None:
     assert len(names) > 20
     missing = sorted(n for n in names if f"`{n}`" not in OPERATIONS)
     assert missing == []
+
+
+def test_janus_api_is_internal_and_shares_the_nodes_secret() -> None:
+    janus = COMPOSE["services"]["janus"]
+    # Media (UDP) is published; the HTTP API (8088) is not: only the nodes reach it.
+    assert all("8088" not in port for port in janus.get("ports", []))
+    assert all(port.endswith("/udp") for port in janus["ports"])
+    assert janus["build"] == "./deploy/janus"
+    secret = janus["environment"]["JANUS_SECRET"]
+    for node in NODES:
+        env = COMPOSE["services"][node]["environment"]
+        assert env["PREAU_JANUS_URLS"] == "http://janus:8088/janus"
+        assert env["PREAU_JANUS_ADMIN_SECRET"] == secret
+        # coturn's shared secret is the one the nodes derive TURN credentials from.
+        assert env["PREAU_TURN_SECRET"].startswith("${TURN_SECRET")
+    templates = {p.name for p in (ROOT / "deploy" / "janus").glob("*.jcfg.in")}
+    assert templates == {"janus.jcfg.in", "janus.plugin.videoroom.jcfg.in",
+                         "janus.transport.http.jcfg.in"}
+    assert "JANUS_SECRET=" in (ROOT / "deploy" / "env.example").read_text()

@@ -34,7 +34,7 @@ from server.errors import ErrorCode, PreauError, bad_request, forbidden, not_fou
 from server.gateway.endpoint import SESSION_COOKIE, token_from_scope
 from server.gateway.protocol import PolicyChangeFields, Reason
 from server.gateway.protocol import schemas as ws_schemas
-from server.http import privacy_api
+from server.http import documents_api, privacy_api
 from server.http.openapi import Endpoint, openapi_document
 from server.moderation.rules import (
     MAX_MUTE_S,
@@ -878,6 +878,7 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/api/ws-schema", "JSON Schemas of the WebSocket ops", ws_schema,
              auth=False),
     *privacy_api.ENDPOINTS,
+    *documents_api.ENDPOINTS,
 ]
 
 

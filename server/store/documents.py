@@ -57,7 +57,8 @@ class SqlDocumentStore:
     async def create_document(self, info: DocumentInfo) -> None:
         async with self.engine.transaction() as tx:
             await tx.execute(
-                f"INSERT INTO documents ({_DOC_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                f"INSERT INTO documents ({_DOC_COLUMNS})"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 info.id, info.school_id, info.class_id, info.title, info.kind.value,
                 info.created_by,
                 info.created_ms, int(info.restricted), int(info.locked),
@@ -94,6 +95,16 @@ class SqlDocumentStore:
             )
         return [_info(row, [p for p in people if p["document_id"] == row["id"]])
                 for row in rows]
+
+    async def documents_naming(self, person_id: str) -> list[DocumentInfo]:
+        """Documents that list the person as an editor or a reader."""
+        async with self.engine.transaction(readonly=True) as tx:
+            ids = [r["document_id"] for r in await tx.fetch(
+                "SELECT document_id FROM document_people WHERE person_id = $1"
+                " ORDER BY document_id", person_id,
+            )]
+        found = [await self.document(i) for i in ids]
+        return [d for d in found if d is not None]
 
     async def set_locked(self, document_id: str, locked: bool) -> bool:
         async with self.engine.transaction() as tx:

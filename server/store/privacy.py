@@ -193,8 +193,22 @@ class PrivacyStore:
 
     # -- export: one page per transaction ---------------------------------------
     async def export_relations(self, person_id: str) -> dict[str, Any]:
-        """Classes, guardians, children, rooms with moderation state, sessions."""
+        """Classes, guardians, children, rooms with moderation state, sessions,
+        read markers and acknowledgements (when those tables exist)."""
+        await self.has_table("people")
+        reading: dict[str, list[dict[str, Any]]] = {}
         async with self._engine.transaction(readonly=True) as tx:
+            for table in ("read_markers", "message_acks"):
+                if self._has(table):
+                    rows = await tx.fetch(
+                        f"SELECT room_id, seq, at_ms FROM {table} WHERE person_id = $1"
+                        " ORDER BY room_id, seq",
+                        person_id,
+                    )
+                    reading[table] = [
+                        {"room": r["room_id"], "seq": int(r["seq"]), "at": int(r["at_ms"])}
+                        for r in rows
+                    ]
             classes = await tx.fetch(
                 "SELECT c.id, c.name FROM class_members m JOIN classes c ON c.id = m.class_id"
                 " WHERE m.person_id = $1 ORDER BY c.name",
@@ -239,6 +253,8 @@ class PrivacyStore:
                  "revoked": bool(r["revoked"])}
                 for r in sessions
             ],
+            "read_up_to": reading.get("read_markers", []),
+            "acknowledged": reading.get("message_acks", []),
         }
 
     async def shared_rooms_posted_in(self, person_id: str) -> list[dict[str, str]]:

@@ -110,6 +110,7 @@ class Cluster:
                 "PREAU_BROKER_URL": broker_url,
                 "PREAU_NODE_ID": f"node{i}-{run}",
                 "PREAU_SEED_DEMO": "true" if i == 0 else "false",
+                "PREAU_QUIET_HOURS_DEFAULT": "off",  # tests run at any hour
                 **(env or {}),
             })
             for i in range(size)

@@ -49,6 +49,8 @@ class LiveServer:
             **os.environ,
             "PREAU_DATA_DIR": str(data_dir),
             "PREAU_NODE_ID": f"test-{self.port}",
+            # Tests run at any hour: quiet hours only where a test sets them.
+            "PREAU_QUIET_HOURS_DEFAULT": "off",
             **(env or {}),
         }
         self.process: subprocess.Popen[bytes] | None = None

@@ -20,6 +20,7 @@ from starlette.types import Message
 from server.app import build_services, close_services, seed_demo
 from server.auth.service import Session
 from server.broker.memory import MemoryBroker, MemoryBus
+from server.clock import Clock
 from server.directory.model import Member
 from server.gateway.connection import Connection
 from server.gateway.ratelimit import TokenBucket
@@ -76,11 +77,13 @@ class Nodes:
 
 
 @contextlib.asynccontextmanager
-async def two_nodes(tmp_path: Path) -> AsyncIterator[Nodes]:
+async def two_nodes(tmp_path: Path, clock: Clock | None = None) -> AsyncIterator[Nodes]:
     bus = MemoryBus()
-    settings = Settings(data_dir=tmp_path, sends_per_s=1000, sends_burst=1000)
-    a = await build_services(settings, broker=MemoryBroker("node-a", bus))
-    b = await build_services(settings, broker=MemoryBroker("node-b", bus))
+    # Tests run at any hour: quiet hours only where a test sets them.
+    settings = Settings(data_dir=tmp_path, sends_per_s=1000, sends_burst=1000,
+                        quiet_hours_default="off")
+    a = await build_services(settings, broker=MemoryBroker("node-a", bus), clock=clock)
+    b = await build_services(settings, broker=MemoryBroker("node-b", bus), clock=clock)
     report = await seed_demo(a)
     assert report is not None
     # A live session per person, as a login would create: the hub checks

@@ -131,32 +131,35 @@ def confine_ice(addresses: list[str]) -> None:
 Request = Callable[..., Awaitable[dict[str, Any]]]
 
 
-async def publish(request: Request, call: str, *, audio: bool = True, video: bool = True,
-                  pattern: TestPattern | None = None) -> SfuPeer:
-    """Publish through Préau: ``request`` is a ``LiveConnection.request``."""
-    peer = SfuPeer()
+async def publish(request: Request, call: str, peer: str, *, audio: bool = True,
+                  video: bool = True, pattern: TestPattern | None = None
+                  ) -> tuple[SfuPeer, dict[str, Any]]:
+    """Publish through Préau as ``peer`` (the id from ``call.join``);
+    ``request`` is a ``LiveConnection.request``. Returns the peer and the reply."""
+    sfu = SfuPeer()
     try:
-        offer = await peer.offer(audio=audio, video=video, pattern=pattern)
-        reply = await request("sfu.publish", call=call, sdp=offer)
-        await request("sfu.trickle", call=call, target="publish", candidate=None)
-        await peer.accept_answer(reply["sdp"])
+        offer = await sfu.offer(audio=audio, video=video, pattern=pattern)
+        reply = await request("sfu.publish", call=call, peer=peer, sdp=offer)
+        await request("sfu.trickle", call=call, peer=peer, target="publish", candidate=None)
+        await sfu.accept_answer(reply["sdp"])
     except BaseException:
-        await peer.close()
+        await sfu.close()
         raise
-    return peer
+    return sfu, reply
 
 
-async def subscribe(request: Request, call: str, feed: str) -> tuple[SfuPeer, dict[str, Any]]:
-    """Receive ``feed`` through Préau; returns the peer and the subscribe reply
-    (``subscription``, ``kinds``)."""
-    reply = await request("sfu.subscribe", call=call, feed=feed)
-    peer = SfuPeer()
+async def subscribe(request: Request, call: str, peer: str, feed: str
+                    ) -> tuple[SfuPeer, dict[str, Any]]:
+    """Receive ``feed`` (a peer id) through Préau; returns the peer and the
+    subscribe reply (``subscription``, ``kinds``, ``sdp``)."""
+    reply = await request("sfu.subscribe", call=call, peer=peer, feed=feed)
+    sfu = SfuPeer()
     try:
-        answer = await peer.answer(reply["sdp"])
+        answer = await sfu.answer(reply["sdp"])
         sub = reply["subscription"]
-        await request("sfu.answer", call=call, subscription=sub, sdp=answer)
-        await request("sfu.trickle", call=call, target=sub, candidate=None)
+        await request("sfu.answer", call=call, peer=peer, subscription=sub, sdp=answer)
+        await request("sfu.trickle", call=call, peer=peer, target=sub, candidate=None)
     except BaseException:
-        await peer.close()
+        await sfu.close()
         raise
-    return peer, reply
+    return sfu, reply

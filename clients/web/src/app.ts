@@ -265,10 +265,10 @@ export class App {
         if (room) room.policy = frame.policy;
         break;
       case "member.muted":
-        if (room && frame.person === this.me?.person.id) room.mutedUntil = frame.until;
+        if (room && personId(frame.person) === this.me?.person.id) room.mutedUntil = frame.until;
         break;
       case "member.unmuted":
-        if (room && frame.person === this.me?.person.id) room.mutedUntil = null;
+        if (room && personId(frame.person) === this.me?.person.id) room.mutedUntil = null;
         break;
       case "room.revoked":
         if (room) {
@@ -290,4 +290,11 @@ export class App {
 function newTxn(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(12));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Events name a person by id or as {id, name}: accept both. */
+function personId(person: unknown): string | undefined {
+  if (typeof person === "string") return person;
+  if (person && typeof person === "object" && "id" in person) return String(person.id);
+  return undefined;
 }

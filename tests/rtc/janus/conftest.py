@@ -26,7 +26,9 @@ def sfu_namespace() -> Iterator[Namespace]:
 
 
 @pytest.fixture(scope="session")
-def janus(sfu_namespace: Namespace, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JanusServer]:
+def janus(
+    sfu_namespace: Namespace, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[JanusServer]:
     workdir: Path = tmp_path_factory.mktemp("janus")
     with janus_in(sfu_namespace, workdir) as server:
         yield server

@@ -82,7 +82,7 @@ class School:
         pstore = PrivacyStore(engine_of(self.services.store))
         await pstore.has_table("people")
         out = []
-        for table in sorted(pstore._loaded()):  # noqa: SLF001 - the test looks under
+        for table in sorted(pstore._loaded()):
             if table.startswith(("sqlite_", "pg_")):
                 continue
             for row in await self.rows(f"SELECT * FROM {table}"):
@@ -165,3 +165,15 @@ async def export_json(school: School, viewer: str, person: str) -> tuple[dict[st
     raw = b"".join([chunk async for chunk in chunks])
     parsed: dict[str, Any] = orjson.loads(raw)
     return parsed, raw
+
+
+@contextlib.asynccontextmanager
+async def restarted(school: School, store_url: str, tmp_path: Path) -> AsyncIterator[School]:
+    """Another node (a restart) on the same database, with the same clock."""
+    services = await build_services(
+        settings_for(store_url, tmp_path, node_id="node-restarted"), clock=school.clock
+    )
+    try:
+        yield School(services, school.clock, school.school_id, school.ids, school.logins)
+    finally:
+        await close_services(services)

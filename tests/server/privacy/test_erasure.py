@@ -9,16 +9,17 @@ from pathlib import Path
 
 import pytest
 
+from server.auth.service import Session
 from server.errors import ErrorCode, PreauError
 from server.gateway.connection import Connection
 from server.gateway.ratelimit import TokenBucket
-from server.auth.service import Session
 from server.store.privacy import ErasureJob
 from tests.server.privacy.school import (
     Scene,
     School,
     export_json,
     populate,
+    restarted,
     small_school,
 )
 from tests.server.twonodes import Recorder
@@ -51,13 +52,16 @@ async def _assert_erased(school: School, scene: Scene, lea: str, login: str, *,
     history = await services.chat.history(hugo, scene.room, before=None, after=None, limit=50)
     bodies = [m.get("body") for m in history if m["ev"] == "chat.message"]
     if contributions_kept:
-        assert "Bonjour la classe" in bodies and "Message à signaler" in bodies
+        assert "Bonjour la classe" in bodies
+        assert "Message à signaler" in bodies
         authors = {m["sender"]["id"] for m in history if m.get("body") == "Bonjour la classe"}
-        assert len(authors) == 1 and lea not in authors
+        assert len(authors) == 1
+        assert lea not in authors
         assert all(m["sender"]["name"] == "" for m in history
                    if m.get("body") == "Bonjour la classe")
     else:
-        assert "Bonjour la classe" not in bodies and "Message à signaler" not in bodies
+        assert "Bonjour la classe" not in bodies
+        assert "Message à signaler" not in bodies
     assert "Salut tout le monde" in bodies  # the others' messages stay
     assert all(lea not in str(m) for m in history)
 
@@ -71,7 +75,8 @@ async def _assert_erased(school: School, scene: Scene, lea: str, login: str, *,
     assert conversation.members == frozenset({school.ids["Hugo"]})
 
     _, raw = await export_json(school, "Hugo", "me")
-    assert b"L\xc3\xa9a" not in raw and lea.encode() not in raw
+    assert b"L\xc3\xa9a" not in raw
+    assert lea.encode() not in raw
 
     tombstones = await services.privacy.store.tombstones(school.school_id)
     assert [(t["reason"], t["profile"]) for t in tombstones] == [("request", "pupil")]
@@ -146,31 +151,13 @@ async def test_an_interrupted_erasure_completes_on_restart(
                                                           False)
         assert done[-1] == crash_after
         [pending] = await school.services.privacy.store.pending_erasures()
-        assert pending.person_id == lea and pending.step != "close"
+        assert pending.person_id == lea
+        assert pending.step != "close"
 
         # "Restart": a fresh node on the same database finishes the job in its
         # retention pass, from the step after the crash.
-        async with small_school.__wrapped__ if False else _restarted(school, store_url,  # type: ignore[attr-defined]
-                                                                      tmp_path) as fresh:
+        async with restarted(school, store_url, tmp_path) as fresh:
             result = await fresh.services.privacy.retention.run_once()
-            assert result is not None and result["erasures_run"] == 1
+            assert result is not None
+            assert result["erasures_run"] == 1
             await _assert_erased(fresh, scene, lea, login, contributions_kept=True)
-
-
-def _restarted(school: School, store_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
-    import contextlib
-
-    from server.app import build_services, close_services
-    from tests.server.privacy.school import settings_for
-
-    @contextlib.asynccontextmanager
-    async def node():  # type: ignore[no-untyped-def]
-        services = await build_services(
-            settings_for(store_url, tmp_path, node_id="node-restarted"), clock=school.clock
-        )
-        try:
-            yield School(services, school.clock, school.school_id, school.ids, school.logins)
-        finally:
-            await close_services(services)
-
-    return node()

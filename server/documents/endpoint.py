@@ -1,0 +1,152 @@
+"""``GET /collab/{document}``: the y-websocket endpoint (stock ``WebsocketProvider`` clients).
+
+The upgrade is checked like ``/ws`` (server/gateway/endpoint.py): the Origin
+against the allow-list, then the session (header, cookie, or ``?token=``,
+which is what y-websocket in a browser can send). Then the document's rights,
+before the socket is accepted: none, or no such document → 404 (one answer
+for both, so names cannot be probed); read → accepted read-only; write →
+accepted. Frames go to the document's room
+(collab/room.py), which answers every one of them.
+
+Limits here: text frames are refused (the protocol is binary), and a token
+bucket per socket closes a client that floods (1008). Frames above the hard
+limit are closed by the server (1009, uvicorn's ``ws_max_size``); the room
+refuses updates above the update limit with ``too_large``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from starlette.types import Receive, Scope, Send
+
+from collab import codec
+from collab.ports import Access
+from collab.room import DocumentRoom
+from collab.rooms import DocumentRooms
+from server.auth.service import AuthService
+from server.directory.service import Directory
+from server.documents.connection import CollabConnection
+from server.documents.service import DocumentService
+from server.errors import ErrorCode
+from server.gateway.endpoint import origin_allowed, token_from_scope
+from server.gateway.ratelimit import TokenBucket
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SESSION_ENDED = 4001  # as on /ws: log in again
+POLICY = 1008
+
+
+class CollabEndpoint:
+    def __init__(
+        self,
+        settings: Settings,
+        auth: AuthService,
+        directory: Directory,
+        documents: DocumentService,
+        rooms: DocumentRooms,
+    ) -> None:
+        self.settings = settings
+        self.auth = auth
+        self.directory = directory
+        self.documents = documents
+        self.rooms = rooms
+        self._connections: set[CollabConnection] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        first = await receive()
+        if first["type"] != "websocket.connect":
+            return
+        if not origin_allowed(scope, self.settings.allowed_origins):
+            log.warning("collab websocket refused: origin not allowed")
+            await _deny(scope, send, 403, ErrorCode.FORBIDDEN, "origin not allowed")
+            return
+        token = token_from_scope(scope)
+        session = await self.auth.resolve(token) if token else None
+        member = await self.directory.member(session.person_id) if session else None
+        if session is None or member is None:
+            await _deny(scope, send, 401, ErrorCode.UNAUTHENTICATED, "log in first")
+            return
+        document_id = str(scope.get("path_params", {}).get("document", ""))
+        access = await self.documents.access(member.id, document_id)
+        if access is Access.NONE:
+            await _deny(scope, send, 404, ErrorCode.NOT_FOUND, "no such document")
+            return
+        await send({"type": "websocket.accept"})
+        extensions = scope.get("extensions") or {}
+        conn = CollabConnection(
+            send, member.id, access, session_hash=session.token_hash,
+            queue_limit=self.settings.send_queue_frames,
+            direct_write=(extensions.get("preau.write") or {}).get("write"),
+        )
+        self._connections.add(conn)
+        # The socket lives no longer than its session (logout closes it sooner).
+        expiry = asyncio.get_running_loop().call_later(
+            max(0.0, session.expires_ms / 1000 - time.time()),
+            conn.close, SESSION_ENDED, "session expired",
+        )
+        room: DocumentRoom | None = None
+        try:
+            room = await self.rooms.join(document_id, conn)
+            await self._read_loop(conn, room, receive)
+        except Exception:
+            log.exception("collab connection %s failed", conn.id)
+            conn.close(1011, "internal error")
+        finally:
+            expiry.cancel()
+            self._connections.discard(conn)
+            if room is not None:
+                try:
+                    await self.rooms.leave(room, conn)
+                except Exception:
+                    log.exception("collab connection %s: leave failed", conn.id)
+            await conn.finish()
+
+    async def _read_loop(
+        self, conn: CollabConnection, room: DocumentRoom, receive: Receive
+    ) -> None:
+        bucket = TokenBucket(self.settings.collab_frames_per_s, self.settings.collab_frames_burst)
+        while not conn.closed:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            frame = message.get("bytes")
+            if frame is None:
+                conn.send(codec.permission_denied("bad_request: binary frames only"))
+                continue
+            if bucket.take() is not None:
+                log.warning("collab connection %s flooding: closed", conn.id)
+                conn.close(POLICY, "flooding")
+                return
+            await room.receive(conn, frame)
+
+    def close_sessions(self, token_hashes: Iterable[str]) -> None:
+        """Sessions ended on this node (logout, password change): close their sockets."""
+        ended = set(token_hashes)
+        for conn in list(self._connections):
+            if conn.session_hash in ended:
+                conn.close(SESSION_ENDED, "session ended")
+
+    async def revoke_sessions(self, token_hashes: list[str]) -> None:
+        self.close_sessions(token_hashes)
+
+    def stats(self) -> dict[str, int]:
+        return {"sockets": len(self._connections), **self.rooms.stats()}
+
+
+async def _deny(scope: Scope, send: Send, status: int, code: ErrorCode, message: str) -> None:
+    extensions: dict[str, Any] = scope.get("extensions") or {}
+    if "websocket.http.response" in extensions:
+        body = orjson.dumps({"error": {"code": code.value, "message": message}})
+        await send({"type": "websocket.http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:
+        await send({"type": "websocket.close", "code": 1008})

@@ -1,0 +1,261 @@
+"""The document service: rights, metadata and the teacher features.
+
+It is the authoriser ``collab`` asks on every connect and re-check
+(:meth:`DocumentService.access`), and the business layer of the REST API
+(server/http/documents_api.py). Every method takes the acting member and
+checks their role first; a document someone may not see answers
+``not_found``, exactly like one that does not exist, so a pupil of another
+class learns nothing by guessing names.
+
+A rights change (lock, group, readers) is committed, then announced on the
+document's broker channel: every node re-checks its open connections at once
+(``DocumentRooms.rights_changed``). A directory change (a pupil moved to
+another class by an import) re-checks every open document of this node.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from pycrdt import merge_updates
+
+from collab import content
+from collab.compaction import compact
+from collab.ports import Access
+from collab.room import Limits
+from collab.rooms import DocumentRooms
+from server.broker import Broker
+from server.clock import Clock
+from server.directory.model import Member, Profile, Room, RoomKind
+from server.directory.service import Directory
+from server.documents.model import DocumentEdit, DocumentInfo, DocumentKind, DocumentVersion
+from server.documents.rights import Role, document_role, live_access
+from server.errors import bad_request, forbidden, not_found
+from server.settings import Settings
+from server.store import Store
+from server.store.documents import SqlDocumentStore, engine_of
+
+MAX_TITLE = 200
+MAX_PEOPLE = 200  # editors + readers named on one document
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    document: DocumentInfo
+    role: Role
+
+    @property
+    def access(self) -> Access:
+        return live_access(self.role, self.document)
+
+
+class DocumentService:
+    def __init__(
+        self, store: SqlDocumentStore, directory: Directory, clock: Clock
+    ) -> None:
+        self.store = store
+        self.directory = directory
+        self.clock = clock
+        self._rooms: DocumentRooms | None = None
+
+    def attach(self, rooms: DocumentRooms) -> None:
+        """The node's rooms (built after the service, which is their authoriser)."""
+        self._rooms = rooms
+
+    @property
+    def rooms(self) -> DocumentRooms:
+        if self._rooms is None:
+            raise RuntimeError("DocumentService.attach was not called")
+        return self._rooms
+
+    # -- rights ----------------------------------------------------------------
+    async def access(self, person_id: str, document_id: str) -> Access:
+        """collab's Authoriser: the person's live rights on the document."""
+        member = await self.directory.member(person_id)
+        document = await self.store.document(document_id)
+        if member is None or document is None:
+            return Access.NONE
+        return live_access(await self._role(member, document), document)
+
+    async def _role(self, member: Member, document: DocumentInfo) -> Role:
+        return document_role(member, document, await self._class_room(document))
+
+    async def _class_room(self, document: DocumentInfo) -> Room | None:
+        view = await self.directory.school(document.school_id)
+        if view is None:
+            return None
+        return next(
+            (r for r in view.rooms.values()
+             if r.kind is RoomKind.CLASS and r.class_id == document.class_id),
+            None,
+        )
+
+    async def open(self, member: Member, document_id: str) -> Opened:
+        """The document and the member's role; ``not_found`` if they may not see it."""
+        document = await self.store.document(document_id)
+        if document is None:
+            raise not_found("no such document")
+        role = await self._role(member, document)
+        if role is Role.NONE:
+            raise not_found("no such document")
+        return Opened(document, role)
+
+    async def _moderate(self, member: Member, document_id: str) -> DocumentInfo:
+        opened = await self.open(member, document_id)
+        if opened.role is not Role.MODERATOR:
+            raise forbidden("only the class's teachers may do this")
+        return opened.document
+
+    # -- metadata --------------------------------------------------------------
+    async def create(
+        self, member: Member, class_id: str, title: str, kind: DocumentKind,
+        editors: Iterable[str] | None = None, readers: Iterable[str] = (),
+    ) -> DocumentInfo:
+        """A teacher of the class creates a document; ``editors`` restricts it
+        to those pupils of the class (None: every pupil of the class edits)."""
+        title = title.strip()
+        if not title or len(title) > MAX_TITLE:
+            raise bad_request(f"title: 1 to {MAX_TITLE} characters")
+        if member.profile is not Profile.TEACHER or class_id not in member.classes:
+            raise forbidden("only the class's teachers create its documents")
+        document = DocumentInfo(
+            id="doc-" + secrets.token_hex(8), school_id=member.school_id, class_id=class_id,
+            title=title, kind=kind, created_by=member.id, created_ms=self.clock.now_ms(),
+        )
+        editor_set, reader_set = await self._check_people(member, document, editors, readers)
+        document = replace(document, restricted=editors is not None, editors=editor_set,
+                           readers=reader_set)
+        await self.store.create_document(document)
+        return document
+
+    async def list_for(self, member: Member) -> list[Opened]:
+        """The documents the member may open: of their classes, or naming them."""
+        view = await self.directory.school(member.school_id)
+        class_ids = set(member.classes)
+        if member.profile is Profile.STAFF and view is not None:
+            class_ids = set(view.classes)
+        found = await self.store.documents_of_classes(class_ids)
+        found += [d for d in await self.store.documents_naming(member.id)
+                  if d.class_id not in class_ids]
+        opened = [Opened(d, await self._role(member, d)) for d in found]
+        return [o for o in opened if o.role is not Role.NONE]
+
+    async def set_locked(self, member: Member, document_id: str, locked: bool) -> DocumentInfo:
+        document = await self._moderate(member, document_id)
+        await self.store.set_locked(document.id, locked)
+        await self.rooms.rights_changed(document.id)
+        return await self._reload(document.id)
+
+    async def set_people(
+        self, member: Member, document_id: str, editors: Iterable[str] | None,
+        readers: Iterable[str],
+    ) -> DocumentInfo:
+        """Choose the group (``editors``; None: the whole class) and the readers.
+        Whoever loses rights is downgraded or cut at once, on every node."""
+        document = await self._moderate(member, document_id)
+        editor_set, reader_set = await self._check_people(member, document, editors, readers)
+        await self.store.set_people(document.id, editors is not None, editor_set, reader_set)
+        await self.rooms.rights_changed(document.id)
+        return await self._reload(document.id)
+
+    async def _check_people(
+        self, member: Member, document: DocumentInfo, editors: Iterable[str] | None,
+        readers: Iterable[str],
+    ) -> tuple[frozenset[str], frozenset[str]]:
+        editor_set = frozenset(editors or ())
+        reader_set = frozenset(readers) - editor_set
+        if len(editor_set) + len(reader_set) > MAX_PEOPLE:
+            raise bad_request(f"at most {MAX_PEOPLE} people per document")
+        view = await self.directory.school(document.school_id)
+        if view is None:
+            raise not_found("no such school")
+        for person_id in editor_set:
+            pupil = view.members.get(person_id)
+            if (pupil is None or pupil.profile is not Profile.PUPIL
+                    or document.class_id not in pupil.classes):
+                raise bad_request(f"editors: {person_id} is not a pupil of this class")
+        for person_id in reader_set:
+            # Naming a reader shows them the content: the circle of trust decides.
+            if not await self.directory.may_communicate(member, person_id):
+                raise bad_request(f"readers: {person_id} is not someone you may reach")
+        return editor_set, reader_set
+
+    async def _reload(self, document_id: str) -> DocumentInfo:
+        document = await self.store.document(document_id)
+        if document is None:
+            raise not_found("no such document")
+        return document
+
+    # -- content, versions, history ---------------------------------------------
+    async def state(self, document_id: str) -> bytes:
+        """The whole stored state, merged (everything ever accepted)."""
+        stored = await self.store.load_log(document_id)
+        parts = ([stored.snapshot] if stored.snapshot is not None else []) + [
+            u for _, u in stored.updates
+        ]
+        if not parts:
+            return b"\x00\x00"
+        return parts[0] if len(parts) == 1 else merge_updates(*parts)
+
+    async def export(self, member: Member, document_id: str) -> tuple[DocumentInfo, object]:
+        """The content as text (``text`` kind) or JSON (``map`` kind); readers too."""
+        opened = await self.open(member, document_id)
+        return opened.document, content.read(await self.state(document_id),
+                                              opened.document.kind.value)
+
+    async def create_version(self, member: Member, document_id: str, name: str) -> DocumentVersion:
+        document = await self._moderate(member, document_id)
+        name = name.strip()
+        if not name or len(name) > MAX_TITLE:
+            raise bad_request(f"name: 1 to {MAX_TITLE} characters")
+        version = DocumentVersion(
+            "ver-" + secrets.token_hex(8), document.id, name, member.id, self.clock.now_ms()
+        )
+        await self.store.add_version(version, await self.state(document.id))
+        return version
+
+    async def versions(self, member: Member, document_id: str) -> list[DocumentVersion]:
+        await self.open(member, document_id)
+        return await self.store.versions(document_id)
+
+    async def restore(self, member: Member, document_id: str, version_id: str) -> int:
+        """Bring the content back to a version, as a new edit everyone receives."""
+        document = await self._moderate(member, document_id)
+        saved = await self.store.version_state(document.id, version_id)
+        if saved is None:
+            raise not_found("no such version")
+        update = content.restore_update(await self.state(document.id), saved,
+                                        document.kind.value)
+        return await self.rooms.server_update(document.id, update, member.id)
+
+    async def history(self, member: Member, document_id: str) -> list[DocumentEdit]:
+        """Who edited when (teachers of the class)."""
+        document = await self._moderate(member, document_id)
+        return await self.store.edits(document.id)
+
+    async def compact(self, document_id: str) -> None:
+        await compact(self.store, document_id)
+
+    # -- live re-checks ----------------------------------------------------------
+    async def directory_changed(self, school_id: str) -> None:
+        """A school's directory changed: re-check every open document here."""
+        await self.rooms.recheck_all()
+
+
+def build_documents(
+    store: Store, broker: Broker, directory: Directory, settings: Settings, clock: Clock
+) -> DocumentService:
+    """The document service with this node's rooms attached (called by app.py)."""
+    service = DocumentService(SqlDocumentStore(engine_of(store)), directory, clock)
+    limits = Limits(
+        max_update_bytes=settings.collab_max_update_bytes,
+        max_document_bytes=settings.collab_max_document_bytes,
+        compact_after_updates=settings.collab_compact_after,
+    )
+    service.attach(DocumentRooms(
+        store=service.store, broker=broker, authoriser=service, limits=limits,
+        now_ms=clock.now_ms,
+    ))
+    return service

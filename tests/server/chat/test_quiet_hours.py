@@ -1,0 +1,146 @@
+"""Quiet hours across two nodes, with an injected clock: messages to pupils
+and parents sent in the evening reach them when the window opens, on every
+node, exactly once; staff-to-staff and an admin's urgent message go at once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from server.errors import ErrorCode, PreauError
+from server.moderation.rules import PolicyChange
+from tests.server.moderation.test_service import Client, settle
+from tests.server.twonodes import Nodes, two_nodes
+
+# Tuesday 12 January 2027, 21:00 in Paris (UTC+1); the window opens at 07:00.
+EVENING = int(datetime(2027, 1, 12, 20, 0, tzinfo=UTC).timestamp() * 1000)
+MORNING = int(datetime(2027, 1, 13, 6, 0, tzinfo=UTC).timestamp() * 1000)
+
+
+class MovableClock:
+    def __init__(self, now_ms: int) -> None:
+        self.now = now_ms
+
+    def now_ms(self) -> int:
+        return self.now
+
+
+@pytest.fixture
+async def clock() -> MovableClock:
+    return MovableClock(EVENING)
+
+
+@pytest.fixture
+async def evening(tmp_path: Path, clock: MovableClock) -> AsyncIterator[Nodes]:
+    async with two_nodes(tmp_path, clock) as pair:
+        anne = pair.member(pair.a, "Anne Roux")
+        # The school's admin turns the default quiet hours on (fixtures start without).
+        settings = await pair.a.moderation.set_school_settings(
+            anne, anne.school_id, quiet_hours="07:00-20:00", parents_may_message=None)
+        assert settings["quiet_hours"] == "07:00-20:00"
+        await settle()  # node B reloads the school through the broker
+        yield pair
+
+
+async def test_evening_messages_reach_pupils_in_the_morning_once(
+    evening: Nodes, clock: MovableClock
+) -> None:
+    nodes = evening
+    room = await nodes.room(nodes.a, "6eA")
+    claire = Client(nodes, nodes.a, "Claire Lefèvre")
+    lea = Client(nodes, nodes.b, "Léa Martin")
+    julien = Client(nodes, nodes.b, "Julien Garnier")  # another teacher of 6eA
+    for client in (claire, lea, julien):
+        await client.subscribe(room)
+
+    sent = await nodes.a.chat.send(claire.member, room, "devoirs", "Exercice 3 pour jeudi")
+    assert sent.message is None
+    assert sent.scheduled is not None
+    assert sent.scheduled.release_ms == MORNING
+    [waiting] = await claire.wait("chat.scheduled")
+    assert (waiting["body"], waiting["deliver_at"]) == ("Exercice 3 pour jeudi", MORNING)
+    await julien.wait("chat.scheduled")  # a moderator of the room sees what waits
+    await settle()
+    assert lea.seen() == []  # nothing tonight, not even that something waits
+    assert await nodes.b.chat.history(lea.member, room, before=None, after=None, limit=10) == []
+    assert [w["txn"] for w in await nodes.b.chat.scheduled(lea.member, room)] == []
+    assert [w["txn"] for w in await nodes.a.chat.scheduled(claire.member, room)] == ["devoirs"]
+
+    # 06:59: still waiting. 07:00: both nodes run their delivery loop at once.
+    clock.now = MORNING - 60_000
+    assert await nodes.a.delivery.release_due() == 0
+    clock.now = MORNING
+    released = await asyncio.gather(nodes.a.delivery.release_due(),
+                                    nodes.b.delivery.release_due())
+    assert sorted(released) == [0, 1]
+    for client in (lea, claire, julien):
+        [message] = await client.wait("chat.message")
+        assert (message["seq"], message["body"], message["txn"]) == (
+            1, "Exercice 3 pour jeudi", "devoirs")
+        assert message["ts"] == EVENING  # written in the evening, delivered now
+    await settle()
+    assert len(lea.events("chat.message")) == 1
+    history = await nodes.b.chat.history(lea.member, room, before=None, after=None, limit=10)
+    assert [m["seq"] for m in history] == [1]
+
+
+async def test_staff_to_staff_and_urgent_messages_go_at_once(evening: Nodes) -> None:
+    nodes = evening
+    room = await nodes.room(nodes.a, "6eA")
+    claire = Client(nodes, nodes.a, "Claire Lefèvre")
+    anne = Client(nodes, nodes.a, "Anne Roux")  # staff, the school's admin
+    lea = Client(nodes, nodes.b, "Léa Martin")
+    julien = Client(nodes, nodes.b, "Julien Garnier")
+    await lea.subscribe(room)
+
+    # Two teachers in the evening: no pupil or parent is reached.
+    conversation, _ = await nodes.a.chat.open_conversation(claire.member, [julien.member.id])
+    await julien.subscribe(conversation.id)
+    sent = await nodes.a.chat.send(claire.member, conversation.id, "c1", "Conseil demain ?")
+    assert sent.message is not None
+    [got] = await julien.wait("chat.message")
+    assert got["body"] == "Conseil demain ?"
+
+    # The admin's urgent message reaches the pupils now; a teacher may not flag one.
+    urgent = await nodes.a.chat.send(anne.member, room, "u1", "Collège fermé demain (neige)",
+                                     urgent=True)
+    assert urgent.message is not None
+    [alert] = await lea.wait("chat.message")
+    assert alert["body"] == "Collège fermé demain (neige)"
+    with pytest.raises(PreauError) as refused:
+        await nodes.a.chat.send(claire.member, room, "u2", "Urgent !", urgent=True)
+    assert refused.value.code is ErrorCode.FORBIDDEN
+
+
+async def test_a_room_without_quiet_hours_and_a_parent_reached_in_the_morning(
+    evening: Nodes, clock: MovableClock
+) -> None:
+    nodes = evening
+    room = await nodes.room(nodes.a, "6eA")
+    claire_a = nodes.member(nodes.a, "Claire Lefèvre")
+    camille = Client(nodes, nodes.b, "Camille Martin")  # Léa's parent
+    lea = Client(nodes, nodes.b, "Léa Martin")
+    await lea.subscribe(room)
+
+    # The teacher turns quiet hours off for her room (a residential trip, say).
+    policy = await nodes.a.moderation.set_policy(
+        claire_a, room, PolicyChange(quiet_hours="off"), "voyage")
+    assert policy.quiet_hours == "off"
+    assert (await nodes.a.chat.send(claire_a, room, "v1", "Bus à 21h30")).message is not None
+    await lea.wait("chat.message")
+
+    # A private message to a parent in the evening waits for the morning.
+    conversation, _ = await nodes.a.chat.open_conversation(claire_a, [camille.member.id])
+    await camille.subscribe(conversation.id)
+    sent = await nodes.a.chat.send(claire_a, conversation.id, "p1", "Léa a été très bien")
+    assert sent.scheduled is not None
+    await settle()
+    assert camille.seen() == []
+    clock.now = MORNING
+    assert await nodes.b.delivery.release_due() == 1
+    [got] = await camille.wait("chat.message")
+    assert got["body"] == "Léa a été très bien"

@@ -1,0 +1,136 @@
+"""The retention job: what outlived its period goes, on one node per pass.
+
+Three nodes share one database (PostgreSQL, as in production, and SQLite)
+and run the job at the same instant: one runs it, the others skip, and
+every row is deleted exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from server.app import build_services, close_services
+from server.privacy.retention import JOB_NAME
+from server.services import Services
+from tests.server.privacy.school import (
+    DAY_MS,
+    School,
+    populate,
+    settings_for,
+    small_school,
+)
+
+
+@contextlib.asynccontextmanager
+async def more_nodes(
+    school: School, store_url: str, tmp_path: Path, count: int
+) -> AsyncIterator[list[Services]]:
+    nodes: list[Services] = []
+    try:
+        for i in range(count):
+            nodes.append(await build_services(
+                settings_for(store_url, tmp_path, node_id=f"node-{i + 2}"), clock=school.clock
+            ))
+        yield nodes
+    finally:
+        for node in nodes:
+            await close_services(node)
+
+
+async def _count(school: School, table: str) -> int:
+    [row] = await school.rows(f"SELECT COUNT(*) AS n FROM {table}")
+    return int(row["n"])
+
+
+async def test_three_nodes_at_once_delete_exactly_once(store_url: str, tmp_path: Path) -> None:
+    async with small_school(store_url, tmp_path) as school:
+        await populate(school)
+        chloe = school.ids["Chloé"]
+        # Chloé left at the last rollover: closed now, erased 90 days later.
+        await school.services.privacy.store.close_departed(
+            school.school_id, {"E1", "E2", "P1", "T1", "S1"}, school.clock.now
+        )
+        messages = await _count(school, "messages")
+        audit = await _count(school, "audit_log")
+        assert messages > 0
+        assert audit > 0
+
+        school.clock.now += 400 * DAY_MS  # past every period
+        async with more_nodes(school, store_url, tmp_path, 2) as others:
+            nodes = [school.services, *others]
+            results = await asyncio.gather(*(n.privacy.retention.run_once() for n in nodes))
+            ran = [(n.settings.node_id, r) for n, r in zip(nodes, results, strict=True) if r]
+            assert len(ran) == 1, results
+            winner, result = ran[0]
+            # The winner deleted everything that was due; nobody else did anything.
+            assert result["messages"] >= messages
+            assert result["moderation"] >= audit
+            assert result["erasures_started"] == 1
+            assert result["erasures_run"] == 1
+            assert await _count(school, "messages") == 0
+            assert await _count(school, "audit_log") == 0
+            assert await _count(school, "erasure_tombstones") == 1
+            assert await school.services.privacy.store.person(chloe) is None
+            state = await school.services.privacy.store.job_state(JOB_NAME)
+            assert state is not None
+            assert state["holder"] == winner
+            assert state["last_result"] == result
+
+            # Not due again until the period has passed: everyone skips.
+            again = await asyncio.gather(*(n.privacy.retention.run_once() for n in nodes))
+            assert again == [None, None, None]
+            school.clock.now += int(school.services.settings.retention_every_s * 1000)
+            third = await asyncio.gather(*(n.privacy.retention.run_once() for n in nodes))
+            assert len([r for r in third if r is not None]) == 1
+
+
+async def test_what_is_within_its_period_stays(store_url: str, tmp_path: Path) -> None:
+    async with small_school(store_url, tmp_path, message_retention_days=30) as school:
+        scene = await populate(school)
+        school.clock.now += 31 * DAY_MS
+        recent = await school.say("Hugo", scene.room, "message récent")
+        result = await school.services.privacy.retention.run_once()
+        assert result is not None
+        rows = await school.rows("SELECT seq, body FROM messages WHERE room_id = $1",
+                                 scene.room)
+        assert rows == [{"seq": recent, "body": "message récent"}]
+        # The moderation audit has its own, longer period (365 days here).
+        assert await _count(school, "audit_log") == 1
+        # Open accounts are untouched.
+        assert await school.services.privacy.store.person(school.ids["Léa"]) is not None
+
+
+async def test_a_dead_holder_blocks_only_until_its_lease_ends(
+    store_url: str, tmp_path: Path
+) -> None:
+    async with small_school(store_url, tmp_path) as school:
+        store, clock = school.services.privacy.store, school.clock
+        settings = school.services.settings
+        lease_ms = int(settings.retention_lease_s * 1000)
+        every_ms = int(settings.retention_every_s * 1000)
+        # A node claimed the pass and died.
+        assert await store.claim_job(JOB_NAME, "ghost", clock.now, lease_ms, every_ms)
+        assert await school.services.privacy.retention.run_once() is None
+        clock.now += lease_ms
+        assert await school.services.privacy.retention.run_once() is not None
+
+
+async def test_a_failed_pass_gives_the_lease_back(store_url: str, tmp_path: Path) -> None:
+    async with small_school(store_url, tmp_path) as school:
+        job = school.services.privacy.retention
+
+        async def broken() -> int:
+            raise RuntimeError("database went away")
+
+        healthy = job._purge_moderation
+        job._purge_moderation = broken
+        with pytest.raises(RuntimeError):
+            await job.run_once()
+        job._purge_moderation = healthy
+        # Released: the next try (this node or another) runs at once.
+        assert await job.run_once() is not None

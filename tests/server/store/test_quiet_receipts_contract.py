@@ -1,0 +1,237 @@
+"""Store contract for quiet hours, announcements, read markers and school
+settings (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from itertools import count
+
+from server.directory.model import Profile, RoomKind
+from server.moderation.rules import PolicyChange
+from server.store import AuditAction, AuditQuery, Author, PostOptions, PostResult, Store
+from tests.server.store.test_contract import (
+    by_external_id,
+    class_id,
+    class_room,
+    import_and_load,
+    make_batch,
+    parent,
+    pupil,
+    staff,
+    teacher,
+)
+
+# Paris is UTC+1 in January: 21:00 local is 20:00 UTC; the window opens at 06:00 UTC.
+EVENING = int(datetime(2027, 1, 12, 20, 0, tzinfo=UTC).timestamp() * 1000)
+MORNING = int(datetime(2027, 1, 13, 6, 0, tzinfo=UTC).timestamp() * 1000)
+NOON = int(datetime(2027, 1, 13, 11, 0, tzinfo=UTC).timestamp() * 1000)
+PARIS = PostOptions(quiet_hours="07:00-20:00", timezone="Europe/Paris")
+_ids = count()
+
+
+class School:
+    def __init__(self, store: Store, school: str, ids: dict[str, str], room: str, klass: str):
+        self.store, self.id, self.ids, self.room, self.klass = store, school, ids, room, klass
+
+    def author(self, ext: str, profile: Profile, moderator: bool = False) -> Author:
+        return Author(self.ids[ext], profile, moderator)
+
+    async def post(self, room: str, author: Author, txn: str, at: int,
+                   options: PostOptions = PARIS, body: str = "") -> PostResult:
+        n = next(_ids)
+        options = PostOptions(options.quiet_hours, options.timezone, options.urgent,
+                              options.ack_required, f"s-{n}")
+        return await self.store.post_message(
+            room, author, txn, body or f"body of {txn}", f"m-{n}", f"h-{n}", at, options
+        )
+
+
+async def school(store: Store) -> School:
+    _, view = await import_and_load(store, make_batch(
+        pupil("p1", "Léa", "Martin", "6A"),
+        pupil("p2", "Hugo", "Bernard", "6A"),
+        parent("r1", "Camille", "Martin", "p1"),
+        teacher("t1", "Claire", "Lefèvre", "6A"),
+        teacher("t2", "Julien", "Garnier", "6A"),
+        staff("s1", "Anne", "Roux", is_admin=True),
+    ))
+    return School(store, view.school.id, by_external_id(view), class_room(view, "6A"),
+                  class_id(view, "6A"))
+
+
+async def test_a_class_room_post_in_the_evening_is_scheduled_for_the_morning(
+    store: Store,
+) -> None:
+    s = await school(store)
+    claire = s.author("t1", Profile.TEACHER, moderator=True)
+    result = await s.post(s.room, claire, "soir", EVENING)
+    assert result.created
+    assert result.message is None
+    assert result.scheduled is not None
+    assert result.scheduled.release_ms == MORNING
+    # Committed, not on the timeline; the seq was given back.
+    assert await store.room_head(s.room) == 0
+    assert [w.txn for w in await store.scheduled_messages(s.room)] == ["soir"]
+    assert await store.scheduled_messages(s.room, s.ids["p1"]) == []
+    # A retry returns the scheduled message, never a second one.
+    again = await s.post(s.room, claire, "soir", EVENING + 5)
+    assert not again.created
+    assert again.scheduled == result.scheduled
+    # A day post goes out at once, and takes seq 1.
+    day = await s.post(s.room, claire, "midi", NOON)
+    assert day.message is not None
+    assert day.message.seq == 1
+
+
+async def test_release_posts_each_due_message_once_in_order(store: Store) -> None:
+    s = await school(store)
+    claire = s.author("t1", Profile.TEACHER, moderator=True)
+    for txn in ("a", "b", "c"):
+        await s.post(s.room, claire, txn, EVENING)
+    assert await store.release_scheduled(MORNING - 1, 10, lambda: "never") == []
+    names = (f"m-released-{i}" for i in range(10))
+    released = await store.release_scheduled(MORNING, 10, lambda: next(names))
+    assert [(m.txn, m.seq) for m in released] == [("a", 1), ("b", 2), ("c", 3)]
+    assert [m.created_ms for m in released] == [EVENING] * 3  # when it was written
+    assert await store.release_scheduled(MORNING + 1, 10, lambda: "x") == []
+    assert await store.scheduled_messages(s.room) == []
+    # A retry after delivery gets the posted message.
+    retry = await s.post(s.room, claire, "a", NOON)
+    assert retry.message is not None
+    assert retry.message.seq == 1
+    assert not retry.created
+
+
+async def test_concurrent_releases_post_each_message_exactly_once(store: Store) -> None:
+    s = await school(store)
+    claire = s.author("t1", Profile.TEACHER, moderator=True)
+    for i in range(12):
+        await s.post(s.room, claire, f"t{i}", EVENING)
+    names = (f"m-c-{i}" for i in range(1000))
+    batches = await asyncio.gather(*(
+        store.release_scheduled(MORNING, 4, lambda: next(names)) for _ in range(3)
+    ))
+    posted = [m for batch in batches for m in batch]
+    assert len(posted) == len({m.txn for m in posted})  # no message twice
+    while more := await store.release_scheduled(MORNING, 4, lambda: next(names)):
+        posted += more
+    assert sorted(m.txn for m in posted) == sorted(f"t{i}" for i in range(12))
+    assert [m.seq for m in await store.messages_after(s.room, 0, 50)] == list(range(1, 13))
+
+
+async def test_who_waits_for_the_morning(store: Store) -> None:
+    s = await school(store)
+    claire = s.author("t1", Profile.TEACHER, moderator=True)
+    julien = s.author("t2", Profile.TEACHER, moderator=True)
+    camille = s.author("r1", Profile.PARENT)
+    staff_only, _ = await store.open_conversation(
+        s.id, frozenset({s.ids["t1"], s.ids["t2"]}), "C, J", None, EVENING)
+    with_parent, _ = await store.open_conversation(
+        s.id, frozenset({s.ids["t1"], s.ids["r1"]}), "C, C", None, EVENING)
+    # Staff to staff: at once.
+    assert (await s.post(staff_only.id, julien, "collègue", EVENING)).message is not None
+    # To a parent: in the morning; from that parent to the teacher: at once
+    # (only pupils and parents are protected by quiet hours).
+    assert (await s.post(with_parent.id, claire, "parent", EVENING)).scheduled is not None
+    assert (await s.post(with_parent.id, camille, "prof", EVENING)).message is not None
+
+
+async def test_room_settings_and_urgent_messages(store: Store) -> None:
+    s = await school(store)
+    claire = s.author("t1", Profile.TEACHER, moderator=True)
+    anne = s.author("s1", Profile.STAFF, moderator=True)
+    # An admin's urgent message goes through, and the audit log says so.
+    urgent = PostOptions(PARIS.quiet_hours, PARIS.timezone, urgent=True)
+    result = await s.post(s.room, anne, "alerte", EVENING, urgent)
+    assert result.message is not None
+    audit = await store.audit_entries(s.id, AuditQuery(action=AuditAction.URGENT_MESSAGE))
+    assert [(e.actor_id, e.target_seq) for e in audit] == [(s.ids["s1"], 1)]
+    # A room without quiet hours, then with its own window.
+    await store.set_room_policy(s.room, s.ids["t1"], PolicyChange(quiet_hours="off"), None,
+                                EVENING)
+    assert (await s.post(s.room, claire, "off", EVENING)).message is not None
+    await store.set_room_policy(s.room, s.ids["t1"], PolicyChange(quiet_hours="08:00-22:00"),
+                                None, EVENING)
+    assert (await s.post(s.room, claire, "own", EVENING)).message is not None  # 21:00 < 22:00
+    late = await s.post(s.room, claire, "late", EVENING + 2 * 3_600_000)  # 23:00 local
+    assert late.scheduled is not None
+    assert late.scheduled.release_ms == MORNING + 3_600_000  # 08:00 local
+    # A school without quiet hours: nothing waits.
+    off = PostOptions("off", "Europe/Paris")
+    await store.set_room_policy(s.room, s.ids["t1"], PolicyChange(quiet_hours="school"), None,
+                                EVENING)
+    assert (await s.post(s.room, claire, "none", EVENING, off)).message is not None
+
+
+async def test_announcements_and_acknowledgements(store: Store) -> None:
+    s = await school(store)
+    claire = s.author("t1", Profile.TEACHER, moderator=True)
+    ack = PostOptions("off", "UTC", ack_required=True)
+    posted = (await s.post(s.room, claire, "sortie", NOON, ack)).message
+    plain = (await s.post(s.room, claire, "info", NOON)).message
+    assert posted is not None
+    assert posted.ack_required
+    assert plain is not None
+    assert not plain.ack_required
+    assert [m.ack_required for m in await store.messages_after(s.room, 0, 5)] == [True, False]
+    first = await store.acknowledge(s.room, 1, s.ids["p1"], NOON + 10)
+    assert first is not None
+    assert first[1:] == (NOON + 10, True)
+    again = await store.acknowledge(s.room, 1, s.ids["p1"], NOON + 99)
+    assert again is not None
+    assert again[1:] == (NOON + 10, False)
+    await store.acknowledge(s.room, 1, s.ids["p2"], NOON + 20)
+    assert await store.acknowledgements(s.room, 1) == [(s.ids["p1"], NOON + 10),
+                                                      (s.ids["p2"], NOON + 20)]
+    # Nothing to acknowledge: a plain message, one's own, an unknown seq.
+    assert await store.acknowledge(s.room, 2, s.ids["p1"], NOON) is None
+    assert await store.acknowledge(s.room, 1, s.ids["t1"], NOON) is None
+    assert await store.acknowledge(s.room, 9, s.ids["p1"], NOON) is None
+
+
+async def test_read_markers_move_forward_and_give_unread_counts(store: Store) -> None:
+    s = await school(store)
+    claire = s.author("t1", Profile.TEACHER, moderator=True)
+    lea = s.author("p1", Profile.PUPIL)
+    off = PostOptions("off", "UTC")
+    for i in range(4):
+        await s.post(s.room, claire, f"c{i}", NOON, off)
+    await s.post(s.room, lea, "l0", NOON, off)
+    assert await store.unread_counts(s.ids["p1"], [s.room]) == {s.room: 4}  # not her own
+    assert await store.mark_read(s.room, s.ids["p1"], 2, NOON) == 2
+    assert await store.mark_read(s.room, s.ids["p1"], 1, NOON) == 2  # never backwards
+    assert await store.mark_read(s.room, s.ids["p1"], 99, NOON) == 5  # capped at the head
+    assert await store.read_markers(s.room) == {s.ids["p1"]: 5}
+    assert await store.unread_counts(s.ids["p1"], [s.room]) == {s.room: 0}
+    assert await store.unread_counts(s.ids["p2"], [s.room]) == {s.room: 5}
+    assert await store.unread_counts(s.ids["p2"], []) == {}
+
+
+async def test_school_settings_and_the_school_wide_parents_room(store: Store) -> None:
+    s = await school(store)
+    settings = await store.school_settings(s.id)
+    assert (settings.quiet_hours, settings.parents_may_message) == ("07:00-20:00", False)
+    before = (await store.directory_versions())[s.id]
+    changed = await store.set_school_settings(s.id, s.ids["s1"], NOON, quiet_hours="off",
+                                              parents_may_message=True)
+    assert (changed.quiet_hours, changed.parents_may_message) == ("off", True)
+    assert (await store.directory_versions())[s.id] == before + 1
+    view = await store.load_school(s.id)
+    assert view is not None
+    assert view.school.parents_may_message
+    parents_group = f"{s.klass}/parent"
+    assert (parents_group, parents_group) in view.rules.links
+    audit = await store.audit_entries(s.id, AuditQuery(action=AuditAction.SCHOOL_SETTINGS))
+    assert audit[0].details == {"quiet_hours": "off", "parents_may_message": True}
+
+    room, created = await store.ensure_parents_room(s.id, None, NOON)
+    again, created_again = await store.ensure_parents_room(s.id, None, NOON)
+    per_class, _ = await store.ensure_parents_room(s.id, s.klass, NOON)
+    assert created
+    assert not created_again
+    assert again == room
+    assert room.kind is RoomKind.PARENTS
+    assert room.class_id is None
+    assert per_class.id != room.id
+    assert per_class.class_id == s.klass
