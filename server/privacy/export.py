@@ -134,7 +134,7 @@ async def export_chunks(
         for j in await store.journal_of_actor(pid)
     ])
     yield b',"documents_edited":' + _dump([
-        {"document": d["document_id"], "first_edit": int(d["first_ms"]),
+        {"document": d["document_id"], "title": d["title"], "first_edit": int(d["first_ms"]),
          "last_edit": int(d["last_ms"]), "edits": int(d["edits"])}
         for d in await store.document_edits(pid)
     ])

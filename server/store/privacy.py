@@ -361,9 +361,10 @@ class PrivacyStore:
             return []
         async with self._engine.transaction(readonly=True) as tx:
             return await tx.fetch(
-                "SELECT document_id, MIN(at_ms) AS first_ms, MAX(at_ms) AS last_ms,"
-                " COUNT(*) AS edits FROM document_edits WHERE person_id = $1"
-                " GROUP BY document_id ORDER BY document_id",
+                "SELECT e.document_id, d.title, MIN(e.at_ms) AS first_ms,"
+                " MAX(e.at_ms) AS last_ms, COUNT(*) AS edits FROM document_edits e"
+                " JOIN documents d ON d.id = e.document_id WHERE e.person_id = $1"
+                " GROUP BY e.document_id, d.title ORDER BY e.document_id",
                 person_id,
             )
 
@@ -518,9 +519,18 @@ class PrivacyStore:
                 "UPDATE scheduled_messages SET sender_id = $2 WHERE sender_id = $1", pid, alias
             )
         if "document_edits" in tables:
-            await tx.execute(
-                "UPDATE document_edits SET person_id = $2 WHERE person_id = $1", pid, alias
-            )
+            # Documents (0007): their content is the class's work and stays;
+            # who made, versioned and edited them becomes the pseudonym. Their
+            # Yjs content cannot be split by author, so it is never deleted here.
+            for table, column in (
+                ("document_edits", "person_id"),
+                ("documents", "created_by"),
+                ("document_versions", "created_by"),
+            ):
+                await tx.execute(
+                    f"UPDATE {table} SET {column} = $2 WHERE {column} = $1", pid, alias
+                )
+            await tx.execute("DELETE FROM document_people WHERE person_id = $1", pid)
         if "calls" in tables:
             # A call's state (JSON) names its participants by id.
             await tx.execute(
@@ -771,6 +781,12 @@ class PrivacyStore:
                     classes.add(str(r["class_id"]))
             for class_id in sorted(classes):
                 left = await tx.fetchval("SELECT COUNT(*) FROM rooms WHERE class_id = $1", class_id)
+                if self._has("documents"):
+                    # The class's documents (pupils' work) have their own
+                    # life: their class row stays while they exist.
+                    left += await tx.fetchval(
+                        "SELECT COUNT(*) FROM documents WHERE class_id = $1", class_id
+                    )
                 if int(left):
                     continue
                 await tx.execute("DELETE FROM class_members WHERE class_id = $1", class_id)

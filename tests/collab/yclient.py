@@ -14,7 +14,7 @@ import contextlib
 from typing import Any
 
 import websockets
-from pycrdt import Doc, Text, TransactionEvent
+from pycrdt import Doc, Subscription, Text, TransactionEvent
 
 from collab import codec
 
@@ -32,7 +32,7 @@ class YClient:
         self.close_code: int | None = None
         self._remote = False
         self._outbox: asyncio.Queue[bytes] = asyncio.Queue()
-        self._subscription = doc.observe(self._on_change)
+        self._subscription: Subscription | None = doc.observe(self._on_change)
         self._tasks = [asyncio.get_running_loop().create_task(self._read()),
                        asyncio.get_running_loop().create_task(self._write())]
 
@@ -108,7 +108,10 @@ class YClient:
             raise AssertionError(f"text is {str(self.text)!r}, expected {expected!r}") from None
 
     async def close(self) -> None:
+        if self._subscription is None:
+            return
         self.doc.unobserve(self._subscription)
+        self._subscription = None
         with contextlib.suppress(Exception):
             await self.ws.close()
         for task in self._tasks:

@@ -53,31 +53,38 @@ export class App {
       if (error instanceof ApiError && error.code === "unauthenticated") return false;
       throw error;
     }
-    // Rooms this device has not seen before are unread from their start,
-    // except on a device's very first login (no flood of old messages).
-    const saved = localStorage.getItem(this.knownKey);
-    const known = new Set<string>(saved ? (JSON.parse(saved) as string[]) : []);
-    for (const info of this.me.rooms) this.addRoom(info, saved !== null && !known.has(info.id));
+    for (const info of this.me.rooms) this.addRoom(info);
     this.startLive();
     this.changed();
     return true;
   }
 
-  private get knownKey(): string {
-    return `preau.known.${this.me?.person.id}`;
-  }
-
-  addRoom(info: RoomInfo, discovered = true): RoomState {
+  addRoom(info: RoomInfo): RoomState {
     let state = this.rooms.get(info.id);
     if (!state) {
-      state = new RoomState(info, discovered);
+      state = new RoomState(info, this.me?.person.id ?? "");
       this.rooms.set(info.id, state);
-      localStorage.setItem(this.knownKey, JSON.stringify([...this.rooms.keys()]));
       if (this.live?.state === "open") void this.subscribe(state);
     } else {
-      state.info = { ...state.info, ...info, head: Math.max(state.info.head, info.head ?? 0) };
+      state.refresh(info);
     }
     return state;
+  }
+
+  /** I looked at the room: move my read marker (the server keeps it). */
+  markRead(room: RoomState): void {
+    const seq = room.markRead();
+    if (seq !== null && room.subscribed) {
+      this.request("chat.read", { room: room.info.id, seq }).catch(() => undefined);
+    }
+  }
+
+  /** "J'ai lu": acknowledge an announcement. */
+  async acknowledge(room: RoomState, seq: number): Promise<void> {
+    await this.request("chat.ack", { room: room.info.id, seq });
+    const entry = room.timeline.get(seq);
+    if (entry) entry.acked = true;
+    this.changed();
   }
 
   async refreshRooms(): Promise<void> {
@@ -159,7 +166,9 @@ export class App {
         room.historyComplete = false;
       }
       room.info.head = reply.head;
-      if (room.role === "moderator" || room.outgoing.size) await this.loadHeld(room);
+      await this.loadHeld(room);
+      await this.loadScheduled(room);
+      if (room.info.kind === "private") await this.loadReceipts(room);
     } catch (error) {
       room.subscribed = false;
       room.error = error instanceof OpError ? error.code : "unavailable";
@@ -197,15 +206,39 @@ export class App {
     this.changed();
   }
 
-  async send(room: RoomState, body: string, txn: string = newTxn()): Promise<void> {
-    room.outgoing.set(txn, { txn, body, ts: Date.now(), status: "sending" });
+  async loadScheduled(room: RoomState): Promise<void> {
+    const reply = await this.request("scheduled.list", { room: room.info.id });
+    const mine = this.me?.person.id;
+    for (const waiting of reply.scheduled as Frame[]) {
+      if (waiting.sender?.id !== mine || room.outgoing.has(waiting.txn)) continue;
+      room.outgoing.set(waiting.txn, {
+        txn: waiting.txn, body: waiting.body, ts: waiting.ts, status: "scheduled",
+        deliverAt: waiting.deliver_at, ack: Boolean(waiting.ack),
+      });
+    }
+  }
+
+  async loadReceipts(room: RoomState): Promise<void> {
+    const reply = await this.request("chat.receipts", { room: room.info.id });
+    for (const [person, seq] of Object.entries(reply.read as Record<string, number>)) {
+      if (person !== this.me?.person.id) {
+        room.readBy.set(person, { name: room.readBy.get(person)?.name ?? "", seq });
+      }
+    }
+  }
+
+  async send(room: RoomState, body: string, ack = false, txn: string = newTxn()): Promise<void> {
+    room.outgoing.set(txn, { txn, body, ts: Date.now(), status: "sending", ack });
     this.changed();
     try {
-      const reply = await this.request("chat.send", { room: room.info.id, txn, body });
+      const reply = await this.request("chat.send", { room: room.info.id, txn, body, ...(ack ? { ack } : {}) });
       const out = room.outgoing.get(txn);
       if (reply.held && out) {
         out.status = "pending";
         out.heldId = reply.id;
+      } else if (reply.scheduled && out) {
+        out.status = "scheduled";
+        out.deliverAt = reply.deliver_at;
       } else if (!reply.held && out && room.timeline.has(reply.seq)) {
         room.outgoing.delete(txn);
       }
@@ -236,6 +269,21 @@ export class App {
           out.status = "pending";
           out.heldId = frame.id;
         }
+        break;
+      case "chat.scheduled":
+        if (room && frame.sender?.id === this.me?.person.id && room.outgoing.has(frame.txn)) {
+          const out = room.outgoing.get(frame.txn)!;
+          out.status = "scheduled";
+          out.deliverAt = frame.deliver_at;
+        }
+        break;
+      case "chat.read":
+        if (room && frame.person?.id !== this.me?.person.id) {
+          room.readBy.set(frame.person.id, { name: frame.person.name, seq: frame.seq });
+        }
+        break;
+      case "chat.acked":
+        if (room) room.ackEvents += 1; // a view showing who read an announcement refreshes
         break;
       case "chat.approved":
         room?.held.delete(frame.id);

@@ -15,6 +15,7 @@ export interface RoomInfo {
   head: number;
   class_id?: string | null;
   people?: string[] | null;
+  unread?: number; // from the server's read markers
 }
 
 export interface Policy {
@@ -32,6 +33,8 @@ export interface Entry {
   body?: string;
   txn?: string;
   redacted?: boolean;
+  ack?: boolean; // an announcement: readers acknowledge it ("J'ai lu")
+  acked?: boolean; // I acknowledged it (this session)
 }
 
 export interface Held {
@@ -50,8 +53,10 @@ export interface Outgoing {
   txn: string;
   body: string;
   ts: number;
-  status: "sending" | "pending" | "rejected" | "failed";
+  status: "sending" | "pending" | "scheduled" | "rejected" | "failed";
   heldId?: string;
+  deliverAt?: number; // quiet hours: when it will be posted
+  ack?: boolean;
   reason?: string;
   error?: { code: string; message: string; retry_after?: number; until?: number };
 }
@@ -69,33 +74,39 @@ export class RoomState {
   mutedUntil: number | null = null;
   outgoing = new Map<string, Outgoing>();
   held = new Map<string, Held>(); // moderators: the queue
+  ackEvents = 0; // bumped by each chat.acked
+  readBy = new Map<string, { name: string; seq: number }>(); // private rooms: receipts
   historyLoaded = false;
   historyComplete = false;
 
-  /** `discovered`: the room appeared while the app was running (a new
-   * conversation), so everything in it is unread; a room first seen at login
-   * on a new device starts as read rather than flooding the badge. */
-  constructor(public info: RoomInfo, discovered = false) {
+  // The server's unread count (read markers) as of `baseSeq`; live
+  // messages after it are counted here, until I read the room.
+  private baseSeq = 0;
+
+  constructor(public info: RoomInfo, private readonly me: string) {
     this.lastSeq = info.head;
-    const saved = localStorage.getItem(`preau.read.${info.id}`);
-    this.readSeq = saved !== null && Number.isFinite(Number(saved)) ? Number(saved) : discovered ? 0 : info.head;
+    this.baseSeq = info.head;
+  }
+
+  /** New figures from /api/me or /api/rooms. */
+  refresh(info: RoomInfo): void {
+    this.info = { ...this.info, ...info };
+    this.lastSeq = Math.max(this.lastSeq, info.head);
+    this.baseSeq = info.head;
   }
 
   get unread(): number {
-    let count = 0;
-    for (const entry of this.timeline.values()) {
-      if (entry.seq > this.readSeq && !entry.redacted && entry.body !== undefined) count++;
-    }
-    // Messages before what we hold in memory: estimate from the head.
-    const oldest = this.timeline.size ? Math.min(...this.timeline.keys()) : this.lastSeq + 1;
-    if (this.readSeq < oldest - 1) count += oldest - 1 - this.readSeq;
-    return count;
+    const counted = (from: number) => [...this.timeline.values()].filter((e) =>
+      e.seq > from && !e.redacted && e.body !== undefined && e.sender.id !== this.me).length;
+    if (this.readSeq >= this.baseSeq) return counted(this.readSeq);
+    return (this.info.unread ?? 0) + counted(this.baseSeq);
   }
 
-  markRead(): void {
-    if (this.readSeq >= this.lastSeq) return;
+  /** The seq to send as my read marker, or null when nothing is new. */
+  markRead(): number | null {
+    if (this.readSeq >= this.lastSeq || this.lastSeq === 0) return null;
     this.readSeq = this.lastSeq;
-    localStorage.setItem(`preau.read.${this.info.id}`, String(this.readSeq));
+    return this.readSeq;
   }
 
   /** Add a timeline entry (message, tombstone or redaction); true if new. */
@@ -120,6 +131,7 @@ export class RoomState {
       body: frame.redacted ? undefined : frame.body,
       txn: frame.redacted ? undefined : frame.txn,
       redacted: Boolean(frame.redacted),
+      ack: Boolean(frame.ack),
     });
     if (frame.txn) this.outgoing.delete(frame.txn);
     return true;

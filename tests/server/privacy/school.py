@@ -154,7 +154,35 @@ async def populate(school: School) -> Scene:
         await school.member("Chloé"), [school.ids["Hugo"]]
     )
     await school.say("Chloé", chloe_hugo.id, "secret de Chloé")
+    await _document(school, room)
     return Scene(room, lea_hugo.id, chloe_hugo.id, reported)
+
+
+async def _document(school: School, room: str) -> None:
+    """A class document Léa made, versioned and edited with Hugo (migration 0007's
+    tables, written directly: what the documents service records)."""
+    lea, hugo, now = school.ids["Léa"], school.ids["Hugo"], school.clock.now
+    async with engine_of(school.services.store).transaction() as tx:
+        class_id = await tx.fetchval("SELECT class_id FROM rooms WHERE id = $1", room)
+        await tx.execute(
+            "INSERT INTO documents (id, school_id, class_id, title, created_by, created_ms)"
+            " VALUES ('doc-volcans', $1, $2, 'Exposé sur les volcans', $3, $4)",
+            school.school_id, class_id, lea, now,
+        )
+        await tx.execute(
+            "INSERT INTO document_people (document_id, person_id, role)"
+            " VALUES ('doc-volcans', $1, 'editor')", lea,
+        )
+        await tx.execute(
+            "INSERT INTO document_versions (id, document_id, name, state, created_by,"
+            " created_ms) VALUES ('v-1', 'doc-volcans', 'brouillon', $1, $2, $3)",
+            b"\x00\x00", lea, now,
+        )
+        await tx.executemany(
+            "INSERT INTO document_edits (document_id, person_id, at_ms)"
+            " VALUES ('doc-volcans', $1, $2)",
+            [(lea, now), (hugo, now), (lea, now + 60_000)],
+        )
 
 
 async def export_json(school: School, viewer: str, person: str) -> tuple[dict[str, Any], bytes]:

@@ -78,6 +78,13 @@ async def _assert_erased(school: School, scene: Scene, lea: str, login: str, *,
     assert b"L\xc3\xa9a" not in raw
     assert lea.encode() not in raw
 
+    # The class's document stays, made and edited by a pseudonym now.
+    [document] = await school.rows("SELECT created_by FROM documents")
+    edits = await school.rows("SELECT person_id FROM document_edits ORDER BY at_ms")
+    assert [e["person_id"] for e in edits].count(school.ids["Hugo"]) == 1
+    assert {e["person_id"] for e in edits} == {school.ids["Hugo"], document["created_by"]}
+    assert await school.rows("SELECT person_id FROM document_people") == []
+
     tombstones = await services.privacy.store.tombstones(school.school_id)
     assert [(t["reason"], t["profile"]) for t in tombstones] == [("request", "pupil")]
     assert await services.privacy.store.pending_erasures() == []

@@ -45,6 +45,10 @@ async def test_export_has_everything_about_the_person_and_nothing_else(
             "member.mute", "Claire Durand", "calme-toi"
         )
         assert [s["room"] for s in data["memberships"]["room_states"]] == [scene.room]
+        [document] = data["documents_edited"]
+        assert (document["document"], document["title"], document["edits"]) == (
+            "doc-volcans", "Exposé sur les volcans", 2
+        )
 
         text = raw.decode()
         # Nobody else's id, login or data; others only by display name.
