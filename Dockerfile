@@ -4,7 +4,7 @@ COPY pyproject.toml README.md ./
 COPY server ./server
 COPY collab ./collab
 COPY rtc ./rtc
-RUN pip install --no-cache-dir '.[postgres]' && useradd --system --home /data preau \
+RUN pip install --no-cache-dir '.[postgres,sfu]' && useradd --system --home /data preau \
     && mkdir -p /data && chown preau /data
 USER preau
 ENV PREAU_DATA_DIR=/data PREAU_SEED_DEMO=false

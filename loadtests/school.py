@@ -114,7 +114,7 @@ async def build(
         if report.errors:
             raise RuntimeError(f"import refused rows: {report.errors[:3]}")
         # Benchmarks run at any hour: no quiet hours deferring their messages.
-        await store.set_school_settings(report.school.id, "loadtest", now_ms, quiet_hours="off")
+        await store.set_school_settings(report.school.id, None, now_ms, quiet_hours="off")
         view = await store.load_school(report.school.id)
         if view is None:
             raise RuntimeError("the imported school cannot be loaded")

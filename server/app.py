@@ -139,7 +139,7 @@ async def apply_school_defaults(services: Services, school_id: str) -> None:
     quiet = services.settings.quiet_hours_default
     if (await services.store.school_settings(school_id)).quiet_hours != quiet:
         await services.store.set_school_settings(
-            school_id, "system", services.clock.now_ms(), quiet_hours=quiet
+            school_id, None, services.clock.now_ms(), quiet_hours=quiet
         )
 
 

@@ -217,17 +217,11 @@ class ChatService:
             raise forbidden("only teachers and staff send announcements")
         if urgent and not member.is_admin:
             raise forbidden("only the school's admins send urgent messages")
-        view = await self._directory.school(member.school_id)
-        if view is None:
-            raise not_found("no such school")
+        options = await self.post_options(member, urgent=urgent, ack=ack)
         wait = await self._sends.take(member.id)
         if wait is not None:
             raise PreauError(ErrorCode.RATE_LIMITED, "slow down", retry_after=wait)
         author = Author(member.id, member.profile, moderator)
-        options = PostOptions(
-            quiet_hours=view.school.quiet_hours, timezone=view.school.timezone,
-            urgent=urgent, ack_required=ack, scheduled_id="s_" + secrets.token_urlsafe(12),
-        )
         result = await self._store.post_message(
             room.id, author, txn, body, "m_" + secrets.token_urlsafe(12),
             "h_" + secrets.token_urlsafe(12), self._clock.now_ms(), options,
@@ -253,6 +247,18 @@ class ChatService:
                             **await self._render.scheduled_fields(result.scheduled)})
             await self._hub.publish_to(room.id, frame, Audience(frozenset({member.id}), True))
         return SendResult(result.message, result.created, result.held, result.scheduled)
+
+    async def post_options(
+        self, member: Member, *, urgent: bool = False, ack: bool = False
+    ) -> PostOptions:
+        """How a post by ``member`` is delivered: their school's quiet hours."""
+        view = await self._directory.school(member.school_id)
+        if view is None:
+            raise not_found("no such school")
+        return PostOptions(
+            quiet_hours=view.school.quiet_hours, timezone=view.school.timezone,
+            urgent=urgent, ack_required=ack, scheduled_id="s_" + secrets.token_urlsafe(12),
+        )
 
     async def scheduled(self, member: Member, room_id: str) -> list[dict[str, Any]]:
         """Messages waiting for quiet hours to end: one's own; moderators: all."""

@@ -158,8 +158,6 @@ class Directory:
             for key in [k for k, v in cache.items() if v == school_id]:
                 del cache[key]
         # Conversations too: an erasure renames them and removes a member.
-        for key in [k for k, r in self._private.items() if r.school_id == school_id]:
-            del self._private[key]
         await self.school(school_id)
         for listener in self._listeners:
             try:

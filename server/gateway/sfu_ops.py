@@ -119,6 +119,7 @@ class _Held:
     publishing: bool = False
     subscriptions: dict[str, str] = field(default_factory=dict)  # subscription → feed
     video: set[str] = field(default_factory=set)  # subscriptions that carry video
+    mutes: tuple[bool, bool] | None = None  # (audio, video) last applied at the SFU
 
 
 def _signal_error(e: SignalError) -> PreauError:
@@ -201,15 +202,14 @@ class SfuOps:
             raise _signal_error(e) from None
         backend, seating = await self._seated(conn, p)
         held = self._held_by(conn, p)
+        mutes = (not seating.may_publish("audio"), not seating.may_publish("video"))
         try:
             published = await backend.publish(
-                p.call, p.peer, p.sdp,
-                audio_muted=not seating.may_publish("audio"),
-                video_muted=not seating.may_publish("video"),
-            )
+                p.call, p.peer, p.sdp, audio_muted=mutes[0], video_muted=mutes[1])
         except SfuError as e:
-            raise _sfu_error(e) from e
+            raise self._failed(p.call, e) from e
         held.publishing = True
+        held.mutes = mutes
         self._budget.refill(p.peer, PUBLISH)
         # The seat may have changed while Janus worked: apply what holds now.
         await self._apply_mutes(p.call, p.peer)
@@ -236,7 +236,7 @@ class SfuOps:
         try:
             sub = await backend.subscribe(p.call, p.peer, p.feed, frozenset(kinds))
         except SfuError as e:
-            raise _sfu_error(e) from e
+            raise self._failed(p.call, e) from e
         held.subscriptions[sub.subscription] = p.feed
         if MediaKind.VIDEO in sub.kinds:
             held.video.add(sub.subscription)
@@ -286,7 +286,7 @@ class SfuOps:
         backend, _ = await self._seated(conn, p)
         held = self._held.get((p.call, p.peer))
         if held is not None and held.publishing:
-            held.publishing = False
+            held.publishing, held.mutes = False, None
             await backend.unpublish(p.call, p.peer)
         return {"call": p.call}
 
@@ -297,6 +297,12 @@ class SfuOps:
         self._target(p, p.subscription)
         await self._end_subscription(p.call, p.peer, p.subscription, None)
         return {"call": p.call, "subscription": p.subscription}
+
+    def _failed(self, call: str, e: SfuError) -> PreauError:
+        if e.missing:
+            # The room may be what is missing (Janus restarted): reopen it next time.
+            self._rooms.discard(call)
+        return _sfu_error(e)
 
     def _target(self, p: SfuOp, target: str) -> None:
         held = self._held.get((p.call, p.peer))
@@ -335,8 +341,11 @@ class SfuOps:
                     if feed == gone:
                         await self._end_subscription(call, other, sub, "hangup")
             return
-        # MEDIA, CONTROLS, BREAKOUTS, MODE: re-apply mutes and subscription rights.
+        # MEDIA (one seat), CONTROLS, BREAKOUTS, MODE: re-apply mutes and
+        # subscription rights of the local peers concerned.
         state = change.state
+        if change.kind is ControlKind.MEDIA and change.peer is not None:
+            local = [change.peer] if (call, change.peer) in self._held else []
         for peer in local:
             held = self._held.get((call, peer))
             seat = state.seats.get(peer)
@@ -359,11 +368,18 @@ class SfuOps:
                                  not seating.may_publish("video"))
 
     async def _moderate(self, call: str, peer: str, audio: bool, video: bool) -> None:
-        assert self.backend is not None
+        held = self._held.get((call, peer))
+        if self.backend is None or held is None or held.mutes == (audio, video):
+            return
         try:
             await self.backend.moderate(call, peer, audio_muted=audio, video_muted=video)
         except SfuError as e:
+            # Logged loudly; the seat's flags stay the truth and the next
+            # change (or publish) applies them again.
             log.error("muting %s at the SFU failed: %s", peer, e)
+            held.mutes = None
+            return
+        held.mutes = (audio, video)
 
     async def _kick(self, call: str, peer: str) -> None:
         await self._drop(call, peer, reason="removed", kick=True)
@@ -407,8 +423,11 @@ class SfuOps:
         held = self._held.get((call, peer))
         if held is None:
             return
+        if reason == "lost":
+            self._rooms.discard(call)
         if target == PUBLISH:
             held.publishing = False
+            held.mutes = None
         else:
             held.subscriptions.pop(target, None)
             held.video.discard(target)
@@ -426,6 +445,9 @@ def open_sfu_backend(urls: tuple[str, ...], secret: str) -> SfuBackend | None:
     (then ``sfu.*`` ops answer ``unavailable``). httpx is imported only then."""
     if not urls:
         return None
-    from rtc.janus.backend import JanusSfu
+    try:
+        from rtc.janus.backend import JanusSfu
+    except ImportError as e:  # httpx
+        raise RuntimeError("PREAU_JANUS_URLS needs the sfu extra: pip install 'preau[sfu]'") from e
 
     return JanusSfu(urls, secret)

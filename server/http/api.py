@@ -42,7 +42,7 @@ from server.moderation.rules import (
     RoomMode,
 )
 from server.moderation.wordfilter import MAX_ENTRIES, WordLists, clean_list
-from server.privacy.service import VIEW_AUDIT, VIEW_HELD, VIEW_REPORTS
+from server.privacy.service import VIEW_AUDIT, VIEW_HELD, VIEW_MEMBERS, VIEW_REPORTS
 from server.services import Services
 from server.store import AuditAction, AuditQuery
 
@@ -530,6 +530,7 @@ async def readmit_member(request: Request) -> Response:
 async def room_members(request: Request) -> Response:
     _, member = await _authenticated(request)
     members = await _services(request).moderation.members(member, request.path_params["room"])
+    await _services(request).privacy.viewed(member, VIEW_MEMBERS, request.path_params["room"])
     return JSONResponse({"members": members})
 
 

@@ -111,7 +111,7 @@ class ModerationService:
         try:
             result = await self._store.decide_held(
                 room, held_id, member.id, approve, reason, "m_" + secrets.token_urlsafe(12),
-                self._clock.now_ms(),
+                self._clock.now_ms(), await self._chat.post_options(member),
             )
         except LookupError:
             raise not_found("no such held message in this room") from None
@@ -128,13 +128,24 @@ class ModerationService:
                                                 await self._render.frame(message))
                 await self._hub.publish_to(room, event(
                     "chat.approved", room=room, id=held.id, seq=message.seq, by=by), audience)
+            elif result.scheduled is not None:  # approved during quiet hours
+                waiting = result.scheduled
+                await self._hub.publish_to(room, event(
+                    "chat.approved", room=room, id=held.id, by=by,
+                    deliver_at=waiting.release_ms), audience)
+                await self._hub.publish_to(room, encode({
+                    "ev": "chat.scheduled", **await self._render.scheduled_fields(waiting)
+                }), audience)
             else:
                 fields: dict[str, Any] = {"room": room, "id": held.id, "by": by}
                 if reason:
                     fields["reason"] = reason
                 await self._hub.publish_to(room, encode({"ev": "chat.rejected", **fields}),
                                            audience)
-        return {"held": await self._render.held_fields(held), "duplicate": not result.changed}
+        fields = {"held": await self._render.held_fields(held), "duplicate": not result.changed}
+        if result.scheduled is not None:
+            fields["deliver_at"] = result.scheduled.release_ms
+        return fields
 
     # -- redaction -------------------------------------------------------------
     async def redact(

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 VIEW_AUDIT = "moderation.audit"
 VIEW_REPORTS = "moderation.reports"
 VIEW_HELD = "moderation.held"
+VIEW_MEMBERS = "moderation.members"  # a room's people with their mutes and removals
 VIEW_EXPORT = "privacy.export"
 VIEW_ERASURE = "privacy.erasure"
 VIEW_JOURNAL = "privacy.journal"
@@ -112,7 +113,7 @@ class PrivacyService:
              "actor": {"id": r["actor_id"], "name": names.get(str(r["actor_id"]), "")}}
             for r in rows
         ]
-        nxt = entries[-1]["ts"] if len(entries) == limit else None
+        nxt = entries[-1]["ts"] if len(entries) >= limit else None
         return {"entries": entries, "next": nxt}
 
     async def retention_status(self, viewer: Member, school_id: str) -> dict[str, Any]:

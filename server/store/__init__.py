@@ -156,6 +156,7 @@ class DecideResult:
     held: HeldMessage
     message: Message | None  # approved: the posted message
     changed: bool
+    scheduled: ScheduledMessage | None = None  # approved during quiet hours
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,14 +435,15 @@ class Store(Protocol):
     async def set_school_settings(
         self,
         school_id: str,
-        actor_id: str,
+        actor_id: str | None,
         now_ms: int,
         *,
         quiet_hours: str | None = None,
         parents_may_message: bool | None = None,
     ) -> School:
         """Change a school's settings (``None``: unchanged, values checked by the
-        caller), audited, directory version bumped so every node reloads."""
+        caller), audited (unless ``actor_id`` is None: the deployment's defaults
+        for a new school), directory version bumped so every node reloads."""
 
     async def room_head(self, room_id: str) -> int:
         """The last committed sequence number of a room (0 when empty)."""
@@ -506,8 +508,10 @@ class Store(Protocol):
         reason: str | None,
         message_id: str,
         now_ms: int,
+        options: PostOptions | None = None,
     ) -> DecideResult:
-        """Approve (post it with the next seq, the author's txn kept) or reject
+        """Approve (post it with the next seq, the author's txn kept; during the
+        room's quiet hours, per ``options``, schedule it instead) or reject
         a pending held message, and audit it. A held message is decided once:
         deciding again changes nothing (``changed=False``). Raises
         ``LookupError`` when there is no such held message in the room."""

@@ -583,12 +583,28 @@ class PrivacyStore:
     async def journal_page(
         self, school_id: str, before_ms: int | None, limit: int
     ) -> list[Row]:
+        """Newest first, entries older than ``before_ms``. A page never ends in
+        the middle of a millisecond (it takes all of the last one's entries, so
+        may be longer than ``limit``): the next page starts strictly older."""
+        columns = "id, actor_id, view, subject, at_ms"
         async with self._engine.transaction(readonly=True) as tx:
-            return await tx.fetch(
-                "SELECT id, actor_id, view, subject, at_ms FROM access_journal"
+            rows = await tx.fetch(
+                f"SELECT {columns} FROM access_journal"
                 " WHERE school_id = $1 AND at_ms < $2 ORDER BY at_ms DESC, id LIMIT $3",
                 school_id, before_ms if before_ms is not None else 2**62, limit,
             )
+            if len(rows) == limit:
+                last = int(rows[-1]["at_ms"])
+                seen = {r["id"] for r in rows}
+                rows += [
+                    r for r in await tx.fetch(
+                        f"SELECT {columns} FROM access_journal WHERE school_id = $1"
+                        " AND at_ms = $2 ORDER BY id",
+                        school_id, last,
+                    )
+                    if r["id"] not in seen
+                ]
+        return rows
 
     # -- rollover -----------------------------------------------------------------
     async def archive_classes(

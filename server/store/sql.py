@@ -914,7 +914,7 @@ class SqlStore:
     async def set_school_settings(
         self,
         school_id: str,
-        actor_id: str,
+        actor_id: str | None,
         now_ms: int,
         *,
         quiet_hours: str | None = None,
@@ -938,8 +938,9 @@ class SqlStore:
                 details["quiet_hours"] = quiet_hours
             if parents_may_message is not None:
                 details["parents_may_message"] = parents_may_message
-            await _audit(tx, school_id, None, actor_id, AuditAction.SCHOOL_SETTINGS, now_ms,
-                         details=details)
+            if actor_id is not None:
+                await _audit(tx, school_id, None, actor_id, AuditAction.SCHOOL_SETTINGS,
+                             now_ms, details=details)
         return _school(row)
 
     async def room_head(self, room_id: str) -> int:
@@ -1182,13 +1183,14 @@ class SqlStore:
         reason: str | None,
         message_id: str,
         now_ms: int,
+        options: PostOptions | None = None,
     ) -> DecideResult:
         async with self._engine.transaction() as tx:
             # Locks in the order post_message takes them (room, then held
             # message), so the two never deadlock on PostgreSQL.
             room = await tx.fetchrow(
                 "UPDATE rooms SET last_seq = last_seq + $2 WHERE id = $1"
-                " RETURNING last_seq, school_id",
+                " RETURNING last_seq, id, school_id, kind, quiet_hours",
                 room_id,
                 1 if approve else 0,
             )
@@ -1215,7 +1217,27 @@ class SqlStore:
                 return DecideResult(_held(earlier), posted, changed=False)
             held = _held(row)
             message: Message | None = None
-            if approve:
+            scheduled: ScheduledMessage | None = None
+            release_ms = None
+            if approve and options is not None and not options.urgent:
+                release_ms = await _quiet_release(tx, room, held.sender_id, options, now_ms)
+            if release_ms is not None:
+                # Approved during quiet hours: delivered when they end, like a
+                # post written now (the seq taken above goes back).
+                scheduled = ScheduledMessage(options.scheduled_id if options else message_id,
+                                             room_id, held.sender_id, held.txn, held.body,
+                                             held.created_ms, release_ms)
+                await tx.execute(
+                    "INSERT INTO scheduled_messages (id, room_id, sender_id, txn, body,"
+                    " created_ms, release_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                    " ON CONFLICT (room_id, sender_id, txn) DO NOTHING",
+                    scheduled.id, room_id, held.sender_id, held.txn, held.body,
+                    held.created_ms, release_ms,
+                )
+                await tx.execute(
+                    "UPDATE rooms SET last_seq = last_seq - 1 WHERE id = $1", room_id
+                )
+            elif approve:
                 message = Message(room_id, int(room["last_seq"]), message_id, held.sender_id,
                                   held.txn, held.body, now_ms)
                 if not await _insert_message(tx, message):
@@ -1236,7 +1258,7 @@ class SqlStore:
                 target_person_id=held.sender_id, target_held_id=held.id,
                 target_seq=held.seq, reason=reason,
             )
-        return DecideResult(held, message, changed=True)
+        return DecideResult(held, message, changed=True, scheduled=scheduled)
 
     async def redact_message(
         self,

@@ -64,9 +64,11 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, web_dist: Path) -> Iterator[LiveServer]:
-    live = LiveServer(
-        tmp_path_factory.mktemp("web"), env={"PREAU_WEB_DIR": str(web_dist)}
-    ).start()
+    # No quiet hours by default, so the tests do not depend on the time of
+    # day; the quiet-hours test sets a window itself.
+    live = LiveServer(tmp_path_factory.mktemp("web"), env={
+        "PREAU_WEB_DIR": str(web_dist), "PREAU_QUIET_HOURS_DEFAULT": "off",
+    }).start()
     try:
         yield live
     finally:

@@ -67,3 +67,54 @@ def test_report_delete_mute_words_and_audit(people: People, shots: Path) -> None
     expect(log.locator("tr", has_text="member.mute")).to_contain_text("Manon Robert")
     expect(log.locator("tr", has_text="member.unmute")).to_have_count(1)
     admin.screenshot(path=shots / "audit-admin.png")
+
+
+def test_announcement_acknowledgements_and_quiet_hours(people: People, shots: Path) -> None:
+    teacher = people.login("Julien Garnier")
+    pupil = people.login("Nathan Thomas")
+    admin = people.login("Anne Roux")
+    open_room(teacher, "6eA")
+    open_room(pupil, "6eA")
+
+    # A pupil has no announcement option; the teacher has.
+    expect(pupil.get_by_label("Annonce : demander « J'ai lu »")).to_be_hidden()
+    teacher.get_by_label("Annonce : demander « J'ai lu »").check()
+    send(teacher, "Sortie au musée vendredi : autorisation à rendre lundi.")
+    announcement = pupil.locator(".msg.announcement", has_text="Sortie au musée")
+    expect(announcement.locator(".tag")).to_have_text("Annonce")
+    announcement.get_by_role("button", name="J'ai lu").click()
+    expect(announcement.locator(".acked")).to_have_text("Lu ✓")
+
+    mine = teacher.locator(".msg.announcement", has_text="Sortie au musée")
+    mine.get_by_role("button", name="Qui a lu ?").click()
+    expect(mine.locator(".ack-list")).to_contain_text("Ont lu (1) : Nathan Thomas")
+    expect(mine.locator(".ack-list")).to_contain_text("Léa Martin")  # not yet
+    teacher.screenshot(path=shots / "announcement-teacher.png")
+    # A second pupil acknowledges: the open list follows live.
+    second = people.login("Lucas Richard")
+    open_room(second, "6eA")
+    second.locator(".msg.announcement", has_text="Sortie au musée").get_by_role(
+        "button", name="J'ai lu").click()
+    expect(mine.locator(".ack-list")).to_contain_text("Ont lu (2)")
+
+    # Quiet hours: the admin sets a delivery window that is closed now; the
+    # teacher's message to the class waits, shown to her with its time.
+    admin.get_by_role("link", name="Réglages").click()
+    window = admin.get_by_label("Heures de remise aux élèves et aux parents (HH:MM-HH:MM, ou « off »)")
+    expect(window).to_have_value("off")
+    closed = admin.evaluate("""() => {
+        const now = new Date(new Date().toLocaleString('en-US', {timeZone: 'Europe/Paris'}));
+        const at = (h) => String((now.getHours() + h) % 24).padStart(2, '0') + ':00';
+        return at(2) + '-' + at(3);
+    }""")
+    window.fill(closed)
+    admin.get_by_role("button", name="Enregistrer").click()
+    expect(admin.get_by_role("status").filter(has_text="Réglages enregistrés")).to_be_visible()
+    send(teacher, "Rappel pour demain")
+    waiting = teacher.locator(".msg.scheduled", has_text="Rappel pour demain")
+    expect(waiting).to_contain_text(f"Sera publié à {closed[:2]}:00")
+    expect(pupil.get_by_text("Rappel pour demain")).to_have_count(0)
+    teacher.screenshot(path=shots / "quiet-hours-teacher.png")
+    window.fill("off")
+    admin.get_by_role("button", name="Enregistrer").click()
+    expect(admin.get_by_role("status").filter(has_text="Réglages enregistrés")).to_be_visible()

@@ -50,6 +50,9 @@ def test_parent_messages_a_teacher_privately(people: People, shots: Path) -> Non
     expect(teacher.locator(".msg", has_text="absente demain")).to_be_visible()
     send(teacher, "Merci, c'est noté.")
     expect(parent.locator(".msg", has_text="c'est noté")).to_be_visible()
+    # Read receipts in a private conversation: the parent sees the teacher read it.
+    expect(parent.locator(".msg", has_text="absente demain").locator(".seen")).to_have_text(
+        "Vu par Claire Lefèvre")
 
     # Another parent: not on their home page, and the room itself is refused.
     other.goto("/")

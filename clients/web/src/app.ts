@@ -221,9 +221,13 @@ export class App {
   async loadReceipts(room: RoomState): Promise<void> {
     const reply = await this.request("chat.receipts", { room: room.info.id });
     for (const [person, seq] of Object.entries(reply.read as Record<string, number>)) {
-      if (person !== this.me?.person.id) {
-        room.readBy.set(person, { name: room.readBy.get(person)?.name ?? "", seq });
+      if (person === this.me?.person.id) continue;
+      let name = room.readBy.get(person)?.name ?? "";
+      if (!name) {
+        name = await api<Person>("GET", `/api/people/${encodeURIComponent(person)}`)
+          .then((p) => p.name, () => "");
       }
+      room.readBy.set(person, { name, seq });
     }
   }
 

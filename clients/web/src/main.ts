@@ -7,7 +7,7 @@ import { parse, Route, View } from "./router";
 import { homeView } from "./views/home";
 import { activateView, loginView } from "./views/login";
 import { roomView } from "./views/room";
-import { auditView, newConversationView, reportsView, wordsView } from "./views/school";
+import { auditView, newConversationView, reportsView, settingsView, wordsView } from "./views/school";
 
 const root = document.getElementById("app")!;
 let app = new App(sessionEnded);
@@ -41,7 +41,9 @@ function renderHeader(): void {
     const link = (path: string, text: string) => h("a", { href: path, "data-link": true }, text);
     nav.push(link("/", t("nav.home")), link("/new", t("nav.new")));
     if (app.isModeratorProfile) nav.push(link("/reports", t("nav.reports")));
-    if (me.is_admin) nav.push(link("/audit", t("nav.audit")), link("/words", t("nav.words")));
+    if (me.is_admin) {
+      nav.push(link("/audit", t("nav.audit")), link("/words", t("nav.words")), link("/settings", t("nav.settings")));
+    }
   }
   append(header, [
     h("a", { href: "/", "data-link": true, class: "brand" }, h("span", { class: "logo", "aria-hidden": "true" }), "Préau"),
@@ -78,6 +80,7 @@ function routeView(route: Route): View {
     case "reports": return reportsView(app);
     case "audit": return auditView(app);
     case "words": return wordsView(app);
+    case "settings": return settingsView(app);
     default: return { el: h("p", null, t("error.not_found")), title: t("error.not_found") };
   }
 }

@@ -23,6 +23,7 @@ export interface Policy {
   premoderation: "off" | "pupils" | "everyone";
   slow_mode_s: number;
   recall_window_s: number;
+  quiet_hours?: string; // "school", "off" or "HH:MM-HH:MM"
 }
 
 export interface Entry {

@@ -16,6 +16,7 @@ export type Route =
   | { name: "reports" }
   | { name: "audit" }
   | { name: "words" }
+  | { name: "settings" }
   | { name: "missing" };
 
 export function parse(path: string): Route {
@@ -24,7 +25,7 @@ export function parse(path: string): Route {
   if (parts.length === 2 && parts[0] === "room") return { name: "room", room: parts[1] };
   if (parts.length === 1) {
     const name = parts[0];
-    if (["login", "activate", "new", "reports", "audit", "words"].includes(name)) {
+    if (["login", "activate", "new", "reports", "audit", "words", "settings"].includes(name)) {
       return { name } as Route;
     }
   }

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from server.errors import ErrorCode, PreauError
-from server.moderation.rules import PolicyChange
+from server.moderation.rules import PolicyChange, Premoderation
 from tests.server.moderation.test_service import Client, settle
 from tests.server.twonodes import Nodes, two_nodes
 
@@ -144,3 +144,35 @@ async def test_a_room_without_quiet_hours_and_a_parent_reached_in_the_morning(
     assert await nodes.b.delivery.release_due() == 1
     [got] = await camille.wait("chat.message")
     assert got["body"] == "Léa a été très bien"
+
+
+async def test_a_message_approved_in_the_evening_waits_for_the_morning(
+    evening: Nodes, clock: MovableClock
+) -> None:
+    nodes = evening
+    room = await nodes.room(nodes.a, "6eA")
+    claire_a = nodes.member(nodes.a, "Claire Lefèvre")
+    await nodes.a.moderation.set_policy(claire_a, room, PolicyChange(
+        premoderation=Premoderation.PUPILS), None)
+    lea = Client(nodes, nodes.a, "Léa Martin")
+    hugo = Client(nodes, nodes.b, "Hugo Bernard")
+    claire = Client(nodes, nodes.b, "Claire Lefèvre")
+    for client in (lea, hugo, claire):
+        await client.subscribe(room)
+    sent = await nodes.a.chat.send(lea.member, room, "q1", "Pour demain c'est quelle page ?")
+    assert sent.held is not None  # pre-moderation first
+
+    out = await nodes.b.moderation.decide(claire.member, room, sent.held.id, True, None)
+    assert out["held"]["status"] == "approved"
+    assert out["deliver_at"] == MORNING
+    [approved] = await lea.wait("chat.approved")
+    assert approved["deliver_at"] == MORNING
+    assert "seq" not in approved
+    await settle()
+    assert hugo.seen() == []
+
+    clock.now = MORNING
+    assert await nodes.a.delivery.release_due() == 1
+    for client in (lea, hugo, claire):
+        [message] = await client.wait("chat.message")
+        assert (message["seq"], message["txn"]) == (1, "q1")

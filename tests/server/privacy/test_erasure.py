@@ -133,6 +133,28 @@ async def test_only_herself_her_parents_and_admins_may_erase(
         assert await school.services.store.credentials_by_login(school.logins["Léa"])
 
 
+async def test_another_node_forgets_her_once_it_reloads(store_url: str, tmp_path: Path) -> None:
+    async with small_school(store_url, tmp_path) as school:
+        scene = await populate(school)
+        lea = school.ids["Léa"]
+        async with restarted(school, store_url, tmp_path) as other:
+            # The other node has her, and her conversation, in its caches.
+            assert await other.services.directory.member(lea) is not None
+            cached = await other.services.directory.room(scene.lea_hugo)
+            assert cached is not None
+            assert lea in cached.members
+
+            await school.services.privacy.request_erasure(await school.member("Anne"), lea,
+                                                          False)
+            # What its directory watch does every PREAU_DIRECTORY_POLL_S.
+            assert await other.services.directory.refresh_changed() == [school.school_id]
+            assert await other.services.directory.member(lea) is None
+            room = await other.services.directory.room(scene.lea_hugo)
+            assert room is not None
+            assert room.members == frozenset({school.ids["Hugo"]})
+            assert room.name == "Hugo Bernard"
+
+
 class Crash(Exception):
     pass
 

@@ -59,11 +59,13 @@ async def test_privacy_rights_end_to_end(live: LiveServer, people: dict[str, Pre
     await anne.get(f"/api/schools/{school}/audit", target=lea_id)
     await anne.get(f"/api/schools/{school}/reports")
     await claire.get(f"/api/rooms/{room}/held")
+    await claire.get(f"/api/rooms/{room}/members")
     journal = await anne.get(f"/api/schools/{school}/access-journal")
     seen = [(e["actor"]["name"], e["view"]) for e in journal["entries"]]
     assert ("Anne Roux", "moderation.audit") in seen
     assert ("Anne Roux", "moderation.reports") in seen
     assert ("Claire Lefèvre", "moderation.held") in seen
+    assert ("Claire Lefèvre", "moderation.members") in seen
     assert any(lea_id in e["subject"] for e in journal["entries"]
                if e["view"] == "moderation.audit")
     for outsider in (claire, lea):

@@ -134,3 +134,39 @@ async def test_a_failed_pass_gives_the_lease_back(store_url: str, tmp_path: Path
         job._purge_moderation = healthy
         # Released: the next try (this node or another) runs at once.
         assert await job.run_once() is not None
+
+
+async def test_last_years_rooms_go_when_their_period_ends(
+    store_url: str, tmp_path: Path
+) -> None:
+    from server.directory.csv_import import parse_csv
+    from server.directory.importer import Rollover, import_directory
+    from tests.server.privacy.school import CSV
+
+    async with small_school(store_url, tmp_path) as school:
+        scene = await populate(school)
+        report = await import_directory(
+            school.services.store, parse_csv(CSV), uai="0751234A", school_name="Collège Hugo",
+            timezone="Europe/Paris", activation_ttl_s=86_400, now_ms=school.clock.now,
+            rollover=Rollover("2025-2026", 30),
+        )
+        assert report.archived_rooms == 1
+        [old] = await school.rows("SELECT name, mode, class_id FROM rooms WHERE id = $1",
+                                  scene.room)
+        assert (old["name"], old["mode"]) == ("5A (2025-2026)", "read_only")
+
+        school.clock.now += 29 * DAY_MS
+        first = await school.services.privacy.retention.run_once()
+        assert first is not None
+        assert first["archived_rooms"] == 0
+        school.clock.now += 2 * DAY_MS
+        second = await school.services.privacy.retention.run_once()
+        assert second is not None
+        assert second["archived_rooms"] == 1
+        assert await school.rows("SELECT id FROM rooms WHERE id = $1", scene.room) == []
+        assert await school.rows("SELECT seq FROM messages WHERE room_id = $1", scene.room) == []
+        # The class's document outlives the room: its class row stays for it.
+        assert await school.rows("SELECT id FROM classes WHERE id = $1", old["class_id"]) != []
+        # This year's 5A and its room are untouched.
+        assert [r["name"] for r in await school.rows(
+            "SELECT name FROM rooms WHERE kind = 'class'")] == ["5A"]

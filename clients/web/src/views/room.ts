@@ -34,7 +34,11 @@ export function roomView(app: App, roomId: string): View {
     id: "compose", rows: 2, maxlength: 4000, placeholder: t("room.compose"), "aria-label": t("room.compose"),
   });
   const sendButton = h("button", { type: "submit" }, t("room.send"));
-  const compose = h("form", { class: "compose" }, input, sendButton);
+  const askAck = h("input", { id: "ask-ack", type: "checkbox" });
+  const ackOption = h("div", { class: "ack-option", hidden: true },
+    askAck, h("label", { for: "ask-ack" }, t("room.ackAsk")));
+  const compose = h("form", { class: "compose" },
+    h("div", { class: "compose-row" }, input, sendButton), ackOption);
   const modToggle = h("button", { type: "button", class: "secondary", "aria-expanded": "false", "aria-controls": "moderation", hidden: true }, t("room.moderation"));
   const modPanel = h("aside", { id: "moderation", class: "moderation", hidden: true, "aria-label": t("room.moderation") });
   const el = h("section", { class: "room-view" },
@@ -53,6 +57,19 @@ export function roomView(app: App, roomId: string): View {
   let lastTyping = 0;
   let members: MemberRow[] | null = null;
   let modOpen = false;
+  // Announcements whose "who has read it" list is open: seq → last answer.
+  const ackLists = new Map<number, { acknowledged: { person: { name: string } }[]; pending: { name: string }[] } | null>();
+  let ackEventsSeen = 0;
+
+  async function loadAcks(r: RoomState, seq: number): Promise<void> {
+    try {
+      const reply = await app.request("chat.acks", { room: r.info.id, seq });
+      ackLists.set(seq, { acknowledged: reply.acknowledged, pending: reply.pending });
+    } catch (error) {
+      status.say(describeError(error), "error");
+    }
+    update();
+  }
 
   async function open(): Promise<void> {
     if (!room) {
@@ -123,19 +140,56 @@ export function roomView(app: App, roomId: string): View {
         }, label));
       }
     }
-    return h("li", { class: `msg${mine ? " mine" : ""}${entry.redacted ? " redacted" : ""}`, "data-seq": entry.seq },
+    let ackList: HTMLElement | null = null;
+    if (entry.ack && !entry.redacted && room) {
+      const r = room;
+      if (mine || r.role === "moderator") {
+        actions.unshift(h("button", {
+          type: "button", class: "link", "aria-expanded": String(ackLists.has(entry.seq)),
+          onclick: () => {
+            if (ackLists.has(entry.seq)) {
+              ackLists.delete(entry.seq);
+              update();
+            } else {
+              ackLists.set(entry.seq, null);
+              void loadAcks(r, entry.seq);
+            }
+          },
+        }, t("room.ackWho")));
+        const list = ackLists.get(entry.seq);
+        if (list) {
+          ackList = h("div", { class: "ack-list" },
+            h("p", null, t("room.ackDone", { n: list.acknowledged.length,
+              names: list.acknowledged.map((a) => a.person.name).join(", ") || "—" })),
+            h("p", null, t("room.ackPending", { n: list.pending.length,
+              names: list.pending.map((p) => p.name).join(", ") || "—" })),
+          );
+        }
+      } else {
+        actions.unshift(entry.acked
+          ? h("span", { class: "acked" }, t("room.acked"))
+          : h("button", {
+              type: "button", class: "ack",
+              onclick: () => app.acknowledge(r, entry.seq).catch((error) => status.say(describeError(error), "error")),
+            }, t("room.ack")));
+      }
+    }
+    return h("li", { class: `msg${mine ? " mine" : ""}${entry.redacted ? " redacted" : ""}${entry.ack ? " announcement" : ""}`, "data-seq": entry.seq },
       h("div", { class: "meta" },
         h("strong", null, entry.sender.name), " ",
         h("time", { datetime: new Date(entry.ts).toISOString() }, formatTime(entry.ts, lang())),
+        entry.ack ? h("span", { class: "tag" }, t("room.announcement")) : null,
       ),
       entry.redacted ? h("p", { class: "body muted" }, t("room.deleted")) : h("p", { class: "body" }, entry.body ?? ""),
       actions.length ? h("div", { class: "actions" }, actions) : null,
+      ackList,
     );
   }
 
   function outgoingItem(out: Outgoing): HTMLElement {
     const label = {
       sending: t("room.sending"), pending: t("room.pending"), rejected: t("room.rejected"), failed: t("room.failed"),
+      scheduled: t("room.scheduled", { time: formatTime(out.deliverAt ?? out.ts, lang()) }),
     }[out.status];
     const detail = out.status === "failed" && out.error
       ? errorText(out.error.code, out.error.message, out.error)
@@ -146,7 +200,7 @@ export function roomView(app: App, roomId: string): View {
       h("p", { class: "body" }, out.body),
       detail ? h("p", { class: "detail" }, detail) : null,
       out.status === "failed" && room
-        ? h("button", { type: "button", class: "link", onclick: () => room && app.send(room, out.body, out.txn) }, t("room.retry"))
+        ? h("button", { type: "button", class: "link", onclick: () => room && app.send(room, out.body, out.ack ?? false, out.txn) }, t("room.retry"))
         : null,
     );
   }
@@ -238,6 +292,7 @@ export function roomView(app: App, roomId: string): View {
             mode: String(data.get("mode")),
             premoderation: String(data.get("premoderation")),
             slow_mode_s: Number(data.get("slow_mode_s")),
+            ...(p.quiet_hours !== undefined ? { quiet_hours: String(data.get("quiet_hours")).trim() } : {}),
           });
           r.policy = reply.policy;
           status.say(t("mod.saved"));
@@ -257,6 +312,12 @@ export function roomView(app: App, roomId: string): View {
       h("div", { class: "field" },
         h("label", { for: "slow_mode_s" }, t("mod.slow")),
         h("input", { id: "slow_mode_s", name: "slow_mode_s", type: "number", min: 0, max: 3600, value: p.slow_mode_s }),
+      ),
+      h("div", { class: "field" },
+        h("label", { for: "quiet_hours" }, t("mod.quiet")),
+        h("input", { id: "quiet_hours", name: "quiet_hours", type: "text", maxlength: 16,
+          value: p.quiet_hours ?? "school", "aria-describedby": "quiet-help" }),
+        h("p", { id: "quiet-help", class: "hint" }, t("mod.quietHelp")),
       ),
       h("button", { type: "submit" }, t("mod.save")),
     );
@@ -317,7 +378,9 @@ export function roomView(app: App, roomId: string): View {
     if (!body || !room) return;
     input.value = "";
     lastTyping = 0;
-    void app.send(room, body);
+    const ack = !ackOption.hidden && askAck.checked;
+    askAck.checked = false;
+    void app.send(room, body, ack);
   });
   input.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
@@ -368,7 +431,26 @@ export function roomView(app: App, roomId: string): View {
       older.append(h("p", { class: "muted" }, r.timeline.size ? t("room.start") : t("room.empty")));
     }
     clear(list);
-    for (const entry of r.sorted()) list.append(messageItem(entry));
+    const entries = r.sorted();
+    for (const entry of entries) list.append(messageItem(entry));
+    // Private conversations: "seen by" under my latest message each person read.
+    if (r.info.kind === "private") {
+      const mine = entries.filter((e) => e.sender.id === app.me?.person.id && !e.redacted);
+      const seen = new Map<number, string[]>();
+      for (const [id, reader] of r.readBy) {
+        const last = mine.filter((e) => e.seq <= reader.seq).pop();
+        const name = reader.name || (r.online.get(id) ?? "");
+        if (last && name) seen.set(last.seq, [...(seen.get(last.seq) ?? []), name]);
+      }
+      for (const [seq, names] of seen) {
+        list.querySelector(`[data-seq="${seq}"]`)?.append(
+          h("p", { class: "seen" }, t("room.seenBy", { names: names.join(", ") })));
+      }
+    }
+    if (r.ackEvents !== ackEventsSeen) {
+      ackEventsSeen = r.ackEvents;
+      for (const seq of ackLists.keys()) void loadAcks(r, seq);
+    }
     for (const out of [...r.outgoing.values()].sort((a, b) => a.ts - b.ts)) list.append(outgoingItem(out));
     const now = Date.now();
     const names = [...r.typing.values()].filter((x) => x.until > now).map((x) => x.name);
@@ -379,7 +461,10 @@ export function roomView(app: App, roomId: string): View {
     modToggle.hidden = r.role !== "moderator";
     if (r.role === "moderator" && modOpen) renderModeration(r);
     if (atBottom) timeline.scrollTop = timeline.scrollHeight;
-    if (document.visibilityState === "visible") r.markRead();
+    const profile = app.me?.person.profile;
+    ackOption.hidden = !(r.role === "moderator"
+      || (r.info.kind === "private" && (profile === "teacher" || profile === "staff")));
+    if (document.visibilityState === "visible") app.markRead(r);
   }
 
   void open();

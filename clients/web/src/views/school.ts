@@ -198,3 +198,38 @@ export function newConversationView(app: App, go: (path: string) => void): View 
     title: t("new.title"),
   };
 }
+
+export function settingsView(app: App): View {
+  const status = statusLine();
+  const school = encodeURIComponent(app.me?.school.id ?? "");
+  const window = h("input", { id: "quiet-window", type: "text", maxlength: 16, "aria-describedby": "window-help" });
+  const help = h("p", { id: "window-help", class: "hint" });
+  const parents = h("input", { id: "parents-may", type: "checkbox" });
+  const form = h("form", {
+    class: "card",
+    onsubmit: async (event: Event) => {
+      event.preventDefault();
+      try {
+        await api("PUT", `/api/schools/${school}/settings`, {
+          quiet_hours: window.value.trim(), parents_may_message: parents.checked,
+        });
+        status.say(t("settings.saved"));
+      } catch (error) {
+        status.say(describeError(error), "error");
+      }
+    },
+  },
+    h("div", { class: "field" }, h("label", { for: "quiet-window" }, t("settings.window")), window, help),
+    h("div", { class: "check" }, parents, h("label", { for: "parents-may" }, t("settings.parents"))),
+    h("button", { type: "submit" }, t("mod.save")),
+    status.el,
+  );
+  api<{ quiet_hours: string; timezone: string; parents_may_message: boolean }>(
+    "GET", `/api/schools/${school}/settings`,
+  ).then((found) => {
+    window.value = found.quiet_hours;
+    parents.checked = found.parents_may_message;
+    help.textContent = t("settings.windowHelp", { tz: found.timezone });
+  }).catch((error) => status.say(describeError(error), "error"));
+  return { el: h("section", null, h("h1", null, t("settings.title")), form), title: t("settings.title") };
+}

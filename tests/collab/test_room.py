@@ -1,0 +1,347 @@
+"""Document rooms without a network: the in-memory store and broker, simulated clients."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from pycrdt import Doc, Text
+
+from collab import codec
+from collab.compaction import compact
+from collab.memory import MemoryDocumentStore
+from collab.ports import Access
+from collab.room import CLOSE_FORBIDDEN, DocumentRoom, Limits
+from collab.rooms import DocumentRooms
+from server.broker.memory import MemoryBroker, MemoryBus
+from tests.collab.harness import SimClient, StaticAuthoriser
+
+DOC = "doc-1"
+
+
+class Node:
+    """One node's rooms, on a shared store and bus."""
+
+    def __init__(self, name: str, bus: MemoryBus, store: MemoryDocumentStore,
+                 auth: StaticAuthoriser, limits: Limits) -> None:
+        self.broker = MemoryBroker(name, bus)
+        self.rooms = DocumentRooms(store=store, broker=self.broker, authoriser=auth,
+                                   limits=limits, now_ms=lambda: 1_000)
+
+    async def room(self, document: str = DOC) -> DocumentRoom:
+        return await self.rooms._open(document)
+
+
+class World:
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.bus = MemoryBus()
+        self.store = MemoryDocumentStore()
+        self.auth = StaticAuthoriser()
+        self.limits = limits or Limits(catch_up_delay_s=0.01)
+        self.a = Node("node-a", self.bus, self.store, self.auth, self.limits)
+        self.b = Node("node-b", self.bus, self.store, self.auth, self.limits)
+
+    def client(self, person: str, access: Access = Access.WRITE) -> SimClient:
+        self.auth.rights[(person, DOC)] = access
+        return SimClient(person, access)
+
+    async def close(self) -> None:
+        await self.a.rooms.close()
+        await self.b.rooms.close()
+        await self.a.broker.close()
+        await self.b.broker.close()
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[World]:
+    found = World()
+    try:
+        yield found
+    finally:
+        await found.close()
+
+
+async def settle(*clients: SimClient, until: Callable[[], bool] | None = None) -> None:
+    """Let broker messages and catch-ups run, then deliver every queued frame."""
+    for _ in range(200):
+        await asyncio.sleep(0.005)
+        for client in clients:
+            await client.pump()
+        if until is None or until():
+            return
+    raise AssertionError("did not settle")
+
+
+async def text_in_store(store: MemoryDocumentStore, document: str = DOC) -> str:
+    stored = await store.load_log(document)
+    doc: Doc[Any] = Doc()
+    if stored.snapshot is not None:
+        doc.apply_update(stored.snapshot)
+    for _, update in stored.updates:
+        doc.apply_update(update)
+    return str(doc.get("content", type=Text))
+
+
+async def test_handshake_and_relay_store_before_relay(world: World) -> None:
+    room = await world.a.room()
+    lea, hugo = world.client("lea"), world.client("hugo")
+    await lea.connect(room)
+    await hugo.connect(room)
+
+    seen_in_store: list[bool] = []
+    original = hugo.send
+
+    def send_checking(frame: bytes) -> None:
+        message = codec.decode(frame)
+        if isinstance(message, codec.Update):
+            stored = [u for _, u in world.store._logs[DOC].updates.items()]
+            seen_in_store.append(message.update in stored)
+        original(frame)
+
+    hugo.send = send_checking  # type: ignore[method-assign]
+    await lea.edit(0, "bonjour")
+    await hugo.pump()
+    assert hugo.content() == "bonjour"
+    assert seen_in_store == [True]  # appended before it was relayed
+    assert await text_in_store(world.store) == "bonjour"
+    assert world.store.edits == [(DOC, "lea", 1_000)]
+
+
+async def test_late_joiner_gets_the_cached_state(world: World) -> None:
+    room = await world.a.room()
+    lea = world.client("lea")
+    await lea.connect(room)
+    await lea.edit(0, "abc")
+    encoded = room.encoded_state()
+    assert room.encoded_state() is encoded  # cached, not re-encoded per join
+    late = world.client("late")
+    await late.connect(room)
+    assert late.content() == "abc"
+    await lea.edit(3, "d")
+    assert room.encoded_state() is not encoded  # a change invalidates it
+
+
+async def test_read_only_updates_are_refused_never_stored_nor_relayed(world: World) -> None:
+    room = await world.a.room()
+    writer, reader = world.client("w"), world.client("r", Access.READ)
+    await writer.connect(room)
+    await reader.connect(room)
+    await writer.edit(0, "officiel")
+    await reader.pump()
+    assert reader.content() == "officiel"
+
+    await reader.edit(0, "pirate ")
+    assert reader.denied == ["forbidden: read-only: this change was not saved"]
+    await writer.pump()
+    assert writer.content() == "officiel"
+    assert await text_in_store(world.store) == "officiel"
+    assert [e[1] for e in world.store.edits] == ["w"]
+
+
+async def test_garbage_and_oversize_updates_leave_the_room_intact() -> None:
+    world = World(Limits(max_update_bytes=1000, max_document_bytes=3000,
+                         catch_up_delay_s=0.01))
+    try:
+        room = await world.a.room()
+        lea, hugo = world.client("lea"), world.client("hugo")
+        await lea.connect(room)
+        await hugo.connect(room)
+        await lea.edit(0, "ok")
+        await room.receive(lea, codec.update(b"\x01\x01\xff\xff\xff\xff"))
+        assert lea.denied[-1] == "bad_request: not a Yjs update"
+        big: Doc[Any] = Doc()
+        big.get("content", type=Text).insert(0, "x" * 2000)
+        await room.receive(lea, codec.update(big.get_update()))
+        assert lea.denied[-1].startswith("too_large: update larger than 1000")
+        for _ in range(4):
+            await lea.edit(0, "y" * 800)
+        assert lea.denied[-1].startswith("too_large: document larger than 3000")
+        await hugo.pump()
+        assert hugo.content().count("y") == 3 * 800  # the fourth did not fit
+        # What was refused is nowhere: the store and the relay agree.
+        assert await text_in_store(world.store) == hugo.content()
+        assert "x" not in hugo.content()
+    finally:
+        await world.close()
+
+
+async def test_malformed_frames_in_a_row_close_the_connection() -> None:
+    world = World(Limits(errors_before_close=3))
+    try:
+        room = await world.a.room()
+        lea = world.client("lea")
+        await lea.connect(room)
+        for _ in range(4):
+            await room.receive(lea, b"\x09")
+        assert lea.closed_with == 1008
+        await lea.pump()
+        assert lea.denied == ["bad_request: unknown_type: unknown message type 9"] * 4
+    finally:
+        await world.close()
+
+
+async def test_awareness_ownership_and_removal_on_leave(world: World) -> None:
+    room = await world.a.room()
+    lea, hugo, ines = world.client("lea"), world.client("hugo"), world.client("ines")
+    for client in (lea, hugo, ines):
+        await client.connect(room)
+    await room.receive(lea, codec.awareness([codec.AwarenessEntry(11, 1, '{"n":"Léa"}')]))
+    await hugo.pump()
+    assert hugo.awareness == {11: '{"n":"Léa"}'}
+
+    await room.receive(hugo, codec.awareness([codec.AwarenessEntry(11, 5, '{"n":"faux"}')]))
+    await hugo.pump()
+    await ines.pump()
+    assert hugo.denied == ["forbidden: awareness client id belongs to another connection"]
+    assert ines.awareness == {11: '{"n":"Léa"}'}
+
+    # Old clocks are ignored; a newer one from the owner wins.
+    await room.receive(lea, codec.awareness([codec.AwarenessEntry(11, 0, '{"n":"vieux"}')]))
+    await room.receive(lea, codec.awareness([codec.AwarenessEntry(11, 2, '{"n":"Léa 2"}')]))
+    await ines.pump()
+    assert ines.awareness == {11: '{"n":"Léa 2"}'}
+
+    await lea.disconnect()
+    await ines.pump()
+    assert ines.awareness == {}
+    # The id is free again: someone else may take it now.
+    await room.receive(hugo, codec.awareness([codec.AwarenessEntry(11, 9, '{"n":"Hugo"}')]))
+    await ines.pump()
+    assert ines.awareness == {11: '{"n":"Hugo"}'}
+
+
+async def test_awareness_ids_per_connection_are_bounded() -> None:
+    world = World(Limits(max_awareness_ids=2))
+    try:
+        room = await world.a.room()
+        lea = world.client("lea")
+        await lea.connect(room)
+        flood = [codec.AwarenessEntry(i, 1, "{}") for i in range(1, 6)]
+        await room.receive(lea, codec.awareness(flood))
+        await lea.pump()
+        assert lea.denied == ["too_large: too many awareness client ids"]
+        assert len(room._live_awareness()) == 2
+    finally:
+        await world.close()
+
+
+async def test_two_nodes_relay_updates_and_awareness(world: World) -> None:
+    room_a, room_b = await world.a.room(), await world.b.room()
+    lea, hugo = world.client("lea"), world.client("hugo")
+    await lea.connect(room_a)
+    await hugo.connect(room_b)
+    await lea.edit(0, "d'un nœud ")
+    await settle(hugo, until=lambda: hugo.content() == "d'un nœud ")
+    await hugo.edit(len(hugo.content()), "à l'autre")
+    await settle(lea, until=lambda: lea.content() == "d'un nœud à l'autre")
+
+    await room_a.receive(lea, codec.awareness([codec.AwarenessEntry(7, 1, '{"a":1}')]))
+    await settle(hugo, until=lambda: 7 in hugo.awareness)
+    # Hugo, on the other node, cannot take Léa's id either.
+    await room_b.receive(hugo, codec.awareness([codec.AwarenessEntry(7, 3, '{"a":2}')]))
+    await settle(hugo, until=lambda: bool(hugo.denied))
+    assert hugo.awareness[7] == '{"a":1}'
+    await lea.disconnect()
+    await settle(hugo, until=lambda: 7 not in hugo.awareness)
+
+
+async def test_a_lost_broker_message_is_read_from_the_store(world: World) -> None:
+    room_a, room_b = await world.a.room(), await world.b.room()
+    lea, hugo = world.client("lea"), world.client("hugo")
+    await lea.connect(room_a)
+    await hugo.connect(room_b)
+    publish = world.a.broker.publish
+    dropped: list[bytes] = []
+
+    async def lossy(channel: str, payload: bytes) -> None:
+        if not dropped:
+            dropped.append(payload)  # the first one never arrives
+            return
+        await publish(channel, payload)
+
+    world.a.broker.publish = lossy  # type: ignore[method-assign]
+    await lea.edit(0, "perdu ")
+    await lea.edit(6, "puis retrouvé")
+    await settle(hugo, until=lambda: hugo.content() == "perdu puis retrouvé")
+    assert dropped and room_b.head == 2
+
+
+async def test_compaction_bounds_the_log_and_keeps_everything() -> None:
+    world = World(Limits(compact_after_updates=5, catch_up_delay_s=0.01))
+    try:
+        room = await world.a.room()
+        lea = world.client("lea")
+        await lea.connect(room)
+        for i in range(23):
+            await lea.edit(i, "x")
+        assert room._compaction is not None
+        await room._compaction
+        stored = await world.store.load_log(DOC)
+        assert stored.snapshot is not None
+        assert len(stored.updates) < 5
+        assert await text_in_store(world.store) == "x" * 23
+        late = world.client("late")
+        await late.connect(await world.b.room())
+        assert late.content() == "x" * 23
+    finally:
+        await world.close()
+
+
+async def test_compaction_never_loses_an_update_that_races_it() -> None:
+    store = MemoryDocumentStore()
+    source: Doc[Any] = Doc()
+    text = source.get("content", type=Text)
+    updates: list[bytes] = []
+    source.observe(lambda event: updates.append(event.update))
+    for char in "abc":
+        text.insert(len(text), char)
+    for update in updates[:2]:
+        await store.append_update(DOC, update, "p", 1)
+
+    load = store.load_log
+
+    async def load_then_race(document_id: str, after: int = 0) -> Any:
+        log = await load(document_id, after)
+        await store.append_update(DOC, updates[2], "p", 2)  # lands mid-compaction
+        return log
+
+    store.load_log = load_then_race  # type: ignore[method-assign]
+    result = await compact(store, DOC)
+    store.load_log = load  # type: ignore[method-assign]
+    assert result is not None and result.upto_seq == 2
+    assert await text_in_store(store) == "abc"
+    # A second compactor that read the old snapshot loses the race, harmlessly.
+    assert not await store.replace_log(DOC, 0, 3, b"\x00\x00")
+    assert await text_in_store(store) == "abc"
+
+
+async def test_rights_rechecked_live_on_every_node(world: World) -> None:
+    room_a, room_b = await world.a.room(), await world.b.room()
+    lea, hugo = world.client("lea"), world.client("hugo")
+    await lea.connect(room_a)
+    await hugo.connect(room_b)
+
+    world.auth.rights[("lea", DOC)] = Access.READ  # document locked
+    world.auth.rights[("hugo", DOC)] = Access.NONE  # removed from the group
+    await world.a.rooms.rights_changed(DOC)
+    await settle(lea, hugo, until=lambda: hugo.closed_with is not None)
+    assert hugo.closed_with == CLOSE_FORBIDDEN
+    assert lea.access is Access.READ
+    assert lea.denied == ["forbidden: read-only from now on"]
+    await lea.edit(0, "trop tard")
+    assert lea.denied[-1].startswith("forbidden: read-only")
+    assert await text_in_store(world.store) == ""
+
+
+async def test_server_update_reaches_every_connection(world: World) -> None:
+    room_b = await world.b.room()
+    hugo = world.client("hugo")
+    await hugo.connect(room_b)
+    restored: Doc[Any] = Doc()
+    restored.get("content", type=Text).insert(0, "restauré")
+    seq = await world.a.rooms.server_update(DOC, restored.get_update(), "teacher")
+    assert seq == 1
+    assert DOC not in world.a.rooms.rooms  # opened for the update, closed after
+    await settle(hugo, until=lambda: hugo.content() == "restauré")
