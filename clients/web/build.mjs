@@ -19,6 +19,8 @@ const result = await esbuild.build({
   entryPoints: [join(here, "src/main.ts"), join(here, "src/styles.css")],
   bundle: true,
   format: "esm",
+  splitting: true, // the editor (Quill, Yjs) is a chunk loaded on demand
+  chunkNames: "chunk-[hash]",
   target: ["es2022"],
   minify: !dev,
   sourcemap: dev ? "linked" : false,

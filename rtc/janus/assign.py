@@ -7,9 +7,11 @@ removing an instance moves only the calls it served (adding one moves about
 1/n of them). Order and duplicates in the list do not matter.
 
 Caveat, and why it is acceptable: a call that is running while the list
-changes may be assigned elsewhere by nodes restarted with the new list.
-Operators change the list by draining (docs/operations.md, "Janus"): the
-removed instance's calls end or are recreated on their new instance.
+changes may be assigned elsewhere by nodes restarted with the new list, so
+the list changes only when no SFU call runs (docs/operations.md, "Janus:
+several instances"). Storing each call's instance with the call (so a
+running call stays put) is the next step if instances must change by day;
+not needed for a list that changes a few times a year.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ import httpx
 from rtc.janus.assign import assign
 from rtc.janus.protocol import (
     HANDLE_NOT_FOUND,
+    ID_EXISTS,
     MISSING,
     NO_SUCH_ROOM,
     ROOM_EXISTS,
@@ -55,6 +56,7 @@ PUBLISH = "publish"
 class _Local:
     """A participant's handles on this node."""
 
+    url: str = ""  # the Janus instance holding these handles
     publisher: int | None = None
     streams: dict[str, str] = field(default_factory=dict)  # mid → kind, once published
     subscriptions: dict[str, int] = field(default_factory=dict)  # subscription → handle
@@ -82,6 +84,7 @@ class JanusSfu:
         self._admin: dict[str, int] = {}
         self._opening = asyncio.Lock()
         self._local: dict[tuple[str, str], _Local] = {}
+        self._where: dict[str, str] = {}  # call → URL of its Janus, once known
         self._ended: list[EndedCallback] = []
 
     def on_ended(self, callback: EndedCallback) -> None:
@@ -112,6 +115,7 @@ class JanusSfu:
         )
         for key in [k for k in self._local if k[0] == call_id]:
             self._local.pop(key, None)
+        self._where.pop(call_id, None)
 
     # -- publishing ------------------------------------------------------------------
 
@@ -119,18 +123,28 @@ class JanusSfu:
         self, call_id: str, participant: str, offer_sdp: str,
         *, audio_muted: bool, video_muted: bool,
     ) -> Published:
-        session = await self._session(call_id)
-        local = self._local.setdefault((call_id, participant), _Local())
+        url = await self._instance(call_id)
+        session = await self._session_at(url)
+        local = self._local.setdefault((call_id, participant), _Local(url))
         if local.publisher is not None:
             # A new offer replaces the publication (renegotiation is a new feed).
             await self.unpublish(call_id, participant)
-            local = self._local.setdefault((call_id, participant), _Local())
         handle = await session.attach(PLUGIN, self._listener(call_id, participant, PUBLISH))
         local.publisher = handle
         try:
-            await session.message(handle, {
-                "request": "join", "ptype": "publisher", "room": call_id, "id": participant,
-            })
+            join = {"request": "join", "ptype": "publisher", "room": call_id, "id": participant}
+            try:
+                await session.message(handle, join)
+            except JanusError as e:
+                if e.code != ID_EXISTS:
+                    raise
+                # A stale feed of this participant (its old node died before
+                # Janus timed the session out): the seat is the truth, kick it.
+                await self._admin_request(call_id, {
+                    "request": "kick", "room": call_id, "secret": self._secret,
+                    "id": participant,
+                }, ignore=MISSING)
+                await session.message(handle, join)
             reply = await session.message(
                 handle, {"request": "configure", "audio": True, "video": True},
                 {"type": "offer", "sdp": offer_sdp},
@@ -175,7 +189,8 @@ class JanusSfu:
     ) -> Subscribed:
         if not kinds:
             raise SfuError("nothing to subscribe to")
-        session = await self._session(call_id)
+        url = await self._instance(call_id)
+        session = await self._session_at(url)
         streams = await self._publisher_streams(call_id, publisher)
         wanted = [mid for mid, kind in streams.items() if MediaKind(kind) in kinds]
         if not wanted:
@@ -195,7 +210,7 @@ class JanusSfu:
         except BaseException:
             await self._detach_quietly(session, handle)
             raise
-        local = self._local.setdefault((call_id, participant), _Local())
+        local = self._local.setdefault((call_id, participant), _Local(url))
         local.subscriptions[sub_id] = handle
         got = frozenset(MediaKind(streams[m]) for m in wanted)
         return Subscribed(sub_id, str(reply.jsep["sdp"]), got)
@@ -293,8 +308,33 @@ class JanusSfu:
 
     # -- plumbing ----------------------------------------------------------------------
 
+    async def _instance(self, call_id: str) -> str:
+        """The Janus holding the call's room: the one where it already exists
+        (so a running call stays put if the list changed), else the hashed one.
+        The room itself is the stored assignment every node can read."""
+        url = self._where.get(call_id)
+        if url is not None:
+            return url
+        preferred = assign(call_id, self._urls)
+        others = sorted(set(self._urls) - {preferred})
+        for candidate in [preferred, *others] if others else []:
+            try:
+                session = await self._session_at(candidate)
+                reply = await session.message(
+                    self._admin[candidate], {"request": "exists", "room": call_id})
+            except (SfuError, JanusError) as e:
+                log.warning("Janus %s not asked about room %s: %s", candidate, call_id, e)
+                continue
+            if reply.data.get("exists") is True:
+                preferred = candidate
+                break
+        self._where[call_id] = preferred
+        return preferred
+
     async def _session(self, call_id: str) -> JanusSession:
-        url = assign(call_id, self._urls)
+        return await self._session_at(await self._instance(call_id))
+
+    async def _session_at(self, url: str) -> JanusSession:
         session = self._sessions.get(url)
         if session is not None and not session.lost:
             return session
@@ -314,8 +354,10 @@ class JanusSfu:
 
     async def _lost(self, url: str) -> None:
         """Every handle on that instance is gone: tell the owners, forget them."""
+        for call_id in [c for c, u in self._where.items() if u == url]:
+            del self._where[call_id]  # asked again: the room may be elsewhere now
         for (call_id, participant), local in list(self._local.items()):
-            if assign(call_id, self._urls) != url:
+            if local.url != url:
                 continue
             self._local.pop((call_id, participant), None)
             targets = list(local.subscriptions)
@@ -329,9 +371,10 @@ class JanusSfu:
     ) -> None:
         """A request on the admin handle; Janus error codes in ``ignore`` are
         the idempotent outcomes (room already there, feed already gone)."""
-        session = await self._session(call_id)
+        url = await self._instance(call_id)
+        session = await self._session_at(url)
         try:
-            await session.message(self._admin[assign(call_id, self._urls)], body)
+            await session.message(self._admin[url], body)
         except JanusError as e:
             if e.code not in ignore:
                 raise _sfu_error(e) from e

@@ -171,10 +171,12 @@ async def import_directory(
         errors=sorted(errors),
         archived_rooms=archived,
     )
-    if rollover is not None:
-        closed = await PrivacyStore(engine_of(store)).close_departed(
-            result.school.id, {row.external_id for row in rows}, now_ms
-        )
-        report.closed = [person_id for person_id, _ in closed]
-        report.revoked_sessions = [h for _, hashes in closed for h in hashes]
+    # Anyone listed who was closed (left last year, back now) is reopened;
+    # a rollover also closes those who are not listed.
+    closed = await PrivacyStore(engine_of(store)).close_departed(
+        result.school.id, {row.external_id for row in rows}, now_ms,
+        close_absent=rollover is not None,
+    )
+    report.closed = [person_id for person_id, _ in closed]
+    report.revoked_sessions = [h for _, hashes in closed for h in hashes]
     return report

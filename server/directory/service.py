@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from server.directory.model import Member, Person, Room, RoomKind
 from server.directory.rules import may_communicate, may_join
 from server.store import SchoolView, Store
+from server.store.privacy import PSEUDONYM_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,8 @@ class Directory:
     async def view_of_person(self, person_id: str) -> SchoolView | None:
         school_id = self._person_school.get(person_id)
         if school_id is None:
+            if person_id.startswith(PSEUDONYM_PREFIX):
+                return None  # an erased author: no store round trip per message shown
             school_id = await self._store.person_school(person_id)
             if school_id is None:
                 return None
@@ -158,6 +161,8 @@ class Directory:
             for key in [k for k, v in cache.items() if v == school_id]:
                 del cache[key]
         # Conversations too: an erasure renames them and removes a member.
+        for key in [k for k, r in self._private.items() if r.school_id == school_id]:
+            del self._private[key]
         await self.school(school_id)
         for listener in self._listeners:
             try:

@@ -270,10 +270,11 @@ class SfuOps:
                                             c.usernameFragment)
             except SignalError as e:
                 raise _signal_error(e) from None
-        if not self._budget.take(p.peer, p.target, time.monotonic()):
-            raise PreauError(ErrorCode.RATE_LIMITED, "too many candidates", retry_after=1.0)
         backend, _ = await self._seated(conn, p)
         self._target(p, p.target)
+        # After the seat check: a forged peer id must not spend its owner's budget.
+        if not self._budget.take(p.peer, p.target, time.monotonic()):
+            raise PreauError(ErrorCode.RATE_LIMITED, "too many candidates", retry_after=1.0)
         try:
             await backend.trickle(p.call, p.peer, p.target, candidate)
         except SfuError as e:

@@ -77,8 +77,13 @@ class ErasureRunner:
         log.info("erasure %s requested (%s)", job.id, reason)
         return job
 
-    async def run(self, job: ErasureJob) -> None:
-        """Run ``job`` from its recorded step to the end."""
+    async def run(self, job: ErasureJob, *, changed: set[str] | None = None) -> None:
+        """Run ``job`` from its recorded step to the end.
+
+        ``changed``: collect the schools whose directory changed instead of
+        reloading each at once (a batch reloads each school once at the end:
+        a reload reads the whole school).
+        """
         step = job.step
         while step in STEPS:
             following = STEPS[STEPS.index(step) + 1] if step != STEPS[-1] else DONE
@@ -97,7 +102,10 @@ class ErasureRunner:
             if step == "close" and result:
                 await self._sessions_revoked(list(result))
             if step in ("close", "identity"):
-                await self._directory_changed(job.school_id)
+                if changed is None:
+                    await self._directory_changed(job.school_id)
+                else:
+                    changed.add(job.school_id)
             await self.after_step(job, step)
             step = following
         log.info("erasure %s done", job.id)
@@ -111,6 +119,11 @@ class ErasureRunner:
     async def resume_pending(self) -> int:
         """Finish every erasure left half-way (a crash, a node stopped); return how many."""
         jobs = await self._store.pending_erasures()
-        for job in jobs:
-            await self.run(job)
+        changed: set[str] = set()
+        try:
+            for job in jobs:
+                await self.run(job, changed=changed)
+        finally:
+            for school_id in sorted(changed):
+                await self._directory_changed(school_id)
         return len(jobs)

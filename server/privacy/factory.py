@@ -7,8 +7,9 @@ from server.gateway.hub import Hub
 from server.moderation.service import ModerationService
 from server.privacy.erasure import ErasureRunner
 from server.privacy.retention import RetentionJob
-from server.privacy.service import PrivacyService
+from server.privacy.service import EXPORTS_BURST, EXPORTS_PER_HOUR, PrivacyService
 from server.privacy.traces import open_traces
+from server.ratelimit.factory import open_rate_limiter
 from server.settings import Settings
 from server.store import Store
 from server.store.privacy import PrivacyStore, engine_of
@@ -29,4 +30,7 @@ def build_privacy(
     retention = RetentionJob(
         pstore, erasures, moderation.purge_expired, settings, clock, holder=settings.node_id
     )
-    return PrivacyService(pstore, erasures, retention, settings, clock)
+    exports = open_rate_limiter(
+        settings.broker_url, EXPORTS_PER_HOUR / 3600, EXPORTS_BURST, name="exports"
+    )
+    return PrivacyService(pstore, erasures, retention, settings, clock, exports)

@@ -15,11 +15,12 @@ from typing import Any
 
 from server.clock import Clock
 from server.directory.model import Member
-from server.errors import forbidden, not_found
+from server.errors import ErrorCode, PreauError, forbidden, not_found
 from server.privacy import access
 from server.privacy.erasure import ErasureRunner
 from server.privacy.export import export_chunks
 from server.privacy.retention import DAY_MS, JOB_NAME, RetentionJob
+from server.ratelimit import RateLimiter
 from server.settings import Settings
 from server.store.privacy import PersonRecord, PrivacyStore
 
@@ -35,6 +36,9 @@ VIEW_ERASURE = "privacy.erasure"
 VIEW_JOURNAL = "privacy.journal"
 VIEW_RETENTION = "privacy.retention"
 
+EXPORTS_PER_HOUR = 10
+EXPORTS_BURST = 5
+
 
 class PrivacyService:
     def __init__(
@@ -44,15 +48,20 @@ class PrivacyService:
         retention: RetentionJob,
         settings: Settings,
         clock: Clock,
+        exports: RateLimiter,
     ) -> None:
         self.store = store
         self.erasures = erasures
         self.retention = retention
         self._settings = settings
         self._clock = clock
+        # An export reads everything a person ever wrote: a few per hour and
+        # per requester (EXPORTS_BURST at once), on every node together.
+        self._exports = exports
 
     async def close(self) -> None:
         await self.erasures.close()
+        await self._exports.close()
 
     async def record_access(self, viewer: Member, view: str, subject: str = "") -> None:
         """Journal that ``viewer`` read ``view`` (about ``subject``) in their school."""
@@ -76,6 +85,10 @@ class PrivacyService:
     async def export(self, viewer: Member, person_id: str) -> AsyncIterator[bytes]:
         """Authorise and journal now; the returned iterator reads as it is consumed."""
         target = await self._target(viewer, person_id)
+        wait = await self._exports.take(viewer.id)
+        if wait is not None:
+            raise PreauError(ErrorCode.RATE_LIMITED, "too many exports, try later",
+                             retry_after=wait)
         if access.journaled(viewer, target.id):
             await self.record_access(viewer, VIEW_EXPORT, target.id)
         return await self.export_of(target)
@@ -96,9 +109,16 @@ class PrivacyService:
     async def erase(self, target: PersonRecord, delete_contributions: bool) -> dict[str, Any]:
         """Record the job and run it to the end (a crash leaves it to the retention job)."""
         job = await self.erasures.request(target, "request", delete_contributions)
-        await self.erasures.run(job)
-        return {"erased": True, "delete_contributions": job.delete_contributions or
-                delete_contributions}
+        try:
+            await self.erasures.run(job)
+        except Exception:
+            # Recorded, and resumed by the next retention pass on any node.
+            log.exception("erasure %s stopped half-way; the retention job will finish it", job.id)
+            raise PreauError(
+                ErrorCode.UNAVAILABLE,
+                "the erasure is recorded and will complete automatically",
+            ) from None
+        return {"erased": True, "delete_contributions": job.delete_contributions}
 
     async def journal(
         self, viewer: Member, school_id: str, before_ms: int | None, limit: int

@@ -26,6 +26,9 @@ from server.store.sql import Engine, Row, SqlStore, Transaction, new_id
 log = logging.getLogger(__name__)
 
 PAGE = 500  # rows per page when streaming an export
+# Erased people's kept contributions carry ``PSEUDONYM_PREFIX + random``:
+# never a person, so look-ups can skip them (Directory.view_of_person).
+PSEUDONYM_PREFIX = "erased-"
 
 
 def engine_of(store: Store) -> Engine:
@@ -383,11 +386,14 @@ class PrivacyStore:
                 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)"
                 " ON CONFLICT (person_id) DO NOTHING",
                 new_id(), person.id, person.school_id, reason, int(delete_contributions),
-                "erased-" + new_id(), first_step, now_ms, person.profile,
+                PSEUDONYM_PREFIX + new_id(), first_step, now_ms, person.profile,
             )
             if delete_contributions:
+                # Only while the contributions step is still ahead.
                 await tx.execute(
-                    "UPDATE erasures SET delete_contributions = 1 WHERE person_id = $1", person.id
+                    "UPDATE erasures SET delete_contributions = 1 WHERE person_id = $1"
+                    " AND step IN ('close', 'private', 'contributions')",
+                    person.id,
                 )
             row = await tx.fetchrow(
                 f"SELECT {_JOB_COLUMNS} FROM erasures WHERE person_id = $1", person.id
@@ -652,11 +658,12 @@ class PrivacyStore:
         return archived
 
     async def close_departed(
-        self, school_id: str, present: set[str], now_ms: int
+        self, school_id: str, present: set[str], now_ms: int, *, close_absent: bool = True
     ) -> list[tuple[str, list[str]]]:
-        """Close the open accounts of the school whose external id is not in
-        ``present`` (they left); reopen closed ones that are back. Returns the
-        closed people with their revoked session hashes."""
+        """Reopen the closed accounts of the school whose external id is in
+        ``present`` (they are back, unless their erasure started) and, with
+        ``close_absent``, close the open ones that are not (they left).
+        Returns the closed people with their revoked session hashes."""
         async with self._engine.transaction(bulk=True) as tx:
             rows = await tx.fetch(
                 "SELECT id, external_id, active, closed_ms FROM people WHERE school_id = $1",
@@ -666,17 +673,19 @@ class PrivacyStore:
                 str(r["person_id"]) for r in await tx.fetch("SELECT person_id FROM erasures")
             }
             closed: list[tuple[str, list[str]]] = []
+            changed = False
             for r in rows:
                 pid = str(r["id"])
                 if r["external_id"] in present:
                     if not r["active"] and r["closed_ms"] is not None and pid not in pending:
+                        changed = True
                         await tx.execute(
                             "UPDATE people SET active = 1, closed_ms = NULL, updated_ms = $2"
                             " WHERE id = $1",
                             pid, now_ms,
                         )
                     continue
-                if not r["active"]:
+                if not r["active"] or not close_absent:
                     continue
                 await tx.execute(
                     "UPDATE people SET active = 0, closed_ms = $2, updated_ms = $2 WHERE id = $1",
@@ -688,7 +697,8 @@ class PrivacyStore:
                 )
                 await tx.execute("UPDATE sessions SET revoked = 1 WHERE person_id = $1", pid)
                 closed.append((pid, [str(h["token_hash"]) for h in hashes]))
-            await _bump_directory(tx, school_id)
+            if changed or closed:
+                await _bump_directory(tx, school_id)
         return closed
 
     # -- retention ------------------------------------------------------------------

@@ -109,6 +109,7 @@ class People:
         size = {"width": 390, "height": 844} if phone else {"width": 1280, "height": 860}
         context = self.browser.new_context(
             base_url=self.server.base_url, viewport=size, locale=locale,
+            timezone_id="Europe/Paris",  # the demo school's
             is_mobile=phone, has_touch=phone,
         )
         context.set_default_timeout(10_000)

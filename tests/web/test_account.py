@@ -46,7 +46,8 @@ def test_activation_language_and_logout(people: People, shots: Path) -> None:
     page.get_by_label("Nouveau mot de passe").fill(PASSWORD)
     page.get_by_label("Confirmer le mot de passe").fill(PASSWORD + "x")
     page.get_by_role("button", name="Activer et me connecter").click()
-    expect(page.locator(".status.error")).to_have_text("Les deux mots de passe ne sont pas identiques.")
+    expect(page.locator(".status.error")).to_have_text(
+        "Les deux mots de passe ne sont pas identiques.")
     page.get_by_label("Confirmer le mot de passe").fill(PASSWORD)
     page.screenshot(path=shots / "activate-phone.png")
     page.get_by_role("button", name="Activer et me connecter").click()
@@ -73,4 +74,5 @@ def test_activation_language_and_logout(people: People, shots: Path) -> None:
     page.get_by_label("Identifiant").fill(login)
     page.get_by_label("Mot de passe").fill("Faux-mot-de-passe-1")
     page.get_by_role("button", name="Se connecter").click()
-    expect(page.locator(".status.error")).to_have_text("Identifiant, mot de passe ou code incorrect.")
+    expect(page.locator(".status.error")).to_have_text(
+        "Identifiant, mot de passe ou code incorrect.")

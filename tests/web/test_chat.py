@@ -73,7 +73,8 @@ def test_teacher_holds_and_approves_a_pupil_message(people: People, shots: Path)
     held = teacher.locator(".held-item", has_text="Je peux poser une question ?")
     expect(held).to_be_visible()
     # Nobody else sees a held message: the timeline has no such entry.
-    expect(teacher.locator(".messages .msg", has_text="Je peux poser une question ?")).to_have_count(0)
+    expect(teacher.locator(".messages .msg", has_text="Je peux poser une question ?")
+           ).to_have_count(0)
     teacher.screenshot(path=shots / "moderation-teacher.png")
     pupil.screenshot(path=shots / "held-pupil.png")
 

@@ -47,7 +47,8 @@ def test_report_delete_mute_words_and_audit(people: People, shots: Path) -> None
     expect(member).to_contain_text("muet jusqu'à")
     expect(author.locator(".notice", has_text="Vous ne pouvez plus écrire ici")).to_be_visible()
     send(author, "Pourquoi ?")
-    expect(author.locator(".msg.failed", has_text="Pourquoi ?")).to_contain_text("Vous êtes muet·te")
+    expect(author.locator(".msg.failed", has_text="Pourquoi ?")).to_contain_text(
+        "Vous êtes muet·te")
     member.get_by_role("button", name="Rétablir la parole").click()
     expect(author.locator(".notice", has_text="Vous ne pouvez plus écrire ici")).to_have_count(0)
 
@@ -100,7 +101,8 @@ def test_announcement_acknowledgements_and_quiet_hours(people: People, shots: Pa
     # Quiet hours: the admin sets a delivery window that is closed now; the
     # teacher's message to the class waits, shown to her with its time.
     admin.get_by_role("link", name="Réglages").click()
-    window = admin.get_by_label("Heures de remise aux élèves et aux parents (HH:MM-HH:MM, ou « off »)")
+    window = admin.get_by_label(
+        "Heures de remise aux élèves et aux parents (HH:MM-HH:MM, ou « off »)")
     expect(window).to_have_value("off")
     closed = admin.evaluate("""() => {
         const now = new Date(new Date().toLocaleString('en-US', {timeZone: 'Europe/Paris'}));

@@ -24,11 +24,13 @@ def test_index_assets_and_client_routes(server: LiveServer) -> None:
 
         # A client route (deep link, reload) gets the same page.
         deep = http.get("/room/abc123")
-        assert deep.status_code == 200 and deep.text == index.text
+        assert deep.status_code == 200
+        assert deep.text == index.text
 
         # Hashed assets named by the page: cached for a year, right type.
         names = re.findall(r'(/assets/[^"]+)"', index.text)
-        assert any(n.endswith(".js") for n in names) and any(n.endswith(".css") for n in names)
+        assert any(n.endswith(".js") for n in names)
+        assert any(n.endswith(".css") for n in names)
         for name in names:
             asset = http.get(name)
             assert asset.status_code == 200, name

@@ -6,6 +6,7 @@ import { lang, setLang, t } from "./i18n";
 import { parse, Route, View } from "./router";
 import { homeView } from "./views/home";
 import { activateView, loginView } from "./views/login";
+import { documentView } from "./views/document";
 import { roomView } from "./views/room";
 import { auditView, newConversationView, reportsView, settingsView, wordsView } from "./views/school";
 
@@ -76,6 +77,7 @@ function routeView(route: Route): View {
     case "activate": return activateView(go, loggedIn);
     case "home": return homeView(app, go);
     case "room": return roomView(app, route.room);
+    case "doc": return documentView(app, route.doc);
     case "new": return newConversationView(app, go);
     case "reports": return reportsView(app);
     case "audit": return auditView(app);

@@ -12,6 +12,7 @@ export type Route =
   | { name: "activate" }
   | { name: "home" }
   | { name: "room"; room: string }
+  | { name: "doc"; doc: string }
   | { name: "new" }
   | { name: "reports" }
   | { name: "audit" }
@@ -23,6 +24,7 @@ export function parse(path: string): Route {
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
   if (parts.length === 0) return { name: "home" };
   if (parts.length === 2 && parts[0] === "room") return { name: "room", room: parts[1] };
+  if (parts.length === 2 && parts[0] === "doc") return { name: "doc", doc: parts[1] };
   if (parts.length === 1) {
     const name = parts[0];
     if (["login", "activate", "new", "reports", "audit", "words", "settings"].includes(name)) {

@@ -32,3 +32,14 @@ def janus(
     workdir: Path = tmp_path_factory.mktemp("janus")
     with janus_in(sfu_namespace, workdir) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def second_janus(
+    sfu_namespace: Namespace, janus: JanusServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[JanusServer]:
+    """Another instance beside ``janus`` (same secret, as in a deployment)."""
+    workdir: Path = tmp_path_factory.mktemp("janus2")
+    with janus_in(sfu_namespace, workdir, port=8089, rtp_ports="21000-21999",
+                  secret=janus.secret) as server:
+        yield server

@@ -97,6 +97,7 @@ class JanusServer:
     url: str  # reachable inside the namespace only
     secret: str
     log: Path
+    pid: int
 
 
 def render_config(target: Path, values: dict[str, str]) -> None:
@@ -112,15 +113,19 @@ def render_config(target: Path, values: dict[str, str]) -> None:
 
 
 @contextlib.contextmanager
-def janus_in(ns: Namespace, workdir: Path) -> Iterator[JanusServer]:
-    secret = secrets.token_urlsafe(18)
-    config = workdir / "janus"
+def janus_in(
+    ns: Namespace, workdir: Path, *, port: int = JANUS_PORT, rtp_ports: str = "20000-20999",
+    secret: str | None = None,
+) -> Iterator[JanusServer]:
+    """A Janus in ``ns``; several may run side by side on distinct ports."""
+    secret = secret or secrets.token_urlsafe(18)
+    config = workdir / f"janus-{port}"
     render_config(config, {
         "CONFIG_DIR": str(config), "SECRET": secret, "ICE_INTERFACES": ns.device,
-        "NAT_EXTRA": "", "RTP_PORTS": "20000-20999",
-        "HTTP_PORT": str(JANUS_PORT), "HTTP_IP": "127.0.0.1",
+        "NAT_EXTRA": "", "RTP_PORTS": rtp_ports,
+        "HTTP_PORT": str(port), "HTTP_IP": "127.0.0.1",
     })
-    log = workdir / "janus.log"
+    log = workdir / f"janus-{port}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
             ns.command("janus", "-F", str(config), "-C", str(config / "janus.jcfg")),
@@ -132,7 +137,7 @@ def janus_in(ns: Namespace, workdir: Path) -> Iterator[JanusServer]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"Janus did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.1)
-        yield JanusServer(f"http://127.0.0.1:{JANUS_PORT}/janus", secret, log)
+        yield JanusServer(f"http://127.0.0.1:{port}/janus", secret, log, proc.pid)
     finally:
         proc.terminate()
         try:

@@ -52,3 +52,8 @@ def test_kick_ends_publication_and_subscriptions(report: dict[str, Any]) -> None
 def test_unknown_feed_and_closed_room_are_missing(report: dict[str, Any]) -> None:
     assert report["subscribe_unknown"] == "missing"
     assert report["after_close"] == "missing"
+
+
+def test_a_stale_feed_is_replaced_by_a_new_publication(report: dict[str, Any]) -> None:
+    assert report["republish_elsewhere"] is True
+    assert ["pupil4", "publish", "kicked"] in report["ended"]

@@ -175,9 +175,11 @@ async def test_an_interrupted_erasure_completes_on_restart(
                 raise Crash(step)
 
         runner.after_step = crash
-        with pytest.raises(Crash):
+        # The request is answered "unavailable": recorded, to be completed.
+        with pytest.raises(PreauError) as caught:
             await school.services.privacy.request_erasure(await school.member("Anne"), lea,
                                                           False)
+        assert caught.value.code is ErrorCode.UNAVAILABLE
         assert done[-1] == crash_after
         [pending] = await school.services.privacy.store.pending_erasures()
         assert pending.person_id == lea
@@ -189,4 +191,34 @@ async def test_an_interrupted_erasure_completes_on_restart(
             result = await fresh.services.privacy.retention.run_once()
             assert result is not None
             assert result["erasures_run"] == 1
+            await _assert_erased(fresh, scene, lea, login, contributions_kept=True)
+
+
+async def test_an_erasure_cancelled_between_steps_completes_on_restart(
+    store_url: str, tmp_path: Path
+) -> None:
+    import asyncio
+
+    async with small_school(store_url, tmp_path) as school:
+        scene = await populate(school)
+        lea, login = school.ids["Léa"], school.logins["Léa"]
+        stopped = asyncio.Event()
+
+        async def stall(job: ErasureJob, step: str) -> None:
+            if step == "private":
+                stopped.set()
+                await asyncio.Event().wait()  # the node stops here, for good
+
+        school.services.privacy.erasures.after_step = stall
+        task = asyncio.create_task(school.services.privacy.request_erasure(
+            await school.member("Paul"), lea, False))
+        await asyncio.wait_for(stopped.wait(), 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        [pending] = await school.services.privacy.store.pending_erasures()
+        assert pending.step == "contributions"
+
+        async with restarted(school, store_url, tmp_path) as fresh:
+            assert await fresh.services.privacy.erasures.resume_pending() == 1
             await _assert_erased(fresh, scene, lea, login, contributions_kept=True)

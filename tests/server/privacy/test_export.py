@@ -94,3 +94,19 @@ async def test_who_may_export_and_the_journal(store_url: str, tmp_path: Path) ->
                 await school.member("Claire"), school.school_id, None, 50
             )
         assert caught.value.code is ErrorCode.FORBIDDEN
+
+
+async def test_exports_are_rate_limited_per_requester(store_url: str, tmp_path: Path) -> None:
+    from server.privacy.service import EXPORTS_BURST
+
+    async with small_school(store_url, tmp_path) as school:
+        for _ in range(EXPORTS_BURST):
+            await export_json(school, "Paul", school.ids["Léa"])
+        with pytest.raises(PreauError) as caught:
+            await export_json(school, "Paul", school.ids["Léa"])
+        assert caught.value.code is ErrorCode.RATE_LIMITED
+        assert caught.value.retry_after is not None
+        assert caught.value.retry_after > 0
+        # Someone else is not held back by Paul's limit.
+        data, _ = await export_json(school, "Léa", "me")
+        assert data["person"]["id"] == school.ids["Léa"]

@@ -170,3 +170,24 @@ async def test_last_years_rooms_go_when_their_period_ends(
         # This year's 5A and its room are untouched.
         assert [r["name"] for r in await school.rows(
             "SELECT name FROM rooms WHERE kind = 'class'")] == ["5A"]
+
+
+async def test_of_nodes_racing_for_a_pass_exactly_one_wins_each_time(
+    store_url: str, tmp_path: Path
+) -> None:
+    async with (
+        small_school(store_url, tmp_path) as school,
+        more_nodes(school, store_url, tmp_path, 2) as others,
+    ):
+        stores = [n.privacy.store for n in (school.services, *others)]
+        every, lease = 60_000, 30_000
+        now = school.clock.now
+        for round_ in range(20):
+            now += every
+            claims = await asyncio.gather(*(
+                s.claim_job("race", f"node-{i}", now, lease, every)
+                for i, s in enumerate(stores)
+            ))
+            assert claims.count(True) == 1, (round_, claims)
+            winner = claims.index(True)
+            await stores[winner].finish_job("race", f"node-{winner}", now, {"round": round_})

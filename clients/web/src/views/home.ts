@@ -7,6 +7,7 @@ import { clear, h } from "../dom";
 import { t } from "../i18n";
 import type { RoomState } from "../model";
 import type { View } from "../router";
+import type { DocumentMeta } from "./document";
 import { roomTitle } from "./room";
 import { describeError, statusLine } from "../ui";
 
@@ -80,8 +81,59 @@ export function homeView(app: App, go: (path: string) => void): View {
     body.append(section(t("home.conversations"), conversations, [
       h("a", { href: "/new", "data-link": true, class: "button" }, t("nav.new")),
     ]));
+    if (profile !== "parent") body.append(docs);
   }
 
+  // Documents: listed over REST (no live event for a new document).
+  const docs = h("section", { class: "card" }, h("h2", null, t("docs.title")));
+  async function loadDocuments(): Promise<void> {
+    try {
+      const { documents } = await api<{ documents: DocumentMeta[] }>("GET", "/api/documents");
+      clear(docs);
+      docs.append(h("h2", null, t("docs.title")));
+      docs.append(documents.length
+        ? h("ul", { class: "rooms" }, documents.map((d) => h("li", { class: "room-item" },
+            h("a", { href: `/doc/${encodeURIComponent(d.id)}`, "data-link": true, class: "room-link" },
+              h("span", { class: "room-name" }, d.title),
+              h("span", { class: "muted small" }, [t(`docs.role.${d.role}` as "docs.role.reader"),
+                d.locked ? t("docs.locked") : ""].filter(Boolean).join(" · ")),
+            ))))
+        : h("p", { class: "muted" }, t("docs.none")));
+      if (app.me?.person.profile === "teacher") docs.append(newDocumentForm());
+    } catch (error) {
+      status.say(describeError(error), "error");
+    }
+  }
+
+  function newDocumentForm(): HTMLElement {
+    const classes = [...app.rooms.values()].filter((r) => r.info.kind === "class" && r.info.class_id);
+    const titleInput = h("input", { id: "doc-title", name: "title", required: true, maxlength: 200 });
+    const classSelect = h("select", { id: "doc-class", name: "class" },
+      classes.map((r) => h("option", { value: r.info.class_id! }, r.info.name)));
+    const form = h("form", {
+      class: "new-doc",
+      onsubmit: async (event: Event) => {
+        event.preventDefault();
+        try {
+          const created = await api<DocumentMeta>("POST", "/api/documents", {
+            class: classSelect.value, title: titleInput.value.trim(),
+          });
+          go(`/doc/${encodeURIComponent(created.id)}`);
+        } catch (error) {
+          status.say(describeError(error), "error");
+        }
+      },
+    },
+      h("h3", null, t("docs.new")),
+      h("div", { class: "field" }, h("label", { for: "doc-title" }, t("docs.newTitle")), titleInput),
+      h("div", { class: "field" }, h("label", { for: "doc-class" }, t("docs.class")), classSelect),
+      h("button", { type: "submit" }, t("docs.create")),
+    );
+    return form;
+  }
+
+  const parentProfile = app.me?.person.profile === "parent";
   update();
+  if (!parentProfile) void loadDocuments();
   return { el, title: t("nav.home"), update };
 }

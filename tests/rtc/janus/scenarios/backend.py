@@ -110,6 +110,19 @@ async def main(args: dict[str, Any]) -> dict[str, Any]:
             "video", t_kick + 0.5, time.monotonic())
         report["other_view_frames_after"] = views[pupils[3]].received.count(
             "video", t_kick + 0.5, time.monotonic())
+        # A stale feed (its node died): publishing again from another node wins.
+        stale, fresh = SfuPeer(), SfuPeer()
+        peers += [stale, fresh]
+        await sfu.publish(call, "pupil4", await stale.offer(), audio_muted=False,
+                          video_muted=False)
+        other_node = JanusSfu([args["janus"]], args["secret"])
+        try:
+            again = await other_node.publish(call, "pupil4", await fresh.offer(),
+                                             audio_muted=False, video_muted=False)
+            report["republish_elsewhere"] = "m=audio" in again.answer_sdp
+        finally:
+            await other_node.close()
+        await asyncio.sleep(0.5)
         report["ended"] = ended
         try:
             await sfu.subscribe(call, "pupil1", "nobody", ALL_KINDS)

@@ -1,0 +1,96 @@
+// The shared-document editor, loaded on demand (a separate chunk: pupils who
+// only chat never download it). Quill edits the document's Y.Text root
+// "content" (what the server exports and restores, docs: collab/content.py),
+// y-quill binds the two, y-websocket speaks /collab/<document>, and
+// quill-cursors shows the others' cursors with their names (awareness).
+
+import Quill from "quill";
+// The "core" build: the default one injects its CSS in a <style> tag, which
+// our CSP refuses; its CSS comes with styles.css instead.
+import CursorsModule from "quill-cursors/core";
+import { QuillBinding } from "y-quill";
+import { WebsocketProvider } from "y-websocket";
+import * as Y from "yjs";
+
+// That build is a UMD bundle whose CommonJS export wraps the class in
+// `default` once more than its types say.
+const QuillCursors = (CursorsModule as unknown as { default?: typeof CursorsModule }).default ?? CursorsModule;
+Quill.register("modules/cursors", QuillCursors);
+
+export interface EditorHandle {
+  setReadOnly(readOnly: boolean): void;
+  text(): string;
+  destroy(): void;
+  onPeople(listener: (names: string[]) => void): void;
+  onStatus(listener: (connected: boolean, synced: boolean) => void): void;
+}
+
+// Readable colours (contrast ≥ 4.5:1 on white) for the others' cursors.
+const COLOURS = ["#1d4ed8", "#b91c1c", "#047857", "#7c3aed", "#b45309", "#0e7490", "#be185d"];
+
+export function colourOf(id: string): string {
+  let hash = 0;
+  for (const ch of id) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
+  return COLOURS[hash % COLOURS.length];
+}
+
+export function openEditor(
+  host: HTMLElement,
+  toolbarLabel: string,
+  room: string,
+  me: { id: string; name: string },
+  readOnly: boolean,
+): EditorHandle {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const doc = new Y.Doc();
+  // The session cookie rides on the same-origin upgrade: no token in the URL.
+  const provider = new WebsocketProvider(`${scheme}://${location.host}/collab`, room, doc);
+  provider.awareness.setLocalStateField("user", { name: me.name, color: colourOf(me.id) });
+  const quill = new Quill(host, {
+    theme: "snow",
+    readOnly,
+    modules: {
+      cursors: { hideDelayMs: 60000, transformOnTextChange: true },
+      toolbar: [[{ header: [1, 2, false] }], ["bold", "italic", "underline"], [{ list: "ordered" }, { list: "bullet" }], ["clean"]],
+      history: { userOnly: true },
+    },
+  });
+  const toolbar = host.previousElementSibling;
+  if (toolbar?.classList.contains("ql-toolbar")) {
+    toolbar.setAttribute("role", "toolbar");
+    toolbar.setAttribute("aria-label", toolbarLabel);
+  }
+  quill.root.setAttribute("role", "textbox");
+  quill.root.setAttribute("aria-multiline", "true");
+  quill.root.setAttribute("aria-label", toolbarLabel);
+  const binding = new QuillBinding(doc.getText("content"), quill, provider.awareness);
+
+  return {
+    setReadOnly(value) {
+      quill.enable(!value);
+    },
+    text() {
+      return quill.getText();
+    },
+    onPeople(listener) {
+      const report = () => {
+        const names: string[] = [];
+        provider.awareness.getStates().forEach((state, client) => {
+          if (client !== doc.clientID && state.user?.name) names.push(state.user.name);
+        });
+        listener([...new Set(names)].sort());
+      };
+      provider.awareness.on("change", report);
+      report();
+    },
+    onStatus(listener) {
+      provider.on("status", () => listener(provider.wsconnected, provider.synced));
+      provider.on("sync", () => listener(provider.wsconnected, provider.synced));
+    },
+    destroy() {
+      binding.destroy();
+      provider.destroy();
+      doc.destroy();
+    },
+  };
+}

@@ -1,0 +1,162 @@
+// A shared document: the live editor (loaded on demand), who else is in it,
+// read-only when locked or when I only read it, and for its teacher: lock,
+// versions and restore.
+
+import { api } from "../api";
+import type { App } from "../app";
+import { clear, formatTime, h } from "../dom";
+import type { EditorHandle } from "../editor";
+import { lang, t } from "../i18n";
+import type { View } from "../router";
+import { askText, describeError, statusLine } from "../ui";
+
+export interface DocumentMeta {
+  id: string;
+  class_id: string;
+  title: string;
+  kind: string;
+  locked: boolean;
+  role: "moderator" | "editor" | "reader";
+  access: "write" | "read";
+  collab: string;
+  created_ms: number;
+}
+
+interface Version {
+  id: string;
+  name: string;
+  created_by: string;
+  created_ms: number;
+}
+
+export function documentView(app: App, id: string): View {
+  const status = statusLine();
+  const title = h("h1", null, "…");
+  const notice = h("p", { class: "notice", hidden: true });
+  const people = h("p", { class: "online", "aria-live": "polite" });
+  const state = h("span", { class: "doc-state", role: "status" }, t("docs.connecting"));
+  let editorHost = h("div", { class: "editor-host" });
+  const tools = h("aside", { class: "doc-tools", hidden: true });
+  const el = h("section", { class: "doc-view" },
+    h("div", { class: "doc-main" },
+      h("header", { class: "room-head" },
+        h("a", { href: "/", "data-link": true, class: "back" }, h("span", { "aria-hidden": "true" }, "← "), t("room.back")),
+        title, state,
+      ),
+      people, notice, status.el,
+      h("div", { class: "editor-frame" }, editorHost),
+    ),
+    tools,
+  );
+  let editor: EditorHandle | null = null;
+  let meta: DocumentMeta | null = null;
+  let destroyed = false;
+  let poll = 0;
+
+  async function loadMeta(forceTools = false): Promise<void> {
+    const before = meta?.access;
+    const wasLocked = meta?.locked;
+    meta = await api<DocumentMeta>("GET", `/api/documents/${encodeURIComponent(id)}`);
+    if (before === "write" && meta.access === "read" && editor) {
+      // Edits typed just before the lock were refused by the server: start
+      // again from the server's copy rather than show text nobody else has.
+      editor.destroy();
+      editor = null;
+      clear(editorHost.parentElement!);
+      editorHost.parentElement!.append(editorHost = h("div", { class: "editor-host" }));
+      await startEditor();
+    }
+    title.textContent = meta.title;
+    document.title = `${meta.title} · Préau`;
+    const readOnly = meta.access !== "write";
+    notice.hidden = !readOnly;
+    notice.textContent = meta.locked ? t("docs.readonlyLocked") : t("docs.readonlyRole");
+    editor?.setReadOnly(readOnly);
+    // Redraw the teacher's tools only when they change: a redraw every poll
+    // would steal the keyboard focus.
+    if (meta.role === "moderator" && (forceTools || wasLocked !== meta.locked)) await renderTools();
+  }
+
+  async function renderTools(): Promise<void> {
+    if (!meta) return;
+    const m = meta;
+    const { versions } = await api<{ versions: Version[] }>(
+      "GET", `/api/documents/${encodeURIComponent(id)}/versions`);
+    clear(tools);
+    tools.hidden = false;
+    const act = (fn: () => Promise<unknown>, done?: string) => async () => {
+      try {
+        await fn();
+        if (done) status.say(done);
+        await loadMeta(true);
+      } catch (error) {
+        status.say(describeError(error), "error");
+      }
+    };
+    tools.append(
+      h("button", {
+        type: "button", class: "secondary",
+        onclick: act(() => api("POST", `/api/documents/${encodeURIComponent(id)}/${m.locked ? "unlock" : "lock"}`)),
+      }, m.locked ? t("docs.unlock") : t("docs.lock")),
+      h("h2", null, t("docs.versions")),
+      h("button", {
+        type: "button",
+        onclick: async () => {
+          const name = await askText(t("docs.versionName"));
+          if (!name) return;
+          await act(() => api("POST", `/api/documents/${encodeURIComponent(id)}/versions`, { name }), t("docs.saved"))();
+        },
+      }, t("docs.saveVersion")),
+      versions.length
+        ? h("ul", { class: "versions" }, versions.map((v) => h("li", null,
+            h("span", null, v.name, " ", h("span", { class: "muted" }, formatTime(v.created_ms, lang()))),
+            h("button", {
+              type: "button", class: "link", "aria-label": `${t("docs.restore")} ${v.name}`,
+              onclick: act(() => api("POST",
+                `/api/documents/${encodeURIComponent(id)}/versions/${encodeURIComponent(v.id)}/restore`), t("docs.restored")),
+            }, t("docs.restore")),
+          )))
+        : h("p", { class: "muted" }, t("docs.noVersions")),
+    );
+  }
+
+  async function open(): Promise<void> {
+    try {
+      await loadMeta();
+    } catch (error) {
+      status.say(describeError(error), "error");
+      return;
+    }
+    await startEditor();
+    // The collab protocol has no event for "your rights changed" that a stock
+    // provider exposes, so the page re-reads them every few seconds.
+    poll = window.setInterval(() => void loadMeta().catch(() => undefined), 3000);
+  }
+
+  async function startEditor(): Promise<void> {
+    const { openEditor } = await import("../editor");
+    if (destroyed || !meta || !app.me) return;
+    editor = openEditor(editorHost, t("docs.editor"), meta.collab,
+      { id: app.me.person.id, name: app.me.person.name }, meta.access !== "write");
+    editor.onPeople((names) => {
+      people.textContent = names.length ? t("docs.people", { names: names.join(", ") }) : t("docs.alone");
+    });
+    editor.onStatus((connected, synced) => {
+      state.textContent = connected && synced ? t("docs.synced") : t("docs.connecting");
+      state.setAttribute("data-synced", String(connected && synced));
+      // Rights may have changed (a lock): the server reconnects us; re-read them.
+      if (!connected) void loadMeta().catch(() => undefined);
+    });
+  }
+
+  void open();
+  return {
+    el,
+    title: t("docs.title"),
+    destroy() {
+      destroyed = true;
+      window.clearInterval(poll);
+      editor?.destroy();
+    },
+  };
+}
