@@ -48,6 +48,7 @@ from server.http.middleware import (
     unexpected_error_handler,
 )
 from server.http.web import WebApp, WebRoute
+from server.moderation.bursts import STAFF_FACTOR, BurstDetector
 from server.moderation.service import ModerationService
 from server.presence.factory import open_presence
 from server.privacy.factory import build_privacy
@@ -86,7 +87,15 @@ async def build_services(
         settings.broker_url, settings.conversations_per_hour / 3600,
         settings.conversations_burst, name="conversations",
     )
-    chat = ChatService(store, directory, hub, render, settings, clock, sends, opens)
+    bursts = BurstDetector(
+        open_rate_limiter(settings.broker_url, settings.burst_rooms / settings.burst_window_s,
+                          settings.burst_rooms, name="spread"),
+        open_rate_limiter(settings.broker_url,
+                          settings.burst_rooms * STAFF_FACTOR / settings.burst_window_s,
+                          settings.burst_rooms * STAFF_FACTOR, name="spread-staff"),
+        settings.burst_window_s,
+    )
+    chat = ChatService(store, directory, hub, render, settings, clock, sends, opens, bursts)
     moderation = ModerationService(store, directory, hub, chat, render, settings, clock)
     receipts = ReceiptService(store, directory, hub, chat, render, clock)
     delivery = ScheduledDelivery(store, hub, render, clock)

@@ -100,6 +100,10 @@ class Settings:
     quiet_hours_default: str = DEFAULT_WINDOW
     # Quiet hours: how often each node looks for messages due for delivery.
     quiet_release_s: float = 30.0
+    # Hijacked-account defence: a pupil or parent posting into more than this
+    # many different rooms within the window is paused (teachers and staff: 4x).
+    burst_rooms: int = 8
+    burst_window_s: float = 600.0
     # Private conversations a person may open: per hour, and in a burst.
     conversations_per_hour: float = 30.0
     conversations_burst: int = 10
@@ -180,6 +184,8 @@ class Settings:
             quiet_hours_default=_quiet_hours(env, "PREAU_QUIET_HOURS_DEFAULT",
                                              defaults.quiet_hours_default),
             quiet_release_s=_float(env, "PREAU_QUIET_RELEASE_S", defaults.quiet_release_s),
+            burst_rooms=_int(env, "PREAU_BURST_ROOMS", defaults.burst_rooms, 2),
+            burst_window_s=_float(env, "PREAU_BURST_WINDOW_S", defaults.burst_window_s),
             conversations_per_hour=_float(
                 env, "PREAU_CONVERSATIONS_PER_HOUR", defaults.conversations_per_hour
             ),

@@ -9,6 +9,7 @@ transaction that commits it (server/moderation/rules.py decides).
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from server.directory.service import Directory
 from server.errors import ErrorCode, PreauError, bad_request, forbidden, not_found
 from server.gateway.hub import Audience, Hub
 from server.gateway.protocol import encode
+from server.moderation.bursts import BurstDetector
 from server.moderation.rules import (
     MemberState,
     RoomPolicy,
@@ -36,6 +38,8 @@ from server.store import Author, HeldMessage, Message, PostOptions, ScheduledMes
 
 # Control characters other than newline and tab are refused: they hide text
 # from moderators and break clients. One compiled pattern scans in C.
+log = logging.getLogger(__name__)
+
 _FORBIDDEN_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -100,6 +104,7 @@ class ChatService:
         clock: Clock,
         sends: RateLimiter,
         opens: RateLimiter | None = None,
+        bursts: BurstDetector | None = None,
     ) -> None:
         """``sends``: the per-account message rate; ``opens``: conversations
         opened per account (both global across nodes on Redis)."""
@@ -111,11 +116,14 @@ class ChatService:
         self._clock = clock
         self._sends = sends
         self._opens = opens
+        self._bursts = bursts
 
     async def close(self) -> None:
         await self._sends.close()
         if self._opens is not None:
             await self._opens.close()
+        if self._bursts is not None:
+            await self._bursts.close()
 
     async def room_for(self, member: Member, room_id: str) -> Room:
         """The room, if ``member`` may be in it; ``not_found`` / ``forbidden`` otherwise."""
@@ -228,6 +236,10 @@ class ChatService:
         )
         if result.refusal is not None:
             raise result.refusal.error()
+        if result.created and self._bursts is not None:
+            now = self._clock.now_ms()
+            if await self._bursts.observe(member, room.id, now):
+                await self._pause_for_burst(member, now)
         if result.created and result.message is not None:
             message = result.message
             await self._hub.publish_message(room.id, message.seq, await self._render.frame(message))
@@ -247,6 +259,22 @@ class ChatService:
                             **await self._render.scheduled_fields(result.scheduled)})
             await self._hub.publish_to(room.id, frame, Audience(frozenset({member.id}), True))
         return SendResult(result.message, result.created, result.held, result.scheduled)
+
+    async def _pause_for_burst(self, member: Member, now_ms: int) -> None:
+        """Pause an account that posted into too many rooms at once, and tell
+        the moderators of those rooms (the audit log tells the admins)."""
+        rooms = self._bursts.recent_rooms(member.id, now_ms) if self._bursts else []
+        details = {"rooms": len(rooms), "window_s": self._settings.burst_window_s}
+        if not await self._store.pause_account(member.id, member.school_id, "burst", details,
+                                               now_ms):
+            return
+        log.warning("account %s paused: posted into %d rooms within %.0f s",
+                    member.id, len(rooms), self._settings.burst_window_s)
+        person = {"id": member.id, "name": member.display_name}
+        for room_id in rooms:
+            await self._hub.publish_to(room_id, encode({
+                "ev": "moderation.paused", "room": room_id, "person": person, "reason": "burst",
+            }), Audience(moderators=True))
 
     async def post_options(
         self, member: Member, *, urgent: bool = False, ack: bool = False

@@ -612,6 +612,23 @@ async def school_parents_room(request: Request) -> Response:
     return JSONResponse({"room": room_wire(room), "created": created})
 
 
+async def paused_accounts(request: Request) -> Response:
+    _, member = await _authenticated(request)
+    found = await _services(request).moderation.paused(member, request.path_params["school"])
+    return JSONResponse({"paused": found})
+
+
+async def resume_account(request: Request) -> Response:
+    _, member = await _authenticated(request)
+    body: ReasonBody = await _optional_body(request, ReasonBody)
+    resumed = await _services(request).moderation.resume_account(
+        member, request.path_params["school"], request.path_params["person"], body.reason
+    )
+    if not resumed:
+        raise not_found("this account is not paused")
+    return JSONResponse({"resumed": True})
+
+
 async def my_reports(request: Request) -> Response:
     _, member = await _authenticated(request)
     return JSONResponse({"reports": await _services(request).moderation.my_reports(member)})
@@ -848,6 +865,12 @@ ENDPOINTS: list[Endpoint] = [
              "Open (or get) the school-wide parents' room (staff)", school_parents_room,
              response=OpenedRoomOut),
     Endpoint("GET", "/api/me/reports", "The reports I made and their outcome", my_reports),
+    Endpoint("GET", "/api/schools/{school}/paused",
+             "Accounts paused for posting into many rooms at once (school admins)",
+             paused_accounts),
+    Endpoint("POST", "/api/schools/{school}/paused/{person}/resume",
+             "Let a paused account post again (school admins; audited)", resume_account,
+             body=ReasonBody),
     Endpoint("GET", "/api/schools/{school}/messaging",
              "Profiles whose messaging is suspended (school admins)", messaging_state,
              response=MessagingOut),

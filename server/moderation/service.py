@@ -288,6 +288,24 @@ class ModerationService:
         await self._hub.directory_changed(school_id)
         return _settings_wire(school)
 
+    # -- paused accounts ------------------------------------------------------------
+    async def paused(self, member: Member, school_id: str) -> list[dict[str, Any]]:
+        """Accounts paused by the burst detector, for the school's admins."""
+        self._school_admin(member, school_id)
+        return [
+            {"person": await self._render.person(p.person_id), "ts": p.paused_ms,
+             "reason": p.reason, **p.details}
+            for p in await self._store.paused_accounts(school_id)
+        ]
+
+    async def resume_account(
+        self, member: Member, school_id: str, person_id: str, reason: str | None
+    ) -> bool:
+        """Let a paused account post again (admins, audited); False if it was not paused."""
+        self._school_admin(member, school_id)
+        return await self._store.resume_account(person_id, school_id, member.id, reason,
+                                                self._clock.now_ms())
+
     # -- the word filter -----------------------------------------------------------
     async def word_filter(self, member: Member, school_id: str) -> dict[str, list[str]]:
         self._school_admin(member, school_id)

@@ -131,6 +131,16 @@ class PostOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class PausedAccount:
+    """An account that may not post until an admin resumes it."""
+
+    person_id: str
+    paused_ms: int
+    reason: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class PostResult:
     """What ``post_message`` did: exactly one of ``message``, ``held``, ``refusal``.
 
@@ -207,6 +217,8 @@ class AuditAction(StrEnum):
     WORD_FILTER_ALERT = "word_filter.alert"  # a posted message matched the alert list
     REPORT_RESOLVE = "report.resolve"  # a moderator kept or deleted a reported message
     SCHOOL_SETTINGS = "school.settings"  # quiet hours, parents' conversations
+    ACCOUNT_PAUSE = "account.pause"  # a burst to many rooms paused an account
+    ACCOUNT_RESUME = "account.resume"  # an admin let it post again
     URGENT_MESSAGE = "message.urgent"  # an admin's message sent through quiet hours
 
 
@@ -618,6 +630,21 @@ class Store(Protocol):
 
     async def reports_by(self, reporter_id: str, limit: int = 100) -> list[Report]:
         """The reports a person made, newest first, with their outcome."""
+
+    # -- paused accounts (hijacked-account defence) ------------------------
+    async def pause_account(
+        self, person_id: str, school_id: str, reason: str, details: dict[str, Any], now_ms: int
+    ) -> bool:
+        """Stop a person posting (``suspended``, checked in every post's
+        transaction) until resumed; audited. False: already paused."""
+
+    async def resume_account(
+        self, person_id: str, school_id: str, actor_id: str, reason: str | None, now_ms: int
+    ) -> bool:
+        """Lift a pause (audited); False: the person was not paused."""
+
+    async def paused_accounts(self, school_id: str) -> list[PausedAccount]:
+        """The school's paused accounts, oldest first."""
 
     # -- quiet hours -------------------------------------------------------
     async def scheduled_messages(

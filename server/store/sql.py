@@ -77,6 +77,7 @@ from server.store import (
     MemberChange,
     Message,
     MessageKind,
+    PausedAccount,
     PersonRow,
     PostOptions,
     PostResult,
@@ -1033,16 +1034,21 @@ class SqlStore:
         async with self._engine.transaction() as tx:
             # The school's kill switch first: nothing else matters while it is on
             # for this profile (one indexed look-up; no row when it is off).
-            if await tx.fetchval(
-                "SELECT 1 FROM messaging_suspensions s JOIN rooms r"
-                " ON r.school_id = s.school_id WHERE r.id = $1 AND s.profile = $2",
+            # The person's own pause (a burst to many rooms) in the same look-up.
+            stopped = await tx.fetchval(
+                "SELECT 'school' FROM messaging_suspensions s JOIN rooms r"
+                " ON r.school_id = s.school_id WHERE r.id = $1 AND s.profile = $2"
+                " UNION ALL SELECT 'account' FROM paused_accounts WHERE person_id = $3",
                 room_id,
                 author.profile.value,
-            ):
+                author.id,
+            )
+            if stopped:
                 await tx.rollback()
                 return PostResult(refusal=Refusal(
                     ErrorCode.SUSPENDED,
-                    "messaging is suspended in this school for now",
+                    "messaging is suspended in this school for now" if stopped == "school"
+                    else "your account is paused: the school's administrators were alerted",
                 ))
             row = await tx.fetchrow(
                 "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1"
@@ -1534,6 +1540,43 @@ class SqlStore:
                 school_id,
             )
         return [Profile(r["profile"]) for r in rows]
+
+    async def pause_account(
+        self, person_id: str, school_id: str, reason: str, details: dict[str, Any], now_ms: int
+    ) -> bool:
+        async with self._engine.transaction() as tx:
+            inserted = await tx.execute(
+                "INSERT INTO paused_accounts (person_id, school_id, paused_ms, reason, details)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (person_id) DO NOTHING",
+                person_id, school_id, now_ms, reason, orjson.dumps(details).decode(),
+            )
+            if inserted:
+                await _audit(tx, school_id, None, person_id, AuditAction.ACCOUNT_PAUSE, now_ms,
+                             target_person_id=person_id, reason=reason, details=details)
+        return bool(inserted)
+
+    async def resume_account(
+        self, person_id: str, school_id: str, actor_id: str, reason: str | None, now_ms: int
+    ) -> bool:
+        async with self._engine.transaction() as tx:
+            deleted = await tx.execute(
+                "DELETE FROM paused_accounts WHERE person_id = $1 AND school_id = $2",
+                person_id, school_id,
+            )
+            if deleted:
+                await _audit(tx, school_id, None, actor_id, AuditAction.ACCOUNT_RESUME, now_ms,
+                             target_person_id=person_id, reason=reason)
+        return bool(deleted)
+
+    async def paused_accounts(self, school_id: str) -> list[PausedAccount]:
+        async with self._engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(
+                "SELECT person_id, paused_ms, reason, details FROM paused_accounts"
+                " WHERE school_id = $1 ORDER BY paused_ms, person_id",
+                school_id,
+            )
+        return [PausedAccount(str(r["person_id"]), int(r["paused_ms"]), str(r["reason"]),
+                              orjson.loads(r["details"])) for r in rows]
 
     async def messaging_suspensions(self, school_id: str) -> list[Profile]:
         async with self._engine.transaction(readonly=True) as tx:

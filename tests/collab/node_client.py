@@ -69,7 +69,9 @@ class NodeYClient:
     async def text(self) -> str:
         return str((await self.command("text"))["text"])
 
-    async def wait_event(self, ev: str, count: int = 1, timeout: float = 10) -> list[dict[str, Any]]:
+    async def wait_event(
+        self, ev: str, count: int = 1, timeout: float = 10
+    ) -> list[dict[str, Any]]:
         async with asyncio.timeout(timeout):
             while True:
                 found = [e for e in self.events if e["ev"] == ev]

@@ -241,3 +241,46 @@ async def test_opening_conversations_is_rate_limited(tmp_path: Path) -> None:
         for client in clients:
             await client.close()
         server.stop()
+
+
+async def test_a_burst_to_many_rooms_pauses_the_account_until_an_admin_resumes_it(
+    tmp_path: Path,
+) -> None:
+    server = LiveServer(tmp_path, {"PREAU_BURST_ROOMS": "2"}).start()
+    clients: dict[str, PreauClient] = {}
+    try:
+        for name in ("Camille Martin", "Claire Lefèvre", "Julien Garnier", "Anne Roux",
+                     "Sophie Faure"):
+            clients[name] = await server.client(name)
+        camille, anne = clients["Camille Martin"], clients["Anne Roux"]
+        school = (await anne.me())["school"]["id"]
+        rooms = []
+        for teacher in ("Claire Lefèvre", "Julien Garnier", "Anne Roux"):
+            opened = await camille.post("/api/conversations",
+                                        {"people": [await pid(clients[teacher])]})
+            rooms.append(opened["room"]["id"])
+        async with await camille.connect() as c:
+            # Two rooms are fine; the third within minutes is a burst: the
+            # message is kept, and the account is paused.
+            for room in rooms:
+                await c.send_message(room, "Message urgent, cliquez ici")
+            error = await refused(c.send_message(rooms[0], "encore"), "suspended")
+            assert "paused" in error.message
+            paused = (await anne.get(f"/api/schools/{school}/paused"))["paused"]
+            assert [(p["person"]["name"], p["reason"], p["rooms"]) for p in paused] == [
+                ("Camille Martin", "burst", 3)]
+            await refused(clients["Claire Lefèvre"].get(f"/api/schools/{school}/paused"),
+                          "forbidden")
+            audit = (await anne.get(f"/api/schools/{school}/audit",
+                                    action="account.pause"))["entries"]
+            assert len(audit) == 1
+            camille_id = await pid(camille)
+            await anne.post(f"/api/schools/{school}/paused/{camille_id}/resume",
+                            {"reason": "compte vérifié avec la famille"})
+            await refused(anne.post(f"/api/schools/{school}/paused/{camille_id}/resume"),
+                          "not_found")
+            await c.send_message(rooms[0], "Pardon, c'était un piratage.")
+    finally:
+        for client in clients.values():
+            await client.close()
+        server.stop()

@@ -43,6 +43,10 @@ def test_two_pupils_co_edit_a_document(people: People, shots: Path) -> None:
     expect(lea.locator(".doc-main .online")).to_contain_text("Hugo Bernard")
     expect(hugo.locator(".ql-cursor-name", has_text="Léa Martin")).to_be_attached()
     lea.screenshot(path=shots / "document-pupil.png")
+    # The toolbar's icon buttons have names; bold text travels too (rich text).
+    lea.get_by_role("button", name="Gras").click()
+    lea.keyboard.type(" Génial")
+    expect(hugo_editor.locator("strong")).to_have_text("Génial")
 
     # The teacher saves a version, locks the document: the pupils only read.
     teacher.get_by_role("button", name="Enregistrer une version").click()
@@ -53,8 +57,6 @@ def test_two_pupils_co_edit_a_document(people: People, shots: Path) -> None:
     expect(teacher.get_by_role("button", name="Déverrouiller")).to_be_visible()
     expect(lea.locator(".notice")).to_have_text(
         "Document verrouillé par l'enseignant : lecture seule.")
-    lea.wait_for_timeout(2000)
-    print("DEBUG", lea.locator(".editor-frame").inner_html()[:1500])
     expect(lea.get_by_role("textbox", name="Texte du document")).to_have_attribute(
         "contenteditable", "false")
     teacher.screenshot(path=shots / "document-teacher.png")

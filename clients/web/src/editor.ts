@@ -37,6 +37,7 @@ export function colourOf(id: string): string {
 export function openEditor(
   host: HTMLElement,
   toolbarLabel: string,
+  buttonLabels: Record<string, string>,
   room: string,
   me: { id: string; name: string },
   readOnly: boolean,
@@ -59,6 +60,14 @@ export function openEditor(
   if (toolbar?.classList.contains("ql-toolbar")) {
     toolbar.setAttribute("role", "toolbar");
     toolbar.setAttribute("aria-label", toolbarLabel);
+    // Quill's buttons are icons only: give each a name screen readers say.
+    for (const button of toolbar.querySelectorAll("button, .ql-picker-label")) {
+      const format = [...button.classList].find((c) => c.startsWith("ql-") && c !== "ql-picker-label")?.slice(3)
+        ?? [...(button.parentElement?.classList ?? [])].find((c) => c.startsWith("ql-") && c !== "ql-picker")?.slice(3);
+      const value = button.getAttribute("value");
+      const label = buttonLabels[value ? `${format}.${value}` : format ?? ""];
+      if (label) button.setAttribute("aria-label", label);
+    }
   }
   quill.root.setAttribute("role", "textbox");
   quill.root.setAttribute("aria-multiline", "true");

@@ -177,8 +177,9 @@ async def test_bad_input_is_refused_and_the_room_survives(session: Session) -> N
         b"\xff\xff\xff\xff\xff\xff\xff\xff\xff": "bad_request: varint_too_long",
     }
     for frame, reason in bad_frames.items():
+        before = len(lea.denied)
         await lea.ws.send(frame)
-        await lea.wait(lambda n=len(lea.denied): len(lea.denied) > n)
+        await lea.wait(lambda before=before: len(lea.denied) > before)
         assert lea.denied[-1].startswith(reason), (frame, lea.denied[-1])
 
     # An update above the limit: refused whole, never applied.

@@ -102,7 +102,8 @@ async def test_appends_get_gapless_increasing_seqs(log_store: DocumentStore) -> 
     seqs = [await log_store.append_update(DOC, u, "p", 10 + i) for i, u in enumerate(updates)]
     assert seqs == [1, 2, 3]
     log = await log_store.load_log(DOC)
-    assert log.snapshot is None and log.snapshot_seq == 0
+    assert log.snapshot is None
+    assert log.snapshot_seq == 0
     assert log.updates == ((1, updates[0]), (2, updates[1]), (3, updates[2]))
     assert log.head == 3
     assert (await log_store.load_log(DOC, after=2)).updates == ((3, updates[2]),)
@@ -127,11 +128,14 @@ async def test_compaction_replaces_what_it_merged_and_keeps_later_updates(
     for update in updates[:4]:
         await log_store.append_update(DOC, update, "p", 1)
     result = await compact(log_store, DOC)
-    assert result is not None and result.upto_seq == 4 and result.merged_updates == 4
+    assert result is not None
+    assert result.upto_seq == 4
+    assert result.merged_updates == 4
     for update in updates[4:]:
         await log_store.append_update(DOC, update, "p", 2)
     log = await log_store.load_log(DOC)
-    assert log.snapshot is not None and log.snapshot_seq == 4
+    assert log.snapshot is not None
+    assert log.snapshot_seq == 4
     assert [seq for seq, _ in log.updates] == [5, 6]
     assert await stored_text(log_store) == "abcdef"
     # Reading after the snapshot's seq skips the snapshot.
@@ -182,7 +186,8 @@ async def test_documents_people_lock_and_versions(store: Store) -> None:
     assert await documents.set_people(DOC, True, ["e1", "e2"], ["r1", "e1"])
     changed = await documents.document(DOC)
     assert changed is not None
-    assert changed.restricted and changed.editors == {"e1", "e2"}
+    assert changed.restricted
+    assert changed.editors == {"e1", "e2"}
     assert changed.readers == {"r1"}  # an editor is not also a reader
     assert [d.id for d in await documents.documents_naming("r1")] == [DOC]
     assert await documents.documents_naming("nobody") == []
@@ -190,7 +195,8 @@ async def test_documents_people_lock_and_versions(store: Store) -> None:
 
     assert await documents.set_locked(DOC, True)
     locked = await documents.document(DOC)
-    assert locked is not None and locked.locked
+    assert locked is not None
+    assert locked.locked
     assert not await documents.set_locked("doc-none", True)
 
     version = DocumentVersion("ver-1", DOC, "avant", info.created_by, 5)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from itertools import count
 
 from server.directory.model import Profile, RoomKind
+from server.errors import ErrorCode
 from server.moderation.rules import PolicyChange
 from server.store import AuditAction, AuditQuery, Author, PostOptions, PostResult, Store
 from tests.server.store.test_contract import (
@@ -235,3 +236,29 @@ async def test_school_settings_and_the_school_wide_parents_room(store: Store) ->
     assert room.class_id is None
     assert per_class.id != room.id
     assert per_class.class_id == s.klass
+
+
+async def test_a_paused_account_cannot_post_until_resumed(store: Store) -> None:
+    s = await school(store)
+    lea = s.author("p1", Profile.PUPIL)
+    off = PostOptions("off", "UTC")
+    assert (await s.post(s.room, lea, "avant", NOON, off)).message is not None
+    assert await store.pause_account(s.ids["p1"], s.id, "burst", {"rooms": 9}, NOON)
+    assert not await store.pause_account(s.ids["p1"], s.id, "burst", {"rooms": 10}, NOON)
+    refused = await s.post(s.room, lea, "pendant", NOON + 1, off)
+    assert refused.refusal is not None
+    assert refused.refusal.code is ErrorCode.SUSPENDED
+    assert "paused" in refused.refusal.message
+    # Others post as before; a retry of an accepted txn still gets its result.
+    hugo = s.author("p2", Profile.PUPIL)
+    assert (await s.post(s.room, hugo, "hugo", NOON, off)).message is not None
+    [paused] = await store.paused_accounts(s.id)
+    assert (paused.person_id, paused.reason, paused.details) == (s.ids["p1"], "burst",
+                                                                 {"rooms": 9})
+    assert await store.resume_account(s.ids["p1"], s.id, s.ids["s1"], "vérifié", NOON + 2)
+    assert not await store.resume_account(s.ids["p1"], s.id, s.ids["s1"], None, NOON + 3)
+    assert await store.paused_accounts(s.id) == []
+    assert (await s.post(s.room, lea, "après", NOON + 4, off)).message is not None
+    actions = [e.action for e in await store.audit_entries(s.id, AuditQuery())]
+    assert AuditAction.ACCOUNT_PAUSE in actions
+    assert AuditAction.ACCOUNT_RESUME in actions

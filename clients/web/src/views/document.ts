@@ -36,6 +36,7 @@ export function documentView(app: App, id: string): View {
   const people = h("p", { class: "online", "aria-live": "polite" });
   const state = h("span", { class: "doc-state", role: "status" }, t("docs.connecting"));
   let editorHost = h("div", { class: "editor-host" });
+  const frame = h("div", { class: "editor-frame" }, editorHost);
   const tools = h("aside", { class: "doc-tools", hidden: true });
   const el = h("section", { class: "doc-view" },
     h("div", { class: "doc-main" },
@@ -44,7 +45,7 @@ export function documentView(app: App, id: string): View {
         title, state,
       ),
       people, notice, status.el,
-      h("div", { class: "editor-frame" }, editorHost),
+      frame,
     ),
     tools,
   );
@@ -62,8 +63,9 @@ export function documentView(app: App, id: string): View {
       // again from the server's copy rather than show text nobody else has.
       editor.destroy();
       editor = null;
-      clear(editorHost.parentElement!);
-      editorHost.parentElement!.append(editorHost = h("div", { class: "editor-host" }));
+      clear(frame);
+      editorHost = h("div", { class: "editor-host" });
+      frame.append(editorHost);
       await startEditor();
     }
     title.textContent = meta.title;
@@ -136,7 +138,11 @@ export function documentView(app: App, id: string): View {
   async function startEditor(): Promise<void> {
     const { openEditor } = await import("../editor");
     if (destroyed || !meta || !app.me) return;
-    editor = openEditor(editorHost, t("docs.editor"), meta.collab,
+    editor = openEditor(editorHost, t("docs.editor"), {
+      bold: t("docs.bold"), italic: t("docs.italic"), underline: t("docs.underline"),
+      "list.ordered": t("docs.ordered"), "list.bullet": t("docs.bullet"), clean: t("docs.clean"),
+      header: t("docs.heading"),
+    }, meta.collab,
       { id: app.me.person.id, name: app.me.person.name }, meta.access !== "write");
     editor.onPeople((names) => {
       people.textContent = names.length ? t("docs.people", { names: names.join(", ") }) : t("docs.alone");

@@ -1,0 +1,67 @@
+"""The burst detector (server/moderation/bursts.py) on a fake clock."""
+
+from __future__ import annotations
+
+from server.directory.model import Member, Profile
+from server.moderation.bursts import STAFF_FACTOR, BurstDetector
+from server.ratelimit.memory import MemoryRateLimiter
+
+WINDOW_S = 600.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.s = 1000.0
+
+    def __call__(self) -> float:
+        return self.s
+
+    @property
+    def ms(self) -> int:
+        return int(self.s * 1000)
+
+
+def detector(clock: Clock, rooms: int = 3) -> BurstDetector:
+    return BurstDetector(
+        MemoryRateLimiter(rooms / WINDOW_S, rooms, clock=clock),
+        MemoryRateLimiter(rooms * STAFF_FACTOR / WINDOW_S, rooms * STAFF_FACTOR, clock=clock),
+        WINDOW_S,
+    )
+
+
+PUPIL = Member("p1", "s", Profile.PUPIL, "Léa Martin")
+TEACHER = Member("t1", "s", Profile.TEACHER, "Claire Lefèvre")
+
+
+async def test_many_rooms_at_once_is_a_burst_one_room_never_is() -> None:
+    clock = Clock()
+    bursts = detector(clock)
+    for _ in range(50):  # a long chat in one room
+        assert not await bursts.observe(PUPIL, "room-1", clock.ms)
+        clock.s += 1
+    assert not await bursts.observe(PUPIL, "room-2", clock.ms)
+    assert not await bursts.observe(PUPIL, "room-3", clock.ms)
+    assert await bursts.observe(PUPIL, "room-4", clock.ms)  # the fourth room in minutes
+    assert sorted(bursts.recent_rooms("p1", clock.ms)) == ["room-1", "room-2", "room-3",
+                                                           "room-4"]
+    assert bursts.recent_rooms("someone-else", clock.ms) == []
+
+
+async def test_rooms_spread_over_time_are_not_a_burst() -> None:
+    clock = Clock()
+    bursts = detector(clock)
+    for i in range(12):
+        assert not await bursts.observe(PUPIL, f"room-{i}", clock.ms)
+        clock.s += WINDOW_S / 3 + 1  # one new room every ~3.3 minutes
+    # Old rooms are forgotten after the window.
+    assert len(bursts.recent_rooms("p1", clock.ms)) <= 3
+
+
+async def test_teachers_get_more_room() -> None:
+    clock = Clock()
+    bursts = detector(clock)
+    allowed = [not await bursts.observe(TEACHER, f"class-{i}", clock.ms)
+               for i in range(3 * STAFF_FACTOR + 1)]
+    assert allowed == [True] * (3 * STAFF_FACTOR) + [False]
+    # People are counted apart.
+    assert not await bursts.observe(PUPIL, "class-0", clock.ms)
