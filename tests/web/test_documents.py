@@ -44,6 +44,8 @@ def test_two_pupils_co_edit_a_document(people: People, shots: Path) -> None:
     expect(hugo.locator(".ql-cursor-name", has_text="Léa Martin")).to_be_attached()
     lea.screenshot(path=shots / "document-pupil.png")
     # The toolbar's icon buttons have names; bold text travels too (rich text).
+    lea_editor.click()
+    lea.keyboard.press("Control+End")
     lea.get_by_role("button", name="Gras").click()
     lea.keyboard.type(" Génial")
     expect(hugo_editor.locator("strong")).to_have_text("Génial")
