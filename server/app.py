@@ -100,6 +100,7 @@ async def build_services(
     receipts = ReceiptService(store, directory, hub, chat, render, clock)
     delivery = ScheduledDelivery(store, hub, render, clock)
     privacy = build_privacy(store, settings, clock, hub, moderation)
+    moderation.on_view(privacy.viewed)  # oversight reads go to the access journal
     auth.on_revoke(hub.revoke_sessions)
     directory.on_change(hub.recheck)
     documents = build_documents(store, broker, directory, settings, clock)
@@ -209,6 +210,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 services.documents.rooms,
             )
             services.auth.on_revoke(app.state.collab.revoke_sessions)
+            await app.state.collab.start(services.broker)
             # Everything built so far lives as long as the process: move it out
             # of the collector's sight, so full collections stay short (a full
             # pass over start-up objects stalled every socket for ~80 ms).
@@ -217,6 +219,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             log.info("node %s ready (store %s, broker %s)", settings.node_id,
                      settings.effective_store_url.split(":")[0], settings.broker_url)
             yield
+            await app.state.collab.stop()
             watcher.cancel()
             retention.cancel()
             delivery.cancel()

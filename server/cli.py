@@ -132,6 +132,7 @@ async def _export(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _erase(args: argparse.Namespace, settings: Settings) -> int:
     from server.app import build_services, close_services
+    from server.errors import PreauError
 
     services = await build_services(settings)
     try:
@@ -139,7 +140,11 @@ async def _erase(args: argparse.Namespace, settings: Settings) -> int:
         if target is None:
             print(f"no account {args.person!r} (already erased?)", file=sys.stderr)
             return 2
-        await services.privacy.erase(target, args.delete_contributions)
+        try:
+            await services.privacy.erase(target, args.delete_contributions)
+        except PreauError as exc:  # recorded: the retention job finishes it
+            print(f"erase: {exc.message}", file=sys.stderr)
+            return 1
     finally:
         await close_services(services)
     print("erased" + (" (contributions deleted)" if args.delete_contributions else ""))

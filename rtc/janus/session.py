@@ -62,7 +62,10 @@ class JanusSession:
 
     async def start(self) -> None:
         reply = await self._post(self._url, {"janus": "create"})
-        self.id = int(reply["data"]["id"])
+        try:
+            self.id = int(reply["data"]["id"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise JanusError(0, "Janus created no session") from e
         self._poller = asyncio.get_running_loop().create_task(self._poll())
 
     async def close(self) -> None:
@@ -77,7 +80,10 @@ class JanusSession:
 
     async def attach(self, plugin: str, listener: HandleListener | None = None) -> int:
         reply = await self._post(self._session_url, {"janus": "attach", "plugin": plugin})
-        handle = int(reply["data"]["id"])
+        try:
+            handle = int(reply["data"]["id"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise JanusError(0, f"Janus attached no {plugin} handle") from e
         if listener is not None:
             self._listeners[handle] = listener
         return handle
@@ -135,9 +141,13 @@ class JanusSession:
             msg["apisecret"] = self._secret
         try:
             resp = await self._http.post(url, json=msg, timeout=REQUEST_TIMEOUT_S)
+            reply = resp.json()
         except httpx.HTTPError as e:
             raise JanusError(0, f"Janus unreachable: {type(e).__name__}") from e
-        reply: dict[str, Any] = resp.json()
+        except ValueError as e:  # not JSON: not Janus's API at that URL
+            raise JanusError(0, f"not a Janus reply (HTTP {resp.status_code})") from e
+        if not isinstance(reply, dict):
+            raise JanusError(0, "not a Janus reply")
         if reply.get("janus") == "error":
             err = reply.get("error") or {}
             code = int(err.get("code", 0))

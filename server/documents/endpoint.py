@@ -30,11 +30,13 @@ from collab.ports import Access
 from collab.room import DocumentRoom
 from collab.rooms import DocumentRooms
 from server.auth.service import AuthService
+from server.broker import Broker, Subscription
 from server.directory.service import Directory
-from server.documents.connection import CollabConnection
+from server.documents.connection import GOING_AWAY, CollabConnection
 from server.documents.service import DocumentService
 from server.errors import ErrorCode
 from server.gateway.endpoint import origin_allowed, token_from_scope
+from server.gateway.hub import SESSIONS_CHANNEL
 from server.gateway.ratelimit import TokenBucket
 from server.settings import Settings
 
@@ -59,6 +61,8 @@ class CollabEndpoint:
         self.documents = documents
         self.rooms = rooms
         self._connections: set[CollabConnection] = set()
+        self._sessions: Subscription | None = None
+        self._follower: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         first = await receive()
@@ -126,6 +130,28 @@ class CollabEndpoint:
                 conn.close(POLICY, "flooding")
                 return
             await room.receive(conn, frame)
+
+    async def start(self, broker: Broker) -> None:
+        """Follow session revocations of every node (the hub announces them on
+        its sessions channel; this node's own arrive through ``revoke_sessions``)."""
+        self._sessions = await broker.subscribe(SESSIONS_CHANNEL)
+        self._follower = asyncio.get_running_loop().create_task(self._follow(self._sessions))
+
+    async def _follow(self, subscription: Subscription) -> None:
+        async for payload in subscription:
+            try:
+                revoked = orjson.loads(payload).get("revoked", [])
+                self.close_sessions(str(h) for h in revoked)
+            except Exception:
+                log.exception("collab: bad sessions message")
+
+    async def stop(self) -> None:
+        for conn in list(self._connections):
+            conn.close(GOING_AWAY, "server shutting down")
+        if self._follower is not None:
+            self._follower.cancel()
+        if self._sessions is not None:
+            await self._sessions.close()
 
     def close_sessions(self, token_hashes: Iterable[str]) -> None:
         """Sessions ended on this node (logout, password change): close their sockets."""

@@ -42,7 +42,6 @@ from server.moderation.rules import (
     RoomMode,
 )
 from server.moderation.wordfilter import MAX_ENTRIES, WordLists, clean_list
-from server.privacy.service import VIEW_AUDIT, VIEW_HELD, VIEW_MEMBERS, VIEW_REPORTS
 from server.services import Services
 from server.store import AuditAction, AuditQuery
 
@@ -455,7 +454,6 @@ async def set_room_policy(request: Request) -> Response:
 async def held_list(request: Request) -> Response:
     _, member = await _authenticated(request)
     held = await _services(request).moderation.held(member, request.path_params["room"])
-    await _services(request).privacy.viewed(member, VIEW_HELD, request.path_params["room"])
     return JSONResponse({"held": held})
 
 
@@ -530,7 +528,6 @@ async def readmit_member(request: Request) -> Response:
 async def room_members(request: Request) -> Response:
     _, member = await _authenticated(request)
     members = await _services(request).moderation.members(member, request.path_params["room"])
-    await _services(request).privacy.viewed(member, VIEW_MEMBERS, request.path_params["room"])
     return JSONResponse({"members": members})
 
 
@@ -561,7 +558,6 @@ async def audit_log(request: Request) -> Response:
     page = await _services(request).moderation.audit(
         member, request.path_params["school"], query
     )
-    await _services(request).privacy.viewed(member, VIEW_AUDIT, request.url.query)
     return JSONResponse(page)
 
 
@@ -681,7 +677,6 @@ async def report_message(request: Request) -> Response:
 async def reports(request: Request) -> Response:
     _, member = await _authenticated(request)
     found = await _services(request).moderation.reports(member, request.path_params["school"])
-    await _services(request).privacy.viewed(member, VIEW_REPORTS, request.path_params["school"])
     return JSONResponse({"reports": found})
 
 

@@ -9,9 +9,9 @@ Handlers (WebSocket and REST) only parse and call this layer.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from server.chat.render import MessageRenderer
@@ -48,6 +48,15 @@ from server.store import (
 log = logging.getLogger(__name__)
 
 MODERATORS = Audience(moderators=True)
+
+# The oversight views whose reads go to the access journal (server/privacy).
+VIEW_AUDIT = "moderation.audit"
+VIEW_REPORTS = "moderation.reports"
+VIEW_HELD = "moderation.held"
+VIEW_MEMBERS = "moderation.members"  # a room's people with their mutes and removals
+
+# (who read, which view, about what): the data-protection officer's journal.
+ViewListener = Callable[[Member, str, str], Awaitable[None]]
 CONTEXT = 3  # messages shown before and after a reported one
 
 
@@ -68,6 +77,7 @@ class ModerationService:
         self._chat = chat
         self._render = render
         self._settings = settings
+        self._view_listeners: list[ViewListener] = []
         self._clock = clock
 
     async def _moderating(self, member: Member, room_id: str) -> RoomAccess:
@@ -90,10 +100,20 @@ class ModerationService:
         return policy
 
     # -- pre-moderation --------------------------------------------------------
+    def on_view(self, listener: ViewListener) -> None:
+        """Call ``listener`` after every read of an oversight view (the held
+        queue, a room's members, reports, the audit log), over REST or /ws."""
+        self._view_listeners.append(listener)
+
+    async def _viewed(self, member: Member, view: str, subject: str) -> None:
+        for listener in self._view_listeners:
+            await listener(member, view, subject)
+
     async def held(self, member: Member, room_id: str) -> list[dict[str, Any]]:
         """Moderators: the room's pending messages. Others: their own pending
         and rejected ones (so an author learns why, even after reconnecting)."""
         access = await self._chat.open_room(member, room_id)
+        await self._viewed(member, VIEW_HELD, access.room.id)
         if access.role is RoomRole.MODERATOR:
             held = await self._store.held_messages(access.room.id)
         else:
@@ -223,6 +243,7 @@ class ModerationService:
         """Moderators: everyone the room gathers, with their role and state."""
         access = await self._moderating(member, room_id)
         room = access.room
+        await self._viewed(member, VIEW_MEMBERS, room.id)
         view = await self._directory.school(room.school_id)
         states = await self._store.member_states(room.id)
         now = self._clock.now_ms()
@@ -343,6 +364,7 @@ class ModerationService:
             member.is_admin or member.profile in (Profile.STAFF, Profile.TEACHER)
         ):
             raise forbidden("reports are for the school's moderators")
+        await self._viewed(member, VIEW_REPORTS, school_id)
         out = []
         for report in await self._store.reports(school_id):
             if await self._may_resolve(member, report):
@@ -432,6 +454,7 @@ class ModerationService:
         """A page of the school's audit log, for the school's admins only."""
         if not member.is_admin or member.school_id != school_id:
             raise forbidden("the audit log is for the school's administrators")
+        await self._viewed(member, VIEW_AUDIT, query.describe())
         entries = await self._store.audit_entries(school_id, query)
         page = [await self._audit_fields(e) for e in entries]
         body: dict[str, Any] = {"entries": page}
@@ -473,14 +496,6 @@ class ModerationService:
             log.info("audit retention: %d old records purged", purged)
         return purged
 
-    async def retention_loop(self, interval_s: float = 3600.0) -> None:
-        """Purge every ``interval_s`` (run as a task; every node may run it)."""
-        while True:
-            try:
-                await self.purge_expired()
-            except Exception:
-                log.exception("audit retention purge failed")
-            await asyncio.sleep(interval_s)
 
 
 def _settings_wire(school: School) -> dict[str, Any]:

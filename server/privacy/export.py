@@ -11,7 +11,7 @@ guardians or children by name, moderation state per room), sessions (the
 connection log), the messages the person wrote in class and parents' rooms,
 the private conversations they are part of (every message, the other
 participants named only by display name, never by id or login), their held
-messages and reports, the moderation actions concerning them (the actor by
+and scheduled messages and reports, the moderation actions concerning them (the actor by
 display name), what they read in moderation views (staff), and the documents
 they edited. Nobody else's id, login or data appears.
 """
@@ -114,6 +114,11 @@ async def export_chunks(
          "status": h["status"], "decided_by": names[h["decided_by"]] if h["decided_by"] else None,
          "decided": h["decided_ms"], "reason": h["reason"], "seq": h["seq"]}
         for h in held
+    ])
+    yield b',"scheduled_messages":' + _dump([
+        {"room": m["room_id"], "body": m["body"], "ts": int(m["created_ms"]),
+         "release": int(m["release_ms"]), "seq": m["seq"]}
+        for m in await store.scheduled_of(pid)
     ])
     yield b',"reports_made":' + _dump([
         {"room": r["room_id"], "seq": int(r["seq"]), "reason": r["reason"],

@@ -16,6 +16,12 @@ from typing import Any
 from server.clock import Clock
 from server.directory.model import Member
 from server.errors import ErrorCode, PreauError, forbidden, not_found
+from server.moderation.service import (  # noqa: F401 (the journal's view names)
+    VIEW_AUDIT,
+    VIEW_HELD,
+    VIEW_MEMBERS,
+    VIEW_REPORTS,
+)
 from server.privacy import access
 from server.privacy.erasure import ErasureRunner
 from server.privacy.export import export_chunks
@@ -27,10 +33,6 @@ from server.store.privacy import PersonRecord, PrivacyStore
 log = logging.getLogger(__name__)
 
 # Views whose reading is journaled (the ``view`` column of access_journal).
-VIEW_AUDIT = "moderation.audit"
-VIEW_REPORTS = "moderation.reports"
-VIEW_HELD = "moderation.held"
-VIEW_MEMBERS = "moderation.members"  # a room's people with their mutes and removals
 VIEW_EXPORT = "privacy.export"
 VIEW_ERASURE = "privacy.erasure"
 VIEW_JOURNAL = "privacy.journal"

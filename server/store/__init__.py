@@ -265,6 +265,13 @@ class AuditQuery:
     before: int | None = None
     limit: int = 50
 
+    def describe(self) -> str:
+        """The filters set, as ``room=…&actor=…`` (for the access journal)."""
+        fields = {"room": self.room_id, "actor": self.actor_id,
+                  "target": self.target_person_id,
+                  "action": None if self.action is None else self.action.value}
+        return "&".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+
 
 @dataclass(frozen=True, slots=True)
 class Credentials:

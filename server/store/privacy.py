@@ -201,6 +201,10 @@ class PrivacyStore:
         await self.has_table("people")
         reading: dict[str, list[dict[str, Any]]] = {}
         async with self._engine.transaction(readonly=True) as tx:
+            paused = await tx.fetch(
+                "SELECT paused_ms, reason, details FROM paused_accounts WHERE person_id = $1",
+                person_id,
+            ) if self._has("paused_accounts") else []
             for table in ("read_markers", "message_acks"):
                 if self._has(table):
                     rows = await tx.fetch(
@@ -255,6 +259,11 @@ class PrivacyStore:
                  "last_seen": int(r["last_seen_ms"]), "expires": int(r["expires_ms"]),
                  "revoked": bool(r["revoked"])}
                 for r in sessions
+            ],
+            "paused": [
+                {"since": int(r["paused_ms"]), "reason": r["reason"],
+                 "details": orjson.loads(r["details"])}
+                for r in paused
             ],
             "read_up_to": reading.get("read_markers", []),
             "acknowledged": reading.get("message_acks", []),
@@ -326,6 +335,18 @@ class PrivacyStore:
             return await tx.fetch(
                 "SELECT room_id, body, created_ms, status, decided_by, decided_ms, reason, seq"
                 " FROM held_messages WHERE sender_id = $1 ORDER BY created_ms",
+                person_id,
+            )
+
+    async def scheduled_of(self, person_id: str) -> list[Row]:
+        """Messages waiting for the end of quiet hours (migration 0006), and
+        those delivered (``seq`` set)."""
+        if not await self.has_table("scheduled_messages"):
+            return []
+        async with self._engine.transaction(readonly=True) as tx:
+            return await tx.fetch(
+                "SELECT room_id, body, created_ms, release_ms, seq FROM scheduled_messages"
+                " WHERE sender_id = $1 ORDER BY created_ms",
                 person_id,
             )
 
@@ -546,6 +567,8 @@ class PrivacyStore:
 
     async def _step_identity(self, tx: Transaction, job: ErasureJob, now_ms: int) -> None:
         pid = job.person_id
+        if self._has("paused_accounts"):  # migration 0010: a paused account
+            await tx.execute("DELETE FROM paused_accounts WHERE person_id = $1", pid)
         for sql in (
             "DELETE FROM class_members WHERE person_id = $1",
             "DELETE FROM guardianships WHERE parent_id = $1 OR child_id = $1",

@@ -159,3 +159,15 @@ async def test_concurrent_edits_and_compaction_on_both_nodes_keep_everything(
     await on_b.wait(lambda: on_a.doc.client_id in on_b.awareness)
     await on_a.close()
     await on_b.wait(lambda: on_a.doc.client_id not in on_b.awareness)
+
+
+async def test_logout_on_one_node_closes_document_sockets_on_the_other(
+    cluster: Cluster, people: People, sockets: Sockets
+) -> None:
+    document = await new_document(people)
+    lea = await people("Léa Martin")
+    on_b = await synced(sockets, ws(cluster, 1), document, lea.token)
+    await lea.logout()  # through node 0
+    async with asyncio.timeout(5):
+        await on_b.closed.wait()
+    assert on_b.close_code == 4001

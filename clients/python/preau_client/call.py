@@ -96,6 +96,7 @@ class CallPeer:
         self._inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._tap = self._take
+        self._closing: dict[int, asyncio.Future[None]] = {}
 
     # -- public ----------------------------------------------------------------
     async def join(self) -> dict[str, Any]:
@@ -293,6 +294,13 @@ class CallPeer:
     async def _close_peer(self, remote: RemotePeer) -> None:
         for counter in remote.counters.values():
             await counter.stop()
-        if remote.pc is not None:
-            await remote.pc.close()
+        pc = remote.pc
+        if pc is not None:
+            # One close per connection, shielded: a second close (or a
+            # cancelled worker) must not interrupt aiortc's shutdown half-way.
+            closing = self._closing.get(id(pc))
+            if closing is None:
+                closing = asyncio.ensure_future(pc.close())
+                self._closing[id(pc)] = closing
+            await asyncio.shield(closing)
         remote.closed.set()

@@ -21,6 +21,7 @@ export class App {
   alerts: { room: string; words: string[] }[] = [];
   private live: Live | null = null;
   private listeners = new Set<() => void>();
+  private callListeners = new Set<(frame: Frame) => void>();
   private redrawQueued = false;
 
   constructor(private readonly onSessionEnded: () => void) {}
@@ -256,7 +257,16 @@ export class App {
     this.changed();
   }
 
+  onCallEvent(listener: (frame: Frame) => void): () => void {
+    this.callListeners.add(listener);
+    return () => this.callListeners.delete(listener);
+  }
+
   private handle(frame: Frame): void {
+    if (typeof frame.ev === "string" && frame.ev.startsWith("call.")) {
+      for (const listener of [...this.callListeners]) listener(frame);
+      return;
+    }
     const room = typeof frame.room === "string" ? this.rooms.get(frame.room) : undefined;
     switch (frame.ev) {
       case "chat.message":

@@ -6,6 +6,7 @@ import { lang, setLang, t } from "./i18n";
 import { parse, Route, View } from "./router";
 import { homeView } from "./views/home";
 import { activateView, loginView } from "./views/login";
+import { callView } from "./views/call";
 import { documentView } from "./views/document";
 import { roomView } from "./views/room";
 import { auditView, newConversationView, reportsView, settingsView, wordsView } from "./views/school";
@@ -76,8 +77,9 @@ function routeView(route: Route): View {
     case "login": return loginView(go, loggedIn);
     case "activate": return activateView(go, loggedIn);
     case "home": return homeView(app, go);
-    case "room": return roomView(app, route.room);
+    case "room": return roomView(app, route.room, go);
     case "doc": return documentView(app, route.doc);
+    case "call": return callView(app, route.call);
     case "new": return newConversationView(app, go);
     case "reports": return reportsView(app);
     case "audit": return auditView(app);

@@ -13,6 +13,7 @@ export type Route =
   | { name: "home" }
   | { name: "room"; room: string }
   | { name: "doc"; doc: string }
+  | { name: "call"; call: string }
   | { name: "new" }
   | { name: "reports" }
   | { name: "audit" }
@@ -25,6 +26,7 @@ export function parse(path: string): Route {
   if (parts.length === 0) return { name: "home" };
   if (parts.length === 2 && parts[0] === "room") return { name: "room", room: parts[1] };
   if (parts.length === 2 && parts[0] === "doc") return { name: "doc", doc: parts[1] };
+  if (parts.length === 2 && parts[0] === "call") return { name: "call", call: parts[1] };
   if (parts.length === 1) {
     const name = parts[0];
     if (["login", "activate", "new", "reports", "audit", "words", "settings"].includes(name)) {

@@ -37,6 +37,9 @@ def test_locked_pupils_audio_is_muted_at_the_sfu(report: dict[str, Any]) -> None
 
 
 def test_teacher_only_cameras_give_pupils_no_pupil_video(report: dict[str, Any]) -> None:
+    # Turned on during the call: the existing pupil-to-pupil video subscription ends.
+    assert report["pupil_to_pupil_kinds_before"] == ["audio", "video"]
+    assert report["manon_ended"] == [True, "policy"]
     assert report["pupil_to_pupil_kinds"] == ["audio"]
     assert report["pupil_to_pupil_offer_has_video"] is False
     assert report["pupil_to_pupil_video_frames"] == 0
@@ -57,3 +60,9 @@ def test_bad_input_is_refused_with_its_code(report: dict[str, Any]) -> None:
     assert report["unknown_op_field"] == "bad_request"
     # The candidate budget (rtc/signal.py CandidateBudget), not the gateway's op limit.
     assert report["flood_codes"] == ["ok", "rate_limited: too many candidates"]
+
+
+def test_unsubscribe_and_unpublish(report: dict[str, Any]) -> None:
+    assert report["unsubscribe"] == "ok"
+    assert report["trickle_after_unsubscribe"] == "not_found"
+    assert report["unpublish_without_feed"] == "ok"  # idempotent

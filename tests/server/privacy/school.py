@@ -178,6 +178,26 @@ async def _document(school: School, room: str) -> None:
             " created_ms) VALUES ('v-1', 'doc-volcans', 'brouillon', $1, $2, $3)",
             b"\x00\x00", lea, now,
         )
+        # She read the class room, acknowledged Hugo's message, and wrote one
+        # that waits for the end of quiet hours (migration 0006).
+        await tx.execute(
+            "INSERT INTO read_markers (room_id, person_id, seq, at_ms) VALUES ($1, $2, 2, $3)",
+            room, lea, now,
+        )
+        await tx.execute(
+            "INSERT INTO message_acks (room_id, seq, person_id, at_ms) VALUES ($1, 2, $2, $3)",
+            room, lea, now,
+        )
+        await tx.execute(
+            "INSERT INTO scheduled_messages (id, room_id, sender_id, txn, body, created_ms,"
+            " release_ms) VALUES ('sch-1', $1, $2, 'later', 'à demain', $3, $4)",
+            room, lea, now, now + 3_600_000,
+        )
+        # The burst detector paused her account once (migration 0010).
+        await tx.execute(
+            "INSERT INTO paused_accounts (person_id, school_id, paused_ms, reason)"
+            " VALUES ($1, $2, $3, 'burst')", lea, school.school_id, now,
+        )
         await tx.executemany(
             "INSERT INTO document_edits (document_id, person_id, at_ms)"
             " VALUES ('doc-volcans', $1, $2)",

@@ -45,6 +45,12 @@ async def test_export_has_everything_about_the_person_and_nothing_else(
             "member.mute", "Claire Durand", "calme-toi"
         )
         assert [s["room"] for s in data["memberships"]["room_states"]] == [scene.room]
+        assert [p["reason"] for p in data["memberships"]["paused"]] == ["burst"]
+        assert [(r["room"], r["seq"]) for r in data["memberships"]["read_up_to"]] == [
+            (scene.room, 2)]
+        assert [(r["room"], r["seq"]) for r in data["memberships"]["acknowledged"]] == [
+            (scene.room, 2)]
+        assert [m["body"] for m in data["scheduled_messages"]] == ["à demain"]
         [document] = data["documents_edited"]
         assert (document["document"], document["title"], document["edits"]) == (
             "doc-volcans", "Exposé sur les volcans", 2

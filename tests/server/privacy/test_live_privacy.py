@@ -21,7 +21,8 @@ from tests.server.live import LiveServer
 
 pytestmark = pytest.mark.slow
 
-NAMES = ["Léa Martin", "Hugo Bernard", "Camille Martin", "Claire Lefèvre", "Anne Roux"]
+NAMES = ["Léa Martin", "Hugo Bernard", "Camille Martin", "Claire Lefèvre", "Anne Roux",
+         "Julien Garnier"]
 
 
 @pytest.fixture
@@ -60,8 +61,14 @@ async def test_privacy_rights_end_to_end(live: LiveServer, people: dict[str, Pre
     await anne.get(f"/api/schools/{school}/reports")
     await claire.get(f"/api/rooms/{room}/held")
     await claire.get(f"/api/rooms/{room}/members")
+    # The same views over /ws are journaled too (the service records the read).
+    async with await people["Julien Garnier"].connect() as julien_socket:
+        await julien_socket.request("held.list", room=room)
+        await julien_socket.request("member.list", room=room)
     journal = await anne.get(f"/api/schools/{school}/access-journal")
     seen = [(e["actor"]["name"], e["view"]) for e in journal["entries"]]
+    assert ("Julien Garnier", "moderation.held") in seen
+    assert ("Julien Garnier", "moderation.members") in seen
     assert ("Anne Roux", "moderation.audit") in seen
     assert ("Anne Roux", "moderation.reports") in seen
     assert ("Claire Lefèvre", "moderation.held") in seen
@@ -105,6 +112,11 @@ async def test_privacy_rights_end_to_end(live: LiveServer, people: dict[str, Pre
     with pytest.raises(PreauError) as caught:
         await hugo.post(f"/api/people/{lea_id}/erasure")
     assert caught.value.code == "not_found"
+    for raw, code in ((b"{not json", "bad_request"), (b" " * 2048, "too_large")):
+        answer = await camille.http.post(f"/api/people/{lea_id}/erasure", content=raw,
+                                         headers={"content-type": "application/json"})
+        assert orjson.loads(answer.content)["error"]["code"] == code
+    assert (await lea.me())["person"]["id"] == lea_id  # still there
 
     # The parent asks for erasure: done at once, her socket closes.
     assert await camille.post(f"/api/people/{lea_id}/erasure") == {
@@ -123,3 +135,15 @@ async def test_privacy_rights_end_to_end(live: LiveServer, people: dict[str, Pre
     status = await anne.get(f"/api/schools/{school}/retention")
     assert status["counts"]["erasures_done"] == 1
     await other.close()
+
+
+async def test_the_api_description_lists_the_privacy_endpoints(live: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        doc = (await http.get("/api/openapi.json")).json()
+    paths = doc["paths"]
+    assert set(paths["/api/people/{person}/export"]) == {"get"}
+    assert set(paths["/api/people/{person}/erasure"]) == {"post"}
+    assert set(paths["/api/schools/{school}/access-journal"]) == {"get"}
+    assert set(paths["/api/schools/{school}/retention"]) == {"get"}
+    body = paths["/api/people/{person}/erasure"]["post"]["requestBody"]
+    assert body["content"]["application/json"]["schema"]["$ref"].endswith("/ErasureBody")

@@ -19,7 +19,7 @@ interface MemberRow {
   muted_until?: number | null;
 }
 
-export function roomView(app: App, roomId: string): View {
+export function roomView(app: App, roomId: string, go: (path: string) => void): View {
   const status = statusLine();
   const title = h("h1", { id: "room-title" }, "…");
   const onlineEl = h("p", { class: "online" });
@@ -39,6 +39,7 @@ export function roomView(app: App, roomId: string): View {
     askAck, h("label", { for: "ask-ack" }, t("room.ackAsk")));
   const compose = h("form", { class: "compose" },
     h("div", { class: "compose-row" }, input, sendButton), ackOption);
+  const callsEl = h("section", { class: "calls", hidden: true, "aria-label": t("call.section") });
   const modToggle = h("button", { type: "button", class: "secondary", "aria-expanded": "false", "aria-controls": "moderation", hidden: true }, t("room.moderation"));
   const modPanel = h("aside", { id: "moderation", class: "moderation", hidden: true, "aria-label": t("room.moderation") });
   const el = h("section", { class: "room-view" },
@@ -47,7 +48,7 @@ export function roomView(app: App, roomId: string): View {
         h("a", { href: "/", "data-link": true, class: "back" }, h("span", { "aria-hidden": "true" }, "← "), t("room.back")),
         title, modToggle,
       ),
-      onlineEl, notices, status.el, timeline, typing, compose,
+      onlineEl, notices, status.el, callsEl, timeline, typing, compose,
     ),
     modPanel,
   );
@@ -97,6 +98,80 @@ export function roomView(app: App, roomId: string): View {
     }
     timeline.scrollTop = timeline.scrollHeight;
     update();
+    if (room.info.kind === "class") {
+      await loadCalls();
+      // No event announces a new call: look again now and then.
+      callPoll = window.setInterval(() => void loadCalls(), 10000);
+    }
+  }
+
+  let callPoll = 0;
+  let groupForm: HTMLElement | null = null;
+
+  async function loadCalls(): Promise<void> {
+    if (!room) return;
+    const r = room;
+    let calls: { call: string; name: string; study_group: boolean; status: string; peers?: unknown[] }[] = [];
+    try {
+      calls = (await app.request("call.list", { room: r.info.id })).calls;
+    } catch {
+      return; // offline: the list comes back with the connection
+    }
+    clear(callsEl);
+    callsEl.hidden = false;
+    const open = calls.filter((c) => c.status === "open");
+    callsEl.append(h("h2", null, t("call.section")));
+    callsEl.append(open.length
+      ? h("ul", { class: "call-list" }, open.map((c) => h("li", null,
+          h("a", { href: `/call/${encodeURIComponent(c.call)}?name=${encodeURIComponent(c.name)}`, "data-link": true, class: "button" },
+            t("call.join", { name: c.name })),
+          c.study_group ? h("span", { class: "muted" }, ` (${t("call.studyGroup")})`) : null)))
+      : h("p", { class: "muted" }, t("call.none")));
+    const actions = h("div", { class: "actions" });
+    if (r.role === "moderator") {
+      actions.append(h("button", { type: "button", class: "secondary", onclick: () => startCall(r, t("call.section") + " " + r.info.name) }, t("call.startClass")));
+    }
+    actions.append(h("button", { type: "button", class: "secondary", "aria-expanded": String(groupForm !== null), onclick: () => toggleGroupForm(r) }, t("call.startGroup")));
+    callsEl.append(actions);
+    if (groupForm) callsEl.append(groupForm);
+  }
+
+  async function startCall(r: RoomState, name: string, people?: string[]): Promise<void> {
+    try {
+      const created = await app.request("call.create", { room: r.info.id, name, ...(people ? { people } : {}) });
+      go(`/call/${encodeURIComponent(created.call)}?name=${encodeURIComponent(name)}`);
+    } catch (error) {
+      status.say(describeError(error), "error");
+    }
+  }
+
+  async function toggleGroupForm(r: RoomState): Promise<void> {
+    if (groupForm) {
+      groupForm = null;
+      await loadCalls();
+      return;
+    }
+    const { people } = await api<{ people: { id: string; name: string; profile: string }[] }>("GET", "/api/directory");
+    const pupils = people.filter((p) => p.profile === "pupil");
+    const nameInput = h("input", { id: "group-name", required: true, maxlength: 60 });
+    const form: HTMLFormElement = h("form", {
+      class: "group-form",
+      onsubmit: (event: Event) => {
+        event.preventDefault();
+        const chosen = [...form.querySelectorAll<HTMLInputElement>("input[type=checkbox]:checked")].map((c) => c.value);
+        if (chosen.length) void startCall(r, nameInput.value.trim(), chosen);
+      },
+    },
+      h("div", { class: "field" }, h("label", { for: "group-name" }, t("call.groupName")), nameInput),
+      h("fieldset", null, h("legend", null, t("call.groupWho")),
+        pupils.map((p) => h("div", { class: "check" },
+          h("input", { id: `g-${p.id}`, type: "checkbox", value: p.id }),
+          h("label", { for: `g-${p.id}` }, p.name)))),
+      h("button", { type: "submit" }, t("call.create")),
+    );
+    groupForm = form;
+    await loadCalls();
+    nameInput.focus();
   }
 
   function canRecall(entry: Entry): boolean {
@@ -468,7 +543,7 @@ export function roomView(app: App, roomId: string): View {
   }
 
   void open();
-  return { el, title: t("nav.home"), update };
+  return { el, title: t("nav.home"), update, destroy: () => window.clearInterval(callPoll) };
 }
 
 /** A private conversation is named after its people: leave myself out. */

@@ -90,8 +90,16 @@ async def scenario(server: LiveServer, args: dict[str, Any]) -> dict[str, Any]:
             report["lea_unmute"] = await code_of(lea.live.request(
                 "call.media", call=call, peer=peer[lea.name], audio_muted=False))
 
-            # Teacher-only cameras: Hugo gets Léa's audio only.
+            # Teacher-only cameras: Manon, who already watched Léa, loses that
+            # subscription; Hugo, subscribing afterwards, gets Léa's audio only.
+            manon = pupils[4]
+            manon_view, before = await subscribe_when_up(manon, call, peer[manon.name],
+                                                         peer[lea.name])
+            media.append(manon_view)
+            report["pupil_to_pupil_kinds_before"] = before["kinds"]
             await t("call.controls", call=call, peer=peer[TEACHER], teacher_only_cameras=True)
+            ev = await manon.live.next_event("sfu.ended", timeout=5)
+            report["manon_ended"] = [ev["target"] == before["subscription"], ev["reason"]]
             hugo_view, reply = await subscribe_when_up(hugo, call, peer[hugo.name],
                                                        peer[lea.name])
             media.append(hugo_view)
@@ -99,6 +107,13 @@ async def scenario(server: LiveServer, args: dict[str, Any]) -> dict[str, Any]:
             report["pupil_to_pupil_offer_has_video"] = "m=video" in reply["sdp"]
             await asyncio.sleep(1.0)
             report["pupil_to_pupil_video_frames"] = hugo_view.received.count("video")
+            sub = reply["subscription"]
+            report["unsubscribe"] = await code_of(hugo.live.request(
+                "sfu.unsubscribe", call=call, peer=peer[hugo.name], subscription=sub))
+            report["trickle_after_unsubscribe"] = await code_of(hugo.live.request(
+                "sfu.trickle", call=call, peer=peer[hugo.name], target=sub, candidate=None))
+            report["unpublish_without_feed"] = await code_of(hugo.live.request(
+                "sfu.unpublish", call=call, peer=peer[hugo.name]))
 
             # Bad input.
             report["oversize_sdp"] = await code_of(nathan.live.request(
