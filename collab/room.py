@@ -7,17 +7,19 @@ the room talks to other nodes through the broker and to the disk through the
 document store (collab/ports.py).
 
 An update from a writer goes: size check → decode check (pycrdt) → document
-size check → **append to the store** → apply to the replica → relay to this
+size check → integration into the replica (an update yrs refuses is refused
+here, and the replica rebuilt) → **append to the store** → relay to this
 node's other connections and publish to the other nodes. It is relayed only
 once stored, so anything a client saw from another client survives a crash;
-a refused update is never applied nor relayed, and the sender is told why
+a refused update is never stored nor relayed, and the sender is told why
 with a y-websocket *permission denied* message whose reason starts with a
 stable code (``forbidden``, ``too_large``, ``bad_request``, ``unavailable``).
 
 Every stored update has a per-document seq. The room tracks the highest seq
 below which it has applied everything (``head``); updates from other nodes
-arrive by broker, at most once and in any order across nodes, so a gap makes
-the room read the missing seqs from the store (``_catch_up``).
+arrive by broker, at most once and in any order across nodes: they are
+applied in seq order (which is causal order, see ``_integrate``), and a gap
+makes the room read the missing seqs from the store (``_catch_up``).
 
 Awareness (cursors, names) is never stored. Each client id belongs to the
 connection that first announced it: another connection (on any node) that
@@ -36,9 +38,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from pycrdt import Doc, get_state, merge_updates
+from pycrdt import Doc
 
-from collab import codec, envelope
+from collab import codec, crdt, envelope
 from collab.compaction import compact
 from collab.ports import Access, Authoriser, Broker, DocumentStore, StoredLog, Subscription
 
@@ -134,7 +136,8 @@ class DocumentRoom:
         self.peers: dict[str, Peer] = {}
         self._peer_state: dict[str, _PeerState] = {}
         self.head = 0  # every seq <= head is applied
-        self._ahead: set[int] = set()  # applied seqs above head (a gap below them)
+        self._ahead: set[int] = set()  # local seqs applied above head (a gap below them)
+        self._held: dict[int, bytes] = {}  # remote updates waiting for a gap to fill
         self.log_count = 0  # stored updates above the snapshot, as far as we know
         self.log_bytes = 0  # their size
         self.stored_bytes = 0  # snapshot + log: what the document size limit bounds
@@ -144,6 +147,7 @@ class DocumentRoom:
         self._subscription: Subscription | None = None
         self._reader: asyncio.Task[None] | None = None
         self._catch_up_task: asyncio.Task[None] | None = None
+        self._rebuild_task: asyncio.Task[None] | None = None
         self._compaction: asyncio.Task[None] | None = None
         self.closed = False
 
@@ -161,12 +165,12 @@ class DocumentRoom:
         self._reader = asyncio.get_running_loop().create_task(self._read_broker())
 
     def _load(self, stored: StoredLog) -> None:
-        parts = ([stored.snapshot] if stored.snapshot is not None else []) + [
-            u for _, u in stored.updates
-        ]
-        if parts:
-            # One merge and one integration instead of one per stored update.
-            self.doc.apply_update(merge_updates(*parts) if len(parts) > 1 else parts[0])
+        # One integration per stored part: integrating their merge instead is
+        # much slower (it carries every deleted character; collab/compaction.py).
+        if stored.snapshot is not None:
+            crdt.apply(self.doc, stored.snapshot)
+        for _, update in stored.updates:
+            crdt.apply(self.doc, update)
         self.head = stored.head
         self._sizes(stored)
         self._encoded = None
@@ -179,7 +183,7 @@ class DocumentRoom:
     async def close(self) -> None:
         """Stop listening; finish a running compaction (it only touches the store)."""
         self.closed = True
-        for task in (self._reader, self._catch_up_task):
+        for task in (self._reader, self._catch_up_task, self._rebuild_task):
             if task is not None:
                 task.cancel()
         if self._subscription is not None:
@@ -200,6 +204,7 @@ class DocumentRoom:
     async def leave(self, peer: Peer) -> None:
         """Drop a connection; remove its awareness entries everywhere."""
         self.peers.pop(peer.id, None)
+        self._forget_removed()
         state = self._peer_state.pop(peer.id, None)
         if state is None or not state.client_ids:
             return
@@ -248,10 +253,9 @@ class DocumentRoom:
         if state_vector == EMPTY_STATE_VECTOR:
             peer.send(codec.sync_step2(self.encoded_state()))
             return
-        try:
-            diff = self.doc.get_update(state_vector)
-        except Exception as exc:
-            self._refuse(peer, Refusal.BAD_REQUEST, f"bad state vector ({exc})")
+        diff = crdt.missing_for(self.doc, state_vector)
+        if diff is None:
+            self._refuse(peer, Refusal.BAD_REQUEST, "bad state vector")
             return
         peer.send(codec.sync_step2(diff))
 
@@ -273,15 +277,23 @@ class DocumentRoom:
             self._refuse(peer, Refusal.TOO_LARGE,
                          f"update larger than {limits.max_update_bytes} bytes")
             return
-        try:
-            get_state(data)  # decodes the whole update without touching the replica
-        except Exception:
+        if not crdt.decodes(data):  # the whole update, without touching the replica
             self._refuse(peer, Refusal.BAD_REQUEST, "not a Yjs update")
             return
         if self.stored_bytes + len(data) > limits.max_document_bytes:
             self._refuse(peer, Refusal.TOO_LARGE,
                          f"document larger than {limits.max_document_bytes} bytes")
             return
+        # Applied to the replica first: an update that decodes but that yrs
+        # cannot integrate (fuzzing finds some, a few even panic) is refused
+        # here and never stored, so the log holds only updates that apply.
+        # A failed integration may have changed the replica half-way: it is
+        # rebuilt from the store.
+        if not crdt.apply(self.doc, data):
+            self._refuse(peer, Refusal.BAD_REQUEST, "this Yjs update does not apply")
+            self._schedule_rebuild()
+            return
+        self._encoded = None
         try:
             seq = await self.store.append_update(
                 self.document_id, data, peer.person_id, self.now_ms()
@@ -289,9 +301,16 @@ class DocumentRoom:
         except Exception:
             log.exception("document %s: append failed", self.document_id)
             self._refuse(peer, Refusal.UNAVAILABLE, "could not save this change, retry")
+            # The replica holds a change the store does not: back to the store.
+            self._schedule_rebuild()
             return
         self._peer_state_ok(peer)
-        self._integrate(seq, data, origin=peer)
+        self._integrate(seq, data, origin=peer, applied=True)
+        if crdt.pending(self.doc, data):
+            # The client built on updates this node has not received yet (it
+            # came from another node faster than the broker): they are stored
+            # with lower seqs, so replaying the store puts everything in order.
+            self._schedule_rebuild()
         await self._publish(envelope.update(seq, data))
         self._maybe_compact()
 
@@ -309,32 +328,58 @@ class DocumentRoom:
         if state is not None:
             state.errors = 0
 
-    def _integrate(self, seq: int, data: bytes, origin: Peer | None) -> bool:
-        """Apply a stored update once and relay it; False if already applied."""
-        if seq <= self.head or seq in self._ahead:
+    def _integrate(
+        self, seq: int, data: bytes, origin: Peer | None, applied: bool = False
+    ) -> bool:
+        """Take a stored update once: apply it in seq order and relay it.
+
+        Seq order is causal order: an update is appended before anyone sees
+        it, so whatever a client built on has a lower seq. Applying remote
+        updates in seq order therefore never leaves the replica with pending
+        structs, which matters because yrs (pycrdt 0.14) loses content when
+        several pending updates stack up (tests/collab/test_room.py shows it).
+        An update from another node above a gap waits in ``_held`` for the
+        gap to fill (broker or store). ``applied``: a local client's update,
+        already in the replica. Returns False for a duplicate.
+        """
+        if seq <= self.head or seq in self._ahead or seq in self._held:
             return False
-        self._encoded = None
         self.log_count += 1
         self.log_bytes += len(data)
         self.stored_bytes += len(data)
-        try:
-            self.doc.apply_update(data)
-        except Exception:
-            # Checked before storing, so this is a pycrdt surprise: the replica
-            # may be incomplete; rebuild it from the store, which has the update.
-            log.exception("document %s: stored update %d did not apply", self.document_id, seq)
-            self._schedule_catch_up(rebuild=True)
-            return True
-        if seq == self.head + 1:
-            self.head = seq
-            while self.head + 1 in self._ahead:
-                self._ahead.remove(self.head + 1)
-                self.head += 1
+        if applied:
+            self._encoded = None
+            self._relay(codec.update(data), origin)
+            if seq == self.head + 1:
+                self.head = seq
+            else:
+                self._ahead.add(seq)
         else:
-            self._ahead.add(seq)
+            self._held[seq] = data
+        self._advance()
+        if self._ahead or self._held:
             self._schedule_catch_up()
-        self._relay(codec.update(data), origin)
         return True
+
+    def _advance(self) -> None:
+        """Move ``head`` over every contiguous seq, applying held updates in order."""
+        while True:
+            following = self.head + 1
+            if following in self._ahead:
+                self._ahead.remove(following)
+            elif following in self._held:
+                data = self._held.pop(following)
+                if not crdt.apply(self.doc, data):
+                    # It applied on the node that stored it but not here:
+                    # replay the store in seq order instead.
+                    log.warning("document %s: update %d did not apply here",
+                                self.document_id, following)
+                    self._schedule_rebuild()
+                self._encoded = None
+                self._relay(codec.update(data), origin=None)
+            else:
+                return
+            self.head = following
 
     def _relay(self, frame: bytes, origin: Peer | None) -> None:
         for peer in list(self.peers.values()):
@@ -402,6 +447,15 @@ class DocumentRoom:
             self._awareness[entry.client_id] = _Slot(entry.clock, entry.state, owner, now)
         return True
 
+    def _forget_removed(self) -> None:
+        """Drop removed entries once stale, so a long-lived room stays small
+        (their clock no longer matters: a returning client restarts above it
+        or is a new owner)."""
+        limit = self.monotonic() - self.limits.awareness_timeout_s
+        for client_id in [c for c, slot in self._awareness.items()
+                          if slot.owner is None and slot.seen < limit]:
+            del self._awareness[client_id]
+
     def _stale(self, slot: _Slot) -> bool:
         if slot.owner is not None and slot.owner.startswith(self.broker.node_id + "/"):
             return False  # a connection of this node holds its ids while it is open
@@ -445,14 +499,38 @@ class DocumentRoom:
             except Exception:
                 log.exception("document %s: broker message failed", self.document_id)
 
-    def _schedule_catch_up(self, rebuild: bool = False) -> None:
+    def _schedule_rebuild(self) -> None:
+        if self.closed or (self._rebuild_task is not None and not self._rebuild_task.done()):
+            return
+        self._rebuild_task = asyncio.get_running_loop().create_task(self._rebuild())
+
+    async def _rebuild(self) -> None:
+        """Replace the replica with the store's state, and send it to everyone
+        (idempotent for clients; rare: only after a refused integration)."""
+        try:
+            stored = await self.store.load_log(self.document_id)
+        except Exception:
+            log.exception("document %s: rebuild failed", self.document_id)
+            return
+        doc: Doc[Any] = Doc()
+        if stored.snapshot is not None:
+            crdt.apply(doc, stored.snapshot)
+        for _, update in stored.updates:
+            crdt.apply(doc, update)
+        self.doc = doc
+        self._encoded = None
+        # Seqs applied to the old replica after this read are read again from
+        # the store (the catch-up below); applying twice is harmless.
+        self.head = stored.head
+        self._ahead.clear()
+        self._held = {s: u for s, u in self._held.items() if s > self.head}
+        self._relay(codec.update(self.encoded_state()), origin=None)
+        self._advance()
+        self._schedule_catch_up()
+
+    def _schedule_catch_up(self) -> None:
         if self.closed:
             return
-        if rebuild:
-            self.doc = Doc()
-            self.head = 0
-            self._ahead.clear()
-            self._encoded = None
         if self._catch_up_task is None or self._catch_up_task.done():
             self._catch_up_task = asyncio.get_running_loop().create_task(self._catch_up())
 
@@ -466,7 +544,7 @@ class DocumentRoom:
                 await self.sync_from_store()
             except Exception:
                 log.warning("document %s: catch-up failed", self.document_id, exc_info=True)
-            if not self._ahead:
+            if not self._ahead and not self._held:
                 return
             delay = min(delay * 2, 2.0)
 
@@ -475,14 +553,13 @@ class DocumentRoom:
         stored = await self.store.load_log(self.document_id, after=self.head)
         if stored.snapshot is not None:
             # Compacted past our head: the snapshot holds what we miss.
-            self.doc.apply_update(stored.snapshot)
+            crdt.apply(self.doc, stored.snapshot)
             self._encoded = None
             self._relay(codec.update(stored.snapshot), origin=None)
             self.head = max(self.head, stored.snapshot_seq)
             self._ahead = {s for s in self._ahead if s > self.head}
-            while self.head + 1 in self._ahead:
-                self._ahead.remove(self.head + 1)
-                self.head += 1
+            self._held = {s: u for s, u in self._held.items() if s > self.head}
+            self._advance()
         for seq, data in stored.updates:
             self._integrate(seq, data, origin=None)
 

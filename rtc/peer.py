@@ -132,5 +132,6 @@ class FrameCounter:
 
     async def stop(self) -> None:
         self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
+        # asyncio.wait, not ``await task`` under suppress(CancelledError): that
+        # would also swallow a cancellation of the *caller*.
+        await asyncio.wait([self.task])

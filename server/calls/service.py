@@ -630,6 +630,7 @@ class CallService:
 
     # -- the call's broker channel ---------------------------------------------
     async def _publish(self, call_id: str, message: dict[str, Any]) -> None:
+        log.warning("DBG %s publish %s", self.node_id, str(message)[:200])
         try:
             await self._broker.publish(_channel(call_id), orjson.dumps(message))
         except Exception:
@@ -666,6 +667,7 @@ class CallService:
         async for payload in sub:
             try:
                 message = orjson.loads(payload)
+                log.warning("DBG %s got %s %s", self.node_id, message["k"], message.get("events"))
                 if message["k"] == "sig":
                     self._write(message["to"], call_id, message["frame"].encode())
                 elif message["k"] == "out":

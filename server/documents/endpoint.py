@@ -61,6 +61,7 @@ class CollabEndpoint:
         self.documents = documents
         self.rooms = rooms
         self._connections: set[CollabConnection] = set()
+        self._per_person: dict[str, int] = {}  # open /collab sockets, per person
         self._sessions: Subscription | None = None
         self._follower: asyncio.Task[None] | None = None
 
@@ -78,6 +79,9 @@ class CollabEndpoint:
         if session is None or member is None:
             await _deny(scope, send, 401, ErrorCode.UNAUTHENTICATED, "log in first")
             return
+        if self._per_person.get(member.id, 0) >= self.settings.max_sockets_per_person:
+            await _deny(scope, send, 429, ErrorCode.RATE_LIMITED, "too many open documents")
+            return
         document_id = str(scope.get("path_params", {}).get("document", ""))
         access = await self.documents.access(member.id, document_id)
         if access is Access.NONE:
@@ -91,6 +95,7 @@ class CollabEndpoint:
             direct_write=(extensions.get("preau.write") or {}).get("write"),
         )
         self._connections.add(conn)
+        self._per_person[member.id] = self._per_person.get(member.id, 0) + 1
         # The socket lives no longer than its session (logout closes it sooner).
         expiry = asyncio.get_running_loop().call_later(
             max(0.0, session.expires_ms / 1000 - time.time()),
@@ -106,6 +111,9 @@ class CollabEndpoint:
         finally:
             expiry.cancel()
             self._connections.discard(conn)
+            left = self._per_person.pop(member.id, 1) - 1
+            if left > 0:
+                self._per_person[member.id] = left
             if room is not None:
                 try:
                     await self.rooms.leave(room, conn)

@@ -19,10 +19,8 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from pycrdt import merge_updates
-
 from collab import content
-from collab.compaction import compact
+from collab.compaction import compact, merge_log
 from collab.ports import Access
 from collab.room import Limits
 from collab.rooms import DocumentRooms
@@ -195,9 +193,7 @@ class DocumentService:
         parts = ([stored.snapshot] if stored.snapshot is not None else []) + [
             u for _, u in stored.updates
         ]
-        if not parts:
-            return b"\x00\x00"
-        return parts[0] if len(parts) == 1 else merge_updates(*parts)
+        return merge_log(parts)
 
     async def export(self, member: Member, document_id: str) -> tuple[DocumentInfo, object]:
         """The content as text (``text`` kind) or JSON (``map`` kind); readers too."""

@@ -52,6 +52,9 @@ _DOC_COLUMNS = (
 class SqlDocumentStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # (document, person) -> the edit-history row this process last saw
+        # for them, so a burst of keystrokes costs no history query.
+        self._edit_rows: dict[tuple[str, str], int] = {}
 
     # -- metadata ------------------------------------------------------------
     async def create_document(self, info: DocumentInfo) -> None:
@@ -142,15 +145,26 @@ class SqlDocumentStore:
                 "INSERT INTO document_updates (document_id, seq, data) VALUES ($1, $2, $3)",
                 document_id, seq, update,
             )
-            last = await tx.fetchval(
-                "SELECT MAX(at_ms) FROM document_edits WHERE person_id = $1"
-                " AND document_id = $2", person_id, document_id,
-            )
-            if last is None or at_ms - int(last) >= EDIT_GRANULARITY_MS:
-                await tx.execute(
-                    "INSERT INTO document_edits (document_id, person_id, at_ms)"
-                    " VALUES ($1, $2, $3)", document_id, person_id, at_ms,
+            key = (document_id, person_id)
+            recorded = self._edit_rows.get(key)
+            if recorded is None or at_ms - recorded >= EDIT_GRANULARITY_MS:
+                # Not known to be recorded within the minute by this process:
+                # ask the table (another node may have written the row).
+                last = await tx.fetchval(
+                    "SELECT MAX(at_ms) FROM document_edits WHERE person_id = $1"
+                    " AND document_id = $2", person_id, document_id,
                 )
+                if last is None or at_ms - int(last) >= EDIT_GRANULARITY_MS:
+                    await tx.execute(
+                        "INSERT INTO document_edits (document_id, person_id, at_ms)"
+                        " VALUES ($1, $2, $3)", document_id, person_id, at_ms,
+                    )
+                    last = at_ms
+                recorded = int(last)
+        # Remembered only once committed; bounded: cleared when it grows large.
+        if len(self._edit_rows) > 10_000:
+            self._edit_rows.clear()
+        self._edit_rows[key] = recorded
         return int(seq)
 
     async def load_log(self, document_id: str, after: int = 0) -> StoredLog:

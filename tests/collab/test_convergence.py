@@ -65,7 +65,9 @@ async def _deliver(clients: list[SimClient], nodes: list[DocumentRooms]) -> None
         for client in clients:
             await client.flush()
         busy = any(c.inbox for c in clients) or any(
-            room._ahead or (room._catch_up_task is not None and not room._catch_up_task.done())
+            room._ahead or room._held
+            or (room._catch_up_task is not None and not room._catch_up_task.done())
+            or (room._rebuild_task is not None and not room._rebuild_task.done())
             for node in nodes for room in node.rooms.values()
         )
         if not busy:
@@ -82,7 +84,7 @@ def _text(state_parts: list[bytes]) -> str:
     return str(doc.get("content", type=Text))
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops)
 async def test_random_edits_across_two_nodes_converge(script: list[tuple[Any, ...]]) -> None:
     with tempfile.TemporaryDirectory() as folder:

@@ -349,3 +349,73 @@ async def test_server_update_reaches_every_connection(world: World) -> None:
     assert seq == 1
     assert DOC not in world.a.rooms.rooms  # opened for the update, closed after
     await settle(hugo, until=lambda: hugo.content() == "restauré")
+
+
+def test_yrs_loses_content_when_pending_updates_stack_up() -> None:
+    """Why rooms apply other nodes' updates in seq order (pycrdt 0.14 / yrs 0.28)."""
+    source: Doc[Any] = Doc()
+    text = source.get("content", type=Text)
+    updates: list[bytes] = []
+    source.observe(lambda event: updates.append(event.update))
+    for index, char in [(0, "a"), (0, "b"), (0, "c"), (0, "d"), (3, "e")]:
+        text.insert(index, char)
+    in_order: Doc[Any] = Doc()
+    for update in updates:
+        in_order.apply_update(update)
+    assert str(in_order.get("content", type=Text)) == "dcbea"
+    stacked: Doc[Any] = Doc()
+    for i in (0, 1, 3, 4, 2):  # 3 and 4 wait for 2
+        stacked.apply_update(updates[i])
+    assert str(stacked.get("content", type=Text)) == "cbea"  # "d" is lost
+
+
+async def test_updates_from_other_nodes_wait_for_the_gap(world: World) -> None:
+    room_b = await world.b.room()
+    hugo = world.client("hugo")
+    await hugo.connect(room_b)
+    source: Doc[Any] = Doc()
+    text = source.get("content", type=Text)
+    updates: list[bytes] = []
+    source.observe(lambda event: updates.append(event.update))
+    for index, char in [(0, "a"), (0, "b"), (0, "c"), (0, "d"), (3, "e")]:
+        text.insert(index, char)
+    # Stored in order, delivered by the broker out of order: 1, 2, 4, 5 then 3.
+    for seq, update in enumerate(updates, start=1):
+        assert await world.store.append_update(DOC, update, "lea", 1) == seq
+    for seq in (1, 2, 4, 5):
+        room_b._integrate(seq, updates[seq - 1], origin=None)
+    assert sorted(room_b._held) == [4, 5]  # not applied: they would stack up pending
+    assert room_b.head == 2
+    room_b._integrate(3, updates[2], origin=None)
+    assert room_b.head == 5
+    assert not room_b._held
+    assert str(room_b.doc.get("content", type=Text)) == "dcbea"
+    await hugo.pump()
+    assert hugo.content() == "dcbea"
+
+
+# Found by fuzzing (mutated updates of one Y.Text): it decodes, but yrs refuses
+# to integrate it after BASE ("block parent must be deleted or shared").
+BASE = bytes.fromhex("010191bfe5a896ef890400040107636f6e74656e740361626300")
+DECODES_BUT_FAILS = bytes.fromhex("010166bfe5a896ef8904034491bfe5a896ef8904000361ff6300")
+
+
+async def test_an_update_yrs_refuses_is_never_stored_nor_relayed(world: World) -> None:
+    room = await world.a.room()
+    lea, hugo = world.client("lea"), world.client("hugo")
+    await lea.connect(room)
+    await hugo.connect(room)
+    await room.receive(lea, codec.update(BASE))
+    await hugo.pump()
+    assert hugo.content() == "abc"
+    await room.receive(lea, codec.update(DECODES_BUT_FAILS))
+    await lea.pump()
+    assert lea.denied == ["bad_request: this Yjs update does not apply"]
+    stored = await world.store.load_log(DOC)
+    assert [u for _, u in stored.updates] == [BASE]
+    await hugo.pump()
+    await settle(hugo, until=lambda: room._rebuild_task is not None and room._rebuild_task.done())
+    assert str(room.doc.get("content", type=Text)) == "abc"
+    # The room still works.
+    await lea.edit(3, "d")
+    await settle(hugo, until=lambda: hugo.content() == "abcd")

@@ -33,6 +33,15 @@ def remote_frames(page: Page) -> int:
     return count
 
 
+def wait_remote_videos(page: Page, count: int, frames: int = 5) -> None:
+    """Until exactly ``count`` remote tiles each decoded ``frames`` frames."""
+    page.wait_for_function("""([count, frames]) => {
+        const videos = [...document.querySelectorAll('video[data-peer]:not([data-peer="me"])')];
+        return videos.length === count && videos.every(v => v.srcObject &&
+            v.getVideoPlaybackQuality().totalVideoFrames >= frames);
+    }""", arg=[count, frames], timeout=30_000)
+
+
 def main(data_dir: Path, shots: Path) -> dict[str, object]:
     dist = build_client()
     server = LiveServer(data_dir, env={
@@ -62,7 +71,8 @@ def main(data_dir: Path, shots: Path) -> dict[str, object]:
                 lea.get_by_role("button", name="Entrer dans la visio").click()
                 expect(lea.locator('video[data-peer="me"]')).to_be_visible()
 
-                open_room(hugo, "6eA")
+                # Hugo finds the call on his home page.
+                hugo.goto("/")
                 hugo.get_by_role("link", name="Rejoindre Révisions").click()
                 hugo.get_by_role("button", name="Entrer dans la visio").click()
 
@@ -89,6 +99,55 @@ def main(data_dir: Path, shots: Path) -> dict[str, object]:
                           "errors": crowd.errors}
                 hugo.get_by_role("button", name="Quitter").click()
                 expect(lea.locator('video[data-peer]:not([data-peer="me"])')).to_have_count(0)
+                lea.get_by_role("button", name="Quitter").click()
+
+                # The teacher's class call: waiting room, admit, mute all, end.
+                teacher = crowd.login("Julien Garnier")
+                open_room(teacher, "6eA")
+                teacher.get_by_role("button", name="Lancer la visio de la classe").click()
+                teacher.get_by_role("button", name="Entrer dans la visio").click()
+                teacher.get_by_label("Salle d'attente pour entrer").check()
+                expect(teacher.get_by_label("Salle d'attente pour entrer")).to_be_checked()
+                lea.goto("/")
+                open_room(lea, "6eA")
+                lea.get_by_role("link", name="Rejoindre Visio 6eA").click()
+                lea.get_by_role("button", name="Entrer dans la visio").click()
+                expect(lea.get_by_text("Vous êtes en salle d'attente")).to_be_visible()
+                waiting = teacher.locator(".call-controls .member", has_text="Léa Martin")
+                waiting.get_by_role("button", name="Faire entrer").click()
+                lea.wait_for_function("""() => {
+                    const v = document.querySelector('video[data-peer]:not([data-peer="me"])');
+                    return v && v.srcObject && v.getVideoPlaybackQuality().totalVideoFrames >= 5;
+                }""", timeout=30_000)
+                teacher.get_by_role("button", name="Couper tous les micros").click()
+                expect(lea.get_by_role("button", name="Activer mon micro")).to_be_visible()
+                teacher.screenshot(path=shots / "call-teacher.png")
+                result["admitted_sees_teacher"] = remote_frames(lea)
+
+                # Breakout rooms: Hugo comes in too; the pupils go to "Groupe 1"
+                # together (the teacher stays in the main room), then come back.
+                hugo.goto("/")
+                hugo.get_by_role("link", name="Rejoindre Visio 6eA").click()
+                hugo.get_by_role("button", name="Entrer dans la visio").click()
+                teacher.locator(".call-controls .member", has_text="Hugo Bernard").get_by_role(
+                    "button", name="Faire entrer").click()
+                wait_remote_videos(teacher, 2)
+                teacher.get_by_label("Nombre de salles").fill("1")
+                teacher.get_by_role("button", name="Répartir les élèves").click()
+                expect(lea.get_by_text("Vous êtes dans la salle « Groupe 1 »")).to_be_visible()
+                wait_remote_videos(lea, 1)
+                wait_remote_videos(hugo, 1)
+                expect(lea.locator("figure.tile figcaption", has_text="Hugo Bernard")).to_be_visible()
+                expect(teacher.locator('video[data-peer]:not([data-peer="me"])')).to_have_count(0)
+                teacher.screenshot(path=shots / "call-breakouts-teacher.png")
+                teacher.get_by_role("button", name="Fermer les salles (tout le monde revient)").click()
+                wait_remote_videos(lea, 2)
+                wait_remote_videos(teacher, 2)
+                result["back_from_breakouts"] = True
+
+                teacher.get_by_role("button", name="Terminer la visio pour tous").click()
+                expect(lea.get_by_text("La visio est terminée.")).to_be_visible()
+                result["errors"] = crowd.errors
                 return result
             finally:
                 crowd.close()

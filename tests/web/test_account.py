@@ -61,6 +61,7 @@ def test_activation_language_and_logout(people: People, shots: Path) -> None:
     page.reload()
     expect(page.get_by_role("heading", name="My classes")).to_be_visible()
     assert page.evaluate("document.documentElement.lang") == "en"
+    page.screenshot(path=shots / "home-english-phone.png", full_page=True)
     page.get_by_role("button", name="Passer en français").click()
     expect(page.get_by_role("heading", name="Mes classes")).to_be_visible()
 

@@ -54,3 +54,7 @@ def test_two_browsers_in_a_study_call_see_each_other(
     assert result["hugo"] >= 15
     assert any("Hugo Bernard" in t for t in result["lea_sees"])
     assert any("Léa Martin" in t for t in result["hugo_sees"])
+    # Admitted from the teacher's waiting room, Léa receives the teacher's video.
+    assert result["admitted_sees_teacher"] >= 5
+    # Breakout rooms: the two pupils met in theirs, then everyone came back.
+    assert result["back_from_breakouts"] is True

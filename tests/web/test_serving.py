@@ -43,8 +43,10 @@ def test_index_assets_and_client_routes(server: LiveServer) -> None:
 
 def test_reserved_paths_and_bad_asset_names(server: LiveServer) -> None:
     with httpx.Client(base_url=server.base_url, timeout=5) as http:
-        # The API keeps its own answers, never the page.
-        assert http.get("/api/health").json()["status"] == "ok"
+        # The API keeps its own answers (and its no-store), never the page.
+        health = http.get("/api/health")
+        assert health.json()["status"] == "ok"
+        assert health.headers["cache-control"] == "no-store"
         for path in ("/api/nope", "/ws/x", "/collab"):
             response = http.get(path)
             assert response.status_code == 404, path

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["CallPeer", "RemotePeer"]
 
+CLOSE_TIMEOUT_S = 3.0
+
 
 @dataclass
 class RemotePeer:
@@ -153,8 +155,7 @@ class CallPeer:
             self.live.taps.remove(self._tap)
         if self._worker is not None:
             self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
+            await asyncio.wait([self._worker])
         for remote in list(self.peers.values()):
             await self._close_peer(remote)
         if self._player is not None:
@@ -302,5 +303,11 @@ class CallPeer:
             if closing is None:
                 closing = asyncio.ensure_future(pc.close())
                 self._closing[id(pc)] = closing
-            await asyncio.shield(closing)
+            try:
+                await asyncio.wait_for(asyncio.shield(closing), CLOSE_TIMEOUT_S)
+            except TimeoutError:
+                # Seen when both ends close at once: aiortc waits for a
+                # transport that will never answer. The sockets are closed by
+                # then; give up waiting rather than hang the caller.
+                log.debug("peer connection to %s slow to close", remote.id)
         remote.closed.set()

@@ -40,6 +40,8 @@ export class CallSession {
   mode: "mesh" | "sfu" = "mesh";
   remotes = new Map<string, Remote>();
   waiting: PeerInfo[] = [];
+  breakout: string | null = null; // the breakout room I am in, if any
+  breakouts: { rooms: string[]; ends: number | null } = { rooms: [], ends: null };
   ended: string | null = null;
   private iceServers: RTCIceServer[] = [];
   private unlisten: (() => void) | null = null;
@@ -166,9 +168,12 @@ export class CallSession {
           this.signal(frame.from, "answer", { sdp: pc.localDescription!.sdp });
         }
       } else if (frame.kind === "candidate") {
+        // The relayed event nests the candidate ({candidate, sdpMid, …}); the
+        // op sends it flat. Accept both.
+        const c = typeof frame.candidate === "object" && frame.candidate ? frame.candidate : frame;
         await pc.addIceCandidate({
-          candidate: frame.candidate, sdpMid: frame.sdpMid, sdpMLineIndex: frame.sdpMLineIndex,
-          usernameFragment: frame.usernameFragment,
+          candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex,
+          usernameFragment: c.usernameFragment,
         }).catch((error) => {
           if (!remote!.ignoreOffer) throw error;
         });
@@ -219,9 +224,11 @@ export class CallSession {
       }
       case "call.admitted":
         if (frame.peer === this.peer) {
-          // Admitted from the lobby: the reply to a fresh join lists the peers.
+          // Admitted from the lobby: the event carries the welcome (peers, ICE
+          // servers), and as the newcomer we offer to everyone there.
           this.admitted = true;
-          void this.rejoinAfterLobby();
+          if (frame.ice_servers) this.iceServers = frame.ice_servers as RTCIceServer[];
+          this.seated((frame.peers ?? []) as PeerInfo[]);
         }
         break;
       case "call.lobby":
@@ -229,6 +236,17 @@ export class CallSession {
         break;
       case "call.controls":
         this.controls = frame.controls ?? this.controls;
+        break;
+      case "call.moved": {
+        // A breakout opened or closed: new company. Drop the old connections;
+        // in each new pair the impolite side offers.
+        this.breakout = frame.breakout ?? null;
+        for (const peer of [...this.remotes.keys()]) this.drop(peer);
+        for (const info of (frame.peers ?? []) as PeerInfo[]) this.remote(info, !info.polite);
+        break;
+      }
+      case "call.breakouts":
+        this.breakouts = { rooms: frame.rooms ?? [], ends: frame.ends ?? null };
         break;
       case "call.mode":
         this.mode = frame.mode;
@@ -242,13 +260,6 @@ export class CallSession {
         break;
     }
     this.changed(frame.ev);
-  }
-
-  private async rejoinAfterLobby(): Promise<void> {
-    const reply = await this.app.request("call.join", { call: this.callId });
-    this.peer = reply.peer;
-    this.seated((reply.peers ?? []) as PeerInfo[]);
-    this.changed("joined");
   }
 
   async act(op: string, fields: Record<string, unknown> = {}): Promise<Frame> {

@@ -234,3 +234,36 @@ async def test_node_client_sees_awareness_of_others(session: Session) -> None:
     # The provider announces an empty state on connect; then the one set here.
     await hugo.wait(lambda: '"Léa"' in hugo.awareness.get(lea.client_id or 0, ""))
     assert hugo.awareness[lea.client_id or 0] == '{"user":{"name":"Léa"}}'
+
+
+async def test_logout_closes_document_sockets(session: Session) -> None:
+    document = await session.document()
+    lea_client = await session.live.client("Léa Martin")
+    try:
+        lea = await YClient.connect(session.ws, document, lea_client.token)
+        session.sockets.append(lea)
+        async with asyncio.timeout(5):
+            await lea.synced.wait()
+        await lea_client.logout()
+        async with asyncio.timeout(5):
+            await lea.closed.wait()
+        assert lea.close_code == 4001
+    finally:
+        await lea_client.close()
+
+
+async def test_open_document_sockets_per_person_are_bounded(session: Session) -> None:
+    document = await session.document()
+    for _ in range(10):  # PREAU_MAX_SOCKETS_PER_PERSON
+        await session.synced("Manon Robert", document)
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await session.y("Manon Robert", document)
+    assert refused.value.response.status_code == 429
+    await session.sockets[-1].close()
+    async with asyncio.timeout(5):
+        while True:  # the server sees the close, then a new socket fits
+            try:
+                await session.synced("Manon Robert", document)
+                break
+            except websockets.InvalidStatus:
+                await asyncio.sleep(0.05)

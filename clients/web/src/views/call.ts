@@ -4,17 +4,19 @@
 
 import type { App } from "../app";
 import { CallSession, PeerInfo } from "../call";
-import { clear, h } from "../dom";
-import { t } from "../i18n";
+import { clear, formatTime, h } from "../dom";
+import { lang, t } from "../i18n";
 import type { View } from "../router";
 import { describeError, statusLine } from "../ui";
 
 function mediaErrorText(error: unknown): string {
-  const name = error instanceof DOMException ? error.name : "";
-  if (name === "NotAllowedError" || name === "SecurityError") return t("call.denied");
-  if (name === "NotFoundError" || name === "OverconstrainedError") return t("call.notFound");
-  if (name === "NotReadableError" || name === "AbortError") return t("call.busy");
-  return t("call.denied");
+  const name = error instanceof DOMException ? error.name : String(error);
+  // The browser's own name for the error, in brackets, for whoever helps.
+  const text = (key: Parameters<typeof t>[0]) => `${t(key)} (${name})`;
+  if (name === "NotAllowedError" || name === "SecurityError") return text("call.denied");
+  if (name === "NotFoundError" || name === "OverconstrainedError") return text("call.notFound");
+  if (name === "NotReadableError" || name === "AbortError") return text("call.busy");
+  return text("call.denied");
 }
 
 export function callView(app: App, callId: string): View {
@@ -30,6 +32,9 @@ export function callView(app: App, callId: string): View {
   let session: CallSession | null = null;
   let destroyed = false;
   const videos = new Map<string, HTMLVideoElement>();
+  // Kept across redraws, so what the teacher typed survives call events.
+  const count = h("input", { id: "breakout-count", type: "number", min: 1, max: 8, value: 2 });
+  const minutes = h("input", { id: "breakout-minutes", type: "number", min: 1, max: 240, value: 10 });
 
   // -- before joining: devices and preview -------------------------------------
   const camera = h("select", { id: "camera" });
@@ -137,6 +142,10 @@ export function callView(app: App, callId: string): View {
       return;
     }
     if (s.mode === "sfu") body.append(h("p", { class: "notice" }, t("call.sfu")));
+    if (s.breakout) {
+      body.append(h("p", { class: "notice" }, t("call.inBreakout", {
+        name: s.breakout, time: s.breakouts.ends ? formatTime(s.breakouts.ends, lang()) : "" })));
+    }
     const me = app.me?.person.name ?? t("call.me");
     const local = s.local;
     const tiles = h("div", { class: "tiles" },
@@ -173,6 +182,7 @@ export function callView(app: App, callId: string): View {
         h("button", { type: "button", class: "secondary", onclick: act(() => s.act("call.lower_all")) }, t("call.lowerAll")),
         h("button", { type: "button", class: "danger", onclick: act(() => s.act("call.end")) }, t("call.end")),
       ),
+      breakoutControls(s, act),
       s.waiting.length ? h("h3", null, t("call.lobby")) : null,
       h("ul", { class: "members" }, s.waiting.map((w) => h("li", { class: "member" }, w.person.name,
         h("div", { class: "actions" },
@@ -182,11 +192,42 @@ export function callView(app: App, callId: string): View {
       h("ul", { class: "members" }, [...s.remotes.entries()].map(([peer, r]) => h("li", { class: "member" },
         r.info.person.name,
         h("div", { class: "actions" },
-          h("button", { type: "button", class: "link", onclick: act(() => s.act("call.media", { who: peer, audio_muted: true })) }, t("call.muted")),
+          h("button", { type: "button", class: "link", onclick: act(() => s.act("call.media", { who: peer, audio_muted: true })),
+            "aria-label": `${t("call.mutePeer")} (${r.info.person.name})` }, t("call.mutePeer")),
           r.info.hand ? h("button", { type: "button", class: "link", onclick: act(() => s.act("call.hand", { who: peer, raised: false })) }, t("call.lower")) : null,
-          h("button", { type: "button", class: "link danger", onclick: act(() => s.act("call.remove", { who: peer })) }, t("call.remove")),
+          h("button", { type: "button", class: "link danger", onclick: act(() => s.act("call.remove", { who: peer })),
+            "aria-label": `${t("call.remove")} (${r.info.person.name})` }, t("call.remove")),
         )))),
     );
+  }
+
+  function breakoutControls(s: CallSession, act: (fn: () => Promise<unknown>) => () => void): HTMLElement {
+    if (s.breakouts.rooms.length) {
+      return h("div", { class: "breakouts" },
+        h("h3", null, t("call.breakoutsTitle")),
+        h("p", null, t("call.breakoutsOpen", { names: s.breakouts.rooms.join(", "),
+          time: s.breakouts.ends ? formatTime(s.breakouts.ends, lang()) : "" })),
+        h("button", { type: "button", class: "secondary", onclick: act(() => s.act("call.breakouts_close")) },
+          t("call.breakoutClose")));
+    }
+    const form = h("form", {
+      class: "breakouts",
+      onsubmit: (event: Event) => {
+        event.preventDefault();
+        const n = Math.max(1, Math.min(8, Number(count.value) || 1));
+        const rooms = Array.from({ length: n }, (_, i) => t("call.groupN", { n: i + 1 }));
+        // Everyone but the moderators, dealt round the rooms in turn.
+        const pupils = [...s.remotes.values()].filter((r) => r.info.role !== "moderator");
+        const assign = Object.fromEntries(pupils.map((r, i) => [r.info.peer, i % n]));
+        act(() => s.act("call.breakouts", { rooms, assign, duration_s: Math.max(60, Number(minutes.value) * 60) }))();
+      },
+    },
+      h("h3", null, t("call.breakoutsTitle")),
+      h("div", { class: "field" }, h("label", { for: "breakout-count" }, t("call.breakoutCount")), count),
+      h("div", { class: "field" }, h("label", { for: "breakout-minutes" }, t("call.breakoutMinutes")), minutes),
+      h("button", { type: "submit", class: "secondary" }, t("call.breakoutOpen")),
+    );
+    return form;
   }
 
   // The call's name: from the room's call list when we came from a room.

@@ -34,8 +34,35 @@ export function homeView(app: App, go: (path: string) => void): View {
             h("span", { class: "dot", "aria-hidden": "true" }), t("home.online", { n: online.length }), " · ", online.slice(0, 4).join(", "),
           )
         : null,
+      (calls.get(room.info.id) ?? []).map((c) => h("p", { class: "call-note" },
+        h("a", { href: `/call/${encodeURIComponent(c.call)}?name=${encodeURIComponent(c.name)}`, "data-link": true },
+          t("call.join", { name: c.name })))),
     );
   }
+
+  // Calls under way in my class rooms (no event announces one: asked on
+  // arrival and every 15 s while the home page shows).
+  const calls = new Map<string, { call: string; name: string }[]>();
+  let early = 0;
+  async function loadCalls(): Promise<void> {
+    const classes = [...app.rooms.values()].filter((r) => r.info.kind === "class");
+    // Right after login the socket is still subscribing: look again shortly.
+    if (classes.some((r) => !r.subscribed) && early++ < 10) {
+      window.setTimeout(() => void loadCalls(), 1000);
+    }
+    for (const room of classes) {
+      if (!room.subscribed) continue;
+      try {
+        const reply = await app.request("call.list", { room: room.info.id });
+        calls.set(room.info.id, (reply.calls as { call: string; name: string; status: string }[])
+          .filter((c) => c.status === "open"));
+      } catch {
+        calls.delete(room.info.id);
+      }
+    }
+    update();
+  }
+  let callPoll = 0;
 
   function section(title: string, rooms: RoomState[], extra: HTMLElement[] = []): HTMLElement {
     return h("section", { class: "card" },
@@ -134,6 +161,10 @@ export function homeView(app: App, go: (path: string) => void): View {
 
   const parentProfile = app.me?.person.profile === "parent";
   update();
-  if (!parentProfile) void loadDocuments();
-  return { el, title: t("nav.home"), update };
+  if (!parentProfile) {
+    void loadDocuments();
+    void loadCalls();
+    callPoll = window.setInterval(() => void loadCalls(), 15000);
+  }
+  return { el, title: t("nav.home"), update, destroy: () => window.clearInterval(callPoll) };
 }
