@@ -38,18 +38,28 @@ def restore_update(current: bytes, version: bytes, kind: str) -> bytes:
     """One update that turns ``current`` into ``version``'s content, as an edit
     made now: it merges with concurrent edits like any other change, and the
     history before it stays (restoring is undoable by restoring again)."""
-    target = read(version, kind)
+    if kind not in KINDS:
+        raise ValueError(f"unknown document kind {kind!r}")
     doc = _doc(current)
     before = doc.get_state()
     with doc.transaction():
         if kind == "text":
+            # Formatting included (bold, headings, lists: a rich-text editor
+            # such as Quill keeps them as attributes of the Y.Text).
             text = doc.get(ROOT, type=Text)
-            assert isinstance(target, str)
-            if str(text) != target:
+            delta = _doc(version).get(ROOT, type=Text).diff()
+            if text.diff() != delta:
                 text.clear()
-                text.insert(0, target)
+                for value, attrs in delta:
+                    # Explicit empty attributes: plain text, not the formatting
+                    # of the chunk before it.
+                    if isinstance(value, str):
+                        text.insert(len(text), value, attrs or {})
+                    else:
+                        text.insert_embed(len(text), value, attrs or {})
         else:
             root = doc.get(ROOT, type=Map)
+            target = read(version, kind)
             assert isinstance(target, dict)
             for key in list(root.keys()):
                 if key not in target:

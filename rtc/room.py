@@ -194,7 +194,7 @@ class CallState:
             "study_group": self.members is not None, "controls": self.controls.to_wire(),
             "breakouts": list(self.breakouts),
             "breakout_ends": self.breakout_ends_ms or None,
-            "peers": len(self.seated()),
+            "seated": len(self.seated()),
         }
         if for_moderator:
             body["lobby"] = [s.to_wire() for s in self.waiting()]

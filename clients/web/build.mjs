@@ -4,7 +4,8 @@
 // picked up at the next page load. Usage: node build.mjs [--dev]
 import * as esbuild from "esbuild";
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, rmSync, writeFileSync, copyFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -45,4 +46,12 @@ const html = readFileSync(join(here, "src/index.html"), "utf8")
   .replaceAll("%CSS%", `/assets/${css}`)
   .replaceAll("%ICON%", `/assets/${iconName}`);
 writeFileSync(join(dist, "index.html"), html);
+
+// Pre-compressed copies: the server sends `name.gz` to browsers that accept
+// gzip (phones on school Wi-Fi), without compressing on every request.
+for (const name of readdirSync(join(dist, "assets"))) {
+  if (!/\.(js|css|svg)$/.test(name)) continue;
+  const raw = readFileSync(join(dist, "assets", name));
+  writeFileSync(join(dist, "assets", `${name}.gz`), gzipSync(raw, { level: 9 }));
+}
 console.log(`built clients/web/dist (${js}, ${css})`);

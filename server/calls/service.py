@@ -278,17 +278,30 @@ class CallService:
         while True:
             await asyncio.sleep(HEARTBEAT_S)
             try:
-                now = self._clock.now_ms()
-                await self._calls.heartbeat(self.node_id, now)
-                dead = await self._calls.silent_nodes(now - int(NODE_TTL_S * 1000))
-                for node in dead - {self.node_id}:
-                    log.warning("node %s stopped heartbeating: dropping its call seats", node)
-                    gone = frozenset({node})
-                    for state in await self._calls.open_with_node(node):
-                        await self._apply(state.id, _expire(gone))
-                    await self._calls.forget_node(node)
+                await self.sweep()
             except Exception:
                 log.exception("call heartbeat failed")
+
+    async def sweep(self) -> list[str]:
+        """Heartbeat this node, then drop the seats of nodes silent for
+        :data:`NODE_TTL_S` (crashed: their sockets are gone). Returns those nodes."""
+        now = self._clock.now_ms()
+        await self._calls.heartbeat(self.node_id, now)
+        # Our own seats whose socket is gone (a leave that failed, say while the
+        # store was unreachable): this node is alive, so nobody else frees them.
+        for state in await self._calls.open_with_node(self.node_id):
+            orphans = [seat.peer for seat in state.seats.values()
+                       if seat.node == self.node_id and seat.peer not in self._peers]
+            for peer in orphans:
+                await self._apply(state.id, _leave_if_seated(peer))
+        dead = await self._calls.silent_nodes(now - int(NODE_TTL_S * 1000))
+        for node in sorted(dead - {self.node_id}):
+            log.warning("node %s stopped heartbeating: dropping its call seats", node)
+            gone = frozenset({node})
+            for state in await self._calls.open_with_node(node):
+                await self._apply(state.id, _expire(gone))
+            await self._calls.forget_node(node)
+        return sorted(dead - {self.node_id})
 
     # -- ops -------------------------------------------------------------------
     async def create(
@@ -386,7 +399,7 @@ class CallService:
         return body
 
     async def leave(self, socket: Socket, call_id: str, peer: str) -> None:
-        self._own(socket, call_id, peer)
+        await self._own(socket, call_id, peer)
         await self._apply(call_id, lambda s, _o: rtc.leave(s, peer))
 
     async def on_disconnect(self, socket: Socket) -> None:
@@ -399,13 +412,34 @@ class CallService:
             self._peers.pop(local.peer, None)
             await self._maybe_unlisten(local.call_id)
 
+    async def recheck(self, school_id: str) -> None:
+        """Re-apply the circle of trust to this node's seats after a directory
+        change (a directory listener, run after the hub's, which refreshed each
+        socket's ``member``): a pupil who changed class leaves the class's calls."""
+        for local in [p for p in self._peers.values()
+                      if p.socket.member.school_id == school_id]:
+            try:
+                state = await self._calls.get(local.call_id)
+                if state is None or local.peer not in state.seats:
+                    continue
+                try:
+                    room = await self._class_room(local.socket.member, state.room_id)
+                    await self._role(local.socket.member, room, state)
+                    continue
+                except PreauError:
+                    pass
+                log.info("call seat %s revoked by a directory change", local.peer)
+                await self._apply(local.call_id, _revoke(local.peer))
+            except Exception:
+                log.exception("re-checking call seat %s failed", local.peer)
+
     async def act(
         self, socket: Socket, call_id: str, peer: str,
         transition: Callable[[CallState, int], Outcome],
     ) -> Outcome:
         """Run a moderator's or a peer's transition (controls, hands, lobby…)
         for ``peer``, which ``socket`` must hold."""
-        self._own(socket, call_id, peer)
+        await self._own(socket, call_id, peer)
         return await self._apply(call_id, transition)
 
     async def signal(
@@ -420,7 +454,7 @@ class CallService:
         the pair's candidate budget, both seated in the same room of an open
         mesh call, teacher-only cameras.
         """
-        self._own(socket, call_id, peer)
+        await self._own(socket, call_id, peer)
         video = False
         body: dict[str, Any] = {"call": call_id, "from": peer, "kind": kind}
         try:
@@ -441,7 +475,16 @@ class CallService:
         try:
             rtc.check_signal(state, peer, to, video=video)
         except CallRefused as exc:
-            raise _error(exc) from None
+            if exc.reason not in (Refusal.NO_SUCH_PEER, Refusal.NOT_IN_CALL):
+                raise _error(exc) from None
+            # The cache may predate the addressed peer's arrival (its broker
+            # message still on the way): the store decides.
+            state = await self._calls.get(call_id) or state
+            self._remember(state)
+            try:
+                rtc.check_signal(state, peer, to, video=video)
+            except CallRefused as again:
+                raise _error(again) from None
         if kind == "candidate":
             if not self._budget.take(peer, to, time.monotonic()):
                 raise PreauError(ErrorCode.RATE_LIMITED, "too many candidates for this peer",
@@ -483,13 +526,19 @@ class CallService:
                 raise PreauError(ErrorCode.FORBIDDEN, "you may not reach this group")
         return Role.VIEWER, False
 
-    def _own(self, socket: Socket, call_id: str, peer: str) -> None:
-        """Refuse a peer id this socket does not hold (forged, or released)."""
+    async def _own(self, socket: Socket, call_id: str, peer: str) -> None:
+        """Refuse a peer id this socket does not hold: ``forbidden`` when it is
+        someone else's (on any node), ``not_in_call`` when nobody holds it."""
         local = self._peers.get(peer)
-        if local is None or local.call_id != call_id:
-            raise PreauError(ErrorCode.NOT_IN_CALL, "you hold no such peer in this call")
-        if local.socket is not socket:
+        if local is not None and local.call_id == call_id and local.socket is socket:
+            return
+        if local is not None and local.socket is not socket:
             raise PreauError(ErrorCode.FORBIDDEN, "this peer id is not yours")
+        state = self._cache.get(call_id)
+        known = state.state if state is not None else await self._calls.get(call_id)
+        if known is not None and peer in known.seats:
+            raise PreauError(ErrorCode.FORBIDDEN, "this peer id is not yours")
+        raise PreauError(ErrorCode.NOT_IN_CALL, "you hold no such peer in this call")
 
     async def _fresh(self, call_id: str) -> CallState:
         cached = self._cache.get(call_id)
@@ -608,7 +657,11 @@ class CallService:
             return
         delay = max(0.0, (state.breakout_ends_ms - self._clock.now_ms()) / 1000)
         loop = asyncio.get_running_loop()
-        self._timers[state.id] = loop.call_later(delay, self._spawn, self._breakouts_due(state.id))
+        self._timers[state.id] = loop.call_later(delay, self._due, state.id)
+
+    def _due(self, call_id: str) -> None:
+        # The coroutine is made when the timer fires, never for a cancelled timer.
+        self._spawn(self._breakouts_due(call_id))
 
     async def _breakouts_due(self, call_id: str) -> None:
         """Every node serving the call tries; the transition is a no-op for all
@@ -630,7 +683,6 @@ class CallService:
 
     # -- the call's broker channel ---------------------------------------------
     async def _publish(self, call_id: str, message: dict[str, Any]) -> None:
-        log.warning("DBG %s publish %s", self.node_id, str(message)[:200])
         try:
             await self._broker.publish(_channel(call_id), orjson.dumps(message))
         except Exception:
@@ -667,7 +719,6 @@ class CallService:
         async for payload in sub:
             try:
                 message = orjson.loads(payload)
-                log.warning("DBG %s got %s %s", self.node_id, message["k"], message.get("events"))
                 if message["k"] == "sig":
                     self._write(message["to"], call_id, message["frame"].encode())
                 elif message["k"] == "out":
@@ -695,5 +746,14 @@ def _leave_if_seated(peer: str) -> Callable[[CallState, int], Outcome]:
         if peer not in state.seats:
             return Outcome(state)
         return rtc.leave(state, peer, "disconnected")
+
+    return transition
+
+
+def _revoke(peer: str) -> Callable[[CallState, int], Outcome]:
+    def transition(state: CallState, _others: int) -> Outcome:
+        if peer not in state.seats:
+            return Outcome(state)
+        return rtc.leave(state, peer, "revoked")
 
     return transition

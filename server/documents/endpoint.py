@@ -83,7 +83,12 @@ class CollabEndpoint:
             await _deny(scope, send, 429, ErrorCode.RATE_LIMITED, "too many open documents")
             return
         document_id = str(scope.get("path_params", {}).get("document", ""))
-        access = await self.documents.access(member.id, document_id)
+        try:
+            access = await self.documents.access(member.id, document_id)
+        except Exception:
+            log.exception("collab: rights check failed")
+            await _deny(scope, send, 503, ErrorCode.UNAVAILABLE, "try again")
+            return
         if access is Access.NONE:
             await _deny(scope, send, 404, ErrorCode.NOT_FOUND, "no such document")
             return
@@ -127,8 +132,8 @@ class CollabEndpoint:
         bucket = TokenBucket(self.settings.collab_frames_per_s, self.settings.collab_frames_burst)
         while not conn.closed:
             message = await receive()
-            if message["type"] == "websocket.disconnect":
-                return
+            if message["type"] == "websocket.disconnect" or conn.closed:
+                return  # closed meanwhile (session ended, rights withdrawn): ignore the rest
             frame = message.get("bytes")
             if frame is None:
                 conn.send(codec.permission_denied("bad_request: binary frames only"))

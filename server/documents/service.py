@@ -217,13 +217,16 @@ class DocumentService:
         return await self.store.versions(document_id)
 
     async def restore(self, member: Member, document_id: str, version_id: str) -> int:
-        """Bring the content back to a version, as a new edit everyone receives."""
+        """Bring the content back to a version, as a new edit everyone receives;
+        its seq, or 0 when the content already was the version's."""
         document = await self._moderate(member, document_id)
         saved = await self.store.version_state(document.id, version_id)
         if saved is None:
             raise not_found("no such version")
         update = content.restore_update(await self.state(document.id), saved,
                                         document.kind.value)
+        if update == b"\x00\x00":
+            return 0  # the content is already the version's
         return await self.rooms.server_update(document.id, update, member.id)
 
     async def history(self, member: Member, document_id: str) -> list[DocumentEdit]:

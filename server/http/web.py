@@ -22,7 +22,7 @@ import logging
 import re
 from pathlib import Path
 
-from starlette.datastructures import URLPath
+from starlette.datastructures import Headers, URLPath
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
@@ -93,10 +93,12 @@ class WebApp:
         if scope["type"] != "http":  # a WebSocket to an unknown path
             await send({"type": "websocket.close", "code": 1008})
             return
-        response = self._respond(scope["method"], scope["path"])
+        accept = Headers(scope=scope).get("accept-encoding", "")
+        gzip_ok = "gzip" in accept.lower()
+        response = self._respond(scope["method"], scope["path"], gzip_ok)
         await response(scope, receive, send)
 
-    def _respond(self, method: str, path: str) -> Response:
+    def _respond(self, method: str, path: str, gzip_ok: bool = False) -> Response:
         if _reserved(path):
             return error_response(PreauError(ErrorCode.NOT_FOUND, "no such endpoint"))
         if method not in ("GET", "HEAD"):
@@ -108,7 +110,7 @@ class WebApp:
                                      "ws": "/ws", "web": BUILD_HINT})
             return error_response(PreauError(ErrorCode.NOT_FOUND, BUILD_HINT))
         if path.startswith("/assets/"):
-            return self._asset(path.removeprefix("/assets/"))
+            return self._asset(path.removeprefix("/assets/"), gzip_ok)
         return FileResponse(
             self.index,
             media_type="text/html; charset=utf-8",
@@ -116,14 +118,19 @@ class WebApp:
                      "content-security-policy": CONTENT_SECURITY_POLICY},
         )
 
-    def _asset(self, name: str) -> Response:
+    def _asset(self, name: str, gzip_ok: bool = False) -> Response:
         # The name is checked against a strict pattern, so no "..", no "/",
         # nothing outside assets/ can be reached.
         file = self.dist / "assets" / name
         if not _ASSET_NAME.match(name) or not file.is_file():
             return error_response(PreauError(ErrorCode.NOT_FOUND, "no such file"))
         media_type = _MEDIA_TYPES.get(file.suffix, "application/octet-stream")
-        return FileResponse(file, media_type=media_type, headers={"cache-control": IMMUTABLE})
+        headers = {"cache-control": IMMUTABLE, "vary": "accept-encoding"}
+        packed = file.with_name(file.name + ".gz")  # written by the build
+        if gzip_ok and packed.is_file():
+            headers["content-encoding"] = "gzip"
+            return FileResponse(packed, media_type=media_type, headers=headers)
+        return FileResponse(file, media_type=media_type, headers=headers)
 
 
 class WebRoute(BaseRoute):

@@ -30,17 +30,18 @@ from tests.collab.harness import SimClient, StaticAuthoriser
 DOC = "doc-prop"
 CLIENTS = 3
 
+edits = st.tuples(st.just("edit"), st.integers(0, CLIENTS - 1), st.integers(0, 40),
+                  st.text(alphabet="abcxyz ", min_size=1, max_size=4))
 ops = st.lists(
     st.one_of(
-        st.tuples(st.just("edit"), st.integers(0, CLIENTS - 1), st.integers(0, 40),
-                  st.text(alphabet="abcxyz ", min_size=1, max_size=4)),
+        edits, edits, edits,  # mostly typing
         st.tuples(st.just("delete"), st.integers(0, CLIENTS - 1), st.integers(0, 40),
                   st.integers(1, 3)),
         st.tuples(st.just("disconnect"), st.integers(0, CLIENTS - 1)),
         st.tuples(st.just("connect"), st.integers(0, CLIENTS - 1), st.integers(0, 1)),
         st.tuples(st.just("deliver"),),
     ),
-    min_size=1, max_size=40,
+    min_size=5, max_size=40,
 )
 
 

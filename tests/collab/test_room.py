@@ -413,9 +413,40 @@ async def test_an_update_yrs_refuses_is_never_stored_nor_relayed(world: World) -
     assert lea.denied == ["bad_request: this Yjs update does not apply"]
     stored = await world.store.load_log(DOC)
     assert [u for _, u in stored.updates] == [BASE]
-    await hugo.pump()
-    await settle(hugo, until=lambda: room._rebuild_task is not None and room._rebuild_task.done())
+    await settle(hugo, lea,
+                 until=lambda: room._rebuild_task is not None and room._rebuild_task.done())
+    await lea.pump()  # the rebuilt state, sent to everyone
     assert str(room.doc.get("content", type=Text)) == "abc"
+    assert lea.content() == "abc"
     # The room still works.
     await lea.edit(3, "d")
     await settle(hugo, until=lambda: hugo.content() == "abcd")
+
+
+async def test_a_client_faster_than_the_broker_makes_the_room_replay_the_store(
+    world: World,
+) -> None:
+    """Léa sees Hugo's update on node A, moves to node B before the broker brings
+    it there, and types after it: node B's replica cannot integrate her update
+    yet (pending), so it rebuilds from the store, where both are, in order."""
+    room_a, room_b = await world.a.room(), await world.b.room()
+    hugo, lea = world.client("hugo"), world.client("lea")
+    await hugo.connect(room_a)
+    await lea.connect(room_a)
+    publish = world.a.broker.publish
+
+    async def slow(channel: str, payload: bytes) -> None:
+        return None  # node A's messages never reach node B: only the store can
+
+    world.a.broker.publish = slow  # type: ignore[method-assign]
+    await hugo.edit(0, "Hugo ")
+    await lea.pump()
+    assert lea.content() == "Hugo "
+    await lea.disconnect()
+    await lea.connect(room_b)  # her state vector covers Hugo's update; B has not seen it
+    await lea.edit(5, "et Léa")
+    await settle(lea, until=lambda: room_b._rebuild_task is not None
+                 and room_b._rebuild_task.done() and not room_b._held)
+    assert str(room_b.doc.get("content", type=Text)) == "Hugo et Léa"
+    assert await text_in_store(world.store) == "Hugo et Léa"
+    world.a.broker.publish = publish  # type: ignore[method-assign]

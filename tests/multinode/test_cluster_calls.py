@@ -49,7 +49,8 @@ async def test_two_peers_on_two_nodes_connect_through_the_broker(
     try:
         await first.join()
         await second.join()  # offers to the first, across the broker
-        assert first.peer is not None and second.peer is not None
+        assert first.peer is not None
+        assert second.peer is not None
         got_a = await first.counter_from(second.peer)
         got_b = await second.counter_from(first.peer)
         assert await got_a.wait_for(10) >= 10
@@ -90,7 +91,8 @@ async def test_a_moderator_on_one_node_admits_and_removes_a_pupil_on_the_other(
         assert [w["peer"] for w in lobby["waiting"]] == [pupil.peer]
         await teacher.request("call.admit", who=pupil.peer)
         await asyncio.wait_for(pupil.admitted.wait(), 10)
-        assert pupil.peer is not None and teacher.peer is not None
+        assert pupil.peer is not None
+        assert teacher.peer is not None
         assert await (await teacher.counter_from(pupil.peer)).wait_for(5) >= 5
         await teacher.request("call.remove", who=pupil.peer)
         await asyncio.wait_for(pupil.ended.wait(), 10)

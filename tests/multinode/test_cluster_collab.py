@@ -171,3 +171,41 @@ async def test_logout_on_one_node_closes_document_sockets_on_the_other(
     async with asyncio.timeout(5):
         await on_b.closed.wait()
     assert on_b.close_code == 4001
+
+
+def cut_from_redis(redis_url: str, node_id: str) -> int:
+    """Close a node's connections to Redis, as a network fault would; how many."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        ids = [c["id"] for c in client.client_list()
+               if c.get("name", "").endswith(f"-{node_id}") and c["name"].startswith("preau-")]
+        for client_id in ids:
+            client.client_kill_filter(_id=client_id)
+        return len(ids)
+    finally:
+        client.close()
+
+
+async def test_a_node_cut_from_redis_catches_up_from_the_store(
+    cluster: Cluster, people: People, sockets: Sockets, redis_server_url: str
+) -> None:
+    """Node 1 loses its Redis link while node 0's client types: the updates it
+    missed come from the store (broker resync), with no later edit to reveal
+    the gap, and its client's socket stays open."""
+    document = await new_document(people)
+    lea = await people("Léa Martin")
+    hugo = await people("Hugo Bernard", node=1)
+    writer = await synced(sockets, ws(cluster, 0), document, lea.token)
+    reader = await synced(sockets, ws(cluster, 1), document, hugo.token)
+    resyncs_before = cluster[1].log_path.read_text(errors="replace").count("resync")
+    for round_ in range(3):
+        cut = await asyncio.to_thread(cut_from_redis, redis_server_url, cluster[1].node_id)
+        assert cut >= 1, "node 1 has no connection to Redis"
+        writer.text.insert(len(writer.text), f"[{round_}]")
+        await reader.wait_text(str(writer.text), timeout=15)
+    assert not reader.closed.is_set()
+    assert str(reader.text) == "[0][1][2]"
+    resyncs = cluster[1].log_path.read_text(errors="replace").count("resync")
+    assert resyncs > resyncs_before, "node 1 never resynced: the test did not exercise it"

@@ -21,6 +21,7 @@ from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, People, build_client
 from tests.web.test_chat import open_room
 
 FRAMES_WANTED = 15
+REMOTE = 'video[data-peer]:not([data-peer="me"])'  # other people's tiles
 
 
 def remote_frames(page: Page) -> int:
@@ -98,7 +99,7 @@ def main(data_dir: Path, shots: Path) -> dict[str, object]:
                 result = {"lea": remote_frames(lea), "hugo": remote_frames(hugo), **names,
                           "errors": crowd.errors}
                 hugo.get_by_role("button", name="Quitter").click()
-                expect(lea.locator('video[data-peer]:not([data-peer="me"])')).to_have_count(0)
+                expect(lea.locator(REMOTE)).to_have_count(0)
                 lea.get_by_role("button", name="Quitter").click()
 
                 # The teacher's class call: waiting room, admit, mute all, end.
@@ -121,6 +122,13 @@ def main(data_dir: Path, shots: Path) -> dict[str, object]:
                 }""", timeout=30_000)
                 teacher.get_by_role("button", name="Couper tous les micros").click()
                 expect(lea.get_by_role("button", name="Activer mon micro")).to_be_visible()
+                teacher.get_by_label("Micros verrouillés (les élèves ne peuvent pas se réactiver)"
+                                     ).check()
+                expect(teacher.get_by_label("Micros verrouillés (les élèves ne peuvent pas se "
+                                            "réactiver)")).to_be_checked()
+                lea.get_by_role("button", name="Activer mon micro").click()
+                expect(lea.get_by_role("status").filter(
+                    has_text="L'enseignant a verrouillé les micros")).to_be_visible()
                 teacher.screenshot(path=shots / "call-teacher.png")
                 result["admitted_sees_teacher"] = remote_frames(lea)
 
@@ -137,10 +145,11 @@ def main(data_dir: Path, shots: Path) -> dict[str, object]:
                 expect(lea.get_by_text("Vous êtes dans la salle « Groupe 1 »")).to_be_visible()
                 wait_remote_videos(lea, 1)
                 wait_remote_videos(hugo, 1)
-                expect(lea.locator("figure.tile figcaption", has_text="Hugo Bernard")).to_be_visible()
-                expect(teacher.locator('video[data-peer]:not([data-peer="me"])')).to_have_count(0)
+                expect(lea.locator("figcaption", has_text="Hugo Bernard")).to_be_visible()
+                expect(teacher.locator(REMOTE)).to_have_count(0)
                 teacher.screenshot(path=shots / "call-breakouts-teacher.png")
-                teacher.get_by_role("button", name="Fermer les salles (tout le monde revient)").click()
+                teacher.get_by_role(
+                    "button", name="Fermer les salles (tout le monde revient)").click()
                 wait_remote_videos(lea, 2)
                 wait_remote_videos(teacher, 2)
                 result["back_from_breakouts"] = True

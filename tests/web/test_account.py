@@ -65,9 +65,14 @@ def test_activation_language_and_logout(people: People, shots: Path) -> None:
     page.get_by_role("button", name="Passer en français").click()
     expect(page.get_by_role("heading", name="Mes classes")).to_be_visible()
 
-    # Logging out ends the session: the home page is no longer reachable.
+    # Logging out ends the session everywhere: another open tab (same
+    # cookie) has its socket closed (4001) and goes back to the login page.
+    other_tab = page.context.new_page()
+    other_tab.goto("/")
+    expect(other_tab.locator('[data-conn="open"]')).to_be_visible()
     page.get_by_role("button", name="Se déconnecter").click()
     expect(page.get_by_role("heading", name="Connexion")).to_be_visible()
+    expect(other_tab.get_by_role("heading", name="Connexion")).to_be_visible()
     page.goto("/")
     expect(page.get_by_role("heading", name="Connexion")).to_be_visible()
 

@@ -39,15 +39,34 @@ def test_pupil_and_teacher_chat_live(people: People, shots: Path) -> None:
     expect(pupil.locator(".msg", has_text="sortez vos cahiers")).to_be_visible()
     pupil.screenshot(path=shots / "chat-pupil.png")
 
+    # Keyboard focus stays put while messages arrive (no full redraw).
+    report = pupil.locator(".msg", has_text="sortez vos cahiers").get_by_role(
+        "button", name="Signaler (Claire Lefèvre)")
+    report.focus()
+    send(teacher, "Page 42")
+    expect(pupil.locator(".msg", has_text="Page 42")).to_be_visible()
+    expect(report).to_be_focused()
+    pupil.keyboard.press("Escape")
+
     # The network drops; meanwhile the teacher writes. The pupil's app
     # reconnects by itself and catches up once, without duplicates.
     pupil.evaluate("window.preau.drop()")
+    send(pupil, "Écrit hors ligne")  # fails now, goes again by itself (same txn)
     send(teacher, "Message pendant la coupure")
     expect(pupil.locator(".msg", has_text="Message pendant la coupure")).to_have_count(1)
     expect(pupil.locator('[data-conn="open"]')).to_be_visible()
+    expect(teacher.locator(".msg[data-seq]", has_text="Écrit hors ligne")).to_have_count(1)
+    expect(pupil.locator(".msg", has_text="Écrit hors ligne")).to_have_count(1)
+    expect(pupil.locator(".msg.failed")).to_have_count(0)
     send(teacher, "Et un après")
     expect(pupil.locator(".msg", has_text="Et un après")).to_have_count(1)
     assert pupil.locator(".msg", has_text="Bonjour Madame").count() == 1
+
+    # Text is text: markup in a message is shown, never interpreted.
+    send(teacher, "<img src=x onerror=alert(1)> <b>gras</b>")
+    shown = pupil.locator(".msg", has_text="<b>gras</b>")
+    expect(shown).to_be_visible()
+    expect(shown.locator("img, b")).to_have_count(0)
 
     # A reload reads the history from the server.
     pupil.reload()
@@ -94,7 +113,20 @@ def test_teacher_holds_and_approves_a_pupil_message(people: People, shots: Path)
     teacher.get_by_role("dialog").get_by_role("button", name="Valider").click()
     expect(pupil.locator(".msg.rejected", has_text="Hors sujet total")).to_contain_text("Pas ici.")
 
-    # Back to normal for the next tests.
+    # Slow mode: one message every 30 s; the second is refused and says why.
     teacher.get_by_label("Relecture avant publication").select_option("off")
+    teacher.get_by_label("Mode lent (secondes, 0 = désactivé)").fill("30")
+    teacher.get_by_role("button", name="Enregistrer").click()
+    expect(pupil.locator(".notice", has_text="Mode lent : un message toutes les 30 s.")
+           ).to_be_visible()
+    send(pupil, "Premier")
+    expect(teacher.locator(".msg[data-seq]", has_text="Premier")).to_be_visible()
+    send(pupil, "Deuxième trop vite")
+    expect(pupil.locator(".msg.failed", has_text="Deuxième trop vite")).to_contain_text(
+        "Mode lent : attendez")
+
+    # Back to normal for the next tests.
+    teacher.get_by_label("Mode lent (secondes, 0 = désactivé)").fill("0")
     teacher.get_by_role("button", name="Enregistrer").click()
     expect(pupil.locator(".notice", has_text="relus par un enseignant")).to_have_count(0)
+    expect(pupil.locator(".notice", has_text="Mode lent")).to_have_count(0)

@@ -29,6 +29,14 @@ def test_two_pupils_co_edit_a_document(people: People, shots: Path) -> None:
         pupil.get_by_role("link", name="Journal de la classe").click()
         expect(pupil.locator('[data-synced="true"]')).to_be_visible()
         assert pupil.evaluate("location.pathname") == path
+    # A pupil of another class can neither list nor open it.
+    outsider = people.login("Inès Petit")
+    expect(outsider.get_by_text("Aucun document.")).to_be_visible()
+    expect(outsider.get_by_role("link", name="Journal de la classe")).to_have_count(0)
+    outsider.goto(path)
+    expect(outsider.locator(".status.error")).to_have_text("Introuvable.")
+    expect(outsider.get_by_role("textbox", name="Texte du document")).to_have_count(0)
+
     lea_editor = lea.get_by_role("textbox", name="Texte du document")
     hugo_editor = hugo.get_by_role("textbox", name="Texte du document")
 

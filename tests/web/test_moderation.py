@@ -37,6 +37,7 @@ def test_report_delete_mute_words_and_audit(people: People, shots: Path) -> None
     expect(teacher.locator(".report")).to_have_count(0)
     expect(reporter.locator(".msg.redacted .body")).to_have_text("Message supprimé")
     expect(reporter.get_by_text("Lucas est nul en maths")).to_have_count(0)
+    expect(reporter.locator(".notice", has_text="Votre signalement a été traité")).to_be_visible()
 
     # The teacher mutes the author for 10 minutes.
     teacher.get_by_role("link", name="Accueil").click()

@@ -54,6 +54,12 @@ def test_parent_messages_a_teacher_privately(people: People, shots: Path) -> Non
     expect(parent.locator(".msg", has_text="absente demain").locator(".seen")).to_have_text(
         "Vu par Claire Lefèvre")
 
+    # Read markers live on the server: back home (or on a new page), no badge.
+    teacher.goto("/")
+    expect(teacher.locator(".room-link", has_text="Camille Martin")).to_be_visible()
+    expect(teacher.locator(".room-link", has_text="Camille Martin").locator(".badge")
+           ).to_have_count(0)
+
     # Another parent: not on their home page, and the room itself is refused.
     other.goto("/")
     expect(other.get_by_role("heading", name="Conversations privées")).to_be_visible()
@@ -67,3 +73,17 @@ def test_parent_messages_a_teacher_privately(people: People, shots: Path) -> Non
     other.get_by_label("Rechercher une personne").fill("Martin")
     expect(other.locator(".people li")).not_to_have_count(0)
     expect(other.get_by_role("button", name="Écrire à Camille Martin")).to_have_count(0)
+
+
+def test_staff_open_the_school_parents_room(people: People) -> None:
+    staff = people.login("Anne Roux")
+    parent = people.login("Nathalie Robert")
+    staff.get_by_role("button", name="Ouvrir la salle des parents de l'établissement").click()
+    heading = staff.locator(".room-view h1")
+    expect(heading).not_to_have_text("…")
+    name = heading.inner_text()
+    staff.locator('[data-conn="open"]').wait_for()
+    send(staff, "Portes ouvertes samedi matin.")
+    parent.goto("/")
+    open_room(parent, name)
+    expect(parent.locator(".msg", has_text="Portes ouvertes samedi")).to_be_visible()

@@ -4,6 +4,7 @@ the API's paths left alone. No browser needed."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import httpx
 
@@ -11,7 +12,7 @@ from server.http.web import CONTENT_SECURITY_POLICY
 from tests.server.live import LiveServer
 
 
-def test_index_assets_and_client_routes(server: LiveServer) -> None:
+def test_index_assets_and_client_routes(server: LiveServer, web_dist: Path) -> None:
     with httpx.Client(base_url=server.base_url, timeout=5) as http:
         index = http.get("/")
         assert index.status_code == 200
@@ -39,6 +40,17 @@ def test_index_assets_and_client_routes(server: LiveServer) -> None:
                 "text/javascript", "text/css", "image/svg+xml")
         js = next(n for n in names if n.endswith(".js"))
         assert "WebSocket" in http.get(js).text
+        # Pre-compressed by the build: gzip when the browser accepts it (httpx
+        # decodes it back), the plain file otherwise; caches keep both apart.
+        raw = (web_dist / js.removeprefix("/")).read_bytes()
+        packed = http.get(js, headers={"accept-encoding": "gzip"})
+        assert packed.headers["content-encoding"] == "gzip"
+        assert packed.headers["vary"] == "accept-encoding"
+        assert int(packed.headers["content-length"]) < len(raw)
+        assert packed.content == raw
+        plain = http.get(js, headers={"accept-encoding": "identity"})
+        assert "content-encoding" not in plain.headers
+        assert plain.content == raw
 
 
 def test_reserved_paths_and_bad_asset_names(server: LiveServer) -> None:

@@ -15,8 +15,8 @@ side of a glare drops its offer and answers (it renegotiates afterwards if it
 must). aiortc puts its candidates in the SDP (no trickle); candidates
 trickled by browsers are added as they come.
 
-Every call event this peer does not handle itself (controls, hands, lobby,
-peer updates…) lands in :attr:`CallPeer.events`.
+Every call event but signalling lands in :attr:`CallPeer.events` (after the
+peer acted on it: a ``call.peer_left`` arrives once the connection closed).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 __all__ = ["CallPeer", "RemotePeer"]
 
 CLOSE_TIMEOUT_S = 3.0
+_STOP = "stop"  # not an event name the server sends (they start with call.)
 
 
 @dataclass
@@ -67,6 +68,7 @@ class CallPeer:
     through a relay), or ``media_file`` for a file played by aiortc.
     ``send_video_to(peer_info)`` decides per peer whether to offer our video
     (default: to everyone); the server has the last word either way.
+    ``data_channel``: the offerer opens a data channel (no media needed).
     """
 
     def __init__(
@@ -74,6 +76,7 @@ class CallPeer:
         video: MediaStreamTrack | None = None, audio: MediaStreamTrack | None = None,
         media_file: str | None = None,
         send_video_to: Callable[[Mapping[str, Any]], bool] | None = None,
+        data_channel: bool = False,
     ) -> None:
         self.live = live
         self.call_id = call_id
@@ -86,6 +89,9 @@ class CallPeer:
         self.video = video
         self.audio = audio
         self.send_video_to = send_video_to or (lambda info: True)
+        # A data channel alone still runs ICE and DTLS: load tests measure
+        # signalling and connection set-up without the cost of codecs.
+        self.data_channel = data_channel
         self.peer: str | None = None
         self.role: str | None = None
         self.admitted = asyncio.Event()
@@ -99,6 +105,7 @@ class CallPeer:
         self._worker: asyncio.Task[None] | None = None
         self._tap = self._take
         self._closing: dict[int, asyncio.Future[None]] = {}
+        self._changed = asyncio.Event()  # a peer or a received track appeared
 
     # -- public ----------------------------------------------------------------
     async def join(self) -> dict[str, Any]:
@@ -126,12 +133,14 @@ class CallPeer:
                 remote = self.peers.get(peer)
                 if remote is not None and kind in remote.counters:
                     return remote.counters[kind]
-                await asyncio.sleep(0.05)
+                self._changed.clear()
+                await self._changed.wait()
 
     async def wait_connected(self, peer: str, timeout: float = 20) -> None:
         async with asyncio.timeout(timeout):
             while peer not in self.peers:
-                await asyncio.sleep(0.05)
+                self._changed.clear()
+                await self._changed.wait()
             await self.peers[peer].connected.wait()
 
     async def next_event(self, name: str, timeout: float = 10) -> dict[str, Any]:
@@ -154,8 +163,13 @@ class CallPeer:
         with contextlib.suppress(ValueError):
             self.live.taps.remove(self._tap)
         if self._worker is not None:
-            self._worker.cancel()
-            await asyncio.wait([self._worker])
+            # Stop the worker between two events rather than cancelling it
+            # inside aiortc, whose awaits do not all survive a cancellation.
+            self._inbox.put_nowait({"ev": _STOP})
+            done, _ = await asyncio.wait([self._worker], timeout=CLOSE_TIMEOUT_S)
+            if not done:
+                self._worker.cancel()
+                await asyncio.wait([self._worker], timeout=CLOSE_TIMEOUT_S)
         for remote in list(self.peers.values()):
             await self._close_peer(remote)
         if self._player is not None:
@@ -173,6 +187,8 @@ class CallPeer:
     async def _work(self) -> None:
         while True:
             event = await self._inbox.get()
+            if event.get("ev") == _STOP:
+                return
             try:
                 await self._handle(event)
             except Exception:
@@ -186,14 +202,17 @@ class CallPeer:
             for info in event.get("peers", []):
                 remote = self._remote(info)
                 await self._offer(remote)
+            await self.events.put(event)
         elif ev == "call.peer_joined":
             self._remote(event["peer"])  # the newcomer offers
+            await self.events.put(event)
         elif ev == "call.signal":
             await self._on_signal(event)
         elif ev == "call.peer_left":
             gone: RemotePeer | None = self.peers.pop(str(event["peer"]), None)
             if gone is not None:
                 await self._close_peer(gone)
+            await self.events.put(event)
         elif ev == "call.moved":
             wanted = {info["peer"]: info for info in event["peers"]}
             for peer in [p for p in self.peers if p not in wanted]:
@@ -221,6 +240,7 @@ class CallPeer:
         if remote is None:
             remote = RemotePeer(info["peer"], dict(info), bool(info.get("polite", False)))
             self.peers[remote.id] = remote
+            self._changed.set()
         return remote
 
     def _connection(self, remote: RemotePeer) -> RTCPeerConnection:
@@ -232,6 +252,7 @@ class CallPeer:
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
             remote.counters[track.kind] = FrameCounter(track)
+            self._changed.set()
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
@@ -248,6 +269,8 @@ class CallPeer:
 
     async def _offer(self, remote: RemotePeer) -> None:
         pc = self._connection(remote)
+        if self.data_channel:
+            pc.createDataChannel("preau")
         remote.making_offer = True
         try:
             await pc.setLocalDescription(await pc.createOffer())

@@ -128,6 +128,15 @@ export class App {
         // Resume every room from the last seq we saw: the server replays what
         // we missed in order, and seq-keyed timelines drop any duplicate.
         await Promise.all([...this.rooms.values()].map((room) => this.subscribe(room)));
+        // Messages whose reply the drop swallowed go again with the same txn:
+        // the server posts each txn once, so this never duplicates.
+        for (const room of this.rooms.values()) {
+          for (const out of [...room.outgoing.values()]) {
+            if (out.status === "failed" && out.error?.code === "unavailable") {
+              void this.send(room, out.body, out.ack ?? false, out.txn);
+            }
+          }
+        }
       },
       onEvent: (frame) => this.handle(frame),
       onState: (state) => {
@@ -263,7 +272,7 @@ export class App {
   }
 
   private handle(frame: Frame): void {
-    if (typeof frame.ev === "string" && frame.ev.startsWith("call.")) {
+    if (typeof frame.ev === "string" && (frame.ev.startsWith("call.") || frame.ev.startsWith("sfu."))) {
       for (const listener of [...this.callListeners]) listener(frame);
       return;
     }
@@ -337,6 +346,9 @@ export class App {
           room.subscribed = false;
           room.error = "revoked";
         }
+        break;
+      case "report.resolved":
+        room?.reportOutcomes.push({ seq: frame.seq, outcome: frame.outcome });
         break;
       case "moderation.alert":
         this.alerts.push({ room: frame.room, words: frame.words ?? [] });

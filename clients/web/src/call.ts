@@ -4,7 +4,7 @@
 // The peer that arrives offers to those already there.
 
 import type { App } from "./app";
-import type { Frame } from "./live";
+import { Frame, OpError } from "./live";
 
 export interface PeerInfo {
   peer: string;
@@ -25,6 +25,7 @@ interface Remote {
   ignoreOffer: boolean;
   stream: MediaStream;
   tracksAdded: boolean;
+  subscription?: string; // SFU mode: this is our subscription to their feed
 }
 
 export type CallListener = (event: string, frame: Frame) => void;
@@ -44,6 +45,9 @@ export class CallSession {
   breakouts: { rooms: string[]; ends: number | null } = { rooms: [], ends: null };
   ended: string | null = null;
   private iceServers: RTCIceServer[] = [];
+  // Everyone seated with us (both modes): SFU mode subscribes to each.
+  private seatedPeers = new Map<string, PeerInfo>();
+  private publisher: RTCPeerConnection | null = null;
   private unlisten: (() => void) | null = null;
 
   constructor(
@@ -69,9 +73,91 @@ export class CallSession {
     this.changed("joined");
   }
 
-  /** Seated: offer to everyone already there. */
+  /** Seated: offer to everyone already there (mesh), or publish and
+   * subscribe through the SFU. */
   private seated(peers: PeerInfo[]): void {
+    for (const info of peers) this.seatedPeers.set(info.peer, info);
+    if (this.mode === "sfu") {
+      void this.startSfu();
+      return;
+    }
     for (const info of peers) this.remote(info, true);
+  }
+
+  // -- SFU mode: one connection to publish, one per feed received ------------
+  private async startSfu(): Promise<void> {
+    for (const peer of [...this.remotes.keys()]) this.drop(peer); // mesh ones, if any
+    await this.publish().catch((error) => console.warn("préau: publish failed", error));
+    for (const info of this.seatedPeers.values()) void this.subscribeTo(info);
+  }
+
+  private trickle(pc: RTCPeerConnection, target: () => string | undefined): void {
+    pc.onicecandidate = (event) => {
+      const to = target();
+      if (!to) return;
+      const c = event.candidate;
+      const candidate = c && c.candidate ? {
+        candidate: c.candidate, sdpMid: c.sdpMid ?? undefined,
+        sdpMLineIndex: c.sdpMLineIndex ?? undefined, usernameFragment: c.usernameFragment ?? undefined,
+      } : null;
+      if (c && !c.candidate) return; // an m-line's end: the final null says it for all
+      this.act("sfu.trickle", { target: to, candidate })
+        .catch((error) => console.warn("préau: trickle refused", error));
+    };
+  }
+
+  private async publish(): Promise<void> {
+    if (!this.local || this.publisher) return;
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    this.publisher = pc;
+    let published = false;
+    this.trickle(pc, () => (published ? "publish" : undefined));
+    for (const track of this.local.getTracks()) pc.addTransceiver(track, { direction: "sendonly", streams: [this.local] });
+    await pc.setLocalDescription();
+    const reply = await this.act("sfu.publish", { sdp: pc.localDescription!.sdp });
+    await pc.setRemoteDescription({ type: "answer", sdp: reply.sdp });
+    published = true;
+    // Candidates gathered before the answer went nowhere: send them now.
+    for (const line of (pc.localDescription?.sdp ?? "").split("\r\n")) {
+      if (!line.startsWith("a=candidate:")) continue;
+      await this.act("sfu.trickle", { target: "publish", candidate: { candidate: line.slice(2), sdpMLineIndex: 0 } })
+        .catch(() => undefined);
+    }
+    if (pc.iceGatheringState === "complete") {
+      await this.act("sfu.trickle", { target: "publish", candidate: null }).catch(() => undefined);
+    }
+  }
+
+  private async subscribeTo(info: PeerInfo): Promise<void> {
+    if (info.peer === this.peer || this.remotes.has(info.peer)) return;
+    let reply: Frame | null = null;
+    // The SFU lists a feed once its publisher is connected: try for a while.
+    for (let attempt = 0; attempt < 80 && !this.ended && this.seatedPeers.has(info.peer); attempt++) {
+      try {
+        reply = await this.act("sfu.subscribe", { feed: info.peer });
+        break;
+      } catch (error) {
+        if (!(error instanceof OpError) || error.code !== "not_found") throw error;
+        await new Promise((resolve) => window.setTimeout(resolve, 250));
+      }
+    }
+    if (!reply || this.remotes.has(info.peer)) return;
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    const remote: Remote = {
+      info, polite: true, pc, makingOffer: false, ignoreOffer: false,
+      stream: new MediaStream(), tracksAdded: true, subscription: reply.subscription,
+    };
+    this.remotes.set(info.peer, remote);
+    pc.ontrack = (event) => {
+      const tracks = [...remote.stream.getTracks().filter((x) => x.kind !== event.track.kind), event.track];
+      remote.stream = new MediaStream(tracks);
+      this.changed("media");
+    };
+    this.trickle(pc, () => remote.subscription);
+    await pc.setRemoteDescription({ type: "offer", sdp: reply.sdp });
+    await pc.setLocalDescription();
+    await this.act("sfu.answer", { subscription: reply.subscription, sdp: pc.localDescription!.sdp });
+    this.changed("media");
   }
 
   private remote(info: PeerInfo, offer: boolean): Remote {
@@ -188,6 +274,9 @@ export class CallSession {
     if (!remote) return;
     remote.pc.close();
     this.remotes.delete(peer);
+    if (remote.subscription && !this.ended) {
+      this.act("sfu.unsubscribe", { subscription: remote.subscription }).catch(() => undefined);
+    }
   }
 
   private applyMutes(): void {
@@ -202,12 +291,31 @@ export class CallSession {
         void this.onSignal(frame);
         break;
       case "call.peer_joined":
-        // The newcomer offers; we get ready to answer with our media.
-        this.remote(frame.peer as PeerInfo, false);
+        this.seatedPeers.set(frame.peer.peer, frame.peer as PeerInfo);
+        if (this.mode === "sfu") void this.subscribeTo(frame.peer as PeerInfo);
+        else this.remote(frame.peer as PeerInfo, false); // the newcomer offers; we answer
         break;
       case "call.peer_left":
+        this.seatedPeers.delete(frame.peer);
         this.drop(frame.peer);
         break;
+      case "sfu.ended": {
+        // The SFU (or a control) ended one of our connections.
+        if (frame.target === "publish") {
+          this.publisher?.close();
+          this.publisher = null;
+        } else {
+          const entry = [...this.remotes.entries()].find(([, r]) => r.subscription === frame.target);
+          if (entry) {
+            this.drop(entry[0]);
+            // A policy change (teacher-only cameras) allows less: ask again.
+            if (frame.reason === "policy" && this.seatedPeers.has(entry[0])) {
+              void this.subscribeTo(this.seatedPeers.get(entry[0])!);
+            }
+          }
+        }
+        break;
+      }
       case "call.peer_updated": {
         const info = frame.peer as PeerInfo;
         if (info.peer === this.peer) {
@@ -242,14 +350,21 @@ export class CallSession {
         // in each new pair the impolite side offers.
         this.breakout = frame.breakout ?? null;
         for (const peer of [...this.remotes.keys()]) this.drop(peer);
-        for (const info of (frame.peers ?? []) as PeerInfo[]) this.remote(info, !info.polite);
+        this.seatedPeers = new Map(((frame.peers ?? []) as PeerInfo[]).map((p) => [p.peer, p]));
+        for (const info of this.seatedPeers.values()) {
+          if (this.mode === "sfu") void this.subscribeTo(info);
+          else this.remote(info, !info.polite);
+        }
         break;
       }
       case "call.breakouts":
         this.breakouts = { rooms: frame.rooms ?? [], ends: frame.ends ?? null };
         break;
       case "call.mode":
-        this.mode = frame.mode;
+        if (frame.mode === "sfu" && this.mode !== "sfu") {
+          this.mode = "sfu";
+          if (this.admitted) void this.startSfu();
+        }
         break;
       case "call.left":
       case "call.ended":
@@ -275,11 +390,17 @@ export class CallSession {
   }
 
   async leave(): Promise<void> {
-    if (!this.ended) await this.act("call.leave").catch(() => undefined);
+    if (!this.ended) {
+      if (this.publisher) await this.act("sfu.unpublish").catch(() => undefined);
+      await this.act("call.leave").catch(() => undefined);
+    }
     this.close();
   }
 
   close(): void {
+    this.ended = this.ended ?? "closed"; // no unsubscribe ops from here on
+    this.publisher?.close();
+    this.publisher = null;
     for (const peer of [...this.remotes.keys()]) this.drop(peer);
     for (const track of this.local?.getTracks() ?? []) track.stop();
     this.local = null;

@@ -50,3 +50,46 @@ export function formatTime(ts: number, lang: string): string {
     ? d.toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" })
     : d.toLocaleString(lang, { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
 }
+
+export interface Keyed {
+  key: string;
+  sig: string; // what the element shows; a new value rebuilds it
+  make: () => HTMLElement;
+}
+
+/** Make `parent`'s children match `desired`, reusing unchanged elements in
+ * place (never moving them: moving a node drops the focus inside it). */
+export function patch(parent: HTMLElement, desired: Keyed[]): void {
+  const existing = new Map<string, HTMLElement>();
+  for (const child of [...parent.children] as HTMLElement[]) {
+    if (child.dataset.key) existing.set(child.dataset.key, child);
+    else child.remove(); // not ours (a previous screen's content)
+  }
+  const wanted = new Set(desired.map((d) => d.key));
+  for (const [key, child] of existing) {
+    if (!wanted.has(key)) child.remove();
+  }
+  let cursor = parent.firstElementChild as HTMLElement | null;
+  for (const item of desired) {
+    const current = existing.get(item.key);
+    if (current && current.dataset.sig === item.sig) {
+      if (current === cursor) {
+        cursor = cursor.nextElementSibling as HTMLElement | null;
+        continue;
+      }
+      parent.insertBefore(current, cursor); // out of order: rare (older pages come first)
+      continue;
+    }
+    const made = item.make();
+    made.dataset.key = item.key;
+    made.dataset.sig = item.sig;
+    if (current) {
+      if (current === cursor) cursor = cursor.nextElementSibling as HTMLElement | null;
+      current.replaceWith(made);
+      if (made.nextElementSibling === cursor) continue;
+      parent.insertBefore(made, cursor);
+    } else {
+      parent.insertBefore(made, cursor);
+    }
+  }
+}

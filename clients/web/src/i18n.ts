@@ -37,6 +37,7 @@ const fr = {
   "home.unread": "{n} non lu(s)",
   "home.online": "{n} en ligne",
   "home.openParents": "Ouvrir la salle des parents de {name}",
+  "home.openSchoolParents": "Ouvrir la salle des parents de l'établissement",
   "profile.pupil": "Élève",
   "profile.teacher": "Enseignant·e",
   "profile.parent": "Parent",
@@ -57,6 +58,8 @@ const fr = {
   "room.deleted": "Message supprimé",
   "room.report": "Signaler",
   "room.reported": "Signalement envoyé. Merci.",
+  "room.reportDeleted": "Votre signalement a été traité : le message a été supprimé.",
+  "room.reportKept": "Votre signalement a été examiné : le message a été conservé.",
   "room.reportReason": "Pourquoi signalez-vous ce message ? (facultatif)",
   "room.delete": "Supprimer",
   "room.recall": "Retirer",
@@ -152,6 +155,10 @@ const fr = {
   "call.lowerAll": "Baisser toutes les mains",
   "call.micLocked": "Micros verrouillés (les élèves ne peuvent pas se réactiver)",
   "call.cameraLocked": "Caméras verrouillées",
+  "call.muteOnStart": "Micros coupés à l'arrivée",
+  "call.teacherOnlyCameras": "Caméras des élèves visibles par l'enseignant seulement",
+  "call.micLockedSay": "L'enseignant a verrouillé les micros : vous ne pouvez pas réactiver le vôtre.",
+  "call.cameraLockedSay": "L'enseignant a verrouillé les caméras : vous ne pouvez pas réactiver la vôtre.",
   "call.askLobby": "Salle d'attente pour entrer",
   "call.remove": "Retirer",
   "call.end": "Terminer la visio pour tous",
@@ -225,6 +232,7 @@ const fr = {
   "error.activation_used": "Ce code a déjà servi : connectez-vous avec votre mot de passe.",
   "error.weak_password": "Mot de passe trop faible : {message}",
   "error.rate_limited": "Trop d'essais. Réessayez dans {n} s.",
+  "error.slow": "Mode lent : attendez {n} s avant votre prochain message.",
   "error.forbidden": "Action non autorisée.",
   "error.not_found": "Introuvable.",
   "error.muted": "Vous êtes muet·te jusqu'à {time}.",
@@ -277,6 +285,7 @@ const en: Record<Key, string> = {
   "home.unread": "{n} unread",
   "home.online": "{n} online",
   "home.openParents": "Open the parents' room of {name}",
+  "home.openSchoolParents": "Open the school's parents' room",
   "profile.pupil": "Pupil",
   "profile.teacher": "Teacher",
   "profile.parent": "Parent",
@@ -297,6 +306,8 @@ const en: Record<Key, string> = {
   "room.deleted": "Message deleted",
   "room.report": "Report",
   "room.reported": "Report sent. Thank you.",
+  "room.reportDeleted": "Your report was handled: the message was deleted.",
+  "room.reportKept": "Your report was reviewed: the message was kept.",
   "room.reportReason": "Why are you reporting this message? (optional)",
   "room.delete": "Delete",
   "room.recall": "Recall",
@@ -392,6 +403,10 @@ const en: Record<Key, string> = {
   "call.lowerAll": "Lower all hands",
   "call.micLocked": "Microphones locked (pupils cannot unmute)",
   "call.cameraLocked": "Cameras locked",
+  "call.muteOnStart": "Microphones muted on arrival",
+  "call.teacherOnlyCameras": "Pupils' cameras seen by the teacher only",
+  "call.micLockedSay": "The teacher locked microphones: you cannot unmute yours.",
+  "call.cameraLockedSay": "The teacher locked cameras: you cannot turn yours on.",
   "call.askLobby": "Waiting room to enter",
   "call.remove": "Remove",
   "call.end": "End the call for everyone",
@@ -465,6 +480,7 @@ const en: Record<Key, string> = {
   "error.activation_used": "This code was already used: log in with your password.",
   "error.weak_password": "Password too weak: {message}",
   "error.rate_limited": "Too many attempts. Try again in {n} s.",
+  "error.slow": "Slow mode: wait {n} s before your next message.",
   "error.forbidden": "Not allowed.",
   "error.not_found": "Not found.",
   "error.muted": "You are muted until {time}.",
@@ -495,7 +511,8 @@ export function setLang(value: Lang): void {
 }
 
 export function t(key: Key, params: Record<string, string | number> = {}): string {
-  let text = dictionaries[current][key];
+  // A key built at run time (a profile the server added later) falls back to itself.
+  let text = dictionaries[current][key] ?? fr[key] ?? String(key);
   for (const [name, value] of Object.entries(params)) text = text.replaceAll(`{${name}}`, String(value));
   return text;
 }

@@ -123,6 +123,8 @@ async function render(): Promise<void> {
   clear(main);
   main.append(view.el);
   document.title = `${view.title} · Préau`;
+  const skip = document.querySelector<HTMLAnchorElement>("a.skip");
+  if (skip) skip.textContent = t("skip");
   root.setAttribute("data-route", route.name);
 }
 

@@ -48,6 +48,18 @@ async def test_events_and_signals_cross_nodes(nodes: Nodes) -> None:
     relayed = await event(rec_b, "call.signal")
     assert (relayed["from"], relayed["kind"], relayed["sdp"]) == (seat_a.peer, "offer", SDP)
     assert not [f for f in rec_a.frames if f.get("ev") == "call.signal"]
+    # A third peer, on either node, never sees a signal addressed to another.
+    chloe = nodes.member(nodes.a, "Chloé Dubois")
+    conn_c, rec_c = nodes.connect(nodes.a, chloe)
+    group = await nodes.a.calls.create(lea, room, None, [hugo.id, chloe.id], None)
+    _, a2 = await nodes.a.calls.join(conn_a, group.id)
+    _, b2 = await nodes.b.calls.join(conn_b, group.id)
+    await nodes.a.calls.join(conn_c, group.id)
+    await nodes.b.calls.signal(conn_b, group.id, b2.peer, a2.peer, "offer", {"sdp": SDP})
+    assert (await event(rec_a, "call.signal"))["from"] == b2.peer
+    await nodes.a.calls.signal(conn_a, group.id, a2.peer, b2.peer, "answer", {"sdp": SDP})
+    assert (await event(rec_b, "call.signal"))["kind"] == "answer"
+    assert not [f for f in rec_c.frames if f.get("ev") == "call.signal"]
     # A's socket closes: B learns it, the seat is free.
     await nodes.a.calls.on_disconnect(conn_a)
     left = await event(rec_b, "call.peer_left")
@@ -65,3 +77,245 @@ def _hand(peer: str) -> Any:
 
 
 _ = Connection
+
+
+async def test_breakouts_close_by_timer_on_both_nodes(nodes: Nodes) -> None:
+    from rtc import room as rtc
+
+    claire = nodes.member(nodes.a, "Claire Lefèvre")
+    lea = nodes.member(nodes.b, "Léa Martin")
+    hugo = nodes.member(nodes.a, "Hugo Bernard")
+    room = await nodes.room(nodes.a, "6eA")
+    teacher, rec_t = nodes.connect(nodes.a, claire)
+    first, rec_1 = nodes.connect(nodes.b, lea)
+    second, rec_2 = nodes.connect(nodes.a, hugo)
+    state = await nodes.a.calls.create(claire, room, None, None, None)
+    _, t = await nodes.a.calls.join(teacher, state.id)
+    _, s1 = await nodes.b.calls.join(first, state.id)
+    _, s2 = await nodes.a.calls.join(second, state.id)
+    now = nodes.a.calls.now_ms()
+    # Rooms opened "59.7 s ago" for 60 s: the deadline is 0.3 s away.
+    await nodes.a.calls.act(teacher, state.id, t.peer, lambda s, _o: rtc.open_breakouts(
+        s, t.peer, ["Groupe 1", "Groupe 2"], {s1.peer: 0, s2.peer: 1}, 60, now - 59_700))
+    moved = await event(rec_1, "call.moved")
+    assert (moved["breakout"], moved["peers"]) == ("Groupe 1", [])
+    with pytest.raises(PreauError) as apart:
+        await nodes.b.calls.signal(first, state.id, s1.peer, s2.peer, "offer", {"sdp": SDP})
+    assert apart.value.code == "forbidden"
+    opened = await event(rec_2, "call.breakouts")
+    assert opened["rooms"] == ["Groupe 1", "Groupe 2"]
+    back = await event(rec_2, "call.breakouts", timeout=5)
+    assert back["rooms"] == []
+    returned = await event(rec_1, "call.moved")
+    assert returned["breakout"] is None
+    assert {p["peer"] for p in returned["peers"]} == {t.peer, s2.peer}
+    await nodes.b.calls.signal(first, state.id, s1.peer, s2.peer, "offer", {"sdp": SDP})
+    assert (await event(rec_2, "call.signal"))["from"] == s1.peer
+    # Both nodes' timers fired; the rooms closed once.
+    stored = await nodes.b.calls.seating(state.id, lea.id)
+    assert stored is not None
+    assert stored.state.breakouts == ()
+    assert len([f for f in rec_t.frames if f.get("ev") == "call.breakouts"]) == 2
+
+
+async def test_who_may_open_and_join_calls(nodes: Nodes) -> None:
+    calls = nodes.a.calls
+    lea = nodes.member(nodes.a, "Léa Martin")
+    hugo = nodes.member(nodes.a, "Hugo Bernard")
+    ines = nodes.member(nodes.a, "Inès Petit")  # 6eB
+    parent = nodes.member(nodes.a, "Camille Martin")
+    sophie = nodes.member(nodes.a, "Sophie Faure")  # teaches 6eB only
+    room = await nodes.room(nodes.a, "6eA")
+
+    async def code(coro: Any) -> str:
+        with pytest.raises(PreauError) as refused:
+            await coro
+        return str(refused.value.code)
+
+    assert await code(calls.create(lea, room, None, None, None)) == "forbidden"
+    assert await code(calls.create(lea, room, None, [ines.id], None)) == "forbidden"
+    assert await code(calls.create(parent, room, None, None, None)) == "not_found"
+    assert await code(calls.create(sophie, room, None, None, None)) == "not_found"
+    group = await calls.create(lea, room, "Exposé", [hugo.id], None)
+    assert group.members == {lea.id, hugo.id}
+    conn, _ = nodes.connect(nodes.a, ines)
+    assert await code(calls.join(conn, group.id)) == "not_found"
+    teacher = nodes.member(nodes.a, "Julien Garnier")
+    conn, _ = nodes.connect(nodes.a, teacher)
+    _, seat = await calls.join(conn, group.id)
+    assert seat.role.value == "moderator"
+    seating = await nodes.b.calls.seating(group.id, teacher.id)
+    assert seating is not None
+    assert seating.seat.peer == seat.peer
+    assert not seating.sfu
+
+
+async def test_each_join_hands_out_fresh_turn_credentials(nodes: Nodes) -> None:
+    import base64
+    import hashlib
+    import hmac
+    import time
+
+    from server.calls.service import CallService
+    from server.settings import Settings
+    from server.store.calls import CallStore, engine_of
+
+    settings = Settings.from_env({
+        "PREAU_TURN_SECRET": "coturn-secret",
+        "PREAU_TURN_URLS": "stun:127.0.0.1:3478,turn:127.0.0.1:3478?transport=udp",
+        "PREAU_TURN_TTL_S": "600",
+    })
+    service = CallService(CallStore(engine_of(nodes.a.store)), nodes.a.directory,
+                          nodes.a.broker, settings, nodes.a.clock)
+    lea = nodes.member(nodes.a, "Léa Martin")
+    hugo = nodes.member(nodes.a, "Hugo Bernard")
+    conn, _ = nodes.connect(nodes.a, lea)
+    state = await service.create(lea, await nodes.room(nodes.a, "6eA"), None, [hugo.id], None)
+    state, seat = await service.join(conn, state.id)
+    stun, turn = service.welcome(state, seat)["ice_servers"]
+    assert stun == {"urls": ["stun:127.0.0.1:3478"]}
+    expiry, person = turn["username"].split(":")
+    assert person == lea.id
+    assert 590 <= int(expiry) - time.time() <= 610
+    digest = hmac.new(b"coturn-secret", turn["username"].encode(), hashlib.sha1).digest()
+    assert turn["credential"] == base64.b64encode(digest).decode()
+    await service.close()
+
+
+async def test_a_silent_nodes_seats_are_dropped_by_another(nodes: Nodes) -> None:
+    from server.calls.service import NODE_TTL_S
+    from server.store.calls import CallStore, engine_of
+
+    lea = nodes.member(nodes.a, "Léa Martin")
+    hugo = nodes.member(nodes.b, "Hugo Bernard")
+    conn_a, rec_a = nodes.connect(nodes.a, lea)
+    conn_b, _ = nodes.connect(nodes.b, hugo)
+    state = await nodes.a.calls.create(lea, await nodes.room(nodes.a, "6eA"), None,
+                                       [hugo.id], None)
+    await nodes.a.calls.join(conn_a, state.id)
+    _, seat_b = await nodes.b.calls.join(conn_b, state.id)
+    now = nodes.a.clock.now_ms()
+    store = CallStore(engine_of(nodes.a.store))
+    await store.heartbeat(nodes.b.calls.node_id, now - int(NODE_TTL_S * 1000) - 1)  # B died
+    assert await nodes.a.calls.sweep() == [nodes.b.calls.node_id]
+    left = await event(rec_a, "call.peer_left")
+    assert (left["peer"], left["reason"]) == (seat_b.peer, "connection_lost")
+    assert await nodes.a.calls.seating(state.id, hugo.id) is None
+    assert await nodes.a.calls.sweep() == []  # forgotten once handled
+
+
+async def test_an_ice_restart_offer_is_relayed_as_such(nodes: Nodes) -> None:
+    lea = nodes.member(nodes.a, "Léa Martin")
+    hugo = nodes.member(nodes.b, "Hugo Bernard")
+    conn_a, _ = nodes.connect(nodes.a, lea)
+    conn_b, rec_b = nodes.connect(nodes.b, hugo)
+    state = await nodes.a.calls.create(lea, await nodes.room(nodes.a, "6eA"), None,
+                                       [hugo.id], None)
+    _, seat_a = await nodes.a.calls.join(conn_a, state.id)
+    _, seat_b = await nodes.b.calls.join(conn_b, state.id)
+    await nodes.a.calls.signal(conn_a, state.id, seat_a.peer, seat_b.peer, "offer",
+                               {"sdp": SDP, "restart": True})
+    relayed = await event(rec_b, "call.signal")
+    assert (relayed["kind"], relayed["restart"]) == ("offer", True)
+    await nodes.a.calls.signal(conn_a, state.id, seat_a.peer, seat_b.peer, "candidate", {
+        "candidate": "candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host", "sdpMid": "0",
+        "sdpMLineIndex": 0, "usernameFragment": None})
+    candidate = await event(rec_b, "call.signal")
+    assert candidate["candidate"]["sdpMid"] == "0"
+
+
+async def test_a_pupil_moved_to_another_class_loses_the_seat(nodes: Nodes) -> None:
+    from server.directory.csv_import import parse_csv
+    from server.directory.demo import DEMO_NAME, DEMO_TIMEZONE, DEMO_UAI
+    from server.directory.importer import import_directory
+
+    claire = nodes.member(nodes.a, "Claire Lefèvre")
+    lucas = nodes.member(nodes.a, "Lucas Richard")
+    teacher, rec_t = nodes.connect(nodes.a, claire)
+    pupil, rec_p = nodes.connect(nodes.a, lucas)
+    state = await nodes.a.calls.create(claire, await nodes.room(nodes.a, "6eA"), None, None,
+                                       None)
+    await nodes.a.calls.join(teacher, state.id)
+    _, seat = await nodes.a.calls.join(pupil, state.id)
+    report = await import_directory(
+        nodes.a.store, parse_csv("id;profile;last_name;first_name;classes\n"
+                                 "E006;pupil;Richard;Lucas;6eB\n"),
+        uai=DEMO_UAI, school_name=DEMO_NAME, timezone=DEMO_TIMEZONE,
+        activation_ttl_s=3600, now_ms=nodes.a.clock.now_ms())
+    assert not report.errors
+    await nodes.a.directory.reload(lucas.school_id)
+    left = await event(rec_p, "call.left")
+    assert (left["peer"], left["reason"]) == (seat.peer, "revoked")
+    assert (await event(rec_t, "call.peer_left"))["peer"] == seat.peer
+    assert await nodes.a.calls.seating(state.id, lucas.id) is None
+
+
+async def test_above_the_mesh_size_the_call_switches_to_sfu_mode(nodes: Nodes) -> None:
+    claire = nodes.member(nodes.a, "Claire Lefèvre")
+    names = ["Léa Martin", "Hugo Bernard", "Chloé Dubois", "Nathan Thomas"]
+    pupils = [nodes.member(nodes.a, n) for n in names]
+    state = await nodes.a.calls.create(claire, await nodes.room(nodes.a, "6eA"), None, None,
+                                       None)
+    conns = [nodes.connect(nodes.a if i % 2 else nodes.b, m)
+             for i, m in enumerate([claire, *pupils])]
+    seats = []
+    for i, (conn, _) in enumerate(conns):
+        node = nodes.a if i % 2 else nodes.b
+        seats.append((await node.calls.join(conn, state.id))[1])
+    assert nodes.a.settings.call_mesh_size == 4
+    mode = await event(conns[0][1], "call.mode")
+    assert mode["mode"] == "sfu"
+    seating = await nodes.a.calls.seating(state.id, claire.id)
+    assert seating is not None
+    assert seating.sfu
+    with pytest.raises(PreauError) as refused:
+        await nodes.a.calls.signal(conns[1][0], state.id, seats[1].peer, seats[2].peer,
+                                   "offer", {"sdp": SDP})
+    assert refused.value.code == "conflict"
+
+
+async def test_the_schools_capacity_spans_its_calls(nodes: Nodes) -> None:
+    from server.calls.service import CallService
+    from server.settings import Settings
+    from server.store.calls import CallStore, engine_of
+
+    service = CallService(CallStore(engine_of(nodes.a.store)), nodes.a.directory,
+                          nodes.a.broker, Settings(call_school_capacity=3), nodes.a.clock)
+    room = await nodes.room(nodes.a, "6eA")
+    names = ["Léa Martin", "Hugo Bernard", "Chloé Dubois", "Nathan Thomas"]
+    members = [nodes.member(nodes.a, n) for n in names]
+    first = await service.create(members[0], room, None, [members[1].id], None)
+    second = await service.create(members[2], room, None, [members[3].id], None)
+    for member, call in zip(members[:3], (first, first, second), strict=True):
+        await service.join(nodes.connect(nodes.a, member)[0], call.id)
+    with pytest.raises(PreauError) as full:
+        await service.join(nodes.connect(nodes.a, members[3])[0], second.id)
+    assert full.value.code == "call_full"
+    await service.close()
+
+
+async def test_a_seat_whose_leave_failed_is_freed_by_the_next_sweep(
+    nodes: Nodes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lea = nodes.member(nodes.a, "Léa Martin")
+    hugo = nodes.member(nodes.a, "Hugo Bernard")
+    conn_l, _ = nodes.connect(nodes.a, lea)
+    conn_h, rec_h = nodes.connect(nodes.a, hugo)
+    state = await nodes.a.calls.create(lea, await nodes.room(nodes.a, "6eA"), None,
+                                       [hugo.id], None)
+    _, seat = await nodes.a.calls.join(conn_l, state.id)
+    await nodes.a.calls.join(conn_h, state.id)
+    calls = nodes.a.calls._calls
+    real_update = calls.update
+
+    async def unreachable(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("store unreachable")
+
+    monkeypatch.setattr(calls, "update", unreachable)
+    await nodes.a.calls.on_disconnect(conn_l)  # logged, never raised
+    monkeypatch.setattr(calls, "update", real_update)
+    assert await nodes.a.calls.seating(state.id, lea.id) is not None
+    await nodes.a.calls.sweep()
+    left = await event(rec_h, "call.peer_left")
+    assert left["peer"] == seat.peer
+    assert await nodes.a.calls.seating(state.id, lea.id) is None

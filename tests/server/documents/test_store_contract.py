@@ -224,3 +224,19 @@ async def test_append_to_an_unknown_document_fails_and_stores_nothing(store: Sto
     with pytest.raises(LookupError):
         await documents.append_update("doc-none", b"\x00\x00", "p", 1)
     assert (await documents.load_log("doc-none")).updates == ()
+
+
+async def test_concurrent_appends_fail_only_for_the_unknown_document(store: Store) -> None:
+    documents, _ = await _sql_store(store)
+    first, second = edits("ab")
+    results = await asyncio.gather(
+        documents.append_update(DOC, first, "lea", 1),
+        documents.append_update("doc-none", first, "lea", 1),
+        documents.append_update(DOC, second, "hugo", 2),
+        return_exceptions=True,
+    )
+    assert results[0] == 1
+    assert isinstance(results[1], LookupError)
+    assert results[2] == 2
+    assert await stored_text(documents) == "ab"
+    assert {e.person_id for e in await documents.edits(DOC)} == {"lea", "hugo"}

@@ -4,8 +4,9 @@
 
 import type { App } from "../app";
 import { CallSession, PeerInfo } from "../call";
-import { clear, formatTime, h } from "../dom";
+import { clear, formatTime, h, Keyed, patch } from "../dom";
 import { lang, t } from "../i18n";
+import { OpError } from "../live";
 import type { View } from "../router";
 import { describeError, statusLine } from "../ui";
 
@@ -111,7 +112,89 @@ export function callView(app: App, callId: string): View {
   }
 
   // -- in the call ----------------------------------------------------------------
-  function tile(id: string, name: string, stream: MediaStream | null, info: Partial<PeerInfo>, mine: boolean): HTMLElement {
+  // Redraws patch what changed only (dom.ts patch): a keyboard user's focus
+  // on a button survives the call's events, and <video> elements stay put.
+  const tilesEl = h("div", { class: "tiles" });
+  const lobbyTitle = h("h3", null, t("call.lobby"));
+  const lobbyList = h("ul", { class: "members" });
+  const peopleList = h("ul", { class: "members" });
+  const checksHost = h("div", null);
+  const breakoutsHost = h("div", null);
+  let controlsEl: HTMLElement | null = null;
+  let checksSig = "";
+  let breakoutsSig = "";
+
+  function render(): void {
+    const s = session;
+    if (!s) return;
+    const act = (fn: () => Promise<unknown>) => () => {
+      fn().catch((error) => status.say(describeError(error), "error"));
+    };
+    const parts: Keyed[] = [];
+    const notice = (key: string, text: string) =>
+      parts.push({ key, sig: text, make: () => h("p", { class: "notice" }, text) });
+    if (s.ended) notice("ended", t("call.ended"));
+    else if (!s.admitted) notice("waiting", t("call.waiting"));
+    if (s.ended || !s.admitted) {
+      patch(body, parts);
+      return;
+    }
+    if (s.mode === "sfu") notice("sfu", t("call.sfu"));
+    if (s.breakout) {
+      notice("breakout", t("call.inBreakout", {
+        name: s.breakout, time: s.breakouts.ends ? formatTime(s.breakouts.ends, lang()) : "" }));
+    }
+    for (const id of [...videos.keys()]) {
+      if (id !== "me" && !s.remotes.has(id)) videos.delete(id); // they left
+    }
+    const me = app.me?.person.name ?? t("call.me");
+    patch(tilesEl, [
+      tileItem("me", `${me} (${t("call.me")})`, s.local, { audio_muted: s.audioMuted, hand: s.hand }, true),
+      ...[...s.remotes.entries()].map(([peer, r]) =>
+        tileItem(peer, r.info.person.name || "…", r.stream, r.info, false)),
+    ]);
+    parts.push({ key: "tiles", sig: "", make: () => tilesEl });
+    parts.push({
+      key: "bar",
+      sig: JSON.stringify([s.audioMuted, s.videoMuted, s.hand, lang()]),
+      make: () => h("div", { class: "call-bar", role: "toolbar", "aria-label": t("call.section") },
+        h("button", { type: "button", "aria-pressed": String(s.audioMuted), onclick: act(() => unmuteOrExplain(s, "audio")) },
+          s.audioMuted ? t("call.unmuteMic") : t("call.muteMic")),
+        h("button", { type: "button", "aria-pressed": String(s.videoMuted), onclick: act(() => unmuteOrExplain(s, "video")) },
+          s.videoMuted ? t("call.cameraOn") : t("call.cameraOff")),
+        h("button", { type: "button", class: "secondary", "aria-pressed": String(s.hand), onclick: act(() => s.act("call.hand", { raised: !s.hand })) },
+          s.hand ? t("call.lower") : t("call.raise")),
+        h("button", { type: "button", class: "danger", onclick: act(async () => { await s.leave(); history.back(); }) }, t("call.leave")),
+      ),
+    });
+    if (s.role === "moderator") {
+      updateControls(s, act);
+      parts.push({ key: "controls", sig: "", make: () => controlsEl! });
+    }
+    patch(body, parts);
+  }
+
+  /** Toggle my microphone or camera; a teacher's lock is said in words. */
+  async function unmuteOrExplain(s: CallSession, kind: "audio" | "video"): Promise<void> {
+    const muted = kind === "audio" ? s.audioMuted : s.videoMuted;
+    const locked = Boolean(s.controls[kind === "audio" ? "mic_locked" : "camera_locked"]);
+    if (muted && locked && s.role !== "moderator") {
+      status.say(t(kind === "audio" ? "call.micLockedSay" : "call.cameraLockedSay"), "error");
+      return;
+    }
+    try {
+      await s.setMuted(kind, !muted);
+    } catch (error) {
+      // The lock may have reached the server before its notice reached us.
+      if (muted && error instanceof OpError && error.code === "forbidden") {
+        status.say(t(kind === "audio" ? "call.micLockedSay" : "call.cameraLockedSay"), "error");
+        return;
+      }
+      throw error;
+    }
+  }
+
+  function tileItem(id: string, name: string, stream: MediaStream | null, info: Partial<PeerInfo>, mine: boolean): Keyed {
     let video = videos.get(id);
     if (!video) {
       video = h("video", { autoplay: true, playsinline: true, "data-peer": id });
@@ -122,83 +205,76 @@ export function callView(app: App, callId: string): View {
       video.srcObject = stream;
       video.play().catch(() => undefined); // autoplay may wait for a gesture
     }
+    const v = video;
     const notes = [info.audio_muted ? t("call.muted") : "", info.hand ? t("call.hand") : ""].filter(Boolean);
-    return h("figure", { class: `tile${info.hand ? " hand" : ""}`, "data-name": name },
-      video,
-      h("figcaption", null, name, notes.length ? h("span", { class: "muted" }, ` · ${notes.join(" · ")}`) : null),
-    );
-  }
-
-  function render(): void {
-    const s = session;
-    if (!s) return;
-    clear(body);
-    if (s.ended) {
-      body.append(h("p", { class: "notice" }, t("call.ended")));
-      return;
-    }
-    if (!s.admitted) {
-      body.append(h("p", { class: "notice" }, t("call.waiting")));
-      return;
-    }
-    if (s.mode === "sfu") body.append(h("p", { class: "notice" }, t("call.sfu")));
-    if (s.breakout) {
-      body.append(h("p", { class: "notice" }, t("call.inBreakout", {
-        name: s.breakout, time: s.breakouts.ends ? formatTime(s.breakouts.ends, lang()) : "" })));
-    }
-    const me = app.me?.person.name ?? t("call.me");
-    const local = s.local;
-    const tiles = h("div", { class: "tiles" },
-      tile("me", `${me} (${t("call.me")})`, local, { audio_muted: s.audioMuted, hand: s.hand }, true),
-      [...s.remotes.entries()].map(([peer, r]) => tile(peer, r.info.person.name || "…", r.stream, r.info, false)),
-    );
-    const act = (fn: () => Promise<unknown>) => () => fn().catch((error) => status.say(describeError(error), "error"));
-    const bar = h("div", { class: "call-bar", role: "toolbar", "aria-label": t("call.section") },
-      h("button", { type: "button", "aria-pressed": String(s.audioMuted), onclick: act(() => s.setMuted("audio", !s.audioMuted)) },
-        s.audioMuted ? t("call.unmuteMic") : t("call.muteMic")),
-      h("button", { type: "button", "aria-pressed": String(s.videoMuted), onclick: act(() => s.setMuted("video", !s.videoMuted)) },
-        s.videoMuted ? t("call.cameraOn") : t("call.cameraOff")),
-      h("button", { type: "button", class: "secondary", "aria-pressed": String(s.hand), onclick: act(() => s.act("call.hand", { raised: !s.hand })) },
-        s.hand ? t("call.lower") : t("call.raise")),
-      h("button", { type: "button", class: "danger", onclick: act(async () => { await s.leave(); history.back(); }) }, t("call.leave")),
-    );
-    body.append(tiles, bar);
-    if (s.role === "moderator") body.append(controls(s, act));
-  }
-
-  function controls(s: CallSession, act: (fn: () => Promise<unknown>) => () => void): HTMLElement {
-    const check = (id: string, key: string, label: string, value: (on: boolean) => unknown) =>
-      h("div", { class: "check" },
-        h("input", { id, type: "checkbox", checked: key === "lobby" ? s.controls.lobby === "ask_moderator" : Boolean(s.controls[key]),
-          onchange: (event: Event) => act(() => s.act("call.controls", { [key]: value((event.target as HTMLInputElement).checked) }))() }),
-        h("label", { for: id }, label));
-    return h("aside", { class: "card call-controls", "aria-label": t("call.controls") },
-      h("h2", null, t("call.controls")),
-      check("ctl-lobby", "lobby", t("call.askLobby"), (on) => (on ? "ask_moderator" : "always_admit")),
-      check("ctl-mic", "mic_locked", t("call.micLocked"), (on) => on),
-      check("ctl-cam", "camera_locked", t("call.cameraLocked"), (on) => on),
-      h("div", { class: "actions" },
-        h("button", { type: "button", class: "secondary", onclick: act(() => s.act("call.mute_all")) }, t("call.muteAll")),
-        h("button", { type: "button", class: "secondary", onclick: act(() => s.act("call.lower_all")) }, t("call.lowerAll")),
-        h("button", { type: "button", class: "danger", onclick: act(() => s.act("call.end")) }, t("call.end")),
+    return {
+      key: id,
+      sig: JSON.stringify([name, notes]),
+      make: () => h("figure", { class: `tile${info.hand ? " hand" : ""}`, "data-name": name },
+        v,
+        h("figcaption", null, name, notes.length ? h("span", { class: "muted" }, ` · ${notes.join(" · ")}`) : null),
       ),
-      breakoutControls(s, act),
-      s.waiting.length ? h("h3", null, t("call.lobby")) : null,
-      h("ul", { class: "members" }, s.waiting.map((w) => h("li", { class: "member" }, w.person.name,
+    };
+  }
+
+  function updateControls(s: CallSession, act: (fn: () => Promise<unknown>) => () => void): void {
+    if (!controlsEl) {
+      controlsEl = h("aside", { class: "card call-controls", "aria-label": t("call.controls") },
+        h("h2", null, t("call.controls")),
+        checksHost,
+        h("div", { class: "actions" },
+          h("button", { type: "button", class: "secondary", onclick: act(() => s.act("call.mute_all")) }, t("call.muteAll")),
+          h("button", { type: "button", class: "secondary", onclick: act(() => s.act("call.lower_all")) }, t("call.lowerAll")),
+          h("button", { type: "button", class: "danger", onclick: act(() => s.act("call.end")) }, t("call.end")),
+        ),
+        breakoutsHost, lobbyTitle, lobbyList, peopleList,
+      );
+    }
+    const sig = JSON.stringify(s.controls);
+    if (sig !== checksSig) {
+      checksSig = sig;
+      clear(checksHost);
+      const check = (id: string, key: string, label: string, value: (on: boolean) => unknown) =>
+        h("div", { class: "check" },
+          h("input", { id, type: "checkbox", checked: key === "lobby" ? s.controls.lobby === "ask_moderator" : Boolean(s.controls[key]),
+            onchange: (event: Event) => act(() => s.act("call.controls", { [key]: value((event.target as HTMLInputElement).checked) }))() }),
+          h("label", { for: id }, label));
+      checksHost.append(
+        check("ctl-lobby", "lobby", t("call.askLobby"), (on) => (on ? "ask_moderator" : "always_admit")),
+        check("ctl-mic", "mic_locked", t("call.micLocked"), (on) => on),
+        check("ctl-cam", "camera_locked", t("call.cameraLocked"), (on) => on),
+        check("ctl-start", "mute_on_start", t("call.muteOnStart"), (on) => on),
+        check("ctl-teacher-cams", "teacher_only_cameras", t("call.teacherOnlyCameras"), (on) => on),
+      );
+    }
+    const bsig = JSON.stringify([s.breakouts, s.breakouts.rooms.length ? null : s.remotes.size]);
+    if (bsig !== breakoutsSig) {
+      breakoutsSig = bsig;
+      clear(breakoutsHost);
+      breakoutsHost.append(breakoutControls(s, act));
+    }
+    lobbyTitle.hidden = s.waiting.length === 0;
+    patch(lobbyList, s.waiting.map((w) => ({
+      key: w.peer,
+      sig: w.person.name,
+      make: () => h("li", { class: "member" }, w.person.name,
         h("div", { class: "actions" },
           h("button", { type: "button", class: "link", onclick: act(() => s.act("call.admit", { who: w.peer })) }, t("call.admit")),
           h("button", { type: "button", class: "link danger", onclick: act(() => s.act("call.deny", { who: w.peer })) }, t("call.deny")),
-        )))),
-      h("ul", { class: "members" }, [...s.remotes.entries()].map(([peer, r]) => h("li", { class: "member" },
-        r.info.person.name,
+        )),
+    })));
+    patch(peopleList, [...s.remotes.entries()].map(([peer, r]) => ({
+      key: peer,
+      sig: JSON.stringify([r.info.person.name, r.info.hand]),
+      make: () => h("li", { class: "member" }, r.info.person.name,
         h("div", { class: "actions" },
           h("button", { type: "button", class: "link", onclick: act(() => s.act("call.media", { who: peer, audio_muted: true })),
             "aria-label": `${t("call.mutePeer")} (${r.info.person.name})` }, t("call.mutePeer")),
           r.info.hand ? h("button", { type: "button", class: "link", onclick: act(() => s.act("call.hand", { who: peer, raised: false })) }, t("call.lower")) : null,
           h("button", { type: "button", class: "link danger", onclick: act(() => s.act("call.remove", { who: peer })),
             "aria-label": `${t("call.remove")} (${r.info.person.name})` }, t("call.remove")),
-        )))),
-    );
+        )),
+    })));
   }
 
   function breakoutControls(s: CallSession, act: (fn: () => Promise<unknown>) => () => void): HTMLElement {

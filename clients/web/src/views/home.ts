@@ -101,6 +101,21 @@ export function homeView(app: App, go: (path: string) => void): View {
         }, t("home.openParents", { name: room.info.name })));
       }
     }
+    if (profile === "staff" && !parents.some((p) => !p.info.class_id)) {
+      openers.push(h("button", {
+        class: "secondary",
+        onclick: async () => {
+          try {
+            const school = encodeURIComponent(app.me?.school.id ?? "");
+            const reply = await api<{ room: { id: string } }>("POST", `/api/schools/${school}/parents-room`);
+            await app.refreshRooms();
+            go(`/room/${encodeURIComponent(reply.room.id)}`);
+          } catch (error) {
+            status.say(describeError(error), "error");
+          }
+        },
+      }, t("home.openSchoolParents")));
+    }
     if (profile !== "parent") body.append(section(t("home.classes"), classes));
     if (parents.length || openers.length || profile === "parent") {
       body.append(section(t("home.parents"), parents, openers));

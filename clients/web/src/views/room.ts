@@ -4,7 +4,7 @@
 
 import { api } from "../api";
 import type { App } from "../app";
-import { clear, formatTime, h } from "../dom";
+import { clear, formatTime, h, Keyed, patch } from "../dom";
 import { errorText, lang, t } from "../i18n";
 import type { Entry, Outgoing, RoomInfo, RoomState } from "../model";
 import type { View } from "../router";
@@ -266,8 +266,11 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
       sending: t("room.sending"), pending: t("room.pending"), rejected: t("room.rejected"), failed: t("room.failed"),
       scheduled: t("room.scheduled", { time: formatTime(out.deliverAt ?? out.ts, lang()) }),
     }[out.status];
+    const slowed = out.error?.code === "rate_limited" && (room?.policy?.slow_mode_s ?? 0) > 0
+      && room?.role !== "moderator";
     const detail = out.status === "failed" && out.error
-      ? errorText(out.error.code, out.error.message, out.error)
+      ? slowed ? t("error.slow", { n: Math.ceil(out.error.retry_after ?? 0) })
+        : errorText(out.error.code, out.error.message, out.error)
       : out.status === "rejected" && out.reason ? out.reason : "";
     return h("li", { class: `msg mine ${out.status}`, "data-txn": out.txn },
       h("div", { class: "meta" }, h("strong", null, app.me?.person.name ?? ""), " ",
@@ -293,6 +296,9 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
       if (p.premoderation === "everyone" || (p.premoderation === "pupils" && pupil)) say(t("room.premod"));
       if (p.slow_mode_s > 0) say(t("room.slow", { n: p.slow_mode_s }));
     }
+    for (const done of r.reportOutcomes) {
+      say(done.outcome === "deleted" ? t("room.reportDeleted") : t("room.reportKept"));
+    }
     if (r.role === "moderator") {
       for (const alert of app.alerts.filter((a) => a.room === r.info.id)) {
         say(t("mod.alert", { words: alert.words.join(", ") }));
@@ -300,34 +306,47 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
     }
   }
 
+  // The panel's parts persist across redraws: the policy form keeps what the
+  // teacher is choosing, and lists are patched, so focus is not lost.
+  const heldList = h("ul", { class: "held" });
+  const heldEmpty = h("p", { class: "muted" }, t("mod.queueEmpty"));
+  const policyHost = h("div", null);
+  const memberList = h("ul", { class: "members" });
+  let policySig = "";
+
   function renderModeration(r: RoomState): void {
-    clear(modPanel);
-    const queue = [...r.held.values()].sort((a, b) => a.ts - b.ts);
-    modPanel.append(
-      h("h2", null, t("mod.queue")),
-      queue.length
-        ? h("ul", { class: "held" }, queue.map((held) => h("li", { class: "held-item", "data-held": held.id },
-            h("div", { class: "meta" }, h("strong", null, held.sender.name), " ",
-              h("time", null, formatTime(held.ts, lang()))),
-            h("p", { class: "body" }, held.body),
-            h("div", { class: "actions" },
-              h("button", {
-                type: "button",
-                onclick: () => decide(r, held.id, true),
-              }, t("mod.approve")),
-              h("button", {
-                type: "button", class: "secondary",
-                onclick: () => decide(r, held.id, false),
-              }, t("mod.reject")),
-            ),
-          )))
-        : h("p", { class: "muted" }, t("mod.queueEmpty")),
-    );
-    if (r.policy) modPanel.append(policyForm(r));
-    modPanel.append(h("h2", null, t("room.members")));
-    if (members) {
-      modPanel.append(h("ul", { class: "members" }, members.map((m) => memberItem(r, m))));
+    if (!modPanel.firstChild) {
+      modPanel.append(h("h2", null, t("mod.queue")), heldEmpty, heldList, policyHost,
+        h("h2", null, t("room.members")), memberList);
     }
+    const queue = [...r.held.values()].sort((a, b) => a.ts - b.ts);
+    heldEmpty.hidden = queue.length > 0;
+    patch(heldList, queue.map((held) => ({
+      key: held.id,
+      sig: held.id,
+      make: () => h("li", { class: "held-item", "data-held": held.id },
+        h("div", { class: "meta" }, h("strong", null, held.sender.name), " ",
+          h("time", null, formatTime(held.ts, lang()))),
+        h("p", { class: "body" }, held.body),
+        h("div", { class: "actions" },
+          h("button", { type: "button", onclick: () => decide(r, held.id, true) }, t("mod.approve")),
+          h("button", { type: "button", class: "secondary", onclick: () => decide(r, held.id, false) },
+            t("mod.reject")),
+        ),
+      ),
+    })));
+    // Rebuilt only when the room's policy itself changed (here or elsewhere).
+    const sig = JSON.stringify(r.policy);
+    if (r.policy && sig !== policySig) {
+      policySig = sig;
+      clear(policyHost);
+      policyHost.append(policyForm(r));
+    }
+    patch(memberList, (members ?? []).map((m) => ({
+      key: m.id,
+      sig: JSON.stringify([m, r.online.has(m.id)]),
+      make: () => memberItem(r, m),
+    })));
   }
 
   async function decide(r: RoomState, held: string, approve: boolean): Promise<void> {
@@ -414,7 +433,7 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
     const muted = m.muted_until && m.muted_until > Date.now();
     if (muted) state.push(t("mod.mutedUntil", { time: formatTime(m.muted_until!, lang()) }));
     return h("li", { class: "member" },
-      h("span", null, m.name, r.online.has(m.id) ? h("span", { class: "dot", "aria-label": t("room.online") }) : null),
+      h("span", null, m.name, r.online.has(m.id) ? h("span", { class: "dot", role: "img", "aria-label": t("room.online") }) : null),
       state.length ? h("span", { class: "muted" }, ` (${state.join(", ")})`) : null,
       m.role === "member"
         ? h("div", { class: "actions" },
@@ -505,28 +524,43 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
     } else if (r.historyLoaded) {
       older.append(h("p", { class: "muted" }, r.timeline.size ? t("room.start") : t("room.empty")));
     }
-    clear(list);
+    // Keyed redraw: an entry's <li> is rebuilt only when what it shows
+    // changed, so a keyboard user's focus survives typing notices and new
+    // messages (and long rooms stay cheap).
     const entries = r.sorted();
-    for (const entry of entries) list.append(messageItem(entry));
-    // Private conversations: "seen by" under my latest message each person read.
+    const seen = new Map<number, string[]>();
     if (r.info.kind === "private") {
+      // "Seen by" under my latest message each other person has read.
       const mine = entries.filter((e) => e.sender.id === app.me?.person.id && !e.redacted);
-      const seen = new Map<number, string[]>();
       for (const [id, reader] of r.readBy) {
         const last = mine.filter((e) => e.seq <= reader.seq).pop();
         const name = reader.name || (r.online.get(id) ?? "");
         if (last && name) seen.set(last.seq, [...(seen.get(last.seq) ?? []), name]);
-      }
-      for (const [seq, names] of seen) {
-        list.querySelector(`[data-seq="${seq}"]`)?.append(
-          h("p", { class: "seen" }, t("room.seenBy", { names: names.join(", ") })));
       }
     }
     if (r.ackEvents !== ackEventsSeen) {
       ackEventsSeen = r.ackEvents;
       for (const seq of ackLists.keys()) void loadAcks(r, seq);
     }
-    for (const out of [...r.outgoing.values()].sort((a, b) => a.ts - b.ts)) list.append(outgoingItem(out));
+    const desired: Keyed[] = entries.map((entry) => ({
+      key: `m${entry.seq}`,
+      sig: JSON.stringify([entry.redacted, entry.body, entry.acked, ackLists.has(entry.seq),
+        ackLists.get(entry.seq) ?? null, r.role, canRecall(entry), seen.get(entry.seq) ?? null, lang()]),
+      make: () => {
+        const li = messageItem(entry);
+        const names = seen.get(entry.seq);
+        if (names) li.append(h("p", { class: "seen" }, t("room.seenBy", { names: names.join(", ") })));
+        return li;
+      },
+    }));
+    for (const out of [...r.outgoing.values()].sort((a, b) => a.ts - b.ts)) {
+      desired.push({
+        key: `o${out.txn}`,
+        sig: JSON.stringify([out.status, out.error ?? null, out.reason ?? null, out.deliverAt ?? null, lang()]),
+        make: () => outgoingItem(out),
+      });
+    }
+    patch(list, desired);
     const now = Date.now();
     const names = [...r.typing.values()].filter((x) => x.until > now).map((x) => x.name);
     typing.textContent = names.length ? t("room.typing", { names: names.join(", ") }) : "";
@@ -552,3 +586,4 @@ export function roomTitle(info: RoomInfo, me?: string): string {
   const others = info.name.split(", ").filter((name) => name !== me);
   return others.length ? others.join(", ") : info.name;
 }
+
