@@ -31,6 +31,7 @@ broadcast, as the Yjs reference server does.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -73,6 +74,10 @@ class Peer(Protocol):
 
     @property
     def person_id(self) -> str: ...
+
+    @property
+    def name(self) -> str:
+        """The person's display name: what others see next to their cursor."""
 
     access: Access
 
@@ -307,9 +312,10 @@ class DocumentRoom:
         self._peer_state_ok(peer)
         self._integrate(seq, data, origin=peer, applied=True)
         if crdt.pending(self.doc, data):
-            # The client built on updates this node has not received yet (it
-            # came from another node faster than the broker): they are stored
-            # with lower seqs, so replaying the store puts everything in order.
+            # The client built on updates this node has not received yet and
+            # did not push them in its handshake (stock providers do): they
+            # are stored with lower seqs, so replaying the store puts
+            # everything in order.
             self._schedule_rebuild()
         await self._publish(envelope.update(seq, data))
         self._maybe_compact()
@@ -414,6 +420,7 @@ class DocumentRoom:
                     and len(state.client_ids) >= self.limits.max_awareness_ids):
                 too_many = True
                 continue
+            entry = _with_real_name(entry, peer.name)
             if self._apply_awareness(entry, state.owner):
                 if entry.removed:
                     state.client_ids.discard(entry.client_id)
@@ -607,3 +614,25 @@ class DocumentRoom:
             log.exception("document %s: compaction failed", self.document_id)
             return
         self._sizes(stored)
+
+
+def _with_real_name(entry: codec.AwarenessEntry, name: str) -> codec.AwarenessEntry:
+    """The entry with ``user.name`` set to the person's real name.
+
+    Editors show ``user.name`` next to each cursor (y-quill, y-prosemirror,
+    y-codemirror): left to the client, a pupil could appear as their teacher.
+    A state without ``user`` is left alone (nothing is shown as a name).
+    """
+    if entry.removed:
+        return entry
+    value = json.loads(entry.state)  # a JSON object: the codec checked it
+    user = value.get("user")
+    if user is None:
+        return entry
+    if isinstance(user, dict) and user.get("name") == name:
+        return entry
+    value["user"] = {**user, "name": name} if isinstance(user, dict) else {"name": name}
+    return codec.AwarenessEntry(
+        entry.client_id, entry.clock,
+        json.dumps(value, ensure_ascii=False, separators=(",", ":")),
+    )

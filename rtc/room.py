@@ -408,6 +408,14 @@ def _end(state: CallState, reason: str) -> Outcome:
     return Outcome(state, tuple(events))
 
 
+def end_if_idle(state: CallState) -> Outcome:
+    """End an open call nobody is in (opened and never joined, or left by
+    a crashed node): it would otherwise be listed as open forever."""
+    if state.status is Status.ENDED or state.seats:
+        return Outcome(state)
+    return _end(state, "idle")
+
+
 def end(state: CallState, by: str) -> Outcome:
     """End the call for all (moderators)."""
     _moderator(state, by)

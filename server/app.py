@@ -103,7 +103,8 @@ async def build_services(
     moderation.on_view(privacy.viewed)  # oversight reads go to the access journal
     auth.on_revoke(hub.revoke_sessions)
     directory.on_change(hub.recheck)
-    calls = CallService(CallStore(calls_engine(store)), directory, broker, settings, clock)
+    calls = CallService(CallStore(calls_engine(store)), directory, broker, settings, clock,
+                        hub=hub)
     directory.on_change(calls.recheck)  # after the hub's: it refreshes sockets' members
     documents = build_documents(store, broker, directory, settings, clock)
     directory.on_change(documents.directory_changed)

@@ -47,6 +47,7 @@ from server.directory.model import Member, Profile, Room, RoomKind
 from server.directory.rules import may_communicate, may_join
 from server.directory.service import Directory
 from server.errors import ErrorCode, PreauError
+from server.gateway.hub import Audience, Hub
 from server.settings import Settings
 from server.store.calls import CallStore
 
@@ -56,6 +57,7 @@ CACHE_S = 2.0  # a cached call state older than this is re-read before checking 
 HEARTBEAT_S = 5.0
 NODE_TTL_S = 20.0  # a node silent this long has its seats dropped
 MAX_STUDY_GROUP = 12
+IDLE_S = 15 * 60.0  # an open call with nobody seated this long ends
 
 
 class Socket(Protocol):
@@ -180,8 +182,11 @@ def _frame(ev: str, fields: Mapping[str, Any]) -> bytes:
 class CallService:
     def __init__(
         self, calls: CallStore, directory: Directory, broker: Broker, settings: Settings,
-        clock: Clock,
+        clock: Clock, hub: Hub | None = None,
     ) -> None:
+        # The hub announces calls to the class room's subscribers (call.started /
+        # call.closed), so clients need not poll call.list.
+        self._hub = hub
         self._calls = calls
         self._directory = directory
         self._broker = broker
@@ -294,6 +299,10 @@ class CallService:
                        if seat.node == self.node_id and seat.peer not in self._peers]
             for peer in orphans:
                 await self._apply(state.id, _leave_if_seated(peer))
+        # Calls opened and never joined (or emptied without a leave) end after
+        # IDLE_S; the transition re-checks under the lock that nobody came in.
+        for call_id in await self._calls.idle_open(now - int(IDLE_S * 1000)):
+            await self._apply(call_id, lambda state, _others: rtc.end_if_idle(state))
         dead = await self._calls.silent_nodes(now - int(NODE_TTL_S * 1000))
         for node in sorted(dead - {self.node_id}):
             log.warning("node %s stopped heartbeating: dropping its call seats", node)
@@ -346,6 +355,7 @@ class CallService:
             sfu=controls.force_sfu,
         )
         await self._calls.create(state, now)
+        await self._announce("call.started", state)
         return state
 
     async def list_calls(self, member: Member, room_id: str) -> list[CallState]:
@@ -498,6 +508,21 @@ class CallService:
             await self._publish(call_id, {"k": "sig", "to": to, "frame": frame.decode()})
 
     # -- internals -------------------------------------------------------------
+    async def _announce(self, ev: str, state: CallState) -> None:
+        """Tell the class room's subscribers (a study group's people and the
+        room's moderators only) that a call opened or closed. Best effort."""
+        if self._hub is None:
+            return
+        frame = _frame(ev, {"room": state.room_id, "call": state.to_wire()})
+        try:
+            if state.members is None:
+                await self._hub.publish_ephemeral(state.room_id, frame)
+            else:
+                await self._hub.publish_to(state.room_id, frame,
+                                           Audience(frozenset(state.members), True))
+        except Exception:
+            log.exception("announcing call %s failed", state.id)
+
     async def _class_room(self, member: Member, room_id: str) -> Room:
         room = await self._directory.room(room_id)
         if room is None or not may_join(member, room):
@@ -566,6 +591,8 @@ class CallService:
         before, outcome = result
         if outcome.state.version != before.version:
             self._remember(outcome.state)
+            if before.status is rtc.Status.OPEN and outcome.state.status is rtc.Status.ENDED:
+                await self._announce("call.closed", outcome.state)
             await self._dispatch(outcome.state, outcome.events, before)
             await self._publish(call_id, {
                 "k": "out", "state": outcome.state.to_store(),

@@ -47,12 +47,14 @@ class CollabConnection:
         person_id: str,
         access: Access,
         *,
+        name: str,
         session_hash: str,
         queue_limit: int,
         direct_write: Callable[[bytes], bool] | None = None,
     ) -> None:
         self._id = f"c{next(_ids)}"
         self._person_id = person_id
+        self._name = name
         self.access = access
         self.session_hash = session_hash
         self._send = send
@@ -72,6 +74,10 @@ class CollabConnection:
     @property
     def person_id(self) -> str:
         return self._person_id
+
+    @property
+    def name(self) -> str:
+        return self._name
 
     @property
     def closed(self) -> bool:

@@ -95,7 +95,8 @@ class CollabEndpoint:
         await send({"type": "websocket.accept"})
         extensions = scope.get("extensions") or {}
         conn = CollabConnection(
-            send, member.id, access, session_hash=session.token_hash,
+            send, member.id, access, name=member.display_name,
+            session_hash=session.token_hash,
             queue_limit=self.settings.send_queue_frames,
             direct_write=(extensions.get("preau.write") or {}).get("write"),
         )

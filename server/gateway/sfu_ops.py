@@ -341,6 +341,8 @@ class SfuOps:
                 for sub, feed in list(held.subscriptions.items()) if held else []:
                     if feed == gone:
                         await self._end_subscription(call, other, sub, "hangup")
+            if not any(c == call for c, _ in self._held):
+                self._rooms.discard(call)  # nobody here any more: re-check on next use
             return
         # MEDIA (one seat), CONTROLS, BREAKOUTS, MODE: re-apply mutes and
         # subscription rights of the local peers concerned.

@@ -235,6 +235,7 @@ class HealthOut(BaseModel):
     store: dict[str, Any]
     broker: dict[str, Any]
     gateway: dict[str, int]
+    documents: dict[str, int] | None = None  # open documents and their sockets, this node
 
 
 def _services(request: Request) -> Services:
@@ -775,6 +776,7 @@ async def health(request: Request) -> Response:
         "broker": {"ok": broker_ok, "kind": services.settings.broker_url.split(":")[0],
                    **services.broker.stats()},
         "gateway": services.hub.stats(),
+        "documents": services.documents.rooms.stats(),
     }
     return Response(orjson.dumps(body), status_code=200 if ok else 503,
                     media_type="application/json")

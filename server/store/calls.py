@@ -116,6 +116,14 @@ class CallStore:
                 )
         return before, outcome
 
+    async def idle_open(self, before_ms: int) -> list[str]:
+        """Open calls with no admitted seat, unchanged since ``before_ms``."""
+        async with self._engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(
+                "SELECT id FROM calls WHERE status = 'open' AND seats = 0 AND updated_ms < $1"
+                " ORDER BY id", before_ms)
+        return [str(r["id"]) for r in rows]
+
     async def school_seats(self, school_id: str) -> int:
         async with self._engine.transaction(readonly=True) as tx:
             return int(await tx.fetchval(

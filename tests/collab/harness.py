@@ -38,6 +38,7 @@ class SimClient:
 
     def __init__(self, person_id: str, access: Access = Access.WRITE) -> None:
         self.person_id = person_id
+        self.name = f"Name of {person_id}"
         self.access = access
         self.doc: Doc[Any] = Doc()
         self.text = self.doc.get("content", type=Text)

@@ -79,13 +79,20 @@ def test_merging_any_subset_loses_nothing(steps: list[tuple[str, int, str]],
             del text[start:min(len(text), start + len(value))]
     if not updates:
         return
-    # Compact any subset (in any order), then deliver the rest: same text.
+    # Compact any subset (in any order): the snapshot keeps all of it, with
+    # what could not be integrated yet. Together with the rest it is the text.
     chosen = data.draw(st.lists(st.sampled_from(range(len(updates))), unique=True))
     rest = [u for i, u in enumerate(updates) if i not in chosen]
     snapshot = merge_log([updates[i] for i in chosen])
-    # As a late joiner gets it: the snapshot, then the rest in order.
-    assert text_of(snapshot, *rest) == str(text)
+    assert text_of(merge_updates(snapshot, *rest)) == str(text)
     assert text_of(merge_log([snapshot, *rest])) == str(text)
+    # As the store compacts (a prefix of its log, which is in causal order:
+    # an update is stored before it is relayed) and a late joiner then reads
+    # the snapshot and the updates above it one by one: the same text.
+    # (Applying gapped updates one by one is where yrs itself loses content
+    # when several wait for predecessors: docs/collab.md.)
+    cut = data.draw(st.integers(0, len(updates)))
+    assert text_of(merge_log(updates[:cut]), *updates[cut:]) == str(text)
 
 
 async def test_compaction_keeps_updates_whose_predecessor_is_missing() -> None:

@@ -61,7 +61,10 @@ async def _open_store(folder: Path) -> tuple[Any, SqlDocumentStore]:
 
 async def _deliver(clients: list[SimClient], nodes: list[DocumentRooms]) -> None:
     """Run until no frame, broker message or catch-up is pending anywhere."""
-    for _ in range(400):
+    # A time budget, not a count: a loaded CI machine runs the store's
+    # threads and the catch-ups' back-off slower (returns once quiet).
+    deadline = asyncio.get_running_loop().time() + 15.0
+    while asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.002)
         for client in clients:
             await client.flush()

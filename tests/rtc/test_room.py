@@ -230,3 +230,11 @@ def test_state_round_trips_through_the_store_format() -> None:
     state = rtc.open_breakouts(state, "pm", ["A"], {"pa": 0}, 600, NOW).state
     state = rtc.remove(state, "pm", "pa").state
     assert CallState.from_store(state.to_store()) == state
+
+
+def test_an_empty_call_ends_as_idle_and_an_occupied_one_does_not() -> None:
+    idle = rtc.end_if_idle(call())
+    assert idle.state.status is Status.ENDED
+    assert not rtc.end_if_idle(idle.state).changed
+    waiting = join(call(lobby=LobbyPolicy.ASK_MODERATOR), "pv").state
+    assert not rtc.end_if_idle(waiting).changed  # someone waits in the lobby

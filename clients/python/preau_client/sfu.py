@@ -70,6 +70,7 @@ class SfuPeer:
         self.pc = RTCPeerConnection()
         self.received = Received()
         self._readers: list[asyncio.Task[None]] = []
+        self._arrived = asyncio.Event()  # set on every received frame
 
         @self.pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
@@ -81,6 +82,7 @@ class SfuPeer:
             while True:
                 await track.recv()
                 times.append(time.monotonic())
+                self._arrived.set()
 
     async def offer(self, *, audio: bool = True, video: bool = True,
                     pattern: TestPattern | None = None) -> str:
@@ -107,6 +109,19 @@ class SfuPeer:
             if self.pc.connectionState in ("failed", "closed") or time.monotonic() > deadline:
                 raise TimeoutError(f"peer connection {self.pc.connectionState}")
             await asyncio.sleep(0.05)
+
+    async def wait_frames(self, count: int, kind: str = "video", timeout: float = 15.0) -> int:
+        """Wait until ``count`` frames of ``kind`` arrived (or ``timeout``); how many did."""
+        deadline = time.monotonic() + timeout
+        times = self.received.times[kind]
+        while len(times) < count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+        return len(times)
 
     async def close(self) -> None:
         for task in self._readers:

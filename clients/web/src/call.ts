@@ -86,23 +86,35 @@ export class CallSession {
 
   // -- SFU mode: one connection to publish, one per feed received ------------
   private async startSfu(): Promise<void> {
+    console.info(`préau: SFU mode (publishing: ${Boolean(this.local)})`); // for support
     for (const peer of [...this.remotes.keys()]) this.drop(peer); // mesh ones, if any
     await this.publish().catch((error) => console.warn("préau: publish failed", error));
     for (const info of this.seatedPeers.values()) void this.subscribeTo(info);
   }
 
-  private trickle(pc: RTCPeerConnection, target: () => string | undefined): void {
+  /** Send this connection's candidates to the SFU as `sfu.trickle` for
+   * `target`; those found before the target is known (the publish reply, the
+   * subscription) wait, then go in order. Returns the "target known" switch. */
+  private trickle(pc: RTCPeerConnection): (target: string) => void {
+    let target: string | null = null;
+    const waiting: (Record<string, unknown> | null)[] = [];
+    const send = (candidate: Record<string, unknown> | null) => {
+      this.act("sfu.trickle", { target, candidate })
+        .catch((error) => console.warn("préau: trickle refused", error));
+    };
     pc.onicecandidate = (event) => {
-      const to = target();
-      if (!to) return;
       const c = event.candidate;
-      const candidate = c && c.candidate ? {
+      if (c && !c.candidate) return; // an m-line's end: the final null says it for all
+      const candidate = c ? {
         candidate: c.candidate, sdpMid: c.sdpMid ?? undefined,
         sdpMLineIndex: c.sdpMLineIndex ?? undefined, usernameFragment: c.usernameFragment ?? undefined,
       } : null;
-      if (c && !c.candidate) return; // an m-line's end: the final null says it for all
-      this.act("sfu.trickle", { target: to, candidate })
-        .catch((error) => console.warn("préau: trickle refused", error));
+      if (target === null) waiting.push(candidate);
+      else send(candidate);
+    };
+    return (known) => {
+      target = known;
+      for (const candidate of waiting.splice(0)) send(candidate);
     };
   }
 
@@ -110,22 +122,15 @@ export class CallSession {
     if (!this.local || this.publisher) return;
     const pc = new RTCPeerConnection({ iceServers: this.iceServers });
     this.publisher = pc;
-    let published = false;
-    this.trickle(pc, () => (published ? "publish" : undefined));
-    for (const track of this.local.getTracks()) pc.addTransceiver(track, { direction: "sendonly", streams: [this.local] });
+    pc.onconnectionstatechange = () => console.info(`préau: publish ${pc.connectionState}`);
+    const ready = this.trickle(pc);
+    for (const track of this.local.getTracks()) {
+      pc.addTransceiver(track, { direction: "sendonly", streams: [this.local] });
+    }
     await pc.setLocalDescription();
     const reply = await this.act("sfu.publish", { sdp: pc.localDescription!.sdp });
     await pc.setRemoteDescription({ type: "answer", sdp: reply.sdp });
-    published = true;
-    // Candidates gathered before the answer went nowhere: send them now.
-    for (const line of (pc.localDescription?.sdp ?? "").split("\r\n")) {
-      if (!line.startsWith("a=candidate:")) continue;
-      await this.act("sfu.trickle", { target: "publish", candidate: { candidate: line.slice(2), sdpMLineIndex: 0 } })
-        .catch(() => undefined);
-    }
-    if (pc.iceGatheringState === "complete") {
-      await this.act("sfu.trickle", { target: "publish", candidate: null }).catch(() => undefined);
-    }
+    ready("publish");
   }
 
   private async subscribeTo(info: PeerInfo): Promise<void> {
@@ -148,15 +153,20 @@ export class CallSession {
       stream: new MediaStream(), tracksAdded: true, subscription: reply.subscription,
     };
     this.remotes.set(info.peer, remote);
+    pc.onconnectionstatechange = () => {
+      console.info(`préau: feed ${info.peer} ${pc.connectionState}`);
+      this.changed("state");
+    };
     pc.ontrack = (event) => {
       const tracks = [...remote.stream.getTracks().filter((x) => x.kind !== event.track.kind), event.track];
       remote.stream = new MediaStream(tracks);
       this.changed("media");
     };
-    this.trickle(pc, () => remote.subscription);
+    const ready = this.trickle(pc);
     await pc.setRemoteDescription({ type: "offer", sdp: reply.sdp });
     await pc.setLocalDescription();
     await this.act("sfu.answer", { subscription: reply.subscription, sdp: pc.localDescription!.sdp });
+    ready(reply.subscription);
     this.changed("media");
   }
 

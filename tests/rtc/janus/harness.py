@@ -43,11 +43,13 @@ def janus_missing_reason() -> str | None:
         return "iproute2 (ip) is not installed"
     if shutil.which("janus") is None:
         # The Debian package is the one the deployment uses (deploy/janus).
-        result = subprocess.run(
-            ["apt-get", "install", "-y", "-q", "janus"],
-            capture_output=True, text=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-            check=False,
-        )
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "-q", "janus"]
+        result = subprocess.run(install, capture_output=True, text=True, env=env, check=False)
+        if result.returncode != 0:  # package lists missing or stale: refresh once
+            subprocess.run(["apt-get", "update", "-q"], capture_output=True, env=env, check=False)
+            result = subprocess.run(install, capture_output=True, text=True, env=env,
+                                    check=False)
         if result.returncode != 0 or shutil.which("janus") is None:
             return f"janus is not installed and apt-get failed: {result.stderr[-300:]}"
     probe = f"preau-probe-{os.getpid()}"

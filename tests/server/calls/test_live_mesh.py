@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from preau_client.call import CallPeer
@@ -47,3 +48,39 @@ async def test_three_pupils_of_a_study_group_receive_each_others_video(
                         assert a.peers[b.peer].polite != b.peers[a.peer].polite  # type: ignore[index]
         finally:
             await asyncio.gather(*(p.leave() for p in peers))
+
+
+def write_clip(path: str, frames: int = 60) -> None:
+    """A small video file made here (no file shipped in the repository)."""
+    import av
+
+    with av.open(path, "w") as container:
+        stream = container.add_stream("mpeg4", rate=15)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        for index in range(frames):
+            frame = av.VideoFrame(160, 120, "yuv420p")
+            for plane, value in zip(frame.planes, (16 + 3 * index, 128, 128), strict=True):
+                plane.update(bytes([value % 256]) * plane.buffer_size)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+async def test_a_peer_can_send_a_media_file(live: LiveServer, tmp_path: Path) -> None:
+    clip = str(tmp_path / "clip.mp4")
+    write_clip(clip)
+    async with people(live, "Manon Robert", "Lucas Richard") as (manon, lucas):
+        room = await class_room(manon.client)
+        created = await manon.live.request("call.create", room=room, people=[lucas.id])
+        sender = CallPeer(manon.live, created["call"], media_file=clip)
+        receiver = CallPeer(lucas.live, created["call"], video=PatternTrack())
+        try:
+            await sender.join()
+            await receiver.join()
+            assert sender.peer is not None
+            counter = await receiver.counter_from(sender.peer)
+            assert await counter.wait_for(15) >= 15
+        finally:
+            await receiver.leave()
+            await sender.leave()

@@ -319,3 +319,55 @@ async def test_a_seat_whose_leave_failed_is_freed_by_the_next_sweep(
     left = await event(rec_h, "call.peer_left")
     assert left["peer"] == seat.peer
     assert await nodes.a.calls.seating(state.id, lea.id) is None
+
+
+async def test_a_call_nobody_joins_ends_after_a_while(nodes: Nodes) -> None:
+    from rtc.room import CallState
+    from server.calls.service import IDLE_S
+    from server.store.calls import CallStore, engine_of
+
+    claire = nodes.member(nodes.a, "Claire Lefèvre")
+    room = await nodes.room(nodes.a, "6eA")
+    long_ago = nodes.a.clock.now_ms() - int(IDLE_S * 1000) - 1
+    forgotten = CallState("c-forgotten", claire.school_id, room, "6eA", claire.id, long_ago,
+                          None)
+    await CallStore(engine_of(nodes.a.store)).create(forgotten, long_ago)
+    fresh = await nodes.a.calls.create(claire, room, None, None, None)
+    assert {c.id for c in await nodes.a.calls.list_calls(claire, room)} == {
+        "c-forgotten", fresh.id}
+    await nodes.b.calls.sweep()
+    assert [c.id for c in await nodes.a.calls.list_calls(claire, room)] == [fresh.id]
+
+
+async def test_class_room_subscribers_hear_of_calls_opening_and_closing(nodes: Nodes) -> None:
+    claire = nodes.member(nodes.a, "Claire Lefèvre")
+    lea = nodes.member(nodes.b, "Léa Martin")
+    hugo = nodes.member(nodes.b, "Hugo Bernard")
+    chloe = nodes.member(nodes.b, "Chloé Dubois")
+    room = await nodes.room(nodes.a, "6eA")
+    listeners = {}
+    for member in (lea, chloe):
+        conn, recorder = nodes.connect(nodes.b, member)
+        await nodes.b.hub.subscribe(conn, room, None, lambda fields: None)
+        listeners[member.id] = recorder
+    teacher, _ = nodes.connect(nodes.a, claire)
+    state = await nodes.a.calls.create(claire, room, "Cours", None, None)
+    for recorder in listeners.values():
+        started = await event(recorder, "call.started")
+        assert (started["room"], started["call"]["call"]) == (room, state.id)
+    _, seat = await nodes.a.calls.join(teacher, state.id)
+    await nodes.a.calls.act(teacher, state.id, seat.peer, lambda s, _o: _end(s, seat.peer))
+    closed = await event(listeners[lea.id], "call.closed")
+    assert closed["call"]["status"] == "ended"
+    # A study group is announced to its people only (and the room's moderators).
+    group = await nodes.b.calls.create(lea, room, None, [hugo.id], None)
+    assert (await event(listeners[lea.id], "call.started"))["call"]["call"] == group.id
+    await asyncio.sleep(0.2)
+    assert not [f for f in listeners[chloe.id].frames
+                if f.get("ev") == "call.started" and f["call"]["call"] == group.id]
+
+
+def _end(state: Any, peer: str) -> Any:
+    from rtc import room as rtc
+
+    return rtc.end(state, peer)

@@ -49,6 +49,11 @@ async def test_yjs_and_pycrdt_clients_converge(session: Session) -> None:
     # A late joiner gets it all in its first sync.
     late = await session.synced("Julien Garnier", document)
     assert str(late.text) == final
+    # The node reports its open documents and their sockets.
+    health = session.live.health()["documents"]
+    assert isinstance(health, dict)
+    assert health["documents"] >= 1
+    assert health["connections"] >= 4
 
 
 async def test_offline_edits_merge_on_reconnect(session: Session) -> None:
@@ -209,8 +214,12 @@ async def test_awareness_is_relayed_and_cannot_be_spoofed(session: Session) -> N
     lea = await session.synced("Léa Martin", document)
     hugo = await session.synced("Hugo Bernard", document)
     lea_id = lea.doc.client_id
-    lea.send(codec.awareness([codec.AwarenessEntry(lea_id, 1, '{"user":"Léa"}')]))
+    # Léa's client names her "Mme Lefèvre": everyone sees her real name instead.
+    lea.send(codec.awareness([codec.AwarenessEntry(
+        lea_id, 1, '{"user":{"name":"Mme Lefèvre","color":"#1d4ed8"}}')]))
     await hugo.wait(lambda: lea_id in hugo.awareness)
+    real = '{"user":{"name":"Léa Martin","color":"#1d4ed8"}}'
+    assert hugo.awareness[lea_id] == real
 
     # Hugo claims Léa's client id: refused, and nobody sees the fake state.
     hugo.send(codec.awareness([codec.AwarenessEntry(lea_id, 9, '{"user":"faux"}')]))
@@ -218,7 +227,7 @@ async def test_awareness_is_relayed_and_cannot_be_spoofed(session: Session) -> N
     late = await session.synced("Chloé Dubois", document)
     late.send(codec.query_awareness())
     await late.wait(lambda: lea_id in late.awareness)
-    assert late.awareness[lea_id] == '{"user":"Léa"}'
+    assert late.awareness[lea_id] == real
 
     # Léa leaves: her entry is removed for everyone.
     await lea.close()
@@ -230,10 +239,12 @@ async def test_node_client_sees_awareness_of_others(session: Session) -> None:
     document = await session.document()
     lea = await session.node("Léa Martin", document)
     hugo = await session.synced("Hugo Bernard", document)
-    await lea.command("awareness", state={"user": {"name": "Léa"}})
-    # The provider announces an empty state on connect; then the one set here.
-    await hugo.wait(lambda: '"Léa"' in hugo.awareness.get(lea.client_id or 0, ""))
-    assert hugo.awareness[lea.client_id or 0] == '{"user":{"name":"Léa"}}'
+    await lea.command("awareness", state={"user": {"name": "Léa", "color": "#047857"}})
+    # The provider announces an empty state on connect; then the one set here,
+    # with the name the server knows her by.
+    await hugo.wait(lambda: "#047857" in hugo.awareness.get(lea.client_id or 0, ""))
+    assert hugo.awareness[lea.client_id or 0] == (
+        '{"user":{"name":"Léa Martin","color":"#047857"}}')
 
 
 async def test_logout_closes_document_sockets(session: Session) -> None:

@@ -240,3 +240,15 @@ async def test_concurrent_appends_fail_only_for_the_unknown_document(store: Stor
     assert results[2] == 2
     assert await stored_text(documents) == "ab"
     assert {e.person_id for e in await documents.edits(DOC)} == {"lea", "hugo"}
+
+
+async def test_the_data_protection_export_reads_the_edit_history(store: Store) -> None:
+    """document_edits is the table the data-protection tools read (server/store/privacy.py)."""
+    from server.store.privacy import PrivacyStore
+
+    documents, _ = await _sql_store(store)
+    for i, update in enumerate(edits("abc")):
+        await documents.append_update(DOC, update, "lea", 1_000 + i * EDIT_GRANULARITY_MS)
+    rows = await PrivacyStore(engine_of(store)).document_edits("lea")
+    assert [(r["document_id"], int(r["first_ms"]), int(r["last_ms"]), int(r["edits"]))
+            for r in rows] == [(DOC, 1_000, 1_000 + 2 * EDIT_GRANULARITY_MS, 3)]

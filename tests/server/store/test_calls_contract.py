@@ -93,6 +93,17 @@ async def test_concurrent_joins_on_two_nodes_keep_every_seat(
     assert final.version == 4
 
 
+async def test_idle_open_calls(room: Room) -> None:
+    calls = CallStore(engine_of(room.store))
+    await calls.create(new_call(room, "c-old"), NOW)
+    await calls.create(new_call(room, "c-new"), NOW + 60_000)
+    await calls.create(new_call(room, "c-busy"), NOW)
+    await calls.update("c-busy", seat(room.lea.id, "pA"), NOW)
+    assert await calls.idle_open(NOW + 1) == ["c-old"]
+    await calls.update("c-old", lambda s, _o: rtc.end_if_idle(s), NOW + 2)
+    assert await calls.idle_open(NOW + 120_000) == ["c-new"]
+
+
 async def test_node_heartbeats(room: Room) -> None:
     calls = CallStore(engine_of(room.store))
     await calls.heartbeat("n1", NOW)

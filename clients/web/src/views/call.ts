@@ -30,6 +30,7 @@ export function callView(app: App, callId: string): View {
       title),
     status.el, body);
   let preview: MediaStream | null = null;
+  let previewing: Promise<void> = Promise.resolve();
   let session: CallSession | null = null;
   let destroyed = false;
   const videos = new Map<string, HTMLVideoElement>();
@@ -79,8 +80,8 @@ export function callView(app: App, callId: string): View {
 
   function lobbyScreen(): void {
     clear(body);
-    camera.onchange = () => void startPreview();
-    mic.onchange = () => void startPreview();
+    camera.onchange = () => { previewing = startPreview(); };
+    mic.onchange = () => { previewing = startPreview(); };
     body.append(h("div", { class: "card join" },
       previewVideo,
       h("div", { class: "field" }, h("label", { for: "camera" }, t("call.camera")), camera),
@@ -90,10 +91,13 @@ export function callView(app: App, callId: string): View {
         h("button", { type: "button", class: "secondary", onclick: () => void enter(false) }, t("call.enterWithout")),
       ),
     ));
-    void startPreview();
+    previewing = startPreview();
   }
 
   async function enter(withMedia: boolean): Promise<void> {
+    // A click right after the screen opened must not join without the camera
+    // the browser is still opening.
+    if (withMedia) await previewing;
     if (!withMedia) {
       preview?.getTracks().forEach((track) => track.stop());
       preview = null;
@@ -245,6 +249,7 @@ export function callView(app: App, callId: string): View {
         check("ctl-cam", "camera_locked", t("call.cameraLocked"), (on) => on),
         check("ctl-start", "mute_on_start", t("call.muteOnStart"), (on) => on),
         check("ctl-teacher-cams", "teacher_only_cameras", t("call.teacherOnlyCameras"), (on) => on),
+        check("ctl-sfu", "force_sfu", t("call.forceSfu"), (on) => on),
       );
     }
     const bsig = JSON.stringify([s.breakouts, s.breakouts.rooms.length ? null : s.remotes.size]);

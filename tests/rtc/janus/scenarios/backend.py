@@ -81,7 +81,11 @@ async def main(args: dict[str, Any]) -> dict[str, Any]:
         audio_only, _, audio_only_offer = await subscribe(sfu, call, "pupil1", "pupil0", AUDIO)
         teacher_view, _, _ = await subscribe(sfu, call, "teacher", "pupil0", ALL_KINDS)
         peers += [audio_only, teacher_view]
-        await asyncio.sleep(3.0)
+        # Media flows (under load set-up can take seconds), then measure.
+        for view in [*views.values(), teacher_view]:
+            await view.wait_frames(10)
+        await audio_only.wait_frames(10, "audio")
+        await asyncio.sleep(2.0)
         t0 = time.monotonic()
         report["teacher_frames"] = {p: views[p].received.count("video") for p in pupils}
         report["audio_only_m_video"] = "m=video" in audio_only_offer

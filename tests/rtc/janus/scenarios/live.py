@@ -75,7 +75,9 @@ async def scenario(server: LiveServer, args: dict[str, Any]) -> dict[str, Any]:
             teacher_view, _ = await subscribe_when_up(teacher, call, peer[TEACHER],
                                                       peer[lea.name])
             media.append(teacher_view)
-            await asyncio.sleep(3.0)
+            for view in [*views.values(), teacher_view]:
+                await view.wait_frames(10)
+            await asyncio.sleep(2.0)
             report["teacher_frames"] = {n: v.received.count("video") for n, v in views.items()}
 
             # Lock microphones: Léa's audio is muted at the SFU; her unmute is refused.
@@ -105,7 +107,7 @@ async def scenario(server: LiveServer, args: dict[str, Any]) -> dict[str, Any]:
             media.append(hugo_view)
             report["pupil_to_pupil_kinds"] = reply["kinds"]
             report["pupil_to_pupil_offer_has_video"] = "m=video" in reply["sdp"]
-            await asyncio.sleep(1.0)
+            await hugo_view.wait_frames(10, "audio")  # connected: audio flows
             report["pupil_to_pupil_video_frames"] = hugo_view.received.count("video")
             sub = reply["subscription"]
             report["unsubscribe"] = await code_of(hugo.live.request(

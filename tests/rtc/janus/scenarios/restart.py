@@ -71,8 +71,7 @@ async def main(args: dict[str, Any]) -> dict[str, Any]:
                 await sfu.open_room("call-r", max_publishers=4)
                 peers.append(await publish(sfu, "call-r", "teacher"))
                 peers.append(await watch(sfu, "call-r", "pupil", "teacher"))
-                await asyncio.sleep(1.0)
-                report["frames_before"] = peers[-1].received.count("video")
+                report["frames_before"] = await peers[-1].wait_frames(10)
             # Janus is gone: the session's poll notices.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(both_ended.wait(), 20)
@@ -87,8 +86,7 @@ async def main(args: dict[str, Any]) -> dict[str, Any]:
                 peers.append(await publish(sfu, "call-r", "teacher"))
                 viewer = await watch(sfu, "call-r", "pupil", "teacher")
                 peers.append(viewer)
-                await asyncio.sleep(1.5)
-                report["frames_after_restart"] = viewer.received.count("video")
+                report["frames_after_restart"] = await viewer.wait_frames(10)
                 await sfu.close_room("call-r")
         finally:
             for peer in peers:
