@@ -26,6 +26,11 @@ def test_every_service_is_there_with_a_health_check() -> None:
         assert services[name]["healthcheck"]["test"], name
     # Nodes get their health check from the image (Dockerfile HEALTHCHECK on /api/health).
     assert "HEALTHCHECK" in (ROOT / "Dockerfile").read_text()
+    # The image serves the browser app, built from the npm lock file.
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "npm ci" in dockerfile
+    assert "PREAU_WEB_DIR=/app/web" in dockerfile
+    assert "**/node_modules" in (ROOT / ".dockerignore").read_text()
     assert "/api/health" in (ROOT / "Dockerfile").read_text()
     assert "pgdata:/var/lib/postgresql/data" in services["postgres"]["volumes"]
     assert "pgdata" in COMPOSE["volumes"]
