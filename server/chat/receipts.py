@@ -92,12 +92,24 @@ class ReceiptService:
             ), exclude=member.id)
         return {"room": room.id, "seq": marker}
 
-    async def receipts(self, member: Member, room_id: str) -> dict[str, int]:
-        """A private conversation's read markers (its participants only)."""
+    async def receipts(self, member: Member, room_id: str) -> dict[str, Any]:
+        """A private conversation's read markers (its participants only):
+        ``read`` (person id → seq) and ``people`` (with names, for display)."""
         room = (await self._chat.open_room(member, room_id)).room
-        if room.kind is not RoomKind.PRIVATE:
-            return {}
-        return await self._store.read_markers(room.id)
+        markers = {} if room.kind is not RoomKind.PRIVATE else \
+            await self._store.read_markers(room.id)
+        return {
+            "room": room.id,
+            "read": markers,
+            "people": [{**await self._render.person(p), "seq": s} for p, s in markers.items()],
+        }
+
+    async def my_acknowledgements(self, member: Member, room_id: str) -> dict[str, Any]:
+        """The announcements of a room I acknowledged (the latest 500): a
+        client shows "Lu ✓" instead of the button after a reload."""
+        room = (await self._chat.open_room(member, room_id)).room
+        return {"room": room.id,
+                "seqs": await self._store.acknowledged_by(room.id, member.id, 500)}
 
     async def unread(self, member: Member, room_ids: list[str]) -> dict[str, int]:
         return await self._store.unread_counts(member.id, room_ids)

@@ -98,7 +98,8 @@ class MessageRef(Op):
 
 
 class RoomReceipts(Op):
-    """A private conversation's read markers (its participants)."""
+    """A room only: ``chat.receipts`` (a private conversation's read markers,
+    its participants) and ``chat.my_acks`` (the announcements I acknowledged)."""
 
     room: RoomId
 

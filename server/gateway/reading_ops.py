@@ -23,6 +23,7 @@ class ReadingOps:
             "chat.receipts": protocol.RoomReceipts,
             "chat.ack": protocol.MessageRef,
             "chat.acks": protocol.MessageRef,
+            "chat.my_acks": protocol.RoomReceipts,
         }
 
     def handlers(self) -> Mapping[str, Handler]:
@@ -31,6 +32,7 @@ class ReadingOps:
             "chat.receipts": self._receipts,
             "chat.ack": self._ack,
             "chat.acks": self._acks,
+            "chat.my_acks": self._my_acks,
         }
 
     async def on_disconnect(self, conn: Connection) -> None:
@@ -44,8 +46,12 @@ class ReadingOps:
     async def _receipts(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, protocol.RoomReceipts)
-        markers = await self.receipts.receipts(conn.member, p.room)
-        return {"room": p.room, "read": markers}
+        return await self.receipts.receipts(conn.member, p.room)
+
+    async def _my_acks(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:
+        p = request.params
+        assert isinstance(p, protocol.RoomReceipts)
+        return await self.receipts.my_acknowledgements(conn.member, p.room)
 
     async def _ack(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:
         p = request.params

@@ -680,6 +680,10 @@ class Store(Protocol):
     async def acknowledgements(self, room_id: str, seq: int) -> list[tuple[str, int]]:
         """``(person id, at ms)`` of everyone who acknowledged a message, in order."""
 
+    async def acknowledged_by(self, room_id: str, person_id: str, limit: int) -> list[int]:
+        """The seqs of the (at most ``limit`` latest) announcements a person
+        acknowledged in a room, ascending."""
+
     async def mark_read(self, room_id: str, person_id: str, seq: int, now_ms: int) -> int:
         """Move a person's read marker forward to ``seq`` (capped at the room's
         head; never backwards); return the marker now. ``LookupError``: no room."""

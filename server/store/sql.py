@@ -1793,6 +1793,15 @@ class SqlStore:
             )
         return [(str(r["person_id"]), int(r["at_ms"])) for r in rows]
 
+    async def acknowledged_by(self, room_id: str, person_id: str, limit: int) -> list[int]:
+        async with self._engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(
+                "SELECT seq FROM message_acks WHERE room_id = $1 AND person_id = $2"
+                " ORDER BY seq DESC LIMIT $3",
+                room_id, person_id, limit,
+            )
+        return sorted(int(r["seq"]) for r in rows)
+
     async def mark_read(self, room_id: str, person_id: str, seq: int, now_ms: int) -> int:
         async with self._engine.transaction() as tx:
             head = await tx.fetchval("SELECT last_seq FROM rooms WHERE id = $1", room_id)

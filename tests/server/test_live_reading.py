@@ -73,6 +73,9 @@ async def test_an_announcement_and_who_has_read_it(people: dict[str, PreauClient
         told = await c.next_event("chat.acked")
         assert (told["seq"], told["person"]["name"]) == (sent["seq"], "Léa Martin")
         assert (await a.request("chat.ack", room=room, seq=sent["seq"]))["duplicate"] is True
+        # After a reload the client asks which announcements it acknowledged.
+        assert sent["seq"] in (await a.request("chat.my_acks", room=room))["seqs"]
+        assert sent["seq"] not in (await h.request("chat.my_acks", room=room))["seqs"]
 
         listing = await c.request("chat.acks", room=room, seq=sent["seq"])
         assert [e["person"]["name"] for e in listing["acknowledged"]] == ["Léa Martin"]
@@ -105,8 +108,10 @@ async def test_read_receipts_in_a_conversation_and_unread_counts(
         assert marked["seq"] == first["seq"] + 1
         receipt = await a.next_event("chat.read")
         assert (receipt["seq"], receipt["person"]["name"]) == (marked["seq"], "Claire Lefèvre")
-        markers = (await a.request("chat.receipts", room=room))["read"]
-        assert markers[await pid(claire)] == marked["seq"]
+        receipts = await a.request("chat.receipts", room=room)
+        assert receipts["read"][await pid(claire)] == marked["seq"]
+        assert {"id": await pid(claire), "name": "Claire Lefèvre",
+                "seq": marked["seq"]} in receipts["people"]
         unread = {r["id"]: r["unread"] for r in (await claire.get("/api/rooms"))["rooms"]}
         assert unread[room] == 0
     # Another parent learns nothing of it.

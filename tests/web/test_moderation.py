@@ -86,6 +86,11 @@ def test_announcement_acknowledgements_and_quiet_hours(people: People, shots: Pa
     expect(announcement.locator(".tag")).to_have_text("Annonce")
     announcement.get_by_role("button", name="J'ai lu").click()
     expect(announcement.locator(".acked")).to_have_text("Lu ✓")
+    # After a reload the server tells the page what was acknowledged.
+    pupil.reload()
+    announcement = pupil.locator(".msg.announcement", has_text="Sortie au musée")
+    expect(announcement.locator(".acked")).to_have_text("Lu ✓")
+    expect(announcement.get_by_role("button", name="J'ai lu")).to_have_count(0)
 
     mine = teacher.locator(".msg.announcement", has_text="Sortie au musée")
     mine.get_by_role("button", name="Qui a lu ?").click()

@@ -178,6 +178,7 @@ export class App {
       room.info.head = reply.head;
       await this.loadHeld(room);
       await this.loadScheduled(room);
+      await this.loadMyAcks(room);
       if (room.info.kind === "private") await this.loadReceipts(room);
     } catch (error) {
       room.subscribed = false;
@@ -230,15 +231,16 @@ export class App {
 
   async loadReceipts(room: RoomState): Promise<void> {
     const reply = await this.request("chat.receipts", { room: room.info.id });
-    for (const [person, seq] of Object.entries(reply.read as Record<string, number>)) {
-      if (person === this.me?.person.id) continue;
-      let name = room.readBy.get(person)?.name ?? "";
-      if (!name) {
-        name = await api<Person>("GET", `/api/people/${encodeURIComponent(person)}`)
-          .then((p) => p.name, () => "");
-      }
-      room.readBy.set(person, { name, seq });
+    for (const person of reply.people as (Person & { seq: number })[]) {
+      if (person.id === this.me?.person.id) continue;
+      room.readBy.set(person.id, { name: person.name, seq: person.seq });
     }
+  }
+
+  /** The announcements I acknowledged earlier: "Lu ✓" survives a reload. */
+  async loadMyAcks(room: RoomState): Promise<void> {
+    const reply = await this.request("chat.my_acks", { room: room.info.id });
+    room.myAcks = new Set(reply.seqs as number[]);
   }
 
   async send(room: RoomState, body: string, ack = false, txn: string = newTxn()): Promise<void> {

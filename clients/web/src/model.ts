@@ -76,6 +76,7 @@ export class RoomState {
   outgoing = new Map<string, Outgoing>();
   held = new Map<string, Held>(); // moderators: the queue
   ackEvents = 0; // bumped by each chat.acked
+  myAcks = new Set<number>(); // announcements I acknowledged (chat.my_acks)
   reportOutcomes: { seq: number; outcome: string }[] = []; // my reports, resolved
   readBy = new Map<string, { name: string; seq: number }>(); // private rooms: receipts
   historyLoaded = false;

@@ -26,7 +26,7 @@ READING_CORE_OPS = {"scheduled.list", "report.resolve", "report.mine"}
 # The reading op module's (server/gateway/reading_ops.py).
 READING_MODULE_OPS = {
     "chat.read": MessageRef, "chat.receipts": RoomReceipts,
-    "chat.ack": MessageRef, "chat.acks": MessageRef,
+    "chat.ack": MessageRef, "chat.acks": MessageRef, "chat.my_acks": RoomReceipts,
 }
 ALL_OPS = {**OPS, **READING_MODULE_OPS}
 
@@ -52,6 +52,7 @@ def parse(obj: Any) -> Any:
         ({"op": "chat.receipts", "room": "r"}, RoomReceipts(room="r")),
         ({"op": "chat.ack", "room": "r", "seq": 3}, MessageRef(room="r", seq=3)),
         ({"op": "chat.acks", "room": "r", "seq": 3}, MessageRef(room="r", seq=3)),
+        ({"op": "chat.my_acks", "room": "r"}, RoomReceipts(room="r")),
         ({"op": "room.policy", "room": "r", "quiet_hours": "08:00-18:30"},
          RoomPolicySet(room="r", quiet_hours="08:00-18:30")),
         ({"op": "room.policy", "room": "r", "quiet_hours": "off"},
@@ -76,6 +77,7 @@ def test_valid(request_: dict[str, Any], params: object) -> None:
         {"op": "chat.read", "room": "r", "seq": 0},
         {"op": "chat.ack", "room": "r"},
         {"op": "chat.acks", "room": "r", "seq": "3"},
+        {"op": "chat.my_acks", "room": "r", "seq": 3},
         {"op": "room.policy", "room": "r", "quiet_hours": "25:00-07:00"},
         {"op": "room.policy", "room": "r", "quiet_hours": "07:00-07:00"},
         {"op": "room.policy", "room": "r", "quiet_hours": "7h-20h"},

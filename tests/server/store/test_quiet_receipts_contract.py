@@ -185,6 +185,8 @@ async def test_announcements_and_acknowledgements(store: Store) -> None:
     await store.acknowledge(s.room, 1, s.ids["p2"], NOON + 20)
     assert await store.acknowledgements(s.room, 1) == [(s.ids["p1"], NOON + 10),
                                                       (s.ids["p2"], NOON + 20)]
+    assert await store.acknowledged_by(s.room, s.ids["p1"], 10) == [1]
+    assert await store.acknowledged_by(s.room, s.ids["t1"], 10) == []
     # Nothing to acknowledge: a plain message, one's own, an unknown seq.
     assert await store.acknowledge(s.room, 2, s.ids["p1"], NOON) is None
     assert await store.acknowledge(s.room, 1, s.ids["t1"], NOON) is None

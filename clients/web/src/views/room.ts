@@ -241,7 +241,7 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
           );
         }
       } else {
-        actions.unshift(entry.acked
+        actions.unshift(entry.acked || r.myAcks.has(entry.seq)
           ? h("span", { class: "acked" }, t("room.acked"))
           : h("button", {
               type: "button", class: "ack",
@@ -544,7 +544,7 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
     }
     const desired: Keyed[] = entries.map((entry) => ({
       key: `m${entry.seq}`,
-      sig: JSON.stringify([entry.redacted, entry.body, entry.acked, ackLists.has(entry.seq),
+      sig: JSON.stringify([entry.redacted, entry.body, entry.acked || r.myAcks.has(entry.seq), ackLists.has(entry.seq),
         ackLists.get(entry.seq) ?? null, r.role, canRecall(entry), seen.get(entry.seq) ?? null, lang()]),
       make: () => {
         const li = messageItem(entry);
