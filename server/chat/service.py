@@ -175,9 +175,15 @@ class ChatService:
         people_set = frozenset([member.id, *others])
         pair_key = "|".join(sorted(people_set)) if len(people_set) == 2 else None
         name = ", ".join(sorted([member.display_name, *names]))
-        return await self._store.open_conversation(
+        room, created = await self._store.open_conversation(
             member.school_id, people_set, name, pair_key, self._clock.now_ms()
         )
+        if created:  # the others' clients list it at once, on whatever node
+            await self._hub.tell_people(others, encode({
+                "ev": "conversation.opened", "room": room_wire(room),
+                "by": {"id": member.id, "name": member.display_name},
+            }))
+        return room, created
 
     async def conversations(self, member: Member) -> list[Room]:
         return await self._store.conversations_of(member.id)

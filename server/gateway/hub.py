@@ -30,7 +30,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +55,7 @@ Renderer = Callable[[Message], Awaitable[bytes]]
 SESSIONS_CHANNEL = "control.sessions"
 DIRECTORY_CHANNEL = "control.directory"
 ROOMS_CHANNEL = "control.rooms"
+PEOPLE_CHANNEL = "control.people"  # events for people wherever their sockets are
 # A removal seen by this node keeps refusing subscriptions this long: a
 # subscribe that read the store just before the removal committed, and
 # registers just after the notice went by, is caught here.
@@ -263,6 +264,7 @@ class Hub:
             (SESSIONS_CHANNEL, self._on_sessions),
             (DIRECTORY_CHANNEL, self._on_directory),
             (ROOMS_CHANNEL, self._on_rooms),
+            (PEOPLE_CHANNEL, self._on_people),
         ):
             sub = await self.broker.subscribe(channel)
             self._control.append(sub)
@@ -524,6 +526,25 @@ class Hub:
     def _recently_revoked(self, room_id: str, person_id: str) -> bool:
         at = self._revoked.get((room_id, person_id))
         return at is not None and time.monotonic() - at < REVOKED_MEMORY_S
+
+    # -- events for people ----------------------------------------------------
+    async def tell_people(self, person_ids: Iterable[str], frame: bytes) -> None:
+        """Push ``frame`` to every open socket of these people, on every node
+        (best effort, like ephemeral events: what it announces is in the store)."""
+        people = sorted(set(person_ids))
+        self._tell_locally(people, frame)
+        await self.broker.publish(PEOPLE_CHANNEL, orjson.dumps(
+            {"people": people, "frame": frame.decode()}))
+
+    async def _on_people(self, data: dict[str, Any]) -> None:
+        self._tell_locally([str(p) for p in data["people"]], str(data["frame"]).encode())
+
+    def _tell_locally(self, people: list[str], frame: bytes) -> None:
+        wanted = set(people)
+        if not wanted & self._per_person.keys():
+            return
+        for conn in [c for c in self.connections if c.member.id in wanted]:
+            conn.push(frame)
 
     # -- global state --------------------------------------------------------
     async def revoke_sessions(self, token_hashes: list[str]) -> None:

@@ -355,6 +355,10 @@ export class App {
       case "moderation.alert":
         this.alerts.push({ room: frame.room, words: frame.words ?? [] });
         break;
+      case "conversation.opened":
+        // Someone opened a conversation with me: list it (with its counts) now.
+        this.refreshRooms().catch(() => undefined);
+        break;
       default:
         break; // events for features this client does not show (yet)
     }
