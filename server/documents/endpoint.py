@@ -32,11 +32,12 @@ from collab.rooms import DocumentRooms
 from server.auth.service import AuthService
 from server.broker import Broker, Subscription
 from server.directory.service import Directory
-from server.documents.connection import GOING_AWAY, CollabConnection
+from server.documents.connection import CollabConnection
 from server.documents.service import DocumentService
 from server.errors import ErrorCode
 from server.gateway.endpoint import origin_allowed, token_from_scope
 from server.gateway.hub import SESSIONS_CHANNEL
+from server.gateway.outbox import GOING_AWAY
 from server.gateway.ratelimit import TokenBucket
 from server.settings import Settings
 

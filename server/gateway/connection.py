@@ -7,15 +7,13 @@ switch per delivered message, which is most of the cost of a fan-out in
 asyncio. Otherwise it is queued and one writer task drains the queue through
 plain ASGI sends, in order. The queue is bounded: a client that stops reading
 fills it and is cut (close code 4008) rather than allowed to grow the server's
-memory; it resumes later with ``since``.
+memory; it resumes later with ``since``. That outbound side is
+:class:`~server.gateway.outbox.Outbox`, shared with ``/collab`` sockets.
 """
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import logging
-from collections import deque
 from collections.abc import Callable
 from enum import IntEnum
 
@@ -23,11 +21,9 @@ from starlette.types import Send
 
 from server.auth.service import Session
 from server.directory.model import Member
-from server.gateway.frames import text_frame
+from server.gateway import outbox
+from server.gateway.outbox import Outbox
 from server.gateway.ratelimit import TokenBucket
-
-log = logging.getLogger(__name__)
-
 
 _ids = itertools.count(1)
 
@@ -35,11 +31,11 @@ _ids = itertools.count(1)
 class CloseCode(IntEnum):
     """WebSocket close codes Préau uses (docs/protocol.md)."""
 
-    GOING_AWAY = 1001  # server shutting down: reconnect elsewhere
+    GOING_AWAY = outbox.GOING_AWAY  # server shutting down: reconnect elsewhere
     POLICY = 1008  # abusive client (floods after being told to slow down)
     SESSION_ENDED = 4001  # logout, password change, session expired: log in again
     ACCOUNT_CLOSED = 4003
-    SLOW_CONSUMER = 4008  # stopped reading: reconnect and resume with since
+    SLOW_CONSUMER = outbox.SLOW_CONSUMER  # stopped reading: reconnect and resume with since
 
 
 class RoomState:
@@ -58,7 +54,10 @@ class RoomState:
         self.backlog: list[tuple[int, bytes, bytes]] = []  # (seq, payload, wire frame)
 
 
-class Connection:
+class Connection(Outbox):
+    """One ``/ws`` socket: who is on it, what it follows, and its outbound
+    side (``Outbox``: ``push`` never blocks; a slow reader is cut)."""
+
     def __init__(
         self,
         send: Send,
@@ -78,116 +77,5 @@ class Connection:
         self.rooms: dict[str, RoomState] = {}
         self.ops_bucket = ops_bucket
         self.refusals = 0  # rate-limit refusals in a row: past a bound, the client is abusive
-        self._send = send
-        self._queue: deque[bytes] = deque()
-        self._direct = direct_write
-        self._in_flight = False  # the writer holds a frame it has not written yet
-        self._queue_limit = self.queue_limit = queue_limit
-        self._wakeup: asyncio.Future[None] | None = None
-        self._drain: asyncio.Future[None] | None = None
-        self._can_abort = can_abort
-        self.close_code: int | None = None
-        self._closer: asyncio.Task[None] | None = None
-        self._writer = asyncio.get_running_loop().create_task(self._write_loop())
-
-    @property
-    def closed(self) -> bool:
-        return self.close_code is not None
-
-    def push(self, payload: bytes, wire: bytes | None = None) -> None:
-        """Send a JSON ``payload`` (``wire``: its frame, when already built); never blocks.
-
-        Order is kept: the direct write is taken only when nothing is queued or
-        in flight. Overflow of the queue cuts the client.
-        """
-        if self.close_code is not None:
-            return
-        if (
-            not self._queue
-            and not self._in_flight
-            and self._direct is not None
-            and self._direct(wire if wire is not None else text_frame(payload))
-        ):
-            return
-        if len(self._queue) >= self._queue_limit:
-            log.warning("connection %s stopped reading: cut after %d queued frames",
-                        self.id, len(self._queue))
-            self.close(CloseCode.SLOW_CONSUMER, "too slow: reconnect and resume")
-            return
-        self._queue.append(payload)
-        wakeup = self._wakeup
-        if wakeup is not None and not wakeup.done():
-            wakeup.set_result(None)
-
-    async def room_to_push(self) -> None:
-        """Wait until the queue is at most half full (or the connection closed).
-
-        Producers that can wait (a replay from the store) call this between
-        frames, so a large catch-up is paced by the client's reading speed
-        instead of overflowing the queue; live fan-out never waits.
-        """
-        while self.close_code is None and len(self._queue) >= self._queue_limit // 2:
-            if self._drain is None or self._drain.done():
-                self._drain = asyncio.get_running_loop().create_future()
-            drain = self._drain
-            try:
-                await asyncio.wait_for(asyncio.shield(drain), 1.0)
-            except TimeoutError:
-                continue  # re-check: the writer may have died with the socket
-
-    async def _write_loop(self) -> None:
-        send = self._send
-        queue = self._queue
-        loop = asyncio.get_running_loop()
-        try:
-            while self.close_code is None:
-                if not queue:
-                    self._wakeup = loop.create_future()
-                    await self._wakeup
-                    continue
-                # Drain without yielding between frames when the socket is writable.
-                while queue and self.close_code is None:
-                    self._in_flight = True
-                    await send({"type": "websocket.send", "text": queue.popleft().decode()})
-                    self._in_flight = False
-                    drain = self._drain
-                    if drain is not None and len(queue) < self._queue_limit // 2:
-                        self._drain = None
-                        if not drain.done():
-                            drain.set_result(None)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # the client went away mid-write: the reader sees the disconnect
-            log.debug("connection %s: write failed", self.id, exc_info=True)
-            self.close_code = self.close_code or CloseCode.GOING_AWAY
-
-    def close(self, code: int, reason: str = "") -> None:
-        """Stop sending and close the socket with ``code`` (idempotent, never blocks)."""
-        if self.close_code is not None:
-            return
-        self.close_code = code
-        self._queue.clear()
-        self._writer.cancel()
-        self._closer = asyncio.get_running_loop().create_task(self._send_close(code, reason))
-
-    async def _send_close(self, code: int, reason: str) -> None:
-        try:
-            if code == CloseCode.SLOW_CONSUMER and self._can_abort:
-                # The socket is not writable (the client stopped reading): a close
-                # frame would wait behind the unread data forever. Drop the TCP
-                # connection instead; the client sees an abnormal close and resumes.
-                await self._send({"type": "preau.abort"})
-            else:
-                await self._send({"type": "websocket.close", "code": code, "reason": reason})
-        except Exception:
-            log.debug("connection %s: close failed (already gone)", self.id, exc_info=True)
-
-    async def finish(self) -> None:
-        """Wait for the writer after the client left (called once by the endpoint)."""
-        if self.close_code is None:
-            self.close_code = CloseCode.GOING_AWAY
-        self._writer.cancel()
-        try:
-            await self._writer
-        except asyncio.CancelledError:
-            pass
+        super().__init__(send, label=f"connection {self.id}", queue_limit=queue_limit,
+                         binary=False, can_abort=can_abort, direct_write=direct_write)
