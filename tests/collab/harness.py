@@ -10,6 +10,7 @@ would deliver them.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ from pycrdt import Doc, Text, TransactionEvent
 from collab import codec
 from collab.ports import Access
 from collab.room import DocumentRoom
+from collab.rooms import DocumentRooms
 
 _ids = itertools.count(1)
 
@@ -126,3 +128,25 @@ class SimClient:
 
     def content(self) -> str:
         return str(self.text)
+
+
+async def deliver(clients: list[SimClient], nodes: list[DocumentRooms]) -> None:
+    """Run until no frame, broker message or catch-up is pending anywhere."""
+    # A time budget, not a count: a loaded CI machine runs the store's
+    # threads and the catch-ups' back-off slower (returns once quiet).
+    deadline = asyncio.get_running_loop().time() + 15.0
+    while asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.002)
+        for client in clients:
+            await client.flush()
+        busy = any(c.inbox for c in clients) or any(
+            room._ahead or room._held
+            or (room._catch_up_task is not None and not room._catch_up_task.done())
+            or (room._rebuild_task is not None and not room._rebuild_task.done())
+            for node in nodes for room in node.rooms.values()
+        )
+        if not busy:
+            await asyncio.sleep(0.01)  # a last look for broker messages in flight
+            if not any(c.inbox for c in clients):
+                return
+    raise AssertionError("never quiet")

@@ -9,7 +9,6 @@ both nodes' replicas and the stored state (snapshot + log) hold the same text.
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from collab.rooms import DocumentRooms
 from server.broker.memory import MemoryBroker, MemoryBus
 from server.store.documents import SqlDocumentStore, engine_of
 from server.store.factory import open_store
-from tests.collab.harness import SimClient, StaticAuthoriser
+from tests.collab.harness import SimClient, StaticAuthoriser, deliver
 
 DOC = "doc-prop"
 CLIENTS = 3
@@ -57,28 +56,6 @@ async def _open_store(folder: Path) -> tuple[Any, SqlDocumentStore]:
         await tx.execute("INSERT INTO documents (id, school_id, class_id, title, created_by,"
                          " created_ms) VALUES ($1, 's', 'c', 'Propriété', 't', 0)", DOC)
     return store, documents
-
-
-async def _deliver(clients: list[SimClient], nodes: list[DocumentRooms]) -> None:
-    """Run until no frame, broker message or catch-up is pending anywhere."""
-    # A time budget, not a count: a loaded CI machine runs the store's
-    # threads and the catch-ups' back-off slower (returns once quiet).
-    deadline = asyncio.get_running_loop().time() + 15.0
-    while asyncio.get_running_loop().time() < deadline:
-        await asyncio.sleep(0.002)
-        for client in clients:
-            await client.flush()
-        busy = any(c.inbox for c in clients) or any(
-            room._ahead or room._held
-            or (room._catch_up_task is not None and not room._catch_up_task.done())
-            or (room._rebuild_task is not None and not room._rebuild_task.done())
-            for node in nodes for room in node.rooms.values()
-        )
-        if not busy:
-            await asyncio.sleep(0.01)  # a last look for broker messages in flight
-            if not any(c.inbox for c in clients):
-                return
-    raise AssertionError("never quiet")
 
 
 def _text(state_parts: list[bytes]) -> str:
@@ -130,7 +107,7 @@ async def test_random_edits_across_two_nodes_converge(script: list[tuple[Any, ..
                     where[op[1]] = op[2]
                     await room.receive(client, codec.sync_step1(client.doc.get_state()))
                 elif kind == "deliver":
-                    await _deliver(clients, nodes)
+                    await deliver(clients, nodes)
             # Everyone back online, everything delivered.
             for i, client in enumerate(clients):
                 if client.room is None:
@@ -138,7 +115,7 @@ async def test_random_edits_across_two_nodes_converge(script: list[tuple[Any, ..
                     client.room = room
                     where[i] = i % 2
                     await room.receive(client, codec.sync_step1(client.doc.get_state()))
-            await _deliver(clients, nodes)
+            await deliver(clients, nodes)
             texts = {c.content() for c in clients}
             assert len(texts) == 1, texts
             final = texts.pop()

@@ -6,7 +6,6 @@ replicas and the stored state end up with the same text."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -17,10 +16,9 @@ from collab import codec
 from collab.compaction import merge_log
 from collab.content import read
 from collab.room import Limits
-from collab.rooms import DocumentRooms
 from server.documents.model import DocumentKind
 from server.services import Services
-from tests.collab.harness import SimClient
+from tests.collab.harness import SimClient, deliver
 from tests.server.twonodes import Nodes
 
 PUPILS = ("Léa Martin", "Hugo Bernard", "Chloé Dubois")
@@ -37,27 +35,6 @@ script = st.lists(
     ),
     min_size=5, max_size=40,
 )
-
-
-async def deliver(clients: list[SimClient], rooms: list[DocumentRooms]) -> None:
-    # A time budget, not a count: a loaded CI machine runs the store's
-    # threads and the catch-ups' back-off slower (returns once quiet).
-    deadline = asyncio.get_running_loop().time() + 15.0
-    while asyncio.get_running_loop().time() < deadline:
-        await asyncio.sleep(0.002)
-        for client in clients:
-            await client.flush()
-        busy = any(c.inbox for c in clients) or any(
-            room._ahead or room._held
-            or (room._catch_up_task is not None and not room._catch_up_task.done())
-            or (room._rebuild_task is not None and not room._rebuild_task.done())
-            for node in rooms for room in node.rooms.values()
-        )
-        if not busy:
-            await asyncio.sleep(0.01)
-            if not any(c.inbox for c in clients):
-                return
-    raise AssertionError("never quiet")
 
 
 async def connect(client: SimClient, node: Services, document: str) -> None:
