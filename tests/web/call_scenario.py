@@ -61,6 +61,7 @@ def main(data_dir: Path, shots: Path) -> dict[str, object]:
                 logs: list[str] = []
                 for who, page in (("lea", lea), ("hugo", hugo)):
                     page.on("console", lambda msg, who=who: logs.append(f"{who}: {msg.text}"))
+                hugo.goto("/")  # his home is open before the call exists
                 open_room(lea, "6eA")
                 lea.get_by_role("button", name="Créer un groupe d'étude").click()
                 lea.get_by_label("Nom du groupe").fill("Révisions")
@@ -72,8 +73,10 @@ def main(data_dir: Path, shots: Path) -> dict[str, object]:
                 lea.get_by_role("button", name="Entrer dans la visio").click()
                 expect(lea.locator('video[data-peer="me"]')).to_be_visible()
 
-                # Hugo finds the call on his home page.
-                hugo.goto("/")
+                # Hugo's open home page shows the call at once (call.started; its
+                # safety poll is a minute, longer than this wait).
+                expect(hugo.get_by_role("link", name="Rejoindre Révisions")).to_be_visible(
+                    timeout=10_000)
                 hugo.get_by_role("link", name="Rejoindre Révisions").click()
                 hugo.get_by_role("button", name="Entrer dans la visio").click()
 

@@ -63,6 +63,7 @@ export function homeView(app: App, go: (path: string) => void): View {
     update();
   }
   let callPoll = 0;
+  let stopCallEvents = (): void => undefined;
 
   function section(title: string, rooms: RoomState[], extra: HTMLElement[] = []): HTMLElement {
     return h("section", { class: "card" },
@@ -179,7 +180,14 @@ export function homeView(app: App, go: (path: string) => void): View {
   if (!parentProfile) {
     void loadDocuments();
     void loadCalls();
-    callPoll = window.setInterval(() => void loadCalls(), 15000);
+    // call.started / call.closed come live; the slow poll only covers a lost event.
+    stopCallEvents = app.onCallEvent((frame) => {
+      if (frame.ev === "call.started" || frame.ev === "call.closed") void loadCalls();
+    });
+    callPoll = window.setInterval(() => void loadCalls(), 60000);
   }
-  return { el, title: t("nav.home"), update, destroy: () => window.clearInterval(callPoll) };
+  return {
+    el, title: t("nav.home"), update,
+    destroy: () => { window.clearInterval(callPoll); stopCallEvents(); },
+  };
 }

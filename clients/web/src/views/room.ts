@@ -100,12 +100,18 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
     update();
     if (room.info.kind === "class") {
       await loadCalls();
-      // No event announces a new call: look again now and then.
-      callPoll = window.setInterval(() => void loadCalls(), 10000);
+      // call.started / call.closed come live; the slow poll only covers a lost event.
+      stopCallEvents = app.onCallEvent((frame) => {
+        if ((frame.ev === "call.started" || frame.ev === "call.closed") && frame.room === room?.info.id) {
+          void loadCalls();
+        }
+      });
+      callPoll = window.setInterval(() => void loadCalls(), 60000);
     }
   }
 
   let callPoll = 0;
+  let stopCallEvents = (): void => undefined;
   let groupForm: HTMLElement | null = null;
 
   async function loadCalls(): Promise<void> {
@@ -577,7 +583,10 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
   }
 
   void open();
-  return { el, title: t("nav.home"), update, destroy: () => window.clearInterval(callPoll) };
+  return {
+    el, title: t("nav.home"), update,
+    destroy: () => { window.clearInterval(callPoll); stopCallEvents(); },
+  };
 }
 
 /** A private conversation is named after its people: leave myself out. */
