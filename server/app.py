@@ -39,6 +39,7 @@ from server.errors import PreauError
 from server.gateway.call_ops import CallOps
 from server.gateway.endpoint import WebSocketGateway
 from server.gateway.hub import Hub
+from server.gateway.protocol import encode
 from server.gateway.reading_ops import ReadingOps
 from server.gateway.sfu_ops import SfuOps, open_sfu_backend
 from server.http import api
@@ -107,6 +108,11 @@ async def build_services(
                         hub=hub)
     directory.on_change(calls.recheck)  # after the hub's: it refreshes sockets' members
     documents = build_documents(store, broker, directory, settings, clock)
+
+    async def tell_rights_changed(document_id: str, people: set[str]) -> None:
+        await hub.tell_people(people, encode({"ev": "document.changed", "document": document_id}))
+
+    documents.on_rights_changed(tell_rights_changed)  # clients re-read their rights
     directory.on_change(documents.directory_changed)
     broker.on_resync(documents.rooms.resync)
     return Services(

@@ -15,8 +15,9 @@ another class by an import) re-checks every open document of this node.
 
 from __future__ import annotations
 
+import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 
 from collab import content
@@ -36,7 +37,12 @@ from server.store import Store
 from server.store.documents import SqlDocumentStore, engine_of
 
 MAX_TITLE = 200
+log = logging.getLogger(__name__)
+
 MAX_PEOPLE = 200  # editors + readers named on one document
+
+# (document id, person ids): told after a rights change (see on_rights_changed).
+RightsListener = Callable[[str, set[str]], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +63,34 @@ class DocumentService:
         self.directory = directory
         self.clock = clock
         self._rooms: DocumentRooms | None = None
+        self._rights_listeners: list[RightsListener] = []
+
+    def on_rights_changed(self, listener: RightsListener) -> None:
+        """Call ``listener(document_id, people)`` after a lock or a group change,
+        with everyone who had or now has access: their clients re-read the
+        document's rights (a stock Yjs provider cannot be told over /collab)."""
+        self._rights_listeners.append(listener)
+
+    async def _concerned(self, document: DocumentInfo) -> set[str]:
+        """Who may see the document, in any role (its class, the staff, its readers)."""
+        view = await self.directory.school(document.school_id)
+        if view is None:
+            return set()
+        room = await self._class_room(document)
+        return {m.id for m in view.members.values()
+                if document_role(m, document, room) is not Role.NONE}
+
+    async def _rights_changed(self, before: DocumentInfo) -> DocumentInfo:
+        await self.rooms.rights_changed(before.id)
+        after = await self._reload(before.id)
+        if self._rights_listeners:
+            people = await self._concerned(before) | await self._concerned(after)
+            for listener in self._rights_listeners:
+                try:
+                    await listener(after.id, people)
+                except Exception:
+                    log.exception("document %s: rights listener failed", after.id)
+        return after
 
     def attach(self, rooms: DocumentRooms) -> None:
         """The node's rooms (built after the service, which is their authoriser)."""
@@ -143,8 +177,7 @@ class DocumentService:
     async def set_locked(self, member: Member, document_id: str, locked: bool) -> DocumentInfo:
         document = await self._moderate(member, document_id)
         await self.store.set_locked(document.id, locked)
-        await self.rooms.rights_changed(document.id)
-        return await self._reload(document.id)
+        return await self._rights_changed(document)
 
     async def set_people(
         self, member: Member, document_id: str, editors: Iterable[str] | None,
@@ -155,8 +188,7 @@ class DocumentService:
         document = await self._moderate(member, document_id)
         editor_set, reader_set = await self._check_people(member, document, editors, readers)
         await self.store.set_people(document.id, editors is not None, editor_set, reader_set)
-        await self.rooms.rights_changed(document.id)
-        return await self._reload(document.id)
+        return await self._rights_changed(document)
 
     async def _check_people(
         self, member: Member, document: DocumentInfo, editors: Iterable[str] | None,

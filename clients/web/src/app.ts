@@ -22,6 +22,7 @@ export class App {
   private live: Live | null = null;
   private listeners = new Set<() => void>();
   private callListeners = new Set<(frame: Frame) => void>();
+  private eventListeners = new Map<string, Set<(frame: Frame) => void>>();
   private redrawQueued = false;
 
   constructor(private readonly onSessionEnded: () => void) {}
@@ -268,12 +269,22 @@ export class App {
     this.changed();
   }
 
+  /** Listen to one kind of event (e.g. document.changed); returns the unsubscribe. */
+  on(name: string, listener: (frame: Frame) => void): () => void {
+    let listeners = this.eventListeners.get(name);
+    if (!listeners) this.eventListeners.set(name, (listeners = new Set()));
+    listeners.add(listener);
+    return () => { listeners?.delete(listener); };
+  }
+
   onCallEvent(listener: (frame: Frame) => void): () => void {
     this.callListeners.add(listener);
     return () => this.callListeners.delete(listener);
   }
 
   private handle(frame: Frame): void {
+    const listeners = typeof frame.ev === "string" ? this.eventListeners.get(frame.ev) : undefined;
+    for (const listener of [...(listeners ?? [])]) listener(frame);
     if (typeof frame.ev === "string" && (frame.ev.startsWith("call.") || frame.ev.startsWith("sfu."))) {
       for (const listener of [...this.callListeners]) listener(frame);
       return;

@@ -53,6 +53,7 @@ export function documentView(app: App, id: string): View {
   let meta: DocumentMeta | null = null;
   let destroyed = false;
   let poll = 0;
+  let stopChanges = (): void => undefined;
 
   async function loadMeta(forceTools = false): Promise<void> {
     const before = meta?.access;
@@ -130,9 +131,13 @@ export function documentView(app: App, id: string): View {
       return;
     }
     await startEditor();
-    // The collab protocol has no event for "your rights changed" that a stock
-    // provider exposes, so the page re-reads them every few seconds.
-    poll = window.setInterval(() => void loadMeta().catch(() => undefined), 3000);
+    // The collab protocol has no "your rights changed" a stock provider
+    // exposes: the server says it over /ws (document.changed) and the page
+    // re-reads them; a slow poll only covers a lost event.
+    stopChanges = app.on("document.changed", (frame) => {
+      if (frame.document === id) void loadMeta().catch(() => undefined);
+    });
+    poll = window.setInterval(() => void loadMeta().catch(() => undefined), 60000);
   }
 
   async function startEditor(): Promise<void> {
@@ -162,6 +167,7 @@ export function documentView(app: App, id: string): View {
     destroy() {
       destroyed = true;
       window.clearInterval(poll);
+      stopChanges();
       editor?.destroy();
     },
   };
