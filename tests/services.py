@@ -13,6 +13,7 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -115,13 +116,8 @@ def _reap_orphans(tmp_root: Path, prefix: list[str], bin_dir: Path) -> None:
             owner = int((base / "owner.pid").read_text())
         except (OSError, ValueError):
             continue  # not ours to judge (an older layout, or being set up)
-        try:
-            os.kill(owner, 0)
+        if _alive(owner):
             continue  # its run is alive
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            continue
         if (base / "data" / "postmaster.pid").exists():
             subprocess.run(
                 [*prefix, str(bin_dir / "pg_ctl"), "-D", str(base / "data"), "-m", "immediate",
@@ -212,7 +208,11 @@ class RedisServer:
         self.binary = binary
         self.port = _free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        reap_redis_orphans(Path(tempfile.gettempdir()))
         self._dir = Path(tempfile.mkdtemp(prefix="preau-redis-"))
+        # Who owns this server: a later run kills it if this process died
+        # without cleaning up (a killed test run leaves its children running).
+        (self._dir / "owner.pid").write_text(str(os.getpid()))
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> RedisServer:
@@ -237,6 +237,7 @@ class RedisServer:
             )
         finally:
             log.close()
+        (self._dir / "server.pid").write_text(str(self._process.pid))
         deadline = time.monotonic() + REDIS_START_TIMEOUT_S
         while not _redis_answers(self.port):
             if self._process.poll() is not None or time.monotonic() > deadline:
@@ -268,6 +269,39 @@ class RedisServer:
     def remove(self) -> None:
         self.stop()
         shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def reap_redis_orphans(tmp_root: Path) -> int:
+    """Kill and remove private redis-servers whose owning test run is gone; how many."""
+    reaped = 0
+    for base in tmp_root.glob("preau-redis-*"):
+        try:
+            owner = int((base / "owner.pid").read_text())
+        except (OSError, ValueError):
+            continue  # not ours to judge (an older layout, or being set up)
+        if _alive(owner):
+            continue
+        try:
+            server = int((base / "server.pid").read_text())
+            command = Path(f"/proc/{server}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            command = b""
+        if b"redis-server" in command:  # the pid was not reused by something else
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(server, signal.SIGKILL)
+                reaped += 1
+        shutil.rmtree(base, ignore_errors=True)
+    return reaped
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
 
 
 def _redis_answers(port: int) -> bool:
