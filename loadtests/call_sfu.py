@@ -34,6 +34,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loadtests.report import replace_section
+
 ROOT = Path(__file__).resolve().parents[1]
 MIN_FPS = 10.0
 FPS = 15
@@ -185,14 +187,7 @@ def render(results: Results) -> str:
 
 
 def write_docs(path: Path, results: Results) -> None:
-    section = render(results)
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    start, end = text.find(BEGIN), text.find(END)
-    if start >= 0 and end > start:
-        text = text[:start] + section.rstrip("\n") + text[end + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
+    replace_section(path, BEGIN, END, render(results))
 
 
 def main() -> None:

@@ -42,6 +42,7 @@ from preau_client import LiveConnection, PreauClient
 from preau_client.call import CallPeer
 
 from loadtests.chat_fanout import HOST, run_server
+from loadtests.report import replace_section
 from loadtests.school import SchoolManifest, prepare_school
 from rtc.peer import confine_ice
 
@@ -222,13 +223,9 @@ def write_docs(r: Results, command: str) -> None:
         "is an upper bound of what the server adds.",
         END,
     ])
-    text = DOCS.read_text()
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + body + text[text.index(END) + len(END):]
-    else:
-        heading = "## Video call signalling (loadtests/call_signalling.py)"
-        text = f"{text.rstrip()}\n\n{heading}\n\n{body}\n"
-    DOCS.write_text(text)
+    if BEGIN not in (DOCS.read_text() if DOCS.exists() else ""):  # first run: a heading too
+        body = f"## Video call signalling (loadtests/call_signalling.py)\n\n{body}"
+    replace_section(DOCS, BEGIN, END, body)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,6 +55,7 @@ import httpx
 from pycrdt import Doc, Text, merge_updates
 
 from collab import codec
+from loadtests.report import replace_section
 from loadtests.wsclient import OP_BINARY, WsClient, connect
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -467,14 +468,7 @@ def render(r: Results) -> str:
 
 
 def write_docs(path: Path, results: Results) -> None:
-    section = render(results)
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    start, end = text.find(BEGIN), text.find(END)
-    if start >= 0 and end > start:
-        text = text[:start] + section.rstrip("\n") + text[end + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
+    replace_section(path, BEGIN, END, render(results))
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+from loadtests.report import replace_section
 from server.app import build_services, close_services
 from server.directory.csv_import import parse_csv
 from server.directory.importer import Rollover, import_directory
@@ -172,13 +173,7 @@ def render(f: dict[str, Any]) -> str:
 
 
 def write_docs(text: str) -> None:
-    current = BENCHMARKS.read_text(encoding="utf-8")
-    if BEGIN in current:
-        head, rest = current.split(BEGIN, 1)
-        current = head + text + rest.split(END, 1)[1]
-    else:
-        current = current.rstrip("\n") + "\n\n" + text + "\n"
-    BENCHMARKS.write_text(current, encoding="utf-8")
+    replace_section(BENCHMARKS, BEGIN, END, text)
 
 
 def main() -> None:

@@ -314,14 +314,23 @@ def reading(results: Results) -> list[str]:
     return lines
 
 
-def write_docs(path: Path, results: Results) -> None:
-    """Replace the generated section of ``path`` (or append it, or create the file)."""
-    section = render(results)
-    text = path.read_text(encoding="utf-8") if path.exists() else HEADER
-    start, end = text.find(BEGIN), text.find(END)
-    if start >= 0 and end > start:
-        text = text[:start] + section.rstrip("\n") + text[end + len(END):]
+def replace_section(
+    path: Path, begin: str, end: str, section: str, header: str = "# Benchmarks\n"
+) -> None:
+    """Put ``section`` (which starts with ``begin`` and ends with ``end``) in
+    place of the one between those markers in ``path``; append it when the
+    markers are absent; create the file with ``header`` when it is missing.
+    Every benchmark writes its own generated section of docs/benchmarks.md."""
+    text = path.read_text(encoding="utf-8") if path.exists() else header
+    start, stop = text.find(begin), text.find(end)
+    if start >= 0 and stop > start:
+        text = text[:start] + section.rstrip("\n") + text[stop + len(end):]
     else:
-        text = text.rstrip("\n") + "\n\n" + section
+        text = text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
+
+
+def write_docs(path: Path, results: Results) -> None:
+    """Replace the generated section of ``path`` (or append it, or create the file)."""
+    replace_section(path, BEGIN, END, render(results), HEADER)
