@@ -6,8 +6,8 @@ rollover, an hourly retention pass), not the chat's hot path, and they read
 tables directly. Every method is one transaction unless it says otherwise;
 the portability rules of ``migrations/0001_initial.sql`` hold for the SQL here.
 
-Tables of later features are included when they exist in the schema (see
-``has_table``): document edits (migration 0007) if present.
+Every table of every feature is covered (the migrations all run at start):
+the tests list the schema's tables to check that erasure leaves no identity.
 """
 
 from __future__ import annotations
@@ -115,16 +115,11 @@ async def _bump_directory(tx: Transaction, school_id: str) -> None:
     )
 
 
-async def _delete_messages(
-    tx: Transaction, tables: set[str], where: str, *args: Any
-) -> int:
+async def _delete_messages(tx: Transaction, where: str, *args: Any) -> int:
     """Delete the messages matching ``where`` (an SQL condition on ``messages``),
     with what points at them (reports, kept originals, acknowledgements) first."""
     selected = f"SELECT room_id, seq FROM messages WHERE {where}"
-    if "message_acks" in tables:
-        await tx.execute(
-            f"DELETE FROM message_acks WHERE (room_id, seq) IN ({selected})", *args
-        )
+    await tx.execute(f"DELETE FROM message_acks WHERE (room_id, seq) IN ({selected})", *args)
     await tx.execute(f"DELETE FROM reports WHERE (room_id, seq) IN ({selected})", *args)
     await tx.execute(
         f"DELETE FROM redacted_messages WHERE (room_id, seq) IN ({selected})", *args
@@ -135,36 +130,24 @@ async def _delete_messages(
 class PrivacyStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._tables: set[str] | None = None
 
     @property
     def engine(self) -> Engine:
         return self._engine
 
-    async def has_table(self, name: str) -> bool:
-        """Whether the schema has ``name`` (tables of features added later)."""
-        if self._tables is None:
-            from server.store.sqlite import SqliteEngine
+    async def table_names(self) -> set[str]:
+        """The schema's tables (the tests look for an identity in every one)."""
+        from server.store.sqlite import SqliteEngine
 
-            sql = (
-                "SELECT name FROM sqlite_master WHERE type = 'table'"
-                if isinstance(self._engine, SqliteEngine)
-                else "SELECT table_name AS name FROM information_schema.tables"
-                " WHERE table_schema = current_schema()"
-            )
-            async with self._engine.transaction(readonly=True) as tx:
-                rows = await tx.fetch(sql)
-            self._tables = {str(r["name"]) for r in rows}
-        return name in self._tables
-
-    def _loaded(self) -> set[str]:
-        """The tables, once ``has_table`` ran: never look them up inside a
-        transaction (the SQLite engine would wait on itself)."""
-        assert self._tables is not None, "call has_table() before the transaction"
-        return self._tables
-
-    def _has(self, name: str) -> bool:
-        return name in self._loaded()
+        sql = (
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+            if isinstance(self._engine, SqliteEngine)
+            else "SELECT table_name AS name FROM information_schema.tables"
+            " WHERE table_schema = current_schema()"
+        )
+        async with self._engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(sql)
+        return {str(r["name"]) for r in rows}
 
     # -- people -----------------------------------------------------------------
     async def person(self, person_id: str) -> PersonRecord | None:
@@ -197,25 +180,23 @@ class PrivacyStore:
     # -- export: one page per transaction ---------------------------------------
     async def export_relations(self, person_id: str) -> dict[str, Any]:
         """Classes, guardians, children, rooms with moderation state, sessions,
-        read markers and acknowledgements (when those tables exist)."""
-        await self.has_table("people")
+        read markers and acknowledgements."""
         reading: dict[str, list[dict[str, Any]]] = {}
         async with self._engine.transaction(readonly=True) as tx:
             paused = await tx.fetch(
                 "SELECT paused_ms, reason, details FROM paused_accounts WHERE person_id = $1",
                 person_id,
-            ) if self._has("paused_accounts") else []
+            )
             for table in ("read_markers", "message_acks"):
-                if self._has(table):
-                    rows = await tx.fetch(
-                        f"SELECT room_id, seq, at_ms FROM {table} WHERE person_id = $1"
-                        " ORDER BY room_id, seq",
-                        person_id,
-                    )
-                    reading[table] = [
-                        {"room": r["room_id"], "seq": int(r["seq"]), "at": int(r["at_ms"])}
-                        for r in rows
-                    ]
+                rows = await tx.fetch(
+                    f"SELECT room_id, seq, at_ms FROM {table} WHERE person_id = $1"
+                    " ORDER BY room_id, seq",
+                    person_id,
+                )
+                reading[table] = [
+                    {"room": r["room_id"], "seq": int(r["seq"]), "at": int(r["at_ms"])}
+                    for r in rows
+                ]
             classes = await tx.fetch(
                 "SELECT c.id, c.name FROM class_members m JOIN classes c ON c.id = m.class_id"
                 " WHERE m.person_id = $1 ORDER BY c.name",
@@ -341,8 +322,6 @@ class PrivacyStore:
     async def scheduled_of(self, person_id: str) -> list[Row]:
         """Messages waiting for the end of quiet hours (migration 0006), and
         those delivered (``seq`` set)."""
-        if not await self.has_table("scheduled_messages"):
-            return []
         async with self._engine.transaction(readonly=True) as tx:
             return await tx.fetch(
                 "SELECT room_id, body, created_ms, release_ms, seq FROM scheduled_messages"
@@ -380,9 +359,7 @@ class PrivacyStore:
             )
 
     async def document_edits(self, person_id: str) -> list[Row]:
-        """Documents the person edited (empty before migration 0007 exists)."""
-        if not await self.has_table("document_edits"):
-            return []
+        """Documents the person edited, with how often and when."""
         async with self._engine.transaction(readonly=True) as tx:
             return await tx.fetch(
                 "SELECT e.document_id, d.title, MIN(e.at_ms) AS first_ms,"
@@ -444,7 +421,6 @@ class PrivacyStore:
         A step whose job moved on already (another runner, a resumed crash)
         does nothing: each step is idempotent and guarded by the recorded step.
         """
-        await self.has_table("erasures")
         async with self._engine.transaction(bulk=True) as tx:
             moved = await tx.execute(
                 "UPDATE erasures SET step = $3, updated_ms = $4 WHERE id = $1 AND step = $2",
@@ -475,14 +451,9 @@ class PrivacyStore:
             )
         ]
         private = "room_id IN (SELECT id FROM rooms WHERE kind = 'private')"
-        await _delete_messages(
-            tx, self._loaded(), f"sender_id = $1 AND kind = 'message' AND {private}", pid
-        )
+        await _delete_messages(tx, f"sender_id = $1 AND kind = 'message' AND {private}", pid)
         await tx.execute(f"DELETE FROM held_messages WHERE sender_id = $1 AND {private}", pid)
-        if self._has("scheduled_messages"):
-            await tx.execute(
-                f"DELETE FROM scheduled_messages WHERE sender_id = $1 AND {private}", pid
-            )
+        await tx.execute(f"DELETE FROM scheduled_messages WHERE sender_id = $1 AND {private}", pid)
         await tx.execute("DELETE FROM room_members_explicit WHERE person_id = $1", pid)
         for room_id in rooms:
             # The conversation's name was its members' names: rebuilt from
@@ -499,27 +470,22 @@ class PrivacyStore:
 
     async def _step_contributions(self, tx: Transaction, job: ErasureJob, now_ms: int) -> None:
         pid, alias = job.person_id, job.pseudonym
-        tables = self._loaded()
-        scheduled = "scheduled_messages" in tables
         if job.delete_contributions:
-            await _delete_messages(tx, tables, "sender_id = $1 AND kind = 'message'", pid)
+            await _delete_messages(tx, "sender_id = $1 AND kind = 'message'", pid)
             await tx.execute("DELETE FROM held_messages WHERE sender_id = $1", pid)
-            if scheduled:
-                await tx.execute("DELETE FROM scheduled_messages WHERE sender_id = $1", pid)
+            await tx.execute("DELETE FROM scheduled_messages WHERE sender_id = $1", pid)
         else:
             # Pending held messages were never published: nothing to keep;
             # nor messages waiting for the end of quiet hours.
             await tx.execute(
                 "DELETE FROM held_messages WHERE sender_id = $1 AND status = 'pending'", pid
             )
-            if scheduled:
-                await tx.execute(
-                    "DELETE FROM scheduled_messages WHERE sender_id = $1 AND seq IS NULL", pid
-                )
+            await tx.execute(
+                "DELETE FROM scheduled_messages WHERE sender_id = $1 AND seq IS NULL", pid
+            )
         # What the person read and acknowledged is about them alone.
         for table in ("message_acks", "read_markers"):
-            if table in tables:
-                await tx.execute(f"DELETE FROM {table} WHERE person_id = $1", pid)
+            await tx.execute(f"DELETE FROM {table} WHERE person_id = $1", pid)
         # Whatever is kept (messages, moderation acts, the log) is attributed
         # to a pseudonym that nothing links back to the person once done.
         for table, column in (
@@ -541,34 +507,28 @@ class PrivacyStore:
             "UPDATE access_journal SET subject = REPLACE(subject, $1, $2) WHERE subject LIKE $3",
             pid, alias, f"%{pid}%",
         )
-        if scheduled:
-            await tx.execute(
-                "UPDATE scheduled_messages SET sender_id = $2 WHERE sender_id = $1", pid, alias
-            )
-        if "document_edits" in tables:
-            # Documents (0007): their content is the class's work and stays;
-            # who made, versioned and edited them becomes the pseudonym. Their
-            # Yjs content cannot be split by author, so it is never deleted here.
-            for table, column in (
-                ("document_edits", "person_id"),
-                ("documents", "created_by"),
-                ("document_versions", "created_by"),
-            ):
-                await tx.execute(
-                    f"UPDATE {table} SET {column} = $2 WHERE {column} = $1", pid, alias
-                )
-            await tx.execute("DELETE FROM document_people WHERE person_id = $1", pid)
-        if "calls" in tables:
-            # A call's state (JSON) names its participants by id.
-            await tx.execute(
-                "UPDATE calls SET state = REPLACE(state, $1, $2) WHERE state LIKE $3",
-                pid, alias, f"%{pid}%",
-            )
+        await tx.execute(
+            "UPDATE scheduled_messages SET sender_id = $2 WHERE sender_id = $1", pid, alias
+        )
+        # Documents: their content is the class's work and stays; who made,
+        # versioned and edited them becomes the pseudonym. Their Yjs content
+        # cannot be split by author, so it is never deleted here.
+        for table, column in (
+            ("document_edits", "person_id"),
+            ("documents", "created_by"),
+            ("document_versions", "created_by"),
+        ):
+            await tx.execute(f"UPDATE {table} SET {column} = $2 WHERE {column} = $1", pid, alias)
+        await tx.execute("DELETE FROM document_people WHERE person_id = $1", pid)
+        # A call's state (JSON) names its participants by id.
+        await tx.execute(
+            "UPDATE calls SET state = REPLACE(state, $1, $2) WHERE state LIKE $3",
+            pid, alias, f"%{pid}%",
+        )
 
     async def _step_identity(self, tx: Transaction, job: ErasureJob, now_ms: int) -> None:
         pid = job.person_id
-        if self._has("paused_accounts"):  # migration 0010: a paused account
-            await tx.execute("DELETE FROM paused_accounts WHERE person_id = $1", pid)
+        await tx.execute("DELETE FROM paused_accounts WHERE person_id = $1", pid)
         for sql in (
             "DELETE FROM class_members WHERE person_id = $1",
             "DELETE FROM guardianships WHERE parent_id = $1 OR child_id = $1",
@@ -777,15 +737,13 @@ class PrivacyStore:
 
     async def purge_messages(self, before_ms: int) -> int:
         """Messages (and held messages) older than ``before_ms``, with what points at them."""
-        await self.has_table("messages")
         async with self._engine.transaction(bulk=True) as tx:
-            count = await _delete_messages(tx, self._loaded(), "created_ms < $1", before_ms)
+            count = await _delete_messages(tx, "created_ms < $1", before_ms)
             count += await tx.execute("DELETE FROM held_messages WHERE created_ms < $1", before_ms)
-            if self._has("scheduled_messages"):
-                count += await tx.execute(
-                    "DELETE FROM scheduled_messages WHERE seq IS NOT NULL AND created_ms < $1",
-                    before_ms,
-                )
+            count += await tx.execute(
+                "DELETE FROM scheduled_messages WHERE seq IS NOT NULL AND created_ms < $1",
+                before_ms,
+            )
         return count
 
     async def purge_logs(self, before_ms: int, now_ms: int) -> int:
@@ -802,7 +760,6 @@ class PrivacyStore:
     async def purge_archived_rooms(self, now_ms: int) -> int:
         """Delete the rooms of past school years whose keeping period ended,
         with their content and their class. Returns the number of rooms."""
-        await self.has_table("rooms")
         async with self._engine.transaction(bulk=True) as tx:
             rows = await tx.fetch(
                 "SELECT a.room_id, a.school_id, r.class_id FROM archived_rooms a"
@@ -813,10 +770,9 @@ class PrivacyStore:
             classes: set[str] = set()
             for r in rows:
                 room_id = r["room_id"]
-                await _delete_messages(tx, self._loaded(), "room_id = $1", room_id)
+                await _delete_messages(tx, "room_id = $1", room_id)
                 for table in ("scheduled_messages", "read_markers", "calls"):
-                    if self._has(table):
-                        await tx.execute(f"DELETE FROM {table} WHERE room_id = $1", room_id)
+                    await tx.execute(f"DELETE FROM {table} WHERE room_id = $1", room_id)
                 for sql in (
                     "DELETE FROM held_messages WHERE room_id = $1",
                     "DELETE FROM room_members WHERE room_id = $1",
@@ -830,12 +786,11 @@ class PrivacyStore:
                     classes.add(str(r["class_id"]))
             for class_id in sorted(classes):
                 left = await tx.fetchval("SELECT COUNT(*) FROM rooms WHERE class_id = $1", class_id)
-                if self._has("documents"):
-                    # The class's documents (pupils' work) have their own
-                    # life: their class row stays while they exist.
-                    left += await tx.fetchval(
-                        "SELECT COUNT(*) FROM documents WHERE class_id = $1", class_id
-                    )
+                # The class's documents (pupils' work) have their own life:
+                # their class row stays while they exist.
+                left += await tx.fetchval(
+                    "SELECT COUNT(*) FROM documents WHERE class_id = $1", class_id
+                )
                 if int(left):
                     continue
                 await tx.execute("DELETE FROM class_members WHERE class_id = $1", class_id)

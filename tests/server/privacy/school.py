@@ -80,9 +80,8 @@ class School:
         from server.store.privacy import PrivacyStore
 
         pstore = PrivacyStore(engine_of(self.services.store))
-        await pstore.has_table("people")
         out = []
-        for table in sorted(pstore._loaded()):
+        for table in sorted(await pstore.table_names()):
             if table.startswith(("sqlite_", "pg_")):
                 continue
             for row in await self.rows(f"SELECT * FROM {table}"):
