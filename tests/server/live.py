@@ -7,6 +7,7 @@ talk to it over real sockets with the Python SDK.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -14,11 +15,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
-from preau_client import PreauClient
+import pytest
+from preau_client import PreauClient, PreauError
 
 PASSWORD = "Cahier-de-textes-42"
 ROOT = Path(__file__).resolve().parents[2]
@@ -130,6 +134,26 @@ class LiveServer:
         self._activated.add(login)
         return client
 
+    @contextlib.asynccontextmanager
+    async def clients(self, *names: str) -> AsyncIterator[dict[str, PreauClient]]:
+        """Logged-in clients for these demo people, closed afterwards."""
+        opened: dict[str, PreauClient] = {}
+        try:
+            for name in names:
+                opened[name] = await self.client(name)
+            yield opened
+        finally:
+            for client in opened.values():
+                await client.close()
+
     def health(self) -> dict[str, object]:
         data: dict[str, object] = httpx.get(self.base_url + "/api/health", timeout=5).json()
         return data
+
+
+async def refused(call: Any, code: str) -> PreauError:
+    """Await ``call``, which must fail with the error ``code``; the error."""
+    with pytest.raises(PreauError) as caught:
+        await call
+    assert caught.value.code == code, caught.value
+    return caught.value

@@ -9,12 +9,11 @@ school's administrator.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 from preau_client import PreauClient, PreauError
 
-from tests.server.live import LiveServer
+from tests.server.live import LiveServer, refused
 
 pytestmark = pytest.mark.slow
 
@@ -22,20 +21,11 @@ NAMES = ["Camille Martin", "Julien Bernard", "Fatima Petit", "Claire Lefèvre", 
          "Léa Martin", "Inès Petit"]
 
 
-async def refused(call: Any, code: str) -> None:
-    with pytest.raises(PreauError) as caught:
-        await call
-    assert caught.value.code == code, caught.value
-
 
 @pytest.fixture
 async def people(live: LiveServer) -> AsyncIterator[dict[str, PreauClient]]:
-    clients = {name: await live.client(name) for name in NAMES}
-    try:
+    async with live.clients(*NAMES) as clients:
         yield clients
-    finally:
-        for client in clients.values():
-            await client.close()
 
 
 async def person_id(client: PreauClient) -> str:

@@ -13,12 +13,11 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
-from preau_client import LiveConnection, PreauClient, PreauError
+from preau_client import LiveConnection, PreauClient
 
-from tests.server.live import LiveServer
+from tests.server.live import LiveServer, refused
 
 pytestmark = pytest.mark.slow
 
@@ -36,12 +35,6 @@ async def nothing(conn: LiveConnection, name: str, timeout: float = 0.4) -> None
     with pytest.raises(TimeoutError):
         await conn.next_event(name, timeout=timeout)
 
-
-async def refused(call: Any, code: str) -> PreauError:
-    with pytest.raises(PreauError) as caught:
-        await call
-    assert caught.value.code == code, caught.value
-    return caught.value
 
 
 @pytest.fixture

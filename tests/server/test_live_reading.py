@@ -12,13 +12,12 @@ import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from preau_client import PreauClient, PreauError
+from preau_client import PreauClient
 
-from tests.server.live import LiveServer
+from tests.server.live import LiveServer, refused
 
 pytestmark = pytest.mark.slow
 
@@ -26,21 +25,11 @@ NAMES = ["Claire Lefèvre", "Anne Roux", "Léa Martin", "Hugo Bernard", "Inès P
          "Camille Martin", "Julien Bernard", "Fatima Petit"]
 
 
-async def refused(call: Any, code: str) -> PreauError:
-    with pytest.raises(PreauError) as caught:
-        await call
-    assert caught.value.code == code, caught.value
-    return caught.value
-
 
 @pytest.fixture
 async def people(live: LiveServer) -> AsyncIterator[dict[str, PreauClient]]:
-    clients = {name: await live.client(name) for name in NAMES}
-    try:
+    async with live.clients(*NAMES) as clients:
         yield clients
-    finally:
-        for client in clients.values():
-            await client.close()
 
 
 async def pid(client: PreauClient) -> str:
@@ -232,19 +221,17 @@ async def test_quiet_hours_hold_a_message_back_on_a_real_server(
 async def test_opening_conversations_is_rate_limited(tmp_path: Path) -> None:
     server = LiveServer(tmp_path, {"PREAU_CONVERSATIONS_BURST": "2",
                                    "PREAU_CONVERSATIONS_PER_HOUR": "1"}).start()
-    clients = []
     try:
-        for name in ("Claire Lefèvre", "Léa Martin", "Hugo Bernard", "Inès Petit"):
-            clients.append(await server.client(name))
-        claire, others = clients[0], [await pid(c) for c in clients[1:]]
-        for person in others[:2]:
-            await claire.post("/api/conversations", {"people": [person]})
-        error = await refused(claire.post("/api/conversations", {"people": [others[2]]}),
-                              "rate_limited")
-        assert error.details["retry_after"] > 0
+        async with server.clients("Claire Lefèvre", "Léa Martin", "Hugo Bernard",
+                                  "Inès Petit") as by_name:
+            claire, *pupils = by_name.values()
+            others = [await pid(c) for c in pupils]
+            for person in others[:2]:
+                await claire.post("/api/conversations", {"people": [person]})
+            error = await refused(claire.post("/api/conversations", {"people": [others[2]]}),
+                                  "rate_limited")
+            assert error.details["retry_after"] > 0
     finally:
-        for client in clients:
-            await client.close()
         server.stop()
 
 
@@ -252,40 +239,36 @@ async def test_a_burst_to_many_rooms_pauses_the_account_until_an_admin_resumes_i
     tmp_path: Path,
 ) -> None:
     server = LiveServer(tmp_path, {"PREAU_BURST_ROOMS": "2"}).start()
-    clients: dict[str, PreauClient] = {}
     try:
-        for name in ("Camille Martin", "Claire Lefèvre", "Julien Garnier", "Anne Roux",
-                     "Sophie Faure"):
-            clients[name] = await server.client(name)
-        camille, anne = clients["Camille Martin"], clients["Anne Roux"]
-        school = (await anne.me())["school"]["id"]
-        rooms = []
-        for teacher in ("Claire Lefèvre", "Julien Garnier", "Anne Roux"):
-            opened = await camille.post("/api/conversations",
-                                        {"people": [await pid(clients[teacher])]})
-            rooms.append(opened["room"]["id"])
-        async with await camille.connect() as c:
-            # Two rooms are fine; the third within minutes is a burst: the
-            # message is kept, and the account is paused.
-            for room in rooms:
-                await c.send_message(room, "Message urgent, cliquez ici")
-            error = await refused(c.send_message(rooms[0], "encore"), "suspended")
-            assert "paused" in error.message
-            paused = (await anne.get(f"/api/schools/{school}/paused"))["paused"]
-            assert [(p["person"]["name"], p["reason"], p["rooms"]) for p in paused] == [
-                ("Camille Martin", "burst", 3)]
-            await refused(clients["Claire Lefèvre"].get(f"/api/schools/{school}/paused"),
-                          "forbidden")
-            audit = (await anne.get(f"/api/schools/{school}/audit",
-                                    action="account.pause"))["entries"]
-            assert len(audit) == 1
-            camille_id = await pid(camille)
-            await anne.post(f"/api/schools/{school}/paused/{camille_id}/resume",
-                            {"reason": "compte vérifié avec la famille"})
-            await refused(anne.post(f"/api/schools/{school}/paused/{camille_id}/resume"),
-                          "not_found")
-            await c.send_message(rooms[0], "Pardon, c'était un piratage.")
+        async with server.clients("Camille Martin", "Claire Lefèvre", "Julien Garnier",
+                                  "Anne Roux", "Sophie Faure") as clients:
+            camille, anne = clients["Camille Martin"], clients["Anne Roux"]
+            school = (await anne.me())["school"]["id"]
+            rooms = []
+            for teacher in ("Claire Lefèvre", "Julien Garnier", "Anne Roux"):
+                opened = await camille.post("/api/conversations",
+                                            {"people": [await pid(clients[teacher])]})
+                rooms.append(opened["room"]["id"])
+            async with await camille.connect() as c:
+                # Two rooms are fine; the third within minutes is a burst: the
+                # message is kept, and the account is paused.
+                for room in rooms:
+                    await c.send_message(room, "Message urgent, cliquez ici")
+                error = await refused(c.send_message(rooms[0], "encore"), "suspended")
+                assert "paused" in error.message
+                paused = (await anne.get(f"/api/schools/{school}/paused"))["paused"]
+                assert [(p["person"]["name"], p["reason"], p["rooms"]) for p in paused] == [
+                    ("Camille Martin", "burst", 3)]
+                await refused(clients["Claire Lefèvre"].get(f"/api/schools/{school}/paused"),
+                              "forbidden")
+                audit = (await anne.get(f"/api/schools/{school}/audit",
+                                        action="account.pause"))["entries"]
+                assert len(audit) == 1
+                camille_id = await pid(camille)
+                await anne.post(f"/api/schools/{school}/paused/{camille_id}/resume",
+                                {"reason": "compte vérifié avec la famille"})
+                await refused(anne.post(f"/api/schools/{school}/paused/{camille_id}/resume"),
+                              "not_found")
+                await c.send_message(rooms[0], "Pardon, c'était un piratage.")
     finally:
-        for client in clients.values():
-            await client.close()
         server.stop()

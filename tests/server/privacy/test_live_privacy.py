@@ -27,12 +27,8 @@ NAMES = ["Léa Martin", "Hugo Bernard", "Camille Martin", "Claire Lefèvre", "An
 
 @pytest.fixture
 async def people(live: LiveServer) -> AsyncIterator[dict[str, PreauClient]]:
-    clients = {name: await live.client(name) for name in NAMES}
-    try:
+    async with live.clients(*NAMES) as clients:
         yield clients
-    finally:
-        for client in clients.values():
-            await client.close()
 
 
 async def _download(client: PreauClient, person: str) -> httpx.Response:
