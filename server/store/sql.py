@@ -1903,7 +1903,7 @@ async def _quiet_release(
         return None
     if room["kind"] == RoomKind.PRIVATE.value and not await tx.fetchval(
         "SELECT 1 FROM room_members_explicit e JOIN people p ON p.id = e.person_id"
-        " WHERE e.room_id = (SELECT id FROM rooms WHERE id = $1) AND e.person_id <> $2"
+        " WHERE e.room_id = $1 AND e.person_id <> $2"
         " AND p.profile IN ('pupil', 'parent') LIMIT 1",
         str(room["id"]), sender_id,
     ):
