@@ -379,3 +379,18 @@ class Sender:
             if pause:
                 await asyncio.sleep(pause)
         return seqs
+
+
+def cut_from_redis(redis_url: str, node_id: str) -> int:
+    """Close a node's connections to Redis (as a network fault would); how many."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        ids = [c["id"] for c in client.client_list()
+               if c.get("name", "").endswith(f"-{node_id}") and c["name"].startswith("preau-")]
+        for client_id in ids:
+            client.client_kill_filter(_id=client_id)
+        return len(ids)
+    finally:
+        client.close()

@@ -17,7 +17,7 @@ import websockets
 from collab import codec
 from tests.collab.node_client import NodeYClient
 from tests.collab.yclient import YClient
-from tests.multinode.cluster import Cluster, running_cluster
+from tests.multinode.cluster import Cluster, cut_from_redis, running_cluster
 from tests.multinode.conftest import People
 
 pytestmark = pytest.mark.slow
@@ -172,20 +172,6 @@ async def test_logout_on_one_node_closes_document_sockets_on_the_other(
         await on_b.closed.wait()
     assert on_b.close_code == 4001
 
-
-def cut_from_redis(redis_url: str, node_id: str) -> int:
-    """Close a node's connections to Redis, as a network fault would; how many."""
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    try:
-        ids = [c["id"] for c in client.client_list()
-               if c.get("name", "").endswith(f"-{node_id}") and c["name"].startswith("preau-")]
-        for client_id in ids:
-            client.client_kill_filter(_id=client_id)
-        return len(ids)
-    finally:
-        client.close()
 
 
 async def test_a_node_cut_from_redis_catches_up_from_the_store(

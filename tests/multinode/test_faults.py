@@ -25,6 +25,7 @@ from tests.multinode.cluster import (
     Node,
     Sender,
     class_room,
+    cut_from_redis,
     running_cluster,
     wait_until,
 )
@@ -219,20 +220,6 @@ async def test_redis_restarted_mid_stream(
         for follower in followers:
             await follower.stop()
 
-
-def cut_from_redis(redis_url: str, node_id: str) -> int:
-    """Close a node's connections to Redis (as a network fault would); how many."""
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    try:
-        ids = [c["id"] for c in client.client_list()
-               if c.get("name", "").endswith(f"-{node_id}") and c["name"].startswith("preau-")]
-        for client_id in ids:
-            client.client_kill_filter(_id=client_id)
-        return len(ids)
-    finally:
-        client.close()
 
 
 async def test_a_node_cut_from_redis_catches_up_while_its_clients_stay(
