@@ -1,5 +1,5 @@
 # Sourced by scripts/serve and scripts/test: make .venv and install Préau into it.
-# Usage: bootstrap_venv EXTRAS   (e.g. "" or "dev")
+# Usage: bootstrap_venv LOCK   ("serve" or "dev": requirements/LOCK.txt)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,18 +18,23 @@ pick_python() {
 }
 
 bootstrap_venv() {
-  local extras="$1" spec="." stamp
-  [ -n "$extras" ] && spec=".[$extras]"
+  local lock="$ROOT/requirements/$1.txt" stamp
+  # The lock must have been made from this pyproject.toml (clear message if not).
+  "$(pick_python)" "$ROOT/scripts/lockfile.py" check
   if [ ! -x "$VENV/bin/python" ]; then
     echo "==> creating $VENV"
     "$(pick_python)" -m venv "$VENV"
-    "$VENV/bin/python" -m pip install --quiet --upgrade pip
   fi
-  # Reinstall only when the dependency list changed.
-  stamp="$VENV/.installed-$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)-${extras:-base}"
+  # Reinstall only when the lock changed. Exact versions, every file checked
+  # against its hash, nothing resolved here: a dependency that moves upstream
+  # cannot change what a fresh clone runs (docs/decisions.md, "Locked installs").
+  stamp="$VENV/.installed-$(sha256sum "$lock" | cut -c1-16)-$1"
   if [ ! -f "$stamp" ]; then
-    echo "==> installing Préau ($spec) into $VENV"
-    (cd "$ROOT" && "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$spec")
+    echo "==> installing the locked dependencies (requirements/$1.txt) into $VENV"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+      --require-hashes --no-deps -r "$lock"
+    (cd "$ROOT" && "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+      --no-deps --no-build-isolation -e .)
     touch "$stamp"
   fi
 }

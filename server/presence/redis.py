@@ -31,10 +31,8 @@ import time
 from collections.abc import Callable
 
 import redis.asyncio as aioredis
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
+
+from server.redis_client import short_command_client
 
 # Entries per refresh script and rooms per expire script: each script runs
 # alone on Redis, so keep each one short.
@@ -145,28 +143,8 @@ return out
 
 
 def redis_client(url: str) -> aioredis.Redis:
-    """A redis-py client for short commands: one quick retry on a broken connection.
-
-    (redis-py's own default backs off for seconds, which would stall a
-    heartbeat or a subscribe behind a dead Redis.)
-    """
-    # A blocking pool: a burst of commands (600 sockets closing at once, each
-    # leaving presence) waits for a connection instead of failing past
-    # redis-py's default limit of 100 connections.
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=POOL_SIZE,
-        timeout=POOL_WAIT_S,
-        retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 1),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
-        socket_connect_timeout=2.0,
-        socket_timeout=5.0,
-    )
-    return aioredis.Redis.from_pool(pool)  # owns the pool: aclose() closes it
-
-
-POOL_SIZE = 32
-POOL_WAIT_S = 5.0
+    """The presence client: one quick retry, short timeouts (server/redis_client.py)."""
+    return short_command_client(url)
 
 
 class RedisPresence:

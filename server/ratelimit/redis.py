@@ -17,14 +17,10 @@ from __future__ import annotations
 
 import logging
 
-import redis.asyncio as aioredis
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 
 from server.ratelimit.memory import MemoryRateLimiter
+from server.redis_client import short_command_client
 
 log = logging.getLogger(__name__)
 
@@ -70,20 +66,11 @@ class RedisRateLimiter:
             raise ValueError("a rate limit needs rate > 0 and burst >= 1")
         self.rate = rate
         self.burst = burst
-        # One quick retry on a broken connection, short timeouts: a take()
-        # sits in the path of every message sent (redis-py's default retries
-        # back off for seconds).
-        # A blocking pool: bursts of sends queue for a connection instead of
-        # failing past redis-py's default limit of 100.
-        self._redis = aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=32,
-            timeout=1.0,
-            retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 1),
-            retry_on_error=[RedisConnectionError, RedisTimeoutError],
-            socket_connect_timeout=1.0,
-            socket_timeout=1.0,
-        ))
+        # Short timeouts and one quick retry (server/redis_client.py): a
+        # take() sits in the path of every message sent.
+        self._redis = short_command_client(
+            url, pool_wait_s=1.0, connect_timeout_s=1.0, socket_timeout_s=1.0
+        )
         self._prefix = f"{prefix}{name}:"
         self._take = self._redis.register_script(_TAKE)
         self._fallback = MemoryRateLimiter(rate, burst)
