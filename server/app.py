@@ -104,6 +104,7 @@ async def build_services(
     moderation.on_view(privacy.viewed)  # oversight reads go to the access journal
     auth.on_revoke(hub.revoke_sessions)
     directory.on_change(hub.recheck)
+    directory.on_change(chat.directory_changed)  # conversations a change closed
     calls = CallService(CallStore(calls_engine(store)), directory, broker, settings, clock,
                         hub=hub)
     directory.on_change(calls.recheck)  # after the hub's: it refreshes sockets' members

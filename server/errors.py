@@ -27,6 +27,7 @@ class ErrorCode(StrEnum):
     TOO_LARGE = "too_large"
     RATE_LIMITED = "rate_limited"
     SUSPENDED = "suspended"
+    CLOSED = "closed"  # a conversation closed when a relation it needed ended
     FILTERED = "filtered"  # the word filter refused a message
     NOT_IN_CALL = "not_in_call"  # no seat in this call (left, removed, never joined)
     CALL_FULL = "call_full"  # the call's or the school's capacity is reached
@@ -50,6 +51,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_SUBSCRIBED: 409,
     ErrorCode.CONFLICT: 409,
     ErrorCode.MUTED: 403,
+    ErrorCode.CLOSED: 403,
     ErrorCode.TOO_LARGE: 413,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.SUSPENDED: 403,

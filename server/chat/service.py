@@ -18,7 +18,12 @@ from typing import Any
 from server.chat.render import MessageRenderer
 from server.clock import Clock
 from server.directory.model import MAX_CONVERSATION_PEOPLE, Member, Profile, Room, RoomKind
-from server.directory.rules import may_communicate, may_join
+from server.directory.rules import (
+    conversation_break,
+    conversation_now,
+    may_communicate,
+    may_join,
+)
 from server.directory.service import Directory
 from server.errors import ErrorCode, PreauError, bad_request, forbidden, not_found
 from server.gateway.hub import Audience, Hub
@@ -60,6 +65,8 @@ def room_wire(room: Room) -> dict[str, Any]:
         fields["class_id"] = room.class_id
     if room.kind is RoomKind.PRIVATE:
         fields["people"] = sorted(room.members)
+        if room.closed:
+            fields["closed"] = True
     return fields
 
 
@@ -176,7 +183,8 @@ class ChatService:
         pair_key = "|".join(sorted(people_set)) if len(people_set) == 2 else None
         name = ", ".join(sorted([member.display_name, *names]))
         room, created = await self._store.open_conversation(
-            member.school_id, people_set, name, pair_key, self._clock.now_ms()
+            member.school_id, people_set, name, pair_key, self._clock.now_ms(),
+            opener_id=member.id,
         )
         if created:  # the others' clients list it at once, on whatever node
             await self._hub.tell_people(others, encode({
@@ -185,8 +193,33 @@ class ChatService:
             }))
         return room, created
 
+    async def directory_changed(self, school_id: str) -> None:
+        """Record what a directory change did to the school's conversations
+        (a directory listener, on every node; the first node to record a
+        closing tells the people): closed when a relation they needed ended,
+        taken away from whoever may no longer read them (docs/conversations.md)."""
+        view = await self._directory.school(school_id)
+        if view is None:
+            return
+        for stored in await self._store.conversations_in_school(school_id):
+            now = conversation_now(stored, view.members, view.rules)
+            if not now.closed or (stored.closed and now.members == stored.members):
+                continue
+            reason = conversation_break(stored, view.members, view.rules) or "relation_ended"
+            if not await self._store.close_conversation(
+                stored.id, reason, now.members, self._clock.now_ms()
+            ):
+                continue  # another node recorded it first
+            if not stored.closed:
+                await self._hub.publish_to(stored.id, encode({
+                    "ev": "conversation.closed", "room": stored.id, "reason": reason,
+                }), Audience(now.members))
+            lost = stored.members - now.members
+            if lost:  # their lists drop it at once (live sockets: hub.recheck)
+                await self._hub.tell_people(lost, encode({"ev": "room.revoked", "room": stored.id}))
+
     async def conversations(self, member: Member) -> list[Room]:
-        return await self._store.conversations_of(member.id)
+        return await self._directory.conversations_of(member)
 
     async def parents_room(self, member: Member, class_id: str | None) -> tuple[Room, bool]:
         """The class's parents' room, created if missing: by staff or a teacher
@@ -223,6 +256,8 @@ class ChatService:
         moderators; teachers and staff in a conversation). ``urgent``: through
         quiet hours (school admins only)."""
         room = await self.room_for(member, room_id)
+        if room.closed:  # also refused by the store, once the closing is recorded
+            raise PreauError(ErrorCode.CLOSED, "this conversation is closed: it is read-only now")
         check_body(body, self._settings.max_message_chars)
         moderator = base_role(member, room) is RoomRole.MODERATOR
         if ack and not (moderator or (

@@ -75,9 +75,13 @@ def _school_links(school_id: str) -> list[Link]:
 
 
 def _class_links(school_id: str, class_id: str) -> list[Link]:
-    # Pupils of a class may talk to each other: a self-link on their group.
+    # What the class adds to the school's rules: its parents and teachers reach
+    # each other, and its pupils each other (a self-link on their group).
     rules = default_rules(school_id, [class_id])
-    return sorted((group, group) for group in rules.internal)
+    school = default_rules(school_id, ()).links
+    own = {link for link in rules.links if link not in school}
+    own.update((group, group) for group in rules.internal)
+    return sorted(own)
 
 
 async def import_directory(

@@ -108,7 +108,11 @@ class Room:
     """A place where people meet live.
 
     Class and parents' rooms follow from ``class_id`` and people's classes; a
-    private conversation has an explicit, fixed list of ``members`` (person ids).
+    private conversation has an explicit list of ``members`` (person ids: the
+    people who may read it), the person who opened it (``opener_id``: its
+    opening condition is that they may reach every other member) and whether
+    it is ``closed`` (read-only for everyone: a relation it needed ended,
+    docs/conversations.md).
     """
 
     id: str
@@ -117,3 +121,5 @@ class Room:
     name: str
     class_id: str | None = None
     members: frozenset[str] = frozenset()
+    opener_id: str | None = None
+    closed: bool = False

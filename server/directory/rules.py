@@ -14,7 +14,8 @@ each other). A person's rights are the union over their groups.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from server.directory.model import Member, Profile, Room, RoomKind, profile_group
@@ -37,19 +38,31 @@ class CommunicationRules:
 def default_rules(school_id: str, class_ids: Iterable[str]) -> CommunicationRules:
     """The rules a new school gets (shared/reference/communication-rules.md).
 
-    - teachers and staff: both ways with everyone in the school;
-    - pupils of a class: with each other (and, through the line above, with
+    - staff: both ways with everyone in the school;
+    - teachers: both ways with every pupil and every teacher of the school, and
+      with the parents of the pupils of the classes they teach;
+    - pupils of a class: with each other (and, through the lines above, with
       teachers and staff); never with pupils of other classes;
-    - parents: with teachers, staff and their own children; not with other
-      parents (the class's parents group is deliberately *not* internal).
+    - parents: with the staff, their children's teachers and their own
+      children; not with other parents (the class's parents group is
+      deliberately *not* internal) nor with the teachers of other classes.
     """
     school_groups = [profile_group(school_id, p) for p in Profile]
+    staff = profile_group(school_id, Profile.STAFF)
+    teachers = profile_group(school_id, Profile.TEACHER)
     links: set[tuple[str, str]] = set()
-    for adult in (Profile.TEACHER, Profile.STAFF):
-        adult_group = profile_group(school_id, adult)
-        for other in school_groups:
-            links.add((adult_group, other))
-            links.add((other, adult_group))
+    for other in school_groups:
+        links.add((staff, other))
+        links.add((other, staff))
+    for other in (profile_group(school_id, Profile.PUPIL), teachers):
+        links.add((teachers, other))
+        links.add((other, teachers))
+    class_ids = list(class_ids)
+    for class_id in class_ids:
+        class_parents = profile_group(class_id, Profile.PARENT)
+        class_teachers = profile_group(class_id, Profile.TEACHER)
+        links.add((class_parents, class_teachers))
+        links.add((class_teachers, class_parents))
     internal = {profile_group(c, Profile.PUPIL) for c in class_ids}
     return CommunicationRules(links=frozenset(links), internal=frozenset(internal))
 
@@ -100,3 +113,71 @@ def may_join(member: Member, room: Room) -> bool:
             return room.class_id in member.classes
         return False
     return False  # pragma: no cover - every kind is handled above
+
+
+# -- conversations after a directory change ----------------------------------
+# A conversation was opened because its opener could reach every other person.
+# When that stops being true (a class move, a custody change, a school setting,
+# someone leaving the school), the conversation closes: nobody posts any more.
+# Who keeps its history read-only is decided here too, from the directory as it
+# is now, so every node agrees without knowing what it was before
+# (docs/conversations.md, "When a relation ends").
+
+
+def conversation_break(
+    room: Room, members: Mapping[str, Member], rules: CommunicationRules
+) -> str | None:
+    """Why ``room``'s opening condition no longer holds (``left_school``,
+    ``relation_ended``), or None while it holds."""
+    people = [members.get(p) for p in sorted(room.members)]
+    present = [m for m in people if m is not None and m.school_id == room.school_id]
+    if len(present) < len(people) or len(present) < 2:
+        return "left_school"
+    opener = members.get(room.opener_id) if room.opener_id in room.members else None
+    if opener is not None:
+        if all(may_communicate(opener, m, rules) for m in present):
+            return None
+        return "relation_ended"
+    # Opened before openers were recorded: every pair must still reach each
+    # other one way or the other.
+    for i, a in enumerate(present):
+        for b in present[i + 1:]:
+            if not (may_communicate(a, b, rules) or may_communicate(b, a, rules)):
+                return "relation_ended"
+    return None
+
+
+def keeps_history(
+    person_id: str, room: Room, members: Mapping[str, Member], rules: CommunicationRules
+) -> bool:
+    """May ``person_id`` still read ``room`` once it no longer holds?
+
+    Only if they are still in the school and may still reach, one way or the
+    other, every pupil in it: a minor's words stay with the people the circle
+    of trust still lets near that minor (a parent who lost custody loses the
+    conversation with the child; the child keeps it read-only).
+    """
+    me = members.get(person_id)
+    if me is None or me.school_id != room.school_id or person_id not in room.members:
+        return False
+    for other_id in room.members:
+        other = members.get(other_id)
+        if other_id == person_id or other is None or other.profile is not Profile.PUPIL:
+            continue
+        if not (may_communicate(me, other, rules) or may_communicate(other, me, rules)):
+            return False
+    return True
+
+
+def conversation_now(
+    room: Room, members: Mapping[str, Member], rules: CommunicationRules
+) -> Room:
+    """``room`` (a private conversation as stored) as the directory now allows
+    it: closed if its condition broke, and readable only by who keeps its
+    history. The pure core of every access check to a conversation."""
+    if room.kind is not RoomKind.PRIVATE:
+        return room
+    if not room.closed and conversation_break(room, members, rules) is None:
+        return room
+    readers = frozenset(p for p in room.members if keeps_history(p, room, members, rules))
+    return dataclasses.replace(room, closed=True, members=readers)

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from server.directory.model import Member, Person, Room, RoomKind
-from server.directory.rules import may_communicate, may_join
+from server.directory.rules import conversation_now, may_communicate, may_join
 from server.store import SchoolView, Store
 from server.store.privacy import PSEUDONYM_PREFIX
 
@@ -90,9 +90,12 @@ class Directory:
         return None if view is None else view.people.get(person_id)
 
     async def room(self, room_id: str) -> Room | None:
+        """A room; a private conversation as the directory allows it *now*
+        (``conversation_now``: closed, and with only the people who keep its
+        history, as soon as a relation it needed ended, on every node)."""
         private = self._private.get(room_id)
         if private is not None:
-            return private
+            return await self._conversation_now(private)
         school_id = self._room_school.get(room_id)
         if school_id is not None:
             view = await self.school(school_id)
@@ -105,13 +108,29 @@ class Directory:
         if view is None:
             return None
         if room.kind is RoomKind.PRIVATE:
-            # A conversation's members never change once opened: cached for good.
+            # Cached until the school's directory changes (``reload``); what the
+            # directory allows is applied on every read.
             self._private[room_id] = room
-            return room
+            return await self._conversation_now(room)
         # A room created since the school was cached (a parents' room made on
         # another node): its rules only read people's classes, so it is usable
         # before the directory reloads.
         return view.rooms.get(room_id, room)
+
+    async def _conversation_now(self, room: Room) -> Room | None:
+        view = await self.school(room.school_id)
+        if view is None:
+            return None
+        return conversation_now(room, view.members, view.rules)
+
+    async def conversations_of(self, member: Member) -> list[Room]:
+        """The conversations ``member`` may read now (closed ones included)."""
+        rooms = []
+        for stored in await self._store.conversations_of(member.id):
+            room = await self._conversation_now(stored)
+            if room is not None and may_join(member, room):
+                rooms.append(room)
+        return rooms
 
     async def may_communicate(self, sender: Member, recipient_id: str) -> bool:
         view = await self.school(sender.school_id)
@@ -128,7 +147,7 @@ class Directory:
         shared = sorted(
             (r for r in view.rooms.values() if may_join(member, r)), key=lambda r: r.name
         )
-        return shared + await self._store.conversations_of(member.id)
+        return shared + await self.conversations_of(member)
 
     async def watch(self, interval_s: float = 5.0) -> None:
         """Reload schools whose directory changed in another process (run as a task).

@@ -432,14 +432,27 @@ class Store(Protocol):
 
     async def open_conversation(
         self, school_id: str, people: frozenset[str], name: str, pair_key: str | None,
-        now_ms: int,
+        now_ms: int, *, opener_id: str | None = None,
     ) -> tuple[Room, bool]:
-        """Create a private conversation of ``people`` (the opener included);
-        ``(room, created)``. With a ``pair_key`` (one-to-one), an existing
-        conversation of that key is returned instead, even under a race."""
+        """Create a private conversation of ``people`` (the opener, ``opener_id``,
+        included); ``(room, created)``. With a ``pair_key`` (one-to-one), an
+        existing open conversation of that key is returned instead, even under
+        a race (closing one clears its key)."""
 
     async def conversations_of(self, person_id: str) -> list[Room]:
-        """The private conversations ``person_id`` is a member of, by name."""
+        """The private conversations ``person_id`` may still read, by name
+        (``members``: the people who may still read each)."""
+
+    async def conversations_in_school(self, school_id: str) -> list[Room]:
+        """Every private conversation of the school, closed ones included,
+        with the people who may still read each."""
+
+    async def close_conversation(
+        self, room_id: str, reason: str, readers: frozenset[str], now_ms: int
+    ) -> bool:
+        """Close a conversation (nobody posts; ``reason`` recorded) if it is
+        open, and take it away from its members not in ``readers``, for good.
+        True if anything changed (once across nodes: the first caller wins)."""
 
     async def ensure_parents_room(
         self, school_id: str, class_id: str | None, now_ms: int

@@ -245,7 +245,7 @@ _HELD_COLUMNS = (
     "id, room_id, sender_id, txn, body, created_ms, status, decided_by, decided_ms, reason, seq"
 )
 _SESSION_COLUMNS = "token_hash, person_id, kind, created_ms, last_seen_ms, expires_ms, revoked"
-_ROOM_COLUMNS = "id, school_id, kind, name, class_id"
+_ROOM_COLUMNS = "id, school_id, kind, name, class_id, opener_id, closed_ms"
 _CLASS_PROFILES = frozenset({Profile.PUPIL, Profile.TEACHER})
 
 
@@ -329,6 +329,8 @@ def _room(r: Row) -> Room:
         kind=RoomKind(r["kind"]),
         name=r["name"],
         class_id=_opt_str(r["class_id"]),
+        opener_id=_opt_str(r["opener_id"]),
+        closed=r["closed_ms"] is not None,
     )
 
 
@@ -834,7 +836,7 @@ class SqlStore:
 
     async def open_conversation(
         self, school_id: str, people: frozenset[str], name: str, pair_key: str | None,
-        now_ms: int,
+        now_ms: int, *, opener_id: str | None = None,
     ) -> tuple[Room, bool]:
         async with self._engine.transaction() as tx:
             if pair_key is not None:
@@ -843,9 +845,9 @@ class SqlStore:
                     return existing, False
             room_id = new_id()
             inserted = await tx.execute(
-                "INSERT INTO rooms (id, school_id, kind, name, created_ms, pair_key)"
-                " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                room_id, school_id, RoomKind.PRIVATE.value, name, now_ms, pair_key,
+                "INSERT INTO rooms (id, school_id, kind, name, created_ms, pair_key, opener_id)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                room_id, school_id, RoomKind.PRIVATE.value, name, now_ms, pair_key, opener_id,
             )
             if not inserted and pair_key is not None:  # opened at the same time elsewhere
                 existing = await _room_by_pair(tx, pair_key)
@@ -855,18 +857,64 @@ class SqlStore:
                 "INSERT INTO room_members_explicit (room_id, person_id) VALUES ($1, $2)",
                 [(room_id, person_id) for person_id in sorted(people)],
             )
-        room = Room(room_id, school_id, RoomKind.PRIVATE, name, members=frozenset(people))
+        room = Room(room_id, school_id, RoomKind.PRIVATE, name, members=frozenset(people),
+                    opener_id=opener_id)
         return room, True
 
     async def conversations_of(self, person_id: str) -> list[Room]:
         async with self._engine.transaction(readonly=True) as tx:
             rows = await tx.fetch(
                 f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE id IN"
-                " (SELECT room_id FROM room_members_explicit WHERE person_id = $1)",
+                " (SELECT room_id FROM room_members_explicit"
+                "  WHERE person_id = $1 AND left_ms IS NULL)",
                 person_id,
             )
             rooms = [await _with_members(tx, _room(r)) for r in rows]
         return sorted(rooms, key=lambda r: (r.name, r.id))
+
+    async def conversations_in_school(self, school_id: str) -> list[Room]:
+        async with self._engine.transaction(readonly=True, bulk=True) as tx:
+            rows = await tx.fetch(
+                f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE school_id = $1 AND kind = $2",
+                school_id, RoomKind.PRIVATE.value,
+            )
+            members = await tx.fetch(
+                "SELECT e.room_id, e.person_id FROM room_members_explicit e"
+                " JOIN rooms r ON r.id = e.room_id"
+                " WHERE r.school_id = $1 AND r.kind = $2 AND e.left_ms IS NULL",
+                school_id, RoomKind.PRIVATE.value,
+            )
+        by_room: dict[str, set[str]] = {}
+        for m in members:
+            by_room.setdefault(str(m["room_id"]), set()).add(str(m["person_id"]))
+        return [
+            dataclasses.replace(_room(r), members=frozenset(by_room.get(str(r["id"]), ())))
+            for r in rows
+        ]
+
+    async def close_conversation(
+        self, room_id: str, reason: str, readers: frozenset[str], now_ms: int
+    ) -> bool:
+        async with self._engine.transaction() as tx:
+            closed = await tx.execute(
+                "UPDATE rooms SET closed_ms = $2, closed_reason = $3, pair_key = NULL"
+                " WHERE id = $1 AND kind = $4 AND closed_ms IS NULL",
+                room_id, now_ms, reason, RoomKind.PRIVATE.value,
+            )
+            rows = await tx.fetch(
+                "SELECT person_id FROM room_members_explicit"
+                " WHERE room_id = $1 AND left_ms IS NULL",
+                room_id,
+            )
+            leaving = sorted(str(r["person_id"]) for r in rows)
+            leaving = [p for p in leaving if p not in readers]
+            if leaving:
+                await tx.executemany(
+                    "UPDATE room_members_explicit SET left_ms = $3"
+                    " WHERE room_id = $1 AND person_id = $2 AND left_ms IS NULL",
+                    [(room_id, p, now_ms) for p in leaving],
+                )
+        return bool(closed) or bool(leaving)
 
     async def ensure_parents_room(
         self, school_id: str, class_id: str | None, now_ms: int
@@ -1052,11 +1100,18 @@ class SqlStore:
                 ))
             row = await tx.fetchrow(
                 "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1"
-                f" RETURNING last_seq, id, school_id, kind, {_POLICY_COLUMNS}",
+                f" RETURNING last_seq, id, school_id, kind, closed_ms, {_POLICY_COLUMNS}",
                 room_id,
             )
             if row is None:
                 raise LookupError(f"no room {room_id!r}")
+            if row["closed_ms"] is not None:
+                # A conversation closed when a relation it needed ended: checked
+                # here too, under the transaction, whatever a node's cache says.
+                await tx.rollback()
+                return PostResult(refusal=Refusal(
+                    ErrorCode.CLOSED, "this conversation is closed: it is read-only now"
+                ))
             policy = _policy(row)
             member = (
                 MemberState() if author.moderator
@@ -1851,7 +1906,8 @@ async def _with_members(tx: Transaction, room: Room) -> Room:
     if room.kind is not RoomKind.PRIVATE:
         return room
     rows = await tx.fetch(
-        "SELECT person_id FROM room_members_explicit WHERE room_id = $1", room.id
+        "SELECT person_id FROM room_members_explicit WHERE room_id = $1 AND left_ms IS NULL",
+        room.id,
     )
     return dataclasses.replace(room, members=frozenset(r["person_id"] for r in rows))
 

@@ -87,12 +87,12 @@ COMMUNICATION = """
 pA1     Y   Y   .   Y   Y   Y   Y   .   .   Y   Y   .   .   .   .
 pA2     Y   Y   .   Y   Y   Y   .   Y   .   Y   Y   .   .   .   .
 pB      .   .   Y   Y   Y   Y   .   .   Y   Y   Y   .   .   .   .
-tA      Y   Y   Y   Y   Y   Y   Y   Y   Y   Y   Y   .   .   .   .
-tB      Y   Y   Y   Y   Y   Y   Y   Y   Y   Y   Y   .   .   .   .
+tA      Y   Y   Y   Y   Y   Y   Y   Y   .   Y   Y   .   .   .   .
+tB      Y   Y   Y   Y   Y   Y   .   .   Y   Y   Y   .   .   .   .
 tAB     Y   Y   Y   Y   Y   Y   Y   Y   Y   Y   Y   .   .   .   .
-rA1     Y   .   .   Y   Y   Y   Y   .   .   Y   Y   .   .   .   .
-rA2     .   Y   .   Y   Y   Y   .   Y   .   Y   Y   .   .   .   .
-rB      .   .   Y   Y   Y   Y   .   .   Y   Y   Y   .   .   .   .
+rA1     Y   .   .   Y   .   Y   Y   .   .   Y   Y   .   .   .   .
+rA2     .   Y   .   Y   .   Y   .   Y   .   Y   Y   .   .   .   .
+rB      .   .   Y   .   Y   Y   .   .   Y   Y   Y   .   .   .   .
 st      Y   Y   Y   Y   Y   Y   Y   Y   Y   Y   Y   .   .   .   .
 adm     Y   Y   Y   Y   Y   Y   Y   Y   Y   Y   Y   .   .   .   .
 xp      .   .   .   .   .   .   .   .   .   .   .   Y   Y   Y   Y
@@ -104,9 +104,12 @@ xs      .   .   .   .   .   .   .   .   .   .   .   Y   Y   Y   Y
 # - pupils: their own class's pupils (pA1↔pA2), never another class's (pA1↛pB);
 #   every teacher and staff member of the school (teachers and staff talk both
 #   ways with everyone in the school, so pA1→tB too); their own parents only.
-# - teachers, staff (admin or not): everyone in their school.
-# - parents: their own child, teachers, staff; not another child, even of the
-#   same class (rA1↛pA2); never another parent, same class (rA1↛rA2) or not.
+# - teachers: every pupil and teacher of their school, and the parents of the
+#   classes they teach (tA→rA1, tA↛rB; tAB teaches both: every parent).
+# - staff (admin or not): everyone in their school.
+# - parents: their own child, their children's teachers (rA1→tA, rA1↛tB), the
+#   staff; not another child, even of the same class (rA1↛pA2); never another
+#   parent, same class (rA1↛rA2) or not.
 # - the second school: the same pattern inside it, and nothing across schools,
 #   staff and teachers included.
 
@@ -175,13 +178,15 @@ def memory_rules(school: str) -> CommunicationRules:
 
 def stored_rules(school: str) -> CommunicationRules:
     """The stored form, built by hand from the importer's documented shape:
-    school links, plus a self-link on each class's pupils' group."""
+    school links, plus per class its parents↔teachers links and a self-link on
+    its pupils' group."""
     school_links = default_rules(school, ()).links
-    self_links = {
-        (profile_group(c, Profile.PUPIL), profile_group(c, Profile.PUPIL))
-        for c in SCHOOL_CLASSES[school]
-    }
-    return CommunicationRules(links=school_links | self_links, internal=frozenset())
+    class_links = set()
+    for c in SCHOOL_CLASSES[school]:
+        parents, teachers = profile_group(c, Profile.PARENT), profile_group(c, Profile.TEACHER)
+        pupils = profile_group(c, Profile.PUPIL)
+        class_links |= {(parents, teachers), (teachers, parents), (pupils, pupils)}
+    return CommunicationRules(links=school_links | class_links, internal=frozenset())
 
 
 RULE_FORMS = {"memory": memory_rules, "stored": stored_rules}
