@@ -18,6 +18,7 @@ they edited. Nobody else's id, login or data appears.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,6 +28,8 @@ from server.store.privacy import PersonRecord, PrivacyStore
 
 FORMAT = "preau-export/1"
 ERASED_NAME = "(compte supprimé / deleted account)"
+# What may be a person's id inside free-form text (ids are URL-safe tokens).
+_ID_TOKEN = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
 class _Names:
@@ -45,6 +48,24 @@ class _Names:
 
     def __getitem__(self, person_id: str) -> str:
         return self._known.get(person_id, ERASED_NAME)
+
+    async def named(self, value: Any, own: str) -> Any:
+        """``value`` (text, or a JSON value holding text) with every other
+        person's id in it replaced by their display name: what the access
+        journal and audit details say about someone (an export's subject, an
+        audit query's actor or target) names them, never identifies them."""
+        if isinstance(value, dict):
+            return {k: await self.named(v, own) for k, v in value.items()}
+        if isinstance(value, list):
+            return [await self.named(v, own) for v in value]
+        if not isinstance(value, str):
+            return value
+        tokens = sorted({t for t in _ID_TOKEN.findall(value) if t != own})
+        if not tokens:
+            return value
+        found = await self._store.display_names(tokens)
+        self._known.update(found)
+        return _ID_TOKEN.sub(lambda m: found.get(m[0], m[0]), value)
 
 
 def _dump(value: Any) -> bytes:
@@ -131,11 +152,15 @@ async def export_chunks(
         {"room": a["room_id"], "action": a["action"],
          "by": "me" if a["actor_id"] == pid else names[a["actor_id"]],
          "message_seq": a["target_seq"], "reason": a["reason"],
-         "details": orjson.loads(a["details"]), "ts": int(a["created_ms"])}
+         "details": await names.named(orjson.loads(a["details"]), pid),
+         "ts": int(a["created_ms"])}
         for a in actions
     ])
+    # What they read in moderation views: the subject may name someone else
+    # (an export made for a child, an audit query about a pupil): by name.
     yield b',"views_read":' + _dump([
-        {"view": j["view"], "subject": j["subject"], "ts": int(j["at_ms"])}
+        {"view": j["view"], "subject": await names.named(j["subject"], pid),
+         "ts": int(j["at_ms"])}
         for j in await store.journal_of_actor(pid)
     ])
     yield b',"documents_edited":' + _dump([
