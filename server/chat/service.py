@@ -133,12 +133,11 @@ class ChatService:
             await self._bursts.close()
 
     async def room_for(self, member: Member, room_id: str) -> Room:
-        """The room, if ``member`` may be in it; ``not_found`` / ``forbidden`` otherwise."""
+        """The room, if ``member`` may be in it; ``not_found`` otherwise, as for an unknown id."""
         room = await self._directory.room(room_id)
-        if room is None:
+        # Out of reach answers exactly as unknown: existence does not leak.
+        if room is None or not may_join(member, room):
             raise not_found("no such room")
-        if not may_join(member, room):
-            raise forbidden("you are not a member of this room")
         return room
 
     async def open_room(self, member: Member, room_id: str) -> RoomAccess:
@@ -148,8 +147,8 @@ class ChatService:
         room = await self.room_for(member, room_id)
         policy, state = await self._store.room_state(room.id, member.id)
         role = room_role(member, room, RoomState(policy, state))
-        if role is RoomRole.NONE:
-            raise forbidden("you were removed from this room")
+        if role is RoomRole.NONE:  # removed by a moderator: as if it did not exist
+            raise not_found("no such room")
         return RoomAccess(room, role, policy, state, self._clock.now_ms())
 
     async def open_conversation(self, member: Member, people: list[str]) -> tuple[Room, bool]:
@@ -217,6 +216,13 @@ class ChatService:
             lost = stored.members - now.members
             if lost:  # their lists drop it at once (live sockets: hub.recheck)
                 await self._hub.tell_people(lost, encode({"ev": "room.revoked", "room": stored.id}))
+
+    async def rooms_of(self, member: Member) -> list[Room]:
+        """The rooms ``member`` may open now: as the directory says, less the
+        rooms a moderator removed them from (listed nowhere, like unknown ones)."""
+        rooms = await self._directory.rooms_of(member)
+        removed = await self._store.removed_members([r.id for r in rooms])
+        return [r for r in rooms if (r.id, member.id) not in removed]
 
     async def conversations(self, member: Member) -> list[Room]:
         return await self._directory.conversations_of(member)

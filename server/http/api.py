@@ -30,7 +30,7 @@ from server.chat.service import room_wire
 from server.directory import quiet_hours
 from server.directory.model import MAX_CONVERSATION_PEOPLE, Member, Profile
 from server.directory.rules import may_communicate
-from server.errors import ErrorCode, PreauError, bad_request, forbidden, not_found
+from server.errors import ErrorCode, PreauError, bad_request, not_found
 from server.gateway.endpoint import SESSION_COOKIE, token_from_scope
 from server.gateway.protocol import PolicyChangeFields, Reason
 from server.gateway.protocol import schemas as ws_schemas
@@ -338,7 +338,7 @@ async def change_password(request: Request) -> Response:
 
 
 async def _rooms_out(services: Services, member: Member) -> list[dict[str, Any]]:
-    rooms = await services.directory.rooms_of(member)
+    rooms = await services.chat.rooms_of(member)
     unread = await services.receipts.unread(member, [r.id for r in rooms])
     return [
         {**room_wire(r), "head": await services.store.room_head(r.id), "unread": unread[r.id]}
@@ -735,10 +735,9 @@ async def person(request: Request) -> Response:
     services = _services(request)
     view = await services.directory.school(viewer.school_id)
     target = None if view is None else view.members.get(request.path_params["person"])
-    if view is None or target is None:
+    # Out of reach answers exactly as unknown: existence does not leak.
+    if view is None or target is None or not may_communicate(viewer, target, view.rules):
         raise not_found("no such person")
-    if not may_communicate(viewer, target, view.rules):
-        raise forbidden("this person is outside your circle")
     return JSONResponse(_person(target))
 
 

@@ -204,8 +204,8 @@ def decide_post(role: RoomRole, profile: Profile, state: RoomState, now_ms: int)
     with the seconds left); pre-moderation (held).
     """
     policy, member = state.policy, state.member
-    if role is RoomRole.NONE:
-        return _refuse(ErrorCode.FORBIDDEN, "you are not a member of this room")
+    if role is RoomRole.NONE:  # removed: answered as for a room that does not exist
+        return _refuse(ErrorCode.NOT_FOUND, "no such room")
     if policy.mode is RoomMode.READ_ONLY:
         return _refuse(ErrorCode.FORBIDDEN, "this room is read-only")
     if role is RoomRole.READER:

@@ -85,18 +85,18 @@ async def test_outsiders_are_refused_on_every_path(live: LiveServer) -> None:
         async with await outsider.connect() as conn:
             with pytest.raises(PreauError) as refused:
                 await conn.subscribe(room)
-            assert refused.value.code == "forbidden"
+            assert refused.value.code == "not_found"
             with pytest.raises(PreauError) as refused:
                 await conn.send_message(room, "intrus")
-            assert refused.value.code == "forbidden"
+            assert refused.value.code == "not_found"
             with pytest.raises(PreauError) as refused:
                 await conn.request("presence.list", room=room)
-            assert refused.value.code == "forbidden"
+            assert refused.value.code == "not_found"
             # The socket is still usable after each refusal.
             assert (await conn.request("ping"))["ok"] is True
         with pytest.raises(PreauError) as refused:
             await outsider.history(room)
-        assert (refused.value.code, refused.value.status) == ("forbidden", 403)
+        assert (refused.value.code, refused.value.status) == ("not_found", 403)
     # Directory: other-class pupil and other-class parent cannot look Léa up...
     for outsider in (ines, fatima):
         with pytest.raises(PreauError) as refused:
@@ -282,7 +282,7 @@ async def test_a_class_change_imported_beside_the_server_revokes_live_access(
             assert revoked["room"] == room_a
             with pytest.raises(PreauError) as refused:
                 await conn.send_message(room_a, "encore là ?")
-            assert refused.value.code == "forbidden"
+            assert refused.value.code == "not_found"
             assert await class_room(lucas, "6eB")
             await conn.subscribe(await class_room(lucas, "6eB"))
         await lucas.close()

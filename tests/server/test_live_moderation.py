@@ -263,10 +263,10 @@ async def test_a_removed_pupil_loses_the_room_at_once(
         assert (await c.next_event("member.removed"))["person"]["id"] == hugo.person["id"]
         await c.send_message(room, "la suite")
         await nothing(first, "chat.message")
-        await refused(first.subscribe(room), "forbidden")
-        await refused(first.send_message(room, "je suis encore là ?"), "forbidden")
-        await refused(first.request("presence.list", room=room), "forbidden")
-        await refused(hugo.history(room), "forbidden")
+        await refused(first.subscribe(room), "not_found")
+        await refused(first.send_message(room, "je suis encore là ?"), "not_found")
+        await refused(first.request("presence.list", room=room), "not_found")
+        await refused(hugo.history(room), "not_found")
         members = (await c.request("member.list", room=room))["members"]
         assert [m["removed"] for m in members if m["id"] == hugo.person["id"]] == [True]
 

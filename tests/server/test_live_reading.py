@@ -105,8 +105,8 @@ async def test_read_receipts_in_a_conversation_and_unread_counts(
         assert unread[room] == 0
     # Another parent learns nothing of it.
     async with await julien.connect() as j:
-        await refused(j.request("chat.receipts", room=room), "forbidden")
-        await refused(j.request("chat.read", room=room, seq=1), "forbidden")
+        await refused(j.request("chat.receipts", room=room), "not_found")
+        await refused(j.request("chat.read", room=room, seq=1), "not_found")
 
 
 async def test_reports_resolved_over_the_socket_and_listed_for_the_reporter(

@@ -211,7 +211,7 @@ async def test_a_removed_pupil_loses_the_room_on_every_node_at_once(nodes: Nodes
     ):
         with pytest.raises(PreauError) as refused:
             await call
-        assert refused.value.code is ErrorCode.FORBIDDEN
+        assert refused.value.code is ErrorCode.NOT_FOUND
     # Re-admitted: back in, on both nodes.
     await nodes.b.moderation.moderate_member(claire.member, room, hugo_b.member.id,
                                              AuditAction.MEMBER_READMIT, None)
