@@ -10,12 +10,15 @@ RUN npm run build
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY requirements/docker.txt ./requirements/docker.txt
+# Exactly the locked versions, each file checked against its hash (docs/decisions.md).
+RUN pip install --no-cache-dir --require-hashes --no-deps -r requirements/docker.txt
 COPY server ./server
 COPY collab ./collab
 COPY rtc ./rtc
 COPY --from=web /web/dist ./web
-RUN pip install --no-cache-dir '.[postgres,sfu]' && useradd --system --home /data preau \
-    && mkdir -p /data && chown preau /data
+RUN pip install --no-cache-dir --no-deps --no-build-isolation . \
+    && useradd --system --home /data preau && mkdir -p /data && chown preau /data
 USER preau
 ENV PREAU_DATA_DIR=/data PREAU_SEED_DEMO=false PREAU_WEB_DIR=/app/web
 EXPOSE 8000
