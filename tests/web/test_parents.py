@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 from playwright.sync_api import expect
 
-from tests.web.conftest import People
+from tests.server.live import PASSWORD
+from tests.web.conftest import People, activate
 from tests.web.test_chat import open_room, send
 
 
@@ -65,7 +67,8 @@ def test_parent_messages_a_teacher_privately(people: People, shots: Path) -> Non
     expect(other.get_by_role("heading", name="Conversations privées")).to_be_visible()
     expect(other.locator(".room-link", has_text="Claire Lefèvre")).to_have_count(0)
     other.goto(room_path)
-    expect(other.locator(".status.error")).to_have_text("Action non autorisée.")
+    # Out of reach looks exactly like a room that does not exist.
+    expect(other.locator(".status.error")).to_have_text("Introuvable.")
     expect(other.locator(".msg")).to_have_count(0)
     expect(other.get_by_text("absente demain")).to_have_count(0)
     # And the search does not offer another parent to write to.
@@ -87,3 +90,42 @@ def test_staff_open_the_school_parents_room(people: People) -> None:
     parent.goto("/")
     open_room(parent, name)
     expect(parent.locator(".msg", has_text="Portes ouvertes samedi")).to_be_visible()
+
+
+def _set_parents_may_message(people: People, value: bool) -> None:
+    """The school admin's switch, over the REST API."""
+    base = people.server.base_url
+    login = activate(people.server, "Anne Roux")
+    token = httpx.post(base + "/api/auth/login", json={
+        "login": login, "password": PASSWORD, "kind": "bearer"}, timeout=10).json()["token"]
+    headers = {"authorization": f"Bearer {token}"}
+    school = httpx.get(base + "/api/me", headers=headers, timeout=10).json()["school"]["id"]
+    response = httpx.put(f"{base}/api/schools/{school}/settings", headers=headers,
+                         json={"parents_may_message": value}, timeout=10)
+    assert response.status_code == 200, response.text
+
+
+def test_a_conversation_closes_when_the_school_turns_parents_messages_off(
+    people: People, shots: Path
+) -> None:
+    _set_parents_may_message(people, True)
+    try:
+        karim = people.login("Karim Thomas", phone=True)
+        olivier = people.login("Olivier Richard")
+        karim.get_by_role("link", name="Nouvelle conversation").first.click()
+        karim.get_by_label("Rechercher une personne").fill("Richard")
+        karim.get_by_role("button", name="Écrire à Olivier Richard").click()
+        expect(karim.get_by_role("heading", name="Olivier Richard")).to_be_visible()
+        karim.locator('[data-conn="open"]').wait_for()
+        send(karim, "Bonjour, covoiturage pour la sortie ?")
+        olivier.goto("/")
+        open_room(olivier, "Karim Thomas")
+        expect(olivier.locator(".msg", has_text="covoiturage")).to_be_visible()
+    finally:
+        _set_parents_may_message(people, False)
+    # Both see it closed at once, can reread it, and can no longer write.
+    for page in (karim, olivier):
+        expect(page.get_by_text("Cette conversation est fermée")).to_be_visible()
+        expect(page.get_by_label("Votre message")).to_be_disabled()
+        expect(page.locator(".msg", has_text="covoiturage")).to_be_visible()
+    karim.screenshot(path=shots / "conversation-closed-phone.png")

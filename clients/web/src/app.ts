@@ -366,6 +366,10 @@ export class App {
       case "moderation.alert":
         this.alerts.push({ room: frame.room, words: frame.words ?? [] });
         break;
+      case "conversation.closed":
+        // A relation this conversation needed ended: it is read-only now.
+        if (room) room.info.closed = true;
+        break;
       case "conversation.opened":
         // Someone opened a conversation with me: list it (with its counts) now.
         this.refreshRooms().catch(() => undefined);

@@ -16,6 +16,7 @@ export interface RoomInfo {
   class_id?: string | null;
   people?: string[] | null;
   unread?: number; // from the server's read markers
+  closed?: boolean; // a conversation closed when a relation it needed ended: read-only
 }
 
 export interface Policy {

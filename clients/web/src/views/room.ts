@@ -296,6 +296,7 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
     if (r.mutedUntil && r.mutedUntil > Date.now()) {
       say(t("room.muted", { time: formatTime(r.mutedUntil, lang()) }));
     }
+    if (r.info.closed) say(t("room.closed"));
     if (p && r.role !== "moderator") {
       if (p.mode !== "open") say(t("room.readonly"));
       const pupil = app.me?.person.profile === "pupil";
@@ -570,7 +571,8 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
     const now = Date.now();
     const names = [...r.typing.values()].filter((x) => x.until > now).map((x) => x.name);
     typing.textContent = names.length ? t("room.typing", { names: names.join(", ") }) : "";
-    const writable = r.role === "moderator" || r.policy?.mode === "open" || !r.policy;
+    const writable = !r.info.closed
+      && (r.role === "moderator" || r.policy?.mode === "open" || !r.policy);
     input.disabled = !writable;
     sendButton.disabled = !writable;
     modToggle.hidden = r.role !== "moderator";
