@@ -17,7 +17,7 @@ from typing import Any
 from server.chat.render import MessageRenderer
 from server.chat.service import ChatService, RoomAccess
 from server.clock import Clock
-from server.directory.model import Member, Profile, School
+from server.directory.model import Member, Profile, RoomKind, School
 from server.directory.service import Directory
 from server.errors import ErrorCode, PreauError, forbidden, not_found
 from server.gateway.hub import Audience, Hub
@@ -54,6 +54,9 @@ VIEW_AUDIT = "moderation.audit"
 VIEW_REPORTS = "moderation.reports"
 VIEW_HELD = "moderation.held"
 VIEW_MEMBERS = "moderation.members"  # a room's people with their mutes and removals
+# The context of a report from a private conversation, read by a school admin:
+# one entry per report shown (the only way anyone outside reads a conversation).
+VIEW_REPORT_CONTEXT = "moderation.report_context"
 
 # (who read, which view, about what): the data-protection officer's journal.
 ViewListener = Callable[[Member, str, str], Awaitable[None]]
@@ -368,7 +371,7 @@ class ModerationService:
         out = []
         for report in await self._store.reports(school_id):
             if await self._may_resolve(member, report):
-                out.append(await self._report_fields(report, context=True))
+                out.append(await self._report_fields(report, context=True, reader=member))
         return out
 
     async def resolve_report(
@@ -421,7 +424,12 @@ class ModerationService:
         room = await self._directory.room(report.room_id)
         return room is not None and base_role(member, room) is RoomRole.MODERATOR
 
-    async def _report_fields(self, report: Report, context: bool = False) -> dict[str, Any]:
+    async def _report_fields(
+        self, report: Report, context: bool = False, reader: Member | None = None
+    ) -> dict[str, Any]:
+        """A report as clients see it; ``context``: with the message and the
+        messages around it — only what its reporter could see when reporting
+        (up to ``context_to``, the room's last seq then), never later ones."""
         room = await self._directory.room(report.room_id)
         fields: dict[str, Any] = {
             "id": report.id,
@@ -436,9 +444,19 @@ class ModerationService:
         if report.resolved_by is not None:
             fields["resolved_by"] = await self._render.person(report.resolved_by)
         if context:
+            if reader is not None and room is not None and room.kind is RoomKind.PRIVATE:
+                # A conversation is read by nobody outside it: each read of
+                # one's context (a school admin's) goes to the access journal.
+                await self._viewed(reader, VIEW_REPORT_CONTEXT,
+                                   f"report={report.id}&room={report.room_id}")
+            # Everything up to the report was readable by the reporter (the
+            # room's whole history: a conversation's people are there from
+            # its opening); what came after the report never is shown.
+            top = report.seq if report.context_to is None else report.context_to
             before = await self._store.messages_before(report.room_id, report.seq, CONTEXT)
-            after = await self._store.messages_after(report.room_id, report.seq - 1, CONTEXT + 1)
-            entries = [await self._render.entry(m) for m in [*before, *after]]
+            after = await self._store.messages_after(
+                report.room_id, report.seq - 1, min(CONTEXT + 1, top - report.seq + 1))
+            entries = [await self._render.entry(m) for m in [*before, *after] if m.seq <= top]
             fields["message"] = next(
                 (e for e in entries if e.get("seq") == report.seq), None)
             fields["context"] = entries

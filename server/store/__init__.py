@@ -199,6 +199,9 @@ class Report:
     status: ReportStatus = ReportStatus.OPEN
     resolved_by: str | None = None
     resolved_ms: int | None = None
+    # The room's last seq when it was made: its context never goes past it
+    # (what the reporter could see then; migration 0013).
+    context_to: int | None = None
 
 
 class AuditAction(StrEnum):

@@ -1671,17 +1671,19 @@ class SqlStore:
     ) -> tuple[Report, bool] | None:
         async with self._engine.transaction() as tx:
             row = await tx.fetchrow(
-                "SELECT r.school_id FROM messages m JOIN rooms r ON r.id = m.room_id"
+                "SELECT r.school_id, r.last_seq FROM messages m JOIN rooms r ON r.id = m.room_id"
                 " WHERE m.room_id = $1 AND m.seq = $2 AND m.kind = 'message'",
                 room_id, seq,
             )
             if row is None:
                 return None
+            # The context stops at what the room held now: the reporter's view.
             inserted = await tx.execute(
-                "INSERT INTO reports (id, school_id, room_id, seq, reporter_id, reason, created_ms)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                "INSERT INTO reports (id, school_id, room_id, seq, reporter_id, reason, created_ms,"
+                " context_to) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
                 " ON CONFLICT (room_id, seq, reporter_id) DO NOTHING",
                 report_id, str(row["school_id"]), room_id, seq, reporter_id, reason, now_ms,
+                int(row["last_seq"]),
             )
             found = await tx.fetchrow(
                 f"SELECT {_REPORT_COLUMNS} FROM reports"
@@ -1919,7 +1921,7 @@ async def _room_by_pair(tx: Transaction, pair_key: str) -> Room | None:
 
 _REPORT_COLUMNS = (
     "id, school_id, room_id, seq, reporter_id, reason, created_ms, status, resolved_by,"
-    " resolved_ms"
+    " resolved_ms, context_to"
 )
 
 
@@ -1930,6 +1932,7 @@ def _report(r: Row) -> Report:
         created_ms=int(r["created_ms"]), status=ReportStatus(r["status"]),
         resolved_by=r["resolved_by"],
         resolved_ms=None if r["resolved_ms"] is None else int(r["resolved_ms"]),
+        context_to=None if r["context_to"] is None else int(r["context_to"]),
     )
 
 
