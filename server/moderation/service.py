@@ -380,10 +380,13 @@ class ModerationService:
         """Keep or delete (the usual redaction) a reported message; every open
         report of it is resolved, audited, and each reporter told."""
         report = await self._store.report(report_id)
-        if report is None or report.school_id != member.school_id:
+        # A report one may not resolve answers as an unknown one (its
+        # existence would tell of a message, a room, a reporter); only its
+        # own reporter, who knows of it, is told it is not theirs to resolve.
+        if report is None or not await self._may_resolve(member, report):
+            if report is not None and report.reporter_id == member.id:
+                raise forbidden("only the room's moderators resolve this report")
             raise not_found("no such report")
-        if not await self._may_resolve(member, report):
-            raise forbidden("only the room's moderators resolve this report")
         wanted = ReportStatus.DELETED if delete else ReportStatus.KEPT
         if report.status is not ReportStatus.OPEN:
             if report.status is not wanted:

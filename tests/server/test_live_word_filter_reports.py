@@ -128,8 +128,12 @@ async def test_a_pupil_reports_a_message_and_the_admin_deletes_it(
         assert mine["reason"] == "méchant"
         bodies = [e.get("body") for e in mine["context"]]
         assert bodies[bodies.index("tu es moche") - 1:][:3] == ["avant", "tu es moche", "après"]
+        # Léa's report answers Hugo as an unknown one; his own, as not his to resolve.
         await refused(hugo.post(f"/api/schools/{school}/reports/{mine['id']}/resolve",
-                                {"outcome": "delete"}), "forbidden")
+                                {"outcome": "delete"}), "not_found")
+        await refused(hugo.post(
+            f"/api/schools/{school}/reports/{via_rest['report']['id']}/resolve",
+            {"outcome": "delete"}), "forbidden")
 
         # The admin deletes it through the report: gone for everyone, reporters told.
         done = await anne.post(f"/api/schools/{school}/reports/{mine['id']}/resolve",
