@@ -131,6 +131,7 @@ async def close_services(services: Services) -> None:
     await services.hub.stop()
     await services.privacy.close()
     await services.presence.close()
+    await services.auth.close()
     await services.chat.close()
     await services.broker.close()
     await services.store.close()

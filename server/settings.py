@@ -6,6 +6,7 @@ server runs with none set. Bad values fail at start-up with the variable's name.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -92,7 +93,17 @@ class Settings:
     ping_interval_s: float = 20.0
     ping_timeout_s: float = 20.0
     resume_limit: int = 1000  # messages replayed on subscribe before "truncated"
-    login_failures_per_hour: int = 20
+    # Login throttle (server/auth/throttle.py, docs/operations.md "Failed logins").
+    # Per account: this many failures go unhindered, then each one makes the
+    # next attempt wait login_delay_s, doubled per failure, at most login_delay_max_s.
+    login_free_failures: int = 5
+    login_delay_s: float = 1.0
+    login_delay_max_s: float = 60.0
+    # Per address (an IPv6 /64): failed logins per hour, sized for a school
+    # behind one NAT address; trusted networks (CIDR) get their own limit.
+    login_address_failures_per_hour: int = 300
+    login_trusted_networks: tuple[str, ...] = ()
+    login_trusted_failures_per_hour: int = 3000
     presence_ttl_s: float = 30.0  # a dead node's people vanish from presence after this
     directory_poll_s: float = 5.0  # how soon a `preau import` run elsewhere takes effect
     # Quiet hours a new school starts with ('HH:MM-HH:MM' delivery window, or
@@ -154,7 +165,15 @@ class Settings:
         )
         if "*" in origins:
             raise SettingsError("PREAU_ALLOWED_ORIGINS takes explicit origins, not '*'")
-        return cls(
+        if env.get("PREAU_LOGIN_FAILURES_PER_HOUR"):
+            # Replaced by the login throttle's settings: refuse to start rather
+            # than silently ignore what the operator asked for.
+            raise SettingsError(
+                "PREAU_LOGIN_FAILURES_PER_HOUR is gone: use PREAU_LOGIN_ADDRESS_FAILURES_PER_HOUR"
+                " (per address) and PREAU_LOGIN_FREE_FAILURES / PREAU_LOGIN_DELAY_S /"
+                " PREAU_LOGIN_DELAY_MAX_S (per account), docs/operations.md"
+            )
+        settings = cls(
             data_dir=Path(env.get("PREAU_DATA_DIR", "preau-data")),
             store_url=env.get("PREAU_STORE_URL", env.get("DATABASE_URL", "")),
             broker_url=env.get("PREAU_BROKER_URL", "memory://"),
@@ -213,8 +232,19 @@ class Settings:
             retention_lease_s=_float(
                 env, "PREAU_RETENTION_LEASE_S", defaults.retention_lease_s
             ),
-            login_failures_per_hour=_int(
-                env, "PREAU_LOGIN_FAILURES_PER_HOUR", defaults.login_failures_per_hour, 1
+            login_free_failures=_int(
+                env, "PREAU_LOGIN_FREE_FAILURES", defaults.login_free_failures, 1
+            ),
+            login_delay_s=_float(env, "PREAU_LOGIN_DELAY_S", defaults.login_delay_s),
+            login_delay_max_s=_float(env, "PREAU_LOGIN_DELAY_MAX_S", defaults.login_delay_max_s),
+            login_address_failures_per_hour=_int(
+                env, "PREAU_LOGIN_ADDRESS_FAILURES_PER_HOUR",
+                defaults.login_address_failures_per_hour, 1,
+            ),
+            login_trusted_networks=_networks(env, "PREAU_LOGIN_TRUSTED_NETWORKS"),
+            login_trusted_failures_per_hour=_int(
+                env, "PREAU_LOGIN_TRUSTED_FAILURES_PER_HOUR",
+                defaults.login_trusted_failures_per_hour, 1,
             ),
             call_mesh_size=_int(env, "PREAU_CALL_MESH_SIZE", defaults.call_mesh_size, 2),
             call_capacity=_int(env, "PREAU_CALL_CAPACITY", defaults.call_capacity, 2),
@@ -245,6 +275,35 @@ class Settings:
             collab_compact_after=_int(
                 env, "PREAU_COLLAB_COMPACT_AFTER", defaults.collab_compact_after, 2
             ),
+        )
+        _check_login_throttle(settings)
+        return settings
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated CIDR networks (``192.0.2.0/24``, ``2001:db8::/48``), normalised."""
+    found: list[str] = []
+    for raw in env.get(name, "").split(","):
+        if not raw.strip():
+            continue
+        try:
+            found.append(str(ipaddress.ip_network(raw.strip(), strict=False)))
+        except ValueError:
+            raise SettingsError(f"{name} takes CIDR networks, got {raw.strip()[:60]!r}") from None
+    return tuple(found)
+
+
+def _check_login_throttle(settings: Settings) -> None:
+    """ASVS: at most 100 failed logins per hour per account, whatever the settings."""
+    from server.auth.throttle import MAX_FAILURES_PER_HOUR, DelayPolicy
+
+    policy = DelayPolicy.of(settings)
+    worst = policy.worst_case_per_hour()
+    if worst > MAX_FAILURES_PER_HOUR:
+        raise SettingsError(
+            f"PREAU_LOGIN_FREE_FAILURES / PREAU_LOGIN_DELAY_S / PREAU_LOGIN_DELAY_MAX_S allow"
+            f" {worst} failed logins per hour on one account; at most"
+            f" {MAX_FAILURES_PER_HOUR} (raise the delays)"
         )
 
 

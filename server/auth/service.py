@@ -10,12 +10,11 @@ every node closes the sockets opened with it.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from server.auth import passwords, tokens
-from server.auth.throttle import FailureThrottle
+from server.auth.throttle import LoginThrottle
 from server.clock import Clock
 from server.directory.service import Directory
 from server.errors import ErrorCode, PreauError
@@ -25,6 +24,9 @@ from server.store import Credentials, SessionRecord, Store
 log = logging.getLogger(__name__)
 
 RevokeListener = Callable[[list[str]], Awaitable[None]]
+
+WRONG_LOGIN = "wrong login or password"
+WRONG_CODE = "wrong login or code"
 
 # Refresh last_seen at most this often: a busy client must not write per request.
 TOUCH_EVERY_MS = 60_000
@@ -46,13 +48,18 @@ class IssuedSession:
 
 class AuthService:
     def __init__(
-        self, store: Store, directory: Directory, settings: Settings, clock: Clock
+        self,
+        store: Store,
+        directory: Directory,
+        settings: Settings,
+        clock: Clock,
+        throttle: LoginThrottle | None = None,
     ) -> None:
         self._store = store
         self._directory = directory
         self._settings = settings
         self._clock = clock
-        self._throttle = FailureThrottle(settings.login_failures_per_hour)
+        self.throttle = throttle or LoginThrottle.from_settings(settings, directory, clock)
         self._revoke_listeners: list[RevokeListener] = []
 
     def on_revoke(self, listener: RevokeListener) -> None:
@@ -65,36 +72,37 @@ class AuthService:
             await listener(token_hashes)
 
     # -- login and activation -------------------------------------------------
-    def _check_throttle(self, login: str, client_ip: str) -> list[str]:
-        keys = [f"login:{login.lower()}", f"ip:{client_ip}"]
-        wait = self._throttle.retry_after(keys, time.monotonic())
-        if wait is not None:
-            raise PreauError(
-                ErrorCode.RATE_LIMITED, "too many failed attempts, try later", retry_after=wait
-            )
-        return keys
+    # Every path that checks a secret typed by someone (login, activation code,
+    # the current password when changing it) goes through the throttle
+    # (server/auth/throttle.py): counted before the check, given back on success.
+    # Unknown login, wrong password and closed account take the same path (one
+    # store read, one throttle step, one argon2id verification, against a dummy
+    # hash when there is no real one) and get the same answer.
 
-    def _fail(self, keys: list[str], code: ErrorCode, message: str) -> PreauError:
-        self._throttle.record_failure(keys, time.monotonic())
+    async def _fail(
+        self, person_id: str | None, code: ErrorCode, message: str
+    ) -> PreauError:
+        await self.throttle.failed(person_id)
         log.info("login refused: %s", code.value)
         return PreauError(code, message)
 
     async def login(self, login: str, password: str, client_ip: str, kind: str) -> IssuedSession:
-        keys = self._check_throttle(login, client_ip)
+        key = await self.throttle.begin(login, client_ip)
         creds = await self._store.credentials_by_login(login.strip())
         ok = await passwords.verify_password(
             creds.password_hash if creds and creds.active else None, password
         )
         if creds is None or not creds.active or not ok:
+            known = creds.person_id if creds is not None else None
             if creds is not None and creds.active and creds.password_hash is None:
-                raise self._fail(
-                    keys,
+                raise await self._fail(
+                    known,
                     ErrorCode.ACTIVATION_REQUIRED,
                     "this account is not activated yet: use your activation code",
                 )
-            raise self._fail(keys, ErrorCode.INVALID_CREDENTIALS, "wrong login or password")
+            raise await self._fail(known, ErrorCode.INVALID_CREDENTIALS, WRONG_LOGIN)
         assert creds.password_hash is not None
-        self._throttle.clear(keys[0])
+        await self.throttle.succeeded(key, client_ip)
         if passwords.needs_rehash(creds.password_hash):
             new_hash = await passwords.hash_password(password)
             await self._store.set_password(creds.person_id, new_hash, self._clock.now_ms())
@@ -104,35 +112,39 @@ class AuthService:
         self, login: str, code: str, new_password: str, client_ip: str, kind: str
     ) -> IssuedSession:
         """First login: the one-time code plus the password the person chooses."""
-        keys = self._check_throttle(login, client_ip)
+        # The policy first: it involves no secret, so a weak choice costs no attempt.
         problem = passwords.password_problem(new_password)
         if problem is not None:
             raise PreauError(ErrorCode.WEAK_PASSWORD, f"password refused: {problem}")
+        key = await self.throttle.begin(login, client_ip)
         creds = await self._store.credentials_by_login(login.strip())
         code_hash = tokens.digest(tokens.normalise_code(code))
         now = self._clock.now_ms()
-        self._check_code(creds, code_hash, now, keys)
+        await self._check_code(creds, code_hash, now)
         assert creds is not None
         password_hash = await passwords.hash_password(new_password)
         if not await self._store.activate(creds.person_id, password_hash, now):
-            raise self._fail(keys, ErrorCode.ACTIVATION_USED, "this activation code was used")
-        self._throttle.clear(keys[0])
+            raise await self._fail(
+                creds.person_id, ErrorCode.ACTIVATION_USED, "this activation code was used"
+            )
+        await self.throttle.succeeded(key, client_ip)
         log.info("account activated")
         return await self._open_session(creds.person_id, kind)
 
-    def _check_code(
-        self, creds: Credentials | None, code_hash: str, now: int, keys: list[str]
-    ) -> None:
+    async def _check_code(self, creds: Credentials | None, code_hash: str, now: int) -> None:
+        known = creds.person_id if creds is not None else None
         if creds is None or not creds.active:
-            raise self._fail(keys, ErrorCode.INVALID_CREDENTIALS, "wrong login or code")
+            raise await self._fail(known, ErrorCode.INVALID_CREDENTIALS, WRONG_CODE)
         if creds.activation_hash is None or creds.activation_hash != code_hash:
             # Only someone holding the code learns that it was already used.
             if creds.activation_used_hash == code_hash:
-                raise self._fail(keys, ErrorCode.ACTIVATION_USED, "this activation code was used")
-            raise self._fail(keys, ErrorCode.INVALID_CREDENTIALS, "wrong login or code")
+                raise await self._fail(
+                    known, ErrorCode.ACTIVATION_USED, "this activation code was used"
+                )
+            raise await self._fail(known, ErrorCode.INVALID_CREDENTIALS, WRONG_CODE)
         if creds.activation_expires_ms is not None and creds.activation_expires_ms <= now:
-            raise self._fail(
-                keys,
+            raise await self._fail(
+                known,
                 ErrorCode.ACTIVATION_EXPIRED,
                 "this activation code has expired: ask the school for a new one",
             )
@@ -186,14 +198,27 @@ class AuthService:
         await self._store.revoke_session(session.token_hash)
         await self._announce_revoked([session.token_hash])
 
-    async def change_password(self, session: Session, current: str, new: str) -> None:
-        """Change the password; every other session of the person ends, sockets included."""
+    async def change_password(
+        self, session: Session, current: str, new: str, client_ip: str
+    ) -> None:
+        """Change the password; every other session of the person ends, sockets included.
+
+        Checking ``current`` is a login attempt like any other (throttled on
+        the account and the address): a stolen session must not become a way
+        to guess the password at full speed."""
         problem = passwords.password_problem(new)
         if problem is not None:
             raise PreauError(ErrorCode.WEAK_PASSWORD, f"password refused: {problem}")
-        creds = await self._credentials_of(session.person_id)
+        person = await self._directory.person(session.person_id)
+        if person is None:
+            raise PreauError(ErrorCode.UNAUTHENTICATED, "log in first")
+        key = await self.throttle.begin(person.login, client_ip)
+        creds = await self._store.credentials_by_login(person.login)
         if creds is None or not await passwords.verify_password(creds.password_hash, current):
-            raise PreauError(ErrorCode.INVALID_CREDENTIALS, "the current password is wrong")
+            raise await self._fail(
+                person.id, ErrorCode.INVALID_CREDENTIALS, "the current password is wrong"
+            )
+        await self.throttle.succeeded(key, client_ip)
         new_hash = await passwords.hash_password(new)
         await self._store.set_password(session.person_id, new_hash, self._clock.now_ms())
         revoked = await self._store.revoke_person_sessions(
@@ -201,13 +226,12 @@ class AuthService:
         )
         await self._announce_revoked(revoked)
 
+    async def close(self) -> None:
+        await self.throttle.close()
+
     async def revoke_person(self, person_id: str) -> None:
         """End every session of a person (account closed, role changed)."""
         await self._announce_revoked(await self._store.revoke_person_sessions(person_id))
-
-    async def _credentials_of(self, person_id: str) -> Credentials | None:
-        person = await self._directory.person(person_id)
-        return None if person is None else await self._store.credentials_by_login(person.login)
 
     async def issue_activation_code(self, person_id: str) -> str:
         """A new one-time code (lost code, forgotten password); ends the person's sessions."""

@@ -34,7 +34,7 @@ from server.errors import ErrorCode, PreauError, bad_request, not_found
 from server.gateway.endpoint import SESSION_COOKIE, token_from_scope
 from server.gateway.protocol import PolicyChangeFields, Reason
 from server.gateway.protocol import schemas as ws_schemas
-from server.http import documents_api, privacy_api
+from server.http import auth_api, documents_api, privacy_api
 from server.http.openapi import Endpoint, openapi_document
 from server.moderation.rules import (
     MAX_MUTE_S,
@@ -333,7 +333,9 @@ async def logout(request: Request) -> Response:
 async def change_password(request: Request) -> Response:
     session, _ = await _authenticated(request)
     body: PasswordBody = await _json_body(request, PasswordBody)
-    await _services(request).auth.change_password(session, body.current, body.new)
+    await _services(request).auth.change_password(
+        session, body.current, body.new, _client_ip(request)
+    )
     return JSONResponse({})
 
 
@@ -898,6 +900,7 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/api/ws-schema", "JSON Schemas of the WebSocket ops", ws_schema,
              auth=False),
     *privacy_api.ENDPOINTS,
+    *auth_api.ENDPOINTS,
     *documents_api.ENDPOINTS,
 ]
 

@@ -17,12 +17,16 @@ from server.directory.service import Directory
 from server.errors import ErrorCode, PreauError
 from server.settings import Settings
 from server.store import Store
+from tests.server.store.test_contract import raw
 
 T0 = 1_700_000_000_000
 ACTIVATION_TTL_S = 7 * 86400
 IDLE_S = 30 * 60
-MAX_S = 8 * 3600
-FAILURES = 4
+SESSION_MAX_S = 8 * 3600
+FREE = 4  # failures before any delay
+FIRST_S = 2.0  # the first delay, doubled per failure
+MAX_S = 60.0
+ADDRESS_BUDGET = 12  # failures per address per hour (small, to reach it)
 IP = "192.0.2.10"
 GOOD = "Tableau-Noir-42"
 OTHER_GOOD = "Craie-Blanche-17"
@@ -67,9 +71,12 @@ async def world(sqlite_store: Store, tmp_path: Path) -> World:
     settings = Settings(
         data_dir=tmp_path,
         session_idle_s=IDLE_S,
-        session_max_s=MAX_S,
+        session_max_s=SESSION_MAX_S,
         activation_ttl_s=ACTIVATION_TTL_S,
-        login_failures_per_hour=FAILURES,
+        login_free_failures=FREE,
+        login_delay_s=FIRST_S,
+        login_delay_max_s=MAX_S,
+        login_address_failures_per_hour=ADDRESS_BUDGET,
         seed_demo=False,
     )
     report = await import_directory(
@@ -115,7 +122,7 @@ async def test_activation_succeeds_once(world: World) -> None:
     assert session.person_id == issued.session.person_id
     assert session.kind == "bearer"
     assert issued.session.token_hash == tokens.digest(issued.token)
-    assert issued.session.expires_ms == T0 + MAX_S * 1000
+    assert issued.session.expires_ms == T0 + SESSION_MAX_S * 1000
     # The chosen password now opens the account.
     assert (await world.login("E1")).session.person_id == issued.session.person_id
 
@@ -174,13 +181,35 @@ async def test_login_before_activation(world: World) -> None:
     await expect_error(ErrorCode.ACTIVATION_REQUIRED, world.login("T1", "whatever"))
 
 
-async def test_login_failures_look_the_same_for_unknown_and_wrong(world: World) -> None:
+async def test_login_failures_look_the_same_for_unknown_wrong_and_closed(world: World) -> None:
     await world.activate("T1")
+    closed = await world.activate("E1")
+    async with raw(world.store).engine.transaction() as tx:
+        await tx.execute("UPDATE people SET active = 0 WHERE id = $1", closed.session.person_id)
     wrong = await expect_error(ErrorCode.INVALID_CREDENTIALS, world.login("T1", OTHER_GOOD))
     unknown = await expect_error(
         ErrorCode.INVALID_CREDENTIALS, world.auth.login("nobody.here", GOOD, "198.51.100.1", "x")
     )
-    assert wrong.message == unknown.message
+    # The closed account's right password gets the same answer as a wrong one.
+    inactive = await expect_error(ErrorCode.INVALID_CREDENTIALS, world.login("E1", GOOD))
+    assert wrong.to_wire() == unknown.to_wire() == inactive.to_wire()
+
+
+async def test_unknown_logins_are_delayed_like_real_ones(world: World) -> None:
+    # Otherwise the first 429 would tell which logins exist.
+    await world.activate("T1")
+    answers = {}
+    for login in (world.logins["T1"], "nobody.here", world.logins["E1"]):
+        for _ in range(FREE):
+            await expect_error(ErrorCode.INVALID_CREDENTIALS if login != world.logins["E1"]
+                               else ErrorCode.ACTIVATION_REQUIRED,
+                               world.auth.login(login, "Wrong-Guess-1", IP, "x"))
+        answers[login] = (await expect_error(
+            ErrorCode.RATE_LIMITED, world.auth.login(login, "Wrong-Guess-1", IP, "x"))).to_wire()
+        # A fresh address each time: the address budget is not what answers.
+        world.clock.advance(1)
+    assert len({str(a) for a in answers.values()}) == 1
+    assert next(iter(answers.values()))["retry_after"] == FIRST_S
 
 
 async def test_login_is_case_insensitive_on_the_login(world: World) -> None:
@@ -190,55 +219,146 @@ async def test_login_is_case_insensitive_on_the_login(world: World) -> None:
     assert again.token != first.token
 
 
-async def test_login_throttled_after_failures_per_account(world: World) -> None:
+async def test_failures_past_the_free_ones_delay_the_account(world: World) -> None:
     await world.activate("T1")
-    for i in range(FAILURES):
-        # Each failure from another address: the account's count is what trips.
+    for i in range(FREE):
+        # Each failure from another address: the account's count is what delays.
         await expect_error(
             ErrorCode.INVALID_CREDENTIALS, world.login("T1", OTHER_GOOD, f"198.51.100.{i}")
         )
+    # Now the next attempt waits, the right password included: a delay, not a lock.
     error = await expect_error(ErrorCode.RATE_LIMITED, world.login("T1", GOOD, "203.0.113.9"))
-    assert error.retry_after is not None
-    assert 0 < error.retry_after <= 3600
-    assert error.to_wire()["retry_after"] == round(error.retry_after, 3)
-    # Other accounts from other addresses are not affected.
+    assert error.retry_after == FIRST_S
+    assert error.to_wire()["retry_after"] == FIRST_S
+    world.clock.advance(int(FIRST_S * 1000) - 1)
+    await expect_error(ErrorCode.RATE_LIMITED, world.login("T1", GOOD, "203.0.113.9"))
+    world.clock.advance(1)
+    await world.login("T1", GOOD, "203.0.113.9")
+    # Other accounts from other addresses were never affected.
     await world.activate("E1")
     await world.login("E1", GOOD, "203.0.113.9")
 
 
-async def test_login_throttled_per_address(world: World) -> None:
+async def test_delays_double_up_to_the_cap(world: World) -> None:
     await world.activate("T1")
-    await world.activate("E1")
-    for _ in range(FAILURES):
-        await expect_error(
-            ErrorCode.INVALID_CREDENTIALS, world.auth.login("nobody.here", "x", IP, "bearer")
-        )
-    await expect_error(ErrorCode.RATE_LIMITED, world.login("T1", GOOD, IP))
-    await expect_error(ErrorCode.RATE_LIMITED, world.login("E1", GOOD, IP))
-    await world.login("T1", GOOD, "203.0.113.9")
+    waits: list[float] = []
+    failures = 0
+    while failures < FREE + 8:
+        with pytest.raises(PreauError) as caught:
+            await world.login("T1", OTHER_GOOD, f"198.51.100.{failures}")
+        error = caught.value
+        if error.code is ErrorCode.INVALID_CREDENTIALS:
+            assert error.retry_after is None  # a failure says nothing of the wait to come
+            failures += 1
+            continue
+        assert error.code is ErrorCode.RATE_LIMITED
+        assert error.retry_after is not None
+        waits.append(error.retry_after)
+        world.clock.advance(int(error.retry_after * 1000))
+    # No wait for the free failures, then 2, 4, 8… seconds, capped.
+    assert waits == [2.0, 4.0, 8.0, 16.0, 32.0, MAX_S, MAX_S, MAX_S]
 
 
-async def test_success_clears_the_account_count(world: World) -> None:
+async def test_a_targeted_account_stays_usable_with_its_password(world: World) -> None:
     await world.activate("T1")
-    for i in range(FAILURES - 1):
+    # Someone hammers the account: a hundred wrong guesses as fast as possible,
+    # from many addresses. Past the free failures they are refused unchecked.
+    codes = []
+    for i in range(100):
+        try:
+            await world.login("T1", OTHER_GOOD, f"198.51.100.{i}")
+        except PreauError as e:
+            codes.append(e.code)
+    assert codes.count(ErrorCode.INVALID_CREDENTIALS) == FREE
+    assert codes.count(ErrorCode.RATE_LIMITED) == 100 - FREE
+    # The owner is told to wait a few seconds, not an hour; then gets in.
+    error = await expect_error(ErrorCode.RATE_LIMITED, world.login("T1", GOOD, "203.0.113.1"))
+    assert error.retry_after is not None
+    assert error.retry_after <= MAX_S
+    world.clock.advance(int(error.retry_after * 1000))
+    await world.login("T1", GOOD, "203.0.113.1")
+    # The owner's success gives the guesser no new free attempts this hour.
+    await expect_error(ErrorCode.INVALID_CREDENTIALS, world.login("T1", OTHER_GOOD, IP))
+    await expect_error(ErrorCode.RATE_LIMITED, world.login("T1", OTHER_GOOD, IP))
+
+
+async def test_success_restarts_the_streak(world: World) -> None:
+    await world.activate("T1")
+    for i in range(FREE - 2):
         await expect_error(
             ErrorCode.INVALID_CREDENTIALS, world.login("T1", OTHER_GOOD, f"198.51.100.{i}")
         )
     await world.login("T1", GOOD, "203.0.113.1")
-    for i in range(FAILURES - 1):
-        await expect_error(
-            ErrorCode.INVALID_CREDENTIALS, world.login("T1", OTHER_GOOD, f"198.51.100.{i + 50}")
-        )
+    # The hour's failures stay counted, the streak does not: still one free.
+    await expect_error(ErrorCode.INVALID_CREDENTIALS, world.login("T1", OTHER_GOOD))
     await world.login("T1", GOOD, "203.0.113.2")
 
 
+async def test_failures_are_forgotten_an_hour_after_the_last_attempt(world: World) -> None:
+    await world.activate("T1")
+    for i in range(FREE):
+        await expect_error(
+            ErrorCode.INVALID_CREDENTIALS, world.login("T1", OTHER_GOOD, f"198.51.100.{i}")
+        )
+    world.clock.advance(3600 * 1000)
+    for i in range(FREE):
+        await expect_error(
+            ErrorCode.INVALID_CREDENTIALS, world.login("T1", OTHER_GOOD, f"198.51.100.{i + 9}")
+        )
+
+
+async def test_an_address_has_a_budget_of_failures(world: World) -> None:
+    await world.activate("T1")
+    await world.activate("E1")
+    # Successes cost nothing: a school's morning is mostly successes.
+    for _ in range(3 * ADDRESS_BUDGET):
+        await world.login("E1", GOOD, IP)
+    for i in range(ADDRESS_BUDGET):
+        await expect_error(
+            ErrorCode.INVALID_CREDENTIALS, world.auth.login(f"nobody.{i}", "x", IP, "bearer")
+        )
+    error = await expect_error(ErrorCode.RATE_LIMITED, world.login("T1", GOOD, IP))
+    assert "network" in error.message
+    assert error.retry_after == 3600 / ADDRESS_BUDGET  # one failure's worth refills
+    await world.login("T1", GOOD, "203.0.113.9")  # another address is not affected
+    world.clock.advance(int(3600 / ADDRESS_BUDGET * 1000))
+    await world.login("T1", GOOD, IP)
+
+
 async def test_activation_attempts_are_throttled_too(world: World) -> None:
-    for _ in range(FAILURES):
+    for _ in range(FREE):
         await expect_error(
             ErrorCode.INVALID_CREDENTIALS,
             world.auth.activate(world.logins["E1"], "ZZZZ-ZZZZ-ZZZZ", GOOD, IP, "bearer"),
         )
-    await expect_error(ErrorCode.RATE_LIMITED, world.activate("E1"))
+    error = await expect_error(ErrorCode.RATE_LIMITED, world.activate("E1"))
+    assert error.retry_after == FIRST_S
+    # Login and activation share the account's count.
+    await expect_error(ErrorCode.RATE_LIMITED, world.login("E1", GOOD))
+    world.clock.advance(int(FIRST_S * 1000))
+    await world.activate("E1")  # the right code after the wait
+
+
+async def test_a_weak_new_password_costs_no_attempt(world: World) -> None:
+    for _ in range(FREE + 3):
+        await expect_error(ErrorCode.WEAK_PASSWORD, world.activate("E1", "short1A"))
+    await world.activate("E1")
+
+
+async def test_changing_password_is_throttled_like_a_login(world: World) -> None:
+    current = await world.activate("E1")
+    for _ in range(FREE):
+        await expect_error(
+            ErrorCode.INVALID_CREDENTIALS,
+            world.auth.change_password(current.session, "Wrong-Password-1", OTHER_GOOD, IP),
+        )
+    await expect_error(
+        ErrorCode.RATE_LIMITED,
+        world.auth.change_password(current.session, GOOD, OTHER_GOOD, IP),
+    )
+    await expect_error(ErrorCode.RATE_LIMITED, world.login("E1", GOOD, "203.0.113.4"))
+    world.clock.advance(int(FIRST_S * 1000))
+    await world.auth.change_password(current.session, GOOD, OTHER_GOOD, IP)
 
 
 async def test_old_hash_is_upgraded_at_login(world: World) -> None:
@@ -301,10 +421,10 @@ async def test_keep_alive_keeps_a_socket_session_from_idling(world: World) -> No
 async def test_session_ends_at_absolute_expiry_even_when_active(world: World) -> None:
     issued = await world.activate("E1")
     step = IDLE_S * 1000 // 2
-    while world.clock.now + step < T0 + MAX_S * 1000:
+    while world.clock.now + step < T0 + SESSION_MAX_S * 1000:
         world.clock.advance(step)
         assert await world.auth.resolve(issued.token) is not None
-    world.clock.now = T0 + MAX_S * 1000 - 1
+    world.clock.now = T0 + SESSION_MAX_S * 1000 - 1
     assert await world.auth.resolve(issued.token) is not None
     world.clock.advance(1)
     assert await world.auth.resolve(issued.token) is None
@@ -325,7 +445,7 @@ async def test_change_password_ends_the_other_sessions_only(world: World) -> Non
     other2 = await world.login("E1")
     someone_else = await world.activate("P1")
 
-    await world.auth.change_password(current.session, GOOD, OTHER_GOOD)
+    await world.auth.change_password(current.session, GOOD, OTHER_GOOD, IP)
 
     assert world.revoked == [sorted([other1.session.token_hash, other2.session.token_hash])]
     assert await world.auth.resolve(current.token) is not None
@@ -341,10 +461,10 @@ async def test_change_password_refusals_change_nothing(world: World) -> None:
     other = await world.login("E1")
     await expect_error(
         ErrorCode.INVALID_CREDENTIALS,
-        world.auth.change_password(current.session, "Wrong-Password-1", OTHER_GOOD),
+        world.auth.change_password(current.session, "Wrong-Password-1", OTHER_GOOD, IP),
     )
     await expect_error(
-        ErrorCode.WEAK_PASSWORD, world.auth.change_password(current.session, GOOD, "Password1!")
+        ErrorCode.WEAK_PASSWORD, world.auth.change_password(current.session, GOOD, "Password1!", IP)
     )
     assert world.revoked == []
     assert await world.auth.resolve(other.token) is not None

@@ -1,71 +1,87 @@
-"""Failed-login throttling (sliding window), with explicit times."""
+"""The login throttle's policy (server/auth/throttle.py): delays, the ASVS bound,
+which budget an address gets. Pure: no store, no clock."""
 
 from __future__ import annotations
 
-from server.auth.throttle import FailureThrottle
+import pytest
 
-KEYS = ["login:lea.martin", "ip:192.0.2.1"]
-
-
-def test_under_the_limit_nothing_waits() -> None:
-    throttle = FailureThrottle(limit=3, window_s=60)
-    assert throttle.retry_after(KEYS, 0.0) is None
-    throttle.record_failure(KEYS, 0.0)
-    throttle.record_failure(KEYS, 1.0)
-    assert throttle.retry_after(KEYS, 2.0) is None
+from server.auth.throttle import MAX_FAILURES_PER_HOUR, AddressLimits, DelayPolicy, account_key
+from server.settings import Settings, SettingsError
 
 
-def test_at_the_limit_wait_until_the_oldest_failure_leaves_the_window() -> None:
-    throttle = FailureThrottle(limit=3, window_s=60)
-    for t in (0.0, 10.0, 20.0):
-        throttle.record_failure(KEYS, t)
-    assert throttle.retry_after(KEYS, 30.0) == 30.0
-    assert throttle.retry_after(KEYS, 59.5) == 0.5
-    assert throttle.retry_after(KEYS, 60.0) is None  # the failure at 0 left the window
+def test_no_delay_for_the_free_failures_then_doubling_up_to_the_cap() -> None:
+    policy = DelayPolicy(free=5, first_s=1.0, max_s=60.0)
+    assert [policy.delay_after(n) for n in range(1, 13)] == [
+        0, 0, 0, 0, 1, 2, 4, 8, 16, 32, 60, 60,
+    ]
+    assert policy.delay_after(10_000) == 60.0  # no overflow however long the attack
 
 
-def test_keys_are_independent_and_the_worst_wins() -> None:
-    throttle = FailureThrottle(limit=2, window_s=100)
-    throttle.record_failure(["ip:a"], 0.0)
-    throttle.record_failure(["ip:a"], 5.0)
-    throttle.record_failure(["login:x"], 10.0)
-    throttle.record_failure(["login:x"], 20.0)
-    assert throttle.retry_after(["ip:b"], 21.0) is None
-    assert throttle.retry_after(["login:y", "ip:b"], 21.0) is None
-    assert throttle.retry_after(["login:y", "ip:a"], 21.0) == 79.0
-    assert throttle.retry_after(["login:x", "ip:b"], 21.0) == 89.0
-    assert throttle.retry_after(["login:x", "ip:a"], 21.0) == 89.0
+def test_the_policy_matches_what_the_stores_apply() -> None:
+    policy = DelayPolicy(free=3, first_s=1.5, max_s=40.0)
+    wire = policy.wire()
+    for n in range(1, 30):
+        assert wire.delay_ms(n) == policy.delay_after(n) * 1000
 
 
-def test_clear_forgets_one_key_only() -> None:
-    throttle = FailureThrottle(limit=1, window_s=100)
-    throttle.record_failure(KEYS, 0.0)
-    throttle.clear(KEYS[0])
-    assert throttle.retry_after([KEYS[0]], 1.0) is None
-    assert throttle.retry_after([KEYS[1]], 1.0) == 99.0
-    throttle.clear("never-seen")  # no error
+def test_defaults_stay_within_asvs() -> None:
+    worst = DelayPolicy.of(Settings()).worst_case_per_hour()
+    # 5 free, then 1+2+4+8+16+32 s, then one a minute.
+    assert worst == 69
+    assert worst <= MAX_FAILURES_PER_HOUR
 
 
-def test_retry_after_is_honest_when_failures_exceed_the_limit() -> None:
-    # Concurrent attempts all pass the check before any failure is recorded,
-    # so a key can hold more failures than the limit. Waiting the announced
-    # time must then be enough to get in.
-    throttle = FailureThrottle(limit=3, window_s=60)
-    for t in (0.0, 1.0, 2.0, 3.0, 4.0):
-        throttle.record_failure(KEYS, t)
-    wait = throttle.retry_after(KEYS, 10.0)
-    assert wait is not None
-    assert throttle.retry_after(KEYS, 10.0 + wait - 0.001) is not None
-    assert throttle.retry_after(KEYS, 10.0 + wait) is None
-    assert wait == 52.0  # the third most recent failure (at 2) leaves the window at 62
+@pytest.mark.parametrize(
+    ("env", "allowed"),
+    [
+        ({"PREAU_LOGIN_DELAY_MAX_S": "30"}, False),  # 120 an hour
+        ({"PREAU_LOGIN_DELAY_MAX_S": "40"}, True),
+        ({"PREAU_LOGIN_FREE_FAILURES": "60"}, False),
+        ({"PREAU_LOGIN_FREE_FAILURES": "20", "PREAU_LOGIN_DELAY_MAX_S": "300"}, True),
+    ],
+)
+def test_settings_that_would_allow_more_than_100_an_hour_are_refused(
+    env: dict[str, str], allowed: bool
+) -> None:
+    if allowed:
+        settings = Settings.from_env(env)
+        assert DelayPolicy.of(settings).worst_case_per_hour() <= MAX_FAILURES_PER_HOUR
+    else:
+        with pytest.raises(SettingsError, match="failed logins per hour"):
+            Settings.from_env(env)
 
 
-def test_old_failures_are_forgotten() -> None:
-    throttle = FailureThrottle(limit=2, window_s=10)
-    throttle.record_failure(KEYS, 0.0)
-    assert throttle.retry_after(KEYS, 10.0) is None
-    # The failure at 0 is gone: one more is not enough to reach the limit.
-    throttle.record_failure(KEYS, 11.0)
-    assert throttle.retry_after(KEYS, 12.0) is None
-    throttle.record_failure(KEYS, 12.0)
-    assert throttle.retry_after(KEYS, 13.0) == 8.0
+def test_the_old_setting_is_refused_with_its_replacements() -> None:
+    with pytest.raises(SettingsError, match="PREAU_LOGIN_ADDRESS_FAILURES_PER_HOUR"):
+        Settings.from_env({"PREAU_LOGIN_FAILURES_PER_HOUR": "20"})
+
+
+def test_trusted_networks_are_read_and_checked() -> None:
+    settings = Settings.from_env({
+        "PREAU_LOGIN_TRUSTED_NETWORKS": "192.0.2.0/24, 2001:db8:5::/48",
+        "PREAU_LOGIN_TRUSTED_FAILURES_PER_HOUR": "5000",
+        "PREAU_LOGIN_ADDRESS_FAILURES_PER_HOUR": "200",
+    })
+    assert settings.login_trusted_networks == ("192.0.2.0/24", "2001:db8:5::/48")
+    limits = AddressLimits.of(settings)
+    assert limits.limit_for("192.0.2.77") == ("192.0.2.77", 5000)
+    assert limits.limit_for("::ffff:192.0.2.77") == ("192.0.2.77", 5000)
+    assert limits.limit_for("2001:db8:5:1::9") == ("2001:db8:5:1::9", 5000)
+    assert limits.limit_for("198.51.100.1") == ("198.51.100.1", 200)
+    with pytest.raises(SettingsError, match="PREAU_LOGIN_TRUSTED_NETWORKS"):
+        Settings.from_env({"PREAU_LOGIN_TRUSTED_NETWORKS": "192.0.2.0/33"})
+
+
+def test_an_ipv6_subscriber_is_one_address() -> None:
+    limits = AddressLimits(per_hour=100)
+    one = limits.limit_for("2001:db8:1:2:aaaa::1")
+    other = limits.limit_for("2001:db8:1:2:bbbb::2")
+    assert one == other == ("2001:db8:1:2::/64", 100)
+    assert limits.limit_for("2001:db8:1:3::1")[0] != one[0]
+    assert limits.limit_for("testclient") == ("other:testclient", 100)
+
+
+def test_account_keys_fold_case_and_never_hold_the_login() -> None:
+    assert account_key(" Lea.Martin ") == account_key("lea.martin")
+    assert account_key("lea.martin") != account_key("lea.martin2")
+    assert "lea" not in account_key("lea.martin")
