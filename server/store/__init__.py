@@ -454,7 +454,8 @@ class Store(Protocol):
         self, room_id: str, reason: str, readers: frozenset[str], now_ms: int
     ) -> bool:
         """Close a conversation (nobody posts; ``reason`` recorded) if it is
-        open, and take it away from its members not in ``readers``, for good.
+        open (withdrawing messages still waiting for quiet hours), and take it
+        away from its members not in ``readers``, for good.
         True if anything changed (once across nodes: the first caller wins)."""
 
     async def ensure_parents_room(

@@ -901,6 +901,10 @@ class SqlStore:
                 " WHERE id = $1 AND kind = $4 AND closed_ms IS NULL",
                 room_id, now_ms, reason, RoomKind.PRIVATE.value,
             )
+            if closed:  # what waited for quiet hours is never delivered now
+                await tx.execute(
+                    "DELETE FROM scheduled_messages WHERE room_id = $1 AND seq IS NULL", room_id
+                )
             rows = await tx.fetch(
                 "SELECT person_id FROM room_members_explicit"
                 " WHERE room_id = $1 AND left_ms IS NULL",
@@ -1785,8 +1789,11 @@ class SqlStore:
         time, the one whose UPDATE claims the row posts it; the others roll back."""
         async with self._engine.transaction() as tx:
             # The room's row first, as post_message locks it: no deadlock.
+            # (A closed conversation takes nothing more; closing it withdrew
+            # what was waiting, in the same transaction.)
             room = await tx.fetchrow(
-                "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
+                "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 AND closed_ms IS NULL"
+                " RETURNING last_seq",
                 room_id,
             )
             row = await tx.fetchrow(

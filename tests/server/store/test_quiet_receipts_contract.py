@@ -264,3 +264,57 @@ async def test_a_paused_account_cannot_post_until_resumed(store: Store) -> None:
     actions = [e.action for e in await store.audit_entries(s.id, AuditQuery())]
     assert AuditAction.ACCOUNT_PAUSE in actions
     assert AuditAction.ACCOUNT_RESUME in actions
+
+
+async def test_a_closed_conversation_takes_no_post_and_withdraws_what_waited(
+    store: Store,
+) -> None:
+    # docs/conversations.md, "When a relation ends": the store's side of it.
+    s = await school(store)
+    claire = s.author("t1", Profile.TEACHER)
+    camille = s.author("r1", Profile.PARENT)
+    lea = s.ids["p1"]
+    people = frozenset({s.ids["t1"], s.ids["r1"], lea})
+    key_pair = frozenset({s.ids["t1"], s.ids["r1"]})
+    group, _ = await store.open_conversation(s.id, people, "g", None, EVENING,
+                                             opener_id=s.ids["t1"])
+    pair, _ = await store.open_conversation(s.id, key_pair, "p", "|".join(sorted(key_pair)),
+                                            EVENING, opener_id=s.ids["t1"])
+    assert group.opener_id == s.ids["t1"]
+    assert not group.closed
+    assert (await s.post(group.id, claire, "soir", EVENING)).scheduled is not None
+    assert (await s.post(group.id, camille, "avant", NOON)).message is not None
+
+    # Closing: the parent loses it, the others keep it read-only.
+    readers = people - {s.ids["r1"]}
+    assert await store.close_conversation(group.id, "relation_ended", readers, EVENING + 1)
+    assert not await store.close_conversation(group.id, "relation_ended", readers, EVENING + 2)
+    stored = await store.get_room(group.id)
+    assert stored is not None
+    assert stored.closed
+    assert stored.members == readers
+    assert group.id not in [r.id for r in await store.conversations_of(s.ids["r1"])]
+    assert group.id in [r.id for r in await store.conversations_of(lea)]
+    [in_school] = [r for r in await store.conversations_in_school(s.id) if r.id == group.id]
+    assert in_school.closed
+    assert in_school.members == readers
+    # Nobody posts any more, whatever a node's cache says; nothing waits.
+    refused = await s.post(group.id, claire, "encore", EVENING + 3)
+    assert refused.refusal is not None
+    assert refused.refusal.code is ErrorCode.CLOSED
+    assert await store.scheduled_messages(group.id, None) == []
+    assert await store.release_scheduled(MORNING, 10, lambda: f"m-{next(_ids)}") == []
+    assert [m.txn for m in await store.messages_after(group.id, 0, 10)] == ["avant"]
+    # Later, someone else loses it too: the same call takes it away.
+    assert await store.close_conversation(group.id, "relation_ended", frozenset({lea}),
+                                          EVENING + 4)
+    stored = await store.get_room(group.id)
+    assert stored is not None
+    assert stored.members == frozenset({lea})
+
+    # A closed one-to-one frees its pair: the two may open a new one.
+    assert await store.close_conversation(pair.id, "relation_ended", key_pair, EVENING + 5)
+    again, created = await store.open_conversation(
+        s.id, key_pair, "p", "|".join(sorted(key_pair)), EVENING + 6, opener_id=s.ids["r1"])
+    assert created
+    assert again.id != pair.id
