@@ -5,7 +5,14 @@ without JSON or base64 on the way:
 
 - ``U`` varUint seq, then the update (already appended to the store);
 - ``A`` varString owner (``node/connection``), then an awareness payload;
-- ``R``: the document's rights changed, re-check every connection now.
+- ``R``: the document's rights changed, re-check every connection now;
+- ``X`` varUint count, then (varUint client, varUint clock) pairs: Yjs clients
+  whose changes were refused from that clock on (already in the store).
+
+The owner of awareness entries is ``node/connection#person``: the person
+lets another node hand a departed connection's client id back to the same
+person when they reconnect (collab/room.py). Nodes that predate it compare
+the whole string, which stays unique per connection.
 
 A malformed envelope is a bug or a foreign publisher on our channel: it raises
 :class:`~collab.codec.CodecError` and the room logs and drops it.
@@ -39,7 +46,12 @@ class RightsChanged:
     pass
 
 
-Envelope = RemoteUpdate | RemoteAwareness | RightsChanged
+@dataclass(frozen=True, slots=True)
+class Refused:
+    clients: dict[int, int]
+
+
+Envelope = RemoteUpdate | RemoteAwareness | RightsChanged | Refused
 
 
 def update(seq: int, data: bytes) -> bytes:
@@ -52,6 +64,13 @@ def awareness(owner: str, entries: tuple[codec.AwarenessEntry, ...]) -> bytes:
 
 def rights_changed() -> bytes:
     return b"R"
+
+
+def refused(clients: dict[int, int]) -> bytes:
+    parts = [b"X", codec.var_uint(len(clients))]
+    for client, clock in sorted(clients.items()):
+        parts += [codec.var_uint(client), codec.var_uint(clock)]
+    return b"".join(parts)
 
 
 def decode(payload: bytes) -> Envelope:
@@ -69,4 +88,14 @@ def decode(payload: bytes) -> Envelope:
     if kind == b"R":
         reader.end()
         return RightsChanged()
+    if kind == b"X":
+        count = reader.var_uint()
+        if count * 2 > len(payload):
+            raise codec.CodecError("truncated", "refused count larger than the envelope")
+        clients = {}
+        for _ in range(count):
+            client = reader.var_uint()
+            clients[client] = reader.var_uint()
+        reader.end()
+        return Refused(clients)
     raise codec.CodecError("unknown_type", f"unknown envelope {kind!r}")

@@ -22,6 +22,7 @@ class MemoryDocumentStore:
     def __init__(self) -> None:
         self._logs: dict[str, _Log] = {}
         self.edits: list[tuple[str, str, int]] = []  # (document, person, at_ms)
+        self._refused: dict[str, dict[int, int]] = {}
 
     async def append_update(
         self, document_id: str, update: bytes, person_id: str, at_ms: int
@@ -54,3 +55,13 @@ class MemoryDocumentStore:
         for seq in [s for s in entry.updates if s <= upto_seq]:
             del entry.updates[seq]
         return True
+
+    async def refuse_clients(
+        self, document_id: str, clients: dict[int, int], at_ms: int
+    ) -> None:
+        known = self._refused.setdefault(document_id, {})
+        for client, clock in clients.items():
+            known[client] = min(clock, known.get(client, clock))
+
+    async def refused_clients(self, document_id: str) -> dict[int, int]:
+        return dict(self._refused.get(document_id, {}))

@@ -83,6 +83,19 @@ class DocumentStore(Protocol):
         self, document_id: str, base_seq: int, upto_seq: int, snapshot: bytes
     ) -> bool: ...
 
+    async def refuse_clients(
+        self, document_id: str, clients: dict[int, int], at_ms: int
+    ) -> None:
+        """Remember, for every node, that the Yjs ``clients`` (client id → the
+        first clock refused) hold changes the document refused: their structs
+        from that clock on are never accepted (docs/collab.md, "Refused
+        edits"). A client already remembered keeps the lower clock."""
+        ...
+
+    async def refused_clients(self, document_id: str) -> dict[int, int]:
+        """Every refused client of the document, with its first refused clock."""
+        ...
+
 
 class Subscription(Protocol):
     def __aiter__(self) -> AsyncIterator[bytes]: ...

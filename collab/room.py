@@ -21,11 +21,26 @@ arrive by broker, at most once and in any order across nodes: they are
 applied in seq order (which is causal order, see ``_integrate``), and a gap
 makes the room read the missing seqs from the store (``_catch_up``).
 
+A refused update is never stored, but the client that sent it keeps it in
+its copy, and every later change of that copy builds on it. So the room
+remembers (in the store, for every node) the Yjs client ids whose changes it
+refused, from the first refused clock on, and refuses whatever carries,
+builds on or deletes their refused structs; the connection that sent it is
+*diverged* and its later updates are refused too. A reason ending with
+``[refused-edit]`` tells the client: drop this copy and start a new one
+(a new Y.Doc, so a new client id) from the server's state. The web client
+does so by itself (docs/collab.md, "Refused edits").
+
 Awareness (cursors, names) is never stored. Each client id belongs to the
-connection that first announced it: another connection (on any node) that
-sends an entry for it is refused, so nobody can move someone else's cursor
-or rename them. A closing connection's ids are removed and the removal
-broadcast, as the Yjs reference server does.
+connection that first announced it. Stock y-websocket clients send back every
+awareness state they receive: such a relay (an entry for an id owned by
+another live connection, with an older clock, or the owner's latest clock
+and the same state, or a removal) is dropped silently and does not count
+against the frame budget. Only a real attempt to change someone else's state
+(an entry for an id owned by another live connection, with a newer clock or
+a different state at the same clock) is refused, so nobody can move someone
+else's cursor or rename them. A closing connection's ids are removed and the
+removal broadcast, as the Yjs reference server does.
 """
 
 from __future__ import annotations
@@ -41,7 +56,7 @@ from typing import Any, Protocol
 
 from pycrdt import Doc
 
-from collab import codec, crdt, envelope
+from collab import codec, crdt, envelope, updates
 from collab.compaction import compact
 from collab.ports import Access, Authoriser, Broker, DocumentStore, StoredLog, Subscription
 
@@ -54,6 +69,11 @@ EMPTY_STATE_VECTOR = b"\x00"
 # close; the upgrade then answers 403 while the rights are gone.
 CLOSE_FORBIDDEN = 4403  # rights withdrawn (removed from the group, class changed)
 CLOSE_POLICY = 1008  # too many malformed frames in a row
+
+# Ends the reason of every refused update after which the sender's copy holds
+# a change the document does not: the client should start a new copy.
+REFUSED_EDIT = "[refused-edit]"
+MAX_RELAY_CREDIT = 1000  # free relayed awareness frames a connection may save up
 
 
 class Refusal(StrEnum):
@@ -109,6 +129,16 @@ class _Slot:
     state: str
     owner: str | None  # "node/connection"; None once removed
     seen: float  # monotonic time of the last renewal
+    person: str = ""  # whose connection owns (or last owned) it; "" unknown
+
+
+class _Claim(StrEnum):
+    """What an awareness entry from a connection is, given who owns its id."""
+
+    OWN = "own"  # the connection's own id
+    CLAIM = "claim"  # a new id for it (or its own person's, back after a reconnect)
+    RELAY = "relay"  # a stock client sending back what it received: dropped silently
+    FORGED = "forged"  # a change to another live connection's state: refused
 
 
 @dataclass(slots=True)
@@ -116,6 +146,8 @@ class _PeerState:
     owner: str
     client_ids: set[int] = field(default_factory=set)
     errors: int = 0
+    diverged: bool = False  # one of its updates was refused: its copy differs
+    relay_credit: int = 0  # awareness frames sent to it, not yet echoed back
 
 
 class DocumentRoom:
@@ -148,6 +180,9 @@ class DocumentRoom:
         self.stored_bytes = 0  # snapshot + log: what the document size limit bounds
         self._encoded: bytes | None = None  # the whole state, encoded once per change
         self._awareness: dict[int, _Slot] = {}
+        # Yjs client id -> first refused clock: structs from there on hold
+        # refused changes (shared with every node through the store).
+        self.refused: dict[int, int] = {}
         self._channel = envelope.channel(document_id)
         self._subscription: Subscription | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -167,6 +202,11 @@ class DocumentRoom:
             await self._subscription.close()
             raise
         self._load(stored)
+        try:
+            self.refused = await self.store.refused_clients(self.document_id)
+        except BaseException:
+            await self._subscription.close()
+            raise
         self._reader = asyncio.get_running_loop().create_task(self._read_broker())
 
     def _load(self, stored: StoredLog) -> None:
@@ -200,11 +240,13 @@ class DocumentRoom:
     def join(self, peer: Peer) -> None:
         """Register a connection and start the handshake (our SyncStep1, known awareness)."""
         self.peers[peer.id] = peer
-        self._peer_state[peer.id] = _PeerState(f"{self.broker.node_id}/{peer.id}")
+        state = _PeerState(f"{self.broker.node_id}/{peer.id}")
+        self._peer_state[peer.id] = state
         peer.send(codec.sync_step1(self.doc.get_state()))
         entries = self._live_awareness()
         if entries:
             peer.send(codec.awareness(entries))
+            state.relay_credit += 1
 
     async def leave(self, peer: Peer) -> None:
         """Drop a connection; remove its awareness entries everywhere."""
@@ -224,15 +266,22 @@ class DocumentRoom:
             removed.append(codec.AwarenessEntry(client_id, slot.clock, "null"))
         if removed:
             entries = tuple(removed)
-            self._relay(codec.awareness(entries), origin=None)
-            await self._publish(envelope.awareness(state.owner, entries))
+            self._relay_awareness(entries, origin=None)
+            await self._publish(envelope.awareness(self._owner_tag(state, peer), entries))
 
     # -- inbound frames --------------------------------------------------------
-    async def receive(self, peer: Peer, frame: bytes) -> None:
-        """Handle one frame of ``peer``; never raises for anything the client sent."""
+    async def receive(self, peer: Peer, frame: bytes) -> bool:
+        """Handle one frame of ``peer``; never raises for anything the client sent.
+
+        Returns whether the frame counts against the sender's frame budget:
+        every frame does, except an awareness message that only echoed back
+        states the room sent it (what stock y-websocket clients do for every
+        awareness message they receive), up to the number of awareness
+        messages it was sent.
+        """
         state = self._peer_state.get(peer.id)
         if state is None:
-            return  # left already
+            return True  # left already
         try:
             message = codec.decode(frame)
         except codec.CodecError as exc:
@@ -240,16 +289,18 @@ class DocumentRoom:
             state.errors += 1
             if state.errors > self.limits.errors_before_close:
                 peer.close(CLOSE_POLICY, "too many malformed frames")
-            return
+            return True
         if isinstance(message, codec.SyncStep1):
             self._answer_step1(peer, message.state_vector)
         elif isinstance(message, codec.SyncStep2 | codec.Update):
             await self._client_update(peer, message.update)
         elif isinstance(message, codec.Awareness):
-            await self._client_awareness(peer, state, message.entries, len(frame))
+            return await self._client_awareness(peer, state, message.entries, len(frame))
         elif isinstance(message, codec.QueryAwareness):
             peer.send(codec.awareness(self._live_awareness()))
+            state.relay_credit = min(state.relay_credit + 1, MAX_RELAY_CREDIT)
         # A client never sends permission-denied; if one does, there is nothing to do.
+        return True
 
     def _refuse(self, peer: Peer, code: Refusal, message: str) -> None:
         peer.send(codec.permission_denied(f"{code.value}: {message}"))
@@ -274,20 +325,48 @@ class DocumentRoom:
     async def _client_update(self, peer: Peer, data: bytes) -> None:
         if data == EMPTY_UPDATE:
             return
-        if peer.access < Access.WRITE:
-            self._refuse(peer, Refusal.FORBIDDEN, "read-only: this change was not saved")
+        state = self._peer_state.get(peer.id)
+        if state is None:
             return
         limits = self.limits
+        ids = self._read_ids(data)
         if len(data) > limits.max_update_bytes:
-            self._refuse(peer, Refusal.TOO_LARGE,
-                         f"update larger than {limits.max_update_bytes} bytes")
+            await self._refuse_edit(peer, state, ids, Refusal.TOO_LARGE,
+                                    f"update larger than {limits.max_update_bytes} bytes")
             return
-        if not crdt.decodes(data):  # the whole update, without touching the replica
+        if ids is None and self.refused:
+            # Cannot tell whether it carries a refused change: refused (logged
+            # by _read_ids; pycrdt accepting what this walker cannot is a bug).
+            await self._refuse_edit(peer, state, None, Refusal.BAD_REQUEST,
+                                    "not a Yjs update this server can check")
+            return
+        if ids is not None and self._touches_refused(ids):
+            await self._refuse_edit(
+                peer, state, ids, Refusal.FORBIDDEN,
+                "this copy holds a change that was refused: start again from the saved document",
+            )
+            return
+        if state.diverged or peer.access < Access.WRITE:
+            if ids is not None and self._brings_nothing(ids):
+                return  # a reader's handshake (Yjs sends its whole delete set): no change
+            if peer.access < Access.WRITE:
+                await self._refuse_edit(peer, state, ids, Refusal.FORBIDDEN,
+                                        "read-only: this change was not saved")
+            else:
+                await self._refuse_edit(
+                    peer, state, ids, Refusal.FORBIDDEN,
+                    "this copy holds a change that was refused: start again from the saved"
+                    " document",
+                )
+            return
+        if ids is None or not crdt.decodes(data):  # without touching the replica
+            # Nothing in it anyone could build on: the sender's copy is not
+            # known to differ, so this one does not make it diverged.
             self._refuse(peer, Refusal.BAD_REQUEST, "not a Yjs update")
             return
         if self.stored_bytes + len(data) > limits.max_document_bytes:
-            self._refuse(peer, Refusal.TOO_LARGE,
-                         f"document larger than {limits.max_document_bytes} bytes")
+            await self._refuse_edit(peer, state, ids, Refusal.TOO_LARGE,
+                                    f"document larger than {limits.max_document_bytes} bytes")
             return
         # Applied to the replica first: an update that decodes but that yrs
         # cannot integrate (fuzzing finds some, a few even panic) is refused
@@ -295,7 +374,8 @@ class DocumentRoom:
         # A failed integration may have changed the replica half-way: it is
         # rebuilt from the store.
         if not crdt.apply(self.doc, data):
-            self._refuse(peer, Refusal.BAD_REQUEST, "this Yjs update does not apply")
+            await self._refuse_edit(peer, state, ids, Refusal.BAD_REQUEST,
+                                    "this Yjs update does not apply")
             self._schedule_rebuild()
             return
         self._encoded = None
@@ -319,6 +399,81 @@ class DocumentRoom:
             self._schedule_rebuild()
         await self._publish(envelope.update(seq, data))
         self._maybe_compact()
+
+    # -- refused edits ---------------------------------------------------------
+    def _read_ids(self, data: bytes) -> updates.UpdateIds | None:
+        try:
+            return updates.read(data)
+        except codec.CodecError:
+            if crdt.decodes(data):
+                log.error("document %s: an update pycrdt decodes could not be walked",
+                          self.document_id)
+            return None
+
+    def _touches_refused(self, ids: updates.UpdateIds) -> bool:
+        """Does the update carry, build on or delete a refused change?"""
+        refused = self.refused
+        if not refused:
+            return False
+        for client, (_, end) in ids.structs.items():
+            if client in refused and end > refused[client]:
+                return True
+        for client, clock in ids.references.items():
+            if client in refused and clock >= refused[client]:
+                return True
+        for client, ranges in ids.deletes.items():
+            if client in refused and any(
+                    length and start + length > refused[client] for start, length in ranges):
+                return True
+        return False
+
+    def _brings_nothing(self, ids: updates.UpdateIds) -> bool:
+        """Does the replica hold every struct and deletion of the update already?"""
+        known = updates.read_state_vector(self.doc.get_state())
+        for client, (_, end) in ids.structs.items():
+            if end > known.get(client, 0):
+                return False
+        if not any(length for ranges in ids.deletes.values() for _, length in ranges):
+            return True
+        # No struct beyond the replica's state vector, only its delete set.
+        deleted = updates.read(self.doc.get_update(self.doc.get_state())).deletes
+        return all(updates.covered(ranges, deleted.get(client, []))
+                   for client, ranges in ids.deletes.items())
+
+    async def _refuse_edit(
+        self, peer: Peer, state: _PeerState, ids: updates.UpdateIds | None,
+        code: Refusal, message: str,
+    ) -> None:
+        """Refuse an update the client keeps in its copy: the connection is
+        diverged, and its Yjs client ids are refused from what the document
+        holds of them on, here and on every node (stored first)."""
+        self._refuse(peer, code, f"{message} {REFUSED_EDIT}")
+        state.diverged = True
+        known = updates.read_state_vector(self.doc.get_state())
+        marks: dict[int, int] = {}
+        if ids is not None:
+            for client, (start, end) in ids.structs.items():
+                held = known.get(client, 0)
+                if end > held:
+                    marks[client] = max(start, held)
+        for client in state.client_ids:  # its awareness ids: its own Yjs client id
+            marks.setdefault(client, known.get(client, 0))
+        new = {c: clock for c, clock in marks.items()
+               if c not in self.refused or clock < self.refused[c]}
+        if not new:
+            return
+        self.refused.update(new)
+        try:
+            await self.store.refuse_clients(self.document_id, new, self.now_ms())
+        except Exception:
+            log.exception("document %s: could not store refused clients", self.document_id)
+            return
+        await self._publish(envelope.refused(new))
+
+    def _remote_refused(self, clients: dict[int, int]) -> None:
+        for client, clock in clients.items():
+            if client not in self.refused or clock < self.refused[client]:
+                self.refused[client] = clock
 
     async def server_update(self, data: bytes, person_id: str) -> int:
         """An update made by the server on someone's behalf (a restore): stored,
@@ -404,40 +559,78 @@ class DocumentRoom:
     async def _client_awareness(
         self, peer: Peer, state: _PeerState, entries: tuple[codec.AwarenessEntry, ...],
         size: int,
-    ) -> None:
+    ) -> bool:
+        """Apply the connection's own entries, drop what it relays; whether the
+        frame counts against its budget (see :meth:`receive`)."""
         if size > self.limits.max_awareness_bytes:
             self._refuse(peer, Refusal.TOO_LARGE,
                          f"awareness larger than {self.limits.max_awareness_bytes} bytes")
-            return
+            return True
         accepted: list[codec.AwarenessEntry] = []
-        spoofed = too_many = False
+        relayed = forged = too_many = False
         for entry in entries:
-            slot = self._awareness.get(entry.client_id)
-            if slot is not None and slot.owner not in (None, state.owner) and not self._stale(slot):
-                spoofed = True
+            claim = self._claim(entry, state, peer.person_id)
+            if claim is _Claim.RELAY:
+                relayed = True
+                continue
+            if claim is _Claim.FORGED:
+                forged = True
                 continue
             if (entry.client_id not in state.client_ids
                     and len(state.client_ids) >= self.limits.max_awareness_ids):
                 too_many = True
                 continue
+            if entry.client_id in self.refused and not entry.removed:
+                # Its Yjs copy is one whose change was refused (a reconnect):
+                # whatever it sends is refused until it starts a new copy.
+                state.diverged = True
             entry = _with_real_name(entry, peer.name)
-            if self._apply_awareness(entry, state.owner):
+            if self._apply_awareness(entry, state.owner, peer.person_id):
                 if entry.removed:
                     state.client_ids.discard(entry.client_id)
                 else:
                     state.client_ids.add(entry.client_id)
                 accepted.append(entry)
-        if spoofed:
+        if forged:
             self._refuse(peer, Refusal.FORBIDDEN,
                          "awareness client id belongs to another connection")
         if too_many:
             self._refuse(peer, Refusal.TOO_LARGE, "too many awareness client ids")
         if accepted:
-            relayed = tuple(accepted)
-            self._relay(codec.awareness(relayed), origin=peer)
-            await self._publish(envelope.awareness(state.owner, relayed))
+            self._relay_awareness(tuple(accepted), origin=peer)
+            await self._publish(envelope.awareness(self._owner_tag(state, peer),
+                                                   tuple(accepted)))
+        if relayed and not (accepted or forged or too_many) and state.relay_credit > 0:
+            state.relay_credit -= 1
+            return False
+        return True
 
-    def _apply_awareness(self, entry: codec.AwarenessEntry, owner: str) -> bool:
+    def _claim(self, entry: codec.AwarenessEntry, state: _PeerState, person: str) -> _Claim:
+        """Whose entry this is. A stock client echoes every state it receives
+        with the clock and state it got (JSON re-serialised), and a removal
+        (state null, same clock) when a state was not renewed for 30 s on
+        its side: all of that is a relay. Changing another live
+        connection's state takes a newer clock or another state: forged."""
+        slot = self._awareness.get(entry.client_id)
+        if slot is None:
+            return _Claim.CLAIM
+        if slot.owner == state.owner:
+            return _Claim.OWN
+        if slot.owner is not None and not self._stale(slot):
+            if entry.clock < slot.clock:
+                return _Claim.RELAY
+            if entry.clock == slot.clock and (
+                    entry.removed or _same_state(entry.state, slot.state)):
+                return _Claim.RELAY
+            return _Claim.FORGED
+        # Nobody holds it now (its connection left, or its node went quiet).
+        if slot.person and slot.person == person:
+            return _Claim.CLAIM  # the same person back (y-websocket keeps its id)
+        if entry.clock > slot.clock:
+            return _Claim.CLAIM
+        return _Claim.RELAY  # an echo of a departed state
+
+    def _apply_awareness(self, entry: codec.AwarenessEntry, owner: str, person: str) -> bool:
         """Yjs' rule: a higher clock wins; at equal clocks only a removal does."""
         slot = self._awareness.get(entry.client_id)
         if slot is not None:
@@ -449,10 +642,28 @@ class DocumentRoom:
                 return False
         now = self.monotonic()
         if entry.removed:
-            self._awareness[entry.client_id] = _Slot(entry.clock, "null", None, now)
+            self._awareness[entry.client_id] = _Slot(entry.clock, "null", None, now, person)
         else:
-            self._awareness[entry.client_id] = _Slot(entry.clock, entry.state, owner, now)
+            self._awareness[entry.client_id] = _Slot(entry.clock, entry.state, owner, now,
+                                                     person)
         return True
+
+    def _relay_awareness(
+        self, entries: tuple[codec.AwarenessEntry, ...], origin: Peer | None
+    ) -> None:
+        """Send entries to this node's connections (but ``origin``); each may
+        echo the frame back once for free (stock clients do)."""
+        frame = codec.awareness(entries)
+        for peer in list(self.peers.values()):
+            if peer is origin:
+                continue
+            peer.send(frame)
+            state = self._peer_state.get(peer.id)
+            if state is not None and state.relay_credit < MAX_RELAY_CREDIT:
+                state.relay_credit += 1
+
+    def _owner_tag(self, state: _PeerState, peer: Peer) -> str:
+        return f"{state.owner}#{peer.person_id}"
 
     def _forget_removed(self) -> None:
         """Drop removed entries once stale, so a long-lived room stays small
@@ -475,16 +686,17 @@ class DocumentRoom:
             if slot.state != "null" and not self._stale(slot)
         )
 
-    def _remote_awareness(self, owner: str, entries: tuple[codec.AwarenessEntry, ...]) -> None:
+    def _remote_awareness(self, tag: str, entries: tuple[codec.AwarenessEntry, ...]) -> None:
+        owner, _, person = tag.partition("#")  # "node/connection#person" (envelope.py)
         accepted = []
         for entry in entries:
             slot = self._awareness.get(entry.client_id)
             if slot is not None and slot.owner not in (None, owner) and not self._stale(slot):
                 continue  # the id is held here (or by a third node): keep the holder's
-            if self._apply_awareness(entry, owner):
+            if self._apply_awareness(entry, owner, person):
                 accepted.append(entry)
         if accepted:
-            self._relay(codec.awareness(tuple(accepted)), origin=None)
+            self._relay_awareness(tuple(accepted), origin=None)
 
     # -- other nodes -----------------------------------------------------------
     async def _read_broker(self) -> None:
@@ -501,6 +713,8 @@ class DocumentRoom:
                     self._maybe_compact()
                 elif isinstance(message, envelope.RemoteAwareness):
                     self._remote_awareness(message.owner, message.entries)
+                elif isinstance(message, envelope.Refused):
+                    self._remote_refused(message.clients)
                 else:
                     await self.recheck()
             except Exception:
@@ -555,6 +769,14 @@ class DocumentRoom:
                 return
             delay = min(delay * 2, 2.0)
 
+    async def resync(self) -> None:
+        """The broker lost messages (Redis reconnected): read what they said
+        from the store — updates, refused clients — and re-check rights (a
+        rights change or a removal announced meanwhile)."""
+        await self.sync_from_store()
+        self._remote_refused(await self.store.refused_clients(self.document_id))
+        await self.recheck()
+
     async def sync_from_store(self) -> None:
         """Apply every stored update above ``head`` (after a broker loss too)."""
         stored = await self.store.load_log(self.document_id, after=self.head)
@@ -571,9 +793,12 @@ class DocumentRoom:
             self._integrate(seq, data, origin=None)
 
     # -- rights ----------------------------------------------------------------
-    async def recheck(self) -> None:
-        """Ask the authoriser again for every connection: downgrade or cut at once."""
+    async def recheck(self, person_id: str | None = None) -> None:
+        """Ask the authoriser again for every connection (or only the
+        person's): downgrade or cut at once."""
         for peer in list(self.peers.values()):
+            if person_id is not None and peer.person_id != person_id:
+                continue
             try:
                 access = await self.authoriser.access(peer.person_id, self.document_id)
             except Exception:
@@ -636,3 +861,13 @@ def _with_real_name(entry: codec.AwarenessEntry, name: str) -> codec.AwarenessEn
         entry.client_id, entry.clock,
         json.dumps(value, ensure_ascii=False, separators=(",", ":")),
     )
+
+
+def _same_state(relayed: str, held: str) -> bool:
+    """The same awareness state, as JSON values (a relay re-serialises it)."""
+    if relayed == held:
+        return True
+    try:
+        return bool(json.loads(relayed) == json.loads(held))
+    except ValueError:
+        return False

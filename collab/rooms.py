@@ -4,7 +4,8 @@ A room is loaded once even when many connections arrive together, and
 unloaded as soon as its last connection leaves (everything it accepted is
 already stored, so there is no pending save to wait for, only a compaction
 that finishes on its own). The host calls ``recheck_all`` when the directory
-changes (a pupil changed class) and ``resync`` when the broker lost messages.
+changes (a pupil changed class), ``recheck_person`` when someone was removed
+from a class room, and ``resync`` when the broker lost messages.
 """
 
 from __future__ import annotations
@@ -99,11 +100,18 @@ class DocumentRooms:
         for room in list(self.rooms.values()):
             await room.recheck()
 
+    async def recheck_person(self, person_id: str) -> None:
+        """Re-check the person's connections on this node (removed from a
+        class room: they may have lost its documents)."""
+        for room in list(self.rooms.values()):
+            if any(p.person_id == person_id for p in list(room.peers.values())):
+                await room.recheck(person_id)
+
     async def resync(self) -> None:
         """Read from the store what a broker outage made every room miss."""
         for room in list(self.rooms.values()):
             try:
-                await room.sync_from_store()
+                await room.resync()
             except Exception:
                 log.exception("document %s: resync failed", room.document_id)
 

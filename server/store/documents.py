@@ -209,6 +209,46 @@ class SqlDocumentStore:
             )
         return True
 
+    async def refuse_clients(
+        self, document_id: str, clients: dict[int, int], at_ms: int
+    ) -> None:
+        if not clients:
+            return
+        async with self.engine.transaction() as tx:
+            await tx.executemany(
+                "INSERT INTO document_refused_clients"
+                " (document_id, client_id, from_clock, refused_ms) VALUES ($1, $2, $3, $4)"
+                " ON CONFLICT (document_id, client_id) DO UPDATE"
+                " SET from_clock = excluded.from_clock, refused_ms = excluded.refused_ms"
+                " WHERE excluded.from_clock < document_refused_clients.from_clock",
+                [(document_id, client, clock, at_ms)
+                 for client, clock in sorted(clients.items())],
+            )
+
+    async def refused_clients(self, document_id: str) -> dict[int, int]:
+        async with self.engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(
+                "SELECT client_id, from_clock FROM document_refused_clients"
+                " WHERE document_id = $1", document_id,
+            )
+        return {int(r["client_id"]): int(r["from_clock"]) for r in rows}
+
+    # -- class-room removals (moderation's room_members) ----------------------
+    async def removed_from(self, person_id: str, room_ids: Iterable[str]) -> set[str]:
+        """The rooms among ``room_ids`` a moderator removed the person from
+        (``room_members.removed``, written by server/moderation): a pupil
+        removed from a class room loses the class's documents."""
+        ids = sorted(set(room_ids))
+        if not ids:
+            return set()
+        marks = ", ".join(f"${i + 2}" for i in range(len(ids)))
+        async with self.engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(
+                "SELECT room_id FROM room_members WHERE person_id = $1 AND removed = 1"
+                f" AND room_id IN ({marks})", person_id, *ids,
+            )
+        return {r["room_id"] for r in rows}
+
     # -- versions and history ------------------------------------------------
     async def add_version(self, version: DocumentVersion, state: bytes) -> None:
         async with self.engine.transaction() as tx:

@@ -140,7 +140,7 @@ async def test_read_only_updates_are_refused_never_stored_nor_relayed(world: Wor
     assert reader.content() == "officiel"
 
     await reader.edit(0, "pirate ")
-    assert reader.denied == ["forbidden: read-only: this change was not saved"]
+    assert reader.denied == ["forbidden: read-only: this change was not saved [refused-edit]"]
     await writer.pump()
     assert writer.content() == "officiel"
     assert await text_in_store(world.store) == "officiel"
@@ -159,19 +159,28 @@ async def test_garbage_and_oversize_updates_leave_the_room_intact() -> None:
         await room.receive(lea, codec.update(b"\x01\x01\xff\xff\xff\xff"))
         await lea.pump()
         assert lea.denied[-1] == "bad_request: not a Yjs update"
+        await lea.edit(2, "!")  # garbage changes nothing: Léa still edits
+        await settle(hugo, until=lambda: hugo.content() == "ok!")
         big: Doc[Any] = Doc()
         big.get("content", type=Text).insert(0, "x" * 2000)
         await room.receive(lea, codec.update(big.get_update()))
         await lea.pump()
         assert lea.denied[-1].startswith("too_large: update larger than 1000")
+        assert lea.denied[-1].endswith("[refused-edit]")
+        # Léa's copy now holds what nobody else has: her edits are refused.
+        await lea.edit(0, "z")
+        assert lea.denied[-1].startswith("forbidden: this copy holds a change that was refused")
         for _ in range(4):
-            await lea.edit(0, "y" * 800)
-        assert lea.denied[-1].startswith("too_large: document larger than 3000")
+            await hugo.edit(0, "y" * 800)
         await hugo.pump()
-        assert hugo.content().count("y") == 3 * 800  # the fourth did not fit
+        assert hugo.denied[-1].startswith("too_large: document larger than 3000")
+        assert hugo.content().count("y") == 4 * 800  # his copy keeps the fourth…
+        await lea.pump()
+        assert lea.content().count("y") == 3 * 800  # …which nobody else received
+        assert await text_in_store(world.store) == "y" * 2400 + "ok!"
         # What was refused is nowhere: the store and the relay agree.
-        assert await text_in_store(world.store) == hugo.content()
-        assert "x" not in hugo.content()
+        assert await text_in_store(world.store) == lea.content().replace("z", "")
+        assert "x" not in lea.content()
     finally:
         await world.close()
 
@@ -417,7 +426,7 @@ async def test_an_update_yrs_refuses_is_never_stored_nor_relayed(world: World) -
     assert hugo.content() == "abc"
     await room.receive(lea, codec.update(DECODES_BUT_FAILS))
     await lea.pump()
-    assert lea.denied == ["bad_request: this Yjs update does not apply"]
+    assert lea.denied == ["bad_request: this Yjs update does not apply [refused-edit]"]
     stored = await world.store.load_log(DOC)
     assert [u for _, u in stored.updates] == [BASE]
     await settle(hugo, lea,
@@ -425,9 +434,9 @@ async def test_an_update_yrs_refuses_is_never_stored_nor_relayed(world: World) -
     await lea.pump()  # the rebuilt state, sent to everyone
     assert str(room.doc.get("content", type=Text)) == "abc"
     assert lea.content() == "abc"
-    # The room still works.
-    await lea.edit(3, "d")
-    await settle(hugo, until=lambda: hugo.content() == "abcd")
+    # The room still works (Léa's copy, which sent it, is refused from now on).
+    await hugo.edit(3, "d")
+    await settle(lea, until=lambda: lea.content() == "abcd")
 
 
 async def test_an_update_built_on_what_this_node_lacks_makes_it_replay_the_store(
