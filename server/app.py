@@ -20,6 +20,7 @@ from starlette.middleware import Middleware
 from starlette.routing import WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
+from server import log_redaction
 from server.auth.service import AuthService
 from server.broker import Broker
 from server.broker.factory import open_broker
@@ -115,6 +116,7 @@ async def build_services(
 
     documents.on_rights_changed(tell_rights_changed)  # clients re-read their rights
     directory.on_change(documents.directory_changed)
+    hub.on_removal(documents.member_removed)  # removed from a class room: its documents too
     broker.on_resync(documents.rooms.resync)
     return Services(
         settings, clock, store, broker, presence, directory, auth, hub, chat, moderation,
@@ -182,6 +184,7 @@ def _write_codes(path: Path, report: ImportReport) -> None:
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Starlette:
+    log_redaction.install()  # tokens never reach a log line, however Préau is served
     settings = settings or Settings.from_env()
 
     @contextlib.asynccontextmanager

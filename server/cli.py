@@ -20,8 +20,11 @@ if TYPE_CHECKING:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from server import log_redaction
     from server.app import create_app
     from server.gateway.uvicorn_protocol import PreauWebSocketProtocol
+
+    log_redaction.install()  # before uvicorn logs its first handshake
 
     config = uvicorn.Config(
         create_app(settings),

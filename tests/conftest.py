@@ -96,3 +96,21 @@ def own_redis() -> Iterator[RedisServer]:
     """A private redis-server for this test alone, which it may stop and restart."""
     with private_redis() as server:
         yield server
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_token_in_any_server_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """After the whole run: no log a test server wrote holds a session token
+    given in a URL (server/log_redaction.py)."""
+    yield
+    import re
+
+    leak = re.compile(r"(?i)token=(?!\[redacted\])[^&\s\"'#;]+")
+    found = []
+    for log in tmp_path_factory.getbasetemp().rglob("*.log"):
+        try:
+            text = log.read_text(errors="replace")
+        except OSError:
+            continue
+        found += [f"{log}: {m.group(0)[:20]}…" for m in leak.finditer(text)]
+    assert not found, f"tokens in server logs: {found[:5]}"

@@ -9,7 +9,9 @@ accepted. Frames go to the document's room
 (collab/room.py), which answers every one of them.
 
 Limits here: text frames are refused (the protocol is binary), and a token
-bucket per socket closes a client that floods (1008). Frames above the hard
+bucket per socket closes a client that floods (1008). An awareness frame
+that only echoes states the room sent (every stock y-websocket client does
+that) is not charged (``DocumentRoom.receive`` says which frames count). Frames above the hard
 limit are closed by the server (1009, uvicorn's ``ws_max_size``); the room
 refuses updates above the update limit with ``too_large``.
 """
@@ -74,7 +76,7 @@ class CollabEndpoint:
             log.warning("collab websocket refused: origin not allowed")
             await _deny(scope, send, 403, ErrorCode.FORBIDDEN, "origin not allowed")
             return
-        token = token_from_scope(scope)
+        token = token_from_scope(scope, allow_query=True)
         session = await self.auth.resolve(token) if token else None
         member = await self.directory.member(session.person_id) if session else None
         if session is None or member is None:
@@ -84,6 +86,9 @@ class CollabEndpoint:
             await _deny(scope, send, 429, ErrorCode.RATE_LIMITED, "too many open documents")
             return
         document_id = str(scope.get("path_params", {}).get("document", ""))
+        # A removal from the class room announced between this check and the
+        # join would find no connection to cut: re-checked after the join.
+        removals = self.documents.removals_seen
         try:
             access = await self.documents.access(member.id, document_id)
         except Exception:
@@ -111,6 +116,8 @@ class CollabEndpoint:
         room: DocumentRoom | None = None
         try:
             room = await self.rooms.join(document_id, conn)
+            if self.documents.removals_seen != removals:
+                await room.recheck(member.id)
             await self._read_loop(conn, room, receive)
         except Exception:
             log.exception("collab connection %s failed", conn.id)
@@ -140,11 +147,11 @@ class CollabEndpoint:
             if frame is None:
                 conn.send(codec.permission_denied("bad_request: binary frames only"))
                 continue
-            if bucket.take() is not None:
+            charged = await room.receive(conn, frame)
+            if charged and bucket.take() is not None:
                 log.warning("collab connection %s flooding: closed", conn.id)
                 conn.close(POLICY, "flooding")
                 return
-            await room.receive(conn, frame)
 
     async def start(self, broker: Broker) -> None:
         """Follow session revocations of every node (the hub announces them on

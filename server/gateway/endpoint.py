@@ -46,11 +46,13 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def token_from_scope(scope: Scope) -> str | None:
-    """A session token from the Authorization header, the cookie, or ``?token=``.
+def token_from_scope(scope: Scope, *, allow_query: bool = False) -> str | None:
+    """A session token from the Authorization header, the cookie, or — with
+    ``allow_query``, on the WebSocket upgrades only — ``?token=``.
 
     The query parameter exists for clients that cannot set headers on a
-    WebSocket (y-websocket in browsers); it is never logged.
+    WebSocket (y-websocket in browsers); logs redact it (server/log_redaction.py).
+    REST never takes it: a URL ends up in proxies' logs and browser histories.
     """
     auth = header(scope, b"authorization")
     if auth and auth.lower().startswith("bearer "):
@@ -64,6 +66,8 @@ def token_from_scope(scope: Scope) -> str | None:
             cookie = SimpleCookie()
         if SESSION_COOKIE in cookie:
             return cookie[SESSION_COOKIE].value
+    if not allow_query:
+        return None
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     tokens = query.get("token")
     return tokens[0] if tokens else None
@@ -182,7 +186,7 @@ class WebSocketGateway:
             await conn.finish()
 
     async def _authenticate(self, scope: Scope) -> tuple[Session, Member] | None:
-        token = token_from_scope(scope)
+        token = token_from_scope(scope, allow_query=True)
         if token is None:
             return None
         session = await self.auth.resolve(token)

@@ -44,7 +44,9 @@ class Account:
 
 
 class LiveServer:
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, env: dict[str, str] | None = None, log_level: str = "warning"
+    ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -61,6 +63,7 @@ class LiveServer:
         self.accounts: dict[str, Account] = {}
         self._activated: set[str] = set()
         self.log_path = data_dir / "server.log"
+        self.log_level = log_level
 
     def start(self, timeout: float = 30.0) -> LiveServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -76,7 +79,7 @@ class LiveServer:
                 "--port",
                 str(self.port),
                 "--log-level",
-                "warning",
+                self.log_level,
             ],
             cwd=ROOT,
             env=self.env,
