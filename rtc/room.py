@@ -17,7 +17,9 @@ Rules enforced here, not by client courtesy (docs/video.md):
   them on while locked); teacher-only cameras (no video between two viewers:
   checked on every relayed description); raise / lower hand, lower all;
 - remove (the person may not come back in this call), end for all, end when
-  the last moderator leaves (a control, on by default);
+  the last moderator leaves (a control, on by default; only in a call a
+  moderator opened: a teacher visiting a pupils' study group and leaving
+  does not end it);
 - capacity per call (the school's capacity is counted by the store);
 - mesh up to ``mesh_size`` peers, then SFU mode (sticky: a call never goes
   back to mesh, clients would have to tear everything down twice);
@@ -173,6 +175,10 @@ class CallState:
     breakout_ends_ms: int = 0
     had_moderator: bool = False
     version: int = 0
+    # Opened by a moderator (teacher of the class, staff). Only then does the
+    # last moderator's departure end it (``end_when_no_moderator``): a pupils'
+    # study group a teacher visits goes on when the teacher leaves.
+    moderated: bool = True
 
     # -- reading -----------------------------------------------------------
     def seated(self) -> list[Seat]:
@@ -208,7 +214,7 @@ class CallState:
                 "sfu": self.sfu, "seats": [s.to_store() for s in self.seats.values()],
                 "removed": sorted(self.removed), "breakouts": list(self.breakouts),
                 "breakout_ends": self.breakout_ends_ms, "had_mod": self.had_moderator,
-                "version": self.version}
+                "version": self.version, "moderated": self.moderated}
 
     @classmethod
     def from_store(cls, d: Mapping[str, Any]) -> CallState:
@@ -219,6 +225,9 @@ class CallState:
             Controls.from_wire(d["controls"]), Status(d["status"]), bool(d["sfu"]),
             {s.peer: s for s in seats}, frozenset(d["removed"]), tuple(d["breakouts"]),
             int(d["breakout_ends"]), bool(d["had_mod"]), int(d["version"]),
+            # Rows written before "moderated" was kept: class calls are only
+            # opened by moderators; a study group is taken as a pupils' one.
+            bool(d.get("moderated", d["members"] is None)),
         )
 
 
@@ -384,7 +393,8 @@ def _drop(state: CallState, seat: Seat, reason: str) -> tuple[CallState, list[Ou
 
 def leave(state: CallState, peer: str, reason: str = "left") -> Outcome:
     """A peer leaves (or its socket closed). Ends the call when it was the
-    last moderator and ``end_when_no_moderator`` is on, or when nobody is left."""
+    last moderator of a call a moderator opened and ``end_when_no_moderator``
+    is on, or when nobody is left."""
     seat = state.seats.get(peer)
     if seat is None:
         raise CallRefused(Refusal.NOT_IN_CALL, "you are not in this call")
@@ -392,13 +402,23 @@ def leave(state: CallState, peer: str, reason: str = "left") -> Outcome:
         return Outcome(state)
     state, events = _drop(state, seat, reason)
     if (seat.role is Role.MODERATOR and seat.admitted and not state.moderators()
-            and state.controls.end_when_no_moderator):
+            and state.moderated and state.controls.end_when_no_moderator):
         ended = _end(state, "no_moderator")
         return Outcome(ended.state, (*events, *ended.events), seat)
     if not state.seats:
         ended = _end(state, "empty")
         return Outcome(ended.state, (*events, *ended.events), seat)
     return Outcome(state, tuple(events), seat)
+
+
+def revoke(state: CallState, person: str) -> Outcome:
+    """``person`` lost the right to the call's class room (removed from the
+    room by a moderator, moved to another class, gone from the school): their
+    seat or lobby entry goes at once (``revoked``). No-op when they hold none."""
+    seat = state.seat_of_person(person)
+    if seat is None or state.status is Status.ENDED:
+        return Outcome(state)
+    return leave(state, seat.peer, "revoked")
 
 
 def _end(state: CallState, reason: str) -> Outcome:
@@ -467,6 +487,9 @@ def set_controls(state: CallState, by: str, controls: Controls, mesh_size: int) 
     old = state.controls
     if controls == old:
         return Outcome(state)
+    if controls.end_when_no_moderator and not old.end_when_no_moderator and not state.moderated:
+        raise CallRefused(Refusal.BAD_REQUEST, "pupils opened this call: it does not end"
+                                               " when its teachers leave")
     seats = dict(state.seats)
     events: list[Out] = []
     for p, s in state.seats.items():

@@ -17,6 +17,13 @@ written to the addressed peer only: directly if its socket is here, else
 published on the call's channel with its peer id, where only the node holding
 that peer writes it.
 
+Losing the right to the class room cuts at once: a person removed from the
+room by a moderator (``member.remove``: the hub's removal listener, on every
+node) or moved out of the class / gone from the school (a directory change:
+:meth:`CallService.recheck`) loses every seat and lobby entry in the room's
+calls (``revoked``), and every call path refuses them exactly as it refuses
+someone who never had the right (same code, same message).
+
 In SFU mode (more peers than the mesh size, or forced by a moderator) this
 service relays no descriptions between peers: the ``sfu.*`` ops of part B do
 the SFU signalling, asking :meth:`CallService.seating` who is seated with what
@@ -49,7 +56,7 @@ from server.directory.service import Directory
 from server.errors import ErrorCode, PreauError
 from server.gateway.hub import Audience, Hub
 from server.settings import Settings
-from server.store.calls import CallStore
+from server.store.calls import CallStore, RemovedFromRoom
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +84,7 @@ class ControlKind(StrEnum):
 
     CONTROLS = "controls"  # locks, teacher-only cameras, lobby, force_sfu…
     MEDIA = "media"  # a seat's mute flags, hand or role changed (``peer`` set)
-    REMOVE = "remove"  # ``peer`` was removed by a moderator
+    REMOVE = "remove"  # ``peer`` was removed by a moderator, or lost the right to the room
     LEAVE = "leave"  # ``peer`` left (or was replaced, or its node died)
     MODE = "mode"  # the call switched to SFU mode
     BREAKOUTS = "breakouts"  # breakout rooms opened or closed
@@ -147,6 +154,10 @@ class _LocalPeer:
     peer: str
     call_id: str
     socket: Socket
+    room_id: str
+    # The person lost the right to the room: refused at once, until the cut
+    # (a store transaction) releases the peer.
+    revoked: bool = False
 
 
 @dataclass
@@ -169,6 +180,12 @@ _REFUSAL_CODES: dict[Refusal, ErrorCode] = {
 
 def _error(exc: CallRefused) -> PreauError:
     return PreauError(_REFUSAL_CODES[exc.reason], exc.message)
+
+
+def _no_such_call() -> PreauError:
+    """What a join without the right gets, whatever the reason (no such call,
+    another school or class, removed from the room): existence never shows."""
+    return PreauError(ErrorCode.NOT_FOUND, "no such call")
 
 
 def _channel(call_id: str) -> str:
@@ -203,6 +220,9 @@ class CallService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._heartbeat: asyncio.Task[None] | None = None
         self.relayed = 0  # signalling messages written to peers (loadtests read it)
+        if hub is not None:
+            hub.on_removal(self.member_removed)  # member.remove, on every node
+        broker.on_resync(self.resync)
 
     @property
     def default_end_without_moderator(self) -> bool:
@@ -232,8 +252,8 @@ class CallService:
         """Is ``person_id`` seated (admitted, not in the lobby) in open call
         ``call_id``? Returns the seat and the call's current state, read from
         the store (so it is exact at the time of the call), else None."""
-        state = await self._calls.get(call_id)
-        if state is None or state.status is not rtc.Status.OPEN:
+        state, removed = await self._calls.get_for(call_id, person_id)
+        if state is None or state.status is not rtc.Status.OPEN or removed:
             return None
         self._remember(state)
         seat = state.seat_of_person(person_id)
@@ -241,20 +261,28 @@ class CallService:
             return None
         return Seating(state, seat)
 
-    async def seating_of_peer(self, call_id: str, peer: str) -> Seating | None:
-        """Same as :meth:`seating`, by peer id (what the ``sfu.*`` ops carry)."""
-        state = await self._calls.get(call_id)
-        if state is None or state.status is not rtc.Status.OPEN:
+    async def seating_of_peer(
+        self, call_id: str, peer: str, person: str | None = None
+    ) -> Seating | None:
+        """Same as :meth:`seating`, by peer id (what the ``sfu.*`` ops carry).
+        With ``person``: only if the seat is theirs and they are not removed
+        from the call's room (read in the same statement)."""
+        if person is None:
+            state, removed = await self._calls.get(call_id), False
+        else:
+            state, removed = await self._calls.get_for(call_id, person)
+        if state is None or state.status is not rtc.Status.OPEN or removed:
             return None
         seat = state.seats.get(peer)
-        if seat is None or not seat.admitted:
+        if seat is None or not seat.admitted or (person is not None and seat.person != person):
             return None
         return Seating(state, seat)
 
     def local_peer(self, socket: Socket, call_id: str) -> str | None:
-        """The peer id ``socket`` holds in ``call_id`` on this node, if any."""
+        """The peer id ``socket`` holds in ``call_id`` on this node, if any
+        (none once its person lost the right to the room)."""
         for local in self._peers.values():
-            if local.socket is socket and local.call_id == call_id:
+            if local.socket is socket and local.call_id == call_id and not local.revoked:
                 return local.peer
         return None
 
@@ -299,6 +327,7 @@ class CallService:
                        if seat.node == self.node_id and seat.peer not in self._peers]
             for peer in orphans:
                 await self._apply(state.id, _leave_if_seated(peer))
+        await self._settle_revoked()
         # Calls opened and never joined (or emptied without a leave) end after
         # IDLE_S; the transition re-checks under the lock that nobody came in.
         for call_id in await self._calls.idle_open(now - int(IDLE_S * 1000)):
@@ -346,13 +375,15 @@ class CallService:
         elif not moderator:
             raise PreauError(ErrorCode.FORBIDDEN, "pupils open study groups, not class calls")
         if controls is None or not moderator:
-            controls = Controls(end_when_no_moderator=self._settings.call_end_without_moderator)
+            # A call pupils open never ends because a visiting teacher left.
+            controls = Controls(
+                end_when_no_moderator=moderator and self._settings.call_end_without_moderator)
         now = self._clock.now_ms()
         state = CallState(
             id="c" + secrets.token_hex(8), school_id=room.school_id, room_id=room.id,
             name=(name or room.name)[: rtc.MAX_NAME_CHARS], created_by=member.id,
             created_ms=now, members=members, controls=controls,
-            sfu=controls.force_sfu,
+            sfu=controls.force_sfu, moderated=moderator,
         )
         await self._calls.create(state, now)
         await self._announce("call.started", state)
@@ -369,8 +400,13 @@ class CallService:
         member = socket.member
         state = await self._calls.get(call_id)
         if state is None or state.school_id != member.school_id:
-            raise PreauError(ErrorCode.NOT_FOUND, "no such call")
-        room = await self._class_room(member, state.room_id)
+            raise _no_such_call()
+        try:
+            room = await self._class_room(member, state.room_id)
+        except PreauError:
+            # No right to the class room (another class, removed from it):
+            # the call's existence does not show.
+            raise _no_such_call() from None
         role, guest = await self._role(member, room, state)
         peer = "p" + secrets.token_urlsafe(12)
         joiner = rtc.Joiner(peer, member.id, member.display_name, role, guest, self.node_id,
@@ -384,10 +420,13 @@ class CallService:
                             mesh_size=settings.call_mesh_size)
 
         # Listen before the seat exists, so nothing addressed to it is missed.
-        self._peers[peer] = _LocalPeer(peer, call_id, socket)
+        self._peers[peer] = _LocalPeer(peer, call_id, socket, state.room_id)
         try:
             await self._listen(call_id)
-            outcome = await self._apply(call_id, transition)
+            # A removal committed since the check above refuses the seat here,
+            # under the lock the removal's cut takes too.
+            outcome = await self._apply(call_id, transition, unless_removed=member.id,
+                                        removed=_no_such_call())
         except BaseException:
             self._peers.pop(peer, None)
             await self._maybe_unlisten(call_id)
@@ -422,26 +461,104 @@ class CallService:
             self._peers.pop(local.peer, None)
             await self._maybe_unlisten(local.call_id)
 
+    async def admit(self, socket: Socket, call_id: str, peer: str, who: str,
+                    ) -> Outcome:
+        """A moderator (``peer``) admits lobby peer ``who``; refused, as if
+        nobody were waiting, when ``who``'s person was removed from the room."""
+        await self._own(socket, call_id, peer)
+        known = await self._calls.get(call_id)
+        waiting = None if known is None else known.seats.get(who)
+        settings = self._settings
+        return await self._apply(
+            call_id, lambda s, _o: rtc.admit(s, peer, who, settings.call_mesh_size,
+                                             settings.call_capacity),
+            unless_removed=None if waiting is None else waiting.person,
+            removed=PreauError(ErrorCode.NOT_FOUND, "nobody with this peer id is waiting"))
+
     async def recheck(self, school_id: str) -> None:
         """Re-apply the circle of trust to this node's seats after a directory
-        change (a directory listener, run after the hub's, which refreshed each
-        socket's ``member``): a pupil who changed class leaves the class's calls."""
+        change (a directory listener): a pupil moved to another class, or gone
+        from the school, leaves the class's calls (``revoked``) at once.
+
+        The person is read from the reloaded directory, not from the socket:
+        the hub closes a departed person's socket without refreshing it."""
+        view = await self._directory.school(school_id)
         for local in [p for p in self._peers.values()
                       if p.socket.member.school_id == school_id]:
             try:
                 state = await self._calls.get(local.call_id)
                 if state is None or local.peer not in state.seats:
                     continue
-                try:
-                    room = await self._class_room(local.socket.member, state.room_id)
-                    await self._role(local.socket.member, room, state)
-                    continue
-                except PreauError:
-                    pass
+                member = None if view is None else view.members.get(local.socket.member.id)
+                if member is not None:
+                    try:
+                        room = await self._class_room(member, state.room_id)
+                        await self._role(member, room, state)
+                        continue
+                    except PreauError:
+                        pass
                 log.info("call seat %s revoked by a directory change", local.peer)
+                local.revoked = True
                 await self._apply(local.call_id, _revoke(local.peer))
             except Exception:
                 log.exception("re-checking call seat %s failed", local.peer)
+
+    async def member_removed(self, room_id: str, person_id: str, removed: bool) -> None:
+        """A moderator removed ``person_id`` from ``room_id`` (hub listener, on
+        every node, once the removal is committed): their peers on this node
+        are refused at once, and their seats in the room's open calls go.
+
+        Every node runs the cut (idempotent: a call without their seat is not
+        written), so it holds if some node misses the notice. Re-admission
+        needs nothing: each right check reads the removal from the store."""
+        if not removed:
+            return
+        for local in self._peers.values():
+            if local.room_id == room_id and local.socket.member.id == person_id:
+                local.revoked = True
+        # Not awaited: the hub tells the other nodes after its listeners.
+        self._spawn(self._cut(room_id, person_id))
+
+    async def _cut(self, room_id: str, person_id: str) -> None:
+        try:
+            calls = [s.id for s in await self._calls.open_in_room(room_id)]
+        except Exception:
+            log.exception("listing the calls of room %s failed", room_id)
+            return
+        for call_id in calls:
+            # Under the school's lock: a join that read the store before the
+            # removal committed is seated by now, and goes here.
+            try:
+                await self._apply(call_id, lambda s, _o: rtc.revoke(s, person_id))
+            except Exception:
+                log.exception("cutting %s from call %s failed", person_id, call_id)
+
+    async def resync(self) -> None:
+        """The broker lost messages (a broker listener): removal notices may be
+        among them, so ask the store about this node's peers."""
+        pairs = {(p.room_id, p.socket.member.id) for p in self._peers.values() if not p.revoked}
+        for room_id, person_id in sorted(pairs):
+            try:
+                if await self._calls.removed_from(room_id, person_id):
+                    await self.member_removed(room_id, person_id, True)
+            except Exception:
+                log.exception("re-checking removals after a broker loss failed")
+
+    async def _settle_revoked(self) -> None:
+        """Revoked local peers the cut has not released (it failed, or its
+        outcome came from another node and was lost): cut again, or forget."""
+        for local in [p for p in self._peers.values() if p.revoked]:
+            try:
+                state = await self._calls.get(local.call_id)
+                if state is not None and local.peer in state.seats:
+                    await self._apply(local.call_id, _revoke(local.peer))
+                    continue
+                if self._peers.get(local.peer) is local:
+                    del self._peers[local.peer]
+                    self._budget.forget(local.peer)
+                    await self._maybe_unlisten(local.call_id)
+            except Exception:
+                log.exception("settling revoked call seat %s failed", local.peer)
 
     async def act(
         self, socket: Socket, call_id: str, peer: str,
@@ -494,6 +611,11 @@ class CallService:
             try:
                 rtc.check_signal(state, peer, to, video=video)
             except CallRefused as again:
+                if again.reason is Refusal.NOT_IN_CALL and peer not in state.seats:
+                    # Gone from the store (cut on another node, notice lost):
+                    # answered as for a peer id never held.
+                    raise PreauError(ErrorCode.NOT_IN_CALL,
+                                     "you hold no such peer in this call") from None
                 raise _error(again) from None
         if kind == "candidate":
             if not self._budget.take(peer, to, time.monotonic()):
@@ -525,7 +647,8 @@ class CallService:
 
     async def _class_room(self, member: Member, room_id: str) -> Room:
         room = await self._directory.room(room_id)
-        if room is None or not may_join(member, room):
+        if (room is None or not may_join(member, room)
+                or await self._calls.removed_from(room.id, member.id)):
             raise PreauError(ErrorCode.NOT_FOUND, "no such room")
         if room.kind is not RoomKind.CLASS:
             raise PreauError(ErrorCode.BAD_REQUEST, "calls belong to class rooms")
@@ -556,6 +679,8 @@ class CallService:
         someone else's (on any node), ``not_in_call`` when nobody holds it."""
         local = self._peers.get(peer)
         if local is not None and local.call_id == call_id and local.socket is socket:
+            if local.revoked:  # as if it never held it: the cut is on its way
+                raise PreauError(ErrorCode.NOT_IN_CALL, "you hold no such peer in this call")
             return
         if local is not None and local.socket is not socket:
             raise PreauError(ErrorCode.FORBIDDEN, "this peer id is not yours")
@@ -580,12 +705,16 @@ class CallService:
         if cached is None or cached.state.version <= state.version:
             self._cache[state.id] = _Cached(state, time.monotonic())
 
-    async def _apply(self, call_id: str, transition: Callable[[CallState, int], Outcome]
+    async def _apply(self, call_id: str, transition: Callable[[CallState, int], Outcome],
+                     *, unless_removed: str | None = None, removed: PreauError | None = None,
                      ) -> Outcome:
         try:
-            result = await self._calls.update(call_id, transition, self._clock.now_ms())
+            result = await self._calls.update(call_id, transition, self._clock.now_ms(),
+                                              unless_removed=unless_removed)
         except CallRefused as exc:
             raise _error(exc) from None
+        except RemovedFromRoom:
+            raise (removed or _no_such_call()) from None
         if result is None:
             raise PreauError(ErrorCode.NOT_FOUND, "no such call")
         before, outcome = result
@@ -659,8 +788,10 @@ class CallService:
                                              state.seats.get(peer)))
             elif out.ev == "call.left":
                 peer = out.fields["peer"]
-                kind = ControlKind.REMOVE if out.fields["reason"] == "removed" else \
-                    ControlKind.LEAVE
+                # Revoked (no right to the room any more) is cut like a removal:
+                # the SFU kicks the feed rather than waiting for a hang-up.
+                kind = ControlKind.REMOVE if out.fields["reason"] in ("removed", "revoked") \
+                    else ControlKind.LEAVE
                 changes.append(ControlChange(kind, state.id, state, peer,
                                              before.seats.get(peer)))
             elif out.ev == "call.mode":

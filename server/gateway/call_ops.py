@@ -216,9 +216,8 @@ class CallOps:
     async def _admit(self, conn: Connection, request: Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, TargetOp)
-        s = self.service.settings
-        return await self._run(conn, p, lambda st, _o: rtc.admit(
-            st, p.peer, p.who, s.call_mesh_size, s.call_capacity))
+        outcome = await self.service.admit(conn, p.call, p.peer, p.who)
+        return {"call": p.call, "version": outcome.state.version}
 
     async def _deny(self, conn: Connection, request: Request) -> dict[str, Any]:
         p = request.params

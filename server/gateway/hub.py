@@ -51,6 +51,8 @@ from server.store import Message, Store
 log = logging.getLogger(__name__)
 
 Renderer = Callable[[Message], Awaitable[bytes]]
+# (room, person, removed): a removal or re-admission, on every node (calls cut seats).
+RemovalListener = Callable[[str, str, bool], Awaitable[None]]
 
 SESSIONS_CHANNEL = "control.sessions"
 DIRECTORY_CHANNEL = "control.directory"
@@ -255,6 +257,7 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self._control: list[Subscription] = []
         self._revoked: dict[tuple[str, str], float] = {}  # (room, person) → monotonic time
+        self._removal_listeners: list[RemovalListener] = []
 
     # -- lifecycle -----------------------------------------------------------
     async def start(self) -> None:
@@ -508,11 +511,21 @@ class Hub:
     async def _on_rooms(self, data: dict[str, Any]) -> None:
         await self._apply_removal(str(data["room"]), str(data["person"]), bool(data["removed"]))
 
+    def on_removal(self, listener: RemovalListener) -> None:
+        """Call ``listener(room, person, removed)`` on every node after a
+        removal or re-admission (after this node cut the subscriptions)."""
+        self._removal_listeners.append(listener)
+
     async def _apply_removal(self, room_id: str, person_id: str, removed: bool) -> None:
         if removed:
             await self._revoke_locally(room_id, person_id)
         else:
             self._revoked.pop((room_id, person_id), None)
+        for listener in self._removal_listeners:
+            try:
+                await listener(room_id, person_id, removed)
+            except Exception:
+                log.exception("removal listener failed for room %s", room_id)
 
     async def _revoke_locally(self, room_id: str, person_id: str) -> None:
         now = time.monotonic()

@@ -170,9 +170,13 @@ class SfuOps:
     async def _seated(self, conn: Connection, p: SfuOp) -> tuple[SfuBackend, Seating]:
         if self.calls.local_peer(conn, p.call) != p.peer:
             raise PreauError(ErrorCode.NOT_IN_CALL, "you hold no such peer in this call")
-        seating = await self.calls.seating_of_peer(p.call, p.peer)
-        if seating is None or seating.seat.person != conn.member.id:
-            raise PreauError(ErrorCode.NOT_IN_CALL, "you are not seated in this call")
+        # Read from the store with the person's removal from the room: a
+        # removed member is refused even before the cut reaches this node.
+        seating = await self.calls.seating_of_peer(p.call, p.peer, conn.member.id)
+        if seating is None:
+            # The socket held it, the store no longer seats it (cut, notice
+            # lost): the same answer as for a peer id never held.
+            raise PreauError(ErrorCode.NOT_IN_CALL, "you hold no such peer in this call")
         if not seating.sfu:
             raise PreauError(ErrorCode.CONFLICT, "this call is not in SFU mode: use call.signal")
         if self.backend is None:

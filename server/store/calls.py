@@ -7,6 +7,14 @@ every other open call (the school's capacity) without racing another join.
 Transactions are a few indexed statements, so the lock is held for well under
 a millisecond on SQLite and a round trip or three on PostgreSQL.
 
+A person removed from the call's class room by a moderator (``room_members.
+removed``, server/moderation/) has no right to its calls: the reads below that
+serve a right check return the removal with the state, and ``update`` can
+refuse, inside the locked transaction, a transition for someone removed (a
+join or an admission racing a removal cannot seat them: the removal's cut,
+which takes the same lock, runs after and finds the seat, or the check sees
+the removal).
+
 Same SQL on SQLite and PostgreSQL (the portability rules of
 ``migrations/0001_initial.sql``); the contract suite runs both
 (tests/server/store/test_calls_contract.py).
@@ -25,6 +33,13 @@ from server.store.sql import Engine, SqlStore
 
 # Transition: (state, seated peers in the school's *other* open calls) -> outcome.
 Transition = Callable[[CallState, int], Outcome]
+
+_REMOVED = ("COALESCE((SELECT m.removed FROM room_members m"
+            " WHERE m.room_id = calls.room_id AND m.person_id = $2), 0)")
+
+
+class RemovedFromRoom(Exception):
+    """The person a transition was guarded for is removed from the call's room."""
 
 
 def engine_of(store: Store) -> Engine:
@@ -60,6 +75,25 @@ class CallStore:
             raw = await tx.fetchval("SELECT state FROM calls WHERE id = $1", call_id)
         return None if raw is None else CallState.from_store(orjson.loads(raw))
 
+    async def get_for(self, call_id: str, person_id: str) -> tuple[CallState | None, bool]:
+        """The call's state, and whether ``person_id`` is removed from its room
+        (one statement: a right check reads both at the same instant)."""
+        async with self._engine.transaction(readonly=True) as tx:
+            row = await tx.fetchrow(
+                f"SELECT state, {_REMOVED} AS removed FROM calls WHERE id = $1",
+                call_id, person_id)
+        if row is None:
+            return None, False
+        return CallState.from_store(orjson.loads(row["state"])), bool(row["removed"])
+
+    async def removed_from(self, room_id: str, person_id: str) -> bool:
+        """Is ``person_id`` removed from room ``room_id`` by a moderator?"""
+        async with self._engine.transaction(readonly=True) as tx:
+            removed = await tx.fetchval(
+                "SELECT removed FROM room_members WHERE room_id = $1 AND person_id = $2",
+                room_id, person_id)
+        return bool(removed)
+
     async def school_of(self, call_id: str) -> str | None:
         async with self._engine.transaction(readonly=True) as tx:
             school: str | None = await tx.fetchval(
@@ -83,13 +117,16 @@ class CallStore:
                 if needle in r["state"]]
 
     async def update(
-        self, call_id: str, transition: Transition, now_ms: int
+        self, call_id: str, transition: Transition, now_ms: int, *,
+        unless_removed: str | None = None,
     ) -> tuple[CallState, Outcome] | None:
         """Apply ``transition`` to the call under its school's lock.
 
         Returns ``(state before, outcome)``, or None for an unknown call. The
         row is written only when the outcome changed the state (its version
         moved). An exception from ``transition`` rolls back and propagates.
+        ``unless_removed``: a person id; if they are removed from the call's
+        room, raise :class:`RemovedFromRoom` instead (read under the lock).
         """
         school_id = await self.school_of(call_id)
         if school_id is None:
@@ -100,6 +137,10 @@ class CallStore:
             if raw is None:
                 return None
             before = CallState.from_store(orjson.loads(raw))
+            if unless_removed is not None and await tx.fetchval(
+                    "SELECT removed FROM room_members WHERE room_id = $1 AND person_id = $2",
+                    before.room_id, unless_removed):
+                raise RemovedFromRoom(unless_removed)
             others = int(await tx.fetchval(
                 "SELECT COALESCE(SUM(seats), 0) FROM calls"
                 " WHERE school_id = $1 AND status = 'open' AND id <> $2",

@@ -238,3 +238,56 @@ def test_an_empty_call_ends_as_idle_and_an_occupied_one_does_not() -> None:
     assert not rtc.end_if_idle(idle.state).changed
     waiting = join(call(lobby=LobbyPolicy.ASK_MODERATOR), "pv").state
     assert not rtc.end_if_idle(waiting).changed  # someone waits in the lobby
+
+
+def test_a_visiting_teacher_leaving_a_pupils_group_does_not_end_it() -> None:
+    from dataclasses import replace
+
+    group = replace(call(end_when_no_moderator=False), moderated=False,
+                    members=frozenset({"person-pa", "person-pb"}))
+    state = group
+    for peer, role in (("pa", Role.VIEWER), ("pm", Role.MODERATOR), ("pb", Role.VIEWER)):
+        state = join(state, peer, role).state
+    left = rtc.leave(state, "pm")
+    assert left.state.status is Status.OPEN
+    assert set(left.state.seats) == {"pa", "pb"}
+    # The control cannot be turned on in a call pupils opened...
+    state = join(left.state, "pm", Role.MODERATOR).state
+    assert refusal(rtc.set_controls, state, "pm", Controls(end_when_no_moderator=True), 4) \
+        is Refusal.BAD_REQUEST
+    # ...and a stored row with it on (written before) does not end either.
+    forced = replace(state, controls=Controls(end_when_no_moderator=True))
+    assert rtc.leave(forced, "pm").state.status is Status.OPEN
+    # A study group a teacher opened still ends when its last moderator leaves.
+    opened = replace(group, moderated=True, controls=Controls())
+    opened = join(join(opened, "pm", Role.MODERATOR).state, "pa").state
+    ended = rtc.leave(opened, "pm")
+    assert ended.state.status is Status.ENDED
+    assert [o.fields["reason"] for o in ended.events if o.ev == "call.ended"] == ["no_moderator"]
+
+
+def test_moderated_round_trips_and_old_rows_infer_it() -> None:
+    from dataclasses import replace
+
+    pupils = replace(call(), moderated=False, members=frozenset({"person-pa"}))
+    assert CallState.from_store(pupils.to_store()) == pupils
+    old_group = {k: v for k, v in pupils.to_store().items() if k != "moderated"}
+    assert CallState.from_store(old_group).moderated is False
+    old_class = {k: v for k, v in call().to_store().items() if k != "moderated"}
+    assert CallState.from_store(old_class).moderated is True
+
+
+def test_revoke_drops_a_seat_or_a_lobby_entry_of_a_person() -> None:
+    state = seated(("pm", Role.MODERATOR), ("pa", Role.VIEWER), ("pb", Role.VIEWER))
+    cut = rtc.revoke(state, "person-pb")
+    assert set(cut.state.seats) == {"pm", "pa"}
+    assert ("pb", "call.left") in events(cut)
+    assert ("pa", "call.peer_left") in events(cut)
+    assert {o.fields["reason"] for o in cut.events} == {"revoked"}
+    assert not rtc.revoke(cut.state, "person-pb").changed  # idempotent
+    assert cut.state.removed == frozenset()  # the call itself bars nobody: re-admission works
+    lobby = join(call(lobby=LobbyPolicy.ASK_MODERATOR), "pm", Role.MODERATOR).state
+    lobby = join(lobby, "pv").state
+    gone = rtc.revoke(lobby, "person-pv")
+    assert not gone.state.seats.get("pv")
+    assert (MODERATORS, "call.lobby") in events(gone)
