@@ -23,6 +23,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from server import log_redaction
     from server.app import create_app
     from server.gateway.uvicorn_protocol import PreauWebSocketProtocol
+    from server.http.uvicorn_http import deadline_protocol
 
     log_redaction.install()  # before uvicorn logs its first handshake
 
@@ -32,7 +33,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         port=args.port,
         ws=PreauWebSocketProtocol,
         loop="uvloop",
-        http="httptools",
+        http=deadline_protocol(settings.http_head_timeout_s, settings.http_body_timeout_s),
         lifespan="on",
         # Frames above the hard limit close the socket (1009); between the soft
         # limit and this one the gateway answers too_large and keeps it open.
@@ -182,6 +183,38 @@ async def _new_code(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _login_throttle(args: argparse.Namespace, settings: Settings) -> int:
+    """The operator's view of the login throttle (server/auth/throttle.py)."""
+    from server.app import build_services, close_services
+
+    if settings.broker_url.split(":", 1)[0] == "memory":
+        print("the embedded server keeps its login throttle in its own process: restart it"
+              " to forget every delay (PREAU_BROKER_URL=redis://… shares it)", file=sys.stderr)
+        return 2
+    services = await build_services(settings)
+    try:
+        throttle = services.auth.throttle
+        if args.clear:
+            creds = await services.store.credentials_by_login(args.clear)
+            person = await services.directory.person(creds.person_id) if creds else None
+            await throttle.clear_login(args.clear, person.school_id if person else None,
+                                       person.id if person else None)
+            print(f"{args.clear}: failures and delay forgotten")
+            return 0
+        school = await services.store.school_by_uai(args.school.upper()) if args.school else None
+        if args.school and school is None:
+            print(f"no school {args.school!r}", file=sys.stderr)
+            return 2
+        schools = [school.id] if school else await services.store.school_ids()
+        for school_id in schools:
+            for entry in await throttle.watched_in(school_id):
+                print(f"{entry['login']:<28} failures {entry['failures']:>3}"
+                      f"  delayed until {entry['delayed_until'] or '-'}")
+    finally:
+        await close_services(services)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="preau", description="Préau real-time ENT server")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -212,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("migrate", help="apply database migrations")
     code = commands.add_parser("new-code", help="issue a new activation code for an account")
     code.add_argument("login")
+    thr = commands.add_parser("login-throttle",
+                              help="accounts with recent failed logins; clear one's delay")
+    thr.add_argument("--school", help="only this school (UAI)")
+    thr.add_argument("--clear", metavar="LOGIN", help="forget this login's failures and delay")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -224,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         return _serve(args, settings)
     runner = {"import": _import, "migrate": _migrate, "new-code": _new_code,
-              "export": _export, "erase": _erase}[args.command]
+              "export": _export, "erase": _erase,
+              "login-throttle": _login_throttle}[args.command]
     return asyncio.run(runner(args, settings))
 
 
