@@ -45,6 +45,7 @@ from server.gateway.reading_ops import ReadingOps
 from server.gateway.sfu_ops import SfuOps, open_sfu_backend
 from server.http import api
 from server.http.middleware import (
+    BodyLimitMiddleware,
     SecurityMiddleware,
     preau_error_handler,
     unexpected_error_handler,
@@ -251,7 +252,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             # every other plain HTTP path, never /api, /ws or /collab).
             WebRoute(WebApp(settings.web_dir)),
         ],
-        middleware=[Middleware(SecurityMiddleware, allowed_origins=settings.allowed_origins)],
+        middleware=[
+            Middleware(SecurityMiddleware, allowed_origins=settings.allowed_origins),
+            Middleware(BodyLimitMiddleware),
+        ],
         exception_handlers={PreauError: preau_error_handler, Exception: unexpected_error_handler},
         lifespan=lifespan,
     )

@@ -83,6 +83,13 @@ class Settings:
     # Gateway limits.
     max_frame_bytes: int = 64 * 1024  # larger frames get a too_large error
     hard_frame_bytes: int = 1024 * 1024  # larger frames close the socket (1009)
+    # HTTP: a request's head must arrive within this (idle connections too),
+    # and its body within the second (server/http/uvicorn_http.py).
+    # Operators' token: /api/health's details (node id, version, counters) for
+    # callers that are not on the node's own machine.
+    ops_token: str = ""
+    http_head_timeout_s: float = 10.0
+    http_body_timeout_s: float = 30.0
     max_message_chars: int = 4000
     ops_per_s: float = 20.0  # per connection, token bucket
     ops_burst: int = 60
@@ -185,6 +192,11 @@ class Settings:
             session_max_s=_int(env, "PREAU_SESSION_MAX_S", defaults.session_max_s, 1),
             activation_ttl_s=_int(env, "PREAU_ACTIVATION_TTL_S", defaults.activation_ttl_s, 60),
             max_frame_bytes=_int(env, "PREAU_MAX_FRAME_BYTES", defaults.max_frame_bytes, 1024),
+            ops_token=env.get("PREAU_OPS_TOKEN", ""),
+            http_head_timeout_s=_float(env, "PREAU_HTTP_HEAD_TIMEOUT_S",
+                                       defaults.http_head_timeout_s),
+            http_body_timeout_s=_float(env, "PREAU_HTTP_BODY_TIMEOUT_S",
+                                       defaults.http_body_timeout_s),
             hard_frame_bytes=_int(env, "PREAU_HARD_FRAME_BYTES", defaults.hard_frame_bytes, 1024),
             max_message_chars=_int(env, "PREAU_MAX_MESSAGE_CHARS", defaults.max_message_chars, 1),
             ops_per_s=_float(env, "PREAU_OPS_PER_S", defaults.ops_per_s),

@@ -7,6 +7,7 @@ Handlers only parse, authenticate and call the services; errors are
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated, Any, Literal, Self
 
 import orjson
@@ -769,6 +770,13 @@ async def health(request: Request) -> Response:
     except Exception:
         store_ok = False
     ok = store_ok and broker_ok
+    status = 200 if ok else 503
+    if not _operator(request, services.settings.ops_token):
+        # Load balancers need the status only; the node's id, version and
+        # counters are for its operators.
+        return Response(orjson.dumps({"status": "ok" if ok else "degraded",
+                                      "store": {"ok": store_ok}, "broker": {"ok": broker_ok}}),
+                        status_code=status, media_type="application/json")
     body = {
         "status": "ok" if ok else "degraded",
         "node": services.settings.node_id,
@@ -779,8 +787,19 @@ async def health(request: Request) -> Response:
         "gateway": services.hub.stats(),
         "documents": services.documents.rooms.stats(),
     }
-    return Response(orjson.dumps(body), status_code=200 if ok else 503,
-                    media_type="application/json")
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def _operator(request: Request, ops_token: str) -> bool:
+    """An operator: ``Authorization: Bearer <PREAU_OPS_TOKEN>``, or a caller on
+    this machine (the address as uvicorn sees it: trusted proxies only)."""
+    auth = request.headers.get("authorization", "")
+    if ops_token and auth.lower().startswith("bearer ") and hmac.compare_digest(
+        auth[7:].strip().encode(), ops_token.encode()
+    ):
+        return True
+    client = request.client.host if request.client else ""
+    return client in ("127.0.0.1", "::1")
 
 
 async def openapi(request: Request) -> Response:

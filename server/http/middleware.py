@@ -17,10 +17,62 @@ log = logging.getLogger(__name__)
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
+    # Préau's pages use the camera and microphone (calls) on its own origin only.
+    (b"permissions-policy",
+     b"camera=(self), microphone=(self), display-capture=(self), geolocation=(), "
+     b"payment=(), usb=(), serial=(), bluetooth=(), interest-cohort=()"),
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
     (b"cache-control", b"no-store"),
 ]
+
+
+# Request bodies, per route (the first matching prefix), enforced while they
+# stream in: a chunked body with no length is cut as soon as it passes the
+# limit, never read whole first. Handlers may check a smaller size of their own.
+BODY_LIMITS: tuple[tuple[str, int], ...] = (
+    ("/api/documents", 64 * 1024),  # named versions, rights lists
+    ("/api/", 16 * 1024),
+)
+DEFAULT_BODY_LIMIT = 16 * 1024
+
+
+def body_limit(path: str) -> int:
+    for prefix, limit in BODY_LIMITS:
+        if path.startswith(prefix):
+            return limit
+    return DEFAULT_BODY_LIMIT
+
+
+class BodyLimitMiddleware:
+    """``too_large`` (413) for a body over its route's limit: at once from its
+    ``Content-Length``, else as soon as the streamed bytes pass it."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = body_limit(scope["path"])
+        too_large = PreauError(ErrorCode.TOO_LARGE, f"body larger than {limit} bytes")
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await error_response(too_large)(scope, receive, send)
+            return
+        seen = 0
+
+        async def bounded_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise too_large  # answered 413 by the app's error handler
+            return message
+
+        await self.app(scope, bounded_receive, send)
 
 
 def error_response(exc: PreauError) -> Response:

@@ -56,7 +56,8 @@ async def test_a_live_server_logs_no_token_and_rest_takes_none_from_the_url(
                 except websockets.InvalidStatus:
                     pass
         # REST: the URL's token is not a credential (401), the header is.
-        response = httpx.get(f"{server.base_url}/api/me?token={token}", timeout=5)
+        async with httpx.AsyncClient(timeout=5) as http:
+            response = await http.get(f"{server.base_url}/api/me?token={token}")
         assert response.status_code == 401
         async with PreauClient(server.base_url, token, client.person) as same:
             assert (await same.me())["person"]
