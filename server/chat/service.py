@@ -240,6 +240,10 @@ class ChatService:
             member.profile is Profile.STAFF
             or (member.profile is Profile.TEACHER and class_id in member.classes)
         ):
+            # Only the class's own people know it: to anyone else it answers
+            # as a class that does not exist.
+            if class_id not in member.classes:
+                raise not_found("no such class")
             raise forbidden("only staff and the class's teachers open its parents' room")
         room, created = await self._store.ensure_parents_room(
             member.school_id, class_id, self._clock.now_ms()
