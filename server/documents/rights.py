@@ -8,7 +8,9 @@ so a pupil of another class never reaches a document by guessing its name:
 - the class's pupils **edit**, or only the chosen group when the document is
   restricted; when it is locked they read;
 - the school's staff and the people a teacher named **read**;
-- everyone else: nothing (the upgrade answers 403, the REST API 404).
+- someone a moderator removed from the class room (server/moderation,
+  ``room_members.removed``): nothing, until re-admitted;
+- everyone else: nothing (the upgrade and the REST API answer 404).
 """
 
 from __future__ import annotations
@@ -28,13 +30,18 @@ class Role(IntEnum):
     MODERATOR = 3
 
 
-def document_role(member: Member, document: DocumentInfo, class_room: Room | None) -> Role:
-    """``class_room``: the class room of ``document.class_id`` (None if it vanished)."""
+def document_role(
+    member: Member, document: DocumentInfo, class_room: Room | None, removed: bool = False
+) -> Role:
+    """``class_room``: the class room of ``document.class_id`` (None if it
+    vanished); ``removed``: a moderator removed the member from it."""
     if member.school_id != document.school_id:
         return Role.NONE
     in_class = class_room is not None and may_join(member, class_room)
     if in_class and member.profile is Profile.TEACHER:
-        return Role.MODERATOR
+        return Role.MODERATOR  # moderators cannot be removed (moderation/rules.py)
+    if removed:
+        return Role.NONE
     if in_class and member.profile is Profile.PUPIL and (
         not document.restricted or member.id in document.editors
     ):

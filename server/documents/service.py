@@ -10,7 +10,11 @@ class learns nothing by guessing names.
 A rights change (lock, group, readers) is committed, then announced on the
 document's broker channel: every node re-checks its open connections at once
 (``DocumentRooms.rights_changed``). A directory change (a pupil moved to
-another class by an import) re-checks every open document of this node.
+another class by an import) re-checks every open document of this node. A
+removal from a class room (server/moderation) takes the class's documents
+away on every path — REST, the ``/collab`` upgrade, and the person's open
+sockets, which the hub's removal notice re-checks on every node
+(:meth:`DocumentService.member_removed`); a re-admission gives them back.
 """
 
 from __future__ import annotations
@@ -64,6 +68,9 @@ class DocumentService:
         self.clock = clock
         self._rooms: DocumentRooms | None = None
         self._rights_listeners: list[RightsListener] = []
+        # Bumped by every removal notice: a /collab upgrade that checked
+        # rights before one re-checks after joining (server/documents/endpoint.py).
+        self.removals_seen = 0
 
     def on_rights_changed(self, listener: RightsListener) -> None:
         """Call ``listener(document_id, people)`` after a lock or a group change,
@@ -112,7 +119,10 @@ class DocumentService:
         return live_access(await self._role(member, document), document)
 
     async def _role(self, member: Member, document: DocumentInfo) -> Role:
-        return document_role(member, document, await self._class_room(document))
+        room = await self._class_room(document)
+        removed = room is not None and bool(
+            await self.store.removed_from(member.id, [room.id]))
+        return document_role(member, document, room, removed)
 
     async def _class_room(self, document: DocumentInfo) -> Room | None:
         view = await self.directory.school(document.school_id)
@@ -171,7 +181,12 @@ class DocumentService:
         found = await self.store.documents_of_classes(class_ids)
         found += [d for d in await self.store.documents_naming(member.id)
                   if d.class_id not in class_ids]
-        opened = [Opened(d, await self._role(member, d)) for d in found]
+        rooms = {d.id: await self._class_room(d) for d in found}
+        removed = await self.store.removed_from(
+            member.id, {r.id for r in rooms.values() if r is not None})
+        opened = [Opened(d, document_role(member, d, room, room is not None
+                                          and room.id in removed))
+                  for d, room in ((d, rooms[d.id]) for d in found)]
         return [o for o in opened if o.role is not Role.NONE]
 
     async def set_locked(self, member: Member, document_id: str, locked: bool) -> DocumentInfo:
@@ -273,6 +288,17 @@ class DocumentService:
     async def directory_changed(self, school_id: str) -> None:
         """A school's directory changed: re-check every open document here."""
         await self.rooms.recheck_all()
+
+    async def member_removed(self, room_id: str, person_id: str, removed: bool) -> None:
+        """A removal from a room (or a re-admission), committed and announced
+        on every node (the hub's ``on_removal``): the person's open documents
+        here are re-checked, so a removed pupil's sockets on the class's
+        documents close (4403) at once. A re-admitted pupil is let in again
+        on the next connection (y-websocket takes 4403 as final: the app
+        connects again)."""
+        self.removals_seen += 1
+        if removed:
+            await self.rooms.recheck_person(person_id)
 
 
 def build_documents(

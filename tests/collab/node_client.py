@@ -36,10 +36,14 @@ class NodeYClient:
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
     @classmethod
-    async def start(cls, server_url: str, room: str, token: str) -> NodeYClient:
+    async def start(
+        cls, server_url: str, room: str, token: str, *, reset: bool = False
+    ) -> NodeYClient:
+        """``reset``: on a refused edit, start a new copy as the web client does."""
         node = require_node()
         process = await asyncio.create_subprocess_exec(
             node, str(NODE_DIR / "client.mjs"), server_url, room, token,
+            *(["reset"] if reset else []),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, cwd=NODE_DIR,
         )
@@ -56,11 +60,11 @@ class NodeYClient:
             else:
                 await self._replies.put(line)
 
-    async def command(self, op: str, **params: Any) -> dict[str, Any]:
+    async def command(self, op: str, timeout: float = 10, **params: Any) -> dict[str, Any]:
         assert self.process.stdin is not None
         self.process.stdin.write(json.dumps({"op": op, **params}).encode() + b"\n")
         await self.process.stdin.drain()
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(timeout):
             reply = await self._replies.get()
         if "error" in reply:
             raise AssertionError(reply["error"])
