@@ -75,7 +75,9 @@ async def _node(session: Session, name: str, document: str, *, reset: bool = Fal
 
 async def _eventually(check: Any, timeout: float = 10) -> None:
     async with asyncio.timeout(timeout):
-        while not await check():
+        while True:
+            if await check():
+                return
             await asyncio.sleep(0.05)
 
 
