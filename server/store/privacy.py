@@ -500,6 +500,7 @@ class PrivacyStore:
             ("messaging_suspensions", "actor_id"),
             ("word_filters", "updated_by"),
             ("access_journal", "actor_id"),
+            ("rooms", "opener_id"),  # who opened a conversation (migration 0011)
         ):
             await tx.execute(f"UPDATE {table} SET {column} = $2 WHERE {column} = $1", pid, alias)
         # What the staff read about her (an export, an audit query on her).

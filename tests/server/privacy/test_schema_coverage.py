@@ -14,7 +14,7 @@ from pathlib import Path
 from server.store.factory import open_store
 
 PERSON_COLUMN = re.compile(
-    r"(^|_)(person|sender|actor|reporter|parent|child|author|user|member)(_id)?$|_by$"
+    r"(^|_)(person|sender|actor|reporter|parent|child|author|user|member|opener)(_id)?$|_by$"
 )
 
 # (table, column) → what the erasure does with it (server/store/privacy.py).
@@ -33,6 +33,7 @@ HANDLED = {
     ("reports", "reporter_id"): "pseudonym",
     ("reports", "resolved_by"): "pseudonym",
     ("audit_log", "actor_id"): "pseudonym",
+    ("rooms", "opener_id"): "pseudonym",
     ("audit_log", "target_person_id"): "pseudonym",
     ("messaging_suspensions", "actor_id"): "pseudonym",
     ("word_filters", "updated_by"): "pseudonym",
