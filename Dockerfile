@@ -23,4 +23,5 @@ USER preau
 ENV PREAU_DATA_DIR=/data PREAU_SEED_DEMO=false PREAU_WEB_DIR=/app/web
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/api/health').status != 200)"
-CMD ["preau", "serve", "--host", "0.0.0.0", "--port", "8000", "--forwarded-allow-ips", "*"]
+# X-Forwarded-For is trusted only from PREAU_FORWARDED_ALLOW_IPS (compose: the proxy).
+CMD ["preau", "serve", "--host", "0.0.0.0", "--port", "8000"]

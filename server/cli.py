@@ -42,7 +42,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         ws_ping_timeout=settings.ping_timeout_s,
         ws_per_message_deflate=False,  # decompression bombs; chat frames are small
         proxy_headers=True,
-        forwarded_allow_ips=args.forwarded_allow_ips,
+        forwarded_allow_ips=args.forwarded_allow_ips or settings.forwarded_allow_ips,
         access_log=False,
         log_level=args.log_level,
         timeout_graceful_shutdown=5,
@@ -222,8 +222,13 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--log-level", default="info")
-    serve.add_argument("--forwarded-allow-ips", default="127.0.0.1",
-                       help="proxies trusted for X-Forwarded-For")
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        default=None,
+        help="the reverse proxies trusted for X-Forwarded-For (addresses or CIDR, comma"
+             "-separated; default PREAU_FORWARDED_ALLOW_IPS, else 127.0.0.1). Never '*' "
+             "unless nothing but the proxy can reach the node: a client would choose its "
+             "own address (and login throttle budget)")
     imp = commands.add_parser("import", help="import or update a school from a CSV file")
     imp.add_argument("file")
     imp.add_argument("--school", required=True, help="the school's UAI code")

@@ -88,6 +88,8 @@ class Settings:
     # Operators' token: /api/health's details (node id, version, counters) for
     # callers that are not on the node's own machine.
     ops_token: str = ""
+    # Reverse proxies believed about the client's address (X-Forwarded-For).
+    forwarded_allow_ips: str = "127.0.0.1"
     http_head_timeout_s: float = 10.0
     http_body_timeout_s: float = 30.0
     max_message_chars: int = 4000
@@ -193,6 +195,7 @@ class Settings:
             activation_ttl_s=_int(env, "PREAU_ACTIVATION_TTL_S", defaults.activation_ttl_s, 60),
             max_frame_bytes=_int(env, "PREAU_MAX_FRAME_BYTES", defaults.max_frame_bytes, 1024),
             ops_token=env.get("PREAU_OPS_TOKEN", ""),
+            forwarded_allow_ips=env.get("PREAU_FORWARDED_ALLOW_IPS") or "127.0.0.1",
             http_head_timeout_s=_float(env, "PREAU_HTTP_HEAD_TIMEOUT_S",
                                        defaults.http_head_timeout_s),
             http_body_timeout_s=_float(env, "PREAU_HTTP_BODY_TIMEOUT_S",

@@ -87,8 +87,9 @@ class AuthService:
         return PreauError(code, message)
 
     async def login(self, login: str, password: str, client_ip: str, kind: str) -> IssuedSession:
+        login = tokens.normalise_login(login)  # one form for the throttle and the look-up
         key = await self.throttle.begin(login, client_ip)
-        creds = await self._store.credentials_by_login(login.strip())
+        creds = await self._store.credentials_by_login(login)
         ok = await passwords.verify_password(
             creds.password_hash if creds and creds.active else None, password
         )
@@ -116,8 +117,9 @@ class AuthService:
         problem = passwords.password_problem(new_password)
         if problem is not None:
             raise PreauError(ErrorCode.WEAK_PASSWORD, f"password refused: {problem}")
+        login = tokens.normalise_login(login)  # one form for the throttle and the look-up
         key = await self.throttle.begin(login, client_ip)
-        creds = await self._store.credentials_by_login(login.strip())
+        creds = await self._store.credentials_by_login(login)
         code_hash = tokens.digest(tokens.normalise_code(code))
         now = self._clock.now_ms()
         await self._check_code(creds, code_hash, now)

@@ -38,6 +38,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from server.auth.tokens import normalise_login
 from server.directory.model import Member
 from server.errors import ErrorCode, PreauError, forbidden, not_found
 from server.ratelimit.attempts import (
@@ -128,8 +129,9 @@ class AddressLimits:
 
 
 def account_key(login: str) -> str:
-    """The throttle's key for a login as typed (known or not)."""
-    folded = login.strip().casefold()
+    """The throttle's key for a login (known or not), normalised as the look-up
+    normalises it (``tokens.normalise_login``)."""
+    folded = normalise_login(login)
     return hashlib.sha256(b"preau-login:" + folded.encode()).hexdigest()[:32]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 
 # No 0/O, 1/I/L: codes are read aloud and copied from paper by families.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -26,6 +27,19 @@ def new_activation_code() -> str:
     """Twelve characters in three groups, e.g. ``K7QX-M2PD-9HRT`` (about 59 bits)."""
     raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(12))
     return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
+
+
+def normalise_login(login: str) -> str:
+    """A login as typed → the one form both the look-up and the throttle use.
+
+    NFKC (full-width or compatibility forms fold to ASCII), then whitespace
+    and invisible characters anywhere removed, then lower case: " Lea.Martin\t",
+    "lea.martin\u200b" and "ｌｅａ.ｍａｒｔｉｎ" are all "lea.martin", so a variant
+    can never earn a fresh throttle budget (stored logins are lowercase ASCII).
+    """
+    folded = unicodedata.normalize("NFKC", login)
+    kept = "".join(c for c in folded if not (c.isspace() or unicodedata.category(c) == "Cf"))
+    return kept.lower()
 
 
 def normalise_code(code: str) -> str:
