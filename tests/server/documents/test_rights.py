@@ -77,3 +77,18 @@ def test_without_its_class_room_nobody_but_named_readers_gets_in() -> None:
 def test_a_lock_turns_editors_into_readers(role: Role, unlocked: Access, locked: Access) -> None:
     assert live_access(role, document()) is unlocked
     assert live_access(role, document(locked=True)) is locked
+
+
+@pytest.mark.parametrize("who", sorted(MATRIX))
+def test_removed_from_the_class_room_takes_every_document_but_a_teacher_keeps_hers(
+    who: str,
+) -> None:
+    """A moderator's removal (room_members.removed): nothing, even as a named reader;
+    teachers cannot be removed (moderation refuses it), so the flag changes nothing."""
+    person = PEOPLE[who]
+    named = document(restricted=True, editors=frozenset({"pupil_a"}),
+                     readers=frozenset({"parent_a", "pupil_b"}))
+    for doc in (document(), named):
+        role = document_role(person, doc, ROOM_A, removed=True)
+        expected = Role.MODERATOR if MATRIX[who][0] is Role.MODERATOR else Role.NONE
+        assert role is expected

@@ -14,8 +14,9 @@ from pycrdt import Doc, Text
 from collab.compaction import compact
 from collab.memory import MemoryDocumentStore
 from collab.ports import DocumentStore
+from server.directory.model import RoomKind
 from server.documents.model import DocumentInfo, DocumentKind, DocumentVersion
-from server.store import Store
+from server.store import AuditAction, Store
 from server.store.documents import EDIT_GRANULARITY_MS, SqlDocumentStore, engine_of
 from server.store.factory import open_store
 from tests.server.store.test_contract import (
@@ -252,3 +253,40 @@ async def test_the_data_protection_export_reads_the_edit_history(store: Store) -
     rows = await PrivacyStore(engine_of(store)).document_edits("lea")
     assert [(r["document_id"], int(r["first_ms"]), int(r["last_ms"]), int(r["edits"]))
             for r in rows] == [(DOC, 1_000, 1_000 + 2 * EDIT_GRANULARITY_MS, 3)]
+
+
+# -- refused clients: every implementation ---------------------------------------------
+
+
+async def test_refused_clients_are_kept_with_their_lowest_clock(log_store: DocumentStore) -> None:
+    assert await log_store.refused_clients(DOC) == {}
+    await log_store.refuse_clients(DOC, {7: 12, 2**40: 0}, 1)
+    await log_store.refuse_clients(DOC, {7: 30, 9: 4}, 2)  # 7 stays refused from 12
+    await log_store.refuse_clients(DOC, {}, 3)
+    assert await log_store.refused_clients(DOC) == {7: 12, 2**40: 0, 9: 4}
+    await log_store.refuse_clients(DOC, {7: 5}, 4)
+    assert (await log_store.refused_clients(DOC))[7] == 5
+    assert await log_store.refused_clients("doc-other") == {}
+
+
+# -- removals from the class room (moderation's room_members): the SQL store -----------
+
+
+async def test_removed_from_reads_moderation_removals(store: Store) -> None:
+    _, view = await import_and_load(store, make_batch(
+        pupil("p1", "Léa", "Martin", "6A"),
+        pupil("p2", "Hugo", "Bernard", "6A"),
+        teacher("t1", "Claire", "Lefèvre", "6A"),
+    ))
+    ids = by_external_id(view)
+    room = next(r.id for r in view.rooms.values() if r.kind is RoomKind.CLASS)
+    documents = SqlDocumentStore(engine_of(store))
+    assert await documents.removed_from(ids["p1"], [room]) == set()
+    await store.moderate_member(room, ids["t1"], ids["p1"], AuditAction.MEMBER_REMOVE,
+                                None, None, 10)
+    assert await documents.removed_from(ids["p1"], [room, "room-x"]) == {room}
+    assert await documents.removed_from(ids["p2"], [room]) == set()
+    assert await documents.removed_from(ids["p1"], []) == set()
+    await store.moderate_member(room, ids["t1"], ids["p1"], AuditAction.MEMBER_READMIT,
+                                None, None, 20)
+    assert await documents.removed_from(ids["p1"], [room]) == set()
