@@ -23,6 +23,36 @@ export interface EditorHandle {
   destroy(): void;
   onPeople(listener: (names: string[]) => void): void;
   onStatus(listener: (connected: boolean, synced: boolean) => void): void;
+  // The server refused a change of this copy for good (a reason ending
+  // "[refused-edit]", docs/collab.md "Refused edits"): the copy differs from
+  // the document and every further change of it would be refused too. The
+  // page drops this editor and opens a new one (a new Y.Doc) from the server.
+  onRefused(listener: (reason: string) => void): void;
+}
+
+const REFUSED_EDIT = "[refused-edit]";
+const MESSAGE_AUTH = 2;
+
+// The permission-denied message (y-protocols/auth): varUint 0, varString reason.
+// y-websocket only logs it; we read it from the lib0 decoder it hands over.
+function readReason(decoder: { arr: Uint8Array; pos: number }): string | null {
+  const varUint = (): number => {
+    let value = 0;
+    let shift = 0;
+    for (;;) {
+      const byte = decoder.arr[decoder.pos++];
+      if (byte === undefined) return -1;
+      value += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) return value;
+      shift += 7;
+    }
+  };
+  if (varUint() !== 0) return null;
+  const length = varUint();
+  if (length < 0 || decoder.pos + length > decoder.arr.length) return null;
+  const reason = new TextDecoder().decode(decoder.arr.subarray(decoder.pos, decoder.pos + length));
+  decoder.pos += length;
+  return reason;
 }
 
 // Readable colours (contrast ≥ 4.5:1 on white) for the others' cursors.
@@ -46,6 +76,17 @@ export function openEditor(
   const doc = new Y.Doc();
   // The session cookie rides on the same-origin upgrade: no token in the URL.
   const provider = new WebsocketProvider(`${scheme}://${location.host}/collab`, room, doc);
+  const refusedListeners: ((reason: string) => void)[] = [];
+  let refused = false;
+  (provider.messageHandlers as unknown as ((...args: unknown[]) => void)[])[MESSAGE_AUTH] = (_encoder, decoder) => {
+    const reason = readReason(decoder as { arr: Uint8Array; pos: number });
+    if (reason === null) return;
+    console.warn(`Permission denied to access ${provider.url}.\n${reason}`);
+    if (reason.endsWith(REFUSED_EDIT) && !refused) {
+      refused = true; // once: the page replaces this editor
+      for (const listener of refusedListeners) setTimeout(() => listener(reason), 0);
+    }
+  };
   provider.awareness.setLocalStateField("user", { name: me.name, color: colourOf(me.id) });
   const quill = new Quill(host, {
     theme: "snow",
@@ -95,6 +136,9 @@ export function openEditor(
     onStatus(listener) {
       provider.on("status", () => listener(provider.wsconnected, provider.synced));
       provider.on("sync", () => listener(provider.wsconnected, provider.synced));
+    },
+    onRefused(listener) {
+      refusedListeners.push(listener);
     },
     destroy() {
       binding.destroy();

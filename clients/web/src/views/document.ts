@@ -62,12 +62,7 @@ export function documentView(app: App, id: string): View {
     if (before === "write" && meta.access === "read" && editor) {
       // Edits typed just before the lock were refused by the server: start
       // again from the server's copy rather than show text nobody else has.
-      editor.destroy();
-      editor = null;
-      clear(frame);
-      editorHost = h("div", { class: "editor-host" });
-      frame.append(editorHost);
-      await startEditor();
+      await restartEditor();
     }
     title.textContent = meta.title;
     document.title = `${meta.title} · Préau`;
@@ -140,6 +135,15 @@ export function documentView(app: App, id: string): View {
     poll = window.setInterval(() => void loadMeta().catch(() => undefined), 60000);
   }
 
+  async function restartEditor(): Promise<void> {
+    editor?.destroy();
+    editor = null;
+    clear(frame);
+    editorHost = h("div", { class: "editor-host" });
+    frame.append(editorHost);
+    await startEditor();
+  }
+
   async function startEditor(): Promise<void> {
     const { openEditor } = await import("../editor");
     if (destroyed || !meta || !app.me) return;
@@ -151,6 +155,12 @@ export function documentView(app: App, id: string): View {
       { id: app.me.person.id, name: app.me.person.name }, meta.access !== "write");
     editor.onPeople((names) => {
       people.textContent = names.length ? t("docs.people", { names: names.join(", ") }) : t("docs.alone");
+    });
+    editor.onRefused(() => {
+      // A change of ours was refused (a lock, too large): this copy differs
+      // from the document for good. A new copy from the server replaces it.
+      status.say(t("docs.refused"), "error");
+      void restartEditor();
     });
     editor.onStatus((connected, synced) => {
       state.textContent = connected && synced ? t("docs.synced") : t("docs.connecting");
