@@ -65,9 +65,9 @@ log = logging.getLogger(__name__)
 EMPTY_UPDATE = b"\x00\x00"  # no structs, no deletions: what a client in sync sends
 EMPTY_STATE_VECTOR = b"\x00"
 
-# Close codes (docs/protocol.md, "Documents"). y-websocket reconnects after any
-# close; the upgrade then answers 403 while the rights are gone.
-CLOSE_FORBIDDEN = 4403  # rights withdrawn (removed from the group, class changed)
+# Close codes (docs/protocol.md, "Documents"). y-websocket 3.1 takes a 44xx
+# close as final; a new connection gets 404 while the rights are gone.
+CLOSE_FORBIDDEN = 4403  # rights withdrawn (group, class, removed from the class room)
 CLOSE_POLICY = 1008  # too many malformed frames in a row
 
 # Ends the reason of every refused update after which the sender's copy holds
