@@ -124,6 +124,10 @@ class AuthService:
         now = self._clock.now_ms()
         await self._check_code(creds, code_hash, now)
         assert creds is not None
+        problem = await self._personal_problem(creds.person_id, creds.login, new_password)
+        if problem is not None:  # the code was right: no failure is counted
+            await self.throttle.succeeded(key, client_ip)
+            raise PreauError(ErrorCode.WEAK_PASSWORD, f"password refused: {problem}")
         password_hash = await passwords.hash_password(new_password)
         if not await self._store.activate(creds.person_id, password_hash, now):
             raise await self._fail(
@@ -132,6 +136,12 @@ class AuthService:
         await self.throttle.succeeded(key, client_ip)
         log.info("account activated")
         return await self._open_session(creds.person_id, kind)
+
+    async def _personal_problem(self, person_id: str, login: str, password: str) -> str | None:
+        """The policy's personal part: the login and the names are not in it."""
+        person = await self._directory.person(person_id)
+        names = (person.first_name, person.last_name) if person is not None else ()
+        return passwords.password_problem(password, login=login, names=names)
 
     async def _check_code(self, creds: Credentials | None, code_hash: str, now: int) -> None:
         known = creds.person_id if creds is not None else None
@@ -208,12 +218,13 @@ class AuthService:
         Checking ``current`` is a login attempt like any other (throttled on
         the account and the address): a stolen session must not become a way
         to guess the password at full speed."""
-        problem = passwords.password_problem(new)
-        if problem is not None:
-            raise PreauError(ErrorCode.WEAK_PASSWORD, f"password refused: {problem}")
         person = await self._directory.person(session.person_id)
         if person is None:
             raise PreauError(ErrorCode.UNAUTHENTICATED, "log in first")
+        problem = passwords.password_problem(
+            new, login=person.login, names=(person.first_name, person.last_name))
+        if problem is not None:
+            raise PreauError(ErrorCode.WEAK_PASSWORD, f"password refused: {problem}")
         key = await self.throttle.begin(person.login, client_ip)
         creds = await self._store.credentials_by_login(person.login)
         if creds is None or not await passwords.verify_password(creds.password_hash, current):
