@@ -52,6 +52,11 @@ def test_removed_pupil_is_kicked(report: dict[str, Any]) -> None:
     assert report["removed_subscribe"] == "not_in_call"
 
 
+def test_a_pupil_removed_from_the_class_room_is_kicked(report: dict[str, Any]) -> None:
+    assert report["room_removed_event"] == "removed"
+    assert report["room_removed_subscribe"] == "not_in_call"
+
+
 def test_bad_input_is_refused_with_its_code(report: dict[str, Any]) -> None:
     assert report["oversize_sdp"] == "too_large"
     assert report["not_in_call_feed"] == "not_found"

@@ -164,6 +164,14 @@ async def scenario(server: LiveServer, args: dict[str, Any]) -> dict[str, Any]:
                 "video", t_removed + 1.0, time.monotonic())
             report["removed_subscribe"] = await code_of(chloe.live.request(
                 "sfu.subscribe", call=call, peer=peer[chloe.name], feed=peer[TEACHER]))
+
+            # Remove Manon from the class room (not from the call): her feed
+            # is kicked at Janus as for a call removal, her ops are refused.
+            await t("member.remove", room=room, person=manon.id)
+            ev = await manon.live.next_event("sfu.ended", timeout=10)
+            report["room_removed_event"] = ev["reason"]
+            report["room_removed_subscribe"] = await code_of(manon.live.request(
+                "sfu.subscribe", call=call, peer=peer[manon.name], feed=peer[TEACHER]))
             await t("call.end", call=call, peer=peer[TEACHER])
         finally:
             for m in media:
