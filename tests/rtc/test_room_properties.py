@@ -15,7 +15,7 @@ CAPACITY = 4
 step = st.tuples(
     st.sampled_from(["join", "leave", "admit", "deny", "remove", "mute_all", "unmute",
                      "lock", "unlock", "hand", "lower_all", "breakouts", "close", "end",
-                     "signal"]),
+                     "signal", "revoke"]),
     st.sampled_from(PEOPLE), st.sampled_from(PEOPLE),
 )
 
@@ -46,6 +46,7 @@ def apply(state: CallState, op: str, who: str, other: str, serial: int) -> CallS
         "breakouts": lambda: rtc.open_breakouts(state, me, ["A", "B"], {them: 1}, 60, NOW),
         "close": lambda: rtc.close_breakouts(state, me, NOW),
         "end": lambda: rtc.end(state, me),
+        "revoke": lambda: rtc.revoke(state, "person-" + other),  # lost the class room
     }
     if op == "signal":
         rtc.check_signal(state, me, them, video=True)
@@ -54,9 +55,13 @@ def apply(state: CallState, op: str, who: str, other: str, serial: int) -> CallS
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(step, max_size=40))
-def test_invariants_hold_whatever_happens(steps: list[tuple[str, str, str]]) -> None:
-    state = CallState("c", "s", "r", "n", "person-m", NOW, None)
+@given(st.lists(step, max_size=40), st.booleans())
+def test_invariants_hold_whatever_happens(
+    steps: list[tuple[str, str, str]], moderated: bool,
+) -> None:
+    # ``moderated``: a moderator opened it (else pupils did, and the
+    # moderator "m" only visits: the call never ends for want of one).
+    state = CallState("c", "s", "r", "n", "person-m", NOW, None, moderated=moderated)
     for serial, (op, who, other) in enumerate(steps):
         before = state
         try:
@@ -76,6 +81,8 @@ def test_invariants_hold_whatever_happens(steps: list[tuple[str, str, str]]) -> 
             assert all(s.audio_muted for s in state.seats.values() if s.role is Role.VIEWER)
         if state.status is Status.ENDED:
             assert not state.seats
+            if not moderated and before.status is Status.OPEN and op == "leave":
+                assert before.seats.keys() == {peer_of(before, who)}  # left empty
             assert before.status is Status.ENDED or state.version > before.version
         # Breakouts: every seat is in the main room or one of the open rooms.
         assert all(s.breakout in ("", *state.breakouts) for s in state.seats.values())
