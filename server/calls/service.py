@@ -57,6 +57,7 @@ from server.errors import ErrorCode, PreauError
 from server.gateway.hub import Audience, Hub
 from server.settings import Settings
 from server.store.calls import CallStore, RemovedFromRoom
+from server.text import without_bidi_controls
 
 log = logging.getLogger(__name__)
 
@@ -381,7 +382,8 @@ class CallService:
         now = self._clock.now_ms()
         state = CallState(
             id="c" + secrets.token_hex(8), school_id=room.school_id, room_id=room.id,
-            name=(name or room.name)[: rtc.MAX_NAME_CHARS], created_by=member.id,
+            name=without_bidi_controls(name or room.name)[: rtc.MAX_NAME_CHARS],
+            created_by=member.id,
             created_ms=now, members=members, controls=controls,
             sfu=controls.force_sfu, moderated=moderator,
         )

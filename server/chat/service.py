@@ -10,7 +10,6 @@ transaction that commits it (server/moderation/rules.py decides).
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -40,20 +39,23 @@ from server.moderation.rules import (
 from server.ratelimit import RateLimiter
 from server.settings import Settings
 from server.store import Author, HeldMessage, Message, PostOptions, ScheduledMessage, Store
+from server.text import has_controls, without_bidi_controls
 
 # Control characters other than newline and tab are refused: they hide text
 # from moderators and break clients. One compiled pattern scans in C.
 log = logging.getLogger(__name__)
 
-_FORBIDDEN_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 def check_body(body: str, max_chars: int) -> str:
+    """The body as it will be stored and shown: bidi overrides removed
+    (server/text.py); refused if empty, too long or with control characters."""
+    body = without_bidi_controls(body)
     if len(body) > max_chars:
         raise PreauError(ErrorCode.TOO_LARGE, f"a message has at most {max_chars} characters")
     if not body.strip():
         raise bad_request("empty message")
-    if _FORBIDDEN_CONTROLS.search(body):
+    if has_controls(body):
         raise bad_request("control characters are not allowed")
     return body
 
@@ -268,7 +270,7 @@ class ChatService:
         room = await self.room_for(member, room_id)
         if room.closed:  # also refused by the store, once the closing is recorded
             raise PreauError(ErrorCode.CLOSED, "this conversation is closed: it is read-only now")
-        check_body(body, self._settings.max_message_chars)
+        body = check_body(body, self._settings.max_message_chars)
         moderator = base_role(member, room) is RoomRole.MODERATOR
         if ack and not (moderator or (
             room.kind is RoomKind.PRIVATE and member.profile in (Profile.TEACHER, Profile.STAFF)

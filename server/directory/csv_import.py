@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass, field
 
 from server.directory.model import Profile
+from server.text import without_bidi_controls
 
 COLUMN_ALIASES: dict[str, str] = {
     "id": "id", "identifiant": "id", "external_id": "id",
@@ -76,7 +77,7 @@ def _split(cell: str) -> tuple[str, ...]:
 
 
 def _clean_name(value: str) -> str | None:
-    value = " ".join(value.split())
+    value = " ".join(without_bidi_controls(value).split())
     if not value or len(value) > MAX_NAME or any(ord(c) < 32 for c in value):
         return None
     return value

@@ -39,6 +39,7 @@ from server.errors import bad_request, forbidden, not_found
 from server.settings import Settings
 from server.store import Store
 from server.store.documents import SqlDocumentStore, engine_of
+from server.text import without_bidi_controls
 
 MAX_TITLE = 200
 log = logging.getLogger(__name__)
@@ -157,7 +158,7 @@ class DocumentService:
     ) -> DocumentInfo:
         """A teacher of the class creates a document; ``editors`` restricts it
         to those pupils of the class (None: every pupil of the class edits)."""
-        title = title.strip()
+        title = without_bidi_controls(title).strip()
         if not title or len(title) > MAX_TITLE:
             raise bad_request(f"title: 1 to {MAX_TITLE} characters")
         if member.profile is not Profile.TEACHER or class_id not in member.classes:

@@ -45,6 +45,12 @@ from server.moderation.rules import (
 
 RequestId = int | str | None
 
+# Every integer a client sends is bounded: JavaScript's exact integers (2^53 - 1)
+# fit both databases' 64-bit columns, so a sequence number past it is a clean
+# bad_request, never a driver overflow answered ``internal``.
+MAX_INT = 2**53 - 1
+Seq = Annotated[StrictInt, Field(ge=1, le=MAX_INT)]
+
 RoomId = Annotated[StrictStr, Field(min_length=1, max_length=64)]
 Id = Annotated[StrictStr, Field(min_length=1, max_length=64)]
 # Shown to pupils and kept in the audit log: no control characters but newline and tab.
@@ -66,7 +72,7 @@ class RoomSubscribe(Op):
     """Receive a room's messages: first those after ``since`` (if given), then live ones."""
 
     room: RoomId
-    since: Annotated[StrictInt, Field(ge=0)] | None = None
+    since: Annotated[StrictInt, Field(ge=0, le=MAX_INT)] | None = None
 
 
 class RoomUnsubscribe(Op):
@@ -94,7 +100,7 @@ class MessageRef(Op):
     (I have read the room up to here)."""
 
     room: RoomId
-    seq: Annotated[StrictInt, Field(ge=1)]
+    seq: Seq
 
 
 class RoomReceipts(Op):
@@ -132,7 +138,7 @@ class ChatReport(Op):
     """Report message ``seq`` of a room to the school's moderators."""
 
     room: RoomId
-    seq: Annotated[StrictInt, Field(ge=1)]
+    seq: Seq
     reason: Reason | None = None
 
 
@@ -141,7 +147,7 @@ class ChatRedact(Op):
     the room's recall window for its author."""
 
     room: RoomId
-    seq: Annotated[StrictInt, Field(ge=1)]
+    seq: Seq
     reason: Reason | None = None
 
 
@@ -200,7 +206,7 @@ class MemberMute(Op):
 
     room: RoomId
     person: Id
-    until: Annotated[StrictInt, Field(ge=0)] | None = None
+    until: Annotated[StrictInt, Field(ge=0, le=MAX_INT)] | None = None
     duration_s: Annotated[StrictInt, Field(ge=1, le=MAX_MUTE_S)] | None = None
     reason: Reason | None = None
 
@@ -299,7 +305,8 @@ def parse_request(
     request_id = data.pop("id", None)
     if not (
         request_id is None
-        or (isinstance(request_id, int) and not isinstance(request_id, bool))
+        or (isinstance(request_id, int) and not isinstance(request_id, bool)
+            and -(2**63) <= request_id < 2**63)  # echoed back: must encode
         or (isinstance(request_id, str) and len(request_id) <= 64)
     ):
         raise FrameError(ErrorCode.BAD_REQUEST, "id must be an integer or a short string")

@@ -30,6 +30,22 @@ class PreauWebSocketProtocol(WebSocketsSansIOProtocol):
         self.scope["extensions"]["preau.abort"] = {}
         self.scope["extensions"]["preau.write"] = {"write": self.write_frame}
 
+    def send_receive_event_to_app(self) -> None:
+        # uvicorn logs a traceback for a text frame that is not UTF-8; it is
+        # bad input, not a server fault: one line, then close 1007 as RFC 6455 says.
+        if self.curr_msg_data_type == "text" and not self.close_sent and self.frames:
+            data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+            try:
+                data.decode()
+            except UnicodeDecodeError:
+                self.frames = []
+                self.logger.warning("%s - invalid UTF-8 in a text frame: closing (1007)",
+                                    "{}:{}".format(*self.client) if self.client else "client")
+                self.conn.send_close(1007, "invalid UTF-8")
+                self.handle_parser_exception()
+                return
+        super().send_receive_event_to_app()
+
     def write_frame(self, frame: bytes) -> bool:
         # Only between the accept and any close, and only while the transport
         # is under its high-water mark: otherwise the caller queues the frame

@@ -10,6 +10,7 @@ import orjson
 import pytest
 import websockets
 from preau_client import LiveConnection, PreauClient, PreauError
+from websockets.frames import Frame, Opcode
 
 from tests.server.live import LiveServer
 
@@ -104,6 +105,20 @@ async def test_a_frame_over_the_hard_limit_closes_with_1009(strict: LiveServer) 
         pass  # the server may close while the frame is still being sent
     await asyncio.wait_for(conn.closed.wait(), 5)
     assert conn.close_code == 1009
+    assert strict.health()["status"] == "ok"
+    await hugo.close()
+
+
+async def test_a_text_frame_that_is_not_utf8_closes_with_1007_and_one_log_line(
+    strict: LiveServer,
+) -> None:
+    hugo = await strict.client("Hugo Bernard")
+    conn = await hugo.connect()
+    conn.ws.protocol.send_frame(Frame(Opcode.TEXT, b'{"op": "ping", "x": "\xff\xfe"}'))
+    conn.ws.send_data()
+    await asyncio.wait_for(conn.closed.wait(), 5)
+    assert conn.close_code == 1007
+    assert "Traceback" not in strict.log_path.read_text()
     assert strict.health()["status"] == "ok"
     await hugo.close()
 

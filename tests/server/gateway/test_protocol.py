@@ -17,6 +17,7 @@ from server.gateway.protocol import (
     ChatTyping,
     ConversationOpen,
     FrameError,
+    MessageRef,
     Ping,
     PresenceList,
     Request,
@@ -381,3 +382,26 @@ def test_fuzz_request_shaped_objects(op: str, noise: dict[str, Any], near: dict[
 def test_conversation_open_is_strict(people: Any) -> None:
     error = refused(json.dumps({"id": 1, "op": "conversation.open", "people": people}))
     assert error.code == "bad_request"
+
+
+# chat.redact and chat.report are core ops; chat.read, chat.ack and chat.acks
+# come with the reading module (server/gateway/reading_ops.py) as MessageRef.
+SEQ_OPS = {**OPS, "chat.read": MessageRef, "chat.ack": MessageRef, "chat.acks": MessageRef}
+
+
+@pytest.mark.parametrize("op", ["chat.ack", "chat.acks", "chat.redact", "chat.report", "chat.read"])
+@pytest.mark.parametrize("seq", [2**53, 2**63 - 1, 2**63, 2**64 - 1, 2**64, 0, -1])
+def test_sequence_numbers_out_of_range_are_bad_requests(op: str, seq: int) -> None:
+    # issue 21: 2^63…2^64-1 used to reach SQLite and answer `internal`.
+    frame = f'{{"id": 1, "op": "{op}", "room": "r", "seq": {seq}}}'
+    with pytest.raises(FrameError) as refused:
+        parse_request(frame, 65536, SEQ_OPS)
+    assert refused.value.code is ErrorCode.BAD_REQUEST
+    assert refused.value.request_id in (1, None)
+
+
+def test_the_largest_exact_integer_is_a_valid_sequence_number() -> None:
+    frame = f'{{"id": 1, "op": "chat.read", "room": "r", "seq": {2**53 - 1}}}'
+    params = parse_request(frame, 65536, SEQ_OPS).params
+    assert isinstance(params, MessageRef)
+    assert params.seq == 2**53 - 1
