@@ -668,28 +668,21 @@ class CallService:
             return Role.MODERATOR, member.profile is Profile.STAFF
         if state.members is not None:
             if member.id not in state.members:
-                raise PreauError(ErrorCode.FORBIDDEN, "this study group is not yours")
+                raise PreauError(ErrorCode.NOT_FOUND, "no such call")  # as if unknown
             starter = await self._directory.member(state.created_by)
             view = await self._directory.school(member.school_id)
             if starter is None or view is None or not may_communicate(
                     member, starter, view.rules):
-                raise PreauError(ErrorCode.FORBIDDEN, "you may not reach this group")
+                raise PreauError(ErrorCode.NOT_FOUND, "no such call")
         return Role.VIEWER, False
 
     async def _own(self, socket: Socket, call_id: str, peer: str) -> None:
-        """Refuse a peer id this socket does not hold: ``forbidden`` when it is
-        someone else's (on any node), ``not_in_call`` when nobody holds it."""
+        """Refuse a peer id this socket does not hold with ``not_in_call``,
+        whether someone else holds it or nobody does: existence does not leak."""
         local = self._peers.get(peer)
-        if local is not None and local.call_id == call_id and local.socket is socket:
-            if local.revoked:  # as if it never held it: the cut is on its way
-                raise PreauError(ErrorCode.NOT_IN_CALL, "you hold no such peer in this call")
+        if (local is not None and local.call_id == call_id and local.socket is socket
+                and not local.revoked):  # (revoked: the cut is on its way)
             return
-        if local is not None and local.socket is not socket:
-            raise PreauError(ErrorCode.FORBIDDEN, "this peer id is not yours")
-        state = self._cache.get(call_id)
-        known = state.state if state is not None else await self._calls.get(call_id)
-        if known is not None and peer in known.seats:
-            raise PreauError(ErrorCode.FORBIDDEN, "this peer id is not yours")
         raise PreauError(ErrorCode.NOT_IN_CALL, "you hold no such peer in this call")
 
     async def _fresh(self, call_id: str) -> CallState:
