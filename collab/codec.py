@@ -193,7 +193,7 @@ def decode_awareness(payload: bytes) -> tuple[AwarenessEntry, ...]:
         state = reader.var_string()
         try:
             value = json.loads(state)
-        except ValueError:
+        except (ValueError, RecursionError):  # deep nesting is refused, not a crash
             raise CodecError("bad_awareness", "awareness state is not JSON") from None
         if value is not None and not isinstance(value, dict):
             raise CodecError("bad_awareness", "awareness state is not an object or null")

@@ -73,6 +73,7 @@ CLOSE_POLICY = 1008  # too many malformed frames in a row
 # Ends the reason of every refused update after which the sender's copy holds
 # a change the document does not: the client should start a new copy.
 REFUSED_EDIT = "[refused-edit]"
+AWARENESS_TAG = bytes([codec.MessageType.AWARENESS])  # its first byte (a 1-byte varuint)
 MAX_RELAY_CREDIT = 1000  # free relayed awareness frames a connection may save up
 
 
@@ -282,6 +283,12 @@ class DocumentRoom:
         state = self._peer_state.get(peer.id)
         if state is None:
             return True  # left already
+        if (frame[:1] == AWARENESS_TAG and len(frame) > self.limits.max_awareness_bytes):
+            # Sized before decoding: a 1 MB awareness message decoded entry by
+            # entry costs the event loop half a second (issue 21).
+            self._refuse(peer, Refusal.TOO_LARGE,
+                         f"awareness larger than {self.limits.max_awareness_bytes} bytes")
+            return True
         try:
             message = codec.decode(frame)
         except codec.CodecError as exc:

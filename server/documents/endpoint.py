@@ -144,10 +144,11 @@ class CollabEndpoint:
             if message["type"] == "websocket.disconnect" or conn.closed:
                 return  # closed meanwhile (session ended, rights withdrawn): ignore the rest
             frame = message.get("bytes")
-            if frame is None:
+            if frame is None:  # refused, and charged like any frame: no free flood
                 conn.send(codec.permission_denied("bad_request: binary frames only"))
-                continue
-            charged = await room.receive(conn, frame)
+                charged = True
+            else:
+                charged = await room.receive(conn, frame)
             if charged and bucket.take() is not None:
                 log.warning("collab connection %s flooding: closed", conn.id)
                 conn.close(POLICY, "flooding")

@@ -488,3 +488,43 @@ async def test_awareness_names_are_the_real_ones(world: World) -> None:
         2: '{"user":{"name":"Name of lea"}}',
         3: '{"cursor":{"anchor":4}}',
     }
+
+
+async def test_an_oversize_awareness_message_is_refused_before_it_is_decoded() -> None:
+    # issue 21: 1 MB of awareness entries used to be decoded (JSON by JSON)
+    # before the size check, stalling the node. The frame below would take
+    # seconds to decode; it is refused on its length alone.
+    world = World(Limits())
+    try:
+        room = await world.a.room()
+        lea = world.client("lea")
+        await lea.connect(room)
+        entries = [codec.AwarenessEntry(1000 + i, 1, '{"user":{"name":"' + "x" * 40 + '"}}')
+                   for i in range(20_000)]
+        frame = codec.awareness(entries)
+        assert len(frame) > 1_000_000
+        assert await room.receive(lea, frame) is True  # charged like any frame
+        await lea.pump()
+        assert lea.denied[-1] == "too_large: awareness larger than 16384 bytes"
+        assert lea.closed_with is None
+    finally:
+        await world.close()
+
+
+async def test_deeply_nested_awareness_is_a_bad_request_not_a_crash() -> None:
+    world = World(Limits())
+    try:
+        room = await world.a.room()
+        lea = world.client("lea")
+        await lea.connect(room)
+        nested = "[" * 6000 + "]" * 6000
+        frame = codec.awareness([codec.AwarenessEntry(77, 1, nested)])
+        assert len(frame) < 16 * 1024
+        await room.receive(lea, frame)
+        await lea.pump()
+        assert lea.denied[-1] == "bad_request: bad_awareness: awareness state is not JSON"
+        assert lea.closed_with is None
+        await lea.edit(0, "toujours là")  # the connection still works
+        assert await text_in_store(world.store) == "toujours là"
+    finally:
+        await world.close()
