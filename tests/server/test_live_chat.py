@@ -96,7 +96,7 @@ async def test_outsiders_are_refused_on_every_path(live: LiveServer) -> None:
             assert (await conn.request("ping"))["ok"] is True
         with pytest.raises(PreauError) as refused:
             await outsider.history(room)
-        assert (refused.value.code, refused.value.status) == ("not_found", 403)
+        assert (refused.value.code, refused.value.status) == ("not_found", 404)
     # Directory: other-class pupil and other-class parent cannot look Léa up...
     for outsider in (ines, fatima):
         with pytest.raises(PreauError) as refused:

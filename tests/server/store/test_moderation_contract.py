@@ -289,7 +289,7 @@ async def test_removal_and_readmission(room: Room, other_node: Store) -> None:
     assert (await other_node.room_state(room.id, room.hugo.id))[1].removed
     refused = await other_node.post_message(room.id, room.hugo, "t", "b", "m", "h", NOW)
     assert refused.refusal is not None
-    assert refused.refusal.code is ErrorCode.FORBIDDEN
+    assert refused.refusal.code is ErrorCode.NOT_FOUND  # as if the room did not exist
     assert await other_node.removed_members([room.id, "other"]) == {(room.id, room.hugo.id)}
     assert await other_node.removed_members([]) == set()
     assert set(await room.store.member_states(room.id)) == {room.hugo.id}
