@@ -133,7 +133,7 @@ async def test_a_rejected_message_never_reaches_the_other_pupils(
         await refused(c.request("held.approve", room=room, held=sent["id"]), "conflict")
         await refused(c.request("held.approve", room=room, held="h_nope"), "not_found")
     assert "déplacé" not in str(await hugo.history(room))
-    await refused(ines.get(f"/api/rooms/{room}/held"), "not_found")  # another class: as if it did not exist
+    await refused(ines.get(f"/api/rooms/{room}/held"), "not_found")  # another class: as unknown
 
 
 async def test_a_deleted_message_disappears_live_and_never_comes_back(
