@@ -28,7 +28,6 @@ from server.app import build_services, close_services
 from server.directory.csv_import import parse_csv
 from server.directory.importer import Rollover, import_directory
 from server.settings import Settings
-from server.store.privacy import engine_of
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "docs" / "benchmarks.md"
@@ -95,7 +94,7 @@ async def run(messages: int, store_url: str | None) -> dict[str, Any]:
                  f"message {i} " + "x" * 60, clock.now - 1000 + i % 1000)
                 for i in range(messages)
             ]
-            async with engine_of(services.store).transaction(bulk=True) as tx:
+            async with services.store.engine.transaction(bulk=True) as tx:
                 await tx.executemany(
                     "INSERT INTO messages (room_id, seq, id, sender_id, txn, body, created_ms)"
                     " VALUES ($1, $2, $3, $4, $5, $6, $7)", rows)

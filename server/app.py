@@ -39,6 +39,8 @@ from server.documents.service import build_documents
 from server.errors import PreauError
 from server.gateway.call_ops import CallOps
 from server.gateway.endpoint import WebSocketGateway
+from server.gateway.hub import Hub
+from server.gateway.protocol import encode
 from server.gateway.reading_ops import ReadingOps
 from server.gateway.sfu_ops import SfuOps, open_sfu_backend
 from server.http import api
@@ -49,8 +51,6 @@ from server.http.middleware import (
     unexpected_error_handler,
 )
 from server.http.web import WebApp, WebRoute
-from server.live.events import encode
-from server.live.hub import Hub
 from server.moderation.bursts import STAFF_FACTOR, BurstDetector
 from server.moderation.service import ModerationService
 from server.presence.factory import open_presence
@@ -59,7 +59,6 @@ from server.ratelimit.factory import open_rate_limiter
 from server.services import Services
 from server.settings import Settings
 from server.store.calls import CallStore
-from server.store.calls import engine_of as calls_engine
 from server.store.factory import open_store
 
 log = logging.getLogger(__name__)
@@ -107,7 +106,7 @@ async def build_services(
     auth.on_revoke(hub.revoke_sessions)
     directory.on_change(hub.recheck)
     directory.on_change(chat.directory_changed)  # conversations a change closed
-    calls = CallService(CallStore(calls_engine(store)), directory, broker, settings, clock,
+    calls = CallService(CallStore(store.engine), directory, broker, settings, clock,
                         hub=hub)
     directory.on_change(calls.recheck)  # after the hub's: it refreshes sockets' members
     documents = build_documents(store, broker, directory, settings, clock)

@@ -29,7 +29,7 @@ from server.directory.model import Profile, School
 from server.directory.rules import default_rules
 from server.errors import bad_request
 from server.store import CreatedAccount, ImportBatch, Link, PersonRow, Store
-from server.store.privacy import PrivacyStore, engine_of
+from server.store.privacy import PrivacyStore
 
 DAY_MS = 86_400_000
 
@@ -142,7 +142,7 @@ async def import_directory(
         assert existing is not None
         if errors:
             return ImportReport(school=existing, errors=sorted(errors))
-        archived = len(await PrivacyStore(engine_of(store)).archive_classes(
+        archived = len(await PrivacyStore(store.engine).archive_classes(
             existing.id, f"({rollover.label})", now_ms,
             now_ms + rollover.keep_rooms_days * DAY_MS, label=rollover.label,
         ))
@@ -177,7 +177,7 @@ async def import_directory(
     )
     # Anyone listed who was closed (left last year, back now) is reopened;
     # a rollover also closes those who are not listed.
-    closed = await PrivacyStore(engine_of(store)).close_departed(
+    closed = await PrivacyStore(store.engine).close_departed(
         result.school.id, {row.external_id for row in rows}, now_ms,
         close_absent=rollover is not None,
     )

@@ -38,7 +38,7 @@ from server.documents.rights import Role, document_role, live_access
 from server.errors import bad_request, forbidden, not_found
 from server.settings import Settings
 from server.store import Store
-from server.store.documents import SqlDocumentStore, engine_of
+from server.store.documents import SqlDocumentStore
 from server.text import without_bidi_controls
 
 MAX_TITLE = 200
@@ -306,7 +306,7 @@ def build_documents(
     store: Store, broker: Broker, directory: Directory, settings: Settings, clock: Clock
 ) -> DocumentService:
     """The document service with this node's rooms attached (called by app.py)."""
-    service = DocumentService(SqlDocumentStore(engine_of(store)), directory, clock)
+    service = DocumentService(SqlDocumentStore(store.engine), directory, clock)
     limits = Limits(
         max_update_bytes=settings.collab_max_update_bytes,
         max_document_bytes=settings.collab_max_document_bytes,

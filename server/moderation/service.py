@@ -20,9 +20,8 @@ from server.clock import Clock
 from server.directory.model import Member, Profile, RoomKind, School
 from server.directory.service import Directory
 from server.errors import ErrorCode, PreauError, forbidden, not_found
-from server.live.channels import Audience
-from server.live.events import encode, event
-from server.live.hub import Hub
+from server.gateway.hub import Audience, Hub
+from server.gateway.protocol import encode, event
 from server.moderation.rules import (
     MemberState,
     PolicyChange,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from server.clock import Clock
-from server.live.hub import Hub
+from server.gateway.hub import Hub
 from server.moderation.service import ModerationService
 from server.privacy.erasure import ErasureRunner
 from server.privacy.retention import RetentionJob
@@ -12,13 +12,13 @@ from server.privacy.traces import open_traces
 from server.ratelimit.factory import open_rate_limiter
 from server.settings import Settings
 from server.store import Store
-from server.store.privacy import PrivacyStore, engine_of
+from server.store.privacy import PrivacyStore
 
 
 def build_privacy(
     store: Store, settings: Settings, clock: Clock, hub: Hub, moderation: ModerationService
 ) -> PrivacyService:
-    pstore = PrivacyStore(engine_of(store))
+    pstore = PrivacyStore(store.engine)
     erasures = ErasureRunner(
         pstore, clock,
         traces=open_traces(settings.broker_url),

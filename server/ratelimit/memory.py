@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from server.ratelimit.buckets import KeyedBuckets
+from server.gateway.ratelimit import KeyedBuckets
 
 
 class MemoryRateLimiter:
-    """The RateLimiter Protocol over :class:`~server.ratelimit.buckets.KeyedBuckets`.
+    """The RateLimiter Protocol over :class:`~server.gateway.ratelimit.KeyedBuckets`.
 
     Per process: with several nodes each applies it, which bounds the total
     at nodes × rate (use the Redis limiter for one global bucket).

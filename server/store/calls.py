@@ -28,8 +28,7 @@ from collections.abc import Callable
 import orjson
 
 from rtc.room import CallState, Outcome, Status
-from server.store import Store
-from server.store.sql import Engine, SqlStore
+from server.store.engine import Engine
 
 # Transition: (state, seated peers in the school's *other* open calls) -> outcome.
 Transition = Callable[[CallState, int], Outcome]
@@ -40,12 +39,6 @@ _REMOVED = ("COALESCE((SELECT m.removed FROM room_members m"
 
 class RemovedFromRoom(Exception):
     """The person a transition was guarded for is removed from the call's room."""
-
-
-def engine_of(store: Store) -> Engine:
-    if not isinstance(store, SqlStore):
-        raise TypeError("calls need the SQL store")
-    return store.engine
 
 
 def _school_lock(school_id: str) -> int:

@@ -26,17 +26,10 @@ from collections.abc import Iterable
 
 from collab.ports import StoredLog
 from server.documents.model import DocumentEdit, DocumentInfo, DocumentKind, DocumentVersion
-from server.store import Store
-from server.store.sql import Engine, Row, SqlStore, Transaction
+from server.store.engine import Engine, Row, Transaction
 
 # A person's edits closer together than this are one row of the edit history.
 EDIT_GRANULARITY_MS = 60_000
-
-
-def engine_of(store: Store) -> Engine:
-    if not isinstance(store, SqlStore):
-        raise TypeError("documents need the SQL store")
-    return store.engine
 
 
 def _compaction_lock(document_id: str) -> int:

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from server.store.sql import Row
+from server.store.engine import Row
 
 SCHEMES = ("postgresql", "postgres")
 
@@ -31,7 +31,7 @@ class _RollbackRequested(Exception):
 
 
 class PostgresTransaction:
-    """A transaction on one pooled connection (see ``server.store.sql.Transaction``)."""
+    """A transaction on one pooled connection (see ``server.store.engine.Transaction``)."""
 
     def __init__(self, conn: Any) -> None:
         self._conn = conn

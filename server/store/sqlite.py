@@ -41,7 +41,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
-from server.store.sql import Row
+from server.store.engine import Row
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def _is_locked(exc: sqlite3.OperationalError) -> bool:
 
 
 class SqliteTransaction:
-    """A transaction on the engine's connection (see ``server.store.sql.Transaction``).
+    """A transaction on the engine's connection (see ``server.store.engine.Transaction``).
 
     ``run`` executes a function against the connection either inline or on the
     database thread, as the engine decided for this transaction.

@@ -22,7 +22,7 @@ from collab.ports import Access
 from collab.room import Limits
 from collab.rooms import DocumentRooms
 from server.broker.memory import MemoryBroker, MemoryBus
-from server.store.documents import SqlDocumentStore, engine_of
+from server.store.documents import SqlDocumentStore
 from server.store.factory import open_store
 from tests.collab.harness import SimClient, StaticAuthoriser, deliver
 
@@ -47,7 +47,7 @@ ops = st.lists(
 async def _open_store(folder: Path) -> tuple[Any, SqlDocumentStore]:
     store = await open_store(f"sqlite:///{folder / 'prop.sqlite3'}")
     await store.migrate()
-    documents = SqlDocumentStore(engine_of(store))
+    documents = SqlDocumentStore(store.engine)
     async with documents.engine.transaction() as tx:
         await tx.execute("INSERT INTO schools (id, uai, name, timezone, created_ms)"
                          " VALUES ('s', '0000000A', 'École', 'Europe/Paris', 0)")

@@ -17,7 +17,6 @@ from server.directory.service import Directory
 from server.errors import ErrorCode, PreauError
 from server.settings import Settings
 from server.store import Store
-from tests.server.store.test_contract import raw
 
 T0 = 1_700_000_000_000
 ACTIVATION_TTL_S = 7 * 86400
@@ -184,7 +183,7 @@ async def test_login_before_activation(world: World) -> None:
 async def test_login_failures_look_the_same_for_unknown_wrong_and_closed(world: World) -> None:
     await world.activate("T1")
     closed = await world.activate("E1")
-    async with raw(world.store).engine.transaction() as tx:
+    async with world.store.engine.transaction() as tx:
         await tx.execute("UPDATE people SET active = 0 WHERE id = $1", closed.session.person_id)
     wrong = await expect_error(ErrorCode.INVALID_CREDENTIALS, world.login("T1", OTHER_GOOD))
     unknown = await expect_error(

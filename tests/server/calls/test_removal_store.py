@@ -9,9 +9,8 @@ import pytest
 from rtc import room as rtc
 from rtc.room import CallState, Joiner, Role
 from server.store import AuditAction, Store
-from server.store.calls import CallStore, RemovedFromRoom, Transition, engine_of
-from tests.server.store.test_contract import NOW
-from tests.server.store.test_moderation_contract import Room, other_node, room
+from server.store.calls import CallStore, RemovedFromRoom, Transition
+from tests.server.store.contract import NOW, Room, other_node, room
 
 __all__ = ["other_node", "room"]  # fixtures
 
@@ -24,7 +23,7 @@ def seat(person: str, peer: str) -> Transition:
 async def test_a_removal_is_read_with_the_call_and_guards_transitions(
     room: Room, other_node: Store,
 ) -> None:
-    calls, elsewhere = CallStore(engine_of(room.store)), CallStore(engine_of(other_node))
+    calls, elsewhere = CallStore(room.store.engine), CallStore(other_node.engine)
     call = CallState("c1", room.school, room.id, "6A", room.claire.id, NOW, None)
     await calls.create(call, NOW)
     await calls.update("c1", seat(room.hugo.id, "pH"), NOW)

@@ -19,7 +19,7 @@ from rtc.room import Controls, LobbyPolicy, Role
 from server.directory.model import Member
 from server.errors import PreauError
 from server.store import AuditAction
-from server.store.calls import CallStore, engine_of
+from server.store.calls import CallStore
 from tests.server.twonodes import Nodes, Recorder
 
 
@@ -63,7 +63,7 @@ async def test_a_teacher_visiting_a_pupils_study_group_leaves_and_it_goes_on(
     room = await nodes.room(nodes.a, "6eA")
     group = await nodes.a.calls.create(lea, room, "Exposé", [hugo.id], None)
     # Recorded with the call, for every node and after a restart.
-    stored = await CallStore(engine_of(nodes.b.store)).get(group.id)
+    stored = await CallStore(nodes.b.store.engine).get(group.id)
     assert stored is not None
     assert (stored.moderated, stored.created_by) == (False, lea.id)
     assert stored.controls.end_when_no_moderator is False
@@ -301,7 +301,7 @@ async def test_a_pupil_who_left_the_school_is_cut_from_the_call(nodes: Nodes) ->
     assert view is not None
     present = {p.external_id for p in view.people.values() if p.id != lucas.id}
     # What a rollover does to someone no longer listed: the account closes.
-    closed = await PrivacyStore(engine_of(nodes.a.store)).close_departed(
+    closed = await PrivacyStore(nodes.a.store.engine).close_departed(
         lucas.school_id, present, nodes.a.clock.now_ms())
     assert [person for person, _ in closed] == [lucas.id]
     await nodes.a.hub.directory_changed(lucas.school_id)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from server.errors import PreauError
-from server.live.connection import Connection
+from server.gateway.connection import Connection
 from tests.server.twonodes import Nodes, Recorder
 
 SDP = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
@@ -158,14 +158,14 @@ async def test_each_join_hands_out_fresh_turn_credentials(nodes: Nodes) -> None:
 
     from server.calls.service import CallService
     from server.settings import Settings
-    from server.store.calls import CallStore, engine_of
+    from server.store.calls import CallStore
 
     settings = Settings.from_env({
         "PREAU_TURN_SECRET": "coturn-secret",
         "PREAU_TURN_URLS": "stun:127.0.0.1:3478,turn:127.0.0.1:3478?transport=udp",
         "PREAU_TURN_TTL_S": "600",
     })
-    service = CallService(CallStore(engine_of(nodes.a.store)), nodes.a.directory,
+    service = CallService(CallStore(nodes.a.store.engine), nodes.a.directory,
                           nodes.a.broker, settings, nodes.a.clock)
     lea = nodes.member(nodes.a, "Léa Martin")
     hugo = nodes.member(nodes.a, "Hugo Bernard")
@@ -184,7 +184,7 @@ async def test_each_join_hands_out_fresh_turn_credentials(nodes: Nodes) -> None:
 
 async def test_a_silent_nodes_seats_are_dropped_by_another(nodes: Nodes) -> None:
     from server.calls.service import NODE_TTL_S
-    from server.store.calls import CallStore, engine_of
+    from server.store.calls import CallStore
 
     lea = nodes.member(nodes.a, "Léa Martin")
     hugo = nodes.member(nodes.b, "Hugo Bernard")
@@ -195,7 +195,7 @@ async def test_a_silent_nodes_seats_are_dropped_by_another(nodes: Nodes) -> None
     await nodes.a.calls.join(conn_a, state.id)
     _, seat_b = await nodes.b.calls.join(conn_b, state.id)
     now = nodes.a.clock.now_ms()
-    store = CallStore(engine_of(nodes.a.store))
+    store = CallStore(nodes.a.store.engine)
     await store.heartbeat(nodes.b.calls.node_id, now - int(NODE_TTL_S * 1000) - 1)  # B died
     assert await nodes.a.calls.sweep() == [nodes.b.calls.node_id]
     left = await event(rec_a, "call.peer_left")
@@ -277,9 +277,9 @@ async def test_above_the_mesh_size_the_call_switches_to_sfu_mode(nodes: Nodes) -
 async def test_the_schools_capacity_spans_its_calls(nodes: Nodes) -> None:
     from server.calls.service import CallService
     from server.settings import Settings
-    from server.store.calls import CallStore, engine_of
+    from server.store.calls import CallStore
 
-    service = CallService(CallStore(engine_of(nodes.a.store)), nodes.a.directory,
+    service = CallService(CallStore(nodes.a.store.engine), nodes.a.directory,
                           nodes.a.broker, Settings(call_school_capacity=3), nodes.a.clock)
     room = await nodes.room(nodes.a, "6eA")
     names = ["Léa Martin", "Hugo Bernard", "Chloé Dubois", "Nathan Thomas"]
@@ -324,14 +324,14 @@ async def test_a_seat_whose_leave_failed_is_freed_by_the_next_sweep(
 async def test_a_call_nobody_joins_ends_after_a_while(nodes: Nodes) -> None:
     from rtc.room import CallState
     from server.calls.service import IDLE_S
-    from server.store.calls import CallStore, engine_of
+    from server.store.calls import CallStore
 
     claire = nodes.member(nodes.a, "Claire Lefèvre")
     room = await nodes.room(nodes.a, "6eA")
     long_ago = nodes.a.clock.now_ms() - int(IDLE_S * 1000) - 1
     forgotten = CallState("c-forgotten", claire.school_id, room, "6eA", claire.id, long_ago,
                           None)
-    await CallStore(engine_of(nodes.a.store)).create(forgotten, long_ago)
+    await CallStore(nodes.a.store.engine).create(forgotten, long_ago)
     fresh = await nodes.a.calls.create(claire, room, None, None, None)
     assert {c.id for c in await nodes.a.calls.list_calls(claire, room)} == {
         "c-forgotten", fresh.id}

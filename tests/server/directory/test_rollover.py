@@ -15,11 +15,10 @@ from server.app import build_services, close_services
 from server.auth.service import Session
 from server.directory.csv_import import parse_csv
 from server.directory.importer import ImportReport, Rollover, ended_school_year, import_directory
-from server.live.connection import CloseCode, Connection
-from server.ratelimit.buckets import TokenBucket
+from server.gateway.connection import CloseCode, Connection
+from server.gateway.ratelimit import TokenBucket
 from server.services import Services
 from server.store import SessionRecord
-from server.store.privacy import engine_of
 from tests.server.privacy.school import DAY_MS, NOON, FakeClock, settings_for
 from tests.server.twonodes import Recorder
 
@@ -144,7 +143,7 @@ async def test_rollover_of_a_thousand_pupils(store_url: str, tmp_path: Path) -> 
         assert len(after) == 1000
         # Those who left are closed, out of the directory, with no class.
         assert all(pid not in view.people for pid in departed)
-        async with engine_of(services.store).transaction(readonly=True) as tx:
+        async with services.store.engine.transaction(readonly=True) as tx:
             closed = await tx.fetch(
                 "SELECT id, active, closed_ms FROM people WHERE closed_ms IS NOT NULL")
             revoked = await tx.fetchval("SELECT revoked FROM sessions WHERE token_hash = 's-gone'")

@@ -17,9 +17,9 @@ from collab.ports import DocumentStore
 from server.directory.model import RoomKind
 from server.documents.model import DocumentInfo, DocumentKind, DocumentVersion
 from server.store import AuditAction, Store
-from server.store.documents import EDIT_GRANULARITY_MS, SqlDocumentStore, engine_of
+from server.store.documents import EDIT_GRANULARITY_MS, SqlDocumentStore
 from server.store.factory import open_store
-from tests.server.store.test_contract import (
+from tests.server.store.contract import (
     by_external_id,
     class_id,
     import_and_load,
@@ -43,7 +43,7 @@ async def _school(store: Store) -> tuple[str, str, dict[str, str]]:
 
 async def _sql_store(store: Store) -> tuple[SqlDocumentStore, DocumentInfo]:
     school, klass, ids = await _school(store)
-    documents = SqlDocumentStore(engine_of(store))
+    documents = SqlDocumentStore(store.engine)
     info = DocumentInfo(DOC, school, klass, "Journal", DocumentKind.TEXT, ids["t1"], 1)
     await documents.create_document(info)
     return documents, info
@@ -250,7 +250,7 @@ async def test_the_data_protection_export_reads_the_edit_history(store: Store) -
     documents, _ = await _sql_store(store)
     for i, update in enumerate(edits("abc")):
         await documents.append_update(DOC, update, "lea", 1_000 + i * EDIT_GRANULARITY_MS)
-    rows = await PrivacyStore(engine_of(store)).document_edits("lea")
+    rows = await PrivacyStore(store.engine).document_edits("lea")
     assert [(r["document_id"], int(r["first_ms"]), int(r["last_ms"]), int(r["edits"]))
             for r in rows] == [(DOC, 1_000, 1_000 + 2 * EDIT_GRANULARITY_MS, 3)]
 
@@ -280,7 +280,7 @@ async def test_removed_from_reads_moderation_removals(store: Store) -> None:
     ))
     ids = by_external_id(view)
     room = next(r.id for r in view.rooms.values() if r.kind is RoomKind.CLASS)
-    documents = SqlDocumentStore(engine_of(store))
+    documents = SqlDocumentStore(store.engine)
     assert await documents.removed_from(ids["p1"], [room]) == set()
     await store.moderate_member(room, ids["t1"], ids["p1"], AuditAction.MEMBER_REMOVE,
                                 None, None, 10)

@@ -20,7 +20,6 @@ from server.directory.model import Member
 from server.services import Services
 from server.settings import Settings
 from server.store import SessionRecord
-from server.store.privacy import engine_of
 
 # 2026-03-10 11:00 UTC: noon in Paris, inside the default quiet-hours window.
 NOON = 1_773_140_400_000
@@ -72,14 +71,14 @@ class School:
         return result.message.seq
 
     async def rows(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        async with engine_of(self.services.store).transaction(readonly=True) as tx:
+        async with self.services.store.engine.transaction(readonly=True) as tx:
             return [dict(r) for r in await tx.fetch(sql, *args)]
 
     async def dump(self) -> str:
         """Every row of every table, as one string (to look for an identity)."""
         from server.store.privacy import PrivacyStore
 
-        pstore = PrivacyStore(engine_of(self.services.store))
+        pstore = PrivacyStore(self.services.store.engine)
         out = []
         for table in sorted(await pstore.table_names()):
             if table.startswith(("sqlite_", "pg_")):
@@ -161,7 +160,7 @@ async def _document(school: School, room: str) -> None:
     """A class document Léa made, versioned and edited with Hugo (migration 0007's
     tables, written directly: what the documents service records)."""
     lea, hugo, now = school.ids["Léa"], school.ids["Hugo"], school.clock.now
-    async with engine_of(school.services.store).transaction() as tx:
+    async with school.services.store.engine.transaction() as tx:
         class_id = await tx.fetchval("SELECT class_id FROM rooms WHERE id = $1", room)
         await tx.execute(
             "INSERT INTO documents (id, school_id, class_id, title, created_by, created_ms)"

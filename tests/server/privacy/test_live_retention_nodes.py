@@ -13,7 +13,6 @@ import pytest
 from server.directory.csv_import import parse_csv
 from server.directory.importer import import_directory
 from server.store.factory import open_store
-from server.store.privacy import engine_of
 from tests.multinode.cluster import wait_until
 from tests.server.live import LiveServer
 from tests.server.privacy.school import CSV, DAY_MS
@@ -35,7 +34,7 @@ async def test_three_processes_one_pass(postgres_database_url: str, tmp_path: Pa
         assert view is not None
         room = next(iter(view.rooms))
         author = report.created[0].account.person_id
-        async with engine_of(store).transaction() as tx:
+        async with store.engine.transaction() as tx:
             # Written two years ago: past the default 365-day retention.
             await tx.executemany(
                 "INSERT INTO messages (room_id, seq, id, sender_id, txn, body, created_ms)"
@@ -51,7 +50,7 @@ async def test_three_processes_one_pass(postgres_database_url: str, tmp_path: Pa
             list(pool.map(lambda node: node.start(), nodes))
         try:
             async def done() -> bool:
-                async with engine_of(store).transaction(readonly=True) as tx:
+                async with store.engine.transaction(readonly=True) as tx:
                     return bool(await tx.fetchval(
                         "SELECT COALESCE(MAX(last_done_ms), 0) FROM jobs WHERE name = 'retention'"
                     ))
@@ -60,7 +59,7 @@ async def test_three_processes_one_pass(postgres_database_url: str, tmp_path: Pa
             # The other nodes tried before, during or after that pass: they
             # found it taken or not due. Had a second pass run, it would have
             # found nothing left and recorded 0 messages.
-            async with engine_of(store).transaction(readonly=True) as tx:
+            async with store.engine.transaction(readonly=True) as tx:
                 job = await tx.fetchrow(
                     "SELECT holder, last_result FROM jobs WHERE name = 'retention'")
                 left = await tx.fetchval("SELECT COUNT(*) FROM messages")

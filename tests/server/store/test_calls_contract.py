@@ -11,9 +11,8 @@ import pytest
 from rtc import room as rtc
 from rtc.room import CallRefused, CallState, Joiner, Role
 from server.store import Store
-from server.store.calls import CallStore, Transition, engine_of
-from tests.server.store.test_contract import NOW
-from tests.server.store.test_moderation_contract import Room, other_node, room
+from server.store.calls import CallStore, Transition
+from tests.server.store.contract import NOW, Room, other_node, room
 
 __all__ = ["other_node", "room"]  # fixtures
 
@@ -34,7 +33,7 @@ def seat(person: str, peer: str, node: str = "n1") -> Transition:
 async def test_a_call_round_trips_and_changes_in_one_transaction(
     room: Room, other_node: Store
 ) -> None:
-    calls, elsewhere = CallStore(engine_of(room.store)), CallStore(engine_of(other_node))
+    calls, elsewhere = CallStore(room.store.engine), CallStore(other_node.engine)
     await calls.create(new_call(room), NOW)
     assert await elsewhere.get("c1") == new_call(room)
     assert await calls.get("nope") is None
@@ -56,7 +55,7 @@ async def test_a_call_round_trips_and_changes_in_one_transaction(
 
 
 async def test_the_school_count_spans_calls_and_ends_with_them(room: Room) -> None:
-    calls = CallStore(engine_of(room.store))
+    calls = CallStore(room.store.engine)
     await calls.create(new_call(room, "c1"), NOW)
     await calls.create(new_call(room, "c2"), NOW)
     await calls.update("c1", seat(room.lea.id, "pA"), NOW)
@@ -80,7 +79,7 @@ async def test_the_school_count_spans_calls_and_ends_with_them(room: Room) -> No
 async def test_concurrent_joins_on_two_nodes_keep_every_seat(
     room: Room, other_node: Store
 ) -> None:
-    a, b = CallStore(engine_of(room.store)), CallStore(engine_of(other_node))
+    a, b = CallStore(room.store.engine), CallStore(other_node.engine)
     await a.create(new_call(room), NOW)
     people = [room.lea.id, room.hugo.id, room.claire.id, room.anne.id]
     await asyncio.gather(*(
@@ -94,7 +93,7 @@ async def test_concurrent_joins_on_two_nodes_keep_every_seat(
 
 
 async def test_idle_open_calls(room: Room) -> None:
-    calls = CallStore(engine_of(room.store))
+    calls = CallStore(room.store.engine)
     await calls.create(new_call(room, "c-old"), NOW)
     await calls.create(new_call(room, "c-new"), NOW + 60_000)
     await calls.create(new_call(room, "c-busy"), NOW)
@@ -105,7 +104,7 @@ async def test_idle_open_calls(room: Room) -> None:
 
 
 async def test_node_heartbeats(room: Room) -> None:
-    calls = CallStore(engine_of(room.store))
+    calls = CallStore(room.store.engine)
     await calls.heartbeat("n1", NOW)
     await calls.heartbeat("n2", NOW + 10_000)
     await calls.heartbeat("n1", NOW + 1)  # an update, not a second row

@@ -11,7 +11,7 @@ from server.directory.model import Profile, RoomKind
 from server.errors import ErrorCode
 from server.moderation.rules import PolicyChange
 from server.store import AuditAction, AuditQuery, Author, PostOptions, PostResult, Store
-from tests.server.store.test_contract import (
+from tests.server.store.contract import (
     by_external_id,
     class_id,
     class_room,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.ratelimit.buckets import KeyedBuckets, TokenBucket
+from server.gateway.ratelimit import KeyedBuckets, TokenBucket
 
 
 class FakeClock:

@@ -1,5 +1,4 @@
-"""Token buckets in this process: per socket (every ``/ws`` op, ``/collab``
-frames) and per account for the memory limiter (``memory.py``)."""
+"""Token buckets: per connection (every op) and per account (messages posted)."""
 
 from __future__ import annotations
 

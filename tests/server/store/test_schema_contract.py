@@ -1,0 +1,58 @@
+"""The Store's schema contract (migrations, ping), on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+from server.store import Store
+from server.store.factory import open_store
+
+MIGRATIONS = Path(__file__).parents[3] / "server" / "store" / "migrations"
+
+
+async def applied_versions(store: Store) -> list[tuple[int, int]]:
+    async with store.engine.transaction(readonly=True) as tx:
+        rows = await tx.fetch("SELECT version, applied_ms FROM schema_migrations ORDER BY 1")
+    return [(int(r["version"]), int(r["applied_ms"])) for r in rows]
+
+
+# -- migrations --------------------------------------------------------------
+
+
+def migration_files() -> list[int]:
+    names = sorted(p.name for p in MIGRATIONS.glob("*.sql"))
+    assert names, "no migration shipped"
+    for name in names:
+        assert re.fullmatch(r"\d{4}_\w+\.sql", name), name
+    return [int(name[:4]) for name in names]
+
+
+async def test_migrations_are_numbered_from_one_without_gaps(store: Store) -> None:
+    versions = migration_files()
+    assert versions == list(range(1, len(versions) + 1))
+    assert [v for v, _ in await applied_versions(store)] == versions
+
+
+async def test_migrate_is_idempotent(store: Store) -> None:
+    before = await applied_versions(store)
+    assert await store.migrate() == migration_files()[-1]
+    assert await store.migrate() == migration_files()[-1]
+    assert await applied_versions(store) == before  # nothing re-applied, nothing re-stamped
+
+
+async def test_concurrent_migrations_apply_once(store_url: str) -> None:
+    # Two nodes starting together on an empty database.
+    first, second = await open_store(store_url), await open_store(store_url)
+    try:
+        versions = await asyncio.gather(first.migrate(), second.migrate())
+        assert list(versions) == [migration_files()[-1]] * 2
+        assert [v for v, _ in await applied_versions(first)] == migration_files()
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_ping(store: Store) -> None:
+    await store.ping()
