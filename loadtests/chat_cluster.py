@@ -57,11 +57,8 @@ from typing import Any
 import psutil  # type: ignore[import-untyped]
 
 from loadtests.chat_fanout import (
-    DEFAULT_SENDS_PER_S,
     HOST,
-    FanoutFigures,
     LoadProcesses,
-    Scenario,
     _cpu_s,
     _deal,
     _exit_on_signal,
@@ -71,9 +68,9 @@ from loadtests.chat_fanout import (
     _opened,
     _sleep_until,
     run_server,
-    server_env,
     server_revision,
 )
+from loadtests.fanout_results import DEFAULT_SENDS_PER_S, FanoutFigures, Scenario, server_env
 from loadtests.loadgen import RunPlan, SeatPlan, WorkerResult, raise_fd_limit, worker_main
 from loadtests.school import MEMBERS_PER_ROOM, SchoolManifest, prepare_school
 

@@ -13,7 +13,7 @@ import platform
 import sqlite3
 from pathlib import Path
 
-from loadtests.chat_fanout import Results, server_env
+from loadtests.fanout_results import Results, server_env
 from loadtests.school import MEMBERS_PER_ROOM
 
 BEGIN = (

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from loadtests.chat_cluster import run
-from loadtests.chat_fanout import Scenario
+from loadtests.fanout_results import Scenario
 from loadtests.school import MEMBERS_PER_ROOM
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]

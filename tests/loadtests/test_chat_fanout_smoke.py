@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.chat_fanout import Scenario, format_summary, run, summarise_collapsed
+from loadtests.chat_fanout import format_summary, run, summarise_collapsed
+from loadtests.fanout_results import Scenario
 from loadtests.report import BEGIN, END, write_docs
 from loadtests.school import MEMBERS_PER_ROOM
 
