@@ -39,8 +39,6 @@ from server.documents.service import build_documents
 from server.errors import PreauError
 from server.gateway.call_ops import CallOps
 from server.gateway.endpoint import WebSocketGateway
-from server.gateway.hub import Hub
-from server.gateway.protocol import encode
 from server.gateway.reading_ops import ReadingOps
 from server.gateway.sfu_ops import SfuOps, open_sfu_backend
 from server.http import api
@@ -51,6 +49,8 @@ from server.http.middleware import (
     unexpected_error_handler,
 )
 from server.http.web import WebApp, WebRoute
+from server.live.events import encode
+from server.live.hub import Hub
 from server.moderation.bursts import STAFF_FACTOR, BurstDetector
 from server.moderation.service import ModerationService
 from server.presence.factory import open_presence

@@ -13,7 +13,7 @@ from server.chat.service import ChatService
 from server.clock import Clock
 from server.directory.service import Directory
 from server.documents.service import DocumentService
-from server.gateway.hub import Hub
+from server.live.hub import Hub
 from server.moderation.service import ModerationService
 from server.presence import Presence
 from server.privacy.service import PrivacyService

@@ -54,7 +54,8 @@ from server.directory.model import Member, Profile, Room, RoomKind
 from server.directory.rules import may_communicate, may_join
 from server.directory.service import Directory
 from server.errors import ErrorCode, PreauError
-from server.gateway.hub import Audience, Hub
+from server.live.channels import Audience
+from server.live.hub import Hub
 from server.settings import Settings
 from server.store.calls import CallStore, RemovedFromRoom
 from server.text import without_bidi_controls

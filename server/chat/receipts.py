@@ -21,8 +21,9 @@ from server.directory.model import Member, Room, RoomKind
 from server.directory.rules import may_join
 from server.directory.service import Directory
 from server.errors import forbidden, not_found
-from server.gateway.hub import Audience, Hub
-from server.gateway.protocol import event
+from server.live.channels import Audience
+from server.live.events import event
+from server.live.hub import Hub
 from server.moderation.rules import RoomRole, base_role
 from server.store import Store
 

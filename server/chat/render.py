@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from server.directory.service import Directory
-from server.gateway.protocol import encode
+from server.live.events import encode
 from server.store import HeldMessage, Message, MessageKind, ScheduledMessage
 
 

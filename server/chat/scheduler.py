@@ -14,7 +14,7 @@ import secrets
 
 from server.chat.render import MessageRenderer
 from server.clock import Clock
-from server.gateway.hub import Hub
+from server.live.hub import Hub
 from server.store import Store
 
 log = logging.getLogger(__name__)

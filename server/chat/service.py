@@ -25,8 +25,9 @@ from server.directory.rules import (
 )
 from server.directory.service import Directory
 from server.errors import ErrorCode, PreauError, bad_request, forbidden, not_found
-from server.gateway.hub import Audience, Hub
-from server.gateway.protocol import encode
+from server.live.channels import Audience
+from server.live.events import encode
+from server.live.hub import Hub
 from server.moderation.bursts import BurstDetector
 from server.moderation.rules import (
     MemberState,

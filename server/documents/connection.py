@@ -1,9 +1,9 @@
 """One ``/collab`` socket as a ``collab.room.Peer``: identity, rights, bounded send queue.
 
-Like the gateway's connection (server/gateway/connection.py), ``send`` never
+Like the gateway's connection (server/live/connection.py), ``send`` never
 blocks: the binary frame is written at once through the ``preau.write``
 extension when the socket is writable, else queued for a writer task
-(:class:`~server.gateway.outbox.Outbox`, shared with ``/ws``). A client that
+(:class:`~server.live.outbox.Outbox`, shared with ``/ws``). A client that
 stops reading fills the queue and is cut (4008) rather than allowed to grow
 the server's memory; its Yjs provider reconnects and syncs by state vector,
 so nothing is lost.
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from starlette.types import Send
 
 from collab.ports import Access
-from server.gateway.outbox import Outbox
+from server.live.outbox import Outbox
 
 _ids = itertools.count(1)
 

@@ -1,8 +1,9 @@
 """``GET /collab/{document}``: the y-websocket endpoint (stock ``WebsocketProvider`` clients).
 
-The upgrade is checked like ``/ws`` (server/gateway/endpoint.py): the Origin
-against the allow-list, then the session (header, cookie, or ``?token=``,
-which is what y-websocket in a browser can send). Then the document's rights,
+The upgrade is checked by the same code as ``/ws`` (server/live/handshake.py):
+the Origin against the allow-list, then the session (header, cookie, or
+``?token=``, which is what y-websocket in a browser can send), then the cap
+on open sockets. Then the document's rights,
 before the socket is accepted: none, or no such document → 404 (one answer
 for both, so names cannot be probed); read → accepted read-only; write →
 accepted. Frames go to the document's room
@@ -22,7 +23,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable
-from typing import Any
 
 import orjson
 from starlette.types import Receive, Scope, Send
@@ -37,10 +37,10 @@ from server.directory.service import Directory
 from server.documents.connection import CollabConnection
 from server.documents.service import DocumentService
 from server.errors import ErrorCode
-from server.gateway.endpoint import origin_allowed, token_from_scope
-from server.gateway.hub import SESSIONS_CHANNEL
-from server.gateway.outbox import GOING_AWAY
-from server.gateway.ratelimit import TokenBucket
+from server.live.channels import SESSIONS_CHANNEL
+from server.live.handshake import admit, deny
+from server.live.outbox import GOING_AWAY
+from server.ratelimit.buckets import TokenBucket
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -72,19 +72,19 @@ class CollabEndpoint:
         first = await receive()
         if first["type"] != "websocket.connect":
             return
-        if not origin_allowed(scope, self.settings.allowed_origins):
-            log.warning("collab websocket refused: origin not allowed")
-            await _deny(scope, send, 403, ErrorCode.FORBIDDEN, "origin not allowed")
+        admitted = await admit(
+            scope, send,
+            allowed_origins=self.settings.allowed_origins,
+            resolve=self.auth.resolve,
+            people=self.directory,
+            sockets_of=lambda person_id: self._per_person.get(person_id, 0),
+            max_sockets=self.settings.max_sockets_per_person,
+            label="collab websocket",
+            too_many="too many open documents",
+        )
+        if admitted is None:
             return
-        token = token_from_scope(scope, allow_query=True)
-        session = await self.auth.resolve(token) if token else None
-        member = await self.directory.member(session.person_id) if session else None
-        if session is None or member is None:
-            await _deny(scope, send, 401, ErrorCode.UNAUTHENTICATED, "log in first")
-            return
-        if self._per_person.get(member.id, 0) >= self.settings.max_sockets_per_person:
-            await _deny(scope, send, 429, ErrorCode.RATE_LIMITED, "too many open documents")
-            return
+        session, member = admitted
         document_id = str(scope.get("path_params", {}).get("document", ""))
         # A removal from the class room announced between this check and the
         # join would find no connection to cut: re-checked after the join.
@@ -93,10 +93,10 @@ class CollabEndpoint:
             access = await self.documents.access(member.id, document_id)
         except Exception:
             log.exception("collab: rights check failed")
-            await _deny(scope, send, 503, ErrorCode.UNAVAILABLE, "try again")
+            await deny(scope, send, 503, ErrorCode.UNAVAILABLE, "try again")
             return
         if access is Access.NONE:
-            await _deny(scope, send, 404, ErrorCode.NOT_FOUND, "no such document")
+            await deny(scope, send, 404, ErrorCode.NOT_FOUND, "no such document")
             return
         await send({"type": "websocket.accept"})
         extensions = scope.get("extensions") or {}
@@ -189,13 +189,3 @@ class CollabEndpoint:
     def stats(self) -> dict[str, int]:
         return {"sockets": len(self._connections), **self.rooms.stats()}
 
-
-async def _deny(scope: Scope, send: Send, status: int, code: ErrorCode, message: str) -> None:
-    extensions: dict[str, Any] = scope.get("extensions") or {}
-    if "websocket.http.response" in extensions:
-        body = orjson.dumps({"error": {"code": code.value, "message": message}})
-        await send({"type": "websocket.http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json")]})
-        await send({"type": "websocket.http.response.body", "body": body})
-    else:
-        await send({"type": "websocket.close", "code": 1008})

@@ -8,7 +8,7 @@ id the socket does not hold (``forbidden`` if it is someone else's,
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictBool, StrictInt, StrictStr
@@ -17,10 +17,9 @@ from rtc import room as rtc
 from rtc.room import CallState, Controls, LobbyPolicy, Outcome, Role
 from server.calls.service import CallService, controls_with
 from server.errors import ErrorCode, PreauError
-from server.gateway.connection import Connection
 from server.gateway.protocol import Id, Op, Request, RoomId
-
-Handler = Callable[[Connection, Request], Awaitable[dict[str, Any]]]
+from server.gateway.registry import OpTable, models, op, table
+from server.live.connection import Connection
 
 PeerId = Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 CallId = Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -108,65 +107,24 @@ class CallBreakouts(PeerOp):
     duration_s: Annotated[StrictInt, Field(ge=60, le=rtc.MAX_BREAKOUT_S)]
 
 
-OPS: dict[str, type[Op]] = {
-    "call.create": CallCreate,
-    "call.list": CallList,
-    "call.join": CallJoin,
-    "call.leave": PeerOp,
-    "call.signal": CallSignal,
-    "call.admit": TargetOp,
-    "call.deny": TargetOp,
-    "call.remove": TargetOp,
-    "call.end": PeerOp,
-    "call.controls": CallControls,
-    "call.mute_all": PeerOp,
-    "call.media": CallMedia,
-    "call.hand": CallHand,
-    "call.lower_all": PeerOp,
-    "call.role": CallRole,
-    "call.breakouts": CallBreakouts,
-    "call.breakouts_close": PeerOp,
-}
-
-
 def _controls(fields: ControlFields) -> dict[str, Any]:
     return {name: getattr(fields, name) for name in ControlFields.model_fields}
 
 
 class CallOps:
-    """The :class:`~server.gateway.extension.OpModule` of video calls."""
+    """The :class:`~server.gateway.registry.OpModule` of video calls."""
 
     def __init__(self, service: CallService) -> None:
         self.service = service
 
-    def ops(self) -> Mapping[str, type[Op]]:
-        return OPS
-
-    def handlers(self) -> Mapping[str, Handler]:
-        return {
-            "call.create": self._create,
-            "call.list": self._list,
-            "call.join": self._join,
-            "call.leave": self._leave,
-            "call.signal": self._signal,
-            "call.admit": self._admit,
-            "call.deny": self._deny,
-            "call.remove": self._remove,
-            "call.end": self._end,
-            "call.controls": self._set_controls,
-            "call.mute_all": self._mute_all,
-            "call.media": self._media,
-            "call.hand": self._hand,
-            "call.lower_all": self._lower_all,
-            "call.role": self._role,
-            "call.breakouts": self._breakouts,
-            "call.breakouts_close": self._breakouts_close,
-        }
+    def ops(self) -> OpTable:
+        return table(self)
 
     async def on_disconnect(self, conn: Connection) -> None:
         await self.service.on_disconnect(conn)
 
     # -- handlers ----------------------------------------------------------------
+    @op("call.create", CallCreate)
     async def _create(self, conn: Connection, request: Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, CallCreate)
@@ -176,24 +134,28 @@ class CallOps:
         state = await self.service.create(conn.member, p.room, p.name, p.people, controls)
         return state.to_wire(for_moderator=True)
 
+    @op("call.list", CallList)
     async def _list(self, conn: Connection, request: Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, CallList)
         calls = await self.service.list_calls(conn.member, p.room)
         return {"room": p.room, "calls": [c.to_wire() for c in calls]}
 
+    @op("call.join", CallJoin)
     async def _join(self, conn: Connection, request: Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, CallJoin)
         state, seat = await self.service.join(conn, p.call)
         return self.service.welcome(state, seat)
 
+    @op("call.leave", PeerOp)
     async def _leave(self, conn: Connection, request: Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, PeerOp)
         await self.service.leave(conn, p.call, p.peer)
         return {"call": p.call}
 
+    @op("call.signal", CallSignal)
     async def _signal(self, conn: Connection, request: Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, CallSignal)
@@ -213,27 +175,32 @@ class CallOps:
         outcome = await self.service.act(conn, p.call, p.peer, transition)
         return {"call": p.call, "version": outcome.state.version}
 
+    @op("call.admit", TargetOp)
     async def _admit(self, conn: Connection, request: Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, TargetOp)
         outcome = await self.service.admit(conn, p.call, p.peer, p.who)
         return {"call": p.call, "version": outcome.state.version}
 
+    @op("call.deny", TargetOp)
     async def _deny(self, conn: Connection, request: Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, TargetOp)
         return await self._run(conn, p, lambda st, _o: rtc.deny(st, p.peer, p.who))
 
+    @op("call.remove", TargetOp)
     async def _remove(self, conn: Connection, request: Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, TargetOp)
         return await self._run(conn, p, lambda st, _o: rtc.remove(st, p.peer, p.who))
 
+    @op("call.end", PeerOp)
     async def _end(self, conn: Connection, request: Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, PeerOp)
         return await self._run(conn, p, lambda st, _o: rtc.end(st, p.peer))
 
+    @op("call.controls", CallControls)
     async def _set_controls(self, conn: Connection, request: Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, CallControls)
@@ -242,11 +209,13 @@ class CallOps:
         return await self._run(conn, p, lambda st, _o: rtc.set_controls(
             st, p.peer, controls_with(st.controls, changes), mesh))
 
+    @op("call.mute_all", PeerOp)
     async def _mute_all(self, conn: Connection, request: Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, PeerOp)
         return await self._run(conn, p, lambda st, _o: rtc.mute_all(st, p.peer))
 
+    @op("call.media", CallMedia)
     async def _media(self, conn: Connection, request: Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, CallMedia)
@@ -255,23 +224,27 @@ class CallOps:
         return await self._run(conn, p, lambda st, _o: rtc.set_media(
             st, p.peer, p.who or p.peer, audio_muted=p.audio_muted, video_muted=p.video_muted))
 
+    @op("call.hand", CallHand)
     async def _hand(self, conn: Connection, request: Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, CallHand)
         return await self._run(conn, p, lambda st, _o: rtc.set_hand(
             st, p.peer, p.who or p.peer, p.raised))
 
+    @op("call.lower_all", PeerOp)
     async def _lower_all(self, conn: Connection, request: Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, PeerOp)
         return await self._run(conn, p, lambda st, _o: rtc.lower_all(st, p.peer))
 
+    @op("call.role", CallRole)
     async def _role(self, conn: Connection, request: Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, CallRole)
         return await self._run(conn, p, lambda st, _o: rtc.set_role(
             st, p.peer, p.who, Role(p.role)))
 
+    @op("call.breakouts", CallBreakouts)
     async def _breakouts(self, conn: Connection, request: Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, CallBreakouts)
@@ -279,8 +252,13 @@ class CallOps:
         return await self._run(conn, p, lambda st, _o: rtc.open_breakouts(
             st, p.peer, p.rooms, p.assign, p.duration_s, now))
 
+    @op("call.breakouts_close", PeerOp)
     async def _breakouts_close(self, conn: Connection, request: Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, PeerOp)
         now = self.service.now_ms()
         return await self._run(conn, p, lambda st, _o: rtc.close_breakouts(st, p.peer, now))
+
+
+# The ops' parameter models (their wire schema), read from the handlers' @op.
+OPS: dict[str, type[Op]] = models(CallOps)

@@ -11,83 +11,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from http.cookies import SimpleCookie
+from collections.abc import Sequence
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from server.auth.service import AuthService, Session
+from server.auth.service import AuthService
 from server.chat.service import ChatService, room_wire
-from server.directory.model import Member
 from server.directory.service import Directory
 from server.errors import ErrorCode, PreauError
 from server.gateway import protocol
-from server.gateway.connection import CloseCode, Connection
-from server.gateway.extension import OpModule
-from server.gateway.hub import Hub
 from server.gateway.moderation_ops import ModerationOps
-from server.gateway.ratelimit import TokenBucket
+from server.gateway.registry import OpModule, OpRegistry, OpTable, op, table
+from server.live import handshake
+from server.live.connection import CloseCode, Connection
+from server.live.events import event
+from server.live.hub import Hub
 from server.moderation.service import ModerationService
+from server.ratelimit.buckets import TokenBucket
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
-
-SESSION_COOKIE = "preau_session"
-
-
-
-def header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
-def token_from_scope(scope: Scope, *, allow_query: bool = False) -> str | None:
-    """A session token from the Authorization header, the cookie, or — with
-    ``allow_query``, on the WebSocket upgrades only — ``?token=``.
-
-    The query parameter exists for clients that cannot set headers on a
-    WebSocket (y-websocket in browsers); logs redact it (server/log_redaction.py).
-    REST never takes it: a URL ends up in proxies' logs and browser histories.
-    """
-    auth = header(scope, b"authorization")
-    if auth and auth.lower().startswith("bearer "):
-        return auth[7:].strip()
-    cookie_header = header(scope, b"cookie")
-    if cookie_header:
-        cookie: SimpleCookie = SimpleCookie()
-        try:
-            cookie.load(cookie_header)
-        except Exception:
-            cookie = SimpleCookie()
-        if SESSION_COOKIE in cookie:
-            return cookie[SESSION_COOKIE].value
-    if not allow_query:
-        return None
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    tokens = query.get("token")
-    return tokens[0] if tokens else None
-
-
-def origin_allowed(scope: Scope, allowed: frozenset[str]) -> bool:
-    """Exact match against the allow-list; with no list, same origin as the Host.
-
-    No Origin header means no browser (an SDK, a bot): cross-site hijacking is a
-    browser attack, and such clients still need a valid token.
-    """
-    origin = header(scope, b"origin")
-    if origin is None:
-        return True
-    origin = origin.rstrip("/")
-    if allowed:
-        return origin in allowed
-    host = header(scope, b"host")
-    parts = urlsplit(origin)
-    return host is not None and parts.scheme in ("http", "https") and parts.netloc == host
 
 
 class WebSocketGateway:
@@ -106,47 +51,34 @@ class WebSocketGateway:
         self.directory = directory
         self.hub = hub
         self.chat = chat
-        self.handlers: dict[str, Callable[[Connection, Any], Awaitable[dict[str, Any]]]] = {
-            "ping": self._ping,
-            "room.subscribe": self._subscribe,
-            "room.unsubscribe": self._unsubscribe,
-            "chat.send": self._send,
-            "chat.typing": self._typing,
-            "presence.list": self._presence,
-            "conversation.open": self._open_conversation,
-            "scheduled.list": self._scheduled,
-        }
+        # One table {op: (Model, handler)}: the core ops, moderation's, then the
+        # modules' (reading, calls, SFU), each joined the same way.
+        core: list[OpModule] = [CoreOps(hub, chat, directory)]
         if moderation is not None:
-            self.handlers.update(ModerationOps(moderation).handlers())
-        self.ops: dict[str, type[protocol.Op]] = dict(protocol.OPS)
-        self.modules = tuple(modules)
-        for module in self.modules:
-            clash = (set(module.ops()) | set(module.handlers())) & set(self.handlers)
-            if clash or set(module.ops()) != set(module.handlers()):
-                raise ValueError(f"op module {module!r}: ops clash or lack handlers: {clash}")
-            self.ops.update(module.ops())
-            self.handlers.update(module.handlers())
+            core.append(ModerationOps(moderation))
+        self.registry = OpRegistry([*core, *modules])
 
     def schemas(self) -> dict[str, Any]:
         """JSON Schema of every op this gateway accepts (served at /api/ws-schema)."""
-        return protocol.schemas(self.ops)
+        return protocol.schemas(self.registry.models)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         first = await receive()
         if first["type"] != "websocket.connect":
             return
-        if not origin_allowed(scope, self.settings.allowed_origins):
-            log.warning("websocket refused: origin not allowed")
-            await self._deny(scope, send, 403, ErrorCode.FORBIDDEN, "origin not allowed")
+        admitted = await handshake.admit(
+            scope, send,
+            allowed_origins=self.settings.allowed_origins,
+            resolve=self.auth.resolve,
+            people=self.directory,
+            sockets_of=self.hub.sockets_of,
+            max_sockets=self.settings.max_sockets_per_person,
+            label="websocket",
+            too_many="too many open sockets",
+        )
+        if admitted is None:
             return
-        identity = await self._authenticate(scope)
-        if identity is None:
-            await self._deny(scope, send, 401, ErrorCode.UNAUTHENTICATED, "log in first")
-            return
-        session, member = identity
-        if self.hub.sockets_of(member.id) >= self.settings.max_sockets_per_person:
-            await self._deny(scope, send, 429, ErrorCode.RATE_LIMITED, "too many open sockets")
-            return
+        session, member = admitted
         await send({"type": "websocket.accept"})
         extensions = scope.get("extensions") or {}
         conn = Connection(
@@ -160,7 +92,7 @@ class WebSocketGateway:
             node_id=self.hub.broker.node_id,
         )
         self.hub.register(conn)
-        conn.push(protocol.event(
+        conn.push(event(
             "hello",
             node=self.hub.broker.node_id,
             person={"id": member.id, "name": member.display_name,
@@ -177,34 +109,13 @@ class WebSocketGateway:
             await self._read_loop(conn, receive)
         finally:
             expiry.cancel()
-            for module in self.modules:
+            for module in self.registry.modules:
                 try:
                     await module.on_disconnect(conn)
                 except Exception:
                     log.exception("op module %r failed on disconnect", module)
             await self.hub.unregister(conn)
             await conn.finish()
-
-    async def _authenticate(self, scope: Scope) -> tuple[Session, Member] | None:
-        token = token_from_scope(scope, allow_query=True)
-        if token is None:
-            return None
-        session = await self.auth.resolve(token)
-        if session is None:
-            return None
-        member = await self.directory.member(session.person_id)
-        return None if member is None else (session, member)
-
-    async def _deny(
-        self, scope: Scope, send: Send, status: int, code: ErrorCode, message: str
-    ) -> None:
-        if "websocket.http.response" in (scope.get("extensions") or {}):
-            body = orjson.dumps({"error": {"code": code.value, "message": message}})
-            await send({"type": "websocket.http.response.start", "status": status,
-                        "headers": [(b"content-type", b"application/json")]})
-            await send({"type": "websocket.http.response.body", "body": body})
-        else:
-            await send({"type": "websocket.close", "code": 1008})
 
     async def _read_loop(self, conn: Connection, receive: Receive) -> None:
         max_bytes = self.settings.max_frame_bytes
@@ -234,9 +145,9 @@ class WebSocketGateway:
     async def _handle(self, conn: Connection, frame: str | bytes, max_bytes: int) -> None:
         request_id: protocol.RequestId = None
         try:
-            request = protocol.parse_request(frame, max_bytes, self.ops)
+            request = protocol.parse_request(frame, max_bytes, self.registry.models)
             request_id = request.id
-            fields = await self.handlers[request.op](conn, request)
+            fields = await self.registry.handlers[request.op](conn, request)
             if fields is not _NO_REPLY:
                 conn.push(protocol.reply(request_id, **fields))
         except protocol.FrameError as exc:
@@ -248,10 +159,27 @@ class WebSocketGateway:
             conn.push(protocol.error_reply(
                 request_id, PreauError(ErrorCode.INTERNAL, "internal error, try again")))
 
-    # -- ops -----------------------------------------------------------------
+
+class CoreOps:
+    """The core ops of ``/ws`` (docs/protocol.md): rooms, messages, typing,
+    presence, conversations. An op module like the others (registry.py)."""
+
+    def __init__(self, hub: Hub, chat: ChatService, directory: Directory) -> None:
+        self.hub = hub
+        self.chat = chat
+        self.directory = directory
+
+    def ops(self) -> OpTable:
+        return table(self)
+
+    async def on_disconnect(self, conn: Connection) -> None:
+        return None
+
+    @op("ping", protocol.Ping)
     async def _ping(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:
         return {"time": int(time.time() * 1000)}
 
+    @op("room.subscribe", protocol.RoomSubscribe)
     async def _subscribe(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:
         params = request.params
         assert isinstance(params, protocol.RoomSubscribe)
@@ -264,6 +192,7 @@ class WebSocketGateway:
         await self.hub.subscribe(conn, room.id, params.since, acknowledge)
         return _NO_REPLY
 
+    @op("room.unsubscribe", protocol.RoomUnsubscribe)
     async def _unsubscribe(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:
         params = request.params
         assert isinstance(params, protocol.RoomUnsubscribe)
@@ -271,6 +200,7 @@ class WebSocketGateway:
             raise PreauError(ErrorCode.NOT_SUBSCRIBED, "not subscribed to this room")
         return {}
 
+    @op("chat.send", protocol.ChatSend)
     async def _send(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:
         params = request.params
         assert isinstance(params, protocol.ChatSend)
@@ -290,6 +220,7 @@ class WebSocketGateway:
         return {"room": message.room_id, "seq": message.seq, "id": message.id,
                 "ts": message.created_ms, "duplicate": not result.created}
 
+    @op("conversation.open", protocol.ConversationOpen)
     async def _open_conversation(
         self, conn: Connection, request: protocol.Request
     ) -> dict[str, Any]:
@@ -298,12 +229,14 @@ class WebSocketGateway:
         room, created = await self.chat.open_conversation(conn.member, list(params.people))
         return {"room": room_wire(room), "created": created}
 
+    @op("scheduled.list", protocol.ScheduledList)
     async def _scheduled(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:
         params = request.params
         assert isinstance(params, protocol.ScheduledList)
         return {"room": params.room,
                 "scheduled": await self.chat.scheduled(conn.member, params.room)}
 
+    @op("chat.typing", protocol.ChatTyping)
     async def _typing(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:
         params = request.params
         assert isinstance(params, protocol.ChatTyping)
@@ -311,12 +244,13 @@ class WebSocketGateway:
             raise PreauError(ErrorCode.NOT_SUBSCRIBED, "subscribe to the room first")
         await self.hub.publish_ephemeral(
             params.room,
-            protocol.event("chat.typing", room=params.room,
+            event("chat.typing", room=params.room,
                            person={"id": conn.member.id, "name": conn.member.display_name}),
             exclude=conn.member.id,
         )
         return {}
 
+    @op("presence.list", protocol.PresenceList)
     async def _presence(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:
         params = request.params
         assert isinstance(params, protocol.PresenceList)

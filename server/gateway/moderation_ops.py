@@ -3,15 +3,13 @@ the moderation service → reply. No rule lives here."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from server.gateway import protocol
-from server.gateway.connection import Connection
+from server.gateway.registry import OpTable, op, table
+from server.live.connection import Connection
 from server.moderation.service import ModerationService
 from server.store import AuditAction
-
-Handler = Callable[[Connection, protocol.Request], Awaitable[dict[str, Any]]]
 
 _MEMBER_OPS = {
     "member.unmute": AuditAction.MEMBER_UNMUTE,
@@ -24,21 +22,13 @@ class ModerationOps:
     def __init__(self, service: ModerationService) -> None:
         self.service = service
 
-    def handlers(self) -> dict[str, Handler]:
-        return {
-            "chat.redact": self._redact,
-            "chat.report": self._report,
-            "room.policy": self._policy,
-            "held.list": self._held_list,
-            "held.approve": self._approve,
-            "held.reject": self._reject,
-            "member.mute": self._mute,
-            **dict.fromkeys(_MEMBER_OPS, self._member),
-            "member.list": self._members,
-            "report.resolve": self._resolve_report,
-            "report.mine": self._my_reports,
-        }
+    def ops(self) -> OpTable:
+        return table(self)
 
+    async def on_disconnect(self, conn: Connection) -> None:
+        return None
+
+    @op("chat.redact", protocol.ChatRedact)
     async def _redact(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, protocol.ChatRedact)
@@ -46,6 +36,7 @@ class ModerationOps:
         return {"room": p.room, "seq": event.seq, "redacts": event.redacts,
                 "duplicate": not created}
 
+    @op("report.resolve", protocol.ReportResolve)
     async def _resolve_report(
         self, conn: Connection, request: protocol.Request
     ) -> dict[str, Any]:
@@ -55,37 +46,44 @@ class ModerationOps:
             conn.member, p.report, p.outcome == "delete", p.reason
         )
 
+    @op("report.mine", protocol.ReportMine)
     async def _my_reports(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:
         return {"reports": await self.service.my_reports(conn.member)}
 
+    @op("chat.report", protocol.ChatReport)
     async def _report(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, protocol.ChatReport)
         return await self.service.report(conn.member, p.room, p.seq, p.reason)
 
+    @op("room.policy", protocol.RoomPolicySet)
     async def _policy(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, protocol.RoomPolicySet)
         policy = await self.service.set_policy(conn.member, p.room, p.change(), p.reason)
         return {"room": p.room, "policy": policy.to_wire()}
 
+    @op("held.list", protocol.HeldList)
     async def _held_list(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, protocol.HeldList)
         return {"room": p.room, "held": await self.service.held(conn.member, p.room)}
 
+    @op("held.approve", protocol.HeldApprove)
     async def _approve(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, protocol.HeldApprove)
         return {"room": p.room,
                 **await self.service.decide(conn.member, p.room, p.held, True, None)}
 
+    @op("held.reject", protocol.HeldReject)
     async def _reject(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, protocol.HeldReject)
         return {"room": p.room,
                 **await self.service.decide(conn.member, p.room, p.held, False, p.reason)}
 
+    @op("member.mute", protocol.MemberMute)
     async def _mute(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, protocol.MemberMute)
@@ -96,6 +94,9 @@ class ModerationOps:
         return {"room": p.room, "person": p.person, "until": state.muted_until_ms,
                 "duplicate": not changed}
 
+    @op("member.unmute", protocol.MemberAction)
+    @op("member.remove", protocol.MemberAction)
+    @op("member.readmit", protocol.MemberAction)
     async def _member(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, protocol.MemberAction)
@@ -105,6 +106,7 @@ class ModerationOps:
         return {"room": p.room, "person": p.person, "removed": state.removed,
                 "duplicate": not changed}
 
+    @op("member.list", protocol.MemberList)
     async def _members(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, protocol.MemberList)

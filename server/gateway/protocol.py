@@ -33,6 +33,7 @@ from pydantic import (
 from server.directory import quiet_hours
 from server.directory.model import MAX_CONVERSATION_PEOPLE
 from server.errors import ErrorCode, PreauError
+from server.live.events import encode
 from server.moderation.rules import (
     MAX_MUTE_S,
     MAX_REASON_CHARS,
@@ -345,21 +346,12 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def encode(obj: dict[str, Any]) -> bytes:
-    """UTF-8 JSON, as written in text frames (bytes: framed once, never re-encoded)."""
-    return orjson.dumps(obj)
-
-
 def reply(request_id: RequestId, **fields: Any) -> bytes:
     return encode({"re": request_id, "ok": True, **fields})
 
 
 def error_reply(request_id: RequestId, error: PreauError) -> bytes:
     return encode({"re": request_id, "ok": False, "error": error.to_wire()})
-
-
-def event(name: str, **fields: Any) -> bytes:
-    return encode({"ev": name, **fields})
 
 
 def schemas(ops: Mapping[str, type[Op]] = OPS) -> dict[str, Any]:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -43,12 +42,12 @@ from server.calls.service import (
     Seating,
 )
 from server.errors import ErrorCode, PreauError
-from server.gateway.connection import Connection
 from server.gateway.protocol import Op, Request
+from server.gateway.registry import OpTable, models, op, table
+from server.live.connection import Connection
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Connection, Request], Awaitable[dict[str, Any]]]
 
 Ident = Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 # "publish" or a subscription id given by the backend.
@@ -101,16 +100,6 @@ class SfuUnsubscribe(SfuOp):
     subscription: Target
 
 
-OPS: dict[str, type[Op]] = {
-    "sfu.publish": SfuPublish,
-    "sfu.subscribe": SfuSubscribe,
-    "sfu.answer": SfuAnswer,
-    "sfu.trickle": SfuTrickle,
-    "sfu.unpublish": SfuOp,
-    "sfu.unsubscribe": SfuUnsubscribe,
-}
-
-
 @dataclass
 class _Held:
     """What one local peer holds at the SFU."""
@@ -134,7 +123,7 @@ def _sfu_error(e: SfuError) -> PreauError:
 
 
 class SfuOps:
-    """The :class:`~server.gateway.extension.OpModule` of SFU signalling."""
+    """The :class:`~server.gateway.registry.OpModule` of SFU signalling."""
 
     def __init__(self, calls: CallService, backend: SfuBackend | None) -> None:
         self.calls = calls
@@ -147,18 +136,8 @@ class SfuOps:
         if backend is not None:
             backend.on_ended(self._on_ended)
 
-    def ops(self) -> Mapping[str, type[Op]]:
-        return OPS
-
-    def handlers(self) -> Mapping[str, Handler]:
-        return {
-            "sfu.publish": self._publish,
-            "sfu.subscribe": self._subscribe,
-            "sfu.answer": self._answer,
-            "sfu.trickle": self._trickle,
-            "sfu.unpublish": self._unpublish,
-            "sfu.unsubscribe": self._unsubscribe,
-        }
+    def ops(self) -> OpTable:
+        return table(self)
 
     async def on_disconnect(self, conn: Connection) -> None:
         for key, held in list(self._held.items()):
@@ -197,6 +176,7 @@ class SfuOps:
 
     # -- handlers ----------------------------------------------------------------------
 
+    @op("sfu.publish", SfuPublish)
     async def _publish(self, conn: Connection, request: Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, SfuPublish)
@@ -220,6 +200,7 @@ class SfuOps:
         return {"call": p.call, "sdp": published.answer_sdp,
                 "kinds": sorted(k.value for k in published.kinds)}
 
+    @op("sfu.subscribe", SfuSubscribe)
     async def _subscribe(self, conn: Connection, request: Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, SfuSubscribe)
@@ -247,6 +228,7 @@ class SfuOps:
         return {"call": p.call, "feed": p.feed, "subscription": sub.subscription,
                 "sdp": sub.offer_sdp, "kinds": sorted(k.value for k in sub.kinds)}
 
+    @op("sfu.answer", SfuAnswer)
     async def _answer(self, conn: Connection, request: Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, SfuAnswer)
@@ -263,6 +245,7 @@ class SfuOps:
         self._budget.refill(p.peer, p.subscription)
         return {"call": p.call, "subscription": p.subscription}
 
+    @op("sfu.trickle", SfuTrickle)
     async def _trickle(self, conn: Connection, request: Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, SfuTrickle)
@@ -285,6 +268,7 @@ class SfuOps:
             raise _sfu_error(e) from e
         return {"call": p.call, "target": p.target}
 
+    @op("sfu.unpublish", SfuOp)
     async def _unpublish(self, conn: Connection, request: Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, SfuOp)
@@ -295,6 +279,7 @@ class SfuOps:
             await backend.unpublish(p.call, p.peer)
         return {"call": p.call}
 
+    @op("sfu.unsubscribe", SfuUnsubscribe)
     async def _unsubscribe(self, conn: Connection, request: Request) -> dict[str, Any]:
         p = request.params
         assert isinstance(p, SfuUnsubscribe)
@@ -458,3 +443,7 @@ def open_sfu_backend(urls: tuple[str, ...], secret: str) -> SfuBackend | None:
         raise RuntimeError("PREAU_JANUS_URLS needs the sfu extra: pip install 'preau[sfu]'") from e
 
     return JanusSfu(urls, secret)
+
+
+# The ops' parameter models (their wire schema), read from the handlers' @op.
+OPS: dict[str, type[Op]] = models(SfuOps)

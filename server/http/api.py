@@ -32,11 +32,11 @@ from server.directory import quiet_hours
 from server.directory.model import MAX_CONVERSATION_PEOPLE, Member, Profile
 from server.directory.rules import may_communicate
 from server.errors import ErrorCode, PreauError, bad_request, not_found
-from server.gateway.endpoint import SESSION_COOKIE, token_from_scope
 from server.gateway.protocol import PolicyChangeFields, Reason
 from server.gateway.protocol import schemas as ws_schemas
 from server.http import auth_api, documents_api, privacy_api
 from server.http.openapi import Endpoint, openapi_document
+from server.live.handshake import SESSION_COOKIE, token_from_scope
 from server.moderation.rules import (
     MAX_MUTE_S,
     Premoderation,

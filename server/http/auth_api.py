@@ -15,8 +15,8 @@ from starlette.responses import JSONResponse, Response
 
 from server.directory.model import Member
 from server.errors import ErrorCode, PreauError, bad_request
-from server.gateway.endpoint import token_from_scope
 from server.http.openapi import Endpoint
+from server.live.handshake import token_from_scope
 from server.services import Services
 
 

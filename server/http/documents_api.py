@@ -20,8 +20,8 @@ from server.documents.model import DocumentInfo, DocumentKind, DocumentVersion
 from server.documents.rights import Role, live_access
 from server.documents.service import MAX_PEOPLE, MAX_TITLE, DocumentService
 from server.errors import ErrorCode, PreauError, bad_request
-from server.gateway.endpoint import token_from_scope
 from server.http.openapi import Endpoint
+from server.live.handshake import token_from_scope
 from server.services import Services
 
 MAX_BODY = 64 * 1024

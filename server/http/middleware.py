@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from server.errors import HTTP_STATUS, ErrorCode, PreauError
-from server.gateway.endpoint import origin_allowed
+from server.live.handshake import origin_allowed
 
 log = logging.getLogger(__name__)
 

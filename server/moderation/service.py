@@ -20,8 +20,9 @@ from server.clock import Clock
 from server.directory.model import Member, Profile, RoomKind, School
 from server.directory.service import Directory
 from server.errors import ErrorCode, PreauError, forbidden, not_found
-from server.gateway.hub import Audience, Hub
-from server.gateway.protocol import encode, event
+from server.live.channels import Audience
+from server.live.events import encode, event
+from server.live.hub import Hub
 from server.moderation.rules import (
     MemberState,
     PolicyChange,

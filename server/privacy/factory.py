@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from server.clock import Clock
-from server.gateway.hub import Hub
+from server.live.hub import Hub
 from server.moderation.service import ModerationService
 from server.privacy.erasure import ErasureRunner
 from server.privacy.retention import RetentionJob

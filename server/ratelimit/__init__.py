@@ -2,7 +2,7 @@
 
 A token bucket per key: ``rate`` tokens per second, at most ``burst`` saved
 up; each allowed action takes one. The per-connection limits stay in
-server/gateway/ratelimit.py (a connection lives on one node); what must hold
+server/ratelimit/buckets.py (a connection lives on one node); what must hold
 for a person whatever node their sockets reach (messages posted per account)
 goes through a :class:`RateLimiter` from :func:`server.ratelimit.factory.open_rate_limiter`.
 """

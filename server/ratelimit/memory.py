@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from server.gateway.ratelimit import KeyedBuckets
+from server.ratelimit.buckets import KeyedBuckets
 
 
 class MemoryRateLimiter:
-    """The RateLimiter Protocol over :class:`~server.gateway.ratelimit.KeyedBuckets`.
+    """The RateLimiter Protocol over :class:`~server.ratelimit.buckets.KeyedBuckets`.
 
     Per process: with several nodes each applies it, which bounds the total
     at nodes × rate (use the Redis limiter for one global bucket).

@@ -22,8 +22,8 @@ from server.auth.service import Session
 from server.broker.memory import MemoryBroker, MemoryBus
 from server.clock import Clock
 from server.directory.model import Member
-from server.gateway.connection import Connection
-from server.gateway.ratelimit import TokenBucket
+from server.live.connection import Connection
+from server.ratelimit.buckets import TokenBucket
 from server.services import Services
 from server.settings import Settings
 from server.store import SessionRecord

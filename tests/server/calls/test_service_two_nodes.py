@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from server.errors import PreauError
-from server.gateway.connection import Connection
+from server.live.connection import Connection
 from tests.server.twonodes import Nodes, Recorder
 
 SDP = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"

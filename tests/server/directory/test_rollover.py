@@ -15,8 +15,8 @@ from server.app import build_services, close_services
 from server.auth.service import Session
 from server.directory.csv_import import parse_csv
 from server.directory.importer import ImportReport, Rollover, ended_school_year, import_directory
-from server.gateway.connection import CloseCode, Connection
-from server.gateway.ratelimit import TokenBucket
+from server.live.connection import CloseCode, Connection
+from server.ratelimit.buckets import TokenBucket
 from server.services import Services
 from server.store import SessionRecord
 from tests.server.privacy.school import DAY_MS, NOON, FakeClock, settings_for

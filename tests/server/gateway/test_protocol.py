@@ -24,11 +24,11 @@ from server.gateway.protocol import (
     RoomSubscribe,
     RoomUnsubscribe,
     error_reply,
-    event,
     parse_request,
     reply,
     schemas,
 )
+from server.live.events import event
 from tests.server.gateway.test_moderation_protocol import MODERATION_OPS
 from tests.server.gateway.test_reading_protocol import READING_CORE_OPS
 

@@ -15,8 +15,8 @@ import pytest
 
 from server.directory.model import Member
 from server.errors import ErrorCode, PreauError
-from server.gateway.connection import Connection
-from server.gateway.hub import Audience, pack, unpack
+from server.live.channels import Audience, pack, unpack
+from server.live.connection import Connection
 from server.moderation.rules import PolicyChange, Premoderation, RoomMode
 from server.services import Services
 from server.store import AuditAction, AuditQuery

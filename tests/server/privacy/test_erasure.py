@@ -11,8 +11,8 @@ import pytest
 
 from server.auth.service import Session
 from server.errors import ErrorCode, PreauError
-from server.gateway.connection import Connection
-from server.gateway.ratelimit import TokenBucket
+from server.live.connection import Connection
+from server.ratelimit.buckets import TokenBucket
 from server.store.privacy import ErasureJob
 from tests.server.privacy.school import (
     Scene,

@@ -1,4 +1,5 @@
-"""Token buckets: per connection (every op) and per account (messages posted)."""
+"""Token buckets in this process: per socket (every ``/ws`` op, ``/collab``
+frames) and per account for the memory limiter (``memory.py``)."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from starlette.types import Message, Send
 
-from server.gateway.frames import binary_frame, text_frame
+from server.live.frames import binary_frame, text_frame
 
 log = logging.getLogger(__name__)
 

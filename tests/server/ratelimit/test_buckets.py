@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.gateway.ratelimit import KeyedBuckets, TokenBucket
+from server.ratelimit.buckets import KeyedBuckets, TokenBucket
 
 
 class FakeClock:

@@ -8,7 +8,7 @@ asyncio. Otherwise it is queued and one writer task drains the queue through
 plain ASGI sends, in order. The queue is bounded: a client that stops reading
 fills it and is cut (close code 4008) rather than allowed to grow the server's
 memory; it resumes later with ``since``. That outbound side is
-:class:`~server.gateway.outbox.Outbox`, shared with ``/collab`` sockets.
+:class:`~server.live.outbox.Outbox`, shared with ``/collab`` sockets.
 """
 
 from __future__ import annotations
@@ -16,16 +16,30 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from enum import IntEnum
+from typing import Protocol
 
 from starlette.types import Send
 
-from server.auth.service import Session
 from server.directory.model import Member
-from server.gateway import outbox
-from server.gateway.outbox import Outbox
-from server.gateway.ratelimit import TokenBucket
+from server.live import outbox
+from server.live.outbox import Outbox
+from server.ratelimit.buckets import TokenBucket
 
 _ids = itertools.count(1)
+
+
+class SessionRef(Protocol):
+    """What the live layer needs of a session (``server.auth.service.Session``
+    has it): which session a socket belongs to, whose, and until when."""
+
+    @property
+    def token_hash(self) -> str: ...
+
+    @property
+    def person_id(self) -> str: ...
+
+    @property
+    def expires_ms(self) -> int: ...
 
 
 class CloseCode(IntEnum):
@@ -61,7 +75,7 @@ class Connection(Outbox):
     def __init__(
         self,
         send: Send,
-        session: Session,
+        session: SessionRef,
         member: Member,
         *,
         queue_limit: int,

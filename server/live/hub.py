@@ -13,7 +13,7 @@ sequence order, exactly once each:
 
 A socket that subscribes with ``since`` first replays what it missed from the
 store while live frames wait in its backlog, then switches to live: no gap, no
-duplicate (:class:`~server.gateway.connection.RoomState`).
+duplicate (:class:`~server.live.connection.RoomState`).
 
 Room events for part of a room (pre-moderation's queue, a mute notice) go
 to an :class:`Audience` — some people, and/or the room's moderators — that
@@ -31,33 +31,53 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from server.broker import Broker, Subscription
-from server.directory.model import Member
+from server.directory.model import Member, Room
 from server.directory.rules import may_join
-from server.directory.service import Directory
 from server.errors import bad_request, forbidden
-from server.gateway.connection import CloseCode, Connection, RoomState
-from server.gateway.frames import text_frame
-from server.gateway.protocol import event
+from server.live.channels import (
+    DIRECTORY_CHANNEL,
+    PEOPLE_CHANNEL,
+    ROOMS_CHANNEL,
+    SESSIONS_CHANNEL,
+    Audience,
+    pack,
+    room_channel,
+    unpack,
+)
+from server.live.connection import CloseCode, Connection, RoomState
+from server.live.events import event
+from server.live.frames import text_frame
 from server.moderation.rules import RoomRole, base_role
 from server.presence import Presence
-from server.store import Message, Store
+from server.store import Message, SchoolView, Store
 
 log = logging.getLogger(__name__)
+
+
+class DirectoryView(Protocol):
+    """What the hub needs of the directory (``server.directory.service.Directory``
+    has it): the live fan-out sits below the services and imports none."""
+
+    async def member(self, person_id: str) -> Member | None: ...
+
+    async def room(self, room_id: str) -> Room | None: ...
+
+    async def school(self, school_id: str) -> SchoolView | None: ...
+
+    async def reload(self, school_id: str) -> None: ...
+
+    async def refresh_changed(self) -> object: ...
+
 
 Renderer = Callable[[Message], Awaitable[bytes]]
 # (room, person, removed): a removal or re-admission, on every node (calls cut seats).
 RemovalListener = Callable[[str, str, bool], Awaitable[None]]
 
-SESSIONS_CHANNEL = "control.sessions"
-DIRECTORY_CHANNEL = "control.directory"
-ROOMS_CHANNEL = "control.rooms"
-PEOPLE_CHANNEL = "control.people"  # events for people wherever their sockets are
 # A removal seen by this node keeps refusing subscriptions this long: a
 # subscribe that read the store just before the removal committed, and
 # registers just after the notice went by, is caught here.
@@ -67,44 +87,6 @@ REPLAY_PAGE = 200
 # commits finishing out of order, a broker message in flight) before reading
 # the store.
 GAP_GRACE_S = 0.05
-
-
-def room_channel(room_id: str) -> str:
-    return f"room.{room_id}"
-
-
-@dataclass(frozen=True, slots=True)
-class Audience:
-    """Who among a room's subscribers receives an event: ``people``, and the
-    room's moderators when ``moderators`` is set (judged by each node)."""
-
-    people: frozenset[str] = frozenset()
-    moderators: bool = False
-
-
-def pack(
-    kind: str, seq: int, exclude: str | None, frame: bytes, audience: Audience | None = None
-) -> bytes:
-    """A room channel message: a small JSON header line, then the client frame as is.
-
-    The frame is never decoded by the receiving node: it goes to sockets
-    byte for byte (orjson never writes a raw newline, so the first one ends
-    the header).
-    """
-    header: dict[str, Any] = {"k": kind, "s": seq, "x": exclude}
-    if audience is not None:
-        header["p"] = sorted(audience.people)
-        header["mod"] = audience.moderators
-    return orjson.dumps(header) + b"\n" + frame
-
-
-def unpack(payload: bytes) -> tuple[str, int, str | None, bytes, Audience | None]:
-    header, _, frame = payload.partition(b"\n")
-    data = orjson.loads(header)
-    audience = None
-    if "p" in data:
-        audience = Audience(frozenset(str(p) for p in data["p"]), bool(data.get("mod")))
-    return str(data["k"]), int(data["s"]), data.get("x"), frame, audience
 
 
 class RoomFeed:
@@ -233,7 +215,7 @@ class Hub:
         store: Store,
         broker: Broker,
         presence: Presence,
-        directory: Directory,
+        directory: DirectoryView,
         render: Renderer,
         *,
         resume_limit: int,
