@@ -41,13 +41,13 @@ from server.gateway.call_ops import CallOps
 from server.gateway.endpoint import WebSocketGateway
 from server.gateway.reading_ops import ReadingOps
 from server.gateway.sfu_ops import SfuOps, open_sfu_backend
-from server.http import api
 from server.http.middleware import (
     BodyLimitMiddleware,
     SecurityMiddleware,
     preau_error_handler,
     unexpected_error_handler,
 )
+from server.http.routes import api_routes
 from server.http.web import WebApp, WebRoute
 from server.live.events import encode
 from server.live.hub import Hub
@@ -244,7 +244,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     app = Starlette(
         routes=[
-            *api.routes(),
+            *api_routes(),
             WebSocketRoute("/ws", _GatewayEntry()),
             WebSocketRoute("/collab/{document}", _CollabEntry()),
             # The browser app: "/" and client routes (keep last: it takes

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from server.chat.render import MessageRenderer
-from server.chat.service import ChatService
+from server.chat.service import ChatService, room_wire
 from server.clock import Clock
 from server.directory.model import Member, Room, RoomKind
 from server.directory.rules import may_join
@@ -114,6 +114,16 @@ class ReceiptService:
 
     async def unread(self, member: Member, room_ids: list[str]) -> dict[str, int]:
         return await self._store.unread_counts(member.id, room_ids)
+
+    async def room_list(self, member: Member) -> list[dict[str, Any]]:
+        """The rooms ``member`` may open, as clients see them, each with its
+        head (last seq) and ``member``'s unread count."""
+        rooms = await self._chat.rooms_of(member)
+        unread = await self.unread(member, [r.id for r in rooms])
+        return [
+            {**room_wire(r), "head": await self._store.room_head(r.id), "unread": unread[r.id]}
+            for r in rooms
+        ]
 
     async def _readers(self, room: Room, exclude: str) -> list[Member]:
         """Who an announcement in ``room`` is for: its members who do not

@@ -255,6 +255,13 @@ class ChatService:
             await self._hub.directory_changed(member.school_id)
         return room, created
 
+    async def school_parents_room(self, member: Member, school_id: str) -> tuple[Room, bool]:
+        """The school-wide parents' room, created if missing, by staff; another
+        school answers as one that does not exist."""
+        if school_id != member.school_id:
+            raise not_found("no such school")
+        return await self.parents_room(member, None)
+
     async def send(
         self,
         member: Member,

@@ -139,6 +139,28 @@ class Directory:
         recipient = view.members.get(recipient_id)
         return recipient is not None and may_communicate(sender, recipient, view.rules)
 
+    async def reachable(self, viewer: Member, person_id: str) -> Member | None:
+        """The person if the circle of trust lets ``viewer`` reach them, else
+        None: out of reach reads exactly as unknown (existence does not leak)."""
+        view = await self.school(viewer.school_id)
+        target = None if view is None else view.members.get(person_id)
+        if view is None or target is None or not may_communicate(viewer, target, view.rules):
+            return None
+        return target
+
+    async def reachable_people(self, viewer: Member, name_part: str, limit: int) -> list[Member]:
+        """The people of ``viewer``'s school they may reach (themselves aside)
+        whose name contains ``name_part`` (casefolded), by name, at most ``limit``."""
+        view = await self.school(viewer.school_id)
+        people = [] if view is None else [
+            m for m in view.members.values()
+            if m.id != viewer.id
+            and name_part in m.display_name.casefold()
+            and may_communicate(viewer, m, view.rules)
+        ]
+        people.sort(key=lambda m: m.display_name)
+        return people[:limit]
+
     async def rooms_of(self, member: Member) -> list[Room]:
         """The class and parents' rooms ``member`` may join, then their conversations."""
         view = await self.school(member.school_id)

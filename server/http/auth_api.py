@@ -1,23 +1,59 @@
-"""REST for the login throttle (server/auth/throttle.py): the school admins' view of
+"""REST for accounts and sessions: log in, activate, log out, change password;
+and the school admins' view of the login throttle (server/auth/throttle.py):
 accounts under repeated failed logins, and clearing one account's delay.
-Appended to ``api.ENDPOINTS``.
 
-Handlers parse and authenticate; :class:`~server.auth.throttle.LoginThrottle`
-authorises (the school's admins only; a person of another school is
-``not_found``, like no one) and acts. Operators use ``preau login-throttle``.
+Handlers parse and call :class:`~server.auth.service.AuthService`, which
+throttles and checks; :class:`~server.auth.throttle.LoginThrottle` authorises
+its view (the school's admins only; a person of another school is
+``not_found``, like no one). Operators use ``preau login-throttle``.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, StrictStr
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server.directory.model import Member
-from server.errors import ErrorCode, PreauError, bad_request
+from server.auth.service import IssuedSession
+from server.errors import ErrorCode, PreauError
+from server.http.common import (
+    PersonOut,
+    Strict,
+    authenticated,
+    json_body,
+    member_of,
+    path_id,
+    person_wire,
+    services,
+)
 from server.http.openapi import Endpoint
-from server.live.handshake import token_from_scope
-from server.services import Services
+from server.live.handshake import SESSION_COOKIE
+
+
+class LoginBody(Strict):
+    login: Annotated[StrictStr, Field(min_length=1, max_length=128)]
+    password: Annotated[StrictStr, Field(min_length=1, max_length=256)]
+    kind: Literal["cookie", "bearer"] = "cookie"
+
+
+class ActivateBody(Strict):
+    login: Annotated[StrictStr, Field(min_length=1, max_length=128)]
+    code: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    password: Annotated[StrictStr, Field(min_length=1, max_length=256)]
+    kind: Literal["cookie", "bearer"] = "cookie"
+
+
+class PasswordBody(Strict):
+    current: Annotated[StrictStr, Field(min_length=1, max_length=256)]
+    new: Annotated[StrictStr, Field(min_length=1, max_length=256)]
+
+
+class SessionOut(BaseModel):
+    person: PersonOut
+    expires: int
+    token: str | None = None  # bearer sessions only: browsers get an HttpOnly cookie
 
 
 class ThrottledPerson(BaseModel):
@@ -43,43 +79,89 @@ class ClearedOut(BaseModel):
     cleared: bool
 
 
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
-async def _member(request: Request) -> Member:
-    services = _services(request)
-    token = token_from_scope(dict(request.scope))
-    session = await services.auth.resolve(token) if token else None
-    member = await services.directory.member(session.person_id) if session else None
+async def _session_response(request: Request, issued: IssuedSession) -> Response:
+    node = services(request)
+    member = await node.directory.member(issued.session.person_id)
     if member is None:
-        raise PreauError(ErrorCode.UNAUTHENTICATED, "log in first")
-    return member
+        raise PreauError(ErrorCode.INVALID_CREDENTIALS, "wrong login or password")
+    body: dict[str, Any] = {"person": person_wire(member), "expires": issued.session.expires_ms}
+    if issued.session.kind == "bearer":
+        body["token"] = issued.token
+    response = JSONResponse(body)
+    if issued.session.kind == "cookie":
+        response.set_cookie(
+            SESSION_COOKIE,
+            issued.token,
+            max_age=node.settings.session_max_s,
+            httponly=True,
+            samesite="lax",
+            secure=node.settings.cookie_secure,
+            path="/",
+        )
+    return response
 
 
-def _id(request: Request, name: str) -> str:
-    value: str = request.path_params[name]
-    if not 1 <= len(value) <= 64:
-        raise bad_request(f"{name} has 1 to 64 characters")
-    return value
+async def login(request: Request) -> Response:
+    body = await json_body(request, LoginBody)
+    issued = await services(request).auth.login(
+        body.login, body.password, _client_ip(request), body.kind
+    )
+    return await _session_response(request, issued)
+
+
+async def activate(request: Request) -> Response:
+    body = await json_body(request, ActivateBody)
+    issued = await services(request).auth.activate(
+        body.login, body.code, body.password, _client_ip(request), body.kind
+    )
+    return await _session_response(request, issued)
+
+
+async def logout(request: Request) -> Response:
+    session, _ = await authenticated(request)
+    await services(request).auth.logout(session)
+    response = JSONResponse({})
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def change_password(request: Request) -> Response:
+    session, _ = await authenticated(request)
+    body = await json_body(request, PasswordBody)
+    await services(request).auth.change_password(
+        session, body.current, body.new, _client_ip(request)
+    )
+    return JSONResponse({})
 
 
 async def throttled(request: Request) -> Response:
-    viewer = await _member(request)
-    accounts = await _services(request).auth.throttle.watched(viewer, _id(request, "school"))
+    viewer = await member_of(request)
+    accounts = await services(request).auth.throttle.watched(viewer, path_id(request, "school"))
     return JSONResponse({"accounts": accounts})
 
 
 async def clear(request: Request) -> Response:
-    viewer = await _member(request)
-    await _services(request).auth.throttle.clear(
-        viewer, _id(request, "school"), _id(request, "person")
+    viewer = await member_of(request)
+    await services(request).auth.throttle.clear(
+        viewer, path_id(request, "school"), path_id(request, "person")
     )
     return JSONResponse({"cleared": True})
 
 
 ENDPOINTS: list[Endpoint] = [
+    Endpoint("POST", "/api/auth/login", "Log in with login and password", login,
+             body=LoginBody, response=SessionOut, auth=False),
+    Endpoint("POST", "/api/auth/activate",
+             "First login: activation code and the new password", activate,
+             body=ActivateBody, response=SessionOut, auth=False),
+    Endpoint("POST", "/api/auth/logout", "End this session and close its sockets", logout),
+    Endpoint("POST", "/api/auth/password",
+             "Change password; other sessions end, sockets included", change_password,
+             body=PasswordBody),
     Endpoint("GET", "/api/schools/{school}/login-throttle",
              "Accounts with failed logins in the last hour and their delays, latest first "
              "(school admins)", throttled, response=ThrottledOut),

@@ -8,34 +8,27 @@ may not see is ``not_found``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from server.directory.model import Member
 from server.documents.model import DocumentInfo, DocumentKind, DocumentVersion
 from server.documents.rights import Role, live_access
 from server.documents.service import MAX_PEOPLE, MAX_TITLE, DocumentService
-from server.errors import ErrorCode, PreauError, bad_request
+from server.errors import bad_request
+from server.http.common import M, Strict, json_body, member_of, services
 from server.http.openapi import Endpoint
-from server.live.handshake import token_from_scope
-from server.services import Services
 
 MAX_BODY = 64 * 1024
-
-_M = TypeVar("_M", bound=BaseModel)
 
 PersonId = Annotated[StrictStr, Field(min_length=1, max_length=64)]
 
 
-class _Strict(BaseModel):
+class CreateDocumentBody(BaseModel):  # as Strict (ruff sees pydantic's defaults only here)
     model_config = ConfigDict(extra="forbid")
-
-
-class CreateDocumentBody(_Strict):
     class_id: Annotated[StrictStr, Field(alias="class", min_length=1, max_length=64)]
     title: Annotated[StrictStr, Field(min_length=1, max_length=MAX_TITLE)]
     kind: DocumentKind = DocumentKind.TEXT
@@ -44,12 +37,13 @@ class CreateDocumentBody(_Strict):
     readers: Annotated[list[PersonId], Field(max_length=MAX_PEOPLE)] = []
 
 
-class PeopleBody(_Strict):
+class PeopleBody(BaseModel):  # as Strict
+    model_config = ConfigDict(extra="forbid")
     editors: Annotated[list[PersonId], Field(max_length=MAX_PEOPLE)] | None = None
     readers: Annotated[list[PersonId], Field(max_length=MAX_PEOPLE)] = []
 
 
-class VersionBody(_Strict):
+class VersionBody(Strict):
     name: Annotated[StrictStr, Field(min_length=1, max_length=MAX_TITLE)]
 
 
@@ -99,30 +93,11 @@ class RestoredOut(BaseModel):
 
 
 def _documents(request: Request) -> DocumentService:
-    services: Services = request.app.state.services
-    return services.documents
+    return services(request).documents
 
 
-async def _member(request: Request) -> Member:
-    services: Services = request.app.state.services
-    token = token_from_scope(dict(request.scope))
-    session = await services.auth.resolve(token) if token else None
-    member = await services.directory.member(session.person_id) if session else None
-    if session is None or member is None:
-        raise PreauError(ErrorCode.UNAUTHENTICATED, "log in first")
-    return member
-
-
-async def _body(request: Request, model: type[_M]) -> _M:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise PreauError(ErrorCode.TOO_LARGE, f"body larger than {MAX_BODY} bytes")
-    try:
-        return model.model_validate_json(raw or b"{}")
-    except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise bad_request(f"{where}: {first['msg']}") from None
+async def _body(request: Request, model: type[M]) -> M:
+    return await json_body(request, model, limit=MAX_BODY, empty_is_object=True)
 
 
 def _out(document: DocumentInfo, role: Role) -> dict[str, Any]:
@@ -149,7 +124,7 @@ def _json(body: object) -> Response:
 
 
 async def create_document(request: Request) -> Response:
-    member = await _member(request)
+    member = await member_of(request)
     body = await _body(request, CreateDocumentBody)
     document = await _documents(request).create(
         member, body.class_id, body.title, body.kind, body.editors, body.readers
@@ -158,19 +133,19 @@ async def create_document(request: Request) -> Response:
 
 
 async def list_documents(request: Request) -> Response:
-    member = await _member(request)
+    member = await member_of(request)
     opened = await _documents(request).list_for(member)
     return _json({"documents": [_out(o.document, o.role) for o in opened]})
 
 
 async def get_document(request: Request) -> Response:
-    member = await _member(request)
+    member = await member_of(request)
     opened = await _documents(request).open(member, request.path_params["document"])
     return _json(_out(opened.document, opened.role))
 
 
 async def _lock(request: Request, locked: bool) -> Response:
-    member = await _member(request)
+    member = await member_of(request)
     document = await _documents(request).set_locked(
         member, request.path_params["document"], locked
     )
@@ -186,7 +161,7 @@ async def unlock_document(request: Request) -> Response:
 
 
 async def set_people(request: Request) -> Response:
-    member = await _member(request)
+    member = await member_of(request)
     body = await _body(request, PeopleBody)
     document = await _documents(request).set_people(
         member, request.path_params["document"], body.editors, body.readers
@@ -195,13 +170,13 @@ async def set_people(request: Request) -> Response:
 
 
 async def list_versions(request: Request) -> Response:
-    member = await _member(request)
+    member = await member_of(request)
     versions = await _documents(request).versions(member, request.path_params["document"])
     return _json({"versions": [_version(v) for v in versions]})
 
 
 async def create_version(request: Request) -> Response:
-    member = await _member(request)
+    member = await member_of(request)
     body = await _body(request, VersionBody)
     version = await _documents(request).create_version(
         member, request.path_params["document"], body.name
@@ -210,7 +185,7 @@ async def create_version(request: Request) -> Response:
 
 
 async def restore_version(request: Request) -> Response:
-    member = await _member(request)
+    member = await member_of(request)
     seq = await _documents(request).restore(
         member, request.path_params["document"], request.path_params["version"]
     )
@@ -218,7 +193,7 @@ async def restore_version(request: Request) -> Response:
 
 
 async def history(request: Request) -> Response:
-    member = await _member(request)
+    member = await member_of(request)
     service = _documents(request)
     edits = await service.history(member, request.path_params["document"])
     view = await service.directory.school(member.school_id)
@@ -228,7 +203,7 @@ async def history(request: Request) -> Response:
 
 
 async def export(request: Request) -> Response:
-    member = await _member(request)
+    member = await member_of(request)
     fmt = request.query_params.get("format", "json")
     if fmt not in ("text", "json"):
         raise bad_request("format: text or json")

@@ -1,5 +1,5 @@
 """REST for data protection: export download, erasure request, access journal,
-retention status (docs/data-protection.md). Appended to ``api.ENDPOINTS``.
+retention status (docs/data-protection.md).
 
 Handlers parse and authenticate; ``PrivacyService`` authorises, journals and
 acts. ``{person}`` may be ``me``.
@@ -9,21 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError
+from pydantic import BaseModel, StrictBool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from server.directory.model import Member
-from server.errors import ErrorCode, PreauError, bad_request
+from server.errors import bad_request
+from server.http.common import Strict, json_body, member_of, path_id, services
 from server.http.openapi import Endpoint
-from server.live.handshake import token_from_scope
-from server.services import Services
 
 MAX_BODY = 1024
 
 
-class ErasureBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ErasureBody(Strict):
     # Also delete (instead of anonymising) what the person wrote in shared rooms.
     delete_contributions: StrictBool = False
 
@@ -57,32 +54,10 @@ class RetentionOut(BaseModel):
     counts: dict[str, int]
 
 
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
-async def _member(request: Request) -> Member:
-    services = _services(request)
-    token = token_from_scope(dict(request.scope))
-    session = await services.auth.resolve(token) if token else None
-    member = await services.directory.member(session.person_id) if session else None
-    if member is None:
-        raise PreauError(ErrorCode.UNAUTHENTICATED, "log in first")
-    return member
-
-
-def _id(request: Request, name: str) -> str:
-    value: str = request.path_params[name]
-    if not 1 <= len(value) <= 64:
-        raise bad_request(f"{name} has 1 to 64 characters")
-    return value
-
-
 async def export(request: Request) -> Response:
     """The person's data as one JSON document, streamed page by page."""
-    viewer = await _member(request)
-    chunks = await _services(request).privacy.export(viewer, _id(request, "person"))
+    viewer = await member_of(request)
+    chunks = await services(request).privacy.export(viewer, path_id(request, "person"))
     return StreamingResponse(
         chunks,
         media_type="application/json",
@@ -91,39 +66,31 @@ async def export(request: Request) -> Response:
 
 
 async def erase(request: Request) -> Response:
-    viewer = await _member(request)
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise PreauError(ErrorCode.TOO_LARGE, f"body larger than {MAX_BODY} bytes")
-    try:
-        body = ErasureBody.model_validate_json(raw) if raw else ErasureBody()
-    except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise bad_request(f"{where}: {first['msg']}") from None
-    out = await _services(request).privacy.request_erasure(
-        viewer, _id(request, "person"), body.delete_contributions
+    viewer = await member_of(request)
+    body = await json_body(request, ErasureBody, limit=MAX_BODY, empty_is_object=True)
+    out = await services(request).privacy.request_erasure(
+        viewer, path_id(request, "person"), body.delete_contributions
     )
     return JSONResponse(out)
 
 
 async def access_journal(request: Request) -> Response:
-    viewer = await _member(request)
+    viewer = await member_of(request)
     params = request.query_params
     limit, before = params.get("limit", "50"), params.get("before")
     if not limit.isdigit() or not 1 <= int(limit) <= 200:
         raise bad_request("limit must be an integer between 1 and 200")
     if before is not None and (not before.isdigit() or not 1 <= int(before) <= 2**62):
         raise bad_request("before must be a positive integer")
-    page = await _services(request).privacy.journal(
-        viewer, _id(request, "school"), None if before is None else int(before), int(limit)
+    page = await services(request).privacy.journal(
+        viewer, path_id(request, "school"), None if before is None else int(before), int(limit)
     )
     return JSONResponse(page)
 
 
 async def retention(request: Request) -> Response:
-    viewer = await _member(request)
-    status = await _services(request).privacy.retention_status(viewer, _id(request, "school"))
+    viewer = await member_of(request)
+    status = await services(request).privacy.retention_status(viewer, path_id(request, "school"))
     return JSONResponse(status)
 
 

@@ -376,10 +376,14 @@ class ModerationService:
         return out
 
     async def resolve_report(
-        self, member: Member, report_id: str, delete: bool, reason: str | None
+        self, member: Member, report_id: str, delete: bool, reason: str | None,
+        school_id: str | None = None,
     ) -> dict[str, Any]:
         """Keep or delete (the usual redaction) a reported message; every open
-        report of it is resolved, audited, and each reporter told."""
+        report of it is resolved, audited, and each reporter told. A
+        ``school_id`` (REST names it) other than ``member``'s: no such report."""
+        if school_id is not None and school_id != member.school_id:
+            raise not_found("no such report")
         report = await self._store.report(report_id)
         # A report one may not resolve answers as an unknown one (its
         # existence would tell of a message, a room, a reporter); only its
