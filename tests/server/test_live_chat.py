@@ -101,7 +101,7 @@ async def test_outsiders_are_refused_on_every_path(live: LiveServer) -> None:
     for outsider in (ines, fatima):
         with pytest.raises(PreauError) as refused:
             await outsider.get(f"/api/people/{lea_id}")
-        assert refused.value.code == "forbidden"
+        assert refused.value.code == "not_found"  # as for nobody
         found = await outsider.get("/api/directory", q="Martin")
         assert lea_id not in {p["id"] for p in found["people"]}
     # ...while her parent can, and every teacher of the school can.
