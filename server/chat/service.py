@@ -14,6 +14,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from server.chat.posting import post_message
 from server.chat.render import MessageRenderer
 from server.clock import Clock
 from server.directory.model import MAX_CONVERSATION_PEOPLE, Member, Profile, Room, RoomKind
@@ -291,8 +292,8 @@ class ChatService:
         if wait is not None:
             raise PreauError(ErrorCode.RATE_LIMITED, "slow down", retry_after=wait)
         author = Author(member.id, member.profile, moderator)
-        result = await self._store.post_message(
-            room.id, author, txn, body, "m_" + secrets.token_urlsafe(12),
+        result = await post_message(
+            self._store, room.id, author, txn, body, "m_" + secrets.token_urlsafe(12),
             "h_" + secrets.token_urlsafe(12), self._clock.now_ms(), options,
         )
         if result.refusal is not None:

@@ -17,8 +17,10 @@ module                      Protocol              what
 ``accounts.py``             ``AccountStore``      credentials, activation, sessions
 ``rooms.py``                ``RoomStore``         rooms, conversations, the
                                                   timeline, history
-``moderation.py``           ``ModerationStore``   posting under the policy, held
-                                                  messages, redactions, members
+``moderation.py``           ``ModerationStore``   room policies, held messages,
+                                                  redactions, members' states
+``posting.py``              ``PostingStore``      a post's unit of work (the
+                                                  decision: server/chat/posting.py)
 ``reports.py``              ``ReportStore``       reports, audit log, kill switch,
                                                   paused accounts, word lists
 ``scheduling.py``           ``SchedulingStore``   quiet hours, acknowledgements,
@@ -27,7 +29,7 @@ module                      Protocol              what
 
 ``Store`` is the Protocol that inherits them all; ``SqlStore`` (``sql.py``)
 composes the per-domain SQL classes the way Synapse composes its DataStore,
-so ``store.post_message(...)`` works on the one object the app opens, while a
+so ``store.append_message(...)`` works on the one object the app opens, while a
 service may type its dependency with the narrow Protocol it uses. The
 documents, calls and privacy stores (``documents.py``, ``calls.py``,
 ``privacy.py``) are built on the same engine (``store.engine``). Records
@@ -43,11 +45,13 @@ Guarantees every implementation gives:
   the message first stored, with ``created=False``, and allocates no sequence;
 - times are integer milliseconds since the epoch, passed in by the caller
   (the store never reads the clock, so tests control time);
-- moderation (``post_message``, ``redact_message``, ``decide_held``,
-  ``moderate_member``, ``set_room_policy``) checks the room's policy and the
-  member's state *inside* the transaction that applies the action, and writes
-  the action's audit entry in that same transaction: what one node commits,
-  every node's next call sees, with no cache in between;
+- moderation (``redact_message``, ``decide_held``, ``moderate_member``,
+  ``set_room_policy``) checks the room's policy and the member's state
+  *inside* the transaction that applies the action, and writes the action's
+  audit entry in that same transaction: what one node commits, every node's
+  next call sees, with no cache in between. Posting does the same through
+  ``posting()``, a unit of work whose reads and writes
+  ``server.chat.posting.post_message`` decides between while it is open;
 - a redacted message keeps its place (seq) but loses its body: the original
   moves to a table read only by ``audit_entries``, so no replay or history
   can return it.
@@ -60,6 +64,7 @@ from typing import Protocol
 from server.store.accounts import AccountStore
 from server.store.directory import DirectoryStore
 from server.store.moderation import ModerationStore
+from server.store.posting import PostingStore
 from server.store.records import (
     MEMBER_ACTIONS,
     AuditAction,
@@ -117,6 +122,7 @@ __all__ = [
     "PersonRow",
     "PostOptions",
     "PostResult",
+    "PostingStore",
     "RedactResult",
     "Report",
     "ReportStatus",
@@ -137,6 +143,7 @@ class Store(
     AccountStore,
     RoomStore,
     ModerationStore,
+    PostingStore,
     ReportStore,
     SchedulingStore,
     Protocol,

@@ -1,47 +1,33 @@
-"""Moderation in SQL: posting under the room's policy (post, hold, refuse,
-schedule), held messages, redactions, members' states, room policies.
+"""Moderation in SQL: room policies, held messages (listing them, a
+moderator's decision), redactions, members' states (mute, removal).
 
-Over ~600 lines, for now on purpose: ``post_message``, ``decide_held`` and
-``redact_message`` each read the room's policy and the member's state, ask
-``server/moderation/rules.py`` and commit in one transaction (the guarantee
-of ``server.store``'s docstring), so the decision cannot move to another
-module without the unit of work issue 17 asks for (its item 2, not done in
-this split). The reads and writes they share with other domains are in
-``rows.py``, ``scheduling.py`` and ``reports.py``.
+Posting under the room's policy is not here: the store offers its unit of
+work (``posting.py``) and ``server/chat/posting.py`` decides. ``decide_held``
+and ``redact_message`` still decide inside their transaction (quiet hours
+for an approval, ``decide_redaction``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any, Protocol
 
-from server.directory.model import RoomKind
 from server.errors import ErrorCode
-from server.moderation import wordfilter
 from server.moderation.rules import (
     MemberState,
     PolicyChange,
-    PostAction,
-    PostDecision,
-    Premoderation,
     Refusal,
-    RoomMode,
     RoomPolicy,
     RoomRole,
     RoomState,
-    counts_for_slow_mode,
-    decide_post,
     decide_redaction,
     effective_role,
 )
-from server.moderation.wordfilter import FilterAction, FilterMatch
-from server.store.engine import Row, SqlBase, Transaction
+from server.store.engine import SqlBase
 from server.store.records import (
     MEMBER_ACTIONS,
     AuditAction,
-    Author,
     DecideResult,
     HeldMessage,
     HeldStatus,
@@ -49,85 +35,30 @@ from server.store.records import (
     Message,
     MessageKind,
     PostOptions,
-    PostResult,
     RedactResult,
     ScheduledMessage,
 )
-from server.store.reports import read_word_lists
 from server.store.rows import (
+    HELD_COLUMNS,
+    POLICY_COLUMNS,
     audit,
     insert_message,
     member_state,
     message_at,
     message_by_txn,
-    opt_int,
-    opt_str,
-    record_post,
+    to_held,
     to_member_state,
+    to_policy,
 )
-from server.store.scheduling import quiet_release, schedule
-
-_POLICY_COLUMNS = "mode, premoderation, slow_mode_s, recall_window_s, quiet_hours"
-_AT_ONCE = PostOptions()
-_HELD_COLUMNS = (
-    "id, room_id, sender_id, txn, body, created_ms, status, decided_by, decided_ms, reason, seq"
-)
-
-
-def _policy(r: Row) -> RoomPolicy:
-    return RoomPolicy(
-        mode=RoomMode(r["mode"]),
-        premoderation=Premoderation(r["premoderation"]),
-        slow_mode_s=int(r["slow_mode_s"]),
-        recall_window_s=int(r["recall_window_s"]),
-        quiet_hours=str(r["quiet_hours"]),
-    )
-
-
-def _held(r: Row) -> HeldMessage:
-    return HeldMessage(
-        id=r["id"],
-        room_id=r["room_id"],
-        sender_id=r["sender_id"],
-        txn=r["txn"],
-        body=r["body"],
-        created_ms=int(r["created_ms"]),
-        status=HeldStatus(r["status"]),
-        decided_by=opt_str(r["decided_by"]),
-        decided_ms=opt_int(r["decided_ms"]),
-        reason=opt_str(r["reason"]),
-        seq=opt_int(r["seq"]),
-    )
+from server.store.scheduling import quiet_release
 
 
 class ModerationStore(Protocol):
-    """Posting under a room's policy, held messages, redactions, member states."""
+    """Room policies, held messages, redactions, members' states."""
 
     async def room_state(self, room_id: str, person_id: str) -> tuple[RoomPolicy, MemberState]:
         """A room's policy and one person's state in it (defaults when unset).
 
-        Raises ``LookupError`` for an unknown room."""
-
-    async def post_message(
-        self,
-        room_id: str,
-        author: Author,
-        txn: str,
-        body: str,
-        message_id: str,
-        held_id: str,
-        now_ms: int,
-        options: PostOptions | None = None,
-    ) -> PostResult:
-        """Post, hold or refuse a message, as ``decide_post`` says under the
-        policy and member state read in this transaction; a message that would
-        be posted during the room's quiet hours to pupils or parents is
-        scheduled instead (``options``; server/directory/quiet_hours.py).
-
-        Posting is ``append_message``; holding stores it under ``held_id``
-        (without a seq). Slow mode records the post time of non-moderators.
-        Idempotent by ``(room_id, author, txn)`` across messages and held
-        messages: a retry returns the first result whatever the state now.
         Raises ``LookupError`` for an unknown room."""
 
     async def held_messages(
@@ -208,161 +139,11 @@ class ModerationSql(SqlBase, ModerationStore):
 
     async def room_state(self, room_id: str, person_id: str) -> tuple[RoomPolicy, MemberState]:
         async with self._engine.transaction(readonly=True) as tx:
-            row = await tx.fetchrow(f"SELECT {_POLICY_COLUMNS} FROM rooms WHERE id = $1", room_id)
+            row = await tx.fetchrow(f"SELECT {POLICY_COLUMNS} FROM rooms WHERE id = $1", room_id)
             if row is None:
                 raise LookupError(f"no room {room_id!r}")
             member = await member_state(tx, room_id, person_id)
-        return _policy(row), member
-
-    async def post_message(
-        self,
-        room_id: str,
-        author: Author,
-        txn: str,
-        body: str,
-        message_id: str,
-        held_id: str,
-        now_ms: int,
-        options: PostOptions | None = None,
-    ) -> PostResult:
-        """Raises ``LookupError`` for an unknown room.
-
-        The hot path (an open room, a member in good standing) is three
-        statements: allocate the seq and read the policy in one UPDATE, read
-        the member's state (skipped for moderators, whom nothing restricts),
-        insert. The member's state is read by a statement of its own after
-        the room's row lock is taken, so on PostgreSQL it sees whatever a
-        concurrent post of the same member committed (slow mode holds).
-        """
-        options = options or _AT_ONCE
-        async with self._engine.transaction() as tx:
-            # The school's kill switch first: nothing else matters while it is on
-            # for this profile (one indexed look-up; no row when it is off).
-            # The person's own pause (a burst to many rooms) in the same look-up.
-            stopped = await tx.fetchval(
-                "SELECT 'school' FROM messaging_suspensions s JOIN rooms r"
-                " ON r.school_id = s.school_id WHERE r.id = $1 AND s.profile = $2"
-                " UNION ALL SELECT 'account' FROM paused_accounts WHERE person_id = $3",
-                room_id,
-                author.profile.value,
-                author.id,
-            )
-            if stopped:
-                await tx.rollback()
-                return PostResult(refusal=Refusal(
-                    ErrorCode.SUSPENDED,
-                    "messaging is suspended in this school for now" if stopped == "school"
-                    else "your account is paused: the school's administrators were alerted",
-                ))
-            row = await tx.fetchrow(
-                "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1"
-                f" RETURNING last_seq, id, school_id, kind, closed_ms, {_POLICY_COLUMNS}",
-                room_id,
-            )
-            if row is None:
-                raise LookupError(f"no room {room_id!r}")
-            if row["closed_ms"] is not None:
-                # A conversation closed when a relation it needed ended: checked
-                # here too, under the transaction, whatever a node's cache says.
-                await tx.rollback()
-                return PostResult(refusal=Refusal(
-                    ErrorCode.CLOSED, "this conversation is closed: it is read-only now"
-                ))
-            policy = _policy(row)
-            member = (
-                MemberState() if author.moderator
-                else await member_state(tx, room_id, author.id)
-            )
-            state = RoomState(policy, member)
-            role = effective_role(
-                RoomRole.MODERATOR if author.moderator else RoomRole.MEMBER, state
-            )
-            decision = decide_post(role, author.profile, state, now_ms)
-            # The school's word filter, for members only (one indexed read,
-            # under the same transaction as the decision it changes).
-            alert: FilterMatch | None = None
-            if not author.moderator and decision.action is not PostAction.REFUSE:
-                found = wordfilter.match(
-                    await read_word_lists(tx, str(row["school_id"])), body
-                )
-                # A private conversation has no moderator to review a held
-                # message, and refusing it would silence a child writing to a
-                # trusted adult ("suicide" is on the hold list): there it is
-                # posted, and alerted (audit only, without the text).
-                if (
-                    found is not None
-                    and found.action is FilterAction.HOLD
-                    and row["kind"] == RoomKind.PRIVATE.value
-                ):
-                    found = replace(found, action=FilterAction.ALERT)
-                if found is not None and found.action is FilterAction.BLOCK:
-                    decision = PostDecision(PostAction.REFUSE, Refusal(
-                        ErrorCode.FILTERED, "this message contains words this school does not allow"
-                    ))
-                elif found is not None and found.action is FilterAction.HOLD:
-                    decision = PostDecision(PostAction.HOLD)
-                elif found is not None and decision.action is PostAction.POST:
-                    alert = found
-
-            if decision.action is PostAction.REFUSE:
-                # A retry of a txn accepted earlier gets its first result,
-                # even if the member was muted (or the room closed) since.
-                earlier = await _earlier_post(tx, room_id, author.id, txn)
-                await tx.rollback()
-                return earlier or PostResult(refusal=decision.refusal)
-
-            if decision.action is PostAction.HOLD:
-                posted = await message_by_txn(tx, room_id, author.id, txn)
-                if posted is not None:
-                    await tx.rollback()
-                    return PostResult(message=posted)
-                held = HeldMessage(held_id, room_id, author.id, txn, body, now_ms)
-                inserted = await tx.execute(
-                    "INSERT INTO held_messages (id, room_id, sender_id, txn, body, created_ms)"
-                    " VALUES ($1, $2, $3, $4, $5, $6)"
-                    " ON CONFLICT (room_id, sender_id, txn) DO NOTHING",
-                    held.id, held.room_id, held.sender_id, held.txn, held.body, held.created_ms,
-                )
-                if inserted == 0:
-                    earlier_held = await _held_by_txn(tx, room_id, author.id, txn)
-                    await tx.rollback()
-                    assert earlier_held is not None
-                    return PostResult(held=earlier_held)
-                # A held message has no seq yet: give the number back. Nobody
-                # else can have seen it, the row lock is ours until commit.
-                await tx.execute(
-                    "UPDATE rooms SET last_seq = last_seq - 1 WHERE id = $1", room_id
-                )
-                if counts_for_slow_mode(role, policy):
-                    await record_post(tx, room_id, author.id, now_ms)
-                return PostResult(held=held, created=True)
-
-            release_ms = await quiet_release(tx, row, author.id, options, now_ms)
-            if release_ms is not None and not options.urgent:
-                return await schedule(tx, row, author, txn, body, options, release_ms,
-                                       role, policy, now_ms)
-            message = Message(room_id, int(row["last_seq"]), message_id, author.id, txn, body,
-                              now_ms, ack_required=options.ack_required)
-            if not await insert_message(tx, message):
-                existing = await message_by_txn(tx, room_id, author.id, txn)
-                await tx.rollback()
-                assert existing is not None
-                return PostResult(message=existing)
-            if counts_for_slow_mode(role, policy):
-                await record_post(tx, room_id, author.id, now_ms)
-            if alert is not None:
-                await audit(
-                    tx, str(row["school_id"]), room_id, author.id,
-                    AuditAction.WORD_FILTER_ALERT, now_ms,
-                    target_person_id=author.id, target_seq=message.seq,
-                    details={"words": list(alert.words)},
-                )
-            if release_ms is not None:  # urgent, through quiet hours: accountable
-                await audit(
-                    tx, str(row["school_id"]), room_id, author.id,
-                    AuditAction.URGENT_MESSAGE, now_ms, target_seq=message.seq,
-                )
-        return PostResult(message=message, created=True, alert=alert)
+        return to_policy(row), member
 
     async def held_messages(
         self,
@@ -380,7 +161,7 @@ class ModerationSql(SqlBase, ModerationStore):
             args.append(status.value)
             marks.append(f"${len(args)}")
         sql = (
-            f"SELECT {_HELD_COLUMNS} FROM held_messages WHERE room_id = $1"
+            f"SELECT {HELD_COLUMNS} FROM held_messages WHERE room_id = $1"
             f" AND status IN ({', '.join(marks)})"
         )
         if sender_id is not None:
@@ -389,7 +170,7 @@ class ModerationSql(SqlBase, ModerationStore):
         sql += " ORDER BY created_ms, id LIMIT $2"
         async with self._engine.transaction(readonly=True) as tx:
             rows = await tx.fetch(sql, *args)
-        return [_held(r) for r in rows]
+        return [to_held(r) for r in rows]
 
     async def decide_held(
         self,
@@ -403,7 +184,7 @@ class ModerationSql(SqlBase, ModerationStore):
         options: PostOptions | None = None,
     ) -> DecideResult:
         async with self._engine.transaction() as tx:
-            # Locks in the order post_message takes them (room, then held
+            # Locks in the order a post takes them (room, then held
             # message), so the two never deadlock on PostgreSQL.
             room = await tx.fetchrow(
                 "UPDATE rooms SET last_seq = last_seq + $2 WHERE id = $1"
@@ -417,12 +198,12 @@ class ModerationSql(SqlBase, ModerationStore):
             row = await tx.fetchrow(
                 "UPDATE held_messages SET status = $3, decided_by = $4, decided_ms = $5,"
                 " reason = $6 WHERE id = $1 AND room_id = $2 AND status = 'pending'"
-                f" RETURNING {_HELD_COLUMNS}",
+                f" RETURNING {HELD_COLUMNS}",
                 held_id, room_id, status.value, actor_id, now_ms, reason,
             )
             if row is None:  # unknown, or decided before: change nothing
                 earlier = await tx.fetchrow(
-                    f"SELECT {_HELD_COLUMNS} FROM held_messages WHERE id = $1 AND room_id = $2",
+                    f"SELECT {HELD_COLUMNS} FROM held_messages WHERE id = $1 AND room_id = $2",
                     held_id, room_id,
                 )
                 posted = None
@@ -431,8 +212,8 @@ class ModerationSql(SqlBase, ModerationStore):
                 await tx.rollback()
                 if earlier is None:
                     raise LookupError(f"no held message {held_id!r} in room {room_id!r}")
-                return DecideResult(_held(earlier), posted, changed=False)
-            held = _held(row)
+                return DecideResult(to_held(earlier), posted, changed=False)
+            held = to_held(row)
             message: Message | None = None
             scheduled: ScheduledMessage | None = None
             release_ms = None
@@ -491,7 +272,7 @@ class ModerationSql(SqlBase, ModerationStore):
         async with self._engine.transaction() as tx:
             room = await tx.fetchrow(
                 "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1"
-                f" RETURNING last_seq, school_id, {_POLICY_COLUMNS}",
+                f" RETURNING last_seq, school_id, {POLICY_COLUMNS}",
                 room_id,
             )
             if room is None:
@@ -508,7 +289,7 @@ class ModerationSql(SqlBase, ModerationStore):
                 earlier = await message_at(tx, room_id, int(redaction_seq))
                 await tx.rollback()
                 return RedactResult(event=earlier)
-            policy = _policy(room)
+            policy = to_policy(room)
             member = MemberState() if moderator else await member_state(tx, room_id, actor_id)
             role = effective_role(
                 RoomRole.MODERATOR if moderator else RoomRole.MEMBER, RoomState(policy, member)
@@ -618,12 +399,12 @@ class ModerationSql(SqlBase, ModerationStore):
             # so two moderators' changes apply one after the other.
             row = await tx.fetchrow(
                 "UPDATE rooms SET last_seq = last_seq WHERE id = $1"
-                f" RETURNING school_id, {_POLICY_COLUMNS}",
+                f" RETURNING school_id, {POLICY_COLUMNS}",
                 room_id,
             )
             if row is None:
                 raise LookupError(f"no room {room_id!r}")
-            old = _policy(row)
+            old = to_policy(row)
             new = change.apply(old)
             if new == old:
                 return old, False
@@ -639,27 +420,3 @@ class ModerationSql(SqlBase, ModerationStore):
             await audit(tx, row["school_id"], room_id, actor_id, AuditAction.POLICY_CHANGE,
                          now_ms, reason=reason, details=details)
         return new, True
-
-
-async def _held_by_txn(
-    tx: Transaction, room_id: str, sender_id: str, txn: str
-) -> HeldMessage | None:
-    row = await tx.fetchrow(
-        f"SELECT {_HELD_COLUMNS} FROM held_messages"
-        " WHERE room_id = $1 AND sender_id = $2 AND txn = $3",
-        room_id,
-        sender_id,
-        txn,
-    )
-    return None if row is None else _held(row)
-
-
-async def _earlier_post(
-    tx: Transaction, room_id: str, sender_id: str, txn: str
-) -> PostResult | None:
-    """The first result of a txn seen before, posted or held."""
-    message = await message_by_txn(tx, room_id, sender_id, txn)
-    if message is not None:
-        return PostResult(message=message)
-    held = await _held_by_txn(tx, room_id, sender_id, txn)
-    return None if held is None else PostResult(held=held)

@@ -118,7 +118,8 @@ class PausedAccount:
 
 @dataclass(frozen=True, slots=True)
 class PostResult:
-    """What ``post_message`` did: exactly one of ``message``, ``held``, ``refusal``.
+    """What ``server.chat.posting.post_message`` did: exactly one of
+    ``message``, ``held``, ``refusal`` (or ``scheduled``).
 
     ``created`` is False when the txn had been seen before: ``message`` or
     ``held`` is then the first result (a refusal is never a duplicate).

@@ -10,9 +10,9 @@ from typing import Any
 import orjson
 
 from server.directory.model import Room, RoomKind, School
-from server.moderation.rules import MemberState
+from server.moderation.rules import MemberState, Premoderation, RoomMode, RoomPolicy
 from server.store.engine import Row, Transaction, new_id
-from server.store.records import AuditAction, Message, MessageKind
+from server.store.records import AuditAction, HeldMessage, HeldStatus, Message, MessageKind
 
 # -- row conversions --------------------------------------------------------
 
@@ -185,3 +185,48 @@ async def audit(
         orjson.dumps(details or {}).decode(),
         now_ms,
     )
+
+
+POLICY_COLUMNS = "mode, premoderation, slow_mode_s, recall_window_s, quiet_hours"
+HELD_COLUMNS = (
+    "id, room_id, sender_id, txn, body, created_ms, status, decided_by, decided_ms, reason, seq"
+)
+
+
+def to_policy(r: Row) -> RoomPolicy:
+    return RoomPolicy(
+        mode=RoomMode(r["mode"]),
+        premoderation=Premoderation(r["premoderation"]),
+        slow_mode_s=int(r["slow_mode_s"]),
+        recall_window_s=int(r["recall_window_s"]),
+        quiet_hours=str(r["quiet_hours"]),
+    )
+
+
+def to_held(r: Row) -> HeldMessage:
+    return HeldMessage(
+        id=r["id"],
+        room_id=r["room_id"],
+        sender_id=r["sender_id"],
+        txn=r["txn"],
+        body=r["body"],
+        created_ms=int(r["created_ms"]),
+        status=HeldStatus(r["status"]),
+        decided_by=opt_str(r["decided_by"]),
+        decided_ms=opt_int(r["decided_ms"]),
+        reason=opt_str(r["reason"]),
+        seq=opt_int(r["seq"]),
+    )
+
+
+async def held_by_txn(
+    tx: Transaction, room_id: str, sender_id: str, txn: str
+) -> HeldMessage | None:
+    row = await tx.fetchrow(
+        f"SELECT {HELD_COLUMNS} FROM held_messages"
+        " WHERE room_id = $1 AND sender_id = $2 AND txn = $3",
+        room_id,
+        sender_id,
+        txn,
+    )
+    return None if row is None else to_held(row)

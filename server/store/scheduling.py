@@ -9,19 +9,16 @@ from typing import Any, Protocol
 
 from server.directory import quiet_hours
 from server.directory.model import RoomKind
-from server.moderation.rules import RoomPolicy, RoomRole, counts_for_slow_mode
 from server.store.engine import Row, SqlBase, Transaction
 from server.store.records import (
-    Author,
     Message,
     MessageKind,
     PostOptions,
-    PostResult,
     ScheduledMessage,
 )
-from server.store.rows import insert_message, message_at, message_by_txn, opt_int, record_post
+from server.store.rows import insert_message, message_at, message_by_txn, opt_int
 
-_SCHEDULED_COLUMNS = (
+SCHEDULED_COLUMNS = (
     "id, room_id, sender_id, txn, body, created_ms, release_ms, ack_required, seq"
 )
 
@@ -77,7 +74,7 @@ class SchedulingSql(SqlBase, SchedulingStore):
     async def scheduled_messages(
         self, room_id: str, sender_id: str | None = None, limit: int = 100
     ) -> list[ScheduledMessage]:
-        sql = (f"SELECT {_SCHEDULED_COLUMNS} FROM scheduled_messages"
+        sql = (f"SELECT {SCHEDULED_COLUMNS} FROM scheduled_messages"
                " WHERE room_id = $1 AND seq IS NULL")
         args: list[Any] = [room_id, limit]
         if sender_id is not None:
@@ -86,7 +83,7 @@ class SchedulingSql(SqlBase, SchedulingStore):
         sql += " ORDER BY created_ms, id LIMIT $2"
         async with self._engine.transaction(readonly=True) as tx:
             rows = await tx.fetch(sql, *args)
-        return [_scheduled(r) for r in rows]
+        return [to_scheduled(r) for r in rows]
 
     async def release_scheduled(
         self, now_ms: int, limit: int, new_message_id: Callable[[], str]
@@ -110,7 +107,7 @@ class SchedulingSql(SqlBase, SchedulingStore):
         """Post one scheduled message, once: of nodes releasing at the same
         time, the one whose UPDATE claims the row posts it; the others roll back."""
         async with self._engine.transaction() as tx:
-            # The room's row first, as post_message locks it: no deadlock.
+            # The room's row first, as a post locks it: no deadlock.
             # (A closed conversation takes nothing more; closing it withdrew
             # what was waiting, in the same transaction.)
             room = await tx.fetchrow(
@@ -120,13 +117,13 @@ class SchedulingSql(SqlBase, SchedulingStore):
             )
             row = await tx.fetchrow(
                 "UPDATE scheduled_messages SET seq = $2 WHERE id = $1 AND seq IS NULL"
-                f" RETURNING {_SCHEDULED_COLUMNS}",
+                f" RETURNING {SCHEDULED_COLUMNS}",
                 scheduled_id, None if room is None else int(room["last_seq"]),
             )
             if room is None or row is None:
                 await tx.rollback()
                 return None
-            waiting = _scheduled(row)
+            waiting = to_scheduled(row)
             message = Message(room_id, int(room["last_seq"]), message_id, waiting.sender_id,
                               waiting.txn, waiting.body, waiting.created_ms,
                               ack_required=waiting.ack_required)
@@ -245,60 +242,26 @@ async def quiet_release(
     release = quiet_hours.release_time(now_ms, options.timezone, window)
     if release is None:
         return None
-    if room["kind"] == RoomKind.PRIVATE.value and not await tx.fetchval(
-        "SELECT 1 FROM room_members_explicit e JOIN people p ON p.id = e.person_id"
-        " WHERE e.room_id = $1 AND e.person_id <> $2"
-        " AND p.profile IN ('pupil', 'parent') LIMIT 1",
-        str(room["id"]), sender_id,
+    if room["kind"] == RoomKind.PRIVATE.value and not await reaches_pupils_or_parents(
+        tx, str(room["id"]), sender_id
     ):
         return None
     return release
 
 
-async def schedule(
-    tx: Transaction,
-    room: Row,
-    author: Author,
-    txn: str,
-    body: str,
-    options: PostOptions,
-    release_ms: int,
-    role: RoomRole,
-    policy: RoomPolicy,
-    now_ms: int,
-) -> PostResult:
-    """Commit a post for later delivery (quiet hours), idempotent by txn."""
-    room_id = str(room["id"])
-    posted = await message_by_txn(tx, room_id, author.id, txn)
-    if posted is not None:
-        await tx.rollback()
-        return PostResult(message=posted)
-    scheduled = ScheduledMessage(options.scheduled_id, room_id, author.id, txn, body, now_ms,
-                                 release_ms, options.ack_required)
-    inserted = await tx.execute(
-        "INSERT INTO scheduled_messages (id, room_id, sender_id, txn, body, ack_required,"
-        " created_ms, release_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        " ON CONFLICT (room_id, sender_id, txn) DO NOTHING",
-        scheduled.id, room_id, author.id, txn, body, int(options.ack_required), now_ms,
-        release_ms,
+async def reaches_pupils_or_parents(tx: Transaction, room_id: str, sender_id: str) -> bool:
+    """Whether a private conversation has a pupil or a parent besides the sender
+    (only their messages wait for the end of quiet hours)."""
+    found = await tx.fetchval(
+        "SELECT 1 FROM room_members_explicit e JOIN people p ON p.id = e.person_id"
+        " WHERE e.room_id = $1 AND e.person_id <> $2"
+        " AND p.profile IN ('pupil', 'parent') LIMIT 1",
+        room_id, sender_id,
     )
-    if inserted == 0:
-        earlier = await tx.fetchrow(
-            f"SELECT {_SCHEDULED_COLUMNS} FROM scheduled_messages"
-            " WHERE room_id = $1 AND sender_id = $2 AND txn = $3",
-            room_id, author.id, txn,
-        )
-        await tx.rollback()
-        assert earlier is not None
-        return PostResult(scheduled=_scheduled(earlier))
-    # No seq until delivered: give the number back (the row lock is ours).
-    await tx.execute("UPDATE rooms SET last_seq = last_seq - 1 WHERE id = $1", room_id)
-    if counts_for_slow_mode(role, policy):
-        await record_post(tx, room_id, author.id, now_ms)
-    return PostResult(scheduled=scheduled, created=True)
+    return bool(found)
 
 
-def _scheduled(r: Row) -> ScheduledMessage:
+def to_scheduled(r: Row) -> ScheduledMessage:
     return ScheduledMessage(
         id=r["id"], room_id=r["room_id"], sender_id=r["sender_id"], txn=r["txn"],
         body=r["body"], created_ms=int(r["created_ms"]), release_ms=int(r["release_ms"]),

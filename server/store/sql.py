@@ -2,7 +2,7 @@
 
 Each domain's SQL lives in its own module beside its narrow Protocol
 (``directory.py``, ``accounts.py``, ``rooms.py``, ``moderation.py``,
-``reports.py``, ``scheduling.py``, ``schema.py``); each class there is a mixin
+``posting.py``, ``reports.py``, ``scheduling.py``, ``schema.py``); each class there is a mixin
 over ``SqlBase`` (``engine.py``), which holds the engine it was handed.
 ``SqlStore`` inherits them all, as Synapse's ``DataStore`` inherits its
 per-domain stores, so it implements the whole ``Store`` Protocol with every
@@ -18,6 +18,7 @@ from server.store.accounts import AccountsSql
 from server.store.directory import DirectorySql, login_base
 from server.store.engine import Engine, Row, SqlBase, Transaction, new_id
 from server.store.moderation import ModerationSql
+from server.store.posting import PostingSql
 from server.store.reports import ReportsSql
 from server.store.rooms import RoomsSql
 from server.store.scheduling import SchedulingSql
@@ -43,6 +44,7 @@ class SqlStore(
     AccountsSql,
     RoomsSql,
     ModerationSql,
+    PostingSql,
     ReportsSql,
     SchedulingSql,
 ):

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from server.chat.posting import post_message
 from server.directory.model import Profile, profile_group
 from server.moderation.rules import PolicyChange, RoomPolicy
 from server.store import (
@@ -117,8 +118,8 @@ class Room:
     anne: Author  # staff: moderator
 
     async def post(self, author: Author, txn: str, at: int = NOW, body: str = "") -> PostResult:
-        return await self.store.post_message(
-            self.id, author, txn, body or f"body of {txn}", f"m-{txn}-{author.id}",
+        return await post_message(
+            self.store, self.id, author, txn, body or f"body of {txn}", f"m-{txn}-{author.id}",
             f"h-{txn}-{author.id}", at,
         )
 

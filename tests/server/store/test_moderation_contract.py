@@ -11,6 +11,7 @@ import asyncio
 
 import pytest
 
+from server.chat.posting import post_message
 from server.errors import ErrorCode
 from server.moderation.rules import MemberState, PolicyChange, Premoderation, RoomMode, RoomPolicy
 from server.store import AuditAction, AuditQuery, HeldStatus, MessageKind, Store
@@ -65,7 +66,7 @@ async def test_an_open_room_posts_like_append_message(room: Room) -> None:
     assert (await room.post(room.claire, "t1")).message.seq == 2  # type: ignore[union-attr]
     assert await room.store.room_head(room.id) == 2
     with pytest.raises(LookupError):
-        await room.store.post_message("nope", room.lea, "t", "b", "m", "h", NOW)
+        await post_message(room.store, "nope", room.lea, "t", "b", "m", "h", NOW)
 
 
 async def test_modes(room: Room) -> None:
@@ -208,7 +209,7 @@ async def test_removal_and_readmission(room: Room, other_node: Store) -> None:
     await room.store.moderate_member(room.id, room.anne.id, room.hugo.id,
                                      AuditAction.MEMBER_REMOVE, None, "exclu", NOW)
     assert (await other_node.room_state(room.id, room.hugo.id))[1].removed
-    refused = await other_node.post_message(room.id, room.hugo, "t", "b", "m", "h", NOW)
+    refused = await post_message(other_node, room.id, room.hugo, "t", "b", "m", "h", NOW)
     assert refused.refusal is not None
     assert refused.refusal.code is ErrorCode.NOT_FOUND  # as if the room did not exist
     assert await other_node.removed_members([room.id, "other"]) == {(room.id, room.hugo.id)}
@@ -247,7 +248,8 @@ async def test_slow_mode_per_member(room: Room) -> None:
 async def test_slow_mode_holds_across_racing_nodes(room: Room, other_node: Store) -> None:
     await room.policy(slow_mode_s=60)
     results = await asyncio.gather(*(
-        (room.store if i % 2 else other_node).post_message(
+        post_message(
+            room.store if i % 2 else other_node,
             room.id, room.lea, f"t{i}", "b", f"m{i}", f"h{i}", NOW + i)
         for i in range(8)
     ))
@@ -343,7 +345,7 @@ async def test_concurrent_redactions_and_posts_stay_gapless(
         store = room.store if i % 2 else other_node
         tasks.append(store.redact_message(room.id, 1 + i // 2, room.claire.id, True, None,
                                           f"r{i}", NOW))
-        tasks.append(store.post_message(room.id, room.hugo, f"p{i}", "b", f"mp{i}", f"hp{i}",
+        tasks.append(post_message(store, room.id, room.hugo, f"p{i}", "b", f"mp{i}", f"hp{i}",
                                         NOW))
     await asyncio.gather(*tasks)
     timeline = await room.store.messages_after(room.id, 0, 100)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from server.chat.posting import post_message
 from server.directory.model import Profile
 from server.errors import ErrorCode
 from server.moderation.rules import Premoderation
@@ -113,8 +114,8 @@ async def test_the_kill_switch_suspends_whole_profiles_on_every_node(
         room.school, [Profile.PUPIL], True, room.anne.id, "comptes piratés", NOW)
     assert now == [Profile.PUPIL]
     # Set through one store, enforced by the other (another node) at once.
-    refused = await other_node.post_message(
-        room.id, room.lea, "k1", "x", "m-k1", "h-k1", NOW)
+    refused = await post_message(
+        other_node, room.id, room.lea, "k1", "x", "m-k1", "h-k1", NOW)
     assert refused.refusal is not None
     assert refused.refusal.code is ErrorCode.SUSPENDED
     assert await room.store.room_head(room.id) == 0  # no seq consumed

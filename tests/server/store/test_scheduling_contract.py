@@ -7,6 +7,7 @@ import asyncio
 from datetime import UTC, datetime
 from itertools import count
 
+from server.chat.posting import post_message
 from server.directory.model import Profile, RoomKind
 from server.errors import ErrorCode
 from server.moderation.rules import PolicyChange
@@ -43,8 +44,8 @@ class School:
         n = next(_ids)
         options = PostOptions(options.quiet_hours, options.timezone, options.urgent,
                               options.ack_required, f"s-{n}")
-        return await self.store.post_message(
-            room, author, txn, body or f"body of {txn}", f"m-{n}", f"h-{n}", at, options
+        return await post_message(
+            self.store, room, author, txn, body or f"body of {txn}", f"m-{n}", f"h-{n}", at, options
         )
 
 
