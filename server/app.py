@@ -51,11 +51,12 @@ from server.http.routes import api_routes
 from server.http.web import WebApp, WebRoute
 from server.live.events import encode
 from server.live.hub import Hub
-from server.moderation.bursts import STAFF_FACTOR, BurstDetector
+from server.moderation.bursts import BurstDetector
 from server.moderation.service import ModerationService
 from server.presence.factory import open_presence
 from server.privacy.factory import build_privacy
 from server.ratelimit.factory import open_rate_limiter
+from server.ratelimit.spread import open_spread
 from server.services import Services
 from server.settings import Settings
 from server.store.calls import CallStore
@@ -89,14 +90,8 @@ async def build_services(
         settings.broker_url, settings.conversations_per_hour / 3600,
         settings.conversations_burst, name="conversations",
     )
-    bursts = BurstDetector(
-        open_rate_limiter(settings.broker_url, settings.burst_rooms / settings.burst_window_s,
-                          settings.burst_rooms, name="spread"),
-        open_rate_limiter(settings.broker_url,
-                          settings.burst_rooms * STAFF_FACTOR / settings.burst_window_s,
-                          settings.burst_rooms * STAFF_FACTOR, name="spread-staff"),
-        settings.burst_window_s,
-    )
+    bursts = BurstDetector(open_spread(settings.broker_url), settings.burst_rooms,
+                           settings.burst_window_s)
     chat = ChatService(store, directory, hub, render, settings, clock, sends, opens, bursts)
     moderation = ModerationService(store, directory, hub, chat, render, settings, clock)
     receipts = ReceiptService(store, directory, hub, chat, render, clock)

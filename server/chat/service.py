@@ -291,6 +291,14 @@ class ChatService:
         wait = await self._sends.take(member.id)
         if wait is not None:
             raise PreauError(ErrorCode.RATE_LIMITED, "slow down", retry_after=wait)
+        if self._bursts is not None:
+            # Counted before the post: the post that would reach one room too
+            # many is not delivered, and the account is paused on every node.
+            now = self._clock.now_ms()
+            if await self._bursts.observe(member, room.id, now):
+                await self._pause_for_burst(member, now)
+                raise PreauError(ErrorCode.SUSPENDED, "your account is paused: the school's "
+                                 "administrators were alerted")
         author = Author(member.id, member.profile, moderator)
         result = await post_message(
             self._store, room.id, author, txn, body, "m_" + secrets.token_urlsafe(12),
@@ -298,10 +306,6 @@ class ChatService:
         )
         if result.refusal is not None:
             raise result.refusal.error()
-        if result.created and self._bursts is not None:
-            now = self._clock.now_ms()
-            if await self._bursts.observe(member, room.id, now):
-                await self._pause_for_burst(member, now)
         if result.created and result.message is not None:
             message = result.message
             await self._hub.publish_message(room.id, message.seq, await self._render.frame(message))
@@ -322,10 +326,15 @@ class ChatService:
             await self._hub.publish_to(room.id, frame, Audience(frozenset({member.id}), True))
         return SendResult(result.message, result.created, result.held, result.scheduled)
 
+    async def forget_spread(self, person_id: str) -> None:
+        """An admin resumed the account: its burst count starts again."""
+        if self._bursts is not None:
+            await self._bursts.forget(person_id)
+
     async def _pause_for_burst(self, member: Member, now_ms: int) -> None:
         """Pause an account that posted into too many rooms at once, and tell
         the moderators of those rooms (the audit log tells the admins)."""
-        rooms = self._bursts.recent_rooms(member.id, now_ms) if self._bursts else []
+        rooms = await self._bursts.recent_rooms(member.id, now_ms) if self._bursts else []
         details = {"rooms": len(rooms), "window_s": self._settings.burst_window_s}
         if not await self._store.pause_account(member.id, member.school_id, "burst", details,
                                                now_ms):

@@ -328,8 +328,11 @@ class ModerationService:
     ) -> bool:
         """Let a paused account post again (admins, audited); False if it was not paused."""
         self._school_admin(member, school_id)
-        return await self._store.resume_account(person_id, school_id, member.id, reason,
-                                                self._clock.now_ms())
+        resumed = await self._store.resume_account(person_id, school_id, member.id, reason,
+                                                   self._clock.now_ms())
+        if resumed:  # a fresh start: the rooms that made the burst count no more
+            await self._chat.forget_spread(person_id)
+        return resumed
 
     # -- the word filter -----------------------------------------------------------
     async def word_filter(self, member: Member, school_id: str) -> dict[str, list[str]]:

@@ -250,12 +250,15 @@ async def test_a_burst_to_many_rooms_pauses_the_account_until_an_admin_resumes_i
                                             {"people": [await pid(clients[teacher])]})
                 rooms.append(opened["room"]["id"])
             async with await camille.connect() as c:
-                # Two rooms are fine; the third within minutes is a burst: the
-                # message is kept, and the account is paused.
-                for room in rooms:
+                # Two rooms are fine; the third within minutes is a burst: that
+                # post is not delivered, and the account is paused.
+                for room in rooms[:2]:
                     await c.send_message(room, "Message urgent, cliquez ici")
-                error = await refused(c.send_message(rooms[0], "encore"), "suspended")
+                error = await refused(c.send_message(rooms[2], "Message urgent, cliquez ici"),
+                                      "suspended")
                 assert "paused" in error.message
+                assert await anne.history(rooms[2]) == []  # nothing reached the third
+                await refused(c.send_message(rooms[0], "encore"), "suspended")
                 paused = (await anne.get(f"/api/schools/{school}/paused"))["paused"]
                 assert [(p["person"]["name"], p["reason"], p["rooms"]) for p in paused] == [
                     ("Camille Martin", "burst", 3)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from server.directory.model import Member, Profile
 from server.moderation.bursts import STAFF_FACTOR, BurstDetector
-from server.ratelimit.memory import MemoryRateLimiter
+from server.ratelimit.spread import MemorySpread
 
 WINDOW_S = 600.0
 
@@ -22,11 +22,7 @@ class Clock:
 
 
 def detector(clock: Clock, rooms: int = 3) -> BurstDetector:
-    return BurstDetector(
-        MemoryRateLimiter(rooms / WINDOW_S, rooms, clock=clock),
-        MemoryRateLimiter(rooms * STAFF_FACTOR / WINDOW_S, rooms * STAFF_FACTOR, clock=clock),
-        WINDOW_S,
-    )
+    return BurstDetector(MemorySpread(), rooms, WINDOW_S)
 
 
 PUPIL = Member("p1", "s", Profile.PUPIL, "Léa Martin")
@@ -42,9 +38,9 @@ async def test_many_rooms_at_once_is_a_burst_one_room_never_is() -> None:
     assert not await bursts.observe(PUPIL, "room-2", clock.ms)
     assert not await bursts.observe(PUPIL, "room-3", clock.ms)
     assert await bursts.observe(PUPIL, "room-4", clock.ms)  # the fourth room in minutes
-    assert sorted(bursts.recent_rooms("p1", clock.ms)) == ["room-1", "room-2", "room-3",
-                                                           "room-4"]
-    assert bursts.recent_rooms("someone-else", clock.ms) == []
+    assert sorted(await bursts.recent_rooms("p1", clock.ms)) == ["room-1", "room-2", "room-3",
+                                                                 "room-4"]
+    assert await bursts.recent_rooms("someone-else", clock.ms) == []
 
 
 async def test_rooms_spread_over_time_are_not_a_burst() -> None:
@@ -54,7 +50,7 @@ async def test_rooms_spread_over_time_are_not_a_burst() -> None:
         assert not await bursts.observe(PUPIL, f"room-{i}", clock.ms)
         clock.s += WINDOW_S / 3 + 1  # one new room every ~3.3 minutes
     # Old rooms are forgotten after the window.
-    assert len(bursts.recent_rooms("p1", clock.ms)) <= 3
+    assert len(await bursts.recent_rooms("p1", clock.ms)) <= 3
 
 
 async def test_teachers_get_more_room() -> None:
@@ -65,3 +61,18 @@ async def test_teachers_get_more_room() -> None:
     assert allowed == [True] * (3 * STAFF_FACTOR) + [False]
     # People are counted apart.
     assert not await bursts.observe(PUPIL, "class-0", clock.ms)
+
+
+async def test_the_window_is_a_window_not_a_refilling_bucket() -> None:
+    # issue 21: with a bucket, 4 rooms in a minute then a 5th 16 s later was
+    # not a burst (tokens had refilled); within one window it is.
+    clock = Clock()
+    bursts = detector(clock, rooms=4)
+    for i in range(4):
+        assert not await bursts.observe(PUPIL, f"room-{i}", clock.ms)
+        clock.s += 15
+    clock.s += 16
+    assert await bursts.observe(PUPIL, "room-4", clock.ms)
+    # Rooms leave the count exactly when their post is older than the window.
+    clock.s += WINDOW_S
+    assert not await bursts.observe(PUPIL, "room-5", clock.ms)
