@@ -53,6 +53,7 @@ from server.live.events import encode
 from server.live.hub import Hub
 from server.moderation.bursts import BurstDetector
 from server.moderation.service import ModerationService
+from server.moderation.shown_text import ShownTextGate
 from server.presence.factory import open_presence
 from server.privacy.factory import build_privacy
 from server.ratelimit.factory import open_rate_limiter
@@ -102,6 +103,7 @@ async def build_services(
     directory.on_change(hub.recheck)
     directory.on_change(chat.directory_changed)  # conversations a change closed
     calls = CallService(CallStore(store.engine), directory, broker, settings, clock,
+                        text_gate=ShownTextGate(store),
                         hub=hub)
     directory.on_change(calls.recheck)  # after the hub's: it refreshes sockets' members
     documents = build_documents(store, broker, directory, settings, clock)

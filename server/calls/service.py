@@ -56,6 +56,7 @@ from server.directory.service import Directory
 from server.errors import ErrorCode, PreauError
 from server.live.channels import Audience
 from server.live.hub import Hub
+from server.moderation.shown_text import ShownTextGate
 from server.settings import Settings
 from server.store.calls import CallStore, RemovedFromRoom
 from server.text import without_bidi_controls
@@ -201,11 +202,13 @@ def _frame(ev: str, fields: Mapping[str, Any]) -> bytes:
 class CallService:
     def __init__(
         self, calls: CallStore, directory: Directory, broker: Broker, settings: Settings,
-        clock: Clock, hub: Hub | None = None,
+        clock: Clock, hub: Hub | None = None, text_gate: ShownTextGate | None = None,
     ) -> None:
         # The hub announces calls to the class room's subscribers (call.started /
         # call.closed), so clients need not poll call.list.
         self._hub = hub
+        # A call's name is shown to the class: the gates of a message (issue 21).
+        self._text_gate = text_gate
         self._calls = calls
         self._directory = directory
         self._broker = broker
@@ -376,6 +379,8 @@ class CallService:
             members = frozenset(group)
         elif not moderator:
             raise PreauError(ErrorCode.FORBIDDEN, "pupils open study groups, not class calls")
+        if name and self._text_gate is not None:
+            await self._text_gate.check(member, name)
         if controls is None or not moderator:
             # A call pupils open never ends because a visiting teacher left.
             controls = Controls(

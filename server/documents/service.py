@@ -36,6 +36,7 @@ from server.directory.service import Directory
 from server.documents.model import DocumentEdit, DocumentInfo, DocumentKind, DocumentVersion
 from server.documents.rights import Role, document_role, live_access
 from server.errors import bad_request, forbidden, not_found
+from server.moderation.shown_text import ShownTextGate
 from server.settings import Settings
 from server.store import Store
 from server.store.documents import SqlDocumentStore
@@ -62,9 +63,12 @@ class Opened:
 
 class DocumentService:
     def __init__(
-        self, store: SqlDocumentStore, directory: Directory, clock: Clock
+        self, store: SqlDocumentStore, directory: Directory, clock: Clock,
+        text_gate: ShownTextGate | None = None,
     ) -> None:
         self.store = store
+        # Titles and version names are shown to the class: a message's gates.
+        self.text_gate = text_gate
         self.directory = directory
         self.clock = clock
         self._rooms: DocumentRooms | None = None
@@ -163,6 +167,8 @@ class DocumentService:
             raise bad_request(f"title: 1 to {MAX_TITLE} characters")
         if member.profile is not Profile.TEACHER or class_id not in member.classes:
             raise forbidden("only the class's teachers create its documents")
+        if self.text_gate is not None:
+            await self.text_gate.check(member, title)
         document = DocumentInfo(
             id="doc-" + secrets.token_hex(8), school_id=member.school_id, class_id=class_id,
             title=title, kind=kind, created_by=member.id, created_ms=self.clock.now_ms(),
@@ -251,9 +257,11 @@ class DocumentService:
 
     async def create_version(self, member: Member, document_id: str, name: str) -> DocumentVersion:
         document = await self._moderate(member, document_id)
-        name = name.strip()
+        name = without_bidi_controls(name).strip()
         if not name or len(name) > MAX_TITLE:
             raise bad_request(f"name: 1 to {MAX_TITLE} characters")
+        if self.text_gate is not None:
+            await self.text_gate.check(member, name)
         version = DocumentVersion(
             "ver-" + secrets.token_hex(8), document.id, name, member.id, self.clock.now_ms()
         )
@@ -306,7 +314,8 @@ def build_documents(
     store: Store, broker: Broker, directory: Directory, settings: Settings, clock: Clock
 ) -> DocumentService:
     """The document service with this node's rooms attached (called by app.py)."""
-    service = DocumentService(SqlDocumentStore(store.engine), directory, clock)
+    service = DocumentService(SqlDocumentStore(store.engine), directory, clock,
+                              ShownTextGate(store))
     limits = Limits(
         max_update_bytes=settings.collab_max_update_bytes,
         max_document_bytes=settings.collab_max_document_bytes,
