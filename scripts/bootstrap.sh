@@ -77,3 +77,19 @@ ensure_chromium() {
     return 1
   fi
 }
+
+# What the tests need from Debian, installed here rather than by a test
+# fixture: iproute2 (network namespaces for WebRTC tests) and Janus (the SFU).
+ensure_test_packages() {
+  local missing=()
+  command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+  command -v janus >/dev/null 2>&1 || missing+=(janus)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" = 0 ]; then
+    echo "==> installing ${missing[*]} (apt-get)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "The WebRTC and SFU tests need ${missing[*]}: run 'sudo apt-get install ${missing[*]}' first" >&2
+    return 1
+  fi
+}

@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.needs import missing
 
 NODE_DIR = Path(__file__).parent / "node"
 
@@ -21,7 +21,7 @@ NODE_DIR = Path(__file__).parent / "node"
 def require_node() -> str:
     node = shutil.which("node")
     if node is None or not (NODE_DIR / "node_modules" / "y-websocket").is_dir():
-        pytest.skip("Node.js and tests/collab/node's packages are needed: "
+        missing("Node.js and tests/collab/node's packages are needed: "
                     "run `npm ci` in tests/collab/node (scripts/test does)")
     return node
 

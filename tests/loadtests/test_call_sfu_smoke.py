@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from loadtests.call_sfu import BEGIN, END, run, write_docs
+from tests.needs import missing
 from tests.rtc.janus.harness import janus_missing_reason
 
 pytestmark = pytest.mark.slow
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.slow
 def test_two_viewers_through_janus_report_every_figure(tmp_path: Path) -> None:
     reason = janus_missing_reason()
     if reason is not None:
-        pytest.skip(f"the SFU scenario needs Janus in a network namespace: {reason}")
+        missing(f"the SFU scenario needs Janus in a network namespace: {reason}")
     results = run([2], window=2.0, settle=1.0, command="python -m loadtests.call_sfu --smoke")
     assert [s.viewers for s in results.steps] == [2]
     step = results.steps[0]

@@ -15,8 +15,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
+from tests.needs import missing
 from tests.server.live import ROOT
 
 
@@ -36,7 +35,7 @@ def test_two_browsers_in_a_study_call_see_each_other(
     tmp_path: Path, shots: Path, web_dist: Path
 ) -> None:
     if os.geteuid() != 0 or shutil.which("ip") is None:
-        pytest.skip("a network namespace needs root and iproute2 (ip)")
+        missing("a network namespace needs root and iproute2 (ip)")
     with loopback_namespace() as ns:
         done = subprocess.run(
             ["ip", "netns", "exec", ns, sys.executable, "-m", "tests.web.call_scenario",

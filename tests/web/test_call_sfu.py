@@ -10,8 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
+from tests.needs import missing
 from tests.rtc.janus.harness import janus_in, janus_missing_reason, network_namespace
 from tests.server.live import ROOT
 
@@ -21,7 +20,7 @@ def test_three_browsers_in_a_class_call_through_the_sfu(
 ) -> None:
     reason = janus_missing_reason()
     if reason is not None:
-        pytest.skip(f"needs Janus in a network namespace: {reason}")
+        missing(f"needs Janus in a network namespace: {reason}")
     args = {"data": str(tmp_path / "server"), "shots": str(shots)}
     with network_namespace() as ns, janus_in(ns, tmp_path) as janus:
         done = subprocess.run(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.needs import missing
 from tests.rtc.janus.harness import (
     JanusServer,
     Namespace,
@@ -20,7 +21,7 @@ from tests.rtc.janus.harness import (
 def sfu_namespace() -> Iterator[Namespace]:
     reason = janus_missing_reason()
     if reason is not None:
-        pytest.skip(f"SFU tests need Janus in a network namespace: {reason}")
+        missing(f"SFU tests need Janus in a network namespace: {reason}")
     with network_namespace() as ns:
         yield ns
 
