@@ -44,7 +44,7 @@ from preau_client.call import CallPeer
 from loadtests.chat_fanout import HOST, run_server
 from loadtests.report import replace_section
 from loadtests.school import SchoolManifest, prepare_school
-from rtc.peer import confine_ice
+from preau_client.peer import confine_ice
 
 BEGIN = "<!-- call-signalling:begin -->"
 END = "<!-- call-signalling:end -->"

@@ -10,7 +10,7 @@ import pytest
 from preau_client import PreauError
 from preau_client.call import CallPeer
 
-from rtc.peer import PatternTrack, confine_ice
+from preau_client.peer import PatternTrack, confine_ice
 from tests.multinode.cluster import Cluster, class_room, running_cluster
 from tests.multinode.conftest import People
 

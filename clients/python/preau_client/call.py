@@ -33,7 +33,7 @@ from aiortc.contrib.media import MediaPlayer, MediaRelay
 from aiortc.sdp import candidate_from_sdp
 
 from preau_client import LiveConnection, PreauError
-from rtc.peer import FrameCounter, rtc_configuration
+from preau_client.peer import FrameCounter, rtc_configuration
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from rtc.peer import confine_ice
+from preau_client.peer import confine_ice
 
 
 @pytest.fixture(autouse=True)

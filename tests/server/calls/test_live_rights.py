@@ -12,7 +12,7 @@ import pytest
 from preau_client import LiveConnection, PreauError
 from preau_client.call import CallPeer
 
-from rtc.peer import PatternTrack
+from preau_client.peer import PatternTrack
 from tests.server.calls.helpers import class_room, people
 from tests.server.live import LiveServer
 
