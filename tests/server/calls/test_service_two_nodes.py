@@ -362,7 +362,10 @@ async def test_class_room_subscribers_hear_of_calls_opening_and_closing(nodes: N
     # A study group is announced to its people only (and the room's moderators).
     group = await nodes.b.calls.create(lea, room, None, [hugo.id], None)
     assert (await event(listeners[lea.id], "call.started"))["call"]["call"] == group.id
-    await asyncio.sleep(0.2)
+    # A fence on the same room channel: a message posted after the group was
+    # announced reaches Chloé after anything announced before it.
+    await nodes.b.chat.send(lea, room, "fence-1", "on révise ?")
+    await listeners[chloe.id].wait_for(room, 1)
     assert not [f for f in listeners[chloe.id].frames
                 if f.get("ev") == "call.started" and f["call"]["call"] == group.id]
 

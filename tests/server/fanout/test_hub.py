@@ -57,7 +57,7 @@ async def test_out_of_order_arrivals_are_delivered_in_order_once(nodes: Nodes) -
     # Commit three messages on node A with the broker muted, so node B hears
     # of them only through what we hand its feed below, in a scrambled order.
     results = []
-    for i in range(3):
+    for i in range(4):
         message, _ = await nodes.a.store.append_message(
             room, inès.id, f"x{i}", f"m{i}", f"id{i}", 0)
         results.append(message)
@@ -66,8 +66,10 @@ async def test_out_of_order_arrivals_are_delivered_in_order_once(nodes: Nodes) -
     for seq in (3, 1, 3, 2, 1):
         feed.on_message(seq, frames[seq])
     assert await ines.wait_for(room, 3) == [1, 2, 3]
-    await asyncio.sleep(0.1)  # a late duplicate would land by now
-    assert ines.seqs(room) == [1, 2, 3]
+    # The feed delivers in seq order: once the fence (4) is in, a duplicate of
+    # 1–3 handed before it would have been delivered before it.
+    feed.on_message(4, frames[4])
+    assert await ines.wait_for(room, 4) == [1, 2, 3, 4]
 
 
 async def test_resume_while_messages_keep_arriving_has_no_gap_or_duplicate(
@@ -123,10 +125,18 @@ async def test_after_a_broker_loss_resync_catches_rooms_up_from_the_store(
     async def broker_down(channel: str, payload: bytes) -> None:
         return None  # every publish of node A is lost, and no later one shows a gap
 
+    publish = nodes.a.broker.publish
     monkeypatch.setattr(nodes.a.broker, "publish", broker_down)
     for i in range(3):
         await nodes.a.chat.send(lea, room, f"lost{i}", f"perdu {i}")
-    await asyncio.sleep(0.1)
+    # A fence through the real bus on the same channel: once it is in, any
+    # publish made before it would have been delivered.
+    monkeypatch.setattr(nodes.a.broker, "publish", publish)
+    await nodes.a.hub.publish_ephemeral(room, b'{"ev":"fence"}')
+    async with asyncio.timeout(5):
+        while not any(f.get("ev") == "fence" for f in hugo.frames):
+            hugo.arrived.clear()
+            await hugo.arrived.wait()
     assert hugo.seqs(room) == []
     await nodes.b.hub.resync()  # what a broker calls once its connection is back
     assert await hugo.wait_for(room, 3) == [1, 2, 3]
