@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 
+from server import metrics
 from server.broker.buffer import BufferedSubscription
 
 
@@ -49,10 +50,13 @@ class MemoryBroker:
 
     def count_drop(self) -> None:
         self.dropped += 1
+        metrics.BROKER_DROPPED_IN.inc()
 
     async def publish(self, channel: str, payload: bytes) -> None:
+        metrics.BROKER_PUBLISHED.inc()
         for sub in tuple(self.bus.channels.get(channel, ())):
             if sub._broker is not self:  # no echo to the publishing node
+                metrics.BROKER_RECEIVED.inc()
                 sub.offer(payload)
 
     async def subscribe(self, channel: str) -> MemorySubscription:

@@ -60,6 +60,7 @@ from typing import Any
 from redis.asyncio.connection import AbstractConnection, Connection, parse_url
 from redis.exceptions import RedisError, ResponseError
 
+from server import metrics
 from server.broker.buffer import BufferedSubscription
 
 log = logging.getLogger(__name__)
@@ -209,6 +210,7 @@ class RedisBroker:
             self._outbox.popleft()
             self._count_publish_drop(1)
         self._outbox.append((channel.encode(), self._tag + payload))
+        metrics.BROKER_PUBLISHED.inc()
         self._idle.clear()
         self._outbox_ready.set()
 
@@ -273,6 +275,7 @@ class RedisBroker:
 
     def count_drop(self) -> None:
         self.dropped += 1
+        metrics.BROKER_DROPPED_IN.inc()
 
     def stats(self) -> dict[str, int]:
         return {
@@ -284,6 +287,11 @@ class RedisBroker:
             "reconnections": self.reconnections,
             "channels": len(self._subs),
         }
+
+    @property
+    def connected(self) -> bool:
+        """The link is up (read at scrape time by ``preau_broker_up``)."""
+        return self._healthy and not self._closed
 
     async def healthy(self) -> bool:
         """True while connected to Redis with every channel subscribed."""
@@ -391,6 +399,7 @@ class RedisBroker:
 
     def _dispatch(self, key: bytes, payload: bytes) -> None:
         self.received += 1
+        metrics.BROKER_RECEIVED.inc()
         local = self._subs.get(key)
         if not local:  # a message in flight while we unsubscribed: wasted work
             self.unrouted += 1
@@ -447,6 +456,7 @@ class RedisBroker:
 
     def _count_publish_drop(self, n: int) -> None:
         self.publish_dropped += n
+        metrics.BROKER_DROPPED_OUT.inc(n)
         # One line per episode, not one per message.
         now = time.monotonic()
         if now - self._drop_logged_at >= DROP_LOG_INTERVAL_S:
@@ -571,6 +581,7 @@ class RedisBroker:
                 self._healthy = True
                 if owed:
                     self.reconnections += 1
+                    metrics.BROKER_RECONNECTIONS.inc()
                     log.info("Redis link back: %d channels subscribed again", len(channels))
                     self._resync()
             self._first_attempt.set()

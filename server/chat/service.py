@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
+from server import metrics
 from server.chat.posting import post_message
 from server.chat.render import MessageRenderer
 from server.clock import Clock
@@ -180,6 +182,7 @@ class ChatService:
         # pattern to slow down (tested before the store: no row for refusals).
         wait = None if self._opens is None else await self._opens.take(member.id)
         if wait is not None:
+            metrics.RATE_CONVERSATIONS.inc()
             raise PreauError(ErrorCode.RATE_LIMITED, "too many new conversations, wait",
                              retry_after=wait)
         people_set = frozenset([member.id, *others])
@@ -290,6 +293,8 @@ class ChatService:
         options = await self.post_options(member, urgent=urgent, ack=ack)
         wait = await self._sends.take(member.id)
         if wait is not None:
+            metrics.RATE_SENDS.inc()
+            metrics.refused("rate_limited")
             raise PreauError(ErrorCode.RATE_LIMITED, "slow down", retry_after=wait)
         if self._bursts is not None:
             # Counted before the post: the post that would reach one room too
@@ -297,16 +302,21 @@ class ChatService:
             now = self._clock.now_ms()
             if await self._bursts.observe(member, room.id, now):
                 await self._pause_for_burst(member, now)
+                metrics.refused("suspended")
                 raise PreauError(ErrorCode.SUSPENDED, "your account is paused: the school's "
                                  "administrators were alerted")
         author = Author(member.id, member.profile, moderator)
+        started = time.perf_counter()
         result = await post_message(
             self._store, room.id, author, txn, body, "m_" + secrets.token_urlsafe(12),
             "h_" + secrets.token_urlsafe(12), self._clock.now_ms(), options,
         )
+        metrics.STORE_POST.observe(time.perf_counter() - started)
         if result.refusal is not None:
+            metrics.refused(result.refusal.code.value)
             raise result.refusal.error()
         if result.created and result.message is not None:
+            metrics.POSTED.inc()
             message = result.message
             await self._hub.publish_message(room.id, message.seq, await self._render.frame(message))
             if result.alert is not None:
@@ -316,10 +326,12 @@ class ChatService:
                     "sender": message.sender_id, "words": list(result.alert.words),
                 }), Audience(moderators=True))
         elif result.created and result.held is not None:
+            metrics.HELD.inc()
             # Only the author and the moderators learn of a held message.
             frame = encode({"ev": "chat.held", **await self._render.held_fields(result.held)})
             await self._hub.publish_to(room.id, frame, Audience(frozenset({member.id}), True))
         elif result.created and result.scheduled is not None:
+            metrics.SCHEDULED.inc()
             # Quiet hours: the author's other devices and the moderators see it waiting.
             frame = encode({"ev": "chat.scheduled",
                             **await self._render.scheduled_fields(result.scheduled)})

@@ -31,6 +31,7 @@ from collab import codec
 from collab.ports import Access
 from collab.room import DocumentRoom
 from collab.rooms import DocumentRooms
+from server import metrics
 from server.auth.service import AuthService
 from server.broker import Broker, Subscription
 from server.directory.service import Directory
@@ -108,6 +109,9 @@ class CollabEndpoint:
         )
         self._connections.add(conn)
         self._per_person[member.id] = self._per_person.get(member.id, 0) + 1
+        gauge = metrics.CONNECTIONS.labels("collab", member.profile.value)
+        gauge.inc()
+        metrics.CONNECTIONS_OPENED.labels("collab", member.profile.value).inc()
         # The socket lives no longer than its session (logout closes it sooner).
         expiry = asyncio.get_running_loop().call_later(
             max(0.0, session.expires_ms / 1000 - time.time()),
@@ -124,6 +128,7 @@ class CollabEndpoint:
             conn.close(1011, "internal error")
         finally:
             expiry.cancel()
+            gauge.dec()
             self._connections.discard(conn)
             left = self._per_person.pop(member.id, 1) - 1
             if left > 0:
@@ -150,6 +155,7 @@ class CollabEndpoint:
             else:
                 charged = await room.receive(conn, frame)
             if charged and bucket.take() is not None:
+                metrics.RATE_COLLAB.inc()
                 log.warning("collab connection %s flooding: closed", conn.id)
                 conn.close(POLICY, "flooding")
                 return

@@ -13,6 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from server import health as node_health
+from server import metrics as preau_metrics
+from server.errors import ErrorCode, PreauError
 from server.gateway.protocol import schemas as ws_schemas
 from server.http.common import services
 from server.http.openapi import Endpoint
@@ -47,6 +49,15 @@ async def health(request: Request) -> Response:
     ok, body = await node_health.check(node, _operator(request, node.settings.ops_token))
     return Response(orjson.dumps(body), status_code=200 if ok else 503,
                     media_type="application/json")
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics (server/metrics.py), for operators only: the
+    operators' token or a caller on this machine, as /api/health's details."""
+    if not _operator(request, services(request).settings.ops_token):
+        raise PreauError(ErrorCode.FORBIDDEN, "metrics are for operators: "
+                         "Authorization: Bearer $PREAU_OPS_TOKEN")
+    return Response(preau_metrics.render(), media_type=preau_metrics.CONTENT_TYPE_LATEST)
 
 
 async def ws_schema(request: Request) -> Response:

@@ -32,7 +32,8 @@ class Audience:
 
 
 def pack(
-    kind: str, seq: int, exclude: str | None, frame: bytes, audience: Audience | None = None
+    kind: str, seq: int, exclude: str | None, frame: bytes, audience: Audience | None = None,
+    sent_at: float | None = None,
 ) -> bytes:
     """A room channel message: a small JSON header line, then the client frame as is.
 
@@ -41,6 +42,8 @@ def pack(
     the header).
     """
     header: dict[str, Any] = {"k": kind, "s": seq, "x": exclude}
+    if sent_at is not None:  # wall-clock seconds: the fan-out latency (server/metrics.py)
+        header["t"] = sent_at
     if audience is not None:
         header["p"] = sorted(audience.people)
         header["mod"] = audience.moderators
@@ -48,9 +51,20 @@ def pack(
 
 
 def unpack(payload: bytes) -> tuple[str, int, str | None, bytes, Audience | None]:
+    kind, seq, exclude, frame, audience, _ = unpack_timed(payload)
+    return kind, seq, exclude, frame, audience
+
+
+def unpack_timed(
+    payload: bytes,
+) -> tuple[str, int, str | None, bytes, Audience | None, float | None]:
+    """``unpack``, and when the publisher stamped it, the time it was sent
+    (a node of an older version does not: None)."""
     header, _, frame = payload.partition(b"\n")
     data = orjson.loads(header)
     audience = None
     if "p" in data:
         audience = Audience(frozenset(str(p) for p in data["p"]), bool(data.get("mod")))
-    return str(data["k"]), int(data["s"]), data.get("x"), frame, audience
+    sent_at = data.get("t")
+    return (str(data["k"]), int(data["s"]), data.get("x"), frame, audience,
+            float(sent_at) if isinstance(sent_at, int | float) else None)

@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from server import metrics
 from server.broker import Broker, Subscription
 from server.directory.model import Member, Room
 from server.directory.rules import may_join
@@ -47,7 +48,7 @@ from server.live.channels import (
     Audience,
     pack,
     room_channel,
-    unpack,
+    unpack_timed,
 )
 from server.live.connection import CloseCode, Connection, RoomState
 from server.live.events import event
@@ -113,9 +114,13 @@ class RoomFeed:
     async def _read(self, sub: Subscription) -> None:
         async for payload in sub:
             try:
-                kind, seq, exclude, frame, audience = unpack(payload)
+                kind, seq, exclude, frame, audience, sent_at = unpack_timed(payload)
                 if kind == "m":
                     self.on_message(seq, frame)
+                    if sent_at is not None:
+                        lag = max(0.0, time.time() - sent_at)
+                        metrics.BROKER_LAG.observe(lag)
+                        metrics.FANOUT_REMOTE.observe(lag)
                 elif audience is not None:
                     await self.on_audience(frame, audience)
                 else:
@@ -149,15 +154,20 @@ class RoomFeed:
     def _broadcast(self, seq: int, frame: bytes) -> None:
         self.delivered = seq
         wire = text_frame(frame)  # framed once for every local recipient
+        delivered = 0
         for conn, state in self.subscribers.items():
             if state.live:
                 if seq > state.last:
                     state.last = seq
                     conn.push(frame, wire)
+                    delivered += 1
             else:
                 state.backlog.append((seq, frame, wire))
                 if len(state.backlog) > conn.queue_limit:  # catching up slower than the room
+                    metrics.SLOW_CONSUMER_WS.inc()
                     conn.close(CloseCode.SLOW_CONSUMER, "too slow: reconnect and resume")
+        if delivered:
+            metrics.DELIVERIES.inc(delivered)
 
     async def _fill(self) -> None:
         try:
@@ -461,10 +471,13 @@ class Hub:
     # -- publishing ----------------------------------------------------------
     async def publish_message(self, room_id: str, seq: int, frame: bytes) -> None:
         """Deliver a committed message here and on every other node."""
+        sent_at, started = time.time(), time.perf_counter()
         feed = self.feeds.get(room_id)
         if feed is not None and feed.ready:
             feed.on_message(seq, frame)
-        await self.broker.publish(room_channel(room_id), pack("m", seq, None, frame))
+            metrics.FANOUT_LOCAL.observe(time.perf_counter() - started)
+        await self.broker.publish(room_channel(room_id),
+                                  pack("m", seq, None, frame, sent_at=sent_at))
 
     async def publish_ephemeral(
         self, room_id: str, frame: bytes, exclude: str | None = None

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from starlette.types import Message, Send
 
+from server import metrics
 from server.live.frames import binary_frame, text_frame
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,9 @@ class Outbox:
         if len(self._queue) >= self._queue_limit:
             log.warning("%s stopped reading: cut after %d queued frames",
                         self._label, len(self._queue))
+            endpoint = "collab" if self._binary else "ws"
+            metrics.SLOW_CONSUMER_CUTS.labels(endpoint).inc()
+            metrics.SEND_QUEUE_DROPPED.labels(endpoint).inc(len(self._queue) + 1)
             self.close(SLOW_CONSUMER, "too slow: reconnect and resume")
             return
         self._queue.append(payload)

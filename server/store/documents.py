@@ -25,6 +25,7 @@ import hashlib
 from collections.abc import Iterable
 
 from collab.ports import StoredLog
+from server import metrics
 from server.documents.model import DocumentEdit, DocumentInfo, DocumentKind, DocumentVersion
 from server.store.engine import Engine, Row, Transaction
 
@@ -158,6 +159,8 @@ class SqlDocumentStore:
         if len(self._edit_rows) > 10_000:
             self._edit_rows.clear()
         self._edit_rows[key] = recorded
+        metrics.DOCUMENT_UPDATES.inc()
+        metrics.DOCUMENT_UPDATE_BYTES.inc(len(update))
         return int(seq)
 
     async def load_log(self, document_id: str, after: int = 0) -> StoredLog:
@@ -200,6 +203,8 @@ class SqlDocumentStore:
                 "DELETE FROM document_updates WHERE document_id = $1 AND seq <= $2",
                 document_id, upto_seq,
             )
+        metrics.DOCUMENT_COMPACTIONS.inc()
+        metrics.DOCUMENT_SIZE.observe(len(snapshot))
         return True
 
     async def refuse_clients(

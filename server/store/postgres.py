@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+from server import metrics
 from server.store.engine import Row
 
 SCHEMES = ("postgresql", "postgres")
@@ -103,21 +104,22 @@ class PostgresEngine:
         self, *, readonly: bool = False, bulk: bool = False
     ) -> AsyncIterator[PostgresTransaction]:
         """``bulk`` changes nothing here: asyncpg never blocks the event loop."""
-        async with self._pool.acquire() as conn:
-            tx = PostgresTransaction(conn)
-            try:
-                # asyncpg's own block: it commits or rolls back, and if we are
-                # cancelled half-way (a client hanging up) the pool's reset
-                # rolls back quietly when the connection comes back.
-                async with conn.transaction(
-                    isolation="repeatable_read" if readonly else "read_committed",
-                    readonly=readonly,
-                ):
-                    try:
-                        yield tx
-                    finally:
-                        tx.open = False
-                    if tx.rollback_requested:
-                        raise _RollbackRequested
-            except _RollbackRequested:
-                pass
+        with metrics.timed_transaction(readonly, bulk):
+            async with self._pool.acquire() as conn:
+                tx = PostgresTransaction(conn)
+                try:
+                    # asyncpg's own block: it commits or rolls back, and if we are
+                    # cancelled half-way (a client hanging up) the pool's reset
+                    # rolls back quietly when the connection comes back.
+                    async with conn.transaction(
+                        isolation="repeatable_read" if readonly else "read_committed",
+                        readonly=readonly,
+                    ):
+                        try:
+                            yield tx
+                        finally:
+                            tx.open = False
+                        if tx.rollback_requested:
+                            raise _RollbackRequested
+                except _RollbackRequested:
+                    pass

@@ -41,6 +41,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
+from server import metrics
 from server.store.engine import Row
 
 log = logging.getLogger(__name__)
@@ -187,31 +188,32 @@ class SqliteEngine:
     ) -> AsyncIterator[SqliteTransaction]:
         """``bulk``: many statements (imports, a whole school): run them on the
         database thread so the event loop keeps serving meanwhile."""
-        async with self._lock:
-            begin = "BEGIN" if readonly else "BEGIN IMMEDIATE"
-            run = self._on_thread if bulk else self._inline
-            try:
-                await run(lambda: self._conn.execute(begin))
-            except sqlite3.OperationalError as exc:
-                if not _is_locked(exc):
-                    raise
-                # Another process writes: wait for its lock on the thread.
-                run = self._on_thread
-                await run(lambda: _begin_waiting(self._conn, begin, LOCK_WAIT_S))
-            tx = SqliteTransaction(self._conn, run)
-            try:
-                yield tx
-                if tx.open:
+        with metrics.timed_transaction(readonly, bulk):
+            async with self._lock:
+                begin = "BEGIN" if readonly else "BEGIN IMMEDIATE"
+                run = self._on_thread if bulk else self._inline
+                try:
+                    await run(lambda: self._conn.execute(begin))
+                except sqlite3.OperationalError as exc:
+                    if not _is_locked(exc):
+                        raise
+                    # Another process writes: wait for its lock on the thread.
+                    run = self._on_thread
+                    await run(lambda: _begin_waiting(self._conn, begin, LOCK_WAIT_S))
+                tx = SqliteTransaction(self._conn, run)
+                try:
+                    yield tx
+                    if tx.open:
+                        tx.open = False
+                        await run(self._conn.commit)
+                        if not readonly:
+                            self._writes += 1
+                except BaseException:
                     tx.open = False
-                    await run(self._conn.commit)
-                    if not readonly:
-                        self._writes += 1
-            except BaseException:
-                tx.open = False
-                # Inline statements cannot be left pending; on the thread they
-                # run in order, so this rollback comes after any of them.
-                await run(self._conn.rollback)
-                raise
+                    # Inline statements cannot be left pending; on the thread they
+                    # run in order, so this rollback comes after any of them.
+                    await run(self._conn.rollback)
+                    raise
 
     async def _checkpoints(self) -> None:
         """Copy the WAL into the database from a second connection, off the loop."""
