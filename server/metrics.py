@@ -16,7 +16,7 @@ more nodes to scale) need ``PROMETHEUS_MULTIPROC_DIR`` set to an empty
 directory before start: the client library then keeps each process's values
 in files there, and :func:`exposition_registry` sums them at each scrape
 (gauges of open things: ``livesum``). The gauges read at scrape time
-(``set_function``: rooms followed, open documents, broker link) then report
+(``set_function``: open documents, call seats, broker link) then report
 the process that answered the scrape.
 """
 
@@ -146,7 +146,7 @@ DOCUMENTS_OPEN = Gauge("preau_documents_open", "Documents with a socket on this 
 # -- calls -----------------------------------------------------------------------
 CALLS_STARTED = Counter("preau_calls_started", "Calls started")
 CALL_JOINS = Counter("preau_call_joins", "Participants who joined a call")
-CALL_PARTICIPANTS = Gauge("preau_call_participants", "Call participants on this node's sockets",
+CALL_PARTICIPANTS = Gauge("preau_call_participants", "Call seats held by this node's sockets",
                           multiprocess_mode="livesum")
 SFU_ASSIGNMENTS = Counter("preau_sfu_assignments", "Calls placed on a Janus instance")
 
@@ -188,6 +188,7 @@ def bind_node(
     *,
     broker_up: Callable[[], bool],
     documents_open: Callable[[], int],
+    call_participants: Callable[[], int],
 ) -> None:
     """Name this node and read its state gauges at scrape time (once per app)."""
     NODE_INFO.clear()
@@ -195,6 +196,7 @@ def bind_node(
     if not _multiprocess():
         BROKER_UP.set_function(lambda: 1.0 if broker_up() else 0.0)
         DOCUMENTS_OPEN.set_function(lambda: float(documents_open()))
+        CALL_PARTICIPANTS.set_function(lambda: float(call_participants()))
 
 
 def _multiprocess() -> bool:
@@ -226,3 +228,18 @@ for _endpoint in ENDPOINTS:
     for _profile in PROFILES:
         CONNECTIONS.labels(_endpoint, _profile)
         CONNECTIONS_OPENED.labels(_endpoint, _profile)
+
+
+def serve(host: str, port: int) -> Callable[[], None]:
+    """Serve the metrics on ``host:port`` (``PREAU_METRICS_PORT``), any path,
+    without a token: for a network only Prometheus reaches. Returns the stop."""
+    from prometheus_client import start_http_server
+
+    server, thread = start_http_server(port, host, registry=exposition_registry())
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+    return stop

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from server import metrics
 from server.auth import passwords, tokens
 from server.auth.throttle import LoginThrottle
 from server.clock import Clock
@@ -83,6 +84,7 @@ class AuthService:
         self, person_id: str | None, code: ErrorCode, message: str
     ) -> PreauError:
         await self.throttle.failed(person_id)
+        metrics.LOGIN_FAILURE.inc()
         log.info("login refused: %s", code.value)
         return PreauError(code, message)
 
@@ -104,6 +106,7 @@ class AuthService:
             raise await self._fail(known, ErrorCode.INVALID_CREDENTIALS, WRONG_LOGIN)
         assert creds.password_hash is not None
         await self.throttle.succeeded(key, client_ip)
+        metrics.LOGIN_SUCCESS.inc()
         if passwords.needs_rehash(creds.password_hash):
             new_hash = await passwords.hash_password(password)
             await self._store.set_password(creds.person_id, new_hash, self._clock.now_ms())

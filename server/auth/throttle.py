@@ -38,6 +38,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from server import metrics
 from server.auth.tokens import normalise_login
 from server.directory.model import Member
 from server.errors import ErrorCode, PreauError, forbidden, not_found
@@ -167,6 +168,7 @@ class LoginThrottle:
         address, per_hour = self.addresses.limit_for(client_ip)
         refusal = await self._attempts.begin(key, address, per_hour, self._clock.now_ms())
         if refusal is not None:
+            metrics.LOGIN_THROTTLED.inc()
             raise _refused(refusal)
         return key
 

@@ -48,6 +48,7 @@ from rtc import room as rtc
 from rtc.room import ALL, MODERATORS, CallRefused, CallState, Controls, Outcome, Refusal, Role
 from rtc.signal import CandidateBudget, SdpType, SignalError, check_candidate, check_sdp
 from rtc.turn import TurnConfig, ice_servers
+from server import metrics
 from server.broker import Broker, Subscription
 from server.clock import Clock
 from server.directory.model import Member, Profile, Room, RoomKind
@@ -253,6 +254,10 @@ class CallService:
         """
         self._listeners.append(callback)
 
+    def local_seats(self) -> int:
+        """Call seats held by this node's sockets (``preau_call_participants``)."""
+        return len(self._peers)
+
     async def seating(self, call_id: str, person_id: str) -> Seating | None:
         """Is ``person_id`` seated (admitted, not in the lobby) in open call
         ``call_id``? Returns the seat and the call's current state, read from
@@ -394,6 +399,7 @@ class CallService:
             sfu=controls.force_sfu, moderated=moderator,
         )
         await self._calls.create(state, now)
+        metrics.CALLS_STARTED.inc()
         await self._announce("call.started", state)
         return state
 
@@ -440,6 +446,7 @@ class CallService:
             await self._maybe_unlisten(call_id)
             raise
         assert outcome.seat is not None
+        metrics.CALL_JOINS.inc()
         return outcome.state, outcome.seat
 
     def welcome(self, state: CallState, seat: rtc.Seat) -> dict[str, Any]:
