@@ -16,15 +16,17 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
-from starlette.routing import WebSocketRoute
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
-from server import log_redaction
+from server import __version__, log_redaction, metrics
 from server.auth.service import AuthService
 from server.broker import Broker
 from server.broker.factory import open_broker
 from server.calls.service import CallService
+from server.charter.service import CharterService
 from server.chat.receipts import ReceiptService
 from server.chat.render import MessageRenderer
 from server.chat.scheduler import ScheduledDelivery
@@ -38,12 +40,16 @@ from server.documents.endpoint import CollabEndpoint
 from server.documents.service import build_documents
 from server.errors import PreauError
 from server.gateway.call_ops import CallOps
+from server.gateway.charter_ops import CharterOps
 from server.gateway.endpoint import WebSocketGateway
+from server.gateway.mood_ops import MoodOps
 from server.gateway.reading_ops import ReadingOps
 from server.gateway.sfu_ops import SfuOps, open_sfu_backend
+from server.http import meta_api
 from server.http.middleware import (
     BodyLimitMiddleware,
     SecurityMiddleware,
+    http_error_handler,
     preau_error_handler,
     unexpected_error_handler,
 )
@@ -51,9 +57,11 @@ from server.http.routes import api_routes
 from server.http.web import WebApp, WebRoute
 from server.live.events import encode
 from server.live.hub import Hub
+from server.logs import ContextMiddleware
 from server.moderation.bursts import BurstDetector
 from server.moderation.service import ModerationService
 from server.moderation.shown_text import ShownTextGate
+from server.mood.service import MoodService
 from server.presence.factory import open_presence
 from server.privacy.factory import build_privacy
 from server.ratelimit.factory import open_rate_limiter
@@ -121,11 +129,14 @@ async def build_services(
         privacy,
         calls=calls,
         documents=documents,
+        mood=MoodService(store, directory, hub, clock),
+        charter=CharterService(store, directory, broker, hub, settings, clock),
     )
 
 
 async def close_services(services: Services) -> None:
     await services.calls.close()
+    await services.charter.close()
     await services.documents.rooms.close()
     await services.hub.stop()
     await services.privacy.close()
@@ -150,6 +161,10 @@ async def seed_demo(services: Services) -> ImportReport | None:
         now_ms=services.clock.now_ms(),
     )
     await apply_school_defaults(services, report.school.id)
+    # The demo's people are seeded as having accepted the default charter, so
+    # the demo opens on the app; publish a version to see the charter screen.
+    await services.charter.accept_for(
+        report.school.id, [a.account.person_id for a in report.created])
     _write_codes(services.settings.data_dir / "demo-accounts.txt", report)
     return report
 
@@ -196,6 +211,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                     print(format_accounts(report), flush=True)
             await services.hub.start()
             await services.calls.start()
+            await services.charter.start()
             watcher = asyncio.get_running_loop().create_task(
                 services.directory.watch(settings.directory_poll_s)
             )
@@ -214,7 +230,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 settings, services.auth, services.directory, services.hub, services.chat,
                 services.moderation,
                 modules=[ReadingOps(services.receipts), CallOps(services.calls),
-                         SfuOps(services.calls, sfu)],
+                         SfuOps(services.calls, sfu), CharterOps(services.charter),
+                         MoodOps(services.mood)],
+                charter=services.charter,
             )
             app.state.collab = CollabEndpoint(
                 settings, services.auth, services.directory, services.documents,
@@ -225,11 +243,21 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             # Everything built so far lives as long as the process: move it out
             # of the collector's sight, so full collections stay short (a full
             # pass over start-up objects stalled every socket for ~80 ms).
+            metrics.bind_node(
+                settings.node_id, __version__,
+                broker_up=lambda: bool(getattr(services.broker, "connected", True)),
+                documents_open=lambda: len(services.documents.rooms.rooms),
+                call_participants=services.calls.local_seats,
+            )
+            stop_metrics = (metrics.serve(settings.metrics_host, settings.metrics_port)
+                            if settings.metrics_port else None)
             gc.collect()
             gc.freeze()
             log.info("node %s ready (store %s, broker %s)", settings.node_id,
                      settings.effective_store_url.split(":")[0], settings.broker_url)
             yield
+            if stop_metrics is not None:
+                stop_metrics()
             await app.state.collab.stop()
             watcher.cancel()
             retention.cancel()
@@ -244,15 +272,20 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             *api_routes(),
             WebSocketRoute("/ws", _GatewayEntry()),
             WebSocketRoute("/collab/{document}", _CollabEntry()),
+            # Prometheus, for operators only (docs/operations.md, "Metrics").
+            Route("/metrics", meta_api.metrics, methods=["GET"]),
             # The browser app: "/" and client routes (keep last: it takes
             # every other plain HTTP path, never /api, /ws or /collab).
             WebRoute(WebApp(settings.web_dir)),
         ],
         middleware=[
+            Middleware(ContextMiddleware),  # request/connection ids in logs
             Middleware(SecurityMiddleware, allowed_origins=settings.allowed_origins),
             Middleware(BodyLimitMiddleware),
         ],
-        exception_handlers={PreauError: preau_error_handler, Exception: unexpected_error_handler},
+        exception_handlers={PreauError: preau_error_handler,
+                            StarletteHTTPException: http_error_handler,
+                            Exception: unexpected_error_handler},
         lifespan=lifespan,
     )
     return app

@@ -6,8 +6,9 @@ import logging
 from typing import Any
 
 import orjson
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
 from server.errors import HTTP_STATUS, ErrorCode, PreauError
@@ -90,6 +91,21 @@ def error_response(exc: PreauError) -> Response:
 async def preau_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PreauError)
     return error_response(exc)
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404 and 405 (no route, wrong method): under /api/ they
+    answer like every other API error, in JSON (``not_found``, ``bad_request``);
+    elsewhere (the web client's pages) as Starlette does."""
+    assert isinstance(exc, StarletteHTTPException)
+    if not request.url.path.startswith("/api/"):
+        return PlainTextResponse(str(exc.detail), status_code=exc.status_code,
+                                 headers=exc.headers)
+    code = ErrorCode.NOT_FOUND if exc.status_code == 404 else ErrorCode.BAD_REQUEST
+    message = "no such route" if exc.status_code == 404 else str(exc.detail).lower()
+    return Response(orjson.dumps({"error": PreauError(code, message).to_wire()}),
+                    status_code=exc.status_code, media_type="application/json",
+                    headers=exc.headers)
 
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
