@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,6 +43,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         proxy_headers=True,
         forwarded_allow_ips=args.forwarded_allow_ips or settings.forwarded_allow_ips,
         access_log=False,
+        log_config=None,  # uvicorn's loggers go to the root's handler (server/logs.py)
         log_level=args.log_level,
         timeout_graceful_shutdown=5,
     )
@@ -260,9 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from server import logs
+
+    logs.configure(settings.log_format, settings.node_id)
     if args.command == "serve":
         return _serve(args, settings)
     runner = {"import": _import, "migrate": _migrate, "new-code": _new_code,

@@ -75,6 +75,11 @@ class Settings:
     # (scheme://host of the request), which is what the bundled web client needs.
     allowed_origins: frozenset[str] = frozenset()
     seed_demo: bool = True
+    # The charter of use gate (docs/moderation.md, "Charter of use"): until a
+    # person accepted their school's current charter, every op but reading and
+    # accepting it answers charter_required. Off only where the ENT's portal
+    # already collects acceptance (and in the test harness: tests/server/live.py).
+    charter_required: bool = True
     cookie_secure: bool = False
     # Sessions: idle timeout and absolute lifetime, in seconds.
     session_idle_s: int = 2 * 3600
@@ -88,6 +93,11 @@ class Settings:
     # Operators' token: /api/health's details (node id, version, counters) for
     # callers that are not on the node's own machine.
     ops_token: str = ""
+    # Logs: "text" (human-readable) or "json" (one object per line); metrics
+    # on a port of their own (0: off; /metrics behind the operators' token).
+    log_format: str = "text"
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
     # Reverse proxies believed about the client's address (X-Forwarded-For).
     forwarded_allow_ips: str = "127.0.0.1"
     http_head_timeout_s: float = 10.0
@@ -189,12 +199,16 @@ class Settings:
             node_id=env.get("PREAU_NODE_ID") or defaults.node_id,
             allowed_origins=origins,
             seed_demo=_bool(env, "PREAU_SEED_DEMO", True),
+            charter_required=_bool(env, "PREAU_CHARTER_REQUIRED", True),
             cookie_secure=_bool(env, "PREAU_COOKIE_SECURE", False),
             session_idle_s=_int(env, "PREAU_SESSION_IDLE_S", defaults.session_idle_s, 60),
             session_max_s=_int(env, "PREAU_SESSION_MAX_S", defaults.session_max_s, 1),
             activation_ttl_s=_int(env, "PREAU_ACTIVATION_TTL_S", defaults.activation_ttl_s, 60),
             max_frame_bytes=_int(env, "PREAU_MAX_FRAME_BYTES", defaults.max_frame_bytes, 1024),
             ops_token=env.get("PREAU_OPS_TOKEN", ""),
+            log_format=_log_format(env),
+            metrics_port=_int(env, "PREAU_METRICS_PORT", 0),
+            metrics_host=env.get("PREAU_METRICS_HOST") or "127.0.0.1",
             forwarded_allow_ips=env.get("PREAU_FORWARDED_ALLOW_IPS") or "127.0.0.1",
             http_head_timeout_s=_float(env, "PREAU_HTTP_HEAD_TIMEOUT_S",
                                        defaults.http_head_timeout_s),
@@ -293,6 +307,13 @@ class Settings:
         )
         _check_login_throttle(settings)
         return settings
+
+
+def _log_format(env: Mapping[str, str]) -> str:
+    raw = (env.get("PREAU_LOG_FORMAT") or "text").lower()
+    if raw not in ("text", "json"):
+        raise SettingsError(f"PREAU_LOG_FORMAT must be text or json, got {raw!r}")
+    return raw
 
 
 def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
