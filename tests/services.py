@@ -109,6 +109,56 @@ def _private_postgres() -> Iterator[str]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+class PostgresServer:
+    """A private PostgreSQL that a test may stop and start again on the same
+    port (a restart, a failover): :func:`private_postgres`."""
+
+    def __init__(self, prefix: list[str], bin_dir: Path, base: Path, port: int) -> None:
+        self.prefix, self.bin_dir, self.base, self.port = prefix, bin_dir, base, port
+        self.url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        self.running = True
+
+    def stop(self, mode: str = "fast") -> None:
+        """``fast`` ends every session (as a restart does); ``immediate`` as a crash."""
+        _run(self.prefix, str(self.bin_dir / "pg_ctl"), "-D", str(self.base / "data"),
+             "-m", mode, "-w", "stop")
+        self.running = False
+
+    def start(self) -> None:
+        _start(self.prefix, self.bin_dir, self.base / "data", self.base / "sockets",
+               self.base / "postgres.log", port=self.port)
+        self.running = True
+
+
+@contextlib.contextmanager
+def private_postgres() -> Iterator[PostgresServer]:
+    """A private PostgreSQL of the block's own (never ``DATABASE_URL``): stop it at will."""
+    bin_dir = _postgres_bin()
+    as_root = os.geteuid() == 0
+    prefix: list[str] = ["runuser", "-u", "postgres", "--"] if as_root else []
+    tmp_root = Path("/tmp" if as_root else tempfile.gettempdir())
+    base = Path(tempfile.mkdtemp(prefix="preau-pg-", dir=tmp_root))
+    (base / "owner.pid").write_text(str(os.getpid()))
+    data, sockets = base / "data", base / "sockets"
+    try:
+        sockets.mkdir()
+        if as_root:
+            user = pwd.getpwnam("postgres")
+            for path in (base, sockets):
+                os.chown(path, user.pw_uid, user.pw_gid)
+        _run(prefix, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres",
+             "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync")
+        server = PostgresServer(prefix, bin_dir, base,
+                                _start(prefix, bin_dir, data, sockets, base / "postgres.log"))
+        try:
+            yield server
+        finally:
+            if (data / "postmaster.pid").exists():
+                server.stop("immediate")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def _reap_orphans(tmp_root: Path, prefix: list[str], bin_dir: Path) -> None:
     """Stop and remove private servers whose owning test run is gone."""
     for base in tmp_root.glob("preau-pg-*"):
@@ -131,11 +181,12 @@ def _run(prefix: list[str], *args: str) -> None:
     subprocess.run([*prefix, *args], check=True, capture_output=True, text=True)
 
 
-def _start(prefix: list[str], bin_dir: Path, data: Path, sockets: Path, logfile: Path) -> int:
+def _start(prefix: list[str], bin_dir: Path, data: Path, sockets: Path, logfile: Path,
+           port: int | None = None) -> int:
     # The free port may be taken between our probe and the server's bind:
-    # try a few.
+    # try a few (a restart keeps its ``port``).
     for attempt in range(3):
-        port = _free_port()
+        port = port if port is not None and attempt == 0 else _free_port()
         options = (
             f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets}"
             " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"

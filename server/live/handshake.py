@@ -23,7 +23,7 @@ import orjson
 from starlette.types import Scope, Send
 
 from server.directory.model import Member
-from server.errors import ErrorCode
+from server.errors import HTTP_STATUS, ErrorCode, PreauError
 from server.live.connection import SessionRef
 
 log = logging.getLogger(__name__)
@@ -125,8 +125,12 @@ async def admit(
         await deny(scope, send, 403, ErrorCode.FORBIDDEN, "origin not allowed")
         return None
     token = token_from_scope(scope, allow_query=True)
-    session = await resolve(token) if token is not None else None
-    member = await people.member(session.person_id) if session is not None else None
+    try:
+        session = await resolve(token) if token is not None else None
+        member = await people.member(session.person_id) if session is not None else None
+    except PreauError as exc:  # the store is down (unavailable): try again later
+        await deny(scope, send, HTTP_STATUS[exc.code], exc.code, exc.message)
+        return None
     if session is None or member is None:
         await deny(scope, send, 401, ErrorCode.UNAUTHENTICATED, "log in first")
         return None

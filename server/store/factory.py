@@ -8,7 +8,7 @@ once, handed to every store module.
 
 from __future__ import annotations
 
-from server.store import Store
+from server.store import Store, outage
 from server.store.engine import Engine
 from server.store.postgres import SCHEMES as POSTGRES_SCHEMES
 from server.store.postgres import PostgresEngine
@@ -19,6 +19,9 @@ ACCEPTED = "sqlite:///path/to/file.db, sqlite:///:memory: or postgresql://user@h
 
 async def open_engine(url: str) -> Engine:
     """Open the database at ``url`` (see ``open_store`` for the URLs accepted)."""
+    # An outage is logged once by the engine, never as a traceback per failed
+    # attempt, whatever logged it (server/store/outage.py).
+    outage.install()
     scheme = url.partition(":")[0].lower() if ":" in url else ""
     if scheme == "sqlite":
         # Drivers are imported when chosen, never at import time.

@@ -17,8 +17,41 @@ from typing import Any
 
 from server import metrics
 from server.store.engine import Row
+from server.store.outage import OutageLog
 
 SCHEMES = ("postgresql", "postgres")
+# How long a transaction waits for a pooled connection (connecting included)
+# before the store counts as unavailable.
+ACQUIRE_TIMEOUT_S = 5.0
+
+
+def _outage_errors() -> tuple[type[BaseException], ...]:
+    """The driver's errors that mean "the database cannot be reached now" (a
+    restart, a failover, the network), never "this statement is wrong"."""
+    import asyncpg.exceptions as pg
+
+    return (
+        OSError,  # ConnectionRefusedError, ConnectionResetError, name resolution
+        pg.PostgresConnectionError,  # class 08 (ConnectionDoesNotExistError…)
+        pg.CannotConnectNowError,  # 57P03: starting up or shutting down
+        pg.AdminShutdownError,  # 57P01: the server was stopped under us
+        pg.CrashShutdownError,
+        pg.TooManyConnectionsError,
+    )
+
+
+def _is_outage(exc: BaseException, known: tuple[type[BaseException], ...]) -> bool:
+    if isinstance(exc, known):
+        return True
+    # Once the socket is gone asyncpg says "connection is closed" (or "was
+    # closed in the middle of operation") with an InterfaceError.
+    import asyncpg
+
+    return isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)
+
+
+class _AcquireTimeout(Exception):
+    """No pooled connection within ACQUIRE_TIMEOUT_S (connecting included)."""
 
 
 def _rowcount(status: str) -> int:
@@ -83,9 +116,13 @@ class PostgresTransaction:
 class PostgresEngine:
     def __init__(self, pool: Any) -> None:
         self._pool = pool
+        # One line when the database stops answering, one when it is back
+        # (server/store/outage.py); transactions meanwhile raise StoreUnavailable.
+        self.outage = OutageLog("store (PostgreSQL)")
+        self._outage_errors = _outage_errors()
 
     @classmethod
-    async def open(cls, url: str, *, min_size: int = 1, max_size: int = 10) -> PostgresEngine:
+    async def open(cls, url: str, *, min_size: int = 0, max_size: int = 10) -> PostgresEngine:
         """Connect a pool to ``postgresql://user@host:port/database`` (or ``postgres://``)."""
         try:
             import asyncpg
@@ -93,6 +130,9 @@ class PostgresEngine:
             raise ImportError(
                 "PostgreSQL support needs asyncpg: install it with pip install 'preau[postgres]'"
             ) from exc
+        # min_size 0: no background task keeps a floor of connections (it
+        # would retry and log a traceback every few seconds of an outage);
+        # the transactions connect, and notice the outage (outage.py).
         pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size)
         return cls(pool)
 
@@ -103,23 +143,46 @@ class PostgresEngine:
     async def transaction(
         self, *, readonly: bool = False, bulk: bool = False
     ) -> AsyncIterator[PostgresTransaction]:
-        """``bulk`` changes nothing here: asyncpg never blocks the event loop."""
-        with metrics.timed_transaction(readonly, bulk):
-            async with self._pool.acquire() as conn:
-                tx = PostgresTransaction(conn)
-                try:
-                    # asyncpg's own block: it commits or rolls back, and if we are
-                    # cancelled half-way (a client hanging up) the pool's reset
-                    # rolls back quietly when the connection comes back.
-                    async with conn.transaction(
-                        isolation="repeatable_read" if readonly else "read_committed",
-                        readonly=readonly,
-                    ):
-                        try:
-                            yield tx
-                        finally:
-                            tx.open = False
-                        if tx.rollback_requested:
-                            raise _RollbackRequested
-                except _RollbackRequested:
-                    pass
+        """``bulk`` changes nothing here: asyncpg never blocks the event loop.
+
+        The database unreachable — before, during or at the commit of the
+        block — raises ``StoreUnavailable`` (``unavailable``, retryable)."""
+        try:
+            # Outages count among the metrics' transaction errors: what
+            # reaches the timer is still the driver's error.
+            with metrics.timed_transaction(readonly, bulk):
+                async with self._transaction(readonly) as tx:
+                    yield tx
+        except Exception as exc:
+            if isinstance(exc, _AcquireTimeout) or _is_outage(exc, self._outage_errors):
+                raise self.outage.failed(exc) from exc
+            raise
+        if self.outage.down:
+            self.outage.succeeded()
+
+    @asynccontextmanager
+    async def _transaction(self, readonly: bool) -> AsyncIterator[PostgresTransaction]:
+        try:
+            conn = await self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S)
+        except TimeoutError as exc:
+            raise _AcquireTimeout from exc
+        try:
+            tx = PostgresTransaction(conn)
+            try:
+                # asyncpg's own block: it commits or rolls back, and if we are
+                # cancelled half-way (a client hanging up) the pool's reset
+                # rolls back quietly when the connection comes back.
+                async with conn.transaction(
+                    isolation="repeatable_read" if readonly else "read_committed",
+                    readonly=readonly,
+                ):
+                    try:
+                        yield tx
+                    finally:
+                        tx.open = False
+                    if tx.rollback_requested:
+                        raise _RollbackRequested
+            except _RollbackRequested:
+                pass
+        finally:
+            await self._pool.release(conn)

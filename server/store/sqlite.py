@@ -43,6 +43,7 @@ from typing import Any, TypeVar
 
 from server import metrics
 from server.store.engine import Row
+from server.store.outage import OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +144,9 @@ class SqliteEngine:
         self._thread = concurrent.futures.ThreadPoolExecutor(1, "preau-sqlite")
         self._writes = 0  # commits since the last checkpoint
         self._checkpointer: asyncio.Task[None] | None = None
+        # Another process holding the write lock past LOCK_WAIT_S (a stuck
+        # import) is an outage: unavailable, retryable (server/store/outage.py).
+        self.outage = OutageLog("store (SQLite)")
         if path != MEMORY:
             self._checkpointer = asyncio.get_running_loop().create_task(self._checkpoints())
 
@@ -199,7 +203,14 @@ class SqliteEngine:
                         raise
                     # Another process writes: wait for its lock on the thread.
                     run = self._on_thread
-                    await run(lambda: _begin_waiting(self._conn, begin, LOCK_WAIT_S))
+                    try:
+                        await run(lambda: _begin_waiting(self._conn, begin, LOCK_WAIT_S))
+                    except sqlite3.OperationalError as waited:
+                        if not _is_locked(waited):
+                            raise
+                        raise self.outage.failed(waited) from waited
+                if self.outage.down:
+                    self.outage.succeeded()
                 tx = SqliteTransaction(self._conn, run)
                 try:
                     yield tx

@@ -24,7 +24,7 @@ import orjson
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-__all__ = ["LiveConnection", "PreauClient", "PreauError"]
+__all__ = ["LiveConnection", "PreauClient", "PreauError", "retry_delay"]
 
 
 class PreauError(Exception):
@@ -43,6 +43,15 @@ class PreauError(Exception):
         self.message = message
         self.status = status
         self.details: dict[str, Any] = dict(details or {})
+
+
+def retry_delay(error: PreauError) -> float | None:
+    """Seconds to wait before sending the same request again, or None when the
+    refusal is final: ``unavailable`` with ``retry_after`` is a passing outage."""
+    after = error.details.get("retry_after")
+    if error.code != "unavailable" or not isinstance(after, int | float):
+        return None
+    return min(max(float(after), 0.05), 10.0)
 
 
 def _raise_for(response: httpx.Response) -> dict[str, Any]:
@@ -137,6 +146,7 @@ class LiveConnection:
         self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.close_code: int | None = None
         self.closed = asyncio.Event()
+        self.retries = 0  # sends sent again after an ``unavailable`` (an outage)
         # Event consumers that take their events before the queue (call.py):
         # a tap returns True when the event was its own.
         self.taps: list[Callable[[dict[str, Any]], bool]] = []
@@ -182,9 +192,23 @@ class LiveConnection:
             params["since"] = since
         return await self.request("room.subscribe", **params)
 
-    async def send_message(self, room: str, body: str, txn: str | None = None) -> dict[str, Any]:
-        return await self.request("chat.send", room=room, body=body,
-                                  txn=txn or secrets.token_hex(8))
+    async def send_message(self, room: str, body: str, txn: str | None = None, *,
+                           retry_for: float = 60.0) -> dict[str, Any]:
+        """Post a message. While the server answers ``unavailable`` with a
+        ``retry_after`` (its store or broker is down: docs/protocol.md), the
+        same ``txn`` is sent again after that delay, for up to ``retry_for``
+        seconds: the server posts each ``txn`` once, so this never duplicates."""
+        txn = txn or secrets.token_hex(8)
+        deadline = asyncio.get_running_loop().time() + retry_for
+        while True:
+            try:
+                return await self.request("chat.send", room=room, body=body, txn=txn)
+            except PreauError as exc:
+                delay = retry_delay(exc)
+                if delay is None or asyncio.get_running_loop().time() + delay > deadline:
+                    raise
+                self.retries += 1
+                await asyncio.sleep(delay)
 
     async def next_event(self, name: str | None = None, timeout: float = 10) -> dict[str, Any]:
         """The next event (of kind ``name``, skipping others)."""
