@@ -148,7 +148,8 @@ CALLS_STARTED = Counter("preau_calls_started", "Calls started")
 CALL_JOINS = Counter("preau_call_joins", "Participants who joined a call")
 CALL_PARTICIPANTS = Gauge("preau_call_participants", "Call seats held by this node's sockets",
                           multiprocess_mode="livesum")
-SFU_ASSIGNMENTS = Counter("preau_sfu_assignments", "Calls placed on a Janus instance")
+SFU_ASSIGNMENTS = Counter("preau_sfu_assignments",
+                          "Publishers placed on a Janus instance (calls in SFU mode)")
 
 # -- logins and limits -----------------------------------------------------------
 LOGINS = Counter("preau_logins", "Password logins, by outcome (success, failure, throttled)",

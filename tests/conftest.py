@@ -101,11 +101,16 @@ def own_redis() -> Iterator[RedisServer]:
 @pytest.fixture(scope="session", autouse=True)
 def no_token_in_any_server_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """After the whole run: no log a test server wrote holds a session token
-    given in a URL (server/log_redaction.py)."""
+    given in a URL (server/log_redaction.py), the password every live test
+    account has (tests/server/live.py), or a message body marked secret
+    (``Corps-secret-…``, tests/server/test_live_metrics.py)."""
     yield
     import re
 
-    leak = re.compile(r"(?i)token=(?!\[redacted\])[^&\s\"'#;]+")
+    from tests.server.live import PASSWORD
+
+    leak = re.compile(r"(?i)token=(?!\[redacted\])[^&\s\"'#;]+|"
+                      + re.escape(PASSWORD) + r"|Corps-secret-[0-9a-f]+")
     found = []
     for log in tmp_path_factory.getbasetemp().rglob("*.log"):
         try:
@@ -113,4 +118,4 @@ def no_token_in_any_server_log(tmp_path_factory: pytest.TempPathFactory) -> Iter
         except OSError:
             continue
         found += [f"{log}: {m.group(0)[:20]}…" for m in leak.finditer(text)]
-    assert not found, f"tokens in server logs: {found[:5]}"
+    assert not found, f"tokens, passwords or bodies in server logs: {found[:5]}"

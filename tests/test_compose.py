@@ -17,12 +17,14 @@ COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
 OPERATIONS = (ROOT / "docs" / "operations.md").read_text()
 SETTINGS_SOURCE = (ROOT / "server" / "settings.py").read_text()
 NODES = ["preau-1", "preau-2"]
+MONITORING = ["prometheus", "grafana"]
 
 
 def test_every_service_is_there_with_a_health_check() -> None:
     services = COMPOSE["services"]
-    assert set(services) == {"proxy", *NODES, "postgres", "redis", "coturn", "janus"}
-    for name in ("proxy", "postgres", "redis", "janus"):
+    assert set(services) == {"proxy", *NODES, "postgres", "redis", "coturn", "janus",
+                             *MONITORING}
+    for name in ("proxy", "postgres", "redis", "janus", *MONITORING):
         assert services[name]["healthcheck"]["test"], name
     # Nodes get their health check from the image (Dockerfile HEALTHCHECK on /api/health).
     assert "HEALTHCHECK" in (ROOT / "Dockerfile").read_text()
@@ -109,3 +111,32 @@ def test_janus_api_is_internal_and_shares_the_nodes_secret() -> None:
     assert templates == {"janus.jcfg.in", "janus.plugin.videoroom.jcfg.in",
                          "janus.transport.http.jcfg.in"}
     assert "JANUS_SECRET=" in (ROOT / "deploy" / "env.example").read_text()
+
+
+def test_monitoring_is_an_optional_profile_provisioned_from_deploy() -> None:
+    services = COMPOSE["services"]
+    for name in MONITORING:
+        assert services[name]["profiles"] == ["monitoring"], name
+        # Reachable from the host only, never from the outside.
+        assert all(port.startswith("127.0.0.1:") for port in services[name]["ports"])
+    for service in services.values():  # the default deployment does not need them
+        assert "prometheus" not in service.get("depends_on", {}) or service is services["grafana"]
+    mounts = {m.split(":")[0]: m.split(":")[1] for m in services["prometheus"]["volumes"]}
+    assert mounts["./deploy/prometheus/prometheus.yml"] == "/etc/prometheus/prometheus.yml"
+    assert mounts["./deploy/prometheus/alerts.yml"] == "/etc/prometheus/alerts.yml"
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    assert "/etc/prometheus/alerts.yml" in config["rule_files"]
+    [job] = config["scrape_configs"]
+    # Every node serves its metrics port on the compose network, unpublished.
+    port = {COMPOSE["services"][n]["environment"]["PREAU_METRICS_PORT"] for n in NODES}
+    assert port == {"9464"}
+    assert job["static_configs"][0]["targets"] == [f"{n}:9464" for n in NODES]
+    for node in NODES:
+        assert all("9464" not in p for p in services[node].get("ports", []))
+    grafana = {m.split(":")[0]: m.split(":")[1] for m in services["grafana"]["volumes"]}
+    assert grafana["./deploy/grafana/provisioning"] == "/etc/grafana/provisioning"
+    assert grafana["./deploy/grafana/dashboards"] == "/var/lib/grafana/dashboards"
+    provider = yaml.safe_load(
+        (ROOT / "deploy" / "grafana" / "provisioning" / "dashboards" / "preau.yml").read_text())
+    assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+    assert "GRAFANA_ADMIN_PASSWORD=" in (ROOT / "deploy" / "env.example").read_text()

@@ -35,6 +35,7 @@ from pydantic import Field, StrictInt, StrictStr
 
 from rtc.sfu import MediaKind, SfuBackend, SfuError
 from rtc.signal import CandidateBudget, SdpType, SignalError, check_candidate, check_sdp
+from server import metrics
 from server.calls.service import (
     CallService,
     ControlChange,
@@ -194,6 +195,7 @@ class SfuOps:
             raise self._failed(p.call, e) from e
         held.publishing = True
         held.mutes = mutes
+        metrics.SFU_ASSIGNMENTS.inc()
         self._budget.refill(p.peer, PUBLISH)
         # The seat may have changed while Janus worked: apply what holds now.
         await self._apply_mutes(p.call, p.peer)
