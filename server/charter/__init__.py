@@ -1,0 +1,1 @@
+"""The charter of use: each school's versioned text and who accepted it (docs/moderation.md)."""
