@@ -32,6 +32,7 @@ class ErrorCode(StrEnum):
     NOT_IN_CALL = "not_in_call"  # no seat in this call (left, removed, never joined)
     CALL_FULL = "call_full"  # the call's or the school's capacity is reached
     CALL_ENDED = "call_ended"
+    CHARTER_REQUIRED = "charter_required"  # accept the school's charter of use first
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
 
@@ -59,6 +60,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_IN_CALL: 409,
     ErrorCode.CALL_FULL: 409,
     ErrorCode.CALL_ENDED: 410,
+    ErrorCode.CHARTER_REQUIRED: 403,
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.INTERNAL: 500,
 }

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from server.auth.service import AuthService
 from server.broker import Broker
 from server.calls.service import CallService
+from server.charter.service import CharterService
 from server.chat.receipts import ReceiptService
 from server.chat.scheduler import ScheduledDelivery
 from server.chat.service import ChatService
@@ -15,6 +16,7 @@ from server.directory.service import Directory
 from server.documents.service import DocumentService
 from server.live.hub import Hub
 from server.moderation.service import ModerationService
+from server.mood.service import MoodService
 from server.presence import Presence
 from server.privacy.service import PrivacyService
 from server.settings import Settings
@@ -38,3 +40,5 @@ class Services:
     privacy: PrivacyService
     calls: CallService  # video calls (docs/video.md)
     documents: DocumentService  # shared documents and their rooms (docs/collab.md)
+    mood: MoodService  # the mood of the day (kindergarten and primary classes)
+    charter: CharterService  # the charter of use and its gate (docs/moderation.md)

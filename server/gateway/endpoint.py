@@ -17,7 +17,9 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
+from server import metrics
 from server.auth.service import AuthService
+from server.charter.service import OPEN_OPS, CharterService
 from server.chat.service import ChatService, room_wire
 from server.directory.service import Directory
 from server.errors import ErrorCode, PreauError
@@ -45,12 +47,16 @@ class WebSocketGateway:
         chat: ChatService,
         moderation: ModerationService | None = None,
         modules: Sequence[OpModule] = (),
+        charter: CharterService | None = None,
     ) -> None:
         self.settings = settings
         self.auth = auth
         self.directory = directory
         self.hub = hub
         self.chat = chat
+        # The charter of use gate: every op but charter.get/charter.accept
+        # answers charter_required until the current version is accepted.
+        self.charter = charter
         # One table {op: (Model, handler)}: the core ops, moderation's, then the
         # modules' (reading, calls, SFU), each joined the same way.
         core: list[OpModule] = [CoreOps(hub, chat, directory)]
@@ -92,6 +98,9 @@ class WebSocketGateway:
             node_id=self.hub.broker.node_id,
         )
         self.hub.register(conn)
+        gauge = metrics.CONNECTIONS.labels("ws", member.profile.value)
+        gauge.inc()
+        metrics.CONNECTIONS_OPENED.labels("ws", member.profile.value).inc()
         conn.push(event(
             "hello",
             node=self.hub.broker.node_id,
@@ -99,6 +108,7 @@ class WebSocketGateway:
                     "profile": member.profile.value},
             limits={"frame_bytes": self.settings.max_frame_bytes,
                     "message_chars": self.settings.max_message_chars},
+            **({} if self.charter is None else await self.charter.status(member)),
         ))
         # The socket lives no longer than its session (logout closes it sooner).
         expiry = asyncio.get_running_loop().call_later(
@@ -114,6 +124,7 @@ class WebSocketGateway:
                     await module.on_disconnect(conn)
                 except Exception:
                     log.exception("op module %r failed on disconnect", module)
+            gauge.dec()
             await self.hub.unregister(conn)
             await conn.finish()
 
@@ -129,6 +140,7 @@ class WebSocketGateway:
                 frame = message.get("bytes") or b""
             wait = conn.ops_bucket.take()
             if wait is not None:
+                metrics.RATE_OPS.inc()
                 conn.refusals += 1
                 if conn.refusals > abuse_limit:
                     log.warning("connection %s flooding: closed", conn.id)
@@ -145,6 +157,15 @@ class WebSocketGateway:
     async def _handle(self, conn: Connection, frame: str | bytes, max_bytes: int) -> None:
         request_id: protocol.RequestId = None
         try:
+            # The charter of use gate, before the op's parameters are read:
+            # until the current version is accepted, only charter.get and
+            # charter.accept pass (two dict look-ups once it is accepted).
+            if self.charter is not None and await self.charter.required(conn.member):
+                peeked = _peek(frame)
+                request_id = _frame_id(peeked)
+                if peeked is None or peeked.get("op") not in OPEN_OPS:
+                    raise PreauError(ErrorCode.CHARTER_REQUIRED,
+                                     "accept the school's charter of use first")
             request = protocol.parse_request(frame, max_bytes, self.registry.models)
             request_id = request.id
             fields = await self.registry.handlers[request.op](conn, request)
@@ -153,8 +174,10 @@ class WebSocketGateway:
         except protocol.FrameError as exc:
             conn.push(protocol.error_reply(exc.request_id, exc))
         except PreauError as exc:
+            metrics.OP_ERRORS.labels(exc.code.value).inc()
             conn.push(protocol.error_reply(request_id, exc))
         except Exception:
+            metrics.OP_ERRORS.labels("internal").inc()
             log.exception("op failed on connection %s", conn.id)
             conn.push(protocol.error_reply(
                 request_id, PreauError(ErrorCode.INTERNAL, "internal error, try again")))
@@ -269,15 +292,25 @@ class CoreOps:
 _NO_REPLY: dict[str, Any] = {}
 
 
-def _peek_id(frame: str | bytes) -> protocol.RequestId:
-    """The request id of a frame we refuse without parsing it fully (rate limited)."""
+def _peek(frame: str | bytes) -> dict[str, Any] | None:
+    """A frame's JSON object, for a refusal that does not parse it fully."""
     if isinstance(frame, str) and len(frame) <= 65536:
         try:
             data = orjson.loads(frame)
         except orjson.JSONDecodeError:
             return None
         if isinstance(data, dict):
-            rid = data.get("id")
-            if isinstance(rid, int | str) and not isinstance(rid, bool):
-                return rid
+            return data
     return None
+
+
+def _frame_id(data: dict[str, Any] | None) -> protocol.RequestId:
+    rid = None if data is None else data.get("id")
+    if isinstance(rid, int | str) and not isinstance(rid, bool):
+        return rid
+    return None
+
+
+def _peek_id(frame: str | bytes) -> protocol.RequestId:
+    """The request id of a frame we refuse without parsing it fully (rate limited)."""
+    return _frame_id(_peek(frame))

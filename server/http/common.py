@@ -45,16 +45,34 @@ def services(request: Request) -> Services:
     return found
 
 
+# Routes a person who has not accepted the school's current charter of use may
+# still call (every other one answers ``charter_required``): who am I (it says
+# that the charter must be shown), reading and accepting it, logging out.
+# Login and activation do not authenticate.
+CHARTER_OPEN = frozenset({"/api/me", "/api/charter", "/api/charter/accept", "/api/auth/logout"})
+
+
 async def authenticated(request: Request) -> tuple[Session, Member]:
     """The caller's session and member, from the cookie or the bearer token
-    (never a token in the URL), or ``unauthenticated``."""
+    (never a token in the URL), or ``unauthenticated``; then, for every route
+    but :data:`CHARTER_OPEN`, ``charter_required`` until the school's current
+    charter of use is accepted (the one place REST enforces it)."""
     node = services(request)
     token = token_from_scope(dict(request.scope))
     session = await node.auth.resolve(token) if token else None
     member = await node.directory.member(session.person_id) if session else None
     if session is None or member is None:
         raise PreauError(ErrorCode.UNAUTHENTICATED, "log in first")
+    if route_path(request) not in CHARTER_OPEN:
+        await node.charter.check(member)
     return session, member
+
+
+def route_path(request: Request) -> str:
+    """The path template of the route that matched (``/api/rooms/{room}/policy``)."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else request.url.path
 
 
 async def member_of(request: Request) -> Member:

@@ -30,6 +30,10 @@ class MeOut(BaseModel):
     is_admin: bool
     school: dict[str, str]
     rooms: list[RoomOut]
+    # The charter of use: when true, show the charter (GET /api/charter) and
+    # accept it (POST /api/charter/accept); every other route refuses until then.
+    charter_required: bool
+    charter_version: int
 
 
 class PeopleOut(BaseModel):
@@ -43,12 +47,19 @@ async def me(request: Request) -> Response:
     found = await node.directory.person(member.id)
     if view is None or found is None:
         raise PreauError(ErrorCode.UNAUTHENTICATED, "log in first")
+    charter = await node.charter.status(member)
+    if charter["charter_required"]:  # no rooms yet: only the charter is open
+        return JSONResponse({
+            "person": person_wire(member), "login": found.login, "is_admin": found.is_admin,
+            "school": {"id": view.school.id, "name": view.school.name}, "rooms": [], **charter,
+        })
     return JSONResponse({
         "person": person_wire(member),
         "login": found.login,
         "is_admin": found.is_admin,
         "school": {"id": view.school.id, "name": view.school.name},
         "rooms": await node.receipts.room_list(member),
+        **charter,
     })
 
 

@@ -12,9 +12,11 @@ from starlette.routing import Route
 from server import __version__
 from server.http import (
     auth_api,
+    charter_api,
     documents_api,
     meta_api,
     moderation_api,
+    mood_api,
     people_api,
     privacy_api,
     rooms_api,
@@ -34,6 +36,8 @@ ENDPOINTS: list[Endpoint] = [
     *moderation_api.ENDPOINTS,
     *schools_api.ENDPOINTS,
     *privacy_api.ENDPOINTS,
+    *mood_api.ENDPOINTS,
+    *charter_api.ENDPOINTS,
     # After rooms_api: its HistoryOut shares the name of the room history's,
     # and the last one written is the one /api/openapi.json describes.
     *documents_api.ENDPOINTS,

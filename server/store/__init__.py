@@ -25,6 +25,8 @@ module                      Protocol              what
                                                   paused accounts, word lists
 ``scheduling.py``           ``SchedulingStore``   quiet hours, acknowledgements,
                                                   read markers
+``charter.py``              ``CharterStore``      charter versions, acceptances
+``mood.py``                 ``MoodStore``         classes' levels, the mood of the day
 ==========================  ====================  ===============================
 
 ``Store`` is the Protocol that inherits them all; ``SqlStore`` (``sql.py``)
@@ -62,8 +64,10 @@ from __future__ import annotations
 from typing import Protocol
 
 from server.store.accounts import AccountStore
+from server.store.charter import CharterStore
 from server.store.directory import DirectoryStore
 from server.store.moderation import ModerationStore
+from server.store.mood import MoodStore
 from server.store.posting import PostingStore
 from server.store.records import (
     MEMBER_ACTIONS,
@@ -105,6 +109,7 @@ __all__ = [
     "AuditEntry",
     "AuditQuery",
     "Author",
+    "CharterStore",
     "CreatedAccount",
     "Credentials",
     "DecideResult",
@@ -118,6 +123,7 @@ __all__ = [
     "Message",
     "MessageKind",
     "ModerationStore",
+    "MoodStore",
     "PausedAccount",
     "PersonRow",
     "PostOptions",
@@ -146,6 +152,8 @@ class Store(
     PostingStore,
     ReportStore,
     SchedulingStore,
+    CharterStore,
+    MoodStore,
     Protocol,
 ):
     """Narrow, async, one transaction per method (see the module docstring):

@@ -183,6 +183,16 @@ class PrivacyStore:
                 "SELECT paused_ms, reason, details FROM paused_accounts WHERE person_id = $1",
                 person_id,
             )
+            charter = await tx.fetch(
+                "SELECT version, accepted_ms FROM charter_acceptances WHERE person_id = $1"
+                " ORDER BY version",
+                person_id,
+            )
+            moods = await tx.fetch(
+                "SELECT day, mood, night, breakfast, updated_ms FROM moods WHERE person_id = $1"
+                " ORDER BY day",
+                person_id,
+            )
             for table in ("read_markers", "message_acks"):
                 rows = await tx.fetch(
                     f"SELECT room_id, seq, at_ms FROM {table} WHERE person_id = $1"
@@ -244,6 +254,16 @@ class PrivacyStore:
             ],
             "read_up_to": reading.get("read_markers", []),
             "acknowledged": reading.get("message_acks", []),
+            # The mood of the day (kindergarten and primary pupils), this school year.
+            "moods": [
+                {"day": r["day"], "mood": r["mood"], "night": r["night"],
+                 "breakfast": r["breakfast"], "at": int(r["updated_ms"])}
+                for r in moods
+            ],
+            # The charter of use: which versions the person accepted, when.
+            "charter_accepted": [
+                {"version": int(r["version"]), "at": int(r["accepted_ms"])} for r in charter
+            ],
         }
 
     async def shared_rooms_posted_in(self, person_id: str) -> list[dict[str, str]]:
@@ -497,6 +517,7 @@ class PrivacyStore:
             ("word_filters", "updated_by"),
             ("access_journal", "actor_id"),
             ("rooms", "opener_id"),  # who opened a conversation (migration 0011)
+            ("charters", "published_by"),  # who published a charter version (0014)
         ):
             await tx.execute(f"UPDATE {table} SET {column} = $2 WHERE {column} = $1", pid, alias)
         # What the staff read about her (an export, an audit query on her).
@@ -526,6 +547,8 @@ class PrivacyStore:
     async def _step_identity(self, tx: Transaction, job: ErasureJob, now_ms: int) -> None:
         pid = job.person_id
         await tx.execute("DELETE FROM paused_accounts WHERE person_id = $1", pid)
+        await tx.execute("DELETE FROM charter_acceptances WHERE person_id = $1", pid)
+        await tx.execute("DELETE FROM moods WHERE person_id = $1", pid)
         for sql in (
             "DELETE FROM class_members WHERE person_id = $1",
             "DELETE FROM guardianships WHERE parent_id = $1 OR child_id = $1",
@@ -743,6 +766,12 @@ class PrivacyStore:
             )
         return count
 
+    async def purge_moods(self, first_day_kept: str) -> int:
+        """The mood of the day is kept for the school year at most: delete the
+        picks of days before ``first_day_kept`` (``YYYY-MM-DD``)."""
+        async with self._engine.transaction() as tx:
+            return await tx.execute("DELETE FROM moods WHERE day < $1", first_day_kept)
+
     async def purge_logs(self, before_ms: int, now_ms: int) -> int:
         """Connection records (ended sessions) and access journal entries older
         than ``before_ms``."""
@@ -791,6 +820,7 @@ class PrivacyStore:
                 if int(left):
                     continue
                 await tx.execute("DELETE FROM class_members WHERE class_id = $1", class_id)
+                await tx.execute("DELETE FROM class_levels WHERE class_id = $1", class_id)
                 await tx.execute(
                     "DELETE FROM comm_links WHERE from_group LIKE $1 OR to_group LIKE $1",
                     class_id + "/%",

@@ -200,6 +200,8 @@ class AuditAction(StrEnum):
     ACCOUNT_PAUSE = "account.pause"  # a burst to many rooms paused an account
     ACCOUNT_RESUME = "account.resume"  # an admin let it post again
     URGENT_MESSAGE = "message.urgent"  # an admin's message sent through quiet hours
+    CHARTER_PUBLISH = "charter.publish"  # a school admin published a charter version
+    CLASS_LEVEL = "class.level"  # a class marked kindergarten or primary (mood of the day)
 
 
 MEMBER_ACTIONS = frozenset({

@@ -2,8 +2,9 @@
 
 Each domain's SQL lives in its own module beside its narrow Protocol
 (``directory.py``, ``accounts.py``, ``rooms.py``, ``moderation.py``,
-``posting.py``, ``reports.py``, ``scheduling.py``, ``schema.py``); each class there is a mixin
-over ``SqlBase`` (``engine.py``), which holds the engine it was handed.
+``posting.py``, ``reports.py``, ``scheduling.py``, ``charter.py``,
+``schema.py``); each class there is a mixin over ``SqlBase`` (``engine.py``),
+which holds the engine it was handed.
 ``SqlStore`` inherits them all, as Synapse's ``DataStore`` inherits its
 per-domain stores, so it implements the whole ``Store`` Protocol with every
 method one transaction.
@@ -15,9 +16,11 @@ Protocols, ``new_id``, ``login_base``, the migration loader) are re-exported.
 from __future__ import annotations
 
 from server.store.accounts import AccountsSql
+from server.store.charter import CharterSql
 from server.store.directory import DirectorySql, login_base
 from server.store.engine import Engine, Row, SqlBase, Transaction, new_id
 from server.store.moderation import ModerationSql
+from server.store.mood import MoodSql
 from server.store.posting import PostingSql
 from server.store.reports import ReportsSql
 from server.store.rooms import RoomsSql
@@ -47,6 +50,8 @@ class SqlStore(
     PostingSql,
     ReportsSql,
     SchedulingSql,
+    MoodSql,
+    CharterSql,
 ):
     """The ``Store`` on any ``Engine``; see ``server.store`` for the guarantees.
 

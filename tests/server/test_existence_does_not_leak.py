@@ -139,6 +139,16 @@ REST: list[Rest] = [
          ("document", "version")),
     Rest("GET", "/api/documents/{document}/history", ("document",)),
     Rest("GET", "/api/documents/{document}/export", ("document",)),
+    # The charter of use.
+    Rest("GET", "/api/charter"), Rest("POST", "/api/charter/accept", body={"version": 1}),
+    Rest("POST", "/api/schools/{school}/charter", ("school",), body={"body": "Charte"}),
+    Rest("GET", "/api/schools/{school}/charter/acceptances", ("school",)),
+    # The mood of the day.
+    Rest("GET", "/api/mood"), Rest("PUT", "/api/mood"),
+    Rest("GET", "/api/mood/classes/{class}", ("class",)),
+    Rest("GET", "/api/mood/people/{person}", ("person",)),
+    Rest("PUT", "/api/schools/{school}/classes/{class}/level", ("school", "class"),
+         body={"level": None}),
 ]
 
 ROOM, SEQ = {"room": "{room}"}, {"room": "{room}", "seq": 1}
@@ -189,6 +199,10 @@ WS: list[Ws] = [
     Ws("sfu.answer", {**PEER, "subscription": "s1", "sdp": "v=0"}, ("call", "peer")),
     Ws("sfu.trickle", {**PEER, "target": "publish", "candidate": None}, ("call", "peer")),
     Ws("sfu.unsubscribe", {**PEER, "subscription": "s1"}, ("call", "peer")),
+    Ws("charter.get"), Ws("charter.accept", {"version": 1}),
+    Ws("mood.get"), Ws("mood.set", {"mood": "happy"}),
+    Ws("mood.board", {"class": "{class}"}, ("class",)),
+    Ws("mood.person", {"person": "{person}"}, ("person",)),
 ]
 
 
@@ -379,7 +393,11 @@ async def _second_school_client(servers: Servers, name: str) -> PreauClient:
     if login in servers.activated:
         return await PreauClient.login(servers.server.base_url, login, PASSWORD)
     servers.activated.add(login)
-    return await PreauClient.activate(servers.server.base_url, login, code, PASSWORD)
+    client = await PreauClient.activate(servers.server.base_url, login, code, PASSWORD)
+    # Imported beside the demo, they have not accepted the charter of use yet.
+    version = (await client.get("/api/charter"))["version"]
+    await client.post("/api/charter/accept", {"version": version})
+    return client
 
 
 @pytest.fixture

@@ -46,6 +46,9 @@ HANDLED = {
     ("document_versions", "created_by"): "pseudonym",
     ("documents", "created_by"): "pseudonym",
     ("paused_accounts", "person_id"): "deleted (identity step)",
+    ("charter_acceptances", "person_id"): "deleted (identity step)",
+    ("charters", "published_by"): "pseudonym",
+    ("moods", "person_id"): "deleted (identity step)",
     ("erasures", "person_id"): "the job itself, deleted when done",
 }
 
