@@ -16,6 +16,7 @@ A pass (docs/data-protection.md, "Retention"):
 - connection records (ended sessions) and the access journal older than
   ``PREAU_LOG_RETENTION_DAYS``;
 - rooms of past school years whose keeping period ended;
+- the mood of the day of past school years (kept for the school year at most);
 - accounts closed for ``PREAU_CLOSED_ERASURE_DAYS``: their erasure starts;
 - erasures left half-way (a crash) are finished.
 """
@@ -29,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from server.clock import Clock
+from server.mood.rules import first_day_kept
 from server.privacy.erasure import ErasureRunner
 from server.settings import Settings
 from server.store.privacy import PrivacyStore
@@ -87,6 +89,7 @@ class RetentionJob:
             now - settings.log_retention_days * DAY_MS, now
         )
         result["archived_rooms"] = await self._store.purge_archived_rooms(now)
+        result["moods"] = await self._store.purge_moods(first_day_kept(now))
         due = await self._store.closed_before(now - settings.closed_erasure_days * DAY_MS)
         for person in due:
             await self._erasures.request(person, "closed", delete_contributions=False)
