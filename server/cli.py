@@ -1,4 +1,4 @@
-"""``preau``: serve, import a school, migrate, issue a new activation code."""
+"""``preau``: serve, import a school, migrate, issue a new activation code, back up and restore."""
 
 from __future__ import annotations
 
@@ -183,6 +183,37 @@ async def _new_code(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _backup(args: argparse.Namespace, settings: Settings) -> int:
+    """A backup of the store, taken while the nodes run (docs/operations.md)."""
+    from server.store.backup import BackupError, backup
+
+    try:
+        done = await backup(settings.effective_store_url, Path(args.file))
+    except BackupError as exc:
+        print(f"backup: {exc}", file=sys.stderr)
+        return 2
+    print(f"{done.kind} backup written to {done.path} ({done.bytes} bytes)")
+    return 0
+
+
+async def _restore(args: argparse.Namespace, settings: Settings) -> int:
+    """Replace the store by a backup; the nodes must be stopped (docs/operations.md)."""
+    from server.store.backup import BackupError, restore
+
+    if not args.yes:
+        print("restore replaces every school's data by the backup's and ends every session;"
+              " stop the nodes, then run it again with --yes", file=sys.stderr)
+        return 2
+    try:
+        done = await restore(settings.effective_store_url, Path(args.file))
+    except BackupError as exc:
+        print(f"restore: {exc}", file=sys.stderr)
+        return 2
+    print(f"restored {done.kind} store from {done.path}; every session ended"
+          + (f"; {done.note}" if done.note else ""))
+    return 0
+
+
 async def _login_throttle(args: argparse.Namespace, settings: Settings) -> int:
     """The operator's view of the login throttle (server/auth/throttle.py)."""
     from server.app import build_services, close_services
@@ -248,6 +279,12 @@ def main(argv: list[str] | None = None) -> int:
     era.add_argument("--delete-contributions", action="store_true",
                      help="also delete their messages in shared rooms (default: anonymised)")
     commands.add_parser("migrate", help="apply database migrations")
+    bak = commands.add_parser("backup", help="back up the store (online: nodes may run)")
+    bak.add_argument("file", help="where to write it (SQLite file, or pg_dump custom format)")
+    res = commands.add_parser("restore", help="replace the store by a backup (nodes stopped)")
+    res.add_argument("file", help="a file written by preau backup")
+    res.add_argument("--yes", action="store_true",
+                     help="really replace the data and end every session")
     code = commands.add_parser("new-code", help="issue a new activation code for an account")
     code.add_argument("login")
     thr = commands.add_parser("login-throttle",
@@ -266,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         return _serve(args, settings)
     runner = {"import": _import, "migrate": _migrate, "new-code": _new_code,
+              "backup": _backup, "restore": _restore,
               "export": _export, "erase": _erase,
               "login-throttle": _login_throttle}[args.command]
     return asyncio.run(runner(args, settings))
