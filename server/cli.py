@@ -23,6 +23,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from server.app import create_app
     from server.gateway.uvicorn_protocol import PreauWebSocketProtocol
     from server.http.uvicorn_http import deadline_protocol
+    from server.serving import DrainingServer
 
     log_redaction.install()  # before uvicorn logs its first handshake
 
@@ -45,9 +46,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         access_log=False,
         log_config=None,  # uvicorn's loggers go to the root's handler (server/logs.py)
         log_level=args.log_level,
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_s)),
     )
-    uvicorn.Server(config).run()
+    DrainingServer(config, drain_s=settings.drain_s).run()
     return 0
 
 

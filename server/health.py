@@ -1,5 +1,7 @@
 """This node's health, as ``GET /api/health`` reports it: the store and the
-broker answer or not; operators also get the node, its version and counters."""
+broker answer or not; operators also get the node, its version and counters.
+Readiness (``/api/health/ready``) adds draining; liveness
+(``/api/health/live``) is only "the process serves HTTP" (server/http/meta_api.py)."""
 
 from __future__ import annotations
 
@@ -32,3 +34,13 @@ async def check(services: Services, details: bool) -> tuple[bool, dict[str, Any]
         "gateway": services.hub.stats(),
         "documents": services.documents.rooms.stats(),
     }
+
+
+async def readiness(services: Services, draining: bool) -> tuple[bool, dict[str, Any]]:
+    """Whether a load balancer should send this node new clients: not while it
+    drains for a shutdown, nor while the store or the broker is down (every
+    send would be answered ``unavailable``)."""
+    ok, body = await check(services, details=False)
+    body = {"ready": ok and not draining, "draining": draining,
+            "store": body["store"], "broker": body["broker"]}
+    return bool(body["ready"]), body

@@ -93,6 +93,11 @@ class Settings:
     # Operators' token: /api/health's details (node id, version, counters) for
     # callers that are not on the node's own machine.
     ops_token: str = ""
+    # Shutdown (SIGTERM): readiness answers 503 for drain_s while the node still
+    # serves (the load balancer's checks notice), then clients are told to
+    # move (close 1012) and in-flight work gets shutdown_grace_s to finish.
+    drain_s: float = 0.0
+    shutdown_grace_s: float = 5.0
     # Logs: "text" (human-readable) or "json" (one object per line); metrics
     # on a port of their own (0: off; /metrics behind the operators' token).
     log_format: str = "text"
@@ -206,6 +211,8 @@ class Settings:
             activation_ttl_s=_int(env, "PREAU_ACTIVATION_TTL_S", defaults.activation_ttl_s, 60),
             max_frame_bytes=_int(env, "PREAU_MAX_FRAME_BYTES", defaults.max_frame_bytes, 1024),
             ops_token=env.get("PREAU_OPS_TOKEN", ""),
+            drain_s=_float(env, "PREAU_DRAIN_S", 0.0),
+            shutdown_grace_s=_float(env, "PREAU_SHUTDOWN_GRACE_S", 5.0),
             log_format=_log_format(env),
             metrics_port=_int(env, "PREAU_METRICS_PORT", 0),
             metrics_host=env.get("PREAU_METRICS_HOST") or "127.0.0.1",

@@ -51,6 +51,22 @@ async def health(request: Request) -> Response:
                     media_type="application/json")
 
 
+async def ready(request: Request) -> Response:
+    """Readiness, for the load balancer: 503 while the node drains before a
+    shutdown (SIGTERM: server/serving.py) or while its store or broker is down."""
+    node = services(request)
+    draining = bool(getattr(request.app.state, "draining", False))
+    ok, body = await node_health.readiness(node, draining)
+    return Response(orjson.dumps(body), status_code=200 if ok else 503,
+                    media_type="application/json")
+
+
+async def live(request: Request) -> Response:
+    """Liveness, for the supervisor: the process serves HTTP. Never depends on
+    the store or the broker: restarting a node does not fix an outage."""
+    return Response(b'{"live":true}', media_type="application/json")
+
+
 async def metrics(request: Request) -> Response:
     """Prometheus metrics (server/metrics.py), for operators only: the
     operators' token or a caller on this machine, as /api/health's details."""
@@ -68,6 +84,10 @@ async def ws_schema(request: Request) -> Response:
 ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/api/health", "Node, store and broker status", health,
              response=HealthOut, auth=False),
+    Endpoint("GET", "/api/health/ready", "Readiness: 503 while draining or a dependency is"
+             " down", ready, auth=False),
+    Endpoint("GET", "/api/health/live", "Liveness: the process serves HTTP", live,
+             auth=False),
     Endpoint("GET", "/api/ws-schema", "JSON Schemas of the WebSocket ops", ws_schema,
              auth=False),
 ]

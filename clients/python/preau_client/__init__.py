@@ -183,7 +183,13 @@ class LiveConnection:
         request_id = next(self._ids)
         waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting[request_id] = waiter
-        await self.ws.send(orjson.dumps({"id": request_id, **frame}).decode())
+        try:
+            await self.ws.send(orjson.dumps({"id": request_id, **frame}).decode())
+        except websockets.ConnectionClosed as exc:
+            # Closed under us (1012: the node restarts; reconnect, resume with
+            # since, and send again with the same txn): one error for "closed".
+            self._waiting.pop(request_id, None)
+            raise ConnectionError(f"closed ({self.ws.close_code})") from exc
         return await asyncio.wait_for(waiter, timeout)
 
     async def subscribe(self, room: str, since: int | None = None) -> dict[str, Any]:
