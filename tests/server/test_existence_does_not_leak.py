@@ -81,6 +81,7 @@ REST: list[Rest] = [
     Rest("POST", "/api/auth/logout"), Rest("POST", "/api/auth/password"),
     Rest("GET", "/api/me"), Rest("GET", "/api/rooms"), Rest("GET", "/api/conversations"),
     Rest("GET", "/api/me/reports"), Rest("GET", "/api/directory"), Rest("GET", "/api/health"),
+    Rest("GET", "/api/health/ready"), Rest("GET", "/api/health/live"),
     Rest("GET", "/api/openapi.json"), Rest("GET", "/api/ws-schema"),
     Rest("GET", "/api/documents"),
     # Ids in the body.
