@@ -7,6 +7,7 @@ import { parse, Route, View } from "./router";
 import { homeView } from "./views/home";
 import { activateView, loginView } from "./views/login";
 import { callView } from "./views/call";
+import { CharterStatus, charterView } from "./views/charter";
 import { documentView } from "./views/document";
 import { roomView } from "./views/room";
 import { auditView, newConversationView, reportsView, settingsView, wordsView } from "./views/school";
@@ -35,11 +36,22 @@ async function loggedIn(): Promise<void> {
   go("/", true);
 }
 
+/** The school's charter of use must be accepted before anything else (GET /api/me says so). */
+function charterRequired(): boolean {
+  return Boolean((app.me as CharterStatus | null)?.charter_required);
+}
+
+/** Accepted: start again from who I am, now with my rooms and the live socket. */
+async function charterAccepted(): Promise<void> {
+  app.reset();
+  await loggedIn();
+}
+
 function renderHeader(): void {
   clear(header);
   const me = app.me;
   const nav: HTMLElement[] = [];
-  if (me) {
+  if (me && !charterRequired()) {
     const link = (path: string, text: string) => h("a", { href: path, "data-link": true }, text);
     nav.push(link("/", t("nav.home")), link("/new", t("nav.new")));
     if (app.isModeratorProfile) nav.push(link("/reports", t("nav.reports")));
@@ -49,7 +61,7 @@ function renderHeader(): void {
   }
   append(header, [
     h("a", { href: "/", "data-link": true, class: "brand" }, h("span", { class: "logo", "aria-hidden": "true" }), "Préau"),
-    me ? h("nav", { "aria-label": "Navigation" }, nav) : null,
+    me && !charterRequired() ? h("nav", { "aria-label": "Navigation" }, nav) : null,
     h("div", { class: "tools" },
       me ? h("span", { class: `conn ${app.connection}`, role: "status", "data-conn": app.connection }, t(`conn.${app.connection}`)) : null,
       me ? h("span", { class: "who" }, me.person.name, " · ", t(`profile.${me.person.profile}` as "profile.pupil")) : null,
@@ -113,19 +125,33 @@ async function render(): Promise<void> {
   if (route.name === "home" && app.me) void app.refreshRooms().catch(() => undefined);
   view?.destroy?.();
   unlisten?.();
-  view = routeView(route);
+  // The charter of use comes before anything else (and again when it changes).
+  const charter = charterRequired();
+  view = charter ? charterView(charterAccepted) : routeView(route);
   const current = view;
-  unlisten = app.onChange(() => {
+  const offCharter = app.on("charter.required", () => {
+    // A new version: nothing works until it is accepted.
+    if (app.me) (app.me as CharterStatus).charter_required = true;
+  });
+  const offChange = app.onChange(() => {
+    if (charterRequired() !== charter) {
+      void render();
+      return;
+    }
     renderHeader();
     current.update?.();
   });
+  unlisten = () => {
+    offCharter();
+    offChange();
+  };
   renderHeader();
   clear(main);
   main.append(view.el);
   document.title = `${view.title} · Préau`;
   const skip = document.querySelector<HTMLAnchorElement>("a.skip");
   if (skip) skip.textContent = t("skip");
-  root.setAttribute("data-route", route.name);
+  root.setAttribute("data-route", charter ? "charter" : route.name);
 }
 
 document.addEventListener("click", (event) => {

@@ -1,0 +1,87 @@
+"""The charter of use in the browser: after the school publishes a new version,
+a pupil who logs in sees it full screen (headings a screen reader can walk,
+large text still usable), accepts it with "J'accepte" and lands on the home
+page; a new version published while she is connected brings it back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import expect
+
+from tests.server.live import PASSWORD, LiveServer
+from tests.web.conftest import People, activate
+
+CHARTER = """# Charte de l'école Jules Ferry
+
+## Je respecte les autres
+
+- J'écris poliment.
+- Je ne me moque de personne.
+"""
+
+
+def publish(server: LiveServer, body: str) -> int:
+    login = activate(server, "Anne Roux")
+    with httpx.Client(base_url=server.base_url, timeout=10) as http:
+        token = http.post("/api/auth/login", json={
+            "login": login, "password": PASSWORD, "kind": "bearer"}).json()["token"]
+        headers = {"authorization": f"Bearer {token}"}
+        school = http.get("/api/me", headers=headers).json()["school"]["id"]
+        answer = http.post(f"/api/schools/{school}/charter", headers=headers, json={
+            "body": body, "body_en": body.replace("Charte", "Charter")})
+        assert answer.status_code == 200, answer.text
+        version: int = answer.json()["version"]
+        return version
+
+
+def test_a_pupil_accepts_the_charter_and_lands_home(
+    people: People, server: LiveServer, shots: Path
+) -> None:
+    publish(server, CHARTER)
+    login = activate(server, "Léa Martin")
+    page = people.new_page()
+    page.goto("/")
+    page.get_by_label("Identifiant").fill(login)
+    page.get_by_label("Mot de passe").fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+
+    expect(page.get_by_role("heading", level=1, name="Charte d'utilisation")).to_be_visible()
+    expect(page.get_by_role("heading", name="Je respecte les autres")).to_be_visible()
+    expect(page.get_by_role("listitem").filter(has_text="J'écris poliment.")).to_be_visible()
+    expect(page.locator("nav")).to_have_count(0)  # nothing else until accepted
+    # Large text (200 %): the button stays on screen and usable.
+    page.evaluate("document.documentElement.style.fontSize = '32px'")
+    accept = page.get_by_role("button", name="J'accepte")
+    accept.scroll_into_view_if_needed()
+    expect(accept).to_be_enabled()
+    page.screenshot(path=shots / "charter-pupil.png")
+    page.evaluate("document.documentElement.style.fontSize = ''")
+    accept.click()
+
+    expect(page.get_by_role("heading", name="Bonjour Léa Martin")).to_be_visible()
+    page.locator('[data-conn="open"]').wait_for()
+    expect(page.locator(".room-link", has_text="6eA").first).to_be_visible()
+
+    # A new version while she is connected: the charter comes back at once.
+    publish(server, CHARTER + "\n- Je signale ce qui me met mal à l'aise.\n")
+    expect(page.get_by_role("heading", level=1, name="Charte d'utilisation")).to_be_visible()
+    expect(page.get_by_text("Je signale ce qui me met mal à l'aise.")).to_be_visible()
+    page.get_by_role("button", name="J'accepte").click()
+    expect(page.get_by_role("heading", name="Bonjour Léa Martin")).to_be_visible()
+
+
+def test_the_charter_in_english(people: People, server: LiveServer) -> None:
+    publish(server, CHARTER)
+    login = activate(server, "Hugo Bernard")
+    page = people.new_page(locale="en-GB")
+    page.goto("/")
+    page.get_by_role("button", name="English").click()
+    page.get_by_label("Login").fill(login)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", level=1, name="Charter of use")).to_be_visible()
+    expect(page.get_by_role("heading", name="Charter de l'école Jules Ferry")).to_be_visible()
+    page.get_by_role("button", name="I accept").click()
+    expect(page.get_by_role("heading", name="Hello Hugo Bernard")).to_be_visible()
