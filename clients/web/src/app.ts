@@ -133,7 +133,7 @@ export class App {
         // the server posts each txn once, so this never duplicates.
         for (const room of this.rooms.values()) {
           for (const out of [...room.outgoing.values()]) {
-            if (out.status === "failed" && out.error?.code === "unavailable") {
+            if (out.status === "retrying" || (out.status === "failed" && out.error?.code === "unavailable")) {
               void this.send(room, out.body, out.ack ?? false, out.txn);
             }
           }
@@ -245,7 +245,8 @@ export class App {
   }
 
   async send(room: RoomState, body: string, ack = false, txn: string = newTxn()): Promise<void> {
-    room.outgoing.set(txn, { txn, body, ts: Date.now(), status: "sending", ack });
+    const ts = room.outgoing.get(txn)?.ts ?? Date.now();
+    room.outgoing.set(txn, { txn, body, ts, status: "sending", ack });
     this.changed();
     try {
       const reply = await this.request("chat.send", { room: room.info.id, txn, body, ...(ack ? { ack } : {}) });
@@ -261,9 +262,26 @@ export class App {
       }
     } catch (error) {
       const out = room.outgoing.get(txn);
-      if (out) {
+      const err = error instanceof OpError ? error.error : { code: "unavailable", message: "" };
+      if (out && err.code === "unavailable") {
+        // A passing outage (the server's store or broker restarting, a node
+        // shutting down) or a lost socket: the same txn goes again by itself,
+        // after retry_after while the socket is open, else once it is back
+        // (onHello). The server posts each txn once: never a duplicate.
+        out.status = "retrying";
+        out.error = err;
+        if (this.live?.state === "open") {
+          const delayMs = Math.min(10, Math.max(0.05, err.retry_after ?? 1)) * 1000;
+          window.setTimeout(() => {
+            const still = room.outgoing.get(txn);
+            if (still?.status === "retrying" && this.live?.state === "open") {
+              void this.send(room, still.body, still.ack ?? false, txn);
+            }
+          }, delayMs);
+        }
+      } else if (out) {
         out.status = "failed";
-        out.error = error instanceof OpError ? error.error : { code: "unavailable", message: "" };
+        out.error = err;
       }
     }
     this.changed();

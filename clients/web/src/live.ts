@@ -127,7 +127,14 @@ export class Live {
         this.hooks.onEnded(event.code);
         return;
       }
-      // 1008 (flooding) asks us to back off harder.
+      // 1012 (service restart): this node is shutting down for an upgrade;
+      // reconnect at once (the load balancer picks another node) and resume
+      // every room with since. 1008 (flooding) asks us to back off harder.
+      if (event.code === 1012 && this.attempts === 0) {
+        this.attempts = 1;
+        this.retryTimer = window.setTimeout(() => { if (!this.stopped) this.open(); }, 50 + Math.random() * 200);
+        return;
+      }
       const base = event.code === 1008 ? 10000 : 500;
       const delay = Math.min(30000, base * 2 ** this.attempts) * (0.5 + Math.random() / 2);
       this.attempts += 1;

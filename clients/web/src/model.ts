@@ -55,7 +55,9 @@ export interface Outgoing {
   txn: string;
   body: string;
   ts: number;
-  status: "sending" | "pending" | "scheduled" | "rejected" | "failed";
+  // retrying: the server answered unavailable (its store restarting) or the
+  // socket dropped; the same txn goes again by itself ("Reconnexion…").
+  status: "sending" | "retrying" | "pending" | "scheduled" | "rejected" | "failed";
   heldId?: string;
   deliverAt?: number; // quiet hours: when it will be posted
   ack?: boolean;

@@ -269,7 +269,7 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
 
   function outgoingItem(out: Outgoing): HTMLElement {
     const label = {
-      sending: t("room.sending"), pending: t("room.pending"), rejected: t("room.rejected"), failed: t("room.failed"),
+      sending: t("room.sending"), retrying: t("room.retrying"), pending: t("room.pending"), rejected: t("room.rejected"), failed: t("room.failed"),
       scheduled: t("room.scheduled", { time: formatTime(out.deliverAt ?? out.ts, lang()) }),
     }[out.status];
     const slowed = out.error?.code === "rate_limited" && (room?.policy?.slow_mode_s ?? 0) > 0
