@@ -40,11 +40,11 @@ from typing import Any
 
 from preau_client import LiveConnection, PreauClient
 from preau_client.call import CallPeer
+from preau_client.peer import confine_ice
 
 from loadtests.chat_fanout import HOST, run_server
 from loadtests.report import replace_section
 from loadtests.school import SchoolManifest, prepare_school
-from preau_client.peer import confine_ice
 
 BEGIN = "<!-- call-signalling:begin -->"
 END = "<!-- call-signalling:end -->"

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 from preau_client import PreauError
 from preau_client.call import CallPeer
-
 from preau_client.peer import PatternTrack, confine_ice
+
 from tests.multinode.cluster import Cluster, class_room, running_cluster
 from tests.multinode.conftest import People
 

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from preau_client import PreauError
 from preau_client.call import CallPeer
-
 from preau_client.peer import PatternTrack
+
 from tests.server.calls.helpers import class_room, people
 from tests.server.live import LiveServer
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from preau_client import LiveConnection, PreauError
 from preau_client.call import CallPeer
-
 from preau_client.peer import PatternTrack
+
 from tests.server.calls.helpers import class_room, people
 from tests.server.live import LiveServer
 
