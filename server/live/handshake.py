@@ -120,6 +120,13 @@ async def admit(
     refused at ``max_sockets`` with ``too_many``. ``label`` names the endpoint
     in the log line of a refused origin.
     """
+    state = getattr(scope.get("app"), "state", None)
+    if getattr(state, "draining", False):
+        # Shutting down (server/serving.py): the load balancer is taking this
+        # node out; a new socket goes to another node at once.
+        await deny(scope, send, 503, ErrorCode.UNAVAILABLE,
+                   "this node is restarting: connect to another")
+        return None
     if not origin_allowed(scope, allowed_origins):
         log.warning("%s refused: origin not allowed", label)
         await deny(scope, send, 403, ErrorCode.FORBIDDEN, "origin not allowed")

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+import websockets
 from preau_client import PreauClient
 
 from tests.multinode.cluster import Cluster, Follower, Node, class_room, running_cluster, wait_until
@@ -22,7 +23,7 @@ from tests.services import RedisServer, private_redis
 
 pytestmark = pytest.mark.slow
 
-DRAIN_S = 1.0
+DRAIN_S = 2.0  # long enough for readiness and a new socket to see the drain
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +115,12 @@ async def test_sigterm_moves_every_client_to_the_other_node(
                 seen.append(await ready(node))
                 await asyncio.sleep(0.05)
             assert 503 in seen, seen
+            # A new socket is refused at once (503), not accepted then moved.
+            with pytest.raises(websockets.InvalidStatus) as refused:
+                async with websockets.connect(
+                    node.ws_url, additional_headers={"authorization": f"Bearer {lea.token}"}):
+                    pass
+            assert refused.value.response.status_code == 503
             await asyncio.to_thread(node.process.wait, 15)  # type: ignore[union-attr]
             took = time.monotonic() - started
             assert took < DRAIN_S + 5 + 3, f"{node.node_id} took {took:.1f} s to exit"
