@@ -21,7 +21,9 @@ import logging
 import time
 from typing import Any
 
+from server import log_records
 from server.errors import ErrorCode, PreauError
+from server.log_records import message_of
 
 log = logging.getLogger("server.store")
 
@@ -87,30 +89,20 @@ def _outage_in(exc: BaseException | None) -> StoreUnavailable | None:
     return None
 
 
-_installed = False
+def _one_line(record: logging.LogRecord) -> None:
+    info = record.exc_info
+    if not isinstance(info, tuple) or (outage := _outage_in(info[1])) is None:
+        return
+    message = message_of(record)
+    if message is None:
+        return
+    record.msg, record.args = f"{message}: store unavailable ({outage.reason})", None
+    record.exc_info, record.exc_text = None, None
+    if record.levelno > logging.WARNING:
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
 
 
 def install() -> None:
     """Log records carrying a ``StoreUnavailable`` become one line, no traceback
-    (idempotent; a record factory, so it holds for every logger and handler)."""
-    global _installed
-    if _installed:
-        return
-    previous = logging.getLogRecordFactory()
-
-    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = previous(*args, **kwargs)
-        info = record.exc_info
-        if isinstance(info, tuple) and (outage := _outage_in(info[1])) is not None:
-            try:
-                message = record.getMessage()
-            except Exception:
-                return record
-            record.msg, record.args = f"{message}: store unavailable ({outage.reason})", None
-            record.exc_info, record.exc_text = None, None
-            if record.levelno > logging.WARNING:
-                record.levelno, record.levelname = logging.WARNING, "WARNING"
-        return record
-
-    logging.setLogRecordFactory(factory)
-    _installed = True
+    (idempotent; a record rewriter, so it holds for every logger and handler)."""
+    log_records.install("store-outage", _one_line)
