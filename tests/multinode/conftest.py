@@ -8,14 +8,14 @@ the settings its tests need.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import pytest_asyncio
 from preau_client import LiveConnection, PreauClient
 
 from tests.multinode.cluster import Cluster, close_quietly
-from tests.services import fresh_database
+from tests.services import RedisServer, fresh_database, private_redis
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -23,6 +23,13 @@ async def cluster_database_url(postgres_server_url: str) -> AsyncIterator[str]:
     """An empty database on the private PostgreSQL, shared by a module's nodes."""
     async with fresh_database(postgres_server_url) as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    """The module's own Redis, which its tests may stop and restart (same port)."""
+    with private_redis() as server:
+        yield server
 
 
 class People:

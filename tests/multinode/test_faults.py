@@ -30,19 +30,12 @@ from tests.multinode.cluster import (
     wait_until,
 )
 from tests.multinode.conftest import People
-from tests.services import RedisServer, private_redis
+from tests.services import RedisServer
 
 pytestmark = pytest.mark.slow
 
 QUEUE_FRAMES = 32
 PRESENCE_TTL_S = 3.0  # heartbeats every second: presence lost with Redis comes back fast
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    """This module's own Redis: a test stops and restarts it (same port)."""
-    with private_redis() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -19,17 +19,11 @@ from preau_client import PreauClient
 
 from tests.multinode.cluster import Cluster, Follower, Node, class_room, running_cluster, wait_until
 from tests.multinode.conftest import People
-from tests.services import RedisServer, private_redis
+from tests.services import RedisServer
 
 pytestmark = pytest.mark.slow
 
 DRAIN_S = 2.0  # long enough for readiness and a new socket to see the drain
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with private_redis() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
