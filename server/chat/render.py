@@ -7,7 +7,9 @@ Three shapes share one timeline:
   and neither body nor txn — the store no longer has them on the timeline, and
   this is the only shape replays and history give it;
 - a redaction: ``chat.redaction`` with ``redacts`` (the seq it removes) and
-  ``by`` (who removed it).
+  ``by`` (who removed it). Its ``reason`` is given only to the author of the
+  removed message and to the room's moderators (``fields(..., reason=True)``,
+  decided by the caller); the frame shared by every subscriber never has it.
 
 Held messages (pre-moderation) and scheduled ones (quiet hours) are not on
 the timeline: they have their own shapes (``held_fields``,
@@ -36,7 +38,7 @@ class MessageRenderer:
         person = await self._directory.person(person_id)
         return {"id": person_id, "name": person.display_name if person else ""}
 
-    async def fields(self, message: Message) -> dict[str, Any]:
+    async def fields(self, message: Message, *, reason: bool = False) -> dict[str, Any]:
         who = await self.person(message.sender_id)
         if message.kind is MessageKind.REDACTION:
             fields: dict[str, Any] = {
@@ -47,7 +49,7 @@ class MessageRenderer:
                 "by": who,
                 "ts": message.created_ms,
             }
-            if message.reason:
+            if reason and message.reason:
                 fields["reason"] = message.reason
             return fields
         if message.redacted:
@@ -72,12 +74,14 @@ class MessageRenderer:
             fields["ack"] = True  # an announcement: "J'ai lu" (chat.ack)
         return fields
 
-    async def entry(self, message: Message) -> dict[str, Any]:
-        """A history entry: the event as a live client receives it."""
-        return {"ev": event_name(message), **await self.fields(message)}
+    async def entry(self, message: Message, *, reason: bool = False) -> dict[str, Any]:
+        """A history entry: the event as a live client receives it (with a
+        redaction's reason when ``reason``: its reader may know it)."""
+        return {"ev": event_name(message), **await self.fields(message, reason=reason)}
 
     async def frame(self, message: Message) -> bytes:
-        """The event, encoded once and shared by every recipient."""
+        """The event, encoded once and shared by every recipient (so never a
+        redaction's reason)."""
         return encode(await self.entry(message))
 
     async def scheduled_fields(self, waiting: ScheduledMessage) -> dict[str, Any]:

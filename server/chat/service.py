@@ -38,11 +38,20 @@ from server.moderation.rules import (
     RoomRole,
     RoomState,
     base_role,
+    decide_typing,
     room_role,
 )
 from server.ratelimit import RateLimiter
 from server.settings import Settings
-from server.store import Author, HeldMessage, Message, PostOptions, ScheduledMessage, Store
+from server.store import (
+    Author,
+    HeldMessage,
+    Message,
+    MessageKind,
+    PostOptions,
+    ScheduledMessage,
+    Store,
+)
 from server.text import has_controls, without_bidi_controls
 
 # Control characters other than newline and tab are refused: they hide text
@@ -156,6 +165,18 @@ class ChatService:
         if role is RoomRole.NONE:  # removed by a moderator: as if it did not exist
             raise not_found("no such room")
         return RoomAccess(room, role, policy, state, self._clock.now_ms())
+
+    async def check_typing(self, member: Member, room_id: str) -> None:
+        """May ``member`` tell the room they are typing? Only who may write
+        there now (``decide_typing``): a muted pupil's typing reaches nobody,
+        refused with ``muted`` and the end of the mute."""
+        access = await self.open_room(member, room_id)
+        if access.room.closed:
+            raise PreauError(ErrorCode.CLOSED, "this conversation is closed: it is read-only now")
+        refusal = decide_typing(
+            access.role, RoomState(access.policy, access.state), self._clock.now_ms())
+        if refusal is not None:
+            raise refusal.error()
 
     async def open_conversation(self, member: Member, people: list[str]) -> tuple[Room, bool]:
         """Open a private conversation of ``member`` and ``people``, or return the
@@ -381,11 +402,28 @@ class ChatService:
     async def history(
         self, member: Member, room_id: str, *, before: int | None, after: int | None, limit: int
     ) -> list[dict[str, Any]]:
-        room = (await self.open_room(member, room_id)).room
+        access = await self.open_room(member, room_id)
+        room = access.room
         if after is not None:
             messages = await self._store.messages_after(room.id, after, limit)
         else:
             head = await self._store.room_head(room.id)
             top = head + 1 if before is None else min(before, head + 1)
             messages = await self._store.messages_before(room.id, top, limit)
-        return [await self._render.entry(m) for m in messages]
+        moderator = access.role is RoomRole.MODERATOR
+        return [
+            await self._render.entry(m, reason=moderator or await self._authored(m, member.id))
+            for m in messages
+        ]
+
+    async def _authored(self, message: Message, person_id: str) -> bool:
+        """Whether ``message`` is a redaction of ``person_id``'s own message
+        (whose reason they may read: docs/moderation.md, "Deleting and
+        recalling")."""
+        if message.kind is not MessageKind.REDACTION or not message.reason:
+            return False
+        if message.sender_id == person_id:
+            return True
+        assert message.redacts is not None
+        found = await self._store.messages_before(message.room_id, message.redacts + 1, 1)
+        return bool(found) and found[0].seq == message.redacts and found[0].sender_id == person_id

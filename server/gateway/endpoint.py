@@ -265,6 +265,7 @@ class CoreOps:
         assert isinstance(params, protocol.ChatTyping)
         if params.room not in conn.rooms:
             raise PreauError(ErrorCode.NOT_SUBSCRIBED, "subscribe to the room first")
+        await self.chat.check_typing(conn.member, params.room)
         await self.hub.publish_ephemeral(
             params.room,
             event("chat.typing", room=params.room,

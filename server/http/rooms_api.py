@@ -55,7 +55,8 @@ class ConversationsOut(BaseModel):
 class MessageOut(BaseModel):
     """A timeline entry, as the live event: a message (``body``, ``txn``), a
     redacted message (``redacted``, no body or txn), or a redaction
-    (``ev`` = ``chat.redaction``, ``redacts``, ``by``)."""
+    (``ev`` = ``chat.redaction``, ``redacts``, ``by``; ``reason`` only for the
+    removed message's author and the room's moderators)."""
 
     ev: Literal["chat.message", "chat.redaction"]
     room: str

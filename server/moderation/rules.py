@@ -228,6 +228,17 @@ def decide_post(role: RoomRole, profile: Profile, state: RoomState, now_ms: int)
     return _POST
 
 
+def decide_typing(role: RoomRole, state: RoomState, now_ms: int) -> Refusal | None:
+    """May a person say they are typing? Only who may write here now: not a
+    reader, not in a read-only room, not a muted member (``muted`` with the
+    end time). Slow mode and pre-moderation do not stop typing."""
+    decision = decide_post(role, Profile.TEACHER, state, now_ms)
+    refusal = decision.refusal if decision.action is PostAction.REFUSE else None
+    if refusal is not None and refusal.code is not ErrorCode.RATE_LIMITED:
+        return refusal
+    return None
+
+
 def counts_for_slow_mode(role: RoomRole, policy: RoomPolicy) -> bool:
     """Whether a post by ``role`` must record its time for slow mode."""
     return policy.slow_mode_s > 0 and role is not RoomRole.MODERATOR

@@ -41,6 +41,7 @@ from server.store import (
     AuditQuery,
     HeldStatus,
     Message,
+    RedactResult,
     Report,
     ReportStatus,
     Store,
@@ -186,9 +187,33 @@ class ModerationService:
             raise result.refusal.error()
         assert result.event is not None
         if result.created:
-            await self._hub.publish_message(access.room.id, result.event.seq,
-                                            await self._render.frame(result.event))
+            await self._publish_redaction(result)
+            if access.role is RoomRole.MODERATOR and result.author_id != member.id:
+                # Deleted from the room: its open reports are settled too.
+                resolved = await self._store.resolve_message_reports(
+                    access.room.id, seq, member.id, ReportStatus.DELETED, self._clock.now_ms())
+                await self._tell_reporters(resolved, ReportStatus.DELETED)
         return result.event, result.created
+
+    async def _tell_reporters(self, resolved: list[Report], outcome: ReportStatus) -> None:
+        for done in resolved:
+            await self._hub.publish_to(done.room_id, event(
+                "report.resolved", room=done.room_id, report=done.id, seq=done.seq,
+                outcome=outcome.value), Audience(frozenset({done.reporter_id})))
+
+    async def _publish_redaction(self, result: RedactResult) -> None:
+        """The redaction to every subscriber (no reason), then its reason to
+        the removed message's author and the moderators only."""
+        redaction = result.event
+        assert redaction is not None
+        room = redaction.room_id
+        await self._hub.publish_message(room, redaction.seq, await self._render.frame(redaction))
+        if redaction.reason:
+            people = frozenset({result.author_id}) if result.author_id else frozenset()
+            await self._hub.publish_to(room, event(
+                "chat.redaction_reason", room=room, seq=redaction.seq,
+                redacts=redaction.redacts, reason=redaction.reason,
+            ), Audience(people, moderators=True))
 
     # -- members ---------------------------------------------------------------
     async def moderate_member(
@@ -410,13 +435,9 @@ class ModerationService:
                 raise result.refusal.error()
             assert result.event is not None
             if result.created:
-                await self._hub.publish_message(report.room_id, result.event.seq,
-                                                await self._render.frame(result.event))
+                await self._publish_redaction(result)
         resolved = await self._store.resolve_report(report.id, member.id, wanted, now)
-        for done in resolved:
-            await self._hub.publish_to(done.room_id, event(
-                "report.resolved", room=done.room_id, report=done.id, seq=done.seq,
-                outcome=wanted.value), Audience(frozenset({done.reporter_id})))
+        await self._tell_reporters(resolved, wanted)
         final = next((r for r in resolved if r.id == report.id), None)
         if final is None:  # resolved meanwhile by someone else
             return await self.resolve_report(member, report_id, delete, reason)
@@ -467,7 +488,15 @@ class ModerationService:
             before = await self._store.messages_before(report.room_id, report.seq, CONTEXT)
             after = await self._store.messages_after(
                 report.room_id, report.seq - 1, min(CONTEXT + 1, top - report.seq + 1))
-            entries = [await self._render.entry(m) for m in [*before, *after] if m.seq <= top]
+            shown = [m for m in [*before, *after] if m.seq <= top]
+            reported = next((m for m in shown if m.seq == report.seq), None)
+            if reported is not None and reported.redacted_by_seq is not None \
+                    and reported.redacted_by_seq > top:
+                # Removed since: how (recalled or deleted, and why), never what came between.
+                shown += [m for m in await self._store.messages_after(
+                    report.room_id, reported.redacted_by_seq - 1, 1)
+                    if m.redacts == report.seq]
+            entries = [await self._render.entry(m, reason=True) for m in shown]
             fields["message"] = next(
                 (e for e in entries if e.get("seq") == report.seq), None)
             fields["context"] = entries

@@ -288,7 +288,7 @@ class ModerationSql(SqlBase, ModerationStore):
                 )
                 earlier = await message_at(tx, room_id, int(redaction_seq))
                 await tx.rollback()
-                return RedactResult(event=earlier)
+                return RedactResult(event=earlier, author_id=target.sender_id)
             policy = to_policy(room)
             member = MemberState() if moderator else await member_state(tx, room_id, actor_id)
             role = effective_role(
@@ -325,7 +325,7 @@ class ModerationSql(SqlBase, ModerationStore):
                 AuditAction.MESSAGE_DELETE if moderator else AuditAction.MESSAGE_RECALL, now_ms,
                 target_person_id=target.sender_id, target_seq=seq, reason=reason,
             )
-        return RedactResult(event=event, created=True)
+        return RedactResult(event=event, created=True, author_id=target.sender_id)
 
     async def moderate_member(
         self,

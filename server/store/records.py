@@ -40,6 +40,7 @@ class Message:
     redacts: int | None = None
     reason: str | None = None
     redacted: bool = False
+    redacted_by_seq: int | None = None  # a redacted message: the redaction's seq
     ack_required: bool = False  # an announcement: readers acknowledge it ("J'ai lu")
 
 
@@ -154,6 +155,7 @@ class RedactResult:
     event: Message | None = None
     refusal: Refusal | None = None
     created: bool = False
+    author_id: str | None = None  # who wrote the removed message (told the reason)
 
 
 class ReportStatus(StrEnum):

@@ -80,6 +80,12 @@ class ReportStore(Protocol):
         ``redact_message``), each audited. Return those resolved now (empty:
         already resolved). Raises ``LookupError`` for an unknown report."""
 
+    async def resolve_message_reports(
+        self, room_id: str, seq: int, actor_id: str, status: ReportStatus, now_ms: int
+    ) -> list[Report]:
+        """Resolve every open report of message ``seq`` (a moderator deleted
+        it from the room rather than from the reports queue), each audited."""
+
     async def reports_by(self, reporter_id: str, limit: int = 100) -> list[Report]:
         """The reports a person made, newest first, with their outcome."""
 
@@ -336,20 +342,14 @@ class ReportsSql(SqlBase, ReportStore):
             if row is None:
                 raise LookupError(f"no report {report_id!r}")
             report = _report(row)
-            rows = await tx.fetch(
-                "UPDATE reports SET status = $3, resolved_by = $4, resolved_ms = $5"
-                " WHERE room_id = $1 AND seq = $2 AND status = 'open'"
-                f" RETURNING {_REPORT_COLUMNS}",
-                report.room_id, report.seq, status.value, actor_id, now_ms,
-            )
-            resolved = sorted((_report(r) for r in rows), key=lambda r: (r.created_ms, r.id))
-            for done in resolved:
-                await audit(
-                    tx, done.school_id, done.room_id, actor_id, AuditAction.REPORT_RESOLVE,
-                    now_ms, target_person_id=done.reporter_id, target_seq=done.seq,
-                    details={"report": done.id, "outcome": status.value},
-                )
-        return resolved
+            return await _resolve_open(tx, report.room_id, report.seq, actor_id, status, now_ms)
+
+    async def resolve_message_reports(
+        self, room_id: str, seq: int, actor_id: str, status: ReportStatus, now_ms: int
+    ) -> list[Report]:
+        assert status is not ReportStatus.OPEN
+        async with self._engine.transaction() as tx:
+            return await _resolve_open(tx, room_id, seq, actor_id, status, now_ms)
 
     async def reports_by(self, reporter_id: str, limit: int = 100) -> list[Report]:
         async with self._engine.transaction(readonly=True) as tx:
@@ -359,6 +359,25 @@ class ReportsSql(SqlBase, ReportStore):
                 reporter_id, limit,
             )
         return [_report(r) for r in rows]
+
+
+async def _resolve_open(
+    tx: Transaction, room_id: str, seq: int, actor_id: str, status: ReportStatus, now_ms: int
+) -> list[Report]:
+    rows = await tx.fetch(
+        "UPDATE reports SET status = $3, resolved_by = $4, resolved_ms = $5"
+        " WHERE room_id = $1 AND seq = $2 AND status = 'open'"
+        f" RETURNING {_REPORT_COLUMNS}",
+        room_id, seq, status.value, actor_id, now_ms,
+    )
+    resolved = sorted((_report(r) for r in rows), key=lambda r: (r.created_ms, r.id))
+    for done in resolved:
+        await audit(
+            tx, done.school_id, done.room_id, actor_id, AuditAction.REPORT_RESOLVE,
+            now_ms, target_person_id=done.reporter_id, target_seq=done.seq,
+            details={"report": done.id, "outcome": status.value},
+        )
+    return resolved
 
 
 _REPORT_COLUMNS = (

@@ -48,6 +48,7 @@ def to_message(r: Row) -> Message:
         redacts=opt_int(r["redacts"]),
         reason=opt_str(r["reason"]),
         redacted=r["redacted_seq"] is not None,
+        redacted_by_seq=opt_int(r["redacted_seq"]),
         ack_required=bool(r["ack_required"]),
     )
 

@@ -195,6 +195,10 @@ async def test_a_muted_pupil_is_refused_with_muted_and_the_end_time(
         error = await refused(a.send_message(room, "encore moi"), "muted")
         assert error.details["until"] == mute["until"]
         assert (await a.subscribe(room))["muted_until"] == mute["until"]
+        # Nor does her typing reach the class: refused, with the end of the mute.
+        error = await refused(a.request("chat.typing", room=room), "muted")
+        assert error.details["until"] == mute["until"]
+        await nothing(c, "chat.typing")
         await b.send_message(room, "moi je peux")  # Hugo is not muted
         # Bad times, non-moderators, moderators as targets.
         for bad in ({"until": "demain"}, {"until": 1000}, {"duration_s": 0},
@@ -209,6 +213,8 @@ async def test_a_muted_pupil_is_refused_with_muted_and_the_end_time(
                                 duration_s=60), "not_found")
         await c.request("member.unmute", room=room, person=lea.person["id"])
         await a.next_event("member.unmuted")
+        await a.request("chat.typing", room=room)
+        assert (await c.next_event("chat.typing"))["person"]["id"] == lea.person["id"]
         assert "held" not in await a.send_message(room, "merci")
 
 

@@ -316,6 +316,12 @@ export class App {
           if (frame.sender?.id) room.typing.delete(frame.sender.id);
         }
         break;
+      case "chat.redaction_reason": {
+        // Only the removed message's author and the moderators get this.
+        const target = room?.timeline.get(Number(frame.redacts));
+        if (target && typeof frame.reason === "string") target.reason = frame.reason;
+        break;
+      }
       case "chat.held":
         if (room?.role === "moderator") room.held.set(frame.id, frame as unknown as Held);
         if (room && frame.sender?.id === this.me?.person.id && room.outgoing.has(frame.txn)) {

@@ -35,6 +35,9 @@ export interface Entry {
   body?: string;
   txn?: string;
   redacted?: boolean;
+  // Who removed it (a redaction's `by`): its author (recalled) or a moderator.
+  removedBy?: "author" | "moderator";
+  reason?: string; // why a moderator deleted it: only its author and moderators are told
   ack?: boolean; // an announcement: readers acknowledge it ("J'ai lu")
   acked?: boolean; // I acknowledged it (this session)
 }
@@ -125,6 +128,8 @@ export class RoomState {
       if (target) {
         target.redacted = true;
         delete target.body;
+        if (frame.by?.id) target.removedBy = frame.by.id === target.sender.id ? "author" : "moderator";
+        if (frame.reason) target.reason = String(frame.reason);
       }
       return false;
     }

@@ -28,6 +28,7 @@ from server.moderation.rules import (
     counts_for_slow_mode,
     decide_post,
     decide_redaction,
+    decide_typing,
     effective_role,
     mute_end,
     room_role,
@@ -261,3 +262,24 @@ def test_policy_changes_apply_field_by_field() -> None:
     assert changed.to_wire() == {"mode": "announcement", "premoderation": "off",
                                  "slow_mode_s": 0, "recall_window_s": 5,
                                  "quiet_hours": "school"}
+
+
+def test_only_who_may_write_now_may_say_they_are_typing() -> None:
+    muted = MemberState(muted_until_ms=NOW + 60_000)
+    refusal = decide_typing(RoomRole.MEMBER, RoomState(member=muted), NOW)
+    assert refusal is not None
+    assert (refusal.code, refusal.until_ms) == (ErrorCode.MUTED, NOW + 60_000)
+    assert decide_typing(RoomRole.MEMBER, RoomState(member=muted), NOW + 60_000) is None
+    read_only = RoomState(RoomPolicy(mode=RoomMode.READ_ONLY))
+    for role in (RoomRole.MEMBER, RoomRole.READER, RoomRole.MODERATOR):
+        refused = decide_typing(role, read_only, NOW)
+        assert refused is not None
+        assert refused.code is ErrorCode.FORBIDDEN
+    refused = decide_typing(RoomRole.READER, RoomState(), NOW)
+    assert refused is not None
+    assert refused.code is ErrorCode.FORBIDDEN
+    # Slow mode and pre-moderation slow or hold a post, never the typing.
+    slowed = RoomState(RoomPolicy(slow_mode_s=60, premoderation=Premoderation.EVERYONE),
+                       MemberState(last_post_ms=NOW - 1000))
+    assert decide_typing(RoomRole.MEMBER, slowed, NOW) is None
+    assert decide_typing(RoomRole.MODERATOR, RoomState(member=muted), NOW) is None

@@ -56,6 +56,7 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
   let room: RoomState | undefined = app.rooms.get(roomId);
   let denied: string | null = null;
   let lastTyping = 0;
+  let muteTimer = 0;
   let members: MemberRow[] | null = null;
   let modOpen = false;
   // Announcements whose "who has read it" list is open: seq → last answer.
@@ -261,7 +262,8 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
         h("time", { datetime: new Date(entry.ts).toISOString() }, formatTime(entry.ts, lang())),
         entry.ack ? h("span", { class: "tag" }, t("room.announcement")) : null,
       ),
-      entry.redacted ? h("p", { class: "body muted" }, t("room.deleted")) : h("p", { class: "body" }, entry.body ?? ""),
+      entry.redacted ? h("p", { class: "body muted" }, removedText(entry)) : h("p", { class: "body" }, entry.body ?? ""),
+      entry.redacted && entry.reason ? h("p", { class: "detail" }, t("room.deletedReason", { reason: entry.reason })) : null,
       actions.length ? h("div", { class: "actions" }, actions) : null,
       ackList,
     );
@@ -491,7 +493,7 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
   });
   input.addEventListener("input", () => {
     // Typing is ephemeral and best effort: at most one notice every 3 s.
-    if (!room?.subscribed || Date.now() - lastTyping < 3000 || !input.value) return;
+    if (!room?.subscribed || input.disabled || Date.now() - lastTyping < 3000 || !input.value) return;
     lastTyping = Date.now();
     app.request("chat.typing", { room: room.info.id }).catch(() => undefined);
   });
@@ -551,7 +553,7 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
     }
     const desired: Keyed[] = entries.map((entry) => ({
       key: `m${entry.seq}`,
-      sig: JSON.stringify([entry.redacted, entry.body, entry.acked || r.myAcks.has(entry.seq), ackLists.has(entry.seq),
+      sig: JSON.stringify([entry.redacted, entry.removedBy, entry.reason, entry.body, entry.acked || r.myAcks.has(entry.seq), ackLists.has(entry.seq),
         ackLists.get(entry.seq) ?? null, r.role, canRecall(entry), seen.get(entry.seq) ?? null, lang()]),
       make: () => {
         const li = messageItem(entry);
@@ -571,10 +573,17 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
     const now = Date.now();
     const names = [...r.typing.values()].filter((x) => x.until > now).map((x) => x.name);
     typing.textContent = names.length ? t("room.typing", { names: names.join(", ") }) : "";
-    const writable = !r.info.closed
+    const mutedUntil = r.role !== "moderator" && r.mutedUntil && r.mutedUntil > now ? r.mutedUntil : null;
+    const writable = !r.info.closed && !mutedUntil
       && (r.role === "moderator" || r.policy?.mode === "open" || !r.policy);
     input.disabled = !writable;
     sendButton.disabled = !writable;
+    // A muted member sees it in the box itself, before typing anything.
+    const placeholder = mutedUntil
+      ? t("room.mutedCompose", { time: formatTime(mutedUntil, lang()) }) : t("room.compose");
+    if (input.placeholder !== placeholder) input.placeholder = placeholder;
+    window.clearTimeout(muteTimer);
+    if (mutedUntil) muteTimer = window.setTimeout(update, Math.min(mutedUntil - now + 50, 2 ** 31 - 1));
     modToggle.hidden = r.role !== "moderator";
     if (r.role === "moderator" && modOpen) renderModeration(r);
     if (atBottom) timeline.scrollTop = timeline.scrollHeight;
@@ -587,8 +596,15 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
   void open();
   return {
     el, title: t("nav.home"), update,
-    destroy: () => { window.clearInterval(callPoll); stopCallEvents(); },
+    destroy: () => { window.clearInterval(callPoll); window.clearTimeout(muteTimer); stopCallEvents(); },
   };
+}
+
+/** A removed message's tombstone: recalled by its author or deleted by a moderator. */
+export function removedText(entry: { removedBy?: "author" | "moderator" }): string {
+  if (entry.removedBy === "author") return t("room.recalledByAuthor");
+  if (entry.removedBy === "moderator") return t("room.deletedByModerator");
+  return t("room.deleted");
 }
 
 /** A private conversation is named after its people: leave myself out. */

@@ -7,6 +7,7 @@ import { clear, formatTime, h } from "../dom";
 import { lang, t } from "../i18n";
 import type { View } from "../router";
 import { askText, describeError, statusLine } from "../ui";
+import { removedText } from "./room";
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -38,7 +39,13 @@ export function reportsView(app: App): View {
         status.say(describeError(error), "error");
       }
     };
-    const context = (report.context ?? []) as Json[];
+    // Redactions are not messages: they mark the message they removed.
+    const all = (report.context ?? []) as Json[];
+    const removals = new Map(all.filter((m) => m.ev === "chat.redaction").map((m) => [m.redacts, m]));
+    const context = all.filter((m) => m.ev !== "chat.redaction").map((m) => {
+      const removal = removals.get(m.seq);
+      return removal ? { ...m, removedBy: removal.by?.id === m.sender?.id ? "author" : "moderator", reason: removal.reason } : m;
+    });
     return h("article", { class: "card report", "data-report": report.id },
       h("h2", null, t("reports.in", { name: report.room.name })),
       h("p", { class: "muted" }, t("reports.by", { name: report.reporter.name }), " · ",
@@ -47,7 +54,8 @@ export function reportsView(app: App): View {
         class: `msg${m.seq === report.seq ? " reported" : ""}`,
       },
         h("div", { class: "meta" }, h("strong", null, m.sender?.name ?? ""), " ", formatTime(m.ts, lang())),
-        h("p", { class: "body" }, m.redacted ? t("room.deleted") : m.body ?? ""),
+        h("p", { class: `body${m.redacted ? " muted" : ""}` }, m.redacted ? removedText(m) : m.body ?? ""),
+        m.redacted && m.reason ? h("p", { class: "detail" }, t("room.deletedReason", { reason: m.reason })) : null,
       ))),
       h("div", { class: "actions" },
         h("button", { type: "button", class: "secondary", onclick: resolve("keep") }, t("reports.keep")),
@@ -204,7 +212,15 @@ export function settingsView(app: App): View {
   const school = encodeURIComponent(app.me?.school.id ?? "");
   const window = h("input", { id: "quiet-window", type: "text", maxlength: 16, "aria-describedby": "window-help" });
   const help = h("p", { id: "window-help", class: "hint" });
-  const parents = h("input", { id: "parents-may", type: "checkbox" });
+  const parents = h("input", { id: "parents-may", type: "checkbox", "aria-describedby": "parents-effect" });
+  // What the box does, for the state it is in now: read before saving.
+  const effect = h("p", { id: "parents-effect", class: "hint", "aria-live": "polite" });
+  let savedParents: boolean | null = null;
+  const showEffect = () => {
+    effect.textContent = t(parents.checked ? "settings.parentsOn" : "settings.parentsOff")
+      + (savedParents !== null && parents.checked !== savedParents ? ` ${t("settings.unsaved")}` : "");
+  };
+  parents.addEventListener("change", showEffect);
   const form = h("form", {
     class: "card",
     onsubmit: async (event: Event) => {
@@ -213,6 +229,8 @@ export function settingsView(app: App): View {
         await api("PUT", `/api/schools/${school}/settings`, {
           quiet_hours: window.value.trim(), parents_may_message: parents.checked,
         });
+        savedParents = parents.checked;
+        showEffect();
         status.say(t("settings.saved"));
       } catch (error) {
         status.say(describeError(error), "error");
@@ -221,6 +239,7 @@ export function settingsView(app: App): View {
   },
     h("div", { class: "field" }, h("label", { for: "quiet-window" }, t("settings.window")), window, help),
     h("div", { class: "check" }, parents, h("label", { for: "parents-may" }, t("settings.parents"))),
+    effect,
     h("button", { type: "submit" }, t("mod.save")),
     status.el,
   );
@@ -229,6 +248,8 @@ export function settingsView(app: App): View {
   ).then((found) => {
     window.value = found.quiet_hours;
     parents.checked = found.parents_may_message;
+    savedParents = found.parents_may_message;
+    showEffect();
     help.textContent = t("settings.windowHelp", { tz: found.timezone });
   }).catch((error) => status.say(describeError(error), "error"));
   return { el: h("section", null, h("h1", null, t("settings.title")), form), title: t("settings.title") };
