@@ -27,6 +27,7 @@ from server.broker import Broker
 from server.broker.factory import open_broker
 from server.calls.service import CallService
 from server.charter.service import CharterService
+from server.chat.reactions import ReactionService
 from server.chat.receipts import ReceiptService
 from server.chat.render import MessageRenderer
 from server.chat.scheduler import ScheduledDelivery
@@ -43,6 +44,7 @@ from server.gateway.call_ops import CallOps
 from server.gateway.charter_ops import CharterOps
 from server.gateway.endpoint import WebSocketGateway
 from server.gateway.mood_ops import MoodOps
+from server.gateway.reaction_ops import ReactionOps
 from server.gateway.reading_ops import ReadingOps
 from server.gateway.sfu_ops import SfuOps, open_sfu_backend
 from server.http import meta_api
@@ -104,6 +106,9 @@ async def build_services(
     chat = ChatService(store, directory, hub, render, settings, clock, sends, opens, bursts)
     moderation = ModerationService(store, directory, hub, chat, render, settings, clock)
     receipts = ReceiptService(store, directory, hub, chat, render, clock)
+    # Reactions per account at the rate of sends, in a bucket of their own.
+    reactions = ReactionService(store, directory, hub, chat, render, clock, open_rate_limiter(
+        settings.broker_url, settings.sends_per_s, settings.sends_burst, name="reactions"))
     delivery = ScheduledDelivery(store, hub, render, clock)
     privacy = build_privacy(store, settings, clock, hub, moderation)
     moderation.on_view(privacy.viewed)  # oversight reads go to the access journal
@@ -131,6 +136,7 @@ async def build_services(
         documents=documents,
         mood=MoodService(store, directory, hub, clock),
         charter=CharterService(store, directory, broker, hub, settings, clock),
+        reactions=reactions,
     )
 
 
@@ -143,6 +149,7 @@ async def close_services(services: Services) -> None:
     await services.presence.close()
     await services.auth.close()
     await services.chat.close()
+    await services.reactions.close()
     await services.broker.close()
     await services.store.close()
 
@@ -231,7 +238,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 services.moderation,
                 modules=[ReadingOps(services.receipts), CallOps(services.calls),
                          SfuOps(services.calls, sfu), CharterOps(services.charter),
-                         MoodOps(services.mood)],
+                         MoodOps(services.mood), ReactionOps(services.reactions)],
                 charter=services.charter,
             )
             app.state.collab = CollabEndpoint(

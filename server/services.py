@@ -8,6 +8,7 @@ from server.auth.service import AuthService
 from server.broker import Broker
 from server.calls.service import CallService
 from server.charter.service import CharterService
+from server.chat.reactions import ReactionService
 from server.chat.receipts import ReceiptService
 from server.chat.scheduler import ScheduledDelivery
 from server.chat.service import ChatService
@@ -42,3 +43,4 @@ class Services:
     documents: DocumentService  # shared documents and their rooms (docs/collab.md)
     mood: MoodService  # the mood of the day (kindergarten and primary classes)
     charter: CharterService  # the charter of use and its gate (docs/moderation.md)
+    reactions: ReactionService  # reactions on messages (docs/protocol.md, "Reactions")

@@ -411,10 +411,17 @@ class ChatService:
             top = head + 1 if before is None else min(before, head + 1)
             messages = await self._store.messages_before(room.id, top, limit)
         moderator = access.role is RoomRole.MODERATOR
-        return [
-            await self._render.entry(m, reason=moderator or await self._authored(m, member.id))
-            for m in messages
-        ]
+        # Each message's reactions as the caller sees them (counts, their own).
+        reactions = await self._store.reactions_of(
+            room.id, [m.seq for m in messages if m.kind is MessageKind.MESSAGE], member.id)
+        entries = []
+        for m in messages:
+            entry = await self._render.entry(
+                m, reason=moderator or await self._authored(m, member.id))
+            if m.seq in reactions:
+                entry["reactions"] = reactions[m.seq].to_wire()
+            entries.append(entry)
+        return entries
 
     async def _authored(self, message: Message, person_id: str) -> bool:
         """Whether ``message`` is a redaction of ``person_id``'s own message

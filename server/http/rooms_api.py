@@ -70,6 +70,9 @@ class MessageOut(BaseModel):
     redacts: int | None = None
     by: SenderOut | None = None
     reason: str | None = None
+    # Its reactions as I see them (absent: none ever): counts per emoji name,
+    # mine, and the revision live ``chat.reactions`` events compare against.
+    reactions: dict[str, object] | None = None
 
 
 class HistoryOut(BaseModel):

@@ -19,6 +19,7 @@ from server.http import (
     mood_api,
     people_api,
     privacy_api,
+    reactions_api,
     rooms_api,
     schools_api,
 )
@@ -33,6 +34,7 @@ ENDPOINTS: list[Endpoint] = [
     *auth_api.ENDPOINTS,
     *people_api.ENDPOINTS,
     *rooms_api.ENDPOINTS,
+    *reactions_api.ENDPOINTS,
     *moderation_api.ENDPOINTS,
     *schools_api.ENDPOINTS,
     *privacy_api.ENDPOINTS,

@@ -1,5 +1,6 @@
-"""REST for a school's settings: quiet hours and whether parents of a class
-may write to each other (school admins; audited by the moderation service)."""
+"""REST for a school's settings: quiet hours, whether parents of a class
+may write to each other and whether readers of announcement rooms may react
+(school admins; audited by the moderation service)."""
 
 from __future__ import annotations
 
@@ -19,11 +20,15 @@ class SchoolSettingsBody(Strict):
     # time zone, or "off" (docs/moderation.md, "Quiet hours").
     quiet_hours: Annotated[StrictStr, Field(max_length=16)] | None = None
     parents_may_message: StrictBool | None = None
+    # May pupils and parents react to messages in announcement rooms?
+    reactions_in_announcements: StrictBool | None = None
 
     @model_validator(mode="after")
     def _valid(self) -> Self:
-        if self.quiet_hours is None and self.parents_may_message is None:
-            raise ValueError("give quiet_hours or parents_may_message")
+        if (self.quiet_hours, self.parents_may_message,
+                self.reactions_in_announcements) == (None, None, None):
+            raise ValueError(
+                "give quiet_hours, parents_may_message or reactions_in_announcements")
         if self.quiet_hours is not None:
             quiet_hours.check_school_setting(self.quiet_hours)
         return self
@@ -33,6 +38,7 @@ class SchoolSettingsOut(BaseModel):
     quiet_hours: str
     timezone: str
     parents_may_message: bool
+    reactions_in_announcements: bool
 
 
 async def school_settings(request: Request) -> Response:
@@ -49,16 +55,19 @@ async def set_school_settings(request: Request) -> Response:
     saved = await services(request).moderation.set_school_settings(
         member, request.path_params["school"], quiet_hours=body.quiet_hours,
         parents_may_message=body.parents_may_message,
+        reactions_in_announcements=body.reactions_in_announcements,
     )
     return JSONResponse(saved)
 
 
 ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/api/schools/{school}/settings",
-             "The school's quiet hours and parents' conversations setting (school admins)",
+             "The school's quiet hours, parents' conversations and reactions settings "
+             "(school admins)",
              school_settings, response=SchoolSettingsOut),
     Endpoint("PUT", "/api/schools/{school}/settings",
-             "Change quiet hours or whether parents of a class may write to each other "
-             "(school admins; audited)", set_school_settings, body=SchoolSettingsBody,
+             "Change quiet hours, whether parents of a class may write to each other or "
+             "whether readers of announcement rooms may react (school admins; audited)",
+             set_school_settings, body=SchoolSettingsBody,
              response=SchoolSettingsOut),
 ]

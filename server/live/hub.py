@@ -13,7 +13,8 @@ sequence order, exactly once each:
 
 A socket that subscribes with ``since`` first replays what it missed from the
 store while live frames wait in its backlog, then switches to live: no gap, no
-duplicate (:class:`~server.live.connection.RoomState`).
+duplicate (:class:`~server.live.connection.RoomState`). The replay ends with
+the reactions that changed meanwhile (``chat.reactions``, one per message).
 
 Room events for part of a room (pre-moderation's queue, a mute notice) go
 to an :class:`Audience` — some people, and/or the room's moderators — that
@@ -418,10 +419,11 @@ class Hub:
                 "presence.join", room=room_id, person=_person(conn.member)))
         # Without ``since`` the client starts at the feed's head: whatever comes
         # after reaches the feed, so there is nothing to read from the store.
-        await self._replay(conn, room_id, state, from_store=since is not None)
+        await self._replay(conn, room_id, state, from_store=since is not None, since=since)
 
     async def _replay(
-        self, conn: Connection, room_id: str, state: RoomState, from_store: bool = True
+        self, conn: Connection, room_id: str, state: RoomState, from_store: bool = True,
+        since: int | None = None,
     ) -> None:
         while from_store and conn.rooms.get(room_id) is state and not conn.closed:
             page = await self.store.messages_after(room_id, state.last, REPLAY_PAGE)
@@ -434,6 +436,13 @@ class Hub:
                     state.last = message.seq
             if len(page) < REPLAY_PAGE:
                 break
+        if from_store and since is not None and conn.rooms.get(room_id) is state:
+            # Reactions changed while this client was away (counts, its own).
+            for changed in await self.store.reactions_changed(
+                room_id, since, 0, conn.member.id, REPLAY_PAGE
+            ):
+                conn.push(event("chat.reactions", room=room_id, seq=changed.seq,
+                                **changed.to_wire()))
         for seq, frame, wire in state.backlog:
             if seq > state.last:
                 conn.push(frame, wire)

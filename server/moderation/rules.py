@@ -239,6 +239,31 @@ def decide_typing(role: RoomRole, state: RoomState, now_ms: int) -> Refusal | No
     return None
 
 
+def decide_reaction(
+    role: RoomRole, state: RoomState, now_ms: int, readers_react: bool
+) -> Refusal | None:
+    """May a person with ``role`` react to a message of the room now?
+
+    Nobody reacts in a read-only room (a frozen room); in an announcement room
+    its readers (pupils, parents) react if their school allows it
+    (``readers_react``: ``School.reactions_in_announcements``); a muted member
+    does not react, as they do not post. Slow mode and pre-moderation concern
+    messages, not reactions (which are rate-limited per account instead)."""
+    policy, member = state.policy, state.member
+    if role is RoomRole.NONE:
+        return Refusal(ErrorCode.NOT_FOUND, "no such room")
+    if policy.mode is RoomMode.READ_ONLY:
+        return Refusal(ErrorCode.FORBIDDEN, "this room is read-only")
+    if role is RoomRole.MODERATOR:
+        return None
+    if role is RoomRole.READER and not readers_react:
+        return Refusal(ErrorCode.FORBIDDEN, "only moderators react in this room")
+    if member.muted_at(now_ms):
+        return Refusal(ErrorCode.MUTED, "you are muted in this room",
+                       until_ms=member.muted_until_ms)
+    return None
+
+
 def counts_for_slow_mode(role: RoomRole, policy: RoomPolicy) -> bool:
     """Whether a post by ``role`` must record its time for slow mode."""
     return policy.slow_mode_s > 0 and role is not RoomRole.MODERATOR

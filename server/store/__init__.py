@@ -27,6 +27,7 @@ module                      Protocol              what
                                                   read markers
 ``charter.py``              ``CharterStore``      charter versions, acceptances
 ``mood.py``                 ``MoodStore``         classes' levels, the mood of the day
+``reactions.py``            ``ReactionStore``     reactions on messages
 ==========================  ====================  ===============================
 
 ``Store`` is the Protocol that inherits them all; ``SqlStore`` (``sql.py``)
@@ -69,6 +70,7 @@ from server.store.directory import DirectoryStore
 from server.store.moderation import ModerationStore
 from server.store.mood import MoodStore
 from server.store.posting import PostingStore
+from server.store.reactions import ReactionStore
 from server.store.records import (
     MEMBER_ACTIONS,
     AuditAction,
@@ -129,6 +131,7 @@ __all__ = [
     "PostOptions",
     "PostResult",
     "PostingStore",
+    "ReactionStore",
     "RedactResult",
     "Report",
     "ReportStatus",
@@ -154,6 +157,7 @@ class Store(
     SchedulingStore,
     CharterStore,
     MoodStore,
+    ReactionStore,
     Protocol,
 ):
     """Narrow, async, one transaction per method (see the module docstring):

@@ -320,6 +320,8 @@ class ModerationSql(SqlBase, ModerationStore):
                 "UPDATE messages SET body = '', redacted_seq = $3 WHERE room_id = $1 AND seq = $2",
                 room_id, seq, event.seq,
             )
+            # Its reactions go with it (clients drop them on the redaction).
+            await tx.execute("DELETE FROM reactions WHERE room_id = $1 AND seq = $2", room_id, seq)
             await audit(
                 tx, room["school_id"], room_id, actor_id,
                 AuditAction.MESSAGE_DELETE if moderator else AuditAction.MESSAGE_RECALL, now_ms,

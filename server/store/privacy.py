@@ -113,9 +113,11 @@ async def _bump_directory(tx: Transaction, school_id: str) -> None:
 
 async def _delete_messages(tx: Transaction, where: str, *args: Any) -> int:
     """Delete the messages matching ``where`` (an SQL condition on ``messages``),
-    with what points at them (reports, kept originals, acknowledgements) first."""
+    with what points at them (reports, kept originals, acknowledgements,
+    reactions) first."""
     selected = f"SELECT room_id, seq FROM messages WHERE {where}"
     await tx.execute(f"DELETE FROM message_acks WHERE (room_id, seq) IN ({selected})", *args)
+    await tx.execute(f"DELETE FROM reactions WHERE (room_id, seq) IN ({selected})", *args)
     await tx.execute(f"DELETE FROM reports WHERE (room_id, seq) IN ({selected})", *args)
     await tx.execute(
         f"DELETE FROM redacted_messages WHERE (room_id, seq) IN ({selected})", *args
@@ -176,7 +178,7 @@ class PrivacyStore:
     # -- export: one page per transaction ---------------------------------------
     async def export_relations(self, person_id: str) -> dict[str, Any]:
         """Classes, guardians, children, rooms with moderation state, sessions,
-        read markers and acknowledgements."""
+        read markers, acknowledgements and reactions."""
         reading: dict[str, list[dict[str, Any]]] = {}
         async with self._engine.transaction(readonly=True) as tx:
             paused = await tx.fetch(
@@ -191,6 +193,11 @@ class PrivacyStore:
             moods = await tx.fetch(
                 "SELECT day, mood, night, breakfast, updated_ms FROM moods WHERE person_id = $1"
                 " ORDER BY day",
+                person_id,
+            )
+            reactions = await tx.fetch(
+                "SELECT room_id, seq, reaction, created_ms FROM reactions WHERE person_id = $1"
+                " ORDER BY room_id, seq, reaction",
                 person_id,
             )
             for table in ("read_markers", "message_acks"):
@@ -254,6 +261,12 @@ class PrivacyStore:
             ],
             "read_up_to": reading.get("read_markers", []),
             "acknowledged": reading.get("message_acks", []),
+            # Reactions on messages (which emoji, on which message, when).
+            "reactions": [
+                {"room": r["room_id"], "seq": int(r["seq"]), "reaction": r["reaction"],
+                 "at": int(r["created_ms"])}
+                for r in reactions
+            ],
             # The mood of the day (kindergarten and primary pupils), this school year.
             "moods": [
                 {"day": r["day"], "mood": r["mood"], "night": r["night"],
@@ -499,8 +512,8 @@ class PrivacyStore:
             await tx.execute(
                 "DELETE FROM scheduled_messages WHERE sender_id = $1 AND seq IS NULL", pid
             )
-        # What the person read and acknowledged is about them alone.
-        for table in ("message_acks", "read_markers"):
+        # What the person read, acknowledged and reacted with is about them alone.
+        for table in ("message_acks", "read_markers", "reactions"):
             await tx.execute(f"DELETE FROM {table} WHERE person_id = $1", pid)
         # Whatever is kept (messages, moderation acts, the log) is attributed
         # to a pseudonym that nothing links back to the person once done.

@@ -73,13 +73,16 @@ def to_room(r: Row) -> Room:
     )
 
 
-SCHOOL_COLUMNS = "id, uai, name, timezone, quiet_hours, parents_may_message"
+SCHOOL_COLUMNS = (
+    "id, uai, name, timezone, quiet_hours, parents_may_message, reactions_in_announcements"
+)
 
 
 def to_school(r: Row) -> School:
     return School(id=r["id"], uai=r["uai"], name=r["name"], timezone=r["timezone"],
                   quiet_hours=r["quiet_hours"],
-                  parents_may_message=bool(r["parents_may_message"]))
+                  parents_may_message=bool(r["parents_may_message"]),
+                  reactions_in_announcements=bool(r["reactions_in_announcements"]))
 
 async def bump_directory(tx: Transaction, school_id: str) -> None:
     await tx.execute(

@@ -2,8 +2,8 @@
 
 Each domain's SQL lives in its own module beside its narrow Protocol
 (``directory.py``, ``accounts.py``, ``rooms.py``, ``moderation.py``,
-``posting.py``, ``reports.py``, ``scheduling.py``, ``charter.py``,
-``schema.py``); each class there is a mixin over ``SqlBase`` (``engine.py``),
+``posting.py``, ``reports.py``, ``scheduling.py``, ``charter.py``, ``mood.py``,
+``reactions.py``, ``schema.py``); each class there is a mixin over ``SqlBase`` (``engine.py``),
 which holds the engine it was handed.
 ``SqlStore`` inherits them all, as Synapse's ``DataStore`` inherits its
 per-domain stores, so it implements the whole ``Store`` Protocol with every
@@ -22,6 +22,7 @@ from server.store.engine import Engine, Row, SqlBase, Transaction, new_id
 from server.store.moderation import ModerationSql
 from server.store.mood import MoodSql
 from server.store.posting import PostingSql
+from server.store.reactions import ReactionsSql
 from server.store.reports import ReportsSql
 from server.store.rooms import RoomsSql
 from server.store.scheduling import SchedulingSql
@@ -52,6 +53,7 @@ class SqlStore(
     SchedulingSql,
     MoodSql,
     CharterSql,
+    ReactionsSql,
 ):
     """The ``Store`` on any ``Engine``; see ``server.store`` for the guarantees.
 

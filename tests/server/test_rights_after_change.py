@@ -236,6 +236,8 @@ async def answers(client: PreauClient, conn: LiveConnection, room: str) -> dict[
     await attempt("member.list", conn.request("member.list", room=room))
     await attempt("chat.send", conn.request(
         "chat.send", room=room, txn=secrets.token_hex(8), body="Toujours là ?"))
+    await attempt("chat.react", conn.request("chat.react", room=room, seq=1, reaction="like"))
+    await attempt("PUT reaction", client.put(f"/api/rooms/{room}/messages/1/reactions/like"))
     return found
 
 
@@ -255,7 +257,8 @@ async def assert_access(
         return
     # (members lists are for moderators: only their "none" answer is compared)
     reading = {k: v for k, v in got.items()
-               if k not in ("chat.send", "member.list", "GET members")}
+               if k not in ("chat.send", "member.list", "GET members", "chat.react",
+                            "PUT reaction")}
     assert set(reading.values()) == {"ok"}, f"{context}: {reading}"
     assert room in listed, context
     if expected == "full":

@@ -89,6 +89,13 @@ export class App {
     this.changed();
   }
 
+  /** Add or remove one of my reactions to a message (idempotent on the server). */
+  async react(room: RoomState, seq: number, name: string, on: boolean): Promise<void> {
+    const reply = await this.request(on ? "chat.react" : "chat.unreact", { room: room.info.id, seq, reaction: name });
+    room.applyReactions({ seq, ...reply.reactions });
+    this.changed();
+  }
+
   async refreshRooms(): Promise<void> {
     const { rooms } = await api<{ rooms: RoomInfo[] }>("GET", "/api/rooms");
     for (const info of rooms) this.addRoom(info);
@@ -341,6 +348,9 @@ export class App {
         if (room && frame.person?.id !== this.me?.person.id) {
           room.readBy.set(frame.person.id, { name: frame.person.name, seq: frame.seq });
         }
+        break;
+      case "chat.reactions":
+        room?.applyReactions(frame as unknown as { seq: number; rev: number; counts: Record<string, number>; mine?: string[] });
         break;
       case "chat.acked":
         if (room) room.ackEvents += 1; // a view showing who read an announcement refreshes

@@ -40,6 +40,21 @@ export interface Entry {
   reason?: string; // why a moderator deleted it: only its author and moderators are told
   ack?: boolean; // an announcement: readers acknowledge it ("J'ai lu")
   acked?: boolean; // I acknowledged it (this session)
+  reactions?: Reactions; // absent: none yet
+}
+
+/** The fixed set of reactions (docs/protocol.md, "Reactions"), in display order. */
+export const REACTIONS: { name: string; emoji: string }[] = [
+  { name: "like", emoji: "👍" }, { name: "love", emoji: "❤️" }, { name: "laugh", emoji: "😂" },
+  { name: "wow", emoji: "😮" }, { name: "sad", emoji: "😢" }, { name: "bravo", emoji: "👏" },
+];
+
+/** A message's reactions as I see them: counts per name, my own, and the
+ * server's revision (the highest wins, whatever order events arrive in). */
+export interface Reactions {
+  rev: number;
+  counts: Record<string, number>;
+  mine: string[];
 }
 
 export interface Held {
@@ -130,10 +145,14 @@ export class RoomState {
         delete target.body;
         if (frame.by?.id) target.removedBy = frame.by.id === target.sender.id ? "author" : "moderator";
         if (frame.reason) target.reason = String(frame.reason);
+        delete target.reactions; // they go with the message
       }
       return false;
     }
-    if (this.timeline.has(seq)) return false;
+    if (this.timeline.has(seq)) {
+      if (frame.reactions) this.applyReactions({ seq, ...frame.reactions });
+      return false;
+    }
     this.timeline.set(seq, {
       seq,
       id: frame.id,
@@ -143,8 +162,21 @@ export class RoomState {
       txn: frame.redacted ? undefined : frame.txn,
       redacted: Boolean(frame.redacted),
       ack: Boolean(frame.ack),
+      reactions: frame.redacted ? undefined : frame.reactions,
     });
     if (frame.txn) this.outgoing.delete(frame.txn);
+    return true;
+  }
+
+  /** A message's reactions (chat.reactions, a reply, a history page): kept
+   * if their revision is not older than what I have; without `mine`, mine stay. */
+  applyReactions(frame: { seq: number; rev: number; counts: Record<string, number>; mine?: string[] }): boolean {
+    const entry = this.timeline.get(Number(frame.seq));
+    if (!entry || entry.redacted) return false;
+    const current = entry.reactions;
+    if (current && frame.rev < current.rev) return false;
+    if (current && frame.rev === current.rev && !frame.mine) return false;
+    entry.reactions = { rev: frame.rev, counts: { ...frame.counts }, mine: frame.mine ?? current?.mine ?? [] };
     return true;
   }
 

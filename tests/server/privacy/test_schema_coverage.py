@@ -49,6 +49,7 @@ HANDLED = {
     ("charter_acceptances", "person_id"): "deleted (identity step)",
     ("charters", "published_by"): "pseudonym",
     ("moods", "person_id"): "deleted (identity step)",
+    ("reactions", "person_id"): "deleted (contributions step)",
     ("erasures", "person_id"): "the job itself, deleted when done",
 }
 

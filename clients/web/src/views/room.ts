@@ -1,12 +1,12 @@
 // A room: history with "older" paging, live messages, typing, my pending
-// (held) messages, report/delete/recall, and for moderators the held queue,
-// the room's rules and its members.
+// (held) messages, report/delete/recall, reactions, and for moderators the
+// held queue, the room's rules and its members.
 
 import { api } from "../api";
 import type { App } from "../app";
 import { clear, formatTime, h, Keyed, patch } from "../dom";
 import { errorText, lang, t } from "../i18n";
-import type { Entry, Outgoing, RoomInfo, RoomState } from "../model";
+import { REACTIONS, type Entry, type Outgoing, type RoomInfo, type RoomState } from "../model";
 import type { View } from "../router";
 import { askText, describeError, statusLine } from "../ui";
 
@@ -62,6 +62,65 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
   // Announcements whose "who has read it" list is open: seq → last answer.
   const ackLists = new Map<number, { acknowledged: { person: { name: string } }[]; pending: { name: string }[] } | null>();
   let ackEventsSeen = 0;
+
+  // Messages whose "who reacted" list is open (their author, moderators): seq → answer.
+  const reactorLists = new Map<number, Record<string, { name: string }[]> | null>();
+
+  async function loadReactors(r: RoomState, seq: number): Promise<void> {
+    try {
+      const reply = await app.request("chat.reactors", { room: r.info.id, seq });
+      reactorLists.set(seq, reply.reactions);
+    } catch (error) {
+      reactorLists.delete(seq);
+      status.say(describeError(error), "error");
+    }
+    update();
+  }
+
+  /** The reaction bar under a message: a toggle per reaction (aria-pressed:
+   * mine), its count; read-only rooms and closed conversations show counts only. */
+  function reactionBar(r: RoomState, entry: Entry, mine: boolean): HTMLElement {
+    const counts = entry.reactions?.counts ?? {};
+    const own = new Set(entry.reactions?.mine ?? []);
+    const canReact = !r.info.closed && r.policy?.mode !== "read_only";
+    const items: HTMLElement[] = [];
+    for (const { name, emoji } of REACTIONS) {
+      const n = counts[name] ?? 0;
+      const label = t(`reaction.${name}` as "reaction.like");
+      if (!canReact) {
+        if (n) items.push(h("span", { class: "reaction", title: label }, h("span", { "aria-hidden": "true" }, emoji), " ", String(n), h("span", { class: "visually-hidden" }, ` ${label}`)));
+        continue;
+      }
+      const pressed = own.has(name);
+      items.push(h("button", {
+        type: "button", class: `reaction${pressed ? " pressed" : ""}`, "aria-pressed": String(pressed),
+        "aria-label": t("reaction.button", { label, n }), title: label,
+        onclick: () => app.react(r, entry.seq, name, !pressed).catch((error) => status.say(describeError(error), "error")),
+      }, h("span", { "aria-hidden": "true" }, emoji), n ? h("span", { class: "count", "aria-hidden": "true" }, String(n)) : null));
+    }
+    const total = Object.values(counts).reduce((a, b) => a + b, 0);
+    if ((mine || r.role === "moderator") && total) {
+      items.push(h("button", {
+        type: "button", class: "link", "aria-expanded": String(reactorLists.has(entry.seq)),
+        onclick: () => {
+          if (reactorLists.has(entry.seq)) {
+            reactorLists.delete(entry.seq);
+            update();
+          } else {
+            reactorLists.set(entry.seq, null);
+            void loadReactors(r, entry.seq);
+          }
+        },
+      }, t("reaction.who")));
+    }
+    const bar = h("div", { class: "reactions", role: "group", "aria-label": t("reaction.bar") }, items);
+    const list = reactorLists.get(entry.seq);
+    if (!list) return bar;
+    return h("div", null, bar, h("ul", { class: "reactor-list" },
+      REACTIONS.filter(({ name }) => list[name]?.length).map(({ name, emoji }) =>
+        h("li", null, h("span", { "aria-hidden": "true" }, emoji), " ",
+          `${t(`reaction.${name}` as "reaction.like")} : ${list[name].map((p) => p.name).join(", ")}`))));
+  }
 
   async function loadAcks(r: RoomState, seq: number): Promise<void> {
     try {
@@ -266,6 +325,7 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
       entry.redacted && entry.reason ? h("p", { class: "detail" }, t("room.deletedReason", { reason: entry.reason })) : null,
       actions.length ? h("div", { class: "actions" }, actions) : null,
       ackList,
+      !entry.redacted && room ? reactionBar(room, entry, mine) : null,
     );
   }
 
@@ -554,7 +614,8 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
     const desired: Keyed[] = entries.map((entry) => ({
       key: `m${entry.seq}`,
       sig: JSON.stringify([entry.redacted, entry.removedBy, entry.reason, entry.body, entry.acked || r.myAcks.has(entry.seq), ackLists.has(entry.seq),
-        ackLists.get(entry.seq) ?? null, r.role, canRecall(entry), seen.get(entry.seq) ?? null, lang()]),
+        ackLists.get(entry.seq) ?? null, r.role, canRecall(entry), seen.get(entry.seq) ?? null, lang(),
+        entry.reactions ?? null, reactorLists.get(entry.seq) ?? reactorLists.has(entry.seq), r.policy?.mode ?? null, r.info.closed ?? false]),
       make: () => {
         const li = messageItem(entry);
         const names = seen.get(entry.seq);

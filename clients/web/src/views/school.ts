@@ -221,6 +221,7 @@ export function settingsView(app: App): View {
       + (savedParents !== null && parents.checked !== savedParents ? ` ${t("settings.unsaved")}` : "");
   };
   parents.addEventListener("change", showEffect);
+  const reactions = h("input", { id: "reactions-announcements", type: "checkbox" });
   const form = h("form", {
     class: "card",
     onsubmit: async (event: Event) => {
@@ -228,6 +229,7 @@ export function settingsView(app: App): View {
       try {
         await api("PUT", `/api/schools/${school}/settings`, {
           quiet_hours: window.value.trim(), parents_may_message: parents.checked,
+          reactions_in_announcements: reactions.checked,
         });
         savedParents = parents.checked;
         showEffect();
@@ -240,16 +242,18 @@ export function settingsView(app: App): View {
     h("div", { class: "field" }, h("label", { for: "quiet-window" }, t("settings.window")), window, help),
     h("div", { class: "check" }, parents, h("label", { for: "parents-may" }, t("settings.parents"))),
     effect,
+    h("div", { class: "check" }, reactions, h("label", { for: "reactions-announcements" }, t("settings.reactions"))),
     h("button", { type: "submit" }, t("mod.save")),
     status.el,
   );
-  api<{ quiet_hours: string; timezone: string; parents_may_message: boolean }>(
+  api<{ quiet_hours: string; timezone: string; parents_may_message: boolean; reactions_in_announcements: boolean }>(
     "GET", `/api/schools/${school}/settings`,
   ).then((found) => {
     window.value = found.quiet_hours;
     parents.checked = found.parents_may_message;
     savedParents = found.parents_may_message;
     showEffect();
+    reactions.checked = found.reactions_in_announcements;
     help.textContent = t("settings.windowHelp", { tz: found.timezone });
   }).catch((error) => status.say(describeError(error), "error"));
   return { el: h("section", null, h("h1", null, t("settings.title")), form), title: t("settings.title") };
