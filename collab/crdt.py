@@ -61,11 +61,3 @@ def missing_for(doc: Doc[Any], state_vector: bytes) -> bytes | None:
         raise
     except BaseException:
         return None
-
-
-def pending(doc: Doc[Any], update: bytes) -> bool:
-    """Did ``doc`` keep some of ``update``'s structs aside, waiting for their
-    causal predecessors? (What is left beyond its state vector has structs:
-    the update format starts with the number of clients that have some.)"""
-    rest = diff(update, doc.get_state())
-    return rest is not None and rest[:1] != b"\x00"

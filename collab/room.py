@@ -6,10 +6,12 @@ and ``close`` that never block), frames come in through :meth:`receive`, and
 the room talks to other nodes through the broker and to the disk through the
 document store (collab/ports.py).
 
-An update from a writer goes: size check → decode check (pycrdt) → document
-size check → integration into the replica (an update yrs refuses is refused
-here, and the replica rebuilt) → **append to the store** → relay to this
-node's other connections and publish to the other nodes. It is relayed only
+An update from a writer goes: size check → the integrity checks
+(collab/integrity.py: would every Yjs replica integrate it as yrs does? yrs'
+re-encoding of it is what goes on) → document size check → integration into
+the replica (an update yrs refuses is refused here, and the replica rebuilt)
+→ **append to the store** → relay to this node's other connections and
+publish to the other nodes. It is relayed only
 once stored, so anything a client saw from another client survives a crash;
 a refused update is never stored nor relayed, and the sender is told why
 with a y-websocket *permission denied* message whose reason starts with a
@@ -56,7 +58,7 @@ from typing import Any, Protocol
 
 from pycrdt import Doc
 
-from collab import codec, crdt, envelope, updates
+from collab import codec, crdt, envelope, integrity, updates
 from collab.compaction import compact
 from collab.ports import Access, Authoriser, Broker, DocumentStore, StoredLog, Subscription
 
@@ -120,6 +122,11 @@ class Limits:
     compact_after_bytes: int = 1024 * 1024
     errors_before_close: int = 20  # consecutive malformed frames
     catch_up_delay_s: float = 0.05  # wait for an out-of-order broker message first
+    # An update that builds on what its own connection has not sent yet (a
+    # stock client typing before it answered our SyncStep1) waits this long,
+    # and at most this many per connection, before it is refused.
+    wait_for_base_s: float = 5.0
+    max_waiting_updates: int = 64
 
 
 @dataclass(slots=True)
@@ -149,6 +156,8 @@ class _PeerState:
     errors: int = 0
     diverged: bool = False  # one of its updates was refused: its copy differs
     relay_credit: int = 0  # awareness frames sent to it, not yet echoed back
+    # Updates that build on structs nobody has sent yet, in arrival order.
+    waiting: list[bytes] = field(default_factory=list)
 
 
 class DocumentRoom:
@@ -171,6 +180,7 @@ class DocumentRoom:
         self.now_ms = now_ms
         self.monotonic = monotonic
         self.doc: Doc[Any] = Doc()
+        self.index = integrity.DocIndex()  # what the update checks need of ``doc``
         self.peers: dict[str, Peer] = {}
         self._peer_state: dict[str, _PeerState] = {}
         self.head = 0  # every seq <= head is applied
@@ -190,6 +200,7 @@ class DocumentRoom:
         self._catch_up_task: asyncio.Task[None] | None = None
         self._rebuild_task: asyncio.Task[None] | None = None
         self._compaction: asyncio.Task[None] | None = None
+        self._waits: set[asyncio.Task[None]] = set()  # updates waiting for their base
         self.closed = False
 
     # -- lifecycle -------------------------------------------------------------
@@ -214,9 +225,9 @@ class DocumentRoom:
         # One integration per stored part: integrating their merge instead is
         # much slower (it carries every deleted character; collab/compaction.py).
         if stored.snapshot is not None:
-            crdt.apply(self.doc, stored.snapshot)
+            self._apply(self.doc, self.index, stored.snapshot)
         for _, update in stored.updates:
-            crdt.apply(self.doc, update)
+            self._apply(self.doc, self.index, update)
         self.head = stored.head
         self._sizes(stored)
         self._encoded = None
@@ -229,7 +240,7 @@ class DocumentRoom:
     async def close(self) -> None:
         """Stop listening; finish a running compaction (it only touches the store)."""
         self.closed = True
-        for task in (self._reader, self._catch_up_task, self._rebuild_task):
+        for task in (self._reader, self._catch_up_task, self._rebuild_task, *self._waits):
             if task is not None:
                 task.cancel()
         if self._subscription is not None:
@@ -336,16 +347,11 @@ class DocumentRoom:
         if state is None:
             return
         limits = self.limits
-        ids = self._read_ids(data)
+        parsed = self._parse(data)
+        ids = parsed.ids if parsed is not None else None
         if len(data) > limits.max_update_bytes:
             await self._refuse_edit(peer, state, ids, Refusal.TOO_LARGE,
                                     f"update larger than {limits.max_update_bytes} bytes")
-            return
-        if ids is None and self.refused:
-            # Cannot tell whether it carries a refused change: refused (logged
-            # by _read_ids; pycrdt accepting what this walker cannot is a bug).
-            await self._refuse_edit(peer, state, None, Refusal.BAD_REQUEST,
-                                    "not a Yjs update this server can check")
             return
         if ids is not None and self._touches_refused(ids):
             await self._refuse_edit(
@@ -366,21 +372,30 @@ class DocumentRoom:
                     " document",
                 )
             return
-        if ids is None or not crdt.decodes(data):  # without touching the replica
-            # Nothing in it anyone could build on: the sender's copy is not
-            # known to differ, so this one does not make it diverged.
-            self._refuse(peer, Refusal.BAD_REQUEST, "not a Yjs update")
+        if parsed is None:
+            if crdt.decodes(data):
+                # yrs would take it, a Yjs client would not read it alike: the
+                # sender's copy may hold it, so the copy is diverged.
+                await self._refuse_edit(peer, state, None, Refusal.BAD_REQUEST,
+                                        "this change would break the document for the others")
+            else:
+                # Nothing in it anyone could build on: the sender's copy is
+                # not known to differ, so this one does not make it diverged.
+                self._refuse(peer, Refusal.BAD_REQUEST, "not a Yjs update")
             return
-        if self.stored_bytes + len(data) > limits.max_document_bytes:
+        canonical = await self._checked(peer, state, parsed, data)
+        if canonical is None:
+            return
+        if self.stored_bytes + len(canonical) > limits.max_document_bytes:
             await self._refuse_edit(peer, state, ids, Refusal.TOO_LARGE,
                                     f"document larger than {limits.max_document_bytes} bytes")
             return
-        # Applied to the replica first: an update that decodes but that yrs
-        # cannot integrate (fuzzing finds some, a few even panic) is refused
-        # here and never stored, so the log holds only updates that apply.
-        # A failed integration may have changed the replica half-way: it is
-        # rebuilt from the store.
-        if not crdt.apply(self.doc, data):
+        # Applied to the replica first: an update that yrs cannot integrate
+        # (fuzzing finds some, a few even panic) is refused here and never
+        # stored, so the log holds only updates that apply. A failed
+        # integration may have changed the replica half-way: it is rebuilt
+        # from the store.
+        if not self._apply(self.doc, self.index, canonical, parsed):
             await self._refuse_edit(peer, state, ids, Refusal.BAD_REQUEST,
                                     "this Yjs update does not apply")
             self._schedule_rebuild()
@@ -388,7 +403,7 @@ class DocumentRoom:
         self._encoded = None
         try:
             seq = await self.store.append_update(
-                self.document_id, data, peer.person_id, self.now_ms()
+                self.document_id, canonical, peer.person_id, self.now_ms()
             )
         except Exception:
             log.exception("document %s: append failed", self.document_id)
@@ -397,26 +412,98 @@ class DocumentRoom:
             self._schedule_rebuild()
             return
         self._peer_state_ok(peer)
-        self._integrate(seq, data, origin=peer, applied=True)
-        if crdt.pending(self.doc, data):
-            # The client built on updates this node has not received yet and
-            # did not push them in its handshake (stock providers do): they
-            # are stored with lower seqs, so replaying the store puts
-            # everything in order.
-            self._schedule_rebuild()
-        await self._publish(envelope.update(seq, data))
+        self._integrate(seq, canonical, origin=peer, applied=True)
+        await self._publish(envelope.update(seq, canonical))
         self._maybe_compact()
+        if state.waiting:
+            waiting, state.waiting = state.waiting, []
+            for update in waiting:  # what still lacks its base waits again
+                await self._client_update(peer, update)
 
-    # -- refused edits ---------------------------------------------------------
-    def _read_ids(self, data: bytes) -> updates.UpdateIds | None:
+    async def _checked(
+        self, peer: Peer, state: _PeerState, parsed: updates.Parsed, data: bytes
+    ) -> bytes | None:
+        """yrs' re-encoding of a writer's update, once it is known that every
+        Yjs replica would integrate it as this one does (collab/integrity.py);
+        None if refused.
+
+        An update that builds on structs this node lacks (its client saw them
+        through another node, or another tab) waits for the store to bring
+        them, which it does: whatever a client saw was stored first. What
+        then still builds on nothing is refused rather than kept pending.
+        """
         try:
-            return updates.read(data)
+            return integrity.admit(parsed, data, self.index, self.doc)
+        except integrity.Unknown:
+            pass
+        except integrity.Poisoned as exc:
+            await self._poisoned(peer, state, parsed, exc)
+            return None
+        try:
+            await self.sync_from_store()
+        except Exception:
+            log.warning("document %s: store unreachable", self.document_id)
+            self._refuse(peer, Refusal.UNAVAILABLE, "could not save this change, retry")
+            return None
+        try:
+            return integrity.admit(parsed, data, self.index, self.doc)
+        except integrity.Poisoned as exc:
+            await self._poisoned(peer, state, parsed, exc)
+            return None
+        except integrity.Unknown:
+            pass
+        if len(state.waiting) < self.limits.max_waiting_updates:
+            # Kept aside until the connection sends what it builds on.
+            state.waiting.append(data)
+            task = asyncio.get_running_loop().create_task(self._give_up_waiting(peer, data))
+            self._waits.add(task)
+            task.add_done_callback(self._waits.discard)
+            return None
+        await self._refuse_edit(peer, state, parsed.ids, Refusal.BAD_REQUEST,
+                                "this change builds on changes the document does not have")
+        return None
+
+    async def _poisoned(
+        self, peer: Peer, state: _PeerState, parsed: updates.Parsed, exc: integrity.Poisoned,
+    ) -> None:
+        log.info("document %s: refused a poisoned update (%s)", self.document_id, exc)
+        await self._refuse_edit(
+            peer, state, parsed.ids, Refusal.BAD_REQUEST,
+            f"this change would break the document for the others ({exc})")
+
+    async def _give_up_waiting(self, peer: Peer, data: bytes) -> None:
+        """Refuse an update still waiting for its base after ``wait_for_base_s``."""
+        await asyncio.sleep(self.limits.wait_for_base_s)
+        state = self._peer_state.get(peer.id)
+        if state is None or data not in state.waiting or self.closed:
+            return
+        state.waiting.remove(data)
+        await self._refuse_edit(peer, state, updates.read(data), Refusal.BAD_REQUEST,
+                                "this change builds on changes the document does not have")
+
+    def _parse(self, data: bytes) -> updates.Parsed | None:
+        try:
+            return updates.parse(data)
         except codec.CodecError:
-            if crdt.decodes(data):
-                log.error("document %s: an update pycrdt decodes could not be walked",
-                          self.document_id)
             return None
 
+    def _apply(
+        self, doc: Doc[Any], index: integrity.DocIndex, data: bytes,
+        parsed: updates.Parsed | None = None,
+    ) -> bool:
+        """Integrate ``data`` into ``doc`` and note it in ``index``."""
+        if not crdt.apply(doc, data):
+            return False
+        if parsed is None:
+            parsed = self._parse(data)
+            if parsed is None:  # stored before this server checked updates
+                log.warning("document %s: a stored update Yjs would not read",
+                            self.document_id)
+                return True
+        index.add(parsed)
+        return True
+
+    # -- refused edits ---------------------------------------------------------
     def _touches_refused(self, ids: updates.UpdateIds) -> bool:
         """Does the update carry, build on or delete a refused change?"""
         refused = self.refused
@@ -537,7 +624,7 @@ class DocumentRoom:
                 self._ahead.remove(following)
             elif following in self._held:
                 data = self._held.pop(following)
-                if not crdt.apply(self.doc, data):
+                if not self._apply(self.doc, self.index, data):
                     # It applied on the node that stored it but not here:
                     # replay the store in seq order instead.
                     log.warning("document %s: update %d did not apply here",
@@ -741,11 +828,13 @@ class DocumentRoom:
             log.exception("document %s: rebuild failed", self.document_id)
             return
         doc: Doc[Any] = Doc()
+        index = integrity.DocIndex()
         if stored.snapshot is not None:
-            crdt.apply(doc, stored.snapshot)
+            self._apply(doc, index, stored.snapshot)
         for _, update in stored.updates:
-            crdt.apply(doc, update)
+            self._apply(doc, index, update)
         self.doc = doc
+        self.index = index
         self._encoded = None
         # Seqs applied to the old replica after this read are read again from
         # the store (the catch-up below); applying twice is harmless.
@@ -789,7 +878,7 @@ class DocumentRoom:
         stored = await self.store.load_log(self.document_id, after=self.head)
         if stored.snapshot is not None:
             # Compacted past our head: the snapshot holds what we miss.
-            crdt.apply(self.doc, stored.snapshot)
+            self._apply(self.doc, self.index, stored.snapshot)
             self._encoded = None
             self._relay(codec.update(stored.snapshot), origin=None)
             self.head = max(self.head, stored.snapshot_seq)

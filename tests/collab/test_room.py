@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -416,6 +417,80 @@ BASE = bytes.fromhex("010191bfe5a896ef890400040107636f6e74656e740361626300")
 DECODES_BUT_FAILS = bytes.fromhex("010166bfe5a896ef8904034491bfe5a896ef8904000361ff6300")
 
 
+def _two_updates() -> tuple[bytes, bytes]:
+    """"ab", then "c" typed after it: the second builds on the first."""
+    doc: Doc[Any] = Doc()
+    made: list[bytes] = []
+    subscription = doc.observe(lambda event: made.append(event.update))
+    text = doc.get("content", type=Text)
+    text.insert(0, "ab")
+    text.insert(2, "c")
+    doc.unobserve(subscription)
+    return made[0], made[1]
+
+
+async def test_an_update_sent_before_its_base_waits_for_it(world: World) -> None:
+    """A stock client that types before it answered the server's SyncStep1
+    sends that edit before the offline ones it builds on: it waits, unseen."""
+    room = await world.a.room()
+    lea, hugo = world.client("lea"), world.client("hugo")
+    await lea.connect(room)
+    await hugo.connect(room)
+    first, second = _two_updates()
+    await room.receive(lea, codec.update(second))
+    await hugo.pump()
+    await lea.pump()
+    assert hugo.content() == ""
+    assert not lea.denied
+    assert not (await world.store.load_log(DOC)).updates
+    await room.receive(lea, codec.update(first))
+    await hugo.pump()
+    assert hugo.content() == "abc"
+    assert str(room.doc.get("content", type=Text)) == "abc"
+    assert len((await world.store.load_log(DOC)).updates) == 2
+    assert not lea.denied
+
+
+async def test_an_update_whose_base_never_comes_is_refused(world: World) -> None:
+    room = await world.a.room()
+    room.limits = dataclasses.replace(room.limits, wait_for_base_s=0.01)
+    lea, hugo = world.client("lea"), world.client("hugo")
+    await lea.connect(room)
+    await hugo.connect(room)
+    _, second = _two_updates()
+    await room.receive(lea, codec.update(second))
+    await settle(lea, until=lambda: bool(lea.denied))
+    assert lea.denied == ["bad_request: this change builds on changes the document does not"
+                          " have [refused-edit]"]
+    await hugo.pump()
+    assert hugo.content() == ""
+    assert not (await world.store.load_log(DOC)).updates
+
+
+async def test_a_poisoned_update_is_refused_and_never_stored_nor_relayed(world: World) -> None:
+    """An insertion inside an emoji (collab/integrity.py): refused, and the
+    sender's copy is diverged (its later changes are refused too)."""
+    room = await world.a.room()
+    lea, hugo = world.client("lea"), world.client("hugo")
+    await lea.connect(room)
+    await hugo.connect(room)
+    await lea.edit(0, "é😀x")
+    await hugo.pump()
+    assert hugo.content() == "é😀x"
+    stored = len((await world.store.load_log(DOC)).updates)
+    client = lea.doc.client_id
+    split = (b"\x01\x01" + codec.var_uint(client) + codec.var_uint(3) + b"\xc4"
+             + codec.var_uint(client) + codec.var_uint(1) + codec.var_uint(client)
+             + codec.var_uint(2) + codec.var_bytes(b"Z") + b"\x00")
+    await room.receive(lea, codec.update(split))
+    await lea.pump()
+    assert lea.denied == ["bad_request: this change would break the document for the others"
+                          " (an insertion splits a character in two) [refused-edit]"]
+    await hugo.pump()
+    assert hugo.content() == "é😀x"
+    assert len((await world.store.load_log(DOC)).updates) == stored
+
+
 async def test_an_update_yrs_refuses_is_never_stored_nor_relayed(world: World) -> None:
     room = await world.a.room()
     lea, hugo = world.client("lea"), world.client("hugo")
@@ -424,29 +499,31 @@ async def test_an_update_yrs_refuses_is_never_stored_nor_relayed(world: World) -
     await room.receive(lea, codec.update(BASE))
     await hugo.pump()
     assert hugo.content() == "abc"
+    room.limits = dataclasses.replace(room.limits, wait_for_base_s=0.01)
     await room.receive(lea, codec.update(DECODES_BUT_FAILS))
-    await lea.pump()
-    assert lea.denied == ["bad_request: this Yjs update does not apply [refused-edit]"]
+    # Its struct starts far beyond anything the document holds: it waits for
+    # Léa to send what it builds on (she never does), then is refused, never
+    # having been given to yrs.
+    await settle(lea, until=lambda: bool(lea.denied))
+    assert lea.denied == ["bad_request: this change builds on changes the document does not"
+                          " have [refused-edit]"]
     stored = await world.store.load_log(DOC)
     assert [u for _, u in stored.updates] == [BASE]
-    await settle(hugo, lea,
-                 until=lambda: room._rebuild_task is not None and room._rebuild_task.done())
-    await lea.pump()  # the rebuilt state, sent to everyone
+    assert room._rebuild_task is None  # nothing half-integrated to undo
     assert str(room.doc.get("content", type=Text)) == "abc"
-    assert lea.content() == "abc"
     # The room still works (Léa's copy, which sent it, is refused from now on).
     await hugo.edit(3, "d")
-    await settle(lea, until=lambda: lea.content() == "abcd")
+    assert str(room.doc.get("content", type=Text)) == "abcd"
 
 
-async def test_an_update_built_on_what_this_node_lacks_makes_it_replay_the_store(
+async def test_an_update_built_on_what_this_node_lacks_makes_it_read_the_store_first(
     world: World,
 ) -> None:
     """Léa saw Hugo's update on node A and sends an edit built on it to node B,
     which has not received Hugo's update (broker loss) and is not given it by
     Léa either (a stock provider would push it in its SyncStep2; this client
-    skips that step). Node B's replica cannot integrate her edit (pending),
-    so B rebuilds from the store, where both are, in order."""
+    skips that step). Node B reads the store, where Hugo's update is, before
+    it checks her edit (collab/integrity.py: nothing is kept pending)."""
     room_a, room_b = await world.a.room(), await world.b.room()
     hugo, lea = world.client("hugo"), world.client("lea")
     await hugo.connect(room_a)
@@ -464,10 +541,8 @@ async def test_an_update_built_on_what_this_node_lacks_makes_it_replay_the_store
     room_b.join(lea)
     lea.inbox.clear()  # no handshake answer: B learns nothing from Léa's state
     await lea.edit(5, "et Léa")
-    assert str(room_b.doc.get("content", type=Text)) == ""  # her edit waits, pending
-    await settle(lea, until=lambda: room_b._rebuild_task is not None
-                 and room_b._rebuild_task.done() and not room_b._held)
     assert str(room_b.doc.get("content", type=Text)) == "Hugo et Léa"
+    assert room_b._rebuild_task is None
     assert await text_in_store(world.store) == "Hugo et Léa"
 
 

@@ -13,7 +13,7 @@ import pytest
 import websockets
 from pycrdt import Doc, Text
 
-from collab import codec
+from collab import codec, updates
 from tests.collab.yclient import YClient
 from tests.server.documents.conftest import MAX_UPDATE, Session
 
@@ -285,3 +285,34 @@ async def test_open_document_sockets_per_person_are_bounded(session: Session) ->
                 break
             except websockets.InvalidStatus:
                 await asyncio.sleep(0.05)
+
+
+async def test_a_poisoned_update_never_reaches_stock_clients_nor_the_store(
+    session: Session,
+) -> None:
+    """Issue 21: an update yrs takes but Yjs integrates differently (here an
+    insertion inside an emoji) is refused; stock Yjs clients, a late joiner
+    and the export keep agreeing."""
+    document = await session.document()
+    lea = await session.node("Léa Martin", document)
+    attacker = await session.synced("Hugo Bernard", document)
+    await lea.command("insert", index=0, text="Bravo 😀 !")
+    await attacker.wait_text("Bravo 😀 !")
+    client = attacker.doc.client_id
+    author = next(iter(updates.read_state_vector(attacker.doc.get_state())))
+    split = (b"\x01\x01" + codec.var_uint(client) + codec.var_uint(0) + b"\xc4"
+             + codec.var_uint(author) + codec.var_uint(6) + codec.var_uint(author)
+             + codec.var_uint(7) + codec.var_bytes(b"Z") + b"\x00")
+    await attacker.ws.send(codec.update(split))
+    await attacker.wait(lambda: bool(attacker.denied))
+    assert attacker.denied[-1] == ("bad_request: this change would break the document for"
+                                   " the others (an insertion splits a character in two)"
+                                   " [refused-edit]")
+    # Everyone else goes on, and agrees.
+    await lea.command("insert", index=0, text="👍 ")
+    late = await session.node("Julien Garnier", document)
+    await late.wait_text("👍 Bravo 😀 !")
+    await lea.wait_text("👍 Bravo 😀 !")
+    exported = await (await session.person("Claire Lefèvre")).get(
+        f"/api/documents/{document}/export", format="json")
+    assert exported["content"] == "👍 Bravo 😀 !"
