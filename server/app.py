@@ -25,7 +25,7 @@ from server import __version__, log_redaction, metrics
 from server.auth.service import AuthService
 from server.broker import Broker
 from server.broker.factory import open_broker
-from server.calls.service import CallService
+from server.calls.service import CallService, people_per_call
 from server.charter.service import CharterService
 from server.chat.reactions import ReactionService
 from server.chat.receipts import ReceiptService
@@ -233,6 +233,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             )
             # Janus for calls in SFU mode (PREAU_JANUS_URLS), or None.
             sfu = open_sfu_backend(settings.janus_urls, settings.janus_admin_secret)
+            if sfu is None:
+                log.warning(
+                    "no SFU configured (PREAU_JANUS_URLS): video calls stay in mesh mode,"
+                    " at most %d people each (PREAU_CALL_MESH_SIZE); larger calls are refused"
+                    " (docs/video.md)", people_per_call(settings))
             app.state.gateway = WebSocketGateway(
                 settings, services.auth, services.directory, services.hub, services.chat,
                 services.moderation,

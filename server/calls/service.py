@@ -200,6 +200,34 @@ def _frame(ev: str, fields: Mapping[str, Any]) -> bytes:
     return orjson.dumps({"ev": ev, **fields})
 
 
+def sfu_configured(settings: Settings) -> bool:
+    """Whether calls may go through an SFU (``PREAU_JANUS_URLS``): without
+    one a call never leaves mesh mode (docs/video.md, "Without an SFU")."""
+    return bool(settings.janus_urls)
+
+
+def people_per_call(settings: Settings) -> int:
+    """How many people a call seats: its capacity with an SFU; without one,
+    the mesh size (beyond it a mesh does not hold, and there is no SFU)."""
+    if sfu_configured(settings):
+        return settings.call_capacity
+    return min(settings.call_capacity, settings.call_mesh_size)
+
+
+def no_sfu_error() -> PreauError:
+    return PreauError(ErrorCode.BAD_REQUEST,
+                      "no video server (SFU) is configured here: calls stay in mesh mode")
+
+
+def _seat_room(state: CallState, settings: Settings) -> None:
+    """Refuse a seat above what the call holds, saying why when it is the
+    missing SFU."""
+    limit = people_per_call(settings)
+    if len(state.seated()) >= limit and limit < settings.call_capacity:
+        raise CallRefused(Refusal.FULL, f"this call is full: at most {limit} people without"
+                                        " a video server (SFU)")
+
+
 class CallService:
     def __init__(
         self, calls: CallStore, directory: Directory, broker: Broker, settings: Settings,
@@ -386,6 +414,8 @@ class CallService:
             raise PreauError(ErrorCode.FORBIDDEN, "pupils open study groups, not class calls")
         if name and self._text_gate is not None:
             await self._text_gate.check(member, name)
+        if controls is not None and controls.force_sfu and not sfu_configured(self._settings):
+            raise no_sfu_error()
         if controls is None or not moderator:
             # A call pupils open never ends because a visiting teacher left.
             controls = Controls(
@@ -430,6 +460,7 @@ class CallService:
         def transition(s: CallState, others: int) -> Outcome:
             if others + len(s.seated()) >= settings.call_school_capacity:
                 raise CallRefused(Refusal.FULL, "the school's call capacity is reached")
+            _seat_room(s, settings)
             return rtc.join(s, joiner, self._clock.now_ms(), capacity=settings.call_capacity,
                             mesh_size=settings.call_mesh_size)
 
@@ -484,9 +515,12 @@ class CallService:
         known = await self._calls.get(call_id)
         waiting = None if known is None else known.seats.get(who)
         settings = self._settings
+        def transition(s: CallState, _others: int) -> Outcome:
+            _seat_room(s, settings)
+            return rtc.admit(s, peer, who, settings.call_mesh_size, settings.call_capacity)
+
         return await self._apply(
-            call_id, lambda s, _o: rtc.admit(s, peer, who, settings.call_mesh_size,
-                                             settings.call_capacity),
+            call_id, transition,
             unless_removed=None if waiting is None else waiting.person,
             removed=PreauError(ErrorCode.NOT_FOUND, "nobody with this peer id is waiting"))
 

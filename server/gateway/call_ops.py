@@ -15,7 +15,7 @@ from pydantic import Field, StrictBool, StrictInt, StrictStr
 
 from rtc import room as rtc
 from rtc.room import CallState, Controls, LobbyPolicy, Outcome, Role
-from server.calls.service import CallService, controls_with
+from server.calls.service import CallService, controls_with, no_sfu_error, sfu_configured
 from server.errors import ErrorCode, PreauError
 from server.gateway.protocol import Id, Op, Request, RoomId
 from server.gateway.registry import OpTable, models, op, table
@@ -205,6 +205,8 @@ class CallOps:
         p = request.params
         assert isinstance(p, CallControls)
         changes = _controls(p)
+        if p.force_sfu and not sfu_configured(self.service.settings):
+            raise no_sfu_error()
         mesh = self.service.settings.call_mesh_size
         return await self._run(conn, p, lambda st, _o: rtc.set_controls(
             st, p.peer, controls_with(st.controls, changes), mesh))

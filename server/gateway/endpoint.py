@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from server import metrics
 from server.auth.service import AuthService
+from server.calls.service import people_per_call, sfu_configured
 from server.charter.service import OPEN_OPS, CharterService
 from server.chat.service import ChatService, room_wire
 from server.directory.service import Directory
@@ -107,7 +108,11 @@ class WebSocketGateway:
             person={"id": member.id, "name": member.display_name,
                     "profile": member.profile.value},
             limits={"frame_bytes": self.settings.max_frame_bytes,
-                    "message_chars": self.settings.max_message_chars},
+                    "message_chars": self.settings.max_message_chars,
+                    # Calls: how many people one seats, and whether an SFU
+                    # (the "large class" mode) exists on this server.
+                    "call_people": people_per_call(self.settings),
+                    "sfu": sfu_configured(self.settings)},
             **({} if self.charter is None else await self.charter.status(member)),
         ))
         # The socket lives no longer than its session (logout closes it sooner).

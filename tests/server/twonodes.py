@@ -76,12 +76,20 @@ class Nodes:
         return conn, recorder
 
 
+# A Janus URL nothing listens on: calls may be in SFU mode, and the SFU
+# answers `unavailable` (tests that need a real one run Janus: tests/rtc/janus).
+DEAD_JANUS = "http://127.0.0.1:9/janus"
+
+
 @contextlib.asynccontextmanager
 async def two_nodes(tmp_path: Path, clock: Clock | None = None) -> AsyncIterator[Nodes]:
     bus = MemoryBus()
     # Tests run at any hour: quiet hours only where a test sets them.
+    # An SFU URL, so calls may switch to SFU mode (services never contact it:
+    # only the app opens the SFU backend); tests/server/calls shows the
+    # service without one.
     settings = Settings(data_dir=tmp_path, sends_per_s=1000, sends_burst=1000,
-                        quiet_hours_default="off")
+                        quiet_hours_default="off", janus_urls=(DEAD_JANUS,))
     a = await build_services(settings, broker=MemoryBroker("node-a", bus), clock=clock)
     b = await build_services(settings, broker=MemoryBroker("node-b", bus), clock=clock)
     report = await seed_demo(a)

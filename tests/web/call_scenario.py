@@ -75,9 +75,9 @@ def main(data_dir: Path, shots: Path) -> dict[str, object]:
 
                 # Hugo's open home page shows the call at once (call.started; its
                 # safety poll is a minute, longer than this wait).
-                expect(hugo.get_by_role("link", name="Rejoindre Révisions")).to_be_visible(
+                expect(hugo.get_by_role("link", name="Rejoindre la visio Révisions")).to_be_visible(
                     timeout=10_000)
-                hugo.get_by_role("link", name="Rejoindre Révisions").click()
+                hugo.get_by_role("link", name="Rejoindre la visio Révisions").click()
                 hugo.get_by_role("button", name="Entrer dans la visio").click()
 
                 for page in (lea, hugo):
@@ -114,7 +114,7 @@ def main(data_dir: Path, shots: Path) -> dict[str, object]:
                 expect(teacher.get_by_label("Salle d'attente pour entrer")).to_be_checked()
                 lea.goto("/")
                 open_room(lea, "6eA")
-                lea.get_by_role("link", name="Rejoindre Visio 6eA").click()
+                lea.get_by_role("link", name="Rejoindre la visio 6eA").click()
                 lea.get_by_role("button", name="Entrer dans la visio").click()
                 expect(lea.get_by_text("Vous êtes en salle d'attente")).to_be_visible()
                 waiting = teacher.locator(".call-controls .member", has_text="Léa Martin")
@@ -138,7 +138,7 @@ def main(data_dir: Path, shots: Path) -> dict[str, object]:
                 # Breakout rooms: Hugo comes in too; the pupils go to "Groupe 1"
                 # together (the teacher stays in the main room), then come back.
                 hugo.goto("/")
-                hugo.get_by_role("link", name="Rejoindre Visio 6eA").click()
+                hugo.get_by_role("link", name="Rejoindre la visio 6eA").click()
                 hugo.get_by_role("button", name="Entrer dans la visio").click()
                 teacher.locator(".call-controls .member", has_text="Hugo Bernard").get_by_role(
                     "button", name="Faire entrer").click()

@@ -57,7 +57,7 @@ def main(args: dict[str, str]) -> dict[str, object]:
                        ).to_be_visible()
                 for pupil in (lea, hugo):
                     pupil.goto("/")
-                    pupil.get_by_role("link", name="Visio 6eA").click()
+                    pupil.get_by_role("link", name="Rejoindre la visio 6eA").click()
                     pupil.get_by_role("button", name="Entrer dans la visio").click()
                     expect(pupil.get_by_text("Mode grande classe : les vidéos passent")
                            ).to_be_visible()

@@ -19,6 +19,9 @@ export class App {
   rooms = new Map<string, RoomState>();
   connection: LiveState = "closed";
   alerts: { room: string; words: string[] }[] = [];
+  // From the server's hello: how many people a call seats, and whether it
+  // has a video server (SFU) for the "large class" mode.
+  calls: { people: number; sfu: boolean } = { people: 0, sfu: true };
   private live: Live | null = null;
   private listeners = new Set<() => void>();
   private callListeners = new Set<(frame: Frame) => void>();
@@ -132,7 +135,11 @@ export class App {
   private startLive(): void {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     this.live = new Live(`${scheme}://${location.host}/ws`, {
-      onHello: async () => {
+      onHello: async (hello: Frame) => {
+        const limits = hello.limits ?? {};
+        if (typeof limits.call_people === "number") {
+          this.calls = { people: limits.call_people, sfu: Boolean(limits.sfu) };
+        }
         // Resume every room from the last seq we saw: the server replays what
         // we missed in order, and seq-keyed timelines drop any duplicate.
         await Promise.all([...this.rooms.values()].map((room) => this.subscribe(room)));

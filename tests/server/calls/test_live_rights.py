@@ -6,6 +6,7 @@ answers a pupil of another class."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from preau_client.peer import PatternTrack
 
 from tests.server.calls.helpers import class_room, people
 from tests.server.live import LiveServer
+from tests.server.twonodes import DEAD_JANUS
 
 pytestmark = pytest.mark.slow
 
@@ -22,6 +24,18 @@ TEACHER = "Claire Lefèvre"
 SDP = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
        "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=sendrecv\r\n")
 NEVER = "pNeverHeld0"  # a peer id nobody ever held
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server with an SFU configured that does not answer: calls may go to
+    SFU mode, whose ops then answer ``unavailable``."""
+    server = LiveServer(tmp_path_factory.mktemp("live"), env={
+        "PREAU_JANUS_URLS": DEAD_JANUS, "PREAU_JANUS_ADMIN_SECRET": "not-used"}).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 async def answer(live: LiveConnection, op: str, **params: Any) -> tuple[str, str]:

@@ -294,6 +294,40 @@ async def test_the_schools_capacity_spans_its_calls(nodes: Nodes) -> None:
     await service.close()
 
 
+async def test_without_an_sfu_a_call_stays_mesh_and_refuses_above_it(nodes: Nodes) -> None:
+    from rtc.room import Controls
+    from server.calls.service import CallService, people_per_call
+    from server.settings import Settings
+    from server.store.calls import CallStore
+
+    settings = Settings()  # no PREAU_JANUS_URLS: the default install
+    assert people_per_call(settings) == settings.call_mesh_size == 4
+    service = CallService(CallStore(nodes.a.store.engine), nodes.a.directory,
+                          nodes.a.broker, settings, nodes.a.clock)
+    claire = nodes.member(nodes.a, "Claire Lefèvre")
+    room = await nodes.room(nodes.a, "6eA")
+    # "Large class" mode cannot be asked for: it would show nothing.
+    with pytest.raises(PreauError) as refused:
+        await service.create(claire, room, None, None, Controls(force_sfu=True))
+    assert refused.value.code == "bad_request"
+    assert "SFU" in refused.value.message
+    call = await service.create(claire, room, None, None, None)
+    names = ["Léa Martin", "Hugo Bernard", "Chloé Dubois", "Nathan Thomas"]
+    conns = [nodes.connect(nodes.a, m) for m in [claire, *(nodes.member(nodes.a, n)
+                                                           for n in names)]]
+    for conn, _ in conns[:4]:
+        await service.join(conn, call.id)
+    with pytest.raises(PreauError) as full:
+        await service.join(conns[4][0], call.id)
+    assert full.value.code == "call_full"
+    assert "at most 4 people without a video server (SFU)" in full.value.message
+    seating = await service.seating(call.id, claire.id)
+    assert seating is not None
+    assert not seating.sfu  # still a mesh: everyone sees everyone
+    assert not [f for _, rec in conns for f in rec.frames if f.get("ev") == "call.mode"]
+    await service.close()
+
+
 async def test_a_seat_whose_leave_failed_is_freed_by_the_next_sweep(
     nodes: Nodes, monkeypatch: pytest.MonkeyPatch
 ) -> None:

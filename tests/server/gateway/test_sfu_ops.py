@@ -1,7 +1,9 @@
 """The ``sfu.*`` ops' checks that come before the SFU (server/gateway/sfu_ops.py),
-against a real server with no Janus configured. The SFU itself: tests/rtc/janus."""
+against a real server whose Janus does not answer. The SFU itself: tests/rtc/janus."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import pytest
 from preau_client import PreauError
@@ -9,10 +11,23 @@ from preau_client import PreauError
 from server.settings import Settings, SettingsError
 from tests.server.calls.helpers import Person, class_room, people
 from tests.server.live import LiveServer
+from tests.server.twonodes import DEAD_JANUS
 
 pytestmark = pytest.mark.slow
 
 OFFER = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server with an SFU configured that does not answer: calls may go to
+    SFU mode, whose ops then answer ``unavailable``."""
+    server = LiveServer(tmp_path_factory.mktemp("live"), env={
+        "PREAU_JANUS_URLS": DEAD_JANUS, "PREAU_JANUS_ADMIN_SECRET": "not-used"}).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 async def code(person: Person, op: str, **params: object) -> str:
@@ -55,7 +70,7 @@ async def test_sfu_ops_check_shape_seat_and_mode_before_the_sfu(live: LiveServer
         # Then the mode: a mesh call has no SFU.
         assert await code(lea, "sfu.publish", call=mesh_call, peer=lea_mesh,
                           sdp=OFFER) == "conflict"
-        # And this server has no Janus: unavailable, never a crash.
+        # And this server's Janus does not answer: unavailable, never a crash.
         assert await code(lea, "sfu.publish", call=sfu_call, peer=lea_sfu,
                           sdp=OFFER) == "unavailable"
         assert await code(lea, "sfu.subscribe", call=sfu_call, peer=lea_sfu,

@@ -107,7 +107,8 @@ export function callView(app: App, callId: string): View {
     try {
       await session.join();
     } catch (error) {
-      status.say(describeError(error), "error");
+      const full = error instanceof OpError && error.code === "call_full" && !app.calls.sfu;
+      status.say(full ? t("error.call_full_mesh", { n: app.calls.people }) : describeError(error), "error");
       session.close();
       session = null;
       return;
@@ -249,7 +250,9 @@ export function callView(app: App, callId: string): View {
         check("ctl-cam", "camera_locked", t("call.cameraLocked"), (on) => on),
         check("ctl-start", "mute_on_start", t("call.muteOnStart"), (on) => on),
         check("ctl-teacher-cams", "teacher_only_cameras", t("call.teacherOnlyCameras"), (on) => on),
-        check("ctl-sfu", "force_sfu", t("call.forceSfu"), (on) => on),
+        // Without a video server the mode would show nobody: not offered.
+        app.calls.sfu ? check("ctl-sfu", "force_sfu", t("call.forceSfu"), (on) => on)
+          : h("p", { class: "hint" }, t("call.noSfu", { n: app.calls.people })),
       );
     }
     const bsig = JSON.stringify([s.breakouts, s.breakouts.rooms.length ? null : s.remotes.size]);

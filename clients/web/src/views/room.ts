@@ -174,15 +174,38 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
   let stopCallEvents = (): void => undefined;
   let groupForm: HTMLElement | null = null;
 
+  // The calls section: fetched on opening and on call events; drawn again
+  // when what it depends on changes (my role is known only once the room's
+  // subscription answers, which may come after the first fetch).
+  type CallRow = { call: string; name: string; study_group: boolean; status: string };
+  let calls: CallRow[] | null = null;
+  let callsSig = "";
+
+  let callsLoading = false;
+  let callsWanted = false; // a class room: its calls are shown
+
   async function loadCalls(): Promise<void> {
-    if (!room) return;
-    const r = room;
-    let calls: { call: string; name: string; study_group: boolean; status: string; peers?: unknown[] }[] = [];
+    if (!room || callsLoading) return;
+    callsWanted = true;
+    callsLoading = true;
     try {
-      calls = (await app.request("call.list", { room: r.info.id })).calls;
+      calls = (await app.request("call.list", { room: room.info.id })).calls;
     } catch {
-      return; // offline: the list comes back with the connection
+      return; // not connected yet, or offline: asked again once it is (renderCalls)
+    } finally {
+      callsLoading = false;
     }
+    callsSig = "";
+    renderCalls();
+  }
+
+  function renderCalls(): void {
+    if (callsWanted && calls === null && app.connection === "open") void loadCalls();
+    if (!room || calls === null) return;
+    const r = room;
+    const sig = JSON.stringify([calls, r.role, groupForm !== null, app.calls, lang()]);
+    if (sig === callsSig) return;
+    callsSig = sig;
     clear(callsEl);
     callsEl.hidden = false;
     const open = calls.filter((c) => c.status === "open");
@@ -195,10 +218,13 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
       : h("p", { class: "muted" }, t("call.none")));
     const actions = h("div", { class: "actions" });
     if (r.role === "moderator") {
-      actions.append(h("button", { type: "button", class: "secondary", onclick: () => startCall(r, t("call.section") + " " + r.info.name) }, t("call.startClass")));
+      actions.append(h("button", { type: "button", class: "secondary", onclick: () => startCall(r, r.info.name) }, t("call.startClass")));
     }
     actions.append(h("button", { type: "button", class: "secondary", "aria-expanded": String(groupForm !== null), onclick: () => toggleGroupForm(r) }, t("call.startGroup")));
     callsEl.append(actions);
+    if (r.role === "moderator" && !app.calls.sfu && app.calls.people) {
+      callsEl.append(h("p", { class: "hint" }, t("call.noSfu", { n: app.calls.people })));
+    }
     if (groupForm) callsEl.append(groupForm);
   }
 
@@ -647,6 +673,7 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
     if (mutedUntil) muteTimer = window.setTimeout(update, Math.min(mutedUntil - now + 50, 2 ** 31 - 1));
     modToggle.hidden = r.role !== "moderator";
     if (r.role === "moderator" && modOpen) renderModeration(r);
+    renderCalls();
     if (atBottom) timeline.scrollTop = timeline.scrollHeight;
     const profile = app.me?.person.profile;
     ackOption.hidden = !(r.role === "moderator"
