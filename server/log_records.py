@@ -39,3 +39,53 @@ def message_of(record: logging.LogRecord) -> str | None:
         return record.getMessage()
     except Exception:
         return None
+
+
+# -- background loops ----------------------------------------------------------------
+
+# Drivers whose errors mean "the store or the broker is unreachable right now".
+_OUTAGE_MODULES = ("redis.", "asyncpg.", "sqlite3")
+
+
+def transient(exc: BaseException) -> bool:
+    """An outage of the store or the broker (not a bug): a connection error, a
+    timeout, a driver's error, or a refusal coded ``unavailable``."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, OSError | TimeoutError) or getattr(exc, "code", None) == "unavailable":
+            return True
+        if type(exc).__module__.startswith(_OUTAGE_MODULES):
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        seen += 1
+    return False
+
+
+class RetryLog:
+    """What a background loop (the scheduler, the purges, the heartbeats, the
+    broker's readers) says when an attempt fails and will be tried again: one
+    warning line per failed attempt — never silence, never a traceback per
+    attempt. The traceback is written once, for the first failure of a run of
+    failures, and only when it is not an outage (:func:`transient`): a bug.
+    The first success after failures says so, in one line."""
+
+    def __init__(self, log: logging.Logger, what: str) -> None:
+        self.log = log
+        self.what = what
+        self.failures = 0
+
+    def failed(self, exc: BaseException, retry_in: float | None = None) -> None:
+        self.failures += 1
+        later = f"; retrying in {retry_in:.1f} s" if retry_in is not None else "; retrying"
+        why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if self.failures == 1 and not transient(exc):
+            self.log.warning("%s failed (%s)%s", self.what, why, later, exc_info=exc)
+        else:
+            self.log.warning("%s failed (%s), attempt %d%s", self.what, why, self.failures,
+                             later)
+
+    def succeeded(self) -> None:
+        if self.failures:
+            self.log.warning("%s working again after %d failed attempt(s)", self.what,
+                             self.failures)
+            self.failures = 0

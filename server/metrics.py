@@ -109,6 +109,11 @@ STORE_POST = STORE_OPERATION.labels("post_message")
 STORE_REPLAY = STORE_OPERATION.labels("replay_page")
 STORE_ERRORS = Counter("preau_store_transaction_errors",
                        "Store transactions that failed with an error (not a refusal)", ["kind"])
+STORE_UP = Gauge("preau_store_up",
+                 "1 while this node reaches its store, 0 during an outage (server/store/outage.py)",
+                 multiprocess_mode="min")
+STORE_OUTAGES = Counter("preau_store_outages",
+                        "Store outages this node went through (each counted when it starts)")
 _TX_TIME = {kind: STORE_TRANSACTION.labels(kind) for kind in ("read", "write", "bulk")}
 _TX_ERRORS = {kind: STORE_ERRORS.labels(kind) for kind in ("read", "write", "bulk")}
 

@@ -46,8 +46,8 @@ def test_alert_rules_pass_promtool() -> None:
 def test_alert_rules_cover_what_an_operator_acts_on() -> None:
     rules = [r for g in yaml.safe_load(ALERTS.read_text())["groups"] for r in g["rules"]]
     by_name = {r["alert"]: r for r in rules}
-    for needed in ("PreauNodeCutFromRedis", "PreauStoreSlow", "PreauSlowConsumerCutsRising",
-                   "PreauHttpErrors"):
+    for needed in ("PreauNodeCutFromRedis", "PreauStoreDown", "PreauStoreSlow",
+                   "PreauSlowConsumerCutsRising", "PreauHttpErrors"):
         assert needed in by_name
     for rule in rules:
         assert rule["labels"]["severity"] in ("warning", "critical")

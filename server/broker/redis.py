@@ -62,6 +62,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from server import metrics
 from server.broker.buffer import BufferedSubscription
+from server.log_records import RetryLog
 
 log = logging.getLogger(__name__)
 
@@ -535,6 +536,7 @@ class RedisBroker:
         """Connect, serve, and reconnect after every failure, until closed."""
         failures = 0
         owed = False  # a resync is owed once we are connected again
+        retries = RetryLog(log, "connecting to Redis")
         try:
             while True:
                 try:
@@ -544,14 +546,12 @@ class RedisBroker:
                     owed = True
                     self._first_attempt.set()
                     delay = self._backoff(failures)
-                    if not isinstance(exc, RedisError | OSError):
-                        log.exception("unexpected error connecting to Redis")
-                    # Loud on the first failure and now and then, not at every retry.
-                    (log.warning if failures % 50 == 1 else log.debug)(
-                        "cannot connect to Redis (%s); retrying in %.2f s", _describe(exc), delay
-                    )
+                    # One line per failed attempt (the backoff spaces them
+                    # out); a traceback only for what is not a Redis outage.
+                    retries.failed(exc, delay)
                     await asyncio.sleep(delay)
                     continue
+                retries.succeeded()
                 if await self._serve(link, owed):
                     failures = 0
                 owed = True

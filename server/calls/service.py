@@ -57,6 +57,7 @@ from server.directory.service import Directory
 from server.errors import ErrorCode, PreauError
 from server.live.channels import Audience
 from server.live.hub import Hub
+from server.log_records import RetryLog
 from server.moderation.shown_text import ShownTextGate
 from server.settings import Settings
 from server.store.calls import CallStore, RemovedFromRoom
@@ -346,12 +347,15 @@ class CallService:
             task.cancel()
 
     async def _heartbeat_loop(self) -> None:
+        retries = RetryLog(log, "call heartbeat")
         while True:
             await asyncio.sleep(HEARTBEAT_S)
             try:
                 await self.sweep()
-            except Exception:
-                log.exception("call heartbeat failed")
+            except Exception as exc:
+                retries.failed(exc, HEARTBEAT_S)
+            else:
+                retries.succeeded()
 
     async def sweep(self) -> list[str]:
         """Heartbeat this node, then drop the seats of nodes silent for

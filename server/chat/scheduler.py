@@ -15,6 +15,7 @@ import secrets
 from server.chat.render import MessageRenderer
 from server.clock import Clock
 from server.live.hub import Hub
+from server.log_records import RetryLog
 from server.store import Store
 
 log = logging.getLogger(__name__)
@@ -46,11 +47,14 @@ class ScheduledDelivery:
 
     async def run(self, interval_s: float) -> None:
         """Release every ``interval_s`` (a task of the lifespan)."""
+        retries = RetryLog(log, "scheduled delivery")
         while True:
             try:
                 released = await self.release_due()
                 if released:
                     log.info("quiet hours over: %d scheduled message(s) delivered", released)
-            except Exception:
-                log.exception("scheduled delivery failed; retrying")
+            except Exception as exc:
+                retries.failed(exc, interval_s)
+            else:
+                retries.succeeded()
             await asyncio.sleep(interval_s)

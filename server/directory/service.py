@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from server.directory.model import Member, Person, Room, RoomKind
 from server.directory.rules import conversation_now, may_communicate, may_join
+from server.log_records import RetryLog
 from server.store import SchoolView, Store
 from server.store.privacy import PSEUDONYM_PREFIX
 
@@ -177,12 +178,15 @@ class Directory:
         A ``preau import`` beside running nodes bumps the school's version in
         the store; every node notices within ``interval_s``.
         """
+        retries = RetryLog(log, "directory watch")
         while True:
             await asyncio.sleep(interval_s)
             try:
                 await self.refresh_changed()
-            except Exception:
-                log.exception("directory watch failed")
+            except Exception as exc:
+                retries.failed(exc, interval_s)
+            else:
+                retries.succeeded()
 
     async def refresh_changed(self) -> list[str]:
         """Reload the cached schools whose stored version moved; return their ids."""

@@ -54,6 +54,7 @@ from server.live.channels import (
 from server.live.connection import CloseCode, Connection, RoomState
 from server.live.events import event
 from server.live.frames import text_frame
+from server.log_records import RetryLog
 from server.moderation.rules import RoomRole, base_role
 from server.presence import Presence
 from server.store import Message, SchoolView, Store
@@ -290,6 +291,7 @@ class Hub:
     async def _heartbeat(self) -> None:
         """Refresh presence entries, and the sessions of open sockets."""
         beats = 0
+        retries = RetryLog(log, "presence heartbeat")
         while True:
             await asyncio.sleep(self.presence_ttl_s / 3)
             beats += 1
@@ -306,8 +308,10 @@ class Hub:
                 await self._announce_presence("presence.leave", await self.presence.expire())
                 if beats % max(1, round(60 / (self.presence_ttl_s / 3))) == 0:  # ~ each minute
                     await self._keep_alive(list(self._by_session))
-            except Exception:
-                log.exception("heartbeat failed")
+            except Exception as exc:
+                retries.failed(exc, self.presence_ttl_s / 3)
+            else:
+                retries.succeeded()
 
     async def _announce_presence(self, name: str, pairs: list[tuple[str, str]]) -> None:
         for room_id, member_id in pairs:

@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from server.clock import Clock
+from server.log_records import RetryLog
 from server.mood.rules import first_day_kept
 from server.privacy.erasure import ErasureRunner
 from server.settings import Settings
@@ -102,9 +103,13 @@ class RetentionJob:
         # Nodes started together would all wake at once: only one wins the
         # claim anyway, the jitter just spreads the losers' queries.
         every = self._settings.retention_every_s
+        retries = RetryLog(log, "retention pass")
         while True:
+            pause = every * (0.5 + random.random() / 2)
             try:
                 await self.run_once()
-            except Exception:
-                log.exception("retention pass failed")
-            await asyncio.sleep(every * (0.5 + random.random() / 2))
+            except Exception as exc:
+                retries.failed(exc, pause)
+            else:
+                retries.succeeded()
+            await asyncio.sleep(pause)

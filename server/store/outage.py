@@ -21,7 +21,7 @@ import logging
 import time
 from typing import Any
 
-from server import log_records
+from server import log_records, metrics
 from server.errors import ErrorCode, PreauError
 from server.log_records import message_of
 
@@ -48,6 +48,7 @@ class OutageLog:
         self.what = what
         self.since: float | None = None  # time.monotonic() of the first failure
         self.failures = 0
+        metrics.STORE_UP.set(1)  # set at each edge: holds in multiprocess mode too
 
     @property
     def down(self) -> bool:
@@ -59,6 +60,8 @@ class OutageLog:
         self.failures += 1
         if self.since is None:
             self.since = time.monotonic()
+            metrics.STORE_UP.set(0)
+            metrics.STORE_OUTAGES.inc()
             log.warning("%s unreachable (%s): answering unavailable until it is back",
                         self.what, reason)
         return StoreUnavailable(reason)
@@ -71,6 +74,7 @@ class OutageLog:
                         self.what, took, self.failures)
             self.since = None
             self.failures = 0
+            metrics.STORE_UP.set(1)
 
     def state(self) -> dict[str, Any]:
         """For health reports: ``{"ok": bool, "down_s": seconds or absent}``."""

@@ -11,14 +11,24 @@ dependency is down meanwhile, and each node logs the outage in two lines
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import pytest
 import pytest_asyncio
 from preau_client import LiveConnection
+from prometheus_client.parser import text_string_to_metric_families
 
-from tests.multinode.cluster import Cluster, Follower, class_room, running_cluster, wait_until
+from tests.multinode.cluster import (
+    Cluster,
+    Follower,
+    Node,
+    class_room,
+    running_cluster,
+    wait_until,
+)
 from tests.multinode.conftest import People
 from tests.services import (
     PostgresServer,
@@ -31,6 +41,19 @@ from tests.services import (
 pytestmark = pytest.mark.slow
 
 OUTAGE_S = 8.0
+OPS_TOKEN = "ops-" + secrets.token_hex(16)
+
+
+async def store_gauges(node: Node) -> tuple[float, float]:
+    """``preau_store_up`` and ``preau_store_outages_total`` scraped from ``node``."""
+    async with httpx.AsyncClient(timeout=5) as http:
+        response = await http.get(node.base_url + "/metrics",
+                                  headers={"authorization": f"Bearer {OPS_TOKEN}"})
+    assert response.status_code == 200, response.text
+    found = {sample.name: sample.value
+             for family in text_string_to_metric_families(response.text)
+             for sample in family.samples}
+    return found["preau_store_up"], found["preau_store_outages_total"]
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +82,8 @@ def cluster(
 ) -> Iterator[Cluster]:
     with running_cluster(
         tmp_path_factory.mktemp("cluster-outage"), outage_database_url, redis_server.url,
-        size=2, env={"PREAU_SENDS_PER_S": "100", "PREAU_SENDS_BURST": "100"},
+        size=2, env={"PREAU_SENDS_PER_S": "100", "PREAU_SENDS_BURST": "100",
+                     "PREAU_OPS_TOKEN": OPS_TOKEN},
     ) as started:
         yield started
 
@@ -98,6 +122,8 @@ async def test_postgres_stopped_under_a_chat_load(
     ]
     try:
         await wait_until(lambda: min(map(len, acked.values())) >= 5, 10)
+        for node in cluster.nodes:
+            assert await store_gauges(node) == (1, 0)
         await asyncio.to_thread(postgres.stop)
         down_at = time.monotonic()
         # Health says which dependency is down.
@@ -105,6 +131,8 @@ async def test_postgres_stopped_under_a_chat_load(
             status, body = await node.health_status()
             assert status == 503, body
             assert body["store"]["ok"] is False, body
+            # And the metrics: the gauge an alert watches (PreauStoreDown).
+            assert await store_gauges(node) == (0, 1)
         await asyncio.sleep(OUTAGE_S - (time.monotonic() - down_at))
         assert refused == []
         await asyncio.to_thread(postgres.start)
@@ -132,6 +160,7 @@ async def test_postgres_stopped_under_a_chat_load(
     for node in cluster.nodes:
         status, body = await node.health_status()
         assert status == 200, body
+        assert await store_gauges(node) == (1, 1)
         log = node.log_path.read_text(errors="replace")
         assert "Traceback" not in log, node.log_tail(80)
         assert log.count("unreachable (") == 1, node.log_tail(80)

@@ -145,6 +145,8 @@ async def test_series_move_under_a_small_load(metered: LiveServer) -> None:
     assert moved("preau_document_updates_total") >= 1
     assert moved("preau_document_update_bytes_total") > 0
     assert value(after, "preau_broker_up") == 1
+    assert value(after, "preau_store_up") == 1
+    assert value(after, "preau_store_outages_total") == 0
     assert value(after, "preau_slow_consumer_cuts_total") == value(
         before, "preau_slow_consumer_cuts_total")
     # The sockets closed: the gauge went back down.

@@ -1,0 +1,149 @@
+"""A load balancer in front of a cluster's nodes, as an operator runs one
+(docs/operations.md, "Rolling upgrades"): one loopback address; each new TCP
+connection goes to the next node, in turn, whose ``/api/health/ready``
+answers 200 — so a draining node (readiness 503) gets no new sockets and a
+stopped one none at all. Bytes are copied both ways unchanged (HTTP,
+WebSocket upgrades and frames), so the clients behind it (the SDK, a stock
+y-websocket client, Chromium) see one server that stays up while its nodes
+come and go.
+
+It runs its own event loop in a thread, so that both asyncio tests and the
+synchronous Playwright tests can use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import socket
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
+
+
+class Balancer:
+    def __init__(self, ports: Sequence[int]) -> None:
+        self.ports = list(ports)
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}"
+        self.routed: list[int] = []  # the node port each accepted connection went to
+        self._turn = itertools.count()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="balancer",
+                                        daemon=True)
+        self._server: asyncio.Server | None = None
+        self._pipes: set[asyncio.Task[None]] = set()
+
+    def start(self) -> Balancer:
+        self._thread.start()
+        self._call(self._listen()).result(10)
+        return self
+
+    def stop(self) -> None:
+        self._call(self._close()).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    def _call(self, coro: object) -> Future[None]:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)  # type: ignore[arg-type]
+
+    async def _listen(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+
+    async def _close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._pipes):
+            task.cancel()
+        await asyncio.gather(*self._pipes, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def _pick(self) -> int | None:
+        start = next(self._turn)
+        for i in range(len(self.ports)):
+            port = self.ports[(start + i) % len(self.ports)]
+            if await _ready(port):
+                return port
+        return None
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._pipes.add(task)
+        try:
+            port = await self._pick()
+            if port is None:  # no node ready: as a balancer with an empty pool
+                writer.write(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n"
+                             b"connection: close\r\n\r\n")
+                await writer.drain()
+                return
+            try:
+                up_reader, up_writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                return
+            self.routed.append(port)
+            try:
+                await asyncio.gather(_copy(reader, up_writer), _copy(up_reader, writer))
+            finally:
+                await _shut(up_writer)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            await _shut(writer)
+            self._pipes.discard(task)
+
+
+async def _ready(port: int) -> bool:
+    try:
+        async with asyncio.timeout(2):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            try:
+                writer.write(b"GET /api/health/ready HTTP/1.0\r\nhost: 127.0.0.1\r\n\r\n")
+                await writer.drain()
+                status = await reader.readline()
+            finally:
+                await _shut(writer)
+    except (OSError, TimeoutError):
+        return False
+    return status.split(b" ")[1:2] == [b"200"]
+
+
+async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except (OSError, ConnectionError):
+        pass
+    finally:
+        # One side ended: end the other, so both halves of the pipe finish.
+        with contextlib.suppress(OSError, RuntimeError):
+            if writer.can_write_eof():
+                writer.write_eof()
+            else:
+                writer.close()
+
+
+async def _shut(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(OSError, ConnectionError):
+        await writer.wait_closed()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def balancing(ports: Sequence[int]) -> Iterator[Balancer]:
+    balancer = Balancer(ports).start()
+    try:
+        yield balancer
+    finally:
+        balancer.stop()

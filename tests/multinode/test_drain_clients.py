@@ -1,0 +1,234 @@
+"""Clients that keep working across a node's drain (issue 16, item 4), on two
+nodes (PostgreSQL + Redis), with no help from the test:
+
+- the SDK's :class:`~preau_client.reconnecting.ReconnectingConnection`, behind
+  a load balancer, keeps chatting while each node in turn gets SIGTERM: every
+  send acknowledged once, every message shown once and in order, each client
+  told 1012 at least once;
+- stock y-websocket clients (tests/collab/node_client.py) keep co-editing:
+  edits made while their node drains reach the other client and the store;
+- a call's signalling: the person whose node drains is back in the call
+  through the other node, and media flows again between the two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import signal
+from collections.abc import Iterator
+
+import pytest
+from preau_client import PreauClient
+from preau_client.call import CallPeer
+from preau_client.peer import PatternTrack, confine_ice
+from preau_client.reconnecting import ReconnectingConnection
+
+from tests.collab.node_client import NodeYClient
+from tests.collab.yclient import YClient
+from tests.multinode.balancer import Balancer, balancing
+from tests.multinode.cluster import Cluster, Node, class_room, running_cluster, wait_until
+from tests.multinode.conftest import People
+
+pytestmark = pytest.mark.slow
+
+DRAIN_S = 1.0
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory, cluster_database_url: str, redis_server_url: str
+) -> Iterator[Cluster]:
+    with running_cluster(
+        tmp_path_factory.mktemp("cluster-drain"), cluster_database_url, redis_server_url,
+        size=2, env={"PREAU_SENDS_PER_S": "100", "PREAU_SENDS_BURST": "100",
+                     "PREAU_DRAIN_S": str(DRAIN_S)},
+    ) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def balancer(cluster: Cluster) -> Iterator[Balancer]:
+    with balancing([node.port for node in cluster.nodes]) as started:
+        yield started
+
+
+async def drain(node: Node) -> None:
+    """SIGTERM, as an orchestrator does in a rolling upgrade; wait for the exit."""
+    node.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+    code = await asyncio.to_thread(node.process.wait, DRAIN_S + 15)  # type: ignore[union-attr]
+    # uvicorn re-raises the signal once shut down: a clean exit "by SIGTERM".
+    assert code in (0, -signal.SIGTERM), node.log_tail(60)
+    assert "Traceback" not in node.log_path.read_text(errors="replace"), node.log_tail(60)
+
+
+def through(balancer: Balancer, client: PreauClient) -> PreauClient:
+    return PreauClient(balancer.url, client.token, client.person)
+
+
+class Reader:
+    """Every chat message of one room a reconnecting connection shows, in order."""
+
+    def __init__(self, live: ReconnectingConnection, room: str) -> None:
+        self.live = live
+        self.room = room
+        self.seqs: list[int] = []
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            event = await self.live.next_event("chat.message", timeout=3600)
+            if event["room"] == self.room:
+                self.seqs.append(int(event["seq"]))
+
+    async def caught_up(self, seq: int) -> None:
+        await wait_until(lambda: bool(self.seqs) and self.seqs[-1] >= seq, 20)
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
+async def test_sdk_clients_chat_on_while_each_node_drains(
+    cluster: Cluster, balancer: Balancer, people: People
+) -> None:
+    lea = await people("Léa Martin")
+    hugo = await people("Hugo Bernard")
+    room = await class_room(lea)
+    sender = await ReconnectingConnection(through(balancer, lea)).start()
+    watcher = await ReconnectingConnection(through(balancer, hugo)).start()
+    reader: Reader | None = None
+    acked: list[int] = []
+    stop = asyncio.Event()
+
+    async def chat() -> None:
+        i = 0
+        while not stop.is_set():
+            reply = await sender.send_message(room, f"pendant la mise à jour {i}",
+                                              txn=secrets.token_hex(8))
+            acked.append(int(reply["seq"]))
+            i += 1
+            await asyncio.sleep(0.02)
+
+    try:
+        head = int((await watcher.subscribe(room))["head"])
+        reader = Reader(watcher, room)
+        task = asyncio.get_running_loop().create_task(chat())
+        for leaving in (0, 1):
+            count = len(acked)
+            await wait_until(lambda: len(acked) >= count + 5 or task.done(), 10)  # noqa: B023
+            await drain(cluster[leaving])
+            count = len(acked)
+            # Both go on through the node left, by themselves.
+            await wait_until(lambda: len(acked) >= count + 10 or task.done(), 20)  # noqa: B023
+            assert not task.done(), (task, sender.close_codes, sender.failures,
+                                     sender.connects, sender.connected.is_set(), cluster.logs())
+            await cluster[leaving].restart()
+        stop.set()
+        await asyncio.wait_for(task, 20)
+        assert acked == list(range(head + 1, head + 1 + len(acked))), \
+            "an acknowledged message is missing or posted twice"
+        await reader.caught_up(acked[-1])
+        assert reader.seqs == acked, "a message was shown twice or not at all"
+        for live in (sender, watcher):
+            assert 1012 in live.close_codes, (live.close_codes, live.failures)
+            assert live.connects >= 2
+    finally:
+        stop.set()
+        if reader is not None:
+            await reader.stop()
+        await sender.close()
+        await watcher.close()
+
+
+async def test_co_editing_survives_each_node_draining(
+    cluster: Cluster, balancer: Balancer, people: People
+) -> None:
+    teacher = await people("Claire Lefèvre")
+    rooms = (await teacher.me())["rooms"]
+    klass = next(r["class_id"] for r in rooms if r["name"] == "6eA")
+    document = str((await teacher.post("/api/documents", {"class": klass,
+                                                          "title": "Mise à jour"}))["id"])
+    lea = await people("Léa Martin")
+    hugo = await people("Hugo Bernard")
+    url = balancer.ws_url + "/collab"
+    editors = [await NodeYClient.start(url, document, lea.token),
+               await NodeYClient.start(url, document, hugo.token)]
+    try:
+        for editor in editors:
+            await editor.wait_event("synced")
+        first, second = editors
+        await first.command("insert", index=0, text="Avant.")
+        await second.wait_text("Avant.")
+        expected = "Avant."
+        for leaving in (0, 1):
+            cluster[leaving].process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+            # Edits while the node drains and its clients move: none is lost.
+            await first.command("insert", index=0, text=f"A{leaving} ")
+            await second.command("insert", index=len(await second.text()), text=f" B{leaving}")
+            expected = f"A{leaving} {expected} B{leaving}"
+            await drain(cluster[leaving])
+            for editor in editors:
+                await editor.wait_text(expected, timeout=20)
+            await cluster[leaving].restart()
+        closed = [e.get("code") for editor in editors for e in editor.events
+                  if e.get("ev") == "closed"]
+        assert closed.count(1012) >= 2, closed  # each was told to move at least once
+        # And the store has it all: a new client on either node reads it back.
+        for node in (0, 1):
+            fresh = await YClient.connect(f"ws://127.0.0.1:{cluster[node].port}", document,
+                                          teacher.token)
+            try:
+                await fresh.wait_text(expected)
+            finally:
+                await fresh.close()
+    finally:
+        for editor in editors:
+            await editor.close()
+
+
+async def test_a_call_goes_on_through_the_other_node(cluster: Cluster, people: People) -> None:
+    lea = await people("Léa Martin")
+    hugo = await people("Hugo Bernard")
+    room = await class_room(lea)
+    urls = [node.base_url for node in cluster.nodes]
+    # Each tries its own node first, then the other one (no balancer needed).
+    on_a = await ReconnectingConnection(lea, base_urls=urls).start()
+    on_b = await ReconnectingConnection(hugo, base_urls=urls[::-1]).start()
+    peers: list[CallPeer] = []
+    try:
+        assert on_a.hello["node"] == cluster[0].node_id
+        assert on_b.hello["node"] == cluster[1].node_id
+        created = await on_a.request("call.create", room=room, people=[hugo.person["id"]])
+        call = created["call"]
+        first = CallPeer(await on_a.live(), call, video=PatternTrack())
+        second = CallPeer(await on_b.live(), call, video=PatternTrack())
+        peers += [first, second]
+        with confine_ice(["127.0.0.1"]):
+            await first.join()
+            await second.join()
+            assert first.peer is not None
+            assert second.peer is not None
+            assert await (await second.counter_from(first.peer)).wait_for(10) >= 10
+
+            await drain(cluster[0])
+            # Hugo's side sees Léa's old seat go (her node freed it as it closed).
+            left = await second.next_event("call.peer_left", timeout=15)
+            assert left["peer"] == first.peer
+            await first.close()
+            await wait_until(lambda: on_a.connects >= 2, 15)
+            assert 1012 in on_a.close_codes, (on_a.close_codes, on_a.failures)
+            assert on_a.hello["node"] == cluster[1].node_id
+            back = CallPeer(await on_a.live(), call, video=PatternTrack())
+            peers.append(back)
+            await back.join()  # offers to Hugo, on the same node now
+            assert back.peer is not None
+            assert back.peer != first.peer
+            assert await (await back.counter_from(second.peer)).wait_for(10) >= 10
+            assert await (await second.counter_from(back.peer)).wait_for(10) >= 10
+    finally:
+        await asyncio.gather(*(peer.leave() for peer in peers), return_exceptions=True)
+        await on_a.close()
+        await on_b.close()
+        if not cluster[0].running:
+            await cluster[0].restart()
