@@ -367,6 +367,11 @@ class Settings(BaseSettings):
         _check_login_throttle(self)
         return self
 
+    @classmethod
+    def variables(cls) -> list[str]:
+        """Every ``PREAU_*`` variable read (docs/operations.md lists them all)."""
+        return [PREFIX + name.upper() for name in cls.model_fields]
+
     @property
     def effective_store_url(self) -> str:
         return self.store_url or f"sqlite:///{self.data_dir / 'preau.db'}"
