@@ -13,8 +13,9 @@ Bad values fail at start-up with the variable's name, in one plain sentence
 - lists: comma-separated, each item checked (origins, CIDR networks, URLs).
 
 An empty variable counts as unset. ``Settings(...)`` builds settings from
-arguments only (tests), with the same checks; ``Settings.from_env()`` reads
-the environment (or the mapping given).
+arguments only (tests), with the same checks of each value; ``Settings.from_env()`` reads
+the environment (or the mapping given), and also checks that settings which
+go together are set together.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -335,9 +335,15 @@ class Settings(BaseSettings):
                 raise SettingsError(why)
         token = _ENV.set(env)
         try:
-            return cls()
+            settings = cls()
         finally:
             _ENV.reset(token)
+        # What an operator sets must also hold together (settings built in
+        # code, by tests, may leave these out: a dead Janus, a fast throttle).
+        if settings.janus_urls and not settings.janus_admin_secret:
+            raise SettingsError("PREAU_JANUS_URLS needs PREAU_JANUS_ADMIN_SECRET")
+        _check_login_throttle(settings)
+        return settings
 
     @field_validator("*", mode="before")
     @classmethod
@@ -359,13 +365,6 @@ class Settings(BaseSettings):
         if kind is bool:
             return _bool(name, raw)
         return raw
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Settings:
-        if self.janus_urls and not self.janus_admin_secret:
-            raise SettingsError("PREAU_JANUS_URLS needs PREAU_JANUS_ADMIN_SECRET")
-        _check_login_throttle(self)
-        return self
 
     @classmethod
     def variables(cls) -> list[str]:
