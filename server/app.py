@@ -25,7 +25,8 @@ from server import __version__, log_redaction, metrics
 from server.auth.service import AuthService
 from server.broker import Broker
 from server.broker.factory import open_broker
-from server.calls.service import CallService, people_per_call
+from server.calls.rules import people_per_call
+from server.calls.service import CallService
 from server.charter.service import CharterService
 from server.chat.reactions import ReactionService
 from server.chat.receipts import ReceiptService

@@ -15,7 +15,8 @@ from pydantic import Field, StrictBool, StrictInt, StrictStr
 
 from rtc import room as rtc
 from rtc.room import CallState, Controls, LobbyPolicy, Outcome, Role
-from server.calls.service import CallService, controls_with, no_sfu_error, sfu_configured
+from server.calls.rules import controls_with, no_sfu_error, sfu_configured
+from server.calls.service import CallService
 from server.errors import ErrorCode, PreauError
 from server.gateway.protocol import Id, Op, Request, RoomId
 from server.gateway.registry import OpTable, models, op, table

@@ -19,7 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from server import metrics
 from server.auth.service import AuthService
-from server.calls.service import people_per_call, sfu_configured
+from server.calls.rules import people_per_call, sfu_configured
 from server.charter.service import OPEN_OPS, CharterService
 from server.chat.service import ChatService, room_wire
 from server.directory.service import Directory

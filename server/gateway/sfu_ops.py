@@ -36,12 +36,8 @@ from pydantic import Field, StrictInt, StrictStr
 from rtc.sfu import MediaKind, SfuBackend, SfuError
 from rtc.signal import CandidateBudget, SdpType, SignalError, check_candidate, check_sdp
 from server import metrics
-from server.calls.service import (
-    CallService,
-    ControlChange,
-    ControlKind,
-    Seating,
-)
+from server.calls.seating import ControlChange, ControlKind, Seating
+from server.calls.service import CallService
 from server.errors import ErrorCode, PreauError
 from server.gateway.protocol import Op, Request
 from server.gateway.registry import OpTable, models, op, table

@@ -296,7 +296,8 @@ async def test_the_schools_capacity_spans_its_calls(nodes: Nodes) -> None:
 
 async def test_without_an_sfu_a_call_stays_mesh_and_refuses_above_it(nodes: Nodes) -> None:
     from rtc.room import Controls
-    from server.calls.service import CallService, people_per_call
+    from server.calls.rules import people_per_call
+    from server.calls.service import CallService
     from server.settings import Settings
     from server.store.calls import CallStore
 
