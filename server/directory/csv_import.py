@@ -9,6 +9,13 @@ French names accepted)::
     T001;teacher;Durand;Claire;5eB|4eA;;
     S001;staff;Petit;Anne;;;yes
 
+An optional ``niveau`` (``level``) column marks the classes of a row as
+kindergarten (``maternelle``) or primary (``elementaire``; ``élémentaire``,
+``primaire`` accepted): the mood of the day is for their pupils
+(docs/protocol.md, "Mood of the day"). An empty cell leaves the class's level
+as it is; two rows giving one class different levels is an error on the
+second.
+
 The delimiter is ``;`` (what French spreadsheets write) or ``,``, detected
 from the header. Lists inside a cell are separated by ``|``. Every bad row is
 reported with its line number and left out; the good rows are still imported.
@@ -32,6 +39,12 @@ COLUMN_ALIASES: dict[str, str] = {
     "classes": "classes", "class": "classes", "classe": "classes",
     "parent_of": "parent_of", "parent_de": "parent_of", "enfants": "parent_of",
     "admin": "admin",
+    "niveau": "level", "level": "level",
+}
+LEVEL_ALIASES: dict[str, str] = {
+    "maternelle": "maternelle", "kindergarten": "maternelle",
+    "elementaire": "elementaire", "élémentaire": "elementaire", "primaire": "elementaire",
+    "primary": "elementaire",
 }
 REQUIRED = ("id", "profile", "last_name", "first_name")
 
@@ -61,12 +74,15 @@ class ParsedPerson:
     class_names: tuple[str, ...]
     parent_of: tuple[str, ...]
     is_admin: bool
+    level: str | None = None  # the ``niveau`` of the row's classes, if given
 
 
 @dataclass
 class ParsedImport:
     people: list[ParsedPerson] = field(default_factory=list)
     errors: list[tuple[int, str]] = field(default_factory=list)
+    # Class name → level (``maternelle``, ``elementaire``), from ``niveau``.
+    levels: dict[str, str] = field(default_factory=dict)
 
     def error(self, line: int, message: str) -> None:
         self.errors.append((line, message))
@@ -133,6 +149,13 @@ def parse_csv(text: str) -> ParsedImport:
             first = seen[person.external_id]
             result.error(line, f"id {person.external_id} already on line {first}")
             continue
+        if person.level is not None:
+            clash = [c for c in person.class_names
+                     if result.levels.get(c, person.level) != person.level]
+            if clash:
+                result.error(line, f"class {clash[0]} has another level on an earlier row")
+                continue
+            result.levels.update(dict.fromkeys(person.class_names, person.level))
         seen[person.external_id] = line
         result.people.append(person)
     return result
@@ -184,6 +207,15 @@ def _parse_row(
     if admin not in TRUE and admin not in FALSE:
         result.error(line, "admin is yes or no")
         return None
+    level: str | None = None
+    if cell("level"):
+        level = LEVEL_ALIASES.get(cell("level").lower())
+        if level is None:
+            result.error(line, "niveau is maternelle or elementaire (or empty)")
+            return None
+        if not classes:
+            result.error(line, "niveau is for the classes of a pupil or a teacher")
+            return None
     return ParsedPerson(
         line=line,
         external_id=external_id,
@@ -193,4 +225,5 @@ def _parse_row(
         class_names=classes,
         parent_of=parent_of,
         is_admin=admin in TRUE,
+        level=level,
     )

@@ -157,6 +157,15 @@ async def import_directory(
         ),
         now_ms,
     )
+    if parsed.levels:
+        # The ``niveau`` column: kindergarten and primary classes (not audited,
+        # as the import itself is not: the operator's file says so).
+        view = await store.load_school(result.school.id)
+        by_name = {c.name: c.id for c in view.classes.values()} if view else {}
+        for class_name, level in sorted(parsed.levels.items()):
+            if class_name in by_name:
+                await store.set_class_level(
+                    result.school.id, by_name[class_name], level, None, now_ms)
     by_id = {p.external_id: p for p in parsed.people}
     created = [
         NewAccount(

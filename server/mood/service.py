@@ -112,8 +112,15 @@ class MoodService:
             marked = sorted(c for c in member.classes if c in levels)
             if marked:
                 mine = await self._store.moods_of_day([member.id], day)
+                # The class's teachers: whose messages the young pupils' screen reads aloud.
+                teachers = sorted(
+                    (m for m in view.members.values()
+                     if m.profile is Profile.TEACHER and marked[0] in m.classes),
+                    key=lambda m: (m.display_name.casefold(), m.id))
                 body["self"] = {"class": self._class_wire(view, marked[0], levels[marked[0]]),
-                                "entry": _entry_wire(mine[0] if mine else None)}
+                                "entry": _entry_wire(mine[0] if mine else None),
+                                "teachers": [{"id": m.id, "name": m.display_name}
+                                             for m in teachers]}
         boards = [c for c in levels if self._sees_class(member, view, c)]
         body["boards"] = sorted((self._class_wire(view, c, levels[c]) for c in boards),
                                 key=lambda c: str(c["name"]))

@@ -50,10 +50,12 @@ class MoodStore(Protocol):
         """The school's classes marked kindergarten or primary: class id → level."""
 
     async def set_class_level(
-        self, school_id: str, class_id: str, level: str | None, actor_id: str, now_ms: int
+        self, school_id: str, class_id: str, level: str | None, actor_id: str | None,
+        now_ms: int,
     ) -> bool:
         """Mark a class of the school (``None``: unmark it), audited in the same
-        transaction when it changed. False: no such class in this school."""
+        transaction when it changed (unless ``actor_id`` is None: the directory
+        import's ``niveau`` column). False: no such class in this school."""
 
     async def set_mood(
         self,
@@ -88,7 +90,8 @@ class MoodSql(SqlBase, MoodStore):
         return {r["class_id"]: r["level"] for r in rows}
 
     async def set_class_level(
-        self, school_id: str, class_id: str, level: str | None, actor_id: str, now_ms: int
+        self, school_id: str, class_id: str, level: str | None, actor_id: str | None,
+        now_ms: int,
     ) -> bool:
         async with self._engine.transaction() as tx:
             known = await tx.fetchval(
@@ -110,8 +113,9 @@ class MoodSql(SqlBase, MoodStore):
                     " SET level = $3, updated_ms = $4",
                     class_id, school_id, level, now_ms,
                 )
-            await audit(tx, school_id, None, actor_id, AuditAction.CLASS_LEVEL, now_ms,
-                        details={"class": class_id, "level": level, "before": before})
+            if actor_id is not None:
+                await audit(tx, school_id, None, actor_id, AuditAction.CLASS_LEVEL, now_ms,
+                            details={"class": class_id, "level": level, "before": before})
         return True
 
     async def set_mood(

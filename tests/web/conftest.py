@@ -106,13 +106,17 @@ class People:
         self.errors: list[str] = []  # uncaught exceptions in any page
 
     def new_page(
-        self, *, phone: bool = False, locale: str = "fr-FR", bypass_csp: bool = False
+        self, *, phone: bool = False, tablet: bool = False, locale: str = "fr-FR",
+        bypass_csp: bool = False,
     ) -> Page:
-        size = {"width": 390, "height": 844} if phone else {"width": 1280, "height": 860}
+        size = ({"width": 390, "height": 844} if phone
+                else {"width": 768, "height": 1024} if tablet
+                else {"width": 1280, "height": 860})
+        touch = phone or tablet
         context = self.browser.new_context(
             base_url=self.server.base_url, viewport=size, locale=locale,
             timezone_id="Europe/Paris",  # the demo school's
-            is_mobile=phone, has_touch=phone, bypass_csp=bypass_csp,
+            is_mobile=touch, has_touch=touch, bypass_csp=bypass_csp,
         )
         context.set_default_timeout(10_000)
         self.contexts.append(context)

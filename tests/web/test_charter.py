@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from tests.server.live import PASSWORD, LiveServer
 from tests.web.conftest import People, activate
+from tests.web.test_accessibility import audit
 
 CHARTER = """# Charte de l'école Jules Ferry
 
@@ -85,3 +86,35 @@ def test_the_charter_in_english(people: People, server: LiveServer) -> None:
     expect(page.get_by_role("heading", name="Charter de l'école Jules Ferry")).to_be_visible()
     page.get_by_role("button", name="I accept").click()
     expect(page.get_by_role("heading", name="Hello Hugo Bernard")).to_be_visible()
+
+
+def test_an_admin_publishes_a_new_version_from_the_app(
+    people: People, server: LiveServer, shots: Path
+) -> None:
+    admin = people.login("Anne Roux", bypass_csp=True)
+    admin.get_by_role("link", name="Charte", exact=True).click()
+    expect(admin.get_by_role("heading", level=1, name="Charte d'utilisation de l'établissement")
+           ).to_be_visible()
+    expect(admin.get_by_text("Version en vigueur")).to_be_visible()
+    text = admin.get_by_label("Texte en français")
+    text.fill("# Charte de l'école\n\n## Nouveau\n\n- Je range ma tablette.\n")
+    expect(admin.get_by_role("heading", name="Nouveau")).to_be_visible()  # the preview
+    admin.get_by_label("Traduction en anglais (facultative)").fill(
+        "# School charter\n\n## New\n\n- I put my tablet away.\n")
+    problems = audit(admin, "charter-admin")
+    assert problems == [], "\n".join(problems)
+    admin.screenshot(path=shots / "charter-admin.png", full_page=True)
+    admin.get_by_role("button", name="Publier la nouvelle version").click()
+    expect(admin.locator("p.status")).to_contain_text("publiée : chacun doit l'accepter")
+    # Publishing it was her acceptance; everyone else is asked again.
+    expect(admin.get_by_text("L'ont acceptée : 1")).to_be_visible()
+    expect(admin.locator(".charter-pending")).to_contain_text("Léa Martin")
+    # A pupil who comes in now is asked to accept it.
+    login = activate(server, "Inès Petit")
+    pupil = people.new_page(tablet=True)
+    pupil.goto("/")
+    pupil.get_by_label("Identifiant").fill(login)
+    pupil.get_by_label("Mot de passe").fill(PASSWORD)
+    pupil.get_by_role("button", name="Se connecter").click()
+    expect(pupil.get_by_role("heading", level=1, name="Charte d'utilisation")).to_be_visible()
+    expect(pupil.get_by_text("Je range ma tablette.")).to_be_visible()

@@ -5,6 +5,7 @@
 import { api, ApiError } from "./api";
 import { Frame, Live, LiveState, OpError } from "./live";
 import { Held, Person, RoomInfo, RoomState } from "./model";
+import type { MoodSummary } from "./views/mood";
 
 export interface Me {
   person: Person;
@@ -16,6 +17,9 @@ export interface Me {
 
 export class App {
   me: Me | null = null;
+  // The mood of the day as it concerns me (GET /api/mood): a young pupil's own
+  // picks (the simpler home screen), the boards I see, my children's.
+  mood: MoodSummary | null = null;
   rooms = new Map<string, RoomState>();
   connection: LiveState = "closed";
   alerts: { room: string; words: string[] }[] = [];
@@ -59,9 +63,21 @@ export class App {
       throw error;
     }
     for (const info of this.me.rooms) this.addRoom(info);
+    await this.loadMood();
     this.startLive();
     this.changed();
     return true;
+  }
+
+  /** A pupil of a kindergarten or primary class: the simpler screen. */
+  get young(): boolean {
+    return Boolean(this.mood?.self);
+  }
+
+  async loadMood(): Promise<void> {
+    // Until the charter is accepted every call but the charter's is refused.
+    if ((this.me as { charter_required?: boolean } | null)?.charter_required) return;
+    this.mood = await api<MoodSummary>("GET", "/api/mood").catch(() => null);
   }
 
   addRoom(info: RoomInfo): RoomState {
@@ -118,6 +134,7 @@ export class App {
     this.live?.stop();
     this.live = null;
     this.me = null;
+    this.mood = null;
     this.rooms.clear();
     this.listeners.clear();
   }
@@ -354,6 +371,19 @@ export class App {
       case "chat.read":
         if (room && frame.person?.id !== this.me?.person.id) {
           room.readBy.set(frame.person.id, { name: frame.person.name, seq: frame.seq });
+        }
+        break;
+      case "mood.level": // a class was marked or unmarked: what I see changes
+        void this.loadMood().then(() => this.changed());
+        break;
+      case "mood.changed":
+        if (this.mood?.self && frame.person?.id === this.me?.person.id) {
+          this.mood.self.entry = { day: frame.day, mood: frame.mood, night: frame.night, breakfast: frame.breakfast, at: frame.at };
+        }
+        for (const child of this.mood?.children ?? []) {
+          if (child.person.id === frame.person?.id) {
+            child.entry = { day: frame.day, mood: frame.mood, night: frame.night, breakfast: frame.breakfast, at: frame.at };
+          }
         }
         break;
       case "chat.reactions":

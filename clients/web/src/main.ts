@@ -7,8 +7,9 @@ import { parse, Route, View } from "./router";
 import { homeView } from "./views/home";
 import { activateView, loginView } from "./views/login";
 import { callView } from "./views/call";
-import { CharterStatus, charterView } from "./views/charter";
+import { CharterStatus, charterAdminView, charterView } from "./views/charter";
 import { documentView } from "./views/document";
+import { moodBoardView, youngHomeView } from "./views/mood";
 import { roomView } from "./views/room";
 import { auditView, newConversationView, reportsView, settingsView, wordsView } from "./views/school";
 
@@ -56,7 +57,8 @@ function renderHeader(): void {
     nav.push(link("/", t("nav.home")), link("/new", t("nav.new")));
     if (app.isModeratorProfile) nav.push(link("/reports", t("nav.reports")));
     if (me.is_admin) {
-      nav.push(link("/audit", t("nav.audit")), link("/words", t("nav.words")), link("/settings", t("nav.settings")));
+      nav.push(link("/audit", t("nav.audit")), link("/words", t("nav.words")), link("/settings", t("nav.settings")),
+        link("/school-charter", t("nav.charter")));
     }
   }
   append(header, [
@@ -88,7 +90,8 @@ function routeView(route: Route): View {
   switch (route.name) {
     case "login": return loginView(go, loggedIn);
     case "activate": return activateView(go, loggedIn);
-    case "home": return homeView(app, go);
+    case "home": return app.young && app.mood ? youngHomeView(app, app.mood) : homeView(app, go);
+    case "mood": return moodBoardView(app, route.klass);
     case "room": return roomView(app, route.room, go);
     case "doc": return documentView(app, route.doc);
     case "call": return callView(app, route.call);
@@ -97,6 +100,7 @@ function routeView(route: Route): View {
     case "audit": return auditView(app);
     case "words": return wordsView(app);
     case "settings": return settingsView(app);
+    case "schoolCharter": return charterAdminView(app);
     default: return { el: h("p", null, t("error.not_found")), title: t("error.not_found") };
   }
 }

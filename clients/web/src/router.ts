@@ -14,11 +14,13 @@ export type Route =
   | { name: "room"; room: string }
   | { name: "doc"; doc: string }
   | { name: "call"; call: string }
+  | { name: "mood"; klass: string }
   | { name: "new" }
   | { name: "reports" }
   | { name: "audit" }
   | { name: "words" }
   | { name: "settings" }
+  | { name: "schoolCharter" }
   | { name: "missing" };
 
 export function parse(path: string): Route {
@@ -27,6 +29,8 @@ export function parse(path: string): Route {
   if (parts.length === 2 && parts[0] === "room") return { name: "room", room: parts[1] };
   if (parts.length === 2 && parts[0] === "doc") return { name: "doc", doc: parts[1] };
   if (parts.length === 2 && parts[0] === "call") return { name: "call", call: parts[1] };
+  if (parts.length === 1 && parts[0] === "school-charter") return { name: "schoolCharter" };
+  if (parts.length === 2 && parts[0] === "mood") return { name: "mood", klass: parts[1] };
   if (parts.length === 1) {
     const name = parts[0];
     if (["login", "activate", "new", "reports", "audit", "words", "settings"].includes(name)) {

@@ -444,3 +444,36 @@ async def test_bad_school_code_or_time_zone(sqlite_store: Store, uai: str, timez
         )
     assert caught.value.code is ErrorCode.BAD_REQUEST
     assert await sqlite_store.school_ids() == []
+
+
+def test_the_niveau_column_marks_classes() -> None:
+    parsed = parse_csv(
+        "identifiant;profil;nom;prénom;classe;parent_de;admin;niveau\n"
+        "E1;élève;Lambert;Zoé;MS;;;maternelle\n"
+        "E2;élève;Fontaine;Malo;CP;;;Élémentaire\n"
+        "T1;enseignant;Morel;Élise;MS|CP;;;\n"  # empty: as given elsewhere
+        "E3;élève;Chevalier;Lina;MS;;;primaire\n"  # MS is maternelle above
+        "E4;élève;Roux;Tom;CM1;;;collège\n"
+        "S1;personnel;Roux;Anne;;;oui;maternelle\n"
+    )
+    assert parsed.levels == {"MS": "maternelle", "CP": "elementaire"}
+    assert parsed.errors == [
+        (5, "class MS has another level on an earlier row"),
+        (6, "niveau is maternelle or elementaire (or empty)"),
+        (7, "niveau is for the classes of a pupil or a teacher"),
+    ]
+    assert [p.external_id for p in parsed.people] == ["E1", "E2", "T1"]
+
+
+async def test_an_import_sets_the_levels_it_names(sqlite_store: Store) -> None:
+    header = "id;profile;last_name;first_name;classes;parent_of;admin;niveau\n"
+    report = await _run_import(sqlite_store, header + "E1;pupil;Lambert;Zoé;MS;;;maternelle\n"
+                               "E2;pupil;Fontaine;Malo;CP;;;\n")
+    view = await _view(sqlite_store, report)
+    ids = {c.name: c.id for c in view.classes.values()}
+    assert await sqlite_store.class_levels(report.school.id) == {ids["MS"]: "maternelle"}
+    # A later file: a level given changes it, an empty cell leaves it.
+    await _run_import(sqlite_store, header + "E1;pupil;Lambert;Zoé;MS;;;\n"
+                      "E2;pupil;Fontaine;Malo;CP;;;primaire\n")
+    assert await sqlite_store.class_levels(report.school.id) == {
+        ids["MS"]: "maternelle", ids["CP"]: "elementaire"}

@@ -57,7 +57,7 @@ def test_export_erase_and_rollover_from_the_command_line(tmp_path: Path) -> None
     assert rolled.returncode == 0, rolled.stderr
     # Two closed: Hugo and his parent. (The file still lists Léa, E001, erased
     # above: she comes back as a new account, with a new activation code.)
-    assert "rollover: 2 accounts closed (left the school), 2 rooms of last year kept " \
+    assert "rollover: 2 accounts closed (left the school), 3 rooms of last year kept " \
         "read-only" in rolled.stdout
     missing = preau(tmp_path, "export", "nobody.here")
     assert missing.returncode == 2

@@ -3,30 +3,15 @@
 // school gave a translation) and one "J'accepte" button. Real headings and
 // lists, so a screen reader can walk it and read it aloud to a young pupil;
 // sizes in rem, so large text just reflows.
+// charterAdminView: the school's admins publish a new version (everyone
+// accepts it again) and see who has not accepted the current one yet.
 
 import { api } from "../api";
-import { h } from "../dom";
-import { lang } from "../i18n";
+import type { App } from "../app";
+import { clear, formatTime, h } from "../dom";
+import { lang, t } from "../i18n";
 import { describeError, statusLine } from "../ui";
 import type { View } from "../router";
-
-// The screen's words, French first (kept here until i18n.ts takes them).
-const WORDS = {
-  fr: {
-    title: "Charte d'utilisation",
-    intro: "Avant de continuer, lisez la charte de l'établissement (ou demandez qu'on vous la lise), puis acceptez-la.",
-    accept: "J'accepte",
-  },
-  en: {
-    title: "Charter of use",
-    intro: "Before going on, read the school's charter (or ask someone to read it to you), then accept it.",
-    accept: "I accept",
-  },
-};
-
-function t(key: keyof (typeof WORDS)["fr"]): string {
-  return WORDS[lang()][key];
-}
 
 /** What /api/me says about the charter (the App's Me carries more). */
 export interface CharterStatus {
@@ -86,11 +71,11 @@ export function charterView(accepted: () => Promise<void>): View {
   const status = statusLine();
   const body = h("div", { class: "charter-text", id: "charter-text", tabindex: 0 });
   const button = h("button", { type: "button", class: "big", disabled: true, "aria-describedby": "charter-text" },
-    t("accept"));
+    t("charter.accept"));
   let version = 0;
   const el = h("section", { class: "charter card", "aria-labelledby": "charter-title" },
-    h("h1", { id: "charter-title", tabindex: -1 }, t("title")),
-    h("p", { class: "hint" }, t("intro")),
+    h("h1", { id: "charter-title", tabindex: -1 }, t("charter.title")),
+    h("p", { class: "hint" }, t("charter.intro")),
     body,
     button,
     status.el,
@@ -120,5 +105,78 @@ export function charterView(accepted: () => Promise<void>): View {
   }
   void load();
   queueMicrotask(() => el.querySelector<HTMLElement>("h1")?.focus());
-  return { el, title: t("title") };
+  return { el, title: t("charter.title") };
+}
+
+interface Acceptances {
+  version: number;
+  accepted: { person: { id: string; name: string }; at: number }[];
+  pending: { id: string; name: string }[];
+}
+
+/** The school's admins: publish a new version, see who has not accepted yet. */
+export function charterAdminView(app: App): View {
+  const status = statusLine();
+  const school = encodeURIComponent(app.me?.school.id ?? "");
+  const current = h("p", { class: "hint" });
+  const who = h("div", { class: "charter-who" });
+  const fr = h("textarea", { id: "charter-fr", rows: 14, required: true, maxlength: 50000, lang: "fr", "aria-describedby": "charter-help" });
+  const en = h("textarea", { id: "charter-en", rows: 8, maxlength: 50000, lang: "en" });
+  const preview = h("div", { class: "charter-text", "aria-live": "polite" });
+  const showPreview = () => preview.replaceChildren(...markdown(fr.value));
+  fr.addEventListener("input", showPreview);
+
+  async function load(): Promise<void> {
+    try {
+      const charter = await api<Charter & { published: number }>("GET", "/api/charter");
+      fr.value = charter.body;
+      en.value = charter.body_en ?? "";
+      showPreview();
+      current.textContent = t("charterAdmin.current", { version: charter.version, time: formatTime(charter.published, lang()) });
+      const found = await api<Acceptances>("GET", `/api/schools/${school}/charter/acceptances`);
+      clear(who);
+      who.append(
+        h("p", null, t("charterAdmin.accepted", { n: found.accepted.length })),
+        h("p", null, t("charterAdmin.pending", { n: found.pending.length })),
+      );
+      if (found.pending.length) who.append(h("ul", { class: "charter-pending" }, found.pending.map((p) => h("li", null, p.name))));
+    } catch (error) {
+      status.say(describeError(error), "error");
+    }
+  }
+
+  const form = h("form", {
+    class: "card",
+    onsubmit: async (event: Event) => {
+      event.preventDefault();
+      if (!fr.value.trim()) return;
+      try {
+        const published = await api<{ version: number }>("POST", `/api/schools/${school}/charter`, {
+          body: fr.value, ...(en.value.trim() ? { body_en: en.value } : {}),
+        });
+        status.say(t("charterAdmin.published", { version: published.version }));
+        // Everyone else accepts it again (the publisher's acceptance is recorded with it).
+        await load();
+      } catch (error) {
+        status.say(describeError(error), "error");
+      }
+    },
+  },
+    h("h2", null, t("charterAdmin.new")),
+    h("p", { id: "charter-help", class: "hint" }, t("charterAdmin.help")),
+    h("div", { class: "field" }, h("label", { for: "charter-fr" }, t("charterAdmin.fr")), fr),
+    h("div", { class: "field" }, h("label", { for: "charter-en" }, t("charterAdmin.en")), en),
+    h("h3", null, t("charterAdmin.preview")),
+    preview,
+    h("button", { type: "submit" }, t("charterAdmin.publish")),
+  );
+  void load();
+  return {
+    el: h("section", { "aria-labelledby": "charter-admin-title" },
+      h("h1", { id: "charter-admin-title" }, t("charterAdmin.title")),
+      status.el,
+      h("section", { class: "card" }, h("h2", null, t("charterAdmin.who")), current, who),
+      form),
+    title: t("charterAdmin.title"),
+  };
 }

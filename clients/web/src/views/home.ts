@@ -8,6 +8,7 @@ import { t } from "../i18n";
 import type { RoomState } from "../model";
 import type { View } from "../router";
 import type { DocumentMeta } from "./document";
+import { moodCard } from "./mood";
 import { roomTitle } from "./room";
 import { describeError, statusLine } from "../ui";
 
@@ -117,6 +118,8 @@ export function homeView(app: App, go: (path: string) => void): View {
         },
       }, t("home.openSchoolParents")));
     }
+    const mood = moodCard(app.mood);
+    if (mood) body.append(mood);
     if (profile !== "parent") body.append(section(t("home.classes"), classes));
     if (parents.length || openers.length || profile === "parent") {
       body.append(section(t("home.parents"), parents, openers));
