@@ -54,13 +54,15 @@ class Unknown(ValueError):
 
 
 def admit(parsed: Parsed, update: bytes, index: DocIndex, doc: Doc[Any]) -> bytes:
-    """The bytes to store and relay for ``update`` (parsed by
+    """The bytes to integrate for ``update`` (parsed by
     :func:`collab.updates.parse`) into the replica ``doc``; raises Unknown or
-    Poisoned. Integrating them, and noting them in ``index``, is the caller's."""
+    Poisoned. The caller integrates them, then calls :func:`check_placed`
+    (Poisoned: the replica must be rebuilt), and only then notes them in
+    ``index``, stores and relays them."""
     state = updates.read_state_vector(doc.get_state())
     if unknown(parsed, state):
         raise Unknown("builds on changes the document does not have")
-    return check(parsed, update, index, state, doc)
+    return check(parsed, update, index, state)
 
 
 @dataclass(slots=True)
@@ -71,9 +73,15 @@ class DocIndex:
 
     types: dict[int, set[int]] = field(default_factory=dict)
     low_surrogates: dict[int, set[int]] = field(default_factory=dict)
+    # client -> (end clock, right origin) of its last item: typing goes on
+    # from there, and its order was checked when that item came.
+    typing: dict[int, tuple[int, ID | None]] = field(default_factory=dict)
 
     def add(self, parsed: Parsed) -> None:
         _index(parsed.structs, self.types, self.low_surrogates)
+        for item in parsed.structs:  # in wire order: per client, clock order
+            if item.kind not in (updates.GC, updates.SKIP):
+                self.typing[item.client] = (item.clock + item.length, item.right)
 
 
 def reencode(update: bytes) -> bytes:
@@ -86,12 +94,10 @@ def reencode(update: bytes) -> bytes:
         raise Poisoned("yrs cannot read it") from exc
 
 
-def check(
-    parsed: Parsed, update: bytes, index: DocIndex, state: dict[int, int], doc: Doc[Any],
-) -> bytes:
+def check(parsed: Parsed, update: bytes, index: DocIndex, state: dict[int, int]) -> bytes:
     """The bytes to store and relay for ``update`` (parsed by
-    :func:`collab.updates.parse`), or Poisoned. ``doc`` is the replica and
-    ``state`` its state vector (client → next clock)."""
+    :func:`collab.updates.parse`), or Poisoned. ``state`` is the replica's
+    state vector (client → next clock)."""
     canonical = reencode(update)
     if canonical != update:  # the same bytes, read strictly: read alike
         try:
@@ -101,7 +107,6 @@ def check(
         if _normal(parsed) != _normal(again):
             raise Poisoned("Yjs and yrs read it differently")
     _check_references(parsed, index, state)
-    _check_order(parsed, state, doc)
     return canonical
 
 
@@ -141,6 +146,8 @@ def _check_references(parsed: Parsed, index: DocIndex, state: dict[int, int]) ->
         for ref in _references(item):
             if ref[0] == item.client and ref[1] >= item.clock:
                 raise Poisoned("an item builds on its own future")
+        if item.origin is not None and item.origin == item.right:
+            raise Poisoned("an insertion's left and right are the same character")
         if item.origin is not None and lows.has(item.origin[0], item.origin[1] + 1):
             raise Poisoned("an insertion splits a character in two")
         if item.right is not None and lows.has(*item.right):
@@ -156,20 +163,32 @@ def _check_references(parsed: Parsed, index: DocIndex, state: dict[int, int]) ->
                 raise Poisoned("a deletion splits a character in two")
 
 
-def _check_order(parsed: Parsed, state: dict[int, int], doc: Doc[Any]) -> None:
-    """An item is created between its origin and its right origin, and items
-    never move: the origin comes first in every replica. Yjs and yrs resolve
-    an insertion whose origins are the same item, or in the wrong order,
-    differently (and Yjs itself differently when it loads a whole state)."""
+def check_placed(parsed: Parsed, index: DocIndex, doc: Doc[Any]) -> None:
+    """Once ``parsed`` is integrated into ``doc`` (and before it goes anywhere):
+    every insertion's left neighbour (origin) comes before its right one.
+
+    An item is created between the two, and items never move, so that holds
+    in every replica; Yjs and yrs place an item whose origins are in the
+    wrong order differently (and Yjs itself differently when it loads a
+    whole state). Read after integration, when the update's own items have a
+    position too. Positions cost a walk from the item to the start of its
+    parent (yrs), so they are skipped for typing that goes on where the same
+    client's previous item was (already checked)."""
+    typing = dict(index.typing)
+    to_place = []
+    for item in parsed.structs:
+        if item.kind in (updates.GC, updates.SKIP):
+            continue
+        origin, right = item.origin, item.right
+        if origin is not None and right is not None and not (
+                origin == (item.client, item.clock - 1)
+                and typing.get(item.client) == (item.clock, right)):
+            to_place.append((origin, right))
+        typing[item.client] = (item.clock + item.length, right)
+    if not to_place:
+        return
     with doc.transaction() as txn:
-        for item in parsed.structs:
-            origin, right = item.origin, item.right
-            if origin is None or right is None:
-                continue
-            if origin == right:
-                raise Poisoned("an insertion's left and right are the same character")
-            if origin[1] >= state.get(origin[0], 0) or right[1] >= state.get(right[0], 0):
-                continue  # built on the update's own items: placed by it
+        for origin, right in to_place:
             left_at, right_at = _position(origin, txn), _position(right, txn)
             if left_at is not None and right_at is not None and left_at > right_at:
                 raise Poisoned("an insertion's left comes after its right")

@@ -395,11 +395,18 @@ class DocumentRoom:
         # stored, so the log holds only updates that apply. A failed
         # integration may have changed the replica half-way: it is rebuilt
         # from the store.
-        if not self._apply(self.doc, self.index, canonical, parsed):
+        if not crdt.apply(self.doc, canonical):
             await self._refuse_edit(peer, state, ids, Refusal.BAD_REQUEST,
                                     "this Yjs update does not apply")
             self._schedule_rebuild()
             return
+        try:
+            integrity.check_placed(parsed, self.index, self.doc)
+        except integrity.Poisoned as exc:
+            await self._poisoned(peer, state, parsed, exc)
+            self._schedule_rebuild()  # the replica holds it: back to the store
+            return
+        self.index.add(parsed)
         self._encoded = None
         try:
             seq = await self.store.append_update(
