@@ -513,6 +513,13 @@ class PrivacyStore:
                 "DELETE FROM scheduled_messages WHERE sender_id = $1 AND seq IS NULL", pid
             )
         # What the person read, acknowledged and reacted with is about them alone.
+        # The messages they reacted to get a new revision: a resume repaints them.
+        await tx.execute(
+            "UPDATE messages SET reactions_rev = reactions_rev + 1, reactions_head ="
+            " (SELECT last_seq FROM rooms WHERE rooms.id = messages.room_id)"
+            " WHERE (room_id, seq) IN (SELECT room_id, seq FROM reactions WHERE person_id = $1)",
+            pid,
+        )
         for table in ("message_acks", "read_markers", "reactions"):
             await tx.execute(f"DELETE FROM {table} WHERE person_id = $1", pid)
         # Whatever is kept (messages, moderation acts, the log) is attributed

@@ -43,9 +43,11 @@ def test_react_live_and_who_reacted(people: People, shots: Path) -> None:
     expect(on_teacher.locator(".reactor-list")).to_contain_text("Bravo : Hugo Bernard")
     lea.screenshot(path=shots / "reactions-pupil.png")
 
-    # Removing: pressed again, the count goes down everywhere.
+    # Removing: pressed again, the count goes down everywhere, and the open
+    # list of who reacted follows.
     on_lea.get_by_role("button", name="J'aime (1)").click()
     expect(on_hugo.get_by_role("button", name="J'aime (0)")).to_be_visible()
+    expect(on_teacher.locator(".reactor-list")).not_to_contain_text("Léa Martin")
     on_lea.get_by_role("button", name="J'adore (0)").click()
     # A reload reads them from the history: counts and mine.
     lea.reload()

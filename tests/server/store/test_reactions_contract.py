@@ -127,3 +127,6 @@ async def test_exported_and_erased_with_the_person(room: Room) -> None:
     assert (await privacy.erasure_step(job, "contributions", "identity", NOW + 4))[0]
     assert (await store.reactors(room.id, 2)) == (room.claire.id, {"like": [room.lea.id]})
     assert (await store.reactors(room.id, 1)) == (room.lea.id, {})
+    # The counts changed: new revisions, which a resume repaints.
+    assert await store.reactions_of(room.id, [1, 2], room.lea.id) == {
+        1: Reactions(1, 2, {}, ()), 2: Reactions(2, 3, {"like": 1}, ("like",))}

@@ -65,8 +65,10 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
 
   // Messages whose "who reacted" list is open (their author, moderators): seq → answer.
   const reactorLists = new Map<number, Record<string, { name: string }[]> | null>();
+  const reactorRevs = new Map<number, number>(); // the revision each open list was read at
 
   async function loadReactors(r: RoomState, seq: number): Promise<void> {
+    reactorRevs.set(seq, r.timeline.get(seq)?.reactions?.rev ?? 0);
     try {
       const reply = await app.request("chat.reactors", { room: r.info.id, seq });
       reactorLists.set(seq, reply.reactions);
@@ -105,6 +107,7 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
         onclick: () => {
           if (reactorLists.has(entry.seq)) {
             reactorLists.delete(entry.seq);
+            reactorRevs.delete(entry.seq);
             update();
           } else {
             reactorLists.set(entry.seq, null);
@@ -636,6 +639,14 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
     if (r.ackEvents !== ackEventsSeen) {
       ackEventsSeen = r.ackEvents;
       for (const seq of ackLists.keys()) void loadAcks(r, seq);
+    }
+    // An open "who reacted" list follows the counts (read again on a new revision).
+    for (const [seq, rev] of reactorRevs) {
+      const now = r.timeline.get(seq)?.reactions?.rev ?? 0;
+      if (reactorLists.get(seq) && now !== rev) {
+        reactorRevs.set(seq, now);
+        void loadReactors(r, seq);
+      }
     }
     const desired: Keyed[] = entries.map((entry) => ({
       key: `m${entry.seq}`,
