@@ -30,6 +30,13 @@ Rules enforced here, not by client courtesy (docs/video.md):
 Perfect negotiation: between two peers, the one whose peer id sorts *after*
 the other's is polite (it rolls back on glare). Both learn it from the server
 (``polite`` in every peer entry they receive), so they never disagree.
+
+Longer than ~600 lines on purpose: it is one state machine, every
+transition a short pure function over the same :class:`CallState`; the rules
+above hold across transitions (a removed person never rejoins, SFU mode is
+sticky, breakouts confine signalling), and keeping every transition in one
+module is how a reader checks them together (tests/rtc/test_room.py does,
+transition by transition).
 """
 
 from __future__ import annotations

@@ -42,6 +42,13 @@ would lose session revocations published during a Redis restart.
 
 Not supported: Redis Cluster's sharded pub/sub (``SSUBSCRIBE``); a single
 Redis (or a primary behind a proxy that forwards pub/sub) is expected.
+
+Longer than ~600 lines on purpose: one connection's life (connect, serve,
+lose, reconnect and resync) with its outbox and subscriptions is one state
+machine over the same two connections; its invariants (what is resent after
+a loss, what is resubscribed, when listeners hear of a resync) are read and
+checked together, and the fault tests (tests/multinode/test_faults.py,
+tests/server/broker/) exercise it as one.
 """
 
 from __future__ import annotations
