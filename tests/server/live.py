@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from preau_client import PreauClient, PreauError
+from preau_client import LiveConnection, PreauClient, PreauError
 
 PASSWORD = "Cahier-de-textes-42"
 ROOT = Path(__file__).resolve().parents[2]
@@ -160,3 +160,21 @@ async def refused(call: Any, code: str) -> PreauError:
         await call
     assert caught.value.code == code, caught.value
     return caught.value
+
+
+async def nothing(conn: LiveConnection, name: str) -> None:
+    """No ``name`` event reached ``conn`` for what the test did so far.
+
+    Proven by a later event, not by waiting: ``conn`` sends a ``ping`` and
+    waits for its answer. A socket's frames arrive in the order the server
+    wrote them, and on this one server an op's events are written before its
+    reply; so once the ping is answered, every event caused by the ops already
+    answered is in ``conn.events``. Those are looked at and left in order.
+    """
+    await conn.request("ping")
+    arrived = []
+    while not conn.events.empty():
+        arrived.append(conn.events.get_nowait())
+    for event in arrived:
+        conn.events.put_nowait(event)
+    assert [e for e in arrived if e.get("ev") == name] == [], arrived

@@ -10,14 +10,13 @@ Each test leaves class 6eA as it found it (open, nothing held, nobody muted).
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import AsyncIterator
 
 import pytest
-from preau_client import LiveConnection, PreauClient
+from preau_client import PreauClient
 
-from tests.server.live import LiveServer, refused
+from tests.server.live import LiveServer, nothing, refused
 
 pytestmark = pytest.mark.slow
 
@@ -28,13 +27,6 @@ DEFAULT_POLICY = {"mode": "open", "premoderation": "off", "slow_mode_s": 0,
 async def class_room(client: PreauClient, name: str = "6eA") -> str:
     rooms = (await client.me())["rooms"]
     return next(r["id"] for r in rooms if r["name"] == name)
-
-
-async def nothing(conn: LiveConnection, name: str, timeout: float = 0.4) -> None:
-    """No ``name`` event arrives on ``conn`` (within ``timeout``)."""
-    with pytest.raises(TimeoutError):
-        await conn.next_event(name, timeout=timeout)
-
 
 
 @pytest.fixture
@@ -219,17 +211,20 @@ async def test_a_muted_pupil_is_refused_with_muted_and_the_end_time(
 
 
 async def test_slow_mode(people: dict[str, PreauClient]) -> None:
+    """Over the wire; the end of the window, with a clock the test moves, is
+    in tests/server/moderation/test_service.py (no sleeping here)."""
     chloe, claire = people["Chloé"], people["Claire"]
     room = await class_room(chloe)
-    await claire.post(f"/api/rooms/{room}/policy", {"slow_mode_s": 2})
-    assert (await chloe.get(f"/api/rooms/{room}/policy"))["policy"]["slow_mode_s"] == 2
+    await claire.post(f"/api/rooms/{room}/policy", {"slow_mode_s": 600})
+    assert (await chloe.get(f"/api/rooms/{room}/policy"))["policy"]["slow_mode_s"] == 600
     async with await chloe.connect() as conn, await claire.connect() as teacher:
         await conn.send_message(room, "un")
         error = await refused(conn.send_message(room, "deux"), "rate_limited")
-        assert 0 < error.details["retry_after"] <= 2
+        assert 0 < error.details["retry_after"] <= 600
         for i in range(3):  # the teacher is not slowed down
             await teacher.send_message(room, f"consigne {i}")
-        await asyncio.sleep(error.details["retry_after"] + 0.05)
+        # Lifting slow mode lets her post at once.
+        await claire.post(f"/api/rooms/{room}/policy", {"slow_mode_s": 0})
         await conn.send_message(room, "deux")
 
 
@@ -285,9 +280,11 @@ async def test_a_removed_pupil_loses_the_room_at_once(
 
 
 async def test_authors_recall_within_the_window(people: dict[str, PreauClient]) -> None:
+    """Over the wire; past the window, with a clock the test moves: see
+    tests/server/moderation/test_service.py (no sleeping here)."""
     lea, hugo, claire = people["Léa"], people["Hugo"], people["Claire"]
     room = await class_room(lea)
-    await claire.post(f"/api/rooms/{room}/policy", {"recall_window_s": 1})
+    await claire.post(f"/api/rooms/{room}/policy", {"recall_window_s": 3600})
     async with await lea.connect() as a, await hugo.connect() as b:
         await b.subscribe(room)
         oops = await a.send_message(room, "oups, mauvaise salle")
@@ -296,7 +293,8 @@ async def test_authors_recall_within_the_window(people: dict[str, PreauClient]) 
         assert (await b.next_event("chat.redaction"))["by"]["name"] == "Léa Martin"
         kept = await a.send_message(room, "trop tard pour celui-ci")
         await refused(b.request("chat.redact", room=room, seq=kept["seq"]), "forbidden")
-        await asyncio.sleep(1.1)
+        # A window of 0 forbids recall: too late at once.
+        await claire.post(f"/api/rooms/{room}/policy", {"recall_window_s": 0})
         error = await refused(a.request("chat.redact", room=room, seq=kept["seq"]), "forbidden")
         assert "late" in error.message
         # Through REST too, for the teacher at any time.

@@ -9,8 +9,11 @@ each room on every node.
 from __future__ import annotations
 
 import asyncio
+import secrets
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from server.directory.model import Member
@@ -20,7 +23,7 @@ from server.live.connection import Connection
 from server.moderation.rules import PolicyChange, Premoderation, RoomMode
 from server.services import Services
 from server.store import AuditAction, AuditQuery
-from tests.server.twonodes import Nodes
+from tests.server.twonodes import Nodes, two_nodes
 
 
 class Client:
@@ -40,9 +43,9 @@ class Client:
         return [f for f in self.recorder.frames if f.get("ev") == name]
 
     def seen(self) -> list[str]:
-        """Event names received, presence aside."""
+        """Event names received, presence and the tests' barriers aside."""
         return [f["ev"] for f in self.recorder.frames
-                if "ev" in f and not f["ev"].startswith("presence.")]
+                if "ev" in f and not f["ev"].startswith(("presence.", "test."))]
 
     async def wait(self, name: str, count: int = 1, timeout: float = 5) -> list[dict[str, Any]]:
         async with asyncio.timeout(timeout):
@@ -52,10 +55,52 @@ class Client:
         return self.events(name)
 
 
-async def settle() -> None:
-    """Let the in-memory bus deliver what is in flight."""
-    for _ in range(20):
-        await asyncio.sleep(0.005)
+class Removals:
+    """The removal notices a node has applied (its hub's removal listener)."""
+
+    def __init__(self, node: Services) -> None:
+        self.seen: list[tuple[str, str, bool]] = []
+        self._arrived = asyncio.Event()
+        node.hub.on_removal(self._heard)
+
+    async def _heard(self, room: str, person: str, removed: bool) -> None:
+        self.seen.append((room, person, removed))
+        self._arrived.set()
+
+    async def wait(self, room: str, person: str, removed: bool) -> None:
+        async with asyncio.timeout(5):
+            while (room, person, removed) not in self.seen:
+                self._arrived.clear()
+                await self._arrived.wait()
+
+
+async def barrier(nodes: Nodes, room: str, *watchers: Client) -> None:
+    """Everything published on ``room`` so far has reached ``watchers``: proven
+    by later events, not by waiting a while.
+
+    A probe subscribed on each node receives a marker published by each node
+    after what the test did: the broker keeps each channel's order and each
+    node's feed handles its channel's messages one by one, so once both
+    probes have both markers, both nodes have handed every earlier event of
+    the room to their sockets. Then a marker written to each watcher's own
+    socket comes out after what was queued for it before.
+    """
+    token = secrets.token_hex(4)
+    probes = [Client(nodes, node, "Anne Roux") for node in (nodes.a, nodes.b)]
+    for probe in probes:
+        await probe.subscribe(room)
+    for node in (nodes.a, nodes.b):
+        await node.hub.publish_ephemeral(room, orjson.dumps(
+            {"ev": "test.barrier", "token": token, "node": node.broker.node_id}))
+    for probe in probes:
+        await probe.wait("test.barrier", 2)
+        await probe.node.hub.unregister(probe.conn)
+    for watcher in watchers:
+        watcher.conn.push(orjson.dumps({"ev": "test.flushed", "token": token}))
+        async with asyncio.timeout(5):
+            while not any(f.get("token") == token for f in watcher.events("test.flushed")):
+                watcher.recorder.arrived.clear()
+                await watcher.recorder.arrived.wait()
 
 
 def test_audience_travels_in_the_header() -> None:
@@ -84,7 +129,7 @@ async def test_a_held_message_reaches_its_author_and_the_moderators_only(nodes: 
         [held] = await client.wait("chat.held")
         assert (held["id"], held["body"], held["status"], held["txn"]) == (
             sent.held.id, "Puis-je sortir ?", "pending", "txn-1")
-    await settle()
+    await barrier(nodes, room, hugo)
     assert hugo.seen() == []
     assert [h["id"] for h in await nodes.b.moderation.held(claire.member, room)] == [sent.held.id]
     assert await nodes.b.moderation.held(hugo.member, room) == []
@@ -104,7 +149,7 @@ async def test_a_held_message_reaches_its_author_and_the_moderators_only(nodes: 
     for client in (lea, claire, anne):
         [approved] = await client.wait("chat.approved")
         assert (approved["id"], approved["seq"]) == (sent.held.id, 1)
-    await settle()
+    await barrier(nodes, room, hugo)
     assert hugo.events("chat.approved") == []
     # Deciding twice: the same answer, nothing new; rejecting now is a conflict.
     again = await nodes.a.moderation.decide(anne.member, room, sent.held.id, True, None)
@@ -135,7 +180,7 @@ async def test_a_rejected_message_never_reaches_the_other_pupils(nodes: Nodes) -
     assert (rejected["id"], rejected["reason"], rejected["by"]["name"]) == (
         sent.held.id, "pas ici", "Claire Lefèvre")
     await claire.wait("chat.rejected")
-    await settle()
+    await barrier(nodes, room, hugo)
     assert hugo.seen() == ["room.policy"]
     assert await nodes.a.store.room_head(room) == 0
     [mine] = await nodes.a.moderation.held(lea.member, room)
@@ -161,7 +206,7 @@ async def test_a_mute_set_on_one_node_is_enforced_on_the_other(nodes: Nodes) -> 
         await nodes.b.chat.send(lea.member, room, "t1", "encore")
     assert (refused.value.code, refused.value.until) == (ErrorCode.MUTED, state.muted_until_ms)
     await nodes.b.chat.send(hugo.member, room, "t2", "moi je peux")
-    await settle()
+    await barrier(nodes, room, hugo)
     assert hugo.events("member.muted") == []
     await nodes.a.moderation.moderate_member(claire.member, room, lea.member.id,
                                              AuditAction.MEMBER_UNMUTE, None)
@@ -201,7 +246,7 @@ async def test_a_removed_pupil_loses_the_room_on_every_node_at_once(nodes: Nodes
     # Nothing of the room reaches him any more, on any path.
     await nodes.a.chat.send(claire.member, room, "t", "la suite du cours")
     await claire.wait("chat.message")
-    await settle()
+    await barrier(nodes, room, hugo_b)
     assert hugo_b.events("chat.message") == []
     for call in (
         hugo_b.subscribe(room),
@@ -212,10 +257,11 @@ async def test_a_removed_pupil_loses_the_room_on_every_node_at_once(nodes: Nodes
         with pytest.raises(PreauError) as refused:
             await call
         assert refused.value.code is ErrorCode.NOT_FOUND
-    # Re-admitted: back in, on both nodes.
+    # Re-admitted: back in, on both nodes (once node A has the notice).
+    heard_on_a = Removals(nodes.a)
     await nodes.b.moderation.moderate_member(claire.member, room, hugo_b.member.id,
                                              AuditAction.MEMBER_READMIT, None)
-    await settle()
+    await heard_on_a.wait(room, hugo_b.member.id, False)
     await hugo_a.subscribe(room)
     await hugo_b.subscribe(room)
     assert (await nodes.b.chat.send(hugo_b.member, room, "t3", "merci")).created
@@ -228,9 +274,10 @@ async def test_a_subscribe_racing_a_removal_is_refused(nodes: Nodes) -> None:
     claire = nodes.member(nodes.a, "Claire Lefèvre")
     hugo = Client(nodes, nodes.b, "Hugo Bernard")
     await nodes.b.chat.open_room(hugo.member, room)  # before the removal: allowed
+    heard_on_b = Removals(nodes.b)
     await nodes.a.moderation.moderate_member(claire, room, hugo.member.id,
                                              AuditAction.MEMBER_REMOVE, None)
-    await settle()
+    await heard_on_b.wait(room, hugo.member.id, True)  # the notice went by
     with pytest.raises(PreauError) as refused:
         await nodes.b.hub.subscribe(hugo.conn, room, None, lambda fields: None)
     assert refused.value.code is ErrorCode.FORBIDDEN
@@ -253,7 +300,7 @@ async def test_a_lost_removal_notice_is_caught_up_at_resync(
     monkeypatch.setattr(nodes.a.broker, "publish", lossy)
     await nodes.a.moderation.moderate_member(claire, room, hugo.member.id,
                                              AuditAction.MEMBER_REMOVE, None)
-    await settle()
+    # Dropped inside publish itself: nothing is in flight to wait for.
     assert room in hugo.conn.rooms  # the notice was lost
     await nodes.b.hub.resync()  # what the broker calls once it is back
     assert room not in hugo.conn.rooms
@@ -281,7 +328,7 @@ async def test_a_deletion_reason_reaches_its_author_and_the_moderators_only(
     [outcome] = await hugo.wait("report.resolved")
     assert (outcome["report"], outcome["outcome"]) == (report["report"]["id"], "deleted")
     await hugo.wait("chat.redaction")
-    await settle()
+    await barrier(nodes, room, hugo)
     assert hugo.events("chat.redaction_reason") == []
     assert "propos blessant" not in str(hugo.recorder.frames)
 
@@ -407,3 +454,64 @@ async def test_retention_purges_old_records(nodes: Nodes, monkeypatch: pytest.Mo
     later = nodes.a.clock.now_ms() + 366 * 86_400_000
     monkeypatch.setattr(nodes.a.clock, "now_ms", lambda: later)
     assert await nodes.a.moderation.purge_expired() == 1
+
+
+class SteppedClock:
+    """The nodes' clock, moved by the test: time windows without sleeping."""
+
+    def __init__(self, now_ms: int) -> None:
+        self.now = now_ms
+
+    def now_ms(self) -> int:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += int(seconds * 1000)
+
+
+async def test_slow_mode_lets_a_pupil_post_again_once_the_window_passed(
+    tmp_path: Path,
+) -> None:
+    clock = SteppedClock(1_773_140_400_000)
+    async with two_nodes(tmp_path, clock) as nodes:
+        room = await nodes.room(nodes.a, "6eA")
+        claire = nodes.member(nodes.a, "Claire Lefèvre")
+        chloe = nodes.member(nodes.b, "Chloé Dubois")
+        await nodes.a.moderation.set_policy(claire, room, PolicyChange(slow_mode_s=2), None)
+        await nodes.b.chat.send(chloe, room, "txn-un", "un")
+        clock.advance(1.5)
+        with pytest.raises(PreauError) as refused:
+            await nodes.b.chat.send(chloe, room, "txn-deux", "deux")
+        assert refused.value.code is ErrorCode.RATE_LIMITED
+        assert refused.value.to_wire()["retry_after"] == 0.5
+        for i in range(3):  # the teacher is not slowed down
+            await nodes.a.chat.send(claire, room, f"txn-consigne-{i}", f"consigne {i}")
+        clock.advance(0.5)  # the window is over, on either node
+        sent = await nodes.a.chat.send(chloe, room, "txn-deux", "deux")
+        assert sent.message is not None
+
+
+async def test_an_author_may_recall_only_within_the_window(tmp_path: Path) -> None:
+    clock = SteppedClock(1_773_140_400_000)
+    async with two_nodes(tmp_path, clock) as nodes:
+        room = await nodes.room(nodes.a, "6eA")
+        claire = nodes.member(nodes.a, "Claire Lefèvre")
+        lea = nodes.member(nodes.a, "Léa Martin")
+        await nodes.a.moderation.set_policy(claire, room, PolicyChange(recall_window_s=1),
+                                            None)
+        oops = await nodes.a.chat.send(lea, room, "txn-oups", "oups")
+        kept = await nodes.a.chat.send(lea, room, "txn-garde", "trop tard pour celui-ci")
+        assert oops.message is not None
+        assert kept.message is not None
+        clock.advance(1.0)  # the window is inclusive
+        await nodes.b.moderation.redact(lea, room, oops.message.seq, None)
+        clock.advance(0.001)
+        with pytest.raises(PreauError) as refused:
+            await nodes.b.moderation.redact(lea, room, kept.message.seq, None)
+        assert refused.value.code is ErrorCode.FORBIDDEN
+        assert "late" in refused.value.message
+        # The teacher, at any time.
+        redaction, created = await nodes.a.moderation.redact(claire, room, kept.message.seq,
+                                                             "doublon")
+        assert created
+        assert redaction.redacts == kept.message.seq
