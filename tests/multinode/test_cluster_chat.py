@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from preau_client import LiveConnection, PreauError
 
-from tests.multinode.cluster import Cluster, class_room, running_cluster, wait_until
+from tests.multinode.cluster import Cluster, class_room, room_head, running_cluster, wait_until
 from tests.multinode.conftest import People
 
 pytestmark = pytest.mark.slow
@@ -209,6 +209,46 @@ async def test_the_send_rate_limit_holds_across_nodes(cluster: Cluster, people: 
         f"{len(on_a)} accepted on node A and {len(on_b)} on node B in {elapsed:.2f} s: "
         f"the limit is per node, not per account (burst {burst}, refill margin {refill})"
     )
+
+
+async def test_reactions_are_counted_exactly_on_both_nodes(
+    cluster: Cluster, people: People
+) -> None:
+    """Reactions from both nodes at once (PostgreSQL serialises them per
+    message): the highest revision every client keeps carries the exact
+    counts on each node; a resume on the other node repaints them."""
+    claire = await people("Claire Lefèvre", 0)
+    room = await class_room(claire)
+    reactors = [await people(name, i % 2) for i, name in enumerate(
+        ("Léa Martin", "Hugo Bernard", "Chloé Dubois", "Nathan Thomas"))]
+    async with await claire.connect() as on_a, \
+            await people.on(await people("Julien Garnier", 0), 1).connect() as on_b:
+        await on_a.subscribe(room)
+        await on_b.subscribe(room)
+        seq = (await on_a.send_message(room, "Qui vient à la chorale ?"))["seq"]
+        head = await room_head(claire, room)
+        sockets = [await people.connect(p) for p in reactors]  # closed by the fixture
+        await asyncio.gather(*(
+            s.request("chat.react", room=room, seq=seq, reaction=name)
+            for s in sockets for name in ("like", "bravo")))
+        await sockets[0].request("chat.unreact", room=room, seq=seq, reaction="bravo")
+        for conn in (on_a, on_b):
+            latest: dict[str, Any] = {}
+            while latest.get("rev") != 9:
+                event = await next_matching(conn, lambda e: e.get("ev") == "chat.reactions")
+                if event["rev"] > latest.get("rev", 0):
+                    latest = event
+            assert latest["counts"] == {"bravo": 3, "like": 4}
+        # Back on the other node after the changes: the snapshot, with mine.
+        lea = people.on(reactors[0], 1)
+        async with await lea.connect() as back:
+            await back.subscribe(room, since=head)
+            snapshot = await next_matching(
+                back, lambda e: e.get("ev") == "chat.reactions" and e["seq"] == seq)
+            assert (snapshot["rev"], snapshot["counts"], snapshot["mine"]) == (
+                9, {"bravo": 3, "like": 4}, ["like"])
+        [entry] = [m for m in await claire.history(room) if m["seq"] == seq]
+        assert entry["reactions"]["counts"] == {"bravo": 3, "like": 4}
 
 
 async def test_a_killed_nodes_people_leave_presence_within_the_ttl(
