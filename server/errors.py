@@ -83,8 +83,11 @@ class PreauError(Exception):
         self.retry_after = retry_after
         self.until = until  # ``muted``: when the mute ends (ms since the epoch)
 
-    def to_wire(self) -> dict[str, object]:
-        body: dict[str, object] = {"code": self.code.value, "message": self.message}
+    def to_wire(self, message: str | None = None) -> dict[str, object]:
+        """The wire form; ``message``: the message in the request's language
+        (server/messages.py), else as raised."""
+        body: dict[str, object] = {"code": self.code.value,
+                                   "message": self.message if message is None else message}
         if self.retry_after is not None:
             body["retry_after"] = round(self.retry_after, 3)
         if self.until is not None:

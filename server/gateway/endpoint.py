@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import parse_qs
 
 import orjson
 from starlette.types import Receive, Scope, Send
@@ -30,7 +31,9 @@ from server.gateway.registry import OpModule, OpRegistry, OpTable, op, table
 from server.live import handshake
 from server.live.connection import CloseCode, Connection
 from server.live.events import event
+from server.live.handshake import header
 from server.live.hub import Hub
+from server.messages import language
 from server.moderation.service import ModerationService
 from server.ratelimit.buckets import TokenBucket
 from server.settings import Settings
@@ -98,6 +101,9 @@ class WebSocketGateway:
             direct_write=(extensions.get("preau.write") or {}).get("write"),
             node_id=self.hub.broker.node_id,
         )
+        # Error messages in the person's language (?lang= from the web client).
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        conn.lang = language(header(scope, b"accept-language"), (query.get("lang") or [None])[0])
         self.hub.register(conn)
         gauge = metrics.CONNECTIONS.labels("ws", member.profile.value)
         gauge.inc()
@@ -154,6 +160,7 @@ class WebSocketGateway:
                 conn.push(protocol.error_reply(
                     _peek_id(frame),
                     PreauError(ErrorCode.RATE_LIMITED, "slow down", retry_after=wait),
+                    conn.lang,
                 ))
                 continue
             conn.refusals = 0
@@ -177,15 +184,16 @@ class WebSocketGateway:
             if fields is not _NO_REPLY:
                 conn.push(protocol.reply(request_id, **fields))
         except protocol.FrameError as exc:
-            conn.push(protocol.error_reply(exc.request_id, exc))
+            conn.push(protocol.error_reply(exc.request_id, exc, conn.lang))
         except PreauError as exc:
             metrics.OP_ERRORS.labels(exc.code.value).inc()
-            conn.push(protocol.error_reply(request_id, exc))
+            conn.push(protocol.error_reply(request_id, exc, conn.lang))
         except Exception:
             metrics.OP_ERRORS.labels("internal").inc()
             log.exception("op failed on connection %s", conn.id)
             conn.push(protocol.error_reply(
-                request_id, PreauError(ErrorCode.INTERNAL, "internal error, try again")))
+                request_id, PreauError(ErrorCode.INTERNAL, "internal error, try again"),
+                conn.lang))
 
 
 class CoreOps:

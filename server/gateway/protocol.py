@@ -34,6 +34,7 @@ from server.directory import quiet_hours
 from server.directory.model import MAX_CONVERSATION_PEOPLE
 from server.errors import ErrorCode, PreauError
 from server.live.events import encode
+from server.messages import DEFAULT, Lang, localise
 from server.moderation.rules import (
     MAX_MUTE_S,
     MAX_REASON_CHARS,
@@ -350,8 +351,10 @@ def reply(request_id: RequestId, **fields: Any) -> bytes:
     return encode({"re": request_id, "ok": True, **fields})
 
 
-def error_reply(request_id: RequestId, error: PreauError) -> bytes:
-    return encode({"re": request_id, "ok": False, "error": error.to_wire()})
+def error_reply(request_id: RequestId, error: PreauError, lang: Lang = DEFAULT) -> bytes:
+    """An op's error, its message in the connection's language (server/messages.py)."""
+    words = localise(error.code, error.message, lang)
+    return encode({"re": request_id, "ok": False, "error": error.to_wire(words)})
 
 
 def schemas(ops: Mapping[str, type[Op]] = OPS) -> dict[str, Any]:

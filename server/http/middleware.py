@@ -13,6 +13,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from server.errors import HTTP_STATUS, ErrorCode, PreauError
 from server.live.handshake import origin_allowed
+from server.messages import Lang, language, localise
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class BodyLimitMiddleware:
         too_large = PreauError(ErrorCode.TOO_LARGE, f"body larger than {limit} bytes")
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await error_response(too_large)(scope, receive, send)
+            await error_response(too_large, scope_lang(scope))(scope, receive, send)
             return
         seen = 0
 
@@ -76,12 +77,19 @@ class BodyLimitMiddleware:
         await self.app(scope, bounded_receive, send)
 
 
-def error_response(exc: PreauError) -> Response:
+def scope_lang(scope: Scope) -> Lang:
+    """The request's language (``Accept-Language``; French unless it asks for English)."""
+    raw = dict(scope.get("headers") or []).get(b"accept-language")
+    return language(None if raw is None else raw.decode("latin-1"))
+
+
+def error_response(exc: PreauError, lang: Lang) -> Response:
+    """The error as JSON, its message in ``lang`` (server/messages.py)."""
     headers = {}
     if exc.retry_after is not None:
         headers["retry-after"] = str(max(1, int(exc.retry_after + 0.999)))
     return Response(
-        orjson.dumps({"error": exc.to_wire()}),
+        orjson.dumps({"error": exc.to_wire(localise(exc.code, exc.message, lang))}),
         status_code=HTTP_STATUS[exc.code],
         media_type="application/json",
         headers=headers,
@@ -90,7 +98,7 @@ def error_response(exc: PreauError) -> Response:
 
 async def preau_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PreauError)
-    return error_response(exc)
+    return error_response(exc, scope_lang(request.scope))
 
 
 async def http_error_handler(request: Request, exc: Exception) -> Response:
@@ -103,14 +111,16 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
                                  headers=exc.headers)
     code = ErrorCode.NOT_FOUND if exc.status_code == 404 else ErrorCode.BAD_REQUEST
     message = "no such route" if exc.status_code == 404 else str(exc.detail).lower()
-    return Response(orjson.dumps({"error": PreauError(code, message).to_wire()}),
+    words = localise(code, message, scope_lang(request.scope))
+    return Response(orjson.dumps({"error": PreauError(code, message).to_wire(words)}),
                     status_code=exc.status_code, media_type="application/json",
                     headers=exc.headers)
 
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(PreauError(ErrorCode.INTERNAL, "internal error"))
+    return error_response(PreauError(ErrorCode.INTERNAL, "internal error"),
+                          scope_lang(request.scope))
 
 
 class SecurityMiddleware:
@@ -131,7 +141,8 @@ class SecurityMiddleware:
         if scope["method"] not in ("GET", "HEAD", "OPTIONS") and not origin_allowed(
             scope, self.allowed_origins
         ):
-            response = error_response(PreauError(ErrorCode.FORBIDDEN, "cross-site request"))
+            response = error_response(PreauError(ErrorCode.FORBIDDEN, "cross-site request"),
+                                      scope_lang(scope))
             await response(scope, receive, send)
             return
 

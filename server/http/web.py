@@ -28,7 +28,8 @@ from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
 
 from server.errors import ErrorCode, PreauError
-from server.http.middleware import error_response
+from server.http.middleware import error_response, scope_lang
+from server.messages import DEFAULT, Lang
 
 log = logging.getLogger(__name__)
 
@@ -95,22 +96,24 @@ class WebApp:
             return
         accept = Headers(scope=scope).get("accept-encoding", "")
         gzip_ok = "gzip" in accept.lower()
-        response = self._respond(scope["method"], scope["path"], gzip_ok)
+        response = self._respond(scope["method"], scope["path"], gzip_ok, scope_lang(scope))
         await response(scope, receive, send)
 
-    def _respond(self, method: str, path: str, gzip_ok: bool = False) -> Response:
+    def _respond(
+        self, method: str, path: str, gzip_ok: bool = False, lang: Lang = DEFAULT,
+    ) -> Response:
         if _reserved(path):
-            return error_response(PreauError(ErrorCode.NOT_FOUND, "no such endpoint"))
+            return error_response(PreauError(ErrorCode.NOT_FOUND, "no such endpoint"), lang)
         if method not in ("GET", "HEAD"):
-            return error_response(PreauError(ErrorCode.BAD_REQUEST, "method not allowed"))
+            return error_response(PreauError(ErrorCode.BAD_REQUEST, "method not allowed"), lang)
         if not self.built:
             # Still useful without a build: say what this server is and how to get the app.
             if path == "/":
                 return JSONResponse({"service": "Préau", "api": "/api/openapi.json",
                                      "ws": "/ws", "web": BUILD_HINT})
-            return error_response(PreauError(ErrorCode.NOT_FOUND, BUILD_HINT))
+            return error_response(PreauError(ErrorCode.NOT_FOUND, BUILD_HINT), lang)
         if path.startswith("/assets/"):
-            return self._asset(path.removeprefix("/assets/"), gzip_ok)
+            return self._asset(path.removeprefix("/assets/"), gzip_ok, lang)
         return FileResponse(
             self.index,
             media_type="text/html; charset=utf-8",
@@ -118,12 +121,12 @@ class WebApp:
                      "content-security-policy": CONTENT_SECURITY_POLICY},
         )
 
-    def _asset(self, name: str, gzip_ok: bool = False) -> Response:
+    def _asset(self, name: str, gzip_ok: bool = False, lang: Lang = DEFAULT) -> Response:
         # The name is checked against a strict pattern, so no "..", no "/",
         # nothing outside assets/ can be reached.
         file = self.dist / "assets" / name
         if not _ASSET_NAME.match(name) or not file.is_file():
-            return error_response(PreauError(ErrorCode.NOT_FOUND, "no such file"))
+            return error_response(PreauError(ErrorCode.NOT_FOUND, "no such file"), lang)
         media_type = _MEDIA_TYPES.get(file.suffix, "application/octet-stream")
         headers = {"cache-control": IMMUTABLE, "vary": "accept-encoding"}
         packed = file.with_name(file.name + ".gz")  # written by the build

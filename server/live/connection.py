@@ -23,6 +23,7 @@ from starlette.types import Send
 from server.directory.model import Member
 from server.live import outbox
 from server.live.outbox import Outbox
+from server.messages import DEFAULT, Lang
 from server.ratelimit.buckets import TokenBucket
 
 _ids = itertools.count(1)
@@ -91,5 +92,6 @@ class Connection(Outbox):
         self.rooms: dict[str, RoomState] = {}
         self.ops_bucket = ops_bucket
         self.refusals = 0  # rate-limit refusals in a row: past a bound, the client is abusive
+        self.lang: Lang = DEFAULT  # its error messages' language (set at the upgrade)
         super().__init__(send, label=f"connection {self.id}", queue_limit=queue_limit,
                          binary=False, can_abort=can_abort, direct_write=direct_write)

@@ -25,6 +25,7 @@ from starlette.types import Scope, Send
 from server.directory.model import Member
 from server.errors import HTTP_STATUS, ErrorCode, PreauError
 from server.live.connection import SessionRef
+from server.messages import language, localise
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,11 @@ async def deny(scope: Scope, send: Send, status: int, code: ErrorCode, message: 
     can send one, else close 1008."""
     extensions: dict[str, Any] = scope.get("extensions") or {}
     if "websocket.http.response" in extensions:
-        body = orjson.dumps({"error": {"code": code.value, "message": message}})
+        lang = language(header(scope, b"accept-language"),
+                        (parse_qs(scope.get("query_string", b"").decode("latin-1")).get("lang")
+                         or [None])[0])
+        body = orjson.dumps({"error": {"code": code.value,
+                                       "message": localise(code, message, lang)}})
         await send({"type": "websocket.http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json")]})
         await send({"type": "websocket.http.response.body", "body": body})

@@ -42,7 +42,10 @@ def test_activation_language_and_logout(people: People, shots: Path) -> None:
     page.keyboard.press("Tab")
     page.keyboard.type("motdepasse")
     page.keyboard.press("Enter")
-    expect(page.locator(".status.error")).to_contain_text("Mot de passe trop faible")
+    # In French to the end: the server's reason comes in the page's language.
+    expect(page.locator(".status.error")).to_have_text(
+        "Mot de passe trop faible : au moins 3 sortes de caractères parmi : minuscules, "
+        "majuscules, chiffres, symboles")
     page.get_by_label("Nouveau mot de passe").fill(PASSWORD)
     page.get_by_label("Confirmer le mot de passe").fill(PASSWORD + "x")
     page.get_by_role("button", name="Activer et me connecter").click()

@@ -65,9 +65,11 @@ def test_report_delete_mute_words_and_audit(people: People, shots: Path) -> None
     # Everything is in the admin's audit log.
     admin.get_by_role("link", name="Journal").click()
     log = admin.locator("table.audit tbody")
-    expect(log.locator("tr", has_text="message.delete")).to_contain_text("Lucas est nul en maths")
-    expect(log.locator("tr", has_text="member.mute")).to_contain_text("Manon Robert")
-    expect(log.locator("tr", has_text="member.unmute")).to_have_count(1)
+    # Actions in words, times with their date (tests/web/test_words.py).
+    expect(log.locator("tr", has_text="Message supprimé par un modérateur")).to_contain_text(
+        "Lucas est nul en maths")
+    expect(log.locator("tr", has_text="Participant rendu muet")).to_contain_text("Manon Robert")
+    expect(log.locator("tr", has_text="Parole rétablie")).to_have_count(1)
     admin.screenshot(path=shots / "audit-admin.png")
 
 

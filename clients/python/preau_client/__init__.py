@@ -63,6 +63,11 @@ def _raise_for(response: httpx.Response) -> dict[str, Any]:
     return data
 
 
+# Error messages come in the request's language, French unless asked
+# otherwise (server/messages.py); the SDK asks for English, its codes' language.
+LANGUAGE = {"accept-language": "en"}
+
+
 class PreauClient:
     """An authenticated person, talking HTTP with a bearer token."""
 
@@ -71,12 +76,13 @@ class PreauClient:
         self.token = token
         self.person = dict(person)
         self.http = httpx.AsyncClient(
-            base_url=self.base_url, headers={"authorization": f"Bearer {token}"}, timeout=10
+            base_url=self.base_url, headers={"authorization": f"Bearer {token}", **LANGUAGE},
+            timeout=10,
         )
 
     @classmethod
     async def login(cls, base_url: str, login: str, password: str) -> PreauClient:
-        async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+        async with httpx.AsyncClient(base_url=base_url, headers=LANGUAGE, timeout=10) as http:
             data = _raise_for(await http.post(
                 "/api/auth/login", json={"login": login, "password": password, "kind": "bearer"}
             ))
@@ -84,7 +90,7 @@ class PreauClient:
 
     @classmethod
     async def activate(cls, base_url: str, login: str, code: str, password: str) -> PreauClient:
-        async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+        async with httpx.AsyncClient(base_url=base_url, headers=LANGUAGE, timeout=10) as http:
             data = _raise_for(await http.post(
                 "/api/auth/activate",
                 json={"login": login, "code": code, "password": password, "kind": "bearer"},
@@ -116,7 +122,7 @@ class PreauClient:
         url = "ws" + self.base_url[4:] + "/ws"
         ws = await websockets.connect(
             url,
-            additional_headers={"authorization": f"Bearer {self.token}"},
+            additional_headers={"authorization": f"Bearer {self.token}", **LANGUAGE},
             origin=origin,  # type: ignore[arg-type]
             max_size=2**22,
             compression=None,

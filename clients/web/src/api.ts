@@ -1,5 +1,7 @@
 // REST calls under /api/. The session is the HttpOnly cookie set at login, so
-// no token ever lives in JavaScript.
+// no token ever lives in JavaScript. Error messages come in the app's language.
+
+import { lang } from "./i18n";
 
 export class ApiError extends Error {
   constructor(
@@ -18,7 +20,7 @@ export async function api<T = Record<string, unknown>>(
   path: string,
   body?: unknown,
 ): Promise<T> {
-  const init: RequestInit = { method, credentials: "same-origin", headers: {} };
+  const init: RequestInit = { method, credentials: "same-origin", headers: { "accept-language": lang() } };
   if (body !== undefined) {
     init.body = JSON.stringify(body);
     (init.headers as Record<string, string>)["content-type"] = "application/json";

@@ -3,6 +3,7 @@
 // they are told to redraw through `onChange`.
 
 import { api, ApiError } from "./api";
+import { lang } from "./i18n";
 import { Frame, Live, LiveState, OpError } from "./live";
 import { Held, Person, RoomInfo, RoomState } from "./model";
 import type { MoodSummary } from "./views/mood";
@@ -151,7 +152,8 @@ export class App {
 
   private startLive(): void {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    this.live = new Live(`${scheme}://${location.host}/ws`, {
+    // ?lang=: error messages in the app's language (a socket sends no chosen header).
+    this.live = new Live(`${scheme}://${location.host}/ws?lang=${lang()}`, {
       onHello: async (hello: Frame) => {
         const limits = hello.limits ?? {};
         if (typeof limits.call_people === "number") {

@@ -51,6 +51,13 @@ export function formatTime(ts: number, lang: string): string {
     : d.toLocaleString(lang, { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
 }
 
+/** Date and time, always with the date (a log is read days later). */
+export function formatDateTime(ts: number, lang: string): string {
+  return new Date(ts).toLocaleString(lang, {
+    day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit",
+  });
+}
+
 export interface Keyed {
   key: string;
   sig: string; // what the element shows; a new value rebuilds it

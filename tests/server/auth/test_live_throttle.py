@@ -132,7 +132,8 @@ async def test_unknown_and_wrong_answer_alike(world: World) -> None:
         unknown = await _post(http, "/api/auth/login",
                               {"login": "personne.inconnue", "password": WRONG})
         assert (wrong.status_code, wrong.json()) == (unknown.status_code, unknown.json()) == (
-            401, {"error": {"code": "invalid_credentials", "message": "wrong login or password"}}
+            401, {"error": {"code": "invalid_credentials",
+                            "message": "identifiant ou mot de passe incorrect"}}
         )
         right = await _post(http, "/api/auth/login", {"login": login, "password": PASSWORD})
         assert right.status_code == 200

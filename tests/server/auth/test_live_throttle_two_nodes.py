@@ -66,4 +66,4 @@ async def test_failures_on_one_node_delay_and_budget_on_the_other(
         assert (await _login(b, f"personne.{i}", WRONG)).status_code == 401
     refused = await _login(a, lea, PASSWORD)
     assert refused.status_code == 429
-    assert "network" in refused.json()["error"]["message"]
+    assert "réseau" in refused.json()["error"]["message"]  # French unless asked otherwise

@@ -277,11 +277,14 @@ def test_validation_message_names_the_field() -> None:
 def test_envelopes() -> None:
     assert orjson.loads(reply(7, seq=41)) == {"re": 7, "ok": True, "seq": 41}
     error = refused('{"id": "q", "op": "nope"}')
-    assert orjson.loads(error_reply(error.request_id, error)) == {
+    assert orjson.loads(error_reply(error.request_id, error, "en")) == {
         "re": "q",
         "ok": False,
         "error": {"code": "unknown_op", "message": error.message},
     }
+    # In French (the default) the message is French too (server/messages.py).
+    assert orjson.loads(error_reply(error.request_id, error))["error"] == {
+        "code": "unknown_op", "message": "opération inconnue"}
     assert orjson.loads(event("chat.message", room="r", seq=1)) == {
         "ev": "chat.message",
         "room": "r",

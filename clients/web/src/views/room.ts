@@ -374,8 +374,22 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
         h("span", { class: "state" }, label)),
       h("p", { class: "body" }, out.body),
       detail ? h("p", { class: "detail" }, detail) : null,
-      out.status === "failed" && room
+      out.status === "failed" && room && retryable(out.error?.code)
         ? h("button", { type: "button", class: "link", onclick: () => room && app.send(room, out.body, out.ack ?? false, out.txn) }, t("room.retry"))
+        : null,
+      // Refused for what it says (filtered words, too long…): sending it
+      // again can never work; the text goes back to the box to be changed.
+      out.status === "failed" && room && !retryable(out.error?.code)
+        ? h("button", {
+            type: "button", class: "link",
+            onclick: () => {
+              if (!room) return;
+              room.outgoing.delete(out.txn);
+              if (!input.value.trim()) input.value = out.body;
+              update();
+              input.focus();
+            },
+          }, t("room.editAgain"))
         : null,
     );
   }
@@ -697,6 +711,13 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
     el, title: t("nav.home"), update,
     destroy: () => { window.clearInterval(callPoll); window.clearTimeout(muteTimer); stopCallEvents(); },
   };
+}
+
+/** Whether sending the same message again may succeed: the refusals that
+ * pass (a limit, an outage, a lost connection), not the ones about the
+ * message itself or the sender's rights (filtered, too long, muted…). */
+export function retryable(code: string | undefined): boolean {
+  return code === undefined || ["rate_limited", "unavailable", "network", "internal", "not_subscribed"].includes(code);
 }
 
 /** A removed message's tombstone: recalled by its author or deleted by a moderator. */

@@ -3,7 +3,7 @@
 
 import { api } from "../api";
 import type { App } from "../app";
-import { clear, formatTime, h } from "../dom";
+import { clear, formatDateTime, formatTime, h } from "../dom";
 import { lang, t } from "../i18n";
 import type { View } from "../router";
 import { askText, describeError, statusLine } from "../ui";
@@ -85,8 +85,8 @@ export function auditView(app: App): View {
       if (!before && !page.entries.length) status.say(t("audit.none"));
       for (const e of page.entries) {
         table.append(h("tr", null,
-          h("td", null, formatTime(e.ts, lang())),
-          h("td", null, e.action),
+          h("td", null, h("time", { datetime: new Date(e.ts).toISOString() }, formatDateTime(e.ts, lang()))),
+          h("td", { "data-action": e.action }, auditAction(e.action)),
           h("td", null, e.actor?.name ?? ""),
           h("td", null, e.room?.name ?? ""),
           h("td", null, e.target?.name ?? ""),
@@ -115,6 +115,13 @@ export function auditView(app: App): View {
     ),
     title: t("audit.title"),
   };
+}
+
+/** An audit action's words (its code stays in data-action, for support). */
+function auditAction(action: string): string {
+  const key = `audit.action.${action}` as Parameters<typeof t>[0];
+  const text = t(key);
+  return text === key ? action : text;
 }
 
 export function wordsView(app: App): View {
