@@ -55,6 +55,18 @@ class Client:
         return max(found, key=lambda f: f["rev"], default=None)
 
 
+def reloaded(node: Services) -> asyncio.Event:
+    """Set once ``node`` has reloaded a school's directory (a broker notice
+    from the other node applied)."""
+    done = asyncio.Event()
+
+    async def listener(school_id: str) -> None:
+        done.set()
+
+    node.directory.on_change(listener)
+    return done
+
+
 async def refused(call: Any, code: str) -> PreauError:
     with pytest.raises(PreauError) as caught:
         await call
@@ -222,11 +234,13 @@ async def test_refused_where_the_room_says_so(nodes: Nodes) -> None:
     # An announcement room: its readers react as the school decides (on by default).
     await a.moderation.set_policy(claire, room, PolicyChange(mode=RoomMode.ANNOUNCEMENT), None)
     assert not (await b.reactions.react(hugo, room, 1, "like", True))["duplicate"]
+    b_reloaded = reloaded(b)
     settings = await a.moderation.set_school_settings(
         anne, anne.school_id, quiet_hours=None, parents_may_message=None,
         reactions_in_announcements=False)
     assert settings["reactions_in_announcements"] is False
-    await asyncio.sleep(0.05)  # the other node reloads the school (broker notice)
+    async with asyncio.timeout(5):
+        await b_reloaded.wait()  # the other node reloaded the school
     await refused(b.reactions.react(lea, room, 1, "love", True), "forbidden")
     await refused(a.reactions.react(hugo, room, 1, "like", False), "forbidden")
     assert not (await b.reactions.react(claire, room, 1, "love", True))["duplicate"]
@@ -255,8 +269,10 @@ async def test_a_pupil_moved_out_of_the_class_cannot_react(nodes: Nodes) -> None
     report = await import_directory(
         a.store, parse_csv(moved), uai=DEMO_UAI, school_name=DEMO_NAME,
         timezone=DEMO_TIMEZONE, activation_ttl_s=3600, now_ms=a.clock.now_ms())
+    b_reloaded = reloaded(b)
     await a.hub.directory_changed(report.school.id)
-    await asyncio.sleep(0.05)
+    async with asyncio.timeout(5):
+        await b_reloaded.wait()
     chloe_now = await b.directory.member(chloe.id)
     assert chloe_now is not None
     missing = await refused(b.reactions.react(chloe_now, "r_missing", 1, "like", True),
