@@ -79,6 +79,13 @@ EXACT: dict[str, str] = {
     "you are muted in this room": "vous êtes muet·te dans cette salle",
     "this room is read-only": "cette salle est en lecture seule",
     "only moderators post in this room": "seuls les enseignants écrivent dans cette salle",
+    # Reactions (server/chat/reactions.py, decide_reaction).
+    "only moderators react in this room": "seuls les enseignants réagissent dans cette salle",
+    "only its author and the room's moderators see who reacted":
+        "seuls l'auteur du message et les enseignants de la salle voient qui a réagi",
+    "no such message": "message introuvable",
+    "reaction is one of like, love, laugh, wow, sad, bravo":
+        "réaction inconnue : j'aime, j'adore, drôle, étonnant, triste ou bravo",
     "this conversation is closed: it is read-only now":
         "cette conversation est fermée : elle ne peut plus que se relire",
     "no video server (SFU) is configured here: calls stay in mesh mode":

@@ -44,6 +44,9 @@ def test_every_code_has_a_french_message_and_unknown_messages_never_stay_english
         "les heures de remise s'écrivent HH:MM-HH:MM, ou « off »")
     assert localise(ErrorCode.BAD_REQUEST, "room: Field required", "fr") == (
         "champ « room » invalide")
+    from server.chat.reactions import REACTIONS
+    assert localise(ErrorCode.BAD_REQUEST, f"reaction is one of {', '.join(REACTIONS)}",
+                    "fr").startswith("réaction inconnue")
 
 
 @pytest.mark.slow
