@@ -60,6 +60,7 @@ from pycrdt import Doc
 
 from collab import codec, crdt, envelope, integrity, updates
 from collab.compaction import compact
+from collab.ordered import OrderedFeed, Released
 from collab.ports import Access, Authoriser, Broker, DocumentStore, StoredLog, Subscription
 
 log = logging.getLogger(__name__)
@@ -183,9 +184,10 @@ class DocumentRoom:
         self.index = integrity.DocIndex()  # what the update checks need of ``doc``
         self.peers: dict[str, Peer] = {}
         self._peer_state: dict[str, _PeerState] = {}
-        self.head = 0  # every seq <= head is applied
-        self._ahead: set[int] = set()  # local seqs applied above head (a gap below them)
-        self._held: dict[int, bytes] = {}  # remote updates waiting for a gap to fill
+        # Stored updates in seq order (collab/ordered.py): its head is the
+        # highest seq below which everything is applied; local updates are
+        # applied at once ("done"), other nodes' wait their turn.
+        self.feed: OrderedFeed[bytes] = OrderedFeed()
         self.log_count = 0  # stored updates above the snapshot, as far as we know
         self.log_bytes = 0  # their size
         self.stored_bytes = 0  # snapshot + log: what the document size limit bounds
@@ -228,7 +230,7 @@ class DocumentRoom:
             self._apply(self.doc, self.index, stored.snapshot)
         for _, update in stored.updates:
             self._apply(self.doc, self.index, update)
-        self.head = stored.head
+        self.feed = OrderedFeed(stored.head)
         self._sizes(stored)
         self._encoded = None
 
@@ -600,11 +602,11 @@ class DocumentRoom:
         updates in seq order therefore never leaves the replica with pending
         structs, which matters because yrs (pycrdt 0.14) loses content when
         several pending updates stack up (tests/collab/test_room.py shows it).
-        An update from another node above a gap waits in ``_held`` for the
+        An update from another node above a gap waits in the feed for the
         gap to fill (broker or store). ``applied``: a local client's update,
         already in the replica. Returns False for a duplicate.
         """
-        if seq <= self.head or seq in self._ahead or seq in self._held:
+        if self.feed.known(seq):
             return False
         self.log_count += 1
         self.log_bytes += len(data)
@@ -612,36 +614,31 @@ class DocumentRoom:
         if applied:
             self._encoded = None
             self._relay(codec.update(data), origin)
-            if seq == self.head + 1:
-                self.head = seq
-            else:
-                self._ahead.add(seq)
+            self._take(self.feed.done(seq))
         else:
-            self._held[seq] = data
-        self._advance()
-        if self._ahead or self._held:
+            self._take(self.feed.offer(seq, data))
+        if self.feed.waiting:
             self._schedule_catch_up()
         return True
 
-    def _advance(self) -> None:
-        """Move ``head`` over every contiguous seq, applying held updates in order."""
-        while True:
-            following = self.head + 1
-            if following in self._ahead:
-                self._ahead.remove(following)
-            elif following in self._held:
-                data = self._held.pop(following)
-                if not self._apply(self.doc, self.index, data):
-                    # It applied on the node that stored it but not here:
-                    # replay the store in seq order instead.
-                    log.warning("document %s: update %d did not apply here",
-                                self.document_id, following)
-                    self._schedule_rebuild()
-                self._encoded = None
-                self._relay(codec.update(data), origin=None)
-            else:
-                return
-            self.head = following
+    def _take(self, released: list[Released[bytes]]) -> None:
+        """Apply and relay, in seq order, the other nodes' updates the feed releases."""
+        for update in released:
+            if update.done or update.item is None:
+                continue
+            if not self._apply(self.doc, self.index, update.item):
+                # It applied on the node that stored it but not here:
+                # replay the store in seq order instead.
+                log.warning("document %s: update %d did not apply here",
+                            self.document_id, update.seq)
+                self._schedule_rebuild()
+            self._encoded = None
+            self._relay(codec.update(update.item), origin=None)
+
+    @property
+    def head(self) -> int:
+        """Every stored update up to this seq is in the replica."""
+        return self.feed.head
 
     def _relay(self, frame: bytes, origin: Peer | None) -> None:
         for peer in list(self.peers.values()):
@@ -845,11 +842,11 @@ class DocumentRoom:
         self._encoded = None
         # Seqs applied to the old replica after this read are read again from
         # the store (the catch-up below); applying twice is harmless.
-        self.head = stored.head
-        self._ahead.clear()
-        self._held = {s: u for s, u in self._held.items() if s > self.head}
+        held = self.feed.held_items()
+        self.feed = OrderedFeed(stored.head)  # updates applied ahead are in it now
         self._relay(codec.update(self.encoded_state()), origin=None)
-        self._advance()
+        for seq, update in held:
+            self._take(self.feed.offer(seq, update))
         self._schedule_catch_up()
 
     def _schedule_catch_up(self) -> None:
@@ -868,7 +865,7 @@ class DocumentRoom:
                 await self.sync_from_store()
             except Exception:
                 log.warning("document %s: catch-up failed", self.document_id, exc_info=True)
-            if not self._ahead and not self._held:
+            if not self.feed.waiting:
                 return
             delay = min(delay * 2, 2.0)
 
@@ -882,16 +879,14 @@ class DocumentRoom:
 
     async def sync_from_store(self) -> None:
         """Apply every stored update above ``head`` (after a broker loss too)."""
-        stored = await self.store.load_log(self.document_id, after=self.head)
+        stored = await self.store.load_log(self.document_id, after=self.feed.head)
         if stored.snapshot is not None:
             # Compacted past our head: the snapshot holds what we miss.
             self._apply(self.doc, self.index, stored.snapshot)
             self._encoded = None
             self._relay(codec.update(stored.snapshot), origin=None)
-            self.head = max(self.head, stored.snapshot_seq)
-            self._ahead = {s for s in self._ahead if s > self.head}
-            self._held = {s: u for s, u in self._held.items() if s > self.head}
-            self._advance()
+            if stored.snapshot_seq > self.feed.head:
+                self._take(self.feed.reset(stored.snapshot_seq))
         for seq, data in stored.updates:
             self._integrate(seq, data, origin=None)
 

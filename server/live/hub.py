@@ -42,6 +42,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from collab.ordered import OrderedFeed
 from server import metrics
 from server.broker import Broker, Subscription
 from server.directory.model import Member, Room
@@ -103,9 +104,9 @@ class RoomFeed:
         self.hub = hub
         self.room_id = room_id
         self.subscribers: dict[Connection, RoomState] = {}
-        self.delivered = 0
+        # The room's messages in seq order (collab/ordered.py, shared with documents).
+        self.feed: OrderedFeed[bytes] = OrderedFeed()
         self.ready = False
-        self._pending: dict[int, bytes] = {}
         self._filler: asyncio.Task[None] | None = None
         self._sub: Subscription | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -115,7 +116,7 @@ class RoomFeed:
         # Subscribe before reading the head: whatever is committed after the
         # head is read then reaches us through the broker (or a gap fill).
         self._sub = await self.hub.broker.subscribe(room_channel(self.room_id))
-        self.delivered = await self.hub.store.room_head(self.room_id)
+        self.feed = OrderedFeed(await self.hub.store.room_head(self.room_id))
         self._reader = asyncio.get_running_loop().create_task(self._read(self._sub))
         self.ready = True
 
@@ -144,23 +145,19 @@ class RoomFeed:
             await self._sub.close()
 
     # -- ordered delivery --------------------------------------------------
+    @property
+    def delivered(self) -> int:
+        """Every message up to this seq went out to the subscribers."""
+        return self.feed.head
+
     def on_message(self, seq: int, frame: bytes) -> None:
-        if seq <= self.delivered:
-            return
-        if seq == self.delivered + 1 and not self._pending:
-            self._broadcast(seq, frame)
-            return
-        self._pending[seq] = frame
-        self._release()
-        if self._pending and self._filler is None:
+        for message in self.feed.offer(seq, frame):
+            assert message.item is not None
+            self._broadcast(message.seq, message.item)
+        if self.feed.waiting and self._filler is None:
             self._filler = asyncio.get_running_loop().create_task(self._fill())
 
-    def _release(self) -> None:
-        while (frame := self._pending.pop(self.delivered + 1, None)) is not None:
-            self._broadcast(self.delivered + 1, frame)
-
     def _broadcast(self, seq: int, frame: bytes) -> None:
-        self.delivered = seq
         wire = text_frame(frame)  # framed once for every local recipient
         delivered = 0
         for conn, state in self.subscribers.items():
@@ -180,23 +177,25 @@ class RoomFeed:
     async def _fill(self) -> None:
         try:
             await asyncio.sleep(GAP_GRACE_S)
-            while self._pending:
-                target = min(self._pending)
-                if target <= self.delivered + 1:
-                    self._release()
-                    continue
+            while (hole := self.feed.hole()) is not None:
+                first, last = hole
                 missing = await self.hub.store.messages_after(
-                    self.room_id, self.delivered, min(target - self.delivered - 1, REPLAY_PAGE)
-                )
+                    self.room_id, first - 1, min(last - first + 1, REPLAY_PAGE))
                 if not missing:
                     log.error("room %s: seq %d..%d missing from the store", self.room_id,
-                              self.delivered + 1, target - 1)
+                              first, last)
                     return
                 for message in missing:
                     frame = await self.hub.render(message)
-                    if message.seq == self.delivered + 1:
-                        self._broadcast(message.seq, frame)
-                self._release()
+                    for released in self.feed.offer(message.seq, frame):
+                        assert released.item is not None
+                        self._broadcast(released.seq, released.item)
+                if self.feed.hole() == hole:  # the store skips them: go on without
+                    log.error("room %s: seq %d..%d missing from the store", self.room_id,
+                              first, last)
+                    for released in self.feed.reset(last):
+                        assert released.item is not None
+                        self._broadcast(released.seq, released.item)
         finally:
             self._filler = None
 

@@ -140,7 +140,7 @@ async def deliver(clients: list[SimClient], nodes: list[DocumentRooms]) -> None:
         for client in clients:
             await client.flush()
         busy = any(c.inbox for c in clients) or any(
-            room._ahead or room._held
+            room.feed.waiting
             or (room._catch_up_task is not None and not room._catch_up_task.done())
             or (room._rebuild_task is not None and not room._rebuild_task.done())
             for node in nodes for room in node.rooms.values()
