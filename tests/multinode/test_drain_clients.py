@@ -232,3 +232,25 @@ async def test_a_call_goes_on_through_the_other_node(cluster: Cluster, people: P
         await on_b.close()
         if not cluster[0].running:
             await cluster[0].restart()
+
+
+async def test_a_session_ended_is_not_reconnected(
+    cluster: Cluster, balancer: Balancer, people: People
+) -> None:
+    """4001 (logout elsewhere) ends the connection for good: no retry loop."""
+    lea = await people("Léa Martin")
+    room = await class_room(lea)
+    other = await cluster.client("Léa Martin")  # a second session, logged out below
+    live = await ReconnectingConnection(through(balancer, other)).start()
+    try:
+        await live.subscribe(room)
+        await other.logout()
+        await wait_until(lambda: live.ended is not None, 10)
+        assert live.ended == 4001
+        assert live.close_codes == [4001]
+        assert live.connects == 1
+        with pytest.raises(ConnectionError):
+            await live.send_message(room, "encore là ?", retry_for=5)
+    finally:
+        await live.close()
+        await other.close()

@@ -6,6 +6,11 @@
         await live.send_message(room_id, "Bonjour !")
         event = await live.next_event("chat.message")
 
+A :class:`LiveConnection` is one socket; a program that must outlive a
+node's restart (a rolling upgrade closes sockets with 1012) holds a
+:class:`preau_client.reconnecting.ReconnectingConnection` instead, which
+reconnects by itself and resumes every room with ``since``.
+
 Used by the test suite, the load tests and bots. Requires ``httpx``,
 ``websockets`` and ``orjson``.
 """
