@@ -55,6 +55,13 @@ class Client:
         return self.events(name)
 
 
+async def settle() -> None:
+    """Let the in-memory bus deliver what is in flight (other modules' tests
+    still use it; this module waits on events: :func:`barrier`, :class:`Removals`)."""
+    for _ in range(20):
+        await asyncio.sleep(0.005)
+
+
 class Removals:
     """The removal notices a node has applied (its hub's removal listener)."""
 
