@@ -43,6 +43,9 @@ def test_the_class_call_button_is_there_on_opening_a_room_by_its_address(
         for page_load in (lambda: teacher.goto(address), teacher.reload):
             page_load()
             start = teacher.get_by_role("button", name="Lancer la visio de la classe")
+            if phone:  # folded to one line on a phone while no call is under way
+                expect(start).to_be_hidden()
+                teacher.locator(".calls-panel > summary").click()
             expect(start).to_be_visible()
             expect(teacher.locator(".calls")).to_contain_text(
                 "Pas de serveur vidéo dans cet établissement : "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.web.conftest import People
 
@@ -13,6 +13,14 @@ def open_room(page: Page, name: str) -> None:
     page.locator(".room-link", has_text=name).first.click()
     expect(page.get_by_role("heading", name=name, exact=True)).to_be_visible()
     page.locator('[data-conn="open"]').wait_for()
+
+
+def message_action(message: Locator, name: str) -> Locator:
+    """A message's secondary action (report, delete, withdraw): in its "⋯" menu."""
+    menu = message.locator("details.msg-menu")
+    if menu.get_attribute("open") is None:
+        menu.locator("summary").click()
+    return message.get_by_role("button", name=name)
 
 
 def send(page: Page, text: str) -> None:
@@ -40,8 +48,8 @@ def test_pupil_and_teacher_chat_live(people: People, shots: Path) -> None:
     pupil.screenshot(path=shots / "chat-pupil.png")
 
     # Keyboard focus stays put while messages arrive (no full redraw).
-    report = pupil.locator(".msg", has_text="sortez vos cahiers").get_by_role(
-        "button", name="Signaler (Claire Lefèvre)")
+    report = message_action(pupil.locator(".msg", has_text="sortez vos cahiers"),
+                            "Signaler (Claire Lefèvre)")
     report.focus()
     send(teacher, "Page 42")
     expect(pupil.locator(".msg", has_text="Page 42")).to_be_visible()

@@ -8,7 +8,7 @@ from pathlib import Path
 from playwright.sync_api import expect
 
 from tests.web.conftest import People
-from tests.web.test_chat import open_room, send
+from tests.web.test_chat import message_action, open_room, send
 
 
 def test_report_delete_mute_words_and_audit(people: People, shots: Path) -> None:
@@ -22,7 +22,7 @@ def test_report_delete_mute_words_and_audit(people: People, shots: Path) -> None
     # A pupil reports a classmate's message, with a reason.
     send(author, "Lucas est nul en maths")
     message = reporter.locator(".msg", has_text="Lucas est nul en maths")
-    message.get_by_role("button", name="Signaler (Manon Robert)").click()
+    message_action(message, "Signaler (Manon Robert)").click()
     reporter.get_by_role("dialog").get_by_role("textbox").fill("Elle se moque de moi")
     reporter.get_by_role("dialog").get_by_role("button", name="Valider").click()
     expect(reporter.get_by_role("status").filter(has_text="Signalement envoyé")).to_be_visible()

@@ -10,7 +10,7 @@ from pathlib import Path
 from playwright.sync_api import expect
 
 from tests.web.conftest import People
-from tests.web.test_chat import open_room, send
+from tests.web.test_chat import message_action, open_room, send
 
 
 def test_react_live_and_who_reacted(people: People, shots: Path) -> None:
@@ -58,6 +58,6 @@ def test_react_live_and_who_reacted(people: People, shots: Path) -> None:
         "aria-pressed", "false")
 
     # Deleted by its author: the message and its reactions go.
-    on_teacher.get_by_role("button", name="Retirer").first.click()
+    message_action(on_teacher, "Retirer").click()
     expect(lea.locator(".msg.redacted")).to_have_count(1)
     expect(lea.locator(".msg.redacted .reactions")).to_have_count(0)

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.web.conftest import People
-from tests.web.test_chat import open_room, send
+from tests.web.test_chat import message_action, open_room, send
 
 SIZES = [pytest.param(False, id="desktop"), pytest.param(True, id="phone")]
 
@@ -50,11 +50,10 @@ def test_a_deletion_reason_reaches_the_author_and_moderators_only(
     send(author, text)
     expect(classmate.locator(".msg", has_text=text)).to_be_visible()
     # The classmate reports it; the teacher deletes it in the room, with a reason.
-    classmate.locator(".msg", has_text=text).get_by_role(
-        "button", name="Signaler (Chloé Dubois)").click()
+    message_action(classmate.locator(".msg", has_text=text), "Signaler (Chloé Dubois)").click()
     classmate.get_by_role("dialog").get_by_role("button", name="Valider").click()
     message = teacher.locator(".msg", has_text=text)
-    message.get_by_role("button", name="Supprimer (Chloé Dubois)").click()
+    message_action(message, "Supprimer (Chloé Dubois)").click()
     dialog = teacher.get_by_role("dialog")
     expect(dialog).to_contain_text("lue seulement par l'auteur du message, les modérateurs")
     dialog.get_by_role("textbox").fill("propos blessant")
@@ -80,7 +79,7 @@ def test_a_deletion_reason_reaches_the_author_and_moderators_only(
     # The author's own recall reads differently from a deletion.
     send(author, f"Oups ({phone})")
     mine = author.locator(".msg[data-seq]", has_text=f"Oups ({phone})")
-    mine.get_by_role("button", name="Retirer (Chloé Dubois)").click()
+    message_action(mine, "Retirer (Chloé Dubois)").click()
     expect(classmate.locator(".msg.redacted .body").last).to_have_text(
         "Message retiré par son auteur")
     expect(author.locator(".msg.redacted .body").last).to_have_text(
@@ -94,13 +93,13 @@ def test_a_reported_message_deleted_in_the_room_leaves_the_queue(people: People)
     for page in (teacher, pupil, reporter):
         open_room(page, "6eA")
     send(pupil, "Hugo sent mauvais")
-    reporter.locator(".msg", has_text="Hugo sent mauvais").get_by_role(
-        "button", name="Signaler (Léa Martin)").click()
+    message_action(reporter.locator(".msg", has_text="Hugo sent mauvais"),
+                   "Signaler (Léa Martin)").click()
     reporter.get_by_role("dialog").get_by_role("button", name="Valider").click()
     expect(reporter.get_by_role("status").filter(has_text="Signalement envoyé")).to_be_visible()
     # Recalled by its author: the report stays, and the queue says so (no empty bubble).
-    pupil.locator(".msg[data-seq]", has_text="Hugo sent mauvais").get_by_role(
-        "button", name="Retirer (Léa Martin)").click()
+    message_action(pupil.locator(".msg[data-seq]", has_text="Hugo sent mauvais"),
+                   "Retirer (Léa Martin)").click()
     expect(reporter.get_by_text("Hugo sent mauvais")).to_have_count(0)
     teacher.get_by_role("link", name="Signalements").click()
     report = teacher.locator(".report", has_text="Hugo Bernard")

@@ -144,6 +144,7 @@ async function render(): Promise<void> {
     }
     renderHeader();
     current.update?.();
+    showUnreadInTitle();
   });
   unlisten = () => {
     offCharter();
@@ -153,9 +154,19 @@ async function render(): Promise<void> {
   clear(main);
   main.append(view.el);
   document.title = `${view.title} · Préau`;
+  showUnreadInTitle();
   const skip = document.querySelector<HTMLAnchorElement>("a.skip");
   if (skip) skip.textContent = t("skip");
   root.setAttribute("data-route", charter ? "charter" : route.name);
+}
+
+/** "(3) 6eA · Préau": the unread count of every room, in the tab's title. */
+function showUnreadInTitle(): void {
+  let unread = 0;
+  for (const room of app.rooms.values()) unread += room.unread;
+  const base = document.title.replace(/^\(\d+\) /, "");
+  const wanted = unread ? `(${unread}) ${base}` : base;
+  if (document.title !== wanted) document.title = wanted;
 }
 
 document.addEventListener("click", (event) => {

@@ -45,7 +45,7 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
   const el = h("section", { class: "room-view" },
     h("div", { class: "room-main" },
       h("header", { class: "room-head" },
-        h("a", { href: "/", "data-link": true, class: "back" }, h("span", { "aria-hidden": "true" }, "← "), t("room.back")),
+        h("a", { href: "/", "data-link": true, class: "back" }, h("span", { "aria-hidden": "true" }, "← "), h("span", { class: "back-text" }, t("room.back"))),
         title, modToggle,
       ),
       onlineEl, notices, status.el, callsEl, timeline, typing, compose,
@@ -183,6 +183,7 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
   type CallRow = { call: string; name: string; study_group: boolean; status: string };
   let calls: CallRow[] | null = null;
   let callsSig = "";
+  let callsOpen: boolean | null = null; // the person's own choice, once made
 
   let callsLoading = false;
   let callsWanted = false; // a class room: its calls are shown
@@ -212,23 +213,31 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
     clear(callsEl);
     callsEl.hidden = false;
     const open = calls.filter((c) => c.status === "open");
-    callsEl.append(h("h2", null, t("call.section")));
-    callsEl.append(open.length
-      ? h("ul", { class: "call-list" }, open.map((c) => h("li", null,
+    // Folded to one line on a phone while no call is under way: the
+    // conversation keeps the screen (the person may unfold it).
+    const panel = h("details", {
+      class: "calls-panel",
+      open: callsOpen ?? (open.length > 0 || window.matchMedia("(min-width: 40rem)").matches),
+      ontoggle: (event: Event) => { callsOpen = (event.currentTarget as HTMLDetailsElement).open; },
+    }, h("summary", null, h("h2", null, t("call.section"),
+      h("span", { class: "muted small" }, ` · ${open.length ? t("call.underWay", { n: open.length }) : t("call.none")}`))));
+    callsEl.append(panel);
+    if (open.length) {
+      panel.append(h("ul", { class: "call-list" }, open.map((c) => h("li", null,
           h("a", { href: `/call/${encodeURIComponent(c.call)}?name=${encodeURIComponent(c.name)}`, "data-link": true, class: "button" },
             t("call.join", { name: c.name })),
-          c.study_group ? h("span", { class: "muted" }, ` (${t("call.studyGroup")})`) : null)))
-      : h("p", { class: "muted" }, t("call.none")));
+          c.study_group ? h("span", { class: "muted" }, ` (${t("call.studyGroup")})`) : null))));
+    }
     const actions = h("div", { class: "actions" });
     if (r.role === "moderator") {
       actions.append(h("button", { type: "button", class: "secondary", onclick: () => startCall(r, r.info.name) }, t("call.startClass")));
     }
     actions.append(h("button", { type: "button", class: "secondary", "aria-expanded": String(groupForm !== null), onclick: () => toggleGroupForm(r) }, t("call.startGroup")));
-    callsEl.append(actions);
+    panel.append(actions);
     if (r.role === "moderator" && !app.calls.sfu && app.calls.people) {
-      callsEl.append(h("p", { class: "hint" }, t("call.noSfu", { n: app.calls.people })));
+      panel.append(h("p", { class: "hint" }, t("call.noSfu", { n: app.calls.people })));
     }
-    if (groupForm) callsEl.append(groupForm);
+    if (groupForm) panel.append(groupForm);
   }
 
   async function startCall(r: RoomState, name: string, people?: string[]): Promise<void> {
@@ -277,10 +286,11 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
   function messageItem(entry: Entry): HTMLElement {
     const mine = entry.sender.id === app.me?.person.id;
     const actions: HTMLElement[] = [];
+    const more: HTMLElement[] = []; // secondary: in the message's menu, not under every message
     if (!entry.redacted && room) {
       const r = room;
       if (!mine) {
-        actions.push(h("button", {
+        more.push(h("button", {
           type: "button", class: "link", "aria-label": `${t("room.report")} (${entry.sender.name})`,
           onclick: async () => {
             const reason = await askText(t("room.reportReason"));
@@ -296,7 +306,7 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
       }
       if (r.role === "moderator" || canRecall(entry)) {
         const label = r.role === "moderator" && !mine ? t("room.delete") : t("room.recall");
-        actions.push(h("button", {
+        more.push(h("button", {
           type: "button", class: "link danger", "aria-label": `${label} (${entry.sender.name})`,
           onclick: async () => {
             const reason = r.role === "moderator" && !mine ? await askText(t("room.deleteReason")) : "";
@@ -350,9 +360,13 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
         h("time", { datetime: new Date(entry.ts).toISOString() }, formatTime(entry.ts, lang())),
         entry.ack ? h("span", { class: "tag" }, t("room.announcement")) : null,
       ),
-      entry.redacted ? h("p", { class: "body muted" }, removedText(entry)) : h("p", { class: "body" }, entry.body ?? ""),
+      entry.redacted ? h("p", { class: "body muted" }, removedText(entry)) : h("p", { class: "body" }, linkified(entry.body ?? "")),
       entry.redacted && entry.reason ? h("p", { class: "detail" }, t("room.deletedReason", { reason: entry.reason })) : null,
       actions.length ? h("div", { class: "actions" }, actions) : null,
+      more.length ? h("details", { class: "msg-menu" },
+        h("summary", { "aria-label": t("room.more", { name: entry.sender.name }), title: t("room.moreTitle") },
+          h("span", { "aria-hidden": "true" }, "⋯")),
+        h("div", { class: "actions" }, more)) : null,
       ackList,
       !entry.redacted && room ? reactionBar(room, entry, mine) : null,
     );
@@ -711,6 +725,36 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
     el, title: t("nav.home"), update,
     destroy: () => { window.clearInterval(callPoll); window.clearTimeout(muteTimer); stopCallEvents(); },
   };
+}
+
+// A web address in a message: http(s) only (never javascript: or data:),
+// trailing punctuation left out.
+const URL_IN_TEXT = /\bhttps?:\/\/[^\s<>"]+/gi;
+
+/** A message's text with its web addresses as links that open apart,
+ * without giving the page a handle on Préau (noopener noreferrer). Text
+ * nodes only: the text is never parsed as HTML. */
+export function linkified(text: string): (string | HTMLElement)[] {
+  const parts: (string | HTMLElement)[] = [];
+  let last = 0;
+  for (const match of text.matchAll(URL_IN_TEXT)) {
+    let url = match[0];
+    const trail = /[.,;:!?)\]»'’]+$/.exec(url);
+    if (trail) url = url.slice(0, -trail[0].length);
+    const start = match.index ?? 0;
+    let href: URL | null = null;
+    try {
+      href = new URL(url);
+    } catch {
+      href = null;
+    }
+    if (!href || (href.protocol !== "http:" && href.protocol !== "https:")) continue;
+    parts.push(text.slice(last, start));
+    parts.push(h("a", { href: href.href, target: "_blank", rel: "noopener noreferrer" }, url));
+    last = start + url.length;
+  }
+  parts.push(text.slice(last));
+  return parts.filter((p) => p !== "");
 }
 
 /** Whether sending the same message again may succeed: the refusals that
