@@ -5,7 +5,7 @@ updates that the other reads or integrates differently, and a pupil with a
 copy of a document can send any bytes. Each such update left the replicas
 apart for good: stock clients threw (``Unexpected case``, ``reading 'id'``),
 the browser showed other text than the export, the stored state itself became
-unreadable to Yjs. Four checks close that class (docs/collab.md, "Poisoned
+unreadable to Yjs. Five checks close that class (docs/collab.md, "Poisoned
 updates"):
 
 1. **Read alike.** The update is parsed as Yjs reads it (:mod:`collab.updates`)
@@ -15,9 +15,14 @@ updates"):
 2. **Built on what exists.** An item's origins and parent must name a struct
    the document or the update holds before it (Yjs throws on an own-client
    reference to the future); a parent must be a shared type.
-3. **In order.** An insertion's left neighbour (origin) comes before its
+3. **In its place.** Yjs gives an item the parent written in the update, or
+   its origin's, or its right origin's: both neighbours must be in the same
+   type, text content may not go into an array (nor the reverse), and a
+   struct may not rewrite the part of one the document holds with another
+   parent (collab/places.py).
+4. **In order.** An insertion's left neighbour (origin) comes before its
    right one in the document, and is not the same character.
-4. **No half characters.** Yjs counts text in UTF-16 code units and replaces
+5. **No half characters.** Yjs counts text in UTF-16 code units and replaces
    a surrogate pair it must split with two U+FFFD; yrs does not, and then
    encodes a state Yjs cannot read. An insertion next to, or a deletion
    bounded by, the middle of a pair is refused. (A stock client makes one only
@@ -38,6 +43,7 @@ from pycrdt import Doc, StickyIndex, Transaction, merge_updates
 
 from collab import updates
 from collab.codec import CodecError, var_uint
+from collab.places import Places, lookup, place_all, shape_of
 from collab.updates import ID, Parsed, Struct
 
 _GAPS = {updates.GC, updates.SKIP}
@@ -76,9 +82,13 @@ class DocIndex:
     # client -> (end clock, right origin) of its last item: typing goes on
     # from there, and its order was checked when that item came.
     typing: dict[int, tuple[int, ID | None]] = field(default_factory=dict)
+    places: Places = field(default_factory=Places)
 
     def add(self, parsed: Parsed) -> None:
         _index(parsed.structs, self.types, self.low_surrogates)
+        placed, _ = place_all(parsed.structs, self.places)
+        for item, place in zip(parsed.structs, placed, strict=True):
+            self.places.record(item, place)
         for item in parsed.structs:  # in wire order: per client, clock order
             if item.kind not in (updates.GC, updates.SKIP):
                 self.typing[item.client] = (item.clock + item.length, item.right)
@@ -107,6 +117,7 @@ def check(parsed: Parsed, update: bytes, index: DocIndex, state: dict[int, int])
         if _normal(parsed) != _normal(again):
             raise Poisoned("Yjs and yrs read it differently")
     _check_references(parsed, index, state)
+    _check_places(parsed, index, state)
     return canonical
 
 
@@ -161,6 +172,29 @@ def _check_references(parsed: Parsed, index: DocIndex, state: dict[int, int]) ->
         for start, length in ranges:
             if length and (lows.has(client, start) or lows.has(client, start + length)):
                 raise Poisoned("a deletion splits a character in two")
+
+
+def _check_places(parsed: Parsed, index: DocIndex, state: dict[int, int]) -> None:
+    """Every item goes where Yjs and yrs both put it (collab/places.py)."""
+    placed, own = place_all(parsed.structs, index.places)
+    for item, place in zip(parsed.structs, placed, strict=True):
+        if item.kind in (updates.GC, updates.SKIP):
+            continue
+        if item.origin is not None and item.right is not None:
+            left = lookup(item.origin, own, index.places)
+            right = lookup(item.right, own, index.places)
+            if left is not None and right is not None and left != right:
+                raise Poisoned("an insertion's neighbours are in different places")
+        held = state.get(item.client, 0)
+        if item.clock < held < item.clock + item.length:
+            kept = index.places.at(item.client, held - 1)
+            if kept is not None and kept != place:
+                raise Poisoned("a change rewrites part of what the document holds")
+        shape = shape_of(item.kind)
+        if place is not None and place[1] is None and shape is not None:
+            established = index.places.shapes.get(place[0]) or own.shapes.get(place[0])
+            if established is not None and established != shape:
+                raise Poisoned("content that does not belong in that place")
 
 
 def check_placed(parsed: Parsed, index: DocIndex, doc: Doc[Any]) -> None:

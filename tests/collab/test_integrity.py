@@ -216,6 +216,45 @@ def test_an_item_whose_parent_is_a_character_is_refused(abcdef: Server) -> None:
     assert abcdef.take(_item_update(7, 0, [item])) == "an item's parent is not a shared type"
 
 
+def _any_item(values: bytes, count: int, origin: tuple[int, int] | None = None,
+              root: bytes | None = None) -> bytes:
+    if origin is not None:
+        head = bytes([0x80 | 8]) + var_uint(origin[0]) + var_uint(origin[1])
+    else:
+        head = bytes([8]) + var_uint(1) + var_bytes(root or b"list")
+    return head + var_uint(count) + values
+
+
+def test_an_insertion_between_two_types_is_refused(abcdef: Server) -> None:
+    abcdef.take_all([_item_update(12, 0, [_any_item(b"\x7d\x01\x7d\x02", 2)])])
+    update = _item_update(7, 0, [_string_item("Z", (BASE_CLIENT, 2), (12, 1))])
+    assert abcdef.take(update) == "an insertion's neighbours are in different places"
+
+
+def test_array_values_inside_text_are_refused(abcdef: Server) -> None:
+    update = _item_update(7, 0, [_any_item(b"\x7d\x01", 1, origin=(BASE_CLIENT, 2))])
+    assert abcdef.take(update) == "content that does not belong in that place"
+
+
+def test_a_struct_rewriting_part_of_a_held_one_elsewhere_is_refused(oracle: YjsOracle) -> None:
+    """Found by the property test: a merged update whose first struct starts
+    a clock early, in the document's text, while it says it goes into an
+    array; Yjs and yrs put the rest in different places."""
+    session = oracle.make([{"insert": [0, "abc", None]}, {"embed": [0, {"image": "x.png"}]},
+                           {"array": [1, 2.5]}, {"insert": [0, "abc", None]}])
+    assert session is not None
+    server = Server()
+    server.take_all(session[:2])
+    merged = updates.parse(merge_updates(*session[2:]))
+    first = merged.structs[0]
+    assert first.parent == ("root", "list")
+    damaged = bytearray(merge_updates(*session[2:]))
+    at = len(var_uint(1) + var_uint(len(merged.structs)) + var_uint(first.client))
+    assert damaged[at] == first.clock  # the first struct's clock
+    damaged[at] -= 1
+    assert server.take(bytes(damaged)) == "a change rewrites part of what the document holds"
+
+
 def test_a_client_listed_twice_is_unreadable(abcdef: Server) -> None:
     block = var_uint(1) + var_uint(7) + var_uint(0) + _string_item("Z", (BASE_CLIENT, 5))
     update = var_uint(2) + block + block + b"\x00"

@@ -119,11 +119,14 @@ function make (steps) {
 const rl = readline.createInterface({ input: process.stdin })
 rl.on('line', (line) => {
   const cmd = JSON.parse(line)
-  let answer
-  if (cmd.op === 'apply') answer = apply(cmd.updates)
-  else if (cmd.op === 'make') {
-    try { answer = make(cmd.steps) } catch (error) { answer = { ok: false, error: String(error) } }
+  let answer = { ok: false, error: 'unknown op' }
+  try {
+    if (cmd.op === 'apply') answer = apply(cmd.updates)
+    else if (cmd.op === 'make') answer = make(cmd.steps)
+  } catch (error) {
+    answer = { ok: false, error: String(error) }
   }
-  else answer = { ok: false, error: 'unknown op' }
-  process.stdout.write(JSON.stringify(answer) + '\n')
+  // BigInts (lib0 "any" tag 122) are not JSON: written as {"bigint": "…"}.
+  const bigints = (key, value) => typeof value === 'bigint' ? { bigint: value.toString() } : value
+  process.stdout.write(JSON.stringify(answer, bigints) + '\n')
 })
