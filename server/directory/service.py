@@ -149,6 +149,24 @@ class Directory:
             return None
         return target
 
+    async def children(self, parent: Member) -> list[dict[str, str]]:
+        """A parent's children in their school, each with its class(es):
+        ``[{"id", "name", "class"}]`` by name (families share surnames, so a
+        parent is named with their child: "parent de Léa Martin (6eA)")."""
+        view = await self.school(parent.school_id)
+        if view is None:
+            return []
+        found = []
+        for child_id in parent.children:
+            child = view.members.get(child_id)
+            if child is None:
+                continue
+            classes = sorted(view.classes[c].name for c in child.classes if c in view.classes)
+            found.append({"id": child.id, "name": child.display_name,
+                          "class": ", ".join(classes)})
+        found.sort(key=lambda c: (c["name"], c["id"]))
+        return found
+
     async def reachable_people(self, viewer: Member, name_part: str, limit: int) -> list[Member]:
         """The people of ``viewer``'s school they may reach (themselves aside)
         whose name contains ``name_part`` (casefolded), by name, at most ``limit``."""

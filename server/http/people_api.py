@@ -4,10 +4,13 @@ directory service decides (server/directory/service.py)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Any
+
+from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from server.directory.model import Member, Profile
 from server.errors import ErrorCode, PreauError, bad_request, not_found
 from server.http.common import PersonOut, member_of, person_wire, services
 from server.http.openapi import Endpoint
@@ -24,8 +27,15 @@ class RoomOut(BaseModel):
     people: list[str] | None = None  # a private conversation's person ids
 
 
+class ChildOut(BaseModel):
+    id: str
+    name: str
+    class_: str = Field(alias="class")  # the child's class name(s)
+
+
 class MeOut(BaseModel):
     person: PersonOut
+    children: list[ChildOut] | None = None  # a parent's, named on their home page
     login: str
     is_admin: bool
     school: dict[str, str]
@@ -36,8 +46,23 @@ class MeOut(BaseModel):
     charter_version: int
 
 
+class CardOut(PersonOut):
+    # A parent, as teachers and staff see them: whose parent (name, class).
+    children: list[ChildOut] | None = None
+
+
 class PeopleOut(BaseModel):
-    people: list[PersonOut]
+    people: list[CardOut]
+
+
+async def card(request: Request, viewer: Member, target: Member) -> dict[str, Any]:
+    """A person as ``viewer`` sees them: a parent comes with their children
+    (name and class) for the school's teachers and staff, who must tell
+    apart parents sharing a surname; other viewers get the name and profile."""
+    wire: dict[str, Any] = dict(person_wire(target))
+    if target.profile is Profile.PARENT and viewer.profile in (Profile.TEACHER, Profile.STAFF):
+        wire["children"] = await services(request).directory.children(target)
+    return wire
 
 
 async def me(request: Request) -> Response:
@@ -53,8 +78,12 @@ async def me(request: Request) -> Response:
             "person": person_wire(member), "login": found.login, "is_admin": found.is_admin,
             "school": {"id": view.school.id, "name": view.school.name}, "rooms": [], **charter,
         })
+    extra: dict[str, Any] = {}
+    if member.profile is Profile.PARENT:  # named on the home page
+        extra["children"] = await node.directory.children(member)
     return JSONResponse({
         "person": person_wire(member),
+        **extra,
         "login": found.login,
         "is_admin": found.is_admin,
         "school": {"id": view.school.id, "name": view.school.name},
@@ -69,7 +98,7 @@ async def person(request: Request) -> Response:
     target = await services(request).directory.reachable(viewer, request.path_params["person"])
     if target is None:  # out of reach answers exactly as unknown
         raise not_found("no such person")
-    return JSONResponse(person_wire(target))
+    return JSONResponse(await card(request, viewer, target))
 
 
 async def directory_search(request: Request) -> Response:
@@ -79,13 +108,13 @@ async def directory_search(request: Request) -> Response:
     if len(query) > 100:
         raise bad_request("q has at most 100 characters")
     people = await services(request).directory.reachable_people(viewer, query, MAX_RESULTS)
-    return JSONResponse({"people": [person_wire(m) for m in people]})
+    return JSONResponse({"people": [await card(request, viewer, m) for m in people]})
 
 
 ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/api/me", "Who am I, my school and my rooms", me, response=MeOut),
     Endpoint("GET", "/api/people/{person}", "A person within my circle of trust", person,
-             response=PersonOut),
+             response=CardOut),
     Endpoint("GET", "/api/directory", "People I may reach, by name", directory_search,
              response=PeopleOut, query={"q": "part of a name"}),
 ]

@@ -89,3 +89,30 @@ def test_health_names_node_store_and_broker(live: LiveServer) -> None:
     broker = health["broker"]
     assert isinstance(broker, dict)
     assert (broker["ok"], broker["kind"]) == (True, "memory")
+
+
+async def test_a_parent_is_named_with_their_child_for_teachers_and_on_their_home(
+    live: LiveServer,
+) -> None:
+    # Families share surnames: "Camille Martin" is told apart as Léa Martin's parent.
+    teacher = await live.client("Claire Lefèvre")
+    parent = await live.client("Camille Martin")
+    pupil = await live.client("Léa Martin")
+    try:
+        found = (await teacher.get("/api/directory", q="martin"))["people"]
+        camille = next(p for p in found if p["name"] == "Camille Martin")
+        assert camille["children"] == [
+            {"id": pupil.person["id"], "name": "Léa Martin", "class": "6eA"}]
+        card = await teacher.get(f"/api/people/{camille['id']}")
+        assert card["children"] == camille["children"]
+        assert "children" not in next(p for p in found if p["name"] == "Léa Martin")
+        # The parent's home names their child; nobody else gets a children list.
+        assert (await parent.me())["children"] == camille["children"]
+        assert "children" not in await pupil.me()
+        # A parent seen by another parent or a pupil: name and profile only.
+        for viewer in (pupil,):
+            seen = (await viewer.get("/api/directory", q="lefèvre"))["people"]
+            assert all("children" not in p for p in seen)
+    finally:
+        for client in (teacher, parent, pupil):
+            await client.close()

@@ -8,8 +8,21 @@ import { Frame, Live, LiveState, OpError } from "./live";
 import { Held, Person, RoomInfo, RoomState } from "./model";
 import type { MoodSummary } from "./views/mood";
 
+export interface Child {
+  id: string;
+  name: string;
+  class: string;
+}
+
+/** A person as the server shows them to me: a parent comes with their
+ * children for teachers and staff (families share surnames). */
+export interface Card extends Person {
+  children?: Child[];
+}
+
 export interface Me {
   person: Person;
+  children?: Child[]; // a parent's own
   login: string;
   is_admin: boolean;
   school: { id: string; name: string };
@@ -32,6 +45,8 @@ export class App {
   private callListeners = new Set<(frame: Frame) => void>();
   private eventListeners = new Map<string, Set<(frame: Frame) => void>>();
   private redrawQueued = false;
+  private cards = new Map<string, Card | null>();
+  private asked = new Set<string>();
 
   constructor(private readonly onSessionEnded: () => void) {}
 
@@ -48,6 +63,23 @@ export class App {
       this.redrawQueued = false;
       for (const listener of [...this.listeners]) listener();
     });
+  }
+
+  /** A person's card, asked once per page (who is whose parent does not
+   * change while one reads): undefined until it comes (the app redraws
+   * then), null when out of reach. */
+  cardOf(id: string): Card | null | undefined {
+    if (this.cards.has(id)) return this.cards.get(id);
+    if (!this.asked.has(id)) {
+      this.asked.add(id);
+      api<Card>("GET", `/api/people/${encodeURIComponent(id)}`)
+        .catch(() => null)
+        .then((card) => {
+          this.cards.set(id, card);
+          this.changed();
+        });
+    }
+    return undefined;
   }
 
   get isModeratorProfile(): boolean {

@@ -33,6 +33,19 @@ export function askText(label: string, multiline = false): Promise<string | null
   });
 }
 
+/** "Léa Martin (6eA), Tom Martin (4eB)": a parent's children, to tell
+ * apart families sharing a surname. */
+export function childrenText(children: { name: string; class: string }[]): string {
+  return children.map((c) => (c.class ? t("people.child", { name: c.name, class: c.class }) : c.name)).join(", ");
+}
+
+/** Who a person is, beyond their name: "parent de Léa Martin (6eA)" for a
+ * parent whose children the server showed me, else their profile. */
+export function personContext(card: { profile: string; children?: { name: string; class: string }[] }): string {
+  if (card.children?.length) return t("people.parentOf", { children: childrenText(card.children) });
+  return t(`profile.${card.profile}` as "profile.pupil");
+}
+
 export function describeError(error: unknown): string {
   if (error instanceof ApiError) {
     return errorText(error.code, error.message, { retry_after: error.retryAfter, until: error.until });

@@ -10,7 +10,7 @@ import type { View } from "../router";
 import type { DocumentMeta } from "./document";
 import { moodCard } from "./mood";
 import { roomTitle } from "./room";
-import { describeError, statusLine } from "../ui";
+import { childrenText, describeError, personContext, statusLine } from "../ui";
 
 export function homeView(app: App, go: (path: string) => void): View {
   const status = statusLine();
@@ -18,16 +18,31 @@ export function homeView(app: App, go: (path: string) => void): View {
   const el = h("section", { "aria-labelledby": "home-title" },
     h("h1", { id: "home-title" }, t("home.hello", { name: app.me?.person.name ?? "" })),
     h("p", { class: "school" }, app.me?.school.name ?? ""),
+    app.me?.children?.length
+      ? h("p", { class: "children" }, t("home.myChildren", { children: childrenText(app.me.children) }))
+      : null,
     status.el,
     body,
   );
+
+  /** A conversation's other people, for teachers and staff: a parent
+   * named with their child ("Camille Martin, parent de Léa Martin (6eA)"). */
+  function others(room: RoomState): string[] {
+    const profile = app.me?.person.profile;
+    if (room.info.kind !== "private" || (profile !== "teacher" && profile !== "staff")) return [];
+    return (room.info.people ?? []).filter((id) => id !== app.me?.person.id)
+      .map((id) => app.cardOf(id))
+      .filter((card) => card?.children?.length)
+      .map((card) => `${card!.name}, ${personContext(card!)}`);
+  }
 
   function roomItem(room: RoomState): HTMLElement {
     const unread = room.unread;
     const online = [...room.online.entries()].filter(([id]) => id !== app.me?.person.id).map(([, name]) => name);
     return h("li", { class: "room-item" },
       h("a", { href: `/room/${encodeURIComponent(room.info.id)}`, "data-link": true, class: "room-link", "data-room": room.info.id },
-        h("span", { class: "room-name" }, roomTitle(room.info, app.me?.person.name)),
+        h("span", { class: "room-name" }, roomTitle(room.info, app.me?.person.name),
+          others(room).map((who) => h("span", { class: "context muted small" }, ` · ${who}`))),
         unread > 0 ? h("span", { class: "badge", "aria-label": t("home.unread", { n: unread }) }, String(unread)) : null,
       ),
       online.length

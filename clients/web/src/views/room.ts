@@ -8,7 +8,7 @@ import { clear, formatTime, h, Keyed, patch } from "../dom";
 import { errorText, lang, t } from "../i18n";
 import { REACTIONS, type Entry, type Outgoing, type RoomInfo, type RoomState } from "../model";
 import type { View } from "../router";
-import { askText, describeError, statusLine } from "../ui";
+import { askText, describeError, personContext, statusLine } from "../ui";
 
 interface MemberRow {
   id: string;
@@ -22,6 +22,7 @@ interface MemberRow {
 export function roomView(app: App, roomId: string, go: (path: string) => void): View {
   const status = statusLine();
   const title = h("h1", { id: "room-title" }, "…");
+  const context = h("p", { class: "room-context muted" });
   const onlineEl = h("p", { class: "online" });
   const notices = h("div", { class: "notices" });
   const list = h("ol", { class: "messages" });
@@ -48,7 +49,7 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
         h("a", { href: "/", "data-link": true, class: "back" }, h("span", { "aria-hidden": "true" }, "← "), h("span", { class: "back-text" }, t("room.back"))),
         title, modToggle,
       ),
-      onlineEl, notices, status.el, callsEl, timeline, typing, compose,
+      context, onlineEl, notices, status.el, callsEl, timeline, typing, compose,
     ),
     modPanel,
   );
@@ -470,7 +471,7 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
     }
     patch(memberList, (members ?? []).map((m) => ({
       key: m.id,
-      sig: JSON.stringify([m, r.online.has(m.id)]),
+      sig: JSON.stringify([m, r.online.has(m.id), parentContext(m)]),
       make: () => memberItem(r, m),
     })));
   }
@@ -544,6 +545,13 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
     return form;
   }
 
+  /** "parent de Léa Martin (6eA)" for a parent in the members list. */
+  function parentContext(m: MemberRow): string {
+    if (m.profile !== "parent") return "";
+    const card = app.cardOf(m.id);
+    return card?.children?.length ? personContext(card) : "";
+  }
+
   function memberItem(r: RoomState, m: MemberRow): HTMLElement {
     const act = (op: string, extra: Record<string, unknown> = {}) => async () => {
       try {
@@ -559,7 +567,8 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
     const muted = m.muted_until && m.muted_until > Date.now();
     if (muted) state.push(t("mod.mutedUntil", { time: formatTime(m.muted_until!, lang()) }));
     return h("li", { class: "member" },
-      h("span", null, m.name, r.online.has(m.id) ? h("span", { class: "dot", role: "img", "aria-label": t("room.online") }) : null),
+      h("span", null, m.name, parentContext(m) ? h("span", { class: "muted small" }, ` · ${parentContext(m)}`) : null,
+        r.online.has(m.id) ? h("span", { class: "dot", role: "img", "aria-label": t("room.online") }) : null),
       state.length ? h("span", { class: "muted" }, ` (${state.join(", ")})`) : null,
       m.role === "member"
         ? h("div", { class: "actions" },
@@ -632,6 +641,13 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
     }
     const name = roomTitle(r.info, app.me?.person.name);
     title.textContent = name;
+    // A conversation with a parent, for a teacher: whose parent they are.
+    const myProfile = app.me?.person.profile;
+    const who = r.info.kind === "private" && (myProfile === "teacher" || myProfile === "staff")
+      ? (r.info.people ?? []).filter((id) => id !== app.me?.person.id).map((id) => app.cardOf(id))
+        .filter((card) => card?.children?.length).map((card) => `${card!.name}, ${personContext(card!)}`)
+      : [];
+    if (context.textContent !== who.join(" · ")) context.textContent = who.join(" · ");
     document.title = `${name} · Préau`;
     const others = [...r.online.entries()].filter(([id]) => id !== app.me?.person.id).map(([, n]) => n);
     onlineEl.textContent = others.length ? `${t("room.online")} : ${others.join(", ")}` : "";

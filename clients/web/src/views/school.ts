@@ -6,7 +6,8 @@ import type { App } from "../app";
 import { clear, formatDateTime, formatTime, h } from "../dom";
 import { lang, t } from "../i18n";
 import type { View } from "../router";
-import { askText, describeError, statusLine } from "../ui";
+import type { Card } from "../app";
+import { askText, describeError, personContext, statusLine } from "../ui";
 import { removedText } from "./room";
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -171,7 +172,7 @@ export function newConversationView(app: App, go: (path: string) => void): View 
 
   async function find(): Promise<void> {
     try {
-      const { people } = await api<{ people: { id: string; name: string; profile: string }[] }>(
+      const { people } = await api<{ people: Card[] }>(
         "GET", `/api/directory?q=${encodeURIComponent(search.value.trim())}`,
       );
       clear(results);
@@ -191,7 +192,7 @@ export function newConversationView(app: App, go: (path: string) => void): View 
             }
           },
         }, t("new.open", { name: person.name }), " ",
-          h("span", { class: "muted" }, `(${t(`profile.${person.profile}` as "profile.pupil")})`))));
+          h("span", { class: "muted" }, `· ${personContext(person)}`))));
       }
     } catch (error) {
       status.say(describeError(error), "error");
