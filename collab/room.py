@@ -23,32 +23,31 @@ arrive by broker, at most once and in any order across nodes: they are
 applied in seq order (which is causal order, see ``_integrate``), and a gap
 makes the room read the missing seqs from the store (``_catch_up``).
 
-A refused update is never stored, but the client that sent it keeps it in
-its copy, and every later change of that copy builds on it. So the room
-remembers (in the store, for every node) the Yjs client ids whose changes it
-refused, from the first refused clock on, and refuses whatever carries,
-builds on or deletes their refused structs; the connection that sent it is
-*diverged* and its later updates are refused too. A reason ending with
+A refused update is never stored, but the client that sent it keeps it: the
+room remembers the refused Yjs copies (collab/refusals.py, stored for every
+node) and refuses whatever carries, builds on or deletes their refused
+structs; the connection that sent it is *diverged* and its later updates are
+refused too. A reason ending with
 ``[refused-edit]`` tells the client: drop this copy and start a new one
 (a new Y.Doc, so a new client id) from the server's state. The web client
 does so by itself (docs/collab.md, "Refused edits").
 
-Awareness (cursors, names) is never stored. Each client id belongs to the
-connection that first announced it. Stock y-websocket clients send back every
-awareness state they receive: such a relay (an entry for an id owned by
-another live connection, with an older clock, or the owner's latest clock
-and the same state, or a removal) is dropped silently and does not count
-against the frame budget. Only a real attempt to change someone else's state
-(an entry for an id owned by another live connection, with a newer clock or
-a different state at the same clock) is refused, so nobody can move someone
-else's cursor or rename them. A closing connection's ids are removed and the
-removal broadcast, as the Yjs reference server does.
+Awareness (cursors, names) is never stored; who holds which client id, and
+what counts as a relay or a forgery, is collab/awareness.py.
+
+Why this module is ~800 lines: it is the one place where a document's
+connections, replica, store and broker meet, and its steps must be read
+together to see that "relayed means stored" and "refused means never stored
+nor relayed" hold on every path. Every decision that needs no I/O already
+lives apart: the wire codec (codec.py), what an update is and whether Yjs
+integrates it as yrs does (updates.py, integrity.py, places.py), refused
+copies (refusals.py), awareness ownership (awareness.py), seq ordering
+(ordered.py) and compaction (compaction.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -58,7 +57,8 @@ from typing import Any, Protocol
 
 from pycrdt import Doc
 
-from collab import codec, crdt, envelope, integrity, updates
+from collab import codec, crdt, envelope, integrity, refusals, updates
+from collab.awareness import AwarenessTable, Claim, with_real_name
 from collab.compaction import compact
 from collab.ordered import OrderedFeed, Released
 from collab.ports import Access, Authoriser, Broker, DocumentStore, StoredLog, Subscription
@@ -131,26 +131,6 @@ class Limits:
 
 
 @dataclass(slots=True)
-class _Slot:
-    """The latest awareness entry of one client id, and who owns that id."""
-
-    clock: int
-    state: str
-    owner: str | None  # "node/connection"; None once removed
-    seen: float  # monotonic time of the last renewal
-    person: str = ""  # whose connection owns (or last owned) it; "" unknown
-
-
-class _Claim(StrEnum):
-    """What an awareness entry from a connection is, given who owns its id."""
-
-    OWN = "own"  # the connection's own id
-    CLAIM = "claim"  # a new id for it (or its own person's, back after a reconnect)
-    RELAY = "relay"  # a stock client sending back what it received: dropped silently
-    FORGED = "forged"  # a change to another live connection's state: refused
-
-
-@dataclass(slots=True)
 class _PeerState:
     owner: str
     client_ids: set[int] = field(default_factory=set)
@@ -192,7 +172,7 @@ class DocumentRoom:
         self.log_bytes = 0  # their size
         self.stored_bytes = 0  # snapshot + log: what the document size limit bounds
         self._encoded: bytes | None = None  # the whole state, encoded once per change
-        self._awareness: dict[int, _Slot] = {}
+        self.awareness = AwarenessTable(broker.node_id, limits.awareness_timeout_s, monotonic)
         # Yjs client id -> first refused clock: structs from there on hold
         # refused changes (shared with every node through the store).
         self.refused: dict[int, int] = {}
@@ -257,7 +237,7 @@ class DocumentRoom:
         state = _PeerState(f"{self.broker.node_id}/{peer.id}")
         self._peer_state[peer.id] = state
         peer.send(codec.sync_step1(self.doc.get_state()))
-        entries = self._live_awareness()
+        entries = self.awareness.live()
         if entries:
             peer.send(codec.awareness(entries))
             state.relay_credit += 1
@@ -265,19 +245,11 @@ class DocumentRoom:
     async def leave(self, peer: Peer) -> None:
         """Drop a connection; remove its awareness entries everywhere."""
         self.peers.pop(peer.id, None)
-        self._forget_removed()
+        self.awareness.forget_removed()
         state = self._peer_state.pop(peer.id, None)
         if state is None or not state.client_ids:
             return
-        removed = []
-        for client_id in state.client_ids:
-            slot = self._awareness.get(client_id)
-            if slot is None or slot.owner != state.owner:
-                continue
-            slot.clock += 1
-            slot.state = "null"
-            slot.owner = None
-            removed.append(codec.AwarenessEntry(client_id, slot.clock, "null"))
+        removed = self.awareness.remove_owned(state.owner, state.client_ids)
         if removed:
             entries = tuple(removed)
             self._relay_awareness(entries, origin=None)
@@ -317,7 +289,7 @@ class DocumentRoom:
         elif isinstance(message, codec.Awareness):
             return await self._client_awareness(peer, state, message.entries, len(frame))
         elif isinstance(message, codec.QueryAwareness):
-            peer.send(codec.awareness(self._live_awareness()))
+            peer.send(codec.awareness(self.awareness.live()))
             state.relay_credit = min(state.relay_credit + 1, MAX_RELAY_CREDIT)
         # A client never sends permission-denied; if one does, there is nothing to do.
         return True
@@ -355,7 +327,7 @@ class DocumentRoom:
             await self._refuse_edit(peer, state, ids, Refusal.TOO_LARGE,
                                     f"update larger than {limits.max_update_bytes} bytes")
             return
-        if ids is not None and self._touches_refused(ids):
+        if ids is not None and refusals.touches(self.refused, ids):
             await self._refuse_edit(
                 peer, state, ids, Refusal.FORBIDDEN,
                 "this copy holds a change that was refused: start again from the saved document",
@@ -513,23 +485,6 @@ class DocumentRoom:
         return True
 
     # -- refused edits ---------------------------------------------------------
-    def _touches_refused(self, ids: updates.UpdateIds) -> bool:
-        """Does the update carry, build on or delete a refused change?"""
-        refused = self.refused
-        if not refused:
-            return False
-        for client, (_, end) in ids.structs.items():
-            if client in refused and end > refused[client]:
-                return True
-        for client, clock in ids.references.items():
-            if client in refused and clock >= refused[client]:
-                return True
-        for client, ranges in ids.deletes.items():
-            if client in refused and any(
-                    length and start + length > refused[client] for start, length in ranges):
-                return True
-        return False
-
     def _brings_nothing(self, ids: updates.UpdateIds) -> bool:
         """Does the replica hold every struct and deletion of the update already?"""
         known = updates.read_state_vector(self.doc.get_state())
@@ -553,19 +508,9 @@ class DocumentRoom:
         self._refuse(peer, code, f"{message} {REFUSED_EDIT}")
         state.diverged = True
         known = updates.read_state_vector(self.doc.get_state())
-        marks: dict[int, int] = {}
-        if ids is not None:
-            for client, (start, end) in ids.structs.items():
-                held = known.get(client, 0)
-                if end > held:
-                    marks[client] = max(start, held)
-        for client in state.client_ids:  # its awareness ids: its own Yjs client id
-            marks.setdefault(client, known.get(client, 0))
-        new = {c: clock for c, clock in marks.items()
-               if c not in self.refused or clock < self.refused[c]}
+        new = refusals.merge(self.refused, refusals.marks(ids, state.client_ids, known))
         if not new:
             return
-        self.refused.update(new)
         try:
             await self.store.refuse_clients(self.document_id, new, self.now_ms())
         except Exception:
@@ -574,9 +519,7 @@ class DocumentRoom:
         await self._publish(envelope.refused(new))
 
     def _remote_refused(self, clients: dict[int, int]) -> None:
-        for client, clock in clients.items():
-            if client not in self.refused or clock < self.refused[client]:
-                self.refused[client] = clock
+        refusals.merge(self.refused, clients)
 
     async def server_update(self, data: bytes, person_id: str) -> int:
         """An update made by the server on someone's behalf (a restore): stored,
@@ -667,11 +610,11 @@ class DocumentRoom:
         accepted: list[codec.AwarenessEntry] = []
         relayed = forged = too_many = False
         for entry in entries:
-            claim = self._claim(entry, state, peer.person_id)
-            if claim is _Claim.RELAY:
+            claim = self.awareness.claim(entry, state.owner, peer.person_id)
+            if claim is Claim.RELAY:
                 relayed = True
                 continue
-            if claim is _Claim.FORGED:
+            if claim is Claim.FORGED:
                 forged = True
                 continue
             if (entry.client_id not in state.client_ids
@@ -682,8 +625,8 @@ class DocumentRoom:
                 # Its Yjs copy is one whose change was refused (a reconnect):
                 # whatever it sends is refused until it starts a new copy.
                 state.diverged = True
-            entry = _with_real_name(entry, peer.name)
-            if self._apply_awareness(entry, state.owner, peer.person_id):
+            entry = with_real_name(entry, peer.name)
+            if self.awareness.apply(entry, state.owner, peer.person_id):
                 if entry.removed:
                     state.client_ids.discard(entry.client_id)
                 else:
@@ -703,49 +646,6 @@ class DocumentRoom:
             return False
         return True
 
-    def _claim(self, entry: codec.AwarenessEntry, state: _PeerState, person: str) -> _Claim:
-        """Whose entry this is. A stock client echoes every state it receives
-        with the clock and state it got (JSON re-serialised), and a removal
-        (state null, same clock) when a state was not renewed for 30 s on
-        its side: all of that is a relay. Changing another live
-        connection's state takes a newer clock or another state: forged."""
-        slot = self._awareness.get(entry.client_id)
-        if slot is None:
-            return _Claim.CLAIM
-        if slot.owner == state.owner:
-            return _Claim.OWN
-        if slot.owner is not None and not self._stale(slot):
-            if entry.clock < slot.clock:
-                return _Claim.RELAY
-            if entry.clock == slot.clock and (
-                    entry.removed or _same_state(entry.state, slot.state)):
-                return _Claim.RELAY
-            return _Claim.FORGED
-        # Nobody holds it now (its connection left, or its node went quiet).
-        if slot.person and slot.person == person:
-            return _Claim.CLAIM  # the same person back (y-websocket keeps its id)
-        if entry.clock > slot.clock:
-            return _Claim.CLAIM
-        return _Claim.RELAY  # an echo of a departed state
-
-    def _apply_awareness(self, entry: codec.AwarenessEntry, owner: str, person: str) -> bool:
-        """Yjs' rule: a higher clock wins; at equal clocks only a removal does."""
-        slot = self._awareness.get(entry.client_id)
-        if slot is not None:
-            newer = entry.clock > slot.clock or (
-                entry.clock == slot.clock and entry.removed and slot.state != "null"
-            )
-            # A new owner (the previous one left or went stale) starts afresh.
-            if not newer and slot.owner == owner:
-                return False
-        now = self.monotonic()
-        if entry.removed:
-            self._awareness[entry.client_id] = _Slot(entry.clock, "null", None, now, person)
-        else:
-            self._awareness[entry.client_id] = _Slot(entry.clock, entry.state, owner, now,
-                                                     person)
-        return True
-
     def _relay_awareness(
         self, entries: tuple[codec.AwarenessEntry, ...], origin: Peer | None
     ) -> None:
@@ -763,36 +663,9 @@ class DocumentRoom:
     def _owner_tag(self, state: _PeerState, peer: Peer) -> str:
         return f"{state.owner}#{peer.person_id}"
 
-    def _forget_removed(self) -> None:
-        """Drop removed entries once stale, so a long-lived room stays small
-        (their clock no longer matters: a returning client restarts above it
-        or is a new owner)."""
-        limit = self.monotonic() - self.limits.awareness_timeout_s
-        for client_id in [c for c, slot in self._awareness.items()
-                          if slot.owner is None and slot.seen < limit]:
-            del self._awareness[client_id]
-
-    def _stale(self, slot: _Slot) -> bool:
-        if slot.owner is not None and slot.owner.startswith(self.broker.node_id + "/"):
-            return False  # a connection of this node holds its ids while it is open
-        return self.monotonic() - slot.seen > self.limits.awareness_timeout_s
-
-    def _live_awareness(self) -> tuple[codec.AwarenessEntry, ...]:
-        return tuple(
-            codec.AwarenessEntry(client_id, slot.clock, slot.state)
-            for client_id, slot in self._awareness.items()
-            if slot.state != "null" and not self._stale(slot)
-        )
-
     def _remote_awareness(self, tag: str, entries: tuple[codec.AwarenessEntry, ...]) -> None:
         owner, _, person = tag.partition("#")  # "node/connection#person" (envelope.py)
-        accepted = []
-        for entry in entries:
-            slot = self._awareness.get(entry.client_id)
-            if slot is not None and slot.owner not in (None, owner) and not self._stale(slot):
-                continue  # the id is held here (or by a third node): keep the holder's
-            if self._apply_awareness(entry, owner, person):
-                accepted.append(entry)
+        accepted = self.awareness.remote(owner, person, entries)
         if accepted:
             self._relay_awareness(tuple(accepted), origin=None)
 
@@ -937,35 +810,3 @@ class DocumentRoom:
             log.exception("document %s: compaction failed", self.document_id)
             return
         self._sizes(stored)
-
-
-def _with_real_name(entry: codec.AwarenessEntry, name: str) -> codec.AwarenessEntry:
-    """The entry with ``user.name`` set to the person's real name.
-
-    Editors show ``user.name`` next to each cursor (y-quill, y-prosemirror,
-    y-codemirror): left to the client, a pupil could appear as their teacher.
-    A state without ``user`` is left alone (nothing is shown as a name).
-    """
-    if entry.removed:
-        return entry
-    value = json.loads(entry.state)  # a JSON object: the codec checked it
-    user = value.get("user")
-    if user is None:
-        return entry
-    if isinstance(user, dict) and user.get("name") == name:
-        return entry
-    value["user"] = {**user, "name": name} if isinstance(user, dict) else {"name": name}
-    return codec.AwarenessEntry(
-        entry.client_id, entry.clock,
-        json.dumps(value, ensure_ascii=False, separators=(",", ":")),
-    )
-
-
-def _same_state(relayed: str, held: str) -> bool:
-    """The same awareness state, as JSON values (a relay re-serialises it)."""
-    if relayed == held:
-        return True
-    try:
-        return bool(json.loads(relayed) == json.loads(held))
-    except ValueError:
-        return False

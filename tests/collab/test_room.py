@@ -241,7 +241,7 @@ async def test_awareness_ids_per_connection_are_bounded() -> None:
         await room.receive(lea, codec.awareness(flood))
         await lea.pump()
         assert lea.denied == ["too_large: too many awareness client ids"]
-        assert len(room._live_awareness()) == 2
+        assert len(room.awareness.live()) == 2
     finally:
         await world.close()
 

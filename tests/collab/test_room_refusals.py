@@ -97,7 +97,7 @@ async def test_echoes_across_nodes_are_dropped_and_the_owner_is_known(world: Wor
     await hugo.connect(room_b)
     await room_a.receive(lea, codec.awareness([Entry(7, 1, '{"a":1}')]))
     await settle(hugo, until=lambda: 7 in hugo.awareness)
-    assert room_b._awareness[7].person == "lea"
+    assert room_b.awareness[7].person == "lea"
     assert not await room_b.receive(hugo, codec.awareness([Entry(7, 1, '{"a":1}')]))
     await room_b.receive(hugo, codec.awareness([Entry(7, 2, '{"a":2}')]))
     await settle(hugo, until=lambda: bool(hugo.denied))
