@@ -5,10 +5,13 @@ floods end with 1008."""
 from __future__ import annotations
 
 import asyncio
+import random
 import time
+from typing import Any
 
 import pytest
 import websockets
+from pycrdt import Doc, Text
 
 from collab import codec
 from tests.server.documents.conftest import Session
@@ -85,3 +88,65 @@ async def test_text_frames_on_collab_are_charged_and_a_flood_is_cut(session: Ses
             pass
         await asyncio.wait_for(reader, 10)
         assert ws.close_code == 1008
+
+
+EDITS = ["é😀x", "👩‍👩‍👧 famille", "abc", "🙂🙂", "mot "]
+
+
+async def test_damaged_real_updates_never_leave_stock_clients_apart(session: Session) -> None:
+    """Issue 21, end to end: a pupil sends real updates with bytes flipped,
+    changed, dropped or added, on a real /collab socket; a stock Yjs client
+    (y-websocket in Node) that was there all along, a stock client that joins
+    afterwards, and the server's export all end with the same text."""
+    document = await session.document("Poison")
+    lea = await session.node("Léa Martin", document)
+    await lea.command("insert", index=0, text="Bonjour 😀 la classe")
+    rng = random.Random(21)
+    attacker = await session.synced("Hugo Bernard", document)
+    taken = refused = 0
+    for _ in range(40):
+        # A real update: an edit of a copy of the attacker's replica.
+        copy: Doc[Any] = Doc()
+        copy.apply_update(attacker.doc.get_update())
+        made: list[bytes] = []
+        copy.observe(lambda event, made=made: made.append(event.update))
+        text = copy.get("content", type=Text)
+        size = len(text)
+        if size and rng.random() < 0.3:
+            start = rng.randrange(size)
+            del text[start:min(size, start + 2)]
+        else:
+            text.insert(rng.randint(0, size), rng.choice(EDITS))
+        if not made:
+            continue
+        damaged = bytearray(made[-1])
+        for _ in range(rng.randint(1, 3)):
+            i = rng.randrange(len(damaged))
+            how = rng.random()
+            if how < 0.5:
+                damaged[i] ^= 1 << rng.randrange(3)
+            elif how < 0.7:
+                damaged[i] ^= 1 << rng.randrange(8)
+            elif how < 0.85:
+                damaged[i] = rng.randrange(256)
+            else:
+                damaged.insert(i, rng.randrange(256))
+        before = len(attacker.denied)
+        await attacker.ws.send(codec.update(bytes(damaged)))
+        marker = f"·{taken + refused}"  # the server has handled the frame before this edit
+        await lea.command("insert", index=0, text=marker)
+        await attacker.wait(lambda a=attacker, m=marker: m in str(a.text), timeout=10)
+        if len(attacker.denied) > before:
+            refused += 1
+            if attacker.denied[-1].endswith("[refused-edit]"):
+                attacker = await session.synced("Hugo Bernard", document)  # a new copy
+        else:
+            taken += 1
+    assert refused > 0
+    final = await lea.text()
+    late = await session.node("Julien Garnier", document)
+    await late.wait_text(final)
+    await lea.wait_text(final)
+    exported = await (await session.person("Claire Lefèvre")).get(
+        f"/api/documents/{document}/export", format="json")
+    assert exported["content"] == final
