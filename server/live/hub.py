@@ -24,11 +24,11 @@ Control channels carry what must be global: revoked sessions (logout on one
 node closes sockets on all), directory changes (rights re-checked on every
 node) and removals from a room (the person's subscriptions cut on every node).
 
-Slightly over ~600 lines on purpose: :class:`RoomFeed` (one room's ordered
-stream, Sans-I/O apart from its store reads) and :class:`Hub` (the node's
-registry of feeds, sockets and control channels) share their locking and
-resync rules; the framing, channels, events and outbox already live apart
-(``server/live/``).
+Slightly over ~600 lines on purpose: :class:`RoomFeed` (one room's stream:
+the Sans-I/O ordering of ``collab/ordered.py`` with its store reads and gap
+fill) and :class:`Hub` (the node's registry of feeds, sockets and control
+channels) share their locking and resync rules; the framing, channels,
+events and outbox already live apart (``server/live/``).
 """
 
 from __future__ import annotations

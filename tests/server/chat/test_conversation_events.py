@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.server.moderation.test_service import Client, settle
+from tests.server.moderation.test_service import Client, barrier
 from tests.server.twonodes import Nodes
 
 
@@ -16,13 +16,13 @@ async def test_the_other_participants_learn_of_a_new_conversation_at_once(nodes:
     assert opened["room"]["id"] == room.id
     assert opened["room"]["kind"] == "private"
     assert opened["by"] == {"id": camille.member.id, "name": "Camille Martin"}
-    await settle()
+    await barrier(nodes, julien, camille)
     assert julien.events("conversation.opened") == []
     assert camille.events("conversation.opened") == []  # the opener has the reply
     # Opening it again is no news.
     again, created_again = await nodes.b.chat.open_conversation(claire.member,
                                                                 [camille.member.id])
     assert (again.id, created_again) == (room.id, False)
-    await settle()
+    await barrier(nodes, claire, camille)
     assert len(claire.events("conversation.opened")) == 1
     assert camille.events("conversation.opened") == []

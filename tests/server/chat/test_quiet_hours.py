@@ -13,7 +13,7 @@ import pytest
 
 from server.errors import ErrorCode, PreauError
 from server.moderation.rules import PolicyChange, Premoderation
-from tests.server.moderation.test_service import Client, settle
+from tests.server.moderation.test_service import Client, barrier
 from tests.server.twonodes import Nodes, two_nodes
 
 # Tuesday 12 January 2027, 21:00 in Paris (UTC+1); the window opens at 07:00.
@@ -42,7 +42,13 @@ async def evening(tmp_path: Path, clock: MovableClock) -> AsyncIterator[Nodes]:
         settings = await pair.a.moderation.set_school_settings(
             anne, anne.school_id, quiet_hours="07:00-20:00", parents_may_message=None)
         assert settings["quiet_hours"] == "07:00-20:00"
-        await settle()  # node B reloads the school through the broker
+        # Node B reloads the school through the broker: wait until it has.
+        async with asyncio.timeout(5):
+            while True:
+                view = await pair.b.directory.school(anne.school_id)
+                if view is not None and view.school.quiet_hours == "07:00-20:00":
+                    break
+                await asyncio.sleep(0.01)
         yield pair
 
 
@@ -64,7 +70,7 @@ async def test_evening_messages_reach_pupils_in_the_morning_once(
     [waiting] = await claire.wait("chat.scheduled")
     assert (waiting["body"], waiting["deliver_at"]) == ("Exercice 3 pour jeudi", MORNING)
     await julien.wait("chat.scheduled")  # a moderator of the room sees what waits
-    await settle()
+    await barrier(nodes, lea, room=room)
     assert lea.seen() == []  # nothing tonight, not even that something waits
     assert await nodes.b.chat.history(lea.member, room, before=None, after=None, limit=10) == []
     assert [w["txn"] for w in await nodes.b.chat.scheduled(lea.member, room)] == []
@@ -82,7 +88,7 @@ async def test_evening_messages_reach_pupils_in_the_morning_once(
         assert (message["seq"], message["body"], message["txn"]) == (
             1, "Exercice 3 pour jeudi", "devoirs")
         assert message["ts"] == EVENING  # written in the evening, delivered now
-    await settle()
+    await barrier(nodes, lea, room=room)
     assert len(lea.events("chat.message")) == 1
     history = await nodes.b.chat.history(lea.member, room, before=None, after=None, limit=10)
     assert [m["seq"] for m in history] == [1]
@@ -138,7 +144,7 @@ async def test_a_room_without_quiet_hours_and_a_parent_reached_in_the_morning(
     await camille.subscribe(conversation.id)
     sent = await nodes.a.chat.send(claire_a, conversation.id, "p1", "Léa a été très bien")
     assert sent.scheduled is not None
-    await settle()
+    await barrier(nodes, camille, room=conversation.id, probe="Claire Lefèvre")
     assert camille.seen() == ["conversation.opened"]  # the room, not the message
     clock.now = MORNING
     assert await nodes.b.delivery.release_due() == 1
@@ -168,7 +174,7 @@ async def test_a_message_approved_in_the_evening_waits_for_the_morning(
     [approved] = await lea.wait("chat.approved")
     assert approved["deliver_at"] == MORNING
     assert "seq" not in approved
-    await settle()
+    await barrier(nodes, hugo, room=room)
     assert hugo.seen() == []
 
     clock.now = MORNING

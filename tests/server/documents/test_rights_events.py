@@ -4,7 +4,7 @@ every node, so web clients re-read their rights at once."""
 from __future__ import annotations
 
 from server.documents.model import DocumentKind
-from tests.server.moderation.test_service import Client, settle
+from tests.server.moderation.test_service import Client, barrier
 from tests.server.twonodes import Nodes
 
 
@@ -31,6 +31,6 @@ async def test_locking_and_regrouping_tell_the_people_concerned(nodes: Nodes) ->
     await lea.wait("document.changed", 2)
     await hugo.wait("document.changed", 2)
     await anne.wait("document.changed", 2)
-    await settle()
+    await barrier(nodes, ines, camille)
     assert ines.events("document.changed") == []
     assert camille.events("document.changed") == []

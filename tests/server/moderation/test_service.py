@@ -55,13 +55,6 @@ class Client:
         return self.events(name)
 
 
-async def settle() -> None:
-    """Let the in-memory bus deliver what is in flight (other modules' tests
-    still use it; this module waits on events: :func:`barrier`, :class:`Removals`)."""
-    for _ in range(20):
-        await asyncio.sleep(0.005)
-
-
 class Removals:
     """The removal notices a node has applied (its hub's removal listener)."""
 
@@ -81,31 +74,37 @@ class Removals:
                 await self._arrived.wait()
 
 
-async def barrier(nodes: Nodes, room: str, *watchers: Client) -> None:
-    """Everything published on ``room`` so far has reached ``watchers``: proven
-    by later events, not by waiting a while.
+async def barrier(nodes: Nodes, *watchers: Client, room: str | None = None,
+                  probe: str = "Anne Roux") -> None:
+    """Everything published so far (on ``room``'s channel, and to people) has
+    reached ``watchers``: proven by later events, not by waiting a while.
 
-    A probe subscribed on each node receives a marker published by each node
-    after what the test did: the broker keeps each channel's order and each
-    node's feed handles its channel's messages one by one, so once both
-    probes have both markers, both nodes have handed every earlier event of
-    the room to their sockets. Then a marker written to each watcher's own
-    socket comes out after what was queued for it before.
+    The broker keeps each channel's order and each node handles a channel's
+    messages one by one. With ``room``, a probe subscribed on each node
+    receives a marker published on the room by each node after what the test
+    did (``probe``: someone who may read the room; the school's staff by
+    default): once both probes have both markers, both nodes have handed every
+    earlier event of the room to their sockets. Then each node tells the
+    watchers a marker on the people channel; a watcher that has both has
+    every earlier event meant for it (its socket writes in order).
     """
     token = secrets.token_hex(4)
-    probes = [Client(nodes, node, "Anne Roux") for node in (nodes.a, nodes.b)]
-    for probe in probes:
-        await probe.subscribe(room)
+    if room is not None:
+        probes = [Client(nodes, node, probe) for node in (nodes.a, nodes.b)]
+        for probe in probes:
+            await probe.subscribe(room)
+        for node in (nodes.a, nodes.b):
+            await node.hub.publish_ephemeral(room, orjson.dumps(
+                {"ev": "test.barrier", "token": token, "node": node.broker.node_id}))
+        for probe in probes:
+            await probe.wait("test.barrier", 2)
+            await probe.node.hub.unregister(probe.conn)
     for node in (nodes.a, nodes.b):
-        await node.hub.publish_ephemeral(room, orjson.dumps(
-            {"ev": "test.barrier", "token": token, "node": node.broker.node_id}))
-    for probe in probes:
-        await probe.wait("test.barrier", 2)
-        await probe.node.hub.unregister(probe.conn)
+        await node.hub.tell_people([w.member.id for w in watchers], orjson.dumps(
+            {"ev": "test.flushed", "token": token, "node": node.broker.node_id}))
     for watcher in watchers:
-        watcher.conn.push(orjson.dumps({"ev": "test.flushed", "token": token}))
         async with asyncio.timeout(5):
-            while not any(f.get("token") == token for f in watcher.events("test.flushed")):
+            while sum(f.get("token") == token for f in watcher.events("test.flushed")) < 2:
                 watcher.recorder.arrived.clear()
                 await watcher.recorder.arrived.wait()
 
@@ -136,7 +135,7 @@ async def test_a_held_message_reaches_its_author_and_the_moderators_only(nodes: 
         [held] = await client.wait("chat.held")
         assert (held["id"], held["body"], held["status"], held["txn"]) == (
             sent.held.id, "Puis-je sortir ?", "pending", "txn-1")
-    await barrier(nodes, room, hugo)
+    await barrier(nodes, hugo, room=room)
     assert hugo.seen() == []
     assert [h["id"] for h in await nodes.b.moderation.held(claire.member, room)] == [sent.held.id]
     assert await nodes.b.moderation.held(hugo.member, room) == []
@@ -156,7 +155,7 @@ async def test_a_held_message_reaches_its_author_and_the_moderators_only(nodes: 
     for client in (lea, claire, anne):
         [approved] = await client.wait("chat.approved")
         assert (approved["id"], approved["seq"]) == (sent.held.id, 1)
-    await barrier(nodes, room, hugo)
+    await barrier(nodes, hugo, room=room)
     assert hugo.events("chat.approved") == []
     # Deciding twice: the same answer, nothing new; rejecting now is a conflict.
     again = await nodes.a.moderation.decide(anne.member, room, sent.held.id, True, None)
@@ -187,7 +186,7 @@ async def test_a_rejected_message_never_reaches_the_other_pupils(nodes: Nodes) -
     assert (rejected["id"], rejected["reason"], rejected["by"]["name"]) == (
         sent.held.id, "pas ici", "Claire Lefèvre")
     await claire.wait("chat.rejected")
-    await barrier(nodes, room, hugo)
+    await barrier(nodes, hugo, room=room)
     assert hugo.seen() == ["room.policy"]
     assert await nodes.a.store.room_head(room) == 0
     [mine] = await nodes.a.moderation.held(lea.member, room)
@@ -213,7 +212,7 @@ async def test_a_mute_set_on_one_node_is_enforced_on_the_other(nodes: Nodes) -> 
         await nodes.b.chat.send(lea.member, room, "t1", "encore")
     assert (refused.value.code, refused.value.until) == (ErrorCode.MUTED, state.muted_until_ms)
     await nodes.b.chat.send(hugo.member, room, "t2", "moi je peux")
-    await barrier(nodes, room, hugo)
+    await barrier(nodes, hugo, room=room)
     assert hugo.events("member.muted") == []
     await nodes.a.moderation.moderate_member(claire.member, room, lea.member.id,
                                              AuditAction.MEMBER_UNMUTE, None)
@@ -253,7 +252,7 @@ async def test_a_removed_pupil_loses_the_room_on_every_node_at_once(nodes: Nodes
     # Nothing of the room reaches him any more, on any path.
     await nodes.a.chat.send(claire.member, room, "t", "la suite du cours")
     await claire.wait("chat.message")
-    await barrier(nodes, room, hugo_b)
+    await barrier(nodes, hugo_b, room=room)
     assert hugo_b.events("chat.message") == []
     for call in (
         hugo_b.subscribe(room),
@@ -335,7 +334,7 @@ async def test_a_deletion_reason_reaches_its_author_and_the_moderators_only(
     [outcome] = await hugo.wait("report.resolved")
     assert (outcome["report"], outcome["outcome"]) == (report["report"]["id"], "deleted")
     await hugo.wait("chat.redaction")
-    await barrier(nodes, room, hugo)
+    await barrier(nodes, hugo, room=room)
     assert hugo.events("chat.redaction_reason") == []
     assert "propos blessant" not in str(hugo.recorder.frames)
 
