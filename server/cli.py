@@ -63,10 +63,11 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
     from server.directory.importer import import_directory
 
     try:
-        text = Path(args.file).read_text(encoding="utf-8-sig")  # noqa: ASYNC240 (once, small)
-    except (OSError, UnicodeDecodeError) as exc:
+        data = Path(args.file).read_bytes()  # noqa: ASYNC240 (once, small)
+    except OSError as exc:
         print(f"cannot read {args.file}: {exc}", file=sys.stderr)
         return 2
+    parsed = parse_csv(data)  # UTF-8, UTF-16 or Windows-1252: csv_import.decode_csv
     services = await build_services(settings)
     try:
         existing = await services.store.school_by_uai(args.school.upper())
@@ -76,7 +77,7 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
             return 2
         report = await import_directory(
             services.store,
-            parse_csv(text),
+            parsed,
             uai=args.school,
             school_name=name,
             timezone=args.timezone or (existing.timezone if existing else "Europe/Paris"),
@@ -91,8 +92,8 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
     if report.closed or report.archived_rooms:
         print(f"rollover: {len(report.closed)} accounts closed (left the school), "
               f"{report.archived_rooms} rooms of last year kept read-only")
-    for line, message in report.errors:
-        print(f"{args.file}:{line}: {message}", file=sys.stderr)
+    for error in report.errors:
+        print(f"{args.file}: {error.shown(args.lang)}", file=sys.stderr)
     print(f"{report.school.name} ({report.school.uai}): {len(report.created)} created, "
           f"{report.updated} updated, {report.classes_created} new classes, "
           f"{len(report.errors)} rejected rows")
@@ -270,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
                      help="new school year: the file lists everyone; others are closed")
     imp.add_argument("--year-label", help="rollover: the ended year's label (default: "
                      "from today's date, e.g. 2025-2026)")
+    imp.add_argument("--lang", choices=("fr", "en"), default="fr",
+                     help="language of the rejected rows' messages (default fr)")
     imp.add_argument("--keep-rooms-days", type=int,
                      help="rollover: days last year's rooms stay read-only "
                      "(default PREAU_ARCHIVED_ROOMS_DAYS)")

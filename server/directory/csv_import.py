@@ -23,10 +23,13 @@ reported with its line number and left out; the good rows are still imported.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
+import unicodedata
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from server.directory.model import Profile
 from server.text import without_bidi_controls
@@ -40,6 +43,8 @@ COLUMN_ALIASES: dict[str, str] = {
     "parent_of": "parent_of", "parent_de": "parent_of", "enfants": "parent_of",
     "admin": "admin",
     "niveau": "level", "level": "level",
+    "parent de": "parent_of", "parents de": "parent_of", "responsable de": "parent_of",
+    "division": "classes", "divisions": "classes",
 }
 LEVEL_ALIASES: dict[str, str] = {
     "maternelle": "maternelle", "kindergarten": "maternelle",
@@ -48,15 +53,35 @@ LEVEL_ALIASES: dict[str, str] = {
 }
 REQUIRED = ("id", "profile", "last_name", "first_name")
 
+# Compared without accents or case (``_plain``); a trailing number goes
+# ("Responsable légal 1"). Then, the prefixes schools' exports use.
 PROFILE_ALIASES: dict[str, Profile] = {
     "pupil": Profile.PUPIL, "student": Profile.PUPIL, "eleve": Profile.PUPIL,
-    "élève": Profile.PUPIL,
-    "teacher": Profile.TEACHER, "enseignant": Profile.TEACHER,
+    "eleves": Profile.PUPIL, "apprenant": Profile.PUPIL,
+    "teacher": Profile.TEACHER, "enseignant": Profile.TEACHER, "enseignante": Profile.TEACHER,
+    "professeur": Profile.TEACHER, "professeure": Profile.TEACHER, "prof": Profile.TEACHER,
     "parent": Profile.PARENT, "relative": Profile.PARENT, "responsable": Profile.PARENT,
-    "staff": Profile.STAFF, "personnel": Profile.STAFF,
+    "pere": Profile.PARENT, "mere": Profile.PARENT, "tuteur": Profile.PARENT,
+    "tutrice": Profile.PARENT, "famille": Profile.PARENT,
+    "staff": Profile.STAFF, "personnel": Profile.STAFF, "direction": Profile.STAFF,
+    "cpe": Profile.STAFF, "vie scolaire": Profile.STAFF, "secretariat": Profile.STAFF,
+    "principal": Profile.STAFF, "principale": Profile.STAFF, "proviseur": Profile.STAFF,
+    "proviseure": Profile.STAFF, "directeur": Profile.STAFF, "directrice": Profile.STAFF,
 }
-TRUE = {"yes", "oui", "true", "1", "y", "o", "x"}
-FALSE = {"", "no", "non", "false", "0", "n"}
+PROFILE_PREFIXES: tuple[tuple[str, Profile], ...] = (
+    ("responsable", Profile.PARENT), ("representant", Profile.PARENT),
+    ("parent", Profile.PARENT), ("eleve", Profile.PUPIL), ("enseignant", Profile.TEACHER),
+    ("professeur", Profile.TEACHER), ("personnel", Profile.STAFF),
+    ("principal adjoint", Profile.STAFF), ("proviseur adjoint", Profile.STAFF),
+)
+FRENCH_PROFILES = {Profile.PUPIL: "élève", Profile.PARENT: "parent",
+                   Profile.TEACHER: "enseignant", Profile.STAFF: "personnel"}
+# How errors name the columns, in the French of the documented header.
+FRENCH_COLUMNS = {"id": "identifiant", "profile": "profil", "last_name": "nom",
+                  "first_name": "prénom", "classes": "classes", "parent_of": "parent_de",
+                  "admin": "admin", "level": "niveau"}
+TRUE = {"yes", "oui", "true", "1", "y", "o", "x", "vrai"}
+FALSE = {"", "no", "non", "false", "0", "n", "faux"}
 
 _ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 MAX_NAME = 100
@@ -77,15 +102,34 @@ class ParsedPerson:
     level: str | None = None  # the ``niveau`` of the row's classes, if given
 
 
+class RowError(NamedTuple):
+    """A rejected row (or file): its line, what is wrong in English and in
+    French, and the column at fault ("" when it is the whole row)."""
+
+    line: int
+    message: str
+    field: str = ""
+    message_fr: str = ""
+
+    def shown(self, lang: str = "fr") -> str:
+        """``ligne 4, colonne « classes » : …`` (or in English)."""
+        if lang == "en":
+            where = f"line {self.line}" + (f", column {self.field!r}" if self.field else "")
+            return f"{where}: {self.message}"
+        where = f"ligne {self.line}" + (f", colonne « {self.field} »" if self.field else "")
+        return f"{where} : {self.message_fr or self.message}"
+
+
 @dataclass
 class ParsedImport:
     people: list[ParsedPerson] = field(default_factory=list)
-    errors: list[tuple[int, str]] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
     # Class name → level (``maternelle``, ``elementaire``), from ``niveau``.
     levels: dict[str, str] = field(default_factory=dict)
+    encoding: str = "utf-8"  # what the file was read as (decode_csv)
 
-    def error(self, line: int, message: str) -> None:
-        self.errors.append((line, message))
+    def error(self, line: int, message: str, fr: str, column: str = "") -> None:
+        self.errors.append(RowError(line, message, column, fr))
 
 
 def _split(cell: str) -> tuple[str, ...]:
@@ -99,30 +143,92 @@ def _clean_name(value: str) -> str | None:
     return value
 
 
-def parse_csv(text: str) -> ParsedImport:
+def _plain(value: str) -> str:
+    """Lower case, no accents, single spaces: how names are compared."""
+    decomposed = unicodedata.normalize("NFKD", value.strip().lower())
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
+
+
+_SECONDARY = re.compile(r"^(\d{1,2})\s*(?:e|eme|ème|è|°|em)\s*([a-z0-9]{1,4})$", re.IGNORECASE)
+
+
+def normalise_class(name: str) -> str:
+    """One spelling per class: "5e B", "5eB", "5ème b", "5°B" and "5EME B" are
+    all "5eB" (the secondary-school division as French schools write it);
+    other names ("CM1-CM2", "MS", "Petite section") keep their words, with
+    single spaces."""
+    name = " ".join(without_bidi_controls(name).split())
+    match = _SECONDARY.match(name)
+    if match:
+        return f"{int(match[1])}e{match[2].upper()}"
+    return name
+
+
+def profile_of(value: str) -> Profile | None:
+    """The profile a school's own word means (French or English, any case,
+    with or without accents, "Responsable légal 1" included)."""
+    plain = _plain(value).rstrip("0123456789 ").strip()
+    if plain in PROFILE_ALIASES:
+        return PROFILE_ALIASES[plain]
+    for prefix, profile in PROFILE_PREFIXES:
+        if plain.startswith(prefix):
+            return profile
+    return None
+
+
+def decode_csv(data: bytes) -> tuple[str, str]:
+    """The file's text and the encoding it was read as: UTF-8 (with or without
+    a byte-order mark), UTF-16 with one, else Windows-1252 (what Excel writes
+    in France when it saves "CSV (séparateur : point-virgule)")."""
+    if data.startswith(codecs.BOM_UTF8):
+        return data[len(codecs.BOM_UTF8):].decode("utf-8", errors="replace"), "utf-8-sig"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16", errors="replace"), "utf-16"
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    # Windows-1252 leaves five bytes undefined; Latin-1 reads them as controls,
+    # which the name checks then refuse row by row.
+    try:
+        return data.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        return data.decode("latin-1"), "latin-1"
+
+
+def _delimiter(header: str) -> str:
+    """``;`` (French spreadsheets), ``,`` or a tab: the most frequent in the header."""
+    counts = {d: header.count(d) for d in (";", ",", "\t")}
+    return max(counts, key=lambda d: (counts[d], d == ";"))
+
+
+def parse_csv(text: str | bytes) -> ParsedImport:
     result = ParsedImport()
+    if isinstance(text, bytes):
+        text, result.encoding = decode_csv(text)
     text = text.lstrip("\ufeff")  # spreadsheets often add a byte-order mark
     first_line = text.split("\n", 1)[0]
-    delimiter = ";" if first_line.count(";") >= first_line.count(",") else ","
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter, strict=True)
+    reader = csv.reader(io.StringIO(text), delimiter=_delimiter(first_line), strict=True)
     try:
         header = next(reader)
     except StopIteration:
-        result.error(1, "empty file")
+        result.error(1, "empty file", "fichier vide")
         return result
     except csv.Error as exc:
-        result.error(1, f"unreadable header: {exc}")
+        result.error(1, f"unreadable header: {exc}", f"en-tête illisible : {exc}")
         return result
     columns: dict[str, int] = {}
     for index, name in enumerate(header):
-        key = COLUMN_ALIASES.get(name.strip().lower())
+        key = COLUMN_ALIASES.get(_plain(name)) or COLUMN_ALIASES.get(name.strip().lower())
         if key is None:
-            result.error(1, f"unknown column {name.strip()!r}")
+            result.error(1, f"unknown column {name.strip()!r}",
+                         f"colonne inconnue « {name.strip()} »", name.strip())
             return result
         columns[key] = index
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
-        result.error(1, "missing column(s): " + ", ".join(missing))
+        result.error(1, "missing column(s): " + ", ".join(missing),
+                     "colonne(s) manquante(s) : " + ", ".join(FRENCH_COLUMNS[c] for c in missing))
         return result
 
     seen: dict[str, int] = {}
@@ -135,25 +241,28 @@ def parse_csv(text: str) -> ParsedImport:
         except StopIteration:
             break
         except csv.Error as exc:
-            result.error(line, f"unreadable row: {exc}")
+            result.error(line, f"unreadable row: {exc}", f"ligne illisible : {exc}")
             continue
         if not any(cell.strip() for cell in row):
             continue
         if len(result.people) + len(result.errors) >= MAX_ROWS:
-            result.error(line, f"more than {MAX_ROWS} rows: the rest is ignored")
+            result.error(line, f"more than {MAX_ROWS} rows: the rest is ignored",
+                         f"plus de {MAX_ROWS} lignes : la suite est ignorée")
             break
         person = _parse_row(row, columns, line, result)
         if person is None:
             continue
         if person.external_id in seen:
             first = seen[person.external_id]
-            result.error(line, f"id {person.external_id} already on line {first}")
+            result.error(line, f"id {person.external_id} already on line {first}",
+                         f"l'identifiant {person.external_id} est déjà ligne {first}", "id")
             continue
         if person.level is not None:
             clash = [c for c in person.class_names
                      if result.levels.get(c, person.level) != person.level]
             if clash:
-                result.error(line, f"class {clash[0]} has another level on an earlier row")
+                result.error(line, f"class {clash[0]} has another level on an earlier row",
+                             f"la classe {clash[0]} a un autre niveau plus haut", "niveau")
                 continue
             result.levels.update(dict.fromkeys(person.class_names, person.level))
         seen[person.external_id] = line
@@ -168,53 +277,71 @@ def _parse_row(
         index = columns.get(name)
         return row[index].strip() if index is not None and index < len(row) else ""
 
+    def refuse(column: str, en: str, fr: str) -> None:
+        result.error(line, en, fr, FRENCH_COLUMNS.get(column, column))
+
     if len(row) > len(columns):
-        result.error(line, f"{len(row)} cells for {len(columns)} columns")
+        result.error(line, f"{len(row)} cells for {len(columns)} columns",
+                     f"{len(row)} cases pour {len(columns)} colonnes")
         return None
     external_id = cell("id")
     if not _ID.match(external_id):
-        result.error(line, "id must be 1-64 letters, digits, '.', '_' or '-'")
+        refuse("id", "id must be 1-64 letters, digits, '.', '_' or '-'",
+               "l'identifiant fait 1 à 64 lettres, chiffres, « . », « _ » ou « - »")
         return None
-    profile = PROFILE_ALIASES.get(cell("profile").lower())
+    profile = profile_of(cell("profile"))
     if profile is None:
-        result.error(line, f"unknown profile {cell('profile')[:30]!r}")
+        refuse("profile", f"unknown profile {cell('profile')[:30]!r}",
+               f"profil inconnu « {cell('profile')[:30]} » (élève, parent, enseignant,"
+               " personnel)")
         return None
     first_name, last_name = _clean_name(cell("first_name")), _clean_name(cell("last_name"))
     if first_name is None or last_name is None:
-        result.error(line, f"first and last names are required (at most {MAX_NAME} characters)")
+        refuse("first_name" if first_name is None else "last_name",
+               f"first and last names are required (at most {MAX_NAME} characters)",
+               f"le nom et le prénom sont obligatoires ({MAX_NAME} caractères au plus)")
         return None
-    classes = _split(cell("classes"))
+    classes = tuple(dict.fromkeys(normalise_class(c) for c in _split(cell("classes"))))
     if any(len(c) > MAX_CLASS for c in classes):
-        result.error(line, f"a class name has at most {MAX_CLASS} characters")
+        refuse("classes", f"a class name has at most {MAX_CLASS} characters",
+               f"un nom de classe a {MAX_CLASS} caractères au plus")
         return None
     if profile is Profile.PUPIL and len(classes) != 1:
-        result.error(line, "a pupil is in exactly one class")
+        refuse("classes", "a pupil is in exactly one class",
+               "un élève est dans une classe et une seule")
         return None
     if profile in (Profile.PARENT, Profile.STAFF) and classes:
-        result.error(line, f"a {profile.value} has no class (parents follow their children)")
+        refuse("classes", f"a {profile.value} has no class (parents follow their children)",
+               f"un {FRENCH_PROFILES[profile]} n'a pas de classe (les parents suivent"
+               " leurs enfants)")
         return None
     parent_of = _split(cell("parent_of"))
     if profile is Profile.PARENT and not parent_of:
-        result.error(line, "a parent needs at least one child in parent_of")
+        refuse("parent_of", "a parent needs at least one child in parent_of",
+               "un parent a au moins un enfant dans « parent_de »")
         return None
     if profile is not Profile.PARENT and parent_of:
-        result.error(line, "only parents have parent_of")
+        refuse("parent_of", "only parents have parent_of",
+               "seuls les parents ont « parent_de »")
         return None
     if any(not _ID.match(child) for child in parent_of):
-        result.error(line, "parent_of lists ids separated by '|'")
+        refuse("parent_of", "parent_of lists ids separated by '|'",
+               "« parent_de » liste des identifiants séparés par « | »")
         return None
-    admin = cell("admin").lower()
+    admin = _plain(cell("admin"))
     if admin not in TRUE and admin not in FALSE:
-        result.error(line, "admin is yes or no")
+        refuse("admin", "admin is yes or no", "admin vaut oui ou non")
         return None
     level: str | None = None
     if cell("level"):
-        level = LEVEL_ALIASES.get(cell("level").lower())
+        level = LEVEL_ALIASES.get(_plain(cell("level")))
         if level is None:
-            result.error(line, "niveau is maternelle or elementaire (or empty)")
+            refuse("level", "niveau is maternelle or elementaire (or empty)",
+                   "le niveau est maternelle ou élémentaire (ou vide)")
             return None
         if not classes:
-            result.error(line, "niveau is for the classes of a pupil or a teacher")
+            refuse("level", "niveau is for the classes of a pupil or a teacher",
+                   "le niveau concerne les classes d'un élève ou d'un enseignant")
             return None
     return ParsedPerson(
         line=line,

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from server.auth import tokens
-from server.directory.csv_import import ParsedImport
+from server.directory.csv_import import ParsedImport, RowError
 from server.directory.model import Profile, School
 from server.directory.rules import default_rules
 from server.errors import bad_request
@@ -63,7 +63,7 @@ class ImportReport:
     created: list[NewAccount] = field(default_factory=list)
     updated: int = 0
     classes_created: int = 0
-    errors: list[tuple[int, str]] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
     # Rollover only: accounts closed, their ended sessions, rooms set aside.
     closed: list[str] = field(default_factory=list)
     revoked_sessions: list[str] = field(default_factory=list)
@@ -122,7 +122,9 @@ async def import_directory(
     for person in parsed.people:
         unknown = [c for c in person.parent_of if c not in pupils]
         if unknown:
-            errors.append((person.line, "unknown child id(s): " + ", ".join(unknown)))
+            errors.append(RowError(
+                person.line, "unknown child id(s): " + ", ".join(unknown), "parent_de",
+                "enfant(s) inconnu(s) : " + ", ".join(unknown)))
             continue
         code = tokens.new_activation_code()
         codes[person.external_id] = code

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from server.directory.csv_import import ParsedPerson, parse_csv
@@ -157,7 +162,7 @@ def test_bad_row_is_reported_with_its_line_and_good_rows_kept(
 ) -> None:
     parsed = parse_csv("\n".join([HEADER, GOOD_BEFORE, bad_row, GOOD_AFTER]) + "\n")
     assert len(parsed.errors) == 1
-    line, message = parsed.errors[0]
+    line, message = parsed.errors[0][:2]
     assert line == 3
     assert message_part in message
     assert [(p.line, p.external_id) for p in parsed.people] == [(2, "G1"), (4, "G2")]
@@ -167,7 +172,7 @@ def test_duplicate_id_names_the_first_line() -> None:
     parsed = parse_csv(
         "\n".join([HEADER, GOOD_BEFORE, GOOD_AFTER, "G1;pupil;Autre;Nom;5eA;;"]) + "\n"
     )
-    assert parsed.errors == [(4, "id G1 already on line 2")]
+    assert [e[:2] for e in parsed.errors] == [(4, "id G1 already on line 2")]
     assert [p.external_id for p in parsed.people] == ["G1", "G2"]
     assert parsed.people[0].last_name == "Martin"  # the first one wins
 
@@ -188,7 +193,7 @@ def test_several_errors_each_with_its_own_line() -> None:
             ]
         )
     )
-    assert [line for line, _ in parsed.errors] == [4, 5, 7, 8]
+    assert [e.line for e in parsed.errors] == [4, 5, 7, 8]
     assert [(p.line, p.external_id) for p in parsed.people] == [(2, "G1"), (6, "G2"), (9, "G3")]
 
 
@@ -196,7 +201,7 @@ def test_unreadable_quoting_then_parsing_goes_on() -> None:
     parsed = parse_csv("\n".join([HEADER, '"B1;pupil;Roux;Anne;5eB;;', GOOD_AFTER]) + "\n")
     # An unterminated quote swallows the rest of the file: one error, at the
     # line where the quote was opened, and no crash.
-    assert [line for line, _ in parsed.errors] == [2]
+    assert [e.line for e in parsed.errors] == [2]
     assert "unreadable row" in parsed.errors[0][1]
     assert parsed.people == []
 
@@ -207,7 +212,7 @@ def test_bad_quote_mid_file_does_not_hide_the_next_rows() -> None:
             [HEADER, GOOD_BEFORE, 'B1;pupil;"Ro"ux;Anne;5eB;;', GOOD_AFTER, "G3;staff;A;B;;;"]
         )
     )
-    assert [line for line, _ in parsed.errors] == [3]
+    assert [e.line for e in parsed.errors] == [3]
     assert [(p.line, p.external_id) for p in parsed.people] == [(2, "G1"), (4, "G2"), (5, "G3")]
 
 
@@ -226,7 +231,7 @@ def test_a_row_spanning_lines_is_numbered_by_its_first_line() -> None:
     )
     assert parsed.people[0].last_name == "Martin Bernard"
     assert [(p.line, p.external_id) for p in parsed.people] == [(2, "M1"), (7, "G2")]
-    assert parsed.errors == [
+    assert [e[:2] for e in parsed.errors] == [
         (4, "id M1 already on line 2"),
         (5, "a pupil is in exactly one class"),
     ]
@@ -257,7 +262,7 @@ def test_row_limit(monkeypatch: pytest.MonkeyPatch) -> None:
         "\n".join([HEADER, GOOD_BEFORE, GOOD_AFTER, "G3;staff;A;B;;;", "G4;staff;C;D;;;"])
     )
     assert [p.external_id for p in parsed.people] == ["G1", "G2"]
-    assert parsed.errors == [(4, "more than 2 rows: the rest is ignored")]
+    assert [e[:2] for e in parsed.errors] == [(4, "more than 2 rows: the rest is ignored")]
 
 
 # -- the importer, through a real SQLite store -----------------------------------
@@ -305,7 +310,7 @@ def _class_names(view: SchoolView, external_id: str) -> set[str]:
 
 async def test_import_reports_bad_rows_and_imports_the_others(sqlite_store: Store) -> None:
     report = await _run_import(sqlite_store, SCHOOL_CSV)
-    assert report.errors == [
+    assert [e[:2] for e in report.errors] == [
         (4, "a pupil is in exactly one class"),  # E3, from the parser
         (6, "unknown child id(s): E404"),  # P2, from the importer
     ]
@@ -401,7 +406,7 @@ async def test_parent_of_unknown_child_is_rejected_with_its_line(sqlite_store: S
         "T1;teacher;Durand;Claire;5eA;\n"  # line 3
         "P8;parent;Roux;Marc;;T1\n",  # line 4: T1 exists but is not a pupil
     )
-    assert report.errors == [
+    assert [e[:2] for e in report.errors] == [
         (2, "unknown child id(s): E9"),
         (4, "unknown child id(s): T1"),
     ]
@@ -457,7 +462,7 @@ def test_the_niveau_column_marks_classes() -> None:
         "S1;personnel;Roux;Anne;;;oui;maternelle\n"
     )
     assert parsed.levels == {"MS": "maternelle", "CP": "elementaire"}
-    assert parsed.errors == [
+    assert [e[:2] for e in parsed.errors] == [
         (5, "class MS has another level on an earlier row"),
         (6, "niveau is maternelle or elementaire (or empty)"),
         (7, "niveau is for the classes of a pupil or a teacher"),
@@ -477,3 +482,85 @@ async def test_an_import_sets_the_levels_it_names(sqlite_store: Store) -> None:
                       "E2;pupil;Fontaine;Malo;CP;;;primaire\n")
     assert await sqlite_store.class_levels(report.school.id) == {
         ids["MS"]: "maternelle", ids["CP"]: "elementaire"}
+
+
+# -- files as schools have them (issue 19) ---------------------------------
+
+FRENCH = "identifiant;profil;nom;prénom;classes;parent_de;admin\n"
+EXCEL_ROWS = ("E001;Élève;Martin;Léa;5e B;;\n"
+              "E002;ELEVE;Bernard;Hugo;5ème b;;\n"
+              "P001;Responsable légal 1;Martin;Hélène;;E001;\n"
+              "P002;Représentant légal;Bernard;Zoé;;E002;\n"
+              "T001;Professeur principal;Lefèvre;Cécile;5eB|4°A;;\n"
+              "S001;Personnel administratif;Petit;Anne;;;oui\n")
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "utf-8", "utf-8-sig", "utf-16"])
+def test_the_encodings_spreadsheets_write_are_read(encoding: str) -> None:
+    parsed = parse_csv((FRENCH + EXCEL_ROWS).encode(encoding))
+    assert parsed.errors == []
+    assert parsed.encoding == {"utf-16": "utf-16"}.get(encoding, encoding)
+    people = _by_id(parsed.people)
+    assert people["E001"].first_name == "Léa"
+    assert people["P001"].first_name == "Hélène"
+    assert people["T001"].last_name == "Lefèvre"
+
+
+def test_french_profile_words_and_class_spellings_are_understood() -> None:
+    parsed = parse_csv((FRENCH + EXCEL_ROWS).encode("cp1252"))
+    people = _by_id(parsed.people)
+    assert [people[i].profile for i in ("E001", "E002", "P001", "P002", "T001", "S001")] == [
+        Profile.PUPIL, Profile.PUPIL, Profile.PARENT, Profile.PARENT, Profile.TEACHER,
+        Profile.STAFF]
+    # "5e B", "5ème b" and "5eB" are one class; "4°A" is "4eA".
+    assert people["E001"].class_names == ("5eB",)
+    assert people["E002"].class_names == ("5eB",)
+    assert people["T001"].class_names == ("5eB", "4eA")
+    assert people["S001"].is_admin
+
+
+@pytest.mark.parametrize(("written", "class_name"), [
+    ("5e B", "5eB"), ("5eB", "5eB"), ("5EME B", "5eB"), ("5° b", "5eB"), ("6eme a", "6eA"),
+    ("CM1-CM2", "CM1-CM2"), ("Petite   section", "Petite section"), ("MS", "MS"),
+    ("2nde 3", "2nde 3"), ("Terminale G1", "Terminale G1"),
+])
+def test_class_names_have_one_spelling(written: str, class_name: str) -> None:
+    parsed = parse_csv(HEADER + f"\nE1;pupil;A;B;{written};;\n")
+    assert parsed.people[0].class_names == (class_name,)
+
+
+def test_tabs_separate_columns_too() -> None:
+    parsed = parse_csv("id\tprofile\tlast_name\tfirst_name\tclasses\nE1\tpupil\tA\tB\t6eA\n")
+    assert parsed.errors == []
+    assert parsed.people[0].class_names == ("6eA",)
+
+
+def test_errors_name_the_line_and_the_column_in_french_and_english() -> None:
+    parsed = parse_csv((FRENCH + "E1;Directeur d'école;A;B;;;\nE2;élève;;B;6eA;;\n"
+                        "E3;élève;A;B;6eA;;peut-être\n").encode("cp1252"))
+    assert parsed.people == []
+    first, second, third = parsed.errors
+    assert first.shown() == ("ligne 2, colonne « profil » : profil inconnu « Directeur d'école »"
+                             " (élève, parent, enseignant, personnel)")
+    assert first.shown("en") == "line 2, column 'profil': unknown profile \"Directeur d'école\""
+    assert second.line == 3
+    assert second.field == "nom"
+    assert second.message_fr.startswith("le nom et le prénom sont obligatoires")
+    assert third.shown() == "ligne 4, colonne « admin » : admin vaut oui ou non"
+
+
+def test_a_windows_1252_file_with_mistakes_through_the_command_line(tmp_path: Path) -> None:
+    """What a school's IT person does: Excel's CSV, a mistake in it, `preau import`."""
+    data = (FRENCH + EXCEL_ROWS + "E009;élève;Roux;Anne;;;\n").encode("cp1252")
+    (tmp_path / "ecole.csv").write_bytes(data)
+    env = {**os.environ, "PREAU_STORE_URL": f"sqlite:///{tmp_path / 'preau.sqlite3'}",
+           "PREAU_SEED_DEMO": "false"}
+    result = subprocess.run(
+        [sys.executable, "-m", "server.cli", "import", str(tmp_path / "ecole.csv"),
+         "--school", "0999999Z", "--name", "Collège Jean Moulin"],
+        env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 1  # a row was rejected
+    assert (f"{tmp_path / 'ecole.csv'}: ligne 8, colonne « classes » : un élève est dans une"
+            " classe et une seule") in result.stderr
+    assert "6 created" in result.stdout  # the good rows are in
+    assert "Hélène Martin" in result.stdout
