@@ -39,6 +39,8 @@ class School:
     quiet_hours: str = DEFAULT_WINDOW
     # May parents of a class open conversations with each other (off by default)?
     parents_may_message: bool = False
+    # Do parents see when teachers and staff are online? (off, as ENTs do)
+    staff_presence_to_parents: bool = False
     # May readers of an announcement room (pupils, parents) react to its
     # messages (docs/protocol.md, "Reactions")? On by default.
     reactions_in_announcements: bool = True

@@ -18,7 +18,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from server.directory.model import Member, Profile, Room, RoomKind, profile_group
+from server.directory.model import Member, Profile, Room, RoomKind, School, profile_group
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +82,19 @@ def may_communicate(sender: Member, recipient: Member, rules: CommunicationRules
         return True
     links = rules.links
     return any((a, b) in links for a in sender.groups for b in recipient.groups)
+
+
+def presence_shown(viewer: Member, person: Member, school: School) -> bool:
+    """May ``viewer`` see that ``person`` is online? Parents see the school's
+    teachers and staff online only where the school allows it
+    (``School.staff_presence_to_parents``, off by default, as ENTs do)."""
+    return viewer.profile is not Profile.PARENT or not hidden_from_parents(person, school)
+
+
+def hidden_from_parents(person: Member, school: School) -> bool:
+    """Whether ``person``'s presence is kept from parents in this school."""
+    staff = person.profile in (Profile.TEACHER, Profile.STAFF)
+    return staff and not school.staff_presence_to_parents
 
 
 def may_join(member: Member, room: Room) -> bool:

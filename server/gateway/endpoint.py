@@ -23,6 +23,7 @@ from server.auth.service import AuthService
 from server.calls.rules import people_per_call, sfu_configured
 from server.charter.service import OPEN_OPS, CharterService
 from server.chat.service import ChatService, room_wire
+from server.directory.rules import presence_shown
 from server.directory.service import Directory
 from server.errors import ErrorCode, PreauError
 from server.gateway import protocol
@@ -299,6 +300,7 @@ class CoreOps:
         view = await self.directory.school(conn.member.school_id)
         people = [] if view is None else [
             {"id": i, "name": view.members[i].display_name} for i in online if i in view.members
+            and presence_shown(conn.member, view.members[i], view.school)
         ]
         return {"room": room.id, "online": people}
 

@@ -22,13 +22,15 @@ class SchoolSettingsBody(Strict):
     parents_may_message: StrictBool | None = None
     # May pupils and parents react to messages in announcement rooms?
     reactions_in_announcements: StrictBool | None = None
+    # Do parents see when teachers and staff are online? (off by default)
+    staff_presence_to_parents: StrictBool | None = None
 
     @model_validator(mode="after")
     def _valid(self) -> Self:
-        if (self.quiet_hours, self.parents_may_message,
-                self.reactions_in_announcements) == (None, None, None):
-            raise ValueError(
-                "give quiet_hours, parents_may_message or reactions_in_announcements")
+        if (self.quiet_hours, self.parents_may_message, self.reactions_in_announcements,
+                self.staff_presence_to_parents) == (None, None, None, None):
+            raise ValueError("give quiet_hours, parents_may_message, reactions_in_announcements"
+                             " or staff_presence_to_parents")
         if self.quiet_hours is not None:
             quiet_hours.check_school_setting(self.quiet_hours)
         return self
@@ -39,6 +41,7 @@ class SchoolSettingsOut(BaseModel):
     timezone: str
     parents_may_message: bool
     reactions_in_announcements: bool
+    staff_presence_to_parents: bool
 
 
 async def school_settings(request: Request) -> Response:
@@ -56,6 +59,7 @@ async def set_school_settings(request: Request) -> Response:
         member, request.path_params["school"], quiet_hours=body.quiet_hours,
         parents_may_message=body.parents_may_message,
         reactions_in_announcements=body.reactions_in_announcements,
+        staff_presence_to_parents=body.staff_presence_to_parents,
     )
     return JSONResponse(saved)
 

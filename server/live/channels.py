@@ -25,10 +25,13 @@ def room_channel(room_id: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Audience:
     """Who among a room's subscribers receives an event: ``people``, and the
-    room's moderators when ``moderators`` is set (judged by each node)."""
+    room's moderators when ``moderators`` is set (judged by each node); or,
+    when ``everyone_but`` names profiles, every subscriber but those (a
+    teacher's presence, which parents see only if the school says so)."""
 
     people: frozenset[str] = frozenset()
     moderators: bool = False
+    everyone_but: frozenset[str] = frozenset()
 
 
 def pack(
@@ -47,6 +50,8 @@ def pack(
     if audience is not None:
         header["p"] = sorted(audience.people)
         header["mod"] = audience.moderators
+        if audience.everyone_but:
+            header["xp"] = sorted(audience.everyone_but)
     return orjson.dumps(header) + b"\n" + frame
 
 
@@ -64,7 +69,8 @@ def unpack_timed(
     data = orjson.loads(header)
     audience = None
     if "p" in data:
-        audience = Audience(frozenset(str(p) for p in data["p"]), bool(data.get("mod")))
+        audience = Audience(frozenset(str(p) for p in data["p"]), bool(data.get("mod")),
+                            frozenset(str(p) for p in data.get("xp") or ()))
     sent_at = data.get("t")
     return (str(data["k"]), int(data["s"]), data.get("x"), frame, audience,
             float(sent_at) if isinstance(sent_at, int | float) else None)

@@ -45,8 +45,8 @@ import orjson
 from collab.ordered import OrderedFeed
 from server import metrics
 from server.broker import Broker, Subscription
-from server.directory.model import Member, Room
-from server.directory.rules import may_join
+from server.directory.model import Member, Profile, Room
+from server.directory.rules import hidden_from_parents, may_join, presence_shown
 from server.errors import bad_request, forbidden
 from server.live.channels import (
     DIRECTORY_CHANNEL,
@@ -67,6 +67,9 @@ from server.presence import Presence
 from server.store import Message, SchoolView, Store
 
 log = logging.getLogger(__name__)
+
+# Profiles kept from an event (Audience.everyone_but): parents.
+PARENTS = frozenset({Profile.PARENT.value})
 
 
 class DirectoryView(Protocol):
@@ -217,8 +220,13 @@ class RoomFeed:
                 conn.push(frame, wire)
 
     async def on_audience(self, frame: bytes, audience: Audience) -> None:
-        room = await self.hub.directory.room(self.room_id) if audience.moderators else None
         wire = text_frame(frame)
+        if audience.everyone_but:
+            for conn in list(self.subscribers):
+                if conn.member.profile.value not in audience.everyone_but:
+                    conn.push(frame, wire)
+            return
+        room = await self.hub.directory.room(self.room_id) if audience.moderators else None
         for conn in list(self.subscribers):
             if conn.member.id in audience.people or (
                 room is not None and base_role(conn.member, room) is RoomRole.MODERATOR
@@ -321,8 +329,22 @@ class Hub:
     async def _announce_presence(self, name: str, pairs: list[tuple[str, str]]) -> None:
         for room_id, member_id in pairs:
             member = await self.directory.member(member_id)
-            person = _person(member) if member else {"id": member_id, "name": ""}
-            await self.publish_ephemeral(room_id, event(name, room=room_id, person=person))
+            if member is None:
+                await self.publish_ephemeral(room_id, event(
+                    name, room=room_id, person={"id": member_id, "name": ""}))
+            else:
+                await self._publish_presence(name, room_id, member)
+
+    async def _publish_presence(self, name: str, room_id: str, member: Member) -> None:
+        """``presence.join`` / ``presence.leave`` of ``member`` to the room's
+        subscribers who may see it (``presence_shown``: parents see teachers
+        and staff only where the school allows it)."""
+        frame = event(name, room=room_id, person=_person(member))
+        view = await self.directory.school(member.school_id)
+        if view is not None and hidden_from_parents(member, view.school):
+            await self.publish_to(room_id, frame, Audience(everyone_but=PARENTS))
+        else:
+            await self.publish_ephemeral(room_id, frame)
 
     async def resync(self) -> None:
         """The broker lost messages (its connection dropped): catch every room up
@@ -424,8 +446,7 @@ class Hub:
         acknowledge({"head": head, "truncated": truncated, "first_seq": start + 1,
                      "online": await self._people(conn.member, online)})
         if first:
-            await self.publish_ephemeral(room_id, event(
-                "presence.join", room=room_id, person=_person(conn.member)))
+            await self._publish_presence("presence.join", room_id, conn.member)
         # Without ``since`` the client starts at the feed's head: whatever comes
         # after reaches the feed, so there is nothing to read from the store.
         await self._replay(conn, room_id, state, from_store=since is not None, since=since)
@@ -476,15 +497,15 @@ class Hub:
             log.warning("presence unavailable: leave of room %s left to expiry", room_id)
             last = False
         if last:
-            await self.publish_ephemeral(room_id, event(
-                "presence.leave", room=room_id, person=_person(conn.member)))
+            await self._publish_presence("presence.leave", room_id, conn.member)
         return True
 
     async def _people(self, viewer: Member, ids: list[str]) -> list[dict[str, str]]:
         view = await self.directory.school(viewer.school_id)
         if view is None:
             return []
-        return [_person(view.members[i]) for i in ids if i in view.members]
+        return [_person(view.members[i]) for i in ids if i in view.members
+                and presence_shown(viewer, view.members[i], view.school)]
 
     # -- publishing ----------------------------------------------------------
     async def publish_message(self, room_id: str, seq: int, frame: bytes) -> None:

@@ -326,6 +326,7 @@ class ModerationService:
         quiet_hours: str | None,
         parents_may_message: bool | None,
         reactions_in_announcements: bool | None = None,
+        staff_presence_to_parents: bool | None = None,
     ) -> dict[str, Any]:
         """Quiet hours (the delivery window, or ``off``) and whether parents of
         a class may write to each other; audited, and in force on every node
@@ -336,6 +337,7 @@ class ModerationService:
             school_id, member.id, self._clock.now_ms(),
             quiet_hours=quiet_hours, parents_may_message=parents_may_message,
             reactions_in_announcements=reactions_in_announcements,
+            staff_presence_to_parents=staff_presence_to_parents,
         )
         await self._hub.directory_changed(school_id)
         return _settings_wire(school)
@@ -561,4 +563,5 @@ class ModerationService:
 def _settings_wire(school: School) -> dict[str, Any]:
     return {"quiet_hours": school.quiet_hours, "timezone": school.timezone,
             "parents_may_message": school.parents_may_message,
-            "reactions_in_announcements": school.reactions_in_announcements}
+            "reactions_in_announcements": school.reactions_in_announcements,
+            "staff_presence_to_parents": school.staff_presence_to_parents}

@@ -97,6 +97,7 @@ class DirectoryStore(Protocol):
         quiet_hours: str | None = None,
         parents_may_message: bool | None = None,
         reactions_in_announcements: bool | None = None,
+        staff_presence_to_parents: bool | None = None,
     ) -> School:
         """Change a school's settings (``None``: unchanged, values checked by the
         caller), audited (unless ``actor_id`` is None: the deployment's defaults
@@ -430,6 +431,7 @@ class DirectorySql(SqlBase, DirectoryStore):
         quiet_hours: str | None = None,
         parents_may_message: bool | None = None,
         reactions_in_announcements: bool | None = None,
+        staff_presence_to_parents: bool | None = None,
     ) -> School:
         """Change a school's settings (``None``: unchanged), audited, and bump
         the directory version so every node reloads them."""
@@ -438,11 +440,13 @@ class DirectorySql(SqlBase, DirectoryStore):
                 "UPDATE schools SET quiet_hours = COALESCE($2, quiet_hours),"
                 " parents_may_message = COALESCE($3, parents_may_message),"
                 " reactions_in_announcements = COALESCE($4, reactions_in_announcements),"
+                " staff_presence_to_parents = COALESCE($5, staff_presence_to_parents),"
                 " directory_version = directory_version + 1 WHERE id = $1"
                 f" RETURNING {SCHOOL_COLUMNS}",
                 school_id, quiet_hours,
                 None if parents_may_message is None else int(parents_may_message),
                 None if reactions_in_announcements is None else int(reactions_in_announcements),
+                None if staff_presence_to_parents is None else int(staff_presence_to_parents),
             )
             if row is None:
                 raise LookupError(school_id)
@@ -453,6 +457,8 @@ class DirectorySql(SqlBase, DirectoryStore):
                 details["parents_may_message"] = parents_may_message
             if reactions_in_announcements is not None:
                 details["reactions_in_announcements"] = reactions_in_announcements
+            if staff_presence_to_parents is not None:
+                details["staff_presence_to_parents"] = staff_presence_to_parents
             if actor_id is not None:
                 await audit(tx, school_id, None, actor_id, AuditAction.SCHOOL_SETTINGS,
                              now_ms, details=details)

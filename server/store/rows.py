@@ -74,7 +74,8 @@ def to_room(r: Row) -> Room:
 
 
 SCHOOL_COLUMNS = (
-    "id, uai, name, timezone, quiet_hours, parents_may_message, reactions_in_announcements"
+    "id, uai, name, timezone, quiet_hours, parents_may_message, reactions_in_announcements,"
+    " staff_presence_to_parents"
 )
 
 
@@ -82,7 +83,8 @@ def to_school(r: Row) -> School:
     return School(id=r["id"], uai=r["uai"], name=r["name"], timezone=r["timezone"],
                   quiet_hours=r["quiet_hours"],
                   parents_may_message=bool(r["parents_may_message"]),
-                  reactions_in_announcements=bool(r["reactions_in_announcements"]))
+                  reactions_in_announcements=bool(r["reactions_in_announcements"]),
+                  staff_presence_to_parents=bool(r["staff_presence_to_parents"]))
 
 async def bump_directory(tx: Transaction, school_id: str) -> None:
     await tx.execute(

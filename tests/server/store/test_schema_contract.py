@@ -29,9 +29,12 @@ def migration_files() -> list[int]:
     return [int(name[:4]) for name in names]
 
 
-async def test_migrations_are_numbered_from_one_without_gaps(store: Store) -> None:
+async def test_migrations_are_numbered_from_one_and_all_applied(store: Store) -> None:
+    # Gaps are allowed: work landing in parallel takes numbers from reserved
+    # ranges, and the runner applies every version it has not applied yet.
     versions = migration_files()
-    assert versions == list(range(1, len(versions) + 1))
+    assert versions[0] == 1
+    assert versions == sorted(set(versions))
     assert [v for v, _ in await applied_versions(store)] == versions
 
 

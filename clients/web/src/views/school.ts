@@ -229,6 +229,14 @@ export function settingsView(app: App): View {
       + (savedParents !== null && parents.checked !== savedParents ? ` ${t("settings.unsaved")}` : "");
   };
   parents.addEventListener("change", showEffect);
+  const presence = h("input", { id: "staff-presence", type: "checkbox", "aria-describedby": "presence-effect" });
+  const presenceEffect = h("p", { id: "presence-effect", class: "hint", "aria-live": "polite" });
+  let savedPresence: boolean | null = null;
+  const showPresence = () => {
+    presenceEffect.textContent = t(presence.checked ? "settings.presenceOn" : "settings.presenceOff")
+      + (savedPresence !== null && presence.checked !== savedPresence ? ` ${t("settings.unsaved")}` : "");
+  };
+  presence.addEventListener("change", showPresence);
   const reactions = h("input", { id: "reactions-announcements", type: "checkbox" });
   const form = h("form", {
     class: "card",
@@ -238,9 +246,12 @@ export function settingsView(app: App): View {
         await api("PUT", `/api/schools/${school}/settings`, {
           quiet_hours: window.value.trim(), parents_may_message: parents.checked,
           reactions_in_announcements: reactions.checked,
+          staff_presence_to_parents: presence.checked,
         });
         savedParents = parents.checked;
+        savedPresence = presence.checked;
         showEffect();
+        showPresence();
         status.say(t("settings.saved"));
       } catch (error) {
         status.say(describeError(error), "error");
@@ -250,17 +261,23 @@ export function settingsView(app: App): View {
     h("div", { class: "field" }, h("label", { for: "quiet-window" }, t("settings.window")), window, help),
     h("div", { class: "check" }, parents, h("label", { for: "parents-may" }, t("settings.parents"))),
     effect,
+    h("div", { class: "check" }, presence, h("label", { for: "staff-presence" }, t("settings.presence"))),
+    presenceEffect,
     h("div", { class: "check" }, reactions, h("label", { for: "reactions-announcements" }, t("settings.reactions"))),
     h("button", { type: "submit" }, t("mod.save")),
     status.el,
   );
-  api<{ quiet_hours: string; timezone: string; parents_may_message: boolean; reactions_in_announcements: boolean }>(
+  api<{ quiet_hours: string; timezone: string; parents_may_message: boolean; reactions_in_announcements: boolean;
+    staff_presence_to_parents: boolean; }>(
     "GET", `/api/schools/${school}/settings`,
   ).then((found) => {
     window.value = found.quiet_hours;
     parents.checked = found.parents_may_message;
     savedParents = found.parents_may_message;
     showEffect();
+    presence.checked = found.staff_presence_to_parents;
+    savedPresence = found.staff_presence_to_parents;
+    showPresence();
     reactions.checked = found.reactions_in_announcements;
     help.textContent = t("settings.windowHelp", { tz: found.timezone });
   }).catch((error) => status.say(describeError(error), "error"));
