@@ -119,6 +119,15 @@ def _origins(name: str, raw: Any) -> frozenset[str]:
     return origins
 
 
+def _profiles(name: str, raw: Any) -> frozenset[str]:
+    profiles = frozenset(_items(raw))
+    unknown = profiles - {"pupil", "parent", "teacher", "staff"}
+    if unknown:
+        raise SettingsError(f"{name} lists profiles among pupil, parent, teacher, staff;"
+                            f" got {sorted(unknown)[0]!r}")
+    return profiles
+
+
 def _networks(name: str, raw: Any) -> tuple[str, ...]:
     """Comma-separated CIDR networks (``192.0.2.0/24``, ``2001:db8::/48``), normalised."""
     found: list[str] = []
@@ -209,6 +218,12 @@ class Settings(BaseSettings):
     # Sessions: idle timeout and absolute lifetime, in seconds.
     session_idle_s: Annotated[int, AtLeast(60)] = 2 * 3600
     session_max_s: Annotated[int, AtLeast(1)] = 12 * 3600
+    # "Remember this device" (a box at login): these timeouts instead, for
+    # these profiles only (never pupils by default: school computers are shared).
+    remember_idle_s: Annotated[int, AtLeast(60)] = 30 * 86400
+    remember_max_s: Annotated[int, AtLeast(1)] = 90 * 86400
+    remember_profiles: Annotated[frozenset[str], Check(_profiles)] = frozenset(
+        {"parent", "teacher", "staff"})
     activation_ttl_s: Annotated[int, AtLeast(60)] = 30 * 86400
     # Gateway limits.
     max_frame_bytes: Annotated[int, AtLeast(1024)] = 64 * 1024  # larger: a too_large error

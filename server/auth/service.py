@@ -31,6 +31,8 @@ WRONG_CODE = "wrong login or code"
 
 # Refresh last_seen at most this often: a busy client must not write per request.
 TOUCH_EVERY_MS = 60_000
+DEVICE_CHARS = 120  # the device's description, as stored
+DEVICE_ID_CHARS = 16  # of the token's SHA-256 hex digest: 64 bits, no collisions per person
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,20 @@ class Session:
     person_id: str
     kind: str
     expires_ms: int
+    remember: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSession:
+    """One of a person's open sessions, as they see it in their settings."""
+
+    id: str  # a prefix of the token's hash: names it, opens nothing
+    device: str
+    created_ms: int
+    last_seen_ms: int
+    expires_ms: int
+    remembered: bool
+    current: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +104,8 @@ class AuthService:
         log.info("login refused: %s", code.value)
         return PreauError(code, message)
 
-    async def login(self, login: str, password: str, client_ip: str, kind: str) -> IssuedSession:
+    async def login(self, login: str, password: str, client_ip: str, kind: str,
+                    remember: bool = False, device: str = "") -> IssuedSession:
         login = tokens.normalise_login(login)  # one form for the throttle and the look-up
         key = await self.throttle.begin(login, client_ip)
         creds = await self._store.credentials_by_login(login)
@@ -110,7 +127,7 @@ class AuthService:
         if passwords.needs_rehash(creds.password_hash):
             new_hash = await passwords.hash_password(password)
             await self._store.set_password(creds.person_id, new_hash, self._clock.now_ms())
-        return await self._open_session(creds.person_id, kind)
+        return await self._open_session(creds.person_id, kind, remember, device)
 
     async def activate(
         self, login: str, code: str, new_password: str, client_ip: str, kind: str
@@ -164,16 +181,24 @@ class AuthService:
                 "this activation code has expired: ask the school for a new one",
             )
 
-    async def _open_session(self, person_id: str, kind: str) -> IssuedSession:
+    async def _open_session(self, person_id: str, kind: str, remember: bool = False,
+                            device: str = "") -> IssuedSession:
         token = tokens.new_session_token()
         now = self._clock.now_ms()
+        if remember:  # only the profiles the deployment allows (never pupils by default)
+            person = await self._directory.person(person_id)
+            remember = (person is not None
+                        and person.profile.value in self._settings.remember_profiles)
+        lifetime = self._settings.remember_max_s if remember else self._settings.session_max_s
         record = SessionRecord(
             token_hash=tokens.digest(token),
             person_id=person_id,
             kind=kind,
             created_ms=now,
             last_seen_ms=now,
-            expires_ms=now + self._settings.session_max_s * 1000,
+            expires_ms=now + lifetime * 1000,
+            remember=remember,
+            device=device[:DEVICE_CHARS],
         )
         await self._store.create_session(record)
         return IssuedSession(token, _session_of(record))
@@ -187,7 +212,7 @@ class AuthService:
         now = self._clock.now_ms()
         if record is None or record.revoked or record.expires_ms <= now:
             return None
-        if record.last_seen_ms + self._settings.session_idle_s * 1000 <= now:
+        if record.last_seen_ms + self._idle_ms(record) <= now:
             return None
         if now - record.last_seen_ms >= TOUCH_EVERY_MS:
             await self._store.touch_sessions([record.token_hash], now)
@@ -201,8 +226,35 @@ class AuthService:
             record is not None
             and not record.revoked
             and record.expires_ms > now
-            and record.last_seen_ms + self._settings.session_idle_s * 1000 > now
+            and record.last_seen_ms + self._idle_ms(record) > now
         )
+
+    def _idle_ms(self, record: SessionRecord) -> int:
+        idle = self._settings.remember_idle_s if record.remember else self._settings.session_idle_s
+        return idle * 1000
+
+    async def devices(self, session: Session) -> list[DeviceSession]:
+        """The person's open sessions (this one marked ``current``)."""
+        now = self._clock.now_ms()
+        return [
+            DeviceSession(
+                id=r.token_hash[:DEVICE_ID_CHARS], device=r.device, created_ms=r.created_ms,
+                last_seen_ms=r.last_seen_ms, expires_ms=r.expires_ms, remembered=r.remember,
+                current=r.token_hash == session.token_hash)
+            for r in await self._store.person_sessions(session.person_id, now)
+            if r.last_seen_ms + self._idle_ms(r) > now
+        ]
+
+    async def end_device(self, session: Session, device_id: str) -> None:
+        """End one of the person's own sessions (its sockets close); any other
+        id is ``not_found``, like one that never existed."""
+        now = self._clock.now_ms()
+        for record in await self._store.person_sessions(session.person_id, now):
+            if record.token_hash[:DEVICE_ID_CHARS] == device_id:
+                await self._store.revoke_session(record.token_hash)
+                await self._announce_revoked([record.token_hash])
+                return
+        raise PreauError(ErrorCode.NOT_FOUND, "no such session")
 
     async def keep_alive(self, token_hashes: list[str]) -> None:
         """Mark sessions used by open sockets, so an active chat never idles out."""
@@ -260,4 +312,5 @@ class AuthService:
 
 
 def _session_of(record: SessionRecord) -> Session:
-    return Session(record.token_hash, record.person_id, record.kind, record.expires_ms)
+    return Session(record.token_hash, record.person_id, record.kind, record.expires_ms,
+                   record.remember)

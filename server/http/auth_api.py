@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StrictStr
+from pydantic import BaseModel, Field, StrictBool, StrictStr
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -36,6 +36,9 @@ class LoginBody(Strict):
     login: Annotated[StrictStr, Field(min_length=1, max_length=128)]
     password: Annotated[StrictStr, Field(min_length=1, max_length=256)]
     kind: Literal["cookie", "bearer"] = "cookie"
+    # "Remember this device": longer timeouts (PREAU_REMEMBER_*), for the
+    # profiles the deployment allows; the answer's "remembered" says if it was.
+    remember: StrictBool = False
 
 
 class ActivateBody(Strict):
@@ -53,7 +56,22 @@ class PasswordBody(Strict):
 class SessionOut(BaseModel):
     person: PersonOut
     expires: int
+    remembered: bool = False
     token: str | None = None  # bearer sessions only: browsers get an HttpOnly cookie
+
+
+class DeviceOut(BaseModel):
+    id: str
+    device: str  # e.g. "Firefox · Windows"; "" when the client did not say
+    created: int
+    last_seen: int
+    expires: int
+    remembered: bool
+    current: bool
+
+
+class DevicesOut(BaseModel):
+    sessions: list[DeviceOut]
 
 
 class ThrottledPerson(BaseModel):
@@ -88,7 +106,8 @@ async def _session_response(request: Request, issued: IssuedSession) -> Response
     member = await node.directory.member(issued.session.person_id)
     if member is None:
         raise PreauError(ErrorCode.INVALID_CREDENTIALS, "wrong login or password")
-    body: dict[str, Any] = {"person": person_wire(member), "expires": issued.session.expires_ms}
+    body: dict[str, Any] = {"person": person_wire(member), "expires": issued.session.expires_ms,
+                            "remembered": issued.session.remember}
     if issued.session.kind == "bearer":
         body["token"] = issued.token
     response = JSONResponse(body)
@@ -96,7 +115,8 @@ async def _session_response(request: Request, issued: IssuedSession) -> Response
         response.set_cookie(
             SESSION_COOKIE,
             issued.token,
-            max_age=node.settings.session_max_s,
+            max_age=(node.settings.remember_max_s if issued.session.remember
+                     else node.settings.session_max_s),
             httponly=True,
             samesite="lax",
             secure=node.settings.cookie_secure,
@@ -108,7 +128,8 @@ async def _session_response(request: Request, issued: IssuedSession) -> Response
 async def login(request: Request) -> Response:
     body = await json_body(request, LoginBody)
     issued = await services(request).auth.login(
-        body.login, body.password, _client_ip(request), body.kind
+        body.login, body.password, _client_ip(request), body.kind, body.remember,
+        device_of(request.headers.get("user-agent", "")),
     )
     return await _session_response(request, issued)
 
@@ -138,6 +159,38 @@ async def change_password(request: Request) -> Response:
     return JSONResponse({})
 
 
+async def devices(request: Request) -> Response:
+    session, _ = await authenticated(request)
+    found = await services(request).auth.devices(session)
+    return JSONResponse({"sessions": [
+        {"id": d.id, "device": d.device, "created": d.created_ms, "last_seen": d.last_seen_ms,
+         "expires": d.expires_ms, "remembered": d.remembered, "current": d.current}
+        for d in found]})
+
+
+async def end_device(request: Request) -> Response:
+    session, _ = await authenticated(request)
+    await services(request).auth.end_device(session, path_id(request, "session"))
+    return JSONResponse({})
+
+
+_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"),
+             ("Chrome/", "Chrome"), ("Chromium/", "Chromium"), ("Safari/", "Safari"))
+_SYSTEMS = (("Android", "Android"), ("iPhone", "iOS"), ("iPad", "iPadOS"),
+            ("CrOS", "ChromeOS"), ("Windows", "Windows"), ("Mac OS X", "macOS"),
+            ("Linux", "Linux"))
+
+
+def device_of(user_agent: str) -> str:
+    """A person's name for the device a session was opened on ("Firefox ·
+    Windows"), from its User-Agent; never the raw header (it is shown back)."""
+    browser = next((name for mark, name in _BROWSERS if mark in user_agent), "")
+    system = next((name for mark, name in _SYSTEMS if mark in user_agent), "")
+    if not browser and not system:
+        return "Programme" if user_agent else ""
+    return " · ".join(part for part in (browser, system) if part)
+
+
 async def throttled(request: Request) -> Response:
     viewer = await member_of(request)
     accounts = await services(request).auth.throttle.watched(viewer, path_id(request, "school"))
@@ -162,6 +215,12 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("POST", "/api/auth/password",
              "Change password; other sessions end, sockets included", change_password,
              body=PasswordBody),
+    Endpoint("GET", "/api/auth/sessions",
+             "The person's open sessions (devices), this one marked current", devices,
+             response=DevicesOut),
+    Endpoint("DELETE", "/api/auth/sessions/{session}",
+             "End one of the person's sessions (its sockets close); another's is not_found",
+             end_device),
     Endpoint("GET", "/api/schools/{school}/login-throttle",
              "Accounts with failed logins in the last hour and their delays, latest first "
              "(school admins)", throttled, response=ThrottledOut),

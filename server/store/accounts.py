@@ -11,7 +11,8 @@ from server.store.engine import Row, SqlBase
 from server.store.records import Credentials, SessionRecord
 from server.store.rows import opt_int, opt_str
 
-_SESSION_COLUMNS = "token_hash, person_id, kind, created_ms, last_seen_ms, expires_ms, revoked"
+_SESSION_COLUMNS = ("token_hash, person_id, kind, created_ms, last_seen_ms, expires_ms, revoked,"
+                    " remember, device")
 
 
 def _session(r: Row) -> SessionRecord:
@@ -23,6 +24,8 @@ def _session(r: Row) -> SessionRecord:
         last_seen_ms=int(r["last_seen_ms"]),
         expires_ms=int(r["expires_ms"]),
         revoked=bool(r["revoked"]),
+        remember=bool(r["remember"]),
+        device=str(r["device"]),
     )
 
 
@@ -50,6 +53,9 @@ class AccountStore(Protocol):
     async def get_session(self, token_hash: str) -> SessionRecord | None: ...
 
     async def touch_sessions(self, token_hashes: Sequence[str], now_ms: int) -> None: ...
+
+    async def person_sessions(self, person_id: str, now_ms: int) -> list[SessionRecord]:
+        """The person's sessions not revoked nor past their lifetime, latest used first."""
 
     async def revoke_session(self, token_hash: str) -> None: ...
 
@@ -131,7 +137,8 @@ class AccountsSql(SqlBase, AccountStore):
     async def create_session(self, session: SessionRecord) -> None:
         async with self._engine.transaction() as tx:
             await tx.execute(
-                f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                f"INSERT INTO sessions ({_SESSION_COLUMNS})"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 session.token_hash,
                 session.person_id,
                 session.kind,
@@ -139,6 +146,8 @@ class AccountsSql(SqlBase, AccountStore):
                 session.last_seen_ms,
                 session.expires_ms,
                 int(session.revoked),
+                int(session.remember),
+                session.device,
             )
 
     async def get_session(self, token_hash: str) -> SessionRecord | None:
@@ -158,6 +167,13 @@ class AccountsSql(SqlBase, AccountStore):
                 "UPDATE sessions SET last_seen_ms = $2 WHERE token_hash = $1 AND last_seen_ms < $2",
                 [(h, now_ms) for h in token_hashes],
             )
+
+    async def person_sessions(self, person_id: str, now_ms: int) -> list[SessionRecord]:
+        async with self._engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE person_id = $1 AND revoked = 0"
+                " AND expires_ms > $2 ORDER BY last_seen_ms DESC, token_hash", person_id, now_ms)
+        return [_session(r) for r in rows]
 
     async def revoke_session(self, token_hash: str) -> None:
         async with self._engine.transaction() as tx:

@@ -281,6 +281,8 @@ class SessionRecord:
     last_seen_ms: int
     expires_ms: int  # absolute end of life
     revoked: bool = False
+    remember: bool = False  # "remember this device": the longer timeouts apply
+    device: str = ""  # the browser and system it was opened on, for its person's list
 
 
 @dataclass(frozen=True, slots=True)

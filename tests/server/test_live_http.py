@@ -116,3 +116,55 @@ async def test_a_parent_is_named_with_their_child_for_teachers_and_on_their_home
     finally:
         for client in (teacher, parent, pupil):
             await client.close()
+
+
+async def test_a_parent_remembers_a_device_lists_sessions_and_ends_one(live: LiveServer) -> None:
+    """Issue 19: "remember this device" for a parent (longer timeouts), the
+    person's own list of sessions, and ending one closes its sockets."""
+    parent = await live.client("Camille Martin")  # activates the account
+    await parent.close()
+    login = live.login_of("Camille Martin")
+    origin = live.base_url
+    firefox = {"origin": origin, "user-agent":
+               "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"}
+    phone = {"origin": origin, "user-agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac"
+             " OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148"
+             " Safari/604.1"}
+    async with httpx.AsyncClient(base_url=live.base_url, headers=firefox) as desk, \
+            httpx.AsyncClient(base_url=live.base_url, headers=phone) as mobile:
+        response = await desk.post("/api/auth/login", json={
+            "login": login, "password": PASSWORD, "remember": True})
+        assert response.json()["remembered"] is True
+        assert "Max-Age=7776000" in response.headers["set-cookie"]  # 90 days
+        assert (await mobile.post("/api/auth/login", json={
+            "login": login, "password": PASSWORD})).json()["remembered"] is False
+        listed = (await desk.get("/api/auth/sessions")).json()["sessions"]
+        mine = {s["device"]: s for s in listed}
+        assert mine["Firefox · Windows"]["current"] is True
+        assert mine["Safari · iOS"]["remembered"] is False
+        ws = await websockets.connect(
+            live.ws_url, origin=origin,  # type: ignore[arg-type]
+            additional_headers={"cookie": f"preau_session={mobile.cookies['preau_session']}"})
+        await ws.recv()
+        gone = await desk.delete(f"/api/auth/sessions/{mine['Safari · iOS']['id']}")
+        assert gone.status_code == 200
+        await asyncio.wait_for(ws.wait_closed(), 5)
+        assert ws.close_code == 4001
+        assert (await mobile.get("/api/me")).status_code == 401
+        # Another person's session, or none: the same not_found.
+        teacher = await live.client("Claire Lefèvre")
+        try:
+            theirs = (await teacher.get("/api/auth/sessions"))["sessions"][0]["id"]
+        finally:
+            await teacher.close()
+        for other in (theirs, "0123456789abcdef"):
+            refused = await desk.delete(f"/api/auth/sessions/{other}")
+            assert refused.status_code == 404
+            assert refused.json()["error"]["code"] == "not_found"
+    # A pupil asking to be remembered is not.
+    pupil = await live.client("Léa Martin")
+    await pupil.close()
+    async with httpx.AsyncClient(base_url=live.base_url, headers={"origin": origin}) as kid:
+        answer = (await kid.post("/api/auth/login", json={
+            "login": live.login_of("Léa Martin"), "password": PASSWORD, "remember": True})).json()
+        assert answer["remembered"] is False

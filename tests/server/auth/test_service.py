@@ -481,3 +481,48 @@ async def test_new_activation_code_ends_sessions_and_password(world: World) -> N
     await expect_error(ErrorCode.ACTIVATION_USED, world.activate("E1", OTHER_GOOD))
     issued = await world.auth.activate(world.logins["E1"], code, OTHER_GOOD, IP, "bearer")
     assert issued.session.person_id == first.session.person_id
+
+
+# -- remembered devices (issue 19) ---------------------------------------------
+
+
+async def test_a_remembered_parent_session_outlives_the_idle_timeout(world: World) -> None:
+    await world.activate("P1")
+    remembered = await world.auth.login(world.logins["P1"], GOOD, IP, "cookie", remember=True,
+                                        device="Firefox · Windows")
+    ordinary = await world.login("P1")
+    assert remembered.session.remember
+    assert remembered.session.expires_ms == T0 + 90 * 86400 * 1000
+    world.clock.advance(IDLE_S * 1000 + 1)
+    assert await world.auth.resolve(ordinary.token) is None
+    assert await world.auth.resolve(remembered.token) is not None
+    world.clock.advance(31 * 86400 * 1000)  # a month without coming back
+    assert await world.auth.resolve(remembered.token) is None
+
+
+async def test_a_pupil_is_never_remembered(world: World) -> None:
+    await world.activate("E1")
+    issued = await world.auth.login(world.logins["E1"], GOOD, IP, "cookie", remember=True)
+    assert not issued.session.remember
+    assert issued.session.expires_ms == T0 + SESSION_MAX_S * 1000
+
+
+async def test_a_person_sees_and_ends_their_own_sessions_only(world: World) -> None:
+    first = await world.activate("P1")
+    phone = await world.auth.login(world.logins["P1"], GOOD, IP, "cookie", remember=True,
+                                   device="Safari · iOS")
+    other = await world.activate("T1")
+    world.clock.advance(1000)
+    listed = sorted(await world.auth.devices(first.session), key=lambda d: d.device)
+    assert [(d.device, d.remembered, d.current) for d in listed] == [
+        ("", False, True), ("Safari · iOS", True, False)]
+    phone_id = listed[1].id
+    # Someone else's session: answered as if it did not exist.
+    teachers = await world.auth.devices(other.session)
+    await expect_error(ErrorCode.NOT_FOUND, world.auth.end_device(first.session, teachers[0].id))
+    await expect_error(ErrorCode.NOT_FOUND, world.auth.end_device(first.session, "0" * 16))
+    await world.auth.end_device(first.session, phone_id)
+    assert world.revoked == [[phone.session.token_hash]]  # its sockets close
+    assert await world.auth.resolve(phone.token) is None
+    assert await world.auth.resolve(other.token) is not None
+    assert [d.current for d in await world.auth.devices(first.session)] == [True]

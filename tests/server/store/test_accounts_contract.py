@@ -155,3 +155,18 @@ async def test_delete_expired_sessions(store: Store) -> None:
     assert await store.get_session("edge") is None
     assert await store.get_session("live") is not None
     assert await store.delete_expired_sessions(NOW + 20) == 0
+
+
+async def test_a_person_s_open_sessions_with_their_device(store: Store) -> None:
+    lea, hugo = await two_people(store)
+    await store.create_session(SessionRecord("phone", lea, "cookie", NOW, NOW + 30, NOW + 900,
+                                             remember=True, device="Safari · iOS"))
+    await store.create_session(SessionRecord("desk", lea, "cookie", NOW, NOW + 20, NOW + 900))
+    await store.create_session(SessionRecord("gone", lea, "cookie", NOW, NOW + 40, NOW + 900))
+    await store.create_session(SessionRecord("old", lea, "cookie", NOW, NOW + 50, NOW + 10))
+    await store.create_session(SessionRecord("his", hugo, "cookie", NOW, NOW + 60, NOW + 900))
+    await store.revoke_session("gone")
+    found = await store.person_sessions(lea, NOW + 100)
+    assert [s.token_hash for s in found] == ["phone", "desk"]  # latest used first
+    assert (found[0].remember, found[0].device) == (True, "Safari · iOS")
+    assert (found[1].remember, found[1].device) == (False, "")
