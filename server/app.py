@@ -65,6 +65,7 @@ from server.moderation.bursts import BurstDetector
 from server.moderation.service import ModerationService
 from server.moderation.shown_text import ShownTextGate
 from server.mood.service import MoodService
+from server.notifications.service import NotificationService
 from server.presence.factory import open_presence
 from server.privacy.factory import build_privacy
 from server.ratelimit.factory import open_rate_limiter
@@ -104,13 +105,15 @@ async def build_services(
     )
     bursts = BurstDetector(open_spread(settings.broker_url), settings.burst_rooms,
                            settings.burst_window_s)
-    chat = ChatService(store, directory, hub, render, settings, clock, sends, opens, bursts)
+    notifications = NotificationService(store, directory, hub, clock)
+    chat = ChatService(store, directory, hub, render, settings, clock, sends, opens, bursts,
+                       notices=notifications)
     moderation = ModerationService(store, directory, hub, chat, render, settings, clock)
     receipts = ReceiptService(store, directory, hub, chat, render, clock)
     # Reactions per account at the rate of sends, in a bucket of their own.
     reactions = ReactionService(store, directory, hub, chat, render, clock, open_rate_limiter(
         settings.broker_url, settings.sends_per_s, settings.sends_burst, name="reactions"))
-    delivery = ScheduledDelivery(store, hub, render, clock)
+    delivery = ScheduledDelivery(store, hub, render, clock, notices=notifications)
     privacy = build_privacy(store, settings, clock, hub, moderation)
     moderation.on_view(privacy.viewed)  # oversight reads go to the access journal
     auth.on_revoke(hub.revoke_sessions)
@@ -138,6 +141,7 @@ async def build_services(
         mood=MoodService(store, directory, hub, clock),
         charter=CharterService(store, directory, broker, hub, settings, clock),
         reactions=reactions,
+        notifications=notifications,
     )
 
 

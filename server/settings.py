@@ -289,6 +289,7 @@ class Settings(BaseSettings):
     # of closed accounts, last year's rooms after a rollover, the job's pace.
     message_retention_days: Annotated[int, AtLeast(1)] = 365
     log_retention_days: Annotated[int, AtLeast(1)] = 365  # ended sessions, the access journal
+    notification_retention_days: Annotated[int, AtLeast(1)] = 90  # read or not
     closed_erasure_days: int = 90  # a closed account is erased this long after
     archived_rooms_days: int = 90  # last year's rooms stay read-only this long
     retention_every_s: float = 3600.0  # one pass per this period, on one node

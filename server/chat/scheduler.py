@@ -12,6 +12,7 @@ import asyncio
 import logging
 import secrets
 
+from server.chat.notices import Notices
 from server.chat.render import MessageRenderer
 from server.clock import Clock
 from server.live.hub import Hub
@@ -24,11 +25,15 @@ BATCH = 200
 
 
 class ScheduledDelivery:
-    def __init__(self, store: Store, hub: Hub, render: MessageRenderer, clock: Clock) -> None:
+    def __init__(
+        self, store: Store, hub: Hub, render: MessageRenderer, clock: Clock,
+        notices: Notices | None = None,
+    ) -> None:
         self._store = store
         self._hub = hub
         self._render = render
         self._clock = clock
+        self.notices = notices  # the notification centre (the composition root sets it)
 
     async def release_due(self) -> int:
         """Post and publish what is due now; the number posted by this node."""
@@ -41,6 +46,11 @@ class ScheduledDelivery:
                 await self._hub.publish_message(
                     message.room_id, message.seq, await self._render.frame(message)
                 )
+                if self.notices is not None:
+                    await self.notices.message_posted(message)
+                    await self.notices.about_room(
+                        "scheduled.delivered", message.room_id, seq=message.seq,
+                        to=[message.sender_id])
             total += len(posted)
             if len(posted) < BATCH:
                 return total

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from server import metrics
+from server.chat.notices import Notices
 from server.chat.posting import post_message
 from server.chat.render import MessageRenderer
 from server.clock import Clock
@@ -127,9 +128,11 @@ class ChatService:
         sends: RateLimiter,
         opens: RateLimiter | None = None,
         bursts: BurstDetector | None = None,
+        notices: Notices | None = None,
     ) -> None:
         """``sends``: the per-account message rate; ``opens``: conversations
-        opened per account (both global across nodes on Redis)."""
+        opened per account (both global across nodes on Redis); ``notices``:
+        the notification centre (server/notifications/service.py)."""
         self._store = store
         self._render = render
         self._directory = directory
@@ -139,6 +142,7 @@ class ChatService:
         self._sends = sends
         self._opens = opens
         self._bursts = bursts
+        self.notices = notices
 
     async def close(self) -> None:
         await self._sends.close()
@@ -218,6 +222,9 @@ class ChatService:
                 "ev": "conversation.opened", "room": room_wire(room),
                 "by": {"id": member.id, "name": member.display_name},
             }))
+            if self.notices is not None:
+                await self.notices.about_room("conversation", room.id, actor_id=member.id,
+                                              to=others)
         return room, created
 
     async def directory_changed(self, school_id: str) -> None:
@@ -340,6 +347,8 @@ class ChatService:
             metrics.POSTED.inc()
             message = result.message
             await self._hub.publish_message(room.id, message.seq, await self._render.frame(message))
+            if self.notices is not None:
+                await self.notices.message_posted(message)
             if result.alert is not None:
                 # The word filter's alert list: the room's moderators take a look.
                 await self._hub.publish_to(room.id, encode({

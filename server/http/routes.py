@@ -17,6 +17,7 @@ from server.http import (
     meta_api,
     moderation_api,
     mood_api,
+    notifications_api,
     people_api,
     privacy_api,
     reactions_api,
@@ -40,6 +41,7 @@ ENDPOINTS: list[Endpoint] = [
     *privacy_api.ENDPOINTS,
     *mood_api.ENDPOINTS,
     *charter_api.ENDPOINTS,
+    *notifications_api.ENDPOINTS,
     # After rooms_api: its HistoryOut shares the name of the room history's,
     # and the last one written is the one /api/openapi.json describes.
     *documents_api.ENDPOINTS,

@@ -153,6 +153,11 @@ class ModerationService:
                                                 await self._render.frame(message))
                 await self._hub.publish_to(room, event(
                     "chat.approved", room=room, id=held.id, seq=message.seq, by=by), audience)
+                if self._chat.notices is not None:
+                    await self._chat.notices.message_posted(message)
+                    await self._chat.notices.about_room(
+                        "held.approved", room, seq=message.seq, actor_id=member.id,
+                        to=[held.sender_id])
             elif result.scheduled is not None:  # approved during quiet hours
                 waiting = result.scheduled
                 await self._hub.publish_to(room, event(
@@ -167,6 +172,10 @@ class ModerationService:
                     fields["reason"] = reason
                 await self._hub.publish_to(room, encode({"ev": "chat.rejected", **fields}),
                                            audience)
+                if self._chat.notices is not None:
+                    await self._chat.notices.about_room(
+                        "held.rejected", room, actor_id=member.id, to=[held.sender_id],
+                        data={"held": held.id})
         fields = {"held": await self._render.held_fields(held), "duplicate": not result.changed}
         if result.scheduled is not None:
             fields["deliver_at"] = result.scheduled.release_ms
@@ -200,6 +209,10 @@ class ModerationService:
             await self._hub.publish_to(done.room_id, event(
                 "report.resolved", room=done.room_id, report=done.id, seq=done.seq,
                 outcome=outcome.value), Audience(frozenset({done.reporter_id})))
+            if self._chat.notices is not None:
+                await self._chat.notices.about_room(
+                    "report.resolved", done.room_id, seq=done.seq, to=[done.reporter_id],
+                    data={"report": done.id, "outcome": outcome.value})
 
     async def _publish_redaction(self, result: RedactResult) -> None:
         """The redaction to every subscriber (no reason), then its reason to
@@ -208,6 +221,9 @@ class ModerationService:
         assert redaction is not None
         room = redaction.room_id
         await self._hub.publish_message(room, redaction.seq, await self._render.frame(redaction))
+        if self._chat.notices is not None and redaction.redacts is not None:
+            # Deleted or recalled: what told people of it goes too (live as well).
+            await self._chat.notices.withdraw(room, redaction.redacts)
         if redaction.reason:
             people = frozenset({result.author_id}) if result.author_id else frozenset()
             await self._hub.publish_to(room, event(

@@ -102,7 +102,16 @@ async def export_chunks(
         "updated": person.updated_ms,
         "closed": person.closed_ms,
     })
-    yield b',"memberships":' + _dump(await store.export_relations(pid))
+    relations = await store.export_relations(pid)
+    # Who caused each notification, by name only (never an id); a private
+    # conversation is not named by its id (as in "conversations").
+    notified = relations.get("notifications", [])
+    await names.load([str(n["by"]) for n in notified if n["by"]])
+    for n in notified:
+        n["by"] = None if not n["by"] else names[n["by"]]
+        if n.pop("room_kind") == "private":
+            n["room"] = "conversation"
+    yield b',"memberships":' + _dump(relations)
     yield b',"rooms_posted_in":' + _dump(await store.shared_rooms_posted_in(pid))
 
     async def own_messages() -> AsyncIterator[bytes]:

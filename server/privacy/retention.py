@@ -91,6 +91,9 @@ class RetentionJob:
         )
         result["archived_rooms"] = await self._store.purge_archived_rooms(now)
         result["moods"] = await self._store.purge_moods(first_day_kept(now))
+        result["notifications"] = await self._store.purge_notifications(
+            now - settings.notification_retention_days * DAY_MS
+        )
         due = await self._store.closed_before(now - settings.closed_erasure_days * DAY_MS)
         for person in due:
             await self._erasures.request(person, "closed", delete_contributions=False)

@@ -149,6 +149,7 @@ class PrivacyService:
                 "messages": s.message_retention_days,
                 "moderation_audit": s.audit_retention_days,
                 "logs": s.log_retention_days,
+                "notifications": s.notification_retention_days,
                 "closed_accounts": s.closed_erasure_days,
                 "archived_rooms": s.archived_rooms_days,
             },

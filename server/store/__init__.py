@@ -28,6 +28,7 @@ module                      Protocol              what
 ``charter.py``              ``CharterStore``      charter versions, acceptances
 ``mood.py``                 ``MoodStore``         classes' levels, the mood of the day
 ``reactions.py``            ``ReactionStore``     reactions on messages
+``notifications.py``        ``NotificationStore`` the notification centre
 ==========================  ====================  ===============================
 
 ``Store`` is the Protocol that inherits them all; ``SqlStore`` (``sql.py``)
@@ -69,6 +70,7 @@ from server.store.charter import CharterStore
 from server.store.directory import DirectoryStore
 from server.store.moderation import ModerationStore
 from server.store.mood import MoodStore
+from server.store.notifications import NotificationStore
 from server.store.posting import PostingStore
 from server.store.reactions import ReactionStore
 from server.store.records import (
@@ -126,6 +128,7 @@ __all__ = [
     "MessageKind",
     "ModerationStore",
     "MoodStore",
+    "NotificationStore",
     "PausedAccount",
     "PersonRow",
     "PostOptions",
@@ -158,6 +161,7 @@ class Store(
     CharterStore,
     MoodStore,
     ReactionStore,
+    NotificationStore,
     Protocol,
 ):
     """Narrow, async, one transaction per method (see the module docstring):

@@ -195,6 +195,13 @@ class PrivacyStore:
                 " ORDER BY day",
                 person_id,
             )
+            notifications = await tx.fetch(
+                "SELECT n.kind, n.room_id, r.kind AS room_kind, n.seq, n.actor_id, n.data,"
+                " n.created_ms, n.read_ms FROM notifications n"
+                " LEFT JOIN rooms r ON r.id = n.room_id"
+                " WHERE n.person_id = $1 ORDER BY n.created_ms, n.id",
+                person_id,
+            )
             reactions = await tx.fetch(
                 "SELECT room_id, seq, reaction, created_ms FROM reactions WHERE person_id = $1"
                 " ORDER BY room_id, seq, reaction",
@@ -272,6 +279,15 @@ class PrivacyStore:
                 {"day": r["day"], "mood": r["mood"], "night": r["night"],
                  "breakfast": r["breakfast"], "at": int(r["updated_ms"])}
                 for r in moods
+            ],
+            # The notification centre: what the person was told of, read or not.
+            "notifications": [
+                {"kind": r["kind"], "room": r["room_id"], "room_kind": r["room_kind"],
+                 "seq": None if r["seq"] is None else int(r["seq"]),
+                 "by": r["actor_id"], "data": orjson.loads(r["data"]),
+                 "at": int(r["created_ms"]),
+                 "read_at": None if r["read_ms"] is None else int(r["read_ms"])}
+                for r in notifications
             ],
             # The charter of use: which versions the person accepted, when.
             "charter_accepted": [
@@ -551,6 +567,10 @@ class PrivacyStore:
         # Documents: their content is the class's work and stays; who made,
         # versioned and edited them becomes the pseudonym. Their Yjs content
         # cannot be split by author, so it is never deleted here.
+        # Who caused a notification, in others' notification centres.
+        await tx.execute(
+            "UPDATE notifications SET actor_id = $2 WHERE actor_id = $1", pid, alias
+        )
         for table, column in (
             ("document_edits", "person_id"),
             ("documents", "created_by"),
@@ -569,6 +589,7 @@ class PrivacyStore:
         await tx.execute("DELETE FROM paused_accounts WHERE person_id = $1", pid)
         await tx.execute("DELETE FROM charter_acceptances WHERE person_id = $1", pid)
         await tx.execute("DELETE FROM moods WHERE person_id = $1", pid)
+        await tx.execute("DELETE FROM notifications WHERE person_id = $1", pid)
         for sql in (
             "DELETE FROM class_members WHERE person_id = $1",
             "DELETE FROM guardianships WHERE parent_id = $1 OR child_id = $1",
@@ -791,6 +812,11 @@ class PrivacyStore:
         picks of days before ``first_day_kept`` (``YYYY-MM-DD``)."""
         async with self._engine.transaction() as tx:
             return await tx.execute("DELETE FROM moods WHERE day < $1", first_day_kept)
+
+    async def purge_notifications(self, before_ms: int) -> int:
+        """Notifications older than ``before_ms``, read or not."""
+        async with self._engine.transaction() as tx:
+            return await tx.execute("DELETE FROM notifications WHERE created_ms < $1", before_ms)
 
     async def purge_logs(self, before_ms: int, now_ms: int) -> int:
         """Connection records (ended sessions) and access journal entries older

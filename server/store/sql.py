@@ -3,8 +3,8 @@
 Each domain's SQL lives in its own module beside its narrow Protocol
 (``directory.py``, ``accounts.py``, ``rooms.py``, ``moderation.py``,
 ``posting.py``, ``reports.py``, ``scheduling.py``, ``charter.py``, ``mood.py``,
-``reactions.py``, ``schema.py``); each class there is a mixin over ``SqlBase`` (``engine.py``),
-which holds the engine it was handed.
+``reactions.py``, ``notifications.py``, ``schema.py``); each class there is
+a mixin over ``SqlBase`` (``engine.py``), which holds the engine it was handed.
 ``SqlStore`` inherits them all, as Synapse's ``DataStore`` inherits its
 per-domain stores, so it implements the whole ``Store`` Protocol with every
 method one transaction.
@@ -21,6 +21,7 @@ from server.store.directory import DirectorySql, login_base
 from server.store.engine import Engine, Row, SqlBase, Transaction, new_id
 from server.store.moderation import ModerationSql
 from server.store.mood import MoodSql
+from server.store.notifications import NotificationsSql
 from server.store.posting import PostingSql
 from server.store.reactions import ReactionsSql
 from server.store.reports import ReportsSql
@@ -54,6 +55,7 @@ class SqlStore(
     MoodSql,
     CharterSql,
     ReactionsSql,
+    NotificationsSql,
 ):
     """The ``Store`` on any ``Engine``; see ``server.store`` for the guarantees.
 

@@ -149,6 +149,9 @@ REST: list[Rest] = [
     Rest("GET", "/api/schools/{school}/charter/acceptances", ("school",)),
     # The mood of the day.
     Rest("GET", "/api/mood"), Rest("PUT", "/api/mood"),
+    # Ids of others' notifications change nothing, as unknown ones
+    # (tests/server/notifications/test_live_notifications.py).
+    Rest("GET", "/api/notifications"), Rest("POST", "/api/notifications/read", body={"all": True}),
     Rest("GET", "/api/mood/classes/{class}", ("class",)),
     Rest("GET", "/api/mood/people/{person}", ("person",)),
     Rest("PUT", "/api/schools/{school}/classes/{class}/level", ("school", "class"),

@@ -145,11 +145,19 @@ async def test_a_room_without_quiet_hours_and_a_parent_reached_in_the_morning(
     sent = await nodes.a.chat.send(claire_a, conversation.id, "p1", "Léa a été très bien")
     assert sent.scheduled is not None
     await barrier(nodes, camille, room=conversation.id, probe="Claire Lefèvre")
-    assert camille.seen() == ["conversation.opened"]  # the room, not the message
+    # The room, not the message: she is told of the conversation only.
+    assert sorted(camille.seen()) == ["conversation.opened", "notification"]
+    assert [n["kind"] for n in camille.events("notification")] == ["conversation"]
     clock.now = MORNING
     assert await nodes.b.delivery.release_due() == 1
     [got] = await camille.wait("chat.message")
     assert got["body"] == "Léa a été très bien"
+    # Delivered: now she is told of the message, and its author that it went out.
+    kinds = [n["kind"] for n in await camille.wait("notification", 2)]
+    assert kinds == ["conversation", "message"]
+    mine = await nodes.a.notifications.list(claire_a, before=None, limit=10)
+    assert [(n["kind"], n["seq"]) for n in mine["notifications"]] == [
+        ("scheduled.delivered", got["seq"])]
 
 
 async def test_a_message_approved_in_the_evening_waits_for_the_morning(

@@ -51,6 +51,9 @@ async def test_export_has_everything_about_the_person_and_nothing_else(
         assert [(r["room"], r["seq"]) for r in data["memberships"]["acknowledged"]] == [
             (scene.room, 2)]
         assert [m["body"] for m in data["scheduled_messages"]] == ["à demain"]
+        # Told of Hugo's reply: by his name, the conversation not named by its id.
+        notified = [(n["kind"], n["room"], n["by"]) for n in data["memberships"]["notifications"]]
+        assert ("message", "conversation", "Hugo Bernard") in notified
         [document] = data["documents_edited"]
         assert (document["document"], document["title"], document["edits"]) == (
             "doc-volcans", "Exposé sur les volcans", 2

@@ -81,6 +81,7 @@ async def test_privacy_rights_end_to_end(live: LiveServer, people: dict[str, Pre
 
     status = await anne.get(f"/api/schools/{school}/retention")
     assert status["periods_days"]["closed_accounts"] == 90
+    assert status["periods_days"]["notifications"] == 90
     assert status["counts"]["erasures_done"] == 0
 
     # The parent downloads her child's data, as a JSON attachment.

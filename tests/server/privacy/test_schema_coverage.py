@@ -50,6 +50,8 @@ HANDLED = {
     ("charters", "published_by"): "pseudonym",
     ("moods", "person_id"): "deleted (identity step)",
     ("reactions", "person_id"): "deleted (contributions step)",
+    ("notifications", "person_id"): "deleted (identity step)",
+    ("notifications", "actor_id"): "pseudonym",
     ("erasures", "person_id"): "the job itself, deleted when done",
 }
 

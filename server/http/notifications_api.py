@@ -1,0 +1,83 @@
+"""REST for the notification centre (docs/protocol.md, "Notifications"): one's
+notifications, newest first, with the unread count; marking them read."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, Field, StrictBool, StrictStr, model_validator
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from server.errors import bad_request
+from server.http.common import Strict, json_body, member_of, query_int, services
+from server.http.openapi import Endpoint
+from server.notifications.service import PAGE_MAX
+
+NotificationId = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+
+
+class NotificationOut(BaseModel):
+    id: str
+    kind: str
+    at: int
+    read: bool
+    by: dict[str, str] | None
+    seq: int | None
+    room: dict[str, str] | None
+    data: dict[str, Any] | None = None
+
+
+class NotificationsOut(BaseModel):
+    notifications: list[NotificationOut]
+    unread: int
+    next: int | None
+
+
+class MarkReadBody(Strict):
+    """Either ``ids`` (up to 200 of one's notifications) or ``all: true``."""
+
+    ids: Annotated[list[NotificationId], Field(max_length=200)] | None = None
+    all: StrictBool = False
+
+    @model_validator(mode="after")
+    def _one(self) -> Self:
+        if (self.ids is None) == (not self.all):
+            raise ValueError("give either ids or all: true")
+        return self
+
+
+class MarkReadOut(BaseModel):
+    read: list[str]
+    unread: int
+
+
+async def my_notifications(request: Request) -> Response:
+    member = await member_of(request)
+    before = query_int(request, "before", None, 1, 1 << 53)
+    limit = query_int(request, "limit", 50, 1, PAGE_MAX)
+    assert limit is not None
+    unread = request.query_params.get("unread")
+    if unread not in (None, "0", "1", "true", "false"):
+        raise bad_request("unread is true or false")
+    return JSONResponse(await services(request).notifications.list(
+        member, before=before, limit=limit, unread_only=unread in ("1", "true")))
+
+
+async def mark_read(request: Request) -> Response:
+    member = await member_of(request)
+    body = await json_body(request, MarkReadBody)
+    return JSONResponse(await services(request).notifications.mark_read(
+        member, None if body.all else body.ids))
+
+
+ENDPOINTS: list[Endpoint] = [
+    Endpoint("GET", "/api/notifications",
+             "My notifications, newest first, and how many are unread (only what I may "
+             "still read)", my_notifications, response=NotificationsOut,
+             query={"before": "the next cursor of the previous page",
+                    "limit": f"1 to {PAGE_MAX} (50)", "unread": "true: unread ones only"}),
+    Endpoint("POST", "/api/notifications/read",
+             "Mark some of my notifications read, or all of them", mark_read,
+             body=MarkReadBody, response=MarkReadOut),
+]

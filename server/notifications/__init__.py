@@ -1,0 +1,1 @@
+"""The notification centre: what concerns a person, stored, listed, pushed live."""

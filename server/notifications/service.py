@@ -1,0 +1,211 @@
+"""The notification centre (docs/protocol.md, "Notifications").
+
+What concerns a person becomes a row for them (``server/store/notifications.py``)
+and a live ``notification`` event to their sockets on every node
+(``Hub.tell_people``). The producers (chat, moderation, documents, calls) call
+their own ports (``server/chat/notices.py``, …), which this service implements.
+
+The circle of trust decides, as for the content itself:
+
+- a notification is stored only for a person who may read its source now
+  (``may_join`` on the room, ``server/directory/rules.py``; not removed from it
+  by a moderator), never for the person who caused it;
+- every read re-applies the same check, so a pupil who changed class or a
+  parent who lost custody no longer sees what they were told before;
+- a message deleted by a moderator or recalled by its author withdraws its
+  notifications (``withdraw``): deleted, and ``notification.withdrawn`` to
+  the people who had them.
+
+A failure here never fails what caused it (a message is committed and
+acknowledged before its notifications exist): it is logged and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from server.clock import Clock
+from server.directory.model import Member, Room, RoomKind
+from server.directory.rules import may_join
+from server.directory.service import Directory
+from server.errors import bad_request
+from server.live.events import event
+from server.live.hub import Hub
+from server.store import Message, Store
+from server.store.notifications import NewNotification, Notification
+
+log = logging.getLogger(__name__)
+
+# The kinds a notification may be (docs/protocol.md, "Notifications").
+KINDS = (
+    "message",  # a private message in a conversation one is part of
+    "conversation",  # a conversation opened with one
+    "announcement",  # a message asking for an acknowledgement ("J'ai lu")
+    "held.approved",  # one's held message was approved
+    "held.rejected",  # one's held message was rejected
+    "report.resolved",  # a report one made was resolved
+    "scheduled.delivered",  # one's message held by quiet hours was delivered
+    "document.shared",  # a document was shared in one's room
+    "document.locked",  # a document of one's room was locked
+    "call.started",  # a call started in one's room
+)
+
+PAGE_MAX = 100
+UNREAD_SCAN = 500  # unread notifications counted at most (the badge shows 99+)
+
+
+class NotificationService:
+    def __init__(self, store: Store, directory: Directory, hub: Hub, clock: Clock) -> None:
+        self._store = store
+        self._directory = directory
+        self._hub = hub
+        self._clock = clock
+
+    # -- who may be told -------------------------------------------------------------
+    async def _readers(self, room: Room, people: Iterable[str] | None) -> list[Member]:
+        """Of ``people`` (``None``: the school), who may read ``room`` now."""
+        view = await self._directory.school(room.school_id)
+        if view is None:
+            return []
+        if people is None:
+            candidates = list(view.members.values())
+        else:
+            candidates = [m for p in sorted(set(people)) if (m := view.members.get(p))]
+        readers = [m for m in candidates if may_join(m, room)]
+        if not readers:
+            return []
+        removed = await self._store.removed_members([room.id])
+        return [m for m in readers if (room.id, m.id) not in removed]
+
+    async def _visible(self, member: Member, found: Sequence[Notification]) -> list[Notification]:
+        """Those of ``found`` whose source ``member`` may still read."""
+        rooms: dict[str, Room | None] = {}
+        removed: set[tuple[str, str]] = set()
+        wanted = sorted({n.room_id for n in found if n.room_id is not None})
+        for room_id in wanted:
+            room = await self._directory.room(room_id)
+            rooms[room_id] = room if room is not None and may_join(member, room) else None
+        if wanted:
+            removed = await self._store.removed_members(wanted)
+        return [n for n in found
+                if n.room_id is not None and rooms.get(n.room_id) is not None
+                and (n.room_id, member.id) not in removed]
+
+    # -- producing (the ports) ---------------------------------------------------------
+    async def about_room(
+        self,
+        kind: str,
+        room_id: str,
+        *,
+        seq: int | None = None,
+        actor_id: str | None = None,
+        to: Iterable[str] | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
+        try:
+            room = await self._directory.room(room_id)
+            if room is not None:
+                await self._notify(kind, room, seq, actor_id, to, data or {})
+        except Exception:
+            log.exception("notifications of %s in room %s failed", kind, room_id)
+
+    async def message_posted(self, message: Message) -> None:
+        try:
+            room = await self._directory.room(message.room_id)
+            if room is None:
+                return
+            if message.ack_required:
+                await self._notify("announcement", room, message.seq, message.sender_id,
+                                   None, {})
+            elif room.kind is RoomKind.PRIVATE:
+                await self._notify("message", room, message.seq, message.sender_id,
+                                   room.members, {})
+        except Exception:
+            log.exception("notifications of message %s/%s failed", message.room_id,
+                          message.seq)
+
+    async def _notify(
+        self, kind: str, room: Room, seq: int | None, actor_id: str | None,
+        to: Iterable[str] | None, data: Mapping[str, Any],
+    ) -> list[Notification]:
+        assert kind in KINDS, kind
+        readers = [m for m in await self._readers(room, to) if m.id != actor_id]
+        if not readers:
+            return []
+        stored = await self._store.add_notifications([
+            NewNotification(m.id, room.school_id, kind, room.id, seq, actor_id, dict(data))
+            for m in readers
+        ], self._clock.now_ms())
+        by = await self._person(actor_id)
+        for n in stored:
+            await self._hub.tell_people(
+                [n.person_id], event("notification", **self._wire(n, room, by)))
+        return stored
+
+    async def withdraw(self, room_id: str, seq: int) -> None:
+        try:
+            gone = await self._store.withdraw_notifications(room_id, seq)
+            per_person: dict[str, list[str]] = {}
+            for n in gone:
+                per_person.setdefault(n.person_id, []).append(n.id)
+            for person_id, ids in sorted(per_person.items()):
+                await self._hub.tell_people(
+                    [person_id], event("notification.withdrawn", ids=sorted(ids)))
+        except Exception:
+            log.exception("withdrawing the notifications of %s/%s failed", room_id, seq)
+
+    # -- reading -----------------------------------------------------------------------
+    async def _person(self, person_id: str | None) -> dict[str, str] | None:
+        if person_id is None:
+            return None
+        person = await self._directory.person(person_id)
+        return {"id": person_id, "name": person.display_name if person else ""}
+
+    @staticmethod
+    def _wire(n: Notification, room: Room | None, by: dict[str, str] | None) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "id": n.id, "kind": n.kind, "at": n.created_ms, "read": n.read_ms is not None,
+            "by": by, "seq": n.seq,
+            "room": None if room is None else {
+                "id": room.id, "name": room.name, "kind": room.kind.value},
+        }
+        if n.data:
+            fields["data"] = n.data
+        return fields
+
+    async def list(
+        self, member: Member, *, before: int | None, limit: int, unread_only: bool = False
+    ) -> dict[str, Any]:
+        """The caller's notifications, newest first (``before``: older than
+        this time, the previous page's ``next``), and the unread count."""
+        if not 1 <= limit <= PAGE_MAX:
+            raise bad_request(f"limit is between 1 and {PAGE_MAX}")
+        found = await self._store.notifications_of(member.id, before, limit,
+                                                   unread_only=unread_only)
+        shown = await self._visible(member, found)
+        out = []
+        for n in shown:
+            room = await self._directory.room(n.room_id) if n.room_id else None
+            out.append(self._wire(n, room, await self._person(n.actor_id)))
+        return {
+            "notifications": out,
+            "unread": await self.unread(member),
+            "next": found[-1].created_ms if len(found) == limit else None,
+        }
+
+    async def unread(self, member: Member) -> int:
+        """How many unread notifications the caller may see (at most ``UNREAD_SCAN``)."""
+        found = await self._store.notifications_of(member.id, None, UNREAD_SCAN,
+                                                   unread_only=True)
+        return len(await self._visible(member, found))
+
+    async def mark_read(self, member: Member, ids: Sequence[str] | None) -> dict[str, Any]:
+        """Mark some of one's notifications read (``None``: all); one's other
+        devices are told (``notification.read``)."""
+        changed = await self._store.mark_notifications_read(
+            member.id, None if ids is None else sorted(set(ids)), self._clock.now_ms())
+        if changed:
+            await self._hub.tell_people([member.id], event("notification.read", ids=changed))
+        return {"read": changed, "unread": await self.unread(member)}

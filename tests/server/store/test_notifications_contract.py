@@ -1,0 +1,108 @@
+"""Store contract for the notification centre (SQLite and PostgreSQL): rows
+per person, newest first with paging, read markers only on one's own rows,
+withdrawal by source (a message, or the room itself)."""
+
+from __future__ import annotations
+
+from server.store import Store
+from server.store.notifications import NewNotification
+from server.store.privacy import PrivacyStore
+from tests.server.store.contract import NOW, Room, other_node, room
+
+__all__ = ["other_node", "room"]  # fixtures
+
+
+def _new(room: Room, person: str, kind: str, seq: int | None, **data: object) -> NewNotification:
+    return NewNotification(person, room.school, kind, room.id, seq, room.claire.id, dict(data))
+
+
+async def test_stored_listed_newest_first_and_paged(room: Room, other_node: Store) -> None:
+    store = room.store
+    first = await store.add_notifications(
+        [_new(room, room.lea.id, "message", 1, excerpt=None),
+         _new(room, room.hugo.id, "message", 1)], NOW)
+    assert [n.person_id for n in first] == [room.lea.id, room.hugo.id]
+    assert first[0].id != first[1].id
+    await store.add_notifications([_new(room, room.lea.id, "announcement", 2)], NOW + 10)
+    # Another node reads what this one wrote.
+    mine = await other_node.notifications_of(room.lea.id, None, 10)
+    assert [(n.kind, n.seq, n.created_ms, n.read_ms) for n in mine] == [
+        ("announcement", 2, NOW + 10, None), ("message", 1, NOW, None)]
+    assert mine[1].data == {"excerpt": None}
+    assert mine[1].actor_id == room.claire.id
+    assert mine[1].school_id == room.school
+    older = await store.notifications_of(room.lea.id, NOW + 10, 10)
+    assert [n.seq for n in older] == [1]
+    assert [n.seq for n in await store.notifications_of(room.lea.id, None, 1)] == [2]
+    assert await store.notifications_of(room.anne.id, None, 10) == []
+    assert await store.add_notifications([], NOW) == []
+
+
+async def test_read_markers_are_ones_own(room: Room) -> None:
+    store = room.store
+    lea = await store.add_notifications(
+        [_new(room, room.lea.id, "message", s) for s in (1, 2, 3)], NOW)
+    hugo = await store.add_notifications([_new(room, room.hugo.id, "message", 1)], NOW)
+    # Someone else's id changes nothing.
+    assert await store.mark_notifications_read(room.lea.id, [hugo[0].id], NOW + 1) == []
+    assert await store.mark_notifications_read(room.lea.id, [], NOW + 1) == []
+    assert await store.mark_notifications_read(
+        room.lea.id, [lea[0].id, "n_unknown"], NOW + 1) == [lea[0].id]
+    # Already read: not counted again.
+    assert await store.mark_notifications_read(room.lea.id, [lea[0].id], NOW + 2) == []
+    unread = await store.notifications_of(room.lea.id, None, 10, unread_only=True)
+    assert sorted(n.id for n in unread) == sorted([lea[1].id, lea[2].id])
+    assert sorted(await store.mark_notifications_read(room.lea.id, None, NOW + 3)) == sorted(
+        [lea[1].id, lea[2].id])
+    assert await store.notifications_of(room.lea.id, None, 10, unread_only=True) == []
+    listed = {n.id: n.read_ms for n in await store.notifications_of(room.lea.id, None, 10)}
+    assert listed[lea[0].id] == NOW + 1
+    assert listed[lea[1].id] == NOW + 3
+    still = await store.notifications_of(room.hugo.id, None, 10, unread_only=True)
+    assert [n.id for n in still] == [hugo[0].id]
+
+
+async def test_withdrawn_by_source(room: Room) -> None:
+    store = room.store
+    await store.add_notifications(
+        [_new(room, room.lea.id, "message", 1), _new(room, room.hugo.id, "message", 1),
+         _new(room, room.lea.id, "message", 2), _new(room, room.lea.id, "conversation", None)],
+        NOW)
+    gone = await store.withdraw_notifications(room.id, 1)
+    assert sorted(n.person_id for n in gone) == sorted([room.lea.id, room.hugo.id])
+    assert await store.withdraw_notifications(room.id, 1) == []
+    left = await store.notifications_of(room.lea.id, None, 10)
+    assert sorted((n.kind, n.seq or 0) for n in left) == [("conversation", 0), ("message", 2)]
+    about_room = await store.withdraw_notifications(room.id, None)
+    assert [n.kind for n in about_room] == ["conversation"]
+    assert [n.seq for n in await store.notifications_of(room.lea.id, None, 10)] == [2]
+
+
+async def test_exported_erased_and_purged(room: Room) -> None:
+    store = room.store
+    privacy = PrivacyStore(store.engine)
+    await store.add_notifications([_new(room, room.hugo.id, "message", 1)], NOW)
+    read = await store.add_notifications([_new(room, room.hugo.id, "announcement", 2)], NOW + 1)
+    await store.mark_notifications_read(room.hugo.id, [read[0].id], NOW + 2)
+    # Hugo is who caused Léa's.
+    await store.add_notifications([NewNotification(
+        room.lea.id, room.school, "message", room.id, 3, room.hugo.id)], NOW + 3)
+    exported = await privacy.export_relations(room.hugo.id)
+    assert exported["notifications"] == [  # (names replace ids in the streamed export)
+        {"kind": "message", "room": room.id, "room_kind": "class", "seq": 1,
+         "by": room.claire.id, "data": {}, "at": NOW, "read_at": None},
+        {"kind": "announcement", "room": room.id, "room_kind": "class", "seq": 2,
+         "by": room.claire.id, "data": {}, "at": NOW + 1, "read_at": NOW + 2},
+    ]
+    person = await privacy.person(room.hugo.id)
+    assert person is not None
+    job = await privacy.request_erasure(person, "request", False, NOW + 4, "contributions")
+    assert (await privacy.erasure_step(job, "contributions", "identity", NOW + 5))[0]
+    [leas] = await store.notifications_of(room.lea.id, None, 10)
+    assert leas.actor_id not in (None, room.hugo.id)  # the pseudonym
+    assert (await privacy.erasure_step(job, "identity", "traces", NOW + 6))[0]
+    assert await store.notifications_of(room.hugo.id, None, 10) == []
+    # The purge: older than the cut, read or not.
+    await store.add_notifications([_new(room, room.lea.id, "message", 4)], NOW + 100)
+    assert await privacy.purge_notifications(NOW + 100) == 1
+    assert [n.seq for n in await store.notifications_of(room.lea.id, None, 10)] == [4]
