@@ -130,7 +130,8 @@ class AuthService:
         return await self._open_session(creds.person_id, kind, remember, device)
 
     async def activate(
-        self, login: str, code: str, new_password: str, client_ip: str, kind: str
+        self, login: str, code: str, new_password: str, client_ip: str, kind: str,
+        device: str = "",
     ) -> IssuedSession:
         """First login: the one-time code plus the password the person chooses."""
         # The policy first: it involves no secret, so a weak choice costs no attempt.
@@ -155,7 +156,7 @@ class AuthService:
             )
         await self.throttle.succeeded(key, client_ip)
         log.info("account activated")
-        return await self._open_session(creds.person_id, kind)
+        return await self._open_session(creds.person_id, kind, device=device)
 
     async def _personal_problem(self, person_id: str, login: str, password: str) -> str | None:
         """The policy's personal part: the login and the names are not in it."""

@@ -137,7 +137,8 @@ async def login(request: Request) -> Response:
 async def activate(request: Request) -> Response:
     body = await json_body(request, ActivateBody)
     issued = await services(request).auth.activate(
-        body.login, body.code, body.password, _client_ip(request), body.kind
+        body.login, body.code, body.password, _client_ip(request), body.kind,
+        device_of(request.headers.get("user-agent", "")),
     )
     return await _session_response(request, issued)
 

@@ -16,7 +16,7 @@ export class ApiError extends Error {
 }
 
 export async function api<T = Record<string, unknown>>(
-  method: "GET" | "POST" | "PUT",
+  method: "GET" | "POST" | "PUT" | "DELETE",
   path: string,
   body?: unknown,
 ): Promise<T> {

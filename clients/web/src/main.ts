@@ -8,6 +8,7 @@ import { homeView } from "./views/home";
 import { activateView, loginView } from "./views/login";
 import { callView } from "./views/call";
 import { CharterStatus, charterAdminView, charterView } from "./views/charter";
+import { accountView } from "./views/account";
 import { documentView } from "./views/document";
 import { moodBoardView, youngHomeView } from "./views/mood";
 import { roomView } from "./views/room";
@@ -67,6 +68,7 @@ function renderHeader(): void {
     h("div", { class: "tools" },
       me ? h("span", { class: `conn ${app.connection}`, role: "status", "data-conn": app.connection }, t(`conn.${app.connection}`)) : null,
       me ? h("span", { class: "who" }, me.person.name, " · ", t(`profile.${me.person.profile}` as "profile.pupil")) : null,
+      me && !charterRequired() ? h("a", { href: "/account", "data-link": true, class: "account-link" }, t("nav.account")) : null,
       h("button", {
         type: "button", class: "secondary", lang: lang() === "fr" ? "en" : "fr",
         "aria-label": t("lang.switch.label"),
@@ -101,6 +103,7 @@ function routeView(route: Route): View {
     case "words": return wordsView(app);
     case "settings": return settingsView(app);
     case "schoolCharter": return charterAdminView(app);
+    case "account": return accountView(app);
     default: return { el: h("p", null, t("error.not_found")), title: t("error.not_found") };
   }
 }

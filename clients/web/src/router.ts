@@ -21,6 +21,7 @@ export type Route =
   | { name: "words" }
   | { name: "settings" }
   | { name: "schoolCharter" }
+  | { name: "account" }
   | { name: "missing" };
 
 export function parse(path: string): Route {
@@ -33,7 +34,7 @@ export function parse(path: string): Route {
   if (parts.length === 2 && parts[0] === "mood") return { name: "mood", klass: parts[1] };
   if (parts.length === 1) {
     const name = parts[0];
-    if (["login", "activate", "new", "reports", "audit", "words", "settings"].includes(name)) {
+    if (["login", "activate", "new", "reports", "audit", "words", "settings", "account"].includes(name)) {
       return { name } as Route;
     }
   }

@@ -15,6 +15,10 @@ export function loginView(_go: (path: string) => void, loggedIn: () => Promise<v
   const status = statusLine();
   const [loginField, login] = field("login", t("login.login"), { autocomplete: "username", autocapitalize: "none" });
   const [passwordField, password] = field("password", t("login.password"), { type: "password", autocomplete: "current-password" });
+  const remember = h("input", { id: "remember", name: "remember", type: "checkbox", "aria-describedby": "remember-hint" });
+  const rememberField = h("div", { class: "field check" },
+    remember, h("label", { for: "remember" }, t("login.remember")),
+    h("p", { id: "remember-hint", class: "muted" }, t("login.remember.hint")));
   const submit = h("button", { type: "submit" }, t("login.submit"));
   const form = h("form", {
     class: "card narrow",
@@ -23,7 +27,9 @@ export function loginView(_go: (path: string) => void, loggedIn: () => Promise<v
       submit.disabled = true;
       status.say("");
       try {
-        await api("POST", "/api/auth/login", { login: login.value.trim(), password: password.value, kind: "cookie" });
+        await api("POST", "/api/auth/login", {
+          login: login.value.trim(), password: password.value, kind: "cookie", remember: remember.checked,
+        });
         await loggedIn();
       } catch (error) {
         status.say(describeError(error), "error");
@@ -32,7 +38,7 @@ export function loginView(_go: (path: string) => void, loggedIn: () => Promise<v
     },
   },
     h("h1", null, t("login.title")),
-    loginField, passwordField, submit, status.el,
+    loginField, passwordField, rememberField, submit, status.el,
     h("p", null, h("a", { href: "/activate", "data-link": true }, t("login.first"))),
   );
   queueMicrotask(() => login.focus());
