@@ -253,7 +253,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             )
             app.state.collab = CollabEndpoint(
                 settings, services.auth, services.directory, services.documents,
-                services.documents.rooms,
+                services.documents.rooms, charter=services.charter,
             )
             services.auth.on_revoke(app.state.collab.revoke_sessions)
             await app.state.collab.start(services.broker)

@@ -23,6 +23,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable
+from typing import Protocol
 
 import orjson
 from starlette.types import Receive, Scope, Send
@@ -34,6 +35,7 @@ from collab.rooms import DocumentRooms
 from server import metrics
 from server.auth.service import AuthService
 from server.broker import Broker, Subscription
+from server.directory.model import Member
 from server.directory.service import Directory
 from server.documents.connection import CollabConnection
 from server.documents.service import DocumentService
@@ -50,6 +52,12 @@ SESSION_ENDED = 4001  # as on /ws: log in again
 POLICY = 1008
 
 
+class CharterGate(Protocol):
+    """The charter of use (server/charter/): has this person accepted it?"""
+
+    async def required(self, member: Member) -> bool: ...
+
+
 class CollabEndpoint:
     def __init__(
         self,
@@ -58,8 +66,12 @@ class CollabEndpoint:
         directory: Directory,
         documents: DocumentService,
         rooms: DocumentRooms,
+        charter: CharterGate | None = None,
     ) -> None:
         self.settings = settings
+        # Until the school's current charter of use is accepted, documents do
+        # not open either (answered 403 charter_required, as every /ws op is).
+        self.charter = charter
         self.auth = auth
         self.directory = directory
         self.documents = documents
@@ -86,6 +98,16 @@ class CollabEndpoint:
         if admitted is None:
             return
         session, member = admitted
+        try:
+            charter_pending = self.charter is not None and await self.charter.required(member)
+        except Exception:
+            log.exception("collab: charter check failed")
+            await deny(scope, send, 503, ErrorCode.UNAVAILABLE, "try again")
+            return
+        if charter_pending:
+            await deny(scope, send, 403, ErrorCode.CHARTER_REQUIRED,
+                       "accept the school's charter of use first")
+            return
         document_id = str(scope.get("path_params", {}).get("document", ""))
         # A removal from the class room announced between this check and the
         # join would find no connection to cut: re-checked after the join.

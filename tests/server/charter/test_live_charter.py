@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 import pytest
+import websockets
 from preau_client import PreauClient
 
 from server.charter.service import OPEN_OPS
@@ -72,11 +73,23 @@ async def call(client: PreauClient, method: str, path: str) -> tuple[int, str | 
 async def test_every_route_and_op_is_refused_until_the_charter_is_accepted(
     server: LiveServer,
 ) -> None:
-    async with server.clients(ADMIN, "Léa Martin") as people:
+    async with server.clients(ADMIN, "Léa Martin", "Claire Lefèvre") as people:
         admin, lea = people[ADMIN], people["Léa Martin"]
         # The demo's people accepted the default charter: Léa reaches her rooms.
         assert (await lea.me())["charter_required"] is False
+        teacher = people["Claire Lefèvre"]
+        klass = next(r["class_id"] for r in (await teacher.me())["rooms"] if r["name"] == "6eA")
+        document = (await teacher.post("/api/documents", {"class": klass, "title": "Charte"}))["id"]
+        collab = f"{server.ws_url.rsplit('/', 1)[0]}/collab/{document}?token={lea.token}"
+        async with websockets.connect(collab, origin=server.base_url) as opened:
+            await opened.send(b"\x00\x00\x01\x00")  # SyncStep1: the document opens
+            assert isinstance(await opened.recv(), bytes)
         version = await publish(admin, "Soyez polis.")
+        # Documents do not open either until then (the /collab upgrade).
+        with pytest.raises(websockets.InvalidStatus) as refused_upgrade:
+            await websockets.connect(collab, origin=server.base_url)
+        assert refused_upgrade.value.response.status_code == 403
+        assert b"charter_required" in refused_upgrade.value.response.body
 
         me = await lea.me()
         assert me["charter_required"] is True
@@ -125,6 +138,9 @@ async def test_every_route_and_op_is_refused_until_the_charter_is_accepted(
         answers = {r: await call(lea, *r) for r in routes}
         still = {r: a for r, a in answers.items() if a[1] == "charter_required"}
         assert still == {}, "routes still refused after acceptance"
+        async with websockets.connect(collab, origin=server.base_url) as opened:
+            await opened.send(b"\x00\x00\x01\x00")
+            assert isinstance(await opened.recv(), bytes)
         me = await lea.me()
         assert me["charter_required"] is False
         assert me["rooms"]
