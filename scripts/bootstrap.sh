@@ -80,7 +80,27 @@ ensure_chromium() {
 
 # What the tests need from Debian, installed here rather than by a test
 # fixture: iproute2 (network namespaces for WebRTC tests) and Janus (the SFU).
+# promtool (checks deploy/'s alert rules) comes from Debian's prometheus
+# package; only the one binary is taken out of it, so no Prometheus server is
+# installed or started on the machine.
+ensure_promtool() {
+  command -v promtool >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" != 0 ]; then
+    echo "The alert-rule check needs promtool: run 'sudo apt-get install prometheus' first" >&2
+    return 1
+  fi
+  echo "==> installing promtool (from Debian's prometheus package)"
+  local dir
+  dir="$(mktemp -d)"
+  (cd "$dir" && { apt-get download -qq prometheus 2>/dev/null ||
+    { apt-get update -qq && apt-get download -qq prometheus; }; }) >/dev/null
+  dpkg -x "$dir"/prometheus_*.deb "$dir/unpacked"
+  install -m 755 "$dir/unpacked/usr/bin/promtool" /usr/local/bin/promtool
+  rm -rf "$dir"
+}
+
 ensure_test_packages() {
+  ensure_promtool
   local missing=()
   command -v ip >/dev/null 2>&1 || missing+=(iproute2)
   command -v janus >/dev/null 2>&1 || missing+=(janus)
