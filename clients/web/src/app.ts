@@ -6,6 +6,7 @@ import { api, ApiError } from "./api";
 import { lang } from "./i18n";
 import { Frame, Live, LiveState, OpError } from "./live";
 import { Held, Person, RoomInfo, RoomState } from "./model";
+import { Notifications } from "./notifications";
 import type { MoodSummary } from "./views/mood";
 
 export interface Child {
@@ -35,6 +36,8 @@ export class App {
   // picks (the simpler home screen), the boards I see, my children's.
   mood: MoodSummary | null = null;
   rooms = new Map<string, RoomState>();
+  // My notifications and the badge's unread count (docs/protocol.md, "Notifications").
+  notifications = new Notifications(() => this.changed());
   connection: LiveState = "closed";
   alerts: { room: string; words: string[] }[] = [];
   // From the server's hello: how many people a call seats, and whether it
@@ -169,6 +172,7 @@ export class App {
     this.me = null;
     this.mood = null;
     this.rooms.clear();
+    this.notifications = new Notifications(() => this.changed());
     this.listeners.clear();
   }
 
@@ -193,6 +197,8 @@ export class App {
         }
         // Resume every room from the last seq we saw: the server replays what
         // we missed in order, and seq-keyed timelines drop any duplicate.
+        // What was told while the socket was away is in the store.
+        void this.notifications.load().catch(() => undefined);
         await Promise.all([...this.rooms.values()].map((room) => this.subscribe(room)));
         // Messages whose reply the drop swallowed go again with the same txn:
         // the server posts each txn once, so this never duplicates.
@@ -372,6 +378,7 @@ export class App {
       for (const listener of [...this.callListeners]) listener(frame);
       return;
     }
+    if (this.notifications.handle(frame)) return;
     const room = typeof frame.room === "string" ? this.rooms.get(frame.room) : undefined;
     switch (frame.ev) {
       case "chat.message":

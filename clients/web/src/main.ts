@@ -11,6 +11,7 @@ import { CharterStatus, charterAdminView, charterView } from "./views/charter";
 import { accountView } from "./views/account";
 import { documentView } from "./views/document";
 import { moodBoardView, youngHomeView } from "./views/mood";
+import { NotificationCentre } from "./views/notifications";
 import { roomView } from "./views/room";
 import { auditView, newConversationView, reportsView, settingsView, wordsView } from "./views/school";
 
@@ -20,6 +21,20 @@ let view: View | null = null;
 let unlisten: (() => void) | null = null;
 const header = h("header", { class: "top" });
 const main = h("main", { id: "main", tabindex: -1 });
+// The notification button and panel: one per app (kept across header redraws,
+// so the focus stays on the button while events change its count).
+let centre: NotificationCentre | null = null;
+let centreApp: App | null = null;
+
+function notificationCentre(): NotificationCentre {
+  if (!centre || centreApp !== app) {
+    centre?.panel.remove();
+    centre = new NotificationCentre(app, go);
+    centreApp = app;
+    header.after(centre.panel);
+  }
+  return centre;
+}
 
 function go(path: string, replace = false): void {
   if (replace) history.replaceState(null, "", path);
@@ -53,6 +68,9 @@ function renderHeader(): void {
   clear(header);
   const me = app.me;
   const nav: HTMLElement[] = [];
+  const notices = me && !charterRequired() ? notificationCentre() : null;
+  notices?.update();
+  if (!notices) centre?.toggle(false);
   if (me && !charterRequired()) {
     const link = (path: string, text: string) => h("a", { href: path, "data-link": true }, text);
     nav.push(link("/", t("nav.home")), link("/new", t("nav.new")));
@@ -66,6 +84,7 @@ function renderHeader(): void {
     h("a", { href: "/", "data-link": true, class: "brand" }, h("span", { class: "logo", "aria-hidden": "true" }), "Préau"),
     me && !charterRequired() ? h("nav", { "aria-label": "Navigation" }, nav) : null,
     h("div", { class: "tools" },
+      notices ? notices.button : null,
       me ? h("span", { class: `conn ${app.connection}`, role: "status", "data-conn": app.connection }, t(`conn.${app.connection}`)) : null,
       me ? h("span", { class: "who" }, me.person.name, " · ", t(`profile.${me.person.profile}` as "profile.pupil")) : null,
       me && !charterRequired() ? h("a", { href: "/account", "data-link": true, class: "account-link" }, t("nav.account")) : null,
