@@ -408,6 +408,41 @@ class ChatService:
         waiting = await self._store.scheduled_messages(access.room.id, sender)
         return [await self._render.scheduled_fields(w) for w in waiting]
 
+    async def cancel_scheduled(self, member: Member, room_id: str, scheduled_id: str) -> None:
+        """Its author withdraws a message waiting for quiet hours to end
+        (``not_found``: none such of theirs still waiting); their other
+        sockets and the moderators are told (``chat.unscheduled``)."""
+        access = await self.open_room(member, room_id)
+        waiting = await self._store.cancel_scheduled(access.room.id, scheduled_id, member.id)
+        if waiting is None:
+            raise not_found("no such waiting message of yours")
+        await self._hub.publish_to(access.room.id, encode({
+            "ev": "chat.unscheduled", "room": access.room.id, "id": waiting.id,
+            "txn": waiting.txn}), Audience(frozenset({member.id}), moderators=True))
+
+    async def send_scheduled_now(
+        self, member: Member, room_id: str, scheduled_id: str
+    ) -> Message:
+        """Post a waiting message at once, through quiet hours: its author, or
+        one of the room's moderators (who release what a change of the room's
+        delivery hours left waiting). ``not_found``: none such waiting."""
+        access = await self.open_room(member, room_id)
+        sender = None if access.role is RoomRole.MODERATOR else member.id
+        message = await self._store.release_now(
+            access.room.id, scheduled_id, sender, self._clock.now_ms(),
+            "m_" + secrets.token_urlsafe(12))
+        if message is None:
+            raise not_found("no such waiting message")
+        await self._hub.publish_message(access.room.id, message.seq,
+                                        await self._render.frame(message))
+        if self.notices is not None:  # as a release by the delivery loop
+            await self.notices.message_posted(message)
+            if message.sender_id != member.id:  # a moderator released it
+                await self.notices.about_room(
+                    "scheduled.delivered", message.room_id, seq=message.seq,
+                    to=[message.sender_id])
+        return message
+
     async def history(
         self, member: Member, room_id: str, *, before: int | None, after: int | None, limit: int
     ) -> list[dict[str, Any]]:

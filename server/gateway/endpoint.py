@@ -273,6 +273,24 @@ class CoreOps:
         return {"room": params.room,
                 "scheduled": await self.chat.scheduled(conn.member, params.room)}
 
+    @op("scheduled.cancel", protocol.ScheduledOne)
+    async def _cancel_scheduled(
+        self, conn: Connection, request: protocol.Request
+    ) -> dict[str, Any]:
+        params = request.params
+        assert isinstance(params, protocol.ScheduledOne)
+        await self.chat.cancel_scheduled(conn.member, params.room, params.scheduled)
+        return {"room": params.room, "scheduled": params.scheduled}
+
+    @op("scheduled.send_now", protocol.ScheduledOne)
+    async def _send_scheduled_now(
+        self, conn: Connection, request: protocol.Request
+    ) -> dict[str, Any]:
+        params = request.params
+        assert isinstance(params, protocol.ScheduledOne)
+        message = await self.chat.send_scheduled_now(conn.member, params.room, params.scheduled)
+        return {"room": params.room, "scheduled": params.scheduled, "seq": message.seq}
+
     @op("chat.typing", protocol.ChatTyping)
     async def _typing(self, conn: Connection, request: protocol.Request) -> dict[str, Any]:
         params = request.params

@@ -118,6 +118,14 @@ class ScheduledList(Op):
     room: RoomId
 
 
+class ScheduledOne(Op):
+    """One message waiting for quiet hours to end: cancel it (its author) or
+    send it now (its author, or a moderator of the room)."""
+
+    room: RoomId
+    scheduled: Annotated[StrictStr, Field(min_length=1, max_length=64)]  # its id
+
+
 class ChatTyping(Op):
     room: RoomId
 
@@ -257,6 +265,8 @@ OPS: dict[str, type[Op]] = {
     "member.readmit": MemberAction,
     "member.list": MemberList,
     "scheduled.list": ScheduledList,
+    "scheduled.cancel": ScheduledOne,
+    "scheduled.send_now": ScheduledOne,
     "report.resolve": ReportResolve,
     "report.mine": ReportMine,
 }

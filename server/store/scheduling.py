@@ -40,6 +40,20 @@ class SchedulingStore(Protocol):
         several nodes at once: each message is posted by exactly one of them
         (the others get nothing for it). Returns the messages this call posted."""
 
+    async def cancel_scheduled(
+        self, room_id: str, scheduled_id: str, sender_id: str
+    ) -> ScheduledMessage | None:
+        """Withdraw a message still waiting for quiet hours to end, by its
+        author; None when there is none such (released, cancelled, another's)."""
+
+    async def release_now(
+        self, room_id: str, scheduled_id: str, sender_id: str | None, now_ms: int,
+        message_id: str,
+    ) -> Message | None:
+        """Post a waiting message at once (its author, or a room's moderator:
+        ``sender_id`` None), once, with the room's next seq; None when there
+        is none such waiting."""
+
     async def acknowledge(
         self, room_id: str, seq: int, person_id: str, now_ms: int
     ) -> tuple[Message, int, bool] | None:
@@ -101,6 +115,33 @@ class SchedulingSql(SqlBase, SchedulingStore):
             if message is not None:
                 released.append(message)
         return released
+
+    async def cancel_scheduled(
+        self, room_id: str, scheduled_id: str, sender_id: str
+    ) -> ScheduledMessage | None:
+        async with self._engine.transaction() as tx:
+            row = await tx.fetchrow(
+                "DELETE FROM scheduled_messages WHERE id = $1 AND room_id = $2"
+                f" AND sender_id = $3 AND seq IS NULL RETURNING {SCHEDULED_COLUMNS}",
+                scheduled_id, room_id, sender_id,
+            )
+        return None if row is None else to_scheduled(row)
+
+    async def release_now(
+        self, room_id: str, scheduled_id: str, sender_id: str | None, now_ms: int,
+        message_id: str,
+    ) -> Message | None:
+        sql = ("UPDATE scheduled_messages SET release_ms = $3 WHERE id = $1 AND room_id = $2"
+               " AND seq IS NULL")
+        args: list[Any] = [scheduled_id, room_id, now_ms]
+        if sender_id is not None:
+            sql += " AND sender_id = $4"
+            args.append(sender_id)
+        async with self._engine.transaction() as tx:
+            row = await tx.fetchrow(sql + " RETURNING id", *args)
+        if row is None:
+            return None
+        return await self._release_one(scheduled_id, room_id, message_id)
 
     async def _release_one(self, scheduled_id: str, room_id: str, message_id: str
                            ) -> Message | None:

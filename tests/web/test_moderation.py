@@ -109,15 +109,17 @@ def test_announcement_acknowledgements_and_quiet_hours(people: People, shots: Pa
     # Quiet hours: the admin sets a delivery window that is closed now; the
     # teacher's message to the class waits, shown to her with its time.
     admin.get_by_role("link", name="Réglages").click()
-    window = admin.get_by_label(
-        "Heures de remise aux élèves et aux parents (HH:MM-HH:MM, ou « off »)")
-    expect(window).to_have_value("off")
+    # A choice and a time range, not a free-text field.
+    delivery = admin.get_by_label("Remise")
+    expect(delivery).to_have_value("off")
     closed = admin.evaluate("""() => {
         const now = new Date(new Date().toLocaleString('en-US', {timeZone: 'Europe/Paris'}));
         const at = (h) => String((now.getHours() + h) % 24).padStart(2, '0') + ':00';
         return at(2) + '-' + at(3);
     }""")
-    window.fill(closed)
+    delivery.select_option("window")
+    admin.get_by_label("De", exact=True).fill(closed[:5])
+    admin.get_by_label("À", exact=True).fill(closed[6:])
     admin.get_by_role("button", name="Enregistrer").click()
     expect(admin.get_by_role("status").filter(has_text="Réglages enregistrés")).to_be_visible()
     send(teacher, "Rappel pour demain")
@@ -125,6 +127,16 @@ def test_announcement_acknowledgements_and_quiet_hours(people: People, shots: Pa
     expect(waiting).to_contain_text(f"Sera publié à {closed[:2]}:00")
     expect(pupil.get_by_text("Rappel pour demain")).to_have_count(0)
     teacher.screenshot(path=shots / "quiet-hours-teacher.png")
-    window.fill("off")
+    # The teacher cancels one waiting message and sends another now.
+    send(teacher, "Finalement non")
+    cancelled = teacher.locator(".msg.scheduled", has_text="Finalement non")
+    cancelled.get_by_role("button", name="Annuler l'envoi").click()
+    expect(cancelled).to_have_count(0)
+    expect(teacher.get_by_role("status").filter(has_text="Envoi annulé")).to_be_visible()
+    waiting.get_by_role("button", name="Envoyer maintenant").click()
+    expect(pupil.locator(".msg[data-seq]", has_text="Rappel pour demain")).to_be_visible()
+    expect(teacher.locator(".msg.scheduled")).to_have_count(0)
+    expect(pupil.get_by_text("Finalement non")).to_have_count(0)
+    delivery.select_option("off")
     admin.get_by_role("button", name="Enregistrer").click()
     expect(admin.get_by_role("status").filter(has_text="Réglages enregistrés")).to_be_visible()

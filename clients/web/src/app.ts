@@ -296,7 +296,7 @@ export class App {
       if (waiting.sender?.id !== mine || room.outgoing.has(waiting.txn)) continue;
       room.outgoing.set(waiting.txn, {
         txn: waiting.txn, body: waiting.body, ts: waiting.ts, status: "scheduled",
-        deliverAt: waiting.deliver_at, ack: Boolean(waiting.ack),
+        deliverAt: waiting.deliver_at, ack: Boolean(waiting.ack), scheduledId: waiting.id,
       });
     }
   }
@@ -328,6 +328,7 @@ export class App {
       } else if (reply.scheduled && out) {
         out.status = "scheduled";
         out.deliverAt = reply.deliver_at;
+        out.scheduledId = reply.id;
       } else if (!reply.held && out && room.timeline.has(reply.seq)) {
         room.outgoing.delete(txn);
       }
@@ -407,7 +408,12 @@ export class App {
           const out = room.outgoing.get(frame.txn)!;
           out.status = "scheduled";
           out.deliverAt = frame.deliver_at;
+          out.scheduledId = frame.id;
         }
+        break;
+      case "chat.unscheduled":
+        // Cancelled by its author (maybe on another device).
+        if (room && typeof frame.txn === "string") room.outgoing.delete(frame.txn);
         break;
       case "chat.read":
         if (room && frame.person?.id !== this.me?.person.id) {

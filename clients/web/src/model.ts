@@ -78,6 +78,7 @@ export interface Outgoing {
   status: "sending" | "retrying" | "pending" | "scheduled" | "rejected" | "failed";
   heldId?: string;
   deliverAt?: number; // quiet hours: when it will be posted
+  scheduledId?: string; // quiet hours: the waiting message (cancel, send now)
   ack?: boolean;
   reason?: string;
   error?: { code: string; message: string; retry_after?: number; until?: number };

@@ -33,6 +33,33 @@ export function askText(label: string, multiline = false): Promise<string | null
   });
 }
 
+/** Delivery hours as a choice and a time range, never free text: `value()`
+ * is "school" (a room: the school's), "off" (none) or "HH:MM-HH:MM". */
+export function hoursPicker(
+  id: string, label: string, value: string, choices: ("school" | "off" | "window")[],
+): { el: HTMLElement; value: () => string } {
+  const window = /^(\d\d:\d\d)-(\d\d:\d\d)$/.exec(value);
+  const mode = h("select", { id: `${id}-mode`, name: `${id}-mode` },
+    choices.map((c) => h("option", { value: c, selected: window ? c === "window" : c === value },
+      t(`hours.${c}` as "hours.off"))));
+  const from = h("input", { id: `${id}-from`, type: "time", required: true, value: window?.[1] ?? "07:00" });
+  const to = h("input", { id: `${id}-to`, type: "time", required: true, value: window?.[2] ?? "20:00" });
+  const range = h("div", { class: "time-range" },
+    h("div", { class: "field" }, h("label", { for: `${id}-from` }, t("hours.from")), from),
+    h("div", { class: "field" }, h("label", { for: `${id}-to` }, t("hours.to")), to));
+  const show = () => {
+    range.hidden = mode.value !== "window";
+    from.disabled = to.disabled = range.hidden;
+  };
+  mode.addEventListener("change", show);
+  show();
+  return {
+    el: h("fieldset", { class: "hours" }, h("legend", null, label),
+      h("div", { class: "field" }, h("label", { for: `${id}-mode` }, t("hours.mode")), mode), range),
+    value: () => (mode.value === "window" ? `${from.value.slice(0, 5)}-${to.value.slice(0, 5)}` : mode.value),
+  };
+}
+
 /** "Léa Martin (6eA), Tom Martin (4eB)": a parent's children, to tell
  * apart families sharing a surname. */
 export function childrenText(children: { name: string; class: string }[]): string {

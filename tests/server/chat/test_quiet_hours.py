@@ -190,3 +190,53 @@ async def test_a_message_approved_in_the_evening_waits_for_the_morning(
     for client in (lea, hugo, claire):
         [message] = await client.wait("chat.message")
         assert (message["seq"], message["txn"]) == (1, "q1")
+
+
+async def test_a_waiting_message_is_cancelled_or_sent_now(
+    evening: Nodes, clock: MovableClock
+) -> None:
+    nodes = evening
+    room = await nodes.room(nodes.a, "6eA")
+    claire = Client(nodes, nodes.a, "Claire Lefèvre")
+    lea = Client(nodes, nodes.b, "Léa Martin")
+    julien = Client(nodes, nodes.b, "Julien Garnier")  # another teacher of 6eA
+    for client in (claire, lea, julien):
+        await client.subscribe(room)
+    first = await nodes.a.chat.send(claire.member, room, "t1", "Sortie annulée demain")
+    second = await nodes.a.chat.send(claire.member, room, "t2", "Oups, pas annulée")
+    third = await nodes.a.chat.send(claire.member, room, "t3", "Rappel : cahiers")
+    assert first.scheduled is not None
+    assert second.scheduled is not None
+    assert third.scheduled is not None
+
+    # Nobody but its author cancels it; then it is gone, and they are told.
+    for who in (lea.member, julien.member):
+        with pytest.raises(PreauError) as refused:
+            await nodes.b.chat.cancel_scheduled(who, room, second.scheduled.id)
+        assert refused.value.code is ErrorCode.NOT_FOUND
+    await nodes.b.chat.cancel_scheduled(claire.member, room, second.scheduled.id)
+    [gone] = await julien.wait("chat.unscheduled")
+    assert (gone["id"], gone["txn"]) == (second.scheduled.id, "t2")
+    assert sorted(w["txn"] for w in await nodes.a.chat.scheduled(claire.member, room)) == [
+        "t1", "t3"]
+
+    # Its author sends one now, through quiet hours; a pupil may not.
+    with pytest.raises(PreauError) as refused:
+        await nodes.b.chat.send_scheduled_now(lea.member, room, first.scheduled.id)
+    assert refused.value.code is ErrorCode.NOT_FOUND
+    posted = await nodes.b.chat.send_scheduled_now(claire.member, room, first.scheduled.id)
+    [message] = await lea.wait("chat.message")
+    assert (message["seq"], message["txn"], message["body"]) == (
+        posted.seq, "t1", "Sortie annulée demain")
+    # A moderator of the room releases what waits (the delivery hours changed).
+    await nodes.b.chat.send_scheduled_now(julien.member, room, third.scheduled.id)
+    await lea.wait("chat.message", count=2)
+    assert await nodes.a.chat.scheduled(claire.member, room) == []
+    # Released once: neither again, nor by the morning's delivery.
+    with pytest.raises(PreauError) as refused:
+        await nodes.a.chat.send_scheduled_now(claire.member, room, first.scheduled.id)
+    assert refused.value.code is ErrorCode.NOT_FOUND
+    clock.now = MORNING
+    assert await nodes.a.delivery.release_due() == 0
+    history = await nodes.b.chat.history(lea.member, room, before=None, after=None, limit=10)
+    assert [m["txn"] for m in history] == ["t1", "t3"]

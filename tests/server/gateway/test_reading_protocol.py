@@ -18,11 +18,13 @@ from server.gateway.protocol import (
     RoomPolicySet,
     RoomReceipts,
     ScheduledList,
+    ScheduledOne,
     parse_request,
 )
 
 # Core ops (protocol.OPS) added with quiet hours and reports.
-READING_CORE_OPS = {"scheduled.list", "report.resolve", "report.mine"}
+READING_CORE_OPS = {"scheduled.list", "scheduled.cancel", "scheduled.send_now",
+                    "report.resolve", "report.mine"}
 # The reading op module's (server/gateway/reading_ops.py).
 READING_MODULE_OPS = {
     "chat.read": MessageRef, "chat.receipts": RoomReceipts,
@@ -43,6 +45,10 @@ def parse(obj: Any) -> Any:
         ({"op": "chat.send", "room": "r", "txn": "t", "body": "Alerte", "urgent": True},
          ChatSend(room="r", txn="t", body="Alerte", urgent=True)),
         ({"op": "scheduled.list", "room": "r"}, ScheduledList(room="r")),
+        ({"op": "scheduled.cancel", "room": "r", "scheduled": "s_1"},
+         ScheduledOne(room="r", scheduled="s_1")),
+        ({"op": "scheduled.send_now", "room": "r", "scheduled": "s_1"},
+         ScheduledOne(room="r", scheduled="s_1")),
         ({"op": "report.resolve", "report": "rp_1", "outcome": "delete", "reason": "insulte"},
          ReportResolve(report="rp_1", outcome="delete", reason="insulte")),
         ({"op": "report.resolve", "report": "rp_1", "outcome": "keep"},

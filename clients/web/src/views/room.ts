@@ -8,7 +8,7 @@ import { clear, formatTime, h, Keyed, patch } from "../dom";
 import { errorText, lang, t } from "../i18n";
 import { REACTIONS, type Entry, type Outgoing, type RoomInfo, type RoomState } from "../model";
 import type { View } from "../router";
-import { askText, describeError, personContext, statusLine } from "../ui";
+import { askText, describeError, hoursPicker, personContext, statusLine } from "../ui";
 
 interface MemberRow {
   id: string;
@@ -373,6 +373,22 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
     );
   }
 
+  /** Cancel a message waiting for quiet hours, or send it now. */
+  async function scheduledAction(op: "scheduled.cancel" | "scheduled.send_now", out: Outgoing): Promise<void> {
+    if (!room || !out.scheduledId) return;
+    const r = room;
+    try {
+      await app.request(op, { room: r.info.id, scheduled: out.scheduledId });
+      if (op === "scheduled.cancel") {
+        r.outgoing.delete(out.txn);
+        status.say(t("room.scheduledCancelled"));
+      }
+      update();
+    } catch (error) {
+      status.say(describeError(error), "error");
+    }
+  }
+
   function outgoingItem(out: Outgoing): HTMLElement {
     const label = {
       sending: t("room.sending"), retrying: t("room.retrying"), pending: t("room.pending"), rejected: t("room.rejected"), failed: t("room.failed"),
@@ -389,6 +405,17 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
         h("span", { class: "state" }, label)),
       h("p", { class: "body" }, out.body),
       detail ? h("p", { class: "detail" }, detail) : null,
+      out.status === "scheduled" && out.scheduledId && room
+        ? h("div", { class: "actions" },
+            h("button", {
+              type: "button", class: "link",
+              onclick: () => void scheduledAction("scheduled.send_now", out),
+            }, t("room.sendNow")),
+            h("button", {
+              type: "button", class: "link danger",
+              onclick: () => void scheduledAction("scheduled.cancel", out),
+            }, t("room.cancelScheduled")))
+        : null,
       out.status === "failed" && room && retryable(out.error?.code)
         ? h("button", { type: "button", class: "link", onclick: () => room && app.send(room, out.body, out.ack ?? false, out.txn) }, t("room.retry"))
         : null,
@@ -438,12 +465,13 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
   const heldList = h("ul", { class: "held" });
   const heldEmpty = h("p", { class: "muted" }, t("mod.queueEmpty"));
   const policyHost = h("div", null);
+  const releaseHost = h("div", { class: "release", "aria-live": "polite" });
   const memberList = h("ul", { class: "members" });
   let policySig = "";
 
   function renderModeration(r: RoomState): void {
     if (!modPanel.firstChild) {
-      modPanel.append(h("h2", null, t("mod.queue")), heldEmpty, heldList, policyHost,
+      modPanel.append(h("h2", null, t("mod.queue")), heldEmpty, heldList, policyHost, releaseHost,
         h("h2", null, t("room.members")), memberList);
     }
     const queue = [...r.held.values()].sort((a, b) => a.ts - b.ts);
@@ -502,6 +530,8 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
 
   function policyForm(r: RoomState): HTMLElement {
     const p = r.policy!;
+    const hours = p.quiet_hours !== undefined
+      ? hoursPicker("room-quiet", t("mod.quiet"), p.quiet_hours, ["school", "off", "window"]) : null;
     const form = h("form", {
       class: "policy",
       onsubmit: async (event: Event) => {
@@ -513,11 +543,14 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
             mode: String(data.get("mode")),
             premoderation: String(data.get("premoderation")),
             slow_mode_s: Number(data.get("slow_mode_s")),
-            ...(p.quiet_hours !== undefined ? { quiet_hours: String(data.get("quiet_hours")).trim() } : {}),
+            ...(hours ? { quiet_hours: hours.value() } : {}),
           });
+          const hoursChanged = hours !== null && reply.policy.quiet_hours !== p.quiet_hours;
           r.policy = reply.policy;
           status.say(t("mod.saved"));
           update();
+          // New delivery hours: what already waits keeps its old time; offer to post it now.
+          if (hoursChanged) await offerRelease(r);
         } catch (error) {
           status.say(describeError(error), "error");
         }
@@ -534,15 +567,38 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
         h("label", { for: "slow_mode_s" }, t("mod.slow")),
         h("input", { id: "slow_mode_s", name: "slow_mode_s", type: "number", min: 0, max: 3600, value: p.slow_mode_s }),
       ),
-      h("div", { class: "field" },
-        h("label", { for: "quiet_hours" }, t("mod.quiet")),
-        h("input", { id: "quiet_hours", name: "quiet_hours", type: "text", maxlength: 16,
-          value: p.quiet_hours ?? "school", "aria-describedby": "quiet-help" }),
-        h("p", { id: "quiet-help", class: "hint" }, t("mod.quietHelp")),
-      ),
+      hours ? hours.el : null,
+      hours ? h("p", { class: "hint" }, t("mod.quietHelp")) : null,
       h("button", { type: "submit" }, t("mod.save")),
     );
     return form;
+  }
+
+  /** After the room's delivery hours changed: the messages still waiting,
+   * with a button that posts them now (a moderator may). */
+  async function offerRelease(r: RoomState): Promise<void> {
+    try {
+      const { scheduled } = await app.request("scheduled.list", { room: r.info.id });
+      clear(releaseHost);
+      if (!scheduled.length) return;
+      releaseHost.append(h("p", { class: "notice" }, t("mod.releaseWaiting", { n: scheduled.length })),
+        h("button", {
+          type: "button",
+          onclick: async () => {
+            try {
+              for (const waiting of scheduled as { id: string }[]) {
+                await app.request("scheduled.send_now", { room: r.info.id, scheduled: waiting.id });
+              }
+              clear(releaseHost);
+              status.say(t("mod.released"));
+            } catch (error) {
+              status.say(describeError(error), "error");
+            }
+          },
+        }, t("mod.releaseNow")));
+    } catch (error) {
+      status.say(describeError(error), "error");
+    }
   }
 
   /** "parent de Léa Martin (6eA)" for a parent in the members list. */

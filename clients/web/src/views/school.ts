@@ -7,7 +7,7 @@ import { clear, formatDateTime, formatTime, h } from "../dom";
 import { lang, t } from "../i18n";
 import type { View } from "../router";
 import type { Card } from "../app";
-import { askText, describeError, personContext, statusLine } from "../ui";
+import { askText, describeError, hoursPicker, personContext, statusLine } from "../ui";
 import { removedText } from "./room";
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -218,7 +218,8 @@ export function newConversationView(app: App, go: (path: string) => void): View 
 export function settingsView(app: App): View {
   const status = statusLine();
   const school = encodeURIComponent(app.me?.school.id ?? "");
-  const window = h("input", { id: "quiet-window", type: "text", maxlength: 16, "aria-describedby": "window-help" });
+  let hours = hoursPicker("quiet", t("settings.window"), "off", ["off", "window"]);
+  const hoursHost = h("div", null, hours.el);
   const help = h("p", { id: "window-help", class: "hint" });
   const parents = h("input", { id: "parents-may", type: "checkbox", "aria-describedby": "parents-effect" });
   // What the box does, for the state it is in now: read before saving.
@@ -244,7 +245,7 @@ export function settingsView(app: App): View {
       event.preventDefault();
       try {
         await api("PUT", `/api/schools/${school}/settings`, {
-          quiet_hours: window.value.trim(), parents_may_message: parents.checked,
+          quiet_hours: hours.value(), parents_may_message: parents.checked,
           reactions_in_announcements: reactions.checked,
           staff_presence_to_parents: presence.checked,
         });
@@ -258,7 +259,7 @@ export function settingsView(app: App): View {
       }
     },
   },
-    h("div", { class: "field" }, h("label", { for: "quiet-window" }, t("settings.window")), window, help),
+    hoursHost, help,
     h("div", { class: "check" }, parents, h("label", { for: "parents-may" }, t("settings.parents"))),
     effect,
     h("div", { class: "check" }, presence, h("label", { for: "staff-presence" }, t("settings.presence"))),
@@ -271,7 +272,9 @@ export function settingsView(app: App): View {
     staff_presence_to_parents: boolean; }>(
     "GET", `/api/schools/${school}/settings`,
   ).then((found) => {
-    window.value = found.quiet_hours;
+    hours = hoursPicker("quiet", t("settings.window"), found.quiet_hours, ["off", "window"]);
+    clear(hoursHost);
+    hoursHost.append(hours.el);
     parents.checked = found.parents_may_message;
     savedParents = found.parents_may_message;
     showEffect();
