@@ -55,6 +55,12 @@ CONTENT_SECURITY_POLICY = "; ".join([
 ])
 
 IMMUTABLE = "public, max-age=31536000, immutable"
+# The installable app (clients/web/build.mjs): served at the root, no-cache.
+APP_SHELL = {
+    "/manifest.webmanifest": "application/manifest+json",
+    "/sw.js": "text/javascript; charset=utf-8",
+    "/offline.html": "text/html; charset=utf-8",
+}
 # Paths this app never answers: they belong to the API, the gateway, documents.
 RESERVED = ("/api", "/ws", "/collab")
 # Built asset names: letters, digits, dot, dash, underscore; no directories.
@@ -114,6 +120,14 @@ class WebApp:
             return error_response(PreauError(ErrorCode.NOT_FOUND, BUILD_HINT), lang)
         if path.startswith("/assets/"):
             return self._asset(path.removeprefix("/assets/"), gzip_ok, lang)
+        if path in APP_SHELL:
+            # The installable app's files, at the root (a service worker
+            # controls only what is under its own path): never cached stale.
+            file = self.dist / path.lstrip("/")
+            if not file.is_file():
+                return error_response(PreauError(ErrorCode.NOT_FOUND, "no such file"), lang)
+            return FileResponse(file, media_type=APP_SHELL[path], headers={
+                "cache-control": "no-cache", "content-security-policy": CONTENT_SECURITY_POLICY})
         return FileResponse(
             self.index,
             media_type="text/html; charset=utf-8",

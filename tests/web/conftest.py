@@ -107,7 +107,7 @@ class People:
 
     def new_page(
         self, *, phone: bool = False, tablet: bool = False, locale: str = "fr-FR",
-        bypass_csp: bool = False,
+        bypass_csp: bool = False, dark: bool = False,
     ) -> Page:
         size = ({"width": 390, "height": 844} if phone
                 else {"width": 768, "height": 1024} if tablet
@@ -117,6 +117,7 @@ class People:
             base_url=self.server.base_url, viewport=size, locale=locale,
             timezone_id="Europe/Paris",  # the demo school's
             is_mobile=touch, has_touch=touch, bypass_csp=bypass_csp,
+            color_scheme="dark" if dark else "light",  # the system's theme
         )
         context.set_default_timeout(10_000)
         self.contexts.append(context)

@@ -206,3 +206,8 @@ root.append(header, main);
 // For the browser tests and curious users: drop the socket as a network would.
 (window as unknown as { preau: { drop: () => void } }).preau = { drop: () => app.dropConnection() };
 void render();
+
+// The installable app: its worker shows a French page when the network is gone.
+if ("serviceWorker" in navigator) {
+  navigator.serviceWorker.register("/sw.js").catch(() => undefined); // best effort (e.g. no https)
+}
