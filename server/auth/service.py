@@ -17,8 +17,10 @@ from server import metrics
 from server.auth import passwords, tokens
 from server.auth.throttle import LoginThrottle
 from server.clock import Clock
+from server.directory.model import Member
+from server.directory.rules import may_issue_code
 from server.directory.service import Directory
-from server.errors import ErrorCode, PreauError
+from server.errors import ErrorCode, PreauError, not_found
 from server.settings import Settings
 from server.store import Credentials, SessionRecord, Store
 
@@ -302,14 +304,31 @@ class AuthService:
         """End every session of a person (account closed, role changed)."""
         await self._announce_revoked(await self._store.revoke_person_sessions(person_id))
 
-    async def issue_activation_code(self, person_id: str) -> str:
-        """A new one-time code (lost code, forgotten password); ends the person's sessions."""
+    async def issue_activation_code(
+        self, person_id: str, by: tuple[str, str] | None = None,
+    ) -> str:
+        """A new one-time code (lost code, forgotten password); ends the person's
+        sessions. ``by``: (school, actor), audited."""
         code = tokens.new_activation_code()
         now = self._clock.now_ms()
         expires = now + self._settings.activation_ttl_s * 1000
-        await self._store.reset_activation(person_id, tokens.digest(code), expires, now)
+        await self._store.reset_activation(person_id, tokens.digest(code), expires, now, by)
         await self.revoke_person(person_id)
         return code
+
+    async def new_code_for(self, viewer: Member, person_id: str) -> tuple[str, str, int]:
+        """A forgotten password or a lost code, handled at school: an admin
+        (anyone of the school) or a teacher (the pupils they teach) hands the
+        person a new activation code, on paper, never by e-mail to a child.
+        Returns (login, code, expiry); anyone else out of reach is ``not_found``."""
+        member = await self._directory.member(person_id)
+        person = await self._directory.person(person_id) if member is not None else None
+        if (member is None or person is None or not person.active
+                or not may_issue_code(viewer, member)):
+            raise not_found("no such person")
+        code = await self.issue_activation_code(person_id, by=(viewer.school_id, viewer.id))
+        expires = self._clock.now_ms() + self._settings.activation_ttl_s * 1000
+        return person.login, code, expires
 
 
 def _session_of(record: SessionRecord) -> Session:

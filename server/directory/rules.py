@@ -194,3 +194,17 @@ def conversation_now(
         return room
     readers = frozenset(p for p in room.members if keeps_history(p, room, members, rules))
     return dataclasses.replace(room, closed=True, members=readers)
+
+
+def may_issue_code(viewer: Member, person: Member) -> bool:
+    """May ``viewer`` hand ``person`` a new activation code (a forgotten
+    password, a lost code)? The school's admins, for anyone of their school;
+    a teacher, for the pupils of the classes they teach (a child's password
+    is never reset by e-mail). Nobody for themselves: that is "change my
+    password"."""
+    if viewer.school_id != person.school_id or viewer.id == person.id:
+        return False
+    if viewer.is_admin:
+        return True
+    return (viewer.profile is Profile.TEACHER and person.profile is Profile.PUPIL
+            and bool(viewer.classes & person.classes))

@@ -192,6 +192,20 @@ def device_of(user_agent: str) -> str:
     return " · ".join(part for part in (browser, system) if part)
 
 
+class NewCodeOut(BaseModel):
+    login: str
+    code: str  # shown once, handed to the person on paper
+    expires: int
+
+
+async def new_code(request: Request) -> Response:
+    viewer = await member_of(request)
+    login, code, expires = await services(request).auth.new_code_for(
+        viewer, path_id(request, "person"))
+    return JSONResponse({"login": login, "code": code, "expires": expires},
+                        headers={"cache-control": "no-store"})
+
+
 async def throttled(request: Request) -> Response:
     viewer = await member_of(request)
     accounts = await services(request).auth.throttle.watched(viewer, path_id(request, "school"))
@@ -222,6 +236,10 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("DELETE", "/api/auth/sessions/{session}",
              "End one of the person's sessions (its sockets close); another's is not_found",
              end_device),
+    Endpoint("POST", "/api/people/{person}/activation-code",
+             "A forgotten password or a lost code: a new activation code for a person of my"
+             " school (admins) or a pupil I teach (teachers); their password and sessions end;"
+             " audited. Anyone else is not_found", new_code, response=NewCodeOut),
     Endpoint("GET", "/api/schools/{school}/login-throttle",
              "Accounts with failed logins in the last hour and their delays, latest first "
              "(school admins)", throttled, response=ThrottledOut),

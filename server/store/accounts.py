@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from server.store.engine import Row, SqlBase
-from server.store.records import Credentials, SessionRecord
-from server.store.rows import opt_int, opt_str
+from server.store.records import AuditAction, Credentials, SessionRecord
+from server.store.rows import audit, opt_int, opt_str
 
 _SESSION_COLUMNS = ("token_hash, person_id, kind, created_ms, last_seen_ms, expires_ms, revoked,"
                     " remember, device")
@@ -43,10 +43,12 @@ class AccountStore(Protocol):
     async def set_password(self, person_id: str, password_hash: str, now_ms: int) -> None: ...
 
     async def reset_activation(
-        self, person_id: str, activation_hash: str, expires_ms: int, now_ms: int
+        self, person_id: str, activation_hash: str, expires_ms: int, now_ms: int,
+        by: tuple[str, str] | None = None,
     ) -> None:
         """Issue a new activation code (a lost code, a forgotten password): the
-        password is cleared and the person must activate again."""
+        password is cleared and the person must activate again. ``by``: (school,
+        actor) when someone of the school did it, audited in the same transaction."""
 
     async def create_session(self, session: SessionRecord) -> None: ...
 
@@ -118,7 +120,8 @@ class AccountsSql(SqlBase, AccountStore):
             raise LookupError(f"no person {person_id!r}")
 
     async def reset_activation(
-        self, person_id: str, activation_hash: str, expires_ms: int, now_ms: int
+        self, person_id: str, activation_hash: str, expires_ms: int, now_ms: int,
+        by: tuple[str, str] | None = None,
     ) -> None:
         async with self._engine.transaction() as tx:
             changed = await tx.execute(
@@ -129,6 +132,10 @@ class AccountsSql(SqlBase, AccountStore):
                 expires_ms,
                 now_ms,
             )
+            if changed and by is not None:
+                school_id, actor_id = by
+                await audit(tx, school_id, None, actor_id, AuditAction.ACCOUNT_NEW_CODE, now_ms,
+                            target_person_id=person_id)
         if changed == 0:
             raise LookupError(f"no person {person_id!r}")
 

@@ -204,6 +204,7 @@ class AuditAction(StrEnum):
     URGENT_MESSAGE = "message.urgent"  # an admin's message sent through quiet hours
     CHARTER_PUBLISH = "charter.publish"  # a school admin published a charter version
     CLASS_LEVEL = "class.level"  # a class marked kindergarten or primary (mood of the day)
+    ACCOUNT_NEW_CODE = "account.new_code"  # an admin or a teacher handed out a new activation code
 
 
 MEMBER_ACTIONS = frozenset({

@@ -436,3 +436,25 @@ def test_the_new_kind_table_covers_every_cell() -> None:
 def test_may_join_new_kinds_matrix(member: str, room: str) -> None:
     expected = EXPECTED_NEW_KIND_JOIN[(member, room)]
     assert may_join(MEMBERS[member], NEW_KIND_ROOM_OBJECTS[room]) is expected
+
+
+def test_who_may_hand_a_person_a_new_activation_code() -> None:
+    from server.directory.rules import may_issue_code
+
+    def member(pid: str, profile: Profile, classes: frozenset[str] = frozenset(),
+               admin: bool = False, school: str = "s1") -> Member:
+        return Member(pid, school, profile, pid, classes=classes, is_admin=admin)
+
+    pupil_a = member("pa", Profile.PUPIL, frozenset({"6eA"}))
+    parent = member("pp", Profile.PARENT, frozenset({"6eA"}))
+    teacher_a = member("ta", Profile.TEACHER, frozenset({"6eA"}))
+    teacher_b = member("tb", Profile.TEACHER, frozenset({"6eB"}))
+    admin = member("ad", Profile.STAFF, admin=True)
+    staff = member("st", Profile.STAFF)
+    elsewhere = member("ea", Profile.STAFF, admin=True, school="s2")
+    allowed = {(v.id, p.id)
+               for v in (pupil_a, parent, teacher_a, teacher_b, admin, staff, elsewhere)
+               for p in (pupil_a, parent, teacher_a, teacher_b, admin, staff)
+               if may_issue_code(v, p)}
+    assert allowed == {("ta", "pa"), ("ad", "pa"), ("ad", "pp"), ("ad", "ta"), ("ad", "tb"),
+                       ("ad", "st")}

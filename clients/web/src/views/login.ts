@@ -40,6 +40,7 @@ export function loginView(_go: (path: string) => void, loggedIn: () => Promise<v
     h("h1", null, t("login.title")),
     loginField, passwordField, rememberField, submit, status.el,
     h("p", null, h("a", { href: "/activate", "data-link": true }, t("login.first"))),
+    h("details", { class: "forgot" }, h("summary", null, t("login.forgot")), h("p", null, t("login.forgot.how"))),
   );
   queueMicrotask(() => login.focus());
   return { el: form, title: t("login.title") };
