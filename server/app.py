@@ -21,6 +21,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
+from collab.ports import Access
 from server import __version__, log_redaction, metrics
 from server.auth.service import AuthService
 from server.broker import Broker
@@ -129,6 +130,13 @@ async def build_services(
         await hub.tell_people(people, encode({"ev": "document.changed", "document": document_id}))
 
     documents.on_rights_changed(tell_rights_changed)  # clients re-read their rights
+
+    async def document_readable(person_id: str, document_id: str) -> bool:
+        return await documents.access(person_id, document_id) is not Access.NONE
+
+    notifications.document_readable = document_readable
+    documents.notices = notifications
+    calls.notices = notifications
     directory.on_change(documents.directory_changed)
     hub.on_removal(documents.member_removed)  # removed from a class room: its documents too
     broker.on_resync(documents.rooms.resync)

@@ -27,6 +27,7 @@ from rtc.turn import TurnConfig, ice_servers
 from server import metrics
 from server.broker import Broker, Subscription
 from server.calls.core import Cached, CallCore, LocalPeer, Socket
+from server.calls.notices import CallNotices
 from server.calls.relay import CallRelay
 from server.calls.rights import CallRights
 from server.calls.rules import (
@@ -67,6 +68,8 @@ class CallService(CallRelay, CallRights, CallSeating, CallCore):
         # The hub announces calls to the class room's subscribers (call.started /
         # call.closed), so clients need not poll call.list.
         self._hub = hub
+        # The notification centre (server/notifications/service.py; set by app.py).
+        self.notices: CallNotices | None = None
         # A call's name is shown to the class: the gates of a message (issue 21).
         self._text_gate = text_gate
         self._calls = calls
@@ -206,6 +209,10 @@ class CallService(CallRelay, CallRights, CallSeating, CallCore):
         await self._calls.create(state, now)
         metrics.CALLS_STARTED.inc()
         await self._announce("call.started", state)
+        if self.notices is not None:
+            await self.notices.about_room(
+                "call.started", state.room_id, actor_id=member.id, to=state.members,
+                data={"call": state.id, "name": state.name})
         return state
 
     async def list_calls(self, member: Member, room_id: str) -> list[CallState]:

@@ -34,6 +34,7 @@ from server.clock import Clock
 from server.directory.model import Member, Profile, Room, RoomKind
 from server.directory.service import Directory
 from server.documents.model import DocumentEdit, DocumentInfo, DocumentKind, DocumentVersion
+from server.documents.notices import DocumentNotices
 from server.documents.rights import Role, document_role, live_access
 from server.errors import bad_request, forbidden, not_found
 from server.moderation.shown_text import ShownTextGate
@@ -76,6 +77,8 @@ class DocumentService:
         # Bumped by every removal notice: a /collab upgrade that checked
         # rights before one re-checks after joining (server/documents/endpoint.py).
         self.removals_seen = 0
+        # The notification centre (server/notifications/service.py; set by app.py).
+        self.notices: DocumentNotices | None = None
 
     def on_rights_changed(self, listener: RightsListener) -> None:
         """Call ``listener(document_id, people)`` after a lock or a group change,
@@ -177,6 +180,10 @@ class DocumentService:
         document = replace(document, restricted=editors is not None, editors=editor_set,
                            readers=reader_set)
         await self.store.create_document(document)
+        if self.notices is not None:
+            await self.notices.about_document(
+                "document.shared", document.id, document.school_id, document.title,
+                actor_id=member.id, to=await self._concerned(document))
         return document
 
     async def list_for(self, member: Member) -> list[Opened]:
@@ -199,7 +206,12 @@ class DocumentService:
     async def set_locked(self, member: Member, document_id: str, locked: bool) -> DocumentInfo:
         document = await self._moderate(member, document_id)
         await self.store.set_locked(document.id, locked)
-        return await self._rights_changed(document)
+        after = await self._rights_changed(document)
+        if locked and not document.locked and self.notices is not None:
+            await self.notices.about_document(
+                "document.locked", after.id, after.school_id, after.title,
+                actor_id=member.id, to=await self._concerned(after))
+        return after
 
     async def set_people(
         self, member: Member, document_id: str, editors: Iterable[str] | None,

@@ -12,6 +12,8 @@ The circle of trust decides, as for the content itself:
   by a moderator), never for the person who caused it;
 - every read re-applies the same check, so a pupil who changed class or a
   parent who lost custody no longer sees what they were told before;
+- a document's notifications follow the document's rights
+  (``document_readable``: its class, its group, its named readers);
 - a message deleted by a moderator or recalled by its author withdraws its
   notifications (``withdraw``): deleted, and ``notification.withdrawn`` to
   the people who had them.
@@ -23,7 +25,7 @@ acknowledged before its notifications exist): it is logged and counted.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from server.clock import Clock
@@ -62,6 +64,9 @@ class NotificationService:
         self._directory = directory
         self._hub = hub
         self._clock = clock
+        # May this person open this document now (the documents' rights,
+        # server/documents/rights.py)? Set by the composition root.
+        self.document_readable: Callable[[str, str], Awaitable[bool]] | None = None
 
     # -- who may be told -------------------------------------------------------------
     async def _readers(self, room: Room, people: Iterable[str] | None) -> list[Member]:
@@ -89,9 +94,20 @@ class NotificationService:
             rooms[room_id] = room if room is not None and may_join(member, room) else None
         if wanted:
             removed = await self._store.removed_members(wanted)
-        return [n for n in found
-                if n.room_id is not None and rooms.get(n.room_id) is not None
-                and (n.room_id, member.id) not in removed]
+        shown = []
+        for n in found:
+            if n.room_id is not None:
+                if rooms.get(n.room_id) is not None and (n.room_id, member.id) not in removed:
+                    shown.append(n)
+            elif isinstance(n.data.get("document"), str) and await self._may_open(
+                member.id, n.data["document"]
+            ):
+                shown.append(n)
+        return shown
+
+    async def _may_open(self, person_id: str, document_id: str) -> bool:
+        return self.document_readable is not None and await self.document_readable(
+            person_id, document_id)
 
     # -- producing (the ports) ---------------------------------------------------------
     async def about_room(
@@ -110,6 +126,28 @@ class NotificationService:
                 await self._notify(kind, room, seq, actor_id, to, data or {})
         except Exception:
             log.exception("notifications of %s in room %s failed", kind, room_id)
+
+    async def about_document(
+        self, kind: str, document_id: str, school_id: str, title: str, *,
+        actor_id: str | None, to: Iterable[str],
+    ) -> None:
+        try:
+            assert kind in KINDS, kind
+            people = [p for p in sorted(set(to)) if p != actor_id
+                      and await self._may_open(p, document_id)]
+            if not people:
+                return
+            stored = await self._store.add_notifications([
+                NewNotification(p, school_id, kind, None, None, actor_id,
+                                {"document": document_id, "title": title})
+                for p in people
+            ], self._clock.now_ms())
+            by = await self._person(actor_id)
+            for n in stored:
+                await self._hub.tell_people(
+                    [n.person_id], event("notification", **self._wire(n, None, by)))
+        except Exception:
+            log.exception("notifications of %s on document %s failed", kind, document_id)
 
     async def message_posted(self, message: Message) -> None:
         try:

@@ -264,3 +264,58 @@ async def test_a_pupil_moved_to_another_class_no_longer_sees_its_notifications(
     assert chloe_now is not None
     assert await b.notifications.list(chloe_now, before=None, limit=10) == {
         "notifications": [], "unread": 0, "next": None}
+
+
+async def test_documents_shared_and_locked_follow_the_documents_rights(nodes: Nodes) -> None:
+    from server.documents.model import DocumentKind
+
+    a, b = nodes.a, nodes.b
+    people = {name: nodes.member(a, name) for name in PEOPLE}
+    claire = people["Claire Lefèvre"]
+    lea = people["Léa Martin"]
+    class_a = next(c for c in claire.classes
+                   if a.directory._schools[claire.school_id].classes[c].name == "6eA")
+    # A group of Léa only: Hugo, a 6eA pupil outside it, is not told.
+    document = await a.documents.create(claire, class_a, "Exposé sur les volcans",
+                                        DocumentKind.TEXT, editors=[lea.id])
+    await a.documents.set_locked(claire, document.id, True)
+    await a.documents.set_locked(claire, document.id, True)  # already locked: told once
+    for name, member in people.items():
+        told = [(n.kind, n.data) for n in await stored(a, member)]
+        may_open = await a.documents.access(member.id, document.id)
+        if member.id == claire.id or may_open.name == "NONE":
+            assert told == [], name
+        else:
+            data = {"document": document.id, "title": "Exposé sur les volcans"}
+            assert told == [("document.locked", data), ("document.shared", data)], name
+    assert await stored(a, people["Hugo Bernard"]) == []
+    assert await stored(a, people["Anne Roux"]) != []  # the staff read every class's
+    listed = await b.notifications.list(lea, before=None, limit=10)
+    assert [(n["kind"], n["room"], n["data"]["document"]) for n in listed["notifications"]] == [
+        ("document.locked", None, document.id), ("document.shared", None, document.id)]
+    # Out of the group: no longer listed.
+    await a.documents.set_people(claire, document.id, [people["Hugo Bernard"].id], [])
+    assert (await b.notifications.list(lea, before=None, limit=10))["notifications"] == []
+
+
+async def test_a_call_started_in_the_class(nodes: Nodes) -> None:
+    a = nodes.a
+    people = {name: nodes.member(a, name) for name in PEOPLE}
+    julien = people["Julien Garnier"]
+    room_id = await nodes.room(a, "6eA")
+    room = await a.directory.room(room_id)
+    assert room is not None
+    _, lea_socket = nodes.connect(nodes.b, nodes.member(nodes.b, "Léa Martin"))
+    call = await a.calls.create(julien, room_id, "Cours de maths", None, None)
+    [told] = await events(lea_socket, "notification", 1)
+    assert (told["kind"], told["room"]["id"], told["data"]) == (
+        "call.started", room_id, {"call": call.id, "name": "Cours de maths"})
+    for name, member in people.items():
+        kinds = [n.kind for n in await stored(a, member)]
+        expected = may_join(member, room) and member.id != julien.id
+        assert kinds == (["call.started"] if expected else []), name
+    # A pupils' study group: only its people are told.
+    lea, hugo = people["Léa Martin"], people["Hugo Bernard"]
+    await a.calls.create(lea, room_id, "Révisions", [hugo.id], None)
+    assert [n.kind for n in await stored(a, hugo)] == ["call.started", "call.started"]
+    assert [n.kind for n in await stored(a, people["Claire Lefèvre"])] == ["call.started"]

@@ -10,10 +10,11 @@ import { lang, t } from "../i18n";
 import type { Notice } from "../notifications";
 
 const KINDS = ["conversation", "message", "announcement", "held.approved", "held.rejected",
-  "report.resolved", "scheduled.delivered"] as const;
+  "report.resolved", "scheduled.delivered", "call.started", "document.shared",
+  "document.locked"] as const;
 
 export function noticeText(n: Notice): string {
-  const params = { name: n.by?.name ?? "", room: n.room?.name ?? "" };
+  const params = { name: n.by?.name ?? "", room: n.room?.name ?? "", title: String(n.data?.title ?? "") };
   // A private conversation's name is its people's: "de {name}" says it all.
   if (n.kind === "message" && n.room?.kind === "private") return t("notif.kind.privateMessage", params);
   const kind = (KINDS as readonly string[]).includes(n.kind) ? n.kind : "other";
@@ -86,7 +87,9 @@ export class NotificationCentre {
   private item(n: Notice): HTMLElement {
     const text = noticeText(n);
     const when = formatDateTime(n.at, lang());
-    const target = n.room ? `/room/${encodeURIComponent(n.room.id)}` : "/";
+    const document = typeof n.data?.document === "string" ? n.data.document : null;
+    const target = n.room ? `/room/${encodeURIComponent(n.room.id)}`
+      : document ? `/doc/${encodeURIComponent(document)}` : "/";
     return h("li", { class: n.read ? "notif read" : "notif unread", "data-kind": n.kind },
       h("a", {
         href: target,
