@@ -61,13 +61,23 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
     )
     from server.directory.csv_import import parse_csv
     from server.directory.importer import import_directory
+    from server.directory.national import kind_of, parse_national
 
-    try:
-        data = Path(args.file).read_bytes()  # noqa: ASYNC240 (once, small)
-    except OSError as exc:
-        print(f"cannot read {args.file}: {exc}", file=sys.stderr)
+    files: list[bytes] = []
+    for name in args.file:
+        try:
+            files.append(Path(name).read_bytes())  # noqa: ASYNC240 (once, small)
+        except OSError as exc:
+            print(f"cannot read {name}: {exc}", file=sys.stderr)
+            return 2
+    kinds = [kind_of(data) for data in files]
+    if all(kinds):  # SIECLE and STS-web exports, read together
+        parsed = parse_national(files)
+    elif len(files) == 1:
+        parsed = parse_csv(files[0])  # UTF-8, UTF-16 or Windows-1252: csv_import.decode_csv
+    else:
+        print("give one CSV file, or SIECLE/STS-web XML exports only", file=sys.stderr)
         return 2
-    parsed = parse_csv(data)  # UTF-8, UTF-16 or Windows-1252: csv_import.decode_csv
     services = await build_services(settings)
     try:
         existing = await services.store.school_by_uai(args.school.upper())
@@ -92,8 +102,9 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
     if report.closed or report.archived_rooms:
         print(f"rollover: {len(report.closed)} accounts closed (left the school), "
               f"{report.archived_rooms} rooms of last year kept read-only")
+    where = args.file[0] if len(args.file) == 1 else "import"
     for error in report.errors:
-        print(f"{args.file}: {error.shown(args.lang)}", file=sys.stderr)
+        print(f"{where}: {error.shown(args.lang)}", file=sys.stderr)
     print(f"{report.school.name} ({report.school.uai}): {len(report.created)} created, "
           f"{report.updated} updated, {report.classes_created} new classes, "
           f"{len(report.errors)} rejected rows")
@@ -262,8 +273,10 @@ def main(argv: list[str] | None = None) -> int:
              "-separated; default PREAU_FORWARDED_ALLOW_IPS, else 127.0.0.1). Never '*' "
              "unless nothing but the proxy can reach the node: a client would choose its "
              "own address (and login throttle budget)")
-    imp = commands.add_parser("import", help="import or update a school from a CSV file")
-    imp.add_argument("file")
+    imp = commands.add_parser(
+        "import", help="import or update a school from a CSV file, or from its SIECLE"
+        " (ElevesSansAdresses.xml, ResponsablesAvecAdresses.xml) and STS-web exports")
+    imp.add_argument("file", nargs="+")
     imp.add_argument("--school", required=True, help="the school's UAI code")
     imp.add_argument("--name", help="the school's name (required the first time)")
     imp.add_argument("--timezone", help="IANA time zone (default Europe/Paris)")

@@ -106,17 +106,21 @@ class RowError(NamedTuple):
     """A rejected row (or file): its line, what is wrong in English and in
     French, and the column at fault ("" when it is the whole row)."""
 
-    line: int
+    line: int  # the line of a CSV file; the file's number for XML exports
     message: str
     field: str = ""
     message_fr: str = ""
+    xml: bool = False  # a record of an XML export (server/directory/national.py)
 
     def shown(self, lang: str = "fr") -> str:
         """``ligne 4, colonne « classes » : …`` (or in English)."""
         if lang == "en":
-            where = f"line {self.line}" + (f", column {self.field!r}" if self.field else "")
+            where = f"file {self.line}" if self.xml else f"line {self.line}"
+            where += f", {'element' if self.xml else 'column'} {self.field!r}" if self.field else ""
             return f"{where}: {self.message}"
-        where = f"ligne {self.line}" + (f", colonne « {self.field} »" if self.field else "")
+        where = f"fichier {self.line}" if self.xml else f"ligne {self.line}"
+        where += (f", {'élément' if self.xml else 'colonne'} « {self.field} »"
+                  if self.field else "")
         return f"{where} : {self.message_fr or self.message}"
 
 
@@ -127,9 +131,10 @@ class ParsedImport:
     # Class name → level (``maternelle``, ``elementaire``), from ``niveau``.
     levels: dict[str, str] = field(default_factory=dict)
     encoding: str = "utf-8"  # what the file was read as (decode_csv)
+    xml: bool = False  # read from national XML exports: errors name files, not lines
 
     def error(self, line: int, message: str, fr: str, column: str = "") -> None:
-        self.errors.append(RowError(line, message, column, fr))
+        self.errors.append(RowError(line, message, column, fr, self.xml))
 
 
 def _split(cell: str) -> tuple[str, ...]:
