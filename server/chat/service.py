@@ -467,6 +467,21 @@ class ChatService:
             entries.append(entry)
         return entries
 
+    async def search(
+        self, member: Member, room_id: str, words: str, limit: int
+    ) -> list[dict[str, Any]]:
+        """Messages of a room containing ``words``, newest ``limit`` (oldest
+        first), as the history shows them: under the circle of trust like
+        the history itself (``open_room``: out of reach or removed answers
+        ``not_found``), so nobody finds a message they could not read;
+        redacted messages are never found (their text is gone)."""
+        words = without_bidi_controls(words).strip()
+        if not 1 <= len(words) <= 100:
+            raise bad_request("search for 1 to 100 characters")
+        access = await self.open_room(member, room_id)
+        found = await self._store.search_messages(access.room.id, words, limit)
+        return [await self._render.entry(m) for m in found]
+
     async def _authored(self, message: Message, person_id: str) -> bool:
         """Whether ``message`` is a redaction of ``person_id``'s own message
         (whose reason they may read: docs/moderation.md, "Deleting and

@@ -126,6 +126,15 @@ async def history(request: Request) -> Response:
     return JSONResponse({"messages": messages})
 
 
+async def search(request: Request) -> Response:
+    member = await member_of(request)
+    words = request.query_params.get("q") or ""
+    messages = await services(request).chat.search(
+        member, request.path_params["room"], words, query_limit(request)
+    )
+    return JSONResponse({"messages": messages})
+
+
 ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/api/rooms", "Rooms I belong to", my_rooms),
     Endpoint("POST", "/api/conversations",
@@ -139,6 +148,10 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("POST", "/api/schools/{school}/parents-room",
              "Open (or get) the school-wide parents' room (staff)", school_parents_room,
              response=OpenedRoomOut),
+    Endpoint("GET", "/api/rooms/{room}/search",
+             "Messages of a room containing some words (as its history shows them: only "
+             "who may read the room finds anything)", search, response=HistoryOut,
+             query={"q": "1-100 characters", "limit": "1-200, default 50"}),
     Endpoint("GET", "/api/rooms/{room}/messages", "A page of a room's history", history,
              response=HistoryOut,
              query={"before": "page ending below this seq (default: newest)",

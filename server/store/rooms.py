@@ -72,6 +72,11 @@ class RoomStore(Protocol):
     async def messages_after(self, room_id: str, after_seq: int, limit: int) -> list[Message]:
         """Messages with ``seq > after_seq``, oldest first, at most ``limit``."""
 
+    async def search_messages(self, room_id: str, words: str, limit: int) -> list[Message]:
+        """The room's messages (not redacted) whose text contains ``words``
+        (case folded; ``%`` and ``_`` taken literally), newest ``limit``,
+        oldest first."""
+
     async def messages_before(self, room_id: str, before_seq: int, limit: int) -> list[Message]:
         """The ``limit`` messages just below ``before_seq``, oldest first."""
 
@@ -251,6 +256,19 @@ class RoomsSql(SqlBase, RoomStore):
                 limit,
             )
         return [to_message(r) for r in rows]
+
+    async def search_messages(self, room_id: str, words: str, limit: int) -> list[Message]:
+        if limit <= 0 or not words:
+            return []
+        escaped = words.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        async with self._engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(
+                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = $1 AND kind = 'message'"
+                " AND redacted_seq IS NULL AND LOWER(body) LIKE $2 ESCAPE '\\'"
+                " ORDER BY seq DESC LIMIT $3",
+                room_id, f"%{escaped}%", limit,
+            )
+        return [to_message(r) for r in reversed(rows)]
 
     async def messages_before(self, room_id: str, before_seq: int, limit: int) -> list[Message]:
         if limit <= 0:

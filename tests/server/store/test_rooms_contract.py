@@ -239,3 +239,21 @@ async def test_parents_room_is_idempotent_and_bumps_the_directory(store: Store) 
     assert await store.get_room(room.id) == room
     with pytest.raises(LookupError):
         await store.ensure_parents_room(school, "no-such-class", NOW)
+
+
+async def test_search_finds_words_in_a_rooms_live_messages(store: Store) -> None:
+    room, sender = await seeded_room(store)
+    bodies = ["Sortie au Musée jeudi", "rendez-vous devant le musée", "Réussite à 100% !",
+              "100 pour cent", "autre chose", "le musée_du_coin", "ce musée ferme"]
+    for i, body in enumerate(bodies, start=1):
+        await store.append_message(room, sender, f"t{i}", body, f"m{i}", NOW + i)
+    await store.redact_message(room, 7, sender, True, None, "r1", NOW + 20)
+    found = await store.search_messages(room, "MUSÉE", 10)
+    # Case folded; a redacted message is never found (its text is gone).
+    assert [m.seq for m in found] == [1, 2, 6]
+    assert [m.seq for m in await store.search_messages(room, "musée", 2)] == [2, 6]  # newest
+    # % and _ are letters, not patterns.
+    assert [m.seq for m in await store.search_messages(room, "100%", 10)] == [3]
+    assert [m.seq for m in await store.search_messages(room, "e_d", 10)] == [6]
+    assert await store.search_messages(room, "introuvable", 10) == []
+    assert await store.search_messages(room, "", 10) == []

@@ -4,7 +4,7 @@
 
 import { api } from "../api";
 import type { App } from "../app";
-import { clear, formatTime, h, Keyed, patch } from "../dom";
+import { clear, formatDateTime, formatTime, h, Keyed, patch } from "../dom";
 import { errorText, lang, t } from "../i18n";
 import { REACTIONS, type Entry, type Outgoing, type RoomInfo, type RoomState } from "../model";
 import type { View } from "../router";
@@ -41,14 +41,28 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
   const compose = h("form", { class: "compose" },
     h("div", { class: "compose-row" }, input, sendButton), ackOption);
   const callsEl = h("section", { class: "calls", hidden: true, "aria-label": t("call.section") });
+  // Search in the room's history (server side, under the circle of trust).
+  const searchToggle = h("button", { type: "button", class: "secondary", "aria-expanded": "false", "aria-controls": "room-search" }, t("search.open"));
+  const searchInput = h("input", { id: "search-q", type: "search", maxlength: 100, autocomplete: "off" });
+  const searchResults = h("ol", { class: "search-results" });
+  const searchStatus = h("p", { class: "muted", "aria-live": "polite" });
+  const searchForm: HTMLFormElement = h("form", {
+    id: "room-search", class: "room-search", role: "search", hidden: true,
+    onsubmit: (event: Event) => { event.preventDefault(); void runSearch(); },
+  },
+    h("div", { class: "compose-row" },
+      h("div", { class: "field" }, h("label", { for: "search-q" }, t("search.label")), searchInput),
+      h("button", { type: "submit" }, t("search.go"))),
+    searchStatus, searchResults);
   const modToggle = h("button", { type: "button", class: "secondary", "aria-expanded": "false", "aria-controls": "moderation", hidden: true }, t("room.moderation"));
   const modPanel = h("aside", { id: "moderation", class: "moderation", hidden: true, "aria-label": t("room.moderation") });
   const el = h("section", { class: "room-view" },
     h("div", { class: "room-main" },
       h("header", { class: "room-head" },
         h("a", { href: "/", "data-link": true, class: "back" }, h("span", { "aria-hidden": "true" }, "← "), h("span", { class: "back-text" }, t("room.back"))),
-        title, modToggle,
+        title, searchToggle, modToggle,
       ),
+      searchForm,
       context, onlineEl, notices, status.el, callsEl, timeline, typing, compose,
     ),
     modPanel,
@@ -649,6 +663,47 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
     update();
   }
 
+  searchToggle.addEventListener("click", () => {
+    searchForm.hidden = !searchForm.hidden;
+    searchToggle.setAttribute("aria-expanded", String(!searchForm.hidden));
+    if (!searchForm.hidden) searchInput.focus();
+  });
+
+  async function runSearch(): Promise<void> {
+    const words = searchInput.value.trim();
+    if (!words || !room) return;
+    const r = room;
+    clear(searchResults);
+    try {
+      const { messages } = await api<{ messages: Entry[] }>(
+        "GET", `/api/rooms/${encodeURIComponent(r.info.id)}/search?q=${encodeURIComponent(words)}`);
+      searchStatus.textContent = messages.length ? t("search.found", { n: messages.length }) : t("search.none");
+      for (const m of [...messages].reverse()) {
+        searchResults.append(h("li", { class: "msg" },
+          h("div", { class: "meta" }, h("strong", null, m.sender.name), " ",
+            h("time", { datetime: new Date(m.ts).toISOString() }, formatDateTime(m.ts, lang()))),
+          h("p", { class: "body" }, marked(m.body ?? "", words)),
+          h("button", { type: "button", class: "link", onclick: () => void show(r, m.seq) }, t("search.show"))));
+      }
+    } catch (error) {
+      searchStatus.textContent = describeError(error);
+    }
+  }
+
+  /** Scroll the timeline to message `seq`, loading older pages until it is there. */
+  async function show(r: RoomState, seq: number): Promise<void> {
+    for (let i = 0; i < 40 && !r.timeline.has(seq) && !r.historyComplete; i++) {
+      await app.loadHistory(r, true);
+    }
+    update();
+    const item = list.querySelector<HTMLElement>(`[data-seq="${seq}"]`);
+    if (!item) return;
+    item.classList.add("found");
+    item.setAttribute("tabindex", "-1");
+    item.scrollIntoView({ block: "center" });
+    item.focus({ preventScroll: true });
+  }
+
   modToggle.addEventListener("click", () => {
     modOpen = !modOpen;
     modToggle.setAttribute("aria-expanded", String(modOpen));
@@ -826,6 +881,20 @@ export function linkified(text: string): (string | HTMLElement)[] {
     last = start + url.length;
   }
   parts.push(text.slice(last));
+  return parts.filter((p) => p !== "");
+}
+
+/** `text` with each case-insensitive occurrence of `words` in <mark>. */
+function marked(text: string, words: string): (string | HTMLElement)[] {
+  const parts: (string | HTMLElement)[] = [];
+  const lower = text.toLocaleLowerCase();
+  const needle = words.toLocaleLowerCase();
+  let at = 0;
+  for (let i = lower.indexOf(needle); needle && i >= 0; i = lower.indexOf(needle, i + needle.length)) {
+    parts.push(text.slice(at, i), h("mark", null, text.slice(i, i + needle.length)));
+    at = i + needle.length;
+  }
+  parts.push(text.slice(at));
   return parts.filter((p) => p !== "");
 }
 
