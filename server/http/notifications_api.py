@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from server.errors import bad_request
-from server.http.common import Strict, json_body, member_of, query_int, services
+from server.http.common import Strict, json_body, member_of, path_id, query_int, services
 from server.http.openapi import Endpoint
 from server.notifications.service import PAGE_MAX
 
@@ -52,6 +52,48 @@ class MarkReadOut(BaseModel):
     unread: int
 
 
+Name = Annotated[StrictStr, Field(min_length=1, max_length=32)]
+
+
+class PreferencesBody(Strict):
+    """``{kind: channel}``: ``in_app``, ``email``, ``daily``, ``weekly``,
+    ``never``, or null (back to the default)."""
+
+    channels: Annotated[dict[Name, Name | None], Field(min_length=1, max_length=20)]
+
+
+class SchoolRulesBody(Strict):
+    """``{kind: "on" | "off" | null}``: force a kind on (nobody may turn it
+    off), off (nobody is told), or let people decide."""
+
+    forced: Annotated[dict[Name, Name | None], Field(min_length=1, max_length=20)]
+
+
+async def my_preferences(request: Request) -> Response:
+    member = await member_of(request)
+    return JSONResponse(await services(request).notifications.preferences(member))
+
+
+async def set_my_preferences(request: Request) -> Response:
+    member = await member_of(request)
+    body = await json_body(request, PreferencesBody)
+    return JSONResponse(
+        await services(request).notifications.set_preferences(member, body.channels))
+
+
+async def school_rules(request: Request) -> Response:
+    member = await member_of(request)
+    return JSONResponse(await services(request).notifications.school_rules(
+        member, path_id(request, "school")))
+
+
+async def set_school_rules(request: Request) -> Response:
+    member = await member_of(request)
+    body = await json_body(request, SchoolRulesBody)
+    return JSONResponse(await services(request).notifications.set_school_rules(
+        member, path_id(request, "school"), body.forced))
+
+
 async def my_notifications(request: Request) -> Response:
     member = await member_of(request)
     before = query_int(request, "before", None, 1, 1 << 53)
@@ -80,4 +122,15 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("POST", "/api/notifications/read",
              "Mark some of my notifications read, or all of them", mark_read,
              body=MarkReadBody, response=MarkReadOut),
+    Endpoint("GET", "/api/notifications/preferences",
+             "How I am told of each kind: my channel, the default, what my school forces, "
+             "the channels I may choose", my_preferences),
+    Endpoint("PUT", "/api/notifications/preferences",
+             "Choose a channel per kind (null: back to the default); pupils: in the app "
+             "or never", set_my_preferences, body=PreferencesBody),
+    Endpoint("GET", "/api/schools/{school}/notifications",
+             "The kinds the school forces on or off (the school's admins)", school_rules),
+    Endpoint("PUT", "/api/schools/{school}/notifications",
+             "Force kinds on or off for everyone, or let people decide (the school's "
+             "admins; audited as school.settings)", set_school_rules, body=SchoolRulesBody),
 ]

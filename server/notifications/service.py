@@ -32,27 +32,17 @@ from server.clock import Clock
 from server.directory.model import Member, Room, RoomKind
 from server.directory.rules import may_join
 from server.directory.service import Directory
-from server.errors import bad_request
+from server.errors import bad_request, forbidden
 from server.live.events import event
 from server.live.hub import Hub
+from server.notifications import preferences
 from server.store import Message, Store
 from server.store.notifications import NewNotification, Notification
 
 log = logging.getLogger(__name__)
 
 # The kinds a notification may be (docs/protocol.md, "Notifications").
-KINDS = (
-    "message",  # a private message in a conversation one is part of
-    "conversation",  # a conversation opened with one
-    "announcement",  # a message asking for an acknowledgement ("J'ai lu")
-    "held.approved",  # one's held message was approved
-    "held.rejected",  # one's held message was rejected
-    "report.resolved",  # a report one made was resolved
-    "scheduled.delivered",  # one's message held by quiet hours was delivered
-    "document.shared",  # a document was shared in one's room
-    "document.locked",  # a document of one's room was locked
-    "call.started",  # a call started in one's room
-)
+KINDS = preferences.KINDS
 
 PAGE_MAX = 100
 UNREAD_SCAN = 500  # unread notifications counted at most (the badge shows 99+)
@@ -83,6 +73,15 @@ class NotificationService:
             return []
         removed = await self._store.removed_members([room.id])
         return [m for m in readers if (room.id, m.id) not in removed]
+
+    async def _wanting(self, school_id: str, kind: str, members: list[Member]) -> list[Member]:
+        """Those of ``members`` who are told of ``kind`` at all (not ``never``)."""
+        if not members:
+            return []
+        forced = (await self._store.school_notification_rules(school_id)).get(kind)
+        chosen = await self._store.notification_preferences([m.id for m in members])
+        return [m for m in members if preferences.effective_channel(
+            m.profile, kind, chosen.get(m.id, {}).get(kind), forced) != "never"]
 
     async def _visible(self, member: Member, found: Sequence[Notification]) -> list[Notification]:
         """Those of ``found`` whose source ``member`` may still read."""
@@ -133,8 +132,11 @@ class NotificationService:
     ) -> None:
         try:
             assert kind in KINDS, kind
-            people = [p for p in sorted(set(to)) if p != actor_id
-                      and await self._may_open(p, document_id)]
+            view = await self._directory.school(school_id)
+            members = [] if view is None else [
+                m for p in sorted(set(to)) if p != actor_id and (m := view.members.get(p))
+                and await self._may_open(p, document_id)]
+            people = [m.id for m in await self._wanting(school_id, kind, members)]
             if not people:
                 return
             stored = await self._store.add_notifications([
@@ -169,7 +171,8 @@ class NotificationService:
         to: Iterable[str] | None, data: Mapping[str, Any],
     ) -> list[Notification]:
         assert kind in KINDS, kind
-        readers = [m for m in await self._readers(room, to) if m.id != actor_id]
+        readers = await self._wanting(
+            room.school_id, kind, [m for m in await self._readers(room, to) if m.id != actor_id])
         if not readers:
             return []
         stored = await self._store.add_notifications([
@@ -247,3 +250,62 @@ class NotificationService:
         if changed:
             await self._hub.tell_people([member.id], event("notification.read", ids=changed))
         return {"read": changed, "unread": await self.unread(member)}
+
+    # -- preferences ---------------------------------------------------------------------
+    async def preferences(self, member: Member) -> dict[str, Any]:
+        """Per kind: my channel, the default, what the school forces, and the
+        channels I may choose."""
+        forced = await self._store.school_notification_rules(member.school_id)
+        chosen = (await self._store.notification_preferences([member.id])).get(member.id, {})
+        return {
+            "channels": list(preferences.allowed_channels(member.profile)),
+            "kinds": [{
+                "kind": kind,
+                "channel": preferences.effective_channel(
+                    member.profile, kind, chosen.get(kind), forced.get(kind)),
+                "chosen": chosen.get(kind),
+                "default": preferences.default_channel(member.profile, kind),
+                "forced": forced.get(kind),
+            } for kind in preferences.KINDS],
+        }
+
+    async def set_preferences(
+        self, member: Member, channels: Mapping[str, str | None]
+    ) -> dict[str, Any]:
+        """Choose a channel per kind (``None``: back to the default)."""
+        allowed = preferences.allowed_channels(member.profile)
+        forced = await self._store.school_notification_rules(member.school_id)
+        for kind, channel in channels.items():
+            if kind not in preferences.KINDS:
+                raise bad_request(f"{kind}: no such notification kind "
+                                  f"(one of {', '.join(preferences.KINDS)})")
+            if channel is not None and channel not in allowed:
+                raise bad_request(f"{kind}: {channel} is not a channel you may choose "
+                                  f"(one of {', '.join(allowed)})")
+            if channel == "never" and forced.get(kind) == "on":
+                raise forbidden(f"{kind}: your school requires this notification")
+        await self._store.set_notification_preferences(
+            member.id, dict(channels), self._clock.now_ms())
+        return await self.preferences(member)
+
+    async def school_rules(self, member: Member, school_id: str) -> dict[str, Any]:
+        if not member.is_admin or member.school_id != school_id:
+            raise forbidden("this is for the school's administrators")
+        return {"kinds": list(preferences.KINDS),
+                "forced": await self._store.school_notification_rules(school_id)}
+
+    async def set_school_rules(
+        self, member: Member, school_id: str, rules: Mapping[str, str | None]
+    ) -> dict[str, Any]:
+        """Force kinds on or off for the whole school (``None``: people
+        decide); the school's admins, audited."""
+        if not member.is_admin or member.school_id != school_id:
+            raise forbidden("this is for the school's administrators")
+        for kind, forced in rules.items():
+            if kind not in preferences.KINDS:
+                raise bad_request(f"{kind}: no such notification kind")
+            if forced is not None and forced not in preferences.FORCED:
+                raise bad_request(f"{kind}: on, off or null")
+        await self._store.set_school_notification_rules(
+            school_id, dict(rules), member.id, self._clock.now_ms())
+        return await self.school_rules(member, school_id)

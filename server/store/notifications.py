@@ -15,6 +15,8 @@ from typing import Any, Protocol
 import orjson
 
 from server.store.engine import Row, SqlBase, new_id
+from server.store.records import AuditAction
+from server.store.rows import audit
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,26 @@ class NotificationStore(Protocol):
     ) -> list[Notification]:
         """Delete the notifications about message ``seq`` of ``room_id``
         (``None``: about the room itself); returns what was deleted."""
+
+
+    async def notification_preferences(self, person_ids: Sequence[str]) -> dict[
+        str, dict[str, str]
+    ]:
+        """Person id → their chosen channel per kind (kinds never chosen are absent)."""
+
+    async def set_notification_preferences(
+        self, person_id: str, channels: dict[str, str | None], now_ms: int
+    ) -> None:
+        """Record the person's choices (``None``: back to the default)."""
+
+    async def school_notification_rules(self, school_id: str) -> dict[str, str]:
+        """Kind → ``on`` or ``off``: what the school forces."""
+
+    async def set_school_notification_rules(
+        self, school_id: str, rules: dict[str, str | None], actor_id: str, now_ms: int
+    ) -> None:
+        """Force kinds on or off (``None``: the person decides), audited as
+        ``school.settings`` in the same transaction."""
 
 
 class NotificationsSql(SqlBase, NotificationStore):
@@ -154,3 +176,59 @@ class NotificationsSql(SqlBase, NotificationStore):
                     f"DELETE FROM notifications WHERE room_id = $1 AND seq = $2"
                     f" RETURNING {_COLUMNS}", room_id, seq)
         return [_notification(r) for r in rows]
+
+    async def notification_preferences(self, person_ids: Sequence[str]) -> dict[
+        str, dict[str, str]
+    ]:
+        if not person_ids:
+            return {}
+        marks = ", ".join(f"${i + 1}" for i in range(len(person_ids)))
+        async with self._engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(
+                "SELECT person_id, kind, channel FROM notification_preferences"
+                f" WHERE person_id IN ({marks})", *person_ids)
+        found: dict[str, dict[str, str]] = {}
+        for r in rows:
+            found.setdefault(r["person_id"], {})[r["kind"]] = r["channel"]
+        return found
+
+    async def set_notification_preferences(
+        self, person_id: str, channels: dict[str, str | None], now_ms: int
+    ) -> None:
+        async with self._engine.transaction() as tx:
+            for kind, channel in sorted(channels.items()):
+                if channel is None:
+                    await tx.execute(
+                        "DELETE FROM notification_preferences WHERE person_id = $1"
+                        " AND kind = $2", person_id, kind)
+                else:
+                    await tx.execute(
+                        "INSERT INTO notification_preferences (person_id, kind, channel,"
+                        " updated_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (person_id, kind)"
+                        " DO UPDATE SET channel = $3, updated_ms = $4",
+                        person_id, kind, channel, now_ms)
+
+    async def school_notification_rules(self, school_id: str) -> dict[str, str]:
+        async with self._engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(
+                "SELECT kind, forced FROM school_notification_rules WHERE school_id = $1",
+                school_id)
+        return {r["kind"]: r["forced"] for r in rows}
+
+    async def set_school_notification_rules(
+        self, school_id: str, rules: dict[str, str | None], actor_id: str, now_ms: int
+    ) -> None:
+        async with self._engine.transaction() as tx:
+            for kind, forced in sorted(rules.items()):
+                if forced is None:
+                    await tx.execute(
+                        "DELETE FROM school_notification_rules WHERE school_id = $1"
+                        " AND kind = $2", school_id, kind)
+                else:
+                    await tx.execute(
+                        "INSERT INTO school_notification_rules (school_id, kind, forced,"
+                        " updated_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (school_id, kind)"
+                        " DO UPDATE SET forced = $3, updated_ms = $4",
+                        school_id, kind, forced, now_ms)
+            await audit(tx, school_id, None, actor_id, AuditAction.SCHOOL_SETTINGS, now_ms,
+                        details={"notifications": rules})

@@ -202,6 +202,9 @@ class PrivacyStore:
                 " WHERE n.person_id = $1 ORDER BY n.created_ms, n.id",
                 person_id,
             )
+            notification_preferences = await tx.fetch(
+                "SELECT kind, channel, updated_ms FROM notification_preferences"
+                " WHERE person_id = $1 ORDER BY kind", person_id)
             reactions = await tx.fetch(
                 "SELECT room_id, seq, reaction, created_ms FROM reactions WHERE person_id = $1"
                 " ORDER BY room_id, seq, reaction",
@@ -288,6 +291,11 @@ class PrivacyStore:
                  "at": int(r["created_ms"]),
                  "read_at": None if r["read_ms"] is None else int(r["read_ms"])}
                 for r in notifications
+            ],
+            # How the person chose to be told of each kind of notification.
+            "notification_preferences": [
+                {"kind": r["kind"], "channel": r["channel"], "at": int(r["updated_ms"])}
+                for r in notification_preferences
             ],
             # The charter of use: which versions the person accepted, when.
             "charter_accepted": [
@@ -590,6 +598,7 @@ class PrivacyStore:
         await tx.execute("DELETE FROM charter_acceptances WHERE person_id = $1", pid)
         await tx.execute("DELETE FROM moods WHERE person_id = $1", pid)
         await tx.execute("DELETE FROM notifications WHERE person_id = $1", pid)
+        await tx.execute("DELETE FROM notification_preferences WHERE person_id = $1", pid)
         for sql in (
             "DELETE FROM class_members WHERE person_id = $1",
             "DELETE FROM guardianships WHERE parent_id = $1 OR child_id = $1",

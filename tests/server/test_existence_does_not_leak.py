@@ -152,6 +152,11 @@ REST: list[Rest] = [
     # Ids of others' notifications change nothing, as unknown ones
     # (tests/server/notifications/test_live_notifications.py).
     Rest("GET", "/api/notifications"), Rest("POST", "/api/notifications/read", body={"all": True}),
+    Rest("GET", "/api/notifications/preferences"),
+    Rest("PUT", "/api/notifications/preferences", body={"channels": {"message": "in_app"}}),
+    Rest("GET", "/api/schools/{school}/notifications", ("school",)),
+    Rest("PUT", "/api/schools/{school}/notifications", ("school",),
+         body={"forced": {"announcement": "on"}}),
     Rest("GET", "/api/mood/classes/{class}", ("class",)),
     Rest("GET", "/api/mood/people/{person}", ("person",)),
     Rest("PUT", "/api/schools/{school}/classes/{class}/level", ("school", "class"),

@@ -111,3 +111,40 @@ def test_in_english_on_a_phone(people: People) -> None:
     panel = parent.get_by_role("region", name="Notifications")
     expect(panel.get_by_role("listitem").first).to_contain_text(
         "New private message from Claire Lefèvre")
+
+
+def test_preferences_screen(people: People, server: LiveServer, shots: Path) -> None:
+    parent = people.login("Sandrine Dubois", bypass_csp=True)
+    parent.get_by_role("button", name="Notifications", exact=True).click()
+    parent.get_by_role("link", name="Mes préférences").click()
+    expect(parent.get_by_role("heading", level=1, name="Mes notifications")).to_be_visible()
+    messages = parent.get_by_label("Messages privés")
+    expect(messages).to_have_value("")
+    expect(messages.locator("option").first).to_have_text(
+        "Par défaut (par courriel, tout de suite)")
+    assert audit(parent, "notification-preferences/desktop") == []
+    messages.select_option(label="jamais")
+    parent.get_by_role("button", name="Enregistrer").click()
+    expect(parent.get_by_role("status").filter(has_text="Enregistré")).to_be_visible()
+    parent.evaluate("window.scrollTo(0, 0)")
+    parent.screenshot(path=shots / "notification-preferences.png")
+
+    # Never: a private message tells her of the conversation only.
+    teacher = people.login("Claire Lefèvre")
+    teacher.get_by_role("link", name="Nouvelle conversation").first.click()
+    teacher.get_by_label("Rechercher une personne").fill("Sandrine")
+    teacher.get_by_role("button", name="Écrire à Sandrine Dubois").click()
+    teacher.locator('[data-conn="open"]').wait_for()
+    send(teacher, "Chloé a bien travaillé.")
+    expect(teacher.locator(".msg[data-seq]", has_text="bien travaillé")).to_be_visible()
+    parent.reload()
+    parent.locator('[data-conn="open"]').wait_for()
+    expect(parent.get_by_role("button", name="Notifications 1 non lue")).to_be_visible()
+    expect(parent.get_by_label("Messages privés")).to_have_value("never")
+
+    # A pupil chooses between the app and never only.
+    pupil = people.login("Nathan Thomas")
+    pupil.goto("/notifications")
+    options = pupil.get_by_label("Annonces à confirmer").locator("option")
+    expect(options).to_have_text(["Par défaut (dans l'application)", "dans l'application",
+                                  "jamais"])

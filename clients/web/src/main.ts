@@ -11,7 +11,7 @@ import { CharterStatus, charterAdminView, charterView } from "./views/charter";
 import { accountView } from "./views/account";
 import { documentView } from "./views/document";
 import { moodBoardView, youngHomeView } from "./views/mood";
-import { NotificationCentre } from "./views/notifications";
+import { NotificationCentre, preferencesView } from "./views/notifications";
 import { roomView } from "./views/room";
 import { auditView, newConversationView, reportsView, settingsView, wordsView } from "./views/school";
 
@@ -123,6 +123,7 @@ function routeView(route: Route): View {
     case "settings": return settingsView(app);
     case "schoolCharter": return charterAdminView(app);
     case "account": return accountView(app);
+    case "notifications": return preferencesView();
     default: return { el: h("p", null, t("error.not_found")), title: t("error.not_found") };
   }
 }

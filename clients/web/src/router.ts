@@ -22,6 +22,7 @@ export type Route =
   | { name: "settings" }
   | { name: "schoolCharter" }
   | { name: "account" }
+  | { name: "notifications" }
   | { name: "missing" };
 
 export function parse(path: string): Route {
@@ -34,7 +35,7 @@ export function parse(path: string): Route {
   if (parts.length === 2 && parts[0] === "mood") return { name: "mood", klass: parts[1] };
   if (parts.length === 1) {
     const name = parts[0];
-    if (["login", "activate", "new", "reports", "audit", "words", "settings", "account"].includes(name)) {
+    if (["login", "activate", "new", "reports", "audit", "words", "settings", "account", "notifications"].includes(name)) {
       return { name } as Route;
     }
   }

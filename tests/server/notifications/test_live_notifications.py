@@ -85,3 +85,28 @@ async def test_bad_input(people: dict[str, PreauClient]) -> None:
     async with anonymous:
         response = await anonymous.get("/api/notifications")
     assert response.status_code == 401
+
+
+async def test_preferences_over_rest(people: dict[str, PreauClient]) -> None:
+    camille, ines, claire = people["Camille Martin"], people["Inès Petit"], people["Claire Lefèvre"]
+    mine = await camille.get("/api/notifications/preferences")
+    assert {k["kind"]: k["channel"] for k in mine["kinds"]}["announcement"] == "email"
+    done = await camille.put("/api/notifications/preferences",
+                             {"channels": {"announcement": "daily"}})
+    assert {k["kind"]: k["chosen"] for k in done["kinds"]}["announcement"] == "daily"
+    for who, body, words in (
+        (camille, {"channels": {"message": "sms"}}, "sms is not a channel"),
+        (camille, {"channels": {"bogus": "email"}}, "no such notification kind"),
+        (ines, {"channels": {"message": "email"}}, "email is not a channel you may choose"),
+        (camille, {"channels": {}}, ""),
+        (camille, {"channels": {"message": 3}}, ""),
+        (camille, {"channels": "email"}, ""),
+        (camille, {}, ""),
+    ):
+        status, answer = await raw(who, "PUT", "/api/notifications/preferences", body)
+        assert (status, answer["error"]["code"]) == (400, "bad_request"), body
+        assert words in answer["error"]["message"]
+    school = (await claire.me())["school"]["id"]
+    status, answer = await raw(claire, "PUT", f"/api/schools/{school}/notifications",
+                               {"forced": {"announcement": "on"}})
+    assert (status, answer["error"]["code"]) == (403, "forbidden")

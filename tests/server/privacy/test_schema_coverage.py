@@ -52,6 +52,7 @@ HANDLED = {
     ("reactions", "person_id"): "deleted (contributions step)",
     ("notifications", "person_id"): "deleted (identity step)",
     ("notifications", "actor_id"): "pseudonym",
+    ("notification_preferences", "person_id"): "deleted (identity step)",
     ("erasures", "person_id"): "the job itself, deleted when done",
 }
 

@@ -4,7 +4,7 @@ withdrawal by source (a message, or the room itself)."""
 
 from __future__ import annotations
 
-from server.store import Store
+from server.store import AuditQuery, Store
 from server.store.notifications import NewNotification
 from server.store.privacy import PrivacyStore
 from tests.server.store.contract import NOW, Room, other_node, room
@@ -106,3 +106,33 @@ async def test_exported_erased_and_purged(room: Room) -> None:
     await store.add_notifications([_new(room, room.lea.id, "message", 4)], NOW + 100)
     assert await privacy.purge_notifications(NOW + 100) == 1
     assert [n.seq for n in await store.notifications_of(room.lea.id, None, 10)] == [4]
+
+
+async def test_preferences_and_school_rules(room: Room, other_node: Store) -> None:
+    store = room.store
+    assert await store.notification_preferences([room.lea.id]) == {}
+    assert await store.notification_preferences([]) == {}
+    await store.set_notification_preferences(
+        room.lea.id, {"message": "never", "announcement": "in_app"}, NOW)
+    await store.set_notification_preferences(room.hugo.id, {"message": "in_app"}, NOW)
+    await other_node.set_notification_preferences(
+        room.lea.id, {"message": "in_app", "announcement": None}, NOW + 1)
+    assert await store.notification_preferences([room.lea.id, room.hugo.id, room.anne.id]) == {
+        room.lea.id: {"message": "in_app"}, room.hugo.id: {"message": "in_app"}}
+    await store.set_school_notification_rules(
+        room.school, {"announcement": "on", "call.started": "off"}, room.anne.id, NOW)
+    await other_node.set_school_notification_rules(
+        room.school, {"call.started": None}, room.anne.id, NOW + 1)
+    assert await store.school_notification_rules(room.school) == {"announcement": "on"}
+    entries = await store.audit_entries(room.school, AuditQuery())
+    assert [e.action.value for e in entries][:2] == ["school.settings", "school.settings"]
+    # Exported and erased with the person.
+    privacy = PrivacyStore(store.engine)
+    exported = await privacy.export_relations(room.lea.id)
+    assert exported["notification_preferences"] == [
+        {"kind": "message", "channel": "in_app", "at": NOW + 1}]
+    person = await privacy.person(room.lea.id)
+    assert person is not None
+    job = await privacy.request_erasure(person, "request", False, NOW + 2, "identity")
+    assert (await privacy.erasure_step(job, "identity", "traces", NOW + 3))[0]
+    assert await store.notification_preferences([room.lea.id]) == {}

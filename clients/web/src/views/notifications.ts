@@ -4,10 +4,13 @@
 // following it marks it read. Escape closes the panel and gives the focus
 // back to the button.
 
+import { api } from "../api";
 import type { App } from "../app";
 import { append, clear, formatDateTime, h } from "../dom";
 import { lang, t } from "../i18n";
 import type { Notice } from "../notifications";
+import type { View } from "../router";
+import { describeError, statusLine } from "../ui";
 
 const KINDS = ["conversation", "message", "announcement", "held.approved", "held.rejected",
   "report.resolved", "scheduled.delivered", "call.started", "document.shared",
@@ -73,10 +76,20 @@ export class NotificationCentre {
     append(this.panel, [
       h("div", { class: "notif-head" },
         h("h2", { id: "notifications-title", tabindex: -1 }, t("notif.title")),
-        h("button", {
-          type: "button", class: "secondary", disabled: unread === 0,
-          onclick: () => void centre.markRead("all").catch(() => undefined),
-        }, t("notif.markAll")),
+        h("div", { class: "actions" },
+          h("button", {
+            type: "button", class: "secondary", disabled: unread === 0,
+            onclick: () => void centre.markRead("all").catch(() => undefined),
+          }, t("notif.markAll")),
+          h("a", {
+            href: "/notifications",
+            onclick: (event: MouseEvent) => {
+              event.preventDefault();
+              this.toggle(false);
+              this.go("/notifications");
+            },
+          }, t("notif.pref.link")),
+        ),
       ),
       items.length === 0
         ? h("p", { class: "muted" }, centre.loaded ? t("notif.none") : t("notif.loading"))
@@ -103,4 +116,63 @@ export class NotificationCentre {
       h("span", { class: "notif-when muted" }, " ", h("time", { datetime: new Date(n.at).toISOString() }, when)),
     );
   }
+}
+
+interface KindPreference {
+  kind: string;
+  channel: string;
+  chosen: string | null;
+  default: string;
+  forced: "on" | "off" | null;
+}
+
+/** "Mes notifications": how I am told of each kind (GET/PUT /api/notifications/preferences). */
+export function preferencesView(): View {
+  const status = statusLine();
+  const list = h("div", { class: "prefs" }, h("p", { class: "muted" }, t("notif.loading")));
+  const selects = new Map<string, HTMLSelectElement>();
+  const show = (found: { channels: string[]; kinds: KindPreference[] }) => {
+    clear(list);
+    selects.clear();
+    for (const pref of found.kinds) {
+      const id = `pref-${pref.kind.replace(".", "-")}`;
+      const options = [h("option", { value: "" },
+        t("notif.pref.default", { channel: t(`notif.channel.${pref.default}` as "notif.channel.in_app") }))];
+      for (const channel of found.channels) {
+        if (channel === "never" && pref.forced === "on") continue;
+        options.push(h("option", { value: channel, selected: pref.chosen === channel },
+          t(`notif.channel.${channel}` as "notif.channel.in_app")));
+      }
+      const select = h("select", {
+        id, disabled: pref.forced === "off",
+        "aria-describedby": pref.forced ? `${id}-forced` : undefined,
+      }, options);
+      if (pref.chosen === null) select.value = "";
+      selects.set(pref.kind, select);
+      list.append(h("div", { class: "field" },
+        h("label", { for: id }, t(`notif.pref.${pref.kind}` as "notif.pref.message")),
+        select,
+        pref.forced ? h("p", { id: `${id}-forced`, class: "hint" },
+          t(pref.forced === "on" ? "notif.pref.forcedOn" : "notif.pref.forcedOff")) : null,
+      ));
+    }
+  };
+  const form = h("form", {
+    class: "card",
+    onsubmit: async (event: Event) => {
+      event.preventDefault();
+      const channels: Record<string, string | null> = {};
+      for (const [kind, select] of selects) if (!select.disabled) channels[kind] = select.value || null;
+      try {
+        show(await api("PUT", "/api/notifications/preferences", { channels }));
+        status.say(t("settings.saved"));
+      } catch (error) {
+        status.say(describeError(error), "error");
+      }
+    },
+  }, h("p", { class: "hint" }, t("notif.pref.intro")), list,
+  h("button", { type: "submit" }, t("mod.save")), status.el);
+  api<{ channels: string[]; kinds: KindPreference[] }>("GET", "/api/notifications/preferences")
+    .then(show).catch((error) => status.say(describeError(error), "error"));
+  return { el: h("section", null, h("h1", null, t("notif.pref.title")), form), title: t("notif.pref.title") };
 }
