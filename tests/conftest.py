@@ -15,10 +15,19 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from server.store import Store
 from server.store.factory import open_store
 from tests.services import RedisServer, fresh_database, postgres_url, private_redis, redis_url
+
+
+# Property tests count examples, never time: hypothesis' per-example deadline
+# and its "too slow" check are timings, which a loaded CI machine trips
+# (speed is measured in loadtests/, not asserted here).
+settings.register_profile("preau", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("preau")
 
 
 @pytest.fixture(scope="session")
