@@ -66,6 +66,7 @@ from server.moderation.bursts import BurstDetector
 from server.moderation.service import ModerationService
 from server.moderation.shown_text import ShownTextGate
 from server.mood.service import MoodService
+from server.notifications.email import EmailSender
 from server.notifications.service import NotificationService
 from server.presence.factory import open_presence
 from server.privacy.factory import build_privacy
@@ -150,6 +151,7 @@ async def build_services(
         charter=CharterService(store, directory, broker, hub, settings, clock),
         reactions=reactions,
         notifications=notifications,
+        email=EmailSender(store, directory, settings, clock, broker.node_id),
     )
 
 
@@ -244,6 +246,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             delivery = asyncio.get_running_loop().create_task(
                 services.delivery.run(settings.quiet_release_s)
             )
+            # Notification e-mails, when an SMTP relay is configured (PREAU_SMTP_HOST).
+            mails = asyncio.get_running_loop().create_task(
+                services.email.run(settings.email_every_s)) if settings.smtp_host else None
             # Janus for calls in SFU mode (PREAU_JANUS_URLS), or None.
             sfu = open_sfu_backend(settings.janus_urls, settings.janus_admin_secret)
             if sfu is None:
@@ -287,6 +292,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             watcher.cancel()
             retention.cancel()
             delivery.cancel()
+            if mails is not None:
+                mails.cancel()
             if sfu is not None:
                 await sfu.close()
         finally:

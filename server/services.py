@@ -18,6 +18,7 @@ from server.documents.service import DocumentService
 from server.live.hub import Hub
 from server.moderation.service import ModerationService
 from server.mood.service import MoodService
+from server.notifications.email import EmailSender
 from server.notifications.service import NotificationService
 from server.presence import Presence
 from server.privacy.service import PrivacyService
@@ -46,3 +47,4 @@ class Services:
     charter: CharterService  # the charter of use and its gate (docs/moderation.md)
     reactions: ReactionService  # reactions on messages (docs/protocol.md, "Reactions")
     notifications: NotificationService  # the notification centre (docs/protocol.md)
+    email: EmailSender  # notification e-mails (runs when PREAU_SMTP_HOST is set)

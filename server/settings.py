@@ -290,6 +290,16 @@ class Settings(BaseSettings):
     message_retention_days: Annotated[int, AtLeast(1)] = 365
     log_retention_days: Annotated[int, AtLeast(1)] = 365  # ended sessions, the access journal
     notification_retention_days: Annotated[int, AtLeast(1)] = 90  # read or not
+    # Notification e-mails (docs/operations.md, "E-mail"): the operator's SMTP
+    # relay (empty host: no e-mail), the sender, the address links point to.
+    smtp_host: str = ""
+    smtp_port: Annotated[int, AtLeast(1)] = 25
+    smtp_from: str = "Préau <no-reply@localhost>"
+    smtp_timeout_s: float = 30.0
+    public_url: str = "http://127.0.0.1:8000"
+    email_every_s: float = 5.0  # each node looks for due mails this often
+    email_retry_s: float = 60.0  # a transient (4xx) failure: retried after this, doubled each time
+    email_attempts: Annotated[int, AtLeast(1)] = 8  # then the mail is given up (failed)
     closed_erasure_days: int = 90  # a closed account is erased this long after
     archived_rooms_days: int = 90  # last year's rooms stay read-only this long
     retention_every_s: float = 3600.0  # one pass per this period, on one node

@@ -43,6 +43,8 @@ COLUMN_ALIASES: dict[str, str] = {
     "parent_of": "parent_of", "parent_de": "parent_of", "enfants": "parent_of",
     "admin": "admin",
     "niveau": "level", "level": "level",
+    "email": "email", "e-mail": "email", "courriel": "email", "mel": "email", "mél": "email",
+    "adresse electronique": "email", "adresse électronique": "email",
     "parent de": "parent_of", "parents de": "parent_of", "responsable de": "parent_of",
     "division": "classes", "divisions": "classes",
 }
@@ -79,7 +81,7 @@ FRENCH_PROFILES = {Profile.PUPIL: "élève", Profile.PARENT: "parent",
 # How errors name the columns, in the French of the documented header.
 FRENCH_COLUMNS = {"id": "identifiant", "profile": "profil", "last_name": "nom",
                   "first_name": "prénom", "classes": "classes", "parent_of": "parent_de",
-                  "admin": "admin", "level": "niveau"}
+                  "admin": "admin", "level": "niveau", "email": "courriel"}
 TRUE = {"yes", "oui", "true", "1", "y", "o", "x", "vrai"}
 FALSE = {"", "no", "non", "false", "0", "n", "faux"}
 
@@ -100,6 +102,23 @@ class ParsedPerson:
     parent_of: tuple[str, ...]
     is_admin: bool
     level: str | None = None  # the ``niveau`` of the row's classes, if given
+    email: str | None = None  # the optional ``courriel`` column (notification e-mails)
+
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_EMAIL = re.compile(rf"[A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~-]+@{_LABEL}(?:\.{_LABEL})+")
+
+
+def valid_email(text: str) -> str | None:
+    """The address as it will be used (lower-case domain), or None: one
+    plain ``local@domain.tld`` (HTML5's rule), at most 254 characters."""
+    text = text.strip()
+    if len(text) > 254 or not _EMAIL.fullmatch(text):
+        return None
+    local, domain = text.rsplit("@", 1)
+    if len(local) > 64 or ".." in local or local.startswith(".") or local.endswith("."):
+        return None
+    return f"{local}@{domain.lower()}"
 
 
 class RowError(NamedTuple):
@@ -348,6 +367,13 @@ def _parse_row(
             refuse("level", "niveau is for the classes of a pupil or a teacher",
                    "le niveau concerne les classes d'un élève ou d'un enseignant")
             return None
+    email: str | None = None
+    if cell("email"):
+        email = valid_email(cell("email"))
+        if email is None:
+            # The row is kept, without the address: reported with its line.
+            refuse("email", "not a valid e-mail address: kept without it",
+                   "adresse électronique invalide : la ligne est gardée sans elle")
     return ParsedPerson(
         line=line,
         external_id=external_id,
@@ -358,4 +384,5 @@ def _parse_row(
         parent_of=parent_of,
         is_admin=admin in TRUE,
         level=level,
+        email=email,
     )

@@ -168,6 +168,13 @@ async def import_directory(
             if class_name in by_name:
                 await store.set_class_level(
                     result.school.id, by_name[class_name], level, None, now_ms)
+    emails = {p.external_id: p.email for p in parsed.people if p.email}
+    if emails:
+        # The ``courriel`` column: where notification e-mails go.
+        view = await store.load_school(result.school.id)
+        ids = {p.external_id: p.id for p in view.people.values()} if view else {}
+        await store.set_emails(result.school.id, {
+            ids[ext]: email for ext, email in emails.items() if ext in ids}, now_ms)
     by_id = {p.external_id: p for p in parsed.people}
     created = [
         NewAccount(

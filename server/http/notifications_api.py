@@ -7,7 +7,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, Field, StrictBool, StrictStr, model_validator
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from server.errors import bad_request
 from server.http.common import Strict, json_body, member_of, path_id, query_int, services
@@ -94,6 +94,37 @@ async def set_school_rules(request: Request) -> Response:
         member, path_id(request, "school"), body.forced))
 
 
+_UNSUBSCRIBE_PAGE = """<!doctype html><html lang="fr"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Préau : courriels de notification</title></head><body><main>
+<h1>Courriels de notification</h1><p>{fr}</p><p lang="en">{en}</p>{form}</main></body></html>"""
+
+
+async def unsubscribe_page(request: Request) -> Response:
+    """The mail's link (no login): a page with one button, so that a link
+    checker following links does not unsubscribe anybody."""
+    token = request.path_params["token"]
+    form = ('<form method="post"><button type="submit">Ne plus recevoir ces courriels'
+            ' — Stop these e-mails</button></form>')
+    return HTMLResponse(_UNSUBSCRIBE_PAGE.format(
+        fr="Ne plus recevoir de courriel pour cette sorte de notification ? Vous la "
+           "verrez toujours dans Préau.",
+        en="Stop e-mails for this kind of notification? You will still see it in Préau.",
+        form=form if len(token) <= 64 else ""))
+
+
+async def unsubscribe(request: Request) -> Response:
+    """One click (RFC 8058), no login: the mail's kind goes back to the app only."""
+    done = await services(request).notifications.unsubscribe(request.path_params["token"])
+    if not done:
+        return HTMLResponse(_UNSUBSCRIBE_PAGE.format(
+            fr="Ce lien n'est pas (ou plus) valable.", en="This link is not (or no longer) "
+            "valid.", form=""), status_code=404)
+    return HTMLResponse(_UNSUBSCRIBE_PAGE.format(
+        fr="C'est fait : vous ne recevrez plus de courriel pour cette sorte de notification.",
+        en="Done: you will get no more e-mails for this kind of notification.", form=""))
+
+
 async def my_notifications(request: Request) -> Response:
     member = await member_of(request)
     before = query_int(request, "before", None, 1, 1 << 53)
@@ -128,6 +159,12 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("PUT", "/api/notifications/preferences",
              "Choose a channel per kind (null: back to the default); pupils: in the app "
              "or never", set_my_preferences, body=PreferencesBody),
+    Endpoint("GET", "/api/notifications/unsubscribe/{token}",
+             "The unsubscribe link of a notification e-mail: a page with one button (no "
+             "login)", unsubscribe_page, auth=False),
+    Endpoint("POST", "/api/notifications/unsubscribe/{token}",
+             "One-click unsubscribe (RFC 8058, no login): the mail's kind of notification "
+             "goes back to the app only", unsubscribe, auth=False),
     Endpoint("GET", "/api/schools/{school}/notifications",
              "The kinds the school forces on or off (the school's admins)", school_rules),
     Endpoint("PUT", "/api/schools/{school}/notifications",

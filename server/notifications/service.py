@@ -25,6 +25,7 @@ acknowledged before its notifications exist): it is logged and counted.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -74,14 +75,30 @@ class NotificationService:
         removed = await self._store.removed_members([room.id])
         return [m for m in readers if (room.id, m.id) not in removed]
 
-    async def _wanting(self, school_id: str, kind: str, members: list[Member]) -> list[Member]:
-        """Those of ``members`` who are told of ``kind`` at all (not ``never``)."""
+    async def _wanting(
+        self, school_id: str, kind: str, members: list[Member]
+    ) -> tuple[list[Member], set[str]]:
+        """Those of ``members`` who are told of ``kind`` at all (not
+        ``never``), and who of them chose an e-mail at once."""
         if not members:
-            return []
+            return [], set()
         forced = (await self._store.school_notification_rules(school_id)).get(kind)
         chosen = await self._store.notification_preferences([m.id for m in members])
-        return [m for m in members if preferences.effective_channel(
-            m.profile, kind, chosen.get(m.id, {}).get(kind), forced) != "never"]
+        channels = {m.id: preferences.effective_channel(
+            m.profile, kind, chosen.get(m.id, {}).get(kind), forced) for m in members}
+        by_email = {p for p, c in channels.items() if c == "email"}
+        return [m for m in members if channels[m.id] != "never"], by_email
+
+    async def _mail(self, stored: list[Notification], by_email: set[str]) -> None:
+        """Queue an e-mail for the notifications whose person chose one and
+        has an address (server/notifications/email.py sends it)."""
+        wanted = [n for n in stored if n.person_id in by_email]
+        if not wanted:
+            return
+        emails = await self._store.emails_of([n.person_id for n in wanted])
+        await self._store.add_email_jobs(
+            [(n, secrets.token_urlsafe(24)) for n in wanted if n.person_id in emails],
+            self._clock.now_ms())
 
     async def _visible(self, member: Member, found: Sequence[Notification]) -> list[Notification]:
         """Those of ``found`` whose source ``member`` may still read."""
@@ -136,7 +153,8 @@ class NotificationService:
             members = [] if view is None else [
                 m for p in sorted(set(to)) if p != actor_id and (m := view.members.get(p))
                 and await self._may_open(p, document_id)]
-            people = [m.id for m in await self._wanting(school_id, kind, members)]
+            wanting, by_email = await self._wanting(school_id, kind, members)
+            people = [m.id for m in wanting]
             if not people:
                 return
             stored = await self._store.add_notifications([
@@ -144,6 +162,7 @@ class NotificationService:
                                 {"document": document_id, "title": title})
                 for p in people
             ], self._clock.now_ms())
+            await self._mail(stored, by_email)
             by = await self._person(actor_id)
             for n in stored:
                 await self._hub.tell_people(
@@ -171,7 +190,7 @@ class NotificationService:
         to: Iterable[str] | None, data: Mapping[str, Any],
     ) -> list[Notification]:
         assert kind in KINDS, kind
-        readers = await self._wanting(
+        readers, by_email = await self._wanting(
             room.school_id, kind, [m for m in await self._readers(room, to) if m.id != actor_id])
         if not readers:
             return []
@@ -179,6 +198,7 @@ class NotificationService:
             NewNotification(m.id, room.school_id, kind, room.id, seq, actor_id, dict(data))
             for m in readers
         ], self._clock.now_ms())
+        await self._mail(stored, by_email)
         by = await self._person(actor_id)
         for n in stored:
             await self._hub.tell_people(
@@ -292,7 +312,9 @@ class NotificationService:
         if not member.is_admin or member.school_id != school_id:
             raise forbidden("this is for the school's administrators")
         return {"kinds": list(preferences.KINDS),
-                "forced": await self._store.school_notification_rules(school_id)}
+                "forced": await self._store.school_notification_rules(school_id),
+                # E-mails: pending, sent, bounced, failed; bouncing addresses.
+                "email": await self._store.email_counts(school_id)}
 
     async def set_school_rules(
         self, member: Member, school_id: str, rules: Mapping[str, str | None]
@@ -309,3 +331,10 @@ class NotificationService:
         await self._store.set_school_notification_rules(
             school_id, dict(rules), member.id, self._clock.now_ms())
         return await self.school_rules(member, school_id)
+
+    async def unsubscribe(self, token: str) -> bool:
+        """The one-click unsubscribe of a mail (no login): its kind goes back
+        to the app only. False for an unknown token."""
+        if not 16 <= len(token) <= 64:
+            return False
+        return await self._store.unsubscribe(token, self._clock.now_ms()) is not None

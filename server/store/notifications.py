@@ -46,6 +46,16 @@ class Notification:
     read_ms: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class EmailJob:
+    """A notification to send by e-mail, as a node claimed it."""
+
+    id: str
+    notification: Notification
+    email: str
+    attempts: int
+
+
 _COLUMNS = "id, person_id, school_id, kind, room_id, seq, actor_id, data, created_ms, read_ms"
 
 
@@ -103,6 +113,46 @@ class NotificationStore(Protocol):
     ) -> None:
         """Force kinds on or off (``None``: the person decides), audited as
         ``school.settings`` in the same transaction."""
+
+
+    async def set_emails(self, school_id: str, emails: dict[str, str], now_ms: int) -> None:
+        """People's e-mail addresses (from the import); a changed address is
+        no longer bouncing."""
+
+    async def emails_of(self, person_ids: Sequence[str]) -> dict[str, str]:
+        """Person id → their address, for those with one that is not bouncing."""
+
+    async def add_email_jobs(
+        self, jobs: Sequence[tuple[Notification, str]], now_ms: int
+    ) -> None:
+        """A job per (notification, its unsubscribe token), due now."""
+
+    async def claim_email_jobs(
+        self, holder: str, now_ms: int, lease_ms: int, limit: int
+    ) -> list[EmailJob]:
+        """Claim due jobs for ``holder`` until ``now_ms + lease_ms``: a job
+        is held by one node at a time (another node's claim of the same job
+        finds it taken). Jobs whose address went bouncing or away are dropped."""
+
+    async def finish_email_job(
+        self, job_id: str, holder: str, status: str, now_ms: int, error: str | None = None
+    ) -> bool:
+        """``sent``, ``bounced`` (the address is marked bouncing) or ``failed``."""
+
+    async def retry_email_job(
+        self, job_id: str, holder: str, next_ms: int, error: str
+    ) -> bool:
+        """A transient failure: try again at ``next_ms`` (any node)."""
+
+    async def unsubscribe_token(self, job_id: str) -> str | None:
+        """The token of a job's unsubscribe link."""
+
+    async def unsubscribe(self, token: str, now_ms: int) -> tuple[str, str] | None:
+        """The one-click unsubscribe: the job's person and kind, whose channel
+        becomes ``in_app``; None for an unknown token."""
+
+    async def email_counts(self, school_id: str) -> dict[str, int]:
+        """Per status, the school's e-mail jobs; ``bouncing``: its bouncing addresses."""
 
 
 class NotificationsSql(SqlBase, NotificationStore):
@@ -175,6 +225,11 @@ class NotificationsSql(SqlBase, NotificationStore):
                 rows = await tx.fetch(
                     f"DELETE FROM notifications WHERE room_id = $1 AND seq = $2"
                     f" RETURNING {_COLUMNS}", room_id, seq)
+            # Their mails not sent yet are not sent at all.
+            for r in rows:
+                await tx.execute(
+                    "DELETE FROM email_jobs WHERE notification_id = $1 AND status = 'pending'",
+                    r["id"])
         return [_notification(r) for r in rows]
 
     async def notification_preferences(self, person_ids: Sequence[str]) -> dict[
@@ -232,3 +287,126 @@ class NotificationsSql(SqlBase, NotificationStore):
                         school_id, kind, forced, now_ms)
             await audit(tx, school_id, None, actor_id, AuditAction.SCHOOL_SETTINGS, now_ms,
                         details={"notifications": rules})
+
+    # -- e-mail ---------------------------------------------------------------------------
+    async def set_emails(self, school_id: str, emails: dict[str, str], now_ms: int) -> None:
+        async with self._engine.transaction() as tx:
+            for person_id, email in sorted(emails.items()):
+                await tx.execute(
+                    "INSERT INTO person_emails (person_id, school_id, email, updated_ms)"
+                    " VALUES ($1, $2, $3, $4) ON CONFLICT (person_id) DO UPDATE"
+                    " SET email = $3, updated_ms = $4, bouncing_ms = CASE WHEN"
+                    " person_emails.email = $3 THEN person_emails.bouncing_ms ELSE NULL END",
+                    person_id, school_id, email, now_ms)
+
+    async def emails_of(self, person_ids: Sequence[str]) -> dict[str, str]:
+        if not person_ids:
+            return {}
+        marks = ", ".join(f"${i + 1}" for i in range(len(person_ids)))
+        async with self._engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(
+                f"SELECT person_id, email FROM person_emails WHERE person_id IN ({marks})"
+                " AND bouncing_ms IS NULL", *person_ids)
+        return {r["person_id"]: r["email"] for r in rows}
+
+    async def add_email_jobs(
+        self, jobs: Sequence[tuple[Notification, str]], now_ms: int
+    ) -> None:
+        if not jobs:
+            return
+        async with self._engine.transaction() as tx:
+            await tx.executemany(
+                "INSERT INTO email_jobs (id, notification_id, person_id, school_id, kind,"
+                " next_ms, unsubscribe_token, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $6)",
+                [("e_" + new_id(), n.id, n.person_id, n.school_id, n.kind, now_ms, token)
+                 for n, token in jobs])
+
+    async def claim_email_jobs(
+        self, holder: str, now_ms: int, lease_ms: int, limit: int
+    ) -> list[EmailJob]:
+        async with self._engine.transaction() as tx:
+            # The outer conditions are checked again on the row another node
+            # may just have claimed: each job goes to one holder.
+            claimed = await tx.fetch(
+                "UPDATE email_jobs SET holder = $1, lease_until_ms = $2, attempts = attempts + 1"
+                " WHERE id IN (SELECT id FROM email_jobs WHERE status = 'pending'"
+                " AND next_ms <= $3 AND (lease_until_ms IS NULL OR lease_until_ms < $3)"
+                " ORDER BY next_ms, id LIMIT $4)"
+                " AND status = 'pending' AND (lease_until_ms IS NULL OR lease_until_ms < $3)"
+                " RETURNING id, notification_id, person_id, attempts",
+                holder, now_ms + lease_ms, now_ms, limit)
+            jobs = []
+            for c in claimed:
+                n = await tx.fetchrow(
+                    f"SELECT {_COLUMNS} FROM notifications WHERE id = $1", c["notification_id"])
+                email = await tx.fetchval(
+                    "SELECT email FROM person_emails WHERE person_id = $1"
+                    " AND bouncing_ms IS NULL", c["person_id"])
+                if n is None or email is None:
+                    await tx.execute(
+                        "UPDATE email_jobs SET status = 'failed', done_ms = $2,"
+                        " last_error = $3 WHERE id = $1", c["id"], now_ms,
+                        "withdrawn" if n is None else "no address")
+                    continue
+                jobs.append(EmailJob(c["id"], _notification(n), email, int(c["attempts"])))
+        return sorted(jobs, key=lambda j: j.id)
+
+    async def finish_email_job(
+        self, job_id: str, holder: str, status: str, now_ms: int, error: str | None = None
+    ) -> bool:
+        async with self._engine.transaction() as tx:
+            person_id = await tx.fetchval(
+                "UPDATE email_jobs SET status = $3, done_ms = $4, last_error = $5,"
+                " lease_until_ms = NULL WHERE id = $1 AND holder = $2 AND status = 'pending'"
+                " RETURNING person_id", job_id, holder, status, now_ms, error)
+            if person_id is not None and status == "bounced":
+                await tx.execute(
+                    "UPDATE person_emails SET bouncing_ms = $2 WHERE person_id = $1",
+                    person_id, now_ms)
+        return person_id is not None
+
+    async def retry_email_job(
+        self, job_id: str, holder: str, next_ms: int, error: str
+    ) -> bool:
+        async with self._engine.transaction() as tx:
+            done = await tx.execute(
+                "UPDATE email_jobs SET next_ms = $3, last_error = $4, holder = NULL,"
+                " lease_until_ms = NULL WHERE id = $1 AND holder = $2 AND status = 'pending'",
+                job_id, holder, next_ms, error)
+        return done > 0
+
+    async def unsubscribe_token(self, job_id: str) -> str | None:
+        async with self._engine.transaction(readonly=True) as tx:
+            token: str | None = await tx.fetchval(
+                "SELECT unsubscribe_token FROM email_jobs WHERE id = $1", job_id)
+        return token
+
+    async def unsubscribe(self, token: str, now_ms: int) -> tuple[str, str] | None:
+        async with self._engine.transaction() as tx:
+            row = await tx.fetchrow(
+                "SELECT person_id, kind FROM email_jobs WHERE unsubscribe_token = $1",
+                token)
+            if row is None:
+                return None
+            known = await tx.fetchval("SELECT 1 FROM people WHERE id = $1", row["person_id"])
+            if known is None:
+                return None
+            await tx.execute(
+                "INSERT INTO notification_preferences (person_id, kind, channel, updated_ms)"
+                " VALUES ($1, $2, 'in_app', $3) ON CONFLICT (person_id, kind)"
+                " DO UPDATE SET channel = 'in_app', updated_ms = $3",
+                row["person_id"], row["kind"], now_ms)
+        return row["person_id"], row["kind"]
+
+    async def email_counts(self, school_id: str) -> dict[str, int]:
+        async with self._engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(
+                "SELECT status, COUNT(*) AS n FROM email_jobs WHERE school_id = $1"
+                " GROUP BY status", school_id)
+            bouncing = await tx.fetchval(
+                "SELECT COUNT(*) FROM person_emails WHERE school_id = $1"
+                " AND bouncing_ms IS NOT NULL", school_id)
+        counts = {s: 0 for s in ("pending", "sent", "bounced", "failed")}
+        counts.update({r["status"]: int(r["n"]) for r in rows})
+        counts["bouncing"] = int(bouncing)
+        return counts

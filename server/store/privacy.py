@@ -202,6 +202,11 @@ class PrivacyStore:
                 " WHERE n.person_id = $1 ORDER BY n.created_ms, n.id",
                 person_id,
             )
+            email = await tx.fetchrow(
+                "SELECT email, bouncing_ms FROM person_emails WHERE person_id = $1", person_id)
+            emails_sent = await tx.fetchval(
+                "SELECT COUNT(*) FROM email_jobs WHERE person_id = $1 AND status = 'sent'",
+                person_id)
             notification_preferences = await tx.fetch(
                 "SELECT kind, channel, updated_ms FROM notification_preferences"
                 " WHERE person_id = $1 ORDER BY kind", person_id)
@@ -292,6 +297,10 @@ class PrivacyStore:
                  "read_at": None if r["read_ms"] is None else int(r["read_ms"])}
                 for r in notifications
             ],
+            # Where notification e-mails go (the import's courriel column).
+            "email": None if email is None else {
+                "address": email["email"], "bouncing_since": email["bouncing_ms"],
+                "sent": int(emails_sent or 0)},
             # How the person chose to be told of each kind of notification.
             "notification_preferences": [
                 {"kind": r["kind"], "channel": r["channel"], "at": int(r["updated_ms"])}
@@ -599,6 +608,8 @@ class PrivacyStore:
         await tx.execute("DELETE FROM moods WHERE person_id = $1", pid)
         await tx.execute("DELETE FROM notifications WHERE person_id = $1", pid)
         await tx.execute("DELETE FROM notification_preferences WHERE person_id = $1", pid)
+        await tx.execute("DELETE FROM email_jobs WHERE person_id = $1", pid)
+        await tx.execute("DELETE FROM person_emails WHERE person_id = $1", pid)
         for sql in (
             "DELETE FROM class_members WHERE person_id = $1",
             "DELETE FROM guardianships WHERE parent_id = $1 OR child_id = $1",

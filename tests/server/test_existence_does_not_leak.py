@@ -152,6 +152,10 @@ REST: list[Rest] = [
     # Ids of others' notifications change nothing, as unknown ones
     # (tests/server/notifications/test_live_notifications.py).
     Rest("GET", "/api/notifications"), Rest("POST", "/api/notifications/read", body={"all": True}),
+    # An unsubscribe token is a capability sent by mail: an unknown one and
+    # another person's answer alike (tests/server/notifications/test_email.py).
+    Rest("GET", "/api/notifications/unsubscribe/{token}"),
+    Rest("POST", "/api/notifications/unsubscribe/{token}"),
     Rest("GET", "/api/notifications/preferences"),
     Rest("PUT", "/api/notifications/preferences", body={"channels": {"message": "in_app"}}),
     Rest("GET", "/api/schools/{school}/notifications", ("school",)),

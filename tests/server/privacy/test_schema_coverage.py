@@ -53,6 +53,8 @@ HANDLED = {
     ("notifications", "person_id"): "deleted (identity step)",
     ("notifications", "actor_id"): "pseudonym",
     ("notification_preferences", "person_id"): "deleted (identity step)",
+    ("person_emails", "person_id"): "deleted (identity step)",
+    ("email_jobs", "person_id"): "deleted (identity step)",
     ("erasures", "person_id"): "the job itself, deleted when done",
 }
 

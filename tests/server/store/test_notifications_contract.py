@@ -136,3 +136,40 @@ async def test_preferences_and_school_rules(room: Room, other_node: Store) -> No
     job = await privacy.request_erasure(person, "request", False, NOW + 2, "identity")
     assert (await privacy.erasure_step(job, "identity", "traces", NOW + 3))[0]
     assert await store.notification_preferences([room.lea.id]) == {}
+
+
+async def test_email_jobs_claimed_once_across_nodes(room: Room, other_node: Store) -> None:
+    import asyncio
+
+    store = room.store
+    people = [room.lea.id, room.hugo.id, room.claire.id, room.anne.id]
+    await store.set_emails(room.school, {p: f"{p}@example.org" for p in people}, NOW)
+    stored = await store.add_notifications(
+        [_new(room, p, "announcement", s) for p in people for s in range(1, 11)], NOW)
+    await store.add_email_jobs([(n, f"token-{n.id}") for n in stored], NOW)
+    claims = await asyncio.gather(*(
+        node.claim_email_jobs(name, NOW + 1, 60_000, 7)
+        for node, name in ((store, "a"), (other_node, "b")) for _ in range(4)))
+    ids = [job.id for claim in claims for job in claim]
+    assert len(ids) == len(set(ids))  # never twice
+    rest = await store.claim_email_jobs("c", NOW + 1, 60_000, 100)
+    assert len(ids) + len(rest) == 40
+    # Leased: nobody else gets them until the lease ends; then they come back.
+    assert await other_node.claim_email_jobs("d", NOW + 2, 60_000, 100) == []
+    again = await other_node.claim_email_jobs("d", NOW + 60_002, 60_000, 100)
+    assert len(again) == 40
+    job = again[0]
+    assert job.attempts == 2
+    # Only the holder records the outcome; a bounce marks the address.
+    assert not await store.finish_email_job(job.id, "a", "sent", NOW)
+    assert await store.finish_email_job(job.id, "d", "bounced", NOW)
+    assert job.notification.person_id not in await store.emails_of(people)
+    # A withdrawn notification takes its pending mail with it.
+    await store.withdraw_notifications(room.id, 5)
+    left = await store.claim_email_jobs("e", NOW + 200_000, 60_000, 100)
+    assert all(j.notification.seq != 5 for j in left)
+    assert await store.unsubscribe("token-unknown", NOW) is None
+    n = left[0].notification
+    assert await store.unsubscribe(f"token-{n.id}", NOW) == (n.person_id, "announcement")
+    assert (await store.notification_preferences([n.person_id]))[n.person_id] == {
+        "announcement": "in_app"}

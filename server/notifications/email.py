@@ -1,0 +1,192 @@
+"""Notification e-mails over the operator's SMTP relay (aiosmtplib;
+docs/decisions.md, "Notification e-mails").
+
+Every node runs ``EmailSender.run``; each pass claims due jobs in the store
+(``claim_email_jobs``: a lease per job, so two nodes never send the same
+one), sends them, and records the outcome:
+
+- sent: done;
+- a transient failure (a 4xx answer, the relay unreachable, a time-out):
+  tried again after ``PREAU_EMAIL_RETRY_S``, doubled each time, up to
+  ``PREAU_EMAIL_ATTEMPTS`` attempts;
+- a permanent one (5xx): the address is marked bouncing (shown to the
+  school's admins; no more mail goes to it until the import changes it).
+
+A mail carries no message content: who, where, and a link to Préau; a
+``List-Unsubscribe`` header (with ``List-Unsubscribe-Post``, RFC 8058) and a
+link in the text unsubscribe from this kind of notification without logging
+in (the kind goes back to the app only). French first, English below.
+A notification withdrawn (a message deleted or recalled) before its mail
+left takes its mail with it (the job is deleted with it, or dropped when
+claimed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+import aiosmtplib
+
+from server.clock import Clock
+from server.directory.service import Directory
+from server.log_records import RetryLog
+from server.settings import Settings
+from server.store import Store
+from server.store.notifications import EmailJob
+
+log = logging.getLogger(__name__)
+
+BATCH = 20
+
+_FR = {
+    "message": "Nouveau message privé de {name}",
+    "conversation": "{name} a ouvert une conversation avec vous",
+    "announcement": "Annonce de {name} dans « {room} » : confirmez la lecture",
+    "held.approved": "Votre message dans « {room} » a été approuvé",
+    "held.rejected": "Votre message dans « {room} » a été refusé",
+    "report.resolved": "Votre signalement dans « {room} » a été traité",
+    "scheduled.delivered": "Votre message programmé dans « {room} » a été distribué",
+    "call.started": "{name} a lancé une visio dans « {room} »",
+    "document.shared": "{name} a partagé le document « {title} »",
+    "document.locked": "{name} a verrouillé le document « {title} »",
+}
+_EN = {
+    "message": "New private message from {name}",
+    "conversation": "{name} opened a conversation with you",
+    "announcement": "Announcement from {name} in “{room}”: please confirm you read it",
+    "held.approved": "Your message in “{room}” was approved",
+    "held.rejected": "Your message in “{room}” was rejected",
+    "report.resolved": "Your report in “{room}” was dealt with",
+    "scheduled.delivered": "Your scheduled message in “{room}” was delivered",
+    "call.started": "{name} started a video call in “{room}”",
+    "document.shared": "{name} shared the document “{title}”",
+    "document.locked": "{name} locked the document “{title}”",
+}
+
+
+class Transient(Exception):
+    """Try again later."""
+
+
+class Permanent(Exception):
+    """The relay refused the address for good (5xx)."""
+
+
+def classify(exc: BaseException) -> Exception:
+    """A send's failure: ``Permanent`` for a 5xx answer, ``Transient`` otherwise."""
+    codes: list[int] = []
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        codes = [r.code for r in exc.recipients]
+    elif isinstance(exc, aiosmtplib.SMTPResponseException):
+        codes = [exc.code]
+    if codes and all(500 <= c < 600 for c in codes):
+        return Permanent(str(exc))
+    return Transient(str(exc) or type(exc).__name__)
+
+
+class EmailSender:
+    def __init__(
+        self, store: Store, directory: Directory, settings: Settings, clock: Clock, holder: str
+    ) -> None:
+        self._store = store
+        self._directory = directory
+        self._settings = settings
+        self._clock = clock
+        self.holder = holder
+
+    # -- the mail ------------------------------------------------------------------------
+    async def compose(self, job: EmailJob, token: str) -> EmailMessage:
+        n = job.notification
+        person = await self._directory.person(n.actor_id) if n.actor_id else None
+        room = await self._directory.room(n.room_id) if n.room_id else None
+        fields = {"name": person.display_name if person else "Préau",
+                  "room": room.name if room else "", "title": str(n.data.get("title", ""))}
+        fr = _FR.get(n.kind, "Du nouveau dans Préau").format(**fields)
+        en = _EN.get(n.kind, "Something new in Préau").format(**fields)
+        base = self._settings.public_url.rstrip("/")
+        link = (f"{base}/room/{n.room_id}" if n.room_id
+                else f"{base}/doc/{n.data['document']}" if "document" in n.data else base)
+        unsubscribe = f"{base}/api/notifications/unsubscribe/{token}"
+        message = EmailMessage()
+        message["From"] = self._settings.smtp_from
+        message["To"] = job.email
+        message["Subject"] = f"Préau : {fr}"
+        message["Date"] = formatdate(self._clock.now_ms() / 1000, localtime=False)
+        message["Message-ID"] = make_msgid(domain="preau.invalid")
+        message["Content-Language"] = "fr, en"
+        message["Auto-Submitted"] = "auto-generated"
+        message["List-Unsubscribe"] = f"<{unsubscribe}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        message.set_content(
+            f"{fr}.\n\nOuvrir Préau : {link}\n\n"
+            f"Ne plus recevoir ces courriels : {unsubscribe}\n\n"
+            f"-- \n{en}.\nOpen Préau: {link}\nStop these e-mails: {unsubscribe}\n")
+        e = html.escape
+        message.add_alternative(
+            f'<!doctype html><html lang="fr"><body>'
+            f"<p>{e(fr)}.</p><p><a href=\"{e(link)}\">Ouvrir Préau</a></p>"
+            f"<p><small><a href=\"{e(unsubscribe)}\">Ne plus recevoir ces courriels</a>"
+            f"</small></p><hr><div lang=\"en\"><p>{e(en)}.</p>"
+            f"<p><a href=\"{e(link)}\">Open Préau</a> · "
+            f"<a href=\"{e(unsubscribe)}\">Stop these e-mails</a></p></div>"
+            f"</body></html>", subtype="html")
+        return message
+
+    # -- sending -------------------------------------------------------------------------
+    async def send_due(self) -> int:
+        """Claim what is due and send it; the number this node sent."""
+        settings = self._settings
+        lease_ms = int((settings.smtp_timeout_s * 2 + 30) * 1000) * BATCH
+        sent = 0
+        while True:
+            jobs = await self._store.claim_email_jobs(
+                self.holder, self._clock.now_ms(), lease_ms, BATCH)
+            for job in jobs:
+                sent += await self._send(job)
+            if len(jobs) < BATCH:
+                return sent
+
+    async def _send(self, job: EmailJob) -> int:
+        settings = self._settings
+        token = await self._store.unsubscribe_token(job.id)
+        if token is None:
+            return 0
+        message = await self.compose(job, token)
+        try:
+            await aiosmtplib.send(
+                message, hostname=settings.smtp_host, port=settings.smtp_port,
+                timeout=settings.smtp_timeout_s, start_tls=False)
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+            failure = classify(exc)
+            now = self._clock.now_ms()
+            if isinstance(failure, Permanent):
+                log.warning("e-mail %s refused for good: the address is marked bouncing",
+                            job.id)
+                await self._store.finish_email_job(job.id, self.holder, "bounced", now,
+                                                   str(failure)[:500])
+            elif job.attempts >= settings.email_attempts:
+                await self._store.finish_email_job(job.id, self.holder, "failed", now,
+                                                   str(failure)[:500])
+            else:
+                delay_ms = int(settings.email_retry_s * 1000) * 2 ** (job.attempts - 1)
+                await self._store.retry_email_job(job.id, self.holder, now + delay_ms,
+                                                  str(failure)[:500])
+            return 0
+        await self._store.finish_email_job(job.id, self.holder, "sent", self._clock.now_ms())
+        return 1
+
+    async def run(self, interval_s: float) -> None:
+        """Send what is due every ``interval_s`` (a task of the lifespan)."""
+        retries = RetryLog(log, "notification e-mails")
+        while True:
+            try:
+                await self.send_due()
+            except Exception as exc:
+                retries.failed(exc, interval_s)
+            else:
+                retries.succeeded()
+            await asyncio.sleep(interval_s)
