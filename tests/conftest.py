@@ -21,7 +21,6 @@ from server.store import Store
 from server.store.factory import open_store
 from tests.services import RedisServer, fresh_database, postgres_url, private_redis, redis_url
 
-
 # Property tests count examples, never time: hypothesis' per-example deadline
 # and its "too slow" check are timings, which a loaded CI machine trips
 # (speed is measured in loadtests/, not asserted here).
