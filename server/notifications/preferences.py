@@ -59,3 +59,25 @@ def effective_channel(
     if forced == "on" and channel == "never":
         return "in_app"
     return channel
+
+
+DIGEST_HOUR = 18  # digests leave at 18:00 school time: daily, and weekly on Fridays
+DIGEST_WEEKDAY = 4  # Friday
+
+
+def next_digest_ms(now_ms: int, timezone: str, period: str) -> int:
+    """When the next ``daily`` or ``weekly`` digest after ``now_ms`` leaves,
+    in the school's time zone (18:00; weekly: Friday 18:00)."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(timezone)
+    now = datetime.fromtimestamp(now_ms / 1000, zone)
+    at = now.replace(hour=DIGEST_HOUR, minute=0, second=0, microsecond=0)
+    if at <= now:
+        at += timedelta(days=1)
+    if period == "weekly":
+        at += timedelta(days=(DIGEST_WEEKDAY - at.weekday()) % 7)
+    # Re-anchor on the wall clock (a daylight-saving change on the way).
+    at = datetime(at.year, at.month, at.day, DIGEST_HOUR, tzinfo=zone)
+    return int(at.timestamp() * 1000)

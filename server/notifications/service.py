@@ -77,28 +77,38 @@ class NotificationService:
 
     async def _wanting(
         self, school_id: str, kind: str, members: list[Member]
-    ) -> tuple[list[Member], set[str]]:
+    ) -> tuple[list[Member], dict[str, str]]:
         """Those of ``members`` who are told of ``kind`` at all (not
         ``never``), and who of them chose an e-mail at once."""
         if not members:
-            return [], set()
+            return [], {}
         forced = (await self._store.school_notification_rules(school_id)).get(kind)
         chosen = await self._store.notification_preferences([m.id for m in members])
         channels = {m.id: preferences.effective_channel(
             m.profile, kind, chosen.get(m.id, {}).get(kind), forced) for m in members}
-        by_email = {p for p, c in channels.items() if c == "email"}
+        by_email = {p: c for p, c in channels.items() if c in ("email", "daily", "weekly")}
         return [m for m in members if channels[m.id] != "never"], by_email
 
-    async def _mail(self, stored: list[Notification], by_email: set[str]) -> None:
-        """Queue an e-mail for the notifications whose person chose one and
-        has an address (server/notifications/email.py sends it)."""
+    async def _mail(self, stored: list[Notification], by_email: dict[str, str]) -> None:
+        """Queue an e-mail (at once, or in the next daily or weekly digest)
+        for the notifications whose person chose one and has an address
+        (server/notifications/email.py sends it)."""
         wanted = [n for n in stored if n.person_id in by_email]
         if not wanted:
             return
         emails = await self._store.emails_of([n.person_id for n in wanted])
-        await self._store.add_email_jobs(
-            [(n, secrets.token_urlsafe(24)) for n in wanted if n.person_id in emails],
-            self._clock.now_ms())
+        now = self._clock.now_ms()
+        view = await self._directory.school(wanted[0].school_id)
+        timezone = view.school.timezone if view is not None else "Europe/Paris"
+        for channel in ("email", "daily", "weekly"):
+            jobs = [(n, secrets.token_urlsafe(24)) for n in wanted
+                    if n.person_id in emails and by_email[n.person_id] == channel]
+            if channel == "email":
+                await self._store.add_email_jobs(jobs, now)
+            else:
+                await self._store.add_email_jobs(
+                    jobs, now, digest=channel,
+                    due_ms=preferences.next_digest_ms(now, timezone, channel))
 
     async def _visible(self, member: Member, found: Sequence[Notification]) -> list[Notification]:
         """Those of ``found`` whose source ``member`` may still read."""

@@ -54,6 +54,7 @@ class EmailJob:
     notification: Notification
     email: str
     attempts: int
+    digest: str | None = None  # ``daily`` / ``weekly``: one mail for the person's due jobs
 
 
 _COLUMNS = "id, person_id, school_id, kind, room_id, seq, actor_id, data, created_ms, read_ms"
@@ -123,9 +124,11 @@ class NotificationStore(Protocol):
         """Person id → their address, for those with one that is not bouncing."""
 
     async def add_email_jobs(
-        self, jobs: Sequence[tuple[Notification, str]], now_ms: int
+        self, jobs: Sequence[tuple[Notification, str]], now_ms: int, *,
+        digest: str | None = None, due_ms: int | None = None,
     ) -> None:
-        """A job per (notification, its unsubscribe token), due now."""
+        """A job per (notification, its unsubscribe token), due now (or at
+        ``due_ms``, in a ``daily`` or ``weekly`` digest)."""
 
     async def claim_email_jobs(
         self, holder: str, now_ms: int, lease_ms: int, limit: int
@@ -310,15 +313,18 @@ class NotificationsSql(SqlBase, NotificationStore):
         return {r["person_id"]: r["email"] for r in rows}
 
     async def add_email_jobs(
-        self, jobs: Sequence[tuple[Notification, str]], now_ms: int
+        self, jobs: Sequence[tuple[Notification, str]], now_ms: int, *,
+        digest: str | None = None, due_ms: int | None = None,
     ) -> None:
         if not jobs:
             return
         async with self._engine.transaction() as tx:
             await tx.executemany(
                 "INSERT INTO email_jobs (id, notification_id, person_id, school_id, kind,"
-                " next_ms, unsubscribe_token, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $6)",
-                [("e_" + new_id(), n.id, n.person_id, n.school_id, n.kind, now_ms, token)
+                " next_ms, unsubscribe_token, created_ms, digest)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                [("e_" + new_id(), n.id, n.person_id, n.school_id, n.kind,
+                  now_ms if due_ms is None else due_ms, token, now_ms, digest)
                  for n, token in jobs])
 
     async def claim_email_jobs(
@@ -333,8 +339,19 @@ class NotificationsSql(SqlBase, NotificationStore):
                 " AND next_ms <= $3 AND (lease_until_ms IS NULL OR lease_until_ms < $3)"
                 " ORDER BY next_ms, id LIMIT $4)"
                 " AND status = 'pending' AND (lease_until_ms IS NULL OR lease_until_ms < $3)"
-                " RETURNING id, notification_id, person_id, attempts",
+                " RETURNING id, notification_id, person_id, attempts, digest",
                 holder, now_ms + lease_ms, now_ms, limit)
+            claimed = list(claimed)
+            # A digest goes whole: the person's other due jobs of it come too.
+            for person_id, digest in sorted({(c["person_id"], c["digest"]) for c in claimed
+                                             if c["digest"] is not None}):
+                claimed += await tx.fetch(
+                    "UPDATE email_jobs SET holder = $1, lease_until_ms = $2,"
+                    " attempts = attempts + 1 WHERE person_id = $4 AND digest = $5"
+                    " AND status = 'pending' AND next_ms <= $3"
+                    " AND (lease_until_ms IS NULL OR lease_until_ms < $3)"
+                    " RETURNING id, notification_id, person_id, attempts, digest",
+                    holder, now_ms + lease_ms, now_ms, person_id, digest)
             jobs = []
             for c in claimed:
                 n = await tx.fetchrow(
@@ -348,7 +365,8 @@ class NotificationsSql(SqlBase, NotificationStore):
                         " last_error = $3 WHERE id = $1", c["id"], now_ms,
                         "withdrawn" if n is None else "no address")
                     continue
-                jobs.append(EmailJob(c["id"], _notification(n), email, int(c["attempts"])))
+                jobs.append(EmailJob(c["id"], _notification(n), email, int(c["attempts"]),
+                                     c["digest"]))
         return sorted(jobs, key=lambda j: j.id)
 
     async def finish_email_job(
@@ -384,13 +402,20 @@ class NotificationsSql(SqlBase, NotificationStore):
     async def unsubscribe(self, token: str, now_ms: int) -> tuple[str, str] | None:
         async with self._engine.transaction() as tx:
             row = await tx.fetchrow(
-                "SELECT person_id, kind FROM email_jobs WHERE unsubscribe_token = $1",
+                "SELECT person_id, kind, digest FROM email_jobs WHERE unsubscribe_token = $1",
                 token)
             if row is None:
                 return None
             known = await tx.fetchval("SELECT 1 FROM people WHERE id = $1", row["person_id"])
             if known is None:
                 return None
+            if row["digest"] is not None:
+                # A digest's link: every kind in that digest goes back to the app.
+                await tx.execute(
+                    "UPDATE notification_preferences SET channel = 'in_app', updated_ms = $3"
+                    " WHERE person_id = $1 AND channel = $2",
+                    row["person_id"], row["digest"], now_ms)
+                return row["person_id"], str(row["digest"])
             await tx.execute(
                 "INSERT INTO notification_preferences (person_id, kind, channel, updated_ms)"
                 " VALUES ($1, $2, 'in_app', $3) ON CONFLICT (person_id, kind)"

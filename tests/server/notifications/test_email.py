@@ -252,3 +252,61 @@ async def test_the_courriel_column(nodes: Nodes) -> None:
     found = await a.store.emails_of(list(ids.values()))
     assert ids["P001"] not in found
     assert found[ids["P002"]] == "p002@famille.example"
+
+
+def paris_ms(*when: int) -> int:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return int(datetime(*when, tzinfo=ZoneInfo("Europe/Paris")).timestamp() * 1000)  # type: ignore[misc]
+
+
+async def test_daily_and_weekly_digests(nodes: Nodes, relay: Relay, clock: Clock) -> None:
+    clock.now = paris_ms(2027, 1, 13, 10, 0)  # a Wednesday morning
+    await give_addresses(nodes, Camille_Martin="camille@famille.example")
+    a = nodes.a
+    camille = nodes.member(a, "Camille Martin")
+    claire, julien = nodes.member(a, "Claire Lefèvre"), nodes.member(a, "Julien Garnier")
+    await a.notifications.set_preferences(camille, {"message": "daily",
+                                                    "announcement": "weekly"})
+    first, _ = await a.chat.open_conversation(claire, [camille.id])
+    second, _ = await a.chat.open_conversation(julien, [camille.id])
+    await a.chat.send(claire, first.id, "c1", "Léa a oublié son cahier")
+    clock.now = paris_ms(2027, 1, 13, 11, 0)
+    await a.chat.send(julien, second.id, "j1", "Sortie au musée")
+    await a.chat.send(claire, first.id, "c2", "Et sa trousse")
+    class_a = next(c for c in claire.classes
+                   if a.directory._schools[claire.school_id].classes[c].name == "6eA")
+    parents, _ = await a.chat.parents_room(claire, class_a)
+    await a.chat.send(claire, parents.id, "ann", "Réunion jeudi", ack=True)
+    senders = [sender(nodes.a, relay, clock, "node-a"), sender(nodes.b, relay, clock, "node-b")]
+    # The two conversations opened: e-mails at once (the default).
+    assert await senders[0].send_due() == 2
+    clock.now = paris_ms(2027, 1, 13, 17, 59)
+    assert await senders[1].send_due() == 0
+    clock.now = paris_ms(2027, 1, 13, 18, 0)
+    counts = await asyncio.gather(*(s.send_due() for s in senders))
+    assert sorted(counts) == [0, 1]  # one digest, by one node
+    digest = relay.to("camille@famille.example")[-1]
+    assert str(digest["Subject"]) == "Préau : votre résumé du jour (3 notifications)"
+    text = digest.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    # Grouped by conversation, no content.
+    assert text.index(f"« {first.name} »") < text.index(f"« {second.name} »")
+    assert text.count("Nouveau message privé de Claire Lefèvre") == 2
+    assert text.count("Nouveau message privé de Julien Garnier") == 1
+    assert "cahier" not in text
+    assert "musée" not in text
+    # Weekly: Friday 18:00, not before.
+    clock.now = paris_ms(2027, 1, 14, 18, 0)
+    assert await senders[0].send_due() == 0
+    clock.now = paris_ms(2027, 1, 15, 18, 0)
+    assert await senders[1].send_due() == 1
+    weekly = relay.to("camille@famille.example")[-1]
+    assert str(weekly["Subject"]) == "Préau : votre résumé de la semaine (1 notification)"
+    assert "Annonce de Claire Lefèvre" in weekly.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    # The digest's unsubscribe link: the kinds in that digest go back to the app.
+    link = str(digest["List-Unsubscribe"]).strip("<>")
+    assert await a.notifications.unsubscribe(link.rsplit("/", 1)[1])
+    prefs = {k["kind"]: k["channel"] for k in (await a.notifications.preferences(camille))["kinds"]}
+    assert (prefs["message"], prefs["announcement"]) == ("in_app", "weekly")
+    assert len(relay.mails) == 4

@@ -119,3 +119,26 @@ async def test_out_of_range_and_rights(nodes: Nodes) -> None:
         assert refused.value.code == "forbidden"
         with pytest.raises(PreauError):
             await a.notifications.school_rules(who, anne.school_id)
+
+
+def test_digest_times_in_the_school_time_zone() -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from server.notifications.preferences import next_digest_ms
+
+    paris = ZoneInfo("Europe/Paris")
+
+    def at(*when: int) -> int:
+        return int(datetime(*when, tzinfo=paris).timestamp() * 1000)  # type: ignore[misc]
+
+    assert next_digest_ms(at(2027, 1, 13, 10, 0), "Europe/Paris", "daily") == at(2027, 1, 13, 18)
+    assert next_digest_ms(at(2027, 1, 13, 18, 0), "Europe/Paris", "daily") == at(2027, 1, 14, 18)
+    assert next_digest_ms(at(2027, 1, 13, 10, 0), "Europe/Paris", "weekly") == at(2027, 1, 15, 18)
+    assert next_digest_ms(at(2027, 1, 15, 18, 0), "Europe/Paris", "weekly") == at(2027, 1, 22, 18)
+    # Across the change to summer time (28 March 2027): still 18:00 on the wall clock.
+    assert next_digest_ms(at(2027, 3, 26, 19, 0), "Europe/Paris", "weekly") == at(2027, 4, 2, 18)
+    assert next_digest_ms(at(2027, 3, 27, 19, 0), "Europe/Paris", "daily") == at(2027, 3, 28, 18)
+    # 10:00 in Paris is 20:00 in Nouméa: its next 18:00 is the next day's.
+    assert next_digest_ms(at(2027, 1, 13, 10, 0), "Pacific/Noumea", "daily") == int(
+        datetime(2027, 1, 14, 18, tzinfo=ZoneInfo("Pacific/Noumea")).timestamp() * 1000)
