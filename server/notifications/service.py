@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from server.clock import Clock
+from server.directory import quiet_hours
 from server.directory.model import Member, Room, RoomKind
 from server.directory.rules import may_join
 from server.directory.service import Directory
@@ -99,16 +100,25 @@ class NotificationService:
         emails = await self._store.emails_of([n.person_id for n in wanted])
         now = self._clock.now_ms()
         view = await self._directory.school(wanted[0].school_id)
-        timezone = view.school.timezone if view is not None else "Europe/Paris"
+        if view is None:
+            return
+        timezone = view.school.timezone
+        # The school's quiet hours hold mails until the window opens, as
+        # they hold messages to families (server/directory/quiet_hours.py).
+        window = quiet_hours.effective_window(view.school.quiet_hours, quiet_hours.SCHOOL)
+
+        def held(due: int) -> int:
+            return quiet_hours.release_time(due, timezone, window) or due
+
         for channel in ("email", "daily", "weekly"):
             jobs = [(n, secrets.token_urlsafe(24)) for n in wanted
                     if n.person_id in emails and by_email[n.person_id] == channel]
             if channel == "email":
-                await self._store.add_email_jobs(jobs, now)
+                await self._store.add_email_jobs(jobs, now, due_ms=held(now))
             else:
                 await self._store.add_email_jobs(
                     jobs, now, digest=channel,
-                    due_ms=preferences.next_digest_ms(now, timezone, channel))
+                    due_ms=held(preferences.next_digest_ms(now, timezone, channel)))
 
     async def _visible(self, member: Member, found: Sequence[Notification]) -> list[Notification]:
         """Those of ``found`` whose source ``member`` may still read."""

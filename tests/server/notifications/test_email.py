@@ -310,3 +310,27 @@ async def test_daily_and_weekly_digests(nodes: Nodes, relay: Relay, clock: Clock
     prefs = {k["kind"]: k["channel"] for k in (await a.notifications.preferences(camille))["kinds"]}
     assert (prefs["message"], prefs["announcement"]) == ("in_app", "weekly")
     assert len(relay.mails) == 4
+
+
+async def test_quiet_hours_hold_a_mail_until_the_morning(
+    nodes: Nodes, relay: Relay, clock: Clock
+) -> None:
+    a = nodes.a
+    anne = nodes.member(a, "Anne Roux")
+    await a.moderation.set_school_settings(anne, anne.school_id, quiet_hours="07:00-20:00",
+                                           parents_may_message=None)
+    await give_addresses(nodes, Camille_Martin="camille@famille.example")
+    clock.now = paris_ms(2027, 1, 13, 21, 30)  # a Wednesday evening
+    claire = nodes.member(a, "Claire Lefèvre")
+    camille = nodes.member(a, "Camille Martin")
+    await a.chat.open_conversation(claire, [camille.id])
+    # In the app at once; the mail waits for the morning.
+    assert [n.kind for n in await a.store.notifications_of(camille.id, None, 10)] == [
+        "conversation"]
+    mail = sender(a, relay, clock, "node-a")
+    assert await mail.send_due() == 0
+    clock.now = paris_ms(2027, 1, 14, 6, 59)
+    assert await mail.send_due() == 0
+    clock.now = paris_ms(2027, 1, 14, 7, 0)
+    assert await mail.send_due() == 1
+    assert len(relay.to("camille@famille.example")) == 1
