@@ -148,3 +148,22 @@ def test_preferences_screen(people: People, server: LiveServer, shots: Path) -> 
     options = pupil.get_by_label("Annonces à confirmer").locator("option")
     expect(options).to_have_text(["Par défaut (dans l'application)", "dans l'application",
                                   "jamais"])
+
+
+def test_the_school_forces_a_kind_and_sees_its_mails(people: People) -> None:
+    admin = people.login("Anne Roux", bypass_csp=True)
+    admin.get_by_role("link", name="Notifications de l'établissement").click()
+    expect(admin.get_by_role("heading", level=1, name="Notifications de l'établissement")) \
+        .to_be_visible()
+    expect(admin.get_by_text("Courriels : 0 envoyé(s)")).to_be_visible()
+    assert audit(admin, "school-notifications/desktop") == []
+    admin.get_by_label("Annonces à confirmer").select_option(label="Exigée pour tous")
+    admin.get_by_role("button", name="Enregistrer").click()
+    expect(admin.get_by_role("status").filter(has_text="enregistrés")).to_be_visible()
+
+    # A parent may no longer turn announcements off.
+    parent = people.login("Nathalie Robert")
+    parent.goto("/notifications")
+    select = parent.get_by_label("Annonces à confirmer")
+    expect(select.locator("option")).to_have_count(5)  # default + 4: never is gone
+    expect(parent.get_by_text("Votre établissement exige cette notification.")).to_be_visible()

@@ -11,7 +11,7 @@ import { CharterStatus, charterAdminView, charterView } from "./views/charter";
 import { accountView } from "./views/account";
 import { documentView } from "./views/document";
 import { moodBoardView, youngHomeView } from "./views/mood";
-import { NotificationCentre, preferencesView } from "./views/notifications";
+import { NotificationCentre, preferencesView, schoolNotificationsView } from "./views/notifications";
 import { roomView } from "./views/room";
 import { auditView, newConversationView, reportsView, settingsView, wordsView } from "./views/school";
 
@@ -77,7 +77,7 @@ function renderHeader(): void {
     if (app.isModeratorProfile) nav.push(link("/reports", t("nav.reports")));
     if (me.is_admin) {
       nav.push(link("/audit", t("nav.audit")), link("/words", t("nav.words")), link("/settings", t("nav.settings")),
-        link("/school-charter", t("nav.charter")));
+        link("/school-charter", t("nav.charter")), link("/school-notifications", t("nav.notifications")));
     }
   }
   append(header, [
@@ -122,6 +122,7 @@ function routeView(route: Route): View {
     case "words": return wordsView(app);
     case "settings": return settingsView(app);
     case "schoolCharter": return charterAdminView(app);
+    case "schoolNotifications": return schoolNotificationsView(app);
     case "account": return accountView(app);
     case "notifications": return preferencesView();
     default: return { el: h("p", null, t("error.not_found")), title: t("error.not_found") };

@@ -21,6 +21,7 @@ export type Route =
   | { name: "words" }
   | { name: "settings" }
   | { name: "schoolCharter" }
+  | { name: "schoolNotifications" }
   | { name: "account" }
   | { name: "notifications" }
   | { name: "missing" };
@@ -32,6 +33,7 @@ export function parse(path: string): Route {
   if (parts.length === 2 && parts[0] === "doc") return { name: "doc", doc: parts[1] };
   if (parts.length === 2 && parts[0] === "call") return { name: "call", call: parts[1] };
   if (parts.length === 1 && parts[0] === "school-charter") return { name: "schoolCharter" };
+  if (parts.length === 1 && parts[0] === "school-notifications") return { name: "schoolNotifications" };
   if (parts.length === 2 && parts[0] === "mood") return { name: "mood", klass: parts[1] };
   if (parts.length === 1) {
     const name = parts[0];

@@ -176,3 +176,56 @@ export function preferencesView(): View {
     .then(show).catch((error) => status.say(describeError(error), "error"));
   return { el: h("section", null, h("h1", null, t("notif.pref.title")), form), title: t("notif.pref.title") };
 }
+
+interface SchoolRules {
+  kinds: string[];
+  forced: Record<string, "on" | "off">;
+  email: { pending: number; sent: number; bounced: number; failed: number; bouncing: number };
+}
+
+/** The school's admins: kinds forced on or off for everyone, and the e-mails'
+ * counts (GET/PUT /api/schools/{school}/notifications). */
+export function schoolNotificationsView(app: App): View {
+  const status = statusLine();
+  const school = encodeURIComponent(app.me?.school.id ?? "");
+  const counts = h("p", { class: "hint", "aria-live": "polite" });
+  const list = h("div", { class: "prefs" }, h("p", { class: "muted" }, t("notif.loading")));
+  const selects = new Map<string, HTMLSelectElement>();
+  const show = (found: SchoolRules) => {
+    const e = found.email;
+    counts.textContent = t("notif.school.counts", {
+      sent: e.sent, pending: e.pending, bounced: e.bounced, failed: e.failed, bouncing: e.bouncing,
+    });
+    clear(list);
+    selects.clear();
+    for (const kind of found.kinds) {
+      const id = `force-${kind.replace(".", "-")}`;
+      const forced: string = found.forced[kind] ?? "";
+      const select = h("select", { id },
+        h("option", { value: "", selected: forced === "" }, t("notif.school.free")),
+        h("option", { value: "on", selected: forced === "on" }, t("notif.school.on")),
+        h("option", { value: "off", selected: forced === "off" }, t("notif.school.off")));
+      selects.set(kind, select);
+      list.append(h("div", { class: "field" },
+        h("label", { for: id }, t(`notif.pref.${kind}` as "notif.pref.message")), select));
+    }
+  };
+  const form = h("form", {
+    class: "card",
+    onsubmit: async (event: Event) => {
+      event.preventDefault();
+      const forced: Record<string, string | null> = {};
+      for (const [kind, select] of selects) forced[kind] = select.value || null;
+      try {
+        show(await api("PUT", `/api/schools/${school}/notifications`, { forced }));
+        status.say(t("settings.saved"));
+      } catch (error) {
+        status.say(describeError(error), "error");
+      }
+    },
+  }, h("p", { class: "hint" }, t("notif.school.intro")), counts, list,
+  h("button", { type: "submit" }, t("mod.save")), status.el);
+  api<SchoolRules>("GET", `/api/schools/${school}/notifications`)
+    .then(show).catch((error) => status.say(describeError(error), "error"));
+  return { el: h("section", null, h("h1", null, t("notif.school.title")), form), title: t("notif.school.title") };
+}
