@@ -79,6 +79,8 @@ REST: list[Rest] = [
     # No id: nothing to probe.
     Rest("POST", "/api/auth/login"), Rest("POST", "/api/auth/activate"),
     Rest("POST", "/api/auth/logout"), Rest("POST", "/api/auth/password"),
+    # Another person's session id answers like none: tests/server/test_live_http.py.
+    Rest("GET", "/api/auth/sessions"), Rest("DELETE", "/api/auth/sessions/{session}"),
     Rest("GET", "/api/me"), Rest("GET", "/api/rooms"), Rest("GET", "/api/conversations"),
     Rest("GET", "/api/me/reports"), Rest("GET", "/api/directory"), Rest("GET", "/api/health"),
     Rest("GET", "/api/health/ready"), Rest("GET", "/api/health/live"),
@@ -91,6 +93,7 @@ REST: list[Rest] = [
     # Classes and rooms.
     Rest("POST", "/api/classes/{class}/parents-room", ("class",)),
     Rest("GET", "/api/rooms/{room}/messages", ("room",)),
+    Rest("GET", "/api/rooms/{room}/search", ("room",), query={"q": "bonjour"}),
     Rest("GET", "/api/rooms/{room}/policy", ("room",)),
     Rest("POST", "/api/rooms/{room}/policy", ("room",), body={"slow_mode_s": 0}),
     Rest("GET", "/api/rooms/{room}/held", ("room",)),
@@ -130,6 +133,7 @@ REST: list[Rest] = [
     # People.
     Rest("GET", "/api/people/{person}", ("person",)),
     Rest("GET", "/api/people/{person}/export", ("person",)),
+    Rest("POST", "/api/people/{person}/activation-code", ("person",)),
     Rest("POST", "/api/people/{person}/erasure", ("person",), body={}),
     # Documents.
     Rest("GET", "/api/documents/{document}", ("document",)),
@@ -177,6 +181,8 @@ WS: list[Ws] = [
     Ws("chat.typing", ROOM, ("room",)),
     Ws("presence.list", ROOM, ("room",)),
     Ws("scheduled.list", ROOM, ("room",)),
+    *(Ws(op, {"room": "{room}", "scheduled": "s-nobody"}, ("room",))
+      for op in ("scheduled.cancel", "scheduled.send_now")),
     Ws("conversation.open", {"people": ["{people}"]}, ("people",)),
     Ws("chat.redact", SEQ, ("room",)),
     Ws("chat.report", SEQ, ("room",)),

@@ -227,8 +227,11 @@ def test_import_reports_bad_rows_and_keeps_the_good_ones(tmp_path: Path) -> None
     ]
     first = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert first.returncode == 1
-    assert f"{csv_file}:3: a pupil is in exactly one class" in first.stderr
-    assert f"{csv_file}:5: unknown child id(s): E9" in first.stderr
+    # In French by default, with the line and the column (--lang en: English).
+    assert (f"{csv_file}: ligne 3, colonne « classes » : un élève est dans une classe et une"
+            " seule") in first.stderr
+    assert f"{csv_file}: ligne 5, colonne « parent_de » : enfant(s) inconnu(s) : E9" in (
+        first.stderr)
     assert "3 created, 0 updated, 1 new classes, 2 rejected rows" in first.stdout
     again = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert "0 created, 3 updated, 0 new classes, 2 rejected rows" in again.stdout

@@ -139,15 +139,17 @@ async def test_memory_limiters_are_per_process() -> None:
 
 @pytest.mark.redis
 async def test_redis_buckets_expire_once_full_again(redis_clean_url: str) -> None:
-    limiter = RedisRateLimiter(redis_clean_url, rate=10.0, burst=5, name="sends")
+    # A slow refill (one token per 10 s): the key's lifetime is read with
+    # seconds of margin, so a loaded machine cannot expire it mid-test.
+    limiter = RedisRateLimiter(redis_clean_url, rate=0.1, burst=5, name="sends")
     client = aioredis.Redis.from_url(redis_clean_url)
     try:
         assert await limiter.take("lea") is None
         # One token used: full again in 1/rate s, and the key goes then.
         ttl_ms = await client.pttl("preau:ratelimit:sends:lea")
-        assert 0 < ttl_ms <= 100
+        assert 0 < ttl_ms <= 10_000
         await limiter.take("lea")
-        assert await client.pttl("preau:ratelimit:sends:lea") > 100
+        assert await client.pttl("preau:ratelimit:sends:lea") > 10_000
     finally:
         await client.aclose()
         await limiter.close()
