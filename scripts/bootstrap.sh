@@ -25,10 +25,12 @@ bootstrap_venv() {
     echo "==> creating $VENV"
     "$(pick_python)" -m venv "$VENV"
   fi
-  # Reinstall only when the lock changed. Exact versions, every file checked
+  # Reinstall only when the lock or pyproject.toml changed. Exact versions, every file checked
   # against its hash, nothing resolved here: a dependency that moves upstream
   # cannot change what a fresh clone runs (docs/decisions.md, "Locked installs").
-  stamp="$VENV/.installed-$(sha256sum "$lock" | cut -c1-16)-$1"
+  # The lock and pyproject.toml both: a change of packages or entry points
+  # (no new dependency) must reinstall Préau itself too.
+  stamp="$VENV/.installed-$(cat "$lock" "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)-$1"
   if [ ! -f "$stamp" ]; then
     echo "==> installing the locked dependencies (requirements/$1.txt) into $VENV"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
