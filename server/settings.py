@@ -300,6 +300,7 @@ class Settings(BaseSettings):
     email_every_s: float = 5.0  # each node looks for due mails this often
     email_retry_s: float = 60.0  # a transient (4xx) failure: retried after this, doubled each time
     email_attempts: Annotated[int, AtLeast(1)] = 8  # then the mail is given up (failed)
+    email_per_minute: int = 600  # per school, on all nodes (0: no limit): protects the relay
     closed_erasure_days: int = 90  # a closed account is erased this long after
     archived_rooms_days: int = 90  # last year's rooms stay read-only this long
     retention_every_s: float = 3600.0  # one pass per this period, on one node

@@ -9,6 +9,8 @@ one), sends them, and records the outcome:
 - a transient failure (a 4xx answer, the relay unreachable, a time-out):
   tried again after ``PREAU_EMAIL_RETRY_S``, doubled each time, up to
   ``PREAU_EMAIL_ATTEMPTS`` attempts;
+- a school that had ``PREAU_EMAIL_PER_MINUTE`` mails in the last minute
+  waits (the relay's protection, counted in the store: every node agrees);
 - a permanent one (5xx): the address is marked bouncing (shown to the
   school's admins; no more mail goes to it until the import changes it).
 
@@ -132,7 +134,8 @@ class EmailSender:
         sent = 0
         while True:
             jobs = await self._store.claim_email_jobs(
-                self.holder, self._clock.now_ms(), lease_ms, BATCH)
+                self.holder, self._clock.now_ms(), lease_ms, BATCH,
+                per_minute=settings.email_per_minute)
             digests: dict[tuple[str, str], list[EmailJob]] = {}
             for job in jobs:
                 if job.digest is None:
@@ -141,7 +144,7 @@ class EmailSender:
                     digests.setdefault((job.notification.person_id, job.digest), []).append(job)
             for group in digests.values():
                 sent += await self._send(group)
-            if len(jobs) < BATCH:
+            if len(jobs) < BATCH // 2:  # (a school over its minute gives some back)
                 return sent
 
     async def _send(self, jobs: list[EmailJob]) -> int:

@@ -57,6 +57,8 @@ class EmailJob:
     digest: str | None = None  # ``daily`` / ``weekly``: one mail for the person's due jobs
 
 
+_EMAIL_CLAIM_LOCK = 0x4E4F_5449_4649_4D4C  # "NOTIFIML": e-mail claims with a rate limit
+
 _COLUMNS = "id, person_id, school_id, kind, room_id, seq, actor_id, data, created_ms, read_ms"
 
 
@@ -131,11 +133,13 @@ class NotificationStore(Protocol):
         ``due_ms``, in a ``daily`` or ``weekly`` digest)."""
 
     async def claim_email_jobs(
-        self, holder: str, now_ms: int, lease_ms: int, limit: int
+        self, holder: str, now_ms: int, lease_ms: int, limit: int, per_minute: int = 0
     ) -> list[EmailJob]:
         """Claim due jobs for ``holder`` until ``now_ms + lease_ms``: a job
         is held by one node at a time (another node's claim of the same job
-        finds it taken). Jobs whose address went bouncing or away are dropped."""
+        finds it taken). Jobs whose address went bouncing or away are dropped.
+        ``per_minute``: a school that had this many mails sent or claimed in
+        the last minute waits (0: no limit)."""
 
     async def finish_email_job(
         self, job_id: str, holder: str, status: str, now_ms: int, error: str | None = None
@@ -328,9 +332,21 @@ class NotificationsSql(SqlBase, NotificationStore):
                  for n, token in jobs])
 
     async def claim_email_jobs(
-        self, holder: str, now_ms: int, lease_ms: int, limit: int
+        self, holder: str, now_ms: int, lease_ms: int, limit: int, per_minute: int = 0
     ) -> list[EmailJob]:
         async with self._engine.transaction() as tx:
+            used: dict[str, int] = {}
+            if per_minute > 0:
+                # Claims take turns across nodes, so each counts the others'.
+                await tx.lock(_EMAIL_CLAIM_LOCK)
+                # The relay's protection, on every node: per school, mails sent
+                # in the last minute and mails claimed and not finished yet.
+                rows = await tx.fetch(
+                    "SELECT school_id, COUNT(*) AS n FROM email_jobs"
+                    " WHERE (status = 'sent' AND done_ms > $1)"
+                    " OR (status = 'pending' AND lease_until_ms >= $2)"
+                    " GROUP BY school_id", now_ms - 60_000, now_ms)
+                used = {r["school_id"]: int(r["n"]) for r in rows}
             # The outer conditions are checked again on the row another node
             # may just have claimed: each job goes to one holder.
             claimed = await tx.fetch(
@@ -339,9 +355,24 @@ class NotificationsSql(SqlBase, NotificationStore):
                 " AND next_ms <= $3 AND (lease_until_ms IS NULL OR lease_until_ms < $3)"
                 " ORDER BY next_ms, id LIMIT $4)"
                 " AND status = 'pending' AND (lease_until_ms IS NULL OR lease_until_ms < $3)"
-                " RETURNING id, notification_id, person_id, attempts, digest",
+                " RETURNING id, notification_id, person_id, school_id, attempts, digest",
                 holder, now_ms + lease_ms, now_ms, limit)
             claimed = list(claimed)
+            if per_minute > 0:
+                # Over a school's minute: back in the queue for a minute (a
+                # digest is one mail and always goes).
+                kept = []
+                for c in claimed:
+                    if c["digest"] is None:
+                        used[c["school_id"]] = used.get(c["school_id"], 0) + 1
+                        if used[c["school_id"]] > per_minute:
+                            await tx.execute(
+                                "UPDATE email_jobs SET holder = NULL, lease_until_ms = NULL,"
+                                " attempts = attempts - 1, next_ms = $2 WHERE id = $1",
+                                c["id"], now_ms + 60_000)
+                            continue
+                    kept.append(c)
+                claimed = kept
             # A digest goes whole: the person's other due jobs of it come too.
             for person_id, digest in sorted({(c["person_id"], c["digest"]) for c in claimed
                                              if c["digest"] is not None}):
@@ -350,7 +381,7 @@ class NotificationsSql(SqlBase, NotificationStore):
                     " attempts = attempts + 1 WHERE person_id = $4 AND digest = $5"
                     " AND status = 'pending' AND next_ms <= $3"
                     " AND (lease_until_ms IS NULL OR lease_until_ms < $3)"
-                    " RETURNING id, notification_id, person_id, attempts, digest",
+                    " RETURNING id, notification_id, person_id, school_id, attempts, digest",
                     holder, now_ms + lease_ms, now_ms, person_id, digest)
             jobs = []
             for c in claimed:

@@ -90,11 +90,12 @@ async def nodes(tmp_path: Path, clock: Clock) -> AsyncIterator[Nodes]:
         yield pair
 
 
-def sender(node: Services, relay: Relay, clock: Clock, name: str) -> EmailSender:
+def sender(node: Services, relay: Relay, clock: Clock, name: str,
+           per_minute: int = 600) -> EmailSender:
     settings = Settings(data_dir=Path("."), smtp_host="127.0.0.1", smtp_port=relay.port,
                         smtp_from="Préau <ne-pas-repondre@college.example>",
                         public_url="https://ent.college.example", email_retry_s=60,
-                        email_attempts=3, smtp_timeout_s=10)
+                        email_attempts=3, smtp_timeout_s=10, email_per_minute=per_minute)
     return EmailSender(node.store, node.directory, settings, clock, name)  # type: ignore[arg-type]
 
 
@@ -334,3 +335,27 @@ async def test_quiet_hours_hold_a_mail_until_the_morning(
     clock.now = paris_ms(2027, 1, 14, 7, 0)
     assert await mail.send_due() == 1
     assert len(relay.to("camille@famille.example")) == 1
+
+
+async def test_a_send_rate_per_school_protects_the_relay(
+    nodes: Nodes, relay: Relay, clock: Clock
+) -> None:
+    parents = ["Camille Martin", "Julien Bernard", "Sandrine Dubois", "Karim Thomas",
+               "Nathalie Robert"]
+    await give_addresses(nodes, **{
+        p.replace(" ", "_"): f"{p.split()[0].lower()}@famille.example" for p in parents})
+    claire = nodes.member(nodes.a, "Claire Lefèvre")
+    class_a = next(c for c in claire.classes
+                   if nodes.a.directory._schools[claire.school_id].classes[c].name == "6eA")
+    room, _ = await nodes.a.chat.parents_room(claire, class_a)
+    await nodes.a.chat.send(claire, room.id, "a1", "Annonce", ack=True)
+    senders = [sender(nodes.a, relay, clock, "node-a", per_minute=3),
+               sender(nodes.b, relay, clock, "node-b", per_minute=3)]
+    # Two nodes together: three this minute, not six.
+    assert sum(await asyncio.gather(*(s.send_due() for s in senders))) == 3
+    clock.now += 30_000
+    assert await senders[1].send_due() == 0
+    clock.now += 31_000
+    assert await senders[0].send_due() == 2
+    assert len(relay.mails) == 5
+    assert len({m["To"] for m in relay.mails}) == 5

@@ -173,3 +173,18 @@ async def test_email_jobs_claimed_once_across_nodes(room: Room, other_node: Stor
     assert await store.unsubscribe(f"token-{n.id}", NOW) == (n.person_id, "announcement")
     assert (await store.notification_preferences([n.person_id]))[n.person_id] == {
         "announcement": "in_app"}
+
+
+async def test_the_per_minute_limit_holds_across_nodes(room: Room, other_node: Store) -> None:
+    import asyncio
+
+    store = room.store
+    people = [room.lea.id, room.hugo.id, room.claire.id, room.anne.id]
+    await store.set_emails(room.school, {p: f"{p}@example.org" for p in people}, NOW)
+    stored = await store.add_notifications(
+        [_new(room, p, "announcement", s) for p in people for s in range(1, 6)], NOW)
+    await store.add_email_jobs([(n, f"token-{n.id}") for n in stored], NOW)
+    claims = await asyncio.gather(*(
+        node.claim_email_jobs(name, NOW + 1, 60_000, 5, per_minute=7)
+        for node, name in ((store, "a"), (other_node, "b")) for _ in range(3)))
+    assert sum(len(c) for c in claims) == 7
