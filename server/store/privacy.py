@@ -533,6 +533,12 @@ class PrivacyStore:
     async def _step_contributions(self, tx: Transaction, job: ErasureJob, now_ms: int) -> None:
         pid, alias = job.person_id, job.pseudonym
         if job.delete_contributions:
+            # Her messages go, and what told others of them (with their mails).
+            await tx.execute(
+                "DELETE FROM email_jobs WHERE status = 'pending' AND notification_id IN"
+                " (SELECT id FROM notifications WHERE actor_id = $1 AND seq IS NOT NULL)", pid)
+            await tx.execute(
+                "DELETE FROM notifications WHERE actor_id = $1 AND seq IS NOT NULL", pid)
             await _delete_messages(tx, "sender_id = $1 AND kind = 'message'", pid)
             await tx.execute("DELETE FROM held_messages WHERE sender_id = $1", pid)
             await tx.execute("DELETE FROM scheduled_messages WHERE sender_id = $1", pid)

@@ -188,3 +188,21 @@ async def test_the_per_minute_limit_holds_across_nodes(room: Room, other_node: S
         node.claim_email_jobs(name, NOW + 1, 60_000, 5, per_minute=7)
         for node, name in ((store, "a"), (other_node, "b")) for _ in range(3)))
     assert sum(len(c) for c in claims) == 7
+
+
+async def test_erased_with_her_contributions_her_messages_notify_nobody(room: Room) -> None:
+    store = room.store
+    privacy = PrivacyStore(store.engine)
+    await store.add_notifications([
+        NewNotification(room.lea.id, room.school, "message", room.id, 3, room.hugo.id),
+        NewNotification(room.lea.id, room.school, "conversation", room.id, None, room.hugo.id),
+        NewNotification(room.anne.id, room.school, "message", room.id, 4, room.claire.id),
+    ], NOW)
+    person = await privacy.person(room.hugo.id)
+    assert person is not None
+    job = await privacy.request_erasure(person, "request", True, NOW + 1, "contributions")
+    assert (await privacy.erasure_step(job, "contributions", "identity", NOW + 2))[0]
+    [left] = await store.notifications_of(room.lea.id, None, 10)
+    assert left.kind == "conversation"
+    assert left.actor_id not in (None, room.hugo.id)  # the pseudonym
+    assert len(await store.notifications_of(room.anne.id, None, 10)) == 1
