@@ -13,9 +13,7 @@ COPY pyproject.toml README.md ./
 COPY requirements/docker.txt ./requirements/docker.txt
 # Exactly the locked versions, each file checked against its hash (docs/decisions.md).
 RUN pip install --no-cache-dir --require-hashes --no-deps -r requirements/docker.txt
-COPY server ./server
-COPY collab ./collab
-COPY rtc ./rtc
+COPY preau ./preau
 COPY --from=web /web/dist ./web
 RUN pip install --no-cache-dir --no-deps --no-build-isolation . \
     && useradd --system --home /data preau && mkdir -p /data && chown preau /data

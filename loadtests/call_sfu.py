@@ -11,7 +11,7 @@ exercises forwarding) and audio; viewers are added step by step; at each step
 every viewer's received video frames are counted over ``--window`` seconds.
 The run stops at the first step where a viewer falls under 10 fps.
 
-What is driven: the SFU backend (rtc/janus/backend.py) and Janus, without a
+What is driven: the SFU backend (preau/rtc/janus/backend.py) and Janus, without a
 Préau server in front: signalling is one request per viewer and does not
 bound N (the call signalling scenario measures it); media does. All viewers
 share one Python process (aiortc decodes in it), so on a small machine the
@@ -75,8 +75,8 @@ def _cpu_s(pid: int) -> float:
 async def _inner(args: dict[str, Any]) -> dict[str, Any]:
     from preau_client.sfu import SfuPeer, TestPattern, confine_ice
 
-    from rtc.janus.backend import JanusSfu
-    from rtc.sfu import ALL_KINDS, SfuError
+    from preau.rtc.janus.backend import JanusSfu
+    from preau.rtc.sfu import ALL_KINDS, SfuError
 
     confine_ice([args["address"]])
     sfu = JanusSfu([args["janus"]], args["secret"])

@@ -149,7 +149,7 @@ def _server_command(kind: str, port: int) -> list[str]:
         return [sys.executable, "-m", "loadtests.bare_server", "--host", HOST,
                 "--port", str(port)]
     script = Path(sys.executable).parent / "preau"
-    preau = [str(script)] if script.exists() else [sys.executable, "-m", "server.cli"]
+    preau = [str(script)] if script.exists() else [sys.executable, "-m", "preau.server.cli"]
     return [*preau, "serve", "--host", HOST, "--port", str(port), "--log-level", "warning"]
 
 
@@ -524,7 +524,7 @@ def server_revision() -> str:
             capture_output=True, text=True, timeout=10, check=True,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--", "server"],
+            ["git", "-C", str(root), "status", "--porcelain", "--", "preau"],
             capture_output=True, text=True, timeout=10, check=True,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):

@@ -54,9 +54,9 @@ from typing import Any
 import httpx
 from pycrdt import Doc, Text, merge_updates
 
-from collab import codec
 from loadtests.report import replace_section
 from loadtests.wsclient import OP_BINARY, WsClient, connect
+from preau.collab import codec
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACES = Path("/work/shared/data/editing-traces")
@@ -165,7 +165,7 @@ class Server:
                "PREAU_NODE_ID": "collab-bench", "PREAU_MAX_SOCKETS_PER_PERSON": "100000"}
         log = (self.folder / "server.log").open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1",
+            [sys.executable, "-m", "preau.server.cli", "serve", "--host", "127.0.0.1",
              "--port", str(self.port), "--log-level", "warning"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 from loadtests.school import MEMBERS_PER_ROOM
 
-DEFAULT_SENDS_PER_S = 2.0  # server default (server/settings.py): raised only above it
+DEFAULT_SENDS_PER_S = 2.0  # server default (preau/server/settings.py): raised only above it
 DEFAULT_OPS_PER_S = 20.0
 SERVERS = ("preau", "bare")
 

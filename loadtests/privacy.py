@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from loadtests.report import replace_section
-from server.app import build_services, close_services
-from server.directory.csv_import import parse_csv
-from server.directory.importer import Rollover, import_directory
-from server.settings import Settings
+from preau.server.app import build_services, close_services
+from preau.server.directory.csv_import import parse_csv
+from preau.server.directory.importer import Rollover, import_directory
+from preau.server.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "docs" / "benchmarks.md"

@@ -22,12 +22,12 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from server.auth import tokens
-from server.directory.csv_import import parse_csv
-from server.directory.importer import import_directory
-from server.directory.model import Profile
-from server.store import SessionRecord
-from server.store.factory import open_store
+from preau.server.auth import tokens
+from preau.server.directory.csv_import import parse_csv
+from preau.server.directory.importer import import_directory
+from preau.server.directory.model import Profile
+from preau.server.store import SessionRecord
+from preau.server.store.factory import open_store
 
 PUPILS_PER_CLASS = 29
 TEACHERS_PER_CLASS = 1

@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from loadtests.school import build
-from server.store.factory import open_store
+from preau.server.store.factory import open_store
 
 _MESSAGE_COLUMNS = "room_id, seq, id, sender_id, txn, body, created_ms"
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from server.store import Store
-from server.store.factory import open_store
+from preau.server.store import Store
+from preau.server.store.factory import open_store
 from tests.services import RedisServer, fresh_database, postgres_url, private_redis, redis_url
 
 # Property tests count examples, never time: hypothesis' per-example deadline
@@ -109,7 +109,7 @@ def own_redis() -> Iterator[RedisServer]:
 @pytest.fixture(scope="session", autouse=True)
 def no_token_in_any_server_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """After the whole run: no log a test server wrote holds a session token
-    given in a URL (server/log_redaction.py), the password every live test
+    given in a URL (preau/server/log_redaction.py), the password every live test
     account has (tests/server/live.py), or a message body marked secret
     (``Corps-secret-…``, tests/server/test_live_metrics.py)."""
     yield

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from server.settings import Settings
+from preau.server.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
@@ -81,7 +81,7 @@ def test_every_setting_used_exists_and_is_documented() -> None:
     }
     assert used
     for name in used:
-        assert name in Settings.variables(), f"{name} is not read by server/settings.py"
+        assert name in Settings.variables(), f"{name} is not read by preau/server/settings.py"
         assert f"`{name}`" in OPERATIONS, f"{name} is not documented in docs/operations.md"
     example = (ROOT / "deploy" / "env.example").read_text()
     for secret in ("POSTGRES_PASSWORD", "TURN_SECRET"):

@@ -21,10 +21,11 @@ LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 CONFIG = ROOT / "pyproject.toml"
 
 # The packages where pure domain modules (records and rules) sit beside services.
-MIXED = ("server.directory", "server.documents", "server.moderation")
+MIXED = ("preau.server.directory", "preau.server.documents", "preau.server.moderation")
 DOMAIN = {
-    "server.directory.model", "server.directory.rules", "server.directory.quiet_hours",
-    "server.documents.model", "server.moderation.rules", "server.moderation.wordfilter",
+    "preau.server.directory.model", "preau.server.directory.rules",
+    "preau.server.directory.quiet_hours", "preau.server.documents.model",
+    "preau.server.moderation.rules", "preau.server.moderation.wordfilter",
 }
 
 
@@ -52,22 +53,21 @@ def test_the_real_tree_keeps_every_contract() -> None:
     ("module", "wrong_import", "contract"),
     [
         # The fan-out reaching up into the gateway (what issue 17 removed).
-        ("server/live/events.py", "import server.gateway.endpoint",
+        ("preau/server/live/events.py", "import preau.server.gateway.endpoint",
          "the live fan-out imports no service, gateway or HTTP layer"),
         # A service reaching up into the HTTP layer.
-        ("server/chat/render.py", "import server.http.middleware",
+        ("preau/server/chat/render.py", "import preau.server.http.middleware",
          "services import no gateway, HTTP layer or composition root"),
         # The documents core knowing the server.
-        ("collab/codec.py", "import server.errors",
+        ("preau/collab/codec.py", "import preau.server.errors",
          "collab/ and rtc/ import nothing of server/"),
     ],
 )
 def test_a_wrong_import_breaks_its_contract(
     tmp_path: Path, module: str, wrong_import: str, contract: str
 ) -> None:
-    for package in ("server", "collab", "rtc"):
-        shutil.copytree(ROOT / package, tmp_path / package,
-                        ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "preau", tmp_path / "preau",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(CONFIG, tmp_path / "pyproject.toml")
     target = tmp_path / module
     target.write_text(target.read_text() + f"\n{wrong_import}  # deliberately wrong\n")
@@ -84,7 +84,7 @@ def test_every_service_module_of_the_mixed_packages_is_forbidden_below() -> None
     forbidden_below = [
         set(c["forbidden_modules"])  # type: ignore[call-overload]
         for c in _contracts()
-        if c["source_modules"] in (["server.live"], ["server.store"])
+        if c["source_modules"] in (["preau.server.live"], ["preau.server.store"])
     ]
     assert len(forbidden_below) == 2
     for package in MIXED:

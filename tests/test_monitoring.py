@@ -2,7 +2,7 @@
 
 ``promtool check rules`` (Debian's ``prometheus`` package) validates the
 rules; every query of the rules and the dashboard names series the server
-exports (server/metrics.py), so a renamed metric cannot leave a blind panel.
+exports (preau/server/metrics.py), so a renamed metric cannot leave a blind panel.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
-import server.metrics  # noqa: F401 (registers every series)
+import preau.server.metrics  # noqa: F401 (registers every series)
 from tests.needs import missing
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 SDK = Path(__file__).resolve().parents[1] / "clients" / "python"
-SERVER_PACKAGES = {"server", "collab", "rtc", "loadtests", "tests"}
+SERVER_PACKAGES = {"preau", "server", "collab", "rtc", "loadtests", "tests"}
 
 
 def test_the_sdk_imports_nothing_of_the_server() -> None:

@@ -1,5 +1,5 @@
 // Build the browser app into dist/: hashed, immutable assets under dist/assets/
-// and an index.html that names them. The server (server/http/web.py) serves
+// and an index.html that names them. The server (preau/server/http/web.py) serves
 // assets with a one-year cache and index.html with no-cache, so a new build is
 // picked up at the next page load. Usage: node build.mjs [--dev]
 import * as esbuild from "esbuild";

@@ -1,7 +1,7 @@
 """In-process y-websocket clients for room tests: no socket, the real room and codec.
 
 A :class:`SimClient` is a pycrdt replica that speaks the protocol to a
-:class:`~collab.room.DocumentRoom` through the Peer interface, like y-websocket's
+:class:`~preau.collab.room.DocumentRoom` through the Peer interface, like y-websocket's
 provider: SyncStep1 on connect, SyncStep2 in answer to the server's, local
 edits sent as updates while connected, kept (and synced later) while offline.
 Frames the room sends are queued and handled by :meth:`pump`, as a socket
@@ -17,10 +17,10 @@ from typing import Any
 
 from pycrdt import Doc, Text, TransactionEvent
 
-from collab import codec
-from collab.ports import Access
-from collab.room import DocumentRoom
-from collab.rooms import DocumentRooms
+from preau.collab import codec
+from preau.collab.ports import Access
+from preau.collab.room import DocumentRoom
+from preau.collab.rooms import DocumentRooms
 
 _ids = itertools.count(1)
 

@@ -1,9 +1,9 @@
-"""collab/awareness.py without a room: ownership, relays, forgeries, staleness."""
+"""preau/collab/awareness.py without a room: ownership, relays, forgeries, staleness."""
 
 from __future__ import annotations
 
-from collab.awareness import AwarenessTable, Claim, same_state, with_real_name
-from collab.codec import AwarenessEntry
+from preau.collab.awareness import AwarenessTable, Claim, same_state, with_real_name
+from preau.collab.codec import AwarenessEntry
 
 
 class Clock:

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pycrdt import Doc, Text
 
-from collab import codec
+from preau.collab import codec
 
 varuints = st.integers(min_value=0, max_value=codec.MAX_VARUINT)
 payloads = st.binary(max_size=300)

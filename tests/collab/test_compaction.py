@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pycrdt import Doc, Text, merge_updates
 
-from collab.compaction import compact, merge_log
-from collab.memory import MemoryDocumentStore
+from preau.collab.compaction import compact, merge_log
+from preau.collab.memory import MemoryDocumentStore
 
 
 def recorded(*steps: tuple[str, int, Any]) -> list[bytes]:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pycrdt import Doc, Map, Text
 
-from collab.content import read, restore_update
+from preau.collab.content import read, restore_update
 
 
 def test_restoring_a_text_version_keeps_its_formatting_and_merges() -> None:

@@ -17,13 +17,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pycrdt import Doc, Text
 
-from collab import codec
-from collab.ports import Access
-from collab.room import Limits
-from collab.rooms import DocumentRooms
-from server.broker.memory import MemoryBroker, MemoryBus
-from server.store.documents import SqlDocumentStore
-from server.store.factory import open_store
+from preau.collab import codec
+from preau.collab.ports import Access
+from preau.collab.room import Limits
+from preau.collab.rooms import DocumentRooms
+from preau.server.broker.memory import MemoryBroker, MemoryBus
+from preau.server.store.documents import SqlDocumentStore
+from preau.server.store.factory import open_store
 from tests.collab.harness import SimClient, StaticAuthoriser, deliver
 
 DOC = "doc-prop"

@@ -1,4 +1,4 @@
-"""collab/integrity.py: an update is taken only if every Yjs replica would
+"""preau/collab/integrity.py: an update is taken only if every Yjs replica would
 integrate it as the server's yrs replica does (issue 21, "poisoned documents").
 
 Stock Yjs in Node is the oracle (tests/collab/node/oracle.mjs): the property
@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from pycrdt import Doc, Text, merge_updates
 
-from collab import crdt, integrity, updates
-from collab.codec import CodecError, var_bytes, var_uint
+from preau.collab import crdt, integrity, updates
+from preau.collab.codec import CodecError, var_bytes, var_uint
 from tests.collab.yjs_oracle import YjsOracle
 
 
@@ -30,7 +30,7 @@ def oracle() -> Iterator[YjsOracle]:
 
 
 class Server:
-    """The server's side of one document, as collab/room.py runs it."""
+    """The server's side of one document, as preau/collab/room.py runs it."""
 
     def __init__(self) -> None:
         self.doc: Doc[Any] = Doc()

@@ -1,4 +1,4 @@
-"""collab/ordered.py step by step: no I/O, no timing (the feed shared by chat
+"""preau/collab/ordered.py step by step: no I/O, no timing (the feed shared by chat
 rooms and documents)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collab.ordered import OrderedFeed, Released
+from preau.collab.ordered import OrderedFeed, Released
 
 
 def seqs(released: list[Released[str]]) -> list[tuple[int, str | None, bool]]:

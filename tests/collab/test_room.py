@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from pycrdt import Doc, Text
 
-from collab import codec
-from collab.compaction import compact
-from collab.memory import MemoryDocumentStore
-from collab.ports import Access
-from collab.room import CLOSE_FORBIDDEN, DocumentRoom, Limits
-from collab.rooms import DocumentRooms
-from server.broker.memory import MemoryBroker, MemoryBus
+from preau.collab import codec
+from preau.collab.compaction import compact
+from preau.collab.memory import MemoryDocumentStore
+from preau.collab.ports import Access
+from preau.collab.room import CLOSE_FORBIDDEN, DocumentRoom, Limits
+from preau.collab.rooms import DocumentRooms
+from preau.server.broker.memory import MemoryBroker, MemoryBus
 from tests.collab.harness import SimClient, StaticAuthoriser
 
 DOC = "doc-1"
@@ -469,7 +469,7 @@ async def test_an_update_whose_base_never_comes_is_refused(world: World) -> None
 
 
 async def test_a_poisoned_update_is_refused_and_never_stored_nor_relayed(world: World) -> None:
-    """An insertion inside an emoji (collab/integrity.py): refused, and the
+    """An insertion inside an emoji (preau/collab/integrity.py): refused, and the
     sender's copy is diverged (its later changes are refused too)."""
     room = await world.a.room()
     lea, hugo = world.client("lea"), world.client("hugo")
@@ -524,7 +524,7 @@ async def test_an_update_built_on_what_this_node_lacks_makes_it_read_the_store_f
     which has not received Hugo's update (broker loss) and is not given it by
     Léa either (a stock provider would push it in its SyncStep2; this client
     skips that step). Node B reads the store, where Hugo's update is, before
-    it checks her edit (collab/integrity.py: nothing is kept pending)."""
+    it checks her edit (preau/collab/integrity.py: nothing is kept pending)."""
     room_a, room_b = await world.a.room(), await world.b.room()
     hugo, lea = world.client("hugo"), world.client("lea")
     await hugo.connect(room_a)

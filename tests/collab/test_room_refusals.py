@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from pycrdt import Doc, Text
 
-from collab import codec
-from collab.ports import Access
-from collab.room import REFUSED_EDIT
+from preau.collab import codec
+from preau.collab.ports import Access
+from preau.collab.room import REFUSED_EDIT
 from tests.collab.harness import SimClient
 from tests.collab.test_room import DOC, World, settle, text_in_store
 

@@ -1,4 +1,4 @@
-"""collab/updates.py against pycrdt: the ids an update carries, over random edits."""
+"""preau/collab/updates.py against pycrdt: the ids an update carries, over random edits."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText
 
-from collab import codec, updates
+from preau.collab import codec, updates
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.floats(allow_nan=False)

@@ -16,7 +16,7 @@ from typing import Any
 import websockets
 from pycrdt import Doc, Subscription, Text, TransactionEvent
 
-from collab import codec
+from preau.collab import codec
 
 
 class YClient:

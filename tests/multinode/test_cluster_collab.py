@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 import websockets
 
-from collab import codec
+from preau.collab import codec
 from tests.collab.node_client import NodeYClient
 from tests.collab.yclient import YClient
 from tests.multinode.cluster import Cluster, cut_from_redis, running_cluster

@@ -1,11 +1,11 @@
-"""The call room's state machine (rtc/room.py), transition by transition, no I/O."""
+"""The call room's state machine (preau/rtc/room.py), transition by transition, no I/O."""
 
 from __future__ import annotations
 
 import pytest
 
-from rtc import room as rtc
-from rtc.room import (
+from preau.rtc import room as rtc
+from preau.rtc.room import (
     ALL,
     MODERATORS,
     CallRefused,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rtc import room as rtc
-from rtc.room import CallRefused, CallState, Controls, Joiner, LobbyPolicy, Role, Status
+from preau.rtc import room as rtc
+from preau.rtc.room import CallRefused, CallState, Controls, Joiner, LobbyPolicy, Role, Status
 
 NOW = 1_700_000_000_000
 PEOPLE = ["a", "b", "c", "d", "e", "m"]  # "m" is the moderator

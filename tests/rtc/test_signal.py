@@ -1,4 +1,4 @@
-"""SDP and candidate shape checks (rtc/signal.py), without a network."""
+"""SDP and candidate shape checks (preau/rtc/signal.py), without a network."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rtc.signal import (
+from preau.rtc.signal import (
     MAX_MEDIA_SECTIONS,
     MAX_SDP_BYTES,
     CandidateBudget,

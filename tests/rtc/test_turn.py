@@ -1,4 +1,4 @@
-"""coturn REST credentials (rtc/turn.py), checked against an HMAC computed here."""
+"""coturn REST credentials (preau/rtc/turn.py), checked against an HMAC computed here."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import hmac
 
 import pytest
 
-from rtc.turn import TurnConfig, ice_servers, parse_urls, turn_password, valid_username
+from preau.rtc.turn import TurnConfig, ice_servers, parse_urls, turn_password, valid_username
 
 
 def test_credentials_follow_coturns_use_auth_secret_scheme() -> None:

@@ -72,7 +72,7 @@ class LiveServer:
             [
                 sys.executable,
                 "-m",
-                "server.cli",
+                "preau.server.cli",
                 "serve",
                 "--host",
                 "127.0.0.1",

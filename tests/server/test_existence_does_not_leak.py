@@ -375,7 +375,7 @@ def _import_second_school(server: LiveServer, tmp_path: Path) -> dict[str, tuple
     csv = tmp_path / "second.csv"
     csv.write_text(SECOND_SCHOOL, encoding="utf-8")
     done = subprocess.run(
-        [sys.executable, "-m", "server.cli", "import", str(csv), "--school", "0999999Z",
+        [sys.executable, "-m", "preau.server.cli", "import", str(csv), "--school", "0999999Z",
          "--name", "Lycée de l'autre rive"],
         cwd=ROOT, env=server.env, capture_output=True, text=True, check=True, timeout=60,
     )

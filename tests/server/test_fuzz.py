@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from preau_client import LiveConnection, PreauClient
 
-from collab import codec
-from server.errors import ErrorCode
+from preau.collab import codec
+from preau.server.errors import ErrorCode
 from tests.server.live import LiveServer
 
 pytestmark = pytest.mark.slow

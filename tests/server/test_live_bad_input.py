@@ -217,7 +217,7 @@ def test_import_reports_bad_rows_and_keeps_the_good_ones(tmp_path: Path) -> None
     command = [
         sys.executable,
         "-m",
-        "server.cli",
+        "preau.server.cli",
         "import",
         str(csv_file),
         "--school",

@@ -268,7 +268,7 @@ async def test_a_class_change_imported_beside_the_server_revokes_live_access(
             moved = tmp_path / "move.csv"
             moved.write_text("id;profile;last_name;first_name;classes\n"
                              "E006;pupil;Richard;Lucas;6eB\n", encoding="utf-8")
-            command = [sys.executable, "-m", "server.cli", "import", str(moved),
+            command = [sys.executable, "-m", "preau.server.cli", "import", str(moved),
                        "--school", "0000001D"]
             result = await asyncio.to_thread(
                 subprocess.run, command, cwd=ROOT, env=server.env, capture_output=True,

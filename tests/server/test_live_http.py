@@ -8,7 +8,7 @@ import httpx
 import pytest
 import websockets
 
-from server.gateway.protocol import OPS
+from preau.server.gateway.protocol import OPS
 from tests.server.gateway.test_reading_protocol import READING_MODULE_OPS
 from tests.server.live import PASSWORD, LiveServer
 

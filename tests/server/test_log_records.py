@@ -1,5 +1,5 @@
 """Background loops say when an attempt fails, once per attempt, without a
-traceback storm (server/log_records.py, :class:`RetryLog`)."""
+traceback storm (preau/server/log_records.py, :class:`RetryLog`)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-from server.log_records import RetryLog, transient
-from server.store.outage import StoreUnavailable
+from preau.server.log_records import RetryLog, transient
+from preau.server.store.outage import StoreUnavailable
 
 
 def failing(exc: Exception) -> Exception:

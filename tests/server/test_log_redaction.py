@@ -1,4 +1,4 @@
-"""Session tokens never reach a log line (server/log_redaction.py), and REST
+"""Session tokens never reach a log line (preau/server/log_redaction.py), and REST
 never takes a token from the URL."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 import websockets
 from preau_client import PreauClient
 
-from server.log_redaction import REDACTED, install, redact
+from preau.server.log_redaction import REDACTED, install, redact
 from tests.server.live import LiveServer
 
 SECRET = "s3cr3t-T0ken_value-123"

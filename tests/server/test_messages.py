@@ -1,4 +1,4 @@
-"""Error messages in the request's language (server/messages.py): French
+"""Error messages in the request's language (preau/server/messages.py): French
 unless the request asks for English, on REST and on /ws; never English in a
 French answer."""
 
@@ -9,8 +9,8 @@ import orjson
 import pytest
 import websockets
 
-from server.errors import ErrorCode
-from server.messages import GENERIC, language, localise
+from preau.server.errors import ErrorCode
+from preau.server.messages import GENERIC, language, localise
 from tests.server.live import LiveServer
 
 
@@ -44,7 +44,7 @@ def test_every_code_has_a_french_message_and_unknown_messages_never_stay_english
         "les heures de remise s'écrivent HH:MM-HH:MM, ou « off »")
     assert localise(ErrorCode.BAD_REQUEST, "room: Field required", "fr") == (
         "champ « room » invalide")
-    from server.chat.reactions import REACTIONS
+    from preau.server.chat.reactions import REACTIONS
     assert localise(ErrorCode.BAD_REQUEST, f"reaction is one of {', '.join(REACTIONS)}",
                     "fr").startswith("réaction inconnue")
 

@@ -1,5 +1,5 @@
 """The short-command Redis client really retries once on a broken connection
-(server/redis_client.py): the synchronous ``Retry`` it used before never did on
+(preau/server/redis_client.py): the synchronous ``Retry`` it used before never did on
 an asyncio client, and redis-py 8.2 refuses it."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import pytest
 from redis.asyncio.retry import Retry
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from server.presence.redis import redis_client
-from server.ratelimit.redis import RedisRateLimiter
-from server.redis_client import short_command_client
+from preau.server.presence.redis import redis_client
+from preau.server.ratelimit.redis import RedisRateLimiter
+from preau.server.redis_client import short_command_client
 
 pytestmark = pytest.mark.redis
 

@@ -4,7 +4,7 @@ directory change (docs/conversations.md, "When a relation ends").
 Real servers: the embedded default (SQLite, in-process broker, one node) and
 two nodes on PostgreSQL + Redis, where every change is made through node 0 or
 by ``preau import`` beside the nodes, and every right is checked through
-node 1. The demo school (server/directory/demo.py) gives the people:
+node 1. The demo school (preau/server/directory/demo.py) gives the people:
 
 - 6eA pupils Chloé Dubois, Nathan Thomas, Manon Robert, Lucas Richard, Hugo
   Bernard; their parents Sandrine Dubois, Karim Thomas, Nathalie Robert,
@@ -37,7 +37,7 @@ import pytest
 import pytest_asyncio
 from preau_client import LiveConnection, PreauClient, PreauError
 
-from server.directory.demo import demo_csv
+from preau.server.directory.demo import demo_csv
 from tests.multinode.cluster import Cluster, running_cluster, wait_until
 from tests.server.live import LiveServer
 from tests.services import fresh_database
@@ -147,7 +147,7 @@ class Deployment:
         path = Path(self.cli_env["PREAU_DATA_DIR"]) / f"import-{secrets.token_hex(3)}.csv"
         path.write_text(csv, encoding="utf-8")
         done = subprocess.run(
-            [sys.executable, "-m", "server.cli", "import", str(path), "--school", "0000001D",
+            [sys.executable, "-m", "preau.server.cli", "import", str(path), "--school", "0000001D",
              *extra],
             cwd=ROOT, env=self.cli_env, capture_output=True, text=True, timeout=120,
         )

@@ -1,4 +1,4 @@
-"""``PREAU_*`` settings (server/settings.py): one test per kind of setting —
+"""``PREAU_*`` settings (preau/server/settings.py): one test per kind of setting —
 how it is read from the environment and the sentence a bad value gets."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from server.settings import Settings, SettingsError
+from preau.server.settings import Settings, SettingsError
 
 
 def refused(env: dict[str, str]) -> str:

@@ -6,8 +6,8 @@ they were (docs/moderation.md, "The school's settings")."""
 
 from __future__ import annotations
 
-from server.directory.model import Member, Profile, School
-from server.directory.rules import presence_shown
+from preau.server.directory.model import Member, Profile, School
+from preau.server.directory.rules import presence_shown
 from tests.server.moderation.test_service import Client
 from tests.server.twonodes import Nodes
 
@@ -75,7 +75,7 @@ async def test_a_parent_sees_a_teacher_online_only_if_the_school_allows_it(
 
 
 def test_an_audience_of_everyone_but_parents_travels_in_the_header() -> None:
-    from server.live.channels import Audience, pack, unpack
+    from preau.server.live.channels import Audience, pack, unpack
 
     audience = Audience(everyone_but=frozenset({"parent"}))
     assert unpack(pack("a", 0, None, b"{}", audience))[4] == audience

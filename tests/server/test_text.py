@@ -1,14 +1,14 @@
-"""Text shown to others (server/text.py): no bidi overrides, no controls,
+"""Text shown to others (preau/server/text.py): no bidi overrides, no controls,
 and right-to-left scripts untouched."""
 
 from __future__ import annotations
 
 import pytest
 
-from server.chat.service import check_body
-from server.directory.csv_import import parse_csv
-from server.errors import PreauError
-from server.text import has_controls, without_bidi_controls
+from preau.server.chat.service import check_body
+from preau.server.directory.csv_import import parse_csv
+from preau.server.errors import PreauError
+from preau.server.text import has_controls, without_bidi_controls
 
 
 @pytest.mark.parametrize("control", ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e",

@@ -17,16 +17,16 @@ from typing import Any
 import orjson
 from starlette.types import Message
 
-from server.app import build_services, close_services, seed_demo
-from server.auth.service import Session
-from server.broker.memory import MemoryBroker, MemoryBus
-from server.clock import Clock
-from server.directory.model import Member
-from server.live.connection import Connection
-from server.ratelimit.buckets import TokenBucket
-from server.services import Services
-from server.settings import Settings
-from server.store import SessionRecord
+from preau.server.app import build_services, close_services, seed_demo
+from preau.server.auth.service import Session
+from preau.server.broker.memory import MemoryBroker, MemoryBus
+from preau.server.clock import Clock
+from preau.server.directory.model import Member
+from preau.server.live.connection import Connection
+from preau.server.ratelimit.buckets import TokenBucket
+from preau.server.services import Services
+from preau.server.settings import Settings
+from preau.server.store import SessionRecord
 
 
 @dataclass

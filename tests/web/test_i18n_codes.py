@@ -1,7 +1,7 @@
 """Every error code the server can return, and every audit action the log
 shows, has a French and an English text in the web client
 (clients/web/src/i18n.ts): nothing reaches a French screen as a code or in
-English. Codes come from server/errors.py — the op modules and services raise
+English. Codes come from preau/server/errors.py — the op modules and services raise
 only those (a test below checks that no other code is raised)."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from server.errors import ErrorCode
-from server.store import AuditAction
+from preau.server.errors import ErrorCode
+from preau.server.store import AuditAction
 from tests.server.live import ROOT
 
 I18N = ROOT / "clients" / "web" / "src" / "i18n.ts"
@@ -53,7 +53,7 @@ def test_the_server_raises_no_code_outside_error_code() -> None:
     # A code written as a string next to "code" in the server would escape the
     # walk above: every error goes through ErrorCode.
     stray = []
-    for path in Path(ROOT / "server").rglob("*.py"):
+    for path in Path(ROOT / "preau" / "server").rglob("*.py"):
         for match in re.finditer(r'PreauError\(\s*"([a-z_]+)"', path.read_text()):
             stray.append((path.name, match.group(1)))
     assert stray == []

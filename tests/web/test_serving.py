@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from server.http.web import CONTENT_SECURITY_POLICY
+from preau.server.http.web import CONTENT_SECURITY_POLICY
 from tests.server.live import LiveServer
 
 

@@ -69,7 +69,7 @@ def _raise_for(response: httpx.Response) -> dict[str, Any]:
 
 
 # Error messages come in the request's language, French unless asked
-# otherwise (server/messages.py); the SDK asks for English, its codes' language.
+# otherwise (preau/server/messages.py); the SDK asks for English, its codes' language.
 LANGUAGE = {"accept-language": "en"}
 
 

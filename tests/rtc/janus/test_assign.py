@@ -1,4 +1,4 @@
-"""Which Janus serves a call (rtc/janus/assign.py): the same everywhere, stable."""
+"""Which Janus serves a call (preau/rtc/janus/assign.py): the same everywhere, stable."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rtc.janus.assign import assign
+from preau.rtc.janus.assign import assign
 
 URLS = [f"http://janus-{i}:8088/janus" for i in range(4)]
 CALLS = [f"c{i:04x}" for i in range(2000)]

@@ -1,4 +1,4 @@
-"""Several Janus instances (rtc/janus/assign.py, JanusSfu._instance), for real."""
+"""Several Janus instances (preau/rtc/janus/assign.py, JanusSfu._instance), for real."""
 
 from __future__ import annotations
 

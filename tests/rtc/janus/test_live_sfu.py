@@ -63,7 +63,7 @@ def test_bad_input_is_refused_with_its_code(report: dict[str, Any]) -> None:
     assert report["forged_peer"] == "not_in_call"
     assert report["bad_candidate"] == "bad_request"
     assert report["unknown_op_field"] == "bad_request"
-    # The candidate budget (rtc/signal.py CandidateBudget), not the gateway's op limit.
+    # The candidate budget (preau/rtc/signal.py CandidateBudget), not the gateway's op limit.
     assert report["flood_codes"] == ["ok", "rate_limited: too many candidates"]
 
 

@@ -1,10 +1,10 @@
-"""Janus replies, parsed without I/O (rtc/janus/protocol.py)."""
+"""Janus replies, parsed without I/O (preau/rtc/janus/protocol.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from rtc.janus.protocol import (
+from preau.rtc.janus.protocol import (
     NO_SUCH_FEED,
     SESSION_NOT_FOUND,
     JanusError,

@@ -38,7 +38,8 @@ def _import(data_dir: Path, env: dict[str, str], uai: str, name: str, rows: list
     csv.write_text("id;profile;last_name;first_name;classes;parent_of;admin\n"
                    + "\n".join(rows) + "\n", encoding="utf-8")
     done = subprocess.run(
-        [sys.executable, "-m", "server.cli", "import", str(csv), "--school", uai, "--name", name],
+        [sys.executable, "-m", "preau.server.cli", "import", str(csv), "--school", uai,
+         "--name", name],
         cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, check=True,
     )
     codes: dict[str, str] = {}

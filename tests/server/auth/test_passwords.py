@@ -5,8 +5,13 @@ from __future__ import annotations
 import pytest
 from argon2 import PasswordHasher
 
-from server.auth import passwords
-from server.auth.passwords import hash_password, needs_rehash, password_problem, verify_password
+from preau.server.auth import passwords
+from preau.server.auth.passwords import (
+    hash_password,
+    needs_rehash,
+    password_problem,
+    verify_password,
+)
 
 
 @pytest.mark.parametrize(

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from argon2 import PasswordHasher
 
-from server.auth import tokens
-from server.auth.service import TOUCH_EVERY_MS, AuthService, IssuedSession
-from server.directory.csv_import import parse_csv
-from server.directory.importer import import_directory
-from server.directory.service import Directory
-from server.errors import ErrorCode, PreauError
-from server.settings import Settings
-from server.store import Store
+from preau.server.auth import tokens
+from preau.server.auth.service import TOUCH_EVERY_MS, AuthService, IssuedSession
+from preau.server.directory.csv_import import parse_csv
+from preau.server.directory.importer import import_directory
+from preau.server.directory.service import Directory
+from preau.server.errors import ErrorCode, PreauError
+from preau.server.settings import Settings
+from preau.server.store import Store
 
 T0 = 1_700_000_000_000
 ACTIVATION_TTL_S = 7 * 86400

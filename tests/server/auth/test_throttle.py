@@ -1,12 +1,17 @@
-"""The login throttle's policy (server/auth/throttle.py): delays, the ASVS bound,
+"""The login throttle's policy (preau/server/auth/throttle.py): delays, the ASVS bound,
 which budget an address gets. Pure: no store, no clock."""
 
 from __future__ import annotations
 
 import pytest
 
-from server.auth.throttle import MAX_FAILURES_PER_HOUR, AddressLimits, DelayPolicy, account_key
-from server.settings import Settings, SettingsError
+from preau.server.auth.throttle import (
+    MAX_FAILURES_PER_HOUR,
+    AddressLimits,
+    DelayPolicy,
+    account_key,
+)
+from preau.server.settings import Settings, SettingsError
 
 
 def test_no_delay_for_the_free_failures_then_doubling_up_to_the_cap() -> None:

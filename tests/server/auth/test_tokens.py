@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from server.auth.tokens import (
+from preau.server.auth.tokens import (
     CODE_ALPHABET,
     digest,
     new_activation_code,

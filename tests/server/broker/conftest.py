@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from server.broker import Subscription
+from preau.server.broker import Subscription
 from tests.server.broker.reader import Reader
 
 

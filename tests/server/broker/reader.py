@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from server.broker import Subscription
+from preau.server.broker import Subscription
 
 TIMEOUT_S = 3.0  # generous: some readers wait on a real Redis
 

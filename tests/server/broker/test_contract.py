@@ -1,4 +1,4 @@
-"""The Broker contract (server/broker/__init__.py), run on every implementation.
+"""The Broker contract (preau/server/broker/__init__.py), run on every implementation.
 
 Each test gets nodes of one deployment from ``cluster``: brokers with their own
 node ids sharing one medium (``pair`` is two of them). Only the Broker
@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from server.broker import Broker, Subscription
-from server.broker.memory import MemoryBroker, MemoryBus
-from server.broker.redis import RedisBroker
+from preau.server.broker import Broker, Subscription
+from preau.server.broker.memory import MemoryBroker, MemoryBus
+from preau.server.broker.redis import RedisBroker
 from tests.server.broker.reader import Reader
 
 IMPLEMENTATIONS = ["memory", pytest.param("redis", marks=pytest.mark.redis)]

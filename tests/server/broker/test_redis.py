@@ -15,9 +15,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 import redis.asyncio as aioredis
 
-from server.broker import Subscription
-from server.broker.factory import open_broker
-from server.broker.redis import RedisBroker
+from preau.server.broker import Subscription
+from preau.server.broker.factory import open_broker
+from preau.server.broker.redis import RedisBroker
 from tests.server.broker.reader import Reader
 from tests.services import RedisServer
 

@@ -7,7 +7,7 @@ from preau_client import PreauError
 from preau_client.call import CallPeer
 from preau_client.peer import PatternTrack
 
-from rtc.signal import MAX_SDP_BYTES
+from preau.rtc.signal import MAX_SDP_BYTES
 from tests.server.calls.helpers import class_room, people
 from tests.server.live import LiveServer
 

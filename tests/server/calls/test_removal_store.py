@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from rtc import room as rtc
-from rtc.room import CallState, Joiner, Role
-from server.store import AuditAction, Store
-from server.store.calls import CallStore, RemovedFromRoom, Transition
+from preau.rtc import room as rtc
+from preau.rtc.room import CallState, Joiner, Role
+from preau.server.store import AuditAction, Store
+from preau.server.store.calls import CallStore, RemovedFromRoom, Transition
 from tests.server.store.contract import NOW, Room, other_node, room
 
 __all__ = ["other_node", "room"]  # fixtures

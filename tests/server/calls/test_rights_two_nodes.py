@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from rtc import room as rtc
-from rtc.room import Controls, LobbyPolicy, Role
-from server.directory.model import Member
-from server.errors import PreauError
-from server.store import AuditAction
-from server.store.calls import CallStore
+from preau.rtc import room as rtc
+from preau.rtc.room import Controls, LobbyPolicy, Role
+from preau.server.directory.model import Member
+from preau.server.errors import PreauError
+from preau.server.store import AuditAction
+from preau.server.store.calls import CallStore
 from tests.server.twonodes import Nodes, Recorder
 
 
@@ -253,9 +253,9 @@ async def test_a_removed_pupils_sfu_seat_is_refused_before_the_notice_arrives(
 
 
 async def _import(nodes: Nodes, csv: str) -> None:
-    from server.directory.csv_import import parse_csv
-    from server.directory.demo import DEMO_NAME, DEMO_TIMEZONE, DEMO_UAI
-    from server.directory.importer import import_directory
+    from preau.server.directory.csv_import import parse_csv
+    from preau.server.directory.demo import DEMO_NAME, DEMO_TIMEZONE, DEMO_UAI
+    from preau.server.directory.importer import import_directory
 
     report = await import_directory(
         nodes.a.store, parse_csv(csv), uai=DEMO_UAI, school_name=DEMO_NAME,
@@ -294,7 +294,7 @@ async def test_a_class_move_cuts_the_pupil_from_the_old_class_call_on_every_node
 
 
 async def test_a_pupil_who_left_the_school_is_cut_from_the_call(nodes: Nodes) -> None:
-    from server.store.privacy import PrivacyStore
+    from preau.server.store.privacy import PrivacyStore
 
     lucas, rec_t, _, call_id, peer = await _seat_in_lesson(nodes, "Lucas Richard")
     view = await nodes.a.directory.school(lucas.school_id)

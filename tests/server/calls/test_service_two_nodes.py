@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from server.errors import PreauError
-from server.live.connection import Connection
+from preau.server.errors import PreauError
+from preau.server.live.connection import Connection
 from tests.server.twonodes import Nodes, Recorder
 
 SDP = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
@@ -71,7 +71,7 @@ async def test_events_and_signals_cross_nodes(nodes: Nodes) -> None:
 
 
 def _hand(peer: str) -> Any:
-    from rtc import room as rtc
+    from preau.rtc import room as rtc
 
     return lambda s, _o: rtc.set_hand(s, peer, peer, True)
 
@@ -80,7 +80,7 @@ _ = Connection
 
 
 async def test_breakouts_close_by_timer_on_both_nodes(nodes: Nodes) -> None:
-    from rtc import room as rtc
+    from preau.rtc import room as rtc
 
     claire = nodes.member(nodes.a, "Claire Lefèvre")
     lea = nodes.member(nodes.b, "Léa Martin")
@@ -156,9 +156,9 @@ async def test_each_join_hands_out_fresh_turn_credentials(nodes: Nodes) -> None:
     import hmac
     import time
 
-    from server.calls.service import CallService
-    from server.settings import Settings
-    from server.store.calls import CallStore
+    from preau.server.calls.service import CallService
+    from preau.server.settings import Settings
+    from preau.server.store.calls import CallStore
 
     settings = Settings.from_env({
         "PREAU_TURN_SECRET": "coturn-secret",
@@ -183,8 +183,8 @@ async def test_each_join_hands_out_fresh_turn_credentials(nodes: Nodes) -> None:
 
 
 async def test_a_silent_nodes_seats_are_dropped_by_another(nodes: Nodes) -> None:
-    from server.calls.service import NODE_TTL_S
-    from server.store.calls import CallStore
+    from preau.server.calls.service import NODE_TTL_S
+    from preau.server.store.calls import CallStore
 
     lea = nodes.member(nodes.a, "Léa Martin")
     hugo = nodes.member(nodes.b, "Hugo Bernard")
@@ -225,9 +225,9 @@ async def test_an_ice_restart_offer_is_relayed_as_such(nodes: Nodes) -> None:
 
 
 async def test_a_pupil_moved_to_another_class_loses_the_seat(nodes: Nodes) -> None:
-    from server.directory.csv_import import parse_csv
-    from server.directory.demo import DEMO_NAME, DEMO_TIMEZONE, DEMO_UAI
-    from server.directory.importer import import_directory
+    from preau.server.directory.csv_import import parse_csv
+    from preau.server.directory.demo import DEMO_NAME, DEMO_TIMEZONE, DEMO_UAI
+    from preau.server.directory.importer import import_directory
 
     claire = nodes.member(nodes.a, "Claire Lefèvre")
     lucas = nodes.member(nodes.a, "Lucas Richard")
@@ -275,9 +275,9 @@ async def test_above_the_mesh_size_the_call_switches_to_sfu_mode(nodes: Nodes) -
 
 
 async def test_the_schools_capacity_spans_its_calls(nodes: Nodes) -> None:
-    from server.calls.service import CallService
-    from server.settings import Settings
-    from server.store.calls import CallStore
+    from preau.server.calls.service import CallService
+    from preau.server.settings import Settings
+    from preau.server.store.calls import CallStore
 
     service = CallService(CallStore(nodes.a.store.engine), nodes.a.directory,
                           nodes.a.broker, Settings(call_school_capacity=3), nodes.a.clock)
@@ -295,11 +295,11 @@ async def test_the_schools_capacity_spans_its_calls(nodes: Nodes) -> None:
 
 
 async def test_without_an_sfu_a_call_stays_mesh_and_refuses_above_it(nodes: Nodes) -> None:
-    from rtc.room import Controls
-    from server.calls.rules import people_per_call
-    from server.calls.service import CallService
-    from server.settings import Settings
-    from server.store.calls import CallStore
+    from preau.rtc.room import Controls
+    from preau.server.calls.rules import people_per_call
+    from preau.server.calls.service import CallService
+    from preau.server.settings import Settings
+    from preau.server.store.calls import CallStore
 
     settings = Settings()  # no PREAU_JANUS_URLS: the default install
     assert people_per_call(settings) == settings.call_mesh_size == 4
@@ -357,9 +357,9 @@ async def test_a_seat_whose_leave_failed_is_freed_by_the_next_sweep(
 
 
 async def test_a_call_nobody_joins_ends_after_a_while(nodes: Nodes) -> None:
-    from rtc.room import CallState
-    from server.calls.service import IDLE_S
-    from server.store.calls import CallStore
+    from preau.rtc.room import CallState
+    from preau.server.calls.service import IDLE_S
+    from preau.server.store.calls import CallStore
 
     claire = nodes.member(nodes.a, "Claire Lefèvre")
     room = await nodes.room(nodes.a, "6eA")
@@ -406,6 +406,6 @@ async def test_class_room_subscribers_hear_of_calls_opening_and_closing(nodes: N
 
 
 def _end(state: Any, peer: str) -> Any:
-    from rtc import room as rtc
+    from preau.rtc import room as rtc
 
     return rtc.end(state, peer)

@@ -19,9 +19,9 @@ import pytest
 import websockets
 from preau_client import PreauClient
 
-from server.charter.service import OPEN_OPS
-from server.http.common import CHARTER_OPEN
-from server.http.routes import ENDPOINTS
+from preau.server.charter.service import OPEN_OPS
+from preau.server.http.common import CHARTER_OPEN
+from preau.server.http.routes import ENDPOINTS
 from tests.server.live import LiveServer, refused
 
 ADMIN = "Anne Roux"

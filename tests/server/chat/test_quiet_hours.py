@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from server.errors import ErrorCode, PreauError
-from server.moderation.rules import PolicyChange, Premoderation
+from preau.server.errors import ErrorCode, PreauError
+from preau.server.moderation.rules import PolicyChange, Premoderation
 from tests.server.moderation.test_service import Client, barrier
 from tests.server.twonodes import Nodes, two_nodes
 

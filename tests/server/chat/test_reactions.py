@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
-from server.directory.csv_import import parse_csv
-from server.directory.demo import DEMO_NAME, DEMO_TIMEZONE, DEMO_UAI, demo_csv
-from server.directory.importer import import_directory
-from server.directory.model import Member
-from server.errors import PreauError
-from server.live.connection import Connection
-from server.moderation.rules import PolicyChange, RoomMode
-from server.services import Services
+from preau.server.directory.csv_import import parse_csv
+from preau.server.directory.demo import DEMO_NAME, DEMO_TIMEZONE, DEMO_UAI, demo_csv
+from preau.server.directory.importer import import_directory
+from preau.server.directory.model import Member
+from preau.server.errors import PreauError
+from preau.server.live.connection import Connection
+from preau.server.moderation.rules import PolicyChange, RoomMode
+from preau.server.services import Services
 from tests.server.twonodes import Nodes
 
 
@@ -252,7 +252,7 @@ async def test_refused_where_the_room_says_so(nodes: Nodes) -> None:
 
 
 def _mute() -> Any:
-    from server.store import AuditAction
+    from preau.server.store import AuditAction
 
     return AuditAction.MEMBER_MUTE
 
@@ -287,7 +287,7 @@ async def test_a_pupil_moved_out_of_the_class_cannot_react(nodes: Nodes) -> None
 def test_the_ws_schema_names_the_same_set() -> None:
     from typing import get_args
 
-    from server.chat.reactions import REACTIONS
-    from server.gateway.reaction_ops import ReactionName
+    from preau.server.chat.reactions import REACTIONS
+    from preau.server.gateway.reaction_ops import ReactionName
 
     assert list(get_args(ReactionName)) == list(REACTIONS)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from server.errors import ErrorCode, PreauError
-from server.store import AuditAction
+from preau.server.errors import ErrorCode, PreauError
+from preau.server.store import AuditAction
 from tests.server.twonodes import Nodes
 
 

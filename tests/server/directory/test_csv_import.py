@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from server.directory.csv_import import ParsedPerson, parse_csv
-from server.directory.importer import ImportReport, import_directory
-from server.directory.model import Profile
-from server.errors import ErrorCode, PreauError
-from server.store import SchoolView, Store
+from preau.server.directory.csv_import import ParsedPerson, parse_csv
+from preau.server.directory.importer import ImportReport, import_directory
+from preau.server.directory.model import Profile
+from preau.server.errors import ErrorCode, PreauError
+from preau.server.store import SchoolView, Store
 
 HEADER = "id;profile;last_name;first_name;classes;parent_of;admin"
 
@@ -257,7 +257,7 @@ def test_header_problems_stop_the_file_at_line_1(text: str, message_part: str) -
 
 
 def test_row_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("server.directory.csv_import.MAX_ROWS", 2)
+    monkeypatch.setattr("preau.server.directory.csv_import.MAX_ROWS", 2)
     parsed = parse_csv(
         "\n".join([HEADER, GOOD_BEFORE, GOOD_AFTER, "G3;staff;A;B;;;", "G4;staff;C;D;;;"])
     )
@@ -556,7 +556,7 @@ def test_a_windows_1252_file_with_mistakes_through_the_command_line(tmp_path: Pa
     env = {**os.environ, "PREAU_STORE_URL": f"sqlite:///{tmp_path / 'preau.sqlite3'}",
            "PREAU_SEED_DEMO": "false"}
     result = subprocess.run(
-        [sys.executable, "-m", "server.cli", "import", str(tmp_path / "ecole.csv"),
+        [sys.executable, "-m", "preau.server.cli", "import", str(tmp_path / "ecole.csv"),
          "--school", "0999999Z", "--name", "Collège Jean Moulin"],
         env=env, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 1  # a row was rejected

@@ -14,10 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from server.directory.importer import import_directory
-from server.directory.model import Profile
-from server.directory.national import kind_of, parse_national
-from server.store import Store
+from preau.server.directory.importer import import_directory
+from preau.server.directory.model import Profile
+from preau.server.directory.national import kind_of, parse_national
+from preau.server.store import Store
 
 NOW = 1_700_000_000_000
 
@@ -185,7 +185,7 @@ def test_the_command_line_reads_the_three_files(tmp_path: Path) -> None:
     env = {**os.environ, "PREAU_STORE_URL": f"sqlite:///{tmp_path / 'preau.sqlite3'}",
            "PREAU_SEED_DEMO": "false"}
     result = subprocess.run(
-        [sys.executable, "-m", "server.cli", "import", *(str(tmp_path / n) for n in names),
+        [sys.executable, "-m", "preau.server.cli", "import", *(str(tmp_path / n) for n in names),
          "--school", "0751234A", "--name", "Collège Jean Zay"],
         env=env, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 1, result.stderr  # ELEVE 1004 has no name

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.directory.quiet_hours import (
+from preau.server.directory.quiet_hours import (
     DeliveryWindow,
     check_room_setting,
     check_school_setting,

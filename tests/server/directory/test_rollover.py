@@ -11,14 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from server.app import build_services, close_services
-from server.auth.service import Session
-from server.directory.csv_import import parse_csv
-from server.directory.importer import ImportReport, Rollover, ended_school_year, import_directory
-from server.live.connection import CloseCode, Connection
-from server.ratelimit.buckets import TokenBucket
-from server.services import Services
-from server.store import SessionRecord
+from preau.server.app import build_services, close_services
+from preau.server.auth.service import Session
+from preau.server.directory.csv_import import parse_csv
+from preau.server.directory.importer import (
+    ImportReport,
+    Rollover,
+    ended_school_year,
+    import_directory,
+)
+from preau.server.live.connection import CloseCode, Connection
+from preau.server.ratelimit.buckets import TokenBucket
+from preau.server.services import Services
+from preau.server.store import SessionRecord
 from tests.server.privacy.school import DAY_MS, NOON, FakeClock, settings_for
 from tests.server.twonodes import Recorder
 
@@ -214,7 +219,7 @@ def test_the_label_of_the_year_that_ended() -> None:
 
 
 async def test_rollover_of_an_unknown_school_is_refused(store_url: str, tmp_path: Path) -> None:
-    from server.errors import ErrorCode, PreauError
+    from preau.server.errors import ErrorCode, PreauError
 
     clock = FakeClock(NOON)
     async with node(store_url, tmp_path, clock) as services:

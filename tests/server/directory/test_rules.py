@@ -7,7 +7,7 @@ checked against the rules in both forms they exist in:
 - ``memory``: the value ``default_rules(school, classes)`` returns, where
   "pupils of a class may talk to each other" is the ``internal`` set;
 - ``stored``: what the store keeps and loads back (see
-  server/directory/importer.py ``_class_links`` and the SQL store's
+  preau/server/directory/importer.py ``_class_links`` and the SQL store's
   ``load_school``): the same school links plus a self-link ``(g, g)`` per class
   pupils' group, with ``internal`` empty.
 
@@ -19,11 +19,16 @@ from __future__ import annotations
 
 import pytest
 
-from server.directory.csv_import import parse_csv
-from server.directory.importer import import_directory
-from server.directory.model import Member, Profile, Room, RoomKind, profile_group
-from server.directory.rules import CommunicationRules, default_rules, may_communicate, may_join
-from server.store import SchoolView, Store
+from preau.server.directory.csv_import import parse_csv
+from preau.server.directory.importer import import_directory
+from preau.server.directory.model import Member, Profile, Room, RoomKind, profile_group
+from preau.server.directory.rules import (
+    CommunicationRules,
+    default_rules,
+    may_communicate,
+    may_join,
+)
+from preau.server.store import SchoolView, Store
 
 # -- the two schools ---------------------------------------------------------
 
@@ -439,7 +444,7 @@ def test_may_join_new_kinds_matrix(member: str, room: str) -> None:
 
 
 def test_who_may_hand_a_person_a_new_activation_code() -> None:
-    from server.directory.rules import may_issue_code
+    from preau.server.directory.rules import may_issue_code
 
     def member(pid: str, profile: Profile, classes: frozenset[str] = frozenset(),
                admin: bool = False, school: str = "s1") -> Member:

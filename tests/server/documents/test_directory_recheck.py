@@ -6,12 +6,12 @@ Two nodes in this process (tests/server/twonodes.py): one SQLite store, one bus.
 
 from __future__ import annotations
 
-from collab.ports import Access
-from collab.room import CLOSE_FORBIDDEN
-from server.directory.csv_import import parse_csv
-from server.directory.demo import DEMO_NAME, DEMO_TIMEZONE, DEMO_UAI, demo_csv
-from server.directory.importer import import_directory
-from server.documents.model import DocumentKind
+from preau.collab.ports import Access
+from preau.collab.room import CLOSE_FORBIDDEN
+from preau.server.directory.csv_import import parse_csv
+from preau.server.directory.demo import DEMO_NAME, DEMO_TIMEZONE, DEMO_UAI, demo_csv
+from preau.server.directory.importer import import_directory
+from preau.server.documents.model import DocumentKind
 from tests.collab.harness import SimClient
 from tests.server.twonodes import Nodes
 

@@ -13,7 +13,7 @@ import pytest
 import websockets
 from pycrdt import Doc, Text
 
-from collab import codec, updates
+from preau.collab import codec, updates
 from tests.collab.yclient import YClient
 from tests.server.documents.conftest import MAX_UPDATE, Session
 

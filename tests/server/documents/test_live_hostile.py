@@ -13,7 +13,7 @@ import pytest
 import websockets
 from pycrdt import Doc, Text
 
-from collab import codec
+from preau.collab import codec
 from tests.server.documents.conftest import Session
 
 pytestmark = pytest.mark.slow

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from collab.ports import Access
-from server.directory.model import Member, Profile, Room, RoomKind
-from server.documents.model import DocumentInfo, DocumentKind
-from server.documents.rights import Role, document_role, live_access
+from preau.collab.ports import Access
+from preau.server.directory.model import Member, Profile, Room, RoomKind
+from preau.server.documents.model import DocumentInfo, DocumentKind
+from preau.server.documents.rights import Role, document_role, live_access
 
 SCHOOL = "s1"
 CLASS_A, CLASS_B = "6A", "6B"

@@ -3,7 +3,7 @@ every node, so web clients re-read their rights at once."""
 
 from __future__ import annotations
 
-from server.documents.model import DocumentKind
+from preau.server.documents.model import DocumentKind
 from tests.server.moderation.test_service import Client, barrier
 from tests.server.twonodes import Nodes
 

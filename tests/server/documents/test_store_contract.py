@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 from pycrdt import Doc, Text
 
-from collab.compaction import compact
-from collab.memory import MemoryDocumentStore
-from collab.ports import DocumentStore
-from server.directory.model import RoomKind
-from server.documents.model import DocumentInfo, DocumentKind, DocumentVersion
-from server.store import AuditAction, Store
-from server.store.documents import EDIT_GRANULARITY_MS, SqlDocumentStore
-from server.store.factory import open_store
+from preau.collab.compaction import compact
+from preau.collab.memory import MemoryDocumentStore
+from preau.collab.ports import DocumentStore
+from preau.server.directory.model import RoomKind
+from preau.server.documents.model import DocumentInfo, DocumentKind, DocumentVersion
+from preau.server.store import AuditAction, Store
+from preau.server.store.documents import EDIT_GRANULARITY_MS, SqlDocumentStore
+from preau.server.store.factory import open_store
 from tests.server.store.contract import (
     by_external_id,
     class_id,
@@ -244,8 +244,9 @@ async def test_concurrent_appends_fail_only_for_the_unknown_document(store: Stor
 
 
 async def test_the_data_protection_export_reads_the_edit_history(store: Store) -> None:
-    """document_edits is the table the data-protection tools read (server/store/privacy.py)."""
-    from server.store.privacy import PrivacyStore
+    """document_edits is the table the data-protection tools read
+    (preau/server/store/privacy.py)."""
+    from preau.server.store.privacy import PrivacyStore
 
     documents, _ = await _sql_store(store)
     for i, update in enumerate(edits("abc")):

@@ -12,12 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pycrdt import Text
 
-from collab import codec
-from collab.compaction import merge_log
-from collab.content import read
-from collab.room import Limits
-from server.documents.model import DocumentKind
-from server.services import Services
+from preau.collab import codec
+from preau.collab.compaction import merge_log
+from preau.collab.content import read
+from preau.collab.room import Limits
+from preau.server.documents.model import DocumentKind
+from preau.server.services import Services
 from tests.collab.harness import SimClient, deliver
 from tests.server.twonodes import Nodes
 

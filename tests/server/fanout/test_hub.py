@@ -97,8 +97,8 @@ async def test_a_moved_pupil_loses_the_room_on_every_node(nodes: Nodes) -> None:
     lucas = nodes.member(nodes.b, "Lucas Richard")
     conn, recorder = nodes.connect(nodes.b, lucas)
     await nodes.b.hub.subscribe(conn, room, None, lambda fields: None)
-    from server.directory.csv_import import parse_csv
-    from server.directory.importer import import_directory
+    from preau.server.directory.csv_import import parse_csv
+    from preau.server.directory.importer import import_directory
 
     report = await import_directory(
         nodes.a.store, parse_csv("id;profile;last_name;first_name;classes\n"

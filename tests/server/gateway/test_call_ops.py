@@ -1,4 +1,4 @@
-"""The call.* ops' parameter models (server/gateway/call_ops.py): strict shapes,
+"""The call.* ops' parameter models (preau/server/gateway/call_ops.py): strict shapes,
 stable error codes, and no frame that makes the parser raise anything else."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.errors import ErrorCode, PreauError
-from server.gateway import protocol
-from server.gateway.call_ops import OPS, CallBreakouts, CallControls, CallSignal
+from preau.server.errors import ErrorCode, PreauError
+from preau.server.gateway import protocol
+from preau.server.gateway.call_ops import OPS, CallBreakouts, CallControls, CallSignal
 
 TABLE = {**protocol.OPS, **OPS}
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from server.errors import ErrorCode
-from server.gateway.protocol import (
+from preau.server.errors import ErrorCode
+from preau.server.gateway.protocol import (
     ChatRedact,
     ChatReport,
     FrameError,
@@ -22,7 +22,7 @@ from server.gateway.protocol import (
     RoomPolicySet,
     parse_request,
 )
-from server.moderation.rules import Premoderation, RoomMode
+from preau.server.moderation.rules import Premoderation, RoomMode
 
 MODERATION_OPS = {
     "chat.redact", "room.policy", "held.list", "held.approve", "held.reject", "member.mute",

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from server.errors import ErrorCode
-from server.gateway.protocol import (
+from preau.server.errors import ErrorCode
+from preau.server.gateway.protocol import (
     OPS,
     ChatSend,
     ChatTyping,
@@ -28,7 +28,7 @@ from server.gateway.protocol import (
     reply,
     schemas,
 )
-from server.live.events import event
+from preau.server.live.events import event
 from tests.server.gateway.test_moderation_protocol import MODERATION_OPS
 from tests.server.gateway.test_reading_protocol import READING_CORE_OPS
 
@@ -282,7 +282,7 @@ def test_envelopes() -> None:
         "ok": False,
         "error": {"code": "unknown_op", "message": error.message},
     }
-    # In French (the default) the message is French too (server/messages.py).
+    # In French (the default) the message is French too (preau/server/messages.py).
     assert orjson.loads(error_reply(error.request_id, error))["error"] == {
         "code": "unknown_op", "message": "opération inconnue"}
     assert orjson.loads(event("chat.message", room="r", seq=1)) == {
@@ -388,7 +388,7 @@ def test_conversation_open_is_strict(people: Any) -> None:
 
 
 # chat.redact and chat.report are core ops; chat.read, chat.ack and chat.acks
-# come with the reading module (server/gateway/reading_ops.py) as MessageRef.
+# come with the reading module (preau/server/gateway/reading_ops.py) as MessageRef.
 SEQ_OPS = {**OPS, "chat.read": MessageRef, "chat.ack": MessageRef, "chat.acks": MessageRef}
 
 

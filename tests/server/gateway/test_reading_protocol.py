@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from server.errors import ErrorCode
-from server.gateway.protocol import (
+from preau.server.errors import ErrorCode
+from preau.server.gateway.protocol import (
     OPS,
     ChatSend,
     FrameError,
@@ -25,7 +25,7 @@ from server.gateway.protocol import (
 # Core ops (protocol.OPS) added with quiet hours and reports.
 READING_CORE_OPS = {"scheduled.list", "scheduled.cancel", "scheduled.send_now",
                     "report.resolve", "report.mine"}
-# The reading op module's (server/gateway/reading_ops.py).
+# The reading op module's (preau/server/gateway/reading_ops.py).
 READING_MODULE_OPS = {
     "chat.read": MessageRef, "chat.receipts": RoomReceipts,
     "chat.ack": MessageRef, "chat.acks": MessageRef, "chat.my_acks": RoomReceipts,

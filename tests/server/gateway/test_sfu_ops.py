@@ -1,4 +1,4 @@
-"""The ``sfu.*`` ops' checks that come before the SFU (server/gateway/sfu_ops.py),
+"""The ``sfu.*`` ops' checks that come before the SFU (preau/server/gateway/sfu_ops.py),
 against a real server whose Janus does not answer. The SFU itself: tests/rtc/janus."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from preau_client import PreauError
 
-from server.settings import Settings, SettingsError
+from preau.server.settings import Settings, SettingsError
 from tests.server.calls.helpers import Person, class_room, people
 from tests.server.live import LiveServer
 from tests.server.twonodes import DEAD_JANUS

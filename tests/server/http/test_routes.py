@@ -1,10 +1,10 @@
-"""The REST route table assembled from the resource modules (server/http/routes.py)."""
+"""The REST route table assembled from the resource modules (preau/server/http/routes.py)."""
 
 from __future__ import annotations
 
 from collections import Counter
 
-from server.http.routes import ENDPOINTS, api_routes
+from preau.server.http.routes import ENDPOINTS, api_routes
 
 
 def _may_overlap(a: str, b: str) -> bool:

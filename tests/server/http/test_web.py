@@ -1,4 +1,4 @@
-"""server/http/web.py on tiny inline apps: the route, the missing build,
+"""preau/server/http/web.py on tiny inline apps: the route, the missing build,
 what may and may not be served. The real server is tested in tests/web."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from server.http.web import WebApp, WebRoute
+from preau.server.http.web import WebApp, WebRoute
 
 
 async def test_without_a_build_the_server_says_how_to_build(tmp_path: Path) -> None:

@@ -1,10 +1,10 @@
-"""The burst detector (server/moderation/bursts.py) on a fake clock."""
+"""The burst detector (preau/server/moderation/bursts.py) on a fake clock."""
 
 from __future__ import annotations
 
-from server.directory.model import Member, Profile
-from server.moderation.bursts import STAFF_FACTOR, BurstDetector
-from server.ratelimit.spread import MemorySpread
+from preau.server.directory.model import Member, Profile
+from preau.server.moderation.bursts import STAFF_FACTOR, BurstDetector
+from preau.server.ratelimit.spread import MemorySpread
 
 WINDOW_S = 600.0
 

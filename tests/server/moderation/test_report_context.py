@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from server.moderation.service import VIEW_REPORT_CONTEXT
+from preau.server.moderation.service import VIEW_REPORT_CONTEXT
 from tests.server.privacy.school import School, small_school
 
 

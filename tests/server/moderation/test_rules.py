@@ -10,9 +10,9 @@ import itertools
 
 import pytest
 
-from server.directory.model import Member, Profile, Room, RoomKind
-from server.errors import ErrorCode, PreauError
-from server.moderation.rules import (
+from preau.server.directory.model import Member, Profile, Room, RoomKind
+from preau.server.errors import ErrorCode, PreauError
+from preau.server.moderation.rules import (
     MAX_MUTE_S,
     MemberState,
     PolicyChange,

@@ -16,13 +16,13 @@ from typing import Any
 import orjson
 import pytest
 
-from server.directory.model import Member
-from server.errors import ErrorCode, PreauError
-from server.live.channels import Audience, pack, unpack
-from server.live.connection import Connection
-from server.moderation.rules import PolicyChange, Premoderation, RoomMode
-from server.services import Services
-from server.store import AuditAction, AuditQuery
+from preau.server.directory.model import Member
+from preau.server.errors import ErrorCode, PreauError
+from preau.server.live.channels import Audience, pack, unpack
+from preau.server.live.connection import Connection
+from preau.server.moderation.rules import PolicyChange, Premoderation, RoomMode
+from preau.server.services import Services
+from preau.server.store import AuditAction, AuditQuery
 from tests.server.twonodes import Nodes, two_nodes
 
 

@@ -1,14 +1,14 @@
 """Names others see — a study group's name, a document's title or version —
-pass the gates of a message (server/moderation/shown_text.py, issue 21)."""
+pass the gates of a message (preau/server/moderation/shown_text.py, issue 21)."""
 
 from __future__ import annotations
 
 import pytest
 
-from server.directory.model import Profile
-from server.documents.model import DocumentKind
-from server.errors import ErrorCode, PreauError
-from server.moderation.wordfilter import WordLists
+from preau.server.directory.model import Profile
+from preau.server.documents.model import DocumentKind
+from preau.server.errors import ErrorCode, PreauError
+from preau.server.moderation.wordfilter import WordLists
 from tests.server.twonodes import Nodes
 
 

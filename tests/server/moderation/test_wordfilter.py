@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from server.errors import PreauError
-from server.moderation.wordfilter import (
+from preau.server.errors import PreauError
+from preau.server.moderation.wordfilter import (
     DEFAULT_LISTS,
     FilterAction,
     FilterMatch,

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from server.errors import PreauError
+from preau.server.errors import PreauError
 from tests.server.twonodes import Nodes, Recorder, two_nodes
 
 PARIS = ZoneInfo("Europe/Paris")

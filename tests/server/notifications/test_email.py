@@ -20,12 +20,12 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from server.directory.csv_import import parse_csv
-from server.directory.demo import DEMO_NAME, DEMO_TIMEZONE, DEMO_UAI, demo_csv
-from server.directory.importer import import_directory
-from server.notifications.email import EmailSender
-from server.services import Services
-from server.settings import Settings
+from preau.server.directory.csv_import import parse_csv
+from preau.server.directory.demo import DEMO_NAME, DEMO_TIMEZONE, DEMO_UAI, demo_csv
+from preau.server.directory.importer import import_directory
+from preau.server.notifications.email import EmailSender
+from preau.server.services import Services
+from preau.server.settings import Settings
 from tests.server.live import free_port
 from tests.server.twonodes import Nodes, two_nodes
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
-from server.store.factory import open_store
+from preau.server.store.factory import open_store
 from tests.server.live import LiveServer, free_port
 
 pytestmark = pytest.mark.slow

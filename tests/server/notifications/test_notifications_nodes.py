@@ -16,15 +16,15 @@ from typing import Any
 
 import pytest
 
-from server.directory.csv_import import parse_csv
-from server.directory.demo import DEMO_NAME, DEMO_TIMEZONE, DEMO_UAI, demo_csv
-from server.directory.importer import import_directory
-from server.directory.model import Member
-from server.directory.rules import may_join
-from server.errors import PreauError
-from server.moderation.rules import PolicyChange, Premoderation
-from server.services import Services
-from server.store.notifications import Notification
+from preau.server.directory.csv_import import parse_csv
+from preau.server.directory.demo import DEMO_NAME, DEMO_TIMEZONE, DEMO_UAI, demo_csv
+from preau.server.directory.importer import import_directory
+from preau.server.directory.model import Member
+from preau.server.directory.rules import may_join
+from preau.server.errors import PreauError
+from preau.server.moderation.rules import PolicyChange, Premoderation
+from preau.server.services import Services
+from preau.server.store.notifications import Notification
 from tests.server.twonodes import Nodes, Recorder
 
 PEOPLE = ["Léa Martin", "Hugo Bernard", "Inès Petit", "Camille Martin", "Julien Bernard",
@@ -267,7 +267,7 @@ async def test_a_pupil_moved_to_another_class_no_longer_sees_its_notifications(
 
 
 async def test_documents_shared_and_locked_follow_the_documents_rights(nodes: Nodes) -> None:
-    from server.documents.model import DocumentKind
+    from preau.server.documents.model import DocumentKind
 
     a, b = nodes.a, nodes.b
     people = {name: nodes.member(a, name) for name in PEOPLE}

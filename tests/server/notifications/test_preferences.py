@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from server.directory.model import Profile
-from server.errors import PreauError
-from server.notifications.preferences import (
+from preau.server.directory.model import Profile
+from preau.server.errors import PreauError
+from preau.server.notifications.preferences import (
     CHANNELS,
     KINDS,
     allowed_channels,
@@ -125,7 +125,7 @@ def test_digest_times_in_the_school_time_zone() -> None:
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from server.notifications.preferences import next_digest_ms
+    from preau.server.notifications.preferences import next_digest_ms
 
     paris = ZoneInfo("Europe/Paris")
 

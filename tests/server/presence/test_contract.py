@@ -1,4 +1,4 @@
-"""The Presence contract (server/presence/__init__.py), run on every implementation.
+"""The Presence contract (preau/server/presence/__init__.py), run on every implementation.
 
 Time is a fake clock the tests move, for Redis too (the entries' expiries
 are computed by the calling node). Where the implementations differ by
@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from server.presence import Presence
-from server.presence.factory import open_presence
-from server.presence.memory import MemoryPresence
-from server.presence.redis import RedisPresence
+from preau.server.presence import Presence
+from preau.server.presence.factory import open_presence
+from preau.server.presence.memory import MemoryPresence
+from preau.server.presence.redis import RedisPresence
 
 TTL = 30.0
 IMPLEMENTATIONS = ["memory", pytest.param("redis", marks=pytest.mark.redis)]
@@ -300,8 +300,8 @@ async def test_redis_expire_visits_many_rooms_in_chunks(
     clock: FakeClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("server.presence.redis.EXPIRE_ROOMS", 3)
-    monkeypatch.setattr("server.presence.redis.REFRESH_CHUNK", 4)
+    monkeypatch.setattr("preau.server.presence.redis.EXPIRE_ROOMS", 3)
+    monkeypatch.setattr("preau.server.presence.redis.REFRESH_CHUNK", 4)
     a, b = redis_nodes
     rooms = [f"r{i}" for i in range(10)]
     for room in rooms:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.presence.memory import MemoryPresence
+from preau.server.presence.memory import MemoryPresence
 
 TTL = 30.0
 

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from server.app import build_services, close_services
-from server.directory.csv_import import parse_csv
-from server.directory.importer import import_directory
-from server.directory.model import Member
-from server.services import Services
-from server.settings import Settings
-from server.store import SessionRecord
+from preau.server.app import build_services, close_services
+from preau.server.directory.csv_import import parse_csv
+from preau.server.directory.importer import import_directory
+from preau.server.directory.model import Member
+from preau.server.services import Services
+from preau.server.settings import Settings
+from preau.server.store import SessionRecord
 
 # 2026-03-10 11:00 UTC: noon in Paris, inside the default quiet-hours window.
 NOON = 1_773_140_400_000
@@ -76,7 +76,7 @@ class School:
 
     async def dump(self) -> str:
         """Every row of every table, as one string (to look for an identity)."""
-        from server.store.privacy import PrivacyStore
+        from preau.server.store.privacy import PrivacyStore
 
         pstore = PrivacyStore(self.services.store.engine)
         out = []
@@ -130,7 +130,7 @@ class Scene:
 
 
 async def populate(school: School) -> Scene:
-    from server.store import AuditAction
+    from preau.server.store import AuditAction
 
     services = school.services
     room = await school.class_room()

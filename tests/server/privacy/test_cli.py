@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from server.directory.demo import demo_csv
+from preau.server.directory.demo import demo_csv
 
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.slow
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 def preau(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PREAU_DATA_DIR": str(tmp_path / "data"), "PREAU_SEED_DEMO": "false"}
     return subprocess.run(
-        [sys.executable, "-m", "server.cli", *args], cwd=ROOT, env=env, capture_output=True,
+        [sys.executable, "-m", "preau.server.cli", *args], cwd=ROOT, env=env, capture_output=True,
         text=True, timeout=60, check=False,
     )
 

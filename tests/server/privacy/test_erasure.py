@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from server.auth.service import Session
-from server.errors import ErrorCode, PreauError
-from server.live.connection import Connection
-from server.ratelimit.buckets import TokenBucket
-from server.store.privacy import ErasureJob
+from preau.server.auth.service import Session
+from preau.server.errors import ErrorCode, PreauError
+from preau.server.live.connection import Connection
+from preau.server.ratelimit.buckets import TokenBucket
+from preau.server.store.privacy import ErasureJob
 from tests.server.privacy.school import (
     Scene,
     School,

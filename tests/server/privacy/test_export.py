@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from server.errors import ErrorCode, PreauError
-from server.privacy.service import VIEW_EXPORT
-from server.store import privacy as privacy_store
+from preau.server.errors import ErrorCode, PreauError
+from preau.server.privacy.service import VIEW_EXPORT
+from preau.server.store import privacy as privacy_store
 from tests.server.privacy.school import export_json, populate, small_school
 
 
@@ -106,7 +106,7 @@ async def test_who_may_export_and_the_journal(store_url: str, tmp_path: Path) ->
 
 
 async def test_exports_are_rate_limited_per_requester(store_url: str, tmp_path: Path) -> None:
-    from server.privacy.service import EXPORTS_BURST
+    from preau.server.privacy.service import EXPORTS_BURST
 
     async with small_school(store_url, tmp_path) as school:
         for _ in range(EXPORTS_BURST):

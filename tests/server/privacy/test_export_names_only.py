@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from server.moderation.rules import PolicyChange, Premoderation
-from server.store import AuditAction, AuditQuery
+from preau.server.moderation.rules import PolicyChange, Premoderation
+from preau.server.store import AuditAction, AuditQuery
 from tests.server.privacy.school import School, export_json, populate, small_school
 
 

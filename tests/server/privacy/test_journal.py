@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from server.errors import ErrorCode, PreauError
-from server.privacy.service import VIEW_AUDIT, VIEW_HELD
+from preau.server.errors import ErrorCode, PreauError
+from preau.server.privacy.service import VIEW_AUDIT, VIEW_HELD
 from tests.server.privacy.school import small_school
 
 

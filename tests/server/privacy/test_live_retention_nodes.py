@@ -10,9 +10,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from server.directory.csv_import import parse_csv
-from server.directory.importer import import_directory
-from server.store.factory import open_store
+from preau.server.directory.csv_import import parse_csv
+from preau.server.directory.importer import import_directory
+from preau.server.store.factory import open_store
 from tests.multinode.cluster import wait_until
 from tests.server.live import LiveServer
 from tests.server.privacy.school import CSV, DAY_MS

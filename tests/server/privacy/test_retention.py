@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from server.app import build_services, close_services
-from server.privacy.retention import JOB_NAME
-from server.services import Services
+from preau.server.app import build_services, close_services
+from preau.server.privacy.retention import JOB_NAME
+from preau.server.services import Services
 from tests.server.privacy.school import (
     DAY_MS,
     School,
@@ -139,8 +139,8 @@ async def test_a_failed_pass_gives_the_lease_back(store_url: str, tmp_path: Path
 async def test_last_years_rooms_go_when_their_period_ends(
     store_url: str, tmp_path: Path
 ) -> None:
-    from server.directory.csv_import import parse_csv
-    from server.directory.importer import Rollover, import_directory
+    from preau.server.directory.csv_import import parse_csv
+    from preau.server.directory.importer import Rollover, import_directory
     from tests.server.privacy.school import CSV
 
     async with small_school(store_url, tmp_path) as school:

@@ -1,7 +1,7 @@
 """Every column that can hold a person's id is one erasure knows about.
 
 A migration that adds such a column (``*person_id``, ``*_by``, ``sender_id``…)
-fails this test until server/store/privacy.py erases or anonymises it and the
+fails this test until preau/server/store/privacy.py erases or anonymises it and the
 column is added below.
 """
 
@@ -11,13 +11,13 @@ import re
 import sqlite3
 from pathlib import Path
 
-from server.store.factory import open_store
+from preau.server.store.factory import open_store
 
 PERSON_COLUMN = re.compile(
     r"(^|_)(person|sender|actor|reporter|parent|child|author|user|member|opener)(_id)?$|_by$"
 )
 
-# (table, column) → what the erasure does with it (server/store/privacy.py).
+# (table, column) → what the erasure does with it (preau/server/store/privacy.py).
 HANDLED = {
     ("people", "id"): "row deleted (identity step)",
     ("class_members", "person_id"): "deleted",

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from server.presence.redis import RedisPresence
-from server.privacy.traces import RedisTraces, open_traces
-from server.ratelimit.redis import RedisRateLimiter
+from preau.server.presence.redis import RedisPresence
+from preau.server.privacy.traces import RedisTraces, open_traces
+from preau.server.ratelimit.redis import RedisRateLimiter
 
 
 async def test_forget_removes_only_the_persons_keys(redis_clean_url: str) -> None:

@@ -1,4 +1,4 @@
-"""The LoginAttempts contract (server/ratelimit/attempts.py) on memory and Redis.
+"""The LoginAttempts contract (preau/server/ratelimit/attempts.py) on memory and Redis.
 
 Time is the caller's ``now_ms`` on both, so nothing here waits. "Two nodes" are
 two instances on one medium: on Redis they share every count.
@@ -11,14 +11,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from server.ratelimit.attempts import (
+from preau.server.ratelimit.attempts import (
     AttemptPolicy,
     LoginAttempts,
     MemoryLoginAttempts,
     Refusal,
     open_login_attempts,
 )
-from server.ratelimit.attempts_redis import RedisLoginAttempts
+from preau.server.ratelimit.attempts_redis import RedisLoginAttempts
 from tests.services import RedisServer
 
 POLICY = AttemptPolicy(free=3, first_ms=1000, max_ms=8000, window_ms=3_600_000)

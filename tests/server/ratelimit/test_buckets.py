@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.ratelimit.buckets import KeyedBuckets, TokenBucket
+from preau.server.ratelimit.buckets import KeyedBuckets, TokenBucket
 
 
 class FakeClock:

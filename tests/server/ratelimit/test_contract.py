@@ -1,4 +1,4 @@
-"""The RateLimiter contract (server/ratelimit/__init__.py), on every implementation.
+"""The RateLimiter contract (preau/server/ratelimit/__init__.py), on every implementation.
 
 Memory runs on a fake clock; Redis counts time with its own clock, so there
 ``advance`` really waits: the rates are high (tens of tokens per second) to
@@ -14,10 +14,10 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from server.ratelimit import RateLimiter
-from server.ratelimit.factory import open_rate_limiter
-from server.ratelimit.memory import MemoryRateLimiter
-from server.ratelimit.redis import RedisRateLimiter
+from preau.server.ratelimit import RateLimiter
+from preau.server.ratelimit.factory import open_rate_limiter
+from preau.server.ratelimit.memory import MemoryRateLimiter
+from preau.server.ratelimit.redis import RedisRateLimiter
 from tests.services import RedisServer
 
 IMPLEMENTATIONS = ["memory", pytest.param("redis", marks=pytest.mark.redis)]

@@ -1,4 +1,4 @@
-"""The SpreadCounter contract (server/ratelimit/spread.py) on memory and on a
+"""The SpreadCounter contract (preau/server/ratelimit/spread.py) on memory and on a
 real Redis: a sliding window of distinct rooms per person, shared by nodes."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from server.ratelimit.spread import MemorySpread, RedisSpread, SpreadCounter
+from preau.server.ratelimit.spread import MemorySpread, RedisSpread, SpreadCounter
 
 WINDOW = 60_000  # ms
 T0 = 1_800_000_000_000

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from server.chat.posting import post_message
-from server.directory.model import Profile, profile_group
-from server.moderation.rules import PolicyChange, RoomPolicy
-from server.store import (
+from preau.server.chat.posting import post_message
+from preau.server.directory.model import Profile, profile_group
+from preau.server.moderation.rules import PolicyChange, RoomPolicy
+from preau.server.store import (
     AuditQuery,
     Author,
     ImportBatch,
@@ -29,7 +29,7 @@ from server.store import (
     SchoolView,
     Store,
 )
-from server.store.factory import open_store
+from preau.server.store.factory import open_store
 
 NOW = 1_700_000_000_000
 UAI = "0751234A"

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from server.store import SessionRecord, Store
+from preau.server.store import SessionRecord, Store
 from tests.server.store.contract import NOW, import_and_load, make_batch, staff
 
 # -- accounts ----------------------------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from server.store.backup import BackupError, backup, restore
+from preau.server.store.backup import BackupError, backup, restore
 from tests.server.privacy.school import export_json, populate, restarted, small_school
 
 
@@ -76,7 +76,7 @@ async def test_a_bad_file_is_refused_and_changes_nothing(tmp_path: Path) -> None
 @pytest.mark.slow
 def test_the_commands(tmp_path: Path) -> None:
     """``preau backup`` and ``preau restore`` as an operator runs them (SQLite)."""
-    from server.directory.demo import demo_csv
+    from preau.server.directory.demo import demo_csv
     from tests.server.privacy.test_cli import preau
 
     school = tmp_path / "school.csv"

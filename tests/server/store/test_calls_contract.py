@@ -1,4 +1,4 @@
-"""The call state store (server/store/calls.py), on SQLite and on PostgreSQL:
+"""The call state store (preau/server/store/calls.py), on SQLite and on PostgreSQL:
 rows round-trip, transitions commit or roll back whole, the school's seats are
 counted across calls, two nodes' concurrent joins never lose a seat."""
 
@@ -8,10 +8,10 @@ import asyncio
 
 import pytest
 
-from rtc import room as rtc
-from rtc.room import CallRefused, CallState, Joiner, Role
-from server.store import Store
-from server.store.calls import CallStore, Transition
+from preau.rtc import room as rtc
+from preau.rtc.room import CallRefused, CallState, Joiner, Role
+from preau.server.store import Store
+from preau.server.store.calls import CallStore, Transition
 from tests.server.store.contract import NOW, Room, other_node, room
 
 __all__ = ["other_node", "room"]  # fixtures

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from server.store import AuditAction, AuditQuery, Store
+from preau.server.store import AuditAction, AuditQuery, Store
 from tests.server.store.contract import NOW, import_and_load, make_batch, pupil, staff
 
 

@@ -3,8 +3,8 @@ on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-from server.directory.model import Profile, RoomKind, profile_group
-from server.store import Link, Store
+from preau.server.directory.model import Profile, RoomKind, profile_group
+from preau.server.store import Link, Store
 from tests.server.store.contract import (
     NOW,
     UAI,

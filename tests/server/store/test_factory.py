@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from server.store.factory import open_store
-from server.store.sql import SqlStore, login_base
-from server.store.sqlite import path_from_url, to_sqlite
+from preau.server.store.factory import open_store
+from preau.server.store.sql import SqlStore, login_base
+from preau.server.store.sqlite import path_from_url, to_sqlite
 
 
 @pytest.mark.parametrize(

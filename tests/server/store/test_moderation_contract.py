@@ -11,10 +11,16 @@ import asyncio
 
 import pytest
 
-from server.chat.posting import post_message
-from server.errors import ErrorCode
-from server.moderation.rules import MemberState, PolicyChange, Premoderation, RoomMode, RoomPolicy
-from server.store import AuditAction, AuditQuery, HeldStatus, MessageKind, Store
+from preau.server.chat.posting import post_message
+from preau.server.errors import ErrorCode
+from preau.server.moderation.rules import (
+    MemberState,
+    PolicyChange,
+    Premoderation,
+    RoomMode,
+    RoomPolicy,
+)
+from preau.server.store import AuditAction, AuditQuery, HeldStatus, MessageKind, Store
 from tests.server.store.contract import NOW, Room, audit, other_node, room
 
 __all__ = ["other_node", "room"]  # fixtures

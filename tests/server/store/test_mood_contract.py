@@ -1,11 +1,11 @@
 """Store contract for the mood of the day (SQLite and PostgreSQL): classes'
 levels, audited; a day's picks, changeable or only completed; the yearly
-purge, the export and the erasure (server/store/privacy.py)."""
+purge, the export and the erasure (preau/server/store/privacy.py)."""
 
 from __future__ import annotations
 
-from server.store import AuditQuery, Store
-from server.store.privacy import PrivacyStore
+from preau.server.store import AuditQuery, Store
+from preau.server.store.privacy import PrivacyStore
 from tests.server.store.contract import (
     NOW,
     by_external_id,

@@ -4,9 +4,9 @@ withdrawal by source (a message, or the room itself)."""
 
 from __future__ import annotations
 
-from server.store import AuditQuery, Store
-from server.store.notifications import NewNotification
-from server.store.privacy import PrivacyStore
+from preau.server.store import AuditQuery, Store
+from preau.server.store.notifications import NewNotification
+from preau.server.store.privacy import PrivacyStore
 from tests.server.store.contract import NOW, Room, other_node, room
 
 __all__ = ["other_node", "room"]  # fixtures

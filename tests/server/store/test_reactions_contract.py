@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import asyncio
 
-from server.store import Store
-from server.store.privacy import PrivacyStore
-from server.store.reactions import Reactions
+from preau.server.store import Store
+from preau.server.store.privacy import PrivacyStore
+from preau.server.store.reactions import Reactions
 from tests.server.store.contract import NOW, Room, other_node, room
 
 __all__ = ["other_node", "room"]  # fixtures

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from server.chat.posting import post_message
-from server.directory.model import Profile
-from server.errors import ErrorCode
-from server.moderation.rules import Premoderation
-from server.moderation.wordfilter import DEFAULT_LISTS, FilterAction, WordLists
-from server.store import AuditAction, AuditQuery, HeldStatus, ReportStatus, Store
+from preau.server.chat.posting import post_message
+from preau.server.directory.model import Profile
+from preau.server.errors import ErrorCode
+from preau.server.moderation.rules import Premoderation
+from preau.server.moderation.wordfilter import DEFAULT_LISTS, FilterAction, WordLists
+from preau.server.store import AuditAction, AuditQuery, HeldStatus, ReportStatus, Store
 from tests.server.store.contract import (
     NOW,
     Room,

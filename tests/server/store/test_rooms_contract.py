@@ -8,9 +8,9 @@ import asyncio
 
 import pytest
 
-from server.directory.model import RoomKind
-from server.store import Message, Store
-from server.store.factory import open_store
+from preau.server.directory.model import RoomKind
+from preau.server.store import Message, Store
+from preau.server.store.factory import open_store
 from tests.server.store.contract import (
     NOW,
     by_external_id,

@@ -7,11 +7,11 @@ import asyncio
 from datetime import UTC, datetime
 from itertools import count
 
-from server.chat.posting import post_message
-from server.directory.model import Profile, RoomKind
-from server.errors import ErrorCode
-from server.moderation.rules import PolicyChange
-from server.store import AuditAction, AuditQuery, Author, PostOptions, PostResult, Store
+from preau.server.chat.posting import post_message
+from preau.server.directory.model import Profile, RoomKind
+from preau.server.errors import ErrorCode
+from preau.server.moderation.rules import PolicyChange
+from preau.server.store import AuditAction, AuditQuery, Author, PostOptions, PostResult, Store
 from tests.server.store.contract import (
     by_external_id,
     class_id,

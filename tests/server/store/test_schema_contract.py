@@ -6,10 +6,10 @@ import asyncio
 import re
 from pathlib import Path
 
-from server.store import Store
-from server.store.factory import open_store
+from preau.server.store import Store
+from preau.server.store.factory import open_store
 
-MIGRATIONS = Path(__file__).parents[3] / "server" / "store" / "migrations"
+MIGRATIONS = Path(__file__).parents[3] / "preau" / "server" / "store" / "migrations"
 
 
 async def applied_versions(store: Store) -> list[tuple[int, int]]:

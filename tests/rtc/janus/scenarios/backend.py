@@ -17,8 +17,8 @@ from typing import Any
 
 from preau_client.sfu import SfuPeer, confine_ice
 
-from rtc.janus.backend import JanusSfu
-from rtc.sfu import ALL_KINDS, MediaKind, SfuError
+from preau.rtc.janus.backend import JanusSfu
+from preau.rtc.sfu import ALL_KINDS, MediaKind, SfuError
 
 AUDIO = frozenset({MediaKind.AUDIO})
 

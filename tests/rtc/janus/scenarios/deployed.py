@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
-from rtc.janus.protocol import JanusError
-from rtc.janus.session import JanusSession
+from preau.rtc.janus.protocol import JanusError
+from preau.rtc.janus.session import JanusSession
 
 
 async def main(args: dict[str, Any]) -> dict[str, Any]:

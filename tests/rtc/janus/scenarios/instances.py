@@ -10,13 +10,13 @@ from typing import Any
 
 import httpx
 
-from rtc.janus.assign import assign
-from rtc.janus.backend import JanusSfu
+from preau.rtc.janus.assign import assign
+from preau.rtc.janus.backend import JanusSfu
 
 
 async def exists(url: str, secret: str, room: str) -> bool:
     """Ask one instance directly (its own session): does it hold ``room``?"""
-    from rtc.janus.session import JanusSession
+    from preau.rtc.janus.session import JanusSession
 
     async with httpx.AsyncClient() as http:
         session = JanusSession(http, url, secret)

@@ -14,8 +14,8 @@ from typing import Any
 
 from preau_client.sfu import SfuPeer, confine_ice
 
-from rtc.janus.backend import JanusSfu
-from rtc.sfu import ALL_KINDS, SfuError
+from preau.rtc.janus.backend import JanusSfu
+from preau.rtc.sfu import ALL_KINDS, SfuError
 from tests.rtc.janus.harness import Namespace, janus_in
 
 PORT, RTP = 8090, "22000-22999"

@@ -1,0 +1,336 @@
+"""Login, activation, sessions and their revocation.
+
+A session is a random token given to the client (cookie for browsers, bearer
+for programs); the store keeps its SHA-256 only. A session ends at its absolute
+expiry, after ``session_idle_s`` without use, or when revoked (logout, password
+change). Revocation is announced through ``on_revoke`` so that the gateway of
+every node closes the sockets opened with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from preau.server import metrics
+from preau.server.auth import passwords, tokens
+from preau.server.auth.throttle import LoginThrottle
+from preau.server.clock import Clock
+from preau.server.directory.model import Member
+from preau.server.directory.rules import may_issue_code
+from preau.server.directory.service import Directory
+from preau.server.errors import ErrorCode, PreauError, not_found
+from preau.server.settings import Settings
+from preau.server.store import Credentials, SessionRecord, Store
+
+log = logging.getLogger(__name__)
+
+RevokeListener = Callable[[list[str]], Awaitable[None]]
+
+WRONG_LOGIN = "wrong login or password"
+WRONG_CODE = "wrong login or code"
+
+# Refresh last_seen at most this often: a busy client must not write per request.
+TOUCH_EVERY_MS = 60_000
+DEVICE_CHARS = 120  # the device's description, as stored
+DEVICE_ID_CHARS = 16  # of the token's SHA-256 hex digest: 64 bits, no collisions per person
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    token_hash: str
+    person_id: str
+    kind: str
+    expires_ms: int
+    remember: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSession:
+    """One of a person's open sessions, as they see it in their settings."""
+
+    id: str  # a prefix of the token's hash: names it, opens nothing
+    device: str
+    created_ms: int
+    last_seen_ms: int
+    expires_ms: int
+    remembered: bool
+    current: bool
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedSession:
+    token: str
+    session: Session
+
+
+class AuthService:
+    def __init__(
+        self,
+        store: Store,
+        directory: Directory,
+        settings: Settings,
+        clock: Clock,
+        throttle: LoginThrottle | None = None,
+    ) -> None:
+        self._store = store
+        self._directory = directory
+        self._settings = settings
+        self._clock = clock
+        self.throttle = throttle or LoginThrottle.from_settings(settings, directory, clock)
+        self._revoke_listeners: list[RevokeListener] = []
+
+    def on_revoke(self, listener: RevokeListener) -> None:
+        self._revoke_listeners.append(listener)
+
+    async def _announce_revoked(self, token_hashes: list[str]) -> None:
+        if not token_hashes:
+            return
+        for listener in self._revoke_listeners:
+            await listener(token_hashes)
+
+    # -- login and activation -------------------------------------------------
+    # Every path that checks a secret typed by someone (login, activation code,
+    # the current password when changing it) goes through the throttle
+    # (preau/server/auth/throttle.py): counted before the check, given back on success.
+    # Unknown login, wrong password and closed account take the same path (one
+    # store read, one throttle step, one argon2id verification, against a dummy
+    # hash when there is no real one) and get the same answer.
+
+    async def _fail(
+        self, person_id: str | None, code: ErrorCode, message: str
+    ) -> PreauError:
+        await self.throttle.failed(person_id)
+        metrics.LOGIN_FAILURE.inc()
+        log.info("login refused: %s", code.value)
+        return PreauError(code, message)
+
+    async def login(self, login: str, password: str, client_ip: str, kind: str,
+                    remember: bool = False, device: str = "") -> IssuedSession:
+        login = tokens.normalise_login(login)  # one form for the throttle and the look-up
+        key = await self.throttle.begin(login, client_ip)
+        creds = await self._store.credentials_by_login(login)
+        ok = await passwords.verify_password(
+            creds.password_hash if creds and creds.active else None, password
+        )
+        if creds is None or not creds.active or not ok:
+            known = creds.person_id if creds is not None else None
+            if creds is not None and creds.active and creds.password_hash is None:
+                raise await self._fail(
+                    known,
+                    ErrorCode.ACTIVATION_REQUIRED,
+                    "this account is not activated yet: use your activation code",
+                )
+            raise await self._fail(known, ErrorCode.INVALID_CREDENTIALS, WRONG_LOGIN)
+        assert creds.password_hash is not None
+        await self.throttle.succeeded(key, client_ip)
+        metrics.LOGIN_SUCCESS.inc()
+        if passwords.needs_rehash(creds.password_hash):
+            new_hash = await passwords.hash_password(password)
+            await self._store.set_password(creds.person_id, new_hash, self._clock.now_ms())
+        return await self._open_session(creds.person_id, kind, remember, device)
+
+    async def activate(
+        self, login: str, code: str, new_password: str, client_ip: str, kind: str,
+        device: str = "",
+    ) -> IssuedSession:
+        """First login: the one-time code plus the password the person chooses."""
+        # The policy first: it involves no secret, so a weak choice costs no attempt.
+        problem = passwords.password_problem(new_password)
+        if problem is not None:
+            raise PreauError(ErrorCode.WEAK_PASSWORD, f"password refused: {problem}")
+        login = tokens.normalise_login(login)  # one form for the throttle and the look-up
+        key = await self.throttle.begin(login, client_ip)
+        creds = await self._store.credentials_by_login(login)
+        code_hash = tokens.digest(tokens.normalise_code(code))
+        now = self._clock.now_ms()
+        await self._check_code(creds, code_hash, now)
+        assert creds is not None
+        problem = await self._personal_problem(creds.person_id, creds.login, new_password)
+        if problem is not None:  # the code was right: no failure is counted
+            await self.throttle.succeeded(key, client_ip)
+            raise PreauError(ErrorCode.WEAK_PASSWORD, f"password refused: {problem}")
+        password_hash = await passwords.hash_password(new_password)
+        if not await self._store.activate(creds.person_id, password_hash, now):
+            raise await self._fail(
+                creds.person_id, ErrorCode.ACTIVATION_USED, "this activation code was used"
+            )
+        await self.throttle.succeeded(key, client_ip)
+        log.info("account activated")
+        return await self._open_session(creds.person_id, kind, device=device)
+
+    async def _personal_problem(self, person_id: str, login: str, password: str) -> str | None:
+        """The policy's personal part: the login and the names are not in it."""
+        person = await self._directory.person(person_id)
+        names = (person.first_name, person.last_name) if person is not None else ()
+        return passwords.password_problem(password, login=login, names=names)
+
+    async def _check_code(self, creds: Credentials | None, code_hash: str, now: int) -> None:
+        known = creds.person_id if creds is not None else None
+        if creds is None or not creds.active:
+            raise await self._fail(known, ErrorCode.INVALID_CREDENTIALS, WRONG_CODE)
+        if creds.activation_hash is None or creds.activation_hash != code_hash:
+            # Only someone holding the code learns that it was already used.
+            if creds.activation_used_hash == code_hash:
+                raise await self._fail(
+                    known, ErrorCode.ACTIVATION_USED, "this activation code was used"
+                )
+            raise await self._fail(known, ErrorCode.INVALID_CREDENTIALS, WRONG_CODE)
+        if creds.activation_expires_ms is not None and creds.activation_expires_ms <= now:
+            raise await self._fail(
+                known,
+                ErrorCode.ACTIVATION_EXPIRED,
+                "this activation code has expired: ask the school for a new one",
+            )
+
+    async def _open_session(self, person_id: str, kind: str, remember: bool = False,
+                            device: str = "") -> IssuedSession:
+        token = tokens.new_session_token()
+        now = self._clock.now_ms()
+        if remember:  # only the profiles the deployment allows (never pupils by default)
+            person = await self._directory.person(person_id)
+            remember = (person is not None
+                        and person.profile.value in self._settings.remember_profiles)
+        lifetime = self._settings.remember_max_s if remember else self._settings.session_max_s
+        record = SessionRecord(
+            token_hash=tokens.digest(token),
+            person_id=person_id,
+            kind=kind,
+            created_ms=now,
+            last_seen_ms=now,
+            expires_ms=now + lifetime * 1000,
+            remember=remember,
+            device=device[:DEVICE_CHARS],
+        )
+        await self._store.create_session(record)
+        return IssuedSession(token, _session_of(record))
+
+    # -- using and ending sessions -------------------------------------------
+    async def resolve(self, token: str) -> Session | None:
+        """The live session for a token, or None (unknown, revoked, idle or expired)."""
+        if not token or len(token) > 128:
+            return None
+        record = await self._store.get_session(tokens.digest(token))
+        now = self._clock.now_ms()
+        if record is None or record.revoked or record.expires_ms <= now:
+            return None
+        if record.last_seen_ms + self._idle_ms(record) <= now:
+            return None
+        if now - record.last_seen_ms >= TOUCH_EVERY_MS:
+            await self._store.touch_sessions([record.token_hash], now)
+        return _session_of(record)
+
+    async def alive(self, token_hash: str) -> bool:
+        """Is this session still valid (not revoked, idle or expired)?"""
+        record = await self._store.get_session(token_hash)
+        now = self._clock.now_ms()
+        return (
+            record is not None
+            and not record.revoked
+            and record.expires_ms > now
+            and record.last_seen_ms + self._idle_ms(record) > now
+        )
+
+    def _idle_ms(self, record: SessionRecord) -> int:
+        idle = self._settings.remember_idle_s if record.remember else self._settings.session_idle_s
+        return idle * 1000
+
+    async def devices(self, session: Session) -> list[DeviceSession]:
+        """The person's open sessions (this one marked ``current``)."""
+        now = self._clock.now_ms()
+        return [
+            DeviceSession(
+                id=r.token_hash[:DEVICE_ID_CHARS], device=r.device, created_ms=r.created_ms,
+                last_seen_ms=r.last_seen_ms, expires_ms=r.expires_ms, remembered=r.remember,
+                current=r.token_hash == session.token_hash)
+            for r in await self._store.person_sessions(session.person_id, now)
+            if r.last_seen_ms + self._idle_ms(r) > now
+        ]
+
+    async def end_device(self, session: Session, device_id: str) -> None:
+        """End one of the person's own sessions (its sockets close); any other
+        id is ``not_found``, like one that never existed."""
+        now = self._clock.now_ms()
+        for record in await self._store.person_sessions(session.person_id, now):
+            if record.token_hash[:DEVICE_ID_CHARS] == device_id:
+                await self._store.revoke_session(record.token_hash)
+                await self._announce_revoked([record.token_hash])
+                return
+        raise PreauError(ErrorCode.NOT_FOUND, "no such session")
+
+    async def keep_alive(self, token_hashes: list[str]) -> None:
+        """Mark sessions used by open sockets, so an active chat never idles out."""
+        if token_hashes:
+            await self._store.touch_sessions(token_hashes, self._clock.now_ms())
+
+    async def logout(self, session: Session) -> None:
+        await self._store.revoke_session(session.token_hash)
+        await self._announce_revoked([session.token_hash])
+
+    async def change_password(
+        self, session: Session, current: str, new: str, client_ip: str
+    ) -> None:
+        """Change the password; every other session of the person ends, sockets included.
+
+        Checking ``current`` is a login attempt like any other (throttled on
+        the account and the address): a stolen session must not become a way
+        to guess the password at full speed."""
+        person = await self._directory.person(session.person_id)
+        if person is None:
+            raise PreauError(ErrorCode.UNAUTHENTICATED, "log in first")
+        problem = passwords.password_problem(
+            new, login=person.login, names=(person.first_name, person.last_name))
+        if problem is not None:
+            raise PreauError(ErrorCode.WEAK_PASSWORD, f"password refused: {problem}")
+        key = await self.throttle.begin(person.login, client_ip)
+        creds = await self._store.credentials_by_login(person.login)
+        if creds is None or not await passwords.verify_password(creds.password_hash, current):
+            raise await self._fail(
+                person.id, ErrorCode.INVALID_CREDENTIALS, "the current password is wrong"
+            )
+        await self.throttle.succeeded(key, client_ip)
+        new_hash = await passwords.hash_password(new)
+        await self._store.set_password(session.person_id, new_hash, self._clock.now_ms())
+        revoked = await self._store.revoke_person_sessions(
+            session.person_id, keep=session.token_hash
+        )
+        await self._announce_revoked(revoked)
+
+    async def close(self) -> None:
+        await self.throttle.close()
+
+    async def revoke_person(self, person_id: str) -> None:
+        """End every session of a person (account closed, role changed)."""
+        await self._announce_revoked(await self._store.revoke_person_sessions(person_id))
+
+    async def issue_activation_code(
+        self, person_id: str, by: tuple[str, str] | None = None,
+    ) -> str:
+        """A new one-time code (lost code, forgotten password); ends the person's
+        sessions. ``by``: (school, actor), audited."""
+        code = tokens.new_activation_code()
+        now = self._clock.now_ms()
+        expires = now + self._settings.activation_ttl_s * 1000
+        await self._store.reset_activation(person_id, tokens.digest(code), expires, now, by)
+        await self.revoke_person(person_id)
+        return code
+
+    async def new_code_for(self, viewer: Member, person_id: str) -> tuple[str, str, int]:
+        """A forgotten password or a lost code, handled at school: an admin
+        (anyone of the school) or a teacher (the pupils they teach) hands the
+        person a new activation code, on paper, never by e-mail to a child.
+        Returns (login, code, expiry); anyone else out of reach is ``not_found``."""
+        member = await self._directory.member(person_id)
+        person = await self._directory.person(person_id) if member is not None else None
+        if (member is None or person is None or not person.active
+                or not may_issue_code(viewer, member)):
+            raise not_found("no such person")
+        code = await self.issue_activation_code(person_id, by=(viewer.school_id, viewer.id))
+        expires = self._clock.now_ms() + self._settings.activation_ttl_s * 1000
+        return person.login, code, expires
+
+
+def _session_of(record: SessionRecord) -> Session:
+    return Session(record.token_hash, record.person_id, record.kind, record.expires_ms,
+                   record.remember)

@@ -1,0 +1,249 @@
+"""REST for accounts and sessions: log in, activate, log out, change password;
+and the school admins' view of the login throttle (preau/server/auth/throttle.py):
+accounts under repeated failed logins, and clearing one account's delay.
+
+Handlers parse and call :class:`~preau.server.auth.service.AuthService`, which
+throttles and checks; :class:`~preau.server.auth.throttle.LoginThrottle` authorises
+its view (the school's admins only; a person of another school is
+``not_found``, like no one). Operators use ``preau login-throttle``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, StrictBool, StrictStr
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from preau.server.auth.service import IssuedSession
+from preau.server.errors import ErrorCode, PreauError
+from preau.server.http.common import (
+    PersonOut,
+    Strict,
+    authenticated,
+    json_body,
+    member_of,
+    path_id,
+    person_wire,
+    services,
+)
+from preau.server.http.openapi import Endpoint
+from preau.server.live.handshake import SESSION_COOKIE
+
+
+class LoginBody(Strict):
+    login: Annotated[StrictStr, Field(min_length=1, max_length=128)]
+    password: Annotated[StrictStr, Field(min_length=1, max_length=256)]
+    kind: Literal["cookie", "bearer"] = "cookie"
+    # "Remember this device": longer timeouts (PREAU_REMEMBER_*), for the
+    # profiles the deployment allows; the answer's "remembered" says if it was.
+    remember: StrictBool = False
+
+
+class ActivateBody(Strict):
+    login: Annotated[StrictStr, Field(min_length=1, max_length=128)]
+    code: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    password: Annotated[StrictStr, Field(min_length=1, max_length=256)]
+    kind: Literal["cookie", "bearer"] = "cookie"
+
+
+class PasswordBody(Strict):
+    current: Annotated[StrictStr, Field(min_length=1, max_length=256)]
+    new: Annotated[StrictStr, Field(min_length=1, max_length=256)]
+
+
+class SessionOut(BaseModel):
+    person: PersonOut
+    expires: int
+    remembered: bool = False
+    token: str | None = None  # bearer sessions only: browsers get an HttpOnly cookie
+
+
+class DeviceOut(BaseModel):
+    id: str
+    device: str  # e.g. "Firefox · Windows"; "" when the client did not say
+    created: int
+    last_seen: int
+    expires: int
+    remembered: bool
+    current: bool
+
+
+class DevicesOut(BaseModel):
+    sessions: list[DeviceOut]
+
+
+class ThrottledPerson(BaseModel):
+    id: str
+    name: str
+    profile: str
+
+
+class ThrottledAccount(BaseModel):
+    person: ThrottledPerson
+    login: str
+    failures: int  # failed attempts in the current hour
+    consecutive: int  # attempts since the last success
+    last_attempt: int  # ms since the epoch
+    delayed_until: int | None  # no attempt before this (ms since the epoch), or null
+
+
+class ThrottledOut(BaseModel):
+    accounts: list[ThrottledAccount]
+
+
+class ClearedOut(BaseModel):
+    cleared: bool
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def _session_response(request: Request, issued: IssuedSession) -> Response:
+    node = services(request)
+    member = await node.directory.member(issued.session.person_id)
+    if member is None:
+        raise PreauError(ErrorCode.INVALID_CREDENTIALS, "wrong login or password")
+    body: dict[str, Any] = {"person": person_wire(member), "expires": issued.session.expires_ms,
+                            "remembered": issued.session.remember}
+    if issued.session.kind == "bearer":
+        body["token"] = issued.token
+    response = JSONResponse(body)
+    if issued.session.kind == "cookie":
+        response.set_cookie(
+            SESSION_COOKIE,
+            issued.token,
+            max_age=(node.settings.remember_max_s if issued.session.remember
+                     else node.settings.session_max_s),
+            httponly=True,
+            samesite="lax",
+            secure=node.settings.cookie_secure,
+            path="/",
+        )
+    return response
+
+
+async def login(request: Request) -> Response:
+    body = await json_body(request, LoginBody)
+    issued = await services(request).auth.login(
+        body.login, body.password, _client_ip(request), body.kind, body.remember,
+        device_of(request.headers.get("user-agent", "")),
+    )
+    return await _session_response(request, issued)
+
+
+async def activate(request: Request) -> Response:
+    body = await json_body(request, ActivateBody)
+    issued = await services(request).auth.activate(
+        body.login, body.code, body.password, _client_ip(request), body.kind,
+        device_of(request.headers.get("user-agent", "")),
+    )
+    return await _session_response(request, issued)
+
+
+async def logout(request: Request) -> Response:
+    session, _ = await authenticated(request)
+    await services(request).auth.logout(session)
+    response = JSONResponse({})
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def change_password(request: Request) -> Response:
+    session, _ = await authenticated(request)
+    body = await json_body(request, PasswordBody)
+    await services(request).auth.change_password(
+        session, body.current, body.new, _client_ip(request)
+    )
+    return JSONResponse({})
+
+
+async def devices(request: Request) -> Response:
+    session, _ = await authenticated(request)
+    found = await services(request).auth.devices(session)
+    return JSONResponse({"sessions": [
+        {"id": d.id, "device": d.device, "created": d.created_ms, "last_seen": d.last_seen_ms,
+         "expires": d.expires_ms, "remembered": d.remembered, "current": d.current}
+        for d in found]})
+
+
+async def end_device(request: Request) -> Response:
+    session, _ = await authenticated(request)
+    await services(request).auth.end_device(session, path_id(request, "session"))
+    return JSONResponse({})
+
+
+_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"),
+             ("Chrome/", "Chrome"), ("Chromium/", "Chromium"), ("Safari/", "Safari"))
+_SYSTEMS = (("Android", "Android"), ("iPhone", "iOS"), ("iPad", "iPadOS"),
+            ("CrOS", "ChromeOS"), ("Windows", "Windows"), ("Mac OS X", "macOS"),
+            ("Linux", "Linux"))
+
+
+def device_of(user_agent: str) -> str:
+    """A person's name for the device a session was opened on ("Firefox ·
+    Windows"), from its User-Agent; never the raw header (it is shown back)."""
+    browser = next((name for mark, name in _BROWSERS if mark in user_agent), "")
+    system = next((name for mark, name in _SYSTEMS if mark in user_agent), "")
+    if not browser and not system:
+        return "Programme" if user_agent else ""
+    return " · ".join(part for part in (browser, system) if part)
+
+
+class NewCodeOut(BaseModel):
+    login: str
+    code: str  # shown once, handed to the person on paper
+    expires: int
+
+
+async def new_code(request: Request) -> Response:
+    viewer = await member_of(request)
+    login, code, expires = await services(request).auth.new_code_for(
+        viewer, path_id(request, "person"))
+    return JSONResponse({"login": login, "code": code, "expires": expires},
+                        headers={"cache-control": "no-store"})
+
+
+async def throttled(request: Request) -> Response:
+    viewer = await member_of(request)
+    accounts = await services(request).auth.throttle.watched(viewer, path_id(request, "school"))
+    return JSONResponse({"accounts": accounts})
+
+
+async def clear(request: Request) -> Response:
+    viewer = await member_of(request)
+    await services(request).auth.throttle.clear(
+        viewer, path_id(request, "school"), path_id(request, "person")
+    )
+    return JSONResponse({"cleared": True})
+
+
+ENDPOINTS: list[Endpoint] = [
+    Endpoint("POST", "/api/auth/login", "Log in with login and password", login,
+             body=LoginBody, response=SessionOut, auth=False),
+    Endpoint("POST", "/api/auth/activate",
+             "First login: activation code and the new password", activate,
+             body=ActivateBody, response=SessionOut, auth=False),
+    Endpoint("POST", "/api/auth/logout", "End this session and close its sockets", logout),
+    Endpoint("POST", "/api/auth/password",
+             "Change password; other sessions end, sockets included", change_password,
+             body=PasswordBody),
+    Endpoint("GET", "/api/auth/sessions",
+             "The person's open sessions (devices), this one marked current", devices,
+             response=DevicesOut),
+    Endpoint("DELETE", "/api/auth/sessions/{session}",
+             "End one of the person's sessions (its sockets close); another's is not_found",
+             end_device),
+    Endpoint("POST", "/api/people/{person}/activation-code",
+             "A forgotten password or a lost code: a new activation code for a person of my"
+             " school (admins) or a pupil I teach (teachers); their password and sessions end;"
+             " audited. Anyone else is not_found", new_code, response=NewCodeOut),
+    Endpoint("GET", "/api/schools/{school}/login-throttle",
+             "Accounts with failed logins in the last hour and their delays, latest first "
+             "(school admins)", throttled, response=ThrottledOut),
+    Endpoint("POST", "/api/schools/{school}/login-throttle/{person}/clear",
+             "Forget an account's failed logins and delay (school admins)", clear,
+             response=ClearedOut),
+]

@@ -1,0 +1,173 @@
+"""REST for the notification centre (docs/protocol.md, "Notifications"): one's
+notifications, newest first, with the unread count; marking them read."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, Field, StrictBool, StrictStr, model_validator
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from preau.server.errors import bad_request
+from preau.server.http.common import Strict, json_body, member_of, path_id, query_int, services
+from preau.server.http.openapi import Endpoint
+from preau.server.notifications.service import PAGE_MAX
+
+NotificationId = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+
+
+class NotificationOut(BaseModel):
+    id: str
+    kind: str
+    at: int
+    read: bool
+    by: dict[str, str] | None
+    seq: int | None
+    room: dict[str, str] | None
+    data: dict[str, Any] | None = None
+
+
+class NotificationsOut(BaseModel):
+    notifications: list[NotificationOut]
+    unread: int
+    next: int | None
+
+
+class MarkReadBody(Strict):
+    """Either ``ids`` (up to 200 of one's notifications) or ``all: true``."""
+
+    ids: Annotated[list[NotificationId], Field(max_length=200)] | None = None
+    all: StrictBool = False
+
+    @model_validator(mode="after")
+    def _one(self) -> Self:
+        if (self.ids is None) == (not self.all):
+            raise ValueError("give either ids or all: true")
+        return self
+
+
+class MarkReadOut(BaseModel):
+    read: list[str]
+    unread: int
+
+
+Name = Annotated[StrictStr, Field(min_length=1, max_length=32)]
+
+
+class PreferencesBody(Strict):
+    """``{kind: channel}``: ``in_app``, ``email``, ``daily``, ``weekly``,
+    ``never``, or null (back to the default)."""
+
+    channels: Annotated[dict[Name, Name | None], Field(min_length=1, max_length=20)]
+
+
+class SchoolRulesBody(Strict):
+    """``{kind: "on" | "off" | null}``: force a kind on (nobody may turn it
+    off), off (nobody is told), or let people decide."""
+
+    forced: Annotated[dict[Name, Name | None], Field(min_length=1, max_length=20)]
+
+
+async def my_preferences(request: Request) -> Response:
+    member = await member_of(request)
+    return JSONResponse(await services(request).notifications.preferences(member))
+
+
+async def set_my_preferences(request: Request) -> Response:
+    member = await member_of(request)
+    body = await json_body(request, PreferencesBody)
+    return JSONResponse(
+        await services(request).notifications.set_preferences(member, body.channels))
+
+
+async def school_rules(request: Request) -> Response:
+    member = await member_of(request)
+    return JSONResponse(await services(request).notifications.school_rules(
+        member, path_id(request, "school")))
+
+
+async def set_school_rules(request: Request) -> Response:
+    member = await member_of(request)
+    body = await json_body(request, SchoolRulesBody)
+    return JSONResponse(await services(request).notifications.set_school_rules(
+        member, path_id(request, "school"), body.forced))
+
+
+_UNSUBSCRIBE_PAGE = """<!doctype html><html lang="fr"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Préau : courriels de notification</title></head><body><main>
+<h1>Courriels de notification</h1><p>{fr}</p><p lang="en">{en}</p>{form}</main></body></html>"""
+
+
+async def unsubscribe_page(request: Request) -> Response:
+    """The mail's link (no login): a page with one button, so that a link
+    checker following links does not unsubscribe anybody."""
+    token = request.path_params["token"]
+    form = ('<form method="post"><button type="submit">Ne plus recevoir ces courriels'
+            ' — Stop these e-mails</button></form>')
+    return HTMLResponse(_UNSUBSCRIBE_PAGE.format(
+        fr="Ne plus recevoir de courriel pour cette sorte de notification ? Vous la "
+           "verrez toujours dans Préau.",
+        en="Stop e-mails for this kind of notification? You will still see it in Préau.",
+        form=form if len(token) <= 64 else ""))
+
+
+async def unsubscribe(request: Request) -> Response:
+    """One click (RFC 8058), no login: the mail's kind goes back to the app only."""
+    done = await services(request).notifications.unsubscribe(request.path_params["token"])
+    if not done:
+        return HTMLResponse(_UNSUBSCRIBE_PAGE.format(
+            fr="Ce lien n'est pas (ou plus) valable.", en="This link is not (or no longer) "
+            "valid.", form=""), status_code=404)
+    return HTMLResponse(_UNSUBSCRIBE_PAGE.format(
+        fr="C'est fait : vous ne recevrez plus de courriel pour cette sorte de notification.",
+        en="Done: you will get no more e-mails for this kind of notification.", form=""))
+
+
+async def my_notifications(request: Request) -> Response:
+    member = await member_of(request)
+    before = query_int(request, "before", None, 1, 1 << 53)
+    limit = query_int(request, "limit", 50, 1, PAGE_MAX)
+    assert limit is not None
+    unread = request.query_params.get("unread")
+    if unread not in (None, "0", "1", "true", "false"):
+        raise bad_request("unread is true or false")
+    return JSONResponse(await services(request).notifications.list(
+        member, before=before, limit=limit, unread_only=unread in ("1", "true")))
+
+
+async def mark_read(request: Request) -> Response:
+    member = await member_of(request)
+    body = await json_body(request, MarkReadBody)
+    return JSONResponse(await services(request).notifications.mark_read(
+        member, None if body.all else body.ids))
+
+
+ENDPOINTS: list[Endpoint] = [
+    Endpoint("GET", "/api/notifications",
+             "My notifications, newest first, and how many are unread (only what I may "
+             "still read)", my_notifications, response=NotificationsOut,
+             query={"before": "the next cursor of the previous page",
+                    "limit": f"1 to {PAGE_MAX} (50)", "unread": "true: unread ones only"}),
+    Endpoint("POST", "/api/notifications/read",
+             "Mark some of my notifications read, or all of them", mark_read,
+             body=MarkReadBody, response=MarkReadOut),
+    Endpoint("GET", "/api/notifications/preferences",
+             "How I am told of each kind: my channel, the default, what my school forces, "
+             "the channels I may choose", my_preferences),
+    Endpoint("PUT", "/api/notifications/preferences",
+             "Choose a channel per kind (null: back to the default); pupils: in the app "
+             "or never", set_my_preferences, body=PreferencesBody),
+    Endpoint("GET", "/api/notifications/unsubscribe/{token}",
+             "The unsubscribe link of a notification e-mail: a page with one button (no "
+             "login)", unsubscribe_page, auth=False),
+    Endpoint("POST", "/api/notifications/unsubscribe/{token}",
+             "One-click unsubscribe (RFC 8058, no login): the mail's kind of notification "
+             "goes back to the app only", unsubscribe, auth=False),
+    Endpoint("GET", "/api/schools/{school}/notifications",
+             "The kinds the school forces on or off (the school's admins)", school_rules),
+    Endpoint("PUT", "/api/schools/{school}/notifications",
+             "Force kinds on or off for everyone, or let people decide (the school's "
+             "admins; audited as school.settings)", set_school_rules, body=SchoolRulesBody),
+]

@@ -1,0 +1,162 @@
+"""The word filter: a school's word lists, each with an action, matched
+against a message's body. Pure functions over immutable values.
+
+Three lists per school, one per action:
+
+- ``block``: the post is refused (error ``filtered``);
+- ``hold``: the post waits in the pre-moderation queue, whatever the room's
+  pre-moderation setting;
+- ``alert``: the post goes through, and the room's moderators get a
+  ``moderation.alert`` event (and the audit log an entry).
+
+An entry is a word or a phrase of a few words. Matching is on whole words,
+ignoring case and accents (``Débile`` matches ``debile``; ``con`` does not
+match ``conte``). A body matching several lists gets the strictest action
+(block, then hold, then alert). A school that never edited its lists uses
+:data:`DEFAULT_LISTS`. Moderators are never filtered (the store applies the
+filter to members only, in the post transaction).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from preau.server.errors import bad_request
+
+MAX_ENTRIES = 500  # per list
+MAX_ENTRY_CHARS = 60
+
+_WORD = re.compile(r"\w+")
+
+
+class FilterAction(StrEnum):
+    BLOCK = "block"
+    HOLD = "hold"
+    ALERT = "alert"
+
+
+# Strictest first: the order a match is looked for.
+_SEVERITY = (FilterAction.BLOCK, FilterAction.HOLD, FilterAction.ALERT)
+
+
+def normalize(text: str) -> str:
+    """Lower case, accents removed (``Écœuré`` -> ``ecœure``), words joined by
+    single spaces; punctuation is a word boundary."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(_WORD.findall(bare))
+
+
+@dataclass(frozen=True, slots=True)
+class WordLists:
+    """A school's three lists, entries as given (normalised when matched)."""
+
+    block: tuple[str, ...] = ()
+    hold: tuple[str, ...] = ()
+    alert: tuple[str, ...] = ()
+
+    def entries(self, action: FilterAction) -> tuple[str, ...]:
+        match action:
+            case FilterAction.BLOCK:
+                return self.block
+            case FilterAction.HOLD:
+                return self.hold
+            case FilterAction.ALERT:
+                return self.alert
+
+    def to_wire(self) -> dict[str, list[str]]:
+        return {a.value: list(self.entries(a)) for a in _SEVERITY}
+
+
+@dataclass(frozen=True, slots=True)
+class FilterMatch:
+    """The strictest action a body triggers, and the entries it matched in that list."""
+
+    action: FilterAction
+    words: tuple[str, ...]
+
+
+def match(lists: WordLists, body: str) -> FilterMatch | None:
+    """The strictest list ``body`` matches, or ``None``."""
+    text = f" {normalize(body)} "
+    if text == "  ":
+        return None
+    for action in _SEVERITY:
+        found = tuple(
+            entry for entry in lists.entries(action)
+            if (norm := normalize(entry)) and f" {norm} " in text
+        )
+        if found:
+            return FilterMatch(action, found)
+    return None
+
+
+def clean_list(entries: Iterable[object]) -> tuple[str, ...]:
+    """A list as an admin gives it: strings, trimmed, without duplicates
+    (after normalisation), within the limits; ``bad_request`` otherwise."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for entry in entries:
+        if not isinstance(entry, str):
+            raise bad_request("word list entries are strings")
+        word = " ".join(entry.split())
+        norm = normalize(word)
+        if not norm:
+            raise bad_request(f"no word in entry {entry!r}")
+        if len(word) > MAX_ENTRY_CHARS:
+            raise bad_request(f"an entry has at most {MAX_ENTRY_CHARS} characters")
+        if norm not in seen:
+            seen.add(norm)
+            out.append(word)
+    if len(out) > MAX_ENTRIES:
+        raise bad_request(f"a list has at most {MAX_ENTRIES} entries")
+    return tuple(out)
+
+
+def parse_lists(body: Mapping[str, object]) -> WordLists:
+    """``{"block": [...], "hold": [...], "alert": [...]}`` (all three required)."""
+    unknown = set(body) - {a.value for a in FilterAction}
+    if unknown:
+        raise bad_request(f"unknown word lists: {', '.join(sorted(unknown))}")
+    lists: dict[str, tuple[str, ...]] = {}
+    for action in FilterAction:
+        value = body.get(action.value)
+        if not isinstance(value, list):
+            raise bad_request(f"{action.value}: a list of words is required")
+        lists[action.value] = clean_list(value)
+    return WordLists(**lists)
+
+
+# Small and sensible: common French and English insults and slurs at school
+# age (block), harassment and self-harm phrases a teacher should look at
+# before the class does (hold), and words worth a look (alert). Each school
+# edits its own lists (PUT /api/schools/{school}/word-filter).
+DEFAULT_LISTS = WordLists(
+    block=(
+        # French
+        "connard", "connasse", "salope", "salaud", "pute", "putain", "enculé", "encule",
+        "batard", "bâtard", "fils de pute", "ta gueule", "nique ta mère", "ntm", "pd",
+        "pédé", "gouine", "negro", "bougnoule", "youpin",
+        # English
+        "fuck", "fucking", "motherfucker", "bitch", "cunt", "asshole", "bastard",
+        "whore", "slut", "faggot", "retard", "nigger",
+    ),
+    hold=(
+        # French
+        "suicide", "me suicider", "je vais te tuer", "crève", "creve", "va mourir",
+        "personne ne t'aime", "tu sers à rien",
+        # English
+        "kill yourself", "kys", "i will kill you", "nobody likes you",
+    ),
+    alert=(
+        # French
+        "con", "conne", "débile", "idiot", "idiote", "abruti", "abrutie", "nul", "nulle",
+        "merde", "harcèlement", "harceler",
+        # English
+        "stupid", "loser", "shit", "damn", "bully",
+    ),
+)

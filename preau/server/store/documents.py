@@ -1,0 +1,308 @@
+"""Shared documents in SQL (migration 0007): metadata, rights, the update log, versions.
+
+It implements ``preau.collab.ports.DocumentStore`` over the Engine of
+``preau/server/store/sql.py``, plus what the document service needs. Same SQL on
+SQLite and PostgreSQL; the contract suite runs both
+(tests/server/documents/test_store_contract.py).
+
+The log's guarantees, and how the SQL gives them:
+
+- gapless seqs: an append bumps ``documents.head_seq`` and inserts the row in
+  one transaction; a rollback undoes both. On PostgreSQL the UPDATE takes the
+  document's row lock, so appends to one document are serialised and commit
+  in seq order;
+- compaction never loses a racing update: ``replace_log`` deletes only
+  ``seq <= upto_seq`` (what it merged), under a per-document advisory lock and
+  only if ``snapshot_seq`` is still the ``base_seq`` it read;
+- ``load_log`` reads the snapshot and the updates in one read-only
+  transaction (one consistent snapshot of the database), so a compaction
+  committing in between cannot make it miss updates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+from preau.collab.ports import StoredLog
+from preau.server import metrics
+from preau.server.documents.model import DocumentEdit, DocumentInfo, DocumentKind, DocumentVersion
+from preau.server.store.engine import Engine, Row, Transaction
+
+# A person's edits closer together than this are one row of the edit history.
+EDIT_GRANULARITY_MS = 60_000
+
+
+def _compaction_lock(document_id: str) -> int:
+    digest = hashlib.blake2b(b"preau-doc:" + document_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+_DOC_COLUMNS = (
+    "id, school_id, class_id, title, kind, created_by, created_ms, restricted, locked"
+)
+
+
+class SqlDocumentStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        # (document, person) -> the edit-history row this process last saw
+        # for them, so a burst of keystrokes costs no history query.
+        self._edit_rows: dict[tuple[str, str], int] = {}
+
+    # -- metadata ------------------------------------------------------------
+    async def create_document(self, info: DocumentInfo) -> None:
+        async with self.engine.transaction() as tx:
+            await tx.execute(
+                f"INSERT INTO documents ({_DOC_COLUMNS})"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                info.id, info.school_id, info.class_id, info.title, info.kind.value,
+                info.created_by,
+                info.created_ms, int(info.restricted), int(info.locked),
+            )
+            await _write_people(tx, info.id, info.editors, info.readers)
+
+    async def document(self, document_id: str) -> DocumentInfo | None:
+        async with self.engine.transaction(readonly=True) as tx:
+            row = await tx.fetchrow(
+                f"SELECT {_DOC_COLUMNS} FROM documents WHERE id = $1", document_id
+            )
+            if row is None:
+                return None
+            people = await tx.fetch(
+                "SELECT document_id, person_id, role FROM document_people"
+                " WHERE document_id = $1", document_id,
+            )
+        return _info(row, people)
+
+    async def documents_of_classes(self, class_ids: Iterable[str]) -> list[DocumentInfo]:
+        ids = sorted(set(class_ids))
+        if not ids:
+            return []
+        marks = ", ".join(f"${i + 1}" for i in range(len(ids)))
+        async with self.engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(
+                f"SELECT {_DOC_COLUMNS} FROM documents WHERE class_id IN ({marks})"
+                " ORDER BY created_ms, id", *ids,
+            )
+            people = await tx.fetch(
+                "SELECT p.document_id, p.person_id, p.role FROM document_people p"
+                f" JOIN documents d ON d.id = p.document_id WHERE d.class_id IN ({marks})",
+                *ids,
+            )
+        return [_info(row, [p for p in people if p["document_id"] == row["id"]])
+                for row in rows]
+
+    async def documents_naming(self, person_id: str) -> list[DocumentInfo]:
+        """Documents that list the person as an editor or a reader."""
+        async with self.engine.transaction(readonly=True) as tx:
+            ids = [r["document_id"] for r in await tx.fetch(
+                "SELECT document_id FROM document_people WHERE person_id = $1"
+                " ORDER BY document_id", person_id,
+            )]
+        found = [await self.document(i) for i in ids]
+        return [d for d in found if d is not None]
+
+    async def set_locked(self, document_id: str, locked: bool) -> bool:
+        async with self.engine.transaction() as tx:
+            changed = await tx.execute(
+                "UPDATE documents SET locked = $2 WHERE id = $1", document_id, int(locked)
+            )
+        return changed > 0
+
+    async def set_people(
+        self, document_id: str, restricted: bool, editors: Iterable[str], readers: Iterable[str]
+    ) -> bool:
+        async with self.engine.transaction() as tx:
+            changed = await tx.execute(
+                "UPDATE documents SET restricted = $2 WHERE id = $1", document_id,
+                int(restricted),
+            )
+            if not changed:
+                return False
+            await tx.execute("DELETE FROM document_people WHERE document_id = $1", document_id)
+            await _write_people(tx, document_id, editors, readers)
+        return True
+
+    # -- the log (collab.ports.DocumentStore) --------------------------------
+    async def append_update(
+        self, document_id: str, update: bytes, person_id: str, at_ms: int
+    ) -> int:
+        async with self.engine.transaction() as tx:
+            seq = await tx.fetchval(
+                "UPDATE documents SET head_seq = head_seq + 1 WHERE id = $1 RETURNING head_seq",
+                document_id,
+            )
+            if seq is None:
+                raise LookupError(f"unknown document {document_id!r}")
+            await tx.execute(
+                "INSERT INTO document_updates (document_id, seq, data) VALUES ($1, $2, $3)",
+                document_id, seq, update,
+            )
+            key = (document_id, person_id)
+            recorded = self._edit_rows.get(key)
+            if recorded is None or at_ms - recorded >= EDIT_GRANULARITY_MS:
+                # Not known to be recorded within the minute by this process:
+                # ask the table (another node may have written the row).
+                last = await tx.fetchval(
+                    "SELECT MAX(at_ms) FROM document_edits WHERE person_id = $1"
+                    " AND document_id = $2", person_id, document_id,
+                )
+                if last is None or at_ms - int(last) >= EDIT_GRANULARITY_MS:
+                    await tx.execute(
+                        "INSERT INTO document_edits (document_id, person_id, at_ms)"
+                        " VALUES ($1, $2, $3)", document_id, person_id, at_ms,
+                    )
+                    last = at_ms
+                recorded = int(last)
+        # Remembered only once committed; bounded: cleared when it grows large.
+        if len(self._edit_rows) > 10_000:
+            self._edit_rows.clear()
+        self._edit_rows[key] = recorded
+        metrics.DOCUMENT_UPDATES.inc()
+        metrics.DOCUMENT_UPDATE_BYTES.inc(len(update))
+        return int(seq)
+
+    async def load_log(self, document_id: str, after: int = 0) -> StoredLog:
+        async with self.engine.transaction(readonly=True) as tx:
+            snapshot_seq = await tx.fetchval(
+                "SELECT snapshot_seq FROM documents WHERE id = $1", document_id
+            )
+            if snapshot_seq is None:
+                return StoredLog(None, 0, ())
+            snapshot = None
+            if after < int(snapshot_seq):
+                raw = await tx.fetchval(
+                    "SELECT snapshot FROM documents WHERE id = $1", document_id
+                )
+                snapshot = None if raw is None else bytes(raw)
+            rows = await tx.fetch(
+                "SELECT seq, data FROM document_updates WHERE document_id = $1 AND seq > $2"
+                " ORDER BY seq", document_id, max(after, int(snapshot_seq)),
+            )
+        return StoredLog(
+            snapshot, int(snapshot_seq), tuple((int(r["seq"]), bytes(r["data"])) for r in rows)
+        )
+
+    async def replace_log(
+        self, document_id: str, base_seq: int, upto_seq: int, snapshot: bytes
+    ) -> bool:
+        async with self.engine.transaction() as tx:
+            await tx.lock(_compaction_lock(document_id))
+            row = await tx.fetchrow(
+                "SELECT snapshot_seq, head_seq FROM documents WHERE id = $1", document_id
+            )
+            if (row is None or int(row["snapshot_seq"]) != base_seq
+                    or not base_seq < upto_seq <= int(row["head_seq"])):
+                return False
+            await tx.execute(
+                "UPDATE documents SET snapshot = $2, snapshot_seq = $3 WHERE id = $1",
+                document_id, snapshot, upto_seq,
+            )
+            await tx.execute(
+                "DELETE FROM document_updates WHERE document_id = $1 AND seq <= $2",
+                document_id, upto_seq,
+            )
+        metrics.DOCUMENT_COMPACTIONS.inc()
+        metrics.DOCUMENT_SIZE.observe(len(snapshot))
+        return True
+
+    async def refuse_clients(
+        self, document_id: str, clients: dict[int, int], at_ms: int
+    ) -> None:
+        if not clients:
+            return
+        async with self.engine.transaction() as tx:
+            await tx.executemany(
+                "INSERT INTO document_refused_clients"
+                " (document_id, client_id, from_clock, refused_ms) VALUES ($1, $2, $3, $4)"
+                " ON CONFLICT (document_id, client_id) DO UPDATE"
+                " SET from_clock = excluded.from_clock, refused_ms = excluded.refused_ms"
+                " WHERE excluded.from_clock < document_refused_clients.from_clock",
+                [(document_id, client, clock, at_ms)
+                 for client, clock in sorted(clients.items())],
+            )
+
+    async def refused_clients(self, document_id: str) -> dict[int, int]:
+        async with self.engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(
+                "SELECT client_id, from_clock FROM document_refused_clients"
+                " WHERE document_id = $1", document_id,
+            )
+        return {int(r["client_id"]): int(r["from_clock"]) for r in rows}
+
+    # -- class-room removals (moderation's room_members) ----------------------
+    async def removed_from(self, person_id: str, room_ids: Iterable[str]) -> set[str]:
+        """The rooms among ``room_ids`` a moderator removed the person from
+        (``room_members.removed``, written by preau/server/moderation): a pupil
+        removed from a class room loses the class's documents."""
+        ids = sorted(set(room_ids))
+        if not ids:
+            return set()
+        marks = ", ".join(f"${i + 2}" for i in range(len(ids)))
+        async with self.engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(
+                "SELECT room_id FROM room_members WHERE person_id = $1 AND removed = 1"
+                f" AND room_id IN ({marks})", person_id, *ids,
+            )
+        return {r["room_id"] for r in rows}
+
+    # -- versions and history ------------------------------------------------
+    async def add_version(self, version: DocumentVersion, state: bytes) -> None:
+        async with self.engine.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO document_versions (id, document_id, name, state, created_by,"
+                " created_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+                version.id, version.document_id, version.name, state, version.created_by,
+                version.created_ms,
+            )
+
+    async def versions(self, document_id: str) -> list[DocumentVersion]:
+        async with self.engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(
+                "SELECT id, document_id, name, created_by, created_ms FROM document_versions"
+                " WHERE document_id = $1 ORDER BY created_ms, id", document_id,
+            )
+        return [DocumentVersion(r["id"], r["document_id"], r["name"], r["created_by"],
+                                int(r["created_ms"])) for r in rows]
+
+    async def version_state(self, document_id: str, version_id: str) -> bytes | None:
+        async with self.engine.transaction(readonly=True) as tx:
+            raw = await tx.fetchval(
+                "SELECT state FROM document_versions WHERE document_id = $1 AND id = $2",
+                document_id, version_id,
+            )
+        return None if raw is None else bytes(raw)
+
+    async def edits(self, document_id: str, limit: int = 500) -> list[DocumentEdit]:
+        """The edit history, newest first."""
+        async with self.engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(
+                "SELECT person_id, at_ms FROM document_edits WHERE document_id = $1"
+                " ORDER BY at_ms DESC LIMIT $2", document_id, limit,
+            )
+        return [DocumentEdit(r["person_id"], int(r["at_ms"])) for r in rows]
+
+
+async def _write_people(
+    tx: Transaction, document_id: str, editors: Iterable[str], readers: Iterable[str]
+) -> None:
+    rows = [(document_id, p, "editor") for p in sorted(set(editors))]
+    rows += [(document_id, p, "reader") for p in sorted(set(readers) - set(editors))]
+    if rows:
+        await tx.executemany(
+            "INSERT INTO document_people (document_id, person_id, role) VALUES ($1, $2, $3)",
+            rows,
+        )
+
+
+def _info(row: Row, people: Iterable[Row]) -> DocumentInfo:
+    people = list(people)
+    return DocumentInfo(
+        id=row["id"], school_id=row["school_id"], class_id=row["class_id"],
+        title=row["title"], kind=DocumentKind(row["kind"]), created_by=row["created_by"],
+        created_ms=int(row["created_ms"]),
+        restricted=bool(row["restricted"]), locked=bool(row["locked"]),
+        editors=frozenset(p["person_id"] for p in people if p["role"] == "editor"),
+        readers=frozenset(p["person_id"] for p in people if p["role"] == "reader"),
+    )

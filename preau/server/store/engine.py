@@ -1,0 +1,81 @@
+"""The engine abstraction every store module is written over.
+
+As in Synapse, the SQL is shared and an *engine* knows its database's
+differences: the SQL uses ``$1``-style placeholders and portable statements
+(``ON CONFLICT DO NOTHING``, ``UPDATE ... RETURNING``), the SQLite engine
+(``sqlite.py``) rewrites the placeholders, and each engine runs one
+transaction per ``async with engine.transaction() as tx:`` block.
+
+One engine is opened per database (``preau.server.store.factory.open_engine``) and
+handed to every store module: the composed ``SqlStore`` (``sql.py``) and the
+documents, calls and privacy stores all run on it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+
+
+class Row(Protocol):
+    """A result row, indexable by column name (or position)."""
+
+    def __getitem__(self, key: int | str, /) -> Any: ...
+
+
+class Transaction(Protocol):
+    """One open transaction. SQL uses ``$1``, ``$2``… placeholders."""
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None: ...
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        """The first column of the first row, or None when there is no row."""
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        """Run one statement; return the number of rows it changed."""
+
+    async def executemany(self, sql: str, args: Iterable[Sequence[Any]]) -> None: ...
+
+    async def rollback(self) -> None:
+        """Undo the transaction: nothing of it is committed and no statement may
+        follow (the engine rolls back at once, or when the block exits)."""
+
+    async def lock(self, key: int) -> None:
+        """Hold an exclusive lock named ``key`` (a signed 64-bit int) until the end
+        of the transaction, so that writers taking it run one at a time even
+        across nodes."""
+
+
+class Engine(Protocol):
+    async def close(self) -> None: ...
+
+    def transaction(
+        self, *, readonly: bool = False, bulk: bool = False
+    ) -> AbstractAsyncContextManager[Transaction]:
+        """Open a transaction: committed when the block exits normally, rolled back
+        when it raises. ``readonly`` transactions see one consistent snapshot.
+        ``bulk`` announces many statements (an engine may run them off the event
+        loop); ordinary transactions are a few indexed statements."""
+
+
+class SqlBase:
+    """What every per-domain SQL store shares: the engine it was handed (as
+    Synapse's ``SQLBaseStore`` holds its database pool). The domain classes
+    are mixins over it, composed into ``SqlStore`` (``sql.py``)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @property
+    def engine(self) -> Engine:
+        """The engine underneath, the one the other store modules are given."""
+        return self._engine
+
+
+def new_id() -> str:
+    """A short random id (12 URL-safe characters, never a '/')."""
+    return secrets.token_urlsafe(9)

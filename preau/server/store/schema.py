@@ -1,0 +1,128 @@
+"""The database itself: its engine (``SchemaStore.engine``), the migration
+runner (numbered ``migrations/NNNN_name.sql`` files, applied in order in one
+transaction and recorded in ``schema_migrations``), ping and close.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Protocol
+
+from preau.server.store.engine import Engine, SqlBase
+
+log = logging.getLogger(__name__)
+
+
+# -- migrations -------------------------------------------------------------
+
+_MIGRATION_FILE = re.compile(r"(\d{4})_(\w+)\.sql")
+# An arbitrary fixed key for Transaction.lock (PostgreSQL advisory locks);
+# directory.py's import lock is the next one.
+_MIGRATION_LOCK = 0x7072_6561_7501
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+def split_statements(script: str) -> list[str]:
+    """Split a migration into statements (see the rules in 0001_initial.sql).
+
+    Needed because sqlite3 runs one statement per call, and its
+    ``executescript`` would commit the surrounding transaction.
+    """
+    lines = [line for line in script.splitlines() if not line.lstrip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+@cache
+def load_migrations() -> tuple[Migration, ...]:
+    """The migrations shipped with this code, in version order."""
+    folder = resources.files("preau.server.store").joinpath("migrations")
+    found: dict[int, Migration] = {}
+    for entry in folder.iterdir():
+        if not entry.name.endswith(".sql"):
+            continue
+        match = _MIGRATION_FILE.fullmatch(entry.name)
+        if match is None:
+            raise ValueError(f"migration file {entry.name!r} is not named NNNN_name.sql")
+        version = int(match[1])
+        if version in found:
+            raise ValueError(f"two migrations have version {version}")
+        statements = tuple(split_statements(entry.read_text(encoding="utf-8")))
+        found[version] = Migration(version, match[2], statements)
+    return tuple(found[v] for v in sorted(found))
+
+
+_CREATE_SCHEMA_MIGRATIONS = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version     INTEGER PRIMARY KEY,
+    applied_ms  BIGINT NOT NULL
+)"""
+
+
+def _wall_clock_ms() -> int:
+    # The one place the store reads the clock: migrate() has no now_ms and
+    # applied_ms is bookkeeping for operators, never used by the code.
+    return time.time_ns() // 1_000_000
+
+
+class SchemaStore(Protocol):
+    """The database itself: its engine, its migrations, its liveness."""
+
+    @property
+    def engine(self) -> Engine:
+        """The one engine of this database, opened once: the documents, calls
+        and privacy stores are built on it (``CallStore(store.engine)``)."""
+
+    async def migrate(self) -> int:
+        """Apply pending migrations; return the schema version now in force."""
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise if the database cannot be reached (used by /api/health)."""
+
+
+class SchemaSql(SqlBase, SchemaStore):
+    """Migrations, ping and close."""
+
+    async def migrate(self) -> int:
+        """Apply pending migrations in one transaction; return the version in force.
+
+        Idempotent. Concurrent callers (several nodes starting at once) are
+        serialised by a lock, so each migration is applied exactly once.
+        """
+        async with self._engine.transaction(bulk=True) as tx:
+            await tx.lock(_MIGRATION_LOCK)
+            await tx.execute(_CREATE_SCHEMA_MIGRATIONS)
+            rows = await tx.fetch("SELECT version FROM schema_migrations")
+            applied = {int(r["version"]) for r in rows}
+            for migration in load_migrations():
+                if migration.version in applied:
+                    continue
+                for statement in migration.statements:
+                    await tx.execute(statement)
+                await tx.execute(
+                    "INSERT INTO schema_migrations (version, applied_ms) VALUES ($1, $2)",
+                    migration.version,
+                    _wall_clock_ms(),
+                )
+                applied.add(migration.version)
+                log.info("applied migration %04d_%s", migration.version, migration.name)
+            return max(applied, default=0)
+
+    async def close(self) -> None:
+        await self._engine.close()
+
+    async def ping(self) -> None:
+        async with self._engine.transaction(readonly=True) as tx:
+            await tx.fetchval("SELECT 1")
