@@ -298,7 +298,9 @@ def _any(reader: Reader, depth: int) -> Any:
         for _ in range(_count(reader, reader.data)):
             key = _string(reader)
             out[key] = _any(reader, depth + 1)
-        return ("object", tuple(out.items()))
+        # By key: yrs keeps an object's entries in a hash map, so its
+        # re-encoding may list them in another order (the same value).
+        return ("object", tuple(sorted(out.items(), key=lambda item: item[0])))
     if tag == 117:
         return ("array", tuple(_any(reader, depth + 1)
                                for _ in range(_count(reader, reader.data))))

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
-from pycrdt import Doc, Text, merge_updates
+from pycrdt import Doc, Map, Text, merge_updates
 
 from preau.collab import crdt, integrity, updates
 from preau.collab.codec import CodecError, var_bytes, var_uint
@@ -376,3 +376,16 @@ def test_damaged_real_updates_never_leave_replicas_apart(
     units = late["dump"]["roots"].get("content", {"items": []})["items"]
     if all(isinstance(u, str) for u in units):  # pycrdt's str() leaves embeds out
         assert shown(late["dump"]["roots"]) == text(server.doc)
+
+
+def test_objects_are_read_alike_whatever_order_yrs_writes_their_keys_in() -> None:
+    """yrs keeps an object's entries in a hash map: its re-encoding may list
+    them in another order, which is the same value (found on a map document)."""
+    for i in range(20):
+        doc: Doc[Any] = Doc()
+        made: list[bytes] = []
+        doc.observe(lambda event, made=made: made.append(event.update))
+        doc.get("content", type=Map)[f"idée {i}"] = {
+            "texte": "Volcans", "enfants": ["lave", "cendres"], "x": i, "y": -i, "couleur": "#f00",
+            "taille": 1.5, "ouvert": True}
+        assert isinstance(Server().take(made[-1]), bytes)

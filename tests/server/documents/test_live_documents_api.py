@@ -106,4 +106,5 @@ async def test_map_documents_export_as_json(session: Session) -> None:
         if exported["content"]:
             break
         await asyncio.sleep(0.05)
-    assert exported["content"] == {"racine": {"texte": "Volcans", "enfants": ["lave", "cendres"]}}
+    expected = {"racine": {"texte": "Volcans", "enfants": ["lave", "cendres"]}}
+    assert exported["content"] == expected, client.denied
