@@ -152,7 +152,9 @@ async def test_live_on_the_other_node_and_withdrawn_on_recall(nodes: Nodes) -> N
         seq, {"id": julien.id, "name": "Julien Garnier"}, False)
     assert "Léa a oublié" not in str(got)  # never the content
     listed = await nodes.b.notifications.list(camille_b, before=None, limit=10)
-    assert [n["id"] for n in listed["notifications"]] == [message["id"], got[0]["id"]]
+    # Both made within the same millisecond, often: their order is then open.
+    assert sorted(n["id"] for n in listed["notifications"]) == sorted(
+        [message["id"], got[0]["id"]])
 
     # Read on one device: her other devices are told.
     done = await nodes.b.notifications.mark_read(camille_b, [got[0]["id"]])
