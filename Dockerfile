@@ -9,6 +9,9 @@ RUN npm run build
 # Stage 2: the server, serving the built app from /app/web.
 FROM python:3.11-slim
 WORKDIR /app
+# xmlsec1: SAML 2.0 sign-in checks the identity provider's signatures with it.
+RUN apt-get update && apt-get install -y --no-install-recommends xmlsec1 \
+    && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
 COPY requirements/docker.txt ./requirements/docker.txt
 # Exactly the locked versions, each file checked against its hash (docs/decisions.md).

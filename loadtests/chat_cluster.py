@@ -70,7 +70,13 @@ from loadtests.chat_fanout import (
     run_server,
     server_revision,
 )
-from loadtests.fanout_results import DEFAULT_SENDS_PER_S, FanoutFigures, Scenario, server_env
+from loadtests.fanout_results import (
+    DEFAULT_SENDS_PER_S,
+    FanoutFigures,
+    ProductionFigures,
+    Scenario,
+    server_env,
+)
 from loadtests.loadgen import RunPlan, SeatPlan, WorkerResult, raise_fd_limit, worker_main
 from loadtests.school import MEMBERS_PER_ROOM, SchoolManifest, prepare_school
 
@@ -170,7 +176,7 @@ class _Services:
         self.store_url = store_url
         self.broker_url = broker_url
         self.redis = psutil.Process(redis_pid) if redis_pid else None
-        self.postmaster = _postmaster(postgres_port) if postgres_port else None
+        self.postmaster = postmaster_of(postgres_port) if postgres_port else None
 
     def postgres_procs(self) -> list[psutil.Process]:
         if self.postmaster is None:
@@ -181,7 +187,7 @@ class _Services:
             return []
 
 
-def _postmaster(port: int) -> psutil.Process | None:
+def postmaster_of(port: int) -> psutil.Process | None:
     """The private PostgreSQL's main process: the one started with ``-p <port>``."""
     for proc in psutil.process_iter(["name", "cmdline"]):
         cmd = proc.info.get("cmdline") or []
@@ -190,11 +196,16 @@ def _postmaster(port: int) -> psutil.Process | None:
     return None
 
 
-def _cpu_of(procs: Sequence[psutil.Process]) -> dict[int, float]:
+def cpu_with_reaped(procs: Sequence[psutil.Process]) -> dict[int, float]:
+    """CPU seconds by pid, each with its reaped children's: a backend or an
+    autovacuum worker that exits within the window is counted in its
+    postmaster's children times (/proc/PID/stat cutime, cstime), where it
+    would otherwise be missed."""
     out = {}
     for p in procs:
         with contextlib.suppress(psutil.Error):
-            out[p.pid] = _cpu_s(p)
+            t = p.cpu_times()
+            out[p.pid] = float(t.user + t.system + t.children_user + t.children_system)
     return out
 
 
@@ -208,7 +219,7 @@ def shared_services(workdir: Path, classes: int) -> Iterator[tuple[_Services, Sc
     with postgres_url() as server_url, private_redis() as redis:
         # fresh_database is an async context manager: hold it open in one
         # event loop on a thread of its own while this (synchronous) run lasts.
-        store_url, release = _hold_database(fresh_database(server_url))
+        store_url, release = hold_database(fresh_database(server_url))
         try:
             manifest = prepare_school(workdir / "data", classes, store_url=store_url)
             pid = redis._process.pid if redis._process is not None else None
@@ -217,7 +228,7 @@ def shared_services(workdir: Path, classes: int) -> Iterator[tuple[_Services, Sc
             release()
 
 
-def _hold_database(cm: Any) -> tuple[str, Any]:
+def hold_database(cm: Any) -> tuple[str, Any]:
     """Enter ``cm`` in a background event loop; return its value and a function
     that exits it (drops the database) and stops the loop."""
     import threading
@@ -306,14 +317,14 @@ def run_step(scenario: Scenario, nodes: int, services: _Services, manifest: Scho
         _sleep_until(t0)
         pg_procs = services.postgres_procs()
         node0 = [_cpu_s(p) for p, _ in servers]
-        redis0 = _cpu_of([services.redis] if services.redis else [])
-        pg0 = _cpu_of(pg_procs)
+        redis0 = cpu_with_reaped([services.redis] if services.redis else [])
+        pg0 = cpu_with_reaped(pg_procs)
         busy0, at0 = _machine_busy(), time.time()
         load0 = [_cpu_s(p) for p in load.ps]
         _sleep_until(t1)
         node1 = [_cpu_s(p) for p, _ in servers]
-        redis1 = _cpu_of([services.redis] if services.redis else [])
-        pg1 = _cpu_of(services.postgres_procs())
+        redis1 = cpu_with_reaped([services.redis] if services.redis else [])
+        pg1 = cpu_with_reaped(services.postgres_procs())
         busy1, at1 = _machine_busy(), time.time()
         load1 = [_cpu_s(p) for p in load.ps]
         window = at1 - at0
@@ -362,6 +373,17 @@ def ramp(scenario: Scenario, nodes: int, offered: Sequence[float], services: _Se
         if step.throughput_saturated:
             break
     return steps
+
+
+def production_phase(scenario: Scenario, workdir: Path) -> ProductionFigures:
+    """The chat scenario on one node in the production configuration
+    (PostgreSQL store, Redis broker), for ``chat_fanout --production``: the
+    server's CPU, and PostgreSQL's and Redis's, over the same window."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    with shared_services(workdir, scenario.rooms) as (services, manifest):
+        step = run_step(scenario, 1, services, manifest, workdir / "data", workdir)
+        processes = len(services.postgres_procs())
+    return ProductionFigures(step.fanout, step.redis_cpu_s, step.postgres_cpu_s, processes)
 
 
 # -- output ---------------------------------------------------------------------------------

@@ -53,6 +53,7 @@ from loadtests.fanout_results import (
     SERVERS,
     FanoutFigures,
     MemoryFigures,
+    ProductionFigures,
     ProfileRow,
     Results,
     Scenario,
@@ -466,7 +467,7 @@ def profile_server(pid: int, seconds: float, workdir: Path) -> tuple[list[Profil
     pyspy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which(
         "py-spy")
     if pyspy is None:
-        return [], 0, "py-spy is not installed (pip install py-spy): no profile"
+        return [], 0, "py-spy is not installed (the dev lock has it): no profile"
     out = workdir / "server-profile.txt"
     proc = subprocess.run(
         [pyspy, "record", "--pid", str(pid), "--duration", str(max(1, round(seconds))),
@@ -516,7 +517,7 @@ def summarise_collapsed(lines: Sequence[str], top: int = 25) -> tuple[list[Profi
 
 
 def server_revision() -> str:
-    """The git commit of the server code, flagged when server/ has uncommitted changes."""
+    """The git commit of the server code, flagged when preau/ has uncommitted changes."""
     root = REPO
     try:
         commit = subprocess.run(
@@ -529,16 +530,19 @@ def server_revision() -> str:
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-    return commit + (" with uncommitted changes in server/" if dirty else "")
+    return commit + (" with uncommitted changes in preau/" if dirty else "")
 
 
 def run(
-    scenario: Scenario, command: str = "", keep: bool = False, baseline: bool = False
+    scenario: Scenario, command: str = "", keep: bool = False, baseline: bool = False,
+    production: bool = False,
 ) -> Results:
     """Run both phases and return the figures (temporary files removed unless ``keep``).
 
     With ``baseline``, first run the same phases against the bare websockets
-    server (loadtests/bare_server.py), so the ratio is measured side by side."""
+    server (loadtests/bare_server.py), so the ratio is measured side by side.
+    With ``production``, last run the fan-out phase against Préau on a private
+    PostgreSQL and Redis (loadtests/chat_cluster.py, one node), with their CPU."""
     scenario.validate()
     raise_fd_limit()  # the server inherits it
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
@@ -558,8 +562,15 @@ def run(
         fanout, profile, samples, note = fanout_phase(scenario, manifest, data_dir, workdir)
         memory = (memory_phase(scenario, manifest, data_dir, workdir)
                   if scenario.connections_test else None)
+        prod: ProductionFigures | None = None
+        if production:
+            # Imported here: chat_cluster builds on this module.
+            from loadtests.chat_cluster import production_phase
+
+            prod = production_phase(dataclasses.replace(scenario, profile_s=0.0),
+                                    workdir / "production")
         return Results(scenario, command, started, fanout, memory, profile, samples, note,
-                       revision, base, base_memory)
+                       revision, base, base_memory, prod)
     finally:
         if keep:
             print(f"kept {workdir}", file=sys.stderr)
@@ -616,9 +627,22 @@ def format_summary(results: Results) -> str:
     if m is not None:
         lines.append(_memory_line(m))
         lines += [f"  server log: {problem}" for problem in m.server_log_problems]
+    p = results.production
+    if p is not None:
+        lines += _fanout_lines("fan-out (preau, PostgreSQL + Redis, one node)", s, p.fanout)
+        lines.append(
+            f"  CPU µs/delivery    server {p.fanout.server_us_per_delivery:.1f}, "
+            f"PostgreSQL {p.postgres_us_per_delivery:.1f}, Redis {p.redis_us_per_delivery:.1f}"
+            f", total {p.total_us_per_delivery:.1f}")
+    embedded = results.fanout.server_us_per_delivery
     if results.baseline is not None and results.baseline.server_us_per_delivery:
-        ratio = results.fanout.server_us_per_delivery / results.baseline.server_us_per_delivery
+        ratio = embedded / results.baseline.server_us_per_delivery
         lines.append(f"server CPU per delivery: {ratio:.2f} x the bare server, side by side")
+    if p is not None and embedded:
+        lines.append(
+            f"PostgreSQL + Redis over embedded, per delivery: server alone "
+            f"{p.fanout.server_us_per_delivery / embedded:.2f} x, server + PostgreSQL + Redis "
+            f"{p.total_us_per_delivery / embedded:.2f} x")
     if results.profile:
         lines.append(f"profile ({results.profile_samples} samples, {results.profile_note}):")
         lines += [f"  {r.self_share:6.1%} self {r.total_share:6.1%} total  {r.function}"
@@ -653,6 +677,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="after the window, sample the server with py-spy this long")
     parser.add_argument("--baseline", action="store_true",
                         help="first run the same load against the bare websockets server")
+    parser.add_argument("--production", action="store_true",
+                        help="last run the same load on Préau with PostgreSQL + Redis "
+                             "(private servers), with their CPU")
     parser.add_argument("--server", choices=SERVERS, default=d.server,
                         help="bare: the websockets broadcast baseline instead of Préau")
     parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
@@ -686,14 +713,17 @@ def main(argv: list[str] | None = None) -> int:
     # the server and the load processes and remove the temporary directory.
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _exit_on_signal)
-    results = run(scenario, command, keep=args.keep, baseline=args.baseline)
+    results = run(scenario, command, keep=args.keep, baseline=args.baseline,
+                  production=args.production)
     print(format_summary(results))
     if args.json:
         args.json.write_text(results.to_json())
     if args.write_docs:
         write_docs(Path(args.write_docs), results)
         print(f"wrote {args.write_docs}")
-    return 0 if results.fanout.exactly_once else 1
+    ok = results.fanout.exactly_once and (
+        results.production is None or results.production.fanout.exactly_once)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

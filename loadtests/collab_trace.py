@@ -151,8 +151,10 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, source: Path = ROOT) -> None:
         self.folder = folder
+        self.source = source  # the checkout whose ``preau`` runs (a baseline: another one)
+        self.extra_env: dict[str, str] = {}  # e.g. PREAU_STORE_URL (collab_peers' PostgreSQL)
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -162,12 +164,13 @@ class Server:
         # accounts through argon2 would measure nothing useful): the bound on
         # open sockets per person is raised to let them all in.
         env = {**os.environ, "PREAU_DATA_DIR": str(self.folder), "PREAU_SEED_DEMO": "true",
-               "PREAU_NODE_ID": "collab-bench", "PREAU_MAX_SOCKETS_PER_PERSON": "100000"}
+               "PREAU_NODE_ID": "collab-bench", "PREAU_MAX_SOCKETS_PER_PERSON": "100000",
+               **self.extra_env}
         log = (self.folder / "server.log").open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "preau.server.cli", "serve", "--host", "127.0.0.1",
              "--port", str(self.port), "--log-level", "warning"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=self.source, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
         log.close()
         deadline = time.monotonic() + 60
@@ -433,34 +436,35 @@ def render(r: Results) -> str:
         "changed from the defaults: `PREAU_MAX_SOCKETS_PER_PERSON` (every socket uses one "
         "session).",
         "",
-        "| figure | this run | reference (no persistence) |",
-        "|---|---|---|",
+        "The stock servers are measured side by side under the same clients by "
+        "loadtests/collab_peers.py (section \"Shared documents side by side\").",
+        "",
+        "| figure | this run |",
+        "|---|---|",
         f"| deliveries/s | {r.deliveries_per_s:,.0f} (offered "
         f"{s.documents * s.rate * s.readers:,.0f}; {r.delivered:,} of the "
-        f"{r.expected:,} deliveries of the updates sent in the window) | 3,200 |",
+        f"{r.expected:,} deliveries of the updates sent in the window) |",
         f"| server CPU per delivered update | **{r.us_per_delivery:.1f} µs** "
-        f"({r.server_cpu_s / r.window_s:.0%} of one core) | y-websocket 24, Hocuspocus 27.5, "
-        "pycrdt-websocket 87.5 |",
+        f"({r.server_cpu_s / r.window_s:.0%} of one core) |",
         f"| update-to-remote latency p50 / p99, ms | {r.pct(r.latencies_ms, 0.5):.1f} / "
-        f"{r.pct(r.latencies_ms, 0.99):.1f} | y-websocket 10, Hocuspocus 12, "
-        "pycrdt-websocket 56 (p99) |",
+        f"{r.pct(r.latencies_ms, 0.99):.1f} |",
         f"| late-joiner sync, median of {len(r.late_join_ms)} documents of "
         f"~{int(s.rate * (s.warmup + s.duration))} updates, ms | "
-        f"{statistics.median(r.late_join_ms) if r.late_join_ms else float('nan'):.1f} | |",
+        f"{statistics.median(r.late_join_ms) if r.late_join_ms else float('nan'):.1f} |",
         f"| stored bytes for these documents: every update as sent → after compaction | "
-        f"{_kib(r.bytes_sent)} → {_kib(r.bytes_stored)} | |",
+        f"{_kib(r.bytes_sent)} → {_kib(r.bytes_stored)} |",
     ]
     if s.full_trace:
         lines += [
             f"| whole trace ({r.full_trace_keystrokes:,} keystrokes): uploaded in "
             f"{r.full_trace_upload_s:.1f} s (updates of 1,000 keystrokes); late-joiner sync, ms"
             f" | {r.full_trace_join_ms:.1f} (content "
-            f"{'complete' if r.full_trace_text_ok else '**INCOMPLETE**'}) | |",
+            f"{'complete' if r.full_trace_text_ok else '**INCOMPLETE**'}) |",
             f"| whole trace, stored bytes: one update per keystroke → after compaction | "
-            f"{_kib(r.full_trace_bytes_sent)} → {_kib(r.full_trace_bytes_stored)} | |",
+            f"{_kib(r.full_trace_bytes_sent)} → {_kib(r.full_trace_bytes_stored)} |",
         ]
     lines += [
-        f"| refused frames / sockets closed by the server | {r.refused} / {r.closed} | 0 / 0 |",
+        f"| refused frames / sockets closed by the server | {r.refused} / {r.closed} |",
         "",
         END,
     ]

@@ -114,6 +114,39 @@ class ProfileRow:
 
 
 @dataclass
+class ProductionFigures:
+    """Préau on PostgreSQL + Redis (one node), run under the same load in the
+    same sitting (``--production``): the CPU of PostgreSQL (postmaster and
+    every backend) and of ``redis-server`` are read from /proc as the
+    server's is."""
+
+    fanout: FanoutFigures  # the server process alone, as for the embedded run
+    redis_cpu_s: float
+    postgres_cpu_s: float
+    postgres_processes: int = 0  # postmaster and backends read at the end of the window
+
+    def _per_delivery(self, cpu_s: float) -> float:
+        delivered = self.fanout.delivered_per_s * self.fanout.window_s
+        return cpu_s / delivered * 1e6 if delivered else float("nan")
+
+    @property
+    def redis_us_per_delivery(self) -> float:
+        return self._per_delivery(self.redis_cpu_s)
+
+    @property
+    def postgres_us_per_delivery(self) -> float:
+        return self._per_delivery(self.postgres_cpu_s)
+
+    @property
+    def total_us_per_delivery(self) -> float:
+        """Server + PostgreSQL + Redis, per delivery. The server's share is taken
+        as measured: recomputing it from the rounded window could make the total
+        a hair smaller than the server alone."""
+        return (self.fanout.server_us_per_delivery
+                + self._per_delivery(self.redis_cpu_s + self.postgres_cpu_s))
+
+
+@dataclass
 class Results:
     scenario: Scenario
     command: str
@@ -127,6 +160,8 @@ class Results:
     # The bare websockets baseline under the same load, run just before (--baseline).
     baseline: FanoutFigures | None = None
     baseline_memory: MemoryFigures | None = None
+    # Préau on PostgreSQL + Redis under the same load, run just after (--production).
+    production: ProductionFigures | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, ensure_ascii=False)

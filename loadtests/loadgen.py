@@ -41,7 +41,7 @@ from typing import Any
 
 import orjson
 
-from loadtests.wsclient import WsClient, connect
+from loadtests.wsclient import WsClient, close_all, connect
 
 OPEN_CONCURRENCY = 64  # handshakes in flight per process: stays under the listen backlog
 OPEN_TIMEOUT_S = 30.0
@@ -356,15 +356,7 @@ class Worker:
         )
 
     async def close_all(self) -> int:
-        for member in self.members:
-            member.close()
-        try:
-            async with asyncio.timeout(10):
-                await asyncio.gather(*(m.closed for m in self.members))
-        except TimeoutError:
-            for member in self.members:
-                if member.transport is not None:
-                    member.transport.abort()
+        await close_all(self.members)
         return len(self.members)
 
 

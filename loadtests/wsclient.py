@@ -21,7 +21,7 @@ import asyncio
 import base64
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import cast
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -252,3 +252,19 @@ async def connect(
                 client.transport.abort()
             raise
     return client
+
+
+async def close_all(clients: Sequence[WsClient], timeout: float = 10) -> None:
+    """Close cleanly and wait until TCP is closed (a transport still closing
+    when its loop ends is reported unclosed later, in some other code's
+    time); abort what does not close within ``timeout``."""
+    for client in clients:
+        client.close()
+    try:
+        async with asyncio.timeout(timeout):
+            await asyncio.gather(*(c.closed for c in clients))
+    except TimeoutError:
+        for client in clients:
+            if client.transport is not None:
+                client.transport.abort()
+        await asyncio.sleep(0)  # the aborts' connection_lost

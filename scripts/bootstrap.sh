@@ -81,7 +81,8 @@ ensure_chromium() {
 }
 
 # What the tests need from Debian, installed here rather than by a test
-# fixture: iproute2 (network namespaces for WebRTC tests) and Janus (the SFU).
+# fixture: iproute2 (network namespaces for WebRTC tests), Janus (the SFU) and
+# ClamAV's daemon (attachment scanning; its packaged service is not used).
 # promtool (checks deploy/'s alert rules) comes from Debian's prometheus
 # package; only the one binary is taken out of it, so no Prometheus server is
 # installed or started on the machine.
@@ -106,12 +107,32 @@ ensure_test_packages() {
   local missing=()
   command -v ip >/dev/null 2>&1 || missing+=(iproute2)
   command -v janus >/dev/null 2>&1 || missing+=(janus)
+  # clamd (Debian's clamav-daemon): the attachment scanning tests start their
+  # own on a private socket with a signature database they write themselves.
+  [ -x /usr/sbin/clamd ] || missing+=(clamav-daemon)
+  # dbus-daemon: the notification-click browser test's private session bus.
+  command -v dbus-daemon >/dev/null 2>&1 || missing+=(dbus-daemon)
+  # Single sign-on tests: LemonLDAP::NG's portal (OIDC, CAS) under Starman,
+  # with the Perl modules its Debian package only recommends.
+  [ -f /usr/share/lemonldap-ng/portal/htdocs/index.psgi ] \
+    || missing+=(lemonldap-ng liblemonldap-ng-portal-perl)
+  command -v starman >/dev/null 2>&1 || missing+=(starman)
+  # SAML 2.0: the portal's SAML issuer (Lasso) and Préau's signature checks (xmlsec1).
+  perl -MLasso -e1 >/dev/null 2>&1 || missing+=(liblasso-perl)
+  command -v xmlsec1 >/dev/null 2>&1 || missing+=(xmlsec1)
+  perl -MImage::Magick -MIO::String -MGD::SecurityImage -e1 >/dev/null 2>&1 \
+    || missing+=(libimage-magick-perl libio-string-perl libgd-securityimage-perl
+                 libcrypt-openssl-bignum-perl libconvert-base32-perl libipc-run-perl
+                 libmime-tools-perl libio-socket-timeout-perl libunicode-string-perl
+                 libapache-session-browseable-perl libcookie-baker-xs-perl
+                 libhttp-parser-xs-perl libstring-random-perl libxml-simple-perl
+                 libxml-libxml-perl libemail-sender-perl libdbi-perl libnet-ldap-perl)
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" = 0 ]; then
     echo "==> installing ${missing[*]} (apt-get)"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "The WebRTC and SFU tests need ${missing[*]}: run 'sudo apt-get install ${missing[*]}' first" >&2
+    echo "The WebRTC, SFU and attachment tests need ${missing[*]}: run 'sudo apt-get install ${missing[*]}' first" >&2
     return 1
   fi
 }

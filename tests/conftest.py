@@ -11,6 +11,7 @@ may restart).
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -27,6 +28,17 @@ from tests.services import RedisServer, fresh_database, postgres_url, private_re
 settings.register_profile("preau", deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("preau")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _collect_leaks_of_this_module() -> Iterator[None]:
+    """Run the garbage collector as each test file ends: a socket or transport
+    a file's tests left open is then reported (ResourceWarning, an error
+    here) in that file's last teardown, instead of in whichever test of
+    another file the collector happens to run in later (with two workers, a
+    browser test of a file that leaked nothing failed that way)."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture(scope="session")

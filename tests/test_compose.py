@@ -51,6 +51,8 @@ def test_nodes_share_postgres_and_redis_and_have_distinct_ids() -> None:
         ids.add(env["PREAU_NODE_ID"])
         assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
         assert service["depends_on"]["redis"]["condition"] == "service_healthy"
+        # Every socket is a file: room for a surge (docs/operations.md, "Open files").
+        assert service["ulimits"]["nofile"]["hard"] >= 65536
     assert ids == set(NODES)
 
 

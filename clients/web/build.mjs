@@ -81,7 +81,8 @@ const shell = ["/offline.html", `/assets/${css}`, `/assets/${iconName}`];
 const version = createHash("sha256").update(offline + shell.join()).digest("hex").slice(0, 12);
 const worker = readFileSync(join(here, "src/sw.js"), "utf8")
   .replaceAll("%VERSION%", version)
-  .replaceAll("%SHELL%", JSON.stringify(shell));
+  .replaceAll("%SHELL%", JSON.stringify(shell))
+  .replaceAll("%ICON%", JSON.stringify(iconPngs[0].src));
 writeFileSync(join(dist, "sw.js"), worker);
 
 // Pre-compressed copies: the server sends `name.gz` to browsers that accept

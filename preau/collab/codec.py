@@ -110,9 +110,13 @@ class Reader:
         self.pos = 0
 
     def var_uint(self) -> int:
+        data = self.data
+        pos = self.pos
+        if pos < len(data) and data[pos] < 0x80:  # one byte: most of them
+            self.pos = pos + 1
+            return data[pos]
         value = 0
         shift = 0
-        data = self.data
         for _ in range(_MAX_VARUINT_BYTES):
             if self.pos >= len(data):
                 raise CodecError("truncated", "frame ends inside a varint")

@@ -161,7 +161,13 @@ class DocumentRoom:
         self.now_ms = now_ms
         self.monotonic = monotonic
         self.doc: Doc[Any] = Doc()
-        self.index = integrity.DocIndex()  # what the update checks need of ``doc``
+        # What the update checks need of ``doc`` (the ``index`` property);
+        # stored parts loaded but not yet noted in it: indexed when an update
+        # first needs it, so a late joiner's sync of a large document does not
+        # wait for the parse of its whole history (the integrity checks are
+        # not weakened: no update is checked against an index lacking them).
+        self._index = integrity.DocIndex()
+        self._unindexed: list[bytes] = []
         self.peers: dict[str, Peer] = {}
         self._peer_state: dict[str, _PeerState] = {}
         # Stored updates in seq order (preau/collab/ordered.py): its head is the
@@ -206,13 +212,33 @@ class DocumentRoom:
     def _load(self, stored: StoredLog) -> None:
         # One integration per stored part: integrating their merge instead is
         # much slower (it carries every deleted character; preau/collab/compaction.py).
-        if stored.snapshot is not None:
-            self._apply(self.doc, self.index, stored.snapshot)
-        for _, update in stored.updates:
-            self._apply(self.doc, self.index, update)
+        parts = [] if stored.snapshot is None else [stored.snapshot]
+        parts += [update for _, update in stored.updates]
+        for data in parts:
+            if crdt.apply(self.doc, data):
+                self._unindexed.append(data)
         self.feed = OrderedFeed(stored.head)
         self._sizes(stored)
         self._encoded = None
+
+    @property
+    def index(self) -> integrity.DocIndex:
+        """The integrity index of the replica, with every loaded part in it."""
+        if self._unindexed:
+            parts, self._unindexed = self._unindexed, []
+            for data in parts:
+                parsed = self._parse(data)
+                if parsed is None:  # stored before this server checked updates
+                    log.warning("document %s: a stored update Yjs would not read",
+                                self.document_id)
+                    continue
+                self._index.add(parsed)
+        return self._index
+
+    @index.setter
+    def index(self, value: integrity.DocIndex) -> None:
+        self._index = value
+        self._unindexed = []
 
     def _sizes(self, stored: StoredLog) -> None:
         self.log_count = len(stored.updates)

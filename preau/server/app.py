@@ -23,27 +23,34 @@ from starlette.types import Receive, Scope, Send
 
 from preau.collab.ports import Access
 from preau.server import __version__, log_redaction, metrics
+from preau.server.attachments.checks import InspectChecks
+from preau.server.attachments.service import AttachmentService
+from preau.server.auth.recovery import RecoveryService
 from preau.server.auth.service import AuthService
+from preau.server.blobs.factory import open_blobs
 from preau.server.broker import Broker
 from preau.server.broker.factory import open_broker
 from preau.server.calls.rules import people_per_call
 from preau.server.calls.service import CallService
 from preau.server.charter.service import CharterService
+from preau.server.chat.editing import EditService
 from preau.server.chat.reactions import ReactionService
 from preau.server.chat.receipts import ReceiptService
 from preau.server.chat.render import MessageRenderer
 from preau.server.chat.scheduler import ScheduledDelivery
 from preau.server.chat.service import ChatService
 from preau.server.clock import Clock, WallClock
+from preau.server.console.service import ConsoleService
 from preau.server.directory.csv_import import parse_csv
 from preau.server.directory.demo import DEMO_NAME, DEMO_TIMEZONE, DEMO_UAI, demo_csv
 from preau.server.directory.importer import ImportReport, import_directory
 from preau.server.directory.service import Directory
 from preau.server.documents.endpoint import CollabEndpoint
-from preau.server.documents.service import build_documents
+from preau.server.documents.service import DocumentService, build_documents
 from preau.server.errors import PreauError
 from preau.server.gateway.call_ops import CallOps
 from preau.server.gateway.charter_ops import CharterOps
+from preau.server.gateway.edit_ops import EditOps
 from preau.server.gateway.endpoint import WebSocketGateway
 from preau.server.gateway.mood_ops import MoodOps
 from preau.server.gateway.reaction_ops import ReactionOps
@@ -61,12 +68,13 @@ from preau.server.http.routes import api_routes
 from preau.server.http.web import WebApp, WebRoute
 from preau.server.live.events import encode
 from preau.server.live.hub import Hub
-from preau.server.logs import ContextMiddleware
+from preau.server.logs import ContextMiddleware, new_context
 from preau.server.moderation.bursts import BurstDetector
 from preau.server.moderation.service import ModerationService
 from preau.server.moderation.shown_text import ShownTextGate
 from preau.server.mood.service import MoodService
 from preau.server.notifications.email import EmailSender
+from preau.server.notifications.push import WebPush
 from preau.server.notifications.service import NotificationService
 from preau.server.presence.factory import open_presence
 from preau.server.privacy.factory import build_privacy
@@ -74,10 +82,17 @@ from preau.server.ratelimit.factory import open_rate_limiter
 from preau.server.ratelimit.spread import open_spread
 from preau.server.services import Services
 from preau.server.settings import Settings
+from preau.server.sso.config import load as load_sso_config
+from preau.server.sso.service import SsoService
+from preau.server.store import AttachmentRef, Store
+from preau.server.store.attachments import AttachmentSql
 from preau.server.store.calls import CallStore
 from preau.server.store.factory import open_store
 
 log = logging.getLogger(__name__)
+
+# gc.set_threshold for a serving node (see the lifespan, after gc.freeze).
+GC_THRESHOLDS = (100_000, 50, 1_000)
 
 
 async def build_services(
@@ -95,6 +110,8 @@ async def build_services(
     )
     directory = Directory(store)
     auth = AuthService(store, directory, settings, clock)
+    sso_config = load_sso_config(settings.sso_config)
+    auth.password_allowed = sso_config.password_allowed
     render = MessageRenderer(directory)
     hub = Hub(
         store, broker, presence, directory, render.frame,
@@ -108,6 +125,7 @@ async def build_services(
     bursts = BurstDetector(open_spread(settings.broker_url), settings.burst_rooms,
                            settings.burst_window_s)
     notifications = NotificationService(store, directory, hub, clock)
+    notifications.holder = broker.node_id  # its claims of the notification outbox
     chat = ChatService(store, directory, hub, render, settings, clock, sends, opens, bursts,
                        notices=notifications)
     moderation = ModerationService(store, directory, hub, chat, render, settings, clock)
@@ -115,10 +133,14 @@ async def build_services(
     # Reactions per account at the rate of sends, in a bucket of their own.
     reactions = ReactionService(store, directory, hub, chat, render, clock, open_rate_limiter(
         settings.broker_url, settings.sends_per_s, settings.sends_burst, name="reactions"))
+    # Edits of one's own messages, likewise in a bucket of their own.
+    edits = EditService(store, hub, chat, settings, clock, open_rate_limiter(
+        settings.broker_url, settings.sends_per_s, settings.sends_burst, name="edits"))
     delivery = ScheduledDelivery(store, hub, render, clock, notices=notifications)
     privacy = build_privacy(store, settings, clock, hub, moderation)
     moderation.on_view(privacy.viewed)  # oversight reads go to the access journal
     auth.on_revoke(hub.revoke_sessions)
+    hub.on_sessions_ended(auth.forget_sessions)  # revoked on any node: not cached here
     directory.on_change(hub.recheck)
     directory.on_change(chat.directory_changed)  # conversations a change closed
     calls = CallService(CallStore(store.engine), directory, broker, settings, clock,
@@ -141,6 +163,14 @@ async def build_services(
     directory.on_change(documents.directory_changed)
     hub.on_removal(documents.member_removed)  # removed from a class room: its documents too
     broker.on_resync(documents.rooms.resync)
+    attachments = build_attachments(store, chat, hub, settings, clock, documents, directory)
+
+    async def held_attachments(held_id: str) -> list[AttachmentRef]:
+        return [a.ref() for a in await attachments.store.of_held(held_id)]
+
+    render.held_attachments = held_attachments
+    attachments.review = moderation.may_review  # reviewers read a reported message's files
+    privacy.retention.purge_files = attachments.sweep
     return Services(
         settings, clock, store, broker, presence, directory, auth, hub, chat, moderation,
         receipts, delivery,
@@ -150,21 +180,53 @@ async def build_services(
         mood=MoodService(store, directory, hub, clock),
         charter=CharterService(store, directory, broker, hub, settings, clock),
         reactions=reactions,
+        edits=edits,
         notifications=notifications,
         email=EmailSender(store, directory, settings, clock, broker.node_id),
+        push=WebPush(store, directory, settings, clock, broker.node_id),
+        recovery=RecoveryService(store, directory, auth, settings, clock),
+        console=ConsoleService(store, directory, hub, auth, settings, clock),
+        attachments=attachments,
+        sso=SsoService(sso_config, store, auth, settings, clock),
     )
 
 
+def build_attachments(
+    store: Store, chat: ChatService, hub: Hub, settings: Settings, clock: Clock,
+    documents: DocumentService, directory: Directory,
+) -> AttachmentService:
+    """The attachment service: its store and blob store on the one engine,
+    the content checks (PREAU_ATTACHMENT_CLAMD: the antivirus), documents' rights."""
+    blobs = open_blobs(settings.attachment_store, store.engine, data_dir=settings.data_dir,
+                       database_url=settings.effective_store_url)
+
+    async def document_access(person_id: str, document_id: str) -> int:
+        return int(await documents.access(person_id, document_id))
+
+    return AttachmentService(
+        AttachmentSql(store.engine, blobs), chat, hub, settings, clock,
+        InspectChecks.from_settings(settings), document_access=document_access,
+        directory=directory,
+        uploads=open_rate_limiter(settings.broker_url, settings.attachment_uploads_per_hour / 3600,
+                                  settings.attachment_uploads_burst, name="uploads"))
+
+
 async def close_services(services: Services) -> None:
+    await services.notifications.close()  # fan-outs under way finish (or wait in the outbox)
+    await services.push.close()
     await services.calls.close()
     await services.charter.close()
+    await services.sso.close()
     await services.documents.rooms.close()
     await services.hub.stop()
     await services.privacy.close()
     await services.presence.close()
+    await services.recovery.close()
     await services.auth.close()
     await services.chat.close()
+    await services.attachments.close()
     await services.reactions.close()
+    await services.edits.close()
     await services.broker.close()
     await services.store.close()
 
@@ -246,9 +308,18 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             delivery = asyncio.get_running_loop().create_task(
                 services.delivery.run(settings.quiet_release_s)
             )
+            # Attachments: pending scans retried (one node each), files swept.
+            attachment_work = asyncio.get_running_loop().create_task(
+                services.attachments.run())
+            # Posts whose notifications were left undone (the outbox), on every node.
+            outbox = asyncio.get_running_loop().create_task(
+                services.notifications.run(settings.notification_outbox_s))
             # Notification e-mails, when an SMTP relay is configured (PREAU_SMTP_HOST).
             mails = asyncio.get_running_loop().create_task(
                 services.email.run(settings.email_every_s)) if settings.smtp_host else None
+            # Web Push: every node sends the pushes it claims (none without devices).
+            pushes = asyncio.get_running_loop().create_task(
+                services.push.run(settings.push_every_s))
             # Janus for calls in SFU mode (PREAU_JANUS_URLS), or None.
             sfu = open_sfu_backend(settings.janus_urls, settings.janus_admin_secret)
             if sfu is None:
@@ -261,7 +332,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 services.moderation,
                 modules=[ReadingOps(services.receipts), CallOps(services.calls),
                          SfuOps(services.calls, sfu), CharterOps(services.charter),
-                         MoodOps(services.mood), ReactionOps(services.reactions)],
+                         MoodOps(services.mood), ReactionOps(services.reactions),
+                         EditOps(services.edits)],
                 charter=services.charter,
             )
             app.state.collab = CollabEndpoint(
@@ -283,6 +355,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                             if settings.metrics_port else None)
             gc.collect()
             gc.freeze()
+            # A node holds tens of thousands of long-lived objects per thousand
+            # sockets; CPython's default young threshold (700 allocations)
+            # collects so often that at 10,000 sockets a reconnection surge
+            # spent a third of its CPU in the collector (loadtests/surge.py:
+            # 2.6 → 1.6 ms per reconnecting socket; docs/decisions.md, "Garbage
+            # collection"). Cycles are still collected, 100 times less often.
+            gc.set_threshold(*GC_THRESHOLDS)
             log.info("node %s ready (store %s, broker %s)", settings.node_id,
                      settings.effective_store_url.split(":")[0], settings.broker_url)
             yield
@@ -292,14 +371,19 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             watcher.cancel()
             retention.cancel()
             delivery.cancel()
+            attachment_work.cancel()
+            outbox.cancel()
             if mails is not None:
                 mails.cancel()
+            pushes.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pushes  # its HTTP session closed
             if sfu is not None:
                 await sfu.close()
         finally:
             await close_services(services)
 
-    app = Starlette(
+    app = _App(
         routes=[
             *api_routes(),
             WebSocketRoute("/ws", _GatewayEntry()),
@@ -321,6 +405,28 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         lifespan=lifespan,
     )
     return app
+
+
+class _App(Starlette):
+    """Starlette, with ``/ws`` sockets handed to the gateway straight away.
+
+    A ``/ws`` upgrade went through six ASGI layers (the error middlewares, the
+    log context, the security and body-limit middlewares, which all pass
+    sockets through, and the router's match against every API route) before
+    reaching the gateway, and every ASGI send of the socket's life back
+    through their wrappers: about a tenth of a reconnection storm's CPU
+    (loadtests/surge.py). The gateway answers every frame and refusal
+    itself; what the layers did for a socket is done here: the app in the
+    scope, and the log context's connection id."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope.get("path") == "/ws" \
+                and scope.get("root_path", "") == "":
+            scope["app"] = self
+            new_context("c")
+            await _GatewayEntry()(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 class _GatewayEntry:

@@ -23,12 +23,15 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from preau.server.app import create_app
     from preau.server.gateway.uvicorn_protocol import PreauWebSocketProtocol
     from preau.server.http.uvicorn_http import deadline_protocol
+    from preau.server.open_files import raise_open_files_limit
     from preau.server.serving import DrainingServer
 
     log_redaction.install()  # before uvicorn logs its first handshake
 
+    app = create_app(settings)
+    raise_open_files_limit()  # every socket is a file (preau/server/open_files.py)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=args.host,
         port=args.port,
         ws=PreauWebSocketProtocol,
@@ -59,25 +62,22 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
         close_services,
         format_accounts,
     )
-    from preau.server.directory.csv_import import parse_csv
     from preau.server.directory.importer import import_directory
-    from preau.server.directory.national import kind_of, parse_national
+    from preau.server.directory.several import MAX_FILES, parse_files
 
-    files: list[bytes] = []
+    files: list[tuple[str, bytes]] = []
     for name in args.file:
         try:
-            files.append(Path(name).read_bytes())  # noqa: ASYNC240 (once, small)
+            files.append((Path(name).name, Path(name).read_bytes()))  # noqa: ASYNC240 (once, small)
         except OSError as exc:
             print(f"cannot read {name}: {exc}", file=sys.stderr)
             return 2
-    kinds = [kind_of(data) for data in files]
-    if all(kinds):  # SIECLE and STS-web exports, read together
-        parsed = parse_national(files)
-    elif len(files) == 1:
-        parsed = parse_csv(files[0])  # UTF-8, UTF-16 or Windows-1252: csv_import.decode_csv
-    else:
-        print("give one CSV file, or SIECLE/STS-web XML exports only", file=sys.stderr)
+    if len(files) > MAX_FILES or len({n for n, _ in files}) != len(files):
+        print(f"give at most {MAX_FILES} files, with different names", file=sys.stderr)
         return 2
+    # One CSV (UTF-8, UTF-16 or Windows-1252: csv_import.decode_csv) or national
+    # export, or several of both read as one (directory/several.py).
+    parsed = parse_files(files)
     services = await build_services(settings)
     try:
         existing = await services.store.school_by_uai(args.school.upper())
@@ -102,9 +102,9 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
     if report.closed or report.archived_rooms:
         print(f"rollover: {len(report.closed)} accounts closed (left the school), "
               f"{report.archived_rooms} rooms of last year kept read-only")
-    where = args.file[0] if len(args.file) == 1 else "import"
-    for error in report.errors:
-        print(f"{where}: {error.shown(args.lang)}", file=sys.stderr)
+    for error in report.errors:  # with several files, each names its own
+        where = f"{args.file[0]}: " if len(args.file) == 1 else ""
+        print(f"{where}{error.shown(args.lang)}", file=sys.stderr)
     print(f"{report.school.name} ({report.school.uai}): {len(report.created)} created, "
           f"{report.updated} updated, {report.classes_created} new classes, "
           f"{len(report.errors)} rejected rows")
@@ -274,8 +274,9 @@ def main(argv: list[str] | None = None) -> int:
              "unless nothing but the proxy can reach the node: a client would choose its "
              "own address (and login throttle budget)")
     imp = commands.add_parser(
-        "import", help="import or update a school from a CSV file, or from its SIECLE"
-        " (ElevesSansAdresses.xml, ResponsablesAvecAdresses.xml) and STS-web exports")
+        "import", help="import or update a school from CSV files (one, or several read as"
+        " one: pupils, parents, staff), its SIECLE (ElevesSansAdresses.xml,"
+        " ResponsablesAvecAdresses.xml), STS-web or AAF exports, or a mix")
     imp.add_argument("file", nargs="+")
     imp.add_argument("--school", required=True, help="the school's UAI code")
     imp.add_argument("--name", help="the school's name (required the first time)")

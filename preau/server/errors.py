@@ -19,6 +19,9 @@ class ErrorCode(StrEnum):
     ACTIVATION_EXPIRED = "activation_expired"
     ACTIVATION_USED = "activation_used"
     WEAK_PASSWORD = "weak_password"
+    PASSWORD_LOGIN_OFF = "password_login_off"  # this profile signs in through its SSO only
+    SSO_REFUSED = "sso_refused"  # the identity provider's person is no one here
+    SSO_FAILED = "sso_failed"  # the SSO login did not complete (state, token, ticket)
     FORBIDDEN = "forbidden"
     NOT_FOUND = "not_found"
     NOT_SUBSCRIBED = "not_subscribed"
@@ -35,6 +38,19 @@ class ErrorCode(StrEnum):
     CHARTER_REQUIRED = "charter_required"  # accept the school's charter of use first
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
+    # Attachments (docs/protocol.md, "Attachments"); the content checks' codes
+    # are preau/server/attachments/refused.py's.
+    ATTACHMENT_TOO_LARGE = "attachment.too_large"  # over PREAU_ATTACHMENT_MAX_BYTES
+    ATTACHMENT_QUOTA = "attachment.quota_exceeded"  # the person's or the school's
+    ATTACHMENT_LENGTH_REQUIRED = "attachment.length_required"  # no Content-Length
+    ATTACHMENT_TRUNCATED = "attachment.truncated"  # fewer bytes than announced
+    ATTACHMENT_PENDING = "attachment.pending"  # not scanned yet: nobody gets its bytes
+    ATTACHMENT_TYPE_REFUSED = "attachment.type_refused"
+    ATTACHMENT_TYPE_MISMATCH = "attachment.type_mismatch"
+    ATTACHMENT_INFECTED = "attachment.infected"
+    ATTACHMENT_IMAGE_INVALID = "attachment.image_invalid"
+    ATTACHMENT_IMAGE_TOO_LARGE = "attachment.image_too_large"
+    ATTACHMENT_NAME_INVALID = "attachment.name_invalid"
 
 
 # HTTP status for each code, used by the REST layer.
@@ -47,6 +63,9 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.ACTIVATION_EXPIRED: 401,
     ErrorCode.ACTIVATION_USED: 401,
     ErrorCode.WEAK_PASSWORD: 400,
+    ErrorCode.PASSWORD_LOGIN_OFF: 403,
+    ErrorCode.SSO_REFUSED: 403,
+    ErrorCode.SSO_FAILED: 400,
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.NOT_SUBSCRIBED: 409,
@@ -63,6 +82,17 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.CHARTER_REQUIRED: 403,
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.INTERNAL: 500,
+    ErrorCode.ATTACHMENT_TOO_LARGE: 413,
+    ErrorCode.ATTACHMENT_QUOTA: 413,
+    ErrorCode.ATTACHMENT_LENGTH_REQUIRED: 411,
+    ErrorCode.ATTACHMENT_TRUNCATED: 400,
+    ErrorCode.ATTACHMENT_PENDING: 409,
+    ErrorCode.ATTACHMENT_TYPE_REFUSED: 415,
+    ErrorCode.ATTACHMENT_TYPE_MISMATCH: 415,
+    ErrorCode.ATTACHMENT_INFECTED: 422,
+    ErrorCode.ATTACHMENT_IMAGE_INVALID: 422,
+    ErrorCode.ATTACHMENT_IMAGE_TOO_LARGE: 413,
+    ErrorCode.ATTACHMENT_NAME_INVALID: 400,
 }
 
 

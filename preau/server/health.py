@@ -24,6 +24,11 @@ async def check(services: Services, details: bool) -> tuple[bool, dict[str, Any]
         return ok, {"status": "ok" if ok else "degraded",
                     "store": {"ok": store_ok}, "broker": {"ok": broker_ok}}
     settings = services.settings
+    try:
+        # Files wait as pending while the antivirus is down (docs/attachments.md).
+        attachments: dict[str, Any] = await services.attachments.status()
+    except Exception:  # its count is a store read: the store's own state says why
+        attachments = {"scanner": "unknown", "pending": None}
     return ok, {
         "status": "ok" if ok else "degraded",
         "node": settings.node_id,
@@ -33,6 +38,7 @@ async def check(services: Services, details: bool) -> tuple[bool, dict[str, Any]
                    **services.broker.stats()},
         "gateway": services.hub.stats(),
         "documents": services.documents.rooms.stats(),
+        "attachments": attachments,
     }
 
 

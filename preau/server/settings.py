@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextvars
 import ipaddress
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -112,6 +113,21 @@ def _items(raw: Any) -> list[str]:
     return [str(p).strip() for p in parts if str(p).strip()]
 
 
+def _vapid_subject(name: str, raw: Any) -> str:
+    value = str(raw).strip()
+    if value and not value.startswith(("mailto:", "https://")):
+        raise SettingsError(f"{name} is a mailto: or https:// contact, got {value!r}")
+    return value
+
+
+def _push_services(name: str, raw: Any) -> tuple[str, ...]:
+    hosts = tuple(h.lower().lstrip(".") for h in _items(raw))
+    for host in hosts:
+        if host != "*" and not re.fullmatch(r"[a-z0-9.-]+", host):
+            raise SettingsError(f"{name} takes host names (or '*'), got {host!r}")
+    return hosts
+
+
 def _origins(name: str, raw: Any) -> frozenset[str]:
     origins = frozenset(o.rstrip("/") for o in _items(raw))
     if "*" in origins:
@@ -166,6 +182,27 @@ def _log_format(name: str, raw: Any) -> str:
     value = str(raw).lower()
     if value not in ("text", "json"):
         raise SettingsError(f"{name} must be text or json, got {value!r}")
+    return value
+
+
+ATTACHMENT_KINDS = frozenset({"document", "image", "audio", "video"})
+
+
+def _attachment_kinds(name: str, raw: Any) -> frozenset[str]:
+    kinds = frozenset(_items(raw))
+    unknown = kinds - ATTACHMENT_KINDS
+    if unknown:
+        raise SettingsError(
+            f"{name} takes {', '.join(sorted(ATTACHMENT_KINDS))}, got {', '.join(sorted(unknown))}")
+    return kinds
+
+
+def _attachment_store(name: str, raw: Any) -> str:
+    value = str(raw).strip()
+    scheme = value.partition(":")[0].lower()
+    if value and scheme not in ("file", "store"):
+        raise SettingsError(f"{name} is file:///path, store: (the database) or empty, got a "
+                            f"{scheme!r} URL")
     return value
 
 
@@ -225,6 +262,9 @@ class Settings(BaseSettings):
     remember_profiles: Annotated[frozenset[str], Check(_profiles)] = frozenset(
         {"parent", "teacher", "staff"})
     activation_ttl_s: Annotated[int, AtLeast(60)] = 30 * 86400
+    # Single sign-on (OpenID Connect, CAS) and local passwords per profile: a
+    # TOML file the operator writes (docs/operations.md, "Single sign-on").
+    sso_config: Path | None = None
     # Gateway limits.
     max_frame_bytes: Annotated[int, AtLeast(1024)] = 64 * 1024  # larger: a too_large error
     hard_frame_bytes: Annotated[int, AtLeast(1024)] = 1024 * 1024  # larger: closed (1009)
@@ -297,10 +337,40 @@ class Settings(BaseSettings):
     smtp_from: str = "Préau <no-reply@localhost>"
     smtp_timeout_s: float = 30.0
     public_url: str = "http://127.0.0.1:8000"
+    # Each node looks this often for posts whose notifications were left
+    # undone (a node stopped between a post and its fan-out; see
+    # preau/server/notifications/service.py, the outbox).
+    notification_outbox_s: float = 5.0
     email_every_s: float = 5.0  # each node looks for due mails this often
     email_retry_s: float = 60.0  # a transient (4xx) failure: retried after this, doubled each time
     email_attempts: Annotated[int, AtLeast(1)] = 8  # then the mail is given up (failed)
     email_per_minute: int = 600  # per school, on all nodes (0: no limit): protects the relay
+    # Web Push (docs/operations.md, "Web Push"): the VAPID private key (raw
+    # P-256, base64url; empty: generated once and kept in the store), the
+    # contact in its tokens (mailto: or https:; empty: PREAU_PUBLIC_URL), the
+    # push services a browser's subscription may name (host suffixes; '*':
+    # any https host), and http://127.0.0.1 endpoints (tests only).
+    vapid_private_key: str = Field("", repr=False)
+    vapid_subject: Annotated[str, Check(_vapid_subject)] = ""
+    push_services: Annotated[tuple[str, ...], Check(_push_services)] = (
+        "fcm.googleapis.com", "push.services.mozilla.com", "push.apple.com",
+        "notify.windows.com")
+    push_allow_loopback: bool = False
+    push_every_s: float = 2.0  # each node looks for due pushes this often
+    push_ttl_s: Annotated[int, AtLeast(0)] = 86400  # the push service keeps it this long
+    push_timeout_s: float = 10.0
+    push_retry_s: float = 30.0  # 429/5xx: retried after this (or Retry-After), doubled
+    push_attempts: Annotated[int, AtLeast(1)] = 6  # then the push is given up (failed)
+    push_devices_max: Annotated[int, AtLeast(1)] = 10  # devices per person
+    # Password recovery by e-mail (docs/operations.md, "Password recovery"):
+    # the link's lifetime, the answer's fixed duration (the same whether the
+    # login exists or not), requests per hour per login, per client address
+    # and mails per hour per e-mail address.
+    recovery_ttl_s: Annotated[int, AtLeast(60)] = 1800
+    recovery_answer_ms: Annotated[int, AtLeast(0)] = 400
+    recovery_per_login_hour: Annotated[int, AtLeast(1)] = 3
+    recovery_per_ip_hour: Annotated[int, AtLeast(1)] = 30
+    recovery_per_email_hour: Annotated[int, AtLeast(1)] = 3
     closed_erasure_days: int = 90  # a closed account is erased this long after
     archived_rooms_days: int = 90  # last year's rooms stay read-only this long
     retention_every_s: float = 3600.0  # one pass per this period, on one node
@@ -327,6 +397,27 @@ class Settings(BaseSettings):
     collab_frames_per_s: float = 200.0
     collab_frames_burst: Annotated[int, AtLeast(1)] = 1000
     collab_compact_after: Annotated[int, AtLeast(2)] = 500
+    # Attachments (docs/attachments.md): one file's size, what a person and a
+    # school may keep in all, what kinds of files are accepted (document,
+    # image, audio, video), the clamd socket ("unix:/path" or "tcp:host:port";
+    # empty: no scanner, every file waits as pending until one is set), where
+    # the bytes live ("file:///path"; "store:" the database itself, for
+    # several nodes; empty: <data_dir>/blobs with SQLite, the database with
+    # PostgreSQL), how long an upload never sent waits, a decoded image's
+    # pixel budget, how often pending files are scanned again.
+    attachment_max_bytes: Annotated[int, AtLeast(1024)] = 20 * 1024 * 1024
+    attachment_person_quota_bytes: Annotated[int, AtLeast(1024)] = 500 * 1024 * 1024
+    attachment_school_quota_bytes: Annotated[int, AtLeast(1024)] = 50 * 1024 * 1024 * 1024
+    attachment_kinds: Annotated[frozenset[str], Check(_attachment_kinds)] = ATTACHMENT_KINDS
+    attachment_clamd: str = ""
+    attachment_store: Annotated[str, Check(_attachment_store)] = ""
+    attachment_unbound_s: Annotated[int, AtLeast(60)] = 3600
+    attachment_max_pixels: Annotated[int, AtLeast(1024)] = 40_000_000
+    attachment_rescan_s: float = 60.0
+    # Uploads per account (global across nodes on Redis): a burst (a teacher
+    # sharing the outing's photos), then this many per hour.
+    attachment_uploads_per_hour: float = 300.0
+    attachment_uploads_burst: Annotated[int, AtLeast(1)] = 40
 
     # Variables that were replaced: refuse to start rather than silently
     # ignore what the operator asked for.

@@ -492,6 +492,38 @@ async def test_a_poisoned_update_is_refused_and_never_stored_nor_relayed(world: 
     assert len((await world.store.load_log(DOC)).updates) == stored
 
 
+async def test_a_reopened_room_indexes_its_stored_log_before_checking_an_update(
+    world: World,
+) -> None:
+    """A room opened on a stored log syncs joiners from the replica at once and
+    notes the log in its integrity index only when an update needs it: the
+    same insertion inside an emoji is refused there too."""
+    room = await world.a.room()
+    lea = world.client("lea")
+    await lea.connect(room)
+    await lea.edit(0, "é😀x")
+    client = lea.doc.client_id
+    await lea.disconnect()
+    await world.a.rooms.leave(room, lea)
+    assert DOC not in world.a.rooms.rooms
+    reopened = await world.b.room()
+    assert reopened._unindexed  # not parsed for the joiner's sync
+    hugo = world.client("hugo")
+    await hugo.connect(reopened)
+    await hugo.pump()
+    assert hugo.content() == "é😀x"
+    stored = len((await world.store.load_log(DOC)).updates)
+    split = (b"\x01\x01" + codec.var_uint(client) + codec.var_uint(3) + b"\xc4"
+             + codec.var_uint(client) + codec.var_uint(1) + codec.var_uint(client)
+             + codec.var_uint(2) + codec.var_bytes(b"Z") + b"\x00")
+    await reopened.receive(hugo, codec.update(split))
+    await hugo.pump()
+    assert hugo.denied == ["bad_request: this change would break the document for the others"
+                           " (an insertion splits a character in two) [refused-edit]"]
+    assert not reopened._unindexed
+    assert len((await world.store.load_log(DOC)).updates) == stored
+
+
 async def test_an_update_yrs_refuses_is_never_stored_nor_relayed(world: World) -> None:
     room = await world.a.room()
     lea, hugo = world.client("lea"), world.client("hugo")

@@ -331,6 +331,11 @@ async def test_a_logout_while_a_node_is_cut_from_redis_still_closes_its_sockets(
     except TimeoutError:
         pytest.fail("the logged-out session's socket on node B is still open 5 s later")
     assert on_b.close_code == 4001
+    # The revocation's broker message was lost for node B, which had the
+    # session cached: its resync forgot it, the token opens nothing there.
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await people.connect(people.on(ended, 1))
+    assert refused.value.response.status_code == 401
 
 
 async def test_a_client_resumes_from_the_store_while_redis_is_down(

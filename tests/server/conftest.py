@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.server.attachments import clamd
 from tests.server.live import LiveServer
 from tests.server.twonodes import Nodes, two_nodes
 
@@ -26,3 +27,12 @@ async def nodes(tmp_path: Path) -> AsyncIterator[Nodes]:
     """Two nodes in this process on one store and one bus (tests/server/twonodes.py)."""
     async with two_nodes(tmp_path) as pair:
         yield pair
+
+
+@pytest.fixture(scope="session")
+def clamd_address() -> Iterator[str]:
+    """A real clamd (tests/server/attachments/clamd.py) for the whole session:
+    ``unix:/…`` (or ``CLAMD_ADDRESS``). Its database detects EICAR
+    (``clamd.EICAR``) and ``clamd.PREAU_TEST_MARKER``."""
+    with clamd.clamd_address() as address:
+        yield address

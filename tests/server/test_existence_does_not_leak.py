@@ -21,6 +21,7 @@ circle of trust, and everything of the other school.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import re
 import secrets
@@ -33,8 +34,11 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from preau_client import LiveConnection, PreauClient
 
+from tests.server.attachments import samples
 from tests.server.live import PASSWORD, ROOT, LiveServer
 
 pytestmark = pytest.mark.slow
@@ -52,7 +56,9 @@ PROFILES = {"pupil": "Léa Martin", "parent": "Camille Martin", "teacher": "Juli
 KINDS = {"room": "room", "class": "class", "person": "person", "people": "person",
          "report": "report", "held": "held", "school": "school", "document": "document",
          "version": "version", "call": "call", "peer": "peer", "readers": "person",
-         "actor": "person", "target": "person", "who": "peer", "feed": "peer", "to": "peer"}
+         "actor": "person", "target": "person", "who": "peer", "feed": "peer", "to": "peer",
+         "attachment": "attachment", "attachments": "attachment",
+         "device": "device"}
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,18 @@ REASON = {"reason": "test"}
 REST: list[Rest] = [
     # No id: nothing to probe.
     Rest("POST", "/api/auth/login"), Rest("POST", "/api/auth/activate"),
+    # Recovery: the same answer for every login (tests/server/auth/test_recovery.py).
+    Rest("POST", "/api/auth/recovery"), Rest("POST", "/api/auth/recovery/check"),
+    Rest("POST", "/api/auth/recovery/reset"),
+    # Single sign-on: {provider} names a configured identity provider, public
+    # on the login screen; no person's or room's id is taken.
+    Rest("GET", "/api/auth/sso"), Rest("GET", "/api/auth/sso/{provider}/start"),
+    Rest("GET", "/api/auth/sso/{provider}/callback"),
+    Rest("POST", "/api/auth/sso/{provider}/callback"),
+    Rest("GET", "/api/auth/sso/{provider}/frontchannel-logout"),
+    Rest("POST", "/api/auth/sso/{provider}/backchannel-logout"),
+    Rest("GET", "/api/auth/sso/{provider}/metadata"),
+    Rest("GET", "/api/auth/sso/{provider}/slo"),
     Rest("POST", "/api/auth/logout"), Rest("POST", "/api/auth/password"),
     # Another person's session id answers like none: tests/server/test_live_http.py.
     Rest("GET", "/api/auth/sessions"), Rest("DELETE", "/api/auth/sessions/{session}"),
@@ -100,6 +118,7 @@ REST: list[Rest] = [
     Rest("POST", "/api/rooms/{room}/held/{held}/approve", ("room", "held")),
     Rest("POST", "/api/rooms/{room}/held/{held}/reject", ("room", "held"), body=REASON),
     Rest("POST", "/api/rooms/{room}/messages/{seq}/redact", ("room",), body=REASON),
+    Rest("PUT", "/api/rooms/{room}/messages/{seq}", ("room",), body={"body": "x"}),
     Rest("POST", "/api/rooms/{room}/messages/{seq}/report", ("room",), body=REASON),
     Rest("PUT", "/api/rooms/{room}/messages/{seq}/reactions/{reaction}", ("room",)),
     Rest("DELETE", "/api/rooms/{room}/messages/{seq}/reactions/{reaction}", ("room",)),
@@ -130,6 +149,27 @@ REST: list[Rest] = [
     Rest("GET", "/api/schools/{school}/retention", ("school",)),
     Rest("GET", "/api/schools/{school}/login-throttle", ("school",)),
     Rest("POST", "/api/schools/{school}/login-throttle/{person}/clear", ("school", "person")),
+    # The admin console (preau/server/console/): the school's admins only.
+    Rest("GET", "/api/schools/{school}/people", ("school", "class"), query={"class": "{class}"}),
+    Rest("POST", "/api/schools/{school}/people", ("school", "class"),
+         body={"profile": "pupil", "first_name": "A", "last_name": "B", "classes": ["{class}"]}),
+    Rest("PUT", "/api/schools/{school}/people/{person}", ("school", "person"),
+         body={"first_name": "A"}),
+    Rest("PUT", "/api/schools/{school}/people/{person}/classes", ("school", "person", "class"),
+         body={"classes": ["{class}"]}),
+    Rest("PUT", "/api/schools/{school}/people/{person}/children", ("school", "person"),
+         body={"children": ["{person}"]}),
+    Rest("POST", "/api/schools/{school}/people/{person}/close", ("school", "person"), body={}),
+    Rest("GET", "/api/schools/{school}/classes", ("school",)),
+    Rest("POST", "/api/schools/{school}/classes", ("school",), body={"name": "Z1"}),
+    Rest("POST", "/api/schools/{school}/letters", ("school", "class"), body={"class": "{class}"}),
+    Rest("GET", "/api/schools/{school}/rules", ("school",)),
+    *(Rest("POST", f"/api/schools/{{school}}/rules/{path}", ("school",),
+           body={"from": "nobody/pupil", "to": "nobody/pupil"})
+      for path in ("links", "links/remove")),
+    Rest("POST", "/api/schools/{school}/rules/reset", ("school",), body={}),
+    Rest("POST", "/api/schools/{school}/import/preview", ("school",), body={}),
+    Rest("POST", "/api/schools/{school}/import", ("school",), body={}),
     # People.
     Rest("GET", "/api/people/{person}", ("person",)),
     Rest("GET", "/api/people/{person}/export", ("person",)),
@@ -147,6 +187,21 @@ REST: list[Rest] = [
          ("document", "version")),
     Rest("GET", "/api/documents/{document}/history", ("document",)),
     Rest("GET", "/api/documents/{document}/export", ("document",)),
+    # Attachments: a file readable where its message (or document) is.
+    Rest("POST", "/api/attachments"),
+    Rest("GET", "/api/attachments/{attachment}", ("attachment",)),
+    Rest("GET", "/api/attachments/{attachment}/thumbnail", ("attachment",)),
+    # A reviewer's download (a report's message's files): out of reach either way.
+    Rest("GET", "/api/attachments/{attachment}", ("attachment", "report"),
+         query={"report": "{report}"}),
+    Rest("GET", "/api/attachments/{attachment}/thumbnail", ("attachment", "report"),
+         query={"report": "{report}"}),
+    Rest("DELETE", "/api/attachments/{attachment}", ("attachment",)),
+    Rest("POST", "/api/documents/{document}/attachments", ("document", "attachments"),
+         body={"attachments": ["{attachments}"]}),
+    Rest("GET", "/api/documents/{document}/attachments", ("document",)),
+    Rest("DELETE", "/api/documents/{document}/attachments/{attachment}",
+         ("document", "attachment")),
     # The charter of use.
     Rest("GET", "/api/charter"), Rest("POST", "/api/charter/accept", body={"version": 1}),
     Rest("POST", "/api/schools/{school}/charter", ("school",), body={"body": "Charte"}),
@@ -162,6 +217,18 @@ REST: list[Rest] = [
     Rest("POST", "/api/notifications/unsubscribe/{token}"),
     Rest("GET", "/api/notifications/preferences"),
     Rest("PUT", "/api/notifications/preferences", body={"channels": {"message": "in_app"}}),
+    # One's own address; a confirmation link is a capability, as unsubscribe.
+    Rest("GET", "/api/account/email"),
+    Rest("GET", "/api/account/language"), Rest("PUT", "/api/account/language",
+                                                body={"language": "en"}),
+    Rest("PUT", "/api/account/email", body={"email": "moi@famille.example"}),
+    Rest("GET", "/api/account/email/confirm/{token}"),
+    Rest("POST", "/api/account/email/confirm/{token}"),
+    # Web Push: another person's device answers as an unknown one.
+    Rest("GET", "/api/push/key"), Rest("GET", "/api/push/devices"),
+    Rest("POST", "/api/push/devices", body={
+        "endpoint": "http://127.0.0.1:9/push/x", "keys": {"p256dh": "x", "auth": "y"}}),
+    Rest("DELETE", "/api/push/devices/{device}", ("device",)),
     Rest("GET", "/api/schools/{school}/notifications", ("school",)),
     Rest("PUT", "/api/schools/{school}/notifications", ("school",),
          body={"forced": {"announcement": "on"}}),
@@ -177,7 +244,8 @@ WS: list[Ws] = [
     Ws("ping"), Ws("report.mine"),
     Ws("room.subscribe", ROOM, ("room",)),
     Ws("room.unsubscribe", ROOM, ("room",)),
-    Ws("chat.send", {"room": "{room}", "txn": "t", "body": "x"}, ("room",)),
+    Ws("chat.send", {"room": "{room}", "txn": "t", "body": "x", "attachments": ["{attachments}"]},
+       ("room", "attachments")),
     Ws("chat.typing", ROOM, ("room",)),
     Ws("presence.list", ROOM, ("room",)),
     Ws("scheduled.list", ROOM, ("room",)),
@@ -185,6 +253,7 @@ WS: list[Ws] = [
       for op in ("scheduled.cancel", "scheduled.send_now")),
     Ws("conversation.open", {"people": ["{people}"]}, ("people",)),
     Ws("chat.redact", SEQ, ("room",)),
+    Ws("chat.edit", {"room": "{room}", "seq": 1, "body": "x"}, ("room",)),
     Ws("chat.report", SEQ, ("room",)),
     Ws("room.policy", {"room": "{room}", "slow_mode_s": 0}, ("room",)),
     Ws("held.list", ROOM, ("room",)),
@@ -363,6 +432,8 @@ def _server(tmp_path: Path) -> Iterator[LiveServer]:
     server = LiveServer(tmp_path, env={
         "PREAU_OPS_PER_S": "100000", "PREAU_OPS_BURST": "100000",
         "PREAU_DIRECTORY_POLL_S": "0.2",
+        # Devices on loopback (port 9: nothing listens; pushes are retried).
+        "PREAU_PUSH_ALLOW_LOOPBACK": "1",
     }).start()
     try:
         yield server
@@ -485,6 +556,42 @@ async def _build(server: LiveServer, a: dict[str, PreauClient], b: dict[str, Pre
     doc_3c = await marc.post("/api/documents", {"class": room_3c["class_id"], "title": "3C"})
     version_3c = await marc.post(f"/api/documents/{doc_3c['id']}/versions", {"name": "v1"})
     call_3c = await s_marc.request("call.create", room=room_3c["id"])
+    # Web Push devices: Sophie's and Marc's.
+    devices = {}
+    for name, client in (("Sophie", sophie), ("Marc", marc)):
+        point = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+        devices[name] = (await client.post("/api/push/devices", {
+            "endpoint": f"http://127.0.0.1:9/push/{name}",
+            "keys": {"p256dh": base64.urlsafe_b64encode(point).decode().rstrip("="),
+                     "auth": "AAAAAAAAAAAAAAAAAAAAAA"}}))["id"]
+
+    # Files: sent to 6eB, held there, in a conversation, on 6eB's document,
+    # not sent yet; and the other school's.
+    pdf = samples.pdf()
+
+    async def upload(client: PreauClient) -> str:
+        found: str = (await client.upload("fiche.pdf", pdf, "application/pdf"))["attachment"]["id"]
+        return found
+
+    file_b6, file_held = await upload(sophie), await upload(ines)
+    await s_sophie.request("chat.send", room=room_b6["id"], txn="f1", body="",
+                           attachments=[file_b6])
+    await s_ines.request("chat.send", room=room_b6["id"], txn="f2", body="",
+                         attachments=[file_held])  # pre-moderated: held
+    file_conv = await upload(hugo)
+    await sockets["Hugo"].request("chat.send", room=hugo_chloe["room"]["id"], txn="f3",
+                                  body="", attachments=[file_conv])
+    file_doc = await upload(sophie)
+    await sophie.post(f"/api/documents/{doc_b6['id']}/attachments", {"attachments": [file_doc]})
+    file_unsent = await upload(ines)
+    file_3c = await upload(marc)
+    await s_marc.request("chat.send", room=room_3c["id"], txn="f4", body="",
+                         attachments=[file_3c])
+    files_a_side = [("6eB file", file_b6), ("a held file", file_held),
+                    ("a conversation's file", file_conv), ("6eB document's file", file_doc),
+                    ("someone's upload not sent", file_unsent),
+                    ("other school's file", file_3c)]
 
     rooms_a_side = [("6eB room", room_b6["id"]), ("6eB parents' room", parents_b6["room"]["id"]),
                     ("Hugo and Chloé's conversation", hugo_chloe["room"]["id"]),
@@ -500,11 +607,13 @@ async def _build(server: LiveServer, a: dict[str, PreauClient], b: dict[str, Pre
     calls_a_side = [("6eB call", call_b6["call"]), ("other school's call", call_3c["call"])]
     common = {
         "room": rooms_a_side, "report": reports_a_side, "document": docs_a_side,
-        "version": versions_a_side, "call": calls_a_side,
+        "version": versions_a_side, "call": calls_a_side, "attachment": files_a_side,
         "school": [("other school", school_b)],
         "class": [("6eB", room_b6["class_id"]), ("other school's class", room_3c["class_id"])],
         "held": [("6eB held message", held["id"])],
         "peer": [("Sophie's seat in the 6eB call", seat["peer"])],
+        "device": [("Sophie's device", devices["Sophie"]),
+                   ("other school's device", devices["Marc"])],
     }
     other_school_people = [("Zoé (other school)", pid["Zoé Blanc"]),
                            ("Marc (other school)", pid["Marc Noir"])]
@@ -523,9 +632,12 @@ async def _build(server: LiveServer, a: dict[str, PreauClient], b: dict[str, Pre
             "report": reports_a_side[:2], "document": [("6eA document", doc_a["id"])],
             "version": [("6eB version", version_b6["id"])],
             "call": [("6eB call", call_b6["call"])], "school": [("other school", school_a)],
+            "attachment": files_a_side[:5],
             "class": [("6eA", room_a["class_id"]), ("6eB", room_b6["class_id"])],
             "held": [("6eB held message", held["id"])],
             "peer": [("Sophie's seat in the 6eB call", seat["peer"])],
+            "device": [("Sophie's device", devices["Sophie"]),
+                       ("a colleague's device", devices["Marc"])],
             "person": [("Léa", pid["Léa Martin"]), ("Anne (admin)", pid["Anne Roux"]),
                        ("Julien (teacher)", pid["Julien Garnier"])],
         },

@@ -286,6 +286,7 @@ async def test_a_client_that_never_answers_pings_is_closed(tmp_path: Path) -> No
         close_at = received.rindex(b"\x88")
         assert int.from_bytes(received[close_at + 2:close_at + 4], "big") == 1011
         writer.close()
+        await writer.wait_closed()
         await louis.close()
     finally:
         server.stop()

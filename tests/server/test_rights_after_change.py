@@ -238,6 +238,11 @@ async def answers(client: PreauClient, conn: LiveConnection, room: str) -> dict[
         "chat.send", room=room, txn=secrets.token_hex(8), body="Toujours là ?"))
     await attempt("chat.react", conn.request("chat.react", room=room, seq=1, reaction="like"))
     await attempt("PUT reaction", client.put(f"/api/rooms/{room}/messages/1/reactions/like"))
+    await attempt("GET search", client.get(f"/api/rooms/{room}/search", q="là"))
+    # Message 1 is the opener's: the other person is refused as any non-author.
+    await attempt("chat.edit", conn.request("chat.edit", room=room, seq=1, body="Modifié"))
+    await attempt("PUT message", client.put(f"/api/rooms/{room}/messages/1",
+                                            {"body": "Modifié encore"}))
     return found
 
 
@@ -258,7 +263,7 @@ async def assert_access(
     # (members lists are for moderators: only their "none" answer is compared)
     reading = {k: v for k, v in got.items()
                if k not in ("chat.send", "member.list", "GET members", "chat.react",
-                            "PUT reaction")}
+                            "PUT reaction", "chat.edit", "PUT message")}
     assert set(reading.values()) == {"ok"}, f"{context}: {reading}"
     assert room in listed, context
     if expected == "full":

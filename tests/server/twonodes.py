@@ -27,6 +27,7 @@ from preau.server.ratelimit.buckets import TokenBucket
 from preau.server.services import Services
 from preau.server.settings import Settings
 from preau.server.store import SessionRecord
+from tests.server.settle import notify_before_returning
 
 
 @dataclass
@@ -82,16 +83,20 @@ DEAD_JANUS = "http://127.0.0.1:9/janus"
 
 
 @contextlib.asynccontextmanager
-async def two_nodes(tmp_path: Path, clock: Clock | None = None) -> AsyncIterator[Nodes]:
+async def two_nodes(
+    tmp_path: Path, clock: Clock | None = None, **overrides: Any
+) -> AsyncIterator[Nodes]:
     bus = MemoryBus()
     # Tests run at any hour: quiet hours only where a test sets them.
     # An SFU URL, so calls may switch to SFU mode (services never contact it:
     # only the app opens the SFU backend); tests/server/calls shows the
     # service without one.
     settings = Settings(data_dir=tmp_path, sends_per_s=1000, sends_burst=1000,
-                        quiet_hours_default="off", janus_urls=(DEAD_JANUS,))
-    a = await build_services(settings, broker=MemoryBroker("node-a", bus), clock=clock)
-    b = await build_services(settings, broker=MemoryBroker("node-b", bus), clock=clock)
+                        quiet_hours_default="off", janus_urls=(DEAD_JANUS,), **overrides)
+    a = notify_before_returning(
+        await build_services(settings, broker=MemoryBroker("node-a", bus), clock=clock))
+    b = notify_before_returning(
+        await build_services(settings, broker=MemoryBroker("node-b", bus), clock=clock))
     report = await seed_demo(a)
     assert report is not None
     # A live session per person, as a login would create: the hub checks

@@ -156,6 +156,9 @@ def test_the_school_forces_a_kind_and_sees_its_mails(people: People) -> None:
     expect(admin.get_by_role("heading", level=1, name="Notifications de l'établissement")) \
         .to_be_visible()
     expect(admin.get_by_text("Courriels : 0 envoyé(s)")).to_be_visible()
+    expect(admin.get_by_text("Notifications sur les appareils : 0 appareil(s) abonné(s)")) \
+        .to_be_visible()
+    expect(admin.get_by_label(re.compile("^Un court extrait"))).not_to_be_checked()
     assert audit(admin, "school-notifications/desktop") == []
     admin.get_by_label("Annonces à confirmer").select_option(label="Exigée pour tous")
     admin.get_by_role("button", name="Enregistrer").click()

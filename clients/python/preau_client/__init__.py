@@ -114,6 +114,15 @@ class PreauClient:
     async def me(self) -> dict[str, Any]:
         return await self.get("/api/me")
 
+    async def upload(self, name: str, data: bytes, content_type: str | None = None
+                     ) -> dict[str, Any]:
+        """Upload a file (docs/protocol.md, "Attachments"); its ``attachment``
+        record, whose ``id`` a message sends (``send_message(..., attachments=)``)."""
+        headers = {"content-type": content_type} if content_type else {}
+        found: dict[str, Any] = _raise_for(await self.http.post(
+            "/api/attachments", params={"name": name}, content=data, headers=headers))
+        return found
+
     async def history(self, room: str, **params: Any) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = (
             await self.get(f"/api/rooms/{room}/messages", **params)
@@ -210,7 +219,8 @@ class LiveConnection:
         return await self.request("room.subscribe", **params)
 
     async def send_message(self, room: str, body: str, txn: str | None = None, *,
-                           retry_for: float = 60.0) -> dict[str, Any]:
+                           retry_for: float = 60.0,
+                           attachments: list[str] | None = None) -> dict[str, Any]:
         """Post a message. While the server answers ``unavailable`` with a
         ``retry_after`` (its store or broker is down: docs/protocol.md), the
         same ``txn`` is sent again after that delay, for up to ``retry_for``
@@ -219,6 +229,9 @@ class LiveConnection:
         deadline = asyncio.get_running_loop().time() + retry_for
         while True:
             try:
+                if attachments:
+                    return await self.request("chat.send", room=room, body=body, txn=txn,
+                                              attachments=attachments)
                 return await self.request("chat.send", room=room, body=body, txn=txn)
             except PreauError as exc:
                 delay = retry_delay(exc)

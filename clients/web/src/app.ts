@@ -2,11 +2,13 @@
 // handling of every server event. Views read from here and call its methods;
 // they are told to redraw through `onChange`.
 
+import type { AttachmentInfo } from "./attachments";
 import { api, ApiError } from "./api";
 import { lang } from "./i18n";
 import { Frame, Live, LiveState, OpError } from "./live";
 import { Held, Person, RoomInfo, RoomState } from "./model";
 import { Notifications } from "./notifications";
+import { disablePush } from "./push";
 import type { MoodSummary } from "./views/mood";
 
 export interface Child {
@@ -154,16 +156,31 @@ export class App {
   async refreshRooms(): Promise<void> {
     const { rooms } = await api<{ rooms: RoomInfo[] }>("GET", "/api/rooms");
     for (const info of rooms) this.addRoom(info);
+    // Class and parents' rooms follow from the directory: one the server no
+    // longer lists (a pupil moved to another class) goes from the list.
+    const listed = new Set(rooms.map((info) => info.id));
+    for (const [id, room] of this.rooms) {
+      if (!listed.has(id) && (room.info.kind === "class" || room.info.kind === "parents")) this.rooms.delete(id);
+    }
     this.changed();
   }
 
-  async logout(): Promise<void> {
+  /** Log out; true when the page is leaving for the identity provider's logout. */
+  async logout(): Promise<boolean> {
     this.live?.stop();
+    // A shared computer: the next person is not told of this one's messages.
+    await disablePush().catch(() => undefined);
+    let ssoLogout: string | undefined;
     try {
-      await api("POST", "/api/auth/logout");
+      ({ sso_logout: ssoLogout } = await api<{ sso_logout?: string }>("POST", "/api/auth/logout"));
     } finally {
       this.reset();
     }
+    // A session opened through single sign-on: end the provider's session
+    // too, so the next person on a shared computer is not signed in as this one.
+    if (!ssoLogout) return false;
+    window.location.assign(ssoLogout);
+    return true;
   }
 
   reset(): void {
@@ -315,12 +332,17 @@ export class App {
     room.myAcks = new Set(reply.seqs as number[]);
   }
 
-  async send(room: RoomState, body: string, ack = false, txn: string = newTxn()): Promise<void> {
+  async send(room: RoomState, body: string, ack = false, txn: string = newTxn(), attachments?: AttachmentInfo[]): Promise<void> {
     const ts = room.outgoing.get(txn)?.ts ?? Date.now();
-    room.outgoing.set(txn, { txn, body, ts, status: "sending", ack });
+    // A retry of the same txn sends the same files.
+    const files = attachments ?? room.outgoing.get(txn)?.attachments ?? [];
+    room.outgoing.set(txn, { txn, body, ts, status: "sending", ack, ...(files.length ? { attachments: files } : {}) });
     this.changed();
     try {
-      const reply = await this.request("chat.send", { room: room.info.id, txn, body, ...(ack ? { ack } : {}) });
+      const reply = await this.request("chat.send", {
+        room: room.info.id, txn, body, ...(ack ? { ack } : {}),
+        ...(files.length ? { attachments: files.map((f) => f.id) } : {}),
+      });
       const out = room.outgoing.get(txn);
       if (reply.held && out) {
         out.status = "pending";
@@ -388,6 +410,14 @@ export class App {
           room.apply(frame);
           if (frame.sender?.id) room.typing.delete(frame.sender.id);
         }
+        break;
+      case "attachment.state":
+        // A file scanned at last (ready), or refused and gone: every room showing it.
+        for (const shown of this.rooms.values()) shown.applyAttachmentState(String(frame.id), String(frame.state));
+        break;
+      case "chat.edited":
+        // Its author edited it (on any node): the highest revision wins.
+        room?.applyEdit({ seq: Number(frame.seq), body: String(frame.body), edited: Number(frame.edited), rev: Number(frame.rev) });
         break;
       case "chat.redaction_reason": {
         // Only the removed message's author and the moderators get this.
@@ -457,11 +487,12 @@ export class App {
         room?.typing.set(frame.person.id, { name: frame.person.name, until: Date.now() + 5000 });
         window.setTimeout(() => this.changed(), 5100);
         break;
+      // One person (`person`) or several arriving or leaving together (`people`).
       case "presence.join":
-        room?.online.set(frame.person.id, frame.person.name);
+        for (const p of frame.people ?? [frame.person]) room?.online.set(p.id, p.name);
         break;
       case "presence.leave":
-        room?.online.delete(frame.person.id);
+        for (const p of frame.people ?? [frame.person]) room?.online.delete(p.id);
         break;
       case "room.policy":
         if (room) room.policy = frame.policy;

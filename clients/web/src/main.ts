@@ -1,5 +1,6 @@
 // Entry point: the shell (header, navigation, language switch) and routing.
 
+import { api } from "./api";
 import { App } from "./app";
 import { append, clear, h } from "./dom";
 import { lang, setLang, t } from "./i18n";
@@ -9,6 +10,8 @@ import { activateView, loginView } from "./views/login";
 import { callView } from "./views/call";
 import { CharterStatus, charterAdminView, charterView } from "./views/charter";
 import { accountView } from "./views/account";
+import { consoleView } from "./views/console";
+import { forgotView, recoveryView } from "./views/recovery";
 import { documentView } from "./views/document";
 import { moodBoardView, youngHomeView } from "./views/mood";
 import { NotificationCentre, preferencesView, schoolNotificationsView } from "./views/notifications";
@@ -65,6 +68,10 @@ async function charterAccepted(): Promise<void> {
 }
 
 function renderHeader(): void {
+  // The notification button is kept across redraws, but taking it out of the
+  // header blurs it: a live event redrawing the header must not take the
+  // focus away from someone who is on it (a keyboard or screen-reader user).
+  const focused = centre && document.activeElement === centre.button ? centre.button : null;
   clear(header);
   const me = app.me;
   const nav: HTMLElement[] = [];
@@ -76,7 +83,7 @@ function renderHeader(): void {
     nav.push(link("/", t("nav.home")), link("/new", t("nav.new")));
     if (app.isModeratorProfile) nav.push(link("/reports", t("nav.reports")));
     if (me.is_admin) {
-      nav.push(link("/audit", t("nav.audit")), link("/words", t("nav.words")), link("/settings", t("nav.settings")),
+      nav.push(link("/console", t("nav.console")), link("/audit", t("nav.audit")), link("/words", t("nav.words")), link("/settings", t("nav.settings")),
         link("/school-charter", t("nav.charter")), link("/school-notifications", t("nav.notifications")));
     }
   }
@@ -93,24 +100,30 @@ function renderHeader(): void {
         "aria-label": t("lang.switch.label"),
         onclick: () => {
           setLang(lang() === "fr" ? "en" : "fr");
+          // My notification e-mails and pushes follow (docs/protocol.md).
+          if (app.me) void api("PUT", "/api/account/language", { language: lang() }).catch(() => undefined);
           void render();
         },
       }, t("lang.switch")),
       me ? h("button", {
         type: "button", class: "secondary",
         onclick: async () => {
-          await app.logout().catch(() => undefined);
-          sessionEnded();
+          // Leaving for the provider's logout page: drawing the login screen
+          // meanwhile would race that navigation (its own history entry).
+          if (!(await app.logout().catch(() => false))) sessionEnded();
         },
       }, t("logout")) : null,
     ),
   ]);
+  if (focused?.isConnected) focused.focus();
 }
 
 function routeView(route: Route): View {
   switch (route.name) {
     case "login": return loginView(go, loggedIn);
     case "activate": return activateView(go, loggedIn);
+    case "forgot": return forgotView();
+    case "recovery": return recoveryView(go);
     case "home": return app.young && app.mood ? youngHomeView(app, app.mood) : homeView(app, go);
     case "mood": return moodBoardView(app, route.klass);
     case "room": return roomView(app, route.room, go);
@@ -124,10 +137,14 @@ function routeView(route: Route): View {
     case "schoolCharter": return charterAdminView(app);
     case "schoolNotifications": return schoolNotificationsView(app);
     case "account": return accountView(app);
+    case "console": return consoleView(app);
     case "notifications": return preferencesView();
     default: return { el: h("p", null, t("error.not_found")), title: t("error.not_found") };
   }
 }
+
+// Screens shown without a session.
+const PUBLIC_ROUTES = new Set<Route["name"]>(["login", "activate", "forgot", "recovery"]);
 
 let booted = false;
 
@@ -135,7 +152,7 @@ async function render(): Promise<void> {
   const route = parse(location.pathname);
   if (!booted) {
     booted = true;
-    if (route.name !== "activate" && route.name !== "login") {
+    if (!PUBLIC_ROUTES.has(route.name)) {
       const ok = await app.load().catch(() => false);
       if (!ok) {
         history.replaceState(null, "", "/login");
@@ -143,7 +160,7 @@ async function render(): Promise<void> {
       }
     }
   }
-  if (!app.me && route.name !== "login" && route.name !== "activate") {
+  if (!app.me && !PUBLIC_ROUTES.has(route.name)) {
     const ok = await app.load().catch(() => false);
     if (!ok) {
       history.replaceState(null, "", "/login");

@@ -2,6 +2,8 @@
 // presence, typing, own pending messages and (for moderators) the held queue.
 // Timelines are keyed by seq, so a replay after a reconnect never duplicates.
 
+import type { AttachmentInfo } from "./attachments";
+
 export interface Person {
   id: string;
   name: string;
@@ -41,6 +43,9 @@ export interface Entry {
   ack?: boolean; // an announcement: readers acknowledge it ("J'ai lu")
   acked?: boolean; // I acknowledged it (this session)
   reactions?: Reactions; // absent: none yet
+  edited?: number; // edited by its author: when (its latest text is `body`)
+  editRev?: number; // the server's edit revision (the highest wins)
+  attachments?: AttachmentInfo[]; // its files (docs/protocol.md, "Attachments")
 }
 
 /** The fixed set of reactions (docs/protocol.md, "Reactions"), in display order. */
@@ -66,6 +71,7 @@ export interface Held {
   ts: number;
   status: "pending" | "approved" | "rejected";
   reason?: string | null;
+  attachments?: AttachmentInfo[]; // held with it: its author and the moderators see them
 }
 
 /** One of my own messages that is not (yet) in the timeline. */
@@ -80,6 +86,7 @@ export interface Outgoing {
   deliverAt?: number; // quiet hours: when it will be posted
   scheduledId?: string; // quiet hours: the waiting message (cancel, send now)
   ack?: boolean;
+  attachments?: AttachmentInfo[]; // the files going with it (their ids are sent)
   reason?: string;
   error?: { code: string; message: string; retry_after?: number; until?: number };
 }
@@ -147,11 +154,14 @@ export class RoomState {
         if (frame.by?.id) target.removedBy = frame.by.id === target.sender.id ? "author" : "moderator";
         if (frame.reason) target.reason = String(frame.reason);
         delete target.reactions; // they go with the message
+        delete target.edited;
+        delete target.attachments;
       }
       return false;
     }
     if (this.timeline.has(seq)) {
       if (frame.reactions) this.applyReactions({ seq, ...frame.reactions });
+      if (frame.edit_rev) this.applyEdit({ seq, body: frame.body, edited: frame.edited, rev: frame.edit_rev });
       return false;
     }
     this.timeline.set(seq, {
@@ -164,6 +174,9 @@ export class RoomState {
       redacted: Boolean(frame.redacted),
       ack: Boolean(frame.ack),
       reactions: frame.redacted ? undefined : frame.reactions,
+      edited: frame.redacted || !frame.edited ? undefined : Number(frame.edited),
+      editRev: frame.redacted || !frame.edit_rev ? undefined : Number(frame.edit_rev),
+      attachments: frame.redacted || !Array.isArray(frame.attachments) ? undefined : frame.attachments,
     });
     if (frame.txn) this.outgoing.delete(frame.txn);
     return true;
@@ -179,6 +192,33 @@ export class RoomState {
     if (current && frame.rev === current.rev && !frame.mine) return false;
     entry.reactions = { rev: frame.rev, counts: { ...frame.counts }, mine: frame.mine ?? current?.mine ?? [] };
     return true;
+  }
+
+  /** A message's new text (chat.edited, an edit's reply, a history page):
+   * kept if its revision is newer than the one I have. */
+  applyEdit(frame: { seq: number; body: string; edited: number; rev: number }): boolean {
+    const entry = this.timeline.get(Number(frame.seq));
+    if (!entry || entry.redacted || typeof frame.body !== "string") return false;
+    if (frame.rev <= (entry.editRev ?? 0)) return false;
+    entry.body = frame.body;
+    entry.edited = Number(frame.edited);
+    entry.editRev = Number(frame.rev);
+    return true;
+  }
+
+  /** A file's new state (``attachment.state``: scanned clean, or refused and
+   * gone); true if one of this room's messages shows it. */
+  applyAttachmentState(id: string, state: string): boolean {
+    let found = false;
+    for (const entry of this.timeline.values()) {
+      const files = entry.attachments;
+      if (!files?.some((f) => f.id === id)) continue;
+      found = true;
+      entry.attachments = state === "ready" || state === "pending"
+        ? files.map((f) => (f.id === id ? { ...f, state } : f))
+        : files.filter((f) => f.id !== id);
+    }
+    return found;
   }
 
   sorted(): Entry[] {

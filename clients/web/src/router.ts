@@ -10,6 +10,8 @@ export interface View {
 export type Route =
   | { name: "login" }
   | { name: "activate" }
+  | { name: "forgot" }
+  | { name: "recovery" }
   | { name: "home" }
   | { name: "room"; room: string }
   | { name: "doc"; doc: string }
@@ -23,6 +25,7 @@ export type Route =
   | { name: "schoolCharter" }
   | { name: "schoolNotifications" }
   | { name: "account" }
+  | { name: "console" }
   | { name: "notifications" }
   | { name: "missing" };
 
@@ -37,7 +40,7 @@ export function parse(path: string): Route {
   if (parts.length === 2 && parts[0] === "mood") return { name: "mood", klass: parts[1] };
   if (parts.length === 1) {
     const name = parts[0];
-    if (["login", "activate", "new", "reports", "audit", "words", "settings", "account", "notifications"].includes(name)) {
+    if (["login", "activate", "forgot", "recovery", "new", "reports", "audit", "words", "settings", "account", "notifications", "console"].includes(name)) {
       return { name } as Route;
     }
   }

@@ -6,12 +6,13 @@ import { ApiError } from "./api";
 import { OpError } from "./live";
 import { errorText, t } from "./i18n";
 
-export function askText(label: string, multiline = false): Promise<string | null> {
+export function askText(label: string, multiline = false, initial = "", maxlength = 500): Promise<string | null> {
   return new Promise((resolve) => {
     const id = `ask-${Math.random().toString(36).slice(2)}`;
     const field = multiline
-      ? h("textarea", { id, rows: 3, maxlength: 500 })
-      : h("input", { id, type: "text", maxlength: 500 });
+      ? h("textarea", { id, rows: 3, maxlength })
+      : h("input", { id, type: "text", maxlength });
+    field.value = initial;
     const dialog = h("dialog", { class: "dialog", "aria-labelledby": `${id}-label` },
       h("form", { method: "dialog" },
         h("label", { id: `${id}-label`, for: id }, label),
@@ -82,13 +83,18 @@ export function describeError(error: unknown): string {
 }
 
 /** A status line announced politely by screen readers. */
-export function statusLine(): { el: HTMLElement; say: (text: string, kind?: "ok" | "error") => void } {
+export function statusLine(): {
+  el: HTMLElement; say: (text: string, kind?: "ok" | "error") => void; clear: () => void;
+} {
   const el = h("p", { class: "status", role: "status", "aria-live": "polite" });
+  const say = (text: string, kind: "ok" | "error" = "ok") => {
+    el.textContent = text;
+    el.className = `status ${text ? kind : ""}`;
+  };
   return {
     el,
-    say(text, kind = "ok") {
-      el.textContent = text;
-      el.className = `status ${text ? kind : ""}`;
-    },
+    say,
+    /** A form's ``oninput``: a "saved" from before is not about an edit made since. */
+    clear: () => say(""),
   };
 }

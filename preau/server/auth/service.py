@@ -9,7 +9,11 @@ every node closes the sockets opened with it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -27,12 +31,25 @@ from preau.server.store import Credentials, SessionRecord, Store
 log = logging.getLogger(__name__)
 
 RevokeListener = Callable[[list[str]], Awaitable[None]]
+# (school UAI, profile) → may this profile log in and activate with a password?
+# Set by the composition root from the single sign-on file (preau/server/sso/config.py).
+PasswordPolicy = Callable[[str, str], bool]
+PASSWORD_OFF = "password login is turned off for your profile: sign in with your school's portal"
 
 WRONG_LOGIN = "wrong login or password"
 WRONG_CODE = "wrong login or code"
 
 # Refresh last_seen at most this often: a busy client must not write per request.
 TOUCH_EVERY_MS = 60_000
+TOUCH_BATCH_S = 0.5  # the touches of this long go in one write
+# A session read from the store is trusted this long after its last use
+# (a resolve, or the minute keep-alive of its open sockets) without reading it
+# again: a class reconnecting at once reads no session row (issue 14, aim 4).
+# Every revocation forgets it first (``forget_sessions``: this node's, and the
+# other nodes' through the hub's sessions channel), so a revoked session is
+# refused at once; a broker outage forgets them all (the hub's resync).
+SESSION_CACHE_S = 300.0
+SESSION_CACHE_MAX = 200_000
 DEVICE_CHARS = 120  # the device's description, as stored
 DEVICE_ID_CHARS = 16  # of the token's SHA-256 hex digest: 64 bits, no collisions per person
 
@@ -80,6 +97,29 @@ class AuthService:
         self._clock = clock
         self.throttle = throttle or LoginThrottle.from_settings(settings, directory, clock)
         self._revoke_listeners: list[RevokeListener] = []
+        self.password_allowed: PasswordPolicy = lambda _school, _profile: True
+        # token hash → (record as last read or touched, monotonic time of its last use)
+        self._sessions: dict[str, tuple[SessionRecord, float]] = {}
+        # Bumped by every forget: a store read that overlapped one is not cached.
+        self._forgets = 0
+        self._to_touch: set[str] = set()  # sessions used, written together soon
+        self._toucher: asyncio.Task[None] | None = None
+
+    def forget_sessions(self, token_hashes: list[str] | None) -> None:
+        """Drop cached sessions (revoked, on any node); ``None``: all of them."""
+        self._forgets += 1
+        if token_hashes is None:
+            self._sessions.clear()
+            return
+        for token_hash in token_hashes:
+            self._sessions.pop(token_hash, None)
+
+    def _cache(self, record: SessionRecord) -> None:
+        sessions = self._sessions
+        sessions.pop(record.token_hash, None)  # most recent last
+        if len(sessions) >= SESSION_CACHE_MAX:
+            del sessions[next(iter(sessions))]
+        sessions[record.token_hash] = (record, time.monotonic())
 
     def on_revoke(self, listener: RevokeListener) -> None:
         self._revoke_listeners.append(listener)
@@ -87,6 +127,7 @@ class AuthService:
     async def _announce_revoked(self, token_hashes: list[str]) -> None:
         if not token_hashes:
             return
+        self.forget_sessions(token_hashes)
         for listener in self._revoke_listeners:
             await listener(token_hashes)
 
@@ -125,6 +166,8 @@ class AuthService:
             raise await self._fail(known, ErrorCode.INVALID_CREDENTIALS, WRONG_LOGIN)
         assert creds.password_hash is not None
         await self.throttle.succeeded(key, client_ip)
+        # Checked once the password is right: only its holder learns the profile's rule.
+        await self._check_password_allowed(creds.person_id)
         metrics.LOGIN_SUCCESS.inc()
         if passwords.needs_rehash(creds.password_hash):
             new_hash = await passwords.hash_password(password)
@@ -147,6 +190,7 @@ class AuthService:
         now = self._clock.now_ms()
         await self._check_code(creds, code_hash, now)
         assert creds is not None
+        await self._check_password_allowed(creds.person_id)  # the code was right
         problem = await self._personal_problem(creds.person_id, creds.login, new_password)
         if problem is not None:  # the code was right: no failure is counted
             await self.throttle.succeeded(key, client_ip)
@@ -159,6 +203,26 @@ class AuthService:
         await self.throttle.succeeded(key, client_ip)
         log.info("account activated")
         return await self._open_session(creds.person_id, kind, device=device)
+
+    async def _check_password_allowed(self, person_id: str) -> None:
+        """``password_login_off`` for a profile that signs in through its SSO only."""
+        member = await self._directory.member(person_id)
+        school = await self._directory.school(member.school_id) if member is not None else None
+        if member is not None and school is not None and not self.password_allowed(
+                school.school.uai, member.profile.value):
+            log.info("password login refused: off for this profile")
+            raise PreauError(ErrorCode.PASSWORD_LOGIN_OFF, PASSWORD_OFF)
+
+    async def open_session(self, person_id: str, kind: str, remember: bool = False,
+                           device: str = "") -> IssuedSession:
+        """A session for someone another way proved (single sign-on)."""
+        metrics.LOGIN_SUCCESS.inc()
+        return await self._open_session(person_id, kind, remember, device)
+
+    async def revoke_sessions(self, token_hashes: list[str]) -> None:
+        """Announce sessions revoked in the store (single logout): their sockets close
+        on every node."""
+        await self._announce_revoked(token_hashes)
 
     async def _personal_problem(self, person_id: str, login: str, password: str) -> str | None:
         """The policy's personal part: the login and the names are not in it."""
@@ -211,15 +275,57 @@ class AuthService:
         """The live session for a token, or None (unknown, revoked, idle or expired)."""
         if not token or len(token) > 128:
             return None
-        record = await self._store.get_session(tokens.digest(token))
+        token_hash = tokens.digest(token)
         now = self._clock.now_ms()
-        if record is None or record.revoked or record.expires_ms <= now:
-            return None
-        if record.last_seen_ms + self._idle_ms(record) <= now:
-            return None
+        cached = self._sessions.get(token_hash)
+        record = None
+        if cached is not None and time.monotonic() - cached[1] < SESSION_CACHE_S \
+                and self._live(cached[0], now):
+            record = cached[0]  # else read again: it may have been touched elsewhere
+        if record is None:
+            forgets = self._forgets
+            record = await self._store.get_session(token_hash)
+            if record is None or not self._live(record, now):
+                self._sessions.pop(token_hash, None)
+                return None
+        else:
+            forgets = self._forgets
         if now - record.last_seen_ms >= TOUCH_EVERY_MS:
-            await self._store.touch_sessions([record.token_hash], now)
+            self._touch_soon(record.token_hash)
+            record = dataclasses.replace(record, last_seen_ms=now)
+        if forgets == self._forgets:  # no revocation came by meanwhile
+            self._cache(record)
         return _session_of(record)
+
+    def _touch_soon(self, token_hash: str) -> None:
+        """Mark a session used, in one write with the others of the next
+        moment: a class reconnecting at once is one write, not one per
+        socket (idle limits are minutes: a touch late by a fraction of a
+        second changes nothing)."""
+        self._to_touch.add(token_hash)
+        if self._toucher is None:
+            self._toucher = asyncio.get_running_loop().create_task(self._touch_later())
+
+    async def _touch_later(self) -> None:
+        try:
+            await asyncio.sleep(TOUCH_BATCH_S)
+        finally:
+            self._toucher = None
+            await self._flush_touches()
+
+    async def _flush_touches(self) -> None:
+        hashes, self._to_touch = sorted(self._to_touch), set()
+        if not hashes:
+            return
+        try:
+            await self._store.touch_sessions(hashes, self._clock.now_ms())
+        except Exception:  # the store is down: the next use touches them again
+            log.warning("could not mark %d sessions as used", len(hashes), exc_info=True)
+
+    def _live(self, record: SessionRecord, now: int) -> bool:
+        """Not revoked, expired or idle (as far as ``record`` knows)."""
+        return (not record.revoked and record.expires_ms > now
+                and record.last_seen_ms + self._idle_ms(record) > now)
 
     async def alive(self, token_hash: str) -> bool:
         """Is this session still valid (not revoked, idle or expired)?"""
@@ -262,7 +368,14 @@ class AuthService:
     async def keep_alive(self, token_hashes: list[str]) -> None:
         """Mark sessions used by open sockets, so an active chat never idles out."""
         if token_hashes:
-            await self._store.touch_sessions(token_hashes, self._clock.now_ms())
+            now = self._clock.now_ms()
+            await self._store.touch_sessions(token_hashes, now)
+            used = time.monotonic()
+            for token_hash in token_hashes:  # in use: kept in the cache
+                cached = self._sessions.get(token_hash)
+                if cached is not None:
+                    self._sessions[token_hash] = (
+                        dataclasses.replace(cached[0], last_seen_ms=now), used)
 
     async def logout(self, session: Session) -> None:
         await self._store.revoke_session(session.token_hash)
@@ -298,6 +411,11 @@ class AuthService:
         await self._announce_revoked(revoked)
 
     async def close(self) -> None:
+        if self._toucher is not None:
+            self._toucher.cancel()  # its finally writes what waits
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._toucher
+        await self._flush_touches()
         await self.throttle.close()
 
     async def revoke_person(self, person_id: str) -> None:

@@ -33,11 +33,42 @@ from preau.server.moderation.rules import (
     effective_role,
 )
 from preau.server.moderation.wordfilter import FilterAction, FilterMatch
-from preau.server.store import AuditAction, Author, HeldMessage, Message, PostOptions, PostResult
+from preau.server.store import (
+    AttachmentRef,
+    AuditAction,
+    Author,
+    HeldMessage,
+    Message,
+    PostOptions,
+    PostResult,
+)
 from preau.server.store.posting import PostingStore
 from preau.server.store.records import ScheduledMessage
 
 _AT_ONCE = PostOptions()
+# An attachment id that is not the author's upload (or no longer exists):
+# answered as for an unknown one.
+_NO_SUCH_FILE = Refusal(ErrorCode.NOT_FOUND, "no such attachment")
+
+
+def stopped_refusal(stopped: str) -> Refusal:
+    """The refusal for the kill switch (``'school'``) or a paused account."""
+    return Refusal(
+        ErrorCode.SUSPENDED,
+        "messaging is suspended in this school for now" if stopped == "school"
+        else "your account is paused: the school's administrators were alerted",
+    )
+
+
+def screened(found: FilterMatch | None, kind: RoomKind) -> FilterMatch | None:
+    """The word filter's match as it applies in a room of ``kind``: a private
+    conversation has no moderator to review a held message, and refusing it
+    would silence a child writing to a trusted adult ("suicide" is on the
+    hold list), so there it is posted, and alerted (audit only, without the
+    text)."""
+    if found is not None and found.action is FilterAction.HOLD and kind is RoomKind.PRIVATE:
+        return replace(found, action=FilterAction.ALERT)
+    return found
 
 
 async def post_message(
@@ -50,6 +81,8 @@ async def post_message(
     held_id: str,
     now_ms: int,
     options: PostOptions | None = None,
+    *,
+    school_id: str | None = None,
 ) -> PostResult:
     """Post, hold or refuse a message, as ``decide_post`` says under the
     policy and member state read in this transaction; a message that would
@@ -69,8 +102,29 @@ async def post_message(
     statement of its own after the room's row lock is taken, so on
     PostgreSQL it sees whatever a concurrent post of the same member
     committed (slow mode holds).
+
+    Given the room's ``school_id``, the common post goes first through
+    ``store.post_plain``: one statement (PostgreSQL: one round trip) commits
+    it when nothing but the insert can follow — which is what this function
+    would decide then, since the conditions are this function's own: no kill
+    switch or pause, an open room without pre-moderation, slow mode or quiet
+    hours now, a member in good standing, a body no word list matches, a new
+    txn. Anything else comes back untouched and takes the path below.
     """
     options = options or _AT_ONCE
+    # A post with files takes the general path: they are bound in its transaction.
+    # An urgent one too: its notification outbox row says so.
+    if school_id is not None and not options.attachments and not options.urgent \
+            and _no_quiet_hours_now(options, now_ms):
+        plain = Message(room_id, 0, message_id, author.id, txn, body, now_ms,
+                        ack_required=options.ack_required)
+        seq = await store.post_plain(
+            plain, school_id, author.profile, author.moderator,
+            lambda lists: wordfilter.match(lists, body) is None)
+        if seq is not None:
+            return PostResult(message=Message(
+                room_id, seq, message_id, author.id, txn, body, now_ms,
+                ack_required=options.ack_required), created=True)
     async with store.posting() as tx:
         # The school's kill switch first: nothing else matters while it is on
         # for this profile (one indexed look-up; no row when it is off).
@@ -78,11 +132,7 @@ async def post_message(
         stopped = await tx.stopped(room_id, author.profile, author.id)
         if stopped:
             await tx.rollback()
-            return PostResult(refusal=Refusal(
-                ErrorCode.SUSPENDED,
-                "messaging is suspended in this school for now" if stopped == "school"
-                else "your account is paused: the school's administrators were alerted",
-            ))
+            return PostResult(refusal=stopped_refusal(stopped))
         room = await tx.claim_seq(room_id)
         if room is None:
             raise LookupError(f"no room {room_id!r}")
@@ -93,6 +143,14 @@ async def post_message(
             return PostResult(refusal=Refusal(
                 ErrorCode.CLOSED, "this conversation is closed: it is read-only now"
             ))
+        # The files sent with it: the author's own uploads, or nothing is posted.
+        names: tuple[str, ...] = ()
+        if options.attachments:
+            found_names = await tx.attachment_names(options.attachments, author.id)
+            if found_names is None:
+                await tx.rollback()
+                return PostResult(refusal=_NO_SUCH_FILE)
+            names = found_names
         policy = room.policy
         member = MemberState() if author.moderator else await tx.member_state(room_id, author.id)
         state = RoomState(policy, member)
@@ -102,17 +160,10 @@ async def post_message(
         # under the same transaction as the decision it changes).
         alert: FilterMatch | None = None
         if not author.moderator and decision.action is not PostAction.REFUSE:
-            found = wordfilter.match(await tx.word_lists(room.school_id), body)
-            # A private conversation has no moderator to review a held
-            # message, and refusing it would silence a child writing to a
-            # trusted adult ("suicide" is on the hold list): there it is
-            # posted, and alerted (audit only, without the text).
-            if (
-                found is not None
-                and found.action is FilterAction.HOLD
-                and room.kind is RoomKind.PRIVATE
-            ):
-                found = replace(found, action=FilterAction.ALERT)
+            # File names are text others read: filtered with the body.
+            text = "\n".join((body, *names))
+            found = screened(wordfilter.match(await tx.word_lists(room.school_id), text),
+                             room.kind)
             if found is not None and found.action is FilterAction.BLOCK:
                 decision = PostDecision(PostAction.REFUSE, Refusal(
                     ErrorCode.FILTERED, "this message contains words this school does not allow"
@@ -139,6 +190,12 @@ async def post_message(
             if earlier_held is not None:
                 await tx.rollback()
                 return PostResult(held=earlier_held)
+            # Its files wait with it: its author and the moderators only.
+            if options.attachments and await tx.attach(
+                options.attachments, author.id, now_ms, room_id=room_id, held_id=held_id
+            ) is None:
+                await tx.rollback()
+                return PostResult(refusal=_NO_SUCH_FILE)
             # A held message has no seq yet: give the number back.
             await tx.give_back_seq(room_id)
             if counts_for_slow_mode(role, policy):
@@ -167,15 +224,33 @@ async def post_message(
             if earlier_scheduled is not None:
                 await tx.rollback()
                 return PostResult(scheduled=earlier_scheduled)
+            if options.attachments and await tx.attach(
+                options.attachments, author.id, now_ms, room_id=room_id,
+                scheduled_id=scheduled.id,
+            ) is None:
+                await tx.rollback()
+                return PostResult(refusal=_NO_SUCH_FILE)
             # No seq until delivered: give the number back.
             await tx.give_back_seq(room_id)
             if counts_for_slow_mode(role, policy):
                 await tx.record_post(room_id, author.id, now_ms)
             return PostResult(scheduled=scheduled, created=True)
 
+        refs: tuple[AttachmentRef, ...] = ()
+        if options.attachments:
+            existing = await tx.message_by_txn(room_id, author.id, txn)
+            if existing is not None:  # a retry: the first post stands, files and all
+                await tx.rollback()
+                return PostResult(message=existing)
+            found_refs = await tx.attach(options.attachments, author.id, now_ms,
+                                         room_id=room_id, seq=room.seq)
+            if found_refs is None:
+                await tx.rollback()
+                return PostResult(refusal=_NO_SUCH_FILE)
+            refs = found_refs
         message = Message(room_id, room.seq, message_id, author.id, txn, body, now_ms,
-                          ack_required=options.ack_required)
-        if not await tx.insert_message(message):
+                          ack_required=options.ack_required, attachments=refs)
+        if not await tx.insert_message(message, urgent=options.urgent):
             existing = await tx.message_by_txn(room_id, author.id, txn)
             await tx.rollback()
             assert existing is not None
@@ -194,3 +269,9 @@ async def post_message(
                 target_seq=message.seq,
             )
     return PostResult(message=message, created=True, alert=alert)
+
+
+def _no_quiet_hours_now(options: PostOptions, now_ms: int) -> bool:
+    """Would a room following the school's quiet hours deliver now?"""
+    window = quiet_hours.effective_window(options.quiet_hours, quiet_hours.SCHOOL)
+    return quiet_hours.release_time(now_ms, options.timezone, window) is None

@@ -2,7 +2,8 @@
 
 Three shapes share one timeline:
 
-- a message: ``chat.message`` with its body and txn;
+- a message: ``chat.message`` with its body and txn (its latest text, with
+  ``edited`` and ``edit_rev`` once its author edited it);
 - a redacted message (a *tombstone*): ``chat.message`` with ``"redacted": true``
   and neither body nor txn — the store no longer has them on the timeline, and
   this is the only shape replays and history give it;
@@ -18,11 +19,12 @@ the timeline: they have their own shapes (``held_fields``,
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from preau.server.directory.service import Directory
 from preau.server.live.events import encode
-from preau.server.store import HeldMessage, Message, MessageKind, ScheduledMessage
+from preau.server.store import AttachmentRef, HeldMessage, Message, MessageKind, ScheduledMessage
 
 
 def event_name(message: Message) -> str:
@@ -32,6 +34,9 @@ def event_name(message: Message) -> str:
 class MessageRenderer:
     def __init__(self, directory: Directory) -> None:
         self._directory = directory
+        # A held message's files (wired by the composition root to the
+        # attachment store); None: held messages are shown without them.
+        self.held_attachments: Callable[[str], Awaitable[list[AttachmentRef]]] | None = None
 
     async def person(self, person_id: str) -> dict[str, str]:
         """``{"id", "name"}`` of anyone who appears in a room (name empty once gone)."""
@@ -72,6 +77,13 @@ class MessageRenderer:
         }
         if message.ack_required:
             fields["ack"] = True  # an announcement: "J'ai lu" (chat.ack)
+        if message.edited_ms is not None:
+            # Edited by its author: shown "modifié"; ``chat.edited`` carries
+            # later edits with a higher revision (preau/server/chat/editing.py).
+            fields["edited"] = message.edited_ms
+            fields["edit_rev"] = message.edit_rev
+        if message.attachments:  # its files (docs/protocol.md, "Attachments")
+            fields["attachments"] = [a.to_wire() for a in message.attachments]
         return fields
 
     async def entry(self, message: Message, *, reason: bool = False) -> dict[str, Any]:
@@ -109,6 +121,10 @@ class MessageRenderer:
             "ts": held.created_ms,
             "status": held.status.value,
         }
+        if self.held_attachments is not None:
+            files = await self.held_attachments(held.id)
+            if files:  # they wait with it (its author and the moderators see them)
+                fields["attachments"] = [a.to_wire() for a in files]
         if held.reason:
             fields["reason"] = held.reason
         if held.seq is not None:

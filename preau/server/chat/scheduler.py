@@ -47,7 +47,7 @@ class ScheduledDelivery:
                     message.room_id, message.seq, await self._render.frame(message)
                 )
                 if self.notices is not None:
-                    await self.notices.message_posted(message)
+                    await self.notices.posted_now(message.room_id, message.seq)
                     await self.notices.about_room(
                         "scheduled.delivered", message.room_id, seq=message.seq,
                         to=[message.sender_id])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from preau.server import metrics
@@ -59,15 +59,18 @@ from preau.server.text import has_controls, without_bidi_controls
 # from moderators and break clients. One compiled pattern scans in C.
 log = logging.getLogger(__name__)
 
+MAX_ATTACHMENTS = 10  # files per message
 
 
-def check_body(body: str, max_chars: int) -> str:
+
+def check_body(body: str, max_chars: int, *, may_be_empty: bool = False) -> str:
     """The body as it will be stored and shown: bidi overrides removed
-    (preau/server/text.py); refused if empty, too long or with control characters."""
+    (preau/server/text.py); refused if empty (unless ``may_be_empty``: files
+    are sent with it), too long or with control characters."""
     body = without_bidi_controls(body)
     if len(body) > max_chars:
         raise PreauError(ErrorCode.TOO_LARGE, f"a message has at most {max_chars} characters")
-    if not body.strip():
+    if not body.strip() and not may_be_empty:
         raise bad_request("empty message")
     if has_controls(body):
         raise bad_request("control characters are not allowed")
@@ -303,14 +306,20 @@ class ChatService:
         *,
         ack: bool = False,
         urgent: bool = False,
+        attachments: tuple[str, ...] = (),
     ) -> SendResult:
         """Post to a room. ``ack``: an announcement readers acknowledge (room
         moderators; teachers and staff in a conversation). ``urgent``: through
-        quiet hours (school admins only)."""
+        quiet hours (school admins only). ``attachments``: the sender's uploads
+        sent with it, bound in the post's transaction (``not_found`` for one
+        that is not theirs)."""
         room = await self.room_for(member, room_id)
         if room.closed:  # also refused by the store, once the closing is recorded
             raise PreauError(ErrorCode.CLOSED, "this conversation is closed: it is read-only now")
-        body = check_body(body, self._settings.max_message_chars)
+        body = check_body(body, self._settings.max_message_chars,
+                          may_be_empty=bool(attachments))
+        if len(attachments) > MAX_ATTACHMENTS or len(set(attachments)) != len(attachments):
+            raise bad_request(f"at most {MAX_ATTACHMENTS} different attachments per message")
         moderator = base_role(member, room) is RoomRole.MODERATOR
         if ack and not (moderator or (
             room.kind is RoomKind.PRIVATE and member.profile in (Profile.TEACHER, Profile.STAFF)
@@ -319,25 +328,31 @@ class ChatService:
         if urgent and not member.is_admin:
             raise forbidden("only the school's admins send urgent messages")
         options = await self.post_options(member, urgent=urgent, ack=ack)
-        wait = await self._sends.take(member.id)
+        if attachments:
+            options = replace(options, attachments=attachments)
+        # The per-account rate, then the spread of rooms, counted before the
+        # post: the post that would reach one room too many is not delivered,
+        # and the account is paused on every node. On Redis one round trip.
+        now = self._clock.now_ms()
+        if self._bursts is not None:
+            wait, burst = await self._bursts.admit(self._sends, member, room.id, now)
+        else:
+            wait, burst = await self._sends.take(member.id), False
         if wait is not None:
             metrics.RATE_SENDS.inc()
             metrics.refused("rate_limited")
             raise PreauError(ErrorCode.RATE_LIMITED, "slow down", retry_after=wait)
-        if self._bursts is not None:
-            # Counted before the post: the post that would reach one room too
-            # many is not delivered, and the account is paused on every node.
-            now = self._clock.now_ms()
-            if await self._bursts.observe(member, room.id, now):
-                await self._pause_for_burst(member, now)
-                metrics.refused("suspended")
-                raise PreauError(ErrorCode.SUSPENDED, "your account is paused: the school's "
-                                 "administrators were alerted")
+        if burst:
+            await self._pause_for_burst(member, now)
+            metrics.refused("suspended")
+            raise PreauError(ErrorCode.SUSPENDED, "your account is paused: the school's "
+                             "administrators were alerted")
         author = Author(member.id, member.profile, moderator)
         started = time.perf_counter()
         result = await post_message(
             self._store, room.id, author, txn, body, "m_" + secrets.token_urlsafe(12),
             "h_" + secrets.token_urlsafe(12), self._clock.now_ms(), options,
+            school_id=room.school_id,
         )
         metrics.STORE_POST.observe(time.perf_counter() - started)
         if result.refusal is not None:
@@ -347,8 +362,13 @@ class ChatService:
             metrics.POSTED.inc()
             message = result.message
             await self._hub.publish_message(room.id, message.seq, await self._render.frame(message))
-            if self.notices is not None:
-                await self.notices.message_posted(message)
+            if self.notices is not None and (
+                    message.ack_required or "@" in message.body
+                    or room.kind is RoomKind.PRIVATE):
+                # Its notification outbox row was written with it: the
+                # fan-out runs after the acknowledgement (the same condition
+                # as preau/server/store/rows.py, insert_message).
+                self.notices.posted(message.room_id, message.seq)
             if result.alert is not None:
                 # The word filter's alert list: the room's moderators take a look.
                 await self._hub.publish_to(room.id, encode({
@@ -436,7 +456,7 @@ class ChatService:
         await self._hub.publish_message(access.room.id, message.seq,
                                         await self._render.frame(message))
         if self.notices is not None:  # as a release by the delivery loop
-            await self.notices.message_posted(message)
+            await self.notices.posted_now(message.room_id, message.seq)
             if message.sender_id != member.id:  # a moderator released it
                 await self.notices.about_room(
                     "scheduled.delivered", message.room_id, seq=message.seq,

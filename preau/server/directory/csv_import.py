@@ -9,6 +9,10 @@ French names accepted)::
     T001;teacher;Durand;Claire;5eB|4eA;;
     S001;staff;Petit;Anne;;;yes
 
+An optional ``groupes`` (``groups``, ``options``) column lists the groups
+of a pupil or a teacher (options, languages, half-classes: ``LV2 espagnol|
+Latin``), besides the pupil's one class.
+
 An optional ``niveau`` (``level``) column marks the classes of a row as
 kindergarten (``maternelle``) or primary (``elementaire``; ``élémentaire``,
 ``primaire`` accepted): the mood of the day is for their pupils
@@ -28,6 +32,7 @@ import csv
 import io
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -47,6 +52,8 @@ COLUMN_ALIASES: dict[str, str] = {
     "adresse electronique": "email", "adresse électronique": "email",
     "parent de": "parent_of", "parents de": "parent_of", "responsable de": "parent_of",
     "division": "classes", "divisions": "classes",
+    "groups": "groups", "group": "groups", "groupes": "groups", "groupe": "groups",
+    "options": "groups",
 }
 LEVEL_ALIASES: dict[str, str] = {
     "maternelle": "maternelle", "kindergarten": "maternelle",
@@ -81,7 +88,8 @@ FRENCH_PROFILES = {Profile.PUPIL: "élève", Profile.PARENT: "parent",
 # How errors name the columns, in the French of the documented header.
 FRENCH_COLUMNS = {"id": "identifiant", "profile": "profil", "last_name": "nom",
                   "first_name": "prénom", "classes": "classes", "parent_of": "parent_de",
-                  "admin": "admin", "level": "niveau", "email": "courriel"}
+                  "admin": "admin", "level": "niveau", "email": "courriel",
+                  "groups": "groupes"}
 TRUE = {"yes", "oui", "true", "1", "y", "o", "x", "vrai"}
 FALSE = {"", "no", "non", "false", "0", "n", "faux"}
 
@@ -103,6 +111,13 @@ class ParsedPerson:
     is_admin: bool
     level: str | None = None  # the ``niveau`` of the row's classes, if given
     email: str | None = None  # the optional ``courriel`` column (notification e-mails)
+    groups: tuple[str, ...] = ()  # the ``groupes`` column: options, languages (pupils, teachers)
+    file: str = ""  # several files imported together: the one it came from (several.py)
+    xml: bool = False  # read from a national export: ``line`` is the file's number
+
+    def error(self, message: str, field: str, message_fr: str) -> RowError:
+        """A rejection of this person's row, named like the parser's errors."""
+        return RowError(self.line, message, field, message_fr, self.xml, self.file)
 
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -130,17 +145,45 @@ class RowError(NamedTuple):
     field: str = ""
     message_fr: str = ""
     xml: bool = False  # a record of an XML export (preau/server/directory/national.py)
+    # The file's name when several were imported together (several.py); "": one file.
+    file: str = ""
 
     def shown(self, lang: str = "fr") -> str:
-        """``ligne 4, colonne « classes » : …`` (or in English)."""
+        """``ligne 4, colonne « classes » : …`` (or in English); with several
+        files, the file first: ``parents.csv, ligne 4, …``."""
         if lang == "en":
             where = f"file {self.line}" if self.xml else f"line {self.line}"
+            if self.file:
+                where = self.file if self.xml else f"{self.file}, {where}"
             where += f", {'element' if self.xml else 'column'} {self.field!r}" if self.field else ""
             return f"{where}: {self.message}"
         where = f"fichier {self.line}" if self.xml else f"ligne {self.line}"
+        if self.file:
+            where = self.file if self.xml else f"{self.file}, {where}"
         where += (f", {'élément' if self.xml else 'colonne'} « {self.field} »"
                   if self.field else "")
         return f"{where} : {self.message_fr or self.message}"
+
+
+def in_order(errors: Iterable[RowError]) -> list[RowError]:
+    """Errors file by file (in the order given), then by line."""
+    errors = list(errors)
+    files: dict[str, int] = {}
+    for error in errors:
+        files.setdefault(error.file, len(files))
+    return sorted(errors, key=lambda e: (files[e.file], e.line, e.field, e.message))
+
+
+@dataclass(frozen=True, slots=True)
+class FileRead:
+    """One of several files imported together: its name, what it was
+    (``csv``, ``siecle-pupils``, ``sts-web``, ``aaf``…), as what encoding a
+    CSV was read, and how many people it gave."""
+
+    name: str
+    kind: str
+    encoding: str
+    people: int
 
 
 @dataclass
@@ -151,6 +194,8 @@ class ParsedImport:
     levels: dict[str, str] = field(default_factory=dict)
     encoding: str = "utf-8"  # what the file was read as (decode_csv)
     xml: bool = False  # read from national XML exports: errors name files, not lines
+    # Several files imported together (several.py): what each was.
+    files: list[FileRead] = field(default_factory=list)
 
     def error(self, line: int, message: str, fr: str, column: str = "") -> None:
         self.errors.append(RowError(line, message, column, fr, self.xml))
@@ -339,6 +384,20 @@ def _parse_row(
                f"un {FRENCH_PROFILES[profile]} n'a pas de classe (les parents suivent"
                " leurs enfants)")
         return None
+    groups = tuple(dict.fromkeys(" ".join(without_bidi_controls(g).split())
+                                 for g in _split(cell("groups"))))
+    if any(len(g) > MAX_CLASS or any(ord(c) < 32 for c in g) for g in groups):
+        refuse("groups", f"a group name has at most {MAX_CLASS} characters",
+               f"un nom de groupe a {MAX_CLASS} caractères au plus")
+        return None
+    if groups and profile not in (Profile.PUPIL, Profile.TEACHER):
+        refuse("groups", "only pupils and teachers are in groups",
+               "seuls les élèves et les enseignants sont dans des groupes")
+        return None
+    if set(groups) & set(classes):
+        refuse("groups", "a group has the name of a class",
+               "un groupe porte le nom d'une classe")
+        return None
     parent_of = _split(cell("parent_of"))
     if profile is Profile.PARENT and not parent_of:
         refuse("parent_of", "a parent needs at least one child in parent_of",
@@ -385,4 +444,5 @@ def _parse_row(
         is_admin=admin in TRUE,
         level=level,
         email=email,
+        groups=groups,
     )

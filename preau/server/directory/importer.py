@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from preau.server.auth import tokens
-from preau.server.directory.csv_import import ParsedImport, RowError
+from preau.server.directory.csv_import import ParsedImport, RowError, in_order
 from preau.server.directory.model import Profile, School
 from preau.server.directory.rules import default_rules
 from preau.server.errors import bad_request
@@ -74,7 +74,8 @@ def _school_links(school_id: str) -> list[Link]:
     return sorted(default_rules(school_id, ()).links)
 
 
-def _class_links(school_id: str, class_id: str) -> list[Link]:
+def class_links(school_id: str, class_id: str) -> list[Link]:
+    """The links a new class (or group) adds to its school's rules."""
     # What the class adds to the school's rules: its parents and teachers reach
     # each other, and its pupils each other (a self-link on their group).
     rules = default_rules(school_id, [class_id])
@@ -82,6 +83,16 @@ def _class_links(school_id: str, class_id: str) -> list[Link]:
     own = {link for link in rules.links if link not in school}
     own.update((group, group) for group in rules.internal)
     return sorted(own)
+
+
+def default_links(school_id: str, class_ids: list[str]) -> set[Link]:
+    """Every link a school with these classes (and groups) gets by default:
+    what the import and the console's new classes write (the French ENT
+    defaults, shared/reference/communication-rules.md)."""
+    links = set(_school_links(school_id))
+    for class_id in class_ids:
+        links.update(class_links(school_id, class_id))
+    return links
 
 
 async def import_directory(
@@ -122,8 +133,8 @@ async def import_directory(
     for person in parsed.people:
         unknown = [c for c in person.parent_of if c not in pupils]
         if unknown:
-            errors.append(RowError(
-                person.line, "unknown child id(s): " + ", ".join(unknown), "parent_de",
+            errors.append(person.error(
+                "unknown child id(s): " + ", ".join(unknown), "parent_de",
                 "enfant(s) inconnu(s) : " + ", ".join(unknown)))
             continue
         code = tokens.new_activation_code()
@@ -134,6 +145,7 @@ async def import_directory(
             first_name=person.first_name,
             last_name=person.last_name,
             class_names=person.class_names,
+            group_names=person.groups,
             parent_of=person.parent_of,
             is_admin=person.is_admin,
             activation_hash=tokens.digest(code),
@@ -143,7 +155,7 @@ async def import_directory(
     if rollover is not None:
         assert existing is not None
         if errors:
-            return ImportReport(school=existing, errors=sorted(errors))
+            return ImportReport(school=existing, errors=in_order(errors))
         archived = len(await PrivacyStore(store.engine).archive_classes(
             existing.id, f"({rollover.label})", now_ms,
             now_ms + rollover.keep_rooms_days * DAY_MS, label=rollover.label,
@@ -155,7 +167,7 @@ async def import_directory(
             timezone=timezone,
             people=rows,
             school_links=_school_links,
-            class_links=_class_links,
+            class_links=class_links,
         ),
         now_ms,
     )
@@ -190,7 +202,7 @@ async def import_directory(
         created=created,
         updated=result.updated,
         classes_created=result.classes_created,
-        errors=sorted(errors),
+        errors=in_order(errors),
         archived_rooms=archived,
     )
     # Anyone listed who was closed (left last year, back now) is reopened;

@@ -44,13 +44,21 @@ class School:
     # May readers of an announcement room (pupils, parents) react to its
     # messages (docs/protocol.md, "Reactions")? On by default.
     reactions_in_announcements: bool = True
+    # The kinds of attachments it accepts (document, image, audio, video);
+    # None: the deployment's (PREAU_ATTACHMENT_KINDS), which bounds them anyway.
+    attachment_kinds: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class SchoolClass:
+    """A division (``kind`` "class": a pupil is in exactly one) or a group
+    (``kind`` "group": options, languages; a pupil in any number). Both have
+    a room and the same rules (``Member.classes`` holds both)."""
+
     id: str
     school_id: str
     name: str
+    kind: str = "class"
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,8 +22,11 @@ CSV file, so the importer (matching by external id, rollover, codes) is one.
 External ids are namespaced by source (``siecle-e-…``, ``siecle-r-…``,
 ``sts-…``) so that the three files, and a school's own CSV, never collide.
 Only legal guardians get a parent account (a contact who is not one has no
-right to the child's school life); a pupil who left is not imported; groups
-are not read yet (a pupil is in one class).
+right to the child's school life); a pupil who left is not imported. A
+pupil's groups (``TYPE_STRUCTURE`` ``G``: options, languages) and who teaches
+them (STS-web ``GROUPE CODE=…`` with its ``ENSEIGNANT ID=…``) are read as
+groups. The AAF format (``ficAlimMENESR``) is read by
+``preau/server/directory/aaf.py`` and joins the same import.
 
 The XML comes from the school's own office, and is still parsed defensively:
 the standard library's expat (2.4.1 and later) refuses entity-expansion bombs
@@ -35,7 +38,9 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from preau.server.directory import aaf
 from preau.server.directory.csv_import import (
+    MAX_CLASS,
     MAX_ROWS,
     ParsedImport,
     ParsedPerson,
@@ -45,7 +50,7 @@ from preau.server.directory.csv_import import (
 from preau.server.directory.model import Profile
 
 KINDS = {"BEE_ELEVES": "siecle-pupils", "BEE_RESPONSABLES": "siecle-guardians",
-         "STS_EDT": "sts-web"}
+         "STS_EDT": "sts-web", "ficAlimMENESR": "aaf"}
 TEACHER_FUNCTIONS = {"ENS"}  # STS-web FONCTION of a teacher; every other is staff
 LEGAL_GUARDIAN = {"1", "2"}
 
@@ -71,6 +76,8 @@ def parse_national(files: list[bytes]) -> ParsedImport:
     links: dict[str, list[str]] = {}  # PERSONNE_ID -> pupils' external ids
     staff: dict[str, tuple[str, str, Profile]] = {}
     teaches: dict[str, set[str]] = {}
+    in_groups: dict[str, set[str]] = {}
+    aaf_records: list[aaf.Record] = []
     for number, data in enumerate(files, start=1):
         try:
             root = ET.fromstring(data)
@@ -84,11 +91,13 @@ def parse_national(files: list[bytes]) -> ParsedImport:
         elif kind == "siecle-guardians":
             _guardians(root, number, result, guardians, links)
         elif kind == "sts-web":
-            _staff(root, number, result, staff, teaches)
+            _staff(root, number, result, staff, teaches, in_groups)
+        elif kind == "aaf":
+            aaf.read(root, number, result, aaf_records)
         else:
-            result.error(number, f"file {number} is not a SIECLE or STS-web export ({root.tag})",
-                         f"le fichier {number} n'est pas un export SIECLE ni STS-web"
-                         f" ({root.tag})")
+            result.error(number, f"file {number} is not a SIECLE, STS-web or AAF export"
+                         f" ({root.tag})", f"le fichier {number} n'est pas un export SIECLE,"
+                         f" STS-web ni AAF ({root.tag})")
     result.people.extend(pupils.values())
     known = {p.external_id for p in pupils.values()}
     for person_id, (external_id, first, last) in sorted(guardians.items()):
@@ -104,9 +113,12 @@ def parse_national(files: list[bytes]) -> ParsedImport:
         result.people.append(ParsedPerson(0, external_id, Profile.PARENT, first, last, (),
                                           children, False))
     for individual, (first, last, profile) in sorted(staff.items()):
-        classes = tuple(sorted(teaches.get(individual, ()))) if profile is Profile.TEACHER else ()
+        teacher = profile is Profile.TEACHER
+        classes = tuple(sorted(teaches.get(individual, ()))) if teacher else ()
+        own = tuple(sorted(in_groups.get(individual, set()) - set(classes))) if teacher else ()
         result.people.append(ParsedPerson(0, f"sts-{individual}", profile, first, last,
-                                          classes, (), False))
+                                          classes, (), False, groups=own))
+    result.people.extend(aaf.people(aaf_records))
     if len(result.people) > MAX_ROWS:
         result.error(0, f"more than {MAX_ROWS} people", f"plus de {MAX_ROWS} personnes")
         del result.people[MAX_ROWS:]
@@ -134,11 +146,15 @@ def _name(element: ET.Element, number: int, what: str, result: ParsedImport,
 def _pupils(root: ET.Element, number: int, result: ParsedImport,
             pupils: dict[str, ParsedPerson]) -> None:
     divisions: dict[str, str] = {}
+    groups: dict[str, list[str]] = {}
     for links in root.iter("STRUCTURES_ELEVE"):
         pupil_id = links.get("ELEVE_ID", "")
         for structure in links.iter("STRUCTURE"):
+            code = _text(structure, "CODE_STRUCTURE")
             if _text(structure, "TYPE_STRUCTURE") == "D":
-                divisions[pupil_id] = normalise_class(_text(structure, "CODE_STRUCTURE"))
+                divisions[pupil_id] = normalise_class(code)
+            elif _text(structure, "TYPE_STRUCTURE") == "G" and _group(code):
+                groups.setdefault(pupil_id, []).append(_group(code))
     for pupil in root.iter("ELEVE"):
         pupil_id = pupil.get("ELEVE_ID", "")
         what = f"ELEVE {pupil_id[:20]}"
@@ -155,8 +171,9 @@ def _pupils(root: ET.Element, number: int, result: ParsedImport,
             result.error(number, f"{what}: in no division", f"{what} : dans aucune division",
                          "STRUCTURE")
             continue
+        own = tuple(dict.fromkeys(g for g in groups.get(pupil_id, ()) if g != division))
         pupils[pupil_id] = ParsedPerson(0, f"siecle-e-{pupil_id}", Profile.PUPIL, names[0],
-                                        names[1], (division,), (), False)
+                                        names[1], (division,), (), False, groups=own)
 
 
 def _guardians(root: ET.Element, number: int, result: ParsedImport,
@@ -179,8 +196,15 @@ def _guardians(root: ET.Element, number: int, result: ParsedImport,
             links.setdefault(person_id, []).append(f"siecle-e-{pupil_id}")
 
 
+def _group(code: str) -> str:
+    """A group's name as written, single spaces; "" when empty or too long."""
+    name = " ".join(code.split())
+    return name if 0 < len(name) <= MAX_CLASS and name.isprintable() else ""
+
+
 def _staff(root: ET.Element, number: int, result: ParsedImport,
-           staff: dict[str, tuple[str, str, Profile]], teaches: dict[str, set[str]]) -> None:
+           staff: dict[str, tuple[str, str, Profile]], teaches: dict[str, set[str]],
+           in_groups: dict[str, set[str]]) -> None:
     for individual in root.iter("INDIVIDU"):
         individual_id = individual.get("ID", "")
         what = f"INDIVIDU {individual_id[:20]}"
@@ -199,3 +223,9 @@ def _staff(root: ET.Element, number: int, result: ParsedImport,
             continue
         for teacher in division.iter("ENSEIGNANT"):
             teaches.setdefault(teacher.get("ID", ""), set()).add(code)
+    for group in root.iter("GROUPE"):
+        code = _group(group.get("CODE", ""))
+        if not code:
+            continue
+        for teacher in group.iter("ENSEIGNANT"):
+            in_groups.setdefault(teacher.get("ID", ""), set()).add(code)

@@ -17,9 +17,14 @@ from collections.abc import Callable
 from starlette.types import Send
 
 from preau.collab.ports import Access
+from preau.server.live.frames import binary_frame
 from preau.server.live.outbox import Outbox
 
 _ids = itertools.count(1)
+# The last message framed, and its frame: a relay hands the same bytes object
+# to every connection of the document, so it is framed once for them all.
+# (Held here, the payload cannot be freed and its id reused meanwhile.)
+_framed: tuple[bytes, bytes] = (b"", binary_frame(b""))
 
 
 class CollabConnection(Outbox):
@@ -56,4 +61,9 @@ class CollabConnection(Outbox):
 
     def send(self, frame: bytes) -> None:
         """A y-websocket message to this peer (``preau.collab.room.Peer``)."""
-        self.push(frame)
+        global _framed
+        payload, wire = _framed
+        if payload is not frame:
+            wire = binary_frame(frame)
+            _framed = (frame, wire)
+        self.push(frame, wire)

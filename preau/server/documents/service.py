@@ -35,7 +35,7 @@ from preau.server.directory.model import Member, Profile, Room, RoomKind
 from preau.server.directory.service import Directory
 from preau.server.documents.model import DocumentEdit, DocumentInfo, DocumentKind, DocumentVersion
 from preau.server.documents.notices import DocumentNotices
-from preau.server.documents.rights import Role, document_role, live_access
+from preau.server.documents.rights import Role, document_role, live_access, named_reader_in_reach
 from preau.server.errors import bad_request, forbidden, not_found
 from preau.server.moderation.shown_text import ShownTextGate
 from preau.server.settings import Settings
@@ -93,7 +93,8 @@ class DocumentService:
             return set()
         room = await self._class_room(document)
         return {m.id for m in view.members.values()
-                if document_role(m, document, room) is not Role.NONE}
+                if document_role(m, document, room, named_in_reach=named_reader_in_reach(
+                    m, document, view)) is not Role.NONE}
 
     async def _rights_changed(self, before: DocumentInfo) -> DocumentInfo:
         await self.rooms.rights_changed(before.id)
@@ -130,7 +131,9 @@ class DocumentService:
         room = await self._class_room(document)
         removed = room is not None and bool(
             await self.store.removed_from(member.id, [room.id]))
-        return document_role(member, document, room, removed)
+        view = await self.directory.school(document.school_id)
+        return document_role(member, document, room, removed,
+                             named_reader_in_reach(member, document, view))
 
     async def _class_room(self, document: DocumentInfo) -> Room | None:
         view = await self.directory.school(document.school_id)
@@ -199,7 +202,8 @@ class DocumentService:
         removed = await self.store.removed_from(
             member.id, {r.id for r in rooms.values() if r is not None})
         opened = [Opened(d, document_role(member, d, room, room is not None
-                                          and room.id in removed))
+                                          and room.id in removed,
+                                          named_reader_in_reach(member, d, view)))
                   for d, room in ((d, rooms[d.id]) for d in found)]
         return [o for o in opened if o.role is not Role.NONE]
 

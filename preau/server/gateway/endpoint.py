@@ -223,8 +223,9 @@ class CoreOps:
         access = await self.chat.open_room(conn.member, params.room)
         room = access.room
 
-        def acknowledge(fields: dict[str, Any]) -> None:
-            conn.push(protocol.reply(request.id, room=room.id, **fields, **access.to_wire()))
+        def acknowledge(fields: dict[str, Any]) -> bytes:
+            # Sent by the hub, in one write with the replay that follows it.
+            return protocol.reply(request.id, room=room.id, **fields, **access.to_wire())
 
         await self.hub.subscribe(conn, room.id, params.since, acknowledge)
         return _NO_REPLY
@@ -242,7 +243,8 @@ class CoreOps:
         params = request.params
         assert isinstance(params, protocol.ChatSend)
         result = await self.chat.send(conn.member, params.room, params.txn, params.body,
-                                      ack=params.ack, urgent=params.urgent)
+                                      ack=params.ack, urgent=params.urgent,
+                                      attachments=tuple(params.attachments))
         if result.held is not None:  # pre-moderation: waits for a moderator
             held = result.held
             return {"room": held.room_id, "held": True, "id": held.id, "ts": held.created_ms,

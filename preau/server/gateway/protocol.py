@@ -87,13 +87,25 @@ class ChatSend(Op):
 
     ``ack``: an announcement its readers acknowledge ("J'ai lu"; moderators of
     the room, or teachers and staff in a conversation). ``urgent``: delivered
-    through quiet hours (school admins only; audited)."""
+    through quiet hours (school admins only; audited). ``attachments``: the
+    ids of the sender's uploads sent with it (at most 10; the body may then
+    be empty)."""
 
     room: RoomId
     txn: Annotated[StrictStr, Field(min_length=1, max_length=64)]
-    body: Annotated[StrictStr, Field(min_length=1)]
+    body: StrictStr  # empty only with attachments
     ack: StrictBool = False
     urgent: StrictBool = False
+    # Uploads of the sender's (POST /api/attachments) sent with the message.
+    attachments: Annotated[
+        list[Annotated[StrictStr, Field(min_length=1, max_length=64)]], Field(max_length=10)
+    ] = []
+
+    @model_validator(mode="after")
+    def _something_to_send(self) -> Self:
+        if not self.body and not self.attachments:
+            raise ValueError("a message needs a body or attachments")
+        return self
 
 
 class MessageRef(Op):

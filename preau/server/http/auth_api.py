@@ -60,6 +60,10 @@ class SessionOut(BaseModel):
     token: str | None = None  # bearer sessions only: browsers get an HttpOnly cookie
 
 
+class LogoutOut(BaseModel):
+    sso_logout: str | None = None  # where the browser goes next to end its SSO session
+
+
 class DeviceOut(BaseModel):
     id: str
     device: str  # e.g. "Firefox · Windows"; "" when the client did not say
@@ -112,17 +116,23 @@ async def _session_response(request: Request, issued: IssuedSession) -> Response
         body["token"] = issued.token
     response = JSONResponse(body)
     if issued.session.kind == "cookie":
-        response.set_cookie(
-            SESSION_COOKIE,
-            issued.token,
-            max_age=(node.settings.remember_max_s if issued.session.remember
-                     else node.settings.session_max_s),
-            httponly=True,
-            samesite="lax",
-            secure=node.settings.cookie_secure,
-            path="/",
-        )
+        set_session_cookie(request, response, issued)
     return response
+
+
+def set_session_cookie(request: Request, response: Response, issued: IssuedSession) -> None:
+    """The browser's session cookie (HttpOnly, SameSite=Lax), as long as the session."""
+    settings = services(request).settings
+    response.set_cookie(
+        SESSION_COOKIE,
+        issued.token,
+        max_age=(settings.remember_max_s if issued.session.remember
+                 else settings.session_max_s),
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        path="/",
+    )
 
 
 async def login(request: Request) -> Response:
@@ -145,8 +155,12 @@ async def activate(request: Request) -> Response:
 
 async def logout(request: Request) -> Response:
     session, _ = await authenticated(request)
-    await services(request).auth.logout(session)
-    response = JSONResponse({})
+    node = services(request)
+    # A session opened through single sign-on: the browser also ends the
+    # provider's session (a shared computer must not sign the next person in).
+    sso_logout = await node.sso.logout_url(session.token_hash)
+    await node.auth.logout(session)
+    response = JSONResponse({"sso_logout": sso_logout} if sso_logout else {})
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
@@ -226,7 +240,10 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("POST", "/api/auth/activate",
              "First login: activation code and the new password", activate,
              body=ActivateBody, response=SessionOut, auth=False),
-    Endpoint("POST", "/api/auth/logout", "End this session and close its sockets", logout),
+    Endpoint("POST", "/api/auth/logout",
+             "End this session and close its sockets; a session opened through single"
+             " sign-on answers the provider's logout address (sso_logout)", logout,
+             response=LogoutOut),
     Endpoint("POST", "/api/auth/password",
              "Change password; other sessions end, sockets included", change_password,
              body=PasswordBody),

@@ -34,16 +34,36 @@ SECURITY_HEADERS = [
 # limit, never read whole first. Handlers may check a smaller size of their own.
 BODY_LIMITS: tuple[tuple[str, int], ...] = (
     ("/api/documents", 64 * 1024),  # named versions, rights lists
+    # A SAML provider's signed Response, posted by the browser (form-encoded).
+    ("/api/auth/sso/", 384 * 1024),
     ("/api/", 16 * 1024),
 )
 DEFAULT_BODY_LIMIT = 16 * 1024
 
 
+# A school's directory file, sent from the admin console (a large lycée's
+# CSV is a few hundred kilobytes).
+IMPORT_BODY_LIMIT = 8 * 1024 * 1024
+# Several files at once come as JSON, base64 (4/3 of their bytes): the
+# request may be that much larger; the files' bytes are bounded as above.
+IMPORT_REQUEST_LIMIT = IMPORT_BODY_LIMIT * 4 // 3 + 64 * 1024
+
+
 def body_limit(path: str) -> int:
+    if path.startswith("/api/schools/") and path.endswith(("/import", "/import/preview")):
+        return IMPORT_REQUEST_LIMIT
     for prefix, limit in BODY_LIMITS:
         if path.startswith(prefix):
             return limit
     return DEFAULT_BODY_LIMIT
+
+
+# The upload of an attachment: its own limit (PREAU_ATTACHMENT_MAX_BYTES),
+# checked by the service against a required Content-Length, whose answers
+# (411, 413 ``attachment.too_large``) the client shows; the body is streamed
+# to disk, never held, and never longer than its Content-Length (the HTTP
+# parser's framing), so it is not bounded here.
+UPLOAD_PATH = "/api/attachments"
 
 
 class BodyLimitMiddleware:
@@ -54,7 +74,9 @@ class BodyLimitMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (
+            scope["path"] == UPLOAD_PATH and scope["method"] == "POST"
+        ):
             await self.app(scope, receive, send)
             return
         limit = body_limit(scope["path"])
@@ -106,7 +128,8 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
     answer like every other API error, in JSON (``not_found``, ``bad_request``);
     elsewhere (the web client's pages) as Starlette does."""
     assert isinstance(exc, StarletteHTTPException)
-    if not request.url.path.startswith("/api/"):
+    path = request.url.path
+    if path != "/api" and not path.startswith("/api/"):
         return PlainTextResponse(str(exc.detail), status_code=exc.status_code,
                                  headers=exc.headers)
     code = ErrorCode.NOT_FOUND if exc.status_code == 404 else ErrorCode.BAD_REQUEST

@@ -31,7 +31,7 @@ class NotificationOut(BaseModel):
 class NotificationsOut(BaseModel):
     notifications: list[NotificationOut]
     unread: int
-    next: int | None
+    next: str | None
 
 
 class MarkReadBody(Strict):
@@ -63,10 +63,35 @@ class PreferencesBody(Strict):
 
 
 class SchoolRulesBody(Strict):
-    """``{kind: "on" | "off" | null}``: force a kind on (nobody may turn it
-    off), off (nobody is told), or let people decide."""
+    """``forced``: ``{kind: "on" | "off" | null}``: force a kind on (nobody
+    may turn it off), off (nobody is told), or let people decide.
+    ``excerpt``: a short excerpt of private messages and announcements in
+    adults' mails and pushes (off by default). At least one of them."""
 
-    forced: Annotated[dict[Name, Name | None], Field(min_length=1, max_length=20)]
+    forced: Annotated[dict[Name, Name | None], Field(default_factory=dict, max_length=20)]
+    excerpt: StrictBool | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if not self.forced and self.excerpt is None:
+            raise ValueError("give forced, excerpt or both")
+        return self
+
+
+class LanguageBody(Strict):
+    language: Annotated[StrictStr, Field(min_length=2, max_length=2)]
+
+
+async def my_language(request: Request) -> Response:
+    member = await member_of(request)
+    return JSONResponse(await services(request).notifications.language(member))
+
+
+async def set_my_language(request: Request) -> Response:
+    member = await member_of(request)
+    body = await json_body(request, LanguageBody)
+    return JSONResponse(await services(request).notifications.set_language(
+        member, body.language))
 
 
 async def my_preferences(request: Request) -> Response:
@@ -91,7 +116,7 @@ async def set_school_rules(request: Request) -> Response:
     member = await member_of(request)
     body = await json_body(request, SchoolRulesBody)
     return JSONResponse(await services(request).notifications.set_school_rules(
-        member, path_id(request, "school"), body.forced))
+        member, path_id(request, "school"), body.forced, body.excerpt))
 
 
 _UNSUBSCRIBE_PAGE = """<!doctype html><html lang="fr"><head><meta charset="utf-8">
@@ -125,9 +150,108 @@ async def unsubscribe(request: Request) -> Response:
         en="Done: you will get no more e-mails for this kind of notification.", form=""))
 
 
+class PushKeys(Strict):
+    p256dh: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+    auth: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+
+
+class PushSubscribeBody(Strict):
+    """A browser's ``PushSubscription.toJSON()``, and a name for the device."""
+
+    endpoint: Annotated[StrictStr, Field(min_length=1, max_length=4096)]
+    keys: PushKeys
+    expirationTime: int | None = None
+    label: Annotated[StrictStr, Field(max_length=200)] = ""
+
+
+class PushDeviceOut(BaseModel):
+    id: str
+    endpoint: str
+    label: str
+    since: int
+    last_ok: int | None
+
+
+class PushDevicesOut(BaseModel):
+    devices: list[PushDeviceOut]
+
+
+class PushKeyOut(BaseModel):
+    public_key: str
+
+
+async def push_key(request: Request) -> Response:
+    await member_of(request)
+    return JSONResponse(await services(request).push.public_key())
+
+
+async def push_devices(request: Request) -> Response:
+    member = await member_of(request)
+    return JSONResponse(await services(request).push.devices(member))
+
+
+async def push_subscribe(request: Request) -> Response:
+    member = await member_of(request)
+    body = await json_body(request, PushSubscribeBody)
+    return JSONResponse(await services(request).push.subscribe(
+        member, body.endpoint, body.keys.p256dh, body.keys.auth, body.label), status_code=201)
+
+
+async def push_unsubscribe(request: Request) -> Response:
+    member = await member_of(request)
+    await services(request).push.unsubscribe(member, path_id(request, "device"))
+    return JSONResponse({})
+
+
+class EmailBody(Strict):
+    email: Annotated[StrictStr, Field(min_length=3, max_length=254)]
+
+
+async def my_email(request: Request) -> Response:
+    member = await member_of(request)
+    return JSONResponse(await services(request).email.my_email(member))
+
+
+async def change_my_email(request: Request) -> Response:
+    member = await member_of(request)
+    body = await json_body(request, EmailBody)
+    return JSONResponse(await services(request).email.request_change(member, body.email),
+                        status_code=202)
+
+
+_CONFIRM_PAGE = _UNSUBSCRIBE_PAGE.replace("courriels de notification", "adresse électronique") \
+    .replace("<h1>Courriels de notification</h1>", "<h1>Adresse électronique</h1>")
+
+
+async def confirm_email_page(request: Request) -> Response:
+    """The confirmation mail's link (no login): a page with one button, so
+    that a link checker following links confirms nothing."""
+    form = ('<form method="post"><button type="submit">Confirmer cette adresse'
+            ' — Confirm this address</button></form>')
+    return HTMLResponse(_CONFIRM_PAGE.format(
+        fr="Recevoir les notifications de Préau à cette adresse ?",
+        en="Get Préau's notifications at this address?",
+        form=form if len(request.path_params["token"]) <= 64 else ""))
+
+
+async def confirm_email(request: Request) -> Response:
+    done = await services(request).email.confirm_change(request.path_params["token"])
+    if not done:
+        return HTMLResponse(_CONFIRM_PAGE.format(
+            fr="Ce lien n'est pas (ou plus) valable : demandez-en un autre dans « Mon compte ».",
+            en="This link is not (or no longer) valid: ask for another in “My account”.",
+            form=""), status_code=404)
+    return HTMLResponse(_CONFIRM_PAGE.format(
+        fr="C'est fait : les notifications de Préau arriveront à cette adresse.",
+        en="Done: Préau's notifications will go to this address.", form=""))
+
+
 async def my_notifications(request: Request) -> Response:
     member = await member_of(request)
-    before = query_int(request, "before", None, 1, 1 << 53)
+    raw_before = request.query_params.get("before")
+    before: int | str | None = raw_before
+    if raw_before is not None and ":" not in raw_before:
+        before = query_int(request, "before", None, 1, 1 << 53)
     limit = query_int(request, "limit", 50, 1, PAGE_MAX)
     assert limit is not None
     unread = request.query_params.get("unread")
@@ -165,9 +289,40 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("POST", "/api/notifications/unsubscribe/{token}",
              "One-click unsubscribe (RFC 8058, no login): the mail's kind of notification "
              "goes back to the app only", unsubscribe, auth=False),
+    Endpoint("GET", "/api/account/language",
+             "The language of my notification e-mails and pushes (fr unless I chose en)",
+             my_language),
+    Endpoint("PUT", "/api/account/language",
+             "Choose the language of my notification e-mails and pushes: fr or en (the web "
+             "client sets it when I switch its language)", set_my_language, body=LanguageBody),
+    Endpoint("GET", "/api/account/email",
+             "My notification address, since when it bounces, and a change waiting for "
+             "confirmation", my_email),
+    Endpoint("PUT", "/api/account/email",
+             "Change my notification address: a single-use link, valid 24 hours, is mailed "
+             "to the new one (pupils: forbidden; one request a minute)", change_my_email,
+             body=EmailBody),
+    Endpoint("GET", "/api/account/email/confirm/{token}",
+             "The confirmation link of a new address: a page with one button (no login)",
+             confirm_email_page, auth=False),
+    Endpoint("POST", "/api/account/email/confirm/{token}",
+             "Confirm a new notification address (no login; once, before it expires)",
+             confirm_email, auth=False),
+    Endpoint("GET", "/api/push/key",
+             "The deployment's VAPID public key (a browser subscribes with it as its "
+             "applicationServerKey)", push_key, response=PushKeyOut),
+    Endpoint("GET", "/api/push/devices", "My devices that receive Web Push notifications",
+             push_devices, response=PushDevicesOut),
+    Endpoint("POST", "/api/push/devices",
+             "Subscribe this device to Web Push (its PushSubscription; the endpoint must be "
+             "a push service's https URL, the keys well-formed)", push_subscribe,
+             body=PushSubscribeBody, response=PushDeviceOut),
+    Endpoint("DELETE", "/api/push/devices/{device}",
+             "Stop pushes to one of my devices; another's is not_found", push_unsubscribe),
     Endpoint("GET", "/api/schools/{school}/notifications",
              "The kinds the school forces on or off (the school's admins)", school_rules),
     Endpoint("PUT", "/api/schools/{school}/notifications",
-             "Force kinds on or off for everyone, or let people decide (the school's "
-             "admins; audited as school.settings)", set_school_rules, body=SchoolRulesBody),
+             "Force kinds on or off for everyone, or let people decide; a short excerpt in "
+             "adults' mails and pushes, or not (the school's admins; audited as "
+             "school.settings)", set_school_rules, body=SchoolRulesBody),
 ]

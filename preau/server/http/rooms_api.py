@@ -1,5 +1,6 @@
 """REST for rooms: the rooms I belong to, private conversations, parents'
-rooms (a class's and the school's), and a room's history. The chat service
+rooms (a class's and the school's), a room's history and search, and editing
+one's own message (preau/server/chat/editing.py). The chat service
 (preau/server/chat/service.py) decides who may open, create and read what; the
 room's moderation (policy, held messages, members) is preau/server/http/moderation_api.py.
 """
@@ -21,6 +22,7 @@ from preau.server.http.common import (
     Strict,
     json_body,
     member_of,
+    path_seq,
     query_int,
     query_limit,
     services,
@@ -73,6 +75,10 @@ class MessageOut(BaseModel):
     # Its reactions as I see them (absent: none ever): counts per emoji name,
     # mine, and the revision live ``chat.reactions`` events compare against.
     reactions: dict[str, object] | None = None
+    # Edited by its author: when (ms) and the edit revision ``chat.edited``
+    # events compare against (absent: never edited).
+    edited: int | None = None
+    edit_rev: int | None = None
 
 
 class HistoryOut(BaseModel):
@@ -126,6 +132,27 @@ async def history(request: Request) -> Response:
     return JSONResponse({"messages": messages})
 
 
+class EditBody(Strict):
+    body: Annotated[StrictStr, Field(min_length=1)]
+
+
+class EditedOut(BaseModel):
+    room: str
+    seq: int
+    body: str
+    edited: int
+    rev: int
+    duplicate: bool
+
+
+async def edit(request: Request) -> Response:
+    member = await member_of(request)
+    seq = path_seq(request)
+    body = await json_body(request, EditBody)
+    return JSONResponse(await services(request).edits.edit(
+        member, request.path_params["room"], seq, body.body))
+
+
 async def search(request: Request) -> Response:
     member = await member_of(request)
     words = request.query_params.get("q") or ""
@@ -152,6 +179,9 @@ ENDPOINTS: list[Endpoint] = [
              "Messages of a room containing some words (as its history shows them: only "
              "who may read the room finds anything)", search, response=HistoryOut,
              query={"q": "1-100 characters", "limit": "1-200, default 50"}),
+    Endpoint("PUT", "/api/rooms/{room}/messages/{seq}",
+             "Edit my message (its author, within the room's recall window)", edit,
+             body=EditBody, response=EditedOut),
     Endpoint("GET", "/api/rooms/{room}/messages", "A page of a room's history", history,
              response=HistoryOut,
              query={"before": "page ending below this seq (default: newest)",

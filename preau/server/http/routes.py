@@ -11,8 +11,10 @@ from starlette.routing import Route
 
 from preau.server import __version__
 from preau.server.http import (
+    attachments_api,
     auth_api,
     charter_api,
+    console_api,
     documents_api,
     meta_api,
     moderation_api,
@@ -21,8 +23,10 @@ from preau.server.http import (
     people_api,
     privacy_api,
     reactions_api,
+    recovery_api,
     rooms_api,
     schools_api,
+    sso_api,
 )
 from preau.server.http.openapi import Endpoint, openapi_document
 
@@ -33,11 +37,14 @@ async def openapi(request: Request) -> Response:
 
 ENDPOINTS: list[Endpoint] = [
     *auth_api.ENDPOINTS,
+    *recovery_api.ENDPOINTS,
+    *sso_api.ENDPOINTS,
     *people_api.ENDPOINTS,
     *rooms_api.ENDPOINTS,
     *reactions_api.ENDPOINTS,
     *moderation_api.ENDPOINTS,
     *schools_api.ENDPOINTS,
+    *console_api.ENDPOINTS,
     *privacy_api.ENDPOINTS,
     *mood_api.ENDPOINTS,
     *charter_api.ENDPOINTS,
@@ -45,6 +52,7 @@ ENDPOINTS: list[Endpoint] = [
     # After rooms_api: its HistoryOut shares the name of the room history's,
     # and the last one written is the one /api/openapi.json describes.
     *documents_api.ENDPOINTS,
+    *attachments_api.ENDPOINTS,
     *meta_api.ENDPOINTS,
     Endpoint("GET", "/api/openapi.json", "This description", openapi, auth=False),
 ]

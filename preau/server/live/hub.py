@@ -14,7 +14,8 @@ sequence order, exactly once each:
 A socket that subscribes with ``since`` first replays what it missed from the
 store while live frames wait in its backlog, then switches to live: no gap, no
 duplicate (:class:`~preau.server.live.connection.RoomState`). The replay ends with
-the reactions that changed meanwhile (``chat.reactions``, one per message).
+the reactions that changed meanwhile (``chat.reactions``, one per message) and
+the texts edited meanwhile (``chat.edited``).
 
 Room events for part of a room (pre-moderation's queue, a mute notice) go
 to an :class:`Audience` — some people, and/or the room's moderators — that
@@ -37,7 +38,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 import orjson
@@ -61,10 +62,11 @@ from preau.server.live.channels import (
 from preau.server.live.connection import CloseCode, Connection, RoomState
 from preau.server.live.events import event
 from preau.server.live.frames import text_frame
+from preau.server.live.presence_batch import PresenceBatcher
 from preau.server.log_records import RetryLog
 from preau.server.moderation.rules import RoomRole, base_role
 from preau.server.presence import Presence
-from preau.server.store import Message, SchoolView, Store
+from preau.server.store import Message, Resume, SchoolView, Store
 
 log = logging.getLogger(__name__)
 
@@ -261,10 +263,15 @@ class Hub:
         self.connections: set[Connection] = set()
         self._by_session: defaultdict[str, set[Connection]] = defaultdict(set)
         self._per_person: defaultdict[str, int] = defaultdict(int)
+        self._by_person: defaultdict[str, set[Connection]] = defaultdict(set)
         self._tasks: list[asyncio.Task[None]] = []
         self._control: list[Subscription] = []
         self._revoked: dict[tuple[str, str], float] = {}  # (room, person) → monotonic time
         self._removal_listeners: list[RemovalListener] = []
+        self._presence_batch = PresenceBatcher(self._publish_presence_frame)
+        # Sessions ended (revoked) lately, and who to tell (the session cache).
+        self._ended: dict[str, float] = {}  # token hash → monotonic time
+        self._session_listeners: list[Callable[[list[str] | None], None]] = []
 
     # -- lifecycle -----------------------------------------------------------
     async def start(self) -> None:
@@ -286,6 +293,7 @@ class Hub:
             conn.close(CloseCode.GOING_AWAY, "server shutting down")
         for task in self._tasks:
             task.cancel()
+        await self._presence_batch.stop()
         for sub in self._control:
             await sub.close()
         for feed in list(self.feeds.values()):
@@ -330,8 +338,8 @@ class Hub:
         for room_id, member_id in pairs:
             member = await self.directory.member(member_id)
             if member is None:
-                await self.publish_ephemeral(room_id, event(
-                    name, room=room_id, person={"id": member_id, "name": ""}))
+                await self._presence_batch.announce(
+                    name, room_id, {"id": member_id, "name": ""}, False)
             else:
                 await self._publish_presence(name, room_id, member)
 
@@ -339,9 +347,14 @@ class Hub:
         """``presence.join`` / ``presence.leave`` of ``member`` to the room's
         subscribers who may see it (``presence_shown``: parents see teachers
         and staff only where the school allows it)."""
-        frame = event(name, room=room_id, person=_person(member))
         view = await self.directory.school(member.school_id)
-        if view is not None and hidden_from_parents(member, view.school):
+        hidden = view is not None and hidden_from_parents(member, view.school)
+        # Coalesced per room (presence_batch.py): a class coming back at once
+        # is a few frames per room, not one per arrival per subscriber.
+        await self._presence_batch.announce(name, room_id, _person(member), hidden)
+
+    async def _publish_presence_frame(self, room_id: str, frame: bytes, hidden: bool) -> None:
+        if hidden:
             await self.publish_to(room_id, frame, Audience(everyone_but=PARENTS))
         else:
             await self.publish_ephemeral(room_id, frame)
@@ -350,6 +363,8 @@ class Hub:
         """The broker lost messages (its connection dropped): catch every room up
         from the store, and reload the directories, whose changes may be lost too."""
         log.warning("broker resync: catching %d rooms up from the store", len(self.feeds))
+        for listener in self._session_listeners:
+            listener(None)  # revocations may have been lost: forget every cached session
         # Revocations published while we were cut off are lost: ask the store.
         for token_hash in list(self._by_session):
             try:
@@ -372,10 +387,20 @@ class Hub:
     def sockets_of(self, person_id: str) -> int:
         return self._per_person.get(person_id, 0)
 
+    def on_sessions_ended(self, listener: Callable[[list[str] | None], None]) -> None:
+        """Call ``listener(token_hashes)`` when sessions are revoked (on any
+        node), and ``listener(None)`` when revocations may have been lost."""
+        self._session_listeners.append(listener)
+
     def register(self, conn: Connection) -> None:
+        ended = self._ended.get(conn.session.token_hash)
+        if ended is not None and time.monotonic() - ended < REVOKED_MEMORY_S:
+            # Revoked while this socket was being admitted: closed like the others.
+            conn.close(CloseCode.SESSION_ENDED, "session ended")
         self.connections.add(conn)
         self._by_session[conn.session.token_hash].add(conn)
         self._per_person[conn.member.id] += 1
+        self._by_person[conn.member.id].add(conn)
 
     async def unregister(self, conn: Connection) -> None:
         if conn not in self.connections:
@@ -384,6 +409,11 @@ class Hub:
         self._per_person[conn.member.id] -= 1
         if self._per_person[conn.member.id] <= 0:
             del self._per_person[conn.member.id]
+        mine = self._by_person.get(conn.member.id)
+        if mine is not None:
+            mine.discard(conn)
+            if not mine:
+                del self._by_person[conn.member.id]
         conns = self._by_session.get(conn.session.token_hash)
         if conns is not None:
             conns.discard(conn)
@@ -410,13 +440,17 @@ class Hub:
         conn: Connection,
         room_id: str,
         since: int | None,
-        acknowledge: Callable[[dict[str, Any]], None],
+        acknowledge: Callable[[dict[str, Any]], bytes | None],
     ) -> None:
-        """Subscribe ``conn`` (already authorised), answer, then replay and go live."""
+        """Subscribe ``conn`` (already authorised), answer, then replay and go live.
+
+        ``acknowledge(fields)`` builds the reply (or sends it itself and
+        returns None). With ``since``, the room's head, the missed messages
+        and the reactions and edits changed meanwhile are one store read
+        (``Store.resume``), and the reply and that replay leave in one write.
+        """
         if room_id in conn.rooms:
             await self.unsubscribe(conn, room_id)  # a re-subscribe restarts from ``since``
-        if since is not None and since > await self.store.room_head(room_id):
-            raise bad_request("since is beyond the room's last message")
         feed = await self._feed(room_id)
         # No await from here until the state is registered: the feed must not
         # be disposed of in between.
@@ -433,6 +467,19 @@ class Hub:
         state = RoomState(start)
         feed.subscribers[conn] = state
         conn.rooms[room_id] = state
+        # Read after registering: what commits from now on reaches the
+        # state's backlog, what committed before is in this snapshot.
+        resume = None
+        if since is not None:
+            try:
+                resume = await self.store.resume(room_id, since, start, conn.member.id,
+                                                 REPLAY_PAGE)
+            except BaseException:
+                await self.unsubscribe(conn, room_id)
+                raise
+            if since > resume.head:
+                await self.unsubscribe(conn, room_id)
+                raise bad_request("since is beyond the room's last message")
         # Presence is ephemeral and lives in the broker's Redis: while that is
         # down the subscription (served from the store) must still work.
         try:
@@ -443,18 +490,36 @@ class Hub:
         except Exception:
             log.warning("presence unavailable: room %s subscribed without it", room_id)
             first, online = False, [conn.member.id]
-        acknowledge({"head": head, "truncated": truncated, "first_seq": start + 1,
-                     "online": await self._people(conn.member, online)})
+        reply = acknowledge({"head": head, "truncated": truncated, "first_seq": start + 1,
+                             "online": await self._people(conn.member, online)})
+        frames = [] if reply is None else [reply]
+        complete = True
+        if resume is not None:
+            for message in resume.messages:
+                if message.seq > state.last:
+                    frames.append(await self.render(message))
+                    state.last = message.seq
+            complete = len(resume.messages) < REPLAY_PAGE
+            if complete:
+                frames += _changed_frames(room_id, resume)
+        if frames and conn.rooms.get(room_id) is state and not conn.push_all(frames):
+            for frame in frames:  # the socket is busy: paced by the client's reading
+                await conn.room_to_push()
+                if conn.rooms.get(room_id) is not state:
+                    break
+                conn.push(frame)
         if first:
             await self._publish_presence("presence.join", room_id, conn.member)
         # Without ``since`` the client starts at the feed's head: whatever comes
         # after reaches the feed, so there is nothing to read from the store.
-        await self._replay(conn, room_id, state, from_store=since is not None, since=since)
+        await self._replay(conn, room_id, state, from_store=not complete, since=since)
 
     async def _replay(
         self, conn: Connection, room_id: str, state: RoomState, from_store: bool = True,
         since: int | None = None,
     ) -> None:
+        """The rest of a replay longer than a page (beyond ``Store.resume``'s),
+        then the live frames that waited meanwhile; then live."""
         while from_store and conn.rooms.get(room_id) is state and not conn.closed:
             page = await self.store.messages_after(room_id, state.last, REPLAY_PAGE)
             for message in page:
@@ -473,6 +538,10 @@ class Hub:
             ):
                 conn.push(event("chat.reactions", room=room_id, seq=changed.seq,
                                 **changed.to_wire()))
+            # Texts edited meanwhile (their latest, with the edit revision).
+            for edit in await self.store.edits_changed(room_id, since, REPLAY_PAGE):
+                conn.push(event("chat.edited", room=room_id, seq=edit.seq, body=edit.body,
+                                edited=edit.edited_ms, rev=edit.rev))
         for seq, frame, wire in state.backlog:
             if seq > state.last:
                 conn.push(frame, wire)
@@ -583,15 +652,31 @@ class Hub:
         await self.broker.publish(PEOPLE_CHANNEL, orjson.dumps(
             {"people": people, "frame": frame.decode()}))
 
+    async def tell_each(self, frames: Mapping[str, bytes]) -> None:
+        """Push each person their own frame (person id → frame), on every
+        node: one broker message for all of them (a 1,000-parent
+        announcement is one message per node, not 1,000), best effort."""
+        if not frames:
+            return
+        for person_id, frame in frames.items():
+            self._tell_locally([person_id], frame)
+        await self.broker.publish(PEOPLE_CHANNEL, orjson.dumps(
+            {"each": {p: f.decode() for p, f in frames.items()}}))
+
     async def _on_people(self, data: dict[str, Any]) -> None:
+        each = data.get("each")
+        if isinstance(each, dict):
+            for person_id, frame in each.items():
+                self._tell_locally([str(person_id)], str(frame).encode())
+            return
         self._tell_locally([str(p) for p in data["people"]], str(data["frame"]).encode())
 
     def _tell_locally(self, people: list[str], frame: bytes) -> None:
-        wanted = set(people)
-        if not wanted & self._per_person.keys():
-            return
-        for conn in [c for c in self.connections if c.member.id in wanted]:
-            conn.push(frame)
+        # Through the per-person index: a person's sockets, not every socket
+        # of the node scanned per notification.
+        for person_id in people:
+            for conn in list(self._by_person.get(person_id, ())):
+                conn.push(frame)
 
     # -- global state --------------------------------------------------------
     async def revoke_sessions(self, token_hashes: list[str]) -> None:
@@ -602,6 +687,13 @@ class Hub:
         self._close_sessions([str(h) for h in data.get("revoked", [])])
 
     def _close_sessions(self, token_hashes: list[str]) -> None:
+        now = time.monotonic()
+        if len(self._ended) > 4096:
+            self._ended = {h: t for h, t in self._ended.items() if now - t < REVOKED_MEMORY_S}
+        for token_hash in token_hashes:
+            self._ended[token_hash] = now
+        for listener in self._session_listeners:
+            listener(token_hashes)
         for token_hash in token_hashes:
             for conn in list(self._by_session.get(token_hash, ())):
                 conn.close(CloseCode.SESSION_ENDED, "session ended")
@@ -632,6 +724,17 @@ class Hub:
 
     def stats(self) -> dict[str, int]:
         return {"connections": len(self.connections), "rooms": len(self.feeds)}
+
+
+def _changed_frames(room_id: str, resume: Resume) -> list[bytes]:
+    """A resume's repaints: reactions changed while the client was away
+    (counts, its own), then texts edited meanwhile (latest, with revision)."""
+    return [
+        *(event("chat.reactions", room=room_id, seq=changed.seq, **changed.to_wire())
+          for changed in resume.reactions),
+        *(event("chat.edited", room=room_id, seq=edit.seq, body=edit.body,
+                edited=edit.edited_ms, rev=edit.rev) for edit in resume.edits),
+    ]
 
 
 def _person(member: Member) -> dict[str, str]:

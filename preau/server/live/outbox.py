@@ -90,6 +90,18 @@ class Outbox:
         if wakeup is not None and not wakeup.done():
             wakeup.set_result(None)
 
+    def push_all(self, payloads: list[bytes]) -> bool:
+        """Write ``payloads`` in order with one ``transport.write`` (a resume's
+        reply and the messages it missed: one system call instead of one per
+        frame), when the direct path is free; False, and nothing sent, when
+        it is not (the caller then pushes them one by one, paced)."""
+        if self.close_code is not None:
+            return True
+        if self._queue or self._in_flight or self._direct is None:
+            return False
+        framing = binary_frame if self._binary else text_frame
+        return self._direct(b"".join([framing(p) for p in payloads]))
+
     async def room_to_push(self) -> None:
         """Wait until the queue is at most half full (or the connection closed).
 

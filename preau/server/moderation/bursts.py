@@ -18,7 +18,9 @@ seconds later are five rooms, whatever the spacing.
 from __future__ import annotations
 
 from preau.server.directory.model import Member, Profile
-from preau.server.ratelimit.spread import SpreadCounter
+from preau.server.ratelimit import RateLimiter
+from preau.server.ratelimit.redis import RedisRateLimiter
+from preau.server.ratelimit.spread import RedisSpread, SpreadCounter
 
 STAFF_FACTOR = 4
 
@@ -43,6 +45,25 @@ class BurstDetector:
         would make a burst (pause the account, refuse the post)."""
         count = await self._spread.add(member.id, room_id, now_ms, self._window_ms)
         return count > self.limit_for(member)
+
+    async def admit(
+        self, sends: RateLimiter, member: Member, room_id: str, now_ms: int
+    ) -> tuple[float | None, bool]:
+        """``member`` is about to post into ``room_id``: first their message
+        rate (``sends.take``), then, if it allows the post, ``observe``.
+        ``(wait, False)``: refused by the rate, the post not counted;
+        ``(None, burst)``: allowed, ``burst`` as ``observe`` says. With both
+        on the same Redis, one round trip for the two (issue 14)."""
+        spread = self._spread
+        if (isinstance(spread, RedisSpread) and isinstance(sends, RedisRateLimiter)
+                and sends.url == spread.url):
+            wait, count = await spread.take_then_add(sends, member.id, room_id, now_ms,
+                                                     self._window_ms)
+            return wait, wait is None and count > self.limit_for(member)
+        wait = await sends.take(member.id)
+        if wait is not None:
+            return wait, False
+        return None, await self.observe(member, room_id, now_ms)
 
     async def forget(self, person_id: str) -> None:
         """Start the person's count again (an admin resumed the account)."""

@@ -22,7 +22,7 @@ Roles (Matrix power levels, reduced to what a class needs):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from preau.server.directory import quiet_hours
@@ -287,6 +287,38 @@ def decide_redaction(
         return Refusal(ErrorCode.FORBIDDEN, "only moderators delete other people's messages")
     if now_ms > target_created_ms + policy.recall_window_s * 1000:
         return Refusal(ErrorCode.FORBIDDEN, "too late to recall this message")
+    return None
+
+
+def decide_edit(
+    actor_id: str,
+    role: RoomRole,
+    profile: Profile,
+    state: RoomState,
+    target_sender_id: str,
+    target_created_ms: int,
+    now_ms: int,
+) -> Refusal | None:
+    """May ``actor_id`` replace the text of a message? Its author only (a
+    moderator deletes, never rewrites, other people's words), within the
+    room's recall window, and only while they could post it now: muted, a
+    reader or in a read-only room, the edit is refused as the post would be.
+    Where their posts are reviewed first (pre-moderation) an edit would show
+    text nobody reviewed: refused, recall and send again. Slow mode does not
+    apply (an edit adds no message)."""
+    if role is RoomRole.NONE:
+        return Refusal(ErrorCode.NOT_FOUND, "no such message")
+    if target_sender_id != actor_id:
+        return Refusal(ErrorCode.FORBIDDEN, "only its author may edit a message")
+    if now_ms > target_created_ms + state.policy.recall_window_s * 1000:
+        return Refusal(ErrorCode.FORBIDDEN, "too late to edit this message")
+    unslowed = RoomState(state.policy, replace(state.member, last_post_ms=None))
+    decision = decide_post(role, profile, unslowed, now_ms)
+    if decision.action is PostAction.REFUSE:
+        return decision.refusal
+    if decision.action is PostAction.HOLD:
+        return Refusal(ErrorCode.FORBIDDEN,
+                       "messages are reviewed before they appear here: recall it and send it again")
     return None
 
 

@@ -59,6 +59,9 @@ VIEW_MEMBERS = "moderation.members"  # a room's people with their mutes and remo
 # The context of a report from a private conversation, read by a school admin:
 # one entry per report shown (the only way anyone outside reads a conversation).
 VIEW_REPORT_CONTEXT = "moderation.report_context"
+# A reviewer downloading a reported message's file (AttachmentService.readable
+# with a report): one entry per download, naming the report and the file.
+VIEW_REPORT_ATTACHMENT = "moderation.report_attachment"
 
 # (who read, which view, about what): the data-protection officer's journal.
 ViewListener = Callable[[Member, str, str], Awaitable[None]]
@@ -154,7 +157,7 @@ class ModerationService:
                 await self._hub.publish_to(room, event(
                     "chat.approved", room=room, id=held.id, seq=message.seq, by=by), audience)
                 if self._chat.notices is not None:
-                    await self._chat.notices.message_posted(message)
+                    await self._chat.notices.posted_now(message.room_id, message.seq)
                     await self._chat.notices.about_room(
                         "held.approved", room, seq=message.seq, actor_id=member.id,
                         to=[held.sender_id])
@@ -343,6 +346,7 @@ class ModerationService:
         parents_may_message: bool | None,
         reactions_in_announcements: bool | None = None,
         staff_presence_to_parents: bool | None = None,
+        attachment_kinds: frozenset[str] | None = None,
     ) -> dict[str, Any]:
         """Quiet hours (the delivery window, or ``off``) and whether parents of
         a class may write to each other; audited, and in force on every node
@@ -354,6 +358,7 @@ class ModerationService:
             quiet_hours=quiet_hours, parents_may_message=parents_may_message,
             reactions_in_announcements=reactions_in_announcements,
             staff_presence_to_parents=staff_presence_to_parents,
+            attachment_kinds=attachment_kinds,
         )
         await self._hub.directory_changed(school_id)
         return _settings_wire(school)
@@ -468,6 +473,24 @@ class ModerationService:
         the reporter saw the message in the room already)."""
         return [await self._report_fields(r) for r in await self._store.reports_by(member.id)]
 
+    async def may_review(
+        self, member: Member, report_id: str, room_id: str, seq: int, attachment_id: str
+    ) -> bool:
+        """Whether ``member`` may read a file of message ``seq`` of ``room_id``
+        for reviewing report ``report_id``: the report is about that message,
+        still open, and ``member`` may resolve it (the room's moderators, the
+        school's admins). Each read granted is journaled (who, which report,
+        which file); the file service asks only when its room's rights do not
+        let ``member`` read it already."""
+        report = await self._store.report(report_id)
+        if (report is None or report.status is not ReportStatus.OPEN
+                or report.room_id != room_id or report.seq != seq
+                or not await self._may_resolve(member, report)):
+            return False
+        await self._viewed(member, VIEW_REPORT_ATTACHMENT,
+                           f"report={report.id}&attachment={attachment_id}")
+        return True
+
     async def _may_resolve(self, member: Member, report: Report) -> bool:
         if member.school_id != report.school_id:
             return False
@@ -580,4 +603,7 @@ def _settings_wire(school: School) -> dict[str, Any]:
     return {"quiet_hours": school.quiet_hours, "timezone": school.timezone,
             "parents_may_message": school.parents_may_message,
             "reactions_in_announcements": school.reactions_in_announcements,
-            "staff_presence_to_parents": school.staff_presence_to_parents}
+            "staff_presence_to_parents": school.staff_presence_to_parents,
+            # None: the deployment's kinds (PREAU_ATTACHMENT_KINDS)
+            "attachment_kinds": None if school.attachment_kinds is None
+            else sorted(school.attachment_kinds)}

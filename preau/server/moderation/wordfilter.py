@@ -19,6 +19,7 @@ filter to members only, in the post transaction).
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -46,6 +47,8 @@ _SEVERITY = (FilterAction.BLOCK, FilterAction.HOLD, FilterAction.ALERT)
 def normalize(text: str) -> str:
     """Lower case, accents removed (``Écœuré`` -> ``ecœure``), words joined by
     single spaces; punctuation is a word boundary."""
+    if text.isascii():  # most posts: NFKD and the accent strip change nothing
+        return " ".join(_WORD.findall(text.lower()))
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     bare = "".join(c for c in decomposed if not unicodedata.combining(c))
     return " ".join(_WORD.findall(bare))
@@ -80,16 +83,38 @@ class FilterMatch:
     words: tuple[str, ...]
 
 
+_Needles = tuple[tuple[FilterAction, tuple[tuple[str, str], ...]], ...]
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(lists: WordLists) -> tuple[re.Pattern[str] | None, _Needles]:
+    """One pattern finding any entry of any list, and per action, strictest
+    first, the (entry, `` normalised entry ``) pairs.
+
+    Every post is matched against its school's lists: they are normalised
+    once per version of the lists (a school's lists are equal values from one
+    read to the next, so they hit this cache), not once per post; and most
+    posts match nothing, which the one pattern tells in a single scan."""
+    needles = tuple(
+        (action, tuple((entry, f" {norm} ") for entry in lists.entries(action)
+                       if (norm := normalize(entry))))
+        for action in _SEVERITY
+    )
+    alternatives = sorted({needle for _, pairs in needles for _, needle in pairs})
+    anything = re.compile("|".join(map(re.escape, alternatives))) if alternatives else None
+    return anything, needles
+
+
 def match(lists: WordLists, body: str) -> FilterMatch | None:
     """The strictest list ``body`` matches, or ``None``."""
     text = f" {normalize(body)} "
     if text == "  ":
         return None
-    for action in _SEVERITY:
-        found = tuple(
-            entry for entry in lists.entries(action)
-            if (norm := normalize(entry)) and f" {norm} " in text
-        )
+    anything, needles = _compiled(lists)
+    if anything is None or anything.search(text) is None:
+        return None
+    for action, pairs in needles:
+        found = tuple(entry for entry, needle in pairs if needle in text)
         if found:
             return FilterMatch(action, found)
     return None

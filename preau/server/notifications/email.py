@@ -3,7 +3,8 @@ docs/decisions.md, "Notification e-mails").
 
 Every node runs ``EmailSender.run``; each pass claims due jobs in the store
 (``claim_email_jobs``: a lease per job, so two nodes never send the same
-one), sends them, and records the outcome:
+one), sends them over one SMTP connection kept for the pass, and records the
+outcome:
 
 - sent: done;
 - a transient failure (a 4xx answer, the relay unreachable, a time-out):
@@ -31,15 +32,24 @@ claimed).
 from __future__ import annotations
 
 import asyncio
+import base64
 import html
 import logging
+import secrets
+from dataclasses import dataclass
+from email import quoprimime
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, make_msgid, parseaddr
+from typing import Any
 
 import aiosmtplib
 
+from preau.server.auth import tokens
 from preau.server.clock import Clock
+from preau.server.directory.csv_import import valid_email
+from preau.server.directory.model import Member, Profile
 from preau.server.directory.service import Directory
+from preau.server.errors import ErrorCode, PreauError, bad_request, forbidden
 from preau.server.log_records import RetryLog
 from preau.server.settings import Settings
 from preau.server.store import Store
@@ -48,11 +58,13 @@ from preau.server.store.notifications import EmailJob, Notification
 log = logging.getLogger(__name__)
 
 BATCH = 20
+CHANGE_TTL_S = 24 * 3600  # a confirmation link of a new address
 
 _FR = {
     "message": "Nouveau message privé de {name}",
     "conversation": "{name} a ouvert une conversation avec vous",
     "announcement": "Annonce de {name} dans « {room} » : confirmez la lecture",
+    "mention": "{name} vous a mentionné dans « {room} »",
     "held.approved": "Votre message dans « {room} » a été approuvé",
     "held.rejected": "Votre message dans « {room} » a été refusé",
     "report.resolved": "Votre signalement dans « {room} » a été traité",
@@ -65,6 +77,7 @@ _EN = {
     "message": "New private message from {name}",
     "conversation": "{name} opened a conversation with you",
     "announcement": "Announcement from {name} in “{room}”: please confirm you read it",
+    "mention": "{name} mentioned you in “{room}”",
     "held.approved": "Your message in “{room}” was approved",
     "held.rejected": "Your message in “{room}” was rejected",
     "report.resolved": "Your report in “{room}” was dealt with",
@@ -73,6 +86,110 @@ _EN = {
     "document.shared": "{name} shared the document “{title}”",
     "document.locked": "{name} locked the document “{title}”",
 }
+
+
+async def describe(
+    directory: Directory, settings: Settings, n: Notification
+) -> tuple[str, str, str, str]:
+    """A notification's French and English lines (who and where, never the
+    message), where it is, and its link: a mail's subject, a push's text."""
+    person = await directory.person(n.actor_id) if n.actor_id else None
+    room = await directory.room(n.room_id) if n.room_id else None
+    fields = {"name": person.display_name if person else "Préau",
+              "room": room.name if room else "", "title": str(n.data.get("title", ""))}
+    base = settings.public_url.rstrip("/")
+    link = (f"{base}/room/{n.room_id}" if n.room_id
+            else f"{base}/doc/{n.data['document']}" if "document" in n.data else base)
+    where = room.name if room else fields["title"] or "Préau"
+    return (_FR.get(n.kind, "Du nouveau dans Préau").format(**fields),
+            _EN.get(n.kind, "Something new in Préau").format(**fields), where, link)
+
+
+EXCERPT_CHARS = 140
+EXCERPT_KINDS = frozenset({"message", "announcement"})
+
+
+async def language_of(store: Store, person_id: str) -> str:
+    """``fr`` or ``en``: the person's language (French unless they chose English)."""
+    return (await store.languages_of([person_id])).get(person_id, "fr")
+
+
+async def excerpt_of(store: Store, directory: Directory, n: Notification) -> str | None:
+    """The first words of a private message or announcement, for a mail or
+    a push: only where the school turned it on, only to an adult, never a
+    message since deleted or recalled. None otherwise (who and where only)."""
+    if n.kind not in EXCERPT_KINDS or n.room_id is None or n.seq is None:
+        return None
+    person = await directory.person(n.person_id)
+    if person is None or person.profile is Profile.PUPIL:
+        return None
+    if not await store.notification_excerpt(n.school_id):
+        return None
+    found = await store.messages_after(n.room_id, n.seq - 1, 1)
+    if not found or found[0].seq != n.seq or found[0].redacted:
+        return None
+    text = " ".join(found[0].body.split())
+    return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS - 1].rstrip() + "…"
+
+
+# Notification mails are written here as bytes, not built with the email
+# package: EmailMessage with the default policy parsed every header on
+# assignment and refolded it when flattened (two thirds of a mail's ~3 ms of
+# CPU), and even its compat32 classes spent most of the rest folding headers
+# (profiled: docs/benchmarks.md). The format is simple and fixed: ASCII
+# headers (non-ASCII text as RFC 2047 encoded words, base64, at most 75
+# characters each), multipart/alternative with a plain-text and an HTML part
+# in UTF-8, quoted-printable, lines of at most 76 characters, CRLF.
+
+
+@dataclass(frozen=True, slots=True)
+class Mail:
+    """A mail ready for the relay: its recipient and its bytes."""
+
+    to: str
+    data: bytes
+
+
+def _encoded(value: str) -> str:
+    """A header's text: as is when it is printable ASCII, else encoded words
+    (UTF-8, base64: 39 bytes of text a word, whole characters), folded."""
+    if value.isascii() and value.isprintable():
+        return value
+    words: list[bytes] = []
+    chunk = b""
+    for char in value:
+        data = char.encode("utf-8")
+        if len(chunk) + len(data) > 39:
+            words.append(chunk)
+            chunk = b""
+        chunk += data
+    words.append(chunk)
+    return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(w).decode('ascii')}?=" for w in words)
+
+
+def _address(value: str) -> tuple[str, str]:
+    """The ``From`` header (the name encoded when it is not ASCII) and the
+    envelope's sender, from ``PREAU_SMTP_FROM``."""
+    name, address = parseaddr(value)
+    if not address:
+        return value, value
+    return (f"{_encoded(name)} <{address}>" if name else address), address
+
+
+def _mail(headers: list[tuple[str, str]], text: str, html_body: str) -> bytes:
+    """A multipart/alternative mail: plain text, then HTML."""
+    boundary = "=_preau_" + secrets.token_hex(12)  # "=" never starts a QP line
+    lines = [f"{name}: {value}" for name, value in headers]
+    lines += ["MIME-Version: 1.0",
+              "Content-Type: multipart/alternative;", f' boundary="{boundary}"', ""]
+    for subtype, body in (("plain", text), ("html", html_body)):
+        lines += [f"--{boundary}", f'Content-Type: text/{subtype}; charset="utf-8"',
+                  "Content-Transfer-Encoding: quoted-printable", "",
+                  # (of the UTF-8 bytes, each as one latin-1 character: =C3=A9)
+                  quoprimime.body_encode(body.encode("utf-8").decode("latin-1"),
+                                         maxlinelen=76, eol="\r\n")]
+    lines += [f"--{boundary}--", ""]
+    return "\r\n".join(lines).encode("ascii")
 
 
 class Transient(Exception):
@@ -95,6 +212,46 @@ def classify(exc: BaseException) -> Exception:
     return Transient(str(exc) or type(exc).__name__)
 
 
+class _Relay:
+    """One SMTP connection for a pass of ``send_due``, opened at the first
+    mail and kept for the next ones (a connection per mail cost ~4 ms of CPU
+    each: docs/benchmarks.md). A refused recipient leaves it usable (the
+    client resets the envelope); a broken one is dropped and the next mail
+    opens another."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._smtp: aiosmtplib.SMTP | None = None
+        self._sender = _address(settings.smtp_from)[1]
+
+    async def send(self, mail: Mail) -> None:
+        settings = self._settings
+        if self._smtp is None or not self._smtp.is_connected:
+            self._smtp = aiosmtplib.SMTP(hostname=settings.smtp_host, port=settings.smtp_port,
+                                         timeout=settings.smtp_timeout_s, start_tls=False)
+            try:
+                await self._smtp.connect()
+            except BaseException:
+                self._smtp = None
+                raise
+        try:
+            await self._smtp.sendmail(self._sender, [mail.to], mail.data)
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPConnectError,
+                aiosmtplib.SMTPTimeoutError, TimeoutError, OSError):
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        try:
+            if smtp.is_connected:
+                await smtp.quit()
+        except (TimeoutError, aiosmtplib.SMTPException, OSError):
+            smtp.close()
+
+
 class EmailSender:
     def __init__(
         self, store: Store, directory: Directory, settings: Settings, clock: Clock, holder: str
@@ -104,27 +261,101 @@ class EmailSender:
         self._settings = settings
         self._clock = clock
         self.holder = holder
+        self._from = _address(settings.smtp_from)[0]
 
     # -- the mail ------------------------------------------------------------------------
-    async def compose(self, job: EmailJob, token: str) -> EmailMessage:
-        fr, en, _where, link = await self._texts(job.notification)
+    async def compose(self, job: EmailJob, token: str) -> Mail:
+        """A notification's mail in the person's language first (French
+        unless they chose English), the other below; an excerpt only where
+        the school enabled it, for adults (``excerpt_of``)."""
+        n = job.notification
+        fr, en, _where, link = await self._texts(n)
+        english = await language_of(self._store, n.person_id) == "en"
+        excerpt = await excerpt_of(self._store, self._directory, n)
         base = self._settings.public_url.rstrip("/")
         unsubscribe = f"{base}/api/notifications/unsubscribe/{token}"
-        message = self._envelope(job.email, f"Préau : {fr}", unsubscribe)
-        message.set_content(
-            f"{fr}.\n\nOuvrir Préau : {link}\n\n"
-            f"Ne plus recevoir ces courriels : {unsubscribe}\n\n"
-            f"-- \n{en}.\nOpen Préau: {link}\nStop these e-mails: {unsubscribe}\n")
+        headers = self._envelope(job.email, f"Préau : {en if english else fr}", unsubscribe,
+                                 english)
+        quoted = f"« {excerpt} »\n\n" if excerpt else ""
+        text_fr = (f"{fr}.\n\n{quoted}Ouvrir Préau : {link}\n\n"
+                   f"Ne plus recevoir ces courriels : {unsubscribe}\n")
+        text_en = (f"{en}.\n{quoted.replace('« ', '“').replace(' »', '”')}Open Préau: {link}\n"
+                   f"Stop these e-mails: {unsubscribe}\n")
+        first, second = (text_en, text_fr) if english else (text_fr, text_en)
         e = html.escape
-        message.add_alternative(
-            f'<!doctype html><html lang="fr"><body>'
-            f"<p>{e(fr)}.</p><p><a href=\"{e(link)}\">Ouvrir Préau</a></p>"
-            f"<p><small><a href=\"{e(unsubscribe)}\">Ne plus recevoir ces courriels</a>"
-            f"</small></p><hr><div lang=\"en\"><p>{e(en)}.</p>"
-            f"<p><a href=\"{e(link)}\">Open Préau</a> · "
-            f"<a href=\"{e(unsubscribe)}\">Stop these e-mails</a></p></div>"
-            f"</body></html>", subtype="html")
-        return message
+        said = f"<blockquote>{e(excerpt)}</blockquote>" if excerpt else ""
+        html_fr = (f"<p>{e(fr)}.</p>{said}<p><a href=\"{e(link)}\">Ouvrir Préau</a></p>"
+                   f"<p><small><a href=\"{e(unsubscribe)}\">Ne plus recevoir ces courriels</a>"
+                   f"</small></p>")
+        html_en = (f"<p>{e(en)}.</p>{said}<p><a href=\"{e(link)}\">Open Préau</a> · "
+                   f"<a href=\"{e(unsubscribe)}\">Stop these e-mails</a></p>")
+        if english:
+            body = f'<html lang="en"><body>{html_en}<hr><div lang="fr">{html_fr}</div>'
+        else:
+            body = f'<html lang="fr"><body>{html_fr}<hr><div lang="en">{html_en}</div>'
+        return Mail(job.email, _mail(headers, f"{first}\n-- \n{second}",
+                                     f"<!doctype html>{body}</body></html>"))
+
+    # -- a person's own address ------------------------------------------------------------
+    async def my_email(self, member: Member) -> dict[str, Any]:
+        """My address, whether it bounces, the change waiting for confirmation."""
+        return await self._store.email_status(member.id)
+
+    async def request_change(self, member: Member, address: str) -> dict[str, Any]:
+        """Mail a confirmation link (single use, ``CHANGE_TTL_S``) to
+        ``address``; it becomes mine when the link is followed. Pupils have
+        no address (minors' are never used); at most one request a minute."""
+        if member.profile is Profile.PUPIL:
+            raise forbidden("pupils receive no e-mail")
+        email = valid_email(address)
+        if email is None:
+            raise bad_request("email: not a valid e-mail address")
+        if not self._settings.smtp_host:
+            raise PreauError(ErrorCode.UNAVAILABLE, "e-mail is not configured on this server")
+        token = secrets.token_urlsafe(24)
+        now = self._clock.now_ms()
+        last = await self._store.request_email_change(
+            member.id, member.school_id, email, tokens.digest(token), now,
+            now + CHANGE_TTL_S * 1000)
+        if last is not None:
+            raise PreauError(ErrorCode.RATE_LIMITED, "one request a minute: wait a little",
+                             retry_after=max(1.0, (last + 60_000 - now) / 1000))
+        base = self._settings.public_url.rstrip("/")
+        link = f"{base}/api/account/email/confirm/{token}"
+        message = EmailMessage()
+        message["From"] = self._settings.smtp_from
+        message["To"] = email
+        english = await language_of(self._store, member.id) == "en"
+        message["Subject"] = ("Préau: confirm your e-mail address" if english
+                              else "Préau : confirmez votre adresse électronique")
+        message["Date"] = formatdate(now / 1000, localtime=False)
+        message["Message-ID"] = make_msgid(domain="preau.invalid")
+        message["Auto-Submitted"] = "auto-generated"
+        text_fr = (f"Bonjour {member.display_name},\n\nPour recevoir les notifications de Préau"
+                   f" à cette adresse, ouvrez ce lien dans les 24 heures :\n{link}\n\nSi vous"
+                   " n'avez rien demandé, ignorez ce courriel : rien ne change.\n")
+        text_en = (f"Hello {member.display_name},\n\nTo get Préau's notifications at this"
+                   f" address, open this link within 24 hours:\n{link}\n\nIf you did not ask"
+                   " for it, ignore this e-mail: nothing changes.\n")
+        first, second = (text_en, text_fr) if english else (text_fr, text_en)
+        message.set_content(f"{first}\n-- \n{second}")
+        message["Content-Language"] = "en, fr" if english else "fr, en"
+        try:
+            await aiosmtplib.send(
+                message, hostname=self._settings.smtp_host, port=self._settings.smtp_port,
+                timeout=self._settings.smtp_timeout_s, start_tls=False)
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+            log.warning("the confirmation mail could not be sent: %s", classify(exc))
+            raise PreauError(ErrorCode.UNAVAILABLE,
+                             "the confirmation e-mail could not be sent: try again later") from None
+        return await self.my_email(member)
+
+    async def confirm_change(self, token: str) -> bool:
+        """The link of the confirmation mail (no login): once, before it expires."""
+        if not 16 <= len(token) <= 64:
+            return False
+        return await self._store.confirm_email_change(
+            tokens.digest(token), self._clock.now_ms()) is not None
 
     # -- sending -------------------------------------------------------------------------
     async def send_due(self) -> int:
@@ -132,22 +363,27 @@ class EmailSender:
         settings = self._settings
         lease_ms = int((settings.smtp_timeout_s * 2 + 30) * 1000) * BATCH
         sent = 0
-        while True:
-            jobs = await self._store.claim_email_jobs(
-                self.holder, self._clock.now_ms(), lease_ms, BATCH,
-                per_minute=settings.email_per_minute)
-            digests: dict[tuple[str, str], list[EmailJob]] = {}
-            for job in jobs:
-                if job.digest is None:
-                    sent += await self._send([job])
-                else:
-                    digests.setdefault((job.notification.person_id, job.digest), []).append(job)
-            for group in digests.values():
-                sent += await self._send(group)
-            if len(jobs) < BATCH // 2:  # (a school over its minute gives some back)
-                return sent
+        relay = _Relay(settings)
+        try:
+            while True:
+                jobs = await self._store.claim_email_jobs(
+                    self.holder, self._clock.now_ms(), lease_ms, BATCH,
+                    per_minute=settings.email_per_minute)
+                digests: dict[tuple[str, str], list[EmailJob]] = {}
+                for job in jobs:
+                    if job.digest is None:
+                        sent += await self._send([job], relay)
+                    else:
+                        digests.setdefault((job.notification.person_id, job.digest),
+                                           []).append(job)
+                for group in digests.values():
+                    sent += await self._send(group, relay)
+                if len(jobs) < BATCH // 2:  # (a school over its minute gives some back)
+                    return sent
+        finally:
+            await relay.close()
 
-    async def _send(self, jobs: list[EmailJob]) -> int:
+    async def _send(self, jobs: list[EmailJob], relay: _Relay) -> int:
         """One mail: a notification's, or a digest's (all of ``jobs``)."""
         settings = self._settings
         job = jobs[0]
@@ -159,9 +395,7 @@ class EmailSender:
         else:
             message = await self.compose_digest(jobs, token)
         try:
-            await aiosmtplib.send(
-                message, hostname=settings.smtp_host, port=settings.smtp_port,
-                timeout=settings.smtp_timeout_s, start_tls=False)
+            await relay.send(message)
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             failure = classify(exc)
             now = self._clock.now_ms()
@@ -183,19 +417,9 @@ class EmailSender:
         return 1
 
     async def _texts(self, n: Notification) -> tuple[str, str, str, str]:
-        """A notification's French and English lines, where it is, and its link."""
-        person = await self._directory.person(n.actor_id) if n.actor_id else None
-        room = await self._directory.room(n.room_id) if n.room_id else None
-        fields = {"name": person.display_name if person else "Préau",
-                  "room": room.name if room else "", "title": str(n.data.get("title", ""))}
-        base = self._settings.public_url.rstrip("/")
-        link = (f"{base}/room/{n.room_id}" if n.room_id
-                else f"{base}/doc/{n.data['document']}" if "document" in n.data else base)
-        where = room.name if room else fields["title"] or "Préau"
-        return (_FR.get(n.kind, "Du nouveau dans Préau").format(**fields),
-                _EN.get(n.kind, "Something new in Préau").format(**fields), where, link)
+        return await describe(self._directory, self._settings, n)
 
-    async def compose_digest(self, jobs: list[EmailJob], token: str) -> EmailMessage:
+    async def compose_digest(self, jobs: list[EmailJob], token: str) -> Mail:
         """A digest: the person's notifications grouped by room (or document),
         then by who, oldest first; no message content."""
         ordered = sorted(jobs, key=lambda j: (j.notification.created_ms, j.id))
@@ -213,9 +437,14 @@ class EmailSender:
         plural = "s" if count > 1 else ""
         subject_fr = (f"votre résumé du jour ({count} notification{plural})" if daily
                       else f"votre résumé de la semaine ({count} notification{plural})")
+        english = await language_of(self._store, jobs[0].notification.person_id) == "en"
+        subject_en = (f"your daily digest ({count} notification{plural})" if daily
+                      else f"your weekly digest ({count} notification{plural})")
         base = self._settings.public_url.rstrip("/")
         unsubscribe = f"{base}/api/notifications/unsubscribe/{token}"
-        message = self._envelope(jobs[0].email, f"Préau : {subject_fr}", unsubscribe)
+        headers = self._envelope(jobs[0].email,
+                                 f"Préau: {subject_en}" if english else f"Préau : {subject_fr}",
+                                 unsubscribe, english)
         text_fr = [f"{'Aujourd’hui' if daily else 'Cette semaine'} dans Préau :", ""]
         text_en = [f"{'Today' if daily else 'This week'} in Préau:", ""]
         e = html.escape
@@ -229,29 +458,32 @@ class EmailSender:
                            + "".join(f"<li>{e(fr)}</li>" for _, fr, _ in lines) + "</ul>")
             html_en.append(f'<h2><a href="{e(links[where])}">{e(where)}</a></h2><ul>'
                            + "".join(f"<li>{e(en)}</li>" for _, _, en in lines) + "</ul>")
-        message.set_content(
-            "\n".join(text_fr) + f"\n\nNe plus recevoir ces résumés : {unsubscribe}\n\n-- \n"
-            + "\n".join(text_en) + f"\n\nStop these digests: {unsubscribe}\n")
-        message.add_alternative(
-            '<!doctype html><html lang="fr"><body>' + "".join(html_fr)
-            + f'<p><small><a href="{e(unsubscribe)}">Ne plus recevoir ces résumés</a>'
-            + '</small></p><hr><div lang="en">' + "".join(html_en)
-            + f'<p><a href="{e(unsubscribe)}">Stop these digests</a></p></div></body></html>',
-            subtype="html")
-        return message
+        plain_fr = "\n".join(text_fr) + f"\n\nNe plus recevoir ces résumés : {unsubscribe}\n"
+        plain_en = "\n".join(text_en) + f"\n\nStop these digests: {unsubscribe}\n"
+        part_fr = ("".join(html_fr) + f'<p><small><a href="{e(unsubscribe)}">Ne plus recevoir'
+                   " ces résumés</a></small></p>")
+        part_en = "".join(html_en) + f'<p><a href="{e(unsubscribe)}">Stop these digests</a></p>'
+        if english:
+            text = f"{plain_en}\n-- \n{plain_fr}"
+            body = f'<html lang="en"><body>{part_en}<hr><div lang="fr">{part_fr}</div>'
+        else:
+            text = f"{plain_fr}\n-- \n{plain_en}"
+            body = f'<html lang="fr"><body>{part_fr}<hr><div lang="en">{part_en}</div>'
+        return Mail(jobs[0].email, _mail(headers, text, f"<!doctype html>{body}</body></html>"))
 
-    def _envelope(self, to: str, subject: str, unsubscribe: str) -> EmailMessage:
-        message = EmailMessage()
-        message["From"] = self._settings.smtp_from
-        message["To"] = to
-        message["Subject"] = subject
-        message["Date"] = formatdate(self._clock.now_ms() / 1000, localtime=False)
-        message["Message-ID"] = make_msgid(domain="preau.invalid")
-        message["Content-Language"] = "fr, en"
-        message["Auto-Submitted"] = "auto-generated"
-        message["List-Unsubscribe"] = f"<{unsubscribe}>"
-        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        return message
+    def _envelope(self, to: str, subject: str, unsubscribe: str,
+                  english: bool = False) -> list[tuple[str, str]]:
+        return [
+            ("From", self._from),
+            ("To", to),
+            ("Subject", _encoded(subject)),
+            ("Date", formatdate(self._clock.now_ms() / 1000, localtime=False)),
+            ("Message-ID", make_msgid(domain="preau.invalid")),
+            ("Auto-Submitted", "auto-generated"),
+            ("List-Unsubscribe", f"<{unsubscribe}>"),
+            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+            ("Content-Language", "en, fr" if english else "fr, en"),
+        ]
 
     async def run(self, interval_s: float) -> None:
         """Send what is due every ``interval_s`` (a task of the lifespan)."""

@@ -3,8 +3,8 @@
 A channel per kind: ``in_app`` (the notification centre only), ``email``
 (and an e-mail at once), ``daily`` / ``weekly`` (and a digest), ``never``.
 A kind the person never chose follows their profile's default: parents get
-an e-mail for private messages, conversations opened with them and
-announcements; everyone else is told in the app. Pupils are told in the app
+an e-mail for private messages, conversations opened with them,
+announcements and mentions; everyone else is told in the app. Pupils are told in the app
 only (``in_app`` or ``never``). A school may force a kind ``on`` (nobody may
 choose ``never``: a safety announcement) or ``off`` (nobody is told).
 """
@@ -21,6 +21,7 @@ KINDS = (
     "message",  # a private message in a conversation one is part of
     "conversation",  # a conversation opened with one
     "announcement",  # a message asking for an acknowledgement ("J'ai lu")
+    "mention",  # one is named (« @Prénom Nom ») in a class or parents' room
     "held.approved",  # one's held message was approved
     "held.rejected",  # one's held message was rejected
     "report.resolved",  # a report one made was resolved
@@ -30,7 +31,7 @@ KINDS = (
     "call.started",  # a call started in one's room
 )
 
-_PARENT_EMAIL = frozenset({"message", "conversation", "announcement"})
+_PARENT_EMAIL = frozenset({"message", "conversation", "announcement", "mention"})
 
 
 def default_channel(profile: Profile, kind: str) -> str:

@@ -20,10 +20,23 @@ The circle of trust decides, as for the content itself:
 
 A failure here never fails what caused it (a message is committed and
 acknowledged before its notifications exist): it is logged and counted.
+
+A member's post (``chat.send``; also a held message approved, a scheduled
+one delivered: ``posted_now``, awaited) that may notify someone leaves a row
+in the notification outbox in its own transaction (``notification_outbox``,
+preau/server/store/rows.py ``insert_message``); the sender is acknowledged at
+once, and the fan-out runs after (``posted``: a task on the sender's node,
+and ``run``: every node takes rows left behind by a crash or a failure, once
+their lease is over). The fan-out of one message — its notifications, their
+e-mail and push jobs — is stored with the deletion of its outbox row in one
+transaction, by the node that holds the row (``record_fanout``): each
+message notifies exactly once, whatever crashes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -37,9 +50,15 @@ from preau.server.directory.service import Directory
 from preau.server.errors import bad_request, forbidden
 from preau.server.live.events import event
 from preau.server.live.hub import Hub
-from preau.server.notifications import preferences
+from preau.server.notifications import preferences, push
+from preau.server.notifications.mentions import mentioned
 from preau.server.store import Message, Store
-from preau.server.store.notifications import NewNotification, Notification
+from preau.server.store.notifications import (
+    Fanout,
+    Notification,
+    OutboxItem,
+    notification_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +67,8 @@ KINDS = preferences.KINDS
 
 PAGE_MAX = 100
 UNREAD_SCAN = 500  # unread notifications counted at most (the badge shows 99+)
+OUTBOX_LEASE_MS = 60_000  # a node's claim of a message's fan-out; then another node's turn
+OUTBOX_BATCH = 50
 
 
 class NotificationService:
@@ -59,6 +80,8 @@ class NotificationService:
         # May this person open this document now (the documents' rights,
         # preau/server/documents/rights.py)? Set by the composition root.
         self.document_readable: Callable[[str, str], Awaitable[bool]] | None = None
+        self.holder = "node"  # this node's name in outbox claims (the broker's node id)
+        self._fanouts: set[asyncio.Task[int]] = set()
 
     # -- who may be told -------------------------------------------------------------
     async def _readers(self, room: Room, people: Iterable[str] | None) -> list[Member]:
@@ -80,45 +103,82 @@ class NotificationService:
         self, school_id: str, kind: str, members: list[Member]
     ) -> tuple[list[Member], dict[str, str]]:
         """Those of ``members`` who are told of ``kind`` at all (not
-        ``never``), and who of them chose an e-mail at once."""
+        ``never``), and their channel (``in_app``, ``email``, ``daily``, ``weekly``)."""
         if not members:
             return [], {}
         forced = (await self._store.school_notification_rules(school_id)).get(kind)
         chosen = await self._store.notification_preferences([m.id for m in members])
         channels = {m.id: preferences.effective_channel(
             m.profile, kind, chosen.get(m.id, {}).get(kind), forced) for m in members}
-        by_email = {p: c for p, c in channels.items() if c in ("email", "daily", "weekly")}
-        return [m for m in members if channels[m.id] != "never"], by_email
+        told = {p: c for p, c in channels.items() if c != "never"}
+        return [m for m in members if m.id in told], told
 
-    async def _mail(self, stored: list[Notification], by_email: dict[str, str]) -> None:
-        """Queue an e-mail (at once, or in the next daily or weekly digest)
-        for the notifications whose person chose one and has an address
-        (preau/server/notifications/email.py sends it)."""
-        wanted = [n for n in stored if n.person_id in by_email]
-        if not wanted:
-            return
-        emails = await self._store.emails_of([n.person_id for n in wanted])
-        now = self._clock.now_ms()
-        view = await self._directory.school(wanted[0].school_id)
+    async def _held(self, school_id: str) -> tuple[str, Callable[[int], int]] | None:
+        """The school's time zone, and when something due then may leave: the
+        school's quiet hours hold mails and pushes until the window opens, as
+        they hold messages to families (preau/server/directory/quiet_hours.py)."""
+        view = await self._directory.school(school_id)
         if view is None:
-            return
+            return None
         timezone = view.school.timezone
-        # The school's quiet hours hold mails until the window opens, as
-        # they hold messages to families (preau/server/directory/quiet_hours.py).
         window = quiet_hours.effective_window(view.school.quiet_hours, quiet_hours.SCHOOL)
 
         def held(due: int) -> int:
             return quiet_hours.release_time(due, timezone, window) or due
 
+        return timezone, held
+
+    async def _deliver(self, stored: list[Notification], channels: dict[str, str], now: int,
+                       *, urgent: bool = False) -> Fanout:
+        """What leaves Préau for ``stored``: their mails and pushes, as jobs
+        stored with them. An admin's urgent message goes through quiet hours,
+        as the message itself does (its mail at once, its push with high urgency)."""
+        if not stored:
+            return Fanout(now)
+        hold = await self._held(stored[0].school_id)
+        if hold is None:
+            return Fanout(now, stored)
+        timezone, held = hold
+        if urgent:
+            def held(due: int) -> int:
+                return due
+        return Fanout(now, stored, await self._mail(stored, channels, now, timezone, held),
+                      await self._push(stored, channels, now, held, urgent=urgent))
+
+    async def _push(self, stored: list[Notification], channels: dict[str, str], now: int,
+                    held: Callable[[int], int], *, urgent: bool = False
+                    ) -> list[tuple[Notification, str, str, int]]:
+        """A push per subscribed device for what its person is told of
+        at once (``in_app`` or ``email``; digests and ``never`` do not push;
+        preau/server/notifications/push.py sends them)."""
+        wanted = [n for n in stored if channels.get(n.person_id) in ("in_app", "email")]
+        if not wanted:
+            return []
+        devices = await self._store.push_subscriptions_of(
+            sorted({n.person_id for n in wanted}))
+        due = held(now)
+        return [(n, device.id, push.urgency_of(n.kind, urgent), due) for n in wanted
+                for device in devices.get(n.person_id, [])]
+
+    async def _mail(self, stored: list[Notification], channels: dict[str, str], now: int,
+                    timezone: str, held: Callable[[int], int]
+                    ) -> list[tuple[Notification, str, str | None, int]]:
+        """An e-mail (at once, or in the next daily or weekly digest) for the
+        notifications whose person chose one and has an address
+        (preau/server/notifications/email.py sends it)."""
+        by_email = {p: c for p, c in channels.items() if c in ("email", "daily", "weekly")}
+        wanted = [n for n in stored if n.person_id in by_email]
+        if not wanted:
+            return []
+        emails = await self._store.emails_of([n.person_id for n in wanted])
+        jobs: list[tuple[Notification, str, str | None, int]] = []
         for channel in ("email", "daily", "weekly"):
-            jobs = [(n, secrets.token_urlsafe(24)) for n in wanted
-                    if n.person_id in emails and by_email[n.person_id] == channel]
-            if channel == "email":
-                await self._store.add_email_jobs(jobs, now, due_ms=held(now))
-            else:
-                await self._store.add_email_jobs(
-                    jobs, now, digest=channel,
-                    due_ms=held(preferences.next_digest_ms(now, timezone, channel)))
+            due = held(now) if channel == "email" else held(
+                preferences.next_digest_ms(now, timezone, channel))
+            jobs += [(n, secrets.token_urlsafe(24), None if channel == "email" else channel, due)
+                     for n in wanted
+                     if n.person_id in emails and by_email[n.person_id] == channel]
+        return jobs
 
     async def _visible(self, member: Member, found: Sequence[Notification]) -> list[Notification]:
         """Those of ``found`` whose source ``member`` may still read."""
@@ -173,57 +233,138 @@ class NotificationService:
             members = [] if view is None else [
                 m for p in sorted(set(to)) if p != actor_id and (m := view.members.get(p))
                 and await self._may_open(p, document_id)]
-            wanting, by_email = await self._wanting(school_id, kind, members)
-            people = [m.id for m in wanting]
-            if not people:
+            wanting, channels = await self._wanting(school_id, kind, members)
+            if not wanting:
                 return
-            stored = await self._store.add_notifications([
-                NewNotification(p, school_id, kind, None, None, actor_id,
-                                {"document": document_id, "title": title})
-                for p in people
-            ], self._clock.now_ms())
-            await self._mail(stored, by_email)
+            now = self._clock.now_ms()
+            made = [Notification(notification_id(now), m.id, school_id, kind, None, None,
+                                 actor_id, {"document": document_id, "title": title}, now, None)
+                    for m in wanting]
+            stored = await self._store.record_fanout(await self._deliver(made, channels, now))
+            if not stored:
+                return
             by = await self._person(actor_id)
-            for n in stored:
-                await self._hub.tell_people(
-                    [n.person_id], event("notification", **self._wire(n, None, by)))
+            await self._hub.tell_each({
+                n.person_id: event("notification", **self._wire(n, None, by)) for n in stored})
         except Exception:
             log.exception("notifications of %s on document %s failed", kind, document_id)
 
-    async def message_posted(self, message: Message) -> None:
+    async def message_posted(self, message: Message, *, urgent: bool = False) -> None:
         try:
-            room = await self._directory.room(message.room_id)
-            if room is None:
-                return
-            if message.ack_required:
-                await self._notify("announcement", room, message.seq, message.sender_id,
-                                   None, {})
-            elif room.kind is RoomKind.PRIVATE:
-                await self._notify("message", room, message.seq, message.sender_id,
-                                   room.members, {})
+            await self._message_fanout(message, urgent, None)
         except Exception:
             log.exception("notifications of message %s/%s failed", message.room_id,
                           message.seq)
 
+    async def _message_fanout(
+        self, message: Message, urgent: bool, outbox: tuple[str, int, str] | None
+    ) -> None:
+        """Who ``message`` concerns, told; ``outbox``: the claimed outbox row
+        it is for (deleted with what is stored, even when nobody is told)."""
+        room = await self._directory.room(message.room_id)
+        if room is not None and message.ack_required:
+            await self._notify("announcement", room, message.seq, message.sender_id,
+                               None, {}, urgent=urgent, outbox=outbox)
+        elif room is not None and room.kind is RoomKind.PRIVATE:
+            await self._notify("message", room, message.seq, message.sender_id,
+                               room.members, {}, urgent=urgent, outbox=outbox)
+        elif room is not None and "@" in message.body:
+            # A class or parents' room: who it names (« @Léa Martin ») among
+            # those who may read it (announcements and private messages
+            # already tell everyone concerned).
+            named = mentioned(message.body, await self._readers(room, None))
+            await self._notify("mention", room, message.seq, message.sender_id,
+                               [m.id for m in named], {}, urgent=urgent, outbox=outbox)
+        elif outbox is not None:
+            await self._store.record_fanout(Fanout(self._clock.now_ms()), outbox)
+
     async def _notify(
         self, kind: str, room: Room, seq: int | None, actor_id: str | None,
-        to: Iterable[str] | None, data: Mapping[str, Any],
+        to: Iterable[str] | None, data: Mapping[str, Any], *, urgent: bool = False,
+        outbox: tuple[str, int, str] | None = None,
     ) -> list[Notification]:
         assert kind in KINDS, kind
-        readers, by_email = await self._wanting(
+        readers, channels = await self._wanting(
             room.school_id, kind, [m for m in await self._readers(room, to) if m.id != actor_id])
-        if not readers:
+        if not readers and outbox is None:
             return []
-        stored = await self._store.add_notifications([
-            NewNotification(m.id, room.school_id, kind, room.id, seq, actor_id, dict(data))
-            for m in readers
-        ], self._clock.now_ms())
-        await self._mail(stored, by_email)
+        now = self._clock.now_ms()
+        made = [Notification(notification_id(now), m.id, room.school_id, kind, room.id, seq,
+                             actor_id, dict(data), now, None) for m in readers]
+        stored = await self._store.record_fanout(
+            await self._deliver(made, channels, now, urgent=urgent), outbox)
+        if not stored:
+            return []
         by = await self._person(actor_id)
-        for n in stored:
-            await self._hub.tell_people(
-                [n.person_id], event("notification", **self._wire(n, room, by)))
+        # One broker message for everyone told (each their own frame).
+        await self._hub.tell_each({
+            n.person_id: event("notification", **self._wire(n, room, by)) for n in stored})
         return stored
+
+    # -- the outbox: a member's post notifies after its acknowledgement ------------------
+    def posted(self, room_id: str, seq: int) -> None:
+        """Message ``seq`` was posted with an outbox row: its fan-out starts
+        now, off the sender's acknowledgement (a task of this node; if it
+        fails or the node stops, ``run`` on any node takes the row later)."""
+        task = asyncio.get_running_loop().create_task(self.drain(only=(room_id, seq)))
+        self._fanouts.add(task)
+        task.add_done_callback(self._fanouts.discard)
+
+    async def posted_now(self, room_id: str, seq: int) -> None:
+        """The fan-out of message ``seq``, awaited (an approval, a delivery
+        of quiet hours: nobody's acknowledgement waits on a person's post);
+        left to ``run`` if it fails."""
+        await self.drain(only=(room_id, seq))
+
+    async def drain(self, only: tuple[str, int] | None = None) -> int:
+        """Claim outbox rows (``only``: that message's) and make their
+        notifications; returns how many rows were done."""
+        done = 0
+        try:
+            items = await self._store.claim_outbox(
+                self.holder, self._clock.now_ms(), OUTBOX_LEASE_MS, OUTBOX_BATCH, only)
+        except Exception:
+            log.exception("claiming the notification outbox failed")
+            return 0
+        for item in items:
+            if await self._fan_out(item):
+                done += 1
+        return done
+
+    async def _fan_out(self, item: OutboxItem) -> bool:
+        outbox = (item.room_id, item.seq, self.holder)
+        try:
+            found = await self._store.messages_after(item.room_id, item.seq - 1, 1)
+            message = next((m for m in found if m.seq == item.seq), None)
+            if message is None or message.redacts is not None or message.redacted:
+                # Gone (recalled, deleted, purged) before its notifications: nobody.
+                await self._store.record_fanout(Fanout(self._clock.now_ms()), outbox)
+            else:
+                await self._message_fanout(message, item.urgent, outbox)
+        except Exception:
+            # The row stays claimed until its lease ends, then any node retries it.
+            log.exception("notifications of message %s/%s failed", item.room_id, item.seq)
+            return False
+        return True
+
+    async def settled(self) -> None:
+        """Wait for this node's fan-outs under way (tests; a stopping node)."""
+        while self._fanouts:
+            await asyncio.gather(*list(self._fanouts), return_exceptions=True)
+
+    async def run(self, every_s: float) -> None:
+        """Every ``every_s``: the outbox rows nobody holds (a node that
+        stopped or failed between a post and its fan-out), on every node."""
+        while True:
+            await asyncio.sleep(every_s)
+            while await self.drain() >= OUTBOX_BATCH:
+                pass
+
+    async def close(self) -> None:
+        """Let the fan-outs under way finish (briefly); what is cut stays in
+        the outbox for the next claim."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.settled(), 5)
 
     async def withdraw(self, room_id: str, seq: int) -> None:
         try:
@@ -257,14 +398,17 @@ class NotificationService:
         return fields
 
     async def list(
-        self, member: Member, *, before: int | None, limit: int, unread_only: bool = False
+        self, member: Member, *, before: int | str | None, limit: int,
+        unread_only: bool = False,
     ) -> dict[str, Any]:
-        """The caller's notifications, newest first (``before``: older than
-        this time, the previous page's ``next``), and the unread count."""
+        """The caller's notifications, newest first, and the unread count.
+        ``before``: the previous page's ``next`` (``"<ms>:<id>"``: after the
+        last one listed, same-millisecond ones included), or a time (ms)."""
         if not 1 <= limit <= PAGE_MAX:
             raise bad_request(f"limit is between 1 and {PAGE_MAX}")
-        found = await self._store.notifications_of(member.id, before, limit,
-                                                   unread_only=unread_only)
+        before_ms, before_id = _cursor(before)
+        found = await self._store.notifications_of(member.id, before_ms, limit,
+                                                   unread_only=unread_only, before_id=before_id)
         shown = await self._visible(member, found)
         out = []
         for n in shown:
@@ -273,7 +417,7 @@ class NotificationService:
         return {
             "notifications": out,
             "unread": await self.unread(member),
-            "next": found[-1].created_ms if len(found) == limit else None,
+            "next": f"{found[-1].created_ms}:{found[-1].id}" if len(found) == limit else None,
         }
 
     async def unread(self, member: Member) -> int:
@@ -328,16 +472,31 @@ class NotificationService:
             member.id, dict(channels), self._clock.now_ms())
         return await self.preferences(member)
 
+    async def set_language(self, member: Member, language: str) -> dict[str, str]:
+        """The language of my notification e-mails and pushes."""
+        if language not in ("fr", "en"):
+            raise bad_request("language: fr or en")
+        await self._store.set_language(member.id, language, self._clock.now_ms())
+        return {"language": language}
+
+    async def language(self, member: Member) -> dict[str, str]:
+        return {"language": (await self._store.languages_of([member.id])).get(member.id, "fr")}
+
     async def school_rules(self, member: Member, school_id: str) -> dict[str, Any]:
         if not member.is_admin or member.school_id != school_id:
             raise forbidden("this is for the school's administrators")
         return {"kinds": list(preferences.KINDS),
                 "forced": await self._store.school_notification_rules(school_id),
+                # A short excerpt in adults' mails and pushes (off: who and where only).
+                "excerpt": await self._store.notification_excerpt(school_id),
                 # E-mails: pending, sent, bounced, failed; bouncing addresses.
-                "email": await self._store.email_counts(school_id)}
+                "email": await self._store.email_counts(school_id),
+                # Pushes: pending, sent, gone (404/410), failed; subscribed devices.
+                "push": await self._store.push_counts(school_id)}
 
     async def set_school_rules(
-        self, member: Member, school_id: str, rules: Mapping[str, str | None]
+        self, member: Member, school_id: str, rules: Mapping[str, str | None],
+        excerpt: bool | None = None,
     ) -> dict[str, Any]:
         """Force kinds on or off for the whole school (``None``: people
         decide); the school's admins, audited."""
@@ -348,8 +507,12 @@ class NotificationService:
                 raise bad_request(f"{kind}: no such notification kind")
             if forced is not None and forced not in preferences.FORCED:
                 raise bad_request(f"{kind}: on, off or null")
-        await self._store.set_school_notification_rules(
-            school_id, dict(rules), member.id, self._clock.now_ms())
+        if rules:
+            await self._store.set_school_notification_rules(
+                school_id, dict(rules), member.id, self._clock.now_ms())
+        if excerpt is not None:
+            await self._store.set_notification_excerpt(
+                school_id, excerpt, member.id, self._clock.now_ms())
         return await self.school_rules(member, school_id)
 
     async def unsubscribe(self, token: str) -> bool:
@@ -358,3 +521,13 @@ class NotificationService:
         if not 16 <= len(token) <= 64:
             return False
         return await self._store.unsubscribe(token, self._clock.now_ms()) is not None
+
+
+def _cursor(before: int | str | None) -> tuple[int | None, str | None]:
+    """A page cursor: ``"<ms>:<id>"`` (a previous ``next``) or a time in ms."""
+    if before is None or isinstance(before, int):
+        return before, None
+    ms, _, last = before.partition(":")
+    if not ms.isdigit() or not 1 <= int(ms) <= 1 << 53 or not 1 <= len(last) <= 64:
+        raise bad_request("before is a previous page's next")
+    return int(ms), last

@@ -13,7 +13,8 @@ the private conversations they are part of (every message, the other
 participants named only by display name, never by id or login), their held
 and scheduled messages and reports, the moderation actions concerning them (the actor by
 display name), what they read in moderation views (staff), and the documents
-they edited. Nobody else's id, login or data appears.
+they edited, the files they uploaded (with their download links). Nobody
+else's id, login or data appears.
 """
 
 from __future__ import annotations
@@ -127,6 +128,8 @@ async def export_chunks(
                 entry["redacted"] = True
             else:
                 entry["body"] = r["body"]
+                if r["edited_ms"] is not None:
+                    entry["edited"] = int(r["edited_ms"])
             yield _dump(entry)
 
     yield b',"messages":'
@@ -177,6 +180,15 @@ async def export_chunks(
          "last_edit": int(d["last_ms"]), "edits": int(d["edits"])}
         for d in await store.document_edits(pid)
     ])
+    # The files they sent: each downloadable at its link by whoever may read
+    # where it was sent (the person themselves while they may).
+    yield b',"files":' + _dump([
+        {"id": f["id"], "name": f["name"], "size": int(f["size"]), "kind": f["kind"],
+         "mime": f["mime"], "state": f["state"], "ts": int(f["created_ms"]),
+         "room": f["room_id"], "seq": f["seq"], "document": f["document_id"],
+         "sent": f["bound_ms"] is not None, "download": f"/api/attachments/{f['id']}"}
+        for f in await store.files_of(pid)
+    ])
     yield b"}"
 
 
@@ -208,6 +220,8 @@ async def _conversations(
                 entry["redacted"] = True
             else:
                 entry["body"] = r["body"]
+                if r["edited_ms"] is not None:
+                    entry["edited"] = int(r["edited_ms"])
             yield _dump(entry) if first else b"," + _dump(entry)
             first = False
         yield b"]}"

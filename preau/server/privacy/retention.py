@@ -18,7 +18,8 @@ A pass (docs/data-protection.md, "Retention"):
 - rooms of past school years whose keeping period ended;
 - the mood of the day of past school years (kept for the school year at most);
 - accounts closed for ``PREAU_CLOSED_ERASURE_DAYS``: their erasure starts;
-- erasures left half-way (a crash) are finished.
+- erasures left half-way (a crash) are finished;
+- files whose messages went (attachments' sweep).
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ class RetentionJob:
         self._settings = settings
         self._clock = clock
         self.holder = holder
+        # Files whose messages this pass deleted (wired by the composition
+        # root: the attachments' sweep, which their own loop also runs).
+        self.purge_files: Callable[[], Awaitable[int]] | None = None
 
     async def run_once(self) -> dict[str, Any] | None:
         """One pass if this node wins the claim and a pass is due; None if skipped."""
@@ -99,6 +103,8 @@ class RetentionJob:
             await self._erasures.request(person, "closed", delete_contributions=False)
         result["erasures_started"] = len(due)
         result["erasures_run"] = await self._erasures.resume_pending()
+        if self.purge_files is not None:
+            result["files"] = await self.purge_files()
         return result
 
     async def loop(self) -> None:

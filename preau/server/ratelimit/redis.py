@@ -24,9 +24,11 @@ from preau.server.redis_client import short_command_client
 
 log = logging.getLogger(__name__)
 
-# KEYS: bucket. ARGV: rate (tokens/s), burst. Returns nil if a token was taken,
-# else the seconds to wait (a string: Lua numbers would be truncated to integers).
-_TAKE = """
+# KEYS[1]: bucket. ARGV[1], ARGV[2]: rate (tokens/s), burst. Returns the seconds
+# to wait if no token is left (a string: Lua numbers would be truncated to
+# integers); else takes one and goes on. Shared with the spread window's
+# one-round-trip script (preau/server/ratelimit/spread.py, ``_TAKE_THEN_ADD``).
+TAKE_TOKEN_LUA = """
 if redis.replicate_commands then redis.replicate_commands() end  -- Redis < 5: TIME then writes
 local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
 local t = redis.call('TIME')
@@ -43,8 +45,9 @@ end
 tokens = tokens - 1
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
 redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((burst - tokens) / rate * 1000)))
-return false
 """
+# Returns nil if a token was taken, else the seconds to wait.
+_TAKE = TAKE_TOKEN_LUA + "return false\n"
 
 
 class RedisRateLimiter:
@@ -64,6 +67,7 @@ class RedisRateLimiter:
     ) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError("a rate limit needs rate > 0 and burst >= 1")
+        self.url = url
         self.rate = rate
         self.burst = burst
         # Short timeouts and one quick retry (preau/server/redis_client.py): a
@@ -78,16 +82,33 @@ class RedisRateLimiter:
 
     async def take(self, key: str) -> float | None:
         try:
-            wait = await self._take(keys=[self._prefix + key], args=[repr(self.rate), self.burst])
+            wait = await self._take(keys=[self.bucket_key(key)], args=self.script_args())
         except RedisError as exc:
-            if not self._degraded:
-                log.warning("rate limits per node while Redis is unreachable: %s", exc)
-                self._degraded = True
-            return await self._fallback.take(key)
+            return await self.take_locally(key, exc)
+        self.answered()
+        return None if wait is None else float(wait)
+
+    # For a script that takes a token then does more in the same round trip
+    # (``TAKE_TOKEN_LUA`` first: KEYS[1] the bucket, ARGV[1..2] these).
+    def bucket_key(self, key: str) -> str:
+        """The Redis key of ``key``'s bucket."""
+        return self._prefix + key
+
+    def script_args(self) -> list[str | int]:
+        return [repr(self.rate), self.burst]
+
+    async def take_locally(self, key: str, exc: RedisError) -> float | None:
+        """Redis failed (``exc``): ``take`` from this node's buckets."""
+        if not self._degraded:
+            log.warning("rate limits per node while Redis is unreachable: %s", exc)
+            self._degraded = True
+        return await self._fallback.take(key)
+
+    def answered(self) -> None:
+        """Redis answered a take: the limit is global again."""
         if self._degraded:
             log.info("rate limits global again: Redis answers")
             self._degraded = False
-        return None if wait is None else float(wait)
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -19,7 +19,9 @@ from typing import Protocol
 
 from redis.exceptions import RedisError
 
+from preau.server.ratelimit.redis import TAKE_TOKEN_LUA, RedisRateLimiter
 from preau.server.redis_client import short_command_client
+from preau.server.redis_pipeline import PipelinedRedis
 
 log = logging.getLogger(__name__)
 
@@ -77,31 +79,85 @@ return redis.call('ZCARD', KEYS[1])
 """
 
 
+# A post's two shared checks in one round trip: the sender's token bucket
+# (KEYS[1], ARGV[1..2]: preau/server/ratelimit/redis.py), and only if a token
+# was taken, the post in their spread window (KEYS[2]; ARGV[3..5]: room, now
+# (ms), window (ms)). Returns the seconds to wait (a string) when no token is
+# left, else the number of rooms in the window (an integer).
+_TAKE_THEN_ADD = TAKE_TOKEN_LUA + """
+local now_ms, window = tonumber(ARGV[4]), tonumber(ARGV[5])
+redis.call('ZADD', KEYS[2], now_ms, ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now_ms - window)
+redis.call('PEXPIRE', KEYS[2], window)
+return redis.call('ZCARD', KEYS[2])
+"""
+
+
 class RedisSpread:
     """One sorted set per person for the whole deployment."""
 
     def __init__(self, url: str, *, prefix: str = "preau:spread:") -> None:
+        self.url = url
         self._redis = short_command_client(
             url, pool_wait_s=1.0, connect_timeout_s=1.0, socket_timeout_s=1.0
         )
         self._prefix = prefix
         self._add = self._redis.register_script(_ADD)
+        # The check in the path of every post: one pipelined connection
+        # (preau/server/redis_pipeline.py), not a pooled command each.
+        self._pipe = PipelinedRedis(url)
+        self._take_then_add = self._pipe.script(_TAKE_THEN_ADD)
         self._fallback = MemorySpread()
         self._degraded = False
 
+    async def take_then_add(
+        self, limiter: RedisRateLimiter, person_id: str, room_id: str, now_ms: int,
+        window_ms: int,
+    ) -> tuple[float | None, int]:
+        """``limiter.take(person_id)``, then if a token was taken ``add``: as
+        the two calls, in one round trip (``limiter`` on the same Redis).
+        ``(wait, 0)`` when no token was left (nothing added), else
+        ``(None, rooms in the window)``. Without Redis, each falls back to
+        this node as it does alone."""
+        try:
+            reply = await self._take_then_add(
+                [limiter.bucket_key(person_id), self._prefix + person_id],
+                [*limiter.script_args(), room_id, now_ms, window_ms])
+        except RedisError as exc:
+            wait = await limiter.take_locally(person_id, exc)
+            if wait is not None:
+                return wait, 0
+            return None, await self.add_locally(person_id, room_id, now_ms, window_ms, exc)
+        limiter.answered()
+        if not isinstance(reply, int):  # the wait, as a string
+            return float(reply), 0
+        # This node's count follows too: it is the fallback's starting point.
+        await self._fallback.add(person_id, room_id, now_ms, window_ms)
+        self._answered()
+        return None, reply
+
+    async def add_locally(
+        self, person_id: str, room_id: str, now_ms: int, window_ms: int, exc: RedisError
+    ) -> int:
+        """Redis failed (``exc``): ``add`` on this node's count."""
+        if not self._degraded:
+            log.warning("spread counts per node while Redis is unreachable: %s", exc)
+            self._degraded = True
+        return await self._fallback.add(person_id, room_id, now_ms, window_ms)
+
+    def _answered(self) -> None:
+        if self._degraded:
+            log.info("spread counts shared again (Redis back)")
+            self._degraded = False
+
     async def add(self, person_id: str, room_id: str, now_ms: int, window_ms: int) -> int:
-        local = await self._fallback.add(person_id, room_id, now_ms, window_ms)
         try:
             count = int(await self._add(keys=[self._prefix + person_id],
                                         args=[room_id, now_ms, window_ms]))
         except RedisError as exc:
-            if not self._degraded:
-                log.warning("spread counts per node while Redis is unreachable: %s", exc)
-                self._degraded = True
-            return local
-        if self._degraded:
-            log.info("spread counts shared again (Redis back)")
-            self._degraded = False
+            return await self.add_locally(person_id, room_id, now_ms, window_ms, exc)
+        await self._fallback.add(person_id, room_id, now_ms, window_ms)
+        self._answered()
         return count
 
     async def rooms(self, person_id: str, now_ms: int, window_ms: int) -> list[str]:
@@ -120,6 +176,7 @@ class RedisSpread:
             log.warning("spread count of a resumed account not cleared in Redis: %s", exc)
 
     async def close(self) -> None:
+        await self._pipe.close()
         await self._redis.aclose()
         await self._fallback.close()
 

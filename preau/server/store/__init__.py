@@ -29,6 +29,12 @@ module                      Protocol              what
 ``mood.py``                 ``MoodStore``         classes' levels, the mood of the day
 ``reactions.py``            ``ReactionStore``     reactions on messages
 ``notifications.py``        ``NotificationStore`` the notification centre
+``push.py``                 ``PushStore``         Web Push: VAPID key, devices, pushes
+``edits.py``                ``EditStore``         editing one's own message
+``resume.py``               ``ResumeStore``       what a client coming back with
+                                                  ``since`` missed, in one read
+``sso.py``                  ``SsoStore``          single sign-on: logins under way,
+                                                  IdP sessions, logout tokens
 ==========================  ====================  ===============================
 
 ``Store`` is the Protocol that inherits them all; ``SqlStore`` (``sql.py``)
@@ -68,13 +74,16 @@ from typing import Protocol
 from preau.server.store.accounts import AccountStore
 from preau.server.store.charter import CharterStore
 from preau.server.store.directory import DirectoryStore
+from preau.server.store.edits import EditStore
 from preau.server.store.moderation import ModerationStore
 from preau.server.store.mood import MoodStore
 from preau.server.store.notifications import NotificationStore
 from preau.server.store.posting import PostingStore
+from preau.server.store.push import PushStore
 from preau.server.store.reactions import ReactionStore
 from preau.server.store.records import (
     MEMBER_ACTIONS,
+    AttachmentRef,
     AuditAction,
     AuditEntry,
     AuditQuery,
@@ -102,13 +111,16 @@ from preau.server.store.records import (
     SessionRecord,
 )
 from preau.server.store.reports import ReportStore
+from preau.server.store.resume import Resume, ResumeStore
 from preau.server.store.rooms import RoomStore
 from preau.server.store.scheduling import SchedulingStore
 from preau.server.store.schema import SchemaStore
+from preau.server.store.sso import SsoCandidate, SsoPending, SsoStore
 
 __all__ = [
     "MEMBER_ACTIONS",
     "AccountStore",
+    "AttachmentRef",
     "AuditAction",
     "AuditEntry",
     "AuditQuery",
@@ -118,6 +130,7 @@ __all__ = [
     "Credentials",
     "DecideResult",
     "DirectoryStore",
+    "EditStore",
     "HeldMessage",
     "HeldStatus",
     "ImportBatch",
@@ -134,17 +147,23 @@ __all__ = [
     "PostOptions",
     "PostResult",
     "PostingStore",
+    "PushStore",
     "ReactionStore",
     "RedactResult",
     "Report",
     "ReportStatus",
     "ReportStore",
+    "Resume",
+    "ResumeStore",
     "RoomStore",
     "ScheduledMessage",
     "SchedulingStore",
     "SchemaStore",
     "SchoolView",
     "SessionRecord",
+    "SsoCandidate",
+    "SsoPending",
+    "SsoStore",
     "Store",
 ]
 
@@ -162,6 +181,10 @@ class Store(
     MoodStore,
     ReactionStore,
     NotificationStore,
+    PushStore,
+    EditStore,
+    ResumeStore,
+    SsoStore,
     Protocol,
 ):
     """Narrow, async, one transaction per method (see the module docstring):

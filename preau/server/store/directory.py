@@ -98,6 +98,7 @@ class DirectoryStore(Protocol):
         parents_may_message: bool | None = None,
         reactions_in_announcements: bool | None = None,
         staff_presence_to_parents: bool | None = None,
+        attachment_kinds: frozenset[str] | None = None,
     ) -> School:
         """Change a school's settings (``None``: unchanged, values checked by the
         caller), audited (unless ``actor_id`` is None: the deployment's defaults
@@ -197,23 +198,26 @@ class DirectorySql(SqlBase, DirectoryStore):
         default links); return them with the number created."""
         rows = await tx.fetch("SELECT id, name FROM classes WHERE school_id = $1", school_id)
         class_ids: dict[str, str] = {r["name"]: r["id"] for r in rows}
-        wanted = dict.fromkeys(  # first-seen order, so ids are created predictably
-            name
-            for row in batch.people
-            if row.profile in _CLASS_PROFILES
-            for name in row.class_names
-        )
+        wanted: dict[str, str] = {}  # first-seen order, so ids are created predictably
+        for row in batch.people:
+            if row.profile in _CLASS_PROFILES:
+                for name in row.class_names:
+                    wanted.setdefault(name, "class")
+                for name in row.group_names:
+                    wanted.setdefault(name, "group")
         created = 0
-        for name in wanted:
+        for name, kind in wanted.items():
             if name in class_ids:
                 continue
             class_id = new_id()
             await tx.execute(
-                "INSERT INTO classes (id, school_id, name, created_ms) VALUES ($1, $2, $3, $4)",
+                "INSERT INTO classes (id, school_id, name, created_ms, kind)"
+                " VALUES ($1, $2, $3, $4, $5)",
                 class_id,
                 school_id,
                 name,
                 now_ms,
+                kind,
             )
             await tx.execute(
                 "INSERT INTO rooms (id, school_id, kind, name, class_id, created_ms)"
@@ -273,7 +277,7 @@ class DirectorySql(SqlBase, DirectoryStore):
                 (class_ids[name], pid)
                 for row, pid in in_batch
                 if row.profile in _CLASS_PROFILES
-                for name in row.class_names
+                for name in (*row.class_names, *row.group_names)
             ],
         )
 
@@ -338,7 +342,7 @@ class DirectorySql(SqlBase, DirectoryStore):
             if school_row is None:
                 return None
             class_rows = await tx.fetch(
-                "SELECT id, name FROM classes WHERE school_id = $1", school_id
+                "SELECT id, name, kind FROM classes WHERE school_id = $1", school_id
             )
             people_rows = await tx.fetch(
                 "SELECT id, external_id, profile, first_name, last_name, login, is_admin,"
@@ -368,7 +372,8 @@ class DirectorySql(SqlBase, DirectoryStore):
             )
 
         classes = {
-            r["id"]: SchoolClass(id=r["id"], school_id=school_id, name=r["name"])
+            r["id"]: SchoolClass(id=r["id"], school_id=school_id, name=r["name"],
+                                 kind=r["kind"])
             for r in class_rows
         }
         people = {
@@ -432,6 +437,7 @@ class DirectorySql(SqlBase, DirectoryStore):
         parents_may_message: bool | None = None,
         reactions_in_announcements: bool | None = None,
         staff_presence_to_parents: bool | None = None,
+        attachment_kinds: frozenset[str] | None = None,
     ) -> School:
         """Change a school's settings (``None``: unchanged), audited, and bump
         the directory version so every node reloads them."""
@@ -441,12 +447,14 @@ class DirectorySql(SqlBase, DirectoryStore):
                 " parents_may_message = COALESCE($3, parents_may_message),"
                 " reactions_in_announcements = COALESCE($4, reactions_in_announcements),"
                 " staff_presence_to_parents = COALESCE($5, staff_presence_to_parents),"
+                " attachment_kinds = COALESCE($6, attachment_kinds),"
                 " directory_version = directory_version + 1 WHERE id = $1"
                 f" RETURNING {SCHOOL_COLUMNS}",
                 school_id, quiet_hours,
                 None if parents_may_message is None else int(parents_may_message),
                 None if reactions_in_announcements is None else int(reactions_in_announcements),
                 None if staff_presence_to_parents is None else int(staff_presence_to_parents),
+                None if attachment_kinds is None else ",".join(sorted(attachment_kinds)),
             )
             if row is None:
                 raise LookupError(school_id)
@@ -459,6 +467,8 @@ class DirectorySql(SqlBase, DirectoryStore):
                 details["reactions_in_announcements"] = reactions_in_announcements
             if staff_presence_to_parents is not None:
                 details["staff_presence_to_parents"] = staff_presence_to_parents
+            if attachment_kinds is not None:
+                details["attachment_kinds"] = sorted(attachment_kinds)
             if actor_id is not None:
                 await audit(tx, school_id, None, actor_id, AuditAction.SCHOOL_SETTINGS,
                              now_ms, details=details)

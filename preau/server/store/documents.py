@@ -8,7 +8,8 @@ SQLite and PostgreSQL; the contract suite runs both
 The log's guarantees, and how the SQL gives them:
 
 - gapless seqs: an append bumps ``documents.head_seq`` and inserts the row in
-  one transaction; a rollback undoes both. On PostgreSQL the UPDATE takes the
+  one transaction (shared by the appends of a short window: group commit);
+  a rollback undoes both. On PostgreSQL the UPDATE takes the
   document's row lock, so appends to one document are serialised and commit
   in seq order;
 - compaction never loses a racing update: ``replace_log`` deletes only
@@ -21,8 +22,11 @@ The log's guarantees, and how the SQL gives them:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+from collections import deque
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from preau.collab.ports import StoredLog
 from preau.server import metrics
@@ -31,6 +35,30 @@ from preau.server.store.engine import Engine, Row, Transaction
 
 # A person's edits closer together than this are one row of the edit history.
 EDIT_GRANULARITY_MS = 60_000
+# Group commit of the log's appends (``append_update``): the appends made in
+# the same event-loop turn, or while the previous group was committing, share
+# one transaction (at most MAX_GROUP). No timer: a keystroke is never held
+# back to wait for company (a 1, 2 or 5 ms window bought no CPU we could tell
+# from the noise on the shared benchmark machine, and cost its latency:
+# docs/benchmarks.md, "Documents: before and after").
+GROUP_WINDOW_S = 0.0
+MAX_GROUP = 64
+# PostgreSQL: the seq bump and the row in one statement (one round trip).
+_APPEND_PG = (
+    "WITH bumped AS (UPDATE documents SET head_seq = head_seq + 1 WHERE id = $1"
+    " RETURNING head_seq)"
+    " INSERT INTO document_updates (document_id, seq, data)"
+    " SELECT $1, head_seq, $2 FROM bumped RETURNING seq"
+)
+
+
+@dataclass(slots=True)
+class _Append:
+    document_id: str
+    update: bytes
+    person_id: str
+    at_ms: int
+    done: asyncio.Future[int]
 
 
 def _compaction_lock(document_id: str) -> int:
@@ -44,8 +72,11 @@ _DOC_COLUMNS = (
 
 
 class SqlDocumentStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, group_window_s: float = GROUP_WINDOW_S) -> None:
         self.engine = engine
+        self.group_window_s = group_window_s
+        self._appends: deque[_Append] = deque()
+        self._flusher: asyncio.Task[None] | None = None
         # (document, person) -> the edit-history row this process last saw
         # for them, so a burst of keystrokes costs no history query.
         self._edit_rows: dict[tuple[str, str], int] = {}
@@ -128,40 +159,102 @@ class SqlDocumentStore:
     async def append_update(
         self, document_id: str, update: bytes, person_id: str, at_ms: int
     ) -> int:
+        """Store ``update`` and return its seq, once committed.
+
+        Group commit: the appends made in the same loop turn (plus
+        ``group_window_s``, none by default), or while the previous group was
+        committing, share one transaction, in arrival order (every document
+        of the node); each caller gets its seq after that commit, so an
+        update is still relayed only once stored. A failed transaction fails
+        every append of the group (each room refuses its update: "retry").
+        """
+        loop = asyncio.get_running_loop()
+        pending = _Append(document_id, update, person_id, at_ms, loop.create_future())
+        self._appends.append(pending)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = loop.create_task(self._flush_appends())
+        return await pending.done
+
+    async def _flush_appends(self) -> None:
+        try:
+            await asyncio.sleep(self.group_window_s)
+            while self._appends:
+                batch: list[_Append] = []
+                while self._appends and len(batch) < MAX_GROUP:
+                    pending = self._appends.popleft()
+                    if not pending.done.done():  # its caller gave up: not stored
+                        batch.append(pending)
+                if not batch:
+                    continue
+                try:
+                    seqs = await self._append_group(batch)
+                except Exception as exc:
+                    for pending in batch:
+                        if not pending.done.done():
+                            pending.done.set_exception(exc)
+                    continue
+                for pending, seq in zip(batch, seqs, strict=True):
+                    if pending.done.done():
+                        continue
+                    if seq is None:
+                        pending.done.set_exception(
+                            LookupError(f"unknown document {pending.document_id!r}"))
+                    else:
+                        pending.done.set_result(seq)
+        except BaseException:
+            while self._appends:
+                pending = self._appends.popleft()
+                if not pending.done.done():
+                    pending.done.cancel()
+            raise
+
+    async def _append_group(self, batch: list[_Append]) -> list[int | None]:
+        seqs: list[int | None] = []
+        postgres = self.engine.dialect == "postgres"
+        recorded_now: dict[tuple[str, str], int] = {}
         async with self.engine.transaction() as tx:
-            seq = await tx.fetchval(
-                "UPDATE documents SET head_seq = head_seq + 1 WHERE id = $1 RETURNING head_seq",
-                document_id,
-            )
-            if seq is None:
-                raise LookupError(f"unknown document {document_id!r}")
-            await tx.execute(
-                "INSERT INTO document_updates (document_id, seq, data) VALUES ($1, $2, $3)",
-                document_id, seq, update,
-            )
-            key = (document_id, person_id)
-            recorded = self._edit_rows.get(key)
-            if recorded is None or at_ms - recorded >= EDIT_GRANULARITY_MS:
-                # Not known to be recorded within the minute by this process:
-                # ask the table (another node may have written the row).
-                last = await tx.fetchval(
-                    "SELECT MAX(at_ms) FROM document_edits WHERE person_id = $1"
-                    " AND document_id = $2", person_id, document_id,
-                )
-                if last is None or at_ms - int(last) >= EDIT_GRANULARITY_MS:
-                    await tx.execute(
-                        "INSERT INTO document_edits (document_id, person_id, at_ms)"
-                        " VALUES ($1, $2, $3)", document_id, person_id, at_ms,
+            for pending in batch:
+                document_id, at_ms = pending.document_id, pending.at_ms
+                if postgres:  # one round trip
+                    seq = await tx.fetchval(_APPEND_PG, document_id, pending.update)
+                else:  # two statements, no round trip (SQLite has no UPDATE in WITH)
+                    seq = await tx.fetchval(
+                        "UPDATE documents SET head_seq = head_seq + 1 WHERE id = $1"
+                        " RETURNING head_seq", document_id,
                     )
-                    last = at_ms
-                recorded = int(last)
+                    if seq is not None:
+                        await tx.execute(
+                            "INSERT INTO document_updates (document_id, seq, data)"
+                            " VALUES ($1, $2, $3)", document_id, seq, pending.update,
+                        )
+                seqs.append(None if seq is None else int(seq))
+                if seq is None:
+                    continue
+                key = (document_id, pending.person_id)
+                recorded = recorded_now.get(key, self._edit_rows.get(key))
+                if recorded is None or at_ms - recorded >= EDIT_GRANULARITY_MS:
+                    # Not known to be recorded within the minute by this process:
+                    # ask the table (another node may have written the row).
+                    last = await tx.fetchval(
+                        "SELECT MAX(at_ms) FROM document_edits WHERE person_id = $1"
+                        " AND document_id = $2", pending.person_id, document_id,
+                    )
+                    if last is None or at_ms - int(last) >= EDIT_GRANULARITY_MS:
+                        await tx.execute(
+                            "INSERT INTO document_edits (document_id, person_id, at_ms)"
+                            " VALUES ($1, $2, $3)", document_id, pending.person_id, at_ms,
+                        )
+                        last = at_ms
+                    recorded = int(last)
+                recorded_now[key] = recorded
         # Remembered only once committed; bounded: cleared when it grows large.
         if len(self._edit_rows) > 10_000:
             self._edit_rows.clear()
-        self._edit_rows[key] = recorded
-        metrics.DOCUMENT_UPDATES.inc()
-        metrics.DOCUMENT_UPDATE_BYTES.inc(len(update))
-        return int(seq)
+        self._edit_rows.update(recorded_now)
+        stored = [p.update for p, seq in zip(batch, seqs, strict=True) if seq is not None]
+        metrics.DOCUMENT_UPDATES.inc(len(stored))
+        metrics.DOCUMENT_UPDATE_BYTES.inc(sum(len(u) for u in stored))
+        return seqs
 
     async def load_log(self, document_id: str, after: int = 0) -> StoredLog:
         async with self.engine.transaction(readonly=True) as tx:

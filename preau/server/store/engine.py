@@ -51,7 +51,20 @@ class Transaction(Protocol):
 
 
 class Engine(Protocol):
+    # "postgres" or "sqlite": which dialect-only migrations apply, and which
+    # statements a store may send beyond the shared SQL (a stored function).
+    dialect: str
+
     async def close(self) -> None: ...
+
+    def fold(self, expression: str) -> str:
+        """SQL folding ``expression`` for searches as ``folding.fold`` folds
+        Python text (preau/server/store/folding.py)."""
+
+    async def call(self, sql: str, *args: Any) -> Any:
+        """Run one statement as a transaction of its own and return the first
+        column of its first row (None without one). On PostgreSQL that is one
+        round trip: no BEGIN, no COMMIT (the post path's stored function)."""
 
     def transaction(
         self, *, readonly: bool = False, bulk: bool = False

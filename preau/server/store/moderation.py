@@ -24,6 +24,7 @@ from preau.server.moderation.rules import (
     decide_redaction,
     effective_role,
 )
+from preau.server.store.attachments import follow_post
 from preau.server.store.engine import SqlBase
 from preau.server.store.records import (
     MEMBER_ACTIONS,
@@ -235,14 +236,21 @@ class ModerationSql(SqlBase, ModerationStore):
                 await tx.execute(
                     "UPDATE rooms SET last_seq = last_seq - 1 WHERE id = $1", room_id
                 )
+                await follow_post(tx, room_id, scheduled_id=scheduled.id, from_held=held.id)
             elif approve:
+                # Its files come out with it (preau/server/store/attachments.py).
+                files = await follow_post(tx, room_id, seq=int(room["last_seq"]),
+                                          held_id=held.id)
                 message = Message(room_id, int(room["last_seq"]), message_id, held.sender_id,
-                                  held.txn, held.body, now_ms)
-                if not await insert_message(tx, message):
+                                  held.txn, held.body, now_ms, attachments=files)
+                if not await insert_message(tx, message, notify=True):
                     # The author's retry was posted directly meanwhile (the
                     # policy changed): that post stands, this seq goes back.
                     message = await message_by_txn(tx, room_id, held.sender_id, held.txn)
                     assert message is not None
+                    # Its files are reached through the held row (now at that seq).
+                    await tx.execute(
+                        "UPDATE attachments SET seq = NULL WHERE held_id = $1", held.id)
                     await tx.execute(
                         "UPDATE rooms SET last_seq = last_seq - 1 WHERE id = $1", room_id
                     )

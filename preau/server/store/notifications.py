@@ -8,13 +8,14 @@ table holding a person.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
 
-from preau.server.store.engine import Row, SqlBase, new_id
+from preau.server.store.engine import Row, SqlBase, Transaction, new_id
 from preau.server.store.records import AuditAction
 from preau.server.store.rows import audit
 
@@ -47,6 +48,28 @@ class Notification:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """A posted message whose notifications are still to be made
+    (``notification_outbox``, migration 0110), as a node claimed it."""
+
+    room_id: str
+    seq: int
+    urgent: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Fanout:
+    """What one source notifies, stored in one transaction: the
+    notifications, their e-mail jobs ``(notification, unsubscribe token,
+    digest or None, due)`` and push jobs ``(notification, device, urgency, due)``."""
+
+    now_ms: int
+    notifications: list[Notification] = field(default_factory=list)
+    email_jobs: list[tuple[Notification, str, str | None, int]] = field(default_factory=list)
+    push_jobs: list[tuple[Notification, str, str, int]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
 class EmailJob:
     """A notification to send by e-mail, as a node claimed it."""
 
@@ -55,6 +78,54 @@ class EmailJob:
     email: str
     attempts: int
     digest: str | None = None  # ``daily`` / ``weekly``: one mail for the person's due jobs
+
+
+# Notification ids sort as they were made: the time, then a counter of this
+# process (same-millisecond notifications keep their order), then a random
+# part (two nodes never make the same id). Lists go newest first by
+# (created_ms, id), and a page's cursor names both, so notifications made in
+# the same millisecond are neither skipped nor repeated across pages.
+_ORDER = itertools.count()
+
+
+def notification_id(now_ms: int) -> str:
+    return f"n_{now_ms:013d}{next(_ORDER) % 10**8:08d}{new_id()[:6]}"
+
+
+async def insert_notifications(tx: Transaction, stored: Sequence[Notification]) -> None:
+    if stored:
+        await tx.executemany(
+            f"INSERT INTO notifications ({_COLUMNS})"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            [(n.id, n.person_id, n.school_id, n.kind, n.room_id, n.seq, n.actor_id,
+              orjson.dumps(n.data).decode(), n.created_ms, None) for n in stored],
+        )
+
+
+async def insert_email_jobs(
+    tx: Transaction, jobs: Sequence[tuple[Notification, str]], now_ms: int,
+    digest: str | None, due_ms: int | None,
+) -> None:
+    if jobs:
+        await tx.executemany(
+            "INSERT INTO email_jobs (id, notification_id, person_id, school_id, kind,"
+            " next_ms, unsubscribe_token, created_ms, digest)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            [("e_" + new_id(), n.id, n.person_id, n.school_id, n.kind,
+              now_ms if due_ms is None else due_ms, token, now_ms, digest)
+             for n, token in jobs])
+
+
+async def insert_push_jobs(
+    tx: Transaction, jobs: Sequence[tuple[Notification, str, str, int]], now_ms: int
+) -> None:
+    """A push job per (notification, device, urgency, due)."""
+    if jobs:
+        await tx.executemany(
+            "INSERT INTO push_jobs (id, notification_id, subscription_id, person_id,"
+            " school_id, urgency, next_ms, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            [("pj_" + new_id(), n.id, sub_id, n.person_id, n.school_id, urgency, due,
+              now_ms) for n, sub_id, urgency, due in jobs])
 
 
 _EMAIL_CLAIM_LOCK = 0x4E4F_5449_4649_4D4C  # "NOTIFIML": e-mail claims with a rate limit
@@ -81,9 +152,12 @@ class NotificationStore(Protocol):
         """Store these notifications (one transaction); returns them with their ids."""
 
     async def notifications_of(
-        self, person_id: str, before_ms: int | None, limit: int, *, unread_only: bool = False
+        self, person_id: str, before_ms: int | None, limit: int, *, unread_only: bool = False,
+        before_id: str | None = None,
     ) -> list[Notification]:
-        """A person's notifications, newest first, created before ``before_ms``."""
+        """A person's notifications, newest first (by time, then id), created
+        before ``before_ms`` (or at ``before_ms`` with an id below
+        ``before_id``: the last one of the previous page)."""
 
     async def mark_notifications_read(
         self, person_id: str, ids: Sequence[str] | None, now_ms: int
@@ -96,6 +170,27 @@ class NotificationStore(Protocol):
     ) -> list[Notification]:
         """Delete the notifications about message ``seq`` of ``room_id``
         (``None``: about the room itself); returns what was deleted."""
+
+    async def record_fanout(
+        self, fanout: Fanout, outbox: tuple[str, int, str] | None = None
+    ) -> list[Notification] | None:
+        """Store ``fanout`` (notifications, e-mail and push jobs) in one
+        transaction. ``outbox``: ``(room, seq, holder)``, the claimed outbox
+        row it is for, deleted in that transaction — None (nothing stored)
+        when ``holder`` does not hold it (done already, or its lease ran out
+        and another node took it); nothing but the deletion when the message
+        is gone or redacted. Returns the notifications stored."""
+
+    async def claim_outbox(
+        self, holder: str, now_ms: int, lease_ms: int, limit: int,
+        only: tuple[str, int] | None = None,
+    ) -> list[OutboxItem]:
+        """Claim outbox rows free or whose lease ran out (``only``: that one
+        message's), oldest first, for ``holder`` until ``now_ms + lease_ms``:
+        a row is held by one node at a time."""
+
+    async def outbox_pending(self) -> int:
+        """How many posted messages wait for their notifications."""
 
 
     async def notification_preferences(self, person_ids: Sequence[str]) -> dict[
@@ -120,10 +215,41 @@ class NotificationStore(Protocol):
 
     async def set_emails(self, school_id: str, emails: dict[str, str], now_ms: int) -> None:
         """People's e-mail addresses (from the import); a changed address is
-        no longer bouncing."""
+        no longer bouncing; an address a person confirmed themselves is kept."""
 
     async def emails_of(self, person_ids: Sequence[str]) -> dict[str, str]:
         """Person id → their address, for those with one that is not bouncing."""
+
+    async def languages_of(self, person_ids: Sequence[str]) -> dict[str, str]:
+        """Person id → ``fr`` or ``en``, for those who chose one."""
+
+    async def set_language(self, person_id: str, language: str, now_ms: int) -> None:
+        """The person's language (``fr`` or ``en``)."""
+
+    async def notification_excerpt(self, school_id: str) -> bool:
+        """Does the school put a short excerpt in adults' mails and pushes?"""
+
+    async def set_notification_excerpt(
+        self, school_id: str, on: bool, actor_id: str, now_ms: int
+    ) -> None:
+        """Turn the excerpt on or off, audited as ``school.settings``."""
+
+    async def email_status(self, person_id: str) -> dict[str, Any]:
+        """The person's address (or None), since when it bounces (or None),
+        and the change waiting for confirmation (``{email, expires}`` or None)."""
+
+    async def request_email_change(
+        self, person_id: str, school_id: str, email: str, token_hash: str, now_ms: int,
+        expires_ms: int,
+    ) -> int | None:
+        """Keep ``email`` until the link whose hash is ``token_hash`` is
+        followed (it replaces a change waiting); None, or when the last
+        request was made (ms), if it was less than a minute ago (refused)."""
+
+    async def confirm_email_change(self, token_hash: str, now_ms: int) -> tuple[str, str] | None:
+        """Follow the link once: the person's address becomes the new one
+        (not bouncing). (person id, address), or None for an unknown, used or
+        expired link."""
 
     async def add_email_jobs(
         self, jobs: Sequence[tuple[Notification, str]], now_ms: int, *,
@@ -171,23 +297,70 @@ class NotificationsSql(SqlBase, NotificationStore):
         if not items:
             return []
         stored = [
-            Notification("n_" + new_id(), i.person_id, i.school_id, i.kind, i.room_id, i.seq,
-                         i.actor_id, dict(i.data), now_ms, None)
+            Notification(notification_id(now_ms), i.person_id, i.school_id, i.kind, i.room_id,
+                         i.seq, i.actor_id, dict(i.data), now_ms, None)
             for i in items
         ]
         async with self._engine.transaction() as tx:
-            await tx.executemany(
-                f"INSERT INTO notifications ({_COLUMNS})"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                [(n.id, n.person_id, n.school_id, n.kind, n.room_id, n.seq, n.actor_id,
-                  orjson.dumps(n.data).decode(), n.created_ms, None) for n in stored],
-            )
+            await insert_notifications(tx, stored)
         return stored
 
+    async def record_fanout(
+        self, fanout: Fanout, outbox: tuple[str, int, str] | None = None
+    ) -> list[Notification] | None:
+        stored = fanout.notifications
+        async with self._engine.transaction() as tx:
+            if outbox is not None:
+                room_id, seq, holder = outbox
+                if not await tx.execute(
+                    "DELETE FROM notification_outbox WHERE room_id = $1 AND seq = $2"
+                    " AND holder = $3", room_id, seq, holder):
+                    await tx.rollback()
+                    return None
+                # Redacted (or purged) since it was read: nobody is told.
+                live = await tx.fetchval(
+                    "SELECT 1 FROM messages WHERE room_id = $1 AND seq = $2"
+                    " AND kind = 'message' AND redacted_seq IS NULL", room_id, seq)
+                if live is None:
+                    return []
+            await insert_notifications(tx, stored)
+            for n, token, digest, due in fanout.email_jobs:
+                await insert_email_jobs(tx, [(n, token)], fanout.now_ms, digest, due)
+            await insert_push_jobs(tx, fanout.push_jobs, fanout.now_ms)
+        return stored
+
+    async def claim_outbox(
+        self, holder: str, now_ms: int, lease_ms: int, limit: int,
+        only: tuple[str, int] | None = None,
+    ) -> list[OutboxItem]:
+        free = "(holder IS NULL OR lease_until_ms < $3)"
+        async with self._engine.transaction() as tx:
+            if only is not None:
+                rows = await tx.fetch(
+                    "UPDATE notification_outbox SET holder = $1, lease_until_ms = $2"
+                    f" WHERE room_id = $4 AND seq = $5 AND {free}"
+                    " RETURNING room_id, seq, urgent",
+                    holder, now_ms + lease_ms, now_ms, only[0], only[1])
+            else:
+                # The outer condition is checked again on a row another node
+                # may just have claimed: each row goes to one holder.
+                rows = await tx.fetch(
+                    "UPDATE notification_outbox SET holder = $1, lease_until_ms = $2"
+                    " WHERE (room_id, seq) IN (SELECT room_id, seq FROM notification_outbox"
+                    f" WHERE {free} ORDER BY created_ms LIMIT $4) AND {free}"
+                    " RETURNING room_id, seq, urgent",
+                    holder, now_ms + lease_ms, now_ms, limit)
+        return [OutboxItem(str(r["room_id"]), int(r["seq"]), bool(r["urgent"])) for r in rows]
+
+    async def outbox_pending(self) -> int:
+        async with self._engine.transaction(readonly=True) as tx:
+            return int(await tx.fetchval("SELECT COUNT(*) FROM notification_outbox"))
+
     async def notifications_of(
-        self, person_id: str, before_ms: int | None, limit: int, *, unread_only: bool = False
+        self, person_id: str, before_ms: int | None, limit: int, *, unread_only: bool = False,
+        before_id: str | None = None,
     ) -> list[Notification]:
-        where = "person_id = $1 AND created_ms < $2"
+        where = "person_id = $1 AND (created_ms < $2 OR (created_ms = $2 AND id < $4))"
         if unread_only:
             where += " AND read_ms IS NULL"
         top = (1 << 62) if before_ms is None else before_ms
@@ -195,7 +368,7 @@ class NotificationsSql(SqlBase, NotificationStore):
             rows = await tx.fetch(
                 f"SELECT {_COLUMNS} FROM notifications WHERE {where}"
                 " ORDER BY created_ms DESC, id DESC LIMIT $3",
-                person_id, top, limit,
+                person_id, top, limit, "" if before_id is None else before_id,
             )
         return [_notification(r) for r in rows]
 
@@ -232,10 +405,13 @@ class NotificationsSql(SqlBase, NotificationStore):
                 rows = await tx.fetch(
                     f"DELETE FROM notifications WHERE room_id = $1 AND seq = $2"
                     f" RETURNING {_COLUMNS}", room_id, seq)
-            # Their mails not sent yet are not sent at all.
+            # Their mails and pushes not sent yet are not sent at all.
             for r in rows:
                 await tx.execute(
                     "DELETE FROM email_jobs WHERE notification_id = $1 AND status = 'pending'",
+                    r["id"])
+                await tx.execute(
+                    "DELETE FROM push_jobs WHERE notification_id = $1 AND status = 'pending'",
                     r["id"])
         return [_notification(r) for r in rows]
 
@@ -303,7 +479,9 @@ class NotificationsSql(SqlBase, NotificationStore):
                     "INSERT INTO person_emails (person_id, school_id, email, updated_ms)"
                     " VALUES ($1, $2, $3, $4) ON CONFLICT (person_id) DO UPDATE"
                     " SET email = $3, updated_ms = $4, bouncing_ms = CASE WHEN"
-                    " person_emails.email = $3 THEN person_emails.bouncing_ms ELSE NULL END",
+                    " person_emails.email = $3 THEN person_emails.bouncing_ms ELSE NULL END"
+                    # An address the person confirmed themselves stays.
+                    " WHERE person_emails.self_set = 0",
                     person_id, school_id, email, now_ms)
 
     async def emails_of(self, person_ids: Sequence[str]) -> dict[str, str]:
@@ -316,6 +494,87 @@ class NotificationsSql(SqlBase, NotificationStore):
                 " AND bouncing_ms IS NULL", *person_ids)
         return {r["person_id"]: r["email"] for r in rows}
 
+    async def languages_of(self, person_ids: Sequence[str]) -> dict[str, str]:
+        if not person_ids:
+            return {}
+        marks = ", ".join(f"${i + 1}" for i in range(len(person_ids)))
+        async with self._engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(
+                f"SELECT person_id, language FROM person_settings WHERE person_id IN ({marks})",
+                *person_ids)
+        return {r["person_id"]: r["language"] for r in rows}
+
+    async def set_language(self, person_id: str, language: str, now_ms: int) -> None:
+        async with self._engine.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO person_settings (person_id, language, updated_ms) VALUES ($1, $2, $3)"
+                " ON CONFLICT (person_id) DO UPDATE SET language = $2, updated_ms = $3",
+                person_id, language, now_ms)
+
+    async def notification_excerpt(self, school_id: str) -> bool:
+        async with self._engine.transaction(readonly=True) as tx:
+            on = await tx.fetchval(
+                "SELECT notification_excerpt FROM schools WHERE id = $1", school_id)
+        return bool(on)
+
+    async def set_notification_excerpt(
+        self, school_id: str, on: bool, actor_id: str, now_ms: int
+    ) -> None:
+        async with self._engine.transaction() as tx:
+            await tx.execute("UPDATE schools SET notification_excerpt = $2 WHERE id = $1",
+                             school_id, int(on))
+            await audit(tx, school_id, None, actor_id, AuditAction.SCHOOL_SETTINGS, now_ms,
+                        details={"notification_excerpt": on})
+
+    async def email_status(self, person_id: str) -> dict[str, Any]:
+        async with self._engine.transaction(readonly=True) as tx:
+            row = await tx.fetchrow(
+                "SELECT email, bouncing_ms FROM person_emails WHERE person_id = $1", person_id)
+            pending = await tx.fetchrow(
+                "SELECT email, expires_ms FROM email_changes WHERE person_id = $1"
+                " ORDER BY created_ms DESC LIMIT 1", person_id)
+        return {
+            "email": None if row is None else row["email"],
+            "bouncing_since": None if row is None or row["bouncing_ms"] is None
+            else int(row["bouncing_ms"]),
+            "pending": None if pending is None else {
+                "email": pending["email"], "expires": int(pending["expires_ms"])},
+        }
+
+    async def request_email_change(
+        self, person_id: str, school_id: str, email: str, token_hash: str, now_ms: int,
+        expires_ms: int,
+    ) -> int | None:
+        async with self._engine.transaction() as tx:
+            last = await tx.fetchval(
+                "SELECT MAX(created_ms) FROM email_changes WHERE person_id = $1", person_id)
+            if last is not None and now_ms - int(last) < 60_000:
+                return int(last)
+            await tx.execute("DELETE FROM email_changes WHERE person_id = $1", person_id)
+            # Nobody's expired link is kept (a small table: links live a day).
+            await tx.execute("DELETE FROM email_changes WHERE expires_ms <= $1", now_ms)
+            await tx.execute(
+                "INSERT INTO email_changes (token_hash, person_id, school_id, email, created_ms,"
+                " expires_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+                token_hash, person_id, school_id, email, now_ms, expires_ms)
+        return None
+
+    async def confirm_email_change(self, token_hash: str, now_ms: int) -> tuple[str, str] | None:
+        async with self._engine.transaction() as tx:
+            row = await tx.fetchrow(
+                "DELETE FROM email_changes WHERE token_hash = $1"
+                " RETURNING person_id, school_id, email, expires_ms", token_hash)
+            if row is None or int(row["expires_ms"]) <= now_ms:
+                return None
+            await tx.execute(
+                "INSERT INTO person_emails (person_id, school_id, email, updated_ms)"
+                " VALUES ($1, $2, $3, $4) ON CONFLICT (person_id) DO UPDATE"
+                " SET email = $3, updated_ms = $4, bouncing_ms = NULL, self_set = 1",
+                row["person_id"], row["school_id"], row["email"], now_ms)
+            await tx.execute(
+                "UPDATE person_emails SET self_set = 1 WHERE person_id = $1", row["person_id"])
+        return row["person_id"], row["email"]
+
     async def add_email_jobs(
         self, jobs: Sequence[tuple[Notification, str]], now_ms: int, *,
         digest: str | None = None, due_ms: int | None = None,
@@ -323,13 +582,7 @@ class NotificationsSql(SqlBase, NotificationStore):
         if not jobs:
             return
         async with self._engine.transaction() as tx:
-            await tx.executemany(
-                "INSERT INTO email_jobs (id, notification_id, person_id, school_id, kind,"
-                " next_ms, unsubscribe_token, created_ms, digest)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                [("e_" + new_id(), n.id, n.person_id, n.school_id, n.kind,
-                  now_ms if due_ms is None else due_ms, token, now_ms, digest)
-                 for n, token in jobs])
+            await insert_email_jobs(tx, jobs, now_ms, digest, due_ms)
 
     async def claim_email_jobs(
         self, holder: str, now_ms: int, lease_ms: int, limit: int, per_minute: int = 0

@@ -66,9 +66,13 @@ class OutageLog:
                         self.what, reason)
         return StoreUnavailable(reason)
 
-    def succeeded(self) -> None:
-        """A transaction went through: the outage, if any, is over."""
-        if self.since is not None:
+    def succeeded(self, started: float | None = None) -> None:
+        """A transaction went through: the outage, if any, is over — unless it
+        began (``started``, ``time.monotonic()``) before the outage did: one
+        that was already under way when the database went away says nothing
+        of now, and must not end the outage for the next failure to count a
+        second one."""
+        if self.since is not None and (started is None or started >= self.since):
             took = time.monotonic() - self.since
             log.warning("%s reachable again after %.1f s (%d failed attempts)",
                         self.what, took, self.failures)

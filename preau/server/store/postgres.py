@@ -11,12 +11,14 @@ asyncpg is imported lazily: it is the optional extra ``preau[postgres]``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from preau.server import metrics
 from preau.server.store.engine import Row
+from preau.server.store.folding import postgres_fold
 from preau.server.store.outage import OutageLog
 
 SCHEMES = ("postgresql", "postgres")
@@ -113,7 +115,13 @@ class PostgresTransaction:
         await self._conn.execute("SELECT pg_advisory_xact_lock($1)", key)
 
 
+async def _no_session_state(conn: Any) -> None:
+    """The pool's reset (see ``PostgresEngine.open``): nothing to undo."""
+
+
 class PostgresEngine:
+    dialect = "postgres"
+
     def __init__(self, pool: Any) -> None:
         self._pool = pool
         # One line when the database stops answering, one when it is back
@@ -133,11 +141,43 @@ class PostgresEngine:
         # min_size 0: no background task keeps a floor of connections (it
         # would retry and log a traceback every few seconds of an outage);
         # the transactions connect, and notice the outage (outage.py).
-        pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size)
+        # reset: a connection comes back from every transaction in the state
+        # it left in (asyncpg's own block committed or rolled it back), and
+        # nothing here keeps session state (no LISTEN, no cursor, no SET, only
+        # transaction-level advisory locks): asyncpg's default reset (advisory
+        # unlock, CLOSE ALL, UNLISTEN, RESET ALL) would be one more round trip
+        # and a query for the server on every transaction, a post included.
+        # asyncpg still rolls back a transaction left open (a cancelled one).
+        pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size,
+                                         reset=_no_session_state)
         return cls(pool)
 
     async def close(self) -> None:
         await self._pool.close()
+
+    def fold(self, expression: str) -> str:
+        return postgres_fold(expression)
+
+    async def call(self, sql: str, *args: Any) -> Any:
+        """One statement, its own transaction: one round trip (``Engine.call``)."""
+        started = time.monotonic()
+        try:
+            with metrics.timed_transaction(False, False):
+                try:
+                    conn = await self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S)
+                except TimeoutError as exc:
+                    raise _AcquireTimeout from exc
+                try:
+                    value = await conn.fetchval(sql, *args)
+                finally:
+                    await self._pool.release(conn)
+        except Exception as exc:
+            if isinstance(exc, _AcquireTimeout) or _is_outage(exc, self._outage_errors):
+                raise self.outage.failed(exc) from exc
+            raise
+        if self.outage.down:
+            self.outage.succeeded(started)
+        return value
 
     @asynccontextmanager
     async def transaction(
@@ -147,6 +187,7 @@ class PostgresEngine:
 
         The database unreachable — before, during or at the commit of the
         block — raises ``StoreUnavailable`` (``unavailable``, retryable)."""
+        started = time.monotonic()
         try:
             # Outages count among the metrics' transaction errors: what
             # reaches the timer is still the driver's error.
@@ -158,7 +199,7 @@ class PostgresEngine:
                 raise self.outage.failed(exc) from exc
             raise
         if self.outage.down:
-            self.outage.succeeded()
+            self.outage.succeeded(started)
 
     @asynccontextmanager
     async def _transaction(self, readonly: bool) -> AsyncIterator[PostgresTransaction]:

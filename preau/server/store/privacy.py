@@ -113,8 +113,8 @@ async def _bump_directory(tx: Transaction, school_id: str) -> None:
 
 async def _delete_messages(tx: Transaction, where: str, *args: Any) -> int:
     """Delete the messages matching ``where`` (an SQL condition on ``messages``),
-    with what points at them (reports, kept originals, acknowledgements,
-    reactions) first."""
+    with what points at them (reports, kept originals, the texts edits
+    replaced, acknowledgements, reactions) first."""
     selected = f"SELECT room_id, seq FROM messages WHERE {where}"
     await tx.execute(f"DELETE FROM message_acks WHERE (room_id, seq) IN ({selected})", *args)
     await tx.execute(f"DELETE FROM reactions WHERE (room_id, seq) IN ({selected})", *args)
@@ -122,6 +122,7 @@ async def _delete_messages(tx: Transaction, where: str, *args: Any) -> int:
     await tx.execute(
         f"DELETE FROM redacted_messages WHERE (room_id, seq) IN ({selected})", *args
     )
+    await tx.execute(f"DELETE FROM message_edits WHERE (room_id, seq) IN ({selected})", *args)
     return await tx.execute(f"DELETE FROM messages WHERE {where}", *args)
 
 
@@ -210,6 +211,14 @@ class PrivacyStore:
             notification_preferences = await tx.fetch(
                 "SELECT kind, channel, updated_ms FROM notification_preferences"
                 " WHERE person_id = $1 ORDER BY kind", person_id)
+            language = await tx.fetchval(
+                "SELECT language FROM person_settings WHERE person_id = $1", person_id)
+            push_devices = await tx.fetch(
+                "SELECT endpoint, label, created_ms, last_ok_ms FROM push_subscriptions"
+                " WHERE person_id = $1 ORDER BY created_ms, id", person_id)
+            pushes_sent = await tx.fetchval(
+                "SELECT COUNT(*) FROM push_jobs WHERE person_id = $1 AND status = 'sent'",
+                person_id)
             reactions = await tx.fetch(
                 "SELECT room_id, seq, reaction, created_ms FROM reactions WHERE person_id = $1"
                 " ORDER BY room_id, seq, reaction",
@@ -306,6 +315,17 @@ class PrivacyStore:
                 {"kind": r["kind"], "channel": r["channel"], "at": int(r["updated_ms"])}
                 for r in notification_preferences
             ],
+            # The language of the person's notification e-mails and pushes.
+            "language": language,
+            # The devices that receive Web Push notifications, and how many went.
+            "push": {
+                "devices": [
+                    {"endpoint": r["endpoint"], "label": r["label"], "since": int(r["created_ms"]),
+                     "last_ok": None if r["last_ok_ms"] is None else int(r["last_ok_ms"])}
+                    for r in push_devices
+                ],
+                "sent": int(pushes_sent or 0),
+            },
             # The charter of use: which versions the person accepted, when.
             "charter_accepted": [
                 {"version": int(r["version"]), "at": int(r["accepted_ms"])} for r in charter
@@ -329,7 +349,8 @@ class PrivacyStore:
             async with self._engine.transaction(readonly=True) as tx:
                 rows = await tx.fetch(
                     "SELECT m.room_id, m.seq, m.id, m.body, m.created_ms, m.kind, m.redacts,"
-                    " m.reason, m.redacted_seq FROM messages m JOIN rooms r ON r.id = m.room_id"
+                    " m.reason, m.redacted_seq, m.edited_ms"
+                    " FROM messages m JOIN rooms r ON r.id = m.room_id"
                     " WHERE m.sender_id = $1 AND r.kind <> $2"
                     " AND (m.room_id > $3 OR (m.room_id = $3 AND m.seq > $4))"
                     f" ORDER BY m.room_id, m.seq LIMIT {PAGE}",
@@ -363,8 +384,9 @@ class PrivacyStore:
         while True:
             async with self._engine.transaction(readonly=True) as tx:
                 rows = await tx.fetch(
-                    "SELECT seq, sender_id, body, created_ms, kind, redacts, redacted_seq"
-                    f" FROM messages WHERE room_id = $1 AND seq > $2 ORDER BY seq LIMIT {PAGE}",
+                    "SELECT seq, sender_id, body, created_ms, kind, redacts, redacted_seq,"
+                    " edited_ms FROM messages WHERE room_id = $1 AND seq > $2"
+                    f" ORDER BY seq LIMIT {PAGE}",
                     room_id, seq,
                 )
             for r in rows:
@@ -418,6 +440,15 @@ class PrivacyStore:
                 "SELECT view, subject, at_ms FROM access_journal WHERE actor_id = $1"
                 " ORDER BY at_ms",
                 person_id,
+            )
+
+    async def files_of(self, person_id: str) -> list[Row]:
+        """The files the person uploaded (their export lists them, with links)."""
+        async with self._engine.transaction(readonly=True) as tx:
+            return await tx.fetch(
+                "SELECT id, name, size, kind, mime, state, created_ms, room_id, seq,"
+                " document_id, bound_ms FROM attachments WHERE author_id = $1"
+                " ORDER BY created_ms, id", person_id,
             )
 
     async def document_edits(self, person_id: str) -> list[Row]:
@@ -500,7 +531,10 @@ class PrivacyStore:
             job.person_id, now_ms,
         )
         rows = await tx.fetch("SELECT token_hash FROM sessions WHERE person_id = $1", job.person_id)
-        # Deleted, not only revoked: the sessions are the person's connection log.
+        # Deleted, not only revoked: the sessions are the person's connection log;
+        # with them, the identity provider's subject they were opened for.
+        await tx.execute("DELETE FROM sso_sessions WHERE token_hash IN"
+                         " (SELECT token_hash FROM sessions WHERE person_id = $1)", job.person_id)
         await tx.execute("DELETE FROM sessions WHERE person_id = $1", job.person_id)
         await _bump_directory(tx, job.school_id)
         return [str(r["token_hash"]) for r in rows]
@@ -538,6 +572,9 @@ class PrivacyStore:
                 "DELETE FROM email_jobs WHERE status = 'pending' AND notification_id IN"
                 " (SELECT id FROM notifications WHERE actor_id = $1 AND seq IS NOT NULL)", pid)
             await tx.execute(
+                "DELETE FROM push_jobs WHERE status = 'pending' AND notification_id IN"
+                " (SELECT id FROM notifications WHERE actor_id = $1 AND seq IS NOT NULL)", pid)
+            await tx.execute(
                 "DELETE FROM notifications WHERE actor_id = $1 AND seq IS NOT NULL", pid)
             await _delete_messages(tx, "sender_id = $1 AND kind = 'message'", pid)
             await tx.execute("DELETE FROM held_messages WHERE sender_id = $1", pid)
@@ -568,6 +605,7 @@ class PrivacyStore:
             ("held_messages", "sender_id"),
             ("held_messages", "decided_by"),
             ("redacted_messages", "sender_id"),
+            ("message_edits", "sender_id"),  # texts an edit replaced (0032)
             ("reports", "reporter_id"),
             ("reports", "resolved_by"),
             ("audit_log", "actor_id"),
@@ -577,6 +615,9 @@ class PrivacyStore:
             ("access_journal", "actor_id"),
             ("rooms", "opener_id"),  # who opened a conversation (migration 0011)
             ("charters", "published_by"),  # who published a charter version (0014)
+            # Files kept with kept messages (0040); the others go with their
+            # messages (the attachments' sweep, preau/server/store/attachments.py).
+            ("attachments", "author_id"),
         ):
             await tx.execute(f"UPDATE {table} SET {column} = $2 WHERE {column} = $1", pid, alias)
         # What the staff read about her (an export, an audit query on her).
@@ -616,10 +657,17 @@ class PrivacyStore:
         await tx.execute("DELETE FROM notification_preferences WHERE person_id = $1", pid)
         await tx.execute("DELETE FROM email_jobs WHERE person_id = $1", pid)
         await tx.execute("DELETE FROM person_emails WHERE person_id = $1", pid)
+        await tx.execute("DELETE FROM push_jobs WHERE person_id = $1", pid)
+        await tx.execute("DELETE FROM email_changes WHERE person_id = $1", pid)
+        await tx.execute("DELETE FROM person_settings WHERE person_id = $1", pid)
+        await tx.execute("DELETE FROM push_subscriptions WHERE person_id = $1", pid)
+        await tx.execute("DELETE FROM password_resets WHERE person_id = $1", pid)
         for sql in (
             "DELETE FROM class_members WHERE person_id = $1",
             "DELETE FROM guardianships WHERE parent_id = $1 OR child_id = $1",
             "DELETE FROM room_members WHERE person_id = $1",
+            "DELETE FROM sso_sessions WHERE token_hash IN"
+            " (SELECT token_hash FROM sessions WHERE person_id = $1)",
             "DELETE FROM sessions WHERE person_id = $1",
             "DELETE FROM people WHERE id = $1",
         ):
@@ -842,6 +890,8 @@ class PrivacyStore:
     async def purge_notifications(self, before_ms: int) -> int:
         """Notifications older than ``before_ms``, read or not."""
         async with self._engine.transaction() as tx:
+            # Pushes are kept as long as what they told of (the admin's counts).
+            await tx.execute("DELETE FROM push_jobs WHERE created_ms < $1", before_ms)
             return await tx.execute("DELETE FROM notifications WHERE created_ms < $1", before_ms)
 
     async def purge_logs(self, before_ms: int, now_ms: int) -> int:
@@ -853,6 +903,11 @@ class PrivacyStore:
                 before_ms, now_ms,
             )
             count += await tx.execute("DELETE FROM access_journal WHERE at_ms < $1", before_ms)
+            # Single sign-on links of sessions ended (revoked or expired) or gone.
+            await tx.execute(
+                "DELETE FROM sso_sessions WHERE expires_ms < $1 OR token_hash IN"
+                " (SELECT token_hash FROM sessions WHERE revoked = 1)"
+                " OR token_hash NOT IN (SELECT token_hash FROM sessions)", now_ms)
         return count
 
     async def purge_archived_rooms(self, now_ms: int) -> int:

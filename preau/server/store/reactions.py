@@ -162,16 +162,8 @@ class ReactionsSql(SqlBase, ReactionStore):
         self, room_id: str, since_head: int, after_seq: int, person_id: str, limit: int
     ) -> list[Reactions]:
         async with self._engine.transaction(readonly=True) as tx:
-            rows = await tx.fetch(
-                "SELECT seq, reactions_rev FROM messages WHERE room_id = $1"
-                " AND reactions_rev > 0 AND redacted_seq IS NULL AND reactions_head >= $2"
-                " AND seq > $3"
-                " ORDER BY seq DESC LIMIT $4",
-                room_id, since_head, after_seq, limit,
-            )
-            summaries = await _summaries(
-                tx, room_id, {int(r["seq"]): int(r["reactions_rev"]) for r in rows}, person_id)
-        return [summaries[s] for s in sorted(summaries)]
+            return await reactions_changed_in(tx, room_id, since_head, after_seq, person_id,
+                                              limit)
 
     async def reactors(self, room_id: str, seq: int) -> tuple[str, dict[str, list[str]]] | None:
         async with self._engine.transaction(readonly=True) as tx:
@@ -191,3 +183,20 @@ class ReactionsSql(SqlBase, ReactionStore):
         for r in rows:
             who.setdefault(r["reaction"], []).append(r["person_id"])
         return str(sender), dict(sorted(who.items()))
+
+
+async def reactions_changed_in(
+    tx: Transaction, room_id: str, since_head: int, after_seq: int, person_id: str, limit: int
+) -> list[Reactions]:
+    """``reactions_changed`` on an open transaction (a resume reads it with the
+    messages: preau/server/store/resume.py)."""
+    rows = await tx.fetch(
+        "SELECT seq, reactions_rev FROM messages WHERE room_id = $1"
+        " AND reactions_rev > 0 AND redacted_seq IS NULL AND reactions_head >= $2"
+        " AND seq > $3"
+        " ORDER BY seq DESC LIMIT $4",
+        room_id, since_head, after_seq, limit,
+    )
+    summaries = await _summaries(
+        tx, room_id, {int(r["seq"]): int(r["reactions_rev"]) for r in rows}, person_id)
+    return [summaries[s] for s in sorted(summaries)]

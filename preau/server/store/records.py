@@ -21,6 +21,39 @@ class MessageKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class AttachmentRef:
+    """A file as a message's frames show it (docs/protocol.md, "Attachments")."""
+
+    id: str
+    name: str
+    size: int
+    kind: str  # document | image | audio | video
+    mime: str
+    state: str  # ready | pending
+    thumbnail: bool
+    width: int | None = None
+    height: int | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {
+            "id": self.id, "name": self.name, "size": self.size, "kind": self.kind,
+            "mime": self.mime, "state": self.state, "thumbnail": self.thumbnail,
+        }
+        if self.width is not None and self.height is not None:
+            wire["width"], wire["height"] = self.width, self.height
+        return wire
+
+    @classmethod
+    def from_wire(cls, wire: dict[str, Any]) -> AttachmentRef:
+        return cls(
+            str(wire["id"]), str(wire["name"]), int(wire["size"]), str(wire["kind"]),
+            str(wire["mime"]), str(wire["state"]), bool(wire["thumbnail"]),
+            None if wire.get("width") is None else int(wire["width"]),
+            None if wire.get("height") is None else int(wire["height"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """One entry of a room's timeline.
 
@@ -42,6 +75,9 @@ class Message:
     redacted: bool = False
     redacted_by_seq: int | None = None  # a redacted message: the redaction's seq
     ack_required: bool = False  # an announcement: readers acknowledge it ("J'ai lu")
+    edited_ms: int | None = None  # edited by its author (the last time), shown "modifié"
+    edit_rev: int = 0  # how many times it was edited (clients keep the highest)
+    attachments: tuple[AttachmentRef, ...] = ()  # its files (a redacted message: none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +141,8 @@ class PostOptions:
     urgent: bool = False
     ack_required: bool = False
     scheduled_id: str = ""
+    # The author's uploads sent with it (their ids).
+    attachments: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +225,7 @@ class AuditAction(StrEnum):
     POLICY_CHANGE = "policy.change"
     MESSAGE_DELETE = "message.delete"  # by a moderator
     MESSAGE_RECALL = "message.recall"  # by its author
+    MESSAGE_EDIT = "message.edit"  # by its author, within the recall window
     HELD_APPROVE = "held.approve"
     HELD_REJECT = "held.reject"
     MEMBER_MUTE = "member.mute"
@@ -205,6 +244,17 @@ class AuditAction(StrEnum):
     CHARTER_PUBLISH = "charter.publish"  # a school admin published a charter version
     CLASS_LEVEL = "class.level"  # a class marked kindergarten or primary (mood of the day)
     ACCOUNT_NEW_CODE = "account.new_code"  # an admin or a teacher handed out a new activation code
+    PERSON_CREATE = "person.create"  # the admin console (preau/server/console/): an account created
+    PERSON_EDIT = "person.edit"  # names, address or admin right changed
+    PERSON_MOVE = "person.move"  # a pupil moved to another class (or a teacher's classes set)
+    PERSON_CLOSE = "person.close"  # an account closed (the erasure clock starts)
+    PARENT_LINK = "person.parent_link"  # a parent's children set
+    DIRECTORY_IMPORT = "directory.import"  # an import run from the console
+    CLASS_CREATE = "class.create"  # a class or a group created in the console
+    ATTACHMENT_INFECTED = "attachment.infected"  # the scanner refused an uploaded file
+    RULE_ADD = "rules.link_add"  # a communication link added in the console
+    RULE_REMOVE = "rules.link_remove"  # a communication link removed in the console
+    RULES_RESET = "rules.reset"  # the school's communication rules back to the defaults
 
 
 MEMBER_ACTIONS = frozenset({
@@ -295,6 +345,7 @@ class PersonRow:
     first_name: str
     last_name: str
     class_names: tuple[str, ...] = ()  # pupil: exactly one; teacher: any; others: none
+    group_names: tuple[str, ...] = ()  # pupils and teachers: any number (options, languages)
     parent_of: tuple[str, ...] = ()  # external ids of the children (parents only)
     is_admin: bool = False
     activation_hash: str = ""  # used only if the person is created by this import

@@ -131,12 +131,15 @@ class ReportsSql(SqlBase, ReportStore):
             # A private conversation's text never reaches the audit log's
             # readers (docs/conversations.md): they are not its members.
             " CASE WHEN rm.kind = 'private' THEN NULL"
-            "  ELSE COALESCE(r.body, h.body) END AS content"
+            "  ELSE COALESCE(r.body, h.body, e.body) END AS content"
             " FROM audit_log a"
             " LEFT JOIN rooms rm ON rm.id = a.room_id"
             " LEFT JOIN redacted_messages r ON r.room_id = a.room_id AND r.seq = a.target_seq"
             "  AND a.action IN ('message.delete', 'message.recall')"
             " LEFT JOIN held_messages h ON h.id = a.target_held_id"
+            # An edit: the text it replaced (its time is unique per message).
+            " LEFT JOIN message_edits e ON e.room_id = a.room_id AND e.seq = a.target_seq"
+            "  AND a.action = 'message.edit' AND e.edited_ms = a.created_ms"
             f" WHERE {' AND '.join(where)}"
             " ORDER BY a.seq DESC LIMIT $2"
         )
@@ -167,6 +170,9 @@ class ReportsSql(SqlBase, ReportStore):
                 await tx.execute("DELETE FROM audit_log WHERE created_ms < $1", before_ms)
                 + await tx.execute(
                     "DELETE FROM redacted_messages WHERE redacted_ms < $1", before_ms
+                )
+                + await tx.execute(
+                    "DELETE FROM message_edits WHERE edited_ms < $1", before_ms
                 )
                 + await tx.execute(
                     "DELETE FROM held_messages WHERE status <> 'pending' AND decided_ms < $1",

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from preau.server.directory.model import Room, RoomKind
 from preau.server.store.engine import SqlBase, Transaction, new_id
+from preau.server.store.folding import fold
 from preau.server.store.records import Message
 from preau.server.store.rows import (
     MESSAGE_COLUMNS,
@@ -248,23 +249,17 @@ class RoomsSql(SqlBase, RoomStore):
         if limit <= 0:  # SQLite reads a negative LIMIT as "no limit"
             return []
         async with self._engine.transaction(readonly=True) as tx:
-            rows = await tx.fetch(
-                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = $1 AND seq > $2"
-                " ORDER BY seq LIMIT $3",
-                room_id,
-                after_seq,
-                limit,
-            )
-        return [to_message(r) for r in rows]
+            return await messages_after_in(tx, room_id, after_seq, limit)
 
     async def search_messages(self, room_id: str, words: str, limit: int) -> list[Message]:
         if limit <= 0 or not words:
             return []
-        escaped = words.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        # Case and accents aside (preau/server/store/folding.py): « ecole » finds « École ».
+        escaped = fold(words).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         async with self._engine.transaction(readonly=True) as tx:
             rows = await tx.fetch(
                 f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = $1 AND kind = 'message'"
-                " AND redacted_seq IS NULL AND LOWER(body) LIKE $2 ESCAPE '\\'"
+                f" AND redacted_seq IS NULL AND {self._engine.fold('body')} LIKE $2 ESCAPE '\\'"
                 " ORDER BY seq DESC LIMIT $3",
                 room_id, f"%{escaped}%", limit,
             )
@@ -298,3 +293,14 @@ async def _with_members(tx: Transaction, room: Room) -> Room:
 async def _room_by_pair(tx: Transaction, pair_key: str) -> Room | None:
     row = await tx.fetchrow(f"SELECT {ROOM_COLUMNS} FROM rooms WHERE pair_key = $1", pair_key)
     return None if row is None else await _with_members(tx, to_room(row))
+
+
+async def messages_after_in(tx: Transaction, room_id: str, after_seq: int, limit: int
+                            ) -> list[Message]:
+    """``messages_after`` on an open transaction (``limit`` > 0)."""
+    rows = await tx.fetch(
+        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = $1 AND seq > $2"
+        " ORDER BY seq LIMIT $3",
+        room_id, after_seq, limit,
+    )
+    return [to_message(r) for r in rows]

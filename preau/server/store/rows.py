@@ -9,20 +9,29 @@ from typing import Any
 
 import orjson
 
-from preau.server.directory.model import Room, RoomKind, School
+from preau.server.directory.model import Profile, Room, RoomKind, School
 from preau.server.moderation.rules import MemberState, Premoderation, RoomMode, RoomPolicy
 from preau.server.store.engine import Row, Transaction, new_id
-from preau.server.store.records import AuditAction, HeldMessage, HeldStatus, Message, MessageKind
+from preau.server.store.records import (
+    AttachmentRef,
+    AuditAction,
+    HeldMessage,
+    HeldStatus,
+    Message,
+    MessageKind,
+)
 
 # -- row conversions --------------------------------------------------------
 
 MESSAGE_COLUMNS = (
     "room_id, seq, id, sender_id, txn, body, created_ms, kind, redacts, reason, redacted_seq,"
-    " ack_required"
+    " ack_required, edited_ms, edit_rev, attachments"
 )
 _INSERT_MESSAGE = (
-    "INSERT INTO messages (room_id, seq, id, sender_id, txn, body, created_ms, ack_required)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (room_id, sender_id, txn) DO NOTHING"
+    "INSERT INTO messages (room_id, seq, id, sender_id, txn, body, created_ms, ack_required,"
+    " attachments)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    " ON CONFLICT (room_id, sender_id, txn) DO NOTHING"
 )
 ROOM_COLUMNS = "id, school_id, kind, name, class_id, opener_id, closed_ms"
 
@@ -35,7 +44,19 @@ def opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def attachments_json(refs: tuple[AttachmentRef, ...] | list[AttachmentRef]) -> str | None:
+    """A message's ``attachments`` column: its files' wire form, NULL for none."""
+    return orjson.dumps([a.to_wire() for a in refs]).decode() if refs else None
+
+
+def attachments_of_row(raw: Any) -> tuple[AttachmentRef, ...]:
+    if raw is None:
+        return ()
+    return tuple(AttachmentRef.from_wire(a) for a in orjson.loads(raw))
+
+
 def to_message(r: Row) -> Message:
+    redacted = r["redacted_seq"] is not None
     return Message(
         room_id=r["room_id"],
         seq=int(r["seq"]),
@@ -47,9 +68,13 @@ def to_message(r: Row) -> Message:
         kind=MessageKind(r["kind"]),
         redacts=opt_int(r["redacts"]),
         reason=opt_str(r["reason"]),
-        redacted=r["redacted_seq"] is not None,
+        redacted=redacted,
         redacted_by_seq=opt_int(r["redacted_seq"]),
         ack_required=bool(r["ack_required"]),
+        edited_ms=opt_int(r["edited_ms"]),
+        edit_rev=int(r["edit_rev"]),
+        # A redacted message's files are out of everyone's reach: never listed.
+        attachments=() if redacted else attachments_of_row(r["attachments"]),
     )
 
 def to_member_state(r: Row | None) -> MemberState:
@@ -75,7 +100,7 @@ def to_room(r: Row) -> Room:
 
 SCHOOL_COLUMNS = (
     "id, uai, name, timezone, quiet_hours, parents_may_message, reactions_in_announcements,"
-    " staff_presence_to_parents"
+    " staff_presence_to_parents, attachment_kinds"
 )
 
 
@@ -84,7 +109,9 @@ def to_school(r: Row) -> School:
                   quiet_hours=r["quiet_hours"],
                   parents_may_message=bool(r["parents_may_message"]),
                   reactions_in_announcements=bool(r["reactions_in_announcements"]),
-                  staff_presence_to_parents=bool(r["staff_presence_to_parents"]))
+                  staff_presence_to_parents=bool(r["staff_presence_to_parents"]),
+                  attachment_kinds=None if r["attachment_kinds"] is None else frozenset(
+                      k for k in str(r["attachment_kinds"]).split(",") if k))
 
 async def bump_directory(tx: Transaction, school_id: str) -> None:
     await tx.execute(
@@ -92,11 +119,20 @@ async def bump_directory(tx: Transaction, school_id: str) -> None:
     )
 
 
-async def insert_message(tx: Transaction, message: Message) -> bool:
+async def insert_message(
+    tx: Transaction, message: Message, *, notify: bool = False, urgent: bool = False
+) -> bool:
     """Insert a plain message; False if its ``(room, sender, txn)`` exists.
 
     The unique index is the duplicate check: no extra SELECT on the common
-    path, where the txn is new."""
+    path, where the txn is new.
+
+    ``notify`` (a member's post, an approved held message, a delivered
+    scheduled one): a message that may notify
+    someone — an announcement, a body with « @ », a private conversation's —
+    gets its ``notification_outbox`` row in this transaction, for the
+    fan-out after the sender's acknowledgement (migration 0110; the
+    PostgreSQL post function of migration 0111 writes the same row)."""
     inserted = await tx.execute(
         _INSERT_MESSAGE,
         message.room_id,
@@ -107,8 +143,20 @@ async def insert_message(tx: Transaction, message: Message) -> bool:
         message.body,
         message.created_ms,
         int(message.ack_required),
+        attachments_json(message.attachments),
     )
+    if inserted and notify:
+        await tx.execute(
+            _OUTBOX_ALWAYS if message.ack_required or "@" in message.body else _OUTBOX_PRIVATE,
+            message.room_id, message.seq, int(urgent), message.created_ms)
     return inserted > 0
+
+
+_OUTBOX_ALWAYS = ("INSERT INTO notification_outbox (room_id, seq, urgent, created_ms)"
+                  " VALUES ($1, $2, $3, $4)")
+_OUTBOX_PRIVATE = ("INSERT INTO notification_outbox (room_id, seq, urgent, created_ms)"
+                   " SELECT $1, $2, $3, $4 WHERE EXISTS"
+                   " (SELECT 1 FROM rooms WHERE id = $1 AND kind = 'private')")
 
 
 async def message_by_txn(
@@ -236,3 +284,17 @@ async def held_by_txn(
         txn,
     )
     return None if row is None else to_held(row)
+
+
+async def messaging_stopped(
+    tx: Transaction, room_id: str, profile: Profile, person_id: str
+) -> str | None:
+    """``'school'`` when the room's school has its kill switch on for
+    ``profile``, ``'account'`` when the person is paused, else None (one look-up)."""
+    found = await tx.fetchval(
+        "SELECT 'school' FROM messaging_suspensions s JOIN rooms r"
+        " ON r.school_id = s.school_id WHERE r.id = $1 AND s.profile = $2"
+        " UNION ALL SELECT 'account' FROM paused_accounts WHERE person_id = $3",
+        room_id, profile.value, person_id,
+    )
+    return None if found is None else str(found)

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from preau.server.directory import quiet_hours
 from preau.server.directory.model import RoomKind
+from preau.server.store.attachments import follow_post
 from preau.server.store.engine import Row, SqlBase, Transaction
 from preau.server.store.records import (
     Message,
@@ -165,10 +166,12 @@ class SchedulingSql(SqlBase, SchedulingStore):
                 await tx.rollback()
                 return None
             waiting = to_scheduled(row)
+            files = await follow_post(tx, room_id, seq=int(room["last_seq"]),
+                                      scheduled_id=scheduled_id)
             message = Message(room_id, int(room["last_seq"]), message_id, waiting.sender_id,
                               waiting.txn, waiting.body, waiting.created_ms,
-                              ack_required=waiting.ack_required)
-            if not await insert_message(tx, message):
+                              ack_required=waiting.ack_required, attachments=files)
+            if not await insert_message(tx, message, notify=True):
                 # The author's retry was posted directly after the window
                 # opened: that post stands, and this seq goes back.
                 existing = await message_by_txn(tx, room_id, waiting.sender_id, waiting.txn)
@@ -180,6 +183,9 @@ class SchedulingSql(SqlBase, SchedulingStore):
                     "UPDATE scheduled_messages SET seq = $2 WHERE id = $1",
                     scheduled_id, existing.seq,
                 )
+                # Its files are reached through the scheduled row (now at that seq).
+                await tx.execute(
+                    "UPDATE attachments SET seq = NULL WHERE scheduled_id = $1", scheduled_id)
                 return None
         return message
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Protocol
@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 # -- migrations -------------------------------------------------------------
 
-_MIGRATION_FILE = re.compile(r"(\d{4})_(\w+)\.sql")
+_MIGRATION_FILE = re.compile(r"(\d{4})_(\w+?)(?:\.(postgres|sqlite))?\.sql")
+DIALECTS = ("postgres", "sqlite")
 # An arbitrary fixed key for Transaction.lock (PostgreSQL advisory locks);
 # directory.py's import lock is the next one.
 _MIGRATION_LOCK = 0x7072_6561_7501
@@ -28,9 +29,19 @@ _MIGRATION_LOCK = 0x7072_6561_7501
 
 @dataclass(frozen=True, slots=True)
 class Migration:
+    """One version of the schema: ``NNNN_name.sql`` (the same SQL on every
+    engine, split into statements), or ``NNNN_name.postgres.sql`` /
+    ``NNNN_name.sqlite.sql`` for what only one database has (a stored
+    function): run as one script on that engine, and recorded with nothing
+    to run on the other, so every engine reaches the same version."""
+
     version: int
     name: str
     statements: tuple[str, ...]
+    only: dict[str, tuple[str, ...]] = field(default_factory=dict)  # dialect: script
+
+    def for_dialect(self, dialect: str) -> tuple[str, ...]:
+        return self.statements + self.only.get(dialect, ())
 
 
 def split_statements(script: str) -> list[str]:
@@ -48,17 +59,23 @@ def load_migrations() -> tuple[Migration, ...]:
     """The migrations shipped with this code, in version order."""
     folder = resources.files("preau.server.store").joinpath("migrations")
     found: dict[int, Migration] = {}
-    for entry in folder.iterdir():
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if not entry.name.endswith(".sql"):
             continue
         match = _MIGRATION_FILE.fullmatch(entry.name)
         if match is None:
             raise ValueError(f"migration file {entry.name!r} is not named NNNN_name.sql")
-        version = int(match[1])
-        if version in found:
+        version, name, dialect = int(match[1]), match[2], match[3]
+        text = entry.read_text(encoding="utf-8")
+        known = found.get(version)
+        if known is not None and (known.name != name or dialect is None
+                                  or dialect in known.only or known.statements):
             raise ValueError(f"two migrations have version {version}")
-        statements = tuple(split_statements(entry.read_text(encoding="utf-8")))
-        found[version] = Migration(version, match[2], statements)
+        if dialect is None:
+            found[version] = Migration(version, name, tuple(split_statements(text)))
+        else:  # one script (a function body holds semicolons), for that engine only
+            only = {**(known.only if known else {}), dialect: (text.strip(),)}
+            found[version] = Migration(version, name, (), only)
     return tuple(found[v] for v in sorted(found))
 
 
@@ -109,7 +126,7 @@ class SchemaSql(SqlBase, SchemaStore):
             for migration in load_migrations():
                 if migration.version in applied:
                     continue
-                for statement in migration.statements:
+                for statement in migration.for_dialect(self._engine.dialect):
                     await tx.execute(statement)
                 await tx.execute(
                     "INSERT INTO schema_migrations (version, applied_ms) VALUES ($1, $2)",

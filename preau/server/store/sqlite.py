@@ -43,6 +43,7 @@ from typing import Any, TypeVar
 
 from preau.server import metrics
 from preau.server.store.engine import Row
+from preau.server.store.folding import fold
 from preau.server.store.outage import OutageLog
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,8 @@ class SqliteTransaction:
 
 
 class SqliteEngine:
+    dialect = "sqlite"
+
     def __init__(self, conn: sqlite3.Connection, path: str) -> None:
         self._conn = conn
         self._path = path
@@ -149,6 +152,9 @@ class SqliteEngine:
         self.outage = OutageLog("store (SQLite)")
         if path != MEMORY:
             self._checkpointer = asyncio.get_running_loop().create_task(self._checkpoints())
+
+    def fold(self, expression: str) -> str:
+        return f"preau_fold({expression})"
 
     @classmethod
     async def open(cls, url: str) -> SqliteEngine:
@@ -169,6 +175,11 @@ class SqliteEngine:
             conn.close()
             raise
         return cls(conn, path)
+
+    async def call(self, sql: str, *args: Any) -> Any:
+        """One statement in a transaction of its own (see ``Engine.call``)."""
+        async with self.transaction() as tx:
+            return await tx.fetchval(sql, *args)
 
     async def close(self) -> None:
         if self._checkpointer is not None:
@@ -265,10 +276,16 @@ def _connect(path: str, busy_timeout_s: float) -> sqlite3.Connection:
         # most the last commits on power loss: right for chat.
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
+        # Searches fold text as Python does (SQLite's LOWER is ASCII only).
+        conn.create_function("preau_fold", 1, _fold_or_null, deterministic=True)
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+def _fold_or_null(text: str | None) -> str | None:
+    return None if text is None else fold(text)
 
 
 def _begin_waiting(conn: sqlite3.Connection, begin: str, wait_s: float) -> None:

@@ -8,6 +8,7 @@
 // Reads one JSON command per line on stdin, writes one JSON line per answer or
 // event on stdout:
 //   {"op":"insert","index":0,"text":"…"}   edit the Y.Text named "content"
+//   {"op":"append","text":"…"}              insert at the end as it is when the op runs
 //   {"op":"delete","index":0,"length":3}
 //   {"op":"text"}                           -> {"text":"…"}
 //   {"op":"disconnect"} / {"op":"connect"}   go offline / back online
@@ -65,6 +66,7 @@ rl.on('line', (line) => {
   const cmd = JSON.parse(line)
   switch (cmd.op) {
     case 'insert': text.insert(cmd.index, cmd.text); out({ ok: true }); break
+    case 'append': text.insert(text.length, cmd.text); out({ ok: true }); break
     case 'delete': text.delete(cmd.index, cmd.length); out({ ok: true }); break
     case 'text': out({ text: text.toString() }); break
     case 'disconnect': provider.disconnect(); out({ ok: true }); break

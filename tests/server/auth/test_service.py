@@ -16,7 +16,7 @@ from preau.server.directory.importer import import_directory
 from preau.server.directory.service import Directory
 from preau.server.errors import ErrorCode, PreauError
 from preau.server.settings import Settings
-from preau.server.store import Store
+from preau.server.store import SessionRecord, Store
 
 T0 = 1_700_000_000_000
 ACTIVATION_TTL_S = 7 * 86400
@@ -436,6 +436,37 @@ async def test_logout_revokes_and_announces(world: World) -> None:
     assert world.revoked == [[one.session.token_hash]]
     assert await world.auth.resolve(one.token) is None
     assert await world.auth.resolve(two.token) is not None
+
+
+async def test_resolved_sessions_are_cached_until_a_revocation_is_heard(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session read once is not read again (a reconnection storm reads no
+    session rows); a revocation made elsewhere — another node, whose hub
+    relays it as ``forget_sessions`` — ends it at once; a lost relay (None:
+    the broker's resync) forgets them all."""
+    issued = await world.activate("E1")
+    assert await world.auth.resolve(issued.token) is not None
+    reads: list[str] = []
+    real = world.store.get_session
+
+    async def counted(token_hash: str) -> SessionRecord | None:
+        reads.append(token_hash)
+        return await real(token_hash)
+
+    monkeypatch.setattr(world.store, "get_session", counted)
+    for _ in range(3):
+        assert await world.auth.resolve(issued.token) is not None
+    assert reads == []
+    await world.store.revoke_session(issued.session.token_hash)  # as another node does
+    world.auth.forget_sessions([issued.session.token_hash])  # its hub's message
+    assert await world.auth.resolve(issued.token) is None
+    assert reads == [issued.session.token_hash]
+    other = await world.login("E1")
+    assert await world.auth.resolve(other.token) is not None
+    await world.store.revoke_session(other.session.token_hash)
+    world.auth.forget_sessions(None)
+    assert await world.auth.resolve(other.token) is None
 
 
 async def test_change_password_ends_the_other_sessions_only(world: World) -> None:

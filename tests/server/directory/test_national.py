@@ -146,7 +146,7 @@ def test_unreadable_or_foreign_files_are_refused_with_a_reason() -> None:
     assert parsed.people == []
     assert [e.line for e in parsed.errors] == [1, 2]
     assert "n'est pas un XML lisible" in parsed.errors[0].message_fr
-    assert "n'est pas un export SIECLE ni STS-web (OTHER)" in parsed.errors[1].message_fr
+    assert "n'est pas un export SIECLE, STS-web ni AAF (OTHER)" in parsed.errors[1].message_fr
 
 
 def test_an_entity_bomb_is_refused() -> None:
@@ -189,6 +189,7 @@ def test_the_command_line_reads_the_three_files(tmp_path: Path) -> None:
          "--school", "0751234A", "--name", "Collège Jean Zay"],
         env=env, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 1, result.stderr  # ELEVE 1004 has no name
-    assert "import: fichier 1, élément « nom » : ELEVE 1004" in result.stderr
+    # Several files: each error names its own.
+    assert "ElevesSansAdresses.xml, élément « nom » : ELEVE 1004" in result.stderr
     assert "7 created" in result.stdout
     assert "Camille Martin" in result.stdout

@@ -7,7 +7,7 @@ checked against the rules in both forms they exist in:
 - ``memory``: the value ``default_rules(school, classes)`` returns, where
   "pupils of a class may talk to each other" is the ``internal`` set;
 - ``stored``: what the store keeps and loads back (see
-  preau/server/directory/importer.py ``_class_links`` and the SQL store's
+  preau/server/directory/importer.py ``class_links`` and the SQL store's
   ``load_school``): the same school links plus a self-link ``(g, g)`` per class
   pupils' group, with ``internal`` empty.
 

@@ -5,9 +5,16 @@ from __future__ import annotations
 import pytest
 
 from preau.collab.ports import Access
-from preau.server.directory.model import Member, Profile, Room, RoomKind
+from preau.server.directory.model import Member, Profile, Room, RoomKind, School
+from preau.server.directory.rules import CommunicationRules, default_rules
 from preau.server.documents.model import DocumentInfo, DocumentKind
-from preau.server.documents.rights import Role, document_role, live_access
+from preau.server.documents.rights import (
+    Role,
+    document_role,
+    live_access,
+    named_reader_in_reach,
+)
+from preau.server.store import SchoolView
 
 SCHOOL = "s1"
 CLASS_A, CLASS_B = "6A", "6B"
@@ -37,6 +44,22 @@ PEOPLE = {
                                    school="s2"),
 }
 
+
+
+def view(rules: CommunicationRules | None = None, **people: Member) -> SchoolView:
+    members = {**PEOPLE, **people}
+    return SchoolView(
+        school=School(SCHOOL, "0000000A", "École", "Europe/Paris"), classes={}, people={},
+        members={m.id: m for m in members.values() if m.school_id == SCHOOL},
+        rules=rules or default_rules(SCHOOL, [CLASS_A, CLASS_B]), rooms={})
+
+
+def role(person: Member, d: DocumentInfo, room: Room | None = ROOM_A,
+         school: SchoolView | None = None) -> Role:
+    return document_role(person, d, room,
+                         named_in_reach=named_reader_in_reach(person, d, school or view()))
+
+
 # (person, whole-class document, group = {pupil_a}, group + readers {parent_a, pupil_b})
 MATRIX = {
     "pupil_a": (Role.EDITOR, Role.EDITOR, Role.EDITOR),
@@ -57,15 +80,49 @@ def test_role_matrix(who: str) -> None:
     group = document(restricted=True, editors=frozenset({"pupil_a"}))
     named = document(restricted=True, editors=frozenset({"pupil_a"}),
                      readers=frozenset({"parent_a", "pupil_b"}))
-    got = tuple(document_role(person, d, ROOM_A) for d in (whole, group, named))
+    got = tuple(role(person, d) for d in (whole, group, named))
     assert got == MATRIX[who]
 
 
 def test_without_its_class_room_nobody_but_named_readers_gets_in() -> None:
     named = document(readers=frozenset({"parent_a"}))
-    assert document_role(PEOPLE["teacher_a"], named, None) is Role.NONE
-    assert document_role(PEOPLE["pupil_a"], named, None) is Role.NONE
-    assert document_role(PEOPLE["parent_a"], named, None) is Role.READER
+    assert role(PEOPLE["teacher_a"], named, None) is Role.NONE
+    assert role(PEOPLE["pupil_a"], named, None) is Role.NONE
+    assert role(PEOPLE["parent_a"], named, None) is Role.READER
+
+
+# A named reader reads while a teacher of the class may still reach them:
+# the directory or the rules changing after the naming takes the document away.
+CHANGES = {
+    # a parent whose child left the class (or who lost custody): no class left
+    "parent lost the class": (PEOPLE["parent_a"], {"parent_a": member("parent_a", Profile.PARENT)}),
+    # a pupil of another class who moved school
+    "pupil moved school": (PEOPLE["pupil_b"], {"pupil_b": member("pupil_b", Profile.PUPIL,
+                                                                CLASS_B, school="s2")}),
+    # the class's only teacher stopped teaching it
+    "teacher left the class": (PEOPLE["parent_a"], {"teacher_a": member(
+        "teacher_a", Profile.TEACHER, CLASS_B)}),
+}
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_a_named_reader_out_of_reach_reads_nothing(change: str) -> None:
+    before, people = CHANGES[change]
+    named = document(readers=frozenset({"parent_a", "pupil_b"}))
+    assert role(before, named) is Role.READER
+    after = people.get(before.id, before)
+    assert role(after, named, school=view(**people)) is Role.NONE
+
+
+def test_a_rule_removed_takes_the_named_readers_document_away() -> None:
+    named = document(readers=frozenset({"parent_a"}))
+    rules = default_rules(SCHOOL, [CLASS_A, CLASS_B])
+    cut = CommunicationRules(
+        links=frozenset(link for link in rules.links
+                        if not any(PEOPLE["parent_a"].groups & {end} for end in link)),
+        internal=rules.internal, guardian_child=rules.guardian_child)
+    assert role(PEOPLE["parent_a"], named) is Role.READER
+    assert role(PEOPLE["parent_a"], named, school=view(cut)) is Role.NONE
 
 
 @pytest.mark.parametrize(("role", "unlocked", "locked"), [

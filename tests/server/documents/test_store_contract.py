@@ -243,6 +243,37 @@ async def test_concurrent_appends_fail_only_for_the_unknown_document(store: Stor
     assert {e.person_id for e in await documents.edits(DOC)} == {"lea", "hugo"}
 
 
+async def test_appends_of_one_window_share_a_commit_in_arrival_order(store: Store) -> None:
+    """Group commit: appends made together get their seqs in the order they came."""
+    documents, _ = await _sql_store(store)
+    updates = edits("grouped")
+    seqs = await asyncio.gather(*(documents.append_update(DOC, u, "lea", 1) for u in updates))
+    assert seqs == list(range(1, len(updates) + 1))
+    assert (await documents.load_log(DOC)).updates == tuple(zip(seqs, updates, strict=True))
+
+
+async def test_a_failed_group_fails_every_append_of_it_and_stores_none(store: Store) -> None:
+    """A row already at seq 2 makes the group's second append fail: the whole
+    transaction rolls back, so the first one is not stored either, and each
+    caller is told (nobody relays an update that is not stored)."""
+    documents, _ = await _sql_store(store)
+    async with store.engine.transaction() as tx:
+        await tx.execute("INSERT INTO document_updates (document_id, seq, data)"
+                         " VALUES ($1, 2, $2)", DOC, b"\x00\x00")
+    first, second = edits("ab")
+    results = await asyncio.gather(
+        documents.append_update(DOC, first, "lea", 1),
+        documents.append_update(DOC, second, "lea", 2),
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, Exception) for r in results), results
+    async with store.engine.transaction() as tx:
+        assert await tx.fetchval("SELECT head_seq FROM documents WHERE id = $1", DOC) == 0
+        await tx.execute("DELETE FROM document_updates WHERE document_id = $1", DOC)
+    assert await documents.append_update(DOC, first, "lea", 3) == 1
+    assert await stored_text(documents) == "a"
+
+
 async def test_the_data_protection_export_reads_the_edit_history(store: Store) -> None:
     """document_edits is the table the data-protection tools read
     (preau/server/store/privacy.py)."""

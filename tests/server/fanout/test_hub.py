@@ -140,3 +140,34 @@ async def test_after_a_broker_loss_resync_catches_rooms_up_from_the_store(
     assert hugo.seqs(room) == []
     await nodes.b.hub.resync()  # what a broker calls once its connection is back
     assert await hugo.wait_for(room, 3) == [1, 2, 3]
+
+
+async def test_presence_changes_are_coalesced_per_room(nodes: Nodes) -> None:
+    """A room's first arrival is announced at once; those that follow within
+    the window leave together in one frame (``people``), on both nodes."""
+    room = await nodes.room(nodes.a, "6eA")
+    found = await nodes.a.directory.room(room)
+    assert found is not None
+    view = next(iter(nodes.a.directory._schools.values()))
+    pupils = [m for m in view.members.values()
+              if found.class_id in m.classes and m.profile.value == "pupil"]
+    assert len(pupils) >= 3
+    watcher_conn, watcher = nodes.connect(nodes.b, pupils[0])
+    await nodes.b.hub.subscribe(watcher_conn, room, None, lambda fields: None)
+    for pupil in pupils[1:]:
+        conn, _ = nodes.connect(nodes.a, pupil)
+        await nodes.a.hub.subscribe(conn, room, None, lambda fields: None)
+
+    def joins() -> list[dict[str, object]]:  # node A's, about the others
+        return [f for f in watcher.frames if f.get("ev") == "presence.join"
+                and f.get("person") != {"id": pupils[0].id, "name": pupils[0].display_name}]
+
+    async with asyncio.timeout(5):
+        while sum(len(f.get("people", [f.get("person")])) for f in joins()  # type: ignore[arg-type]
+                  ) < len(pupils) - 1:
+            watcher.arrived.clear()
+            await watcher.arrived.wait()
+    first, *rest = joins()
+    assert first["person"] == {"id": pupils[1].id, "name": pupils[1].display_name}
+    assert len(rest) == 1  # all the others, together
+    assert rest[0]["people"] == [{"id": p.id, "name": p.display_name} for p in pupils[2:]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from preau.server.directory.model import Member, Profile
 from preau.server.moderation.bursts import STAFF_FACTOR, BurstDetector
+from preau.server.ratelimit.memory import MemoryRateLimiter
 from preau.server.ratelimit.spread import MemorySpread
 
 WINDOW_S = 600.0
@@ -76,3 +77,18 @@ async def test_the_window_is_a_window_not_a_refilling_bucket() -> None:
     # Rooms leave the count exactly when their post is older than the window.
     clock.s += WINDOW_S
     assert not await bursts.observe(PUPIL, "room-5", clock.ms)
+
+
+async def test_admit_takes_the_rate_first_and_counts_only_what_it_allows() -> None:
+    # What ChatService.send asks before a post (memory here; the one-round-trip
+    # Redis script: tests/server/ratelimit/test_spread.py).
+    clock = Clock()
+    bursts = detector(clock, rooms=2)
+    sends = MemoryRateLimiter(0.001, 3, clock=clock)
+    assert await bursts.admit(sends, PUPIL, "room-1", clock.ms) == (None, False)
+    assert await bursts.admit(sends, PUPIL, "room-2", clock.ms) == (None, False)
+    assert await bursts.admit(sends, PUPIL, "room-3", clock.ms) == (None, True)  # a burst
+    wait, burst = await bursts.admit(sends, PUPIL, "room-4", clock.ms)
+    assert wait is not None  # the rate refuses first…
+    assert not burst
+    assert "room-4" not in await bursts.recent_rooms("p1", clock.ms)  # …and it is not counted

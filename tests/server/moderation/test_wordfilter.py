@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from preau.server.errors import PreauError
 from preau.server.moderation.wordfilter import (
@@ -86,3 +88,30 @@ def test_parse_lists_requires_the_three_lists() -> None:
         parse_lists({"block": ["a"], "hold": []})
     with pytest.raises(PreauError):
         parse_lists({"block": [], "hold": [], "alert": [], "other": []})
+
+
+def _reference_match(lists: WordLists, body: str) -> FilterMatch | None:
+    """The matching rule written plainly (every entry normalised, no fast path)."""
+    text = f" {normalize(body)} "
+    for action in (FilterAction.BLOCK, FilterAction.HOLD, FilterAction.ALERT):
+        found = tuple(e for e in lists.entries(action)
+                      if (n := normalize(e)) and f" {n} " in text)
+        if found:
+            return FilterMatch(action, found)
+    return None
+
+
+@given(st.text(alphabet=st.sampled_from(list("abcdeé CONnard,.!-'ç\nœ")), max_size=40))
+def test_fast_paths_match_the_plain_rule(body: str) -> None:
+    # The ASCII shortcut of normalize and the one-pattern pre-scan of match
+    # (compiled once per lists) decide exactly as the plain rule does.
+    lists = WordLists(block=("connard", "a b"), hold=("é",), alert=("con", "b", "ç a"))
+    assert match(lists, body) == _reference_match(lists, body)
+    for lst in (LISTS, DEFAULT_LISTS):
+        assert match(lst, body) == _reference_match(lst, body)
+
+
+def test_normalize_ascii_shortcut_agrees_with_the_unicode_path() -> None:
+    body = "Hello, World! it's 3 o'clock -- fine_thing"
+    # The same text with one non-ASCII word appended takes the Unicode path.
+    assert normalize(body + " é") == normalize(body) + " e"

@@ -23,6 +23,7 @@ from aiosmtpd.controller import Controller
 from preau.server.directory.csv_import import parse_csv
 from preau.server.directory.demo import DEMO_NAME, DEMO_TIMEZONE, DEMO_UAI, demo_csv
 from preau.server.directory.importer import import_directory
+from preau.server.errors import ErrorCode, PreauError
 from preau.server.notifications.email import EmailSender
 from preau.server.services import Services
 from preau.server.settings import Settings
@@ -47,6 +48,14 @@ class Relay:
     # address → answers to give its next RCPT TO (then accepted)
     answers: dict[str, list[str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    greetings: int = 0  # EHLO commands: one per connection
+
+    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
+                          responses: list[str]) -> list[str]:
+        with self.lock:
+            self.greetings += 1
+        session.host_name = hostname
+        return responses
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           options: list[str]) -> str:
@@ -117,6 +126,7 @@ async def test_an_immediate_mail_without_the_content(
     room, _ = await nodes.a.chat.open_conversation(claire, [camille.id])
     await nodes.a.chat.send(claire, room.id, "t1", "Léa a oublié son cahier de textes")
     assert await sender(nodes.b, relay, clock, "node-b").send_due() == 2
+    assert relay.greetings == 1  # one connection for the pass's mails
     mails = relay.to("camille@famille.example")
     subjects = sorted(str(m["Subject"]) for m in mails)
     assert subjects == ["Préau : Claire Lefèvre a ouvert une conversation avec vous",
@@ -359,3 +369,116 @@ async def test_a_send_rate_per_school_protects_the_relay(
     assert await senders[0].send_due() == 2
     assert len(relay.mails) == 5
     assert len({m["To"] for m in relay.mails}) == 5
+
+
+async def test_an_urgent_message_is_mailed_through_quiet_hours(
+    nodes: Nodes, relay: Relay, clock: Clock
+) -> None:
+    a = nodes.a
+    anne = nodes.member(a, "Anne Roux")
+    await a.moderation.set_school_settings(anne, anne.school_id, quiet_hours="07:00-20:00",
+                                           parents_may_message=None)
+    await give_addresses(nodes, Camille_Martin="camille@famille.example")
+    clock.now = paris_ms(2027, 1, 13, 22, 0)
+    room, _ = await a.chat.school_parents_room(anne, anne.school_id)
+    await a.chat.send(anne, room.id, "u1", "Collège fermé demain (neige)", ack=True, urgent=True)
+    mail = sender(a, relay, clock, "node-a")
+    assert await mail.send_due() == 1  # at once, not at 07:00
+    [sent] = relay.to("camille@famille.example")
+    assert "Annonce de Anne Roux" in str(sent["Subject"])
+
+
+async def test_a_person_changes_their_address_with_a_confirmation_link(
+    nodes: Nodes, relay: Relay, clock: Clock
+) -> None:
+    await give_addresses(nodes, Camille_Martin="camille@famille.example")
+    camille = nodes.member(nodes.a, "Camille Martin")
+    mail = sender(nodes.a, relay, clock, "node-a")
+    asked = await mail.request_change(camille, " Camille.Martin@Nouveau.EXAMPLE ")
+    assert asked["email"] == "camille@famille.example"  # not before the link is followed
+    assert asked["pending"] == {"email": "Camille.Martin@nouveau.example",
+                                "expires": clock.now + 86_400_000}
+    [sent] = relay.to("Camille.Martin@nouveau.example")
+    assert "confirmez votre adresse" in str(sent["Subject"])
+    text = sent.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    link = next(w for w in text.split() if "/api/account/email/confirm/" in w)
+    token = link.rsplit("/", 1)[1]
+    # Once a minute at most (a relay is not a spam cannon).
+    with pytest.raises(PreauError) as again:
+        await mail.request_change(camille, "autre@famille.example")
+    assert again.value.code is ErrorCode.RATE_LIMITED
+    # Followed once (on any node), it is the address; a second time, nothing.
+    other = sender(nodes.b, relay, clock, "node-b")
+    assert await other.confirm_change(token)
+    assert not await other.confirm_change(token)
+    status = await mail.my_email(camille)
+    assert (status["email"], status["pending"]) == ("Camille.Martin@nouveau.example", None)
+    # The next import does not put the school's older address back.
+    await nodes.a.store.set_emails(camille.school_id, {camille.id: "camille@famille.example"}, 1)
+    assert (await mail.my_email(camille))["email"] == "Camille.Martin@nouveau.example"
+    # A link expires after 24 hours.
+    clock.now += 61_000
+    await mail.request_change(camille, "tard@famille.example")
+    late = relay.to("tard@famille.example")[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    late_token = next(w for w in late.split() if "/confirm/" in w).rsplit("/", 1)[1]
+    clock.now += 86_400_000
+    assert not await mail.confirm_change(late_token)
+    assert not await mail.confirm_change("x" * 32)
+    assert (await mail.my_email(camille))["email"] == "Camille.Martin@nouveau.example"
+    # Bad input, pupils.
+    for bad in ("pas une adresse", "a@b", "x" * 250 + "@ex.example", "a..b@ex.example"):
+        with pytest.raises(PreauError) as refused:
+            await mail.request_change(camille, bad)
+        assert refused.value.code is ErrorCode.BAD_REQUEST, bad
+    lea = nodes.member(nodes.a, "Léa Martin")
+    with pytest.raises(PreauError) as pupil:
+        await mail.request_change(lea, "lea@famille.example")
+    assert pupil.value.code is ErrorCode.FORBIDDEN
+
+
+async def test_mails_in_the_persons_language_and_the_schools_excerpt(
+    nodes: Nodes, relay: Relay, clock: Clock
+) -> None:
+    a = nodes.a
+    await give_addresses(nodes, Camille_Martin="camille@famille.example",
+                         Julien_Bernard="julien@famille.example")
+    claire = nodes.member(a, "Claire Lefèvre")
+    anne = nodes.member(a, "Anne Roux")
+    camille, julien = nodes.member(a, "Camille Martin"), nodes.member(a, "Julien Bernard")
+    assert await a.notifications.set_language(julien, "en") == {"language": "en"}
+    with pytest.raises(PreauError):
+        await a.notifications.set_language(julien, "de")
+    mail = sender(a, relay, clock, "node-a")
+    rooms = {}
+    for person in (camille, julien):
+        rooms[person.id], _ = await a.chat.open_conversation(claire, [person.id])
+        await a.chat.send(claire, rooms[person.id].id, f"t-{person.id}",
+                          "Votre enfant a oublié son cahier de textes aujourd'hui")
+    assert await mail.send_due() == 4
+    [to_julien] = [m for m in relay.to("julien@famille.example") if "message" in str(m["Subject"])]
+    assert str(to_julien["Subject"]) == "Préau : New private message from Claire Lefèvre"
+    assert to_julien["Content-Language"] == "en, fr"
+    text = to_julien.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert text.index("Open Préau") < text.index("Ouvrir Préau")  # English first
+    assert "cahier" not in to_julien.as_string()  # no excerpt by default
+    [to_camille] = [m for m in relay.to("camille@famille.example") if "privé" in str(m["Subject"])]
+    assert to_camille["Content-Language"] == "fr, en"
+    # The school turns the excerpt on: adults' mails carry the message's first words.
+    rules = await a.notifications.set_school_rules(anne, anne.school_id, {}, excerpt=True)
+    assert rules["excerpt"] is True
+    await a.chat.send(claire, rooms[camille.id].id, "t2", "Réunion parents-professeurs "
+                      "jeudi à 18 h en salle 12, " + "merci de confirmer votre présence " * 8)
+    assert await mail.send_due() == 1
+    last = relay.to("camille@famille.example")[-1]
+    body = last.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "« Réunion parents-professeurs jeudi à 18 h en salle 12," in body
+    [quoted] = [line for line in body.splitlines() if line.startswith("« ")]
+    assert len(quoted) == len("« " + " »") + 140
+    assert quoted.endswith("… »")
+    # Recalled before its mail left: no mail, so no excerpt either.
+    sent = await a.chat.send(claire, rooms[camille.id].id, "t3", "Secret")
+    assert sent.message is not None
+    await a.moderation.redact(claire, rooms[camille.id].id, sent.message.seq, None)
+    assert await mail.send_due() == 0
+    assert (await a.notifications.set_school_rules(anne, anne.school_id, {}, excerpt=False))[
+        "excerpt"] is False

@@ -53,7 +53,9 @@ async def test_listed_live_read_and_withdrawn(people: dict[str, PreauClient]) ->
         assert (await ines.get("/api/notifications"))["notifications"] == []
         page = await camille.get("/api/notifications", limit=1)
         assert [n["id"] for n in page["notifications"]] == [told["id"]]
-        assert page["next"] == told["at"]
+        assert page["next"] == f"{told['at']}:{told['id']}"
+        rest = await camille.get("/api/notifications", limit=1, before=page["next"])
+        assert [n["id"] for n in rest["notifications"]] == [opened["id"]]
 
         # Inès cannot mark Camille's: nothing changes.
         assert await ines.post("/api/notifications/read", {"ids": [told["id"]]}) == {
@@ -74,7 +76,8 @@ async def test_listed_live_read_and_withdrawn(people: dict[str, PreauClient]) ->
 
 async def test_bad_input(people: dict[str, PreauClient]) -> None:
     camille = people["Camille Martin"]
-    for query in ("limit=0", "limit=101", "before=-1", "before=x", "unread=maybe"):
+    for query in ("limit=0", "limit=101", "before=-1", "before=x", "before=x:n_1",
+                  "before=12:", "unread=maybe"):
         status, body = await raw(camille, "GET", f"/api/notifications?{query}")
         assert (status, body["error"]["code"]) == (400, "bad_request"), query
     for bad in ({}, {"ids": ["n_1"], "all": True}, {"all": False}, {"ids": "n_1"},

@@ -22,7 +22,7 @@ from tests.server.twonodes import Nodes
 def test_defaults_and_rules() -> None:
     for kind in KINDS:
         parent = default_channel(Profile.PARENT, kind)
-        assert parent == ("email" if kind in ("message", "conversation", "announcement")
+        assert parent == ("email" if kind in ("message", "conversation", "announcement", "mention")
                           else "in_app")
         for profile in (Profile.PUPIL, Profile.TEACHER, Profile.STAFF):
             assert default_channel(profile, kind) == "in_app"

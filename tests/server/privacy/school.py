@@ -20,6 +20,7 @@ from preau.server.directory.model import Member
 from preau.server.services import Services
 from preau.server.settings import Settings
 from preau.server.store import SessionRecord
+from tests.server.settle import notify_before_returning
 
 # 2026-03-10 11:00 UTC: noon in Paris, inside the default quiet-hours window.
 NOON = 1_773_140_400_000
@@ -97,10 +98,15 @@ def settings_for(store_url: str, tmp_path: Path, **kw: Any) -> Settings:
 
 @contextlib.asynccontextmanager
 async def small_school(
-    store_url: str, tmp_path: Path, clock: FakeClock | None = None, **settings: Any
+    store_url: str, tmp_path: Path, clock: FakeClock | None = None, *, settle: bool = True,
+    **settings: Any
 ) -> AsyncIterator[School]:
+    """``settle`` False: a post does not wait for its notifications (as on a
+    server; tests/server/settle.py)."""
     clock = clock or FakeClock()
     services = await build_services(settings_for(store_url, tmp_path, **settings), clock=clock)
+    if settle:
+        notify_before_returning(services)
     try:
         report = await import_directory(
             services.store, parse_csv(CSV), uai="0751234A", school_name="Collège Hugo",
@@ -216,9 +222,9 @@ async def export_json(school: School, viewer: str, person: str) -> tuple[dict[st
 @contextlib.asynccontextmanager
 async def restarted(school: School, store_url: str, tmp_path: Path) -> AsyncIterator[School]:
     """Another node (a restart) on the same database, with the same clock."""
-    services = await build_services(
+    services = notify_before_returning(await build_services(
         settings_for(store_url, tmp_path, node_id="node-restarted"), clock=school.clock
-    )
+    ))
     try:
         yield School(services, school.clock, school.school_id, school.ids, school.logins)
     finally:

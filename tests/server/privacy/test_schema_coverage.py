@@ -24,12 +24,14 @@ HANDLED = {
     ("guardianships", "parent_id"): "deleted",
     ("guardianships", "child_id"): "deleted",
     ("sessions", "person_id"): "deleted (close step)",
+    ("password_resets", "person_id"): "deleted (identity step)",
     ("room_members", "person_id"): "deleted",
     ("room_members_explicit", "person_id"): "deleted (private step)",
     ("messages", "sender_id"): "pseudonym, or deleted",
     ("held_messages", "sender_id"): "pseudonym, or deleted",
     ("held_messages", "decided_by"): "pseudonym",
     ("redacted_messages", "sender_id"): "pseudonym",
+    ("message_edits", "sender_id"): "pseudonym",
     ("reports", "reporter_id"): "pseudonym",
     ("reports", "resolved_by"): "pseudonym",
     ("audit_log", "actor_id"): "pseudonym",
@@ -55,7 +57,12 @@ HANDLED = {
     ("notification_preferences", "person_id"): "deleted (identity step)",
     ("person_emails", "person_id"): "deleted (identity step)",
     ("email_jobs", "person_id"): "deleted (identity step)",
+    ("push_subscriptions", "person_id"): "deleted (identity step)",
+    ("push_jobs", "person_id"): "deleted (identity step)",
+    ("email_changes", "person_id"): "deleted (identity step)",
+    ("person_settings", "person_id"): "deleted (identity step)",
     ("erasures", "person_id"): "the job itself, deleted when done",
+    ("attachments", "author_id"): "pseudonym; deleted with the messages (sweep)",
 }
 
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from preau.server.ratelimit.redis import RedisRateLimiter
 from preau.server.ratelimit.spread import MemorySpread, RedisSpread, SpreadCounter
 
 WINDOW = 60_000  # ms
@@ -76,3 +77,42 @@ async def test_forget_starts_the_count_again(nodes: tuple[SpreadCounter, ...]) -
     await a.add("lea", "r2", T0 + 1, WINDOW)
     await b.forget("lea")
     assert await a.add("lea", "r3", T0 + 2, WINDOW) == 1
+
+
+@pytest.mark.redis
+async def test_take_then_add_is_take_and_add_in_one_round_trip(redis_clean_url: str) -> None:
+    # The post's two checks in one script (issue 14): the same bucket as the
+    # limiter's own take(), and a refused post is not counted in the window.
+    limiter = RedisRateLimiter(redis_clean_url, rate=0.01, burst=2, name="sends")
+    a, b = RedisSpread(redis_clean_url), RedisSpread(redis_clean_url)
+    try:
+        assert await a.take_then_add(limiter, "lea", "r1", T0, WINDOW) == (None, 1)
+        assert await b.take_then_add(limiter, "lea", "r2", T0 + 1, WINDOW) == (None, 2)
+        wait, count = await a.take_then_add(limiter, "lea", "r3", T0 + 2, WINDOW)
+        assert wait is not None
+        assert wait > 50  # the burst is used up
+        assert count == 0
+        assert await limiter.take("lea") is not None  # one bucket with take()
+        assert sorted(await b.rooms("lea", T0 + 3, WINDOW)) == ["r1", "r2"]  # r3 not counted
+        assert await a.take_then_add(limiter, "hugo", "r3", T0 + 3, WINDOW) == (None, 1)
+    finally:
+        await limiter.close()
+        await a.close()
+        await b.close()
+
+
+@pytest.mark.redis
+async def test_take_then_add_without_redis_falls_back_to_this_node(
+    redis_clean_url: str,
+) -> None:
+    limiter = RedisRateLimiter("redis://127.0.0.1:1/0", rate=0.01, burst=2)
+    counter = RedisSpread("redis://127.0.0.1:1/0")  # nothing listens there
+    try:
+        assert await counter.take_then_add(limiter, "lea", "r1", T0, WINDOW) == (None, 1)
+        assert await counter.take_then_add(limiter, "lea", "r2", T0 + 1, WINDOW) == (None, 2)
+        wait, _ = await counter.take_then_add(limiter, "lea", "r3", T0 + 2, WINDOW)
+        assert wait is not None  # the limit still holds, per node
+        assert await counter.rooms("lea", T0 + 3, WINDOW) == ["r2", "r1"]
+    finally:
+        await limiter.close()
+        await counter.close()

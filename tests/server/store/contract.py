@@ -117,10 +117,13 @@ class Room:
     claire: Author  # teacher: moderator
     anne: Author  # staff: moderator
 
-    async def post(self, author: Author, txn: str, at: int = NOW, body: str = "") -> PostResult:
+    async def post(self, author: Author, txn: str, at: int = NOW, body: str = "",
+                   plain: bool = True) -> PostResult:
+        """As the server posts: the one-statement path first (``plain``), then
+        the general one; ``plain=False``: the general path alone."""
         return await post_message(
             self.store, self.id, author, txn, body or f"body of {txn}", f"m-{txn}-{author.id}",
-            f"h-{txn}-{author.id}", at,
+            f"h-{txn}-{author.id}", at, school_id=self.school if plain else None,
         )
 
     async def policy(self, at: int = NOW, **change: object) -> RoomPolicy:

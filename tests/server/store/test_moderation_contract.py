@@ -256,7 +256,8 @@ async def test_slow_mode_holds_across_racing_nodes(room: Room, other_node: Store
     results = await asyncio.gather(*(
         post_message(
             room.store if i % 2 else other_node,
-            room.id, room.lea, f"t{i}", "b", f"m{i}", f"h{i}", NOW + i)
+            room.id, room.lea, f"t{i}", "b", f"m{i}", f"h{i}", NOW + i,
+            school_id=room.school)
         for i in range(8)
     ))
     assert sum(r.created for r in results) == 1
@@ -352,7 +353,7 @@ async def test_concurrent_redactions_and_posts_stay_gapless(
         tasks.append(store.redact_message(room.id, 1 + i // 2, room.claire.id, True, None,
                                           f"r{i}", NOW))
         tasks.append(post_message(store, room.id, room.hugo, f"p{i}", "b", f"mp{i}", f"hp{i}",
-                                        NOW))
+                                  NOW, school_id=room.school))
     await asyncio.gather(*tasks)
     timeline = await room.store.messages_after(room.id, 0, 100)
     assert [m.seq for m in timeline] == list(range(1, 26))  # 10 + 5 redactions + 10 posts

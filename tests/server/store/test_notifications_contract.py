@@ -206,3 +206,24 @@ async def test_erased_with_her_contributions_her_messages_notify_nobody(room: Ro
     assert left.kind == "conversation"
     assert left.actor_id not in (None, room.hugo.id)  # the pseudonym
     assert len(await store.notifications_of(room.anne.id, None, 10)) == 1
+
+
+async def test_same_millisecond_notifications_page_stably(room: Room, other_node: Store) -> None:
+    """Ids sort as the notifications were made; a page's cursor (time and id)
+    neither skips nor repeats those made in the same millisecond."""
+    store = room.store
+    made = await store.add_notifications(
+        [_new(room, room.lea.id, "message", s) for s in (1, 2, 3)], NOW)
+    made += await other_node.add_notifications([_new(room, room.lea.id, "message", 4)], NOW)
+    made += await store.add_notifications([_new(room, room.lea.id, "message", 5)], NOW)
+    assert [n.id for n in made] == sorted(n.id for n in made)  # this process: in order
+    seen: list[int | None] = []
+    before_ms: int | None = None
+    before_id: str | None = None
+    for _ in range(6):
+        page = await store.notifications_of(room.lea.id, before_ms, 2, before_id=before_id)
+        if not page:
+            break
+        seen += [n.seq for n in page]
+        before_ms, before_id = page[-1].created_ms, page[-1].id
+    assert seen == [5, 4, 3, 2, 1]

@@ -45,7 +45,8 @@ class School:
         options = PostOptions(options.quiet_hours, options.timezone, options.urgent,
                               options.ack_required, f"s-{n}")
         return await post_message(
-            self.store, room, author, txn, body or f"body of {txn}", f"m-{n}", f"h-{n}", at, options
+            self.store, room, author, txn, body or f"body of {txn}", f"m-{n}", f"h-{n}", at,
+            options, school_id=self.id,
         )
 
 

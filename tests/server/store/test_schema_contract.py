@@ -8,6 +8,7 @@ from pathlib import Path
 
 from preau.server.store import Store
 from preau.server.store.factory import open_store
+from preau.server.store.schema import load_migrations
 
 MIGRATIONS = Path(__file__).parents[3] / "preau" / "server" / "store" / "migrations"
 
@@ -22,11 +23,13 @@ async def applied_versions(store: Store) -> list[tuple[int, int]]:
 
 
 def migration_files() -> list[int]:
+    """Versions shipped: ``NNNN_name.sql``, or one engine's own variant
+    (``NNNN_name.postgres.sql``), recorded as applied on every engine."""
     names = sorted(p.name for p in MIGRATIONS.glob("*.sql"))
     assert names, "no migration shipped"
     for name in names:
-        assert re.fullmatch(r"\d{4}_\w+\.sql", name), name
-    return [int(name[:4]) for name in names]
+        assert re.fullmatch(r"\d{4}_\w+?(\.postgres|\.sqlite)?\.sql", name), name
+    return sorted({int(name[:4]) for name in names})
 
 
 async def test_migrations_are_numbered_from_one_and_all_applied(store: Store) -> None:
@@ -59,3 +62,11 @@ async def test_concurrent_migrations_apply_once(store_url: str) -> None:
 
 async def test_ping(store: Store) -> None:
     await store.ping()
+
+
+def test_a_dialect_migration_runs_on_its_engine_only() -> None:
+    [plain] = [m for m in load_migrations() if m.name == "post_plain"]
+    assert plain.statements == ()  # nothing shared
+    assert plain.for_dialect("sqlite") == ()
+    [script] = plain.for_dialect("postgres")  # one script: its function body holds semicolons
+    assert "CREATE OR REPLACE FUNCTION preau_post_plain" in script

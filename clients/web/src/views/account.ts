@@ -24,7 +24,52 @@ function passwordField(id: string, label: string, autocomplete: string): [HTMLEl
   return [h("div", { class: "field" }, h("label", { for: id }, label), input), input];
 }
 
-export function accountView(_app: App): View {
+interface EmailStatus {
+  email: string | null;
+  bouncing_since: number | null;
+  pending: { email: string; expires: number } | null;
+}
+
+/** "Adresse pour les notifications": mine, and a change confirmed by a link
+ * mailed to the new address (PUT /api/account/email). Not for pupils. */
+function emailCard(): HTMLElement {
+  const status = statusLine();
+  const shown = h("div", { "aria-live": "polite" });
+  const input = h("input", { id: "new-email", name: "email", type: "email", required: true, autocomplete: "email" });
+  const submit = h("button", { type: "submit" }, t("account.email.submit"));
+  const show = (found: EmailStatus) => {
+    clear(shown);
+    shown.append(h("p", null, found.email ? t("account.email.current", { email: found.email }) : t("account.email.none")));
+    if (found.bouncing_since !== null) shown.append(h("p", { class: "error" }, t("account.email.bouncing")));
+    if (found.pending) {
+      shown.append(h("p", { class: "hint" }, t("account.email.pending", {
+        email: found.pending.email, until: formatDateTime(found.pending.expires, lang()) })));
+    }
+  };
+  const form = h("form", {
+    class: "card", "aria-labelledby": "email-title",
+    onsubmit: async (event: Event) => {
+      event.preventDefault();
+      submit.disabled = true;
+      try {
+        show(await api<EmailStatus>("PUT", "/api/account/email", { email: input.value }));
+        input.value = "";
+        status.say(t("account.email.sent"));
+      } catch (error) {
+        status.say(describeError(error), "error");
+      } finally {
+        submit.disabled = false;
+      }
+    },
+  },
+    h("h2", { id: "email-title" }, t("account.email.title")), shown,
+    h("div", { class: "field" }, h("label", { for: "new-email" }, t("account.email.label")), input),
+    submit, status.el);
+  api<EmailStatus>("GET", "/api/account/email").then(show).catch((error) => status.say(describeError(error), "error"));
+  return form;
+}
+
+export function accountView(app: App): View {
   const list = h("ul", { class: "devices", "aria-live": "polite" });
   const listStatus = statusLine();
 
@@ -99,6 +144,7 @@ export function accountView(_app: App): View {
   const el = h("section", { class: "account" },
     h("h1", null, t("account.title")),
     form,
+    app.me?.person.profile === "pupil" ? null : emailCard(),
     h("section", { class: "card", "aria-labelledby": "devices-title" },
       h("h2", { id: "devices-title" }, t("account.devices.title")),
       h("p", { class: "muted" }, t("account.devices.intro")),

@@ -120,8 +120,9 @@ export function charterAdminView(app: App): View {
   const school = encodeURIComponent(app.me?.school.id ?? "");
   const current = h("p", { class: "hint" });
   const who = h("div", { class: "charter-who" });
-  const fr = h("textarea", { id: "charter-fr", rows: 14, required: true, maxlength: 50000, lang: "fr", "aria-describedby": "charter-help" });
-  const en = h("textarea", { id: "charter-en", rows: 8, maxlength: 50000, lang: "en" });
+  // Disabled until the current text is in them: typing before it arrived would be overwritten.
+  const fr = h("textarea", { id: "charter-fr", rows: 14, required: true, disabled: true, maxlength: 50000, lang: "fr", "aria-describedby": "charter-help" });
+  const en = h("textarea", { id: "charter-en", rows: 8, maxlength: 50000, lang: "en", disabled: true });
   const preview = h("div", { class: "charter-text", "aria-live": "polite" });
   const showPreview = () => preview.replaceChildren(...markdown(fr.value));
   fr.addEventListener("input", showPreview);
@@ -131,6 +132,7 @@ export function charterAdminView(app: App): View {
       const charter = await api<Charter & { published: number }>("GET", "/api/charter");
       fr.value = charter.body;
       en.value = charter.body_en ?? "";
+      fr.disabled = en.disabled = false;
       showPreview();
       current.textContent = t("charterAdmin.current", { version: charter.version, time: formatTime(charter.published, lang()) });
       const found = await api<Acceptances>("GET", `/api/schools/${school}/charter/acceptances`);

@@ -40,8 +40,27 @@ export function loginView(_go: (path: string) => void, loggedIn: () => Promise<v
     h("h1", null, t("login.title")),
     loginField, passwordField, rememberField, submit, status.el,
     h("p", null, h("a", { href: "/activate", "data-link": true }, t("login.first"))),
-    h("details", { class: "forgot" }, h("summary", null, t("login.forgot")), h("p", null, t("login.forgot.how"))),
+    h("p", null, h("a", { href: "/forgot", "data-link": true, class: "forgot" }, t("login.forgot"))),
   );
+  // Single sign-on: one button per identity provider the deployment offers
+  // (GET /api/auth/sso); the browser goes to the provider and comes back
+  // logged in (or to a page that says, in French, why not).
+  const sso = h("div", { class: "sso", hidden: true });
+  form.insertBefore(sso, loginField);
+  void api<{ providers: { id: string; name: string }[] }>("GET", "/api/auth/sso").then(({ providers }) => {
+    if (providers.length === 0) return;
+    for (const provider of providers) {
+      sso.append(h("button", {
+        type: "button", class: "sso-provider", "data-provider": provider.id,
+        onclick: () => {
+          const query = remember.checked ? "?remember=1" : "";
+          window.location.assign(`/api/auth/sso/${encodeURIComponent(provider.id)}/start${query}`);
+        },
+      }, t("login.sso", { name: provider.name })));
+    }
+    sso.append(h("p", { class: "muted" }, t("login.or")));
+    sso.hidden = false;
+  }).catch(() => undefined);  // no providers listed: the password form alone
   queueMicrotask(() => login.focus());
   return { el: form, title: t("login.title") };
 }

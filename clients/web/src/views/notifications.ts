@@ -4,15 +4,16 @@
 // following it marks it read. Escape closes the panel and gives the focus
 // back to the button.
 
-import { api } from "../api";
+import { ApiError, api } from "../api";
 import type { App } from "../app";
 import { append, clear, formatDateTime, h } from "../dom";
 import { lang, t } from "../i18n";
 import type { Notice } from "../notifications";
+import { type PushState, disablePush, enablePush, pushState, pushSupported } from "../push";
 import type { View } from "../router";
 import { describeError, statusLine } from "../ui";
 
-const KINDS = ["conversation", "message", "announcement", "held.approved", "held.rejected",
+const KINDS = ["conversation", "message", "announcement", "mention", "held.approved", "held.rejected",
   "report.resolved", "scheduled.delivered", "call.started", "document.shared",
   "document.locked"] as const;
 
@@ -159,6 +160,7 @@ export function preferencesView(): View {
   };
   const form = h("form", {
     class: "card",
+    oninput: status.clear,
     onsubmit: async (event: Event) => {
       event.preventDefault();
       const channels: Record<string, string | null> = {};
@@ -174,13 +176,45 @@ export function preferencesView(): View {
   h("button", { type: "submit" }, t("mod.save")), status.el);
   api<{ channels: string[]; kinds: KindPreference[] }>("GET", "/api/notifications/preferences")
     .then(show).catch((error) => status.say(describeError(error), "error"));
-  return { el: h("section", null, h("h1", null, t("notif.pref.title")), form), title: t("notif.pref.title") };
+  return {
+    el: h("section", null, h("h1", null, t("notif.pref.title")), deviceCard(), form),
+    title: t("notif.pref.title"),
+  };
+}
+
+/** "Sur cet appareil": Web Push on or off for this browser. */
+function deviceCard(): HTMLElement {
+  const status = statusLine();
+  const said = h("p", { class: "push-state", "aria-live": "polite" }, t("notif.loading"));
+  const button = h("button", { type: "button", class: "secondary", hidden: true });
+  let state: PushState = "off";
+  const show = (next: PushState) => {
+    state = next;
+    said.textContent = t(`push.${next}`);
+    button.hidden = next === "unsupported" || next === "denied";
+    button.textContent = t(next === "on" ? "push.disable" : "push.enable");
+  };
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      show(state === "on" ? await disablePush() : await enablePush());
+    } catch (error) {
+      status.say(error instanceof ApiError ? describeError(error) : t("push.failed"), "error");
+    } finally {
+      button.disabled = false;
+    }
+  });
+  pushState().then(show).catch(() => show(pushSupported() ? "off" : "unsupported"));
+  return h("div", { class: "card push-card" },
+    h("h2", null, t("push.title")), h("p", { class: "hint" }, t("push.intro")), said, button, status.el);
 }
 
 interface SchoolRules {
   kinds: string[];
   forced: Record<string, "on" | "off">;
+  excerpt: boolean;
   email: { pending: number; sent: number; bounced: number; failed: number; bouncing: number };
+  push: { pending: number; sent: number; gone: number; failed: number; devices: number };
 }
 
 /** The school's admins: kinds forced on or off for everyone, and the e-mails'
@@ -189,12 +223,19 @@ export function schoolNotificationsView(app: App): View {
   const status = statusLine();
   const school = encodeURIComponent(app.me?.school.id ?? "");
   const counts = h("p", { class: "hint", "aria-live": "polite" });
+  const pushCounts = h("p", { class: "hint", "aria-live": "polite" });
   const list = h("div", { class: "prefs" }, h("p", { class: "muted" }, t("notif.loading")));
   const selects = new Map<string, HTMLSelectElement>();
+  const excerpt = h("input", { id: "school-excerpt", type: "checkbox", "aria-describedby": "school-excerpt-hint" });
   const show = (found: SchoolRules) => {
+    excerpt.checked = found.excerpt;
     const e = found.email;
     counts.textContent = t("notif.school.counts", {
       sent: e.sent, pending: e.pending, bounced: e.bounced, failed: e.failed, bouncing: e.bouncing,
+    });
+    const p = found.push;
+    pushCounts.textContent = t("notif.school.pushCounts", {
+      devices: p.devices, sent: p.sent, pending: p.pending, gone: p.gone, failed: p.failed,
     });
     clear(list);
     selects.clear();
@@ -212,19 +253,23 @@ export function schoolNotificationsView(app: App): View {
   };
   const form = h("form", {
     class: "card",
+    oninput: status.clear,
     onsubmit: async (event: Event) => {
       event.preventDefault();
       const forced: Record<string, string | null> = {};
       for (const [kind, select] of selects) forced[kind] = select.value || null;
       try {
-        show(await api("PUT", `/api/schools/${school}/notifications`, { forced }));
+        show(await api("PUT", `/api/schools/${school}/notifications`, { forced, excerpt: excerpt.checked }));
         status.say(t("settings.saved"));
       } catch (error) {
         status.say(describeError(error), "error");
       }
     },
-  }, h("p", { class: "hint" }, t("notif.school.intro")), counts, list,
-  h("button", { type: "submit" }, t("mod.save")), status.el);
+  }, h("p", { class: "hint" }, t("notif.school.intro")), counts, pushCounts,
+  h("div", { class: "field checkbox" }, excerpt, " ",
+    h("label", { for: "school-excerpt" }, t("notif.school.excerpt")),
+    h("p", { id: "school-excerpt-hint", class: "hint" }, t("notif.school.excerptHint"))),
+  list, h("button", { type: "submit" }, t("mod.save")), status.el);
   api<SchoolRules>("GET", `/api/schools/${school}/notifications`)
     .then(show).catch((error) => status.say(describeError(error), "error"));
   return { el: h("section", null, h("h1", null, t("notif.school.title")), form), title: t("notif.school.title") };

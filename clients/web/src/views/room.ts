@@ -6,9 +6,11 @@ import { api } from "../api";
 import type { App } from "../app";
 import { clear, formatDateTime, formatTime, h, Keyed, patch } from "../dom";
 import { errorText, lang, t } from "../i18n";
+import { matching, mentions, roomNames, typedMention } from "../mentions";
 import { REACTIONS, type Entry, type Outgoing, type RoomInfo, type RoomState } from "../model";
 import type { View } from "../router";
 import { askText, describeError, hoursPicker, personContext, statusLine } from "../ui";
+import { attachmentsBlock, composer } from "./attachments";
 
 interface MemberRow {
   id: string;
@@ -38,8 +40,15 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
   const askAck = h("input", { id: "ask-ack", type: "checkbox" });
   const ackOption = h("div", { class: "ack-option", hidden: true },
     askAck, h("label", { for: "ask-ack" }, t("room.ackAsk")));
+  // Files: the attach (and, on a phone, camera) buttons, their tray, drop and paste.
+  const files = composer(() => update(), (text, kind) => status.say(text, kind));
+  // "@" and the start of a name: the room's people to mention (mentions.ts).
+  const mentionList = h("ul", { id: "mention-list", class: "mention-list", role: "listbox", hidden: true, "aria-label": t("room.mentionList") });
+  input.setAttribute("aria-autocomplete", "list");
+  input.setAttribute("aria-controls", "mention-list");
   const compose = h("form", { class: "compose" },
-    h("div", { class: "compose-row" }, input, sendButton), ackOption);
+    files.list,
+    h("div", { class: "compose-row" }, files.buttons, input, sendButton), mentionList, ackOption);
   const callsEl = h("section", { class: "calls", hidden: true, "aria-label": t("call.section") });
   // Search in the room's history (server side, under the circle of trust).
   const searchToggle = h("button", { type: "button", class: "secondary", "aria-expanded": "false", "aria-controls": "room-search" }, t("search.open"));
@@ -319,6 +328,23 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
           },
         }, t("room.report")));
       }
+      if (mine && canRecall(entry) && entry.body !== undefined) {
+        // Edit my own message within the recall window (the server checks it again).
+        more.push(h("button", {
+          type: "button", class: "link", "aria-label": `${t("room.edit")} (${entry.sender.name})`,
+          onclick: async () => {
+            const body = await askText(t("room.editLabel"), true, entry.body ?? "", 4000);
+            if (body === null || !body || body === entry.body) return;
+            try {
+              const done = await app.request("chat.edit", { room: r.info.id, seq: entry.seq, body });
+              r.applyEdit(done as { seq: number; body: string; edited: number; rev: number });
+              update();
+            } catch (error) {
+              status.say(describeError(error), "error");
+            }
+          },
+        }, t("room.edit")));
+      }
       if (r.role === "moderator" || canRecall(entry)) {
         const label = r.role === "moderator" && !mine ? t("room.delete") : t("room.recall");
         more.push(h("button", {
@@ -369,13 +395,17 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
             }, t("room.ack")));
       }
     }
-    return h("li", { class: `msg${mine ? " mine" : ""}${entry.redacted ? " redacted" : ""}${entry.ack ? " announcement" : ""}`, "data-seq": entry.seq },
+    const named = !mine && !entry.redacted && !!app.me && mentions(entry.body ?? "", app.me.person.name);
+    return h("li", { class: `msg${mine ? " mine" : ""}${entry.redacted ? " redacted" : ""}${entry.ack ? " announcement" : ""}${named ? " mentions-me" : ""}`, "data-seq": entry.seq },
       h("div", { class: "meta" },
         h("strong", null, entry.sender.name), " ",
         h("time", { datetime: new Date(entry.ts).toISOString() }, formatTime(entry.ts, lang())),
         entry.ack ? h("span", { class: "tag" }, t("room.announcement")) : null,
+        entry.edited && !entry.redacted ? h("span", { class: "edited muted", title: formatDateTime(entry.edited, lang()) }, ` (${t("room.edited")})`) : null,
       ),
-      entry.redacted ? h("p", { class: "body muted" }, removedText(entry)) : h("p", { class: "body" }, linkified(entry.body ?? "")),
+      entry.redacted ? h("p", { class: "body muted" }, removedText(entry))
+        : entry.body || !entry.attachments?.length ? h("p", { class: "body" }, linkified(entry.body ?? "")) : null,
+      !entry.redacted && entry.attachments?.length ? attachmentsBlock(entry.attachments) : null,
       entry.redacted && entry.reason ? h("p", { class: "detail" }, t("room.deletedReason", { reason: entry.reason })) : null,
       actions.length ? h("div", { class: "actions" }, actions) : null,
       more.length ? h("details", { class: "msg-menu" },
@@ -417,7 +447,10 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
     return h("li", { class: `msg mine ${out.status}`, "data-txn": out.txn },
       h("div", { class: "meta" }, h("strong", null, app.me?.person.name ?? ""), " ",
         h("span", { class: "state" }, label)),
-      h("p", { class: "body" }, out.body),
+      out.body ? h("p", { class: "body" }, out.body) : null,
+      out.attachments?.length
+        ? h("ul", { class: "attachments sending" }, out.attachments.map((f) => h("li", { class: "file-card" }, f.name)))
+        : null,
       detail ? h("p", { class: "detail" }, detail) : null,
       out.status === "scheduled" && out.scheduledId && room
         ? h("div", { class: "actions" },
@@ -442,6 +475,7 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
               if (!room) return;
               room.outgoing.delete(out.txn);
               if (!input.value.trim()) input.value = out.body;
+              if (out.attachments?.length) files.tray.restore(out.attachments); // its files too
               update();
               input.focus();
             },
@@ -496,7 +530,8 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
       make: () => h("li", { class: "held-item", "data-held": held.id },
         h("div", { class: "meta" }, h("strong", null, held.sender.name), " ",
           h("time", null, formatTime(held.ts, lang()))),
-        h("p", { class: "body" }, held.body),
+        held.body ? h("p", { class: "body" }, held.body) : null,
+        held.attachments?.length ? attachmentsBlock(held.attachments) : null,
         h("div", { class: "actions" },
           h("button", { type: "button", onclick: () => decide(r, held.id, true) }, t("mod.approve")),
           h("button", { type: "button", class: "secondary", onclick: () => decide(r, held.id, false) },
@@ -548,6 +583,7 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
       ? hoursPicker("room-quiet", t("mod.quiet"), p.quiet_hours, ["school", "off", "window"]) : null;
     const form = h("form", {
       class: "policy",
+      oninput: status.clear,
       onsubmit: async (event: Event) => {
         event.preventDefault();
         const data = new FormData(form);
@@ -715,20 +751,84 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
   compose.addEventListener("submit", (event) => {
     event.preventDefault();
     const body = input.value.trim();
-    if (!body || !room) return;
+    if (files.tray.busy()) {
+      status.say(t("attach.wait"), "error");
+      return;
+    }
+    const attached = files.tray.accepted();
+    if ((!body && !attached.length) || !room) return;
     input.value = "";
     lastTyping = 0;
     const ack = !ackOption.hidden && askAck.checked;
     askAck.checked = false;
-    void app.send(room, body, ack);
+    files.tray.sent();
+    void app.send(room, body, ack, undefined, attached);
   });
+  files.listen(el, input);
+  let mentionChoices: string[] = [];
+  let mentionActive = 0;
+  function closeMentions(): void {
+    mentionChoices = [];
+    mentionList.hidden = true;
+    input.removeAttribute("aria-activedescendant");
+  }
+  function showMentions(): void {
+    const typed = room ? typedMention(input.value, input.selectionStart ?? input.value.length) : null;
+    mentionChoices = typed && room ? matching(roomNames(room, app.me?.person.id), typed.query) : [];
+    if (!mentionChoices.length) {
+      closeMentions();
+      return;
+    }
+    mentionActive = Math.min(mentionActive, mentionChoices.length - 1);
+    clear(mentionList);
+    mentionChoices.forEach((name, i) => mentionList.append(h("li", {
+      id: `mention-${i}`, role: "option", "aria-selected": String(i === mentionActive),
+      onmousedown: (event: Event) => { event.preventDefault(); chooseMention(i); },
+    }, name)));
+    mentionList.hidden = false;
+    input.setAttribute("aria-activedescendant", `mention-${mentionActive}`);
+  }
+  function chooseMention(i: number): void {
+    const caret = input.selectionStart ?? input.value.length;
+    const typed = typedMention(input.value, caret);
+    const name = mentionChoices[i];
+    if (!typed || !name) return closeMentions();
+    const inserted = `@${name} `;
+    input.value = input.value.slice(0, typed.start) + inserted + input.value.slice(caret);
+    const at = typed.start + inserted.length;
+    input.setSelectionRange(at, at);
+    mentionActive = 0;
+    closeMentions();
+    input.focus();
+  }
   input.addEventListener("keydown", (event) => {
+    if (!mentionList.hidden && mentionChoices.length) {
+      if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+        event.preventDefault();
+        const n = mentionChoices.length;
+        mentionActive = (mentionActive + (event.key === "ArrowDown" ? 1 : n - 1)) % n;
+        showMentions();
+        return;
+      }
+      if ((event.key === "Enter" || event.key === "Tab") && !event.isComposing) {
+        event.preventDefault();
+        chooseMention(mentionActive);
+        return;
+      }
+      if (event.key === "Escape") {
+        event.preventDefault();
+        closeMentions();
+        return;
+      }
+    }
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       compose.requestSubmit();
     }
   });
   input.addEventListener("input", () => {
+    mentionActive = 0;
+    showMentions();
     // Typing is ephemeral and best effort: at most one notice every 3 s.
     if (!room?.subscribed || input.disabled || Date.now() - lastTyping < 3000 || !input.value) return;
     lastTyping = Date.now();
@@ -805,7 +905,7 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
     }
     const desired: Keyed[] = entries.map((entry) => ({
       key: `m${entry.seq}`,
-      sig: JSON.stringify([entry.redacted, entry.removedBy, entry.reason, entry.body, entry.acked || r.myAcks.has(entry.seq), ackLists.has(entry.seq),
+      sig: JSON.stringify([entry.redacted, entry.removedBy, entry.reason, entry.body, entry.attachments ?? null, entry.acked || r.myAcks.has(entry.seq), ackLists.has(entry.seq),
         ackLists.get(entry.seq) ?? null, r.role, canRecall(entry), seen.get(entry.seq) ?? null, lang(),
         entry.reactions ?? null, reactorLists.get(entry.seq) ?? reactorLists.has(entry.seq), r.policy?.mode ?? null, r.info.closed ?? false]),
       make: () => {
@@ -831,6 +931,7 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
       && (r.role === "moderator" || r.policy?.mode === "open" || !r.policy);
     input.disabled = !writable;
     sendButton.disabled = !writable;
+    files.setDisabled(!writable);
     // A muted member sees it in the box itself, before typing anything.
     const placeholder = mutedUntil
       ? t("room.mutedCompose", { time: formatTime(mutedUntil, lang()) }) : t("room.compose");

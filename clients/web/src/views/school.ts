@@ -8,6 +8,7 @@ import { lang, t } from "../i18n";
 import type { View } from "../router";
 import type { Card } from "../app";
 import { askText, describeError, hoursPicker, personContext, statusLine } from "../ui";
+import { attachmentsBlock } from "./attachments";
 import { removedText } from "./room";
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -57,6 +58,9 @@ export function reportsView(app: App): View {
         h("div", { class: "meta" }, h("strong", null, m.sender?.name ?? ""), " ", formatTime(m.ts, lang())),
         h("p", { class: `body${m.redacted ? " muted" : ""}` }, m.redacted ? removedText(m) : m.body ?? ""),
         m.redacted && m.reason ? h("p", { class: "detail" }, t("room.deletedReason", { reason: m.reason })) : null,
+        // The reported message's files, read for this review (its moderators
+        // and the school's admins, even outside a private conversation).
+        m.seq === report.seq && !m.redacted && m.attachments?.length ? attachmentsBlock(m.attachments, report.id) : null,
       ))),
       h("div", { class: "actions" },
         h("button", { type: "button", class: "secondary", onclick: resolve("keep") }, t("reports.keep")),
@@ -133,9 +137,16 @@ export function wordsView(app: App): View {
     hold: h("textarea", { id: "words-hold", rows: 6 }),
     alert: h("textarea", { id: "words-alert", rows: 6 }),
   };
+  const fields = h("fieldset", { class: "plain", disabled: true },
+    (["block", "hold", "alert"] as const).map((k) => h("div", { class: "field" },
+      h("label", { for: `words-${k}` }, t(`words.${k}`)), areas[k])),
+    h("button", { type: "submit" }, t("mod.save")),
+  );
   const lines = (area: HTMLTextAreaElement) => area.value.split("\n").map((x) => x.trim()).filter(Boolean);
   const form = h("form", {
     class: "card",
+    oninput: status.clear,
+    "aria-busy": "true",
     onsubmit: async (event: Event) => {
       event.preventDefault();
       try {
@@ -149,16 +160,19 @@ export function wordsView(app: App): View {
     },
   },
     h("p", { class: "hint" }, t("words.help")),
-    (["block", "hold", "alert"] as const).map((k) => h("div", { class: "field" },
-      h("label", { for: `words-${k}` }, t(`words.${k}`)), areas[k])),
-    h("button", { type: "submit" }, t("mod.save")),
+    fields,
     status.el,
   );
+  // Nothing can be typed or saved before the school's lists are shown: what
+  // was typed would be overwritten when they arrive, and a save before then
+  // would replace the school's lists with empty ones.
   api<{ block: string[]; hold: string[]; alert: string[] }>("GET", `/api/schools/${school}/word-filter`)
     .then((lists) => {
       areas.block.value = lists.block.join("\n");
       areas.hold.value = lists.hold.join("\n");
       areas.alert.value = lists.alert.join("\n");
+      fields.disabled = false;
+      form.removeAttribute("aria-busy");
     })
     .catch((error) => status.say(describeError(error), "error"));
   return { el: h("section", null, h("h1", null, t("words.title")), form), title: t("words.title") };
@@ -241,6 +255,7 @@ export function settingsView(app: App): View {
   const reactions = h("input", { id: "reactions-announcements", type: "checkbox" });
   const form = h("form", {
     class: "card",
+    oninput: status.clear,
     onsubmit: async (event: Event) => {
       event.preventDefault();
       try {
