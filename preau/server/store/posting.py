@@ -424,32 +424,45 @@ async def _post_plain_sql(
     fingerprint: str | None,
 ) -> int | None:
     """``post_plain`` as statements of one transaction (SQLite; the checks of
-    the PostgreSQL function of migration 0050, in the same order). None: the
-    caller rolls back."""
+    the PostgreSQL function of migration 0050, with the same outcome). None:
+    the caller rolls back.
+
+    Three statements on the common path (issue 14): every check in one
+    SELECT (a suspension, a paused account, a removed or muted member, word
+    lists that changed), the room's seq bump, which also gives its kind, and
+    the message; the outbox row only for a message that may notify (the
+    room's kind read here, not asked again)."""
     if await tx.fetchval(
-        "SELECT 1 FROM messaging_suspensions WHERE school_id = $1 AND profile = $2"
-        " UNION ALL SELECT 1 FROM paused_accounts WHERE person_id = $3",
-        school_id, profile.value, message.sender_id,
+        _PLAIN_REFUSED_SQLITE, school_id, profile.value, message.sender_id, message.room_id,
+        message.created_ms, int(moderator), fingerprint,
     ):
         return None
-    seq = await tx.fetchval(
+    row = await tx.fetchrow(
         "UPDATE rooms SET last_seq = last_seq + 1"
         " WHERE id = $1 AND school_id = $2 AND closed_ms IS NULL AND mode = 'open'"
         " AND premoderation = 'off' AND slow_mode_s = 0 AND quiet_hours = 'school'"
-        " RETURNING last_seq",
+        " RETURNING last_seq, kind",
         message.room_id, school_id,
     )
-    if seq is None:
+    if row is None:
         return None
-    if not moderator:
-        if await tx.fetchval(
-            "SELECT 1 FROM room_members WHERE room_id = $1 AND person_id = $2"
-            " AND (removed <> 0 OR muted_until_ms > $3)",
-            message.room_id, message.sender_id, message.created_ms,
-        ):
-            return None
-        if await tx.fetchval(_LISTS_FINGERPRINT["sqlite"], school_id) != fingerprint:
-            return None
-    if not await insert_message(tx, replace(message, seq=int(seq)), notify=True):
+    seq = int(row[0])
+    if not await insert_message(tx, replace(message, seq=seq), notify=True,
+                                private=row[1] == "private"):
         return None
-    return int(seq)
+    return seq
+
+
+# 1 when the plain path must not post (the caller falls back to the general
+# path, which says why): the sender's profile suspended or the sender paused,
+# a member removed or muted (moderators are not asked), or the school's word
+# lists no longer those the body was matched against. $7 may be NULL (no
+# list): IS NOT, not <>.
+_PLAIN_REFUSED_SQLITE = (
+    "SELECT EXISTS (SELECT 1 FROM messaging_suspensions WHERE school_id = $1 AND profile = $2)"
+    " OR EXISTS (SELECT 1 FROM paused_accounts WHERE person_id = $3)"
+    " OR ($6 = 0 AND (EXISTS (SELECT 1 FROM room_members WHERE room_id = $4"
+    " AND person_id = $3 AND (removed <> 0 OR muted_until_ms > $5))"
+    " OR (SELECT group_concat(part, '|') FROM (SELECT action || ':' || words AS part"
+    " FROM word_filters WHERE school_id = $1 ORDER BY action) AS parts) IS NOT $7))"
+)

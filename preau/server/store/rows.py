@@ -120,7 +120,8 @@ async def bump_directory(tx: Transaction, school_id: str) -> None:
 
 
 async def insert_message(
-    tx: Transaction, message: Message, *, notify: bool = False, urgent: bool = False
+    tx: Transaction, message: Message, *, notify: bool = False, urgent: bool = False,
+    private: bool | None = None,
 ) -> bool:
     """Insert a plain message; False if its ``(room, sender, txn)`` exists.
 
@@ -132,7 +133,9 @@ async def insert_message(
     someone — an announcement, a body with « @ », a private conversation's —
     gets its ``notification_outbox`` row in this transaction, for the
     fan-out after the sender's acknowledgement (migration 0110; the
-    PostgreSQL post function of migration 0111 writes the same row)."""
+    PostgreSQL post function of migration 0111 writes the same row).
+    ``private``: whether the room is a private conversation, when the caller
+    knows it (None: the statement asks the rooms table)."""
     inserted = await tx.execute(
         _INSERT_MESSAGE,
         message.room_id,
@@ -146,9 +149,13 @@ async def insert_message(
         attachments_json(message.attachments),
     )
     if inserted and notify:
-        await tx.execute(
-            _OUTBOX_ALWAYS if message.ack_required or "@" in message.body else _OUTBOX_PRIVATE,
-            message.room_id, message.seq, int(urgent), message.created_ms)
+        if message.ack_required or "@" in message.body or private:
+            outbox = _OUTBOX_ALWAYS
+        elif private is None:
+            outbox = _OUTBOX_PRIVATE
+        else:
+            return True  # nobody to notify: no statement
+        await tx.execute(outbox, message.room_id, message.seq, int(urgent), message.created_ms)
     return inserted > 0
 
 

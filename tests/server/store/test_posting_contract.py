@@ -123,3 +123,41 @@ async def test_concurrent_posts_each_commit_or_fall_back_as_alone(
     if group.posts:  # PostgreSQL: the first went alone, most others together
         assert group.posts == 22
         assert group.batches < 10
+
+
+async def test_each_check_of_the_post_sends_it_to_the_general_path(room: Room) -> None:
+    """Each refusal the one-statement post makes in its transaction, alone:
+    a suspended profile, a paused sender, a removed member; none consumes a
+    seq, and each lifted lets the next post through."""
+    await room.store.set_messaging_suspension(room.school, [room.lea.profile], True,
+                                              room.anne.id, None, NOW)
+    assert await _plain(room, "a") is None
+    assert await _plain(room, "a", moderator=True) == 1  # teachers are not suspended
+    await room.store.set_messaging_suspension(room.school, [room.lea.profile], False,
+                                              room.anne.id, None, NOW)
+    assert await _plain(room, "b") == 2
+    assert await room.store.pause_account(room.lea.id, room.school, "burst", {}, NOW)
+    assert await _plain(room, "c") is None
+    assert await room.store.resume_account(room.lea.id, room.school, room.anne.id, None, NOW)
+    assert await _plain(room, "c") == 3
+    await room.store.moderate_member(room.id, room.claire.id, room.lea.id,
+                                     AuditAction.MEMBER_REMOVE, None, None, NOW)
+    assert await _plain(room, "d") is None
+    assert await room.store.room_head(room.id) == 3
+
+
+async def test_the_outbox_holds_what_may_notify_and_only_that(room: Room) -> None:
+    """A class room's plain message leaves no outbox row; a mention does, and
+    so does any message of a private conversation (migration 0110)."""
+    assert await _plain(room, "a") == 1
+    assert await _plain(room, "b", body="bonjour @Hugo") == 2
+    private, _ = await room.store.open_conversation(
+        room.school, frozenset({room.claire.id, room.lea.id}), "Léa", None, NOW,
+        opener_id=room.claire.id)
+    seq = await room.store.post_plain(
+        Message(private.id, 0, "m-p", room.claire.id, "p", "bonjour", NOW), room.school,
+        room.claire.profile, True, _passes)
+    assert seq == 1
+    claimed = await room.store.claim_outbox("node", NOW, 60_000, 10)
+    assert sorted((item.room_id, item.seq) for item in claimed) == sorted(
+        [(room.id, 2), (private.id, 1)])
