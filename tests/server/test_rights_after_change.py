@@ -19,6 +19,10 @@ moderator's removal), and at last a rollover without one pupil (leaving the
 school). After each, every person of every case is walked through every path
 (REST and /ws): ``full`` (posts), ``read`` (reads, a post answers ``closed``),
 or ``none`` (every path answers exactly as for a room that does not exist).
+Each conversation's first message carries a file (scanned by the session's
+clamd, tests/server/conftest.py), and the class room has one: a file is a
+path too (its download, whole and by range), answering ``none`` exactly as a
+file that does not exist does.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from preau_client import LiveConnection, PreauClient, PreauError
 
 from preau.server.directory.demo import demo_csv
 from tests.multinode.cluster import Cluster, running_cluster, wait_until
+from tests.server.attachments import samples
 from tests.server.live import LiveServer
 from tests.services import fresh_database
 
@@ -136,6 +141,7 @@ class Deployment:
         self.cli_env = cli_env
         self._client = client
         self.clients: dict[str, PreauClient] = {}
+        self.files: dict[str, str] = {}  # room → the file of its first message
 
     async def person(self, name: str) -> PreauClient:
         """``name`` logged in through the checking node."""
@@ -163,8 +169,8 @@ FAST = {"PREAU_DIRECTORY_POLL_S": "0.2", "PREAU_SENDS_PER_S": "50", "PREAU_SENDS
 
 
 @contextlib.contextmanager
-def embedded(base: Path) -> Iterator[Deployment]:
-    server = LiveServer(base / "embedded", FAST).start()
+def embedded(base: Path, env: dict[str, str]) -> Iterator[Deployment]:
+    server = LiveServer(base / "embedded", env).start()
     try:
         env = {**server.env, "PREAU_DATA_DIR": str(server.data_dir)}
 
@@ -179,10 +185,11 @@ def embedded(base: Path) -> Iterator[Deployment]:
 @pytest_asyncio.fixture(params=["sqlite", pytest.param("postgres+redis", marks=[
     pytest.mark.postgres, pytest.mark.redis])])
 async def deployment(
-    request: pytest.FixtureRequest, tmp_path: Path
+    request: pytest.FixtureRequest, tmp_path: Path, clamd_address: str
 ) -> AsyncIterator[Deployment]:
+    env = {**FAST, "PREAU_ATTACHMENT_CLAMD": clamd_address}
     if request.param == "sqlite":
-        with embedded(tmp_path) as found:
+        with embedded(tmp_path, env) as found:
             try:
                 yield found
             finally:
@@ -191,10 +198,10 @@ async def deployment(
     server_url: str = request.getfixturevalue("postgres_server_url")
     redis_url: str = request.getfixturevalue("redis_clean_url")
     async with fresh_database(server_url) as store_url:
-        with running_cluster(tmp_path, store_url, redis_url, 2, FAST) as cluster:
-            env = {**os.environ, "PREAU_STORE_URL": store_url, "PREAU_BROKER_URL": redis_url,
-                   "PREAU_DATA_DIR": str(tmp_path)}
-            found = Deployment(cluster.nodes, env, _cluster_client(cluster))
+        with running_cluster(tmp_path, store_url, redis_url, 2, env) as cluster:
+            cli_env = {**os.environ, "PREAU_STORE_URL": store_url, "PREAU_BROKER_URL": redis_url,
+                       "PREAU_DATA_DIR": str(tmp_path)}
+            found = Deployment(cluster.nodes, cli_env, _cluster_client(cluster))
             try:
                 yield found
             finally:
@@ -216,9 +223,15 @@ async def refusal(call: Any) -> tuple[str, str, int | None]:
     return caught.value.code, caught.value.message, caught.value.status
 
 
-async def answers(client: PreauClient, conn: LiveConnection, room: str) -> dict[str, Any]:
-    """What every room path answers ``client`` for ``room``: a value or ``(code, message)``."""
+async def answers(client: PreauClient, conn: LiveConnection, room: str,
+                  attachment: str) -> dict[str, Any]:
+    """What every room path answers ``client`` for ``room`` (and ``attachment``,
+    a file of its first message): a value or ``(code, message)``."""
     found: dict[str, Any] = {}
+    for path, headers in (("GET attachment", {}), ("GET attachment range", {"range": "bytes=0-3"})):
+        response = await client.http.get(f"/api/attachments/{attachment}", headers=headers)
+        found[path] = "ok" if response.status_code in (200, 206) else (
+            response.status_code, response.headers.get("content-type"), response.content)
 
     async def attempt(path: str, call: Any) -> None:
         try:
@@ -251,8 +264,9 @@ async def assert_access(
 ) -> None:
     client = await deployment.person(name)
     async with await client.connect() as conn:
-        got = await answers(client, conn, room)
-        unknown = await answers(client, conn, "r_" + secrets.token_hex(8))
+        got = await answers(client, conn, room, deployment.files[room])
+        unknown = await answers(client, conn, "r_" + secrets.token_hex(8),
+                                "a_" + secrets.token_urlsafe(12))
         listed = {r["id"]: r for r in (await client.get("/api/rooms"))["rooms"]}
     context = f"{where}: {name} in {room}"
     if expected == "none":
@@ -318,9 +332,10 @@ async def test_no_right_survives_its_cause(deployment: Deployment) -> None:
         opened = await opener.post("/api/conversations",
                                    {"people": [await person_id(deployment, case.other)]})
         rooms[case.name] = opened["room"]["id"]
-        async with await opener.connect() as conn:
-            await conn.send_message(rooms[case.name], f"Bonjour ({case.name})")
+        await _send_with_file(deployment, opener, rooms[case.name], f"Bonjour ({case.name})")
     class_a = next(r["id"] for r in (await anne.me())["rooms"] if r["name"] == "6eA")
+    await _send_with_file(deployment, await deployment.person("Claire Lefèvre"), class_a,
+                          "La fiche pour demain")
 
     # Live sockets through the changes: each person subscribed to everything.
     watchers: dict[str, LiveConnection] = {}
@@ -387,6 +402,17 @@ async def test_no_right_survives_its_cause(deployment: Deployment) -> None:
         for conn in watchers.values():
             with contextlib.suppress(Exception):
                 await conn.close()
+
+
+async def _send_with_file(deployment: Deployment, sender: PreauClient, room: str,
+                          body: str) -> None:
+    """Post ``body`` in ``room`` with a worksheet, scanned and ready; the
+    file is remembered as the room's."""
+    sheet = (await sender.upload("fiche.pdf", samples.pdf(), "application/pdf"))["attachment"]
+    assert sheet["state"] == "ready", sheet
+    async with await sender.connect() as conn:
+        await conn.send_message(room, body, attachments=[sheet["id"]])
+    deployment.files[room] = sheet["id"]
 
 
 async def _rooms_lack(client: PreauClient, room: str) -> bool:

@@ -26,6 +26,7 @@ from tests.server import test_rights_after_change as after_change
 from tests.server.test_rights_after_change import (
     Deployment,
     _event,
+    _send_with_file,
     assert_access,
     may_look_up,
     person_id,
@@ -69,9 +70,10 @@ async def test_a_rule_change_reaches_every_path_on_every_node(deployment: Deploy
         opened = await client.post("/api/conversations",
                                    {"people": [await person_id(deployment, other)]})
         rooms[name] = opened["room"]["id"]
-        async with await client.connect() as conn:
-            await conn.send_message(rooms[name], f"Bonjour ({name})")
+        await _send_with_file(deployment, client, rooms[name], f"Bonjour ({name})")
     class_a = next(r["id"] for r in (await anne.me())["rooms"] if r["name"] == "6eA")
+    await _send_with_file(deployment, await deployment.person("Claire Lefèvre"), class_a,
+                          "La fiche pour demain")
     watchers: dict[str, LiveConnection] = {}
     for name, (_, _, after) in CONVERSATIONS.items():
         for person in after:
@@ -114,6 +116,7 @@ async def test_a_rule_change_reaches_every_path_on_every_node(deployment: Deploy
         nathalie = await deployment.person("Nathalie Robert")
         opened = await nathalie.post("/api/conversations", {
             "people": [await person_id(deployment, "Olivier Richard")]})
+        await _send_with_file(deployment, nathalie, opened["room"]["id"], "Bonjour Olivier")
         await assert_access(deployment, "Olivier Richard", opened["room"]["id"], "full",
                             "after the parents' rule was added")
 
