@@ -22,7 +22,8 @@ or ``none`` (every path answers exactly as for a room that does not exist).
 Each conversation's first message carries a file (scanned by the session's
 clamd, tests/server/conftest.py), and the class room has one: a file is a
 path too (its download, whole and by range), answering ``none`` exactly as a
-file that does not exist does.
+file that does not exist does; and no notification of a person out of reach
+names the room (the first message notified the other person).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import pytest_asyncio
 from preau_client import LiveConnection, PreauClient, PreauError
@@ -268,11 +270,14 @@ async def assert_access(
         unknown = await answers(client, conn, "r_" + secrets.token_hex(8),
                                 "a_" + secrets.token_urlsafe(12))
         listed = {r["id"]: r for r in (await client.get("/api/rooms"))["rooms"]}
+        notified = orjson.dumps((await client.get("/api/notifications"))["notifications"])
     context = f"{where}: {name} in {room}"
     if expected == "none":
         # Exactly what a room that does not exist answers, path by path.
         assert got == unknown, context
         assert room not in listed, context
+        # Nor is it named by any of their notifications (the first message's).
+        assert room.encode() not in notified, context
         return
     # (members lists are for moderators: only their "none" answer is compared)
     reading = {k: v for k, v in got.items()
@@ -336,6 +341,12 @@ async def test_no_right_survives_its_cause(deployment: Deployment) -> None:
     class_a = next(r["id"] for r in (await anne.me())["rooms"] if r["name"] == "6eA")
     await _send_with_file(deployment, await deployment.person("Claire Lefèvre"), class_a,
                           "La fiche pour demain")
+    # Whoever will lose a conversation was notified of its first message:
+    # after the change that notification is not listed any more.
+    for case in CASES:
+        if case.after.get(case.other) == "none":
+            await wait_for(lambda c=case: _notified(deployment, c.other, rooms[c.name]),
+                           f"{case.other} notified in {case.name}")
 
     # Live sockets through the changes: each person subscribed to everything.
     watchers: dict[str, LiveConnection] = {}
@@ -413,6 +424,11 @@ async def _send_with_file(deployment: Deployment, sender: PreauClient, room: str
     async with await sender.connect() as conn:
         await conn.send_message(room, body, attachments=[sheet["id"]])
     deployment.files[room] = sheet["id"]
+
+
+async def _notified(deployment: Deployment, name: str, room: str) -> bool:
+    listed = (await (await deployment.person(name)).get("/api/notifications"))["notifications"]
+    return any((n.get("room") or {}).get("id") == room for n in listed)
 
 
 async def _rooms_lack(client: PreauClient, room: str) -> bool:
