@@ -23,7 +23,8 @@ Each conversation's first message carries a file (scanned by the session's
 clamd, tests/server/conftest.py), and the class room has one: a file is a
 path too (its download, whole and by range), answering ``none`` exactly as a
 file that does not exist does; and no notification of a person out of reach
-names the room (the first message notified the other person).
+names the room (the first message notified the other person). 6eA's shared
+document, with a file, is walked the same way (its REST paths and the file).
 """
 
 from __future__ import annotations
@@ -105,6 +106,16 @@ CLASS_ROOM_AFTER = {
     "Hugo Bernard": "full",
 }
 
+# 6eA's shared document (with a file) after phase 1: "edit" (opens it, reads
+# its file) or "none" (every document path as for a document that does not
+# exist). A pupil of 6eB never had it: the control.
+DOCUMENT_AFTER = {
+    "Chloé Dubois": "none",   # moved to 6eB
+    "Lucas Richard": "none",  # removed from the class room by a moderator
+    "Nathan Thomas": "edit",
+    "Adam Laurent": "none",   # 6eB all along
+}
+
 # People a person may or may not look up after phase 1 (/api/people, /api/directory).
 LOOKUPS_AFTER = [
     ("Sandrine Dubois", "Julien Garnier", False),  # her child moved: not his class now
@@ -143,7 +154,7 @@ class Deployment:
         self.cli_env = cli_env
         self._client = client
         self.clients: dict[str, PreauClient] = {}
-        self.files: dict[str, str] = {}  # room → the file of its first message
+        self.files: dict[str, str] = {}  # room or document → its file
 
     async def person(self, name: str) -> PreauClient:
         """``name`` logged in through the checking node."""
@@ -293,6 +304,43 @@ async def assert_access(
         assert listed[room].get("closed") is True, context
 
 
+async def document_answers(client: PreauClient, document: str,
+                           attachment: str) -> dict[str, Any]:
+    """What every document path answers ``client`` (REST; the live upgrade is
+    tests/server/documents' part), and the download of ``attachment``."""
+    found: dict[str, Any] = {}
+    for path in ("", "/versions", "/history", "/export", "/attachments"):
+        try:
+            await client.get(f"/api/documents/{document}{path}")
+            found[path or "GET"] = "ok"
+        except PreauError as exc:
+            found[path or "GET"] = (exc.code, exc.message, exc.status)
+    response = await client.http.get(f"/api/attachments/{attachment}")
+    found["GET attachment"] = "ok" if response.status_code == 200 else (
+        response.status_code, response.headers.get("content-type"), response.content)
+    return found
+
+
+async def assert_document_access(
+    deployment: Deployment, name: str, document: str, expected: str, where: str
+) -> None:
+    client = await deployment.person(name)
+    got = await document_answers(client, document, deployment.files[document])
+    unknown = await document_answers(client, "doc-" + secrets.token_hex(8),
+                                     "a_" + secrets.token_urlsafe(12))
+    listed = {d["id"] for d in (await client.get("/api/documents"))["documents"]}
+    context = f"{where}: {name} and the document"
+    if expected == "none":
+        assert got == unknown, context
+        assert document not in listed, context
+    else:
+        # Its edit history is the class's teachers' (docs/collab.md): refused,
+        # not hidden, to a pupil who may open the document.
+        assert got.pop("/history")[0] == "forbidden", context
+        assert set(got.values()) == {"ok"}, f"{context}: {got}"
+        assert document in listed, context
+
+
 async def wait_for(predicate: Any, what: str) -> None:
     try:
         await wait_until(predicate, PROPAGATION_S, interval=0.1)
@@ -341,6 +389,9 @@ async def test_no_right_survives_its_cause(deployment: Deployment) -> None:
     class_a = next(r["id"] for r in (await anne.me())["rooms"] if r["name"] == "6eA")
     await _send_with_file(deployment, await deployment.person("Claire Lefèvre"), class_a,
                           "La fiche pour demain")
+    document = await _document_with_file(deployment, await deployment.person("Claire Lefèvre"),
+                                         next(r["class_id"] for r in (await anne.me())["rooms"]
+                                              if r["name"] == "6eA"))
     # Whoever will lose a conversation was notified of its first message:
     # after the change that notification is not listed any more.
     for case in CASES:
@@ -378,6 +429,9 @@ async def test_no_right_survives_its_cause(deployment: Deployment) -> None:
                                     f"{where} [{case.name}]")
         for name, expected in CLASS_ROOM_AFTER.items():
             await assert_access(deployment, name, class_a, expected, f"{where} [6eA]")
+        for name, expected in DOCUMENT_AFTER.items():
+            await assert_document_access(deployment, name, document, expected,
+                                         f"{where} [document]")
         for viewer, target, allowed in LOOKUPS_AFTER:
             assert await may_look_up(deployment, viewer, target) is allowed, (viewer, target)
         # A parent now reaches only their children's teachers: a conversation
@@ -424,6 +478,17 @@ async def _send_with_file(deployment: Deployment, sender: PreauClient, room: str
     async with await sender.connect() as conn:
         await conn.send_message(room, body, attachments=[sheet["id"]])
     deployment.files[room] = sheet["id"]
+
+
+async def _document_with_file(deployment: Deployment, teacher: PreauClient,
+                              class_id: str) -> str:
+    """A class document with a worksheet attached; its file remembered."""
+    document = str((await teacher.post("/api/documents",
+                                       {"class": class_id, "title": "Exposé"}))["id"])
+    sheet = (await teacher.upload("fiche.pdf", samples.pdf(), "application/pdf"))["attachment"]
+    await teacher.post(f"/api/documents/{document}/attachments", {"attachments": [sheet["id"]]})
+    deployment.files[document] = sheet["id"]
+    return document
 
 
 async def _notified(deployment: Deployment, name: str, room: str) -> bool:
