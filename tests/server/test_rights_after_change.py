@@ -23,8 +23,9 @@ Each conversation's first message carries a file (scanned by the session's
 clamd, tests/server/conftest.py), and the class room has one: a file is a
 path too (its download, whole and by range), answering ``none`` exactly as a
 file that does not exist does; and no notification of a person out of reach
-names the room (the first message notified the other person). 6eA's shared
-document, with a file, is walked the same way (its REST paths and the file).
+names the room (the first message notified the other person). 6eA's
+parents' room and its shared document, each with a file, are walked the same
+way.
 """
 
 from __future__ import annotations
@@ -104,6 +105,13 @@ CLASS_ROOM_AFTER = {
     "Lucas Richard": "none",  # removed by a moderator
     "Nathan Thomas": "full",
     "Hugo Bernard": "full",
+}
+
+# 6eA's parents' room after phase 1: the parents of its pupils only.
+PARENTS_ROOM_AFTER = {
+    "Sandrine Dubois": "none",  # her child moved to 6eB
+    "Karim Thomas": "full",     # now Manon's parent, in 6eA too
+    "Julien Bernard": "full",
 }
 
 # 6eA's shared document (with a file) after phase 1: "edit" (opens it, reads
@@ -389,9 +397,13 @@ async def test_no_right_survives_its_cause(deployment: Deployment) -> None:
     class_a = next(r["id"] for r in (await anne.me())["rooms"] if r["name"] == "6eA")
     await _send_with_file(deployment, await deployment.person("Claire Lefèvre"), class_a,
                           "La fiche pour demain")
+    class_a_id = next(r["class_id"] for r in (await anne.me())["rooms"] if r["id"] == class_a)
+    parents_a = (await (await deployment.person("Claire Lefèvre")).post(
+        f"/api/classes/{class_a_id}/parents-room"))["room"]["id"]
+    await _send_with_file(deployment, await deployment.person("Julien Bernard"), parents_a,
+                          "Sortie de vendredi")
     document = await _document_with_file(deployment, await deployment.person("Claire Lefèvre"),
-                                         next(r["class_id"] for r in (await anne.me())["rooms"]
-                                              if r["name"] == "6eA"))
+                                         class_a_id)
     # Whoever will lose a conversation was notified of its first message:
     # after the change that notification is not listed any more.
     for case in CASES:
@@ -429,6 +441,8 @@ async def test_no_right_survives_its_cause(deployment: Deployment) -> None:
                                     f"{where} [{case.name}]")
         for name, expected in CLASS_ROOM_AFTER.items():
             await assert_access(deployment, name, class_a, expected, f"{where} [6eA]")
+        for name, expected in PARENTS_ROOM_AFTER.items():
+            await assert_access(deployment, name, parents_a, expected, f"{where} [parents 6eA]")
         for name, expected in DOCUMENT_AFTER.items():
             await assert_document_access(deployment, name, document, expected,
                                          f"{where} [document]")
