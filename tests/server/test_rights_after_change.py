@@ -413,7 +413,7 @@ async def test_no_right_survives_its_cause(deployment: Deployment) -> None:
 
     # Live sockets through the changes: each person subscribed to everything.
     watchers: dict[str, LiveConnection] = {}
-    for name in {*CLASS_ROOM_AFTER, *(n for c in CASES for n in c.after)}:
+    for name in {*CLASS_ROOM_AFTER, *PARENTS_ROOM_AFTER, *(n for c in CASES for n in c.after)}:
         conn = await (await deployment.person(name)).connect()
         watchers[name] = conn
         for case in CASES:
@@ -421,6 +421,8 @@ async def test_no_right_survives_its_cause(deployment: Deployment) -> None:
                 await conn.subscribe(rooms[case.name])
         if name in CLASS_ROOM_AFTER:
             await conn.subscribe(class_a)
+        if name in PARENTS_ROOM_AFTER:
+            await conn.subscribe(parents_a)
     try:
         # -- phase 1: the changes ------------------------------------------------
         deployment.preau_import(changed_csv())
@@ -467,6 +469,9 @@ async def test_no_right_survives_its_cause(deployment: Deployment) -> None:
         for name, expected in CLASS_ROOM_AFTER.items():
             if expected == "none":
                 await _event(watchers[name], "room.revoked", class_a)
+        for name, expected in PARENTS_ROOM_AFTER.items():
+            if expected == "none":
+                await _event(watchers[name], "room.revoked", parents_a)
 
         # -- phase 2: Adam leaves the school (a rollover without him) ------------------
         adam = await deployment.person("Adam Laurent")
