@@ -36,6 +36,7 @@ import base64
 import html
 import logging
 import secrets
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from email import quoprimime
 from email.message import EmailMessage
@@ -252,11 +253,19 @@ class _Relay:
             smtp.close()
 
 
+# The notifications of a person they may still read (the circle of trust as it
+# stands when the mail or push leaves: NotificationService.visible_to).
+StillVisible = Callable[[str, Sequence[Notification]], Awaitable[list[Notification]]]
+OUT_OF_REACH = "out of reach"  # why a job was dropped (email_jobs/push_jobs.last_error)
+
+
 class EmailSender:
     def __init__(
-        self, store: Store, directory: Directory, settings: Settings, clock: Clock, holder: str
+        self, store: Store, directory: Directory, settings: Settings, clock: Clock, holder: str,
+        *, visible: StillVisible,
     ) -> None:
         self._store = store
+        self._visible = visible
         self._directory = directory
         self._settings = settings
         self._clock = clock
@@ -370,7 +379,7 @@ class EmailSender:
                     self.holder, self._clock.now_ms(), lease_ms, BATCH,
                     per_minute=settings.email_per_minute)
                 digests: dict[tuple[str, str], list[EmailJob]] = {}
-                for job in jobs:
+                for job in await self._still_visible(jobs):
                     if job.digest is None:
                         sent += await self._send([job], relay)
                     else:
@@ -382,6 +391,25 @@ class EmailSender:
                     return sent
         finally:
             await relay.close()
+
+    async def _still_visible(self, jobs: Sequence[EmailJob]) -> list[EmailJob]:
+        """Those of ``jobs`` whose notification its person may still read; the
+        others are dropped, never mailed: a digest or a mail held for quiet
+        hours leaves after a class move or a custody change."""
+        by_person: dict[str, list[EmailJob]] = {}
+        for job in jobs:
+            by_person.setdefault(job.notification.person_id, []).append(job)
+        kept: list[EmailJob] = []
+        for person_id, theirs in by_person.items():
+            shown = {n.id for n in await self._visible(
+                person_id, [j.notification for j in theirs])}
+            for job in theirs:
+                if job.notification.id in shown:
+                    kept.append(job)
+                else:
+                    await self._store.finish_email_job(
+                        job.id, self.holder, "failed", self._clock.now_ms(), OUT_OF_REACH)
+        return kept
 
     async def _send(self, jobs: list[EmailJob], relay: _Relay) -> int:
         """One mail: a notification's, or a digest's (all of ``jobs``)."""

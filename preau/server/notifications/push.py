@@ -52,7 +52,13 @@ from preau.server.directory.model import Member
 from preau.server.directory.service import Directory
 from preau.server.errors import ErrorCode, PreauError, bad_request, not_found
 from preau.server.log_records import RetryLog
-from preau.server.notifications.email import describe, excerpt_of, language_of
+from preau.server.notifications.email import (
+    OUT_OF_REACH,
+    StillVisible,
+    describe,
+    excerpt_of,
+    language_of,
+)
 from preau.server.settings import Settings
 from preau.server.store import Store
 from preau.server.store.push import VAPID_KEY, PushJob, PushSubscription
@@ -172,13 +178,15 @@ class WebPush:
     """Devices (subscribe, list, remove) and the sender (``run``)."""
 
     def __init__(
-        self, store: Store, directory: Directory, settings: Settings, clock: Clock, holder: str
+        self, store: Store, directory: Directory, settings: Settings, clock: Clock, holder: str,
+        *, visible: StillVisible,
     ) -> None:
         self._store = store
         self._directory = directory
         self._settings = settings
         self._clock = clock
         self.holder = holder
+        self._visible = visible
         self._key: ec.EllipticCurvePrivateKey | None = None
         self._session: aiohttp.ClientSession | None = None
 
@@ -256,6 +264,11 @@ class WebPush:
     async def _send(self, job: PushJob) -> bool:
         settings = self._settings
         n, sub = job.notification, job.subscription
+        if not await self._visible(n.person_id, [n]):
+            # Out of reach since (a class move, a custody change): never shown.
+            await self._store.finish_push_job(job.id, self.holder, "failed",
+                                              self._clock.now_ms(), OUT_OF_REACH)
+            return False
         fr, en, _where, link = await describe(self._directory, settings, n)
         lang = await language_of(self._store, n.person_id)
         line = en if lang == "en" else fr

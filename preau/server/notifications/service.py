@@ -180,6 +180,13 @@ class NotificationService:
                      if n.person_id in emails and by_email[n.person_id] == channel]
         return jobs
 
+    async def visible_to(self, person_id: str,
+                         found: Sequence[Notification]) -> list[Notification]:
+        """Those of ``found`` (``person_id``'s) that they may still read now:
+        what the e-mails and pushes ask before they leave."""
+        member = await self._directory.member(person_id)
+        return [] if member is None else await self._visible(member, found)
+
     async def _visible(self, member: Member, found: Sequence[Notification]) -> list[Notification]:
         """Those of ``found`` whose source ``member`` may still read."""
         rooms: dict[str, Room | None] = {}

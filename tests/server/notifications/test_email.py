@@ -105,7 +105,8 @@ def sender(node: Services, relay: Relay, clock: Clock, name: str,
                         smtp_from="Préau <ne-pas-repondre@college.example>",
                         public_url="https://ent.college.example", email_retry_s=60,
                         email_attempts=3, smtp_timeout_s=10, email_per_minute=per_minute)
-    return EmailSender(node.store, node.directory, settings, clock, name)  # type: ignore[arg-type]
+    return EmailSender(node.store, node.directory, settings, clock, name,  # type: ignore[arg-type]
+                       visible=node.notifications.visible_to)
 
 
 async def give_addresses(nodes: Nodes, **names: str) -> dict[str, str]:
@@ -482,3 +483,80 @@ async def test_mails_in_the_persons_language_and_the_schools_excerpt(
     assert await mail.send_due() == 0
     assert (await a.notifications.set_school_rules(anne, anne.school_id, {}, excerpt=False))[
         "excerpt"] is False
+
+
+async def changed_custody(nodes: Nodes) -> None:
+    """Karim Thomas (P004) is now Manon's parent (E005), not Nathan's (E004):
+    a re-import on node a, told to node b."""
+    rows = demo_csv().replace("P004;parent;Thomas;Karim;;E004;;",
+                              "P004;parent;Thomas;Karim;;E005;;")
+    assert rows != demo_csv()
+    done = asyncio.Event()
+
+    async def reloaded(school_id: str) -> None:
+        done.set()
+
+    nodes.b.directory.on_change(reloaded)
+    report = await import_directory(
+        nodes.a.store, parse_csv(rows), uai=DEMO_UAI, school_name=DEMO_NAME,
+        timezone=DEMO_TIMEZONE, activation_ttl_s=3600, now_ms=nodes.a.clock.now_ms())
+    await nodes.a.hub.directory_changed(report.school.id)
+    async with asyncio.timeout(5):
+        await done.wait()
+
+
+async def test_a_digest_leaves_out_what_went_out_of_reach(
+    nodes: Nodes, relay: Relay, clock: Clock
+) -> None:
+    """Karim chose a daily digest; before it leaves he loses custody of Nathan:
+    the digest names the teacher who still reaches him, never his former
+    child's conversation, and an immediate mail held by quiet hours for
+    that conversation is dropped too (counted as given up)."""
+    clock.now = paris_ms(2027, 1, 13, 10, 0)  # a Wednesday morning
+    await give_addresses(nodes, Karim_Thomas="karim@famille.example")
+    a = nodes.a
+    karim, nathan = nodes.member(a, "Karim Thomas"), nodes.member(a, "Nathan Thomas")
+    claire = nodes.member(a, "Claire Lefèvre")
+    await a.notifications.set_preferences(karim, {"message": "daily", "conversation": "daily"})
+    child, _ = await a.chat.open_conversation(nathan, [karim.id])
+    await a.chat.send(nathan, child.id, "n1", "Papa, tu viens me chercher ?")
+    teacher, _ = await a.chat.open_conversation(claire, [karim.id])
+    await a.chat.send(claire, teacher.id, "c1", "Réunion parents-professeurs")
+    await changed_custody(nodes)
+    clock.now = paris_ms(2027, 1, 13, 18, 0)
+    assert await sender(nodes.b, relay, clock, "node-b").send_due() == 1
+    [digest] = relay.to("karim@famille.example")
+    text = digest.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = digest.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert str(digest["Subject"]) == "Préau : votre résumé du jour (2 notifications)"
+    for part in (text, html):
+        assert teacher.id in part
+        assert child.id not in part
+        assert child.name not in part
+        assert "Nathan" not in part
+    counts = (await a.notifications.school_rules(nodes.member(a, "Anne Roux"),
+                                                 karim.school_id))["email"]
+    assert (counts["sent"], counts["failed"], counts["pending"]) == (2, 2, 0)
+
+
+async def test_a_mail_held_for_the_morning_is_dropped_when_out_of_reach(
+    nodes: Nodes, relay: Relay, clock: Clock
+) -> None:
+    a = nodes.a
+    anne = nodes.member(a, "Anne Roux")
+    await a.moderation.set_school_settings(anne, anne.school_id, quiet_hours="07:00-20:00",
+                                           parents_may_message=None)
+    clock.now = paris_ms(2027, 1, 13, 22, 30)  # outside the school's delivery hours
+    await give_addresses(nodes, Karim_Thomas="karim@famille.example")
+    karim, nathan = nodes.member(a, "Karim Thomas"), nodes.member(a, "Nathan Thomas")
+    room, _ = await a.chat.open_conversation(nathan, [karim.id])
+    assert await sender(nodes.a, relay, clock, "node-a").send_due() == 0  # held
+    await changed_custody(nodes)
+    clock.now = paris_ms(2027, 1, 14, 9, 0)
+    assert await sender(nodes.b, relay, clock, "node-b").send_due() == 0
+    assert relay.to("karim@famille.example") == []
+    counts = (await a.notifications.school_rules(nodes.member(a, "Anne Roux"),
+                                                 karim.school_id))["email"]
+    assert (counts["sent"], counts["failed"], counts["pending"]) == (0, 1, 0)
+    assert room.kind.value == "private"
+

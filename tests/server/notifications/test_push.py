@@ -22,7 +22,7 @@ from preau.server.notifications.push import load_private_key as load_key
 from preau.server.settings import Settings
 from preau.server.store.privacy import PrivacyStore
 from tests.server.notifications.pushservice import PushService, b64, push_service, verify_vapid
-from tests.server.notifications.test_email import Clock, paris_ms
+from tests.server.notifications.test_email import Clock, changed_custody, paris_ms
 from tests.server.twonodes import Nodes, two_nodes
 
 SUBJECT = "mailto:ent@college.example"
@@ -58,7 +58,8 @@ class Pushers:
     """A ``WebPush`` per node (the nodes' own settings refuse loopback)."""
 
     def __init__(self, nodes: Nodes, clock: Clock, **more: Any) -> None:
-        self.made = [WebPush(node.store, node.directory, settings(**more), clock, name)
+        self.made = [WebPush(node.store, node.directory, settings(**more), clock, name,
+                             visible=node.notifications.visible_to)
                      for node, name in ((nodes.a, "node-a"), (nodes.b, "node-b"))]
         self.a, self.b = self.made
 
@@ -217,6 +218,32 @@ async def test_quiet_hours_hold_a_push_until_the_morning(
     assert len(service.to("phone")) == 1
 
 
+async def test_a_push_held_for_the_morning_is_dropped_when_out_of_reach(
+    nodes: Nodes, service: PushService, pushers: Pushers, clock: Clock
+) -> None:
+    """Nathan writes to his father at night; before the morning Karim loses
+    custody: the held push never reaches Karim's phone, a teacher's does."""
+    a = nodes.a
+    anne = nodes.member(a, "Anne Roux")
+    await a.moderation.set_school_settings(anne, anne.school_id, quiet_hours="07:00-20:00",
+                                           parents_may_message=None)
+    karim, nathan = nodes.member(a, "Karim Thomas"), nodes.member(a, "Nathan Thomas")
+    claire = nodes.member(a, "Claire Lefèvre")
+    phone = service.device("phone")
+    await pushers.a.subscribe(karim, phone.endpoint, phone.p256dh, b64(phone.auth), "")
+    clock.now = paris_ms(2027, 1, 13, 21, 30)
+    await a.chat.open_conversation(nathan, [karim.id])
+    await a.chat.open_conversation(claire, [karim.id])
+    assert await pushers.a.send_due() == 0
+    await changed_custody(nodes)
+    clock.now = paris_ms(2027, 1, 14, 7, 0)
+    assert await pushers.b.send_due() == 1
+    [shown] = [phone.decrypt(push) for push in service.to("phone")]
+    assert "Claire Lefèvre" in str(shown["body"])
+    assert "Nathan" not in str(shown)
+    assert await pushers.a.send_due() == 0  # dropped, not waiting
+
+
 async def test_what_is_not_pushed(
     nodes: Nodes, service: PushService, pushers: Pushers
 ) -> None:
@@ -256,7 +283,7 @@ async def test_bogus_subscriptions_are_refused(
     good = service.device("good")
     key, auth = good.p256dh, b64(good.auth)
     strict = WebPush(nodes.a.store, nodes.a.directory, settings(push_allow_loopback=False),
-                     clock, "strict")
+                     clock, "strict", visible=nodes.a.notifications.visible_to)
 
     async def refused(pusher: WebPush, endpoint: str, p256dh: str = key, secret: str = auth,
                       label: str = "") -> str:
@@ -317,13 +344,15 @@ def test_the_vapid_subject() -> None:
 
 async def test_the_operators_vapid_key(nodes: Nodes, clock: Clock) -> None:
     raw = new_private_key()
-    mine = WebPush(nodes.a.store, nodes.a.directory, settings(vapid_private_key=raw), clock, "x")
+    mine = WebPush(nodes.a.store, nodes.a.directory, settings(vapid_private_key=raw), clock, "x",
+                   visible=nodes.a.notifications.visible_to)
     assert (await mine.public_key())["public_key"] == public_key_of(load_key(raw))
     # The generated one is kept in the store: the same on both nodes, and
     # after a restart.
     generated = (await nodes.a.push.public_key())["public_key"]
     assert generated != public_key_of(load_key(raw))
-    again = WebPush(nodes.b.store, nodes.b.directory, settings(), clock, "y")
+    again = WebPush(nodes.b.store, nodes.b.directory, settings(), clock, "y",
+                    visible=nodes.b.notifications.visible_to)
     assert (await again.public_key())["public_key"] == generated
     with pytest.raises(ValueError, match="base64url"):
         load_key("trop court")
