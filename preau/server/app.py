@@ -137,6 +137,7 @@ async def build_services(
     edits = EditService(store, hub, chat, settings, clock, open_rate_limiter(
         settings.broker_url, settings.sends_per_s, settings.sends_burst, name="edits"))
     delivery = ScheduledDelivery(store, hub, render, clock, notices=notifications)
+    delivery.may_post = chat.may_still_post  # waiting messages follow the directory
     privacy = build_privacy(store, settings, clock, hub, moderation)
     moderation.on_view(privacy.viewed)  # oversight reads go to the access journal
     auth.on_revoke(hub.revoke_sessions)

@@ -11,10 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 
 from preau.server.chat.notices import Notices
 from preau.server.chat.render import MessageRenderer
 from preau.server.clock import Clock
+from preau.server.live.channels import Audience
+from preau.server.live.events import encode
 from preau.server.live.hub import Hub
 from preau.server.log_records import RetryLog
 from preau.server.store import Store
@@ -34,14 +37,31 @@ class ScheduledDelivery:
         self._render = render
         self._clock = clock
         self.notices = notices  # the notification centre (the composition root sets it)
+        # Whether a person may still post in a room (ChatService.may_still_post,
+        # set by the composition root): a waiting message whose author may not
+        # is withdrawn, not delivered. None: every due message goes.
+        self.may_post: Callable[[str, str], Awaitable[bool]] | None = None
 
     async def release_due(self) -> int:
-        """Post and publish what is due now; the number posted by this node."""
+        """Post and publish what is due now; the number posted by this node.
+        What its author may no longer post (moved to another class, removed
+        from the room, a relation ended) is withdrawn first."""
         total = 0
         while True:
+            now_ms = self._clock.now_ms()
+            due = await self._store.due_scheduled(now_ms, BATCH)
+            admitted = 0
+            for waiting in due:
+                if self.may_post is None or await self.may_post(waiting.sender_id,
+                                                                waiting.room_id):
+                    admitted += 1
+                else:
+                    await self._withdraw(waiting.room_id, waiting.id, waiting.sender_id)
+            # The same order as due_scheduled: the first ``admitted`` still
+            # waiting are the ones just checked.
             posted = await self._store.release_scheduled(
-                self._clock.now_ms(), BATCH, lambda: "m_" + secrets.token_urlsafe(12)
-            )
+                now_ms, admitted, lambda: "m_" + secrets.token_urlsafe(12)
+            ) if admitted else []
             for message in posted:
                 await self._hub.publish_message(
                     message.room_id, message.seq, await self._render.frame(message)
@@ -52,8 +72,18 @@ class ScheduledDelivery:
                         "scheduled.delivered", message.room_id, seq=message.seq,
                         to=[message.sender_id])
             total += len(posted)
-            if len(posted) < BATCH:
+            if len(due) < BATCH:
                 return total
+
+    async def _withdraw(self, room_id: str, scheduled_id: str, sender_id: str) -> None:
+        waiting = await self._store.cancel_scheduled(room_id, scheduled_id, sender_id)
+        if waiting is None:
+            return  # released or withdrawn by another node meanwhile
+        log.info("room %s: a waiting message withdrawn, its author may no longer post there",
+                 room_id)
+        await self._hub.publish_to(room_id, encode({
+            "ev": "chat.unscheduled", "room": room_id, "id": waiting.id, "txn": waiting.txn}),
+            Audience(frozenset({sender_id}), moderators=True))
 
     async def run(self, interval_s: float) -> None:
         """Release every ``interval_s`` (a task of the lifespan)."""

@@ -173,6 +173,20 @@ class ChatService:
             raise not_found("no such room")
         return RoomAccess(room, role, policy, state, self._clock.now_ms())
 
+    async def may_still_post(self, person_id: str, room_id: str) -> bool:
+        """Whether ``person_id`` may still post in ``room_id`` as the directory
+        and the room's moderation stand now (a message waiting for quiet hours
+        is delivered only then: a class move, a custody change or a removal
+        made meanwhile withdraws it)."""
+        member = await self._directory.member(person_id)
+        if member is None:
+            return False
+        try:
+            await self.open_room(member, room_id)
+        except PreauError:
+            return False
+        return True
+
     async def check_typing(self, member: Member, room_id: str) -> None:
         """May ``member`` tell the room they are typing? Only who may write
         there now (``decide_typing``): a muted pupil's typing reaches nobody,

@@ -49,6 +49,8 @@ from preau.server.store import (
 
 log = logging.getLogger(__name__)
 
+AUTHOR_GONE = "its author is no longer in this room: reject it"
+
 MODERATORS = Audience(moderators=True)
 
 # The oversight views whose reads go to the access journal (preau/server/privacy).
@@ -136,6 +138,15 @@ class ModerationService:
     ) -> dict[str, Any]:
         access = await self._moderating(member, room_id)
         room = access.room.id
+        if approve:
+            # Its author may have left the room since (a class move, a custody
+            # change, a removal): their words are not posted where they may
+            # no longer read; the moderator rejects it instead.
+            pending = {h.id: h for h in await self._store.held_messages(room, limit=1000)}
+            held_now = pending.get(held_id)
+            if held_now is not None and not await self._chat.may_still_post(
+                    held_now.sender_id, room):
+                raise PreauError(ErrorCode.CONFLICT, AUTHOR_GONE)
         try:
             result = await self._store.decide_held(
                 room, held_id, member.id, approve, reason, "m_" + secrets.token_urlsafe(12),

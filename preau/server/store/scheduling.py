@@ -33,6 +33,10 @@ class SchedulingStore(Protocol):
         """Messages of a room waiting for quiet hours to end (of one sender if
         given), oldest first."""
 
+    async def due_scheduled(self, now_ms: int, limit: int) -> list[ScheduledMessage]:
+        """The (at most ``limit``) messages still waiting whose time came at
+        ``now_ms``, in the order ``release_scheduled`` posts them."""
+
     async def release_scheduled(
         self, now_ms: int, limit: int, new_message_id: Callable[[], str]
     ) -> list[Message]:
@@ -98,6 +102,15 @@ class SchedulingSql(SqlBase, SchedulingStore):
         sql += " ORDER BY created_ms, id LIMIT $2"
         async with self._engine.transaction(readonly=True) as tx:
             rows = await tx.fetch(sql, *args)
+        return [to_scheduled(r) for r in rows]
+
+    async def due_scheduled(self, now_ms: int, limit: int) -> list[ScheduledMessage]:
+        async with self._engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(
+                f"SELECT {SCHEDULED_COLUMNS} FROM scheduled_messages WHERE seq IS NULL"
+                " AND release_ms <= $1 ORDER BY release_ms, created_ms, id LIMIT $2",
+                now_ms, limit,
+            )
         return [to_scheduled(r) for r in rows]
 
     async def release_scheduled(

@@ -240,3 +240,53 @@ async def test_a_waiting_message_is_cancelled_or_sent_now(
     assert await nodes.a.delivery.release_due() == 0
     history = await nodes.b.chat.history(lea.member, room, before=None, after=None, limit=10)
     assert [m["txn"] for m in history] == ["t1", "t3"]
+
+
+async def test_a_waiting_message_of_someone_who_left_the_room_is_not_delivered(
+    evening: Nodes, clock: MovableClock
+) -> None:
+    """Chloé writes to 6eA in the evening; before the morning she moves to
+    6eB (a re-import) and Lucas is removed by a moderator: in the morning
+    neither message reaches the class (a room one can no longer read is not
+    one to post to); both are withdrawn, and the room's moderators are told
+    (``chat.unscheduled``). The teacher's message goes."""
+    from preau.server.directory.csv_import import parse_csv
+    from preau.server.directory.demo import DEMO_NAME, DEMO_TIMEZONE, DEMO_UAI, demo_csv
+    from preau.server.directory.importer import import_directory
+    from preau.server.store import AuditAction
+
+    nodes = evening
+    room = await nodes.room(nodes.a, "6eA")
+    julien = Client(nodes, nodes.b, "Julien Garnier")  # a moderator of 6eA
+    await julien.subscribe(room)
+    chloe = nodes.member(nodes.a, "Chloé Dubois")
+    lucas = nodes.member(nodes.a, "Lucas Richard")
+    claire = nodes.member(nodes.a, "Claire Lefèvre")
+    for author, txn in ((chloe, "c"), (lucas, "l"), (claire, "t")):
+        sent = await nodes.a.chat.send(author, room, txn, f"Ce soir ({txn})")
+        assert sent.scheduled is not None
+    moved = "\n".join(line.replace(";6eA;", ";6eB;") if line.startswith("E003;") else line
+                      for line in demo_csv().splitlines()) + "\n"
+    reloaded = asyncio.Event()
+
+    async def on_change(school_id: str) -> None:
+        reloaded.set()
+
+    nodes.b.directory.on_change(on_change)
+    report = await import_directory(
+        nodes.a.store, parse_csv(moved), uai=DEMO_UAI, school_name=DEMO_NAME,
+        timezone=DEMO_TIMEZONE, activation_ttl_s=3600, now_ms=clock.now)
+    await nodes.a.hub.directory_changed(report.school.id)
+    async with asyncio.timeout(5):
+        await reloaded.wait()  # both nodes know of the move before the morning
+    await nodes.a.moderation.moderate_member(claire, room, lucas.id, AuditAction.MEMBER_REMOVE,
+                                             None)
+    clock.now = MORNING
+    released = await asyncio.gather(nodes.a.delivery.release_due(),
+                                    nodes.b.delivery.release_due())
+    assert sorted(released) == [0, 1]
+    history = await nodes.b.chat.history(claire, room, before=None, after=None, limit=10)
+    assert [m["txn"] for m in history] == ["t"]
+    assert await nodes.a.store.scheduled_messages(room) == []
+    withdrawn = await julien.wait("chat.unscheduled", count=2)
+    assert sorted(e["txn"] for e in withdrawn) == ["c", "l"]

@@ -521,3 +521,49 @@ async def test_an_author_may_recall_only_within_the_window(tmp_path: Path) -> No
                                                              "doublon")
         assert created
         assert redaction.redacts == kept.message.seq
+
+
+async def test_a_held_message_of_someone_who_left_the_room_cannot_be_approved(
+    nodes: Nodes,
+) -> None:
+    """Chloé's message waits for a moderator; before it is decided she moves
+    to 6eB (a re-import): approving it is refused with a clear error (her
+    words are not posted in a class she left), rejecting it works."""
+    from preau.server.directory.csv_import import parse_csv
+    from preau.server.directory.demo import DEMO_NAME, DEMO_TIMEZONE, DEMO_UAI, demo_csv
+    from preau.server.directory.importer import import_directory
+    from preau.server.messages import localise
+
+    room = await nodes.room(nodes.a, "6eA")
+    claire = nodes.member(nodes.a, "Claire Lefèvre")
+    await nodes.a.moderation.set_policy(claire, room, PolicyChange(
+        premoderation=Premoderation.PUPILS), None)
+    chloe, hugo = nodes.member(nodes.a, "Chloé Dubois"), nodes.member(nodes.a, "Hugo Bernard")
+    gone = await nodes.a.chat.send(chloe, room, "c", "Je pars en 6eB")
+    stays = await nodes.a.chat.send(hugo, room, "h", "Je reste")
+    assert gone.held is not None
+    assert stays.held is not None
+    moved = "\n".join(line.replace(";6eA;", ";6eB;") if line.startswith("E003;") else line
+                      for line in demo_csv().splitlines()) + "\n"
+    reloaded = asyncio.Event()
+
+    async def on_change(school_id: str) -> None:
+        reloaded.set()
+
+    nodes.b.directory.on_change(on_change)
+    report = await import_directory(
+        nodes.a.store, parse_csv(moved), uai=DEMO_UAI, school_name=DEMO_NAME,
+        timezone=DEMO_TIMEZONE, activation_ttl_s=3600, now_ms=nodes.a.clock.now_ms())
+    await nodes.a.hub.directory_changed(report.school.id)
+    async with asyncio.timeout(5):
+        await reloaded.wait()  # node b, where the moderator decides, knows of the move
+    with pytest.raises(PreauError) as refused:
+        await nodes.b.moderation.decide(claire, room, gone.held.id, True, None)
+    assert refused.value.code is ErrorCode.CONFLICT
+    assert localise(ErrorCode.CONFLICT, refused.value.message, "fr") == (
+        "son auteur ne fait plus partie de ce salon : refusez-le")
+    await nodes.b.moderation.decide(claire, room, gone.held.id, False, None)
+    approved = await nodes.b.moderation.decide(claire, room, stays.held.id, True, None)
+    assert approved["held"]["status"] == "approved"
+    history = await nodes.b.chat.history(claire, room, before=None, after=None, limit=10)
+    assert [m["txn"] for m in history] == ["h"]

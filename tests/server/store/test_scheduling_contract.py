@@ -106,6 +106,22 @@ async def test_release_posts_each_due_message_once_in_order(store: Store) -> Non
     assert not retry.created
 
 
+async def test_what_is_due_is_listed_in_the_order_it_is_released(store: Store) -> None:
+    s = await school(store)
+    claire = s.author("t1", Profile.TEACHER, moderator=True)
+    for txn in ("a", "b", "c"):
+        await s.post(s.room, claire, txn, EVENING)
+    assert await store.due_scheduled(MORNING - 1, 10) == []
+    assert [w.txn for w in await store.due_scheduled(MORNING, 10)] == ["a", "b", "c"]
+    [first, second] = await store.due_scheduled(MORNING, 2)
+    # One withdrawn (its author may no longer post): the others go, in order.
+    assert await store.cancel_scheduled(s.room, second.id, claire.id) is not None
+    released = await store.release_scheduled(MORNING, 2, lambda: f"m-{next(_ids)}")
+    assert [(m.txn, m.seq) for m in released] == [("a", 1), ("c", 2)]
+    assert await store.due_scheduled(MORNING, 10) == []
+    assert first.txn == "a"
+
+
 async def test_concurrent_releases_post_each_message_exactly_once(store: Store) -> None:
     s = await school(store)
     claire = s.author("t1", Profile.TEACHER, moderator=True)
