@@ -98,6 +98,8 @@ EXACT: dict[str, str] = {
     "an admin cannot close their own account":
         "un administrateur ne peut pas fermer son propre compte",
     "unknown profile": "profil inconnu",
+    "its author is no longer in this room: it will not be delivered":
+        "son auteur ne fait plus partie de ce salon : il ne sera pas distribué",
     "its author is no longer in this room: reject it":
         "son auteur ne fait plus partie de ce salon : refusez-le",
     "nobody to write to: everyone has activated their account":

@@ -59,6 +59,8 @@ from preau.server.text import has_controls, without_bidi_controls
 # from moderators and break clients. One compiled pattern scans in C.
 log = logging.getLogger(__name__)
 
+WAITING_AUTHOR_GONE = "its author is no longer in this room: it will not be delivered"
+
 MAX_ATTACHMENTS = 10  # files per message
 
 
@@ -462,6 +464,14 @@ class ChatService:
         delivery hours left waiting). ``not_found``: none such waiting."""
         access = await self.open_room(member, room_id)
         sender = None if access.role is RoomRole.MODERATOR else member.id
+        if sender is None:
+            # Another's: only while its author may still post here (a class
+            # move or a removal since withdraws it at the opening).
+            waiting = next((w for w in await self._store.scheduled_messages(
+                access.room.id, limit=1000) if w.id == scheduled_id), None)
+            if waiting is not None and waiting.sender_id != member.id and not (
+                    await self.may_still_post(waiting.sender_id, access.room.id)):
+                raise PreauError(ErrorCode.CONFLICT, WAITING_AUTHOR_GONE)
         message = await self._store.release_now(
             access.room.id, scheduled_id, sender, self._clock.now_ms(),
             "m_" + secrets.token_urlsafe(12))

@@ -262,9 +262,11 @@ async def test_a_waiting_message_of_someone_who_left_the_room_is_not_delivered(
     chloe = nodes.member(nodes.a, "Chloé Dubois")
     lucas = nodes.member(nodes.a, "Lucas Richard")
     claire = nodes.member(nodes.a, "Claire Lefèvre")
+    waiting = {}
     for author, txn in ((chloe, "c"), (lucas, "l"), (claire, "t")):
         sent = await nodes.a.chat.send(author, room, txn, f"Ce soir ({txn})")
         assert sent.scheduled is not None
+        waiting[txn] = sent.scheduled.id
     moved = "\n".join(line.replace(";6eA;", ";6eB;") if line.startswith("E003;") else line
                       for line in demo_csv().splitlines()) + "\n"
     reloaded = asyncio.Event()
@@ -281,6 +283,10 @@ async def test_a_waiting_message_of_someone_who_left_the_room_is_not_delivered(
         await reloaded.wait()  # both nodes know of the move before the morning
     await nodes.a.moderation.moderate_member(claire, room, lucas.id, AuditAction.MEMBER_REMOVE,
                                              None)
+    # A moderator cannot post it now either (only its author could have).
+    with pytest.raises(PreauError) as refused:
+        await nodes.b.chat.send_scheduled_now(claire, room, waiting["c"])
+    assert refused.value.code is ErrorCode.CONFLICT
     clock.now = MORNING
     released = await asyncio.gather(nodes.a.delivery.release_due(),
                                     nodes.b.delivery.release_due())
