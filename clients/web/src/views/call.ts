@@ -31,6 +31,11 @@ export function callView(app: App, callId: string): View {
     status.el, body);
   let preview: MediaStream | null = null;
   let previewing: Promise<void> = Promise.resolve();
+  // Bumped by each preview and by entering: a camera the browser opens after
+  // the person entered without one, or after a newer preview, is closed at
+  // once and says nothing (it would turn the camera on in the call, and wipe
+  // the join's answer, "cette visio est complète", from the status line).
+  let previewGeneration = 0;
   let session: CallSession | null = null;
   let destroyed = false;
   const videos = new Map<string, HTMLVideoElement>();
@@ -45,22 +50,29 @@ export function callView(app: App, callId: string): View {
   previewVideo.muted = true;
 
   async function startPreview(): Promise<void> {
+    const generation = ++previewGeneration;
     preview?.getTracks().forEach((track) => track.stop());
     preview = null;
     if (!navigator.mediaDevices?.getUserMedia) {
       status.say(t("call.insecure"), "error");
       return;
     }
+    const current = () => generation === previewGeneration && !session && !destroyed;
     try {
-      preview = await navigator.mediaDevices.getUserMedia({
+      const stream = await navigator.mediaDevices.getUserMedia({
         video: camera.value ? { deviceId: { exact: camera.value } } : true,
         audio: mic.value ? { deviceId: { exact: mic.value } } : true,
       });
+      if (!current()) {
+        stream.getTracks().forEach((track) => track.stop());
+        return;
+      }
+      preview = stream;
       previewVideo.srcObject = preview;
       status.say("");
       await listDevices();
     } catch (error) {
-      status.say(mediaErrorText(error), "error");
+      if (current()) status.say(mediaErrorText(error), "error");
     }
   }
 
@@ -99,6 +111,7 @@ export function callView(app: App, callId: string): View {
     // the browser is still opening.
     if (withMedia) await previewing;
     if (!withMedia) {
+      previewGeneration++; // a preview still opening is closed when it comes
       preview?.getTracks().forEach((track) => track.stop());
       preview = null;
     }
