@@ -62,10 +62,15 @@ export interface Keyed {
   key: string;
   sig: string; // what the element shows; a new value rebuilds it
   make: () => HTMLElement;
+  /** Brings a kept (or new) element's insides up to date in place. */
+  fill?: (el: HTMLElement) => void;
 }
 
 /** Make `parent`'s children match `desired`, reusing unchanged elements in
- * place (never moving them: moving a node drops the focus inside it). */
+ * place (never moving them: moving a node drops the focus inside it). A
+ * live event redrawing a screen this way leaves alone the element under a
+ * finger or the keyboard's focus: replacing it between the press and the
+ * release loses the click. */
 export function patch(parent: HTMLElement, desired: Keyed[]): void {
   const existing = new Map<string, HTMLElement>();
   for (const child of [...parent.children] as HTMLElement[]) {
@@ -82,9 +87,10 @@ export function patch(parent: HTMLElement, desired: Keyed[]): void {
     if (current && current.dataset.sig === item.sig) {
       if (current === cursor) {
         cursor = cursor.nextElementSibling as HTMLElement | null;
-        continue;
+      } else {
+        parent.insertBefore(current, cursor); // out of order: rare (older pages come first)
       }
-      parent.insertBefore(current, cursor); // out of order: rare (older pages come first)
+      item.fill?.(current);
       continue;
     }
     const made = item.make();
@@ -93,10 +99,10 @@ export function patch(parent: HTMLElement, desired: Keyed[]): void {
     if (current) {
       if (current === cursor) cursor = cursor.nextElementSibling as HTMLElement | null;
       current.replaceWith(made);
-      if (made.nextElementSibling === cursor) continue;
-      parent.insertBefore(made, cursor);
+      if (made.nextElementSibling !== cursor) parent.insertBefore(made, cursor);
     } else {
       parent.insertBefore(made, cursor);
     }
+    item.fill?.(made);
   }
 }

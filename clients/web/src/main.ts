@@ -2,7 +2,7 @@
 
 import { api } from "./api";
 import { App } from "./app";
-import { append, clear, h } from "./dom";
+import { type Keyed, clear, h, patch } from "./dom";
 import { lang, setLang, t } from "./i18n";
 import { parse, Route, View } from "./router";
 import { homeView } from "./views/home";
@@ -67,55 +67,67 @@ async function charterAccepted(): Promise<void> {
   await loggedIn();
 }
 
+/** The header, redrawn on every live event: in place (dom.patch), so that a
+ * click on its links or buttons, or the focus on them, survives the event. */
 function renderHeader(): void {
-  // The notification button is kept across redraws, but taking it out of the
-  // header blurs it: a live event redrawing the header must not take the
-  // focus away from someone who is on it (a keyboard or screen-reader user).
-  const focused = centre && document.activeElement === centre.button ? centre.button : null;
-  clear(header);
   const me = app.me;
-  const nav: HTMLElement[] = [];
   const notices = me && !charterRequired() ? notificationCentre() : null;
   notices?.update();
   if (!notices) centre?.toggle(false);
+  const links: [string, string][] = [];
   if (me && !charterRequired()) {
-    const link = (path: string, text: string) => h("a", { href: path, "data-link": true }, text);
-    nav.push(link("/", t("nav.home")), link("/new", t("nav.new")));
-    if (app.isModeratorProfile) nav.push(link("/reports", t("nav.reports")));
+    links.push(["/", t("nav.home")], ["/new", t("nav.new")]);
+    if (app.isModeratorProfile) links.push(["/reports", t("nav.reports")]);
     if (me.is_admin) {
-      nav.push(link("/console", t("nav.console")), link("/audit", t("nav.audit")), link("/words", t("nav.words")), link("/settings", t("nav.settings")),
-        link("/school-charter", t("nav.charter")), link("/school-notifications", t("nav.notifications")));
+      links.push(["/console", t("nav.console")], ["/audit", t("nav.audit")], ["/words", t("nav.words")],
+        ["/settings", t("nav.settings")], ["/school-charter", t("nav.charter")],
+        ["/school-notifications", t("nav.notifications")]);
     }
   }
-  append(header, [
-    h("a", { href: "/", "data-link": true, class: "brand" }, h("span", { class: "logo", "aria-hidden": "true" }), "Préau"),
-    me && !charterRequired() ? h("nav", { "aria-label": "Navigation" }, nav) : null,
-    h("div", { class: "tools" },
-      notices ? notices.button : null,
-      me ? h("span", { class: `conn ${app.connection}`, role: "status", "data-conn": app.connection }, t(`conn.${app.connection}`)) : null,
-      me ? h("span", { class: "who" }, me.person.name, " · ", t(`profile.${me.person.profile}` as "profile.pupil")) : null,
-      me && !charterRequired() ? h("a", { href: "/account", "data-link": true, class: "account-link" }, t("nav.account")) : null,
-      h("button", {
-        type: "button", class: "secondary", lang: lang() === "fr" ? "en" : "fr",
-        "aria-label": t("lang.switch.label"),
-        onclick: () => {
-          setLang(lang() === "fr" ? "en" : "fr");
-          // My notification e-mails and pushes follow (docs/protocol.md).
-          if (app.me) void api("PUT", "/api/account/language", { language: lang() }).catch(() => undefined);
-          void render();
-        },
-      }, t("lang.switch")),
-      me ? h("button", {
-        type: "button", class: "secondary",
-        onclick: async () => {
-          // Leaving for the provider's logout page: drawing the login screen
-          // meanwhile would race that navigation (its own history entry).
-          if (!(await app.logout().catch(() => false))) sessionEnded();
-        },
-      }, t("logout")) : null,
-    ),
-  ]);
-  if (focused?.isConnected) focused.focus();
+  const tools: Keyed[] = [];
+  if (notices) tools.push({ key: "notices", sig: "notices", make: () => notices.button });
+  if (me) {
+    tools.push(
+      { key: "conn", sig: `${lang()}:${app.connection}`,
+        make: () => h("span", { class: `conn ${app.connection}`, role: "status", "data-conn": app.connection }, t(`conn.${app.connection}`)) },
+      { key: "who", sig: `${lang()}:${me.person.name}:${me.person.profile}`,
+        make: () => h("span", { class: "who" }, me.person.name, " · ", t(`profile.${me.person.profile}` as "profile.pupil")) },
+    );
+    if (!charterRequired()) {
+      tools.push({ key: "account", sig: lang(),
+        make: () => h("a", { href: "/account", "data-link": true, class: "account-link" }, t("nav.account")) });
+    }
+  }
+  tools.push({ key: "lang", sig: lang(), make: () => h("button", {
+    type: "button", class: "secondary", lang: lang() === "fr" ? "en" : "fr",
+    "aria-label": t("lang.switch.label"),
+    onclick: () => {
+      setLang(lang() === "fr" ? "en" : "fr");
+      // My notification e-mails and pushes follow (docs/protocol.md).
+      if (app.me) void api("PUT", "/api/account/language", { language: lang() }).catch(() => undefined);
+      void render();
+    },
+  }, t("lang.switch")) });
+  if (me) {
+    tools.push({ key: "logout", sig: lang(), make: () => h("button", {
+      type: "button", class: "secondary",
+      onclick: async () => {
+        // Leaving for the provider's logout page: drawing the login screen
+        // meanwhile would race that navigation (its own history entry).
+        if (!(await app.logout().catch(() => false))) sessionEnded();
+      },
+    }, t("logout")) });
+  }
+  const parts: Keyed[] = [
+    { key: "brand", sig: "brand",
+      make: () => h("a", { href: "/", "data-link": true, class: "brand" }, h("span", { class: "logo", "aria-hidden": "true" }), "Préau") },
+  ];
+  if (links.length) {
+    parts.push({ key: "nav", sig: JSON.stringify(links), make: () => h("nav", { "aria-label": "Navigation" },
+      links.map(([path, text]) => h("a", { href: path, "data-link": true }, text))) });
+  }
+  parts.push({ key: "tools", sig: "tools", make: () => h("div", { class: "tools" }), fill: (el) => patch(el, tools) });
+  patch(header, parts);
 }
 
 function routeView(route: Route): View {

@@ -3,7 +3,7 @@
 
 import { api } from "../api";
 import type { App } from "../app";
-import { clear, h } from "../dom";
+import { clear, h, patch, type Keyed } from "../dom";
 import { t } from "../i18n";
 import type { RoomState } from "../model";
 import type { View } from "../router";
@@ -36,24 +36,43 @@ export function homeView(app: App, go: (path: string) => void): View {
       .map((card) => `${card!.name}, ${personContext(card!)}`);
   }
 
-  function roomItem(room: RoomState): HTMLElement {
-    const unread = room.unread;
-    const online = [...room.online.entries()].filter(([id]) => id !== app.me?.person.id).map(([, name]) => name);
-    return h("li", { class: "room-item" },
-      h("a", { href: `/room/${encodeURIComponent(room.info.id)}`, "data-link": true, class: "room-link", "data-room": room.info.id },
-        h("span", { class: "room-name" }, roomTitle(room.info, app.me?.person.name),
-          others(room).map((who) => h("span", { class: "context muted small" }, ` · ${who}`))),
-        unread > 0 ? h("span", { class: "badge", "aria-label": t("home.unread", { n: unread }) }, String(unread)) : null,
-      ),
-      online.length
-        ? h("p", { class: "online", title: online.join(", ") },
-            h("span", { class: "dot", "aria-hidden": "true" }), t("home.online", { n: online.length }), " · ", online.slice(0, 4).join(", "),
-          )
-        : null,
-      (calls.get(room.info.id) ?? []).map((c) => h("p", { class: "call-note" },
-        h("a", { href: `/call/${encodeURIComponent(c.call)}?name=${encodeURIComponent(c.name)}`, "data-link": true },
-          t("call.join", { name: c.name })))),
-    );
+  /** One room: kept in place across live updates, its parts refreshed
+   * (a presence or unread change must not replace the link being clicked). */
+  function roomItem(room: RoomState): Keyed {
+    const id = room.info.id;
+    const href = `/room/${encodeURIComponent(id)}`;
+    return {
+      key: `room:${id}`, sig: "room", make: () => h("li", { class: "room-item" }),
+      fill: (li) => {
+        const unread = room.unread;
+        const title = roomTitle(room.info, app.me?.person.name);
+        const who = others(room);
+        const online = [...room.online.entries()].filter(([id]) => id !== app.me?.person.id).map(([, name]) => name);
+        const parts: Keyed[] = [{
+          key: "link", sig: href,
+          make: () => h("a", { href, "data-link": true, class: "room-link", "data-room": id }),
+          fill: (link) => patch(link, [
+            { key: "name", sig: JSON.stringify([title, who]),
+              make: () => h("span", { class: "room-name" }, title,
+                who.map((w) => h("span", { class: "context muted small" }, ` · ${w}`))) },
+            ...(unread > 0 ? [{ key: "unread", sig: String(unread),
+              make: () => h("span", { class: "badge", "aria-label": t("home.unread", { n: unread }) }, String(unread)) }] : []),
+          ]),
+        }];
+        if (online.length) {
+          parts.push({ key: "online", sig: JSON.stringify(online),
+            make: () => h("p", { class: "online", title: online.join(", ") },
+              h("span", { class: "dot", "aria-hidden": "true" }), t("home.online", { n: online.length }), " · ", online.slice(0, 4).join(", ")) });
+        }
+        for (const c of calls.get(id) ?? []) {
+          parts.push({ key: `call:${c.call}`, sig: c.name,
+            make: () => h("p", { class: "call-note" },
+              h("a", { href: `/call/${encodeURIComponent(c.call)}?name=${encodeURIComponent(c.name)}`, "data-link": true },
+                t("call.join", { name: c.name }))) });
+        }
+        patch(li, parts);
+      },
+    };
   }
 
   // Calls under way in my class rooms (no event announces one: asked on
@@ -81,16 +100,22 @@ export function homeView(app: App, go: (path: string) => void): View {
   let callPoll = 0;
   let stopCallEvents = (): void => undefined;
 
-  function section(title: string, rooms: RoomState[], extra: HTMLElement[] = []): HTMLElement {
-    return h("section", { class: "card" },
-      h("h2", null, title),
-      rooms.length ? h("ul", { class: "rooms" }, rooms.map(roomItem)) : h("p", { class: "muted" }, t("home.none")),
-      extra,
-    );
+  /** A card of rooms, kept in place; its list and buttons refreshed. */
+  function section(key: string, title: string, rooms: RoomState[], extra: Keyed[] = []): Keyed {
+    return {
+      key, sig: title, make: () => h("section", { class: "card" }),
+      fill: (card) => patch(card, [
+        { key: "title", sig: title, make: () => h("h2", null, title) },
+        rooms.length
+          ? { key: "list", sig: "list", make: () => h("ul", { class: "rooms" }),
+              fill: (list) => patch(list, rooms.map(roomItem)) }
+          : { key: "none", sig: "none", make: () => h("p", { class: "muted" }, t("home.none")) },
+        ...extra,
+      ]),
+    };
   }
 
   function update(): void {
-    clear(body);
     const rooms = [...app.rooms.values()];
     const of = (kind: string) => rooms.filter((r) => r.info.kind === kind);
     const classes = of("class");
@@ -98,16 +123,17 @@ export function homeView(app: App, go: (path: string) => void): View {
     const conversations = of("private");
     const profile = app.me?.person.profile;
     // Teachers and staff open a class's parents' room when it does not exist yet.
-    const openers: HTMLElement[] = [];
+    const openers: Keyed[] = [];
     if (profile === "teacher" || profile === "staff") {
       for (const room of classes) {
-        if (!room.info.class_id || parents.some((p) => p.info.class_id === room.info.class_id)) continue;
-        openers.push(h("button", {
+        const classId = room.info.class_id;
+        if (!classId || parents.some((p) => p.info.class_id === classId)) continue;
+        openers.push({ key: `open:${classId}`, sig: room.info.name, make: () => h("button", {
           class: "secondary",
           onclick: async () => {
             try {
               const reply = await api<{ room: { id: string } }>(
-                "POST", `/api/classes/${encodeURIComponent(room.info.class_id!)}/parents-room`,
+                "POST", `/api/classes/${encodeURIComponent(classId)}/parents-room`,
               );
               await app.refreshRooms();
               go(`/room/${encodeURIComponent(reply.room.id)}`);
@@ -115,11 +141,11 @@ export function homeView(app: App, go: (path: string) => void): View {
               status.say(describeError(error), "error");
             }
           },
-        }, t("home.openParents", { name: room.info.name })));
+        }, t("home.openParents", { name: room.info.name })) });
       }
     }
     if (profile === "staff" && !parents.some((p) => !p.info.class_id)) {
-      openers.push(h("button", {
+      openers.push({ key: "open:school", sig: "school", make: () => h("button", {
         class: "secondary",
         onclick: async () => {
           try {
@@ -131,18 +157,20 @@ export function homeView(app: App, go: (path: string) => void): View {
             status.say(describeError(error), "error");
           }
         },
-      }, t("home.openSchoolParents")));
+      }, t("home.openSchoolParents")) });
     }
+    const cards: Keyed[] = [];
     const mood = moodCard(app.mood);
-    if (mood) body.append(mood);
-    if (profile !== "parent") body.append(section(t("home.classes"), classes));
+    if (mood) cards.push({ key: "mood", sig: JSON.stringify(app.mood), make: () => mood });
+    if (profile !== "parent") cards.push(section("classes", t("home.classes"), classes));
     if (parents.length || openers.length || profile === "parent") {
-      body.append(section(t("home.parents"), parents, openers));
+      cards.push(section("parents", t("home.parents"), parents, openers));
     }
-    body.append(section(t("home.conversations"), conversations, [
-      h("a", { href: "/new", "data-link": true, class: "button" }, t("nav.new")),
+    cards.push(section("conversations", t("home.conversations"), conversations, [
+      { key: "new", sig: "new", make: () => h("a", { href: "/new", "data-link": true, class: "button" }, t("nav.new")) },
     ]));
-    if (profile !== "parent") body.append(docs);
+    if (profile !== "parent") cards.push({ key: "docs", sig: "docs", make: () => docs });
+    patch(body, cards);
   }
 
   // Documents: listed over REST (no live event for a new document).

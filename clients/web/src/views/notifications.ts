@@ -6,7 +6,7 @@
 
 import { ApiError, api } from "../api";
 import type { App } from "../app";
-import { append, clear, formatDateTime, h } from "../dom";
+import { append, clear, formatDateTime, h, patch } from "../dom";
 import { lang, t } from "../i18n";
 import type { Notice } from "../notifications";
 import { type PushState, disablePush, enablePush, pushState, pushSupported } from "../push";
@@ -60,22 +60,27 @@ export class NotificationCentre {
     const centre = this.app.notifications;
     const unread = centre.unread;
     const shown = unread > 99 ? "99+" : String(unread);
-    clear(this.button);
-    // Its name is what it shows, "Notifications 3", with "non lues" for
-    // screen readers: "Notifications 3 non lues".
-    append(this.button, [
-      t("notif.button"),
-      unread > 0 ? [" ", h("span", { class: "badge" }, shown),
-        h("span", { class: "visually-hidden" },
-          " " + t(unread === 1 ? "notif.button.unreadOne" : "notif.button.unread"))] : null,
-    ]);
+    // Redrawn only when what it shows changes, and in place: a live event
+    // must not replace what is being clicked or has the focus.
+    const buttonSig = `${lang()}:${shown}`;
+    if (this.button.dataset.sig !== buttonSig) {
+      this.button.dataset.sig = buttonSig;
+      clear(this.button);
+      // Its name is what it shows, "Notifications 3", with "non lues" for
+      // screen readers: "Notifications 3 non lues".
+      append(this.button, [
+        t("notif.button"),
+        unread > 0 ? [" ", h("span", { class: "badge" }, shown),
+          h("span", { class: "visually-hidden" },
+            " " + t(unread === 1 ? "notif.button.unreadOne" : "notif.button.unread"))] : null,
+      ]);
+    }
     this.button.setAttribute("aria-expanded", String(this.open));
     this.panel.hidden = !this.open;
     if (!this.open) return;
-    clear(this.panel);
     const items = centre.items;
-    append(this.panel, [
-      h("div", { class: "notif-head" },
+    patch(this.panel, [
+      { key: "head", sig: `${lang()}:${unread === 0}`, make: () => h("div", { class: "notif-head" },
         h("h2", { id: "notifications-title", tabindex: -1 }, t("notif.title")),
         h("div", { class: "actions" },
           h("button", {
@@ -91,10 +96,15 @@ export class NotificationCentre {
             },
           }, t("notif.pref.link")),
         ),
-      ),
+      ) },
       items.length === 0
-        ? h("p", { class: "muted" }, centre.loaded ? t("notif.none") : t("notif.loading"))
-        : h("ul", { class: "notif-list" }, items.map((n) => this.item(n))),
+        ? { key: "none", sig: `${lang()}:${centre.loaded}`,
+            make: () => h("p", { class: "muted" }, centre.loaded ? t("notif.none") : t("notif.loading")) }
+        : { key: "list", sig: "list", make: () => h("ul", { class: "notif-list" }),
+            fill: (list) => patch(list, items.map((n) => ({
+              key: n.id, sig: JSON.stringify([lang(), n.read, n.kind, n.by, n.room, n.at, n.data]),
+              make: () => this.item(n),
+            }))) },
     ]);
   }
 
