@@ -467,8 +467,7 @@ class ChatService:
         if sender is None:
             # Another's: only while its author may still post here (a class
             # move or a removal since withdraws it at the opening).
-            waiting = next((w for w in await self._store.scheduled_messages(
-                access.room.id, limit=1000) if w.id == scheduled_id), None)
+            waiting = await self._store.scheduled_message(access.room.id, scheduled_id)
             if waiting is not None and waiting.sender_id != member.id and not (
                     await self.may_still_post(waiting.sender_id, access.room.id)):
                 raise PreauError(ErrorCode.CONFLICT, WAITING_AUTHOR_GONE)

@@ -142,10 +142,9 @@ class ModerationService:
             # Its author may have left the room since (a class move, a custody
             # change, a removal): their words are not posted where they may
             # no longer read; the moderator rejects it instead.
-            pending = {h.id: h for h in await self._store.held_messages(room, limit=1000)}
-            held_now = pending.get(held_id)
-            if held_now is not None and not await self._chat.may_still_post(
-                    held_now.sender_id, room):
+            held_now = await self._store.held_message(room, held_id)
+            if (held_now is not None and held_now.status is HeldStatus.PENDING
+                    and not await self._chat.may_still_post(held_now.sender_id, room)):
                 raise PreauError(ErrorCode.CONFLICT, AUTHOR_GONE)
         try:
             result = await self._store.decide_held(

@@ -72,6 +72,10 @@ class ModerationStore(Protocol):
     ) -> list[HeldMessage]:
         """Held messages of a room (of one sender if given), oldest first."""
 
+    async def held_message(self, room_id: str, held_id: str) -> HeldMessage | None:
+        """One held message of the room, whatever its status; None if the room
+        has no such one."""
+
     async def decide_held(
         self,
         room_id: str,
@@ -172,6 +176,13 @@ class ModerationSql(SqlBase, ModerationStore):
         async with self._engine.transaction(readonly=True) as tx:
             rows = await tx.fetch(sql, *args)
         return [to_held(r) for r in rows]
+
+    async def held_message(self, room_id: str, held_id: str) -> HeldMessage | None:
+        async with self._engine.transaction(readonly=True) as tx:
+            row = await tx.fetchrow(
+                f"SELECT {HELD_COLUMNS} FROM held_messages WHERE room_id = $1 AND id = $2",
+                room_id, held_id)
+        return None if row is None else to_held(row)
 
     async def decide_held(
         self,

@@ -33,6 +33,10 @@ class SchedulingStore(Protocol):
         """Messages of a room waiting for quiet hours to end (of one sender if
         given), oldest first."""
 
+    async def scheduled_message(self, room_id: str, scheduled_id: str) -> ScheduledMessage | None:
+        """One message of the room still waiting for quiet hours to end; None
+        if there is no such one (unknown, or posted already)."""
+
     async def due_scheduled(self, now_ms: int, limit: int) -> list[ScheduledMessage]:
         """The (at most ``limit``) messages still waiting whose time came at
         ``now_ms``, in the order ``release_scheduled`` posts them."""
@@ -103,6 +107,13 @@ class SchedulingSql(SqlBase, SchedulingStore):
         async with self._engine.transaction(readonly=True) as tx:
             rows = await tx.fetch(sql, *args)
         return [to_scheduled(r) for r in rows]
+
+    async def scheduled_message(self, room_id: str, scheduled_id: str) -> ScheduledMessage | None:
+        async with self._engine.transaction(readonly=True) as tx:
+            row = await tx.fetchrow(
+                f"SELECT {SCHEDULED_COLUMNS} FROM scheduled_messages"
+                " WHERE room_id = $1 AND id = $2 AND seq IS NULL", room_id, scheduled_id)
+        return None if row is None else to_scheduled(row)
 
     async def due_scheduled(self, now_ms: int, limit: int) -> list[ScheduledMessage]:
         async with self._engine.transaction(readonly=True) as tx:

@@ -156,6 +156,24 @@ async def test_rejection_keeps_the_text_for_the_audit_only(room: Room) -> None:
         await room.store.decide_held(room.id, "no-such", room.claire.id, True, None, "m", NOW)
 
 
+async def test_one_held_message_is_read_by_its_id(room: Room) -> None:
+    """However long the queue: the check before an approval reads the one."""
+    await room.policy(premoderation=Premoderation.PUPILS)
+    first = (await room.post(room.lea, "h1")).held
+    second = (await room.post(room.hugo, "h2", body="autre")).held
+    assert first is not None
+    assert second is not None
+    assert await room.store.held_message(room.id, second.id) == second
+    await room.store.decide_held(room.id, first.id, room.claire.id, False, "non", "m-x", NOW + 1)
+    rejected = await room.store.held_message(room.id, first.id)
+    assert rejected is not None
+    assert (rejected.id, rejected.status, rejected.sender_id) == (
+        first.id, HeldStatus.REJECTED, room.lea.id)
+    assert await room.store.held_message(room.id, "no-such") is None
+    # Only in its own room.
+    assert await room.store.held_message("r-other", second.id) is None
+
+
 async def test_racing_decisions_have_one_winner(room: Room, other_node: Store) -> None:
     await room.policy(premoderation=Premoderation.PUPILS)
     held = (await room.post(room.lea, "h1")).held

@@ -77,6 +77,10 @@ async def test_a_class_room_post_in_the_evening_is_scheduled_for_the_morning(
     assert await store.room_head(s.room) == 0
     assert [w.txn for w in await store.scheduled_messages(s.room)] == ["soir"]
     assert await store.scheduled_messages(s.room, s.ids["p1"]) == []
+    # Read by its id (however many wait): in its room only, and only while waiting.
+    assert await store.scheduled_message(s.room, result.scheduled.id) == result.scheduled
+    assert await store.scheduled_message("r-other", result.scheduled.id) is None
+    assert await store.scheduled_message(s.room, "s-none") is None
     # A retry returns the scheduled message, never a second one.
     again = await s.post(s.room, claire, "soir", EVENING + 5)
     assert not again.created
@@ -93,12 +97,15 @@ async def test_release_posts_each_due_message_once_in_order(store: Store) -> Non
     for txn in ("a", "b", "c"):
         await s.post(s.room, claire, txn, EVENING)
     assert await store.release_scheduled(MORNING - 1, 10, lambda: "never") == []
+    first = (await store.scheduled_messages(s.room))[0]
+    assert await store.scheduled_message(s.room, first.id) == first
     names = (f"m-released-{i}" for i in range(10))
     released = await store.release_scheduled(MORNING, 10, lambda: next(names))
     assert [(m.txn, m.seq) for m in released] == [("a", 1), ("b", 2), ("c", 3)]
     assert [m.created_ms for m in released] == [EVENING] * 3  # when it was written
     assert await store.release_scheduled(MORNING + 1, 10, lambda: "x") == []
     assert await store.scheduled_messages(s.room) == []
+    assert await store.scheduled_message(s.room, first.id) is None  # posted: waits no more
     # A retry after delivery gets the posted message.
     retry = await s.post(s.room, claire, "a", NOON)
     assert retry.message is not None
