@@ -94,15 +94,17 @@ async def test_a_class_room_post_in_the_evening_is_scheduled_for_the_morning(
 async def test_release_posts_each_due_message_once_in_order(store: Store) -> None:
     s = await school(store)
     claire = s.author("t1", Profile.TEACHER, moderator=True)
-    for txn in ("a", "b", "c"):
-        await s.post(s.room, claire, txn, EVENING)
+    # A millisecond apart: messages written in the same one are released in
+    # the order of their random ids (here "s-9" would follow "s-10").
+    for i, txn in enumerate(("a", "b", "c")):
+        await s.post(s.room, claire, txn, EVENING + i)
     assert await store.release_scheduled(MORNING - 1, 10, lambda: "never") == []
     first = (await store.scheduled_messages(s.room))[0]
     assert await store.scheduled_message(s.room, first.id) == first
     names = (f"m-released-{i}" for i in range(10))
     released = await store.release_scheduled(MORNING, 10, lambda: next(names))
     assert [(m.txn, m.seq) for m in released] == [("a", 1), ("b", 2), ("c", 3)]
-    assert [m.created_ms for m in released] == [EVENING] * 3  # when it was written
+    assert [m.created_ms for m in released] == [EVENING, EVENING + 1, EVENING + 2]  # when written
     assert await store.release_scheduled(MORNING + 1, 10, lambda: "x") == []
     assert await store.scheduled_messages(s.room) == []
     assert await store.scheduled_message(s.room, first.id) is None  # posted: waits no more
@@ -116,8 +118,10 @@ async def test_release_posts_each_due_message_once_in_order(store: Store) -> Non
 async def test_what_is_due_is_listed_in_the_order_it_is_released(store: Store) -> None:
     s = await school(store)
     claire = s.author("t1", Profile.TEACHER, moderator=True)
-    for txn in ("a", "b", "c"):
-        await s.post(s.room, claire, txn, EVENING)
+    # A millisecond apart: messages written in the same one are released in
+    # the order of their random ids (here "s-9" would follow "s-10").
+    for i, txn in enumerate(("a", "b", "c")):
+        await s.post(s.room, claire, txn, EVENING + i)
     assert await store.due_scheduled(MORNING - 1, 10) == []
     assert [w.txn for w in await store.due_scheduled(MORNING, 10)] == ["a", "b", "c"]
     [first, second] = await store.due_scheduled(MORNING, 2)
