@@ -133,7 +133,7 @@ async def insert_message(
     someone — an announcement, a body with « @ », a private conversation's —
     gets its ``notification_outbox`` row in this transaction, for the
     fan-out after the sender's acknowledgement (migration 0110; the
-    PostgreSQL post function of migration 0111 writes the same row).
+    PostgreSQL post function of migration 0112 writes the same row).
     ``private``: whether the room is a private conversation, when the caller
     knows it (None: the statement asks the rooms table)."""
     inserted = await tx.execute(
