@@ -163,10 +163,7 @@ class PostgresEngine:
         started = time.monotonic()
         try:
             with metrics.timed_transaction(False, False):
-                try:
-                    conn = await self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S)
-                except TimeoutError as exc:
-                    raise _AcquireTimeout from exc
+                conn = await self._acquire()
                 try:
                     value = await conn.fetchval(sql, *args)
                 finally:
@@ -178,6 +175,17 @@ class PostgresEngine:
         if self.outage.down:
             self.outage.succeeded(started)
         return value
+
+    async def _acquire(self) -> Any:
+        pool = self._pool
+        if pool.get_idle_size():
+            # One is free: taken at once. Without a timeout, asyncpg's acquire
+            # makes no task and no timer (a sixth of a post's CPU here).
+            return await pool.acquire()
+        try:
+            return await pool.acquire(timeout=ACQUIRE_TIMEOUT_S)
+        except TimeoutError as exc:
+            raise _AcquireTimeout from exc
 
     @asynccontextmanager
     async def transaction(
@@ -203,10 +211,7 @@ class PostgresEngine:
 
     @asynccontextmanager
     async def _transaction(self, readonly: bool) -> AsyncIterator[PostgresTransaction]:
-        try:
-            conn = await self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S)
-        except TimeoutError as exc:
-            raise _AcquireTimeout from exc
+        conn = await self._acquire()
         try:
             tx = PostgresTransaction(conn)
             try:

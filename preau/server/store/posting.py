@@ -299,8 +299,10 @@ class GroupCommit:
 
     One call in flight per node: a post arriving while it is out waits for it
     to come back, then goes with every other post that arrived meanwhile. A
-    post alone goes at once, by itself (``preau_post_plain``): no latency is
-    added when the node is quiet, and under load the batches grow with it,
+    post alone goes at once, by itself (``preau_post_plain``), from its own
+    task (no task, future or timer of ours: the common case when a node is
+    not saturated): no latency is added when the node is quiet, and under
+    load the batches grow with it,
     which saves PostgreSQL a round trip and a commit per post. A call out for
     more than ``STALL_S`` lets the waiting posts go in another. Each post of
     a batch is committed, or falls back, exactly as it would alone (migration
@@ -311,20 +313,41 @@ class GroupCommit:
         self._engine = engine
         self._waiting: _Waiting = []
         self._sender: asyncio.Task[None] | None = None
+        # A post gone alone from its caller's task: done when its call is back.
+        self._alone: asyncio.Future[None] | None = None
         self.batches = 0  # calls made, and the posts they carried (for the benchmarks)
         self.posts = 0
 
     async def post(self, args: tuple[Any, ...]) -> int | None:
         """``args``: those of ``preau_post_plain``, the room first."""
-        future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        if self._sender is None and self._alone is None:
+            return await self._post_alone(loop, args)
+        future: asyncio.Future[int | None] = loop.create_future()
         self._waiting.append((args, future))
         if self._sender is None:
-            self._sender = asyncio.get_running_loop().create_task(self._send())
+            self._sender = loop.create_task(self._send())
         return await future
+
+    async def _post_alone(
+        self, loop: asyncio.AbstractEventLoop, args: tuple[Any, ...]
+    ) -> int | None:
+        alone = self._alone = loop.create_future()
+        try:
+            seq: int | None = await self._engine.call(_POST_PLAIN_PG, *args)
+            return seq
+        finally:
+            self._alone = None
+            if not alone.done():  # (a sender cancelled at the loop's end cancels it)
+                alone.set_result(None)
+            self.batches += 1
+            self.posts += 1
 
     async def _send(self) -> None:
         loop = asyncio.get_running_loop()
-        calls: set[asyncio.Task[None]] = set()
+        # The call of a post gone alone counts as one in flight: those that
+        # arrived meanwhile wait for it (or for STALL_S) like any others.
+        calls: set[asyncio.Future[None]] = set() if self._alone is None else {self._alone}
         stalled = False
         try:
             while self._waiting or calls:
