@@ -21,6 +21,9 @@ from preau.server.app import build_services, close_services, seed_demo
 from preau.server.auth.service import Session
 from preau.server.broker.memory import MemoryBroker, MemoryBus
 from preau.server.clock import Clock
+from preau.server.directory.csv_import import parse_csv
+from preau.server.directory.demo import DEMO_NAME, DEMO_TIMEZONE, DEMO_UAI, demo_csv
+from preau.server.directory.importer import import_directory
 from preau.server.directory.model import Member
 from preau.server.live.connection import Connection
 from preau.server.ratelimit.buckets import TokenBucket
@@ -75,6 +78,32 @@ class Nodes:
         )
         node.hub.register(conn)
         return conn, recorder
+
+    async def reimport(self, rows: str, now_ms: int | None = None) -> None:
+        """The demo school re-imported from ``rows`` on node a, announced as
+        an import beside the server is; returns once node b has reloaded it."""
+        reloaded = asyncio.Event()
+
+        async def on_change(school_id: str) -> None:
+            reloaded.set()
+
+        self.b.directory.on_change(on_change)
+        report = await import_directory(
+            self.a.store, parse_csv(rows), uai=DEMO_UAI, school_name=DEMO_NAME,
+            timezone=DEMO_TIMEZONE, activation_ttl_s=3600,
+            now_ms=self.a.clock.now_ms() if now_ms is None else now_ms)
+        await self.a.hub.directory_changed(report.school.id)
+        async with asyncio.timeout(5):
+            await reloaded.wait()
+
+
+def demo_with_class_move(external_id: str, before: str, after: str) -> str:
+    """The demo school's import file with one pupil moved from class to class."""
+    moved = "\n".join(line.replace(f";{before};", f";{after};")
+                      if line.startswith(f"{external_id};") else line
+                      for line in demo_csv().splitlines()) + "\n"
+    assert moved != demo_csv()
+    return moved
 
 
 # A Janus URL nothing listens on: calls may be in SFU mode, and the SFU

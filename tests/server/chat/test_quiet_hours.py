@@ -14,7 +14,7 @@ import pytest
 from preau.server.errors import ErrorCode, PreauError
 from preau.server.moderation.rules import PolicyChange, Premoderation
 from tests.server.moderation.test_service import Client, barrier
-from tests.server.twonodes import Nodes, two_nodes
+from tests.server.twonodes import Nodes, demo_with_class_move, two_nodes
 
 # Tuesday 12 January 2027, 21:00 in Paris (UTC+1); the window opens at 07:00.
 EVENING = int(datetime(2027, 1, 12, 20, 0, tzinfo=UTC).timestamp() * 1000)
@@ -250,9 +250,6 @@ async def test_a_waiting_message_of_someone_who_left_the_room_is_not_delivered(
     neither message reaches the class (a room one can no longer read is not
     one to post to); both are withdrawn, and the room's moderators are told
     (``chat.unscheduled``). The teacher's message goes."""
-    from preau.server.directory.csv_import import parse_csv
-    from preau.server.directory.demo import DEMO_NAME, DEMO_TIMEZONE, DEMO_UAI, demo_csv
-    from preau.server.directory.importer import import_directory
     from preau.server.store import AuditAction
 
     nodes = evening
@@ -267,20 +264,8 @@ async def test_a_waiting_message_of_someone_who_left_the_room_is_not_delivered(
         sent = await nodes.a.chat.send(author, room, txn, f"Ce soir ({txn})")
         assert sent.scheduled is not None
         waiting[txn] = sent.scheduled.id
-    moved = "\n".join(line.replace(";6eA;", ";6eB;") if line.startswith("E003;") else line
-                      for line in demo_csv().splitlines()) + "\n"
-    reloaded = asyncio.Event()
-
-    async def on_change(school_id: str) -> None:
-        reloaded.set()
-
-    nodes.b.directory.on_change(on_change)
-    report = await import_directory(
-        nodes.a.store, parse_csv(moved), uai=DEMO_UAI, school_name=DEMO_NAME,
-        timezone=DEMO_TIMEZONE, activation_ttl_s=3600, now_ms=clock.now)
-    await nodes.a.hub.directory_changed(report.school.id)
-    async with asyncio.timeout(5):
-        await reloaded.wait()  # both nodes know of the move before the morning
+    # Chloé (E003) moves to 6eB; both nodes know of it before the morning.
+    await nodes.reimport(demo_with_class_move("E003", "6eA", "6eB"), now_ms=clock.now)
     await nodes.a.moderation.moderate_member(claire, room, lucas.id, AuditAction.MEMBER_REMOVE,
                                              None)
     # A moderator cannot post it now either (only its author could have).

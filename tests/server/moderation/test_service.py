@@ -23,7 +23,7 @@ from preau.server.live.connection import Connection
 from preau.server.moderation.rules import PolicyChange, Premoderation, RoomMode
 from preau.server.services import Services
 from preau.server.store import AuditAction, AuditQuery
-from tests.server.twonodes import Nodes, two_nodes
+from tests.server.twonodes import Nodes, demo_with_class_move, two_nodes
 
 
 class Client:
@@ -529,9 +529,6 @@ async def test_a_held_message_of_someone_who_left_the_room_cannot_be_approved(
     """Chloé's message waits for a moderator; before it is decided she moves
     to 6eB (a re-import): approving it is refused with a clear error (her
     words are not posted in a class she left), rejecting it works."""
-    from preau.server.directory.csv_import import parse_csv
-    from preau.server.directory.demo import DEMO_NAME, DEMO_TIMEZONE, DEMO_UAI, demo_csv
-    from preau.server.directory.importer import import_directory
     from preau.server.messages import localise
 
     room = await nodes.room(nodes.a, "6eA")
@@ -543,20 +540,8 @@ async def test_a_held_message_of_someone_who_left_the_room_cannot_be_approved(
     stays = await nodes.a.chat.send(hugo, room, "h", "Je reste")
     assert gone.held is not None
     assert stays.held is not None
-    moved = "\n".join(line.replace(";6eA;", ";6eB;") if line.startswith("E003;") else line
-                      for line in demo_csv().splitlines()) + "\n"
-    reloaded = asyncio.Event()
-
-    async def on_change(school_id: str) -> None:
-        reloaded.set()
-
-    nodes.b.directory.on_change(on_change)
-    report = await import_directory(
-        nodes.a.store, parse_csv(moved), uai=DEMO_UAI, school_name=DEMO_NAME,
-        timezone=DEMO_TIMEZONE, activation_ttl_s=3600, now_ms=nodes.a.clock.now_ms())
-    await nodes.a.hub.directory_changed(report.school.id)
-    async with asyncio.timeout(5):
-        await reloaded.wait()  # node b, where the moderator decides, knows of the move
+    # Chloé (E003) moves to 6eB; node b, where the moderator decides, knows of it.
+    await nodes.reimport(demo_with_class_move("E003", "6eA", "6eB"))
     with pytest.raises(PreauError) as refused:
         await nodes.b.moderation.decide(claire, room, gone.held.id, True, None)
     assert refused.value.code is ErrorCode.CONFLICT

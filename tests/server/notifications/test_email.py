@@ -491,18 +491,7 @@ async def changed_custody(nodes: Nodes) -> None:
     rows = demo_csv().replace("P004;parent;Thomas;Karim;;E004;;",
                               "P004;parent;Thomas;Karim;;E005;;")
     assert rows != demo_csv()
-    done = asyncio.Event()
-
-    async def reloaded(school_id: str) -> None:
-        done.set()
-
-    nodes.b.directory.on_change(reloaded)
-    report = await import_directory(
-        nodes.a.store, parse_csv(rows), uai=DEMO_UAI, school_name=DEMO_NAME,
-        timezone=DEMO_TIMEZONE, activation_ttl_s=3600, now_ms=nodes.a.clock.now_ms())
-    await nodes.a.hub.directory_changed(report.school.id)
-    async with asyncio.timeout(5):
-        await done.wait()
+    await nodes.reimport(rows)
 
 
 async def test_a_digest_leaves_out_what_went_out_of_reach(

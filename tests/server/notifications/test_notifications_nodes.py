@@ -16,16 +16,13 @@ from typing import Any
 
 import pytest
 
-from preau.server.directory.csv_import import parse_csv
-from preau.server.directory.demo import DEMO_NAME, DEMO_TIMEZONE, DEMO_UAI, demo_csv
-from preau.server.directory.importer import import_directory
 from preau.server.directory.model import Member
 from preau.server.directory.rules import may_join
 from preau.server.errors import PreauError
 from preau.server.moderation.rules import PolicyChange, Premoderation
 from preau.server.services import Services
 from preau.server.store.notifications import Notification
-from tests.server.twonodes import Nodes, Recorder
+from tests.server.twonodes import Nodes, Recorder, demo_with_class_move
 
 PEOPLE = ["Léa Martin", "Hugo Bernard", "Inès Petit", "Camille Martin", "Julien Bernard",
           "Julien Garnier", "Sophie Faure", "Claire Lefèvre", "Anne Roux"]
@@ -248,20 +245,7 @@ async def test_a_pupil_moved_to_another_class_no_longer_sees_its_notifications(
     listed = await b.notifications.list(chloe, before=None, limit=10)
     assert [n["kind"] for n in listed["notifications"]] == ["announcement"]
     # Chloé (E003) moves to 6eB: a re-import on node a, told to node b.
-    moved = "\n".join(line.replace(";6eA;", ";6eB;") if line.startswith("E003;") else line
-                      for line in demo_csv().splitlines()) + "\n"
-    done = asyncio.Event()
-
-    async def reloaded(school_id: str) -> None:
-        done.set()
-
-    b.directory.on_change(reloaded)
-    report = await import_directory(
-        a.store, parse_csv(moved), uai=DEMO_UAI, school_name=DEMO_NAME,
-        timezone=DEMO_TIMEZONE, activation_ttl_s=3600, now_ms=a.clock.now_ms())
-    await a.hub.directory_changed(report.school.id)
-    async with asyncio.timeout(5):
-        await done.wait()
+    await nodes.reimport(demo_with_class_move("E003", "6eA", "6eB"))
     chloe_now = await b.directory.member(chloe.id)
     assert chloe_now is not None
     assert await b.notifications.list(chloe_now, before=None, limit=10) == {
