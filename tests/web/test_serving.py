@@ -73,3 +73,19 @@ def test_reserved_paths_and_bad_asset_names(server: LiveServer) -> None:
         assert "[project]" not in http.get("/assets/../../pyproject.toml").text
         # Only reads.
         assert http.post("/room/abc").json()["error"]["code"] in ("bad_request", "forbidden")
+
+
+def test_the_default_is_the_build_next_to_the_code(tmp_path: Path, web_dist: Path) -> None:
+    """`./scripts/serve` sets no PREAU_WEB_DIR: the server finds clients/web/dist
+    of its checkout by itself. (It looked one folder too high after the code
+    moved under preau/, and answered every page with the "not built" hint;
+    every other test names the folder, so none saw it.)"""
+    live = LiveServer(tmp_path, env={}).start()
+    try:
+        with httpx.Client(base_url=live.base_url, timeout=5) as http:
+            index = http.get("/")
+            assert index.status_code == 200
+            assert index.headers["content-type"].startswith("text/html")
+            assert index.text == (web_dist / "index.html").read_text()
+    finally:
+        live.stop()

@@ -33,7 +33,9 @@ from preau.server.messages import DEFAULT, Lang
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DIST = Path(__file__).resolve().parents[2] / "clients" / "web" / "dist"
+# The checkout's root: preau/server/http/web.py is three folders below it.
+REPOSITORY = Path(__file__).resolve().parents[3]
+DEFAULT_DIST = REPOSITORY / "clients" / "web" / "dist"
 BUILD_HINT = ("the web client is not built: run ./scripts/serve, "
               "or `npm ci && npm run build` in clients/web")
 
