@@ -1,7 +1,7 @@
 """Delivery of messages held back by quiet hours, when the window opens.
 
 Every node runs the loop: the store posts each due message exactly once
-(``release_scheduled``: the node whose transaction claims a row posts it), and
+(``release_waiting``: the node whose transaction claims a row posts it), and
 the node that posted it publishes it like any message, so subscribers on
 every node receive it in seq order and later replays include it.
 """
@@ -48,20 +48,19 @@ class ScheduledDelivery:
         from the room, a relation ended) is withdrawn first."""
         total = 0
         while True:
-            now_ms = self._clock.now_ms()
-            due = await self._store.due_scheduled(now_ms, BATCH)
-            admitted = 0
+            due = await self._store.due_scheduled(self._clock.now_ms(), BATCH)
+            posted = []
+            withdrawn = 0
             for waiting in due:
-                if self.may_post is None or await self.may_post(waiting.sender_id,
-                                                                waiting.room_id):
-                    admitted += 1
-                else:
+                if self.may_post is not None and not await self.may_post(
+                        waiting.sender_id, waiting.room_id):
                     await self._withdraw(waiting.room_id, waiting.id, waiting.sender_id)
-            # The same order as due_scheduled: the first ``admitted`` still
-            # waiting are the ones just checked.
-            posted = await self._store.release_scheduled(
-                now_ms, admitted, lambda: "m_" + secrets.token_urlsafe(12)
-            ) if admitted else []
+                    withdrawn += 1
+                    continue
+                message = await self._store.release_waiting(
+                    waiting.room_id, waiting.id, "m_" + secrets.token_urlsafe(12))
+                if message is not None:  # else another node posted it
+                    posted.append(message)
             for message in posted:
                 await self._hub.publish_message(
                     message.room_id, message.seq, await self._render.frame(message)
@@ -72,7 +71,9 @@ class ScheduledDelivery:
                         "scheduled.delivered", message.room_id, seq=message.seq,
                         to=[message.sender_id])
             total += len(posted)
-            if len(due) < BATCH:
+            # A full batch: more may be due, unless this pass moved none of
+            # it (then whatever is left is another node's to post).
+            if len(due) < BATCH or not (posted or withdrawn):
                 return total
 
     async def _withdraw(self, room_id: str, scheduled_id: str, sender_id: str) -> None:

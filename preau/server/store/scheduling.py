@@ -49,6 +49,14 @@ class SchedulingStore(Protocol):
         several nodes at once: each message is posted by exactly one of them
         (the others get nothing for it). Returns the messages this call posted."""
 
+    async def release_waiting(
+        self, room_id: str, scheduled_id: str, message_id: str
+    ) -> Message | None:
+        """Post one waiting message now (one that ``due_scheduled`` listed),
+        with its room's next seq and its author's txn: exactly once across
+        nodes. None when it is not waiting any more (posted by another node,
+        withdrawn) or its room is closed."""
+
     async def cancel_scheduled(
         self, room_id: str, scheduled_id: str, sender_id: str
     ) -> ScheduledMessage | None:
@@ -127,16 +135,9 @@ class SchedulingSql(SqlBase, SchedulingStore):
     async def release_scheduled(
         self, now_ms: int, limit: int, new_message_id: Callable[[], str]
     ) -> list[Message]:
-        async with self._engine.transaction(readonly=True) as tx:
-            due = await tx.fetch(
-                "SELECT id, room_id FROM scheduled_messages WHERE seq IS NULL"
-                " AND release_ms <= $1 ORDER BY release_ms, created_ms, id LIMIT $2",
-                now_ms, limit,
-            )
         released = []
-        for row in due:
-            message = await self._release_one(str(row["id"]), str(row["room_id"]),
-                                              new_message_id())
+        for waiting in await self.due_scheduled(now_ms, limit):
+            message = await self.release_waiting(waiting.room_id, waiting.id, new_message_id())
             if message is not None:
                 released.append(message)
         return released
@@ -166,10 +167,11 @@ class SchedulingSql(SqlBase, SchedulingStore):
             row = await tx.fetchrow(sql + " RETURNING id", *args)
         if row is None:
             return None
-        return await self._release_one(scheduled_id, room_id, message_id)
+        return await self.release_waiting(room_id, scheduled_id, message_id)
 
-    async def _release_one(self, scheduled_id: str, room_id: str, message_id: str
-                           ) -> Message | None:
+    async def release_waiting(
+        self, room_id: str, scheduled_id: str, message_id: str
+    ) -> Message | None:
         """Post one scheduled message, once: of nodes releasing at the same
         time, the one whose UPDATE claims the row posts it; the others roll back."""
         async with self._engine.transaction() as tx:

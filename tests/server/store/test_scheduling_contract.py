@@ -108,6 +108,7 @@ async def test_release_posts_each_due_message_once_in_order(store: Store) -> Non
     assert await store.release_scheduled(MORNING + 1, 10, lambda: "x") == []
     assert await store.scheduled_messages(s.room) == []
     assert await store.scheduled_message(s.room, first.id) is None  # posted: waits no more
+    assert await store.release_waiting(s.room, first.id, "m-again") is None  # once only
     # A retry after delivery gets the posted message.
     retry = await s.post(s.room, claire, "a", NOON)
     assert retry.message is not None
