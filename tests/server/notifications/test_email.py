@@ -328,9 +328,7 @@ async def test_quiet_hours_hold_a_mail_until_the_morning(
     nodes: Nodes, relay: Relay, clock: Clock
 ) -> None:
     a = nodes.a
-    anne = nodes.member(a, "Anne Roux")
-    await a.moderation.set_school_settings(anne, anne.school_id, quiet_hours="07:00-20:00",
-                                           parents_may_message=None)
+    await school_hours(nodes, "07:00-20:00")
     await give_addresses(nodes, Camille_Martin="camille@famille.example")
     clock.now = paris_ms(2027, 1, 13, 21, 30)  # a Wednesday evening
     claire = nodes.member(a, "Claire Lefèvre")
@@ -377,8 +375,7 @@ async def test_an_urgent_message_is_mailed_through_quiet_hours(
 ) -> None:
     a = nodes.a
     anne = nodes.member(a, "Anne Roux")
-    await a.moderation.set_school_settings(anne, anne.school_id, quiet_hours="07:00-20:00",
-                                           parents_may_message=None)
+    await school_hours(nodes, "07:00-20:00")
     await give_addresses(nodes, Camille_Martin="camille@famille.example")
     clock.now = paris_ms(2027, 1, 13, 22, 0)
     room, _ = await a.chat.school_parents_room(anne, anne.school_id)
@@ -485,6 +482,13 @@ async def test_mails_in_the_persons_language_and_the_schools_excerpt(
         "excerpt"] is False
 
 
+async def school_hours(nodes: Nodes, window: str) -> None:
+    """The demo school's delivery hours (quiet outside them), set by its admin."""
+    anne = nodes.member(nodes.a, "Anne Roux")
+    await nodes.a.moderation.set_school_settings(anne, anne.school_id, quiet_hours=window,
+                                                 parents_may_message=None)
+
+
 async def changed_custody(nodes: Nodes) -> None:
     """Karim Thomas (P004) is now Manon's parent (E005), not Nathan's (E004):
     a re-import on node a, told to node b."""
@@ -532,9 +536,7 @@ async def test_a_mail_held_for_the_morning_is_dropped_when_out_of_reach(
     nodes: Nodes, relay: Relay, clock: Clock
 ) -> None:
     a = nodes.a
-    anne = nodes.member(a, "Anne Roux")
-    await a.moderation.set_school_settings(anne, anne.school_id, quiet_hours="07:00-20:00",
-                                           parents_may_message=None)
+    await school_hours(nodes, "07:00-20:00")
     clock.now = paris_ms(2027, 1, 13, 22, 30)  # outside the school's delivery hours
     await give_addresses(nodes, Karim_Thomas="karim@famille.example")
     karim, nathan = nodes.member(a, "Karim Thomas"), nodes.member(a, "Nathan Thomas")

@@ -22,7 +22,7 @@ from preau.server.notifications.push import load_private_key as load_key
 from preau.server.settings import Settings
 from preau.server.store.privacy import PrivacyStore
 from tests.server.notifications.pushservice import PushService, b64, push_service, verify_vapid
-from tests.server.notifications.test_email import Clock, changed_custody, paris_ms
+from tests.server.notifications.test_email import Clock, changed_custody, paris_ms, school_hours
 from tests.server.twonodes import Nodes, two_nodes
 
 SUBJECT = "mailto:ent@college.example"
@@ -201,9 +201,7 @@ async def test_quiet_hours_hold_a_push_until_the_morning(
     nodes: Nodes, service: PushService, pushers: Pushers, clock: Clock
 ) -> None:
     a = nodes.a
-    anne = nodes.member(a, "Anne Roux")
-    await a.moderation.set_school_settings(anne, anne.school_id, quiet_hours="07:00-20:00",
-                                           parents_may_message=None)
+    await school_hours(nodes, "07:00-20:00")
     claire = nodes.member(a, "Claire Lefèvre")
     camille = nodes.member(a, "Camille Martin")
     phone = service.device("phone")
@@ -224,9 +222,7 @@ async def test_a_push_held_for_the_morning_is_dropped_when_out_of_reach(
     """Nathan writes to his father at night; before the morning Karim loses
     custody: the held push never reaches Karim's phone, a teacher's does."""
     a = nodes.a
-    anne = nodes.member(a, "Anne Roux")
-    await a.moderation.set_school_settings(anne, anne.school_id, quiet_hours="07:00-20:00",
-                                           parents_may_message=None)
+    await school_hours(nodes, "07:00-20:00")
     karim, nathan = nodes.member(a, "Karim Thomas"), nodes.member(a, "Nathan Thomas")
     claire = nodes.member(a, "Claire Lefèvre")
     phone = service.device("phone")
@@ -385,8 +381,7 @@ async def test_an_urgent_message_goes_through_quiet_hours(
 ) -> None:
     a = nodes.a
     anne = nodes.member(a, "Anne Roux")
-    await a.moderation.set_school_settings(anne, anne.school_id, quiet_hours="07:00-20:00",
-                                           parents_may_message=None)
+    await school_hours(nodes, "07:00-20:00")
     camille = nodes.member(a, "Camille Martin")
     phone = service.device("phone")
     await pushers.a.subscribe(camille, phone.endpoint, phone.p256dh, b64(phone.auth), "")
