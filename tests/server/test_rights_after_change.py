@@ -244,15 +244,21 @@ async def refusal(call: Any) -> tuple[str, str, int | None]:
     return caught.value.code, caught.value.message, caught.value.status
 
 
+async def download(client: PreauClient, attachment: str, **headers: str) -> Any:
+    """A file's download: "ok", or what was answered instead."""
+    response = await client.http.get(f"/api/attachments/{attachment}", headers=headers)
+    return "ok" if response.status_code in (200, 206) else (
+        response.status_code, response.headers.get("content-type"), response.content)
+
+
 async def answers(client: PreauClient, conn: LiveConnection, room: str,
                   attachment: str) -> dict[str, Any]:
     """What every room path answers ``client`` for ``room`` (and ``attachment``,
     a file of its first message): a value or ``(code, message)``."""
-    found: dict[str, Any] = {}
-    for path, headers in (("GET attachment", {}), ("GET attachment range", {"range": "bytes=0-3"})):
-        response = await client.http.get(f"/api/attachments/{attachment}", headers=headers)
-        found[path] = "ok" if response.status_code in (200, 206) else (
-            response.status_code, response.headers.get("content-type"), response.content)
+    found: dict[str, Any] = {
+        "GET attachment": await download(client, attachment),
+        "GET attachment range": await download(client, attachment, range="bytes=0-3"),
+    }
 
     async def attempt(path: str, call: Any) -> None:
         try:
@@ -323,9 +329,7 @@ async def document_answers(client: PreauClient, document: str,
             found[path or "GET"] = "ok"
         except PreauError as exc:
             found[path or "GET"] = (exc.code, exc.message, exc.status)
-    response = await client.http.get(f"/api/attachments/{attachment}")
-    found["GET attachment"] = "ok" if response.status_code == 200 else (
-        response.status_code, response.headers.get("content-type"), response.content)
+    found["GET attachment"] = await download(client, attachment)
     return found
 
 
