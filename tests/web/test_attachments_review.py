@@ -17,7 +17,7 @@ from tests.server.attachments import samples
 from tests.server.attachments.clamd import private_clamd
 from tests.server.live import LiveServer
 from tests.web.conftest import People
-from tests.web.test_chat import message_action, send
+from tests.web.test_chat import message_action, send, write_to
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +38,7 @@ def test_the_admin_downloads_a_reported_file(people: People, server: LiveServer)
     teacher = people.login("Claire Lefèvre")
     admin = people.login("Anne Roux")
 
-    parent.get_by_role("link", name="Nouvelle conversation").first.click()
-    parent.get_by_label("Rechercher une personne").fill("Lefèvre")
-    parent.get_by_role("button", name="Écrire à Claire Lefèvre").click()
-    parent.locator('[data-conn="open"]').wait_for()
+    write_to(parent, "Claire Lefèvre", search="Lefèvre")
     note = samples.pdf(text=b"Un document qui n'a rien a faire ici")
     parent.locator("#attach-file").set_input_files(
         [{"name": "piece.pdf", "mimeType": "application/pdf", "buffer": note}])

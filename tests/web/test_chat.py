@@ -15,6 +15,15 @@ def open_room(page: Page, name: str) -> None:
     page.locator('[data-conn="open"]').wait_for()
 
 
+def write_to(page: Page, name: str, *, search: str | None = None) -> None:
+    """Open a private conversation with ``name`` from « Nouvelle conversation »
+    (found by ``search``, their first name by default)."""
+    page.get_by_role("link", name="Nouvelle conversation").first.click()
+    page.get_by_label("Rechercher une personne").fill(search or name.split()[0])
+    page.get_by_role("button", name=f"Écrire à {name}").click()
+    page.locator('[data-conn="open"]').wait_for()
+
+
 def message_action(message: Locator, name: str) -> Locator:
     """A message's secondary action (report, delete, withdraw): in its "⋯" menu."""
     menu = message.locator("details.msg-menu")

@@ -14,7 +14,7 @@ from __future__ import annotations
 from playwright.sync_api import ElementHandle, Page, expect
 
 from tests.web.conftest import People
-from tests.web.test_chat import open_room, send
+from tests.web.test_chat import open_room, send, write_to
 
 
 def still_there(handle: ElementHandle) -> bool:
@@ -54,10 +54,7 @@ def test_live_events_leave_what_is_clicked_in_place(people: People) -> None:
 
     # The notification panel: a new notice adds a line and leaves the others.
     parent = people.login("Camille Martin")
-    teacher.get_by_role("link", name="Nouvelle conversation").first.click()
-    teacher.get_by_label("Rechercher une personne").fill("Camille")
-    teacher.get_by_role("button", name="Écrire à Camille Martin").click()
-    teacher.locator('[data-conn="open"]').wait_for()
+    write_to(teacher, "Camille Martin")
     send(teacher, "Léa a oublié son cahier.")
     expect(teacher.locator(".msg[data-seq]", has_text="oublié son cahier")).to_be_visible()
     parent.get_by_role("button", name="Notifications 2 non lues").click()

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 from tests.server.live import PASSWORD, LiveServer
 from tests.web.conftest import People, activate
 from tests.web.test_accessibility import audit
-from tests.web.test_chat import send
+from tests.web.test_chat import send, write_to
 
 
 def recall(server: LiveServer, name: str, room: str, seq: int) -> None:
@@ -36,10 +36,7 @@ def test_badge_and_panel(people: People, server: LiveServer, shots: Path) -> Non
 
     # The teacher writes to her privately, twice.
     teacher = people.login("Claire Lefèvre")
-    teacher.get_by_role("link", name="Nouvelle conversation").first.click()
-    teacher.get_by_label("Rechercher une personne").fill("Camille")
-    teacher.get_by_role("button", name="Écrire à Camille Martin").click()
-    teacher.locator('[data-conn="open"]').wait_for()
+    write_to(teacher, "Camille Martin")
     send(teacher, "Léa a oublié son cahier de textes.")
     first = teacher.locator(".msg[data-seq]", has_text="cahier de textes")
     expect(first).to_be_visible()
@@ -99,10 +96,7 @@ def test_badge_and_panel(people: People, server: LiveServer, shots: Path) -> Non
 def test_in_english_on_a_phone(people: People) -> None:
     parent = people.login("Julien Bernard", phone=True, locale="en-GB")
     teacher = people.login("Claire Lefèvre")
-    teacher.get_by_role("link", name="Nouvelle conversation").first.click()
-    teacher.get_by_label("Rechercher une personne").fill("Julien Bernard")
-    teacher.get_by_role("button", name="Écrire à Julien Bernard").click()
-    teacher.locator('[data-conn="open"]').wait_for()
+    write_to(teacher, "Julien Bernard", search="Julien Bernard")
     send(teacher, "Réunion demain.")
     parent.get_by_role("button", name="English").click()
     counted = parent.get_by_role("button", name="Notifications 2 unread")
@@ -131,10 +125,7 @@ def test_preferences_screen(people: People, server: LiveServer, shots: Path) -> 
 
     # Never: a private message tells her of the conversation only.
     teacher = people.login("Claire Lefèvre")
-    teacher.get_by_role("link", name="Nouvelle conversation").first.click()
-    teacher.get_by_label("Rechercher une personne").fill("Sandrine")
-    teacher.get_by_role("button", name="Écrire à Sandrine Dubois").click()
-    teacher.locator('[data-conn="open"]').wait_for()
+    write_to(teacher, "Sandrine Dubois")
     send(teacher, "Chloé a bien travaillé.")
     expect(teacher.locator(".msg[data-seq]", has_text="bien travaillé")).to_be_visible()
     parent.reload()

@@ -28,7 +28,7 @@ from tests.server.live import PASSWORD, LiveServer
 from tests.server.notifications.pushservice import PushService, push_service
 from tests.web.conftest import People, activate
 from tests.web.test_accessibility import audit
-from tests.web.test_chat import send
+from tests.web.test_chat import send, write_to
 
 
 class ThreadedPushService:
@@ -194,10 +194,7 @@ def test_push_on_this_device(people: People, server: LiveServer, pushes: PushSer
 
     # A teacher writes to her: Préau pushes (encrypted for this device).
     teacher = people.login("Claire Lefèvre")
-    teacher.get_by_role("link", name="Nouvelle conversation").first.click()
-    teacher.get_by_label("Rechercher une personne").fill("Camille")
-    teacher.get_by_role("button", name="Écrire à Camille Martin").click()
-    teacher.locator('[data-conn="open"]').wait_for()
+    write_to(teacher, "Camille Martin")
     send(teacher, "Léa a oublié son cahier de textes.")
     expect(teacher.locator(".msg[data-seq]", has_text="cahier de textes")).to_be_visible()
     room = teacher.evaluate("location.pathname").split("/")[-1]

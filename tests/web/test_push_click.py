@@ -26,7 +26,7 @@ from tests.server.live import PASSWORD, LiveServer
 from tests.server.notifications.pushservice import Device, PushService
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, People, activate
 from tests.web.notifydaemon import NotificationDaemon, notification_daemon
-from tests.web.test_chat import send
+from tests.web.test_chat import send, write_to
 from tests.web.test_push import FAKE_PUSH_MANAGER, deliver, pushes, server
 
 __all__ = ["pushes", "server"]  # fixtures: the push service and Préau, as test_push has them
@@ -89,10 +89,7 @@ def test_click_opens_the_room(people: People, server: LiveServer, pushes: PushSe
 
     # A teacher writes to her; Préau pushes to her device.
     teacher = people.login("Claire Lefèvre")
-    teacher.get_by_role("link", name="Nouvelle conversation").first.click()
-    teacher.get_by_label("Rechercher une personne").fill("Camille")
-    teacher.get_by_role("button", name="Écrire à Camille Martin").click()
-    teacher.locator('[data-conn="open"]').wait_for()
+    write_to(teacher, "Camille Martin")
     send(teacher, "Léa a oublié son cahier de textes.")
     expect(teacher.locator(".msg[data-seq]", has_text="cahier de textes")).to_be_visible()
     room = teacher.evaluate("location.pathname").split("/")[-1]
