@@ -35,6 +35,7 @@ import psutil  # type: ignore[import-untyped]
 from loadtests.school import build
 from preau.server.chat.posting import post_message
 from preau.server.directory.model import Profile
+from preau.server.moderation.wordfilter import WordLists
 from preau.server.store import Author
 from preau.server.store.factory import open_store
 
@@ -72,7 +73,7 @@ def _cpu(procs: list[psutil.Process]) -> float:
     return total
 
 
-async def run(kind: str, n: int, concurrency: int) -> dict[str, float]:
+async def run(kind: str, n: int, concurrency: int, words: int = 0) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="preau-post-") as tmp_name:
         tmp = Path(tmp_name)
         async with _store_url(kind, tmp) as (url, pg):
@@ -81,6 +82,9 @@ async def run(kind: str, n: int, concurrency: int) -> dict[str, float]:
             pupils = [s for s in room.members if s.profile == Profile.PUPIL.value][:concurrency]
             store = await open_store(url)
             try:
+                if words:  # a school's own lists, as most set them (the demo has none)
+                    await store.set_word_lists(manifest.school, _word_lists(words),
+                                               room.members[0].person, 0)
                 body = "Bonjour la classe, voici le devoir pour demain"
 
                 async def sender(seat_person: str, count: int, tag: str, plain: bool) -> None:
@@ -117,22 +121,31 @@ async def run(kind: str, n: int, concurrency: int) -> dict[str, float]:
             } | {"posts": posts}
 
 
+def _word_lists(words: int) -> WordLists:
+    def entries(prefix: str) -> tuple[str, ...]:
+        return tuple(f"{prefix}mot{i:04d}" for i in range(words))
+    return WordLists(block=entries("interdit-"), hold=entries("retenu-"), alert=entries("alerte-"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtests.post_path",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", choices=("sqlite", "postgres"), default="postgres")
     parser.add_argument("--messages", type=int, default=4000, help="per way")
     parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--words", type=int, default=0,
+                        help="entries in each of the school's three word lists (0: the defaults)")
     args = parser.parse_args(argv)
     import uvloop
 
-    figures = uvloop.run(run(args.store, args.messages, args.concurrency))
+    figures = uvloop.run(run(args.store, args.messages, args.concurrency, args.words))
     for path in PATHS:
         print(f"{args.store}, {path} path: {figures['posts']:.0f} posts from "
               f"{args.concurrency} concurrent senders; per post: this process "
               f"{figures[f'{path}_server_us']:.0f} µs CPU, PostgreSQL "
               f"{figures[f'{path}_postgres_us']:.0f} µs CPU, wall "
-              f"{figures[f'{path}_wall_us']:.0f} µs")
+              f"{figures[f'{path}_wall_us']:.0f} µs"
+              + (f" ({args.words} words in each list)" if args.words else ""))
     return 0
 
 

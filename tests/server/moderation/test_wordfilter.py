@@ -103,12 +103,38 @@ def _reference_match(lists: WordLists, body: str) -> FilterMatch | None:
 
 @given(st.text(alphabet=st.sampled_from(list("abcdeé CONnard,.!-'ç\nœ")), max_size=40))
 def test_fast_paths_match_the_plain_rule(body: str) -> None:
-    # The ASCII shortcut of normalize and the one-pattern pre-scan of match
-    # (compiled once per lists) decide exactly as the plain rule does.
+    # The ASCII shortcut of normalize and the word-by-word lookup of match
+    # (lists indexed once per version) decide exactly as the plain rule does.
     lists = WordLists(block=("connard", "a b"), hold=("é",), alert=("con", "b", "ç a"))
     assert match(lists, body) == _reference_match(lists, body)
     for lst in (LISTS, DEFAULT_LISTS):
         assert match(lst, body) == _reference_match(lst, body)
+
+
+_ENTRY = st.text(alphabet=st.sampled_from(list("abé CO,-'ç")), min_size=1, max_size=8).filter(
+    lambda entry: normalize(entry) != "")
+
+
+@given(
+    st.lists(_ENTRY, max_size=6), st.lists(_ENTRY, max_size=6), st.lists(_ENTRY, max_size=6),
+    st.text(alphabet=st.sampled_from(list("abé CO,-'ç\n")), max_size=40),
+)
+def test_any_lists_match_as_the_plain_rule_says(
+    block: list[str], hold: list[str], alert: list[str], body: str,
+) -> None:
+    # Lists of any shape: entries of one or several words, repeated, shared
+    # between lists, one the beginning of another.
+    lists = WordLists(block=tuple(block), hold=tuple(hold), alert=tuple(alert))
+    assert match(lists, body) == _reference_match(lists, body)
+
+
+def test_a_phrase_matches_only_its_words_in_order() -> None:
+    lists = WordLists(block=("fils de pute",), alert=("de",))
+    assert match(lists, "Fils, de... PUTE !") == FilterMatch(FilterAction.BLOCK, ("fils de pute",))
+    assert match(lists, "fils de la pute") == FilterMatch(FilterAction.ALERT, ("de",))
+    assert match(lists, "pute de fils") == FilterMatch(FilterAction.ALERT, ("de",))
+    assert match(lists, "fils de") == FilterMatch(FilterAction.ALERT, ("de",))
+    assert match(WordLists(), "fils de pute") is None
 
 
 def test_normalize_ascii_shortcut_agrees_with_the_unicode_path() -> None:
