@@ -4,6 +4,7 @@ purged), the messaging kill switch, paused accounts and word lists.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -410,5 +411,12 @@ async def read_word_lists(tx: Transaction, school_id: str) -> WordLists:
     )
     if not rows:
         return DEFAULT_LISTS
-    lists = {str(r["action"]): tuple(orjson.loads(r["words"])) for r in rows}
-    return WordLists(**lists)
+    return _word_lists(tuple(sorted((str(r["action"]), str(r["words"])) for r in rows)))
+
+
+@functools.lru_cache(maxsize=256)
+def _word_lists(rows: tuple[tuple[str, str], ...]) -> WordLists:
+    """The lists of these rows, one value per version of them: a post on the
+    general path reads its school's lists, and the same rows give back the
+    same value, whose index for matching is already built (wordfilter.py)."""
+    return WordLists(**{action: tuple(orjson.loads(words)) for action, words in rows})
