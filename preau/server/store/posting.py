@@ -269,11 +269,12 @@ class SqlPosting:
         return await held_by_txn(self._tx, room_id, sender_id, txn)
 
 
-# On PostgreSQL the fingerprint is md5 of the rows, the very expression of
-# the function (no need to send the lists back and forth); on SQLite, without
-# md5, the rows' text itself (in process). NULL: no rows, the default lists.
+# On PostgreSQL the fingerprint is the rows' digests (md5, stored with each
+# list: migration 0113), the very expression of the function (no need to
+# send the lists back and forth); on SQLite, without md5, the rows' text
+# itself (in process). NULL: no rows, the default lists.
 _LISTS_FINGERPRINT = {
-    "postgres": "SELECT md5(string_agg(action || ':' || words, '|' ORDER BY action))"
+    "postgres": "SELECT string_agg(digest, '|' ORDER BY action)"
                 " FROM word_filters WHERE school_id = $1",
     "sqlite": "SELECT group_concat(part, '|') FROM (SELECT action || ':' || words AS part"
               " FROM word_filters WHERE school_id = $1 ORDER BY action) AS parts",

@@ -81,7 +81,12 @@ async def test_word_lists_changed_on_another_node_are_seen(
     assert refused.refusal is not None
     assert refused.refusal.code is ErrorCode.FILTERED
     assert (await room.post(room.lea, "c", body="des poires")).created
-    assert await room.store.room_head(room.id) == 2
+    # One school's own lists replaced by others (their digests differ too).
+    await other_node.set_word_lists(room.school, WordLists(block=("poires",)),
+                                    room.anne.id, NOW + 1)
+    assert (await room.post(room.lea, "d", body="des poires")).refusal is not None
+    assert (await room.post(room.lea, "e", body="des pommes")).created
+    assert await room.store.room_head(room.id) == 3
 
 
 async def test_a_retried_txn_gets_its_first_message(room: Room) -> None:
