@@ -59,13 +59,13 @@ class Unknown(ValueError):
     (every replica would keep it pending): wait for them, or refuse it."""
 
 
-def admit(parsed: Parsed, update: bytes, index: DocIndex, doc: Doc[Any]) -> bytes:
+def admit(parsed: Parsed, update: bytes, index: DocIndex, state: dict[int, int]) -> bytes:
     """The bytes to integrate for ``update`` (parsed by
-    :func:`preau.collab.updates.parse`) into the replica ``doc``; raises Unknown or
-    Poisoned. The caller integrates them, then calls :func:`check_placed`
-    (Poisoned: the replica must be rebuilt), and only then notes them in
-    ``index``, stores and relays them."""
-    state = updates.read_state_vector(doc.get_state())
+    :func:`preau.collab.updates.parse`) into the replica whose state vector
+    is ``state`` (client → next clock); raises Unknown or Poisoned. The caller
+    integrates them, then calls :func:`check_placed` (Poisoned: the replica
+    must be rebuilt), and only then notes them in ``index``, stores and
+    relays them."""
     if unknown(parsed, state):
         raise Unknown("builds on changes the document does not have")
     return check(parsed, update, index, state)
@@ -125,17 +125,23 @@ def unknown(parsed: Parsed, state: dict[int, int]) -> bool:
     """Does the update build on, or delete, structs that neither the replica
     (``state``) nor the update itself holds? Every replica would keep such
     an update pending until they arrive."""
-    known_end = dict(state)
+    # Per client of the update, the end of what the replica and it hold
+    # (not a copy of the whole state: it may hold a thousand clients).
+    ends: dict[int, int] = {}
     for client, (first, end) in parsed.ids.structs.items():
         held = state.get(client, 0)
         if first > held:
             return True  # a gap before its first struct
-        known_end[client] = max(held, end)
+        ends[client] = max(held, end)
+
+    def known_end(client: int) -> int:
+        return ends[client] if client in ends else state.get(client, 0)
+
     for client, clock in parsed.ids.references.items():
-        if clock >= known_end.get(client, 0):
+        if clock >= known_end(client):
             return True
     for client, ranges in parsed.ids.deletes.items():
-        end = known_end.get(client, 0)
+        end = known_end(client)
         if any(length and start + length > end for start, length in ranges):
             return True
     return False

@@ -62,6 +62,7 @@ from preau.collab.awareness import AwarenessTable, Claim, with_real_name
 from preau.collab.compaction import compact
 from preau.collab.ordered import OrderedFeed, Released
 from preau.collab.ports import Access, Authoriser, Broker, DocumentStore, StoredLog, Subscription
+from preau.collab.statevector import StateVectorReader
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +179,8 @@ class DocumentRoom:
         self.log_bytes = 0  # their size
         self.stored_bytes = 0  # snapshot + log: what the document size limit bounds
         self._encoded: bytes | None = None  # the whole state, encoded once per change
+        # The replica's state vector, read again only where it changed.
+        self._state_vector = StateVectorReader()
         self.awareness = AwarenessTable(broker.node_id, limits.awareness_timeout_s, monotonic)
         # Yjs client id -> first refused clock: structs from there on hold
         # refused changes (shared with every node through the store).
@@ -333,6 +336,10 @@ class DocumentRoom:
             return
         peer.send(codec.sync_step2(diff))
 
+    def _state(self) -> dict[int, int]:
+        """The replica's state vector (client → next clock); read-only."""
+        return self._state_vector.read(self.doc.get_state())
+
     def encoded_state(self) -> bytes:
         """The whole document as one update, cached until the next change: a
         crowd of late joiners costs one encoding, not one each."""
@@ -440,7 +447,7 @@ class DocumentRoom:
         then still builds on nothing is refused rather than kept pending.
         """
         try:
-            return integrity.admit(parsed, data, self.index, self.doc)
+            return integrity.admit(parsed, data, self.index, self._state())
         except integrity.Unknown:
             pass
         except integrity.Poisoned as exc:
@@ -453,7 +460,7 @@ class DocumentRoom:
             self._refuse(peer, Refusal.UNAVAILABLE, "could not save this change, retry")
             return None
         try:
-            return integrity.admit(parsed, data, self.index, self.doc)
+            return integrity.admit(parsed, data, self.index, self._state())
         except integrity.Poisoned as exc:
             await self._poisoned(peer, state, parsed, exc)
             return None
@@ -513,7 +520,7 @@ class DocumentRoom:
     # -- refused edits ---------------------------------------------------------
     def _brings_nothing(self, ids: updates.UpdateIds) -> bool:
         """Does the replica hold every struct and deletion of the update already?"""
-        known = updates.read_state_vector(self.doc.get_state())
+        known = self._state()
         for client, (_, end) in ids.structs.items():
             if end > known.get(client, 0):
                 return False
@@ -533,7 +540,7 @@ class DocumentRoom:
         holds of them on, here and on every node (stored first)."""
         self._refuse(peer, code, f"{message} {REFUSED_EDIT}")
         state.diverged = True
-        known = updates.read_state_vector(self.doc.get_state())
+        known = self._state()
         new = refusals.merge(self.refused, refusals.marks(ids, state.client_ids, known))
         if not new:
             return

@@ -44,7 +44,8 @@ class Server:
         except CodecError as exc:
             return f"unreadable: {exc}"
         try:
-            canonical = integrity.admit(parsed, update, self.index, self.doc)
+            canonical = integrity.admit(parsed, update, self.index,
+                                        updates.read_state_vector(self.doc.get_state()))
         except integrity.Unknown:
             return "unknown"  # the room waits for the base, then refuses
         except integrity.Poisoned as exc:
