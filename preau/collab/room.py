@@ -181,6 +181,8 @@ class DocumentRoom:
         self._encoded: bytes | None = None  # the whole state, encoded once per change
         # The replica's state vector, read again only where it changed.
         self._state_vector = StateVectorReader()
+        # The replica's delete set, encoded and read (``_delete_set``).
+        self._deletes_read: tuple[bytes, dict[int, list[tuple[int, int]]]] = (b"", {})
         self.awareness = AwarenessTable(broker.node_id, limits.awareness_timeout_s, monotonic)
         # Yjs client id -> first refused clock: structs from there on hold
         # refused changes (shared with every node through the store).
@@ -527,9 +529,19 @@ class DocumentRoom:
         if not any(length for ranges in ids.deletes.values() for _, length in ranges):
             return True
         # No struct beyond the replica's state vector, only its delete set.
-        deleted = updates.read(self.doc.get_update(self.doc.get_state())).deletes
+        deleted = self._delete_set()
         return all(updates.covered(ranges, deleted.get(client, []))
                    for client, ranges in ids.deletes.items())
+
+    def _delete_set(self) -> dict[int, list[tuple[int, int]]]:
+        """The replica's delete set, read once per version of it: every reader
+        that reconnects with a copy sends its whole delete set, and reading
+        the replica's in Python cost 7 ms each on the automerge-paper
+        document, where yrs encodes it in 0.3 ms."""
+        encoded = self.doc.get_update(self.doc.get_state())  # no struct: the delete set
+        if encoded != self._deletes_read[0]:
+            self._deletes_read = (encoded, updates.read(encoded).deletes)
+        return self._deletes_read[1]
 
     async def _refuse_edit(
         self, peer: Peer, state: _PeerState, ids: updates.UpdateIds | None,

@@ -183,6 +183,13 @@ async def test_a_reader_handshake_is_not_a_change(world: World) -> None:
     await reader.disconnect()
     await reader.connect(room)
     assert reader.content() == "adef"
+    # The replica's delete set grows: the reader's next handshake, with it, is
+    # still no change (the room reads its own delete set again).
+    await teacher.delete(0, 1)
+    await reader.pump()
+    await reader.disconnect()
+    await reader.connect(room)
+    assert reader.content() == "def"
     assert reader.denied == []
     assert room.refused == {}
 
