@@ -96,8 +96,6 @@ class FilterMatch:
 _Entries = tuple[tuple[FilterAction, tuple[tuple[str, tuple[str, ...]], ...]], ...]
 # A body's word -> the entries' word sequences that begin with it.
 _Starts = dict[str, tuple[tuple[str, ...], ...]]
-
-
 _Index = tuple[_Starts, _Entries]
 
 
@@ -117,9 +115,9 @@ def _compiled(lists: WordLists) -> _Index:
     once per version of the lists (a school's lists are equal values from one
     read to the next, so they hit this cache), not once per post. A body is
     then read word by word, one dictionary lookup each, so a post costs the
-    same against the 61 default entries as against three lists of 500 (a
-    pattern of every entry tried at each word cost 6 µs against 37 µs with
-    900 entries: docs/benchmarks.md)."""
+    same against the 61 default entries as against three lists of 500 (one
+    pattern of every entry, tried at each word, cost 6 µs with the defaults
+    and 37 µs with 900 entries: docs/benchmarks.md)."""
     entries = tuple(
         (action, tuple((entry, tuple(found)) for entry in lists.entries(action)
                        if (found := _words(entry))))
