@@ -129,7 +129,7 @@ class ModerationService:
         else:
             held = await self._store.held_messages(
                 access.room.id, sender_id=member.id,
-                statuses=(HeldStatus.PENDING, HeldStatus.REJECTED),
+                statuses=(HeldStatus.PENDING, HeldStatus.REJECTED), newest=True,
             )
         return [await self._render.held_fields(h) for h in held]
 

@@ -69,8 +69,12 @@ class ModerationStore(Protocol):
         sender_id: str | None = None,
         statuses: Sequence[HeldStatus] = (HeldStatus.PENDING,),
         limit: int = 100,
+        newest: bool = False,
     ) -> list[HeldMessage]:
-        """Held messages of a room (of one sender if given), oldest first."""
+        """Held messages of a room (of one sender if given), oldest first: the
+        ``limit`` oldest (a moderator's queue, first come first decided), or
+        with ``newest`` the ``limit`` newest (an author's own list, whose
+        latest decisions must show however many came before)."""
 
     async def held_message(self, room_id: str, held_id: str) -> HeldMessage | None:
         """One held message of the room, whatever its status; None if the room
@@ -157,6 +161,7 @@ class ModerationSql(SqlBase, ModerationStore):
         sender_id: str | None = None,
         statuses: Sequence[HeldStatus] = (HeldStatus.PENDING,),
         limit: int = 100,
+        newest: bool = False,
     ) -> list[HeldMessage]:
         if limit <= 0 or not statuses:
             return []
@@ -172,10 +177,12 @@ class ModerationSql(SqlBase, ModerationStore):
         if sender_id is not None:
             args.append(sender_id)
             sql += f" AND sender_id = ${len(args)}"
-        sql += " ORDER BY created_ms, id LIMIT $2"
+        sql += " ORDER BY created_ms DESC, id DESC LIMIT $2" if newest else (
+            " ORDER BY created_ms, id LIMIT $2")
         async with self._engine.transaction(readonly=True) as tx:
             rows = await tx.fetch(sql, *args)
-        return [to_held(r) for r in rows]
+        held = [to_held(r) for r in rows]
+        return held[::-1] if newest else held
 
     async def held_message(self, room_id: str, held_id: str) -> HeldMessage | None:
         async with self._engine.transaction(readonly=True) as tx:

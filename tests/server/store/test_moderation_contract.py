@@ -156,6 +156,25 @@ async def test_rejection_keeps_the_text_for_the_audit_only(room: Room) -> None:
         await room.store.decide_held(room.id, "no-such", room.claire.id, True, None, "m", NOW)
 
 
+async def test_an_author_s_list_ends_with_their_latest(room: Room) -> None:
+    """A moderator's queue is the oldest first come; an author's own list is
+    the newest, so a rejection shows however many came before it."""
+    await room.policy(premoderation=Premoderation.PUPILS)
+    ids = []
+    for i in range(5):
+        held = (await room.post(room.lea, f"h{i}", at=NOW + i)).held
+        assert held is not None
+        ids.append(held.id)
+    await room.store.decide_held(room.id, ids[4], room.claire.id, False, "non", "m-x", NOW + 10)
+    oldest = await room.store.held_messages(room.id, limit=2)
+    assert [h.id for h in oldest] == ids[:2]
+    latest = await room.store.held_messages(
+        room.id, sender_id=room.lea.id, statuses=(HeldStatus.PENDING, HeldStatus.REJECTED),
+        limit=2, newest=True)
+    assert [(h.id, h.status) for h in latest] == [
+        (ids[3], HeldStatus.PENDING), (ids[4], HeldStatus.REJECTED)]
+
+
 async def test_one_held_message_is_read_by_its_id(room: Room) -> None:
     """However long the queue: the check before an approval reads the one."""
     await room.policy(premoderation=Premoderation.PUPILS)
