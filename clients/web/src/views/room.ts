@@ -565,6 +565,9 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
       });
       r.held.delete(held);
       update();
+      // The queue comes 100 at a time (the oldest): once these are decided,
+      // ask for the ones that may wait behind them.
+      if (r.held.size === 0) await app.loadHeld(r);
     } catch (error) {
       status.say(describeError(error), "error");
     }
