@@ -4,7 +4,7 @@ hours and their release, acknowledgements of announcements, read markers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from preau.server.directory import quiet_hours
@@ -39,15 +39,7 @@ class SchedulingStore(Protocol):
 
     async def due_scheduled(self, now_ms: int, limit: int) -> list[ScheduledMessage]:
         """The (at most ``limit``) messages still waiting whose time came at
-        ``now_ms``, in the order ``release_scheduled`` posts them."""
-
-    async def release_scheduled(
-        self, now_ms: int, limit: int, new_message_id: Callable[[], str]
-    ) -> list[Message]:
-        """Post up to ``limit`` scheduled messages due at ``now_ms``, each with
-        its room's next seq and its author's txn, in release order. Safe on
-        several nodes at once: each message is posted by exactly one of them
-        (the others get nothing for it). Returns the messages this call posted."""
+        ``now_ms``, in the order they are to be posted (``release_waiting``)."""
 
     async def release_waiting(
         self, room_id: str, scheduled_id: str, message_id: str
@@ -131,16 +123,6 @@ class SchedulingSql(SqlBase, SchedulingStore):
                 now_ms, limit,
             )
         return [to_scheduled(r) for r in rows]
-
-    async def release_scheduled(
-        self, now_ms: int, limit: int, new_message_id: Callable[[], str]
-    ) -> list[Message]:
-        released = []
-        for waiting in await self.due_scheduled(now_ms, limit):
-            message = await self.release_waiting(waiting.room_id, waiting.id, new_message_id())
-            if message is not None:
-                released.append(message)
-        return released
 
     async def cancel_scheduled(
         self, room_id: str, scheduled_id: str, sender_id: str

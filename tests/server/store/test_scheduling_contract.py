@@ -4,6 +4,7 @@ settings (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from itertools import count
 
@@ -11,7 +12,15 @@ from preau.server.chat.posting import post_message
 from preau.server.directory.model import Profile, RoomKind
 from preau.server.errors import ErrorCode
 from preau.server.moderation.rules import PolicyChange
-from preau.server.store import AuditAction, AuditQuery, Author, PostOptions, PostResult, Store
+from preau.server.store import (
+    AuditAction,
+    AuditQuery,
+    Author,
+    Message,
+    PostOptions,
+    PostResult,
+    Store,
+)
 from tests.server.store.contract import (
     by_external_id,
     class_id,
@@ -48,6 +57,19 @@ class School:
             self.store, room, author, txn, body or f"body of {txn}", f"m-{n}", f"h-{n}", at,
             options, school_id=self.id,
         )
+
+
+async def release_due(
+    store: Store, now_ms: int, limit: int, new_message_id: Callable[[], str]
+) -> list[Message]:
+    """What the delivery loop does (preau/server/chat/scheduler.py): post the
+    due messages, in order, each by its id; those this call posted."""
+    released = []
+    for waiting in await store.due_scheduled(now_ms, limit):
+        message = await store.release_waiting(waiting.room_id, waiting.id, new_message_id())
+        if message is not None:
+            released.append(message)
+    return released
 
 
 async def school(store: Store) -> School:
@@ -98,14 +120,14 @@ async def test_release_posts_each_due_message_once_in_order(store: Store) -> Non
     # the order of their random ids (here "s-9" would follow "s-10").
     for i, txn in enumerate(("a", "b", "c")):
         await s.post(s.room, claire, txn, EVENING + i)
-    assert await store.release_scheduled(MORNING - 1, 10, lambda: "never") == []
+    assert await release_due(store, MORNING - 1, 10, lambda: "never") == []
     first = (await store.scheduled_messages(s.room))[0]
     assert await store.scheduled_message(s.room, first.id) == first
     names = (f"m-released-{i}" for i in range(10))
-    released = await store.release_scheduled(MORNING, 10, lambda: next(names))
+    released = await release_due(store, MORNING, 10, lambda: next(names))
     assert [(m.txn, m.seq) for m in released] == [("a", 1), ("b", 2), ("c", 3)]
     assert [m.created_ms for m in released] == [EVENING, EVENING + 1, EVENING + 2]  # when written
-    assert await store.release_scheduled(MORNING + 1, 10, lambda: "x") == []
+    assert await release_due(store, MORNING + 1, 10, lambda: "x") == []
     assert await store.scheduled_messages(s.room) == []
     assert await store.scheduled_message(s.room, first.id) is None  # posted: waits no more
     assert await store.release_waiting(s.room, first.id, "m-again") is None  # once only
@@ -128,7 +150,7 @@ async def test_what_is_due_is_listed_in_the_order_it_is_released(store: Store) -
     [first, second] = await store.due_scheduled(MORNING, 2)
     # One withdrawn (its author may no longer post): the others go, in order.
     assert await store.cancel_scheduled(s.room, second.id, claire.id) is not None
-    released = await store.release_scheduled(MORNING, 2, lambda: f"m-{next(_ids)}")
+    released = await release_due(store, MORNING, 2, lambda: f"m-{next(_ids)}")
     assert [(m.txn, m.seq) for m in released] == [("a", 1), ("c", 2)]
     assert await store.due_scheduled(MORNING, 10) == []
     assert first.txn == "a"
@@ -141,11 +163,11 @@ async def test_concurrent_releases_post_each_message_exactly_once(store: Store) 
         await s.post(s.room, claire, f"t{i}", EVENING)
     names = (f"m-c-{i}" for i in range(1000))
     batches = await asyncio.gather(*(
-        store.release_scheduled(MORNING, 4, lambda: next(names)) for _ in range(3)
+        release_due(store, MORNING, 4, lambda: next(names)) for _ in range(3)
     ))
     posted = [m for batch in batches for m in batch]
     assert len(posted) == len({m.txn for m in posted})  # no message twice
-    while more := await store.release_scheduled(MORNING, 4, lambda: next(names)):
+    while more := await release_due(store, MORNING, 4, lambda: next(names)):
         posted += more
     assert sorted(m.txn for m in posted) == sorted(f"t{i}" for i in range(12))
     assert [m.seq for m in await store.messages_after(s.room, 0, 50)] == list(range(1, 13))
@@ -333,7 +355,7 @@ async def test_a_closed_conversation_takes_no_post_and_withdraws_what_waited(
     assert refused.refusal is not None
     assert refused.refusal.code is ErrorCode.CLOSED
     assert await store.scheduled_messages(group.id, None) == []
-    assert await store.release_scheduled(MORNING, 10, lambda: f"m-{next(_ids)}") == []
+    assert await release_due(store, MORNING, 10, lambda: f"m-{next(_ids)}") == []
     assert [m.txn for m in await store.messages_after(group.id, 0, 10)] == ["avant"]
     # Later, someone else loses it too: the same call takes it away.
     assert await store.close_conversation(group.id, "relation_ended", frozenset({lea}),
