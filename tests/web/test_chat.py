@@ -90,18 +90,22 @@ def test_pupil_and_teacher_chat_live(people: People, shots: Path) -> None:
     expect(pupil.locator(".msg", has_text="sortez vos cahiers")).to_have_count(1)
 
 
-def test_teacher_holds_and_approves_a_pupil_message(people: People, shots: Path) -> None:
-    teacher = people.login("Julien Garnier")
-    pupil = people.login("Hugo Bernard")
-    open_room(teacher, "6eA")
-    open_room(pupil, "6eA")
-
-    # The teacher turns pre-moderation on for pupils.
+def premoderate_pupils(teacher: Page, pupil: Page) -> None:
+    """In the room both have open, the teacher turns pre-moderation on for
+    pupils, and the pupil is told."""
     teacher.get_by_role("button", name="Modération").click()
     teacher.get_by_label("Relecture avant publication").select_option("pupils")
     teacher.get_by_role("button", name="Enregistrer").click()
     expect(teacher.get_by_role("status").filter(has_text="Règles enregistrées")).to_be_visible()
     expect(pupil.locator(".notice", has_text="relus par un enseignant")).to_be_visible()
+
+
+def test_teacher_holds_and_approves_a_pupil_message(people: People, shots: Path) -> None:
+    teacher = people.login("Julien Garnier")
+    pupil = people.login("Hugo Bernard")
+    open_room(teacher, "6eA")
+    open_room(pupil, "6eA")
+    premoderate_pupils(teacher, pupil)
 
     send(pupil, "Je peux poser une question ?")
     pending = pupil.locator(".msg.pending", has_text="Je peux poser une question ?")

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from tests.server.live import LiveServer
 from tests.web.conftest import People
-from tests.web.test_chat import open_room, send
+from tests.web.test_chat import open_room, premoderate_pupils, send
 
 WAITING_BEFORE = 100  # held before the pupil's message: one page of the queue
 
@@ -48,10 +48,7 @@ def test_the_queue_goes_on_past_its_first_page(people: People, shots: Path) -> N
     pupil = people.login("Hugo Bernard")
     open_room(teacher, "6eA")
     open_room(pupil, "6eA")
-    teacher.get_by_role("button", name="Modération").click()
-    teacher.get_by_label("Relecture avant publication").select_option("pupils")
-    teacher.get_by_role("button", name="Enregistrer").click()
-    expect(pupil.locator(".notice", has_text="relus par un enseignant")).to_be_visible()
+    premoderate_pupils(teacher, pupil)
     send(pupil, "Le dernier arrivé")
     expect(teacher.locator(".held-item", has_text="Le dernier arrivé")).to_be_visible()
 
