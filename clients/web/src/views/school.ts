@@ -253,6 +253,17 @@ export function settingsView(app: App): View {
   };
   presence.addEventListener("change", showPresence);
   const reactions = h("input", { id: "reactions-announcements", type: "checkbox" });
+  // Disabled until the school's settings are read: a choice made before
+  // would be replaced by what the server says.
+  const fields = h("fieldset", { class: "plain", disabled: true },
+    hoursHost, help,
+    h("div", { class: "check" }, parents, h("label", { for: "parents-may" }, t("settings.parents"))),
+    effect,
+    h("div", { class: "check" }, presence, h("label", { for: "staff-presence" }, t("settings.presence"))),
+    presenceEffect,
+    h("div", { class: "check" }, reactions, h("label", { for: "reactions-announcements" }, t("settings.reactions"))),
+    h("button", { type: "submit" }, t("mod.save")),
+  );
   const form = h("form", {
     class: "card",
     oninput: status.clear,
@@ -274,13 +285,7 @@ export function settingsView(app: App): View {
       }
     },
   },
-    hoursHost, help,
-    h("div", { class: "check" }, parents, h("label", { for: "parents-may" }, t("settings.parents"))),
-    effect,
-    h("div", { class: "check" }, presence, h("label", { for: "staff-presence" }, t("settings.presence"))),
-    presenceEffect,
-    h("div", { class: "check" }, reactions, h("label", { for: "reactions-announcements" }, t("settings.reactions"))),
-    h("button", { type: "submit" }, t("mod.save")),
+    fields,
     status.el,
   );
   api<{ quiet_hours: string; timezone: string; parents_may_message: boolean; reactions_in_announcements: boolean;
@@ -298,6 +303,7 @@ export function settingsView(app: App): View {
     showPresence();
     reactions.checked = found.reactions_in_announcements;
     help.textContent = t("settings.windowHelp", { tz: found.timezone });
+    fields.disabled = false;
   }).catch((error) => status.say(describeError(error), "error"));
   return { el: h("section", null, h("h1", null, t("settings.title")), form), title: t("settings.title") };
 }
