@@ -10,11 +10,20 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
-from loadtests.chat_fanout import format_summary, run, summarise_collapsed
-from loadtests.fanout_results import Scenario
+from loadtests.chat_fanout import (
+    format_rounds,
+    format_summary,
+    main,
+    median_round,
+    run,
+    summarise_collapsed,
+)
+from loadtests.fanout_results import Results, Scenario
 from loadtests.report import BEGIN, END, write_docs
 from loadtests.school import MEMBERS_PER_ROOM
 
@@ -89,3 +98,40 @@ def test_profile_summary_ranks_functions_by_self_time() -> None:
     by_name = {r.function: r for r in rows}
     assert by_name["step (a.py)"].total_share == pytest.approx(0.4)
     assert by_name["send (b.py)"].self_share == pytest.approx(0.3)
+
+
+def _round(bare: float | None, embedded: float, total: float | None) -> Results:
+    """A round's figures, only those the ratios read."""
+    def figures(us: float) -> SimpleNamespace:
+        return SimpleNamespace(server_us_per_delivery=us)
+    return cast(Results, SimpleNamespace(
+        fanout=figures(embedded),
+        baseline=None if bare is None else figures(bare),
+        production=None if total is None else SimpleNamespace(total_us_per_delivery=total)))
+
+
+def test_rounds_report_every_ratio_and_record_the_median_round() -> None:
+    rounds = [_round(15.0, 30.0, 45.0), _round(16.0, 24.0, 40.0), _round(14.0, 35.0, 50.0)]
+    # embedded / bare: 2.00, 1.50, 2.50 -> the median round is the first
+    assert median_round(rounds) is rounds[0]
+    text = format_rounds(rounds)
+    assert "embedded / bare" in text
+    assert "2.00, 1.50, 2.50  (median 2.00)" in text
+    assert "1.50, 1.67, 1.43  (median 1.50)" in text
+
+    # An even number: the lower middle round is recorded, the median is the mean of both.
+    two = rounds[:2]
+    assert median_round(two) is rounds[1]
+    assert "(median 1.75)" in format_rounds(two)
+
+    # Without a baseline the PostgreSQL + Redis ratio decides; with neither, the last round.
+    no_bare = [_round(None, 30.0, 60.0), _round(None, 30.0, 36.0), _round(None, 30.0, 45.0)]
+    assert median_round(no_bare) is no_bare[2]
+    assert "embedded / bare" not in format_rounds(no_bare)
+    alone = [_round(None, 30.0, None), _round(None, 31.0, None)]
+    assert median_round(alone) is alone[1]
+
+
+def test_rounds_below_one_are_refused() -> None:
+    with pytest.raises(SystemExit):
+        main(["--rounds", "0"])
