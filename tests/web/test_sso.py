@@ -72,13 +72,14 @@ def test_sign_in_and_out_through_the_portal(browser: Browser, site: LiveServer,
         page.locator('[data-conn="open"]').wait_for()
 
         page.get_by_role("button", name="Se déconnecter").click()
-        # The portal asks whether to end its session too (its own page).
-        page.get_by_role("button", name=re.compile("^(Accept|Accepter)$")).click()
+        # The portal asks whether to end its session too (its own page, in
+        # French once its scripts have run; the name starts with an icon).
+        page.get_by_role("button", name=re.compile(r"\b(Accept|Accepter)$")).click()
         # Its logout page frames Préau's front-channel logout (allowed by
         # frame-ancestors for that portal only), then goes back to Préau.
         expect(page.frame_locator("iframe").get_by_text("Vous êtes déconnecté·e de Préau.")) \
             .to_be_visible()
-        page.get_by_role("button", name=re.compile("^(Continue|Continuer)$")).click()
+        page.get_by_role("button", name=re.compile(r"\b(Continue|Continuer)$")).click()
         # The portal's session ended with Préau's: back on Préau's login screen,
         # the button leads to the portal's form again (not straight back in).
         expect(oidc).to_be_visible()

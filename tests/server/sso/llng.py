@@ -41,6 +41,25 @@ from tests.needs import missing
 from tests.server.live import free_port
 
 PORTAL_DIR = Path("/usr/share/lemonldap-ng/portal/htdocs")
+JAVASCRIPT_DIR = Path("/usr/share/javascript")
+
+# The portal as Debian's portal-nginx.conf serves it: /static/ and
+# /javascript/ are files, everything else goes to the portal's PSGI app.
+# Through the app, a request for a script answers the login page and sets
+# the portal's "pdata" cookie again from the one it was sent with: a favicon
+# request still in flight when the login form is posted put back the
+# finished authorization request, and the next /oauth2/logout replayed it
+# ("Unknown response type", an error page instead of the logout question).
+PORTAL_PSGI = f"""
+use Plack::Builder;
+use Plack::App::File;
+my $portal = do "{PORTAL_DIR}/index.psgi";
+builder {{
+    mount "/static/" => Plack::App::File->new(root => "{PORTAL_DIR}/static")->to_app;
+    mount "/javascript/" => Plack::App::File->new(root => "{JAVASCRIPT_DIR}")->to_app;
+    mount "/" => $portal;
+}};
+"""
 DEFAULT_CONF = Path("/var/lib/lemonldap-ng/conf/lmConf-1.json")
 CLIENT_SECRET = "secret-de-test-preau-42"
 
@@ -193,13 +212,14 @@ class Llng:
     def start(self, timeout: float = 60.0) -> Llng:
         available()
         self._write()
+        (self.dir / "portal.psgi").write_text(PORTAL_PSGI, encoding="utf-8")
         log = (self.dir / "llng.log").open("ab")
         self.process = subprocess.Popen(
             # Starman, a preforking server: a single-threaded one stalls a
             # browser whose preconnected, never-used socket it waits on while
             # the page's render-blocking script queues behind it.
             ["plackup", "-s", "Starman", "--workers", "4", "--read-timeout", "2",
-             "--listen", f"127.0.0.1:{self.port}", "-e", f'do "{PORTAL_DIR}/index.psgi"'],
+             "--listen", f"127.0.0.1:{self.port}", str(self.dir / "portal.psgi")],
             cwd=PORTAL_DIR, stdout=log, stderr=subprocess.STDOUT,
             env={**os.environ, "LLNG_DEFAULTCONFFILE": str(self.dir / "lemonldap-ng.ini"),
                  "LLNG_DEFAULTLOGGER": "Lemonldap::NG::Common::Logger::Std"})
