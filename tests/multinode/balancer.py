@@ -5,7 +5,8 @@ answers 200 — so a draining node (readiness 503) gets no new sockets and a
 stopped one none at all. Bytes are copied both ways unchanged (HTTP,
 WebSocket upgrades and frames), so the clients behind it (the SDK, a stock
 y-websocket client, Chromium) see one server that stays up while its nodes
-come and go.
+come and go. :meth:`Balancer.black_hole` cuts off connections without closing them, as
+a middlebox that lost their flow.
 
 It runs its own event loop in a thread, so that both asyncio tests and the
 synchronous Playwright tests can use it.
@@ -18,7 +19,7 @@ import contextlib
 import itertools
 import socket
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 
 
@@ -35,6 +36,7 @@ class Balancer:
                                         daemon=True)
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
+        self._paths: list[Path] = []  # of the connections open now, in order
 
     def start(self) -> Balancer:
         self._thread.start()
@@ -46,6 +48,19 @@ class Balancer:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()
+
+    def path_of(self, client_port: int) -> Path:
+        """The open connection from that client port (its socket's own port)."""
+        return next(p for p in list(self._paths) if p.client_port == client_port)
+
+    def black_hole(self, paths: Sequence[Path], *, to_node: bool = True,
+                   to_client: bool = True) -> None:
+        """From now on, drop the bytes of ``paths`` (one way or both) while
+        keeping them open, as a middlebox that lost their flow does: neither
+        end hears a close."""
+        for path in paths:
+            path.to_node_open = path.to_node_open and not to_node
+            path.to_client_open = path.to_client_open and not to_client
 
     def _call(self, coro: object) -> Future[None]:
         return asyncio.run_coroutine_threadsafe(coro, self._loop)  # type: ignore[arg-type]
@@ -86,9 +101,13 @@ class Balancer:
             except OSError:
                 return
             self.routed.append(port)
+            path = Path(writer.get_extra_info("peername")[1])
+            self._paths.append(path)
             try:
-                await asyncio.gather(_copy(reader, up_writer), _copy(up_reader, writer))
+                await asyncio.gather(_copy(reader, up_writer, lambda: path.to_node_open),
+                                     _copy(up_reader, writer, lambda: path.to_client_open))
             finally:
+                self._paths.remove(path)
                 await _shut(up_writer)
         except asyncio.CancelledError:
             pass
@@ -112,9 +131,21 @@ async def _ready(port: int) -> bool:
     return status.split(b" ")[1:2] == [b"200"]
 
 
-async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+class Path:
+    """One connection's two directions: bytes pass while open."""
+
+    def __init__(self, client_port: int) -> None:
+        self.client_port = client_port
+        self.to_node_open = True
+        self.to_client_open = True
+
+
+async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                passing: Callable[[], bool]) -> None:
     try:
         while data := await reader.read(65536):
+            if not passing():
+                continue  # black-holed: read and dropped
             writer.write(data)
             await writer.drain()
     except (OSError, ConnectionError):

@@ -8,7 +8,10 @@ nodes (PostgreSQL + Redis), with no help from the test:
 - stock y-websocket clients (tests/collab/node_client.py) keep co-editing:
   edits made while their node drains reach the other client and the store;
 - a call's signalling: the person whose node drains is back in the call
-  through the other node, and media flows again between the two.
+  through the other node, and media flows again between the two;
+- a socket that stops carrying bytes without closing (a middlebox lost the
+  flow): a send unanswered on it drops it and goes again, with the same
+  ``txn``, on a new socket: posted once, whichever way the bytes were lost.
 """
 
 from __future__ import annotations
@@ -152,6 +155,80 @@ async def test_sdk_clients_chat_on_while_each_node_drains(
             await reader.stop()
         await sender.close()
         await watcher.close()
+
+
+@pytest.mark.parametrize("lost", ["request", "answer"])
+async def test_a_send_unanswered_on_a_silent_socket_goes_again_on_a_new_one(
+    balancer: Balancer, people: People, lost: str
+) -> None:
+    lea = await people("Léa Martin")
+    hugo = await people("Hugo Bernard")
+    room = await class_room(lea)
+    sender = await ReconnectingConnection(through(balancer, lea),
+                                          request_timeout_s=1.0).start()
+    watcher = await ReconnectingConnection(through(balancer, hugo)).start()
+    reader: Reader | None = None
+    try:
+        head = int((await watcher.subscribe(room))["head"])
+        reader = Reader(watcher, room)
+        before = int((await sender.send_message(room, "avant la coupure"))["seq"])
+        assert before == head + 1
+        # The sender's socket goes silent: its request is lost on the way
+        # in, or the node posts it and its answer is lost. The watcher's
+        # socket is untouched.
+        live = await sender.live()
+        port = live.ws.transport.get_extra_info("sockname")[1]
+        balancer.black_hole([balancer.path_of(port)], to_node=lost == "request",
+                            to_client=True)
+        reply = await sender.send_message(room, "après la coupure", txn=secrets.token_hex(8))
+        assert int(reply["seq"]) == before + 1  # posted once, whichever was lost
+        assert sender.dropped == 1, sender.failures  # the silent socket, once
+        assert sender.connects == 2, sender.failures
+        after = int((await sender.send_message(room, "et encore"))["seq"])
+        assert after == before + 2
+        await reader.caught_up(after)
+        assert reader.seqs == [before, before + 1, after]
+    finally:
+        if reader is not None:
+            await reader.stop()
+        await sender.close()
+        await watcher.close()
+
+
+async def test_a_send_in_the_turn_a_socket_is_lost_waits_for_the_next_one(
+    balancer: Balancer, people: People
+) -> None:
+    """The transport is lost, and the send comes before the socket's reader
+    has run (so before it is marked closed): the send must wait for the next
+    socket, not spin on that one, which froze the whole event loop until the
+    send's deadline (the drain test above, now and then, under load)."""
+    lea = await people("Léa Martin")
+    room = await class_room(lea)
+    sender = await ReconnectingConnection(through(balancer, lea)).start()
+    try:
+        before = int((await sender.send_message(room, "avant"))["seq"])
+        conn = await sender.live()
+        conn.ws.transport.abort()  # its connection_lost runs on the next turn
+        await asyncio.sleep(0)  # that turn: connection_lost, then this task
+        assert not conn.closed.is_set()  # the reader has not run yet
+        beats = 0
+
+        async def beat() -> None:  # the rest of the loop keeps its turns
+            nonlocal beats
+            while True:
+                beats += 1
+                await asyncio.sleep(0.01)
+
+        beating = asyncio.get_running_loop().create_task(beat())
+        try:
+            reply = await sender.send_message(room, "pendant", retry_for=10)
+        finally:
+            beating.cancel()
+        assert int(reply["seq"]) == before + 1
+        assert sender.connects == 2
+        assert beats > 1
+    finally:
+        await sender.close()
 
 
 async def test_co_editing_survives_each_node_draining(

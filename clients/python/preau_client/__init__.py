@@ -210,7 +210,10 @@ class LiveConnection:
             # since, and send again with the same txn): one error for "closed".
             self._waiting.pop(request_id, None)
             raise ConnectionError(f"closed ({self.ws.close_code})") from exc
-        return await asyncio.wait_for(waiter, timeout)
+        try:
+            return await asyncio.wait_for(waiter, timeout)
+        finally:
+            self._waiting.pop(request_id, None)  # unanswered: a late answer is dropped
 
     async def subscribe(self, room: str, since: int | None = None) -> dict[str, Any]:
         params: dict[str, Any] = {"room": room}
@@ -219,20 +222,21 @@ class LiveConnection:
         return await self.request("room.subscribe", **params)
 
     async def send_message(self, room: str, body: str, txn: str | None = None, *,
-                           retry_for: float = 60.0,
+                           retry_for: float = 60.0, timeout: float = 10.0,
                            attachments: list[str] | None = None) -> dict[str, Any]:
         """Post a message. While the server answers ``unavailable`` with a
         ``retry_after`` (its store or broker is down: docs/protocol.md), the
         same ``txn`` is sent again after that delay, for up to ``retry_for``
-        seconds: the server posts each ``txn`` once, so this never duplicates."""
+        seconds: the server posts each ``txn`` once, so this never duplicates.
+        ``timeout``: how long each attempt waits for its answer."""
         txn = txn or secrets.token_hex(8)
         deadline = asyncio.get_running_loop().time() + retry_for
         while True:
             try:
                 if attachments:
-                    return await self.request("chat.send", room=room, body=body, txn=txn,
-                                              attachments=attachments)
-                return await self.request("chat.send", room=room, body=body, txn=txn)
+                    return await self.request("chat.send", timeout, room=room, body=body,
+                                              txn=txn, attachments=attachments)
+                return await self.request("chat.send", timeout, room=room, body=body, txn=txn)
             except PreauError as exc:
                 delay = retry_delay(exc)
                 if delay is None or asyncio.get_running_loop().time() + delay > deadline:

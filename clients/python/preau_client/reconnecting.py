@@ -15,7 +15,10 @@ messages posted meanwhile arrive once each and in order; a ``chat.message``
 already shown (a replay overlapping the live feed) is not shown twice.
 :meth:`send_message` sends again, with the same ``txn``, a send whose socket
 closed before its answer, so a message is posted once however often it is
-sent. 4001 (session ended) and 4003 (account closed) end it for good:
+sent. A send left unanswered for ``request_timeout_s`` on a socket that still
+looks open (a dead path: a middlebox that dropped the flow, a node that
+stopped answering) drops that socket, as Centrifuge's clients do, and goes
+again on the next one. 4001 (session ended) and 4003 (account closed) end it for good:
 :attr:`ended` holds the code and waiting calls raise ``ConnectionError``.
 """
 
@@ -57,7 +60,7 @@ class ReconnectingConnection:
     def __init__(
         self, client: PreauClient, *, base_urls: Sequence[str] | None = None,
         origin: str | None = None, backoff_base_s: float = 0.2, backoff_cap_s: float = 5.0,
-        connect_timeout_s: float = 5.0,
+        connect_timeout_s: float = 5.0, request_timeout_s: float = 10.0,
     ) -> None:
         urls = list(base_urls or [client.base_url])
         self._clients = [client if url.rstrip("/") == client.base_url
@@ -67,6 +70,7 @@ class ReconnectingConnection:
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
         self.connect_timeout_s = connect_timeout_s
+        self.request_timeout_s = request_timeout_s
         self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.rooms: dict[str, int | None] = {}  # room → last seq shown (None: not yet known)
         self.lost_rooms: dict[str, str] = {}  # rooms refused on a new socket → error code
@@ -77,7 +81,8 @@ class ReconnectingConnection:
         self.connects = 0  # sockets opened so far
         self.close_codes: list[int | None] = []  # of every socket that closed under us
         self.failures: list[str] = []  # failed attempts to connect
-        self.resent = 0  # sends sent again after their socket closed
+        self.resent = 0  # sends sent again after their socket closed or stayed silent
+        self.dropped = 0  # sockets dropped because a send went unanswered on them
         self.ended: int | None = None  # 4001 / 4003: no more reconnecting
         self._change = asyncio.Event()  # set (and replaced) on connect, disconnect, end
         self._stopped = False
@@ -116,8 +121,10 @@ class ReconnectingConnection:
                 if self.ended is not None:
                     raise ConnectionError(f"closed for good ({self.ended})")
                 conn = self.conn
-                if self.connected.is_set() and conn is not None and not conn.closed.is_set():
+                if self.connected.is_set() and conn is not None and _open(conn):
                     return conn
+                # Yields even if the socket is closed and its reader has not
+                # run yet (it marks it closed, then the next one comes).
                 await self._change.wait()
 
     def _changed(self) -> None:
@@ -275,10 +282,18 @@ class ReconnectingConnection:
                 raise TimeoutError(f"chat.send {txn} unanswered after {retry_for} s")
             conn = await self.live(remaining)
             try:
-                return await conn.send_message(room, body, txn, retry_for=remaining)
+                return await conn.send_message(room, body, txn, retry_for=remaining,
+                                               timeout=min(self.request_timeout_s, remaining))
             except (ConnectionError, TimeoutError):
                 if self.ended is not None:
                     raise
+                if _open(conn):
+                    # Unanswered on a socket that still looks open: a dead
+                    # path, or a node that stopped answering. Its keepalive
+                    # would notice in up to 40 s; the next attempt goes on
+                    # a new socket (through the balancer: maybe elsewhere).
+                    self.dropped += 1
+                    conn.ws.transport.abort()
                 self.resent += 1  # posted once by txn, whatever happened to the first
 
     async def next_event(self, name: str | None = None, timeout: float = 10) -> dict[str, Any]:
@@ -297,6 +312,16 @@ class ReconnectingConnection:
             if event["room"] == room:
                 found.append(event)
         return found
+
+
+def _open(conn: LiveConnection) -> bool:
+    """Still usable: neither marked closed by its reader nor closed under it.
+
+    Between the transport's loss and the reader's next turn, ``closed`` is not
+    set yet but a send fails at once without yielding: a retry loop that took
+    that socket again would spin there and starve the event loop (until the
+    send's deadline: every other task and timer of the loop stood still)."""
+    return not conn.closed.is_set() and conn.ws.state is websockets.State.OPEN
 
 
 async def _close(conn: LiveConnection) -> None:
