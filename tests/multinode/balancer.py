@@ -19,7 +19,7 @@ import contextlib
 import itertools
 import socket
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 
 
@@ -52,6 +52,12 @@ class Balancer:
     def path_of(self, client_port: int) -> Path:
         """The open connection from that client port (its socket's own port)."""
         return next(p for p in list(self._paths) if p.client_port == client_port)
+
+    def paths_to(self, path: bytes) -> list[Path]:
+        """The open connections whose first request was for ``path`` (b"/ws",
+        whatever its query string)."""
+        return [p for p in list(self._paths)
+                if p.request.split(b" ")[1:2] and p.request.split(b" ")[1].split(b"?")[0] == path]
 
     def black_hole(self, paths: Sequence[Path], *, to_node: bool = True,
                    to_client: bool = True) -> None:
@@ -104,8 +110,8 @@ class Balancer:
             path = Path(writer.get_extra_info("peername")[1])
             self._paths.append(path)
             try:
-                await asyncio.gather(_copy(reader, up_writer, lambda: path.to_node_open),
-                                     _copy(up_reader, writer, lambda: path.to_client_open))
+                await asyncio.gather(_copy(reader, up_writer, path, to_node=True),
+                                     _copy(up_reader, writer, path, to_node=False))
             finally:
                 self._paths.remove(path)
                 await _shut(up_writer)
@@ -136,15 +142,18 @@ class Path:
 
     def __init__(self, client_port: int) -> None:
         self.client_port = client_port
+        self.request = b""  # the first line the client sent ("GET /ws HTTP/1.1")
         self.to_node_open = True
         self.to_client_open = True
 
 
-async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                passing: Callable[[], bool]) -> None:
+async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: Path, *,
+                to_node: bool) -> None:
     try:
         while data := await reader.read(65536):
-            if not passing():
+            if to_node and not path.request:
+                path.request = data.split(b"\r\n", 1)[0]
+            if not (path.to_node_open if to_node else path.to_client_open):
                 continue  # black-holed: read and dropped
             writer.write(data)
             await writer.drain()

@@ -140,3 +140,26 @@ def test_pages_reconnect_by_themselves_while_each_node_drains(
         expect(page.locator(".msg", has_text="Avant la mise à jour")).to_have_count(1)
     for node in cluster.nodes:
         assert "Traceback" not in node.log_path.read_text(errors="replace"), node.log_tail(60)
+
+
+def test_a_message_sent_on_a_silent_socket_goes_again_on_a_new_one(
+    balancer: Balancer, people: People
+) -> None:
+    """The page's socket stops carrying bytes without closing (a middlebox
+    lost the flow; a browser does not ping): the send's 10 s without an
+    answer give the socket up, the page reconnects by itself and sends again
+    with the same txn, and the message is shown once on both pages."""
+    teacher = people.login("Sophie Faure")
+    open_room(teacher, "6eB")
+    mine = balancer.paths_to(b"/ws")
+    assert len(mine) == 1, [p.request for p in mine]  # the teacher's page's socket
+    pupil = people.login("Inès Petit")
+    open_room(pupil, "6eB")
+    teacher.evaluate(RECORD_CONN)
+    balancer.black_hole(mine)
+    send(teacher, "Malgré la coupure")
+    for page in (teacher, pupil):
+        expect(page.locator(".msg", has_text="Malgré la coupure")).to_have_count(1,
+                                                                                timeout=30_000)
+    expect(teacher.locator('[data-conn="open"]')).to_be_visible()
+    assert "Hors ligne, reconnexion…" in conn_texts(teacher), conn_texts(teacher)

@@ -75,6 +75,11 @@ export class Live {
       const timer = window.setTimeout(() => {
         this.pending.delete(id);
         reject(new OpError({ code: "unavailable", message: "no reply" }));
+        // Unanswered on a socket that still looks open: a dead path (a
+        // middlebox lost the flow) or a node that stopped answering. A browser
+        // does not ping, so its close could come much later: give the socket
+        // up now and reconnect; the send goes again on the next one (onHello).
+        if (this.ws === ws) this.abandon(ws);
       }, timeoutMs);
       this.pending.set(id, { resolve, reject, timer });
       ws.send(JSON.stringify({ id, op, ...params }));
@@ -91,6 +96,7 @@ export class Live {
     const ws = new WebSocket(this.url);
     this.ws = ws;
     ws.onmessage = (msg) => {
+      if (this.ws !== ws) return; // given up (abandon): its late frames are not ours
       let frame: Frame;
       try {
         frame = JSON.parse(String(msg.data));
@@ -113,36 +119,44 @@ export class Live {
         this.hooks.onEvent(frame);
       }
     };
-    ws.onclose = (event) => {
-      if (this.ws !== ws) return;
-      this.ws = null;
-      for (const waiter of this.pending.values()) {
-        window.clearTimeout(waiter.timer);
-        waiter.reject(new OpError({ code: "unavailable", message: "connection lost" }));
-      }
-      this.pending.clear();
-      this.setState("closed");
+    ws.onclose = (event) => this.closed(ws, event.code);
+  }
+
+  /** Treat ``ws`` as closed now (its own close event is then ignored). */
+  private abandon(ws: WebSocket): void {
+    this.closed(ws, 4000);
+    ws.close(4000);
+  }
+
+  private closed(ws: WebSocket, code: number): void {
+    if (this.ws !== ws) return;
+    this.ws = null;
+    for (const waiter of this.pending.values()) {
+      window.clearTimeout(waiter.timer);
+      waiter.reject(new OpError({ code: "unavailable", message: "connection lost" }));
+    }
+    this.pending.clear();
+    this.setState("closed");
+    if (this.stopped) return;
+    if (code === 4001 || code === 4003) {
+      this.hooks.onEnded(code);
+      return;
+    }
+    // 1012 (service restart): this node is shutting down for an upgrade;
+    // reconnect at once (the load balancer picks another node) and resume
+    // every room with since. 1008 (flooding) asks us to back off harder.
+    if (code === 1012 && this.attempts === 0) {
+      this.attempts = 1;
+      this.retryTimer = window.setTimeout(() => { if (!this.stopped) this.open(); }, 50 + Math.random() * 200);
+      return;
+    }
+    const base = code === 1008 ? 10000 : 500;
+    const delay = Math.min(30000, base * 2 ** this.attempts) * (0.5 + Math.random() / 2);
+    this.attempts += 1;
+    this.retryTimer = window.setTimeout(async () => {
       if (this.stopped) return;
-      if (event.code === 4001 || event.code === 4003) {
-        this.hooks.onEnded(event.code);
-        return;
-      }
-      // 1012 (service restart): this node is shutting down for an upgrade;
-      // reconnect at once (the load balancer picks another node) and resume
-      // every room with since. 1008 (flooding) asks us to back off harder.
-      if (event.code === 1012 && this.attempts === 0) {
-        this.attempts = 1;
-        this.retryTimer = window.setTimeout(() => { if (!this.stopped) this.open(); }, 50 + Math.random() * 200);
-        return;
-      }
-      const base = event.code === 1008 ? 10000 : 500;
-      const delay = Math.min(30000, base * 2 ** this.attempts) * (0.5 + Math.random() / 2);
-      this.attempts += 1;
-      this.retryTimer = window.setTimeout(async () => {
-        if (this.stopped) return;
-        if (await this.hooks.sessionAlive()) this.open();
-        else this.hooks.onEnded(4001);
-      }, delay);
-    };
+      if (await this.hooks.sessionAlive()) this.open();
+      else this.hooks.onEnded(4001);
+    }, delay);
   }
 }
