@@ -49,7 +49,19 @@ def _is_outage(exc: BaseException, known: tuple[type[BaseException], ...]) -> bo
     # closed in the middle of operation") with an InterfaceError.
     import asyncpg
 
-    return isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)
+    return (isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)) or _stuck(exc)
+
+
+def _stuck(exc: BaseException) -> bool:
+    """The connection's protocol is stuck mid-error: a server stopping sends
+    each idle connection a FATAL error (57P01) before closing it, and a
+    statement sent in between, before the close is read, finds the protocol
+    still waiting for the end of that error ("cannot switch to state …;
+    another operation (2) is in progress"). The database is going away: an
+    outage, and that connection is never used again."""
+    import asyncpg
+
+    return isinstance(exc, asyncpg.InternalClientError) and "another operation" in str(exc)
 
 
 class _AcquireTimeout(Exception):
@@ -166,6 +178,10 @@ class PostgresEngine:
                 conn = await self._acquire()
                 try:
                     value = await conn.fetchval(sql, *args)
+                except Exception as exc:
+                    if _stuck(exc):
+                        conn.terminate()  # not back to the pool in that state
+                    raise
                 finally:
                     await self._pool.release(conn)
         except Exception as exc:
@@ -230,5 +246,9 @@ class PostgresEngine:
                         raise _RollbackRequested
             except _RollbackRequested:
                 pass
+            except Exception as exc:
+                if _stuck(exc):
+                    conn.terminate()  # not back to the pool in that state
+                raise
         finally:
             await self._pool.release(conn)
