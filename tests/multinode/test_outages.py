@@ -11,6 +11,7 @@ dependency is down meanwhile, and each node logs the outage in two lines
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -120,6 +121,7 @@ async def test_postgres_stopped_under_a_chat_load(
         asyncio.get_running_loop().create_task(chat(conn, room, who, stop, acked[who], refused))
         for who, conn in (("lea", lea_conn), ("hugo", hugo_conn))
     ]
+    ended = False
     try:
         await wait_until(lambda: min(map(len, acked.values())) >= 5, 10)
         for node in cluster.nodes:
@@ -141,12 +143,17 @@ async def test_postgres_stopped_under_a_chat_load(
         await wait_until(lambda: sum(map(len, acked.values())) >= before + 10, 20)
         stop.set()
         await asyncio.wait_for(asyncio.gather(*senders), 70)
+        ended = True
     finally:
         stop.set()
         for task in senders:
             task.cancel()
         if not postgres.running:  # failed during the outage: the next tests need it
             await asyncio.to_thread(postgres.start)
+        if not ended:  # the readers' sockets too (else reported as leaks elsewhere)
+            for reader in readers:
+                with contextlib.suppress(Exception):
+                    await reader.stop()
     assert refused == [], refused
     retried = lea_conn.retries + hugo_conn.retries
     assert retried > 0, "no send met the outage"

@@ -89,9 +89,15 @@ class Front:
         self._activated: set[str] = set()
 
 
+@pytest.fixture(scope="module")
+def front(cluster: Cluster, balancer: Balancer) -> Front:
+    """One for the module: it records the activation codes already used."""
+    return Front(balancer, cluster[0])
+
+
 @pytest.fixture
-def people(browser: Browser, cluster: Cluster, balancer: Balancer) -> Iterator[People]:
-    crowd = People(browser, cast(LiveServer, Front(balancer, cluster[0])))
+def people(browser: Browser, front: Front) -> Iterator[People]:
+    crowd = People(browser, cast(LiveServer, front))
     try:
         yield crowd
     finally:
