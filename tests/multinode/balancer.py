@@ -5,8 +5,8 @@ answers 200 — so a draining node (readiness 503) gets no new sockets and a
 stopped one none at all. Bytes are copied both ways unchanged (HTTP,
 WebSocket upgrades and frames), so the clients behind it (the SDK, a stock
 y-websocket client, Chromium) see one server that stays up while its nodes
-come and go. :meth:`Balancer.black_hole` cuts off connections without closing them, as
-a middlebox that lost their flow.
+come and go. :meth:`Balancer.black_hole` cuts off connections without
+closing them, as a middlebox that lost their flow.
 
 It runs its own event loop in a thread, so that both asyncio tests and the
 synchronous Playwright tests can use it.
@@ -56,8 +56,7 @@ class Balancer:
     def paths_to(self, path: bytes) -> list[Path]:
         """The open connections whose first request was for ``path`` (b"/ws",
         whatever its query string)."""
-        return [p for p in list(self._paths)
-                if p.request.split(b" ")[1:2] and p.request.split(b" ")[1].split(b"?")[0] == path]
+        return [p for p in list(self._paths) if p.target == path]
 
     def black_hole(self, paths: Sequence[Path], *, to_node: bool = True,
                    to_client: bool = True) -> None:
@@ -145,6 +144,12 @@ class Path:
         self.request = b""  # the first line the client sent ("GET /ws HTTP/1.1")
         self.to_node_open = True
         self.to_client_open = True
+
+    @property
+    def target(self) -> bytes:
+        """The path of that first request, without its query string."""
+        parts = self.request.split(b" ")
+        return parts[1].split(b"?")[0] if len(parts) > 1 else b""
 
 
 async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: Path, *,

@@ -105,14 +105,23 @@ class Reader:
         await asyncio.gather(self._task, return_exceptions=True)
 
 
-async def test_sdk_clients_chat_on_while_each_node_drains(
-    cluster: Cluster, balancer: Balancer, people: People
-) -> None:
+async def sender_and_watcher(
+    balancer: Balancer, people: People, **sender_options: float
+) -> tuple[str, ReconnectingConnection, ReconnectingConnection]:
+    """6eA, Léa's reconnecting connection to post and Hugo's to read it,
+    both through the balancer."""
     lea = await people("Léa Martin")
     hugo = await people("Hugo Bernard")
     room = await class_room(lea)
-    sender = await ReconnectingConnection(through(balancer, lea)).start()
+    sender = await ReconnectingConnection(through(balancer, lea), **sender_options).start()
     watcher = await ReconnectingConnection(through(balancer, hugo)).start()
+    return room, sender, watcher
+
+
+async def test_sdk_clients_chat_on_while_each_node_drains(
+    cluster: Cluster, balancer: Balancer, people: People
+) -> None:
+    room, sender, watcher = await sender_and_watcher(balancer, people)
     reader: Reader | None = None
     acked: list[int] = []
     stop = asyncio.Event()
@@ -161,12 +170,7 @@ async def test_sdk_clients_chat_on_while_each_node_drains(
 async def test_a_send_unanswered_on_a_silent_socket_goes_again_on_a_new_one(
     balancer: Balancer, people: People, lost: str
 ) -> None:
-    lea = await people("Léa Martin")
-    hugo = await people("Hugo Bernard")
-    room = await class_room(lea)
-    sender = await ReconnectingConnection(through(balancer, lea),
-                                          request_timeout_s=1.0).start()
-    watcher = await ReconnectingConnection(through(balancer, hugo)).start()
+    room, sender, watcher = await sender_and_watcher(balancer, people, request_timeout_s=1.0)
     reader: Reader | None = None
     try:
         head = int((await watcher.subscribe(room))["head"])

@@ -18,8 +18,9 @@ closed before its answer, so a message is posted once however often it is
 sent. A send left unanswered for ``request_timeout_s`` on a socket that still
 looks open (a dead path: a middlebox that dropped the flow, a node that
 stopped answering) drops that socket, as Centrifuge's clients do, and goes
-again on the next one. 4001 (session ended) and 4003 (account closed) end it for good:
-:attr:`ended` holds the code and waiting calls raise ``ConnectionError``.
+again on the next one. 4001 (session ended) and 4003 (account closed) end it
+for good: :attr:`ended` holds the code and waiting calls raise
+``ConnectionError``.
 """
 
 from __future__ import annotations

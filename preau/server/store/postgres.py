@@ -175,15 +175,8 @@ class PostgresEngine:
         started = time.monotonic()
         try:
             with metrics.timed_transaction(False, False):
-                conn = await self._acquire()
-                try:
+                async with self._lent() as conn:
                     value = await conn.fetchval(sql, *args)
-                except Exception as exc:
-                    if _stuck(exc):
-                        conn.terminate()  # not back to the pool in that state
-                    raise
-                finally:
-                    await self._pool.release(conn)
         except Exception as exc:
             if isinstance(exc, _AcquireTimeout) or _is_outage(exc, self._outage_errors):
                 raise self.outage.failed(exc) from exc
@@ -191,6 +184,20 @@ class PostgresEngine:
         if self.outage.down:
             self.outage.succeeded(started)
         return value
+
+    @asynccontextmanager
+    async def _lent(self) -> AsyncIterator[Any]:
+        """A pooled connection for the block, given back after it; one whose
+        protocol is stuck mid-error (``_stuck``) is terminated instead."""
+        conn = await self._acquire()
+        try:
+            yield conn
+        except Exception as exc:
+            if _stuck(exc):
+                conn.terminate()
+            raise
+        finally:
+            await self._pool.release(conn)
 
     async def _acquire(self) -> Any:
         pool = self._pool
@@ -227,8 +234,7 @@ class PostgresEngine:
 
     @asynccontextmanager
     async def _transaction(self, readonly: bool) -> AsyncIterator[PostgresTransaction]:
-        conn = await self._acquire()
-        try:
+        async with self._lent() as conn:
             tx = PostgresTransaction(conn)
             try:
                 # asyncpg's own block: it commits or rolls back, and if we are
@@ -246,9 +252,3 @@ class PostgresEngine:
                         raise _RollbackRequested
             except _RollbackRequested:
                 pass
-            except Exception as exc:
-                if _stuck(exc):
-                    conn.terminate()  # not back to the pool in that state
-                raise
-        finally:
-            await self._pool.release(conn)
