@@ -404,7 +404,8 @@ class DocumentRoom:
         # stored, so the log holds only updates that apply. A failed
         # integration may have changed the replica half-way: it is rebuilt
         # from the store.
-        if not crdt.apply(self.doc, canonical):
+        replica = self.doc
+        if not crdt.apply(replica, canonical):
             await self._refuse_edit(peer, state, ids, Refusal.BAD_REQUEST,
                                     "this Yjs update does not apply")
             self._schedule_rebuild()
@@ -428,7 +429,10 @@ class DocumentRoom:
             self._schedule_rebuild()
             return
         self._peer_state_ok(peer)
-        self._integrate(seq, canonical, origin=peer, applied=True)
+        # A rebuild may have replaced the replica while this was being
+        # appended, from a store read that did not hold it yet: then it is
+        # taken into the new replica like any stored update.
+        self._integrate(seq, canonical, origin=peer, applied=self.doc is replica)
         await self._publish(envelope.update(seq, canonical))
         self._maybe_compact()
         if state.waiting:

@@ -636,3 +636,44 @@ async def test_deeply_nested_awareness_is_a_bad_request_not_a_crash() -> None:
         assert await text_in_store(world.store) == "toujours là"
     finally:
         await world.close()
+
+
+async def test_an_update_being_stored_while_the_replica_is_rebuilt_is_not_lost(
+        world: World) -> None:
+    """A rebuild (after a refused integration) that swaps the replica while a
+    writer's update is being appended: the update was applied to the old
+    replica, the store read by the rebuild did not hold it yet. The new
+    replica must take it too: without it, a late joiner does not see it and
+    every later edit built on it waits for a base that never comes (the
+    damaged-updates live test saw a stock client's text lost so)."""
+    room = await world.a.room()
+    lea, hugo = world.client("lea"), world.client("hugo")
+    await lea.connect(room)
+    await hugo.connect(room)
+    await lea.edit(0, "abc")
+    append = world.store.append_update
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def held_append(*args: Any) -> int:
+        started.set()
+        await release.wait()
+        return await append(*args)
+
+    world.store.append_update = held_append  # type: ignore[method-assign]
+    sending = asyncio.create_task(lea.edit(3, "d"))
+    await started.wait()  # "d" is in the old replica, not yet in the store
+    room._schedule_rebuild()
+    assert room._rebuild_task is not None
+    await room._rebuild_task  # the new replica, from a store without "d"
+    world.store.append_update = append  # type: ignore[method-assign]
+    release.set()
+    await sending
+    await settle(lea, hugo, until=lambda: hugo.content() == "abcd")
+    assert str(room.doc.get("content", type=Text)) == "abcd"
+    late = world.client("late")
+    await late.connect(room)
+    assert late.content() == "abcd"
+    await lea.edit(4, "e")  # builds on "d": taken at once, not left waiting
+    await settle(lea, hugo, late, until=lambda: late.content() == "abcde")
+    assert lea.denied == []
+    assert await text_in_store(world.store) == "abcde"

@@ -27,6 +27,7 @@ class YClient:
         self.denied: list[str] = []
         self.awareness: dict[int, str] = {}
         self.synced = asyncio.Event()
+        self.step2s = 0  # SyncStep2 messages received
         self.changed = asyncio.Event()
         self.closed = asyncio.Event()
         self.close_code: int | None = None
@@ -76,6 +77,7 @@ class YClient:
                     finally:
                         self._remote = False
                     if isinstance(message, codec.SyncStep2):
+                        self.step2s += 1
                         self.synced.set()
                     self.changed.set()
                 elif isinstance(message, codec.Awareness):
@@ -94,6 +96,14 @@ class YClient:
             self.close_code = self.ws.close_code
             self.closed.set()
             self.changed.set()
+
+    async def round_trip(self, timeout: float = 10.0) -> None:
+        """Send a SyncStep1 and wait for its answer: the server handles a
+        connection's frames in order, so every frame sent before it has been
+        handled (taken, refused, or set aside to wait for its base)."""
+        answered = self.step2s + 1
+        self.send(codec.sync_step1(self.doc.get_state()))
+        await self.wait(lambda: self.step2s >= answered, timeout)
 
     async def wait(self, predicate: Any, timeout: float = 5.0) -> None:
         async with asyncio.timeout(timeout):
