@@ -20,7 +20,8 @@ thread. Three things could stall the loop, and each is kept off it:
   transaction is retried on the database thread, which waits for the lock;
 - *checkpoints* (copying the WAL into the database, with an fsync): automatic
   checkpoints are off on this connection; a background task checkpoints from a
-  second connection on a thread every ``CHECKPOINT_EVERY_S``.
+  second connection, only ever used on a thread of its own, every
+  ``CHECKPOINT_EVERY_S``.
 
 Write transactions start with ``BEGIN IMMEDIATE`` so they take the write lock
 up front instead of failing when a read turns into a write.
@@ -147,10 +148,15 @@ class SqliteEngine:
         self._thread = concurrent.futures.ThreadPoolExecutor(1, "preau-sqlite")
         self._writes = 0  # commits since the last checkpoint
         self._checkpointer: asyncio.Task[None] | None = None
+        # The checkpoint connection lives on a thread of its own: opened, used
+        # and closed there, in that order (see ``_checkpoints``).
+        self._checkpoint_thread: concurrent.futures.ThreadPoolExecutor | None = None
         # Another process holding the write lock past LOCK_WAIT_S (a stuck
         # import) is an outage: unavailable, retryable (preau/server/store/outage.py).
         self.outage = OutageLog("store (SQLite)")
         if path != MEMORY:
+            self._checkpoint_thread = concurrent.futures.ThreadPoolExecutor(
+                1, "preau-sqlite-checkpoint")
             self._checkpointer = asyncio.get_running_loop().create_task(self._checkpoints())
 
     def fold(self, expression: str) -> str:
@@ -186,6 +192,9 @@ class SqliteEngine:
             self._checkpointer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._checkpointer
+        if self._checkpoint_thread is not None:
+            # Waits for a checkpoint still running, then its connection's close.
+            await asyncio.to_thread(self._checkpoint_thread.shutdown, True)
         async with self._lock:
             await asyncio.get_running_loop().run_in_executor(self._thread, self._conn.close)
         self._thread.shutdown(wait=True)
@@ -238,25 +247,42 @@ class SqliteEngine:
                     raise
 
     async def _checkpoints(self) -> None:
-        """Copy the WAL into the database from a second connection, off the loop."""
-        checkpoint_conn: sqlite3.Connection | None = None
+        """Copy the WAL into the database from a second connection, off the loop.
+
+        The connection is only ever touched on the checkpoint thread. When
+        ``close`` cancels this task mid-checkpoint, the thread is still
+        running the checkpoint on it: its close is queued behind, never run
+        beside (closing it from the loop then freed what the checkpoint was
+        using; a test worker crashed with a segmentation fault so)."""
+        assert self._checkpoint_thread is not None
+        thread = self._checkpoint_thread
+        held: list[sqlite3.Connection] = []  # the connection, once opened
         try:
             while True:
                 await asyncio.sleep(CHECKPOINT_EVERY_S)
                 if self._writes == 0:
                     continue
                 self._writes = 0
-                if checkpoint_conn is None:
-                    checkpoint_conn = await asyncio.to_thread(_connect, self._path, 1.0)
                 try:
-                    await asyncio.to_thread(
-                        checkpoint_conn.execute, "PRAGMA wal_checkpoint(PASSIVE)"
-                    )
+                    await asyncio.get_running_loop().run_in_executor(
+                        thread, _checkpoint, held, self._path)
                 except sqlite3.Error:
                     log.warning("SQLite checkpoint failed; retrying later", exc_info=True)
         finally:
-            if checkpoint_conn is not None:
-                checkpoint_conn.close()
+            thread.submit(_close_all, held)
+
+
+def _checkpoint(held: list[sqlite3.Connection], path: str) -> None:
+    """One passive checkpoint on the checkpoint thread (opening its connection first)."""
+    if not held:
+        held.append(_connect(path, 1.0))
+    held[0].execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+
+def _close_all(held: list[sqlite3.Connection]) -> None:
+    for conn in held:
+        conn.close()
+    held.clear()
 
 
 def _connect(path: str, busy_timeout_s: float) -> sqlite3.Connection:
