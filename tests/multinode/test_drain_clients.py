@@ -22,7 +22,7 @@ import signal
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from preau_client import PreauClient
+from preau_client import LiveConnection, PreauClient
 from preau_client.call import CallPeer
 from preau_client.peer import PatternTrack, confine_ice
 from preau_client.reconnecting import ReconnectingConnection
@@ -192,6 +192,41 @@ async def test_a_send_unanswered_on_a_silent_socket_goes_again_on_a_new_one(
         assert after == before + 2
         await reader.caught_up(after)
         assert reader.seqs == [before, before + 1, after]
+    finally:
+        if reader is not None:
+            await reader.stop()
+        await sender.close()
+        await watcher.close()
+
+
+async def test_a_subscription_or_request_unanswered_on_a_silent_socket_drops_it(
+    balancer: Balancer, people: People
+) -> None:
+    """A subscription is asked again on a new socket; any other request
+    raises TimeoutError (it may not be repeatable), and its socket is dropped
+    so that the next request does not wait on it too."""
+    room, sender, watcher = await sender_and_watcher(balancer, people)
+    watcher.request_timeout_s = 1.0
+    reader: Reader | None = None
+
+    def silence(live: LiveConnection) -> None:
+        port = live.ws.transport.get_extra_info("sockname")[1]
+        balancer.black_hole([balancer.path_of(port)], to_node=True, to_client=True)
+
+    try:
+        silence(await watcher.live())
+        head = int((await watcher.subscribe(room, timeout=10))["head"])
+        assert (watcher.dropped, watcher.connects) == (1, 2), watcher.failures
+        reader = Reader(watcher, room)
+        posted = int((await sender.send_message(room, "après la coupure"))["seq"])
+        assert posted == head + 1
+        await reader.caught_up(posted)  # followed on the new socket
+        silence(await watcher.live())
+        with pytest.raises(TimeoutError):
+            await watcher.request("ping", timeout=1.0)
+        assert watcher.dropped == 2
+        await watcher.request("ping")  # on a new socket
+        assert watcher.connects == 3, watcher.failures
     finally:
         if reader is not None:
             await reader.stop()

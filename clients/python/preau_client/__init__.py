@@ -215,11 +215,12 @@ class LiveConnection:
         finally:
             self._waiting.pop(request_id, None)  # unanswered: a late answer is dropped
 
-    async def subscribe(self, room: str, since: int | None = None) -> dict[str, Any]:
+    async def subscribe(self, room: str, since: int | None = None,
+                        timeout: float = 10) -> dict[str, Any]:
         params: dict[str, Any] = {"room": room}
         if since is not None:
             params["since"] = since
-        return await self.request("room.subscribe", **params)
+        return await self.request("room.subscribe", timeout, **params)
 
     async def send_message(self, room: str, body: str, txn: str | None = None, *,
                            retry_for: float = 60.0, timeout: float = 10.0,

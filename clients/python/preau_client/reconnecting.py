@@ -15,12 +15,13 @@ messages posted meanwhile arrive once each and in order; a ``chat.message``
 already shown (a replay overlapping the live feed) is not shown twice.
 :meth:`send_message` sends again, with the same ``txn``, a send whose socket
 closed before its answer, so a message is posted once however often it is
-sent. A send left unanswered for ``request_timeout_s`` on a socket that still
-looks open (a dead path: a middlebox that dropped the flow, a node that
-stopped answering) drops that socket, as Centrifuge's clients do, and goes
-again on the next one. 4001 (session ended) and 4003 (account closed) end it
-for good: :attr:`ended` holds the code and waiting calls raise
-``ConnectionError``.
+sent. A send or a subscription left unanswered for ``request_timeout_s`` on
+a socket that still looks open (a dead path: a middlebox that dropped the
+flow, a node that stopped answering) drops that socket, as Centrifuge's
+clients do, and goes again on the next one; any other request so left drops
+the socket too, and raises ``TimeoutError`` (it is not sent again). 4001
+(session ended) and 4003 (account closed) end it for good: :attr:`ended`
+holds the code and waiting calls raise ``ConnectionError``.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ class ReconnectingConnection:
         self.close_codes: list[int | None] = []  # of every socket that closed under us
         self.failures: list[str] = []  # failed attempts to connect
         self.resent = 0  # sends sent again after their socket closed or stayed silent
-        self.dropped = 0  # sockets dropped because a send went unanswered on them
+        self.dropped = 0  # sockets dropped because a request went unanswered on them
         self.ended: int | None = None  # 4001 / 4003: no more reconnecting
         self._change = asyncio.Event()  # set (and replaced) on connect, disconnect, end
         self._stopped = False
@@ -248,9 +249,15 @@ class ReconnectingConnection:
     async def request(self, op: str, timeout: float = 10, **params: Any) -> dict[str, Any]:
         """One request on the current socket (waiting for one). Not sent again
         if the socket closes first: that raises ``ConnectionError``, since not
-        every op may be repeated safely."""
+        every op may be repeated safely. Unanswered for ``timeout`` on a
+        socket that still looks open: that socket is dropped (the next call
+        gets a new one) and ``TimeoutError`` raised."""
         conn = await self.live(timeout)
-        return await conn.request(op, timeout, **params)
+        try:
+            return await conn.request(op, timeout, **params)
+        except TimeoutError:
+            self._drop_if_silent(conn)
+            raise
 
     async def subscribe(self, room: str, since: int | None = None,
                         timeout: float = 10) -> dict[str, Any]:
@@ -258,16 +265,26 @@ class ReconnectingConnection:
         later socket (from the last message shown)."""
         if room not in self.rooms or since is not None:
             self.rooms[room] = since
-        async with asyncio.timeout(timeout):
-            while True:
-                conn = await self.live()
-                last = self.rooms[room]
-                try:
-                    reply = await conn.subscribe(room, since=last)
-                except ConnectionError:
-                    continue  # the next socket subscribes it anyway; wait for it
-                self._seen(room, None if last is not None else int(reply["head"]))
-                return reply
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"room.subscribe {room} unanswered after {timeout} s")
+            conn = await self.live(remaining)
+            last = self.rooms[room]
+            try:
+                reply = await conn.subscribe(
+                    room, since=last, timeout=min(self.request_timeout_s, remaining))
+            except TimeoutError:
+                # Unanswered on a socket that still looks open: drop it; a
+                # subscription may be asked again, on the next one.
+                self._drop_if_silent(conn)
+                continue
+            except ConnectionError:
+                continue  # the next socket subscribes it anyway; wait for it
+            self._seen(room, None if last is not None else int(reply["head"]))
+            return reply
 
     async def send_message(self, room: str, body: str, txn: str | None = None, *,
                            retry_for: float = 60.0) -> dict[str, Any]:
@@ -288,14 +305,17 @@ class ReconnectingConnection:
             except (ConnectionError, TimeoutError):
                 if self.ended is not None:
                     raise
-                if _open(conn):
-                    # Unanswered on a socket that still looks open: a dead
-                    # path, or a node that stopped answering. Its keepalive
-                    # would notice in up to 40 s; the next attempt goes on
-                    # a new socket (through the balancer: maybe elsewhere).
-                    self.dropped += 1
-                    conn.ws.transport.abort()
+                self._drop_if_silent(conn)
                 self.resent += 1  # posted once by txn, whatever happened to the first
+
+    def _drop_if_silent(self, conn: LiveConnection) -> None:
+        """A request went unanswered on ``conn``: if it still looks open, it
+        is a dead path or a node that stopped answering. Its keepalive would
+        notice in up to 40 s; the next attempt goes on a new socket (through
+        the balancer: maybe elsewhere)."""
+        if _open(conn):
+            self.dropped += 1
+            conn.ws.transport.abort()
 
     async def next_event(self, name: str | None = None, timeout: float = 10) -> dict[str, Any]:
         """The next event (of kind ``name``, skipping others)."""
@@ -321,8 +341,10 @@ def _open(conn: LiveConnection) -> bool:
     Between the transport's loss and the reader's next turn, ``closed`` is not
     set yet but a send fails at once without yielding: a retry loop that took
     that socket again would spin there and starve the event loop (until the
-    send's deadline: every other task and timer of the loop stood still)."""
-    return not conn.closed.is_set() and conn.ws.state is websockets.State.OPEN
+    send's deadline: every other task and timer of the loop stood still).
+    A transport aborted here (a silent socket given up) is closing at once."""
+    return (not conn.closed.is_set() and conn.ws.state is websockets.State.OPEN
+            and not conn.ws.transport.is_closing())
 
 
 async def _close(conn: LiveConnection) -> None:
