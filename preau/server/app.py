@@ -138,7 +138,7 @@ async def build_services(
         settings.broker_url, settings.sends_per_s, settings.sends_burst, name="edits"))
     delivery = ScheduledDelivery(store, hub, render, clock, notices=notifications)
     delivery.may_post = chat.may_still_post  # waiting messages follow the directory
-    privacy = build_privacy(store, settings, clock, hub, moderation)
+    privacy = build_privacy(store, settings, clock, hub, moderation, directory)
     moderation.on_view(privacy.viewed)  # oversight reads go to the access journal
     auth.on_revoke(hub.revoke_sessions)
     hub.on_sessions_ended(auth.forget_sessions)  # revoked on any node: not cached here

@@ -83,8 +83,12 @@ async def _array(items: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
 
 
 async def export_chunks(
-    store: PrivacyStore, person: PersonRecord, school_name: str, now_ms: int
+    store: PrivacyStore, person: PersonRecord, school_name: str, now_ms: int,
+    readable: frozenset[str],
 ) -> AsyncIterator[bytes]:
+    """``readable``: the private conversations the person may read now (the
+    directory's ``conversation_now``); the others they were part of give
+    only their own messages."""
     names = _Names(store)
     pid = person.id
     yield b'{"format":' + _dump(FORMAT) + b',"generated":' + _dump(now_ms)
@@ -137,7 +141,7 @@ async def export_chunks(
         yield chunk
 
     yield b',"conversations":'
-    async for chunk in _conversations(store, names, pid):
+    async for chunk in _conversations(store, names, pid, readable):
         yield chunk
 
     held = await store.held_of(pid)
@@ -193,22 +197,36 @@ async def export_chunks(
 
 
 async def _conversations(
-    store: PrivacyStore, names: _Names, pid: str
+    store: PrivacyStore, names: _Names, pid: str, readable: frozenset[str]
 ) -> AsyncIterator[bytes]:
-    """The conversations array; each conversation spans several chunks."""
+    """The conversations array; each conversation spans several chunks.
+
+    A conversation the person lost when a relation ended (docs/conversations.md,
+    "When a relation ends": a parent who lost custody, two pupils after a class
+    move) answers on every other path as an unknown room: here it gives only
+    the words they wrote themselves (theirs to have), not the others' words
+    nor who the others are (a minor's words stay with the people the circle of
+    trust still lets near that minor)."""
     yield b"["
     for index, conv in enumerate(await store.conversations(pid)):
-        others = [m for m in conv["members"] if m != pid]
-        await names.load(others)
-        # The room's stored name is its members' names: rebuilt here from the
-        # same display names, so nothing but names is given.
-        head = {"created": conv["created"], "participants": sorted(names[m] for m in others)}
+        kept = conv["id"] in readable
+        head: dict[str, Any] = {"created": conv["created"]}
+        if kept:
+            others = [m for m in conv["members"] if m != pid]
+            await names.load(others)
+            # The room's stored name is its members' names: rebuilt here from
+            # the same display names, so nothing but names is given.
+            head["participants"] = sorted(names[m] for m in others)
+        else:
+            head["lost"] = True
         yield (b"," if index else b"") + b'{"conversation":' + _dump(head) + b',"messages":'
         first = True
         yield b"["
         async for r in store.room_messages(conv["id"]):
             sender = str(r["sender_id"])
             if sender != pid:
+                if not kept:
+                    continue
                 await names.load([sender])
             entry: dict[str, Any] = {
                 "seq": int(r["seq"]), "ts": int(r["created_ms"]),

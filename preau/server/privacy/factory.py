@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from preau.server.clock import Clock
+from preau.server.directory.service import Directory
 from preau.server.live.hub import Hub
 from preau.server.moderation.service import ModerationService
 from preau.server.privacy.erasure import ErasureRunner
@@ -16,7 +17,8 @@ from preau.server.store.privacy import PrivacyStore
 
 
 def build_privacy(
-    store: Store, settings: Settings, clock: Clock, hub: Hub, moderation: ModerationService
+    store: Store, settings: Settings, clock: Clock, hub: Hub, moderation: ModerationService,
+    directory: Directory,
 ) -> PrivacyService:
     pstore = PrivacyStore(store.engine)
     erasures = ErasureRunner(
@@ -33,4 +35,4 @@ def build_privacy(
     exports = open_rate_limiter(
         settings.broker_url, EXPORTS_PER_HOUR / 3600, EXPORTS_BURST, name="exports"
     )
-    return PrivacyService(pstore, erasures, retention, settings, clock, exports)
+    return PrivacyService(pstore, erasures, retention, settings, clock, exports, directory)

@@ -15,6 +15,7 @@ from typing import Any
 
 from preau.server.clock import Clock
 from preau.server.directory.model import Member
+from preau.server.directory.service import Directory
 from preau.server.errors import ErrorCode, PreauError, forbidden, not_found
 from preau.server.moderation.service import (  # noqa: F401 (the journal's view names)
     VIEW_AUDIT,
@@ -51,8 +52,10 @@ class PrivacyService:
         settings: Settings,
         clock: Clock,
         exports: RateLimiter,
+        directory: Directory,
     ) -> None:
         self.store = store
+        self._directory = directory
         self.erasures = erasures
         self.retention = retention
         self._settings = settings
@@ -98,7 +101,16 @@ class PrivacyService:
     async def export_of(self, target: PersonRecord) -> AsyncIterator[bytes]:
         """The export of ``target``, unchecked (the CLI: the operator's own act)."""
         school = await self.store.school_name(target.school_id)
-        return export_chunks(self.store, target, school, self._clock.now_ms())
+        readable = await self._readable_conversations(target.id)
+        return export_chunks(self.store, target, school, self._clock.now_ms(), readable)
+
+    async def _readable_conversations(self, person_id: str) -> frozenset[str]:
+        """The private conversations ``person_id`` may read now, as on every
+        other path (none for whoever is no longer in a school's directory)."""
+        member = await self._directory.member(person_id)
+        if member is None:
+            return frozenset()
+        return frozenset(room.id for room in await self._directory.conversations_of(member))
 
     async def request_erasure(
         self, viewer: Member, person_id: str, delete_contributions: bool

@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from preau.server.directory.csv_import import parse_csv
+from preau.server.directory.importer import import_directory
 from preau.server.errors import ErrorCode, PreauError
 from preau.server.privacy.service import VIEW_EXPORT
 from preau.server.store import privacy as privacy_store
-from tests.server.privacy.school import export_json, populate, small_school
+from tests.server.privacy.school import CSV, School, export_json, populate, small_school
 
 
 async def test_export_has_everything_about_the_person_and_nothing_else(
@@ -119,3 +123,84 @@ async def test_exports_are_rate_limited_per_requester(store_url: str, tmp_path: 
         # Someone else is not held back by Paul's limit.
         data, _ = await export_json(school, "Léa", "me")
         assert data["person"]["id"] == school.ids["Léa"]
+
+
+async def _reimport(school: School, csv: str) -> None:
+    """The directory changes (a re-import), and this node reloads it."""
+    report = await import_directory(
+        school.services.store, parse_csv(csv), uai="0751234A", school_name="Collège Hugo",
+        timezone="Europe/Paris", activation_ttl_s=86_400, now_ms=school.clock.now_ms(),
+    )
+    assert not report.errors
+    await school.services.directory.reload(school.school_id)
+
+
+def _conversation_texts(data: dict[str, Any]) -> list[tuple[dict[str, Any], list[Any]]]:
+    return [(c["conversation"], [(m["from"], m.get("body")) for m in c["messages"]])
+            for c in data["conversations"]]
+
+
+async def test_a_conversation_lost_when_a_relation_ended_gives_only_ones_own_words(
+    store_url: str, tmp_path: Path
+) -> None:
+    """After a class move, two former classmates lose their conversation on
+    every path (docs/conversations.md); their exports, and a parent's export
+    of one of them, keep only the words each wrote, not the other's words nor
+    who the other is. Whoever keeps a conversation gets it whole."""
+    async with small_school(store_url, tmp_path) as school:
+        paul_lea, _ = await school.services.chat.open_conversation(
+            await school.member("Paul"), [school.ids["Léa"]])
+        await school.say("Paul", paul_lea.id, "bisous de papa")
+        await school.say("Léa", paul_lea.id, "merci papa")
+        scene = await populate(school)  # (pauses Léa's account at its end)
+        await _reimport(school, CSV.replace("E2;pupil;Bernard;Hugo;5A", "E2;pupil;Bernard;Hugo;5B"))
+        assert scene.lea_hugo not in {
+            r.id for r in await school.services.directory.conversations_of(
+                await school.member("Léa"))}  # lost on every other path
+
+        for viewer, whose in (("Léa", "me"), ("Paul", school.ids["Léa"])):
+            data, raw = await export_json(school, viewer, whose)
+            by_head = {json.dumps({k: v for k, v in conv.items() if k != "created"}): msgs
+                       for conv, msgs in _conversation_texts(data)}
+            assert by_head == {
+                '{"lost": true}': [("me", "secret de Léa pour Hugo")],
+                '{"participants": ["Paul Martin"]}': [
+                    ("Paul Martin", "bisous de papa"), ("me", "merci papa")],
+            }, viewer
+            assert "réponse de Hugo" not in raw.decode()
+
+        data, raw = await export_json(school, "Hugo", "me")
+        texts = sorted(msgs for _, msgs in _conversation_texts(data))
+        assert texts == [[], [("me", "réponse de Hugo")]]  # Chloé's and Léa's, both lost
+        assert all(conv == {"created": conv["created"], "lost": True}
+                   for conv, _ in _conversation_texts(data))
+        conversations = json.dumps(data["conversations"], ensure_ascii=False)
+        for foreign in ("secret de Chloé", "secret de Léa", "Léa Martin", "Chloé Dubois"):
+            assert foreign not in conversations, foreign
+
+
+async def test_a_parent_who_lost_custody_keeps_only_their_own_words(
+    store_url: str, tmp_path: Path
+) -> None:
+    """Paul's child is now Hugo, not Léa: he loses their conversation (she
+    keeps it, read-only), and his export keeps only what he wrote in it."""
+    async with small_school(store_url, tmp_path) as school:
+        paul_lea, _ = await school.services.chat.open_conversation(
+            await school.member("Paul"), [school.ids["Léa"]])
+        await school.say("Paul", paul_lea.id, "bisous de papa")
+        await school.say("Léa", paul_lea.id, "merci papa")
+        await populate(school)
+        await _reimport(school, CSV.replace("P1;parent;Martin;Paul;;E1;",
+                                            "P1;parent;Martin;Paul;;E2;"))
+
+        data, raw = await export_json(school, "Paul", "me")
+        [(conversation, messages)] = _conversation_texts(data)
+        assert conversation == {"created": conversation["created"], "lost": True}
+        assert messages == [("me", "bisous de papa")]
+        assert "merci papa" not in raw.decode()
+        assert "Léa Martin" not in json.dumps(data["conversations"], ensure_ascii=False)
+        # The child keeps it, read-only, whole.
+        data, _ = await export_json(school, "Léa", "me")
+        kept = [msgs for conv, msgs in _conversation_texts(data)
+                if conv.get("participants") == ["Paul Martin"]]
+        assert kept == [[("Paul Martin", "bisous de papa"), ("me", "merci papa")]]
