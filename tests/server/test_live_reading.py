@@ -129,7 +129,16 @@ async def test_reports_resolved_over_the_socket_and_listed_for_the_reporter(
         mine = (await a.request("report.mine"))["reports"]
         assert [(r["id"], r["status"]) for r in mine if r["id"] == report] == [
             (report, "deleted")]
-    assert report in [r["id"] for r in (await lea.get("/api/me/reports"))["reports"]]
+        assert done["report"]["resolved_by"]["name"] == "Claire Lefèvre"  # to moderators
+        # The reporter is told the outcome, never which moderator decided.
+        assert all("resolved_by" not in r for r in mine)
+        again = await lea.post(f"/api/rooms/{room}/messages/{mean['seq']}/report",
+                               {"reason": "méchant"})
+        assert again["duplicate"]
+        assert "resolved_by" not in again["report"]
+    listed = (await lea.get("/api/me/reports"))["reports"]
+    assert report in [r["id"] for r in listed]
+    assert all("resolved_by" not in r for r in listed)
     assert report not in [r["id"] for r in (await hugo.get("/api/me/reports"))["reports"]]
 
 

@@ -421,7 +421,8 @@ class ModerationService:
         if made is None:
             raise not_found("no such message")
         report, created = made
-        return {"report": await self._report_fields(report), "duplicate": not created}
+        return {"report": await self._report_fields(report, to_reporter=True),
+                "duplicate": not created}
 
     async def reports(self, member: Member, school_id: str) -> list[dict[str, Any]]:
         """The open reports of the rooms ``member`` moderates (all of them for
@@ -481,7 +482,8 @@ class ModerationService:
     async def my_reports(self, member: Member) -> list[dict[str, Any]]:
         """The reports ``member`` made and their outcome (never the context:
         the reporter saw the message in the room already)."""
-        return [await self._report_fields(r) for r in await self._store.reports_by(member.id)]
+        return [await self._report_fields(r, to_reporter=True)
+                for r in await self._store.reports_by(member.id)]
 
     async def may_review(
         self, member: Member, report_id: str, room_id: str, seq: int, attachment_id: str
@@ -510,11 +512,14 @@ class ModerationService:
         return room is not None and base_role(member, room) is RoomRole.MODERATOR
 
     async def _report_fields(
-        self, report: Report, context: bool = False, reader: Member | None = None
+        self, report: Report, context: bool = False, reader: Member | None = None,
+        *, to_reporter: bool = False,
     ) -> dict[str, Any]:
         """A report as clients see it; ``context``: with the message and the
         messages around it — only what its reporter could see when reporting
-        (up to ``context_to``, the room's last seq then), never later ones."""
+        (up to ``context_to``, the room's last seq then), never later ones.
+        ``to_reporter``: as its reporter reads it, who is told the outcome,
+        never which moderator decided (as in ``report.resolved``)."""
         room = await self._directory.room(report.room_id)
         fields: dict[str, Any] = {
             "id": report.id,
@@ -526,7 +531,7 @@ class ModerationService:
         }
         if report.reason:
             fields["reason"] = report.reason
-        if report.resolved_by is not None:
+        if report.resolved_by is not None and not to_reporter:
             fields["resolved_by"] = await self._render.person(report.resolved_by)
         if context:
             if reader is not None and room is not None and room.kind is RoomKind.PRIVATE:
