@@ -42,6 +42,15 @@ def test_changing_a_rooms_hours_offers_to_post_what_waits(
     # "à 09:00", or "à 6 déc. 00:00" when the window opens tomorrow.
     expect(teacher.locator(".msg.scheduled", has_text=text)).to_contain_text(
         re.compile(rf"Sera publié à [^()]*{re.escape(closed[0])}"))
+    # A pupil's evening message waits too: she may withdraw it, not send it
+    # sooner (only a teacher or staff sends their own through quiet hours).
+    asked = f"Qui a fini l'exercice ? ({phone})"
+    send(pupil, asked)
+    waiting = pupil.locator(".msg.scheduled", has_text=asked)
+    expect(waiting).to_contain_text("Sera publié")
+    expect(waiting.get_by_role("button", name="Envoyer maintenant")).to_have_count(0)
+    waiting.get_by_role("button", name="Annuler").click()
+    expect(waiting).to_have_count(0)
     teacher.get_by_role("button", name="Modération").click()
     panel = teacher.locator("#moderation")
     delivery = panel.get_by_label("Remise")

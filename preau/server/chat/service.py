@@ -121,6 +121,12 @@ class RoomAccess:
         return fields
 
 
+# Who may post their own waiting message through quiet hours.
+SEND_THROUGH_QUIET_HOURS = frozenset({Profile.TEACHER, Profile.STAFF})
+WAITS_FOR_OPENING = ("this message goes when quiet hours end: it can be withdrawn,"
+                     " not sent sooner")
+
+
 class ChatService:
     def __init__(
         self,
@@ -459,11 +465,19 @@ class ChatService:
     async def send_scheduled_now(
         self, member: Member, room_id: str, scheduled_id: str
     ) -> Message:
-        """Post a waiting message at once, through quiet hours: its author, or
-        one of the room's moderators (who release what a change of the room's
-        delivery hours left waiting). ``not_found``: none such waiting."""
+        """Post a waiting message at once, through quiet hours: its author if
+        a teacher or staff (an adult's judgement, like ``urgent``; a pupil's
+        or a parent's message waits, or is withdrawn), or one of the room's
+        moderators (who release what a change of the room's delivery hours
+        left waiting). ``not_found``: none such waiting."""
         access = await self.open_room(member, room_id)
         sender = None if access.role is RoomRole.MODERATOR else member.id
+        if sender is not None and member.profile not in SEND_THROUGH_QUIET_HOURS:
+            # Theirs: told why; anyone else's answers as an unknown one.
+            mine = await self._store.scheduled_message(access.room.id, scheduled_id)
+            if mine is None or mine.sender_id != member.id:
+                raise not_found("no such waiting message")
+            raise forbidden(WAITS_FOR_OPENING)
         if sender is None:
             # Another's: only while its author may still post here (a class
             # move or a removal since withdraws it at the opening).

@@ -242,6 +242,38 @@ async def test_a_waiting_message_is_cancelled_or_sent_now(
     assert [m["txn"] for m in history] == ["t1", "t3"]
 
 
+async def test_a_pupil_withdraws_her_waiting_message_but_cannot_send_it_sooner(
+    evening: Nodes,
+) -> None:
+    """Quiet hours protect families' evenings from pupils' messages too: only
+    a teacher or staff sends their own through them (like ``urgent``, an
+    adult's judgement). Another's waiting message answers as an unknown one."""
+    nodes = evening
+    room = await nodes.room(nodes.a, "6eA")
+    lea = Client(nodes, nodes.b, "Léa Martin")
+    hugo = Client(nodes, nodes.b, "Hugo Bernard")
+    claire = Client(nodes, nodes.a, "Claire Lefèvre")
+    first = await nodes.b.chat.send(lea.member, room, "l1", "Qui a fait l'exercice 3 ?")
+    second = await nodes.b.chat.send(lea.member, room, "l2", "Laissez tomber")
+    assert first.scheduled is not None
+    assert second.scheduled is not None
+    with pytest.raises(PreauError) as refused:
+        await nodes.b.chat.send_scheduled_now(lea.member, room, first.scheduled.id)
+    assert refused.value.code is ErrorCode.FORBIDDEN
+    with pytest.raises(PreauError) as others:
+        await nodes.b.chat.send_scheduled_now(hugo.member, room, first.scheduled.id)
+    with pytest.raises(PreauError) as unknown:
+        await nodes.b.chat.send_scheduled_now(hugo.member, room, "s_no-such-one")
+    assert (others.value.code, str(others.value)) == (unknown.value.code, str(unknown.value))
+    assert unknown.value.code is ErrorCode.NOT_FOUND
+    await nodes.b.chat.cancel_scheduled(lea.member, room, second.scheduled.id)
+    # The class's teacher, a moderator of the room, may still release it.
+    await claire.subscribe(room)
+    posted = await nodes.a.chat.send_scheduled_now(claire.member, room, first.scheduled.id)
+    assert posted.sender_id == lea.member.id
+    assert await nodes.a.chat.scheduled(claire.member, room) == []
+
+
 async def test_a_waiting_message_of_someone_who_left_the_room_is_not_delivered(
     evening: Nodes, clock: MovableClock
 ) -> None:

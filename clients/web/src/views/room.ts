@@ -418,6 +418,11 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
   }
 
   /** Cancel a message waiting for quiet hours, or send it now. */
+  function sendsThroughQuietHours(r: RoomState): boolean {
+    const profile = app.me?.person.profile;
+    return profile === "teacher" || profile === "staff" || r.role === "moderator";
+  }
+
   async function scheduledAction(op: "scheduled.cancel" | "scheduled.send_now", out: Outgoing): Promise<void> {
     if (!room || !out.scheduledId) return;
     const r = room;
@@ -454,10 +459,14 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
       detail ? h("p", { class: "detail" }, detail) : null,
       out.status === "scheduled" && out.scheduledId && room
         ? h("div", { class: "actions" },
-            h("button", {
-              type: "button", class: "link",
-              onclick: () => void scheduledAction("scheduled.send_now", out),
-            }, t("room.sendNow")),
+            // Only a teacher or staff sends their own through quiet hours
+            // (or a moderator of the room); a pupil's or a parent's waits.
+            sendsThroughQuietHours(room)
+              ? h("button", {
+                type: "button", class: "link",
+                onclick: () => void scheduledAction("scheduled.send_now", out),
+              }, t("room.sendNow"))
+              : null,
             h("button", {
               type: "button", class: "link danger",
               onclick: () => void scheduledAction("scheduled.cancel", out),
