@@ -5,6 +5,7 @@ page; a new version published while she is connected brings it back."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import httpx
@@ -118,3 +119,32 @@ def test_an_admin_publishes_a_new_version_from_the_app(
     pupil.get_by_role("button", name="Se connecter").click()
     expect(pupil.get_by_role("heading", level=1, name="Charte d'utilisation")).to_be_visible()
     expect(pupil.get_by_text("Je range ma tablette.")).to_be_visible()
+
+
+def test_a_new_french_text_is_not_published_with_the_old_english_by_mistake(
+    people: People, server: LiveServer
+) -> None:
+    """The form starts from the version in force: an admin who changes only
+    the French would have English readers accept the old text. She is asked
+    once; emptying the translation (English readers then get the French)
+    publishes, and so would publishing again on purpose."""
+    version = publish(server, CHARTER)  # French and English
+    admin = people.login("Anne Roux", bypass_csp=True)
+    admin.get_by_role("link", name="Charte", exact=True).click()
+    current = admin.get_by_text("Version en vigueur")
+    expect(current).to_contain_text(re.compile(rf": {version}, publiée le .*20\d\d"))
+    french = admin.get_by_label("Texte en français")
+    english = admin.get_by_label("Traduction en anglais (facultative)")
+    expect(english).to_have_value(re.compile(r"^# Charter de l'école"))
+    french.fill(CHARTER + "- Je garde mon mot de passe pour moi.\n")
+    admin.get_by_role("button", name="Publier la nouvelle version").click()
+    expect(admin.locator("p.status")).to_contain_text(
+        f"la traduction anglaise est encore celle de la version {version}")
+    expect(english).to_be_focused()
+    expect(current).to_contain_text(f": {version},")  # nothing published
+    expect(admin.get_by_role("button", name="Publier en gardant la traduction")).to_be_visible()
+    english.fill("")
+    admin.get_by_role("button", name="Publier la nouvelle version").click()
+    expect(admin.locator("p.status")).to_contain_text(f"Version {version + 1} publiée")
+    expect(current).to_contain_text(f": {version + 1},")
+    expect(english).to_have_value("")  # English readers read the French text now

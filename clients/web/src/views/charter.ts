@@ -8,7 +8,7 @@
 
 import { api } from "../api";
 import type { App } from "../app";
-import { clear, formatTime, h } from "../dom";
+import { clear, formatDateTime, h } from "../dom";
 import { lang, t } from "../i18n";
 import { describeError, statusLine } from "../ui";
 import type { View } from "../router";
@@ -126,15 +126,28 @@ export function charterAdminView(app: App): View {
   const preview = h("div", { class: "charter-text", "aria-live": "polite" });
   const showPreview = () => preview.replaceChildren(...markdown(fr.value));
   fr.addEventListener("input", showPreview);
+  // The texts of the version in force: a new French text with the English
+  // left as it was would have English readers accept the old one.
+  let loaded = { fr: "", en: "", version: 0 };
+  let staleConfirmed = false;
+  const publish = h("button", { type: "submit" }, t("charterAdmin.publish"));
+  const unconfirm = () => {
+    staleConfirmed = false;
+    publish.textContent = t("charterAdmin.publish");
+  };
+  fr.addEventListener("input", unconfirm);
+  en.addEventListener("input", unconfirm);
 
   async function load(): Promise<void> {
     try {
       const charter = await api<Charter & { published: number }>("GET", "/api/charter");
       fr.value = charter.body;
       en.value = charter.body_en ?? "";
+      loaded = { fr: fr.value, en: en.value, version: charter.version };
+      unconfirm();
       fr.disabled = en.disabled = false;
       showPreview();
-      current.textContent = t("charterAdmin.current", { version: charter.version, time: formatTime(charter.published, lang()) });
+      current.textContent = t("charterAdmin.current", { version: charter.version, time: formatDateTime(charter.published, lang()) });
       const found = await api<Acceptances>("GET", `/api/schools/${school}/charter/acceptances`);
       clear(who);
       who.append(
@@ -152,6 +165,16 @@ export function charterAdminView(app: App): View {
     onsubmit: async (event: Event) => {
       event.preventDefault();
       if (!fr.value.trim()) return;
+      const staleEnglish = en.value.trim() !== "" && en.value === loaded.en && fr.value !== loaded.fr;
+      if (staleEnglish && !staleConfirmed) {
+        // Asked once: update or empty it (English readers then read the
+        // French), or publish again to keep it for this version.
+        staleConfirmed = true;
+        publish.textContent = t("charterAdmin.publishAnyway");
+        status.say(t("charterAdmin.enStale", { version: loaded.version }), "error");
+        en.focus();
+        return;
+      }
       try {
         const published = await api<{ version: number }>("POST", `/api/schools/${school}/charter`, {
           body: fr.value, ...(en.value.trim() ? { body_en: en.value } : {}),
@@ -170,7 +193,7 @@ export function charterAdminView(app: App): View {
     h("div", { class: "field" }, h("label", { for: "charter-en" }, t("charterAdmin.en")), en),
     h("h3", null, t("charterAdmin.preview")),
     preview,
-    h("button", { type: "submit" }, t("charterAdmin.publish")),
+    publish,
   );
   void load();
   return {
