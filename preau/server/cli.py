@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +15,20 @@ if TYPE_CHECKING:
     from preau.server.directory.importer import Rollover
     from preau.server.services import Services
     from preau.server.store.privacy import PersonRecord
+
+
+def with_public_url(settings: Settings, host: str, port: int) -> Settings:
+    """``settings`` whose ``public_url`` (activation letters, e-mails' links)
+    names the address served when PREAU_PUBLIC_URL is not set: a server on
+    another port printed letters pointing at :8000, where nobody answers."""
+    if "public_url" in settings.model_fields_set:
+        return settings
+    shown = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+    url = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+    logging.getLogger(__name__).warning(
+        "PREAU_PUBLIC_URL is not set: activation letters and e-mails' links point to %s;"
+        " set it to the address the school's families use", url)
+    return settings.model_copy(update={"public_url": url})
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -27,6 +42,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from preau.server.serving import DrainingServer
 
     log_redaction.install()  # before uvicorn logs its first handshake
+    settings = with_public_url(settings, args.host, args.port)
 
     app = create_app(settings)
     raise_open_files_limit()  # every socket is a file (preau/server/open_files.py)
