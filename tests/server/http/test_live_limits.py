@@ -98,6 +98,68 @@ async def test_idle_and_unfinished_requests_are_closed(server: LiveServer) -> No
             await asyncio.sleep(0.1)
 
 
+async def _read_all(sock: socket.socket) -> bytes:
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    out = b""
+    while chunk := await loop.sock_recv(sock, 65536):
+        out += chunk
+    return out
+
+
+async def test_a_slow_body_that_keeps_coming_is_read_and_a_stalled_one_told_408(
+    server: LiveServer,
+) -> None:
+    """The body timeout (1 s here) is a gap between bytes, not a deadline on
+    the whole body: a school's shared uplink sends a large file for minutes.
+    A body that stops is answered 408 with a JSON error before the close
+    (before: a bare close at the deadline, even while data still came)."""
+    loop = asyncio.get_running_loop()
+    body = b'{"login": "x", "password": "' + b"y" * 3000 + b'"}'
+    slow = _open(server, b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Type: application/json\r\n"
+                         b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+    stalled = _open(server, b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\n"
+                            b"Content-Length: 100\r\n\r\n{\"lo")
+    try:
+        slow.setblocking(False)
+        for start in range(0, len(body), 300):  # 300 bytes every 0.3 s: 3 s in all
+            await loop.sock_sendall(slow, body[start:start + 300])
+            await asyncio.sleep(0.3)
+        answer, told = await asyncio.wait_for(
+            asyncio.gather(_read_all(slow), _read_all(stalled)), 20)
+    finally:
+        slow.close()
+        stalled.close()
+    head = answer.split(b"\r\n", 1)[0]
+    assert not head.startswith(b"HTTP/1.1 408"), answer[:200]  # read whole, then answered
+    assert head.startswith(b"HTTP/1.1 4"), answer[:200]  # (an unknown login)
+    assert told.startswith(b"HTTP/1.1 408 Request Timeout"), told[:200]
+    assert told.endswith(b'"message":"the request body stopped arriving"}}')
+
+
+async def test_a_body_trickling_below_the_minimum_rate_is_cut(server: LiveServer) -> None:
+    """Past its first timeout, a body must average 1 KiB/s since its head:
+    a byte now and then would otherwise hold the connection for ever."""
+    loop = asyncio.get_running_loop()
+    sock = _open(server, b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Length: 1000\r\n\r\n")
+    sock.setblocking(False)
+    started = loop.time()
+    try:
+        while loop.time() - started < 15:
+            try:
+                await loop.sock_sendall(sock, b"x")
+            except OSError:
+                break
+            if _closed_by_server(sock):
+                break
+            await asyncio.sleep(0.5)
+        assert loop.time() - started < 5, "a trickle held the connection"
+    finally:
+        sock.close()
+
+
 def test_health_details_are_for_operators(server: LiveServer) -> None:
     # Seen from elsewhere (the test is a trusted proxy for itself: loopback).
     outside = {"x-forwarded-for": "203.0.113.9"}
