@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import orjson
@@ -146,6 +147,13 @@ async def unexpected_error_handler(request: Request, exc: Exception) -> Response
                           scope_lang(request.scope))
 
 
+# The one write a browser sends from another site: a single sign-on provider's
+# page posts its answer (a SAML Response, HTTP-POST binding) to the callback.
+# It is bound to the browser that started the login by the state cookie and
+# to the provider by its signature (preau/server/sso), not by the Origin.
+CROSS_SITE_POSTS = re.compile(r"/api/auth/sso/[^/]+/callback")
+
+
 class SecurityMiddleware:
     """Adds security headers to API responses and refuses cross-site writes.
 
@@ -163,7 +171,7 @@ class SecurityMiddleware:
             return
         if scope["method"] not in ("GET", "HEAD", "OPTIONS") and not origin_allowed(
             scope, self.allowed_origins
-        ):
+        ) and not CROSS_SITE_POSTS.fullmatch(scope["path"]):
             response = error_response(PreauError(ErrorCode.FORBIDDEN, "cross-site request"),
                                       scope_lang(scope))
             await response(scope, receive, send)
