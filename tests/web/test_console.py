@@ -46,6 +46,9 @@ def test_an_admin_imports_prints_letters_and_moves_a_pupil(
     admin.get_by_role("link", name="Console").click()
     expect(admin.get_by_role("heading", name="Console d'administration")).to_be_visible()
     expect(admin.locator(".console-classes li")).to_have_count(3)
+    # Singular and plural as French says them (one teacher; 0 takes the singular).
+    expect(admin.locator('.console-classes li[data-class="MS"]')).to_contain_text(
+        "3 élèves, 1 enseignant, 3 élèves à activer")
 
     # The import: a preview first, in French.
     source = tmp_path / "eleves.csv"
@@ -53,7 +56,8 @@ def test_an_admin_imports_prints_letters_and_moves_a_pupil(
     admin.set_input_files("#console-file", str(source))
     admin.get_by_role("button", name="Voir l'aperçu").click()
     preview = admin.locator(".preview")
-    expect(preview).to_contain_text("Fichier lu en cp1252 ; 1 personne(s) déjà connue(s).")
+    # The encoding by the name people know, not Python's ("cp1252").
+    expect(preview).to_contain_text("Fichier lu en Windows-1252 ; 1 personne déjà connue.")
     created = admin.locator('[data-preview="created"]')
     expect(created.get_by_role("heading")).to_have_text("Comptes créés (3)")
     expect(created).to_contain_text("Maëlle Hérault (Élève, 5eC)")
@@ -73,12 +77,12 @@ def test_an_admin_imports_prints_letters_and_moves_a_pupil(
     expect(admin.locator(".console-classes li")).to_have_count(3)
     admin.get_by_role("button", name="Appliquer l'import").click()
     expect(admin.locator(".status.ok").filter(has_text="Import appliqué")).to_have_text(
-        "Import appliqué : 3 créé(s), 1 mis à jour, 0 fermé(s), 3 ligne(s) refusée(s).")
+        "Import appliqué : 3 créés, 1 mis à jour, 0 fermé, 3 lignes refusées.")
     expect(admin.locator(".console-classes li")).to_have_count(4)
 
     # The new class's activation letters: every new person's code is in them.
     new_class = admin.locator('.console-classes li[data-class="5eC"]')
-    expect(new_class).to_contain_text("2 élèves, 0 enseignants, 2 élèves à activer")
+    expect(new_class).to_contain_text("2 élèves, 0 enseignant, 2 élèves à activer")
     with admin.expect_download() as download:
         new_class.get_by_role("button", name="Lettres d'activation de 5eC").click()
     pdf = pypdf.PdfReader(io.BytesIO(Path(download.value.path()).read_bytes()))
@@ -103,8 +107,10 @@ def test_an_admin_imports_prints_letters_and_moves_a_pupil(
     admin.get_by_label("Rechercher").fill("herault")
     rows = admin.locator("table.people tbody tr")
     expect(rows).to_have_count(len(codes) - 2)  # the Hérault not activated yet
+    expect(admin.get_by_text("1 personne", exact=True)).to_be_visible()
     admin.get_by_label("Seulement les comptes non activés").uncheck()
     expect(rows).to_have_count(2)
+    expect(admin.get_by_text("2 personnes", exact=True)).to_be_visible()
     admin.screenshot(path=shots / "console-people.png", full_page=True)
 
     # A group, created here, with its room.
@@ -112,6 +118,9 @@ def test_an_admin_imports_prints_letters_and_moves_a_pupil(
     admin.get_by_label("Genre").select_option("group")
     admin.locator(".console-classes + form").get_by_role("button", name="Créer").click()
     expect(admin.locator('.console-classes li[data-class="Latin"]')).to_contain_text("(groupe)")
+    # The class list read again: the pupil whose code opened her account is
+    # no longer to activate (the first code is Maëlle's).
+    expect(new_class).to_contain_text("2 élèves, 0 enseignant, 1 élève à activer")
 
     # Edit a parent: an e-mail address and a second child.
     admin.get_by_label("Rechercher").fill("Gaëlle")
@@ -140,4 +149,14 @@ def test_an_admin_imports_prints_letters_and_moves_a_pupil(
     pupil.get_by_role("link", name="Accueil", exact=True).click()
     expect(pupil.locator(".room-link", has_text="6eB")).to_have_count(1)
     expect(pupil.locator(".room-link", has_text="6eA")).to_have_count(0)
+
+    # In English: the same counts and the same preview, in English words.
+    admin.get_by_role("button", name="Switch to English").click()
+    expect(admin.get_by_role("heading", name="Admin console")).to_be_visible()
+    expect(admin.locator('.console-classes li[data-class="MS"]')).to_contain_text(
+        "3 pupils, 1 teacher, 3 pupils to activate")
+    expect(new_class).to_contain_text("2 pupils, 0 teachers, 1 pupil to activate")
+    admin.set_input_files("#console-file", str(source))
+    admin.get_by_role("button", name="Preview").click()
+    expect(preview).to_contain_text("File read as Windows-1252; 4 people already known.")
     assert people.errors == []

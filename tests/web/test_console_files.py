@@ -30,11 +30,11 @@ def test_an_admin_imports_pupils_parents_and_staff_files_as_one(
     admin.get_by_role("button", name="Voir l'aperçu").click()
     preview = admin.locator(".preview")
     expect(preview).to_contain_text(
-        "3 fichiers lus ensemble, comme un seul import ; 0 personne(s) déjà connue(s).")
+        "3 fichiers lus ensemble, comme un seul import ; 0 personne déjà connue.")
     expect(admin.locator('[data-preview="files"] li')).to_have_text([
-        "eleves.csv (CSV, cp1252) : 2 personne(s)",
-        "parents.csv (CSV, utf-8) : 2 personne(s)",
-        "personnels.csv (CSV, utf-8-sig) : 2 personne(s)",
+        "eleves.csv (CSV, Windows-1252) : 2 personnes",
+        "parents.csv (CSV, UTF-8) : 2 personnes",
+        "personnels.csv (CSV, UTF-8) : 2 personnes",  # with a byte-order mark
     ])
     expect(admin.locator('[data-preview="created"]').get_by_role("heading")).to_have_text(
         "Comptes créés (5)")
@@ -48,10 +48,22 @@ def test_an_admin_imports_pupils_parents_and_staff_files_as_one(
         path=shots / "console-import-files.png")
     admin.get_by_role("button", name="Appliquer l'import").click()
     expect(admin.locator(".status.ok").filter(has_text="Import appliqué")).to_have_text(
-        "Import appliqué : 5 créé(s), 0 mis à jour, 0 fermé(s), 3 ligne(s) refusée(s).")
+        "Import appliqué : 5 créés, 0 mis à jour, 0 fermé, 3 lignes refusées.")
     expect(admin.locator('.console-classes li[data-class="5eC"]')).to_contain_text(
-        "2 élèves, 1 enseignants")
+        "2 élèves, 1 enseignant,")
     admin.get_by_label("Rechercher").fill("Gaëlle")
     parent = admin.get_by_role("row", name="Gaëlle Hérault Parent")
     expect(parent).to_contain_text("Maëlle Hérault")
+
+    # The same files again, in English: each file's encoding by its usual name.
+    admin.get_by_role("button", name="Switch to English").click()
+    admin.get_by_label("File(s)").set_input_files(paths)
+    admin.get_by_role("button", name="Preview").click()
+    expect(admin.locator(".preview")).to_contain_text(
+        "3 files read together, as one import; 5 people already known.")
+    expect(admin.locator('[data-preview="files"] li')).to_have_text([
+        "eleves.csv (CSV, Windows-1252): 2 people",
+        "parents.csv (CSV, UTF-8): 2 people",
+        "personnels.csv (CSV, UTF-8): 2 people",
+    ])
     assert people.errors == []

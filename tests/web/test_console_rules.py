@@ -72,7 +72,7 @@ def test_an_admin_edits_the_rules_and_a_conversation_follows(
     admin.once("dialog", lambda dialog: dialog.accept())
     card.get_by_role("button", name="Revenir aux règles par défaut").click()
     expect(card.locator(".status.ok")).to_have_text(
-        "Règles par défaut rétablies (1 rétablie(s), 1 retirée(s)).")
+        "Règles par défaut rétablies (1 rétablie, 1 retirée).")
     expect(card.locator("#rules-state")).to_contain_text("Les règles sont celles par défaut.")
     expect(card.locator("#rules-missing")).to_be_empty()
 

@@ -34,8 +34,24 @@ def test_two_pupils_co_edit_a_document(people: People, shots: Path) -> None:
     expect(outsider.get_by_text("Aucun document.")).to_be_visible()
     expect(outsider.get_by_role("link", name="Journal de la classe")).to_have_count(0)
     outsider.goto(path)
-    expect(outsider.locator(".status.error")).to_have_text("Introuvable.")
+    expect(outsider.locator(".status.error")).to_have_text(
+        "Ce document n'existe pas ou ne vous est pas accessible.")
+    expect(outsider.get_by_role("heading", level=1)).to_have_text("Document inaccessible")
+    expect(outsider.locator(".doc-state")).to_be_hidden()  # not "Connexion au document…"
     expect(outsider.get_by_role("textbox", name="Texte du document")).to_have_count(0)
+    # A document that does not exist reads the same: nothing tells them apart.
+    unknown = path.rsplit("/", 1)[0] + "/no-such-document"
+    outsider.goto(unknown)
+    expect(outsider.locator(".status.error")).to_have_text(
+        "Ce document n'existe pas ou ne vous est pas accessible.")
+    outsider.get_by_role("button", name="Switch to English").click()
+    expect(outsider.locator(".status.error")).to_have_text(
+        "This document does not exist or is not open to you.")
+    expect(outsider.get_by_role("heading", level=1)).to_have_text("Document unavailable")
+    expect(outsider.locator(".doc-state")).to_be_hidden()
+    outsider.goto(path)
+    expect(outsider.locator(".status.error")).to_have_text(
+        "This document does not exist or is not open to you.")
 
     lea_editor = lea.get_by_role("textbox", name="Texte du document")
     hugo_editor = hugo.get_by_role("textbox", name="Texte du document")

@@ -32,15 +32,22 @@ def test_a_parent_is_named_with_their_child(people: People, shots: Path, phone: 
     teacher.screenshot(path=shots / f"new-conversation-teacher{'-phone' if phone else ''}.png")
     who.click()
     expect(teacher.get_by_role("heading", name="Sandrine Dubois")).to_be_visible()
-    expect(teacher.locator(".room-context")).to_have_text(
-        "Sandrine Dubois, parent de Chloé Dubois (6eA)")
+    # Under the title, which already is her name: only whose parent she is.
+    expect(teacher.locator(".room-context")).to_have_text("parent de Chloé Dubois (6eA)")
     teacher.locator('[data-conn="open"]').wait_for()
     send(teacher, f"Bonjour, un mot sur Chloé ({phone}).")
     sent = teacher.locator(".msg[data-seq]", has_text=f"un mot sur Chloé ({phone})")
     expect(sent).to_be_visible()
     teacher.goto("/")
-    expect(teacher.locator(".room-link", has_text="Sandrine Dubois")).to_contain_text(
-        "parent de Chloé Dubois (6eA)")
+    link = teacher.locator(".room-link", has_text="Sandrine Dubois")
+    expect(link.locator(".room-name")).to_have_text(
+        "Sandrine Dubois · parent de Chloé Dubois (6eA)")
+    teacher.get_by_role("button", name="Switch to English").click()
+    expect(link.locator(".room-name")).to_have_text(
+        "Sandrine Dubois · parent of Chloé Dubois (6eA)")
+    link.click()
+    expect(teacher.locator(".room-context")).to_have_text("parent of Chloé Dubois (6eA)")
+    teacher.get_by_role("button", name="Passer en français").click()
 
     # The parent sees the teacher by name and profile only.
     open_room(parent, "Julien Garnier")

@@ -59,7 +59,7 @@ def test_changing_a_rooms_hours_offers_to_post_what_waits(
     delivery.select_option("off")
     panel.get_by_role("button", name="Enregistrer").click()
     expect(panel.locator(".release")).to_contain_text(
-        "1 message(s) attendent les heures de remise dans cette salle.")
+        "1 message attend les heures de remise dans cette salle.")
     teacher.screenshot(path=shots / f"release-teacher{'-phone' if phone else ''}.png")
     panel.get_by_role("button", name="Les publier maintenant").click()
     expect(pupil.locator(".msg[data-seq]", has_text=text)).to_be_visible()

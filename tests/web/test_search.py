@@ -31,7 +31,7 @@ def test_search_in_a_room(people: People, shots: Path, phone: bool) -> None:
     results = pupil.locator(".search-results .msg")
     expect(results).to_have_count(1)
     expect(results.locator("mark")).to_have_text(word)
-    expect(pupil.locator(".room-search")).to_contain_text("1 message(s) trouvé(s).")
+    expect(pupil.locator(".room-search")).to_contain_text("1 message trouvé.")
     pupil.screenshot(path=shots / f"search{'-phone' if phone else ''}.png")
     results.get_by_role("button", name="Voir dans la conversation").click()
     found = pupil.locator(".timeline .msg.found")

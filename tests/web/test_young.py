@@ -61,3 +61,14 @@ def test_a_kindergarten_pupil_picks_her_mood_with_taps(people: People, shots: Pa
 
     problems = audit(pupil, "young/tablet") + audit(teacher, "mood-board/teacher")
     assert problems == [], "\n".join(problems)
+
+    # Her parent's home shows her pictures; each screen punctuates in its
+    # language ("Content : 1" in French, "Happy: 1" in English).
+    parent = people.login("Camille Lambert")  # Zoé's parent
+    expect(parent.locator(".mood-child")).to_contain_text("Zoé Lambert : 😀 Content")
+    expect(teacher.locator('[data-picture="mood.happy"]')).to_contain_text("Content : 1")
+    for page in (parent, teacher):
+        page.get_by_role("button", name="Switch to English").click()
+    expect(parent.locator(".mood-child")).to_contain_text("Zoé Lambert: 😀 Happy")
+    expect(teacher.get_by_role("heading", level=1, name="Mood of the day — MS")).to_be_visible()
+    expect(teacher.locator('[data-picture="mood.happy"]')).to_contain_text("Happy: 1")

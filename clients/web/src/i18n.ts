@@ -4,6 +4,8 @@
 const fr = {
   "app.name": "Préau",
   "skip": "Aller au contenu",
+  // Between a label and what follows it: French puts a space before the colon.
+  "colon": " : ",
   "lang.switch": "English",
   "lang.switch.label": "Switch to English",
   "login.title": "Connexion",
@@ -95,7 +97,7 @@ const fr = {
   "home.parents": "Salles des parents",
   "home.conversations": "Conversations privées",
   "home.none": "Rien pour l'instant.",
-  "home.unread": "{n} non lu(s)",
+  "home.unread": "{n|# non lu|# non lus}",
   "home.online": "{n} en ligne",
   "home.openParents": "Ouvrir la salle des parents de {name}",
   "home.openSchoolParents": "Ouvrir la salle des parents de l'établissement",
@@ -129,7 +131,7 @@ const fr = {
   "search.open": "Rechercher",
   "search.label": "Rechercher dans les messages",
   "search.go": "Chercher",
-  "search.found": "{n} message(s) trouvé(s).",
+  "search.found": "{n|# message trouvé|# messages trouvés}.",
   "search.none": "Aucun message ne contient ces mots.",
   "search.show": "Voir dans la conversation",
   "room.more": "Autres actions sur le message de {name}",
@@ -187,7 +189,7 @@ const fr = {
   "room.sendNow": "Envoyer maintenant",
   "room.cancelScheduled": "Annuler l'envoi",
   "room.scheduledCancelled": "Envoi annulé : le message ne partira pas.",
-  "mod.releaseWaiting": "{n} message(s) attendent les heures de remise dans cette salle.",
+  "mod.releaseWaiting": "{n|# message attend|# messages attendent} les heures de remise dans cette salle.",
   "mod.releaseNow": "Les publier maintenant",
   "mod.released": "Messages publiés.",
   "room.seenBy": "Vu par {names}",
@@ -203,7 +205,7 @@ const fr = {
   "console.class.create": "Créer",
   "console.class.created": "{name} est créé, avec sa salle.",
   "console.groups": "groupes : {names}",
-  "console.class.counts": "{pupils} élèves, {teachers} enseignants, {pending} élèves à activer",
+  "console.class.counts": "{pupils|# élève|# élèves}, {teachers|# enseignant|# enseignants}, {pending|# élève à activer|# élèves à activer}",
   "console.letters": "Lettres d'activation de {klass}",
   "console.letters.done": "Lettres d'activation de {klass} prêtes (nouveaux codes pour les élèves et parents non activés).",
   "console.people.title": "Personnes",
@@ -213,7 +215,7 @@ const fr = {
   "console.profile": "Profil",
   "console.all": "Toutes et tous",
   "console.pendingOnly": "Seulement les comptes non activés",
-  "console.count": "{n} personne(s)",
+  "console.count": "{n|# personne|# personnes}",
   "console.col.name": "Nom",
   "console.col.profile": "Profil",
   "console.col.classes": "Classes",
@@ -268,7 +270,7 @@ const fr = {
   "rules.unchanged": "Rien à changer : c'était déjà le cas.",
   "rules.reset": "Revenir aux règles par défaut",
   "rules.reset.confirm": "Remettre toutes les règles de l'établissement par défaut ? Les règles ajoutées sont retirées, les règles retirées rétablies.",
-  "rules.reset.done": "Règles par défaut rétablies ({added} rétablie(s), {removed} retirée(s)).",
+  "rules.reset.done": "Règles par défaut rétablies ({added|# rétablie|# rétablies}, {removed|# retirée|# retirées}).",
   "rules.is_default": "Les règles sont celles par défaut.",
   "rules.not_default": "Les règles diffèrent de celles par défaut.",
   "rules.parents_setting": "Réglage de l'établissement : les parents d'une même classe peuvent aussi s'écrire entre eux.",
@@ -279,9 +281,9 @@ const fr = {
   "console.import.file": "Fichier(s)",
   "console.import.rollover": "Nouvelle année scolaire (les personnes absentes du fichier sont fermées)",
   "console.import.preview": "Voir l'aperçu",
-  "console.import.read": "Fichier lu en {encoding} ; {updated} personne(s) déjà connue(s).",
-  "console.import.readSeveral": "{n} fichiers lus ensemble, comme un seul import ; {updated} personne(s) déjà connue(s).",
-  "console.import.fileRead": "{name} ({kind}{encoding}) : {people} personne(s)",
+  "console.import.read": "Fichier lu en {encoding} ; {updated|# personne déjà connue|# personnes déjà connues}.",
+  "console.import.readSeveral": "{n} fichiers lus ensemble, comme un seul import ; {updated|# personne déjà connue|# personnes déjà connues}.",
+  "console.import.fileRead": "{name} ({kind}{encoding}) : {people|# personne|# personnes}",
   "console.import.kind.csv": "CSV",
   "console.import.kind.siecle-pupils": "SIECLE, élèves",
   "console.import.kind.siecle-guardians": "SIECLE, responsables",
@@ -295,7 +297,7 @@ const fr = {
   "console.import.none": "Aucun.",
   "console.import.refused": "Une nouvelle année scolaire ne s'applique pas avec des lignes refusées : corrigez-les d'abord.",
   "console.import.apply": "Appliquer l'import",
-  "console.import.done": "Import appliqué : {created} créé(s), {updated} mis à jour, {closed} fermé(s), {rejected} ligne(s) refusée(s).",
+  "console.import.done": "Import appliqué : {created|# créé|# créés}, {updated} mis à jour, {closed|# fermé|# fermés}, {rejected|# ligne refusée|# lignes refusées}.",
   "console.new.title": "Créer un compte",
   "console.new.profile": "Profil",
   "console.new.first": "Prénom",
@@ -391,6 +393,8 @@ const fr = {
   "docs.people": "Aussi dans le document : {names}",
   "docs.alone": "Personne d'autre dans le document.",
   "docs.connecting": "Connexion au document…",
+  "docs.unavailable": "Document inaccessible",
+  "docs.notOpen": "Ce document n'existe pas ou ne vous est pas accessible.",
   "docs.synced": "Enregistré",
   "docs.editor": "Texte du document",
   "docs.lock": "Verrouiller",
@@ -420,7 +424,7 @@ const fr = {
   "call.groupWho": "Avec qui ?",
   "call.create": "Créer",
   "call.studyGroup": "groupe d'étude",
-  "call.people": "{n} participant(s)",
+  "call.people": "{n|# participant|# participants}",
   "call.title": "Visio : {name}",
   "call.camera": "Caméra",
   "call.mic": "Micro",
@@ -626,6 +630,7 @@ type Key = keyof typeof fr;
 const en: Record<Key, string> = {
   "app.name": "Préau",
   "skip": "Skip to content",
+  "colon": ": ",
   "lang.switch": "Français",
   "lang.switch.label": "Passer en français",
   "login.title": "Log in",
@@ -751,7 +756,7 @@ const en: Record<Key, string> = {
   "search.open": "Search",
   "search.label": "Search the messages",
   "search.go": "Search",
-  "search.found": "{n} message(s) found.",
+  "search.found": "{n|# message|# messages} found.",
   "search.none": "No message contains these words.",
   "search.show": "Show in the conversation",
   "room.more": "More actions on {name}'s message",
@@ -809,7 +814,7 @@ const en: Record<Key, string> = {
   "room.sendNow": "Send now",
   "room.cancelScheduled": "Cancel sending",
   "room.scheduledCancelled": "Sending cancelled: the message will not go.",
-  "mod.releaseWaiting": "{n} message(s) wait for the delivery hours in this room.",
+  "mod.releaseWaiting": "{n|# message waits|# messages wait} for the delivery hours in this room.",
   "mod.releaseNow": "Post them now",
   "mod.released": "Messages posted.",
   "room.seenBy": "Seen by {names}",
@@ -825,7 +830,7 @@ const en: Record<Key, string> = {
   "console.class.create": "Create",
   "console.class.created": "{name} is created, with its room.",
   "console.groups": "groups: {names}",
-  "console.class.counts": "{pupils} pupils, {teachers} teachers, {pending} pupils to activate",
+  "console.class.counts": "{pupils|# pupil|# pupils}, {teachers|# teacher|# teachers}, {pending|# pupil|# pupils} to activate",
   "console.letters": "Activation letters of {klass}",
   "console.letters.done": "Activation letters of {klass} ready (new codes for the pupils and parents not activated).",
   "console.people.title": "People",
@@ -835,7 +840,7 @@ const en: Record<Key, string> = {
   "console.profile": "Profile",
   "console.all": "All",
   "console.pendingOnly": "Only accounts not activated",
-  "console.count": "{n} person(s)",
+  "console.count": "{n|# person|# people}",
   "console.col.name": "Name",
   "console.col.profile": "Profile",
   "console.col.classes": "Classes",
@@ -901,9 +906,9 @@ const en: Record<Key, string> = {
   "console.import.file": "File(s)",
   "console.import.rollover": "New school year (people not in the file are closed)",
   "console.import.preview": "Preview",
-  "console.import.read": "File read as {encoding}; {updated} person(s) already known.",
-  "console.import.readSeveral": "{n} files read together, as one import; {updated} person(s) already known.",
-  "console.import.fileRead": "{name} ({kind}{encoding}): {people} person(s)",
+  "console.import.read": "File read as {encoding}; {updated|# person|# people} already known.",
+  "console.import.readSeveral": "{n} files read together, as one import; {updated|# person|# people} already known.",
+  "console.import.fileRead": "{name} ({kind}{encoding}): {people|# person|# people}",
   "console.import.kind.csv": "CSV",
   "console.import.kind.siecle-pupils": "SIECLE, pupils",
   "console.import.kind.siecle-guardians": "SIECLE, guardians",
@@ -917,7 +922,7 @@ const en: Record<Key, string> = {
   "console.import.none": "None.",
   "console.import.refused": "A new school year is not applied with rejected rows: fix them first.",
   "console.import.apply": "Apply the import",
-  "console.import.done": "Import applied: {created} created, {updated} updated, {closed} closed, {rejected} row(s) rejected.",
+  "console.import.done": "Import applied: {created} created, {updated} updated, {closed} closed, {rejected|# row|# rows} rejected.",
   "console.new.title": "Create an account",
   "console.new.profile": "Profile",
   "console.new.first": "First name",
@@ -1013,6 +1018,8 @@ const en: Record<Key, string> = {
   "docs.people": "Also in the document: {names}",
   "docs.alone": "Nobody else in the document.",
   "docs.connecting": "Connecting to the document…",
+  "docs.unavailable": "Document unavailable",
+  "docs.notOpen": "This document does not exist or is not open to you.",
   "docs.synced": "Saved",
   "docs.editor": "Document text",
   "docs.lock": "Lock",
@@ -1258,9 +1265,29 @@ export function setLang(value: Lang): void {
   document.documentElement.lang = value;
 }
 
+const pluralRules = new Map<Lang, Intl.PluralRules>();
+
+/** Whether n takes the singular in the current language: in French 0 and 1
+ * ("0 élève", "1 élève"), in English only 1 ("0 pupils", "1 pupil"). */
+export function isSingular(n: number): boolean {
+  let rules = pluralRules.get(current);
+  if (!rules) pluralRules.set(current, rules = new Intl.PluralRules(current));
+  return rules.select(n) === "one";
+}
+
+// A plural in a text: "{n|# élève|# élèves}" is the first form when the number
+// n takes the singular in the current language, else the second; # is n.
+const PLURAL = /\{(\w+)\|([^{}|]*)\|([^{}|]*)\}/g;
+
 export function t(key: Key, params: Record<string, string | number> = {}): string {
   // A key built at run time (a profile the server added later) falls back to itself.
   let text = dictionaries[current][key] ?? fr[key] ?? String(key);
+  // Plurals first, on the text itself: a value put in never reads as one.
+  text = text.replace(PLURAL, (whole, name: string, one: string, other: string) => {
+    if (!(name in params)) return whole;
+    const value = String(params[name]);
+    return (isSingular(Number(value)) ? one : other).replaceAll("#", value);
+  });
   for (const [name, value] of Object.entries(params)) text = text.replaceAll(`{${name}}`, String(value));
   return text;
 }

@@ -26,6 +26,22 @@ interface Rules { groups: RuleGroup[]; links: RuleLink[]; missing_defaults: Rule
 interface FileRead { name: string; kind: string; encoding: string; people: number }
 interface Preview { encoding: string; files: FileRead[]; created: Planned[]; moved: Planned[]; updated: number; closed: Planned[]; rejected: Rejected[]; refused: boolean }
 
+// The server names the encoding a file was read as in Python's words
+// (csv_import.decode_csv): shown as people know them.
+const ENCODINGS: Record<string, string> = {
+  "cp1252": "Windows-1252", "windows-1252": "Windows-1252",
+  "utf-8": "UTF-8", "utf8": "UTF-8", "utf-8-sig": "UTF-8",
+  "utf-16": "UTF-16", "utf-16-le": "UTF-16", "utf-16-be": "UTF-16",
+  "latin-1": "ISO-8859-1", "iso-8859-1": "ISO-8859-1",
+};
+
+/** "Windows-1252" for "cp1252"; several ("cp1252, utf-8") each; unknown as they are. */
+function encodingName(encoding: string): string {
+  const names = encoding.split(",").map((one) => one.trim()).filter(Boolean)
+    .map((one) => ENCODINGS[one.toLowerCase()] ?? one);
+  return [...new Set(names)].join(", ");
+}
+
 /** POST with a body that is not JSON (a file), or a PDF back: fetch, with
  * the same errors as api(). */
 async function raw(path: string, body: BodyInit, type: string): Promise<Response> {
@@ -441,8 +457,8 @@ export function consoleView(app: App): View {
           h("p", null, t("console.import.readSeveral", { n: String(preview.files.length), updated: String(preview.updated) })),
           h("ul", { "data-preview": "files" }, preview.files.map((f) => h("li", null, t("console.import.fileRead", {
             name: f.name, kind: t(`console.import.kind.${f.kind}` as "console.import.kind.csv"),
-            encoding: f.encoding ? `, ${f.encoding}` : "", people: String(f.people) })))))
-        : h("p", null, t("console.import.read", { encoding: preview.encoding, updated: String(preview.updated) })),
+            encoding: f.encoding ? `, ${encodingName(f.encoding)}` : "", people: String(f.people) })))))
+        : h("p", null, t("console.import.read", { encoding: encodingName(preview.encoding), updated: String(preview.updated) })),
       list(t("console.import.created"), preview.created.map((p) => h("li", null, who(p))), "created"),
       list(t("console.import.moved"), preview.moved.map((p) => h("li", null,
         t("console.import.move", { name: p.name, from: (p.from ?? []).join(", ") || "—", to: (p.classes ?? []).join(", ") }))), "moved"),

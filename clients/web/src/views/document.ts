@@ -2,7 +2,7 @@
 // read-only when locked or when I only read it, and for its teacher: lock,
 // versions and restore.
 
-import { api } from "../api";
+import { api, ApiError } from "../api";
 import type { App } from "../app";
 import { clear, formatTime, h } from "../dom";
 import type { EditorHandle } from "../editor";
@@ -122,7 +122,15 @@ export function documentView(app: App, id: string): View {
     try {
       await loadMeta();
     } catch (error) {
-      status.say(describeError(error), "error");
+      // Not connecting any more. Another class's document and one that does
+      // not exist get the same answer (not_found): the same words for both.
+      const closed = error instanceof ApiError && (error.code === "not_found" || error.code === "forbidden");
+      title.textContent = closed ? t("docs.unavailable") : t("docs.title");
+      document.title = `${title.textContent} · Préau`;
+      state.hidden = true;
+      state.textContent = "";
+      frame.hidden = true;
+      status.say(closed ? t("docs.notOpen") : describeError(error), "error");
       return;
     }
     await startEditor();

@@ -9,8 +9,8 @@ import type { RoomState } from "../model";
 import type { View } from "../router";
 import type { DocumentMeta } from "./document";
 import { moodCard } from "./mood";
-import { roomTitle } from "./room";
-import { childrenText, describeError, personContext, statusLine } from "../ui";
+import { parentContexts, roomTitle } from "./room";
+import { childrenText, describeError, statusLine } from "../ui";
 
 export function homeView(app: App, go: (path: string) => void): View {
   const status = statusLine();
@@ -25,17 +25,6 @@ export function homeView(app: App, go: (path: string) => void): View {
     body,
   );
 
-  /** A conversation's other people, for teachers and staff: a parent
-   * named with their child ("Camille Martin, parent de Léa Martin (6eA)"). */
-  function others(room: RoomState): string[] {
-    const profile = app.me?.person.profile;
-    if (room.info.kind !== "private" || (profile !== "teacher" && profile !== "staff")) return [];
-    return (room.info.people ?? []).filter((id) => id !== app.me?.person.id)
-      .map((id) => app.cardOf(id))
-      .filter((card) => card?.children?.length)
-      .map((card) => `${card!.name}, ${personContext(card!)}`);
-  }
-
   /** One room: kept in place across live updates, its parts refreshed
    * (a presence or unread change must not replace the link being clicked). */
   function roomItem(room: RoomState): Keyed {
@@ -46,7 +35,7 @@ export function homeView(app: App, go: (path: string) => void): View {
       fill: (li) => {
         const unread = room.unread;
         const title = roomTitle(room.info, app.me?.person.name);
-        const who = others(room);
+        const who = parentContexts(app, room.info);
         const online = [...room.online.entries()].filter(([id]) => id !== app.me?.person.id).map(([, name]) => name);
         const parts: Keyed[] = [{
           key: "link", sig: href,

@@ -165,7 +165,7 @@ export function moodBoardView(app: App, classId: string): View {
       body.append(h("section", { class: "card" },
         h("h2", null, h("span", { class: "emoji", "aria-hidden": "true" }, QUESTION_EMOJI[q.question] ?? ""), " ", words(q)),
         h("ul", { class: "mood-counts" }, q.pictures.map((p) => h("li", { "data-picture": `${q.question}.${p.id}` },
-          h("span", { class: "emoji", "aria-hidden": "true" }, p.emoji), " ", words(p), " : ",
+          h("span", { class: "emoji", "aria-hidden": "true" }, p.emoji), " ", words(p), t("colon"),
           h("strong", { class: "count" }, String(counts[p.id] ?? 0)))))));
     }
     body.append(h("section", { class: "card" },
@@ -212,6 +212,6 @@ export function moodCard(summary: MoodSummary | null): HTMLElement | null {
       h("a", { href: `/mood/${encodeURIComponent(c.id)}`, "data-link": true, class: "mood-link" },
         h("span", { class: "room-name" }, t("mood.boardOf", { name: c.name })))))) : null,
     summary.children.map((child) => h("p", { class: "mood-child" },
-      h("strong", null, child.person.name), " : ", entryText(summary.questions, child.entry))),
+      h("strong", null, child.person.name), t("colon"), entryText(summary.questions, child.entry))),
   );
 }

@@ -146,7 +146,7 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
     return h("div", null, bar, h("ul", { class: "reactor-list" },
       REACTIONS.filter(({ name }) => list[name]?.length).map(({ name, emoji }) =>
         h("li", null, h("span", { "aria-hidden": "true" }, emoji), " ",
-          `${t(`reaction.${name}` as "reaction.like")} : ${list[name].map((p) => p.name).join(", ")}`))));
+          `${t(`reaction.${name}` as "reaction.like")}${t("colon")}${list[name].map((p) => p.name).join(", ")}`))));
   }
 
   async function loadAcks(r: RoomState, seq: number): Promise<void> {
@@ -865,15 +865,11 @@ export function roomView(app: App, roomId: string, go: (path: string) => void): 
     const name = roomTitle(r.info, app.me?.person.name);
     title.textContent = name;
     // A conversation with a parent, for a teacher: whose parent they are.
-    const myProfile = app.me?.person.profile;
-    const who = r.info.kind === "private" && (myProfile === "teacher" || myProfile === "staff")
-      ? (r.info.people ?? []).filter((id) => id !== app.me?.person.id).map((id) => app.cardOf(id))
-        .filter((card) => card?.children?.length).map((card) => `${card!.name}, ${personContext(card!)}`)
-      : [];
+    const who = parentContexts(app, r.info);
     if (context.textContent !== who.join(" · ")) context.textContent = who.join(" · ");
     document.title = `${name} · Préau`;
     const others = [...r.online.entries()].filter(([id]) => id !== app.me?.person.id).map(([, n]) => n);
-    onlineEl.textContent = others.length ? `${t("room.online")} : ${others.join(", ")}` : "";
+    onlineEl.textContent = others.length ? `${t("room.online")}${t("colon")}${others.join(", ")}` : "";
     renderNotices(r);
     const atBottom = timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 40;
     clear(older);
@@ -1030,5 +1026,19 @@ export function roomTitle(info: RoomInfo, me?: string): string {
   if (info.kind !== "private" || !me) return info.name;
   const others = info.name.split(", ").filter((name) => name !== me);
   return others.length ? others.join(", ") : info.name;
+}
+
+/** For a teacher or staff member, whose parent each parent of a private
+ * conversation is: "parent de Léa Martin (6eA)" when the conversation's title
+ * already is that parent's name, "Camille Martin, parent de Léa Martin (6eA)"
+ * among several people (which parent is whose). */
+export function parentContexts(app: App, info: RoomInfo): string[] {
+  const profile = app.me?.person.profile;
+  if (info.kind !== "private" || (profile !== "teacher" && profile !== "staff")) return [];
+  const title = roomTitle(info, app.me?.person.name);
+  return (info.people ?? []).filter((id) => id !== app.me?.person.id)
+    .map((id) => app.cardOf(id))
+    .filter((card) => card?.children?.length)
+    .map((card) => (card!.name === title ? personContext(card!) : `${card!.name}, ${personContext(card!)}`));
 }
 
