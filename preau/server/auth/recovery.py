@@ -43,6 +43,7 @@ import aiosmtplib
 
 from preau.server.auth import passwords, tokens
 from preau.server.auth.service import PASSWORD_OFF, AuthService
+from preau.server.auth.throttle import AddressLimits
 from preau.server.clock import Clock
 from preau.server.directory.model import Profile
 from preau.server.directory.service import Directory
@@ -57,6 +58,9 @@ log = logging.getLogger(__name__)
 
 BAD_LINK = "this recovery link is unknown, used or expired: ask for a new one"
 TOO_MANY = "too many recovery requests: try again later"
+# A trusted network (PREAU_LOGIN_TRUSTED_NETWORKS) is many people behind one
+# address: its recovery budget per address is this many times the usual one.
+TRUSTED_FACTOR = 10
 
 
 class RecoveryService:
@@ -76,6 +80,15 @@ class RecoveryService:
 
         self._per_login = hourly(settings.recovery_per_login_hour, "recovery-login")
         self._per_ip = hourly(settings.recovery_per_ip_hour, "recovery-ip")
+        # A trusted network (a region's schools) is a whole school behind
+        # one address: a larger budget, as for failed logins.
+        self._per_trusted_ip = hourly(
+            settings.recovery_per_ip_hour * TRUSTED_FACTOR, "recovery-ip-trusted")
+        # Links that lead nowhere, per address: a budget of their own, so that
+        # requests (anyone's, made-up logins included) never stand between a
+        # person and the link they were mailed.
+        self._bad_links = hourly(settings.recovery_per_ip_hour, "recovery-bad-link")
+        self._addresses = AddressLimits.of(settings)
         self._per_email = hourly(settings.recovery_per_email_hour, "recovery-email")
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -107,8 +120,9 @@ class RecoveryService:
     ) -> Callable[[], Coroutine[Any, Any, None]] | None:
         """What to send (nothing, for whatever gets no mail), after the checks."""
         login = tokens.normalise_login(login)
-        for limiter, key in ((self._per_ip, client_ip),
-                             (self._per_login, tokens.digest(login))):
+        address, _ = self._addresses.limit_for(client_ip)  # an IPv6 /64 counts as one
+        per_ip = self._per_trusted_ip if self._addresses.is_trusted(client_ip) else self._per_ip
+        for limiter, key in ((per_ip, address), (self._per_login, tokens.digest(login))):
             wait = await limiter.take(key)
             if wait is not None:
                 raise PreauError(ErrorCode.RATE_LIMITED, TOO_MANY, retry_after=wait)
@@ -189,18 +203,19 @@ class RecoveryService:
             is not None
 
     async def reset(self, token: str, new_password: str, client_ip: str) -> None:
-        """Set the password with a link: once; every session of the person ends."""
-        wait = await self._per_ip.take(client_ip)
-        if wait is not None:
-            raise PreauError(ErrorCode.RATE_LIMITED, TOO_MANY, retry_after=wait)
-        problem = passwords.password_problem(new_password)
-        if problem is not None:
-            raise PreauError(ErrorCode.WEAK_PASSWORD, f"password refused: {problem}")
+        """Set the password with a link: once; every session of the person ends.
+        Only links that lead nowhere are counted against the address."""
         token_hash = tokens.digest(token) if token and len(token) <= 128 else ""
         now = self._clock.now_ms()
         person_id = await self._resets.reset_person(token_hash, now) if token_hash else None
         if person_id is None:
+            wait = await self._bad_links.take(self._addresses.limit_for(client_ip)[0])
+            if wait is not None:
+                raise PreauError(ErrorCode.RATE_LIMITED, TOO_MANY, retry_after=wait)
             raise PreauError(ErrorCode.INVALID_CREDENTIALS, BAD_LINK)
+        problem = passwords.password_problem(new_password)
+        if problem is not None:
+            raise PreauError(ErrorCode.WEAK_PASSWORD, f"password refused: {problem}")
         if not await self._password_allowed(person_id):
             raise PreauError(ErrorCode.PASSWORD_LOGIN_OFF, PASSWORD_OFF)
         person = await self._directory.person(person_id)
@@ -230,5 +245,6 @@ class RecoveryService:
 
     async def close(self) -> None:
         await self.settle()
-        for limiter in (self._per_login, self._per_ip, self._per_email):
+        for limiter in (self._per_login, self._per_ip, self._per_trusted_ip, self._bad_links,
+                        self._per_email):
             await limiter.close()

@@ -112,14 +112,16 @@ class AddressLimits:
         )
         return cls(settings.login_address_failures_per_hour, trusted)
 
+    def is_trusted(self, client_ip: str) -> bool:
+        """Is the address in one of the trusted networks (a region's schools)?"""
+        address = _address(client_ip)
+        return address is not None and any(address in network for network, _ in self.trusted)
+
     def limit_for(self, client_ip: str) -> tuple[str, int]:
         """(key, failures per hour) for a client address."""
-        try:
-            address = ipaddress.ip_address(client_ip)
-        except ValueError:
+        address = _address(client_ip)
+        if address is None:
             return f"other:{client_ip[:64]}", self.per_hour
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
         for network, per_hour in self.trusted:
             if address in network:
                 return str(address), per_hour
@@ -128,6 +130,17 @@ class AddressLimits:
             # give an attacker 2^64 budgets.
             return str(ipaddress.ip_network(f"{address}/64", strict=False)), self.per_hour
         return str(address), self.per_hour
+
+
+def _address(client_ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The client's address (an IPv4 one mapped into IPv6 as itself), or None."""
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 def account_key(login: str) -> str:

@@ -206,6 +206,37 @@ async def test_limits_per_login_per_address_and_per_mailbox(
     assert address.value.code is ErrorCode.RATE_LIMITED
     await nodes.a.recovery.settle()
     assert len(relay.to("camille@famille.example")) == per_login
+    # Requests, made-up logins included, never stand between a person and
+    # the link they were mailed: the school's address is spent, her link works.
+    token = _token(relay.to("camille@famille.example")[-1])
+    await nodes.a.recovery.reset(token, NEW_PASSWORD, "10.0.0.1")
+    # Links that lead nowhere are limited per address, apart.
+    for n in range(nodes.a.settings.recovery_per_ip_hour):
+        with pytest.raises(PreauError) as bad:
+            await nodes.a.recovery.reset(f"faux-lien-{n}", NEW_PASSWORD, "10.0.0.1")
+        assert bad.value.code is ErrorCode.INVALID_CREDENTIALS
+    with pytest.raises(PreauError) as guessing:
+        await nodes.a.recovery.reset("faux-lien", NEW_PASSWORD, "10.0.0.1")
+    assert guessing.value.code is ErrorCode.RATE_LIMITED
+
+
+async def test_a_trusted_network_and_an_ipv6_subscriber(
+        tmp_path: Path, relay: Relay, clock: Clock) -> None:
+    """A school behind one address of a trusted network gets ten times the
+    budget (as for failed logins); one IPv6 subscriber's /64 counts as one
+    address, not 2^64."""
+    async with two_nodes(tmp_path, clock, **_settings(  # type: ignore[arg-type]
+            relay, recovery_per_ip_hour=2, login_trusted_networks=("192.0.2.0/24",))) as nodes:
+        for n in range(20):
+            await nodes.a.recovery.request(f"eleve.{n}", "192.0.2.7")
+        with pytest.raises(PreauError) as school:
+            await nodes.a.recovery.request("eleve.20", "192.0.2.7")
+        assert school.value.code is ErrorCode.RATE_LIMITED
+        await nodes.a.recovery.request("un.autre", "2001:db8:1:2::1")
+        await nodes.a.recovery.request("un.autre.encore", "2001:db8:1:2::2")
+        with pytest.raises(PreauError) as subscriber:
+            await nodes.a.recovery.request("et.un.autre", "2001:db8:1:2:ffff::3")
+        assert subscriber.value.code is ErrorCode.RATE_LIMITED
 
 
 async def test_the_mailbox_limit_is_silent(tmp_path: Path, relay: Relay, clock: Clock) -> None:
