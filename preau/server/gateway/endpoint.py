@@ -341,10 +341,9 @@ def _peek(frame: str | bytes) -> dict[str, Any] | None:
 
 
 def _frame_id(data: dict[str, Any] | None) -> protocol.RequestId:
-    rid = None if data is None else data.get("id")
-    if isinstance(rid, int | str) and not isinstance(rid, bool):
-        return rid
-    return None
+    """The id to answer with: only one the parser would take (a 20,000-character
+    id was echoed back whole in rate_limited answers)."""
+    return None if data is None else protocol.valid_id(data.get("id"))
 
 
 def _peek_id(frame: str | bytes) -> protocol.RequestId:

@@ -322,17 +322,17 @@ def parse_request(
         )
     try:
         data = orjson.loads(frame)
-    except orjson.JSONDecodeError:
-        raise FrameError(ErrorCode.BAD_REQUEST, "malformed JSON") from None
+    except orjson.JSONDecodeError as exc:
+        # Answered with its id when it comes first, as our clients send it
+        # (a browser's JSON.stringify writes a lone surrogate as an escape
+        # JSON parsers refuse; the client must know which request failed).
+        reason = ("a string holds half of a character (a lone surrogate)"
+                  if "surrogate" in str(exc) else "malformed JSON")
+        raise FrameError(ErrorCode.BAD_REQUEST, reason, _leading_id(frame)) from None
     if not isinstance(data, dict):
         raise FrameError(ErrorCode.BAD_REQUEST, "a request is a JSON object")
     request_id = data.pop("id", None)
-    if not (
-        request_id is None
-        or (isinstance(request_id, int) and not isinstance(request_id, bool)
-            and -(2**63) <= request_id < 2**63)  # echoed back: must encode
-        or (isinstance(request_id, str) and len(request_id) <= 64)
-    ):
+    if request_id is not None and valid_id(request_id) is None:
         raise FrameError(ErrorCode.BAD_REQUEST, "id must be an integer or a short string")
     op = data.pop("op", None)
     if not isinstance(op, str):
@@ -348,6 +348,17 @@ def parse_request(
 
 
 _LEADING_ID = re.compile(r'^\s*\{\s*"id"\s*:\s*(-?\d{1,18}|"[^"\\]{0,64}")\s*[,}]')
+
+
+def valid_id(request_id: object) -> RequestId:
+    """``request_id`` if it may be echoed back (an integer that encodes, a
+    string of at most 64 characters), else None."""
+    if isinstance(request_id, int) and not isinstance(request_id, bool) \
+            and -(2**63) <= request_id < 2**63:
+        return request_id
+    if isinstance(request_id, str) and len(request_id) <= 64:
+        return request_id
+    return None
 
 
 def _leading_id(frame: str) -> RequestId:

@@ -27,6 +27,7 @@ from preau.server.gateway.protocol import (
     parse_request,
     reply,
     schemas,
+    valid_id,
 )
 from preau.server.live.events import event
 from tests.server.gateway.test_moderation_protocol import MODERATION_OPS
@@ -134,11 +135,11 @@ SEND5 = '{"id": 5, "op": "chat.send", "room": "r", '
 @pytest.mark.parametrize(
     ("frame", "code", "request_id"),
     [
-        # Not JSON, or not an object.
-        ('{"id": 1, "op": "ping"', ErrorCode.BAD_REQUEST, None),
+        # Not JSON, or not an object (a leading id is still answered).
+        ('{"id": 1, "op": "ping"', ErrorCode.BAD_REQUEST, 1),
         ("", ErrorCode.BAD_REQUEST, None),
         ("ping", ErrorCode.BAD_REQUEST, None),
-        ('{"id": 1, "op": "ping",}', ErrorCode.BAD_REQUEST, None),
+        ('{"id": 1, "op": "ping",}', ErrorCode.BAD_REQUEST, 1),
         ("[1, 2]", ErrorCode.BAD_REQUEST, None),
         ('"ping"', ErrorCode.BAD_REQUEST, None),
         ("7", ErrorCode.BAD_REQUEST, None),
@@ -240,6 +241,25 @@ def test_lone_surrogate_is_a_frame_error() -> None:
     frame = '{"op": "chat.send", "room": "r", "txn": "t", "body": "\ud800"}'
     assert refused(frame, 60).code is ErrorCode.BAD_REQUEST  # the size check runs encode
     assert refused(frame, MAX).code is ErrorCode.BAD_REQUEST
+
+
+def test_an_escaped_lone_surrogate_is_refused_with_the_requests_id() -> None:
+    """What a browser's JSON.stringify writes for half an emoji: refused, with
+    its id (first, as clients send it) so the client knows which request."""
+    frame = '{"id":"ls1","op":"chat.send","room":"r","txn":"t","body":"abc\\ud83d"}'
+    error = refused(frame, MAX)
+    assert (error.code, error.request_id) == (ErrorCode.BAD_REQUEST, "ls1")
+    assert "lone surrogate" in str(error)
+    assert refused('{"id": 7, "op": "ping", "x": "\\udc00"}', MAX).request_id == 7
+    broken = refused('{"id": 8, "op": "ping",', MAX)  # any malformed JSON alike
+    assert (broken.request_id, str(broken)) == (8, "malformed JSON")
+
+
+def test_an_id_is_echoed_only_if_it_may_be() -> None:
+    assert valid_id(7) == 7
+    assert valid_id("x" * 64) == "x" * 64
+    for bad in ("x" * 65, 2**63, True, 1.5, None, ["a"]):
+        assert valid_id(bad) is None
 
 
 def test_messages_never_echo_the_values_sent() -> None:
