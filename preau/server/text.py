@@ -7,14 +7,25 @@ newline, DEL, C1), and no bidirectional *overrides* or *isolates*
 (Trojan Source, CVE-2021-42574). Right-to-left scripts need none of them: the
 Unicode bidi algorithm orders Arabic or Hebrew text by itself, and the
 left-to-right and right-to-left *marks* (U+200E, U+200F) are kept.
+
+Line ends are newlines: a Windows "\r\n" (or an old "\r") becomes "\n"
+rather than a refused control character. And a text with nothing visible in
+it — spaces, but also zero-width and other format characters (U+200B, U+FEFF,
+marks…) and the "filler" letters that render as blank (U+3164, U+2800…) — is
+blank, as an empty one is.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 _BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_LINE_ENDS = re.compile("\r\n?")
+# Letters and symbols that render as nothing (Unicode's "Default_Ignorable"
+# fillers and the blank braille pattern), beside the format characters (Cf).
+_BLANK_LOOKING = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f\u180e")
 
 
 def without_bidi_controls(text: str) -> str:
@@ -25,3 +36,16 @@ def without_bidi_controls(text: str) -> str:
 def has_controls(text: str) -> bool:
     """Whether ``text`` holds a control character other than tab and newline."""
     return _CONTROLS.search(text) is not None
+
+
+def with_newlines(text: str) -> str:
+    """``text`` with its line ends as newlines (Windows' CRLF, an old CR)."""
+    return _LINE_ENDS.sub("\n", text) if "\r" in text else text
+
+
+def is_blank(text: str) -> bool:
+    """Whether nothing in ``text`` would be visible to its readers."""
+    return all(
+        ch.isspace() or ch in _BLANK_LOOKING or unicodedata.category(ch) == "Cf"
+        for ch in text
+    )

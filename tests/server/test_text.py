@@ -8,7 +8,7 @@ import pytest
 from preau.server.chat.service import check_body
 from preau.server.directory.csv_import import parse_csv
 from preau.server.errors import PreauError
-from preau.server.text import has_controls, without_bidi_controls
+from preau.server.text import has_controls, is_blank, with_newlines, without_bidi_controls
 
 
 @pytest.mark.parametrize("control", ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e",
@@ -36,3 +36,27 @@ def test_imported_names_lose_their_overrides() -> None:
                        "E1;pupil;Mar\u202etin;L\u2066éa;5eA;;\n")
     [row] = parsed.people
     assert (row.first_name, row.last_name) == ("Léa", "Martin")
+
+
+@pytest.mark.parametrize("invisible", [
+    "\u200b", "\ufeff", "\u3164", "\u2800", "\u200e\u200f", "\u202e\u200f", "\u2060\u00ad",
+    " \u3000\u00a0\n\t", "\u115f\u1160\uffa0", "\u034f\u180e",
+])
+def test_a_message_with_nothing_visible_is_empty(invisible: str) -> None:
+    with pytest.raises(PreauError) as refused:
+        check_body(invisible, 4000)
+    assert str(refused.value) == "empty message"
+    assert check_body(invisible, 4000, may_be_empty=True) is not None  # with a file
+
+
+def test_visible_text_around_format_characters_is_kept() -> None:
+    family = "\U0001f469\u200d\U0001f469\u200d\U0001f467"  # one emoji, joined
+    assert check_body(family, 4000) == family
+    assert not is_blank("a\u200b")
+
+
+def test_windows_line_ends_become_newlines() -> None:
+    assert check_body("ligne 1\r\nligne 2\rligne 3", 4000) == "ligne 1\nligne 2\nligne 3"
+    assert with_newlines("sans fin de ligne") == "sans fin de ligne"
+    with pytest.raises(PreauError):
+        check_body("bip\x07\r\n", 4000)  # other controls are still refused

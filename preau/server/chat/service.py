@@ -53,7 +53,7 @@ from preau.server.store import (
     ScheduledMessage,
     Store,
 )
-from preau.server.text import has_controls, without_bidi_controls
+from preau.server.text import has_controls, is_blank, with_newlines, without_bidi_controls
 
 # Control characters other than newline and tab are refused: they hide text
 # from moderators and break clients. One compiled pattern scans in C.
@@ -69,10 +69,10 @@ def check_body(body: str, max_chars: int, *, may_be_empty: bool = False) -> str:
     """The body as it will be stored and shown: bidi overrides removed
     (preau/server/text.py); refused if empty (unless ``may_be_empty``: files
     are sent with it), too long or with control characters."""
-    body = without_bidi_controls(body)
+    body = with_newlines(without_bidi_controls(body))
     if len(body) > max_chars:
         raise PreauError(ErrorCode.TOO_LARGE, f"a message has at most {max_chars} characters")
-    if not body.strip() and not may_be_empty:
+    if is_blank(body) and not may_be_empty:
         raise bad_request("empty message")
     if has_controls(body):
         raise bad_request("control characters are not allowed")

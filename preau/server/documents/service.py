@@ -41,7 +41,7 @@ from preau.server.moderation.shown_text import ShownTextGate
 from preau.server.settings import Settings
 from preau.server.store import Store
 from preau.server.store.documents import SqlDocumentStore
-from preau.server.text import without_bidi_controls
+from preau.server.text import is_blank, without_bidi_controls
 
 MAX_TITLE = 200
 log = logging.getLogger(__name__)
@@ -169,7 +169,7 @@ class DocumentService:
         """A teacher of the class creates a document; ``editors`` restricts it
         to those pupils of the class (None: every pupil of the class edits)."""
         title = without_bidi_controls(title).strip()
-        if not title or len(title) > MAX_TITLE:
+        if is_blank(title) or len(title) > MAX_TITLE:
             raise bad_request(f"title: 1 to {MAX_TITLE} characters")
         if member.profile is not Profile.TEACHER or class_id not in member.classes:
             raise forbidden("only the class's teachers create its documents")
@@ -274,7 +274,7 @@ class DocumentService:
     async def create_version(self, member: Member, document_id: str, name: str) -> DocumentVersion:
         document = await self._moderate(member, document_id)
         name = without_bidi_controls(name).strip()
-        if not name or len(name) > MAX_TITLE:
+        if is_blank(name) or len(name) > MAX_TITLE:
             raise bad_request(f"name: 1 to {MAX_TITLE} characters")
         if self.text_gate is not None:
             await self.text_gate.check(member, name)
