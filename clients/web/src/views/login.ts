@@ -101,6 +101,9 @@ export function activateView(_go: (path: string) => void, loggedIn: () => Promis
     confirmField, submit, status.el,
     h("p", null, h("a", { href: "/login", "data-link": true }, t("activate.back"))),
   );
+  // The browser's own check (a password too short) blocks the submit before
+  // our handler: the server's answer to an earlier try no longer applies.
+  form.addEventListener("invalid", () => status.say(""), true);
   queueMicrotask(() => login.focus());
   return { el: form, title: t("activate.title") };
 }
