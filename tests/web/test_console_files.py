@@ -66,4 +66,12 @@ def test_an_admin_imports_pupils_parents_and_staff_files_as_one(
         "parents.csv (CSV, UTF-8): 2 people",
         "personnels.csv (CSV, UTF-8): 2 people",
     ])
+    # Back to French before applying: the preview is drawn again in French,
+    # and "apply" still has the files (a file input cannot be given them back).
+    admin.get_by_role("button", name="Passer en français").click()
+    expect(admin.locator(".preview")).to_contain_text(
+        "3 fichiers lus ensemble, comme un seul import ; 5 personnes déjà connues.")
+    admin.get_by_role("button", name="Appliquer l'import").click()
+    expect(admin.locator(".status.ok").filter(has_text="Import appliqué")).to_contain_text(
+        "Import appliqué : 0 créé, 5 mis à jour")
     assert people.errors == []

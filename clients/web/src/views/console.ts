@@ -71,8 +71,15 @@ async function downloadLetters(school: string, body: unknown, name: string): Pro
   setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
+/** An import previewed but not applied yet, kept while the view is drawn again
+ * (a language switch rebuilds it; a file input cannot be given its file back). */
+let keptImport: {
+  person: string; pending: { body: BodyInit; type: string }; preview: Preview; rollover: boolean;
+} | null = null;
+
 export function consoleView(app: App): View {
   const school = encodeURIComponent(app.me?.school.id ?? "");
+  const me = app.me?.person.id ?? "";
   const status = statusLine();
   let classes: ConsoleClass[] = [];
 
@@ -482,6 +489,7 @@ export function consoleView(app: App): View {
             created: String(done.created), updated: String(done.updated), closed: String(done.closed), rejected: String(done.rejected) }));
           clear(previewBox);
           pending = null;
+          keptImport = null;
           await loadAll();
         } catch (error) {
           importStatus.say(describeError(error), "error");
@@ -499,10 +507,13 @@ export function consoleView(app: App): View {
       importStatus.say("");
       const chosen = [...(file.files ?? [])];
       if (!chosen.length) return;
+      keptImport = null;
       try {
         pending = await chosenFiles(chosen);
         const response = await raw(`/api/schools/${school}/import/preview?rollover=${rollover.checked ? 1 : 0}`, pending.body, pending.type);
-        showPreview(await response.json() as Preview);
+        const preview = await response.json() as Preview;
+        showPreview(preview);
+        keptImport = { person: me, pending, preview, rollover: rollover.checked };
       } catch (error) {
         importStatus.say(describeError(error), "error");
       }
@@ -515,6 +526,16 @@ export function consoleView(app: App): View {
     h("button", { type: "submit" }, t("console.import.preview")),
     importStatus.el, previewBox,
   );
+
+  if (keptImport && keptImport.person === me) {
+    // Drawn again (the language changed): the preview, in the new language,
+    // and its file's bytes for "apply".
+    pending = keptImport.pending;
+    rollover.checked = keptImport.rollover;
+    showPreview(keptImport.preview);
+  } else {
+    keptImport = null;  // another person's, in this tab: never shown
+  }
 
   // -- a new account ----------------------------------------------------------------
   const newProfile = h("select", { id: "new-profile" },
