@@ -142,6 +142,38 @@ class _PeerState:
     waiting: list[bytes] = field(default_factory=list)
 
 
+class RelayGate:
+    """Holds every room's relays while rights may be stale.
+
+    A directory change made on another node reaches this one as a notice,
+    then the school is read again and every connection re-checked: edits
+    relayed in between reached sockets whose rights were already gone (a
+    pupil moved to another class kept receiving her old class's documents
+    until the re-check). The host holds the gate from the notice to the end
+    of the re-check; relays wait, in order, and go to whoever is left."""
+
+    def __init__(self) -> None:
+        self._holds = 0
+        self._waiting: list[Callable[[], None]] = []
+
+    @property
+    def held(self) -> bool:
+        return self._holds > 0
+
+    def hold(self) -> None:
+        self._holds += 1
+
+    def release(self) -> None:
+        self._holds = max(0, self._holds - 1)
+        if self._holds == 0:
+            waiting, self._waiting = self._waiting, []
+            for flush in waiting:
+                flush()
+
+    def defer(self, flush: Callable[[], None]) -> None:
+        self._waiting.append(flush)
+
+
 class DocumentRoom:
     def __init__(
         self,
@@ -153,8 +185,11 @@ class DocumentRoom:
         limits: Limits,
         now_ms: Callable[[], int],
         monotonic: Callable[[], float] = time.monotonic,
+        gate: RelayGate | None = None,
     ) -> None:
         self.document_id = document_id
+        self.gate = gate or RelayGate()
+        self._held: list[Callable[[], None]] = []  # relays waiting for the gate
         self.store = store
         self.broker = broker
         self.authoriser = authoriser
@@ -633,9 +668,25 @@ class DocumentRoom:
         return self.feed.head
 
     def _relay(self, frame: bytes, origin: Peer | None) -> None:
+        if self._held_back(lambda: self._relay(frame, origin)):
+            return
         for peer in list(self.peers.values()):
             if peer is not origin:
                 peer.send(frame)
+
+    def _held_back(self, relay: Callable[[], None]) -> bool:
+        """Keep ``relay`` for when the gate opens, if it is held (RelayGate)."""
+        if not self.gate.held:
+            return False
+        if not self._held:
+            self.gate.defer(self._flush_held)
+        self._held.append(relay)
+        return True
+
+    def _flush_held(self) -> None:
+        held, self._held = self._held, []
+        for relay in held:
+            relay()
 
     async def _publish(self, payload: bytes) -> None:
         try:
@@ -700,6 +751,8 @@ class DocumentRoom:
     ) -> None:
         """Send entries to this node's connections (but ``origin``); each may
         echo the frame back once for free (stock clients do)."""
+        if self._held_back(lambda: self._relay_awareness(entries, origin)):
+            return
         frame = codec.awareness(entries)
         for peer in list(self.peers.values()):
             if peer is origin:

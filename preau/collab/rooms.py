@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from preau.collab import envelope
 from preau.collab.ports import Authoriser, Broker, DocumentStore
-from preau.collab.room import DocumentRoom, Limits, Peer
+from preau.collab.room import DocumentRoom, Limits, Peer, RelayGate
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,8 @@ class DocumentRooms:
         self.now_ms = now_ms
         self.rooms: dict[str, DocumentRoom] = {}
         self._opening: dict[str, asyncio.Future[DocumentRoom]] = {}
+        # Held by the host while rights are re-read (a directory change).
+        self.gate = RelayGate()
 
     async def join(self, document_id: str, peer: Peer) -> DocumentRoom:
         """The document's room with ``peer`` in it (the handshake frames queued)."""
@@ -58,6 +60,7 @@ class DocumentRooms:
             room = DocumentRoom(
                 document_id, store=self.store, broker=self.broker,
                 authoriser=self.authoriser, limits=self.limits, now_ms=self.now_ms,
+                gate=self.gate,
             )
             await room.start()
             self.rooms[document_id] = room

@@ -162,6 +162,9 @@ async def build_services(
     documents.notices = notifications
     calls.notices = notifications
     directory.on_change(documents.directory_changed)
+    # Document relays wait while a change's rights are re-read here (the
+    # notice of a change made on another node comes before its re-check).
+    directory.while_reloading(documents.rooms.gate.hold, documents.rooms.gate.release)
     hub.on_removal(documents.member_removed)  # removed from a class room: its documents too
     broker.on_resync(documents.rooms.resync)
     attachments = build_attachments(store, chat, hub, settings, clock, documents, directory)

@@ -677,3 +677,40 @@ async def test_an_update_being_stored_while_the_replica_is_rebuilt_is_not_lost(
     await settle(lea, hugo, late, until=lambda: late.content() == "abcde")
     assert lea.denied == []
     assert await text_in_store(world.store) == "abcde"
+
+
+async def test_relays_wait_while_rights_are_reread_and_go_to_whoever_is_left(
+        world: World) -> None:
+    """A directory change made on another node: its notice reaches this node,
+    which reads the school again and re-checks every connection. Edits and
+    cursors relayed meanwhile reached a socket whose rights were already gone
+    (an outside probe on two nodes: a moved pupil's document socket got her
+    old class's next edit before its 4403). The host holds the rooms' gate
+    from the notice to the end of the re-check."""
+    room_a, room_b = await world.a.room(), await world.b.room()
+    lea, chloe, nathan = world.client("lea"), world.client("chloe"), world.client("nathan")
+    await lea.connect(room_a)
+    await chloe.connect(room_a)
+    await nathan.connect(room_b)
+    await nathan.edit(0, "avant ")
+    await settle(lea, chloe, until=lambda: chloe.content() == "avant ")
+
+    world.a.rooms.gate.hold()  # node a got the notice: Chloé moved away
+    world.auth.rights[("chloe", DOC)] = Access.NONE
+    await nathan.edit(len(nathan.text), "après")  # on node b, just after the change
+    await room_b.receive(nathan, codec.awareness([codec.AwarenessEntry(9, 1, '{"a":1}')]))
+    await asyncio.sleep(0.1)  # the broker brought both to node a
+    await lea.pump()
+    await chloe.pump()
+    assert (lea.content(), chloe.content()) == ("avant ", "avant ")  # held
+    assert 9 not in lea.awareness
+    await world.a.rooms.recheck_all()  # the re-check: Chloé's socket closes
+    assert chloe.closed_with == CLOSE_FORBIDDEN
+    world.a.rooms.gate.release()
+    await settle(lea, until=lambda: lea.content() == "avant après")
+    assert 9 in lea.awareness  # in order, to whoever is left
+    await chloe.pump()
+    assert chloe.content() == "avant "
+    # Open again: relays go at once.
+    await nathan.edit(len(nathan.text), " !")
+    await settle(lea, until=lambda: lea.content() == "avant après !")

@@ -34,10 +34,18 @@ class Directory:
         self._private: dict[str, Room] = {}
         self._loading: dict[str, asyncio.Future[SchoolView | None]] = {}
         self._listeners: list[ChangeListener] = []
+        self._reloading: list[tuple[Callable[[], None], Callable[[], None]]] = []
 
     def on_change(self, listener: ChangeListener) -> None:
         """Call ``listener(school_id)`` after a school's directory was reloaded."""
         self._listeners.append(listener)
+
+    def while_reloading(self, begin: Callable[[], None], end: Callable[[], None]) -> None:
+        """Call ``begin()`` as a reload starts, before anything is read, and
+        ``end()`` once every change listener has run (or the reload failed):
+        what reaches people meanwhile may rest on rights the change took away
+        (the document relays hold: preau/collab/room.py, RelayGate)."""
+        self._reloading.append((begin, end))
 
     async def school(self, school_id: str) -> SchoolView | None:
         view = self._schools.get(school_id)
@@ -219,6 +227,15 @@ class Directory:
 
     async def reload(self, school_id: str) -> None:
         """Drop a school from the cache, reload it, and tell the listeners."""
+        for begin, _ in self._reloading:
+            begin()
+        try:
+            await self._reload(school_id)
+        finally:
+            for _, end in self._reloading:
+                end()
+
+    async def _reload(self, school_id: str) -> None:
         self._schools.pop(school_id, None)
         for cache in (self._person_school, self._room_school):
             for key in [k for k, v in cache.items() if v == school_id]:
