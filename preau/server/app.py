@@ -159,6 +159,7 @@ async def build_services(
         return await documents.access(person_id, document_id) is not Access.NONE
 
     notifications.document_readable = document_readable
+    privacy.document_readable = document_readable
     documents.notices = notifications
     calls.notices = notifications
     directory.on_change(documents.directory_changed)

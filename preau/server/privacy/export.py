@@ -20,7 +20,7 @@ else's id, login or data appears.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -82,13 +82,21 @@ async def _array(items: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     yield b"]"
 
 
+# Whether a notification's source (room id, document id; either may be None)
+# is still readable by the person exported.
+SourceCheck = Callable[[str | None, str | None], Awaitable[bool]]
+
+
 async def export_chunks(
     store: PrivacyStore, person: PersonRecord, school_name: str, now_ms: int,
-    readable: frozenset[str],
+    readable: frozenset[str], still_readable: SourceCheck,
 ) -> AsyncIterator[bytes]:
     """``readable``: the private conversations the person may read now (the
     directory's ``conversation_now``); the others they were part of give
-    only their own messages."""
+    only their own messages. ``still_readable(room, document)``: whether a
+    notification's source is still theirs to read; one that is not keeps
+    only its kind and times (as the notification centre, which no longer
+    lists it, and every other path, which answers as for an unknown room)."""
     names = _Names(store)
     pid = person.id
     yield b'{"format":' + _dump(FORMAT) + b',"generated":' + _dump(now_ms)
@@ -111,6 +119,10 @@ async def export_chunks(
     # Who caused each notification, by name only (never an id); a private
     # conversation is not named by its id (as in "conversations").
     notified = relations.get("notifications", [])
+    for n in notified:
+        document = n["data"].get("document") if isinstance(n["data"], dict) else None
+        if not await still_readable(n["room"], document if isinstance(document, str) else None):
+            n.update(room=None, room_kind=None, seq=None, by=None, data={}, lost=True)
     await names.load([str(n["by"]) for n in notified if n["by"]])
     for n in notified:
         n["by"] = None if not n["by"] else names[n["by"]]

@@ -168,6 +168,14 @@ async def test_a_conversation_lost_when_a_relation_ended_gives_only_ones_own_wor
                     ("Paul Martin", "bisous de papa"), ("me", "merci papa")],
             }, viewer
             assert "réponse de Hugo" not in raw.decode()
+            # What she was told of there keeps its kind and time only (who by,
+            # which room: as the notification centre, which no longer lists it).
+            notified = data["memberships"]["notifications"]
+            lost = [n for n in notified if n.get("lost")]
+            assert lost, notified
+            assert all((n["room"], n["by"], n["seq"], n["data"]) == (None, None, None, {})
+                       for n in lost)
+            assert "Hugo Bernard" not in json.dumps(notified, ensure_ascii=False)
 
         data, raw = await export_json(school, "Hugo", "me")
         texts = sorted(msgs for _, msgs in _conversation_texts(data))
