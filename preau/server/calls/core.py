@@ -95,6 +95,8 @@ class CallCore:
     _budget: CandidateBudget
     _tasks: set[asyncio.Task[Any]]
     relayed: int  # signalling messages written to peers (loadtests read it)
+    _holds: int  # hold_relays() not yet released
+    _held: dict[str, list[tuple[str, bytes]]]  # peer id → (call id, frame), held
 
     # Implemented by one part, called by another (see each for what it does).
     async def _apply(self, call_id: str, transition: Callable[[CallState, int], Outcome],

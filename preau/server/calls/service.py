@@ -88,6 +88,10 @@ class CallService(CallRelay, CallRights, CallSeating, CallCore):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._heartbeat: asyncio.Task[None] | None = None
         self.relayed = 0  # signalling messages written to peers (loadtests read it)
+        # Frames to this node's peers held while a directory change's rights
+        # are re-read (relay.py, ``hold_relays``).
+        self._holds = 0
+        self._held: dict[str, list[tuple[str, bytes]]] = {}
         if hub is not None:
             hub.on_removal(self.member_removed)  # member.remove, on every node
         broker.on_resync(self.resync)

@@ -310,3 +310,34 @@ async def test_a_pupil_who_left_the_school_is_cut_from_the_call(nodes: Nodes) ->
     gone = await event(rec_t, "call.peer_left")
     assert (gone["peer"], gone["reason"]) == (peer, "revoked")
     assert await nodes.b.calls.seating(call_id, lucas.id) is None
+
+
+async def test_a_moved_pupils_seat_gets_no_news_while_its_rights_are_reread(
+    nodes: Nodes,
+) -> None:
+    """Lucas, seated on node B, is moved to 6eB by a change made on node A.
+    Until B has read the school again and re-checked its seats, Hugo joins on
+    A: the news (who joined, an offer to pair) must not reach Lucas's seat on
+    B (an outside probe on two nodes saw it every time). B holds its call
+    frames for the re-check; Lucas is told he was revoked, and only that."""
+    lucas, rec_t, rec_p, call_id, peer = await _seat_in_lesson(nodes, "Lucas Richard")
+    await _import(nodes, "id;profile;last_name;first_name;classes\n"
+                         "E006;pupil;Richard;Lucas;6eB\n")
+    await nodes.a.directory.reload(lucas.school_id)  # node A, where the change was made
+    nodes.b.calls.hold_relays()  # node B got the notice: it reads the school again
+    hugo = nodes.member(nodes.a, "Hugo Bernard")
+    conn_h, _ = nodes.connect(nodes.a, hugo)
+    _, seat_h = await nodes.a.calls.join(conn_h, call_id)
+    await event(rec_t, "call.peer_joined",  # node A tells its own at once
+                lambda f: f["peer"]["peer"] == seat_h.peer)
+    await nodes.b.directory.reload(lucas.school_id)  # the re-check on B, still held
+    left = await event(rec_p, "call.left")
+    assert (left["peer"], left["reason"]) == (peer, "revoked")
+    nodes.b.calls.release_relays()
+    await nodes.a.calls.act(conn_h, call_id, seat_h.peer, _raise_hand(seat_h.peer))
+    # A later frame: every earlier one has arrived; and the bus carried it to B.
+    await event(rec_t, "call.peer_updated", lambda f: f["peer"]["peer"] == seat_h.peer)
+    await asyncio.sleep(0.05)
+    assert not [f for f in rec_p.frames if f.get("ev") == "call.peer_joined"
+                and f["peer"]["peer"] == seat_h.peer], rec_p.frames
+    assert "call.peer_updated" not in names(rec_p)
