@@ -70,10 +70,14 @@ class Nodes:
         view = next(iter(node.directory._schools.values()))
         return next(r.id for r in view.rooms.values() if r.name == class_name)
 
-    def connect(self, node: Services, member: Member) -> tuple[Connection, Recorder]:
+    def connect(self, node: Services, member: Member,
+                token_hash: str | None = None) -> tuple[Connection, Recorder]:
+        """A socket of ``member`` on ``node`` (under their real session's
+        ``token_hash`` if given, so that revoking it closes the socket)."""
         recorder = Recorder()
         conn = Connection(
-            recorder, Session("session-" + member.id, member.id, "bearer", 2**62), member,
+            recorder, Session(token_hash or "session-" + member.id, member.id, "bearer", 2**62),
+            member,
             queue_limit=1000, ops_bucket=TokenBucket(100, 100), can_abort=False,
         )
         node.hub.register(conn)

@@ -263,7 +263,7 @@ class ConsoleService:
         revoked = await self._sql.close_person(school_id, person_id, viewer.id,
                                                self._clock.now_ms(), reason)
         await self._changed(school_id)
-        await self._hub.revoke_sessions(revoked)
+        await self._hub.revoke_sessions(revoked, account_closed=True)
 
     async def create(self, viewer: Member, school_id: str, *, profile: str, first_name: str,
                      last_name: str, class_ids: list[str], children: list[str],
@@ -465,7 +465,7 @@ class ConsoleService:
                                               "encoding": parsed.encoding,
                                               "files": [f.name for f in parsed.files]})
         await self._changed(school_id)
-        await self._hub.revoke_sessions(report.revoked_sessions)
+        await self._hub.revoke_sessions(report.revoked_sessions, account_closed=True)  # closed ones
         return {**summary, "rejected_rows": [_rejected(e) for e in report.errors]}
 
 

@@ -679,14 +679,21 @@ class Hub:
                 conn.push(frame)
 
     # -- global state --------------------------------------------------------
-    async def revoke_sessions(self, token_hashes: list[str]) -> None:
-        self._close_sessions(token_hashes)
-        await self.broker.publish(SESSIONS_CHANNEL, orjson.dumps({"revoked": token_hashes}))
+    async def revoke_sessions(self, token_hashes: list[str], *,
+                              account_closed: bool = False) -> None:
+        """End these sessions on every node. ``account_closed``: the account
+        is gone (closed by an admin, erased), so sockets close 4003, as the
+        directory re-check does, not 4001 ("log in again"): on another node
+        the notice of the revocation comes before its reload of the school."""
+        self._close_sessions(token_hashes, account_closed)
+        await self.broker.publish(SESSIONS_CHANNEL, orjson.dumps(
+            {"revoked": token_hashes, "account_closed": account_closed}))
 
     async def _on_sessions(self, data: dict[str, Any]) -> None:
-        self._close_sessions([str(h) for h in data.get("revoked", [])])
+        self._close_sessions([str(h) for h in data.get("revoked", [])],
+                             data.get("account_closed") is True)
 
-    def _close_sessions(self, token_hashes: list[str]) -> None:
+    def _close_sessions(self, token_hashes: list[str], account_closed: bool = False) -> None:
         now = time.monotonic()
         if len(self._ended) > 4096:
             self._ended = {h: t for h, t in self._ended.items() if now - t < REVOKED_MEMORY_S}
@@ -694,9 +701,11 @@ class Hub:
             self._ended[token_hash] = now
         for listener in self._session_listeners:
             listener(token_hashes)
+        code, reason = ((CloseCode.ACCOUNT_CLOSED, "account closed") if account_closed
+                        else (CloseCode.SESSION_ENDED, "session ended"))
         for token_hash in token_hashes:
             for conn in list(self._by_session.get(token_hash, ())):
-                conn.close(CloseCode.SESSION_ENDED, "session ended")
+                conn.close(code, reason)
 
     async def directory_changed(self, school_id: str) -> None:
         """After an import on this node: reload here, and tell the other nodes."""

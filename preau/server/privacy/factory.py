@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from preau.server.clock import Clock
 from preau.server.directory.service import Directory
 from preau.server.live.hub import Hub
@@ -25,7 +27,7 @@ def build_privacy(
         pstore, clock,
         traces=open_traces(settings.broker_url),
         # Closes the person's sockets here and, over the broker, on every node.
-        sessions_revoked=hub.revoke_sessions,
+        sessions_revoked=functools.partial(hub.revoke_sessions, account_closed=True),
         # Reloads the school here and tells the other nodes to.
         directory_changed=hub.directory_changed,
     )

@@ -154,11 +154,26 @@ async def test_create_edit_link_and_close(nodes: Nodes) -> None:
     assert both is not None
     assert both.children == {created["id"], lea.id}
     # Closing: sessions end (sockets too), the person leaves the directory.
-    conn, _ = nodes.connect(nodes.b, noe)
+    # Her socket on node B, under her real session, closes 4003 (account
+    # closed), not 4001 (log in again): on node B the revocation's notice
+    # comes before the reload of the school (an outside probe on two nodes).
+    conn, _ = nodes.connect(nodes.b, noe, session.session.token_hash)
+    reload = nodes.b.directory.reload
+
+    async def slow_reload(school_id: str) -> None:  # a store farther away
+        await asyncio.sleep(0.3)
+        await reload(school_id)
+
+    nodes.b.directory.reload = slow_reload  # type: ignore[method-assign]
     await nodes.a.console.close(anne, sid, created["id"], "a quitté l'établissement")
     assert not await nodes.a.auth.alive(session.session.token_hash)
     async with asyncio.timeout(5):
         while not conn.closed:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    assert conn.close_code == 4003
+    nodes.b.directory.reload = reload  # type: ignore[method-assign]
+    async with asyncio.timeout(5):  # node B's slow reload ends too
+        while await nodes.b.directory.member(created["id"]) is not None:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
     assert await nodes.a.directory.member(created["id"]) is None
     with pytest.raises(PreauError) as self_close:
