@@ -108,6 +108,7 @@ class ErasureRunner:
                     changed.add(job.school_id)
             await self.after_step(job, step)
             step = following
+        await self._store.forget_deleted()
         log.info("erasure %s done", job.id)
 
     async def _current(self, job: ErasureJob) -> ErasureJob | None:

@@ -76,6 +76,7 @@ class RetentionJob:
             return None
         try:
             result = await self._pass(now)
+            await self._store.forget_deleted()
         except BaseException:
             await asyncio.shield(self._store.release_job(JOB_NAME, self.holder))
             raise

@@ -57,6 +57,12 @@ class Engine(Protocol):
 
     async def close(self) -> None: ...
 
+    async def forget_deleted(self) -> None:
+        """After an erasure or a retention pass: leave no copy of the deleted
+        rows in the database's files beyond its tables (SQLite's write-ahead
+        log keeps the pages as they were; PostgreSQL's autovacuum and WAL
+        recycling do that job there)."""
+
     def fold(self, expression: str) -> str:
         """SQL folding ``expression`` for searches as ``folding.fold`` folds
         Python text (preau/server/store/folding.py)."""

@@ -164,6 +164,10 @@ class PostgresEngine:
                                          reset=_no_session_state)
         return cls(pool)
 
+    async def forget_deleted(self) -> None:
+        """Nothing here: autovacuum reclaims deleted rows, and WAL segments
+        are recycled (docs/data-protection.md)."""
+
     async def close(self) -> None:
         await self._pool.close()
 

@@ -362,6 +362,10 @@ class PrivacyStore:
                 return
             room, seq = rows[-1]["room_id"], int(rows[-1]["seq"])
 
+    async def forget_deleted(self) -> None:
+        """No copy of what was just deleted left in the database's files."""
+        await self._engine.forget_deleted()
+
     async def conversations(self, person_id: str) -> list[dict[str, Any]]:
         """Private conversations ``person_id`` is part of, with their members' ids."""
         async with self._engine.transaction(readonly=True) as tx:

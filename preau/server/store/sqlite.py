@@ -199,6 +199,19 @@ class SqliteEngine:
             await asyncio.get_running_loop().run_in_executor(self._thread, self._conn.close)
         self._thread.shutdown(wait=True)
 
+    async def forget_deleted(self) -> None:
+        """Copy the log into the database and empty it: its frames are the
+        pages as they were, deleted rows included (the database's own pages
+        are zeroed where rows go: ``secure_delete``)."""
+        if self._path == MEMORY:
+            return
+        async with self._lock:
+            busy = await self._on_thread(
+                lambda: self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0])
+        if busy:
+            log.warning("SQLite: the log could not be emptied now (a reader); the next"
+                        " checkpoints will overwrite it")
+
     async def _on_thread(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn)
 
@@ -294,6 +307,9 @@ def _connect(path: str, busy_timeout_s: float) -> sqlite3.Connection:
     )
     try:
         conn.row_factory = sqlite3.Row
+        # Deleted rows are overwritten with zeros, not left in free space:
+        # an erased pupil's messages must not be readable from the file.
+        conn.execute("PRAGMA secure_delete = ON")
         if path != MEMORY:
             conn.execute("PRAGMA journal_mode = WAL")
             # The background task checkpoints (see the module docstring).

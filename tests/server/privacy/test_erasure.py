@@ -222,3 +222,25 @@ async def test_an_erasure_cancelled_between_steps_completes_on_restart(
         async with restarted(school, store_url, tmp_path) as fresh:
             assert await fresh.services.privacy.erasures.resume_pending() == 1
             await _assert_erased(fresh, scene, lea, login, contributions_kept=True)
+
+
+async def test_an_erased_pupil_is_left_in_no_file_of_the_database(
+    store_url: str, tmp_path: Path
+) -> None:
+    """Deleted rows leave no copy in SQLite's files: freed space is zeroed
+    (secure_delete) and the write-ahead log, which keeps the pages as they
+    were, is copied in and emptied once the erasure ends (an outside probe
+    found her login in the log right after an erasure)."""
+    if not store_url.startswith("sqlite"):
+        pytest.skip("SQLite's files; on PostgreSQL autovacuum reclaims deleted rows")
+    path = Path(store_url.removeprefix("sqlite:///"))
+    async with small_school(store_url, tmp_path) as school:
+        await populate(school)
+        lea, login = school.ids["Léa"], school.logins["Léa"]
+        await school.services.privacy.request_erasure(await school.member("Paul"), lea, False)
+        files = [f for f in (path, path.with_name(path.name + "-wal")) if f.exists()]
+        assert files
+        for file in files:
+            data = file.read_bytes()
+            for trace in (login, "secret de Léa pour Hugo"):
+                assert trace.encode() not in data, (file.name, trace)
