@@ -146,8 +146,8 @@ def test_the_school_forces_a_kind_and_sees_its_mails(people: People) -> None:
     admin.get_by_role("link", name="Notifications de l'établissement").click()
     expect(admin.get_by_role("heading", level=1, name="Notifications de l'établissement")) \
         .to_be_visible()
-    expect(admin.get_by_text("Courriels : 0 envoyé(s)")).to_be_visible()
-    expect(admin.get_by_text("Notifications sur les appareils : 0 appareil(s) abonné(s)")) \
+    expect(admin.get_by_text("Courriels : 0 envoyé,")).to_be_visible()
+    expect(admin.get_by_text("Notifications sur les appareils : 0 appareil abonné")) \
         .to_be_visible()
     expect(admin.get_by_label(re.compile("^Un court extrait"))).not_to_be_checked()
     assert audit(admin, "school-notifications/desktop") == []

@@ -224,16 +224,14 @@ async def test_an_erasure_cancelled_between_steps_completes_on_restart(
             await _assert_erased(fresh, scene, lea, login, contributions_kept=True)
 
 
-async def test_an_erased_pupil_is_left_in_no_file_of_the_database(
-    store_url: str, tmp_path: Path
-) -> None:
+async def test_an_erased_pupil_is_left_in_no_file_of_the_database(tmp_path: Path) -> None:
     """Deleted rows leave no copy in SQLite's files: freed space is zeroed
     (secure_delete) and the write-ahead log, which keeps the pages as they
     were, is copied in and emptied once the erasure ends (an outside probe
     found her login in the log right after an erasure)."""
-    if not store_url.startswith("sqlite"):
-        pytest.skip("SQLite's files; on PostgreSQL autovacuum reclaims deleted rows")
-    path = Path(store_url.removeprefix("sqlite:///"))
+    # SQLite's files (on PostgreSQL autovacuum reclaims deleted rows).
+    path = tmp_path / "erasure.sqlite3"
+    store_url = f"sqlite:///{path}"
     async with small_school(store_url, tmp_path) as school:
         await populate(school)
         lea, login = school.ids["Léa"], school.logins["Léa"]
