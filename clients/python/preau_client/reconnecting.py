@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import random
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -265,26 +265,23 @@ class ReconnectingConnection:
         later socket (from the last message shown)."""
         if room not in self.rooms or since is not None:
             self.rooms[room] = since
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise TimeoutError(f"room.subscribe {room} unanswered after {timeout} s")
-            conn = await self.live(remaining)
-            last = self.rooms[room]
-            try:
-                reply = await conn.subscribe(
-                    room, since=last, timeout=min(self.request_timeout_s, remaining))
-            except TimeoutError:
-                # Unanswered on a socket that still looks open: drop it; a
-                # subscription may be asked again, on the next one.
-                self._drop_if_silent(conn)
-                continue
-            except ConnectionError:
-                continue  # the next socket subscribes it anyway; wait for it
-            self._seen(room, None if last is not None else int(reply["head"]))
-            return reply
+        async with contextlib.aclosing(
+                self._attempts(f"room.subscribe {room}", timeout)) as attempts:
+            async for conn, wait in attempts:
+                last = self.rooms[room]
+                try:
+                    reply = await conn.subscribe(
+                        room, since=last, timeout=min(self.request_timeout_s, wait))
+                except TimeoutError:
+                    # Unanswered on a socket that still looks open: drop it; a
+                    # subscription may be asked again, on the next one.
+                    self._drop_if_silent(conn)
+                    continue
+                except ConnectionError:
+                    continue  # the next socket subscribes it anyway; wait for it
+                self._seen(room, None if last is not None else int(reply["head"]))
+                return reply
+        raise AssertionError("unreachable: attempts end by raising")
 
     async def send_message(self, room: str, body: str, txn: str | None = None, *,
                            retry_for: float = 60.0) -> dict[str, Any]:
@@ -292,21 +289,30 @@ class ReconnectingConnection:
         this one closes before the answer, and after ``retry_after`` while the
         server answers ``unavailable`` (:meth:`LiveConnection.send_message`)."""
         txn = txn or secrets.token_hex(8)
+        async with contextlib.aclosing(self._attempts(f"chat.send {txn}", retry_for)) as attempts:
+            async for conn, wait in attempts:
+                try:
+                    return await conn.send_message(room, body, txn, retry_for=wait,
+                                                   timeout=min(self.request_timeout_s, wait))
+                except (ConnectionError, TimeoutError):
+                    if self.ended is not None:
+                        raise
+                    self._drop_if_silent(conn)
+                    self.resent += 1  # posted once by txn, whatever happened to the first
+        raise AssertionError("unreachable: attempts end by raising")
+
+    async def _attempts(self, what: str, budget: float
+                        ) -> AsyncGenerator[tuple[LiveConnection, float], None]:
+        """A socket for each attempt at ``what``, with the time left of
+        ``budget`` seconds; once they are spent, ``TimeoutError``."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + retry_for
+        deadline = loop.time() + budget
         while True:
             remaining = deadline - loop.time()
             if remaining <= 0:
-                raise TimeoutError(f"chat.send {txn} unanswered after {retry_for} s")
+                raise TimeoutError(f"{what} unanswered after {budget} s")
             conn = await self.live(remaining)
-            try:
-                return await conn.send_message(room, body, txn, retry_for=remaining,
-                                               timeout=min(self.request_timeout_s, remaining))
-            except (ConnectionError, TimeoutError):
-                if self.ended is not None:
-                    raise
-                self._drop_if_silent(conn)
-                self.resent += 1  # posted once by txn, whatever happened to the first
+            yield conn, remaining
 
     def _drop_if_silent(self, conn: LiveConnection) -> None:
         """A request went unanswered on ``conn``: if it still looks open, it
