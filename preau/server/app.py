@@ -160,7 +160,7 @@ async def build_services(
         return await documents.access(person_id, document_id) is not Access.NONE
 
     notifications.document_readable = document_readable
-    privacy.document_readable = document_readable
+    privacy.source_readable = notifications.source_readable  # the export's notifications
     documents.notices = notifications
     calls.notices = notifications
     directory.on_change(documents.directory_changed)

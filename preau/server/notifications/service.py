@@ -187,26 +187,47 @@ class NotificationService:
         member = await self._directory.member(person_id)
         return [] if member is None else await self._visible(member, found)
 
+    async def source_readable(self, person_id: str, room_id: str | None,
+                              document_id: str | None) -> bool:
+        """Whether ``person_id`` may still read a notification's source (a
+        room, a document, or nothing named): the rule of the centre and of
+        the e-mails, which the personal export keeps too."""
+        member = await self._directory.member(person_id)
+        if member is None:
+            return False
+        if room_id is not None:
+            return room_id in await self._readable_rooms(member, [room_id])
+        if document_id is not None:
+            return await self._may_open(member.id, document_id)
+        return True  # nothing named: nothing to hide
+
     async def _visible(self, member: Member, found: Sequence[Notification]) -> list[Notification]:
         """Those of ``found`` whose source ``member`` may still read."""
-        rooms: dict[str, Room | None] = {}
-        removed: set[tuple[str, str]] = set()
-        wanted = sorted({n.room_id for n in found if n.room_id is not None})
-        for room_id in wanted:
-            room = await self._directory.room(room_id)
-            rooms[room_id] = room if room is not None and may_join(member, room) else None
-        if wanted:
-            removed = await self._store.removed_members(wanted)
+        rooms = await self._readable_rooms(
+            member, sorted({n.room_id for n in found if n.room_id is not None}))
         shown = []
         for n in found:
             if n.room_id is not None:
-                if rooms.get(n.room_id) is not None and (n.room_id, member.id) not in removed:
+                if n.room_id in rooms:
                     shown.append(n)
             elif isinstance(n.data.get("document"), str) and await self._may_open(
                 member.id, n.data["document"]
             ):
                 shown.append(n)
         return shown
+
+    async def _readable_rooms(self, member: Member, room_ids: Sequence[str]) -> set[str]:
+        """Those of ``room_ids`` ``member`` may join now and was not removed
+        from by a moderator."""
+        if not room_ids:
+            return set()
+        removed = await self._store.removed_members(room_ids)
+        readable = set()
+        for room_id in room_ids:
+            room = await self._directory.room(room_id)
+            if room is not None and may_join(member, room) and (room_id, member.id) not in removed:
+                readable.add(room_id)
+        return readable
 
     async def _may_open(self, person_id: str, document_id: str) -> bool:
         return self.document_readable is not None and await self.document_readable(

@@ -15,7 +15,6 @@ from typing import Any
 
 from preau.server.clock import Clock
 from preau.server.directory.model import Member
-from preau.server.directory.rules import may_join
 from preau.server.directory.service import Directory
 from preau.server.errors import ErrorCode, PreauError, forbidden, not_found
 from preau.server.moderation.service import (  # noqa: F401 (the journal's view names)
@@ -57,9 +56,11 @@ class PrivacyService:
     ) -> None:
         self.store = store
         self._directory = directory
-        # Whether a person may open a document now (set by the composition
-        # root: the documents service is built after this one).
-        self.document_readable: Callable[[str, str], Awaitable[bool]] | None = None
+        # Whether a person may still read a notification's source (person,
+        # room, document): the notification centre's own rule, set by the
+        # composition root (unset: every source is treated as lost).
+        self.source_readable: Callable[
+            [str, str | None, str | None], Awaitable[bool]] | None = None
         self.erasures = erasures
         self.retention = retention
         self._settings = settings
@@ -106,17 +107,10 @@ class PrivacyService:
         """The export of ``target``, unchecked (the CLI: the operator's own act)."""
         school = await self.store.school_name(target.school_id)
         readable = await self._readable_conversations(target.id)
-        member = await self._directory.member(target.id)
 
         async def still_readable(room_id: str | None, document_id: str | None) -> bool:
-            if member is None:
-                return False
-            if room_id is not None:
-                room = await self._directory.room(room_id)
-                return room is not None and may_join(member, room)
-            if document_id is not None and self.document_readable is not None:
-                return await self.document_readable(member.id, document_id)
-            return document_id is None  # nothing named: nothing to hide
+            return self.source_readable is not None and await self.source_readable(
+                target.id, room_id, document_id)
 
         return export_chunks(self.store, target, school, self._clock.now_ms(), readable,
                              still_readable)

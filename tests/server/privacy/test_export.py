@@ -212,3 +212,34 @@ async def test_a_parent_who_lost_custody_keeps_only_their_own_words(
         kept = [msgs for conv, msgs in _conversation_texts(data)
                 if conv.get("participants") == ["Paul Martin"]]
         assert kept == [[("Paul Martin", "bisous de papa"), ("me", "merci papa")]]
+
+
+async def test_notifications_from_a_room_a_moderator_removed_one_from_are_lost(
+    store_url: str, tmp_path: Path
+) -> None:
+    """Removed from the class room by its teacher, Hugo no longer sees its
+    notifications in his centre; his export keeps their kind and times only
+    (the same rule: NotificationService.source_readable)."""
+    from preau.server.store import AuditAction
+
+    async with small_school(store_url, tmp_path) as school:
+        scene = await populate(school)
+        await school.say("Claire", scene.room, "@Hugo Bernard, ton exposé ?")
+        await school.services.notifications.settled()
+        data, _ = await export_json(school, "Hugo", "me")
+        from_room = [n for n in data["memberships"]["notifications"] if n["room"] == scene.room]
+        assert from_room and not any(n.get("lost") for n in from_room)
+
+        await school.services.moderation.moderate_member(
+            await school.member("Claire"), scene.room, school.ids["Hugo"],
+            AuditAction.MEMBER_REMOVE, "exclu")
+        centre = await school.services.notifications.list(
+            await school.member("Hugo"), before=None, limit=50)
+        assert not [n for n in centre["notifications"] if n.get("room") == scene.room]
+        data, _ = await export_json(school, "Hugo", "me")
+        notified = data["memberships"]["notifications"]
+        assert not [n for n in notified if n["room"] == scene.room]
+        lost = [n for n in notified if n.get("lost")]
+        assert len(lost) == len(from_room)
+        assert all((n["room"], n["by"], n["seq"], n["data"]) == (None, None, None, {})
+                   for n in lost)
