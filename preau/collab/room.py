@@ -60,6 +60,7 @@ from pycrdt import Doc
 from preau.collab import codec, crdt, envelope, integrity, refusals, updates
 from preau.collab.awareness import AwarenessTable, Claim, with_real_name
 from preau.collab.compaction import compact
+from preau.collab.gate import RelayGate
 from preau.collab.ordered import OrderedFeed, Released
 from preau.collab.ports import Access, Authoriser, Broker, DocumentStore, StoredLog, Subscription
 from preau.collab.statevector import StateVectorReader
@@ -140,38 +141,6 @@ class _PeerState:
     relay_credit: int = 0  # awareness frames sent to it, not yet echoed back
     # Updates that build on structs nobody has sent yet, in arrival order.
     waiting: list[bytes] = field(default_factory=list)
-
-
-class RelayGate:
-    """Holds every room's relays while rights may be stale.
-
-    A directory change made on another node reaches this one as a notice,
-    then the school is read again and every connection re-checked: edits
-    relayed in between reached sockets whose rights were already gone (a
-    pupil moved to another class kept receiving her old class's documents
-    until the re-check). The host holds the gate from the notice to the end
-    of the re-check; relays wait, in order, and go to whoever is left."""
-
-    def __init__(self) -> None:
-        self._holds = 0
-        self._waiting: list[Callable[[], None]] = []
-
-    @property
-    def held(self) -> bool:
-        return self._holds > 0
-
-    def hold(self) -> None:
-        self._holds += 1
-
-    def release(self) -> None:
-        self._holds = max(0, self._holds - 1)
-        if self._holds == 0:
-            waiting, self._waiting = self._waiting, []
-            for flush in waiting:
-                flush()
-
-    def defer(self, flush: Callable[[], None]) -> None:
-        self._waiting.append(flush)
 
 
 class DocumentRoom:

@@ -15,8 +15,9 @@ import logging
 from collections.abc import Callable
 
 from preau.collab import envelope
+from preau.collab.gate import RelayGate
 from preau.collab.ports import Authoriser, Broker, DocumentStore
-from preau.collab.room import DocumentRoom, Limits, Peer, RelayGate
+from preau.collab.room import DocumentRoom, Limits, Peer
 
 log = logging.getLogger(__name__)
 

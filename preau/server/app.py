@@ -148,7 +148,7 @@ async def build_services(
                         text_gate=ShownTextGate(store),
                         hub=hub)
     directory.on_change(calls.recheck)  # after the hub's: it refreshes sockets' members
-    directory.while_reloading(calls.hold_relays, calls.release_relays)
+    directory.while_reloading(calls.gate.hold, calls.gate.release)
     documents = build_documents(store, broker, directory, settings, clock)
 
     async def tell_rights_changed(document_id: str, people: set[str]) -> None:

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from preau.collab.gate import RelayGate
 from preau.rtc import room as rtc
 from preau.rtc.room import CallState, Outcome, Role
 from preau.rtc.signal import CandidateBudget
@@ -95,7 +96,7 @@ class CallCore:
     _budget: CandidateBudget
     _tasks: set[asyncio.Task[Any]]
     relayed: int  # signalling messages written to peers (loadtests read it)
-    _holds: int  # hold_relays() not yet released
+    gate: RelayGate  # held while a directory change's rights are re-read
     _held: dict[str, list[tuple[str, bytes]]]  # peer id → (call id, frame), held
 
     # Implemented by one part, called by another (see each for what it does).

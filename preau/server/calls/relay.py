@@ -169,27 +169,19 @@ class CallRelay(CallCore):
         local = self._peers.get(peer)
         if local is None or local.call_id != call_id or local.socket.closed:
             return
-        if self._holds and not local.revoked:
+        if self.gate.held and not local.revoked:
             # Rights are being re-read: it goes once this peer is known to
             # keep its seat (a revoked one is told at once, and only that).
+            if not self._held:
+                self.gate.defer(self._flush_held)
             self._held.setdefault(peer, []).append((call_id, frame))
             return
         local.socket.push(frame)
         self.relayed += 1
 
-    def hold_relays(self) -> None:
-        """Hold frames to this node's peers while a directory change's rights
-        are re-read (Directory.while_reloading): a change made on another node
-        reached this one as a notice, and until the re-check a moved pupil's
-        seat here still got the call's news (who joined, offers to pair)."""
-        self._holds += 1
-
-    def release_relays(self) -> None:
-        """The re-check is done: held frames go, in order, to the peers that
-        kept their seat; a revoked peer's are dropped."""
-        self._holds = max(0, self._holds - 1)
-        if self._holds:
-            return
+    def _flush_held(self) -> None:
+        """The re-check is done (the gate opened): held frames go, in order,
+        to the peers that kept their seat; a revoked peer's are dropped."""
         held, self._held = self._held, {}
         for peer, frames in held.items():
             local = self._peers.get(peer)

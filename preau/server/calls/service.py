@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from preau.collab.gate import RelayGate
 from preau.rtc import room as rtc
 from preau.rtc.room import CallRefused, CallState, Controls, Outcome, Refusal, Role
 from preau.rtc.signal import CandidateBudget
@@ -89,8 +90,8 @@ class CallService(CallRelay, CallRights, CallSeating, CallCore):
         self._heartbeat: asyncio.Task[None] | None = None
         self.relayed = 0  # signalling messages written to peers (loadtests read it)
         # Frames to this node's peers held while a directory change's rights
-        # are re-read (relay.py, ``hold_relays``).
-        self._holds = 0
+        # are re-read (preau/collab/gate.py; the composition root holds it).
+        self.gate = RelayGate()
         self._held: dict[str, list[tuple[str, bytes]]] = {}
         if hub is not None:
             hub.on_removal(self.member_removed)  # member.remove, on every node

@@ -44,7 +44,7 @@ class Directory:
         """Call ``begin()`` as a reload starts, before anything is read, and
         ``end()`` once every change listener has run (or the reload failed):
         what reaches people meanwhile may rest on rights the change took away
-        (the document relays hold: preau/collab/room.py, RelayGate)."""
+        (the document relays hold: preau/collab/gate.py, RelayGate)."""
         self._reloading.append((begin, end))
 
     async def school(self, school_id: str) -> SchoolView | None:

@@ -324,7 +324,7 @@ async def test_a_moved_pupils_seat_gets_no_news_while_its_rights_are_reread(
     await _import(nodes, "id;profile;last_name;first_name;classes\n"
                          "E006;pupil;Richard;Lucas;6eB\n")
     await nodes.a.directory.reload(lucas.school_id)  # node A, where the change was made
-    nodes.b.calls.hold_relays()  # node B got the notice: it reads the school again
+    nodes.b.calls.gate.hold()  # node B got the notice: it reads the school again
     hugo = nodes.member(nodes.a, "Hugo Bernard")
     conn_h, _ = nodes.connect(nodes.a, hugo)
     _, seat_h = await nodes.a.calls.join(conn_h, call_id)
@@ -333,7 +333,7 @@ async def test_a_moved_pupils_seat_gets_no_news_while_its_rights_are_reread(
     await nodes.b.directory.reload(lucas.school_id)  # the re-check on B, still held
     left = await event(rec_p, "call.left")
     assert (left["peer"], left["reason"]) == (peer, "revoked")
-    nodes.b.calls.release_relays()
+    nodes.b.calls.gate.release()
     await nodes.a.calls.act(conn_h, call_id, seat_h.peer, _raise_hand(seat_h.peer))
     # A later frame: every earlier one has arrived; and the bus carried it to B.
     await event(rec_t, "call.peer_updated", lambda f: f["peer"]["peer"] == seat_h.peer)
