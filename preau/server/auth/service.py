@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from preau.server import metrics
 from preau.server.auth import passwords, tokens
-from preau.server.auth.throttle import LoginThrottle
+from preau.server.auth.devices import DEVICE_KEY_NAME, DeviceProofs, new_key
+from preau.server.auth.throttle import LoginThrottle, account_key
 from preau.server.clock import Clock
 from preau.server.directory.model import Member
 from preau.server.directory.rules import may_issue_code
@@ -80,6 +81,9 @@ class DeviceSession:
 class IssuedSession:
     token: str
     session: Session
+    # The client's device proofs with one for this account (a password login
+    # or an activation; preau/server/auth/devices.py), for it to keep.
+    device_proofs: str | None = None
 
 
 class AuthService:
@@ -96,6 +100,8 @@ class AuthService:
         self._settings = settings
         self._clock = clock
         self.throttle = throttle or LoginThrottle.from_settings(settings, directory, clock)
+        self.proofs = DeviceProofs(
+            lambda: store.deployment_key(DEVICE_KEY_NAME, new_key(), clock.now_ms()))
         self._revoke_listeners: list[RevokeListener] = []
         self.password_allowed: PasswordPolicy = lambda _school, _profile: True
         # token hash → (record as last read or touched, monotonic time of its last use)
@@ -148,9 +154,13 @@ class AuthService:
         return PreauError(code, message)
 
     async def login(self, login: str, password: str, client_ip: str, kind: str,
-                    remember: bool = False, device: str = "") -> IssuedSession:
+                    remember: bool = False, device: str = "",
+                    device_proofs: str | None = None) -> IssuedSession:
+        """``device_proofs``: what the client keeps of its earlier logins
+        (preau/server/auth/devices.py); the answer holds them with this one."""
         login = tokens.normalise_login(login)  # one form for the throttle and the look-up
-        key = await self.throttle.begin(login, client_ip)
+        seen_here = await self._known_device(device_proofs, login)
+        key = await self.throttle.begin(login, client_ip, known_device=seen_here)
         creds = await self._store.credentials_by_login(login)
         ok = await passwords.verify_password(
             creds.password_hash if creds and creds.active else None, password
@@ -165,18 +175,19 @@ class AuthService:
                 )
             raise await self._fail(known, ErrorCode.INVALID_CREDENTIALS, WRONG_LOGIN)
         assert creds.password_hash is not None
-        await self.throttle.succeeded(key, client_ip)
+        await self.throttle.succeeded(key, client_ip, known_device=seen_here)
         # Checked once the password is right: only its holder learns the profile's rule.
         await self._check_password_allowed(creds.person_id)
         metrics.LOGIN_SUCCESS.inc()
         if passwords.needs_rehash(creds.password_hash):
             new_hash = await passwords.hash_password(password)
             await self._store.set_password(creds.person_id, new_hash, self._clock.now_ms())
-        return await self._open_session(creds.person_id, kind, remember, device)
+        issued = await self._open_session(creds.person_id, kind, remember, device)
+        return await self._with_proof(issued, device_proofs, key)
 
     async def activate(
         self, login: str, code: str, new_password: str, client_ip: str, kind: str,
-        device: str = "",
+        device: str = "", device_proofs: str | None = None,
     ) -> IssuedSession:
         """First login: the one-time code plus the password the person chooses."""
         # The policy first: it involves no secret, so a weak choice costs no attempt.
@@ -184,7 +195,8 @@ class AuthService:
         if problem is not None:
             raise PreauError(ErrorCode.WEAK_PASSWORD, f"password refused: {problem}")
         login = tokens.normalise_login(login)  # one form for the throttle and the look-up
-        key = await self.throttle.begin(login, client_ip)
+        seen_here = await self._known_device(device_proofs, login)
+        key = await self.throttle.begin(login, client_ip, known_device=seen_here)
         creds = await self._store.credentials_by_login(login)
         code_hash = tokens.digest(tokens.normalise_code(code))
         now = self._clock.now_ms()
@@ -193,16 +205,26 @@ class AuthService:
         await self._check_password_allowed(creds.person_id)  # the code was right
         problem = await self._personal_problem(creds.person_id, creds.login, new_password)
         if problem is not None:  # the code was right: no failure is counted
-            await self.throttle.succeeded(key, client_ip)
+            await self.throttle.succeeded(key, client_ip, known_device=seen_here)
             raise PreauError(ErrorCode.WEAK_PASSWORD, f"password refused: {problem}")
         password_hash = await passwords.hash_password(new_password)
         if not await self._store.activate(creds.person_id, password_hash, now):
             raise await self._fail(
                 creds.person_id, ErrorCode.ACTIVATION_USED, "this activation code was used"
             )
-        await self.throttle.succeeded(key, client_ip)
+        await self.throttle.succeeded(key, client_ip, known_device=seen_here)
         log.info("account activated")
-        return await self._open_session(creds.person_id, kind, device=device)
+        issued = await self._open_session(creds.person_id, kind, device=device)
+        return await self._with_proof(issued, device_proofs, key)
+
+    async def _known_device(self, device_proofs: str | None, login: str) -> bool:
+        return bool(device_proofs) and await self.proofs.holds(
+            device_proofs, account_key(login), self._clock.now_ms())
+
+    async def _with_proof(self, issued: IssuedSession, device_proofs: str | None,
+                          key: str) -> IssuedSession:
+        proofs = await self.proofs.add(device_proofs, key, self._clock.now_ms())
+        return dataclasses.replace(issued, device_proofs=proofs)
 
     async def _check_password_allowed(self, person_id: str) -> None:
         """``password_login_off`` for a profile that signs in through its SSO only."""

@@ -175,20 +175,30 @@ class LoginThrottle:
         return cls(directory, clock, policy, AddressLimits.of(settings),
                    open_login_attempts(settings.broker_url, policy.wire()))
 
-    async def begin(self, login: str, client_ip: str) -> str:
+    async def begin(self, login: str, client_ip: str, *, known_device: bool = False) -> str:
         """Count an attempt on ``login`` from ``client_ip``, or refuse it
-        (``rate_limited`` with ``retry_after``). Returns the account key."""
+        (``rate_limited`` with ``retry_after``). Returns the account key.
+
+        ``known_device``: the client holds a proof that it logged in to this
+        account before (preau/server/auth/devices.py): the attempt is not
+        charged to the address's budget, only to the account's delays."""
         key = account_key(login)
-        address, per_hour = self.addresses.limit_for(client_ip)
+        address, per_hour = self._budget(key, client_ip, known_device)
         refusal = await self._attempts.begin(key, address, per_hour, self._clock.now_ms())
         if refusal is not None:
             metrics.LOGIN_THROTTLED.inc()
             raise _refused(refusal)
         return key
 
-    async def succeeded(self, key: str, client_ip: str) -> None:
-        address, per_hour = self.addresses.limit_for(client_ip)
+    async def succeeded(self, key: str, client_ip: str, *, known_device: bool = False) -> None:
+        address, per_hour = self._budget(key, client_ip, known_device)
         await self._attempts.succeeded(key, address, per_hour, self._clock.now_ms())
+
+    def _budget(self, key: str, client_ip: str, known_device: bool) -> tuple[str, int]:
+        if known_device:
+            # A budget of the account's own, which its delays keep far from empty.
+            return f"device:{key}", MAX_FAILURES_PER_HOUR
+        return self.addresses.limit_for(client_ip)
 
     async def failed(self, person_id: str | None) -> None:
         """The attempt failed (it is already counted): list a real account in

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, StrictBool, StrictStr
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from preau.server.auth.devices import DEVICE_COOKIE, PROOF_TTL_MS
 from preau.server.auth.service import IssuedSession
 from preau.server.errors import ErrorCode, PreauError
 from preau.server.http.common import (
@@ -117,6 +118,8 @@ async def _session_response(request: Request, issued: IssuedSession) -> Response
     response = JSONResponse(body)
     if issued.session.kind == "cookie":
         set_session_cookie(request, response, issued)
+    if issued.device_proofs is not None:
+        set_device_cookie(request, response, issued.device_proofs)
     return response
 
 
@@ -135,11 +138,26 @@ def set_session_cookie(request: Request, response: Response, issued: IssuedSessi
     )
 
 
+def set_device_cookie(request: Request, response: Response, proofs: str) -> None:
+    """The browser's proofs of the accounts it logged in to (auth/devices.py):
+    HttpOnly, sent to /api/auth only, kept after logout (that is its use)."""
+    response.set_cookie(
+        DEVICE_COOKIE,
+        proofs,
+        max_age=PROOF_TTL_MS // 1000,
+        httponly=True,
+        samesite="strict",
+        secure=services(request).settings.cookie_secure,
+        path="/api/auth",
+    )
+
+
 async def login(request: Request) -> Response:
     body = await json_body(request, LoginBody)
     issued = await services(request).auth.login(
         body.login, body.password, _client_ip(request), body.kind, body.remember,
         device_of(request.headers.get("user-agent", "")),
+        device_proofs=request.cookies.get(DEVICE_COOKIE),
     )
     return await _session_response(request, issued)
 
@@ -149,6 +167,7 @@ async def activate(request: Request) -> Response:
     issued = await services(request).auth.activate(
         body.login, body.code, body.password, _client_ip(request), body.kind,
         device_of(request.headers.get("user-agent", "")),
+        device_proofs=request.cookies.get(DEVICE_COOKIE),
     )
     return await _session_response(request, issued)
 

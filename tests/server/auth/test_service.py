@@ -324,6 +324,68 @@ async def test_an_address_has_a_budget_of_failures(world: World) -> None:
     await world.login("T1", GOOD, IP)
 
 
+async def test_a_spent_address_budget_does_not_lock_out_the_browsers_that_logged_in(
+    world: World,
+) -> None:
+    """A pupil's script of made-up logins spends the school's address budget;
+    the browsers that logged in to an account before (their device proofs)
+    still get in to that account, and only to it (OWASP device cookies)."""
+    teacher_browser = (await world.activate("T1")).device_proofs
+    pupil_browser = (await world.activate("E1")).device_proofs
+    assert teacher_browser
+    assert pupil_browser
+    for i in range(ADDRESS_BUDGET):
+        await expect_error(
+            ErrorCode.INVALID_CREDENTIALS, world.auth.login(f"nobody.{i}", "x", IP, "bearer"))
+
+    async def login(who: str, proofs: str | None, password: str = GOOD) -> IssuedSession:
+        return await world.auth.login(world.logins[who], password, IP, "bearer",
+                                      device_proofs=proofs)
+
+    again = await login("T1", teacher_browser)
+    assert again.device_proofs  # renewed, still one proof for the account
+    assert again.device_proofs.count(".") == 0
+    # Its failures are the account's, under the account's delays, not refused
+    # for the address; and they spend nothing of the address's budget.
+    for _ in range(FREE):
+        await expect_error(ErrorCode.INVALID_CREDENTIALS, login("T1", teacher_browser, "x"))
+    await expect_error(ErrorCode.RATE_LIMITED, login("T1", teacher_browser))  # account delay
+    world.clock.advance(int(FIRST_S * 1000))
+    await login("T1", teacher_browser)
+    # Without a proof, or with another account's, or a forged one: the address's answer.
+    for proofs in (None, "", pupil_browser, pupil_browser[:-2] + "AA",
+                   teacher_browser.replace("-", "0-", 1), "x" * 5000, "-.-.-"):
+        error = await expect_error(ErrorCode.RATE_LIMITED, login("T1", proofs))
+        assert "network" in error.message, proofs
+    # A browser shared by both keeps a proof for each.
+    shared = (await login("E1", pupil_browser)).device_proofs
+    shared = (await world.auth.login(world.logins["T1"], GOOD, IP, "bearer",
+                                     device_proofs=shared + "." + teacher_browser)).device_proofs
+    assert shared is not None
+    assert shared.count(".") == 1
+    await login("E1", shared)
+    await login("T1", shared)
+
+
+async def test_device_proofs_expire(world: World) -> None:
+    from preau.server.auth.devices import PROOF_TTL_MS
+
+    proofs = (await world.activate("T1")).device_proofs
+    for i in range(ADDRESS_BUDGET):
+        await expect_error(
+            ErrorCode.INVALID_CREDENTIALS, world.auth.login(f"nobody.{i}", "x", IP, "bearer"))
+    world.clock.advance(PROOF_TTL_MS - 1)
+    for i in range(ADDRESS_BUDGET):  # the budget refilled meanwhile: spend it again
+        await expect_error(
+            ErrorCode.INVALID_CREDENTIALS, world.auth.login(f"nobody.{i}", "x", IP, "bearer"))
+    renewed = (await world.auth.login(world.logins["T1"], GOOD, IP, "bearer",
+                                      device_proofs=proofs)).device_proofs
+    world.clock.advance(2)
+    await expect_error(ErrorCode.RATE_LIMITED, world.auth.login(
+        world.logins["T1"], GOOD, IP, "bearer", device_proofs=proofs))  # too old
+    await world.auth.login(world.logins["T1"], GOOD, IP, "bearer", device_proofs=renewed)
+
+
 async def test_activation_attempts_are_throttled_too(world: World) -> None:
     for _ in range(FREE):
         await expect_error(
