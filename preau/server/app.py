@@ -177,6 +177,7 @@ async def build_services(
     render.held_attachments = held_attachments
     attachments.review = moderation.may_review  # reviewers read a reported message's files
     privacy.retention.purge_files = attachments.sweep
+    privacy.erasures.purge_files = attachments.sweep  # an erased person's unsent uploads
     return Services(
         settings, clock, store, broker, presence, directory, auth, hub, chat, moderation,
         receipts, delivery,

@@ -29,6 +29,7 @@ import os
 import secrets
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,7 @@ from preau.server.log_records import RetryLog
 from preau.server.moderation.rules import RoomRole
 from preau.server.ratelimit import RateLimiter
 from preau.server.settings import Settings
+from preau.server.stale_files import remove_stale
 from preau.server.store.attachments import (
     Attachment,
     AttachmentStore,
@@ -59,6 +61,9 @@ log = logging.getLogger(__name__)
 
 MAX_PER_MESSAGE = MAX_ATTACHMENTS
 _WRITE_CHUNK = 256 * 1024
+# Left on disk by a node killed mid-upload: removed once nothing was written
+# there for this long (an upload in progress writes every few seconds).
+STALE_UPLOAD_S = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,9 +422,17 @@ class AttachmentService:
 
     async def sweep(self) -> int:
         """Delete uploads never sent and files whose message is gone (see
-        ``AttachmentStore.sweep``); idempotent, safe on several nodes at once."""
-        before = self._clock.now_ms() - self._settings.attachment_unbound_s * 1000
-        return await self.store.sweep(before)
+        ``AttachmentStore.sweep``), and what a node killed mid-upload left
+        on disk; idempotent, safe on several nodes at once."""
+        unbound_s = self._settings.attachment_unbound_s
+        before = self._clock.now_ms() - unbound_s * 1000
+        gone = await self.store.sweep(before)
+        # Partial bodies (a crash in the middle of an upload or a copy): no row
+        # names them, so nothing else would ever delete them.
+        stale_s = time.time() - max(unbound_s, STALE_UPLOAD_S)
+        await asyncio.to_thread(remove_stale, self._uploads, stale_s)
+        await self.store.blobs.forget_stale(stale_s)
+        return gone
 
     async def rescan_pending(self, limit: int = 20) -> int:
         """Scan again the pending files due, each claimed by this node only;

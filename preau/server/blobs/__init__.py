@@ -53,6 +53,10 @@ class BlobStore(Protocol):
         """The bytes ``start`` to ``end`` (exclusive; None: to the end), in
         chunks of at most ``CHUNK``. Raises ``BlobMissing`` if there are none."""
 
+    async def forget_stale(self, before_s: float) -> int:
+        """Delete what copies that never finished (a node killed mid-copy)
+        left, last written before ``before_s`` (epoch seconds); how many."""
+
     async def close(self) -> None: ...
 
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from preau.server.blobs import CHUNK, BlobMissing
+from preau.server.stale_files import remove_stale
 from preau.server.store.engine import Transaction
 
 
@@ -75,5 +76,9 @@ class FileBlobStore:
         finally:
             f.close()
 
+    async def forget_stale(self, before_s: float) -> int:
+        return await asyncio.to_thread(remove_stale, self._staging, before_s)
+
     async def close(self) -> None:
         return None
+

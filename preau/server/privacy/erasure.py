@@ -62,6 +62,9 @@ class ErasureRunner:
         self._directory_changed = directory_changed
         # Called after each step (tests interrupt an erasure here).
         self.after_step: AfterStep = _nothing
+        # The files the erasure left without a message or an author (wired by
+        # the composition root: the attachments' sweep).
+        self.purge_files: Callable[[], Awaitable[int]] | None = None
 
     async def close(self) -> None:
         if self._traces is not None:
@@ -108,6 +111,8 @@ class ErasureRunner:
                     changed.add(job.school_id)
             await self.after_step(job, step)
             step = following
+        if self.purge_files is not None:
+            await self.purge_files()
         await self._store.forget_deleted()
         log.info("erasure %s done", job.id)
 

@@ -35,6 +35,7 @@ from preau.server.log_records import RetryLog
 from preau.server.mood.rules import first_day_kept
 from preau.server.privacy.erasure import ErasureRunner
 from preau.server.settings import Settings
+from preau.server.store.backup import RESTORE_COPY_DAYS, purge_restore_copies
 from preau.server.store.privacy import PrivacyStore
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,16 @@ class RetentionJob:
         result["logs"] = await self._store.purge_logs(
             now - settings.log_retention_days * DAY_MS, now
         )
+        result["conversations"] = await self._store.purge_conversations(
+            now - settings.message_retention_days * DAY_MS
+        )
+        result["expired_links"] = await self._store.purge_expired_links(now)
         result["archived_rooms"] = await self._store.purge_archived_rooms(now)
+        # The database a restore replaced, once the time to notice a bad
+        # restore is over (it holds whatever was erased since).
+        result["restore_copies"] = await asyncio.to_thread(
+            purge_restore_copies, settings.effective_store_url, now / 1000,
+            RESTORE_COPY_DAYS * 86_400)
         result["moods"] = await self._store.purge_moods(first_day_kept(now))
         result["notifications"] = await self._store.purge_notifications(
             now - settings.notification_retention_days * DAY_MS

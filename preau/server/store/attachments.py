@@ -537,8 +537,11 @@ class AttachmentSql:
             # Held or scheduled messages posted: their files follow them
             # (done by the post's transaction; this catches nothing else but
             # keeps a link that would otherwise end with the held row).
+            # Uploads never sent: once old enough, or at once when their
+            # author was erased (re-attributed to a pseudonym, no one's).
             gone += await self._delete_where(
-                tx, "bound_ms IS NULL AND created_ms < $1", unbound_before_ms)
+                tx, "bound_ms IS NULL AND (created_ms < $1"
+                " OR author_id NOT IN (SELECT id FROM people))", unbound_before_ms)
             gone += await self._delete_where(
                 tx, "seq IS NOT NULL AND NOT EXISTS (SELECT 1 FROM messages m"
                 " WHERE m.room_id = attachments.room_id AND m.seq = attachments.seq)")

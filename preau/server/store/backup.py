@@ -166,6 +166,31 @@ def _sqlite_restore(source: Path, target: Path) -> Path | None:
         src.close()
 
 
+# Days a restore keeps the database it replaced (``….before-restore-<time>``):
+# the time to notice a bad restore. The retention pass deletes it then.
+RESTORE_COPY_DAYS = 7
+
+
+def purge_restore_copies(url: str, now_s: float, keep_s: float) -> int:
+    """Delete the databases restores replaced, ``keep_s`` after they were
+    set aside (SQLite; PostgreSQL's restore keeps none); how many."""
+    try:
+        if _kind(url) != "sqlite":
+            return 0
+        target = _sqlite_path(url)
+    except BackupError:
+        return 0  # in memory: nothing was set aside
+    gone = 0
+    for copy in target.parent.glob(f"{target.name}.before-restore-*"):
+        try:
+            if now_s - copy.stat().st_mtime >= keep_s:
+                copy.unlink()
+                gone += 1
+        except FileNotFoundError:
+            continue  # another node's pass took it
+    return gone
+
+
 # -- PostgreSQL --------------------------------------------------------------
 
 

@@ -551,6 +551,14 @@ class PrivacyStore:
             )
         ]
         private = "room_id IN (SELECT id FROM rooms WHERE kind = 'private')"
+        # What told the others of her private messages (and that she opened
+        # a conversation) goes with them, with the mails and pushes not sent.
+        told = f"SELECT id FROM notifications WHERE actor_id = $1 AND {private}"
+        for jobs in ("email_jobs", "push_jobs"):
+            await tx.execute(
+                f"DELETE FROM {jobs} WHERE status = 'pending' AND notification_id IN ({told})",
+                pid)
+        await tx.execute(f"DELETE FROM notifications WHERE actor_id = $1 AND {private}", pid)
         await _delete_messages(tx, f"sender_id = $1 AND kind = 'message' AND {private}", pid)
         await tx.execute(f"DELETE FROM held_messages WHERE sender_id = $1 AND {private}", pid)
         await tx.execute(f"DELETE FROM scheduled_messages WHERE sender_id = $1 AND {private}", pid)
@@ -894,25 +902,66 @@ class PrivacyStore:
     async def purge_notifications(self, before_ms: int) -> int:
         """Notifications older than ``before_ms``, read or not."""
         async with self._engine.transaction() as tx:
-            # Pushes are kept as long as what they told of (the admin's counts).
+            # Pushes and mails are kept as long as what they told of (the
+            # admin's counts); a mail's unsubscribe link ends with it.
             await tx.execute("DELETE FROM push_jobs WHERE created_ms < $1", before_ms)
+            await tx.execute("DELETE FROM email_jobs WHERE created_ms < $1", before_ms)
             return await tx.execute("DELETE FROM notifications WHERE created_ms < $1", before_ms)
 
     async def purge_logs(self, before_ms: int, now_ms: int) -> int:
-        """Connection records (ended sessions) and access journal entries older
-        than ``before_ms``."""
+        """Connection records (ended sessions, ended calls) and access journal
+        entries older than ``before_ms``."""
         async with self._engine.transaction() as tx:
             count = await tx.execute(
                 "DELETE FROM sessions WHERE last_seen_ms < $1 AND (revoked = 1 OR expires_ms < $2)",
                 before_ms, now_ms,
             )
             count += await tx.execute("DELETE FROM access_journal WHERE at_ms < $1", before_ms)
+            # Ended calls: their state names who took part, as a connection log does.
+            count += await tx.execute(
+                "DELETE FROM calls WHERE status = 'ended' AND updated_ms < $1", before_ms)
             # Single sign-on links of sessions ended (revoked or expired) or gone.
             await tx.execute(
                 "DELETE FROM sso_sessions WHERE expires_ms < $1 OR token_hash IN"
                 " (SELECT token_hash FROM sessions WHERE revoked = 1)"
                 " OR token_hash NOT IN (SELECT token_hash FROM sessions)", now_ms)
         return count
+
+    async def purge_expired_links(self, now_ms: int) -> int:
+        """Links and tokens past their expiry: password recovery links (and
+        used ones), e-mail changes waiting for their confirmation, single
+        sign-on logins under way and back-channel logout tokens. Each is
+        also cleared when its own flow runs again; this is for the ones
+        that never do."""
+        async with self._engine.transaction() as tx:
+            count = await tx.execute(
+                "DELETE FROM password_resets WHERE expires_ms < $1 OR used_ms IS NOT NULL",
+                now_ms)
+            for table in ("email_changes", "sso_pending", "sso_logout_tokens"):
+                count += await tx.execute(f"DELETE FROM {table} WHERE expires_ms < $1", now_ms)
+        return count
+
+    async def purge_conversations(self, before_ms: int) -> int:
+        """Private conversations opened before ``before_ms`` with nothing left
+        in them (their messages went with the retention period, or none was
+        ever written, held or scheduled): who talked with whom, when and how
+        much goes with what they said. Returns the number of conversations."""
+        async with self._engine.transaction(bulk=True) as tx:
+            rows = await tx.fetch(
+                "SELECT id, school_id FROM rooms r WHERE kind = 'private' AND created_ms < $1"
+                " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.room_id = r.id)"
+                " AND NOT EXISTS (SELECT 1 FROM held_messages h WHERE h.room_id = r.id)"
+                " AND NOT EXISTS (SELECT 1 FROM scheduled_messages s WHERE s.room_id = r.id)",
+                before_ms,
+            )
+            for r in rows:
+                for table in ("read_markers", "room_members", "room_members_explicit", "calls",
+                              "notification_outbox", "notifications"):
+                    await tx.execute(f"DELETE FROM {table} WHERE room_id = $1", r["id"])
+                await tx.execute("DELETE FROM rooms WHERE id = $1", r["id"])
+            for school_id in sorted({str(r["school_id"]) for r in rows}):
+                await _bump_directory(tx, school_id)
+        return len(rows)
 
     async def purge_archived_rooms(self, now_ms: int) -> int:
         """Delete the rooms of past school years whose keeping period ended,

@@ -231,6 +231,51 @@ async def test_erasure_takes_private_files_and_pseudonymises_the_rest(
         assert lea not in str([dict(r) for r in rows])
 
 
+async def test_an_erased_persons_uploads_never_sent_go_with_the_erasure(
+    store_url: str, tmp_path: Path
+) -> None:
+    """An outside probe found a file Léa uploaded but never sent kept, with
+    its bytes, under the pseudonym until the hour of unsent uploads ended."""
+    async with world(store_url, tmp_path) as w:
+        unsent = await w.upload("Léa", content=samples.pdf(text=b"brouillon de Lea"))
+        sha = (await w.files.store.get(unsent)).sha256  # type: ignore[union-attr]
+        hugos = await w.upload("Hugo", content=samples.pdf(text=b"brouillon de Hugo"))
+        await w.services.privacy.request_erasure(await w.member("Anne"), w.ids["Léa"], False)
+        assert await w.files.store.get(unsent) is None  # at once, not an hour later
+        assert await w.files.store.blob_refs(sha) == 0
+        assert await w.files.store.get(hugos) is not None  # another's unsent upload stays
+
+
+async def test_the_sweep_removes_what_a_node_killed_mid_upload_left(
+    store_url: str, tmp_path: Path
+) -> None:
+    """A node killed in the middle of an upload left the partial body under
+    uploads/ for ever (an outside probe: a pupil's half-sent file after a
+    restart). The sweep removes what was not written to for an hour; an
+    upload in progress is left alone."""
+    import os
+    import time
+
+    async with world(store_url, tmp_path) as w:
+        uploads = tmp_path / "uploads"
+        crashed, running = uploads / "tmpcrashed", uploads / "tmprunning"
+        for folder in (crashed, running):
+            folder.mkdir(parents=True)
+            (folder / "upload").write_bytes(b"LEA-HALF-SENT")
+        hour_ago = time.time() - 3700
+        for path in (crashed / "upload", crashed):
+            os.utime(path, (hour_ago, hour_ago))
+        os.utime(running, (hour_ago, hour_ago))  # its file is being written now
+        staging = tmp_path / "blobs" / "tmp"
+        if staging.is_dir():  # the file blob store's copies in progress
+            (staging / "tmpcopy").write_bytes(b"LEA-HALF-COPIED")
+            os.utime(staging / "tmpcopy", (hour_ago, hour_ago))
+        await w.files.sweep()
+        assert not crashed.exists()
+        assert (running / "upload").exists()
+        assert not (staging / "tmpcopy").exists()
+
+
 async def test_last_years_room_keeps_its_files_read_only_until_it_goes(
     store_url: str, tmp_path: Path
 ) -> None:

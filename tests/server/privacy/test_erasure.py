@@ -73,6 +73,10 @@ async def _assert_erased(school: School, scene: Scene, lea: str, login: str, *,
                       if r.id == scene.lea_hugo]
     assert conversation.name == "Hugo Bernard"
     assert conversation.members == frozenset({school.ids["Hugo"]})
+    # What told Hugo of her private message (and of her opening it) went with it.
+    told = await school.rows("SELECT kind, seq FROM notifications WHERE person_id = $1"
+                             " AND room_id = $2", school.ids["Hugo"], scene.lea_hugo)
+    assert told == []
 
     _, raw = await export_json(school, "Hugo", "me")
     assert b"L\xc3\xa9a" not in raw

@@ -191,3 +191,82 @@ async def test_of_nodes_racing_for_a_pass_exactly_one_wins_each_time(
             assert claims.count(True) == 1, (round_, claims)
             winner = claims.index(True)
             await stores[winner].finish_job("race", f"node-{winner}", now, {"round": round_})
+
+
+async def test_nothing_outlives_its_period_not_even_what_names_no_message(
+    store_url: str, tmp_path: Path
+) -> None:
+    """Found by an outside probe of every table: private conversations (who
+    talked with whom, when, how much) outlived their messages; sent mails
+    with their unsubscribe links, e-mail changes, recovery links and single
+    sign-on logins under way outlived their expiry until someone used the
+    same flow again. A conversation still in use stays."""
+    async with small_school(store_url, tmp_path) as school:
+        scene = await populate(school)
+        now, lea, paul = school.clock.now, school.ids["Léa"], school.ids["Paul"]
+        async with school.services.store.engine.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO email_jobs (id, notification_id, person_id, school_id, kind,"
+                " status, next_ms, unsubscribe_token, created_ms, done_ms)"
+                " VALUES ('mail-1', 'n-1', $1, $2, 'message', 'sent', $3, 'unsub-1', $3, $3)",
+                paul, school.school_id, now)
+            await tx.execute(
+                "INSERT INTO email_changes (token_hash, person_id, school_id, email, created_ms,"
+                " expires_ms) VALUES ('change-1', $1, $2, 'paul@example.org', $3, $4)",
+                paul, school.school_id, now, now + DAY_MS)
+            await tx.execute(
+                "INSERT INTO password_resets (token_hash, person_id, created_ms, expires_ms)"
+                " VALUES ('reset-1', $1, $2, $3)", paul, now, now + 1_800_000)
+            await tx.execute(
+                "INSERT INTO sso_pending (state_hash, provider, nonce, verifier, expires_ms)"
+                " VALUES ('state-1', 'idp', 'n', 'v', $1)", now + 600_000)
+            await tx.execute(
+                "INSERT INTO sso_logout_tokens (jti_hash, expires_ms) VALUES ('jti-1', $1)",
+                now + 600_000)
+
+        school.clock.now += 400 * DAY_MS  # past every period
+        kept, _ = await school.services.chat.open_conversation(
+            await school.member("Paul"), [lea])
+        await school.say("Paul", kept.id, "bonne rentrée")
+        result = await school.services.privacy.retention.run_once()
+        assert result is not None
+        assert result["conversations"] == 2  # Léa and Hugo's, Chloé and Hugo's
+        assert result["expired_links"] == 4  # the mail went with the notifications
+        private = await school.rows("SELECT id FROM rooms WHERE kind = 'private'")
+        assert private == [{"id": kept.id}]
+        for table in ("room_members_explicit", "read_markers", "room_members"):
+            gone = await school.rows(f"SELECT room_id FROM {table} WHERE room_id IN ($1, $2)",
+                                     scene.lea_hugo, scene.chloe_hugo)
+            assert gone == [], table
+        for table in ("email_jobs", "email_changes", "password_resets", "sso_pending",
+                      "sso_logout_tokens"):
+            assert await _count(school, table) == 0, table
+        # Every path answers for it as for a conversation that never was.
+        listed = await school.services.directory.conversations_of(await school.member("Léa"))
+        assert [room.id for room in listed] == [kept.id]
+
+
+async def test_a_restores_replaced_database_is_deleted_after_a_week(tmp_path: Path) -> None:
+    """``preau restore`` sets the replaced SQLite database aside; it holds
+    whatever was erased since, so the retention pass deletes it a week on."""
+    import os
+
+    from preau.server.store.backup import RESTORE_COPY_DAYS
+
+    store_url = f"sqlite:///{tmp_path / 'preau.db'}"
+    async with small_school(store_url, tmp_path) as school:
+        old = tmp_path / "preau.db.before-restore-20261201-101010"
+        recent = tmp_path / "preau.db.before-restore-20261207-101010"
+        other = tmp_path / "notes.before-restore-20261201-101010"
+        for path in (old, recent, other):
+            path.write_bytes(b"lea.martin")
+        now_s = school.clock.now / 1000
+        os.utime(old, (now_s - RESTORE_COPY_DAYS * 86_400 - 1,) * 2)
+        os.utime(other, (now_s - RESTORE_COPY_DAYS * 86_400 - 1,) * 2)
+        os.utime(recent, (now_s - 3600,) * 2)
+        result = await school.services.privacy.retention.run_once()
+        assert result is not None
+        assert result["restore_copies"] == 1
+        assert not old.exists()
+        assert recent.exists()
+        assert other.exists()  # not a copy of this database
