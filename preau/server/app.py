@@ -143,6 +143,7 @@ async def build_services(
     auth.on_revoke(hub.revoke_sessions)
     hub.on_sessions_ended(auth.forget_sessions)  # revoked on any node: not cached here
     directory.on_change(hub.recheck)
+    directory.while_reloading(hub.gate.hold, hub.gate.release)  # chat waits for the re-check
     directory.on_change(chat.directory_changed)  # conversations a change closed
     calls = CallService(CallStore(store.engine), directory, broker, settings, clock,
                         text_gate=ShownTextGate(store),
@@ -169,7 +170,11 @@ async def build_services(
     directory.while_reloading(documents.rooms.gate.hold, documents.rooms.gate.release)
     hub.on_removal(documents.member_removed)  # removed from a class room: its documents too
     broker.on_resync(documents.rooms.resync)
+    # After a broker outage every relay waits until the resync listeners are
+    # done (the hub's refreshes the directory before any room catches up).
+    broker.while_resyncing(directory.hold_relays, directory.release_relays)
     attachments = build_attachments(store, chat, hub, settings, clock, documents, directory)
+    documents.files = attachments.store  # a deleted document's files go in its transaction
 
     async def held_attachments(held_id: str) -> list[AttachmentRef]:
         return [a.ref() for a in await attachments.store.of_held(held_id)]

@@ -68,6 +68,16 @@ class Broker(Protocol):
         loses its connection and never calls it.
         """
 
+    def while_resyncing(self, begin: Callable[[], None], end: Callable[[], None]) -> None:
+        """Call ``begin()`` before a lost connection's channels are subscribed
+        again (before any message of the new connection is delivered) and
+        ``end()`` once every ``on_resync`` listener has returned, or the new
+        connection was lost before it was ready (every ``begin`` gets its
+        ``end``). Between the two, what arrives may rest on a directory the
+        outage kept stale: the host holds its relays. The in-memory broker
+        never calls either.
+        """
+
     def stats(self) -> dict[str, int]:
         """Counters for /api/health and the benchmarks (names vary by implementation)."""
 

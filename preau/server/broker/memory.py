@@ -73,6 +73,9 @@ class MemoryBroker:
     def on_resync(self, listener: Callable[[], Awaitable[None]]) -> None:
         """Never called: an in-process bus cannot lose its connection."""
 
+    def while_resyncing(self, begin: Callable[[], None], end: Callable[[], None]) -> None:
+        """Never called, for the same reason."""
+
     def stats(self) -> dict[str, int]:
         return {"dropped": self.dropped, "channels": len(self._mine)}
 

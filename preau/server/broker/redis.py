@@ -77,6 +77,8 @@ log = logging.getLogger(__name__)
 # round trip, small enough not to stall Redis (or our reader) on one batch.
 BATCH_MAX = 512
 BATCH_BYTES = 1 << 20
+# The longest the resync hooks hold a node's relays after a reconnection.
+RESYNC_HOLD_MAX_S = 10.0
 # Channels per SUBSCRIBE when resubscribing after a reconnection.
 SUBSCRIBE_CHUNK = 1000
 _HEALTH_TOKEN = b"preau-health"
@@ -198,6 +200,7 @@ class RedisBroker:
         self._barriers: dict[bytes, tuple[list[RedisSubscription], asyncio.Future[None]]] = {}
         self._tokens = itertools.count()
         self._listeners: list[Listener] = []
+        self._resyncing_hooks: list[tuple[Callable[[], None], Callable[[], None]]] = []
         self._background: set[asyncio.Task[None]] = set()
         self._link: _Link | None = None
         self._healthy = False
@@ -280,6 +283,12 @@ class RedisBroker:
         exception it raises is logged.
         """
         self._listeners.append(listener)
+
+    def while_resyncing(self, begin: Callable[[], None], end: Callable[[], None]) -> None:
+        """``begin()`` before a lost link's channels are subscribed again,
+        ``end()`` once every ``on_resync`` listener returned (or the new link
+        failed before it was ready)."""
+        self._resyncing_hooks.append((begin, end))
 
     def count_drop(self) -> None:
         self.dropped += 1
@@ -571,6 +580,10 @@ class RedisBroker:
     async def _serve(self, link: _Link, owed: bool) -> bool:
         """Serve one connected period until the link fails; True if it got healthy."""
         self._link = link
+        if owed:
+            # Before any message of the new link: what arrives until the
+            # resync listeners are done may rest on state the outage kept stale.
+            self._begin_resync()
         self._spawn(link, self._read(link), "reader")
         self._spawn(link, self._publish(link), "publisher")
         self._spawn(link, self._check_health(link), "health check")
@@ -591,6 +604,8 @@ class RedisBroker:
                     metrics.BROKER_RECONNECTIONS.inc()
                     log.info("Redis link back: %d channels subscribed again", len(channels))
                     self._resync()
+            elif owed:
+                self._end_resync()  # lost again before it was ready
             self._first_attempt.set()
             log.warning("Redis link lost: %s", _describe(await link.failed))
             return healthy
@@ -619,10 +634,38 @@ class RedisBroker:
 
     def _resync(self) -> None:
         loop = asyncio.get_running_loop()
-        for listener in self._listeners:
-            task = loop.create_task(_call_listener(listener))
+        listeners = [loop.create_task(_call_listener(listener)) for listener in self._listeners]
+
+        async def all_done() -> None:
+            try:
+                # Bounded: a listener stuck on an unreachable store must not
+                # hold the node's relays for ever.
+                late: set[asyncio.Task[None]] = set()
+                if listeners:
+                    _, late = await asyncio.wait(listeners, timeout=RESYNC_HOLD_MAX_S)
+                if late:
+                    log.warning("broker resync: %d listeners still running after %.0f s,"
+                                " relays released", len(late), RESYNC_HOLD_MAX_S)
+            finally:
+                self._end_resync()
+
+        for task in (*listeners, loop.create_task(all_done())):
             self._background.add(task)
             task.add_done_callback(self._background.discard)
+
+    def _begin_resync(self) -> None:
+        for begin, _ in self._resyncing_hooks:
+            try:
+                begin()
+            except Exception:
+                log.exception("broker resync hook failed")
+
+    def _end_resync(self) -> None:
+        for _, end in self._resyncing_hooks:
+            try:
+                end()
+            except Exception:
+                log.exception("broker resync hook failed")
 
 
 def _describe(exc: BaseException) -> str:

@@ -44,8 +44,19 @@ class Directory:
         """Call ``begin()`` as a reload starts, before anything is read, and
         ``end()`` once every change listener has run (or the reload failed):
         what reaches people meanwhile may rest on rights the change took away
-        (the document relays hold: preau/collab/gate.py, RelayGate)."""
+        (the chat, document and call relays hold: preau/collab/gate.py, RelayGate)."""
         self._reloading.append((begin, end))
+
+    def hold_relays(self) -> None:
+        """Hold what ``while_reloading`` holds, outside a reload: the broker
+        reconnecting after an outage, until its resync (which refreshes this
+        directory first) is done. Paired with ``release_relays``."""
+        for begin, _ in self._reloading:
+            begin()
+
+    def release_relays(self) -> None:
+        for _, end in self._reloading:
+            end()
 
     async def school(self, school_id: str) -> SchoolView | None:
         view = self._schools.get(school_id)
@@ -227,13 +238,11 @@ class Directory:
 
     async def reload(self, school_id: str) -> None:
         """Drop a school from the cache, reload it, and tell the listeners."""
-        for begin, _ in self._reloading:
-            begin()
+        self.hold_relays()
         try:
             await self._reload(school_id)
         finally:
-            for _, end in self._reloading:
-                end()
+            self.release_relays()
 
     async def _reload(self, school_id: str) -> None:
         self._schools.pop(school_id, None)

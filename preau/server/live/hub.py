@@ -38,11 +38,12 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import Any, Protocol
 
 import orjson
 
+from preau.collab.gate import RelayGate
 from preau.collab.ordered import OrderedFeed
 from preau.server import metrics
 from preau.server.broker import Broker, Subscription
@@ -112,6 +113,8 @@ class RoomFeed:
         # The room's messages in seq order (preau/collab/ordered.py, shared with documents).
         self.feed: OrderedFeed[bytes] = OrderedFeed()
         self.ready = False
+        # Deliveries held while the node's rights may be stale (Hub.gate).
+        self._held: list[Callable[[], None]] = []
         self._filler: asyncio.Task[None] | None = None
         self._sub: Subscription | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -162,7 +165,26 @@ class RoomFeed:
         if self.feed.waiting and self._filler is None:
             self._filler = asyncio.get_running_loop().create_task(self._fill())
 
+    def _held_back(self, deliver: Callable[[], None]) -> bool:
+        """Keep ``deliver`` for when the hub's gate opens, if it is held: a
+        directory change is being re-read here (or the broker is resyncing),
+        and whoever it took the room from is still subscribed until then."""
+        gate = self.hub.gate
+        if not gate.held:
+            return False
+        if not self._held:
+            gate.defer(self._flush_held)
+        self._held.append(deliver)
+        return True
+
+    def _flush_held(self) -> None:
+        held, self._held = self._held, []
+        for deliver in held:
+            deliver()  # to the subscribers the re-check left
+
     def _broadcast(self, seq: int, frame: bytes) -> None:
+        if self._held_back(lambda: self._broadcast(seq, frame)):
+            return
         wire = text_frame(frame)  # framed once for every local recipient
         delivered = 0
         for conn, state in self.subscribers.items():
@@ -216,12 +238,16 @@ class RoomFeed:
                 return
 
     def on_ephemeral(self, frame: bytes, exclude: str | None = None) -> None:
+        if self._held_back(lambda: self.on_ephemeral(frame, exclude)):
+            return
         wire = text_frame(frame)
         for conn in self.subscribers:
             if conn.member.id != exclude:
                 conn.push(frame, wire)
 
     async def on_audience(self, frame: bytes, audience: Audience) -> None:
+        if self._held_back(lambda: self.hub.spawn(self.on_audience(frame, audience))):
+            return
         wire = text_frame(frame)
         if audience.everyone_but:
             for conn in list(self.subscribers):
@@ -265,6 +291,10 @@ class Hub:
         self._per_person: defaultdict[str, int] = defaultdict(int)
         self._by_person: defaultdict[str, set[Connection]] = defaultdict(set)
         self._tasks: list[asyncio.Task[None]] = []
+        self._spawned: set[asyncio.Task[None]] = set()
+        # Held while rights may be stale: a directory change being re-read
+        # here, a broker resync (Directory.while_reloading, the composition root).
+        self.gate = RelayGate()
         self._control: list[Subscription] = []
         self._revoked: dict[tuple[str, str], float] = {}  # (room, person) → monotonic time
         self._removal_listeners: list[RemovalListener] = []
@@ -359,6 +389,18 @@ class Hub:
         else:
             await self.publish_ephemeral(room_id, frame)
 
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` as a task of the hub's (errors logged)."""
+        async def logged() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("hub task failed")
+
+        task = asyncio.get_running_loop().create_task(logged())
+        self._spawned.add(task)
+        task.add_done_callback(self._spawned.discard)
+
     async def resync(self) -> None:
         """The broker lost messages (its connection dropped): catch every room up
         from the store, and reload the directories, whose changes may be lost too."""
@@ -372,16 +414,20 @@ class Hub:
                     self._close_sessions([token_hash])
             except Exception:
                 log.exception("session check after resync failed")
+        # Rights first: a directory change or a removal made during the
+        # outage must take its rooms from the sockets here before the rooms
+        # catch up on what was posted meanwhile (an outside probe: a pupil
+        # moved to another class got her old class's messages, 4 runs in 4).
+        await self.directory.refresh_changed()
+        # Removals whose notice may have been lost with the broker.
+        for room_id, person_id in await self.store.removed_members(list(self.feeds)):
+            await self._revoke_locally(room_id, person_id)
         for feed in list(self.feeds.values()):
             if feed.ready:
                 try:
                     await feed.catch_up()
                 except Exception:
                     log.exception("room %s: catch-up after resync failed", feed.room_id)
-        await self.directory.refresh_changed()
-        # Removals whose notice may have been lost with the broker.
-        for room_id, person_id in await self.store.removed_members(list(self.feeds)):
-            await self._revoke_locally(room_id, person_id)
 
     # -- connections ---------------------------------------------------------
     def sockets_of(self, person_id: str) -> int:

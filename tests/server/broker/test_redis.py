@@ -309,3 +309,44 @@ async def test_a_failing_resync_listener_is_logged_and_the_others_still_run(
     await eventually(lambda: asyncio.sleep(0, a.resyncs == 1), "node a resynced")
     await asyncio.sleep(0)
     assert "resync listener failed" in caplog.text
+
+
+async def test_what_arrives_on_a_new_link_waits_inside_the_resync_hooks(
+    own_redis: RedisServer, nodes: Callable[..., Node], readers: Callable[
+        [Subscription], Reader]
+) -> None:
+    """``while_resyncing``: begin before the lost link's channels are
+    subscribed again (so before anything of the new link is read), end once
+    every resync listener returned; each begin gets one end, also when the
+    new link fails before it is ready. (The composition root holds the
+    node's relays between them: what node A sends after an outage may rest
+    on a directory change node B has not read yet.)"""
+    a, b = nodes(own_redis.url, "node-a"), nodes(own_redis.url, "node-b")
+    events: list[str] = []
+    resynced = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow_resync() -> None:
+        events.append("resync")
+        await release.wait()
+        events.append("resynced")
+        resynced.set()
+
+    b.broker.while_resyncing(lambda: events.append("begin"), lambda: events.append("end"))
+    b.broker.on_resync(slow_resync)
+    on_b = readers(await b.broker.subscribe("room.1"))
+    assert await a.broker.healthy()
+    assert await b.broker.healthy()
+    assert events == []  # the first connection is no recovery
+
+    own_redis.restart()
+    await eventually(lambda: asyncio.sleep(0, "resync" in events), "node b resyncing")
+    assert events == ["begin", "resync"]
+    await eventually(a.broker.healthy, "node a reconnected")
+    await a.broker.publish("room.1", b"after the outage")
+    assert await on_b.next() == b"after the outage"  # delivered: the host holds, not the broker
+    assert events == ["begin", "resync"]
+    release.set()
+    await resynced.wait()
+    await eventually(lambda: asyncio.sleep(0, events[-1] == "end"), "hooks ended")
+    assert events == ["begin", "resync", "resynced", "end"]

@@ -171,3 +171,78 @@ async def test_presence_changes_are_coalesced_per_room(nodes: Nodes) -> None:
     assert first["person"] == {"id": pupils[1].id, "name": pupils[1].display_name}
     assert len(rest) == 1  # all the others, together
     assert rest[0]["people"] == [{"id": p.id, "name": p.display_name} for p in pupils[2:]]
+
+
+async def _move_lucas_to_6eb(nodes: Nodes) -> str:
+    """Lucas moved from 6eA to 6eB in the store (by node A's import); returns the school."""
+    from preau.server.directory.csv_import import parse_csv
+    from preau.server.directory.importer import import_directory
+
+    report = await import_directory(
+        nodes.a.store, parse_csv("id;profile;last_name;first_name;classes\n"
+                                 "E006;pupil;Richard;Lucas;6eB\n"),
+        uai="0000001D", school_name="Collège du Préau (démo)", timezone="Europe/Paris",
+        activation_ttl_s=60, now_ms=0)
+    assert not report.errors
+    return report.school.id
+
+
+async def test_messages_wait_while_a_change_is_reread_and_reach_only_who_keeps_the_room(
+    nodes: Nodes,
+) -> None:
+    """A change made on node A reaches node B as a notice; until B has read
+    the school again and re-checked its sockets, what is posted on A must not
+    reach a socket on B whose room the change took away (an outside probe:
+    a moved teacher's socket got the next message, 3 runs in 14). B's chat
+    relays wait for the re-check, then go, in order, to whoever kept the room."""
+    room = await nodes.room(nodes.a, "6eA")
+    lucas_conn, lucas = nodes.connect(nodes.b, nodes.member(nodes.b, "Lucas Richard"))
+    hugo_conn, hugo = nodes.connect(nodes.b, nodes.member(nodes.b, "Hugo Bernard"))
+    for conn in (lucas_conn, hugo_conn):
+        await nodes.b.hub.subscribe(conn, room, None, lambda fields: None)
+    school = await _move_lucas_to_6eb(nodes)
+    await nodes.a.directory.reload(school)  # node A, where the change was made
+    claire = nodes.member(nodes.a, "Claire Lefèvre")
+    nodes.b.hub.gate.hold()  # node B got the notice: it reads the school again
+    for i in range(3):
+        await nodes.a.chat.send(claire, room, f"after{i}", f"après le changement {i}")
+    await nodes.a.hub.publish_ephemeral(room, b'{"ev":"chat.typing"}')
+    await asyncio.sleep(0.05)  # the bus carried them to B, which holds them
+    assert hugo.seqs(room) == []
+    await nodes.b.directory.reload(school)  # the re-check on B, still held
+    assert any(f.get("ev") == "room.revoked" for f in lucas.frames)
+    nodes.b.hub.gate.release()
+    assert await hugo.wait_for(room, 3) == [1, 2, 3]
+    assert any(f.get("ev") == "chat.typing" for f in hugo.frames)
+    assert lucas.seqs(room) == []
+    assert not any(f.get("ev") == "chat.typing" for f in lucas.frames)
+
+
+async def test_after_a_broker_loss_rights_are_reread_before_rooms_catch_up(
+    nodes: Nodes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """During a broker outage node A moves Lucas to 6eB and Claire posts in
+    6eA; node B heard neither. B's resync must take the room from Lucas's
+    socket before catching 6eA up from the store (an outside probe: the moved
+    pupil got the old class's messages, 4 runs in 4)."""
+    room = await nodes.room(nodes.a, "6eA")
+    lucas_conn, lucas = nodes.connect(nodes.b, nodes.member(nodes.b, "Lucas Richard"))
+    hugo_conn, hugo = nodes.connect(nodes.b, nodes.member(nodes.b, "Hugo Bernard"))
+    for conn in (lucas_conn, hugo_conn):
+        await nodes.b.hub.subscribe(conn, room, None, lambda fields: None)
+
+    async def broker_down(channel: str, payload: bytes) -> None:
+        return None  # the outage: node A's notices and messages are lost
+
+    monkeypatch.setattr(nodes.a.broker, "publish", broker_down)
+    school = await _move_lucas_to_6eb(nodes)
+    await nodes.a.hub.directory_changed(school)
+    claire = nodes.member(nodes.a, "Claire Lefèvre")
+    for i in range(3):
+        await nodes.a.chat.send(claire, room, f"during{i}", f"pendant la panne {i}")
+    # What a broker calls once its connection is back (without the relays'
+    # hold the broker adds around it: the order alone must be right).
+    await nodes.b.hub.resync()
+    assert await hugo.wait_for(room, 3) == [1, 2, 3]
+    assert any(f.get("ev") == "room.revoked" for f in lucas.frames)
+    assert lucas.seqs(room) == []
