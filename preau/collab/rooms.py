@@ -5,7 +5,8 @@ unloaded as soon as its last connection leaves (everything it accepted is
 already stored, so there is no pending save to wait for, only a compaction
 that finishes on its own). The host calls ``recheck_all`` when the directory
 changes (a pupil changed class), ``recheck_person`` when someone was removed
-from a class room, and ``resync`` when the broker lost messages.
+from a class room, ``deleted`` once a document is deleted, and ``resync``
+when the broker lost messages.
 """
 
 from __future__ import annotations
@@ -99,6 +100,17 @@ class DocumentRooms:
             await room.rights_changed()
             return
         await self.broker.publish(envelope.channel(document_id), envelope.rights_changed())
+
+    async def deleted(self, document_id: str) -> None:
+        """The document is gone from the store: every node re-checks its
+        connections (the authoriser refuses them all: closed 4403), and this
+        node's room, left empty, is closed and its replica dropped (other
+        nodes drop theirs as their closed sockets leave)."""
+        await self.rights_changed(document_id)
+        room = self.rooms.get(document_id)
+        if room is not None and not room.peers:
+            del self.rooms[document_id]
+            await room.close()
 
     async def recheck_all(self) -> None:
         for room in list(self.rooms.values()):

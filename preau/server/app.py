@@ -174,6 +174,7 @@ async def build_services(
     # done (the hub's refreshes the directory before any room catches up).
     broker.while_resyncing(directory.hold_relays, directory.release_relays)
     attachments = build_attachments(store, chat, hub, settings, clock, documents, directory)
+    documents.files = attachments.store  # a deleted document's files go in its transaction
 
     async def held_attachments(held_id: str) -> list[AttachmentRef]:
         return [a.ref() for a in await attachments.store.of_held(held_id)]

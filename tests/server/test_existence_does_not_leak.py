@@ -177,6 +177,7 @@ REST: list[Rest] = [
     Rest("POST", "/api/people/{person}/erasure", ("person",), body={}),
     # Documents.
     Rest("GET", "/api/documents/{document}", ("document",)),
+    Rest("DELETE", "/api/documents/{document}", ("document",)),
     Rest("POST", "/api/documents/{document}/lock", ("document",)),
     Rest("POST", "/api/documents/{document}/unlock", ("document",)),
     Rest("PUT", "/api/documents/{document}/people", ("document", "readers"),

@@ -139,7 +139,7 @@ function routeView(route: Route): View {
     case "home": return app.young && app.mood ? youngHomeView(app, app.mood) : homeView(app, go);
     case "mood": return moodBoardView(app, route.klass);
     case "room": return roomView(app, route.room, go);
-    case "doc": return documentView(app, route.doc);
+    case "doc": return documentView(app, route.doc, go);
     case "call": return callView(app, route.call);
     case "new": return newConversationView(app, go);
     case "reports": return reportsView(app);

@@ -15,6 +15,11 @@ removal from a class room (preau/server/moderation) takes the class's documents
 away on every path — REST, the ``/collab`` upgrade, and the person's open
 sockets, which the hub's removal notice re-checks on every node
 (:meth:`DocumentService.member_removed`); a re-admission gives them back.
+
+Deleting a document (:meth:`DocumentService.delete`, its class's teachers
+only, as its lock; anyone else who sees it: ``forbidden``) goes
+the same way: committed, then every node re-checks its connections, which
+the authoriser now refuses (4403), and whoever could see it is told.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from preau.server.errors import bad_request, forbidden, not_found
 from preau.server.moderation.shown_text import ShownTextGate
 from preau.server.settings import Settings
 from preau.server.store import Store
-from preau.server.store.documents import SqlDocumentStore
+from preau.server.store.documents import DocumentFiles, SqlDocumentStore
 from preau.server.text import is_blank, without_bidi_controls
 
 MAX_TITLE = 200
@@ -79,6 +84,9 @@ class DocumentService:
         self.removals_seen = 0
         # The notification centre (preau/server/notifications/service.py; set by app.py).
         self.notices: DocumentNotices | None = None
+        # Documents' attachments, deleted with their document (set by app.py);
+        # without it they are left to the attachments' sweep.
+        self.files: DocumentFiles | None = None
 
     def on_rights_changed(self, listener: RightsListener) -> None:
         """Call ``listener(document_id, people)`` after a lock or a group change,
@@ -100,13 +108,15 @@ class DocumentService:
         await self.rooms.rights_changed(before.id)
         after = await self._reload(before.id)
         if self._rights_listeners:
-            people = await self._concerned(before) | await self._concerned(after)
-            for listener in self._rights_listeners:
-                try:
-                    await listener(after.id, people)
-                except Exception:
-                    log.exception("document %s: rights listener failed", after.id)
+            await self._tell(after.id, await self._concerned(before) | await self._concerned(after))
         return after
+
+    async def _tell(self, document_id: str, people: set[str]) -> None:
+        for listener in self._rights_listeners:
+            try:
+                await listener(document_id, people)
+            except Exception:
+                log.exception("document %s: rights listener failed", document_id)
 
     def attach(self, rooms: DocumentRooms) -> None:
         """The node's rooms (built after the service, which is their authoriser)."""
@@ -227,6 +237,21 @@ class DocumentService:
         editor_set, reader_set = await self._check_people(member, document, editors, readers)
         await self.store.set_people(document.id, editors is not None, editor_set, reader_set)
         return await self._rights_changed(document)
+
+    async def delete(self, member: Member, document_id: str) -> DocumentInfo:
+        """Delete the document for good, with its content, versions, history,
+        people and files (one transaction). Its open sockets close on every
+        node (4403: the authoriser finds no document), its room here goes,
+        and everyone who could see it gets ``document.changed``. Its
+        notifications stay until their retention but are no longer listed
+        (the centre asks the rights, which a missing document has none of)."""
+        document = await self._moderate(member, document_id)
+        concerned = await self._concerned(document) if self._rights_listeners else set()
+        if not await self.store.delete_document(document.id, self.files):
+            raise not_found("no such document")  # deleted meanwhile
+        await self.rooms.deleted(document.id)
+        await self._tell(document.id, concerned)
+        return document
 
     async def _check_people(
         self, member: Member, document: DocumentInfo, editors: Iterable[str] | None,

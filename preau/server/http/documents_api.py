@@ -1,5 +1,5 @@
 """REST for shared documents: create and list, lock, group and readers, versions,
-edit history, export. The live editing itself is ``/collab/{document}``.
+edit history, export, deletion. The live editing itself is ``/collab/{document}``.
 
 Handlers only parse, authenticate and call the document service
 (preau/server/documents/service.py), which checks the roles; a document the caller
@@ -92,6 +92,11 @@ class RestoredOut(BaseModel):
     seq: int
 
 
+class DeletedOut(BaseModel):
+    id: str
+    deleted: bool
+
+
 def _documents(request: Request) -> DocumentService:
     return services(request).documents
 
@@ -142,6 +147,12 @@ async def get_document(request: Request) -> Response:
     member = await member_of(request)
     opened = await _documents(request).open(member, request.path_params["document"])
     return _json(_out(opened.document, opened.role))
+
+
+async def delete_document(request: Request) -> Response:
+    member = await member_of(request)
+    document = await _documents(request).delete(member, request.path_params["document"])
+    return _json({"id": document.id, "deleted": True})
 
 
 async def _lock(request: Request, locked: bool) -> Response:
@@ -227,6 +238,11 @@ ENDPOINTS: list[Endpoint] = [
              response=DocumentsOut),
     Endpoint("GET", "/api/documents/{document}", "A document's metadata and my role",
              get_document, response=DocumentOut),
+    Endpoint("DELETE", "/api/documents/{document}",
+             "Delete a document for good, with its content, versions, history and files "
+             "(the class's teachers; others who see it: forbidden, anyone else: not_found);"
+             " its open sockets close (4403)",
+             delete_document, response=DeletedOut),
     Endpoint("POST", "/api/documents/{document}/lock",
              "Lock: only the class's teachers edit; open editors become read-only at once",
              lock_document, response=DocumentOut),

@@ -300,6 +300,10 @@ class AttachmentStore(Protocol):
 
     async def detach_document(self, attachment_id: str, document_id: str) -> bool: ...
 
+    async def delete_of_document(self, tx: Transaction, document_id: str) -> int:
+        """In the document's deletion (``SqlDocumentStore.delete_document``):
+        its files, and the bytes of blobs no other row names."""
+
     async def claim_pending(self, now_ms: int, lease_ms: int, limit: int) -> list[Attachment]:
         """Pending files due for a scan, each claimed for ``lease_ms`` (moved
         forward in the same statement): one node scans each."""
@@ -474,6 +478,9 @@ class AttachmentSql:
             n = await self._delete_where(
                 tx, "id = $1 AND document_id = $2", attachment_id, document_id)
         return n > 0
+
+    async def delete_of_document(self, tx: Transaction, document_id: str) -> int:
+        return await self._delete_where(tx, "document_id = $1", document_id)
 
     async def claim_pending(self, now_ms: int, lease_ms: int, limit: int) -> list[Attachment]:
         claimed = []

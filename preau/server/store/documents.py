@@ -17,7 +17,11 @@ The log's guarantees, and how the SQL gives them:
   only if ``snapshot_seq`` is still the ``base_seq`` it read;
 - ``load_log`` reads the snapshot and the updates in one read-only
   transaction (one consistent snapshot of the database), so a compaction
-  committing in between cannot make it miss updates.
+  committing in between cannot make it miss updates;
+- ``delete_document`` takes the document's row first (PostgreSQL: ``FOR
+  UPDATE``; SQLite: the writer lock), so an append, a version or a refused
+  client being written waits for it and then finds no document, instead of
+  leaving a row that names one.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import hashlib
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from preau.collab.ports import StoredLog
 from preau.server import metrics
@@ -64,6 +69,21 @@ class _Append:
 def _compaction_lock(document_id: str) -> int:
     digest = hashlib.blake2b(b"preau-doc:" + document_id.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
+
+
+# Every table holding a row of a document, children first (their foreign keys).
+DOCUMENT_TABLES = (
+    "document_updates", "document_versions", "document_edits", "document_people",
+    "document_refused_clients",
+)
+
+
+class DocumentFiles(Protocol):
+    """The files bound to documents (``AttachmentSql``, preau/server/store/attachments.py)."""
+
+    async def delete_of_document(self, tx: Transaction, document_id: str) -> int:
+        """Delete the document's attachments in ``tx``, and the bytes of the
+        blobs no other row names; how many rows went."""
 
 
 _DOC_COLUMNS = (
@@ -153,6 +173,26 @@ class SqlDocumentStore:
                 return False
             await tx.execute("DELETE FROM document_people WHERE document_id = $1", document_id)
             await _write_people(tx, document_id, editors, readers)
+        return True
+
+    async def delete_document(self, document_id: str, files: DocumentFiles | None) -> bool:
+        """Delete the document and every row of it (content, log, versions,
+        edit history, people, refused clients) and, through ``files``, its
+        attachments and their blobs' bytes: one transaction. False if there
+        was no such document (deleted already)."""
+        lock = " FOR UPDATE" if self.engine.dialect == "postgres" else ""
+        async with self.engine.transaction() as tx:
+            if await tx.fetchval(f"SELECT id FROM documents WHERE id = $1{lock}",
+                                 document_id) is None:
+                return False
+            for table in DOCUMENT_TABLES:
+                await tx.execute(f"DELETE FROM {table} WHERE document_id = $1", document_id)
+            await tx.execute("DELETE FROM documents WHERE id = $1", document_id)
+            # Last: the file blob store unlinks bytes at once, not at commit.
+            if files is not None:
+                await files.delete_of_document(tx, document_id)
+        for key in [k for k in self._edit_rows if k[0] == document_id]:
+            del self._edit_rows[key]
         return True
 
     # -- the log (collab.ports.DocumentStore) --------------------------------

@@ -1,6 +1,6 @@
 // A shared document: the live editor (loaded on demand), who else is in it,
 // read-only when locked or when I only read it, and for its teacher: lock,
-// versions and restore.
+// versions and restore, deletion.
 
 import { api, ApiError } from "../api";
 import type { App } from "../app";
@@ -29,7 +29,15 @@ interface Version {
   created_ms: number;
 }
 
-export function documentView(app: App, id: string): View {
+/** Ask, then delete the document for good (its teachers: role "moderator");
+ * whether it was deleted. Errors are thrown to the caller. */
+export async function deleteDocument(doc: { id: string; title: string }): Promise<boolean> {
+  if (!confirm(t("docs.deleteConfirm", { title: doc.title }))) return false;
+  await api("DELETE", `/api/documents/${encodeURIComponent(doc.id)}`);
+  return true;
+}
+
+export function documentView(app: App, id: string, go: (path: string) => void): View {
   const status = statusLine();
   const title = h("h1", null, "…");
   const notice = h("p", { class: "notice", hidden: true });
@@ -115,7 +123,42 @@ export function documentView(app: App, id: string): View {
             }, t("docs.restore")),
           )))
         : h("p", { class: "muted" }, t("docs.noVersions")),
+      h("button", {
+        type: "button", class: "danger", id: "doc-delete",
+        onclick: async () => {
+          try {
+            if (!(await deleteDocument(m))) return;
+            go("/");
+          } catch (error) {
+            status.say(describeError(error), "error");
+          }
+        },
+      }, t("docs.delete")),
     );
+  }
+
+  /** The document went (deleted, or my access did): no editor left to type into. */
+  function gone(): void {
+    editor?.destroy();
+    editor = null;
+    window.clearInterval(poll);
+    stopChanges();
+    meta = null;
+    title.textContent = t("docs.unavailable");
+    document.title = `${title.textContent} · Préau`;
+    state.hidden = true;
+    frame.hidden = true;
+    notice.hidden = true;
+    tools.hidden = true;
+    people.textContent = "";
+    status.say(t("docs.gone"), "error");
+  }
+
+  /** Re-read the rights; a not_found now means the document went. */
+  function refresh(): void {
+    loadMeta().catch((error: unknown) => {
+      if (error instanceof ApiError && error.code === "not_found" && !destroyed) gone();
+    });
   }
 
   async function open(): Promise<void> {
@@ -138,9 +181,9 @@ export function documentView(app: App, id: string): View {
     // exposes: the server says it over /ws (document.changed) and the page
     // re-reads them; a slow poll only covers a lost event.
     stopChanges = app.on("document.changed", (frame) => {
-      if (frame.document === id) void loadMeta().catch(() => undefined);
+      if (frame.document === id) refresh();
     });
-    poll = window.setInterval(() => void loadMeta().catch(() => undefined), 60000);
+    poll = window.setInterval(refresh, 60000);
   }
 
   async function restartEditor(): Promise<void> {
@@ -174,7 +217,7 @@ export function documentView(app: App, id: string): View {
       state.textContent = connected && synced ? t("docs.synced") : t("docs.connecting");
       state.setAttribute("data-synced", String(connected && synced));
       // Rights may have changed (a lock): the server reconnects us; re-read them.
-      if (!connected) void loadMeta().catch(() => undefined);
+      if (!connected) refresh();
     });
   }
 

@@ -7,7 +7,7 @@ import { clear, h, patch, type Keyed } from "../dom";
 import { t } from "../i18n";
 import type { RoomState } from "../model";
 import type { View } from "../router";
-import type { DocumentMeta } from "./document";
+import { deleteDocument, type DocumentMeta } from "./document";
 import { moodCard } from "./mood";
 import { parentContexts, roomTitle } from "./room";
 import { childrenText, describeError, statusLine } from "../ui";
@@ -170,12 +170,28 @@ export function homeView(app: App, go: (path: string) => void): View {
       clear(docs);
       docs.append(h("h2", null, t("docs.title")));
       docs.append(documents.length
-        ? h("ul", { class: "rooms" }, documents.map((d) => h("li", { class: "room-item" },
+        ? h("ul", { class: "rooms" }, documents.map((d) => h("li", { class: "room-item doc-item" },
             h("a", { href: `/doc/${encodeURIComponent(d.id)}`, "data-link": true, class: "room-link" },
               h("span", { class: "room-name" }, d.title),
               h("span", { class: "muted small" }, [t(`docs.role.${d.role}` as "docs.role.reader"),
                 d.locked ? t("docs.locked") : ""].filter(Boolean).join(" · ")),
-            ))))
+            ),
+            // Only its teachers may delete it (the server says so: role).
+            d.role === "moderator"
+              ? h("button", {
+                  type: "button", class: "link danger", "aria-label": t("docs.deleteLabel", { title: d.title }),
+                  onclick: async () => {
+                    try {
+                      if (!(await deleteDocument(d))) return;
+                      status.say(t("docs.deleted", { title: d.title }));
+                      await loadDocuments();
+                    } catch (error) {
+                      status.say(describeError(error), "error");
+                    }
+                  },
+                }, t("docs.delete"))
+              : null,
+          )))
         : h("p", { class: "muted" }, t("docs.none")));
       if (app.me?.person.profile === "teacher") docs.append(newDocumentForm());
     } catch (error) {
@@ -212,8 +228,11 @@ export function homeView(app: App, go: (path: string) => void): View {
 
   const parentProfile = app.me?.person.profile === "parent";
   update();
+  let stopDocEvents = (): void => undefined;
   if (!parentProfile) {
     void loadDocuments();
+    // A document's rights changed or it was deleted: the list follows.
+    stopDocEvents = app.on("document.changed", () => void loadDocuments());
     void loadCalls();
     // call.started / call.closed come live; the slow poll only covers a lost event.
     stopCallEvents = app.onCallEvent((frame) => {
@@ -223,6 +242,6 @@ export function homeView(app: App, go: (path: string) => void): View {
   }
   return {
     el, title: t("nav.home"), update,
-    destroy: () => { window.clearInterval(callPoll); stopCallEvents(); },
+    destroy: () => { window.clearInterval(callPoll); stopCallEvents(); stopDocEvents(); },
   };
 }
