@@ -53,7 +53,9 @@ class FileBlobStore:
             raise
 
     async def remove(self, tx: Transaction, sha256: str) -> None:
-        self.path(sha256).unlink(missing_ok=True)
+        # Once the rows are gone for good: a rollback keeps rows that name it.
+        path = self.path(sha256)
+        tx.after_commit(lambda: path.unlink(missing_ok=True))
 
     async def read(
         self, sha256: str, start: int = 0, end: int | None = None

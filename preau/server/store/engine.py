@@ -13,10 +13,13 @@ documents, calls and privacy stores all run on it.
 
 from __future__ import annotations
 
+import logging
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
 
 
 class Row(Protocol):
@@ -48,6 +51,11 @@ class Transaction(Protocol):
         """Hold an exclusive lock named ``key`` (a signed 64-bit int) until the end
         of the transaction, so that writers taking it run one at a time even
         across nodes."""
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once the transaction has committed, never if it rolls
+        back: what is undone outside the database (a file's bytes) must not
+        go while rows that name it may come back."""
 
 
 class Engine(Protocol):
@@ -98,3 +106,13 @@ class SqlBase:
 def new_id() -> str:
     """A short random id (12 URL-safe characters, never a '/')."""
     return secrets.token_urlsafe(9)
+
+
+def run_committed(actions: list[Callable[[], None]]) -> None:
+    """A committed transaction's ``after_commit`` actions, each on its own:
+    one failing does not keep the others from running."""
+    for action in actions:
+        try:
+            action()
+        except Exception:
+            log.exception("an action after a commit failed")

@@ -12,12 +12,12 @@ asyncpg is imported lazily: it is the optional extra ``preau[postgres]``.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from preau.server import metrics
-from preau.server.store.engine import Row
+from preau.server.store.engine import Row, run_committed
 from preau.server.store.folding import postgres_fold
 from preau.server.store.outage import OutageLog
 
@@ -85,6 +85,7 @@ class PostgresTransaction:
         self._conn = conn
         self.open = True
         self.rollback_requested = False
+        self.committed_actions: list[Callable[[], None]] = []
 
     def _check(self) -> None:
         if not self.open:
@@ -119,6 +120,9 @@ class PostgresTransaction:
         self._check()
         self.open = False
         self.rollback_requested = True
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        self.committed_actions.append(action)
 
     async def lock(self, key: int) -> None:
         self._check()
@@ -254,5 +258,6 @@ class PostgresEngine:
                         tx.open = False
                     if tx.rollback_requested:
                         raise _RollbackRequested
+                run_committed(tx.committed_actions)  # committed: nothing ran since
             except _RollbackRequested:
                 pass

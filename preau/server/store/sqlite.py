@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from preau.server import metrics
-from preau.server.store.engine import Row
+from preau.server.store.engine import Row, run_committed
 from preau.server.store.folding import fold
 from preau.server.store.outage import OutageLog
 
@@ -94,6 +94,7 @@ class SqliteTransaction:
         self._conn = conn
         self._run = run
         self.open = True
+        self.committed_actions: list[Callable[[], None]] = []
 
     def _sql(self, sql: str) -> str:
         if not self.open:
@@ -131,6 +132,9 @@ class SqliteTransaction:
         self._sql("")  # raises if already over
         self.open = False
         await self._run(self._conn.rollback)
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        self.committed_actions.append(action)
 
     async def lock(self, key: int) -> None:
         """Nothing to do: a write transaction (BEGIN IMMEDIATE) already excludes
@@ -247,6 +251,7 @@ class SqliteEngine:
                 tx = SqliteTransaction(self._conn, run)
                 try:
                     yield tx
+                    committed = tx.open
                     if tx.open:
                         tx.open = False
                         await run(self._conn.commit)
@@ -258,6 +263,8 @@ class SqliteEngine:
                     # run in order, so this rollback comes after any of them.
                     await run(self._conn.rollback)
                     raise
+            if committed:
+                run_committed(tx.committed_actions)
 
     async def _checkpoints(self) -> None:
         """Copy the WAL into the database from a second connection, off the loop.
@@ -343,3 +350,4 @@ def _begin_waiting(conn: sqlite3.Connection, begin: str, wait_s: float) -> None:
                 raise
             time.sleep(pause)
             pause = min(pause * 2, 0.05)
+
