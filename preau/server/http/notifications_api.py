@@ -125,26 +125,51 @@ _UNSUBSCRIBE_PAGE = """<!doctype html><html lang="fr"><head><meta charset="utf-8
 <h1>Courriels de notification</h1><p>{fr}</p><p lang="en">{en}</p>{form}</main></body></html>"""
 
 
+DIGESTS = ("daily", "weekly")  # what an unsubscribe link stops when it is a digest's
+
+
+def _unknown_unsubscribe() -> Response:
+    return HTMLResponse(_UNSUBSCRIBE_PAGE.format(
+        fr="Ce lien n'est pas (ou plus) valable.", en="This link is not (or no longer) "
+        "valid.", form=""), status_code=404)
+
+
 async def unsubscribe_page(request: Request) -> Response:
     """The mail's link (no login): a page with one button, so that a link
-    checker following links does not unsubscribe anybody."""
-    token = request.path_params["token"]
-    form = ('<form method="post"><button type="submit">Ne plus recevoir ces courriels'
-            ' — Stop these e-mails</button></form>')
+    checker following links does not unsubscribe anybody. A digest's link
+    says so (it stops the kinds in that digest); an unknown one: 404."""
+    subject = await services(request).notifications.unsubscribe_subject(
+        request.path_params["token"])
+    if subject is None:
+        return _unknown_unsubscribe()
+    if subject in DIGESTS:
+        return HTMLResponse(_UNSUBSCRIBE_PAGE.format(
+            fr="Ne plus recevoir par courriel les sortes de notification que ce résumé "
+               "regroupe ? Vous les verrez toujours dans Préau.",
+            en="Stop e-mails for the kinds of notification this digest gathers? You will "
+               "still see them in Préau.",
+            form='<form method="post"><button type="submit">Ne plus recevoir ces résumés'
+                 ' — Stop these digests</button></form>'))
     return HTMLResponse(_UNSUBSCRIBE_PAGE.format(
         fr="Ne plus recevoir de courriel pour cette sorte de notification ? Vous la "
            "verrez toujours dans Préau.",
         en="Stop e-mails for this kind of notification? You will still see it in Préau.",
-        form=form if len(token) <= 64 else ""))
+        form='<form method="post"><button type="submit">Ne plus recevoir ces courriels'
+             ' — Stop these e-mails</button></form>'))
 
 
 async def unsubscribe(request: Request) -> Response:
-    """One click (RFC 8058), no login: the mail's kind goes back to the app only."""
+    """One click (RFC 8058), no login: the mail's kind goes back to the app
+    only (a digest's link: the kinds in that digest)."""
     done = await services(request).notifications.unsubscribe(request.path_params["token"])
-    if not done:
+    if done is None:
+        return _unknown_unsubscribe()
+    if done in DIGESTS:
         return HTMLResponse(_UNSUBSCRIBE_PAGE.format(
-            fr="Ce lien n'est pas (ou plus) valable.", en="This link is not (or no longer) "
-            "valid.", form=""), status_code=404)
+            fr="C'est fait : vous ne recevrez plus de courriel pour les sortes de "
+               "notification que ce résumé regroupait.",
+            en="Done: you will get no more e-mails for the kinds of notification this "
+               "digest gathered.", form=""))
     return HTMLResponse(_UNSUBSCRIBE_PAGE.format(
         fr="C'est fait : vous ne recevrez plus de courriel pour cette sorte de notification.",
         en="Done: you will get no more e-mails for this kind of notification.", form=""))
@@ -223,24 +248,30 @@ _CONFIRM_PAGE = _UNSUBSCRIBE_PAGE.replace("courriels de notification", "adresse 
     .replace("<h1>Courriels de notification</h1>", "<h1>Adresse électronique</h1>")
 
 
+def _unknown_confirmation() -> Response:
+    return HTMLResponse(_CONFIRM_PAGE.format(
+        fr="Ce lien n'est pas (ou plus) valable : demandez-en un autre dans « Mon compte ».",
+        en="This link is not (or no longer) valid: ask for another in “My account”.",
+        form=""), status_code=404)
+
+
 async def confirm_email_page(request: Request) -> Response:
     """The confirmation mail's link (no login): a page with one button, so
-    that a link checker following links confirms nothing."""
+    that a link checker following links confirms nothing; used, expired or
+    unknown: the 404 page the button would give."""
+    if not await services(request).email.change_pending(request.path_params["token"]):
+        return _unknown_confirmation()
     form = ('<form method="post"><button type="submit">Confirmer cette adresse'
             ' — Confirm this address</button></form>')
     return HTMLResponse(_CONFIRM_PAGE.format(
         fr="Recevoir les notifications de Préau à cette adresse ?",
-        en="Get Préau's notifications at this address?",
-        form=form if len(request.path_params["token"]) <= 64 else ""))
+        en="Get Préau's notifications at this address?", form=form))
 
 
 async def confirm_email(request: Request) -> Response:
     done = await services(request).email.confirm_change(request.path_params["token"])
     if not done:
-        return HTMLResponse(_CONFIRM_PAGE.format(
-            fr="Ce lien n'est pas (ou plus) valable : demandez-en un autre dans « Mon compte ».",
-            en="This link is not (or no longer) valid: ask for another in “My account”.",
-            form=""), status_code=404)
+        return _unknown_confirmation()
     return HTMLResponse(_CONFIRM_PAGE.format(
         fr="C'est fait : les notifications de Préau arriveront à cette adresse.",
         en="Done: Préau's notifications will go to this address.", form=""))
@@ -285,10 +316,11 @@ ENDPOINTS: list[Endpoint] = [
              "or never", set_my_preferences, body=PreferencesBody),
     Endpoint("GET", "/api/notifications/unsubscribe/{token}",
              "The unsubscribe link of a notification e-mail: a page with one button (no "
-             "login)", unsubscribe_page, auth=False),
+             "login); an unknown link: a 404 page", unsubscribe_page, auth=False),
     Endpoint("POST", "/api/notifications/unsubscribe/{token}",
              "One-click unsubscribe (RFC 8058, no login): the mail's kind of notification "
-             "goes back to the app only", unsubscribe, auth=False),
+             "goes back to the app only (a digest's: the kinds in it)", unsubscribe,
+             auth=False),
     Endpoint("GET", "/api/account/language",
              "The language of my notification e-mails and pushes (fr unless I chose en)",
              my_language),
@@ -303,8 +335,8 @@ ENDPOINTS: list[Endpoint] = [
              "to the new one (pupils: forbidden; one request a minute)", change_my_email,
              body=EmailBody),
     Endpoint("GET", "/api/account/email/confirm/{token}",
-             "The confirmation link of a new address: a page with one button (no login)",
-             confirm_email_page, auth=False),
+             "The confirmation link of a new address: a page with one button (no login); "
+             "used, expired or unknown: a 404 page", confirm_email_page, auth=False),
     Endpoint("POST", "/api/account/email/confirm/{token}",
              "Confirm a new notification address (no login; once, before it expires)",
              confirm_email, auth=False),

@@ -10,10 +10,21 @@ outcome:
 - a transient failure (a 4xx answer, the relay unreachable, a time-out):
   tried again after ``PREAU_EMAIL_RETRY_S``, doubled each time, up to
   ``PREAU_EMAIL_ATTEMPTS`` attempts;
+- the relay refusing the mail itself (5xx to MAIL FROM, AUTH or DATA: its
+  setup, not the address): retried the same way, then given up (failed),
+  one warning naming the relay's answer; no address is marked;
 - a school that had ``PREAU_EMAIL_PER_MINUTE`` mails in the last minute
   waits (the relay's protection, counted in the store: every node agrees);
-- a permanent one (5xx): the address is marked bouncing (shown to the
-  school's admins; no more mail goes to it until the import changes it).
+- the recipient refused for good (5xx to RCPT TO): the address is marked
+  bouncing (shown to the school's admins; no more mail goes to it until the
+  import or the person changes it).
+
+A next attempt (a retry, a per-minute deferral) that falls in the school's
+quiet hours waits for its delivery window, as the first one did
+(``leaving.py``); an admin's urgent message's mails go through them. As a
+batch leaves, the directory is read again if a ``preau import`` elsewhere
+changed it, and a job is dropped (failed) whose person no longer chose
+e-mail (or that digest) for its kind, or may no longer read its source.
 
 A mail carries no message content: who, where, and a link to Préau; a
 ``List-Unsubscribe`` header (with ``List-Unsubscribe-Post``, RFC 8058) and a
@@ -52,6 +63,7 @@ from preau.server.directory.model import Member, Profile
 from preau.server.directory.service import Directory
 from preau.server.errors import ErrorCode, PreauError, bad_request, forbidden
 from preau.server.log_records import RetryLog
+from preau.server.notifications import leaving
 from preau.server.settings import Settings
 from preau.server.store import Store
 from preau.server.store.notifications import EmailJob, Notification
@@ -197,17 +209,26 @@ class Transient(Exception):
     """Try again later."""
 
 
+class RelayRefused(Transient):
+    """The relay refused the mail itself for good (5xx to MAIL FROM, AUTH,
+    DATA…): its setup or its rules, not the recipient's address. Tried again
+    like a transient failure (the operator may fix it), never a bounce."""
+
+
 class Permanent(Exception):
-    """The relay refused the address for good (5xx)."""
+    """The recipient's address was refused for good (5xx to RCPT TO): a bounce."""
 
 
 def classify(exc: BaseException) -> Exception:
-    """A send's failure: ``Permanent`` for a 5xx answer, ``Transient`` otherwise."""
+    """A send's failure: ``Permanent`` for a recipient refused with 5xx,
+    ``RelayRefused`` for any other 5xx answer, ``Transient`` otherwise."""
     codes: list[int] = []
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         codes = [r.code for r in exc.recipients]
-    elif isinstance(exc, aiosmtplib.SMTPResponseException):
+    elif isinstance(exc, aiosmtplib.SMTPRecipientRefused):
         codes = [exc.code]
+    elif isinstance(exc, aiosmtplib.SMTPResponseException) and 500 <= exc.code < 600:
+        return RelayRefused(f"{exc.code} {exc.message}")
     if codes and all(500 <= c < 600 for c in codes):
         return Permanent(str(exc))
     return Transient(str(exc) or type(exc).__name__)
@@ -271,6 +292,7 @@ class EmailSender:
         self._clock = clock
         self.holder = holder
         self._from = _address(settings.smtp_from)[0]
+        self._relay_refusing = False  # warned once, until a mail goes through again
 
     # -- the mail ------------------------------------------------------------------------
     async def compose(self, job: EmailJob, token: str) -> Mail:
@@ -359,6 +381,13 @@ class EmailSender:
                              "the confirmation e-mail could not be sent: try again later") from None
         return await self.my_email(member)
 
+    async def change_pending(self, token: str) -> bool:
+        """Whether the confirmation link may still be followed (the page
+        before the button), changing nothing."""
+        if not 16 <= len(token) <= 64:
+            return False
+        return await self._store.email_change_pending(tokens.digest(token), self._clock.now_ms())
+
     async def confirm_change(self, token: str) -> bool:
         """The link of the confirmation mail (no login): once, before it expires."""
         if not 16 <= len(token) <= 64:
@@ -379,7 +408,7 @@ class EmailSender:
                     self.holder, self._clock.now_ms(), lease_ms, BATCH,
                     per_minute=settings.email_per_minute)
                 digests: dict[tuple[str, str], list[EmailJob]] = {}
-                for job in await self._still_visible(jobs):
+                for job in await self._still_visible(await self._still_wanted(jobs)):
                     if job.digest is None:
                         sent += await self._send([job], relay)
                     else:
@@ -391,6 +420,28 @@ class EmailSender:
                     return sent
         finally:
             await relay.close()
+
+    async def _still_wanted(self, jobs: Sequence[EmailJob]) -> list[EmailJob]:
+        """Those of ``jobs`` whose person still gets this kind by this way (a
+        mail: ``email``; a digest's line: ``daily`` or ``weekly``); the others
+        are dropped, never mailed: unsubscribed, changed to the app or
+        ``never``, or forced off by the school since the job was queued. The
+        directory is read again first if another process changed it (a
+        ``preau import``): once per batch, for this check and the next."""
+        if not jobs:
+            return []
+        channels = await leaving.channels_as_they_leave(
+            self._store, self._directory, [j.notification for j in jobs])
+        kept: list[EmailJob] = []
+        for job in jobs:
+            channel = channels.get((job.notification.person_id, job.notification.kind))
+            ways = leaving.MAILED if job.digest is None else leaving.DIGESTED
+            if channel is None or channel in ways:  # (unknown person: out of reach, next)
+                kept.append(job)
+            else:
+                await self._store.finish_email_job(
+                    job.id, self.holder, "failed", self._clock.now_ms(), leaving.UNSUBSCRIBED)
+        return kept
 
     async def _still_visible(self, jobs: Sequence[EmailJob]) -> list[EmailJob]:
         """Those of ``jobs`` whose notification its person may still read; the
@@ -428,6 +479,11 @@ class EmailSender:
             failure = classify(exc)
             now = self._clock.now_ms()
             error = str(failure)[:500]
+            if isinstance(failure, RelayRefused) and not self._relay_refusing:
+                self._relay_refusing = True
+                log.warning("the SMTP relay refuses Préau's mail (%s): check its settings "
+                            "(PREAU_SMTP_*, the relay's sender and authentication rules); "
+                            "mails are retried, no address is marked bouncing", error)
             for one in jobs:
                 if isinstance(failure, Permanent):
                     await self._store.finish_email_job(one.id, self.holder, "bounced", now, error)
@@ -435,13 +491,22 @@ class EmailSender:
                     await self._store.finish_email_job(one.id, self.holder, "failed", now, error)
                 else:
                     delay_ms = int(settings.email_retry_s * 1000) * 2 ** (one.attempts - 1)
-                    await self._store.retry_email_job(one.id, self.holder, now + delay_ms, error)
+                    # Not in the school's quiet hours (an urgent message's: at once).
+                    held = await leaving.hold(self._directory, one.notification.school_id,
+                                              urgent=one.urgent)
+                    await self._store.retry_email_job(one.id, self.holder,
+                                                      held(now + delay_ms), error)
             if isinstance(failure, Permanent):
                 log.warning("e-mail %s refused for good: the address is marked bouncing",
                             job.id)
             return 0
+        if self._relay_refusing:
+            self._relay_refusing = False
+            log.info("the SMTP relay accepts Préau's mail again")
+        # One time for the mail's jobs: a digest's unsubscribe link finds them by it.
+        now = self._clock.now_ms()
         for one in jobs:
-            await self._store.finish_email_job(one.id, self.holder, "sent", self._clock.now_ms())
+            await self._store.finish_email_job(one.id, self.holder, "sent", now)
         return 1
 
     async def _texts(self, n: Notification) -> tuple[str, str, str, str]:

@@ -22,6 +22,13 @@ one) and sends them, a few at a time, over one aiohttp session:
   ``PREAU_PUSH_ATTEMPTS`` attempts;
 - anything else (400, 403, 413…): given up (failed), logged.
 
+A retry that falls in the school's quiet hours waits for its delivery
+window, as the first attempt did (``leaving.py``); an admin's urgent
+message's pushes (``Urgency: high``) go through them. As a batch leaves, the
+directory is read again if a ``preau import`` elsewhere changed it, and a
+push is dropped (failed) whose person is no longer told of its kind at once
+(``in_app`` or ``email``), or may no longer read its source.
+
 A payload carries no message content: a title, who and where (the same line
 as the mail's subject), the notification's id and a link; the client opens
 the content after login. Encrypted (aes128gcm) for the device: the push
@@ -52,6 +59,7 @@ from preau.server.directory.model import Member
 from preau.server.directory.service import Directory
 from preau.server.errors import ErrorCode, PreauError, bad_request, not_found
 from preau.server.log_records import RetryLog
+from preau.server.notifications import leaving
 from preau.server.notifications.email import (
     OUT_OF_REACH,
     StillVisible,
@@ -71,7 +79,8 @@ ENDPOINT_MAX = 2048
 LABEL_MAX = 80
 JWT_LIFETIME_S = 12 * 3600  # RFC 8292: at most 24 hours
 
-# RFC 8030 §5.3: how soon the device should wake for it.
+# RFC 8030 §5.3: how soon the device should wake for it. A mention addresses
+# the person as a message does: ``normal`` too.
 URGENCY = {
     "message": "normal", "conversation": "normal", "announcement": "normal", "mention": "normal",
     "call.started": "high",
@@ -81,6 +90,13 @@ URGENT = "high"  # an admin's urgent message
 
 def urgency_of(kind: str, urgent: bool = False) -> str:
     return URGENT if urgent else URGENCY.get(kind, "low")
+
+
+def was_urgent(kind: str, urgency: str) -> bool:
+    """Whether a push job (its kind, the urgency it was queued with) is an
+    admin's urgent message's, which goes through quiet hours: ``high`` where
+    its kind alone would not be (a call's push is ``high`` and never urgent)."""
+    return urgency == URGENT and URGENCY.get(kind, "low") != URGENT
 
 
 # -- keys ----------------------------------------------------------------------------
@@ -248,18 +264,47 @@ class WebPush:
                     return await self._send(job)
                 except Exception as exc:  # a bug or a bad setting: the others go on
                     log.exception("push %s failed", job.id)
-                    await self._store.retry_push_job(
-                        job.id, self.holder,
-                        self._clock.now_ms() + int(settings.push_retry_s * 1000),
-                        (str(exc) or type(exc).__name__)[:500])
+                    await self._retry(job, self._clock.now_ms() + int(settings.push_retry_s
+                                                                      * 1000),
+                                      (str(exc) or type(exc).__name__)[:500])
                     return False
 
         while True:
             jobs = await self._store.claim_push_jobs(
                 self.holder, self._clock.now_ms(), lease_ms, BATCH)
-            sent += sum(await asyncio.gather(*(one(j) for j in jobs)))
+            wanted = await self._still_wanted(jobs)
+            sent += sum(await asyncio.gather(*(one(j) for j in wanted)))
             if len(jobs) < BATCH:
                 return sent
+
+    async def _still_wanted(self, jobs: list[PushJob]) -> list[PushJob]:
+        """Those of ``jobs`` whose person is still told of their kind at once
+        (``in_app`` or ``email``); the others are dropped, never pushed: the
+        kind changed to a digest or ``never``, or forced off by the school,
+        since the push was queued. The directory is read again first if
+        another process changed it (a ``preau import``): once per batch, for
+        this check and each push's visibility check."""
+        if not jobs:
+            return []
+        channels = await leaving.channels_as_they_leave(
+            self._store, self._directory, [j.notification for j in jobs])
+        kept = []
+        for job in jobs:
+            channel = channels.get((job.notification.person_id, job.notification.kind))
+            if channel is None or channel in leaving.PUSHED:  # (unknown: out of reach, later)
+                kept.append(job)
+            else:
+                await self._store.finish_push_job(job.id, self.holder, "failed",
+                                                  self._clock.now_ms(), leaving.UNSUBSCRIBED)
+        return kept
+
+    async def _retry(self, job: PushJob, due: int, error: str) -> None:
+        """Try ``job`` again at ``due``, or when the school's delivery window
+        opens if that falls in its quiet hours (an urgent message's: at ``due``)."""
+        n = job.notification
+        held = await leaving.hold(self._directory, n.school_id,
+                                  urgent=was_urgent(n.kind, job.urgency))
+        await self._store.retry_push_job(job.id, self.holder, held(due), error)
 
     async def _send(self, job: PushJob) -> bool:
         settings = self._settings
@@ -318,8 +363,7 @@ class WebPush:
             delay_s = settings.push_retry_s * 2 ** (job.attempts - 1)
             if retry_after is not None:
                 delay_s = max(delay_s, min(retry_after, 3600.0))
-            await self._store.retry_push_job(job.id, self.holder, now + int(delay_s * 1000),
-                                             error)
+            await self._retry(job, now + int(delay_s * 1000), error)
         return False
 
     async def run(self, interval_s: float) -> None:

@@ -43,14 +43,13 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from preau.server.clock import Clock
-from preau.server.directory import quiet_hours
 from preau.server.directory.model import Member, Room, RoomKind
 from preau.server.directory.rules import may_join
 from preau.server.directory.service import Directory
 from preau.server.errors import bad_request, forbidden
 from preau.server.live.events import event
 from preau.server.live.hub import Hub
-from preau.server.notifications import preferences, push
+from preau.server.notifications import leaving, preferences, push
 from preau.server.notifications.mentions import mentioned
 from preau.server.store import Message, Store
 from preau.server.store.notifications import (
@@ -113,21 +112,6 @@ class NotificationService:
         told = {p: c for p, c in channels.items() if c != "never"}
         return [m for m in members if m.id in told], told
 
-    async def _held(self, school_id: str) -> tuple[str, Callable[[int], int]] | None:
-        """The school's time zone, and when something due then may leave: the
-        school's quiet hours hold mails and pushes until the window opens, as
-        they hold messages to families (preau/server/directory/quiet_hours.py)."""
-        view = await self._directory.school(school_id)
-        if view is None:
-            return None
-        timezone = view.school.timezone
-        window = quiet_hours.effective_window(view.school.quiet_hours, quiet_hours.SCHOOL)
-
-        def held(due: int) -> int:
-            return quiet_hours.release_time(due, timezone, window) or due
-
-        return timezone, held
-
     async def _deliver(self, stored: list[Notification], channels: dict[str, str], now: int,
                        *, urgent: bool = False) -> Fanout:
         """What leaves Préau for ``stored``: their mails and pushes, as jobs
@@ -135,15 +119,16 @@ class NotificationService:
         as the message itself does (its mail at once, its push with high urgency)."""
         if not stored:
             return Fanout(now)
-        hold = await self._held(stored[0].school_id)
-        if hold is None:
+        # The school's quiet hours (the rule retries follow too: leaving.py).
+        hours = await leaving.school_hours(self._directory, stored[0].school_id)
+        if hours is None:
             return Fanout(now, stored)
-        timezone, held = hold
+        timezone, held = hours
         if urgent:
-            def held(due: int) -> int:
-                return due
+            held = leaving.at_once
         return Fanout(now, stored, await self._mail(stored, channels, now, timezone, held),
-                      await self._push(stored, channels, now, held, urgent=urgent))
+                      await self._push(stored, channels, now, held, urgent=urgent),
+                      urgent=urgent)
 
     async def _push(self, stored: list[Notification], channels: dict[str, str], now: int,
                     held: Callable[[int], int], *, urgent: bool = False
@@ -543,12 +528,23 @@ class NotificationService:
                 school_id, excerpt, member.id, self._clock.now_ms())
         return await self.school_rules(member, school_id)
 
-    async def unsubscribe(self, token: str) -> bool:
-        """The one-click unsubscribe of a mail (no login): its kind goes back
-        to the app only. False for an unknown token."""
+    async def unsubscribe_subject(self, token: str) -> str | None:
+        """What a mail's unsubscribe link would stop, changing nothing (the
+        page before the click): the kind, or ``daily`` / ``weekly`` for a
+        digest's link; None for an unknown token."""
         if not 16 <= len(token) <= 64:
-            return False
-        return await self._store.unsubscribe(token, self._clock.now_ms()) is not None
+            return None
+        return await self._store.unsubscribe_subject(token)
+
+    async def unsubscribe(self, token: str) -> str | None:
+        """The one-click unsubscribe of a mail (no login): its kind goes back
+        to the app only (a digest's link: the kinds in that digest). What
+        stopped — the kind, or ``daily`` / ``weekly`` — or None for an unknown
+        token."""
+        if not 16 <= len(token) <= 64:
+            return None
+        done = await self._store.unsubscribe(token, self._clock.now_ms())
+        return None if done is None else done[1]
 
 
 def _cursor(before: int | str | None) -> tuple[int | None, str | None]:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from preau.server.directory import quiet_hours
 from preau.server.store.engine import Row, SqlBase, Transaction, new_id
 from preau.server.store.records import AuditAction
 from preau.server.store.rows import audit
@@ -67,6 +68,7 @@ class Fanout:
     notifications: list[Notification] = field(default_factory=list)
     email_jobs: list[tuple[Notification, str, str | None, int]] = field(default_factory=list)
     push_jobs: list[tuple[Notification, str, str, int]] = field(default_factory=list)
+    urgent: bool = False  # an admin's urgent message: its mails go through quiet hours
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,17 @@ class EmailJob:
     email: str
     attempts: int
     digest: str | None = None  # ``daily`` / ``weekly``: one mail for the person's due jobs
+    urgent: bool = False  # an admin's urgent message: retried through quiet hours
+
+
+def after_quiet_hours(due_ms: int, timezone: str, school_quiet_hours: str) -> int:
+    """When a mail or push due at ``due_ms`` may leave: then, or the opening
+    of the school's delivery window if ``due_ms`` falls in its quiet hours
+    (preau/server/directory/quiet_hours.py). The one rule for a job's first
+    attempt (NotificationService), its retries (the senders) and a per-minute
+    deferral (``claim_email_jobs``); an urgent message's jobs skip it."""
+    window = quiet_hours.effective_window(school_quiet_hours, quiet_hours.SCHOOL)
+    return quiet_hours.release_time(due_ms, timezone, window) or due_ms
 
 
 # Notification ids sort as they were made: the time, then a counter of this
@@ -104,15 +117,15 @@ async def insert_notifications(tx: Transaction, stored: Sequence[Notification]) 
 
 async def insert_email_jobs(
     tx: Transaction, jobs: Sequence[tuple[Notification, str]], now_ms: int,
-    digest: str | None, due_ms: int | None,
+    digest: str | None, due_ms: int | None, urgent: bool = False,
 ) -> None:
     if jobs:
         await tx.executemany(
             "INSERT INTO email_jobs (id, notification_id, person_id, school_id, kind,"
-            " next_ms, unsubscribe_token, created_ms, digest)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            " next_ms, unsubscribe_token, created_ms, digest, urgent)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             [("e_" + new_id(), n.id, n.person_id, n.school_id, n.kind,
-              now_ms if due_ms is None else due_ms, token, now_ms, digest)
+              now_ms if due_ms is None else due_ms, token, now_ms, digest, int(urgent))
              for n, token in jobs])
 
 
@@ -251,12 +264,17 @@ class NotificationStore(Protocol):
         (not bouncing). (person id, address), or None for an unknown, used or
         expired link."""
 
+    async def email_change_pending(self, token_hash: str, now_ms: int) -> bool:
+        """Whether that link may still be followed (known, unused, not
+        expired), changing nothing."""
+
     async def add_email_jobs(
         self, jobs: Sequence[tuple[Notification, str]], now_ms: int, *,
-        digest: str | None = None, due_ms: int | None = None,
+        digest: str | None = None, due_ms: int | None = None, urgent: bool = False,
     ) -> None:
         """A job per (notification, its unsubscribe token), due now (or at
-        ``due_ms``, in a ``daily`` or ``weekly`` digest)."""
+        ``due_ms``, in a ``daily`` or ``weekly`` digest); ``urgent``: an
+        admin's urgent message's, whose retries go through quiet hours."""
 
     async def claim_email_jobs(
         self, holder: str, now_ms: int, lease_ms: int, limit: int, per_minute: int = 0
@@ -265,7 +283,9 @@ class NotificationStore(Protocol):
         is held by one node at a time (another node's claim of the same job
         finds it taken). Jobs whose address went bouncing or away are dropped.
         ``per_minute``: a school that had this many mails sent or claimed in
-        the last minute waits (0: no limit)."""
+        the last minute waits (0: no limit): its jobs over the limit go back
+        for a minute, or until its delivery window opens if that minute ends
+        in its quiet hours (``after_quiet_hours``; urgent jobs: a minute)."""
 
     async def finish_email_job(
         self, job_id: str, holder: str, status: str, now_ms: int, error: str | None = None
@@ -280,9 +300,16 @@ class NotificationStore(Protocol):
     async def unsubscribe_token(self, job_id: str) -> str | None:
         """The token of a job's unsubscribe link."""
 
+    async def unsubscribe_subject(self, token: str) -> str | None:
+        """What a mail's unsubscribe link stops, changing nothing: its kind,
+        or its digest (``daily`` / ``weekly``); None for an unknown token."""
+
     async def unsubscribe(self, token: str, now_ms: int) -> tuple[str, str] | None:
         """The one-click unsubscribe: the job's person and kind, whose channel
-        becomes ``in_app``; None for an unknown token."""
+        becomes ``in_app``; None for an unknown token. A digest's link: the
+        person and the digest; every kind of the notifications that mail
+        carried (its jobs sent with it: same person, digest and ``done_ms``)
+        still set to that digest becomes ``in_app``, and only those."""
 
     async def email_counts(self, school_id: str) -> dict[str, int]:
         """Per status, the school's e-mail jobs; ``bouncing``: its bouncing addresses."""
@@ -325,7 +352,8 @@ class NotificationsSql(SqlBase, NotificationStore):
                     return []
             await insert_notifications(tx, stored)
             for n, token, digest, due in fanout.email_jobs:
-                await insert_email_jobs(tx, [(n, token)], fanout.now_ms, digest, due)
+                await insert_email_jobs(tx, [(n, token)], fanout.now_ms, digest, due,
+                                        fanout.urgent)
             await insert_push_jobs(tx, fanout.push_jobs, fanout.now_ms)
         return stored
 
@@ -575,14 +603,21 @@ class NotificationsSql(SqlBase, NotificationStore):
                 "UPDATE person_emails SET self_set = 1 WHERE person_id = $1", row["person_id"])
         return row["person_id"], row["email"]
 
+    async def email_change_pending(self, token_hash: str, now_ms: int) -> bool:
+        async with self._engine.transaction(readonly=True) as tx:
+            found = await tx.fetchval(
+                "SELECT 1 FROM email_changes WHERE token_hash = $1 AND expires_ms > $2",
+                token_hash, now_ms)
+        return found is not None
+
     async def add_email_jobs(
         self, jobs: Sequence[tuple[Notification, str]], now_ms: int, *,
-        digest: str | None = None, due_ms: int | None = None,
+        digest: str | None = None, due_ms: int | None = None, urgent: bool = False,
     ) -> None:
         if not jobs:
             return
         async with self._engine.transaction() as tx:
-            await insert_email_jobs(tx, jobs, now_ms, digest, due_ms)
+            await insert_email_jobs(tx, jobs, now_ms, digest, due_ms, urgent)
 
     async def claim_email_jobs(
         self, holder: str, now_ms: int, lease_ms: int, limit: int, per_minute: int = 0
@@ -608,21 +643,34 @@ class NotificationsSql(SqlBase, NotificationStore):
                 " AND next_ms <= $3 AND (lease_until_ms IS NULL OR lease_until_ms < $3)"
                 " ORDER BY next_ms, id LIMIT $4)"
                 " AND status = 'pending' AND (lease_until_ms IS NULL OR lease_until_ms < $3)"
-                " RETURNING id, notification_id, person_id, school_id, attempts, digest",
+                " RETURNING id, notification_id, person_id, school_id, attempts, digest, urgent",
                 holder, now_ms + lease_ms, now_ms, limit)
             claimed = list(claimed)
             if per_minute > 0:
                 # Over a school's minute: back in the queue for a minute (a
-                # digest is one mail and always goes).
+                # digest is one mail and always goes), or until the school's
+                # delivery window opens if the minute ends in its quiet hours.
+                hours: dict[str, tuple[str, str] | None] = {}
                 kept = []
                 for c in claimed:
                     if c["digest"] is None:
-                        used[c["school_id"]] = used.get(c["school_id"], 0) + 1
-                        if used[c["school_id"]] > per_minute:
+                        school_id = c["school_id"]
+                        used[school_id] = used.get(school_id, 0) + 1
+                        if used[school_id] > per_minute:
+                            later = now_ms + 60_000
+                            if not c["urgent"]:
+                                if school_id not in hours:
+                                    found = await tx.fetchrow(
+                                        "SELECT timezone, quiet_hours FROM schools"
+                                        " WHERE id = $1", school_id)
+                                    hours[school_id] = None if found is None else (
+                                        found["timezone"], found["quiet_hours"])
+                                if (zone := hours[school_id]) is not None:
+                                    later = after_quiet_hours(later, *zone)
                             await tx.execute(
                                 "UPDATE email_jobs SET holder = NULL, lease_until_ms = NULL,"
                                 " attempts = attempts - 1, next_ms = $2 WHERE id = $1",
-                                c["id"], now_ms + 60_000)
+                                c["id"], later)
                             continue
                     kept.append(c)
                 claimed = kept
@@ -634,8 +682,8 @@ class NotificationsSql(SqlBase, NotificationStore):
                     " attempts = attempts + 1 WHERE person_id = $4 AND digest = $5"
                     " AND status = 'pending' AND next_ms <= $3"
                     " AND (lease_until_ms IS NULL OR lease_until_ms < $3)"
-                    " RETURNING id, notification_id, person_id, school_id, attempts, digest",
-                    holder, now_ms + lease_ms, now_ms, person_id, digest)
+                    " RETURNING id, notification_id, person_id, school_id, attempts, digest,"
+                    " urgent", holder, now_ms + lease_ms, now_ms, person_id, digest)
             jobs = []
             for c in claimed:
                 n = await tx.fetchrow(
@@ -650,7 +698,7 @@ class NotificationsSql(SqlBase, NotificationStore):
                         "withdrawn" if n is None else "no address")
                     continue
                 jobs.append(EmailJob(c["id"], _notification(n), email, int(c["attempts"]),
-                                     c["digest"]))
+                                     c["digest"], bool(c["urgent"])))
         return sorted(jobs, key=lambda j: j.id)
 
     async def finish_email_job(
@@ -683,22 +731,38 @@ class NotificationsSql(SqlBase, NotificationStore):
                 "SELECT unsubscribe_token FROM email_jobs WHERE id = $1", job_id)
         return token
 
+    async def unsubscribe_subject(self, token: str) -> str | None:
+        async with self._engine.transaction(readonly=True) as tx:
+            row = await tx.fetchrow(
+                "SELECT j.kind, j.digest FROM email_jobs j JOIN people p ON p.id = j.person_id"
+                " WHERE j.unsubscribe_token = $1", token)
+        if row is None:
+            return None
+        return str(row["digest"] or row["kind"])
+
     async def unsubscribe(self, token: str, now_ms: int) -> tuple[str, str] | None:
         async with self._engine.transaction() as tx:
             row = await tx.fetchrow(
-                "SELECT person_id, kind, digest FROM email_jobs WHERE unsubscribe_token = $1",
-                token)
+                "SELECT person_id, kind, digest, done_ms FROM email_jobs"
+                " WHERE unsubscribe_token = $1", token)
             if row is None:
                 return None
             known = await tx.fetchval("SELECT 1 FROM people WHERE id = $1", row["person_id"])
             if known is None:
                 return None
             if row["digest"] is not None:
-                # A digest's link: every kind in that digest goes back to the app.
-                await tx.execute(
-                    "UPDATE notification_preferences SET channel = 'in_app', updated_ms = $3"
-                    " WHERE person_id = $1 AND channel = $2",
-                    row["person_id"], row["digest"], now_ms)
+                # A digest's link: the kinds in that mail go back to the app
+                # (its jobs were finished together, at the mail's time), not
+                # every kind the person sends to that digest.
+                kinds = {row["kind"]} | {r["kind"] for r in await tx.fetch(
+                    "SELECT DISTINCT kind FROM email_jobs WHERE person_id = $1"
+                    " AND digest = $2 AND status = 'sent' AND done_ms = $3",
+                    row["person_id"], row["digest"], row["done_ms"])}
+                for kind in sorted(kinds):
+                    await tx.execute(
+                        "UPDATE notification_preferences SET channel = 'in_app',"
+                        " updated_ms = $4 WHERE person_id = $1 AND kind = $2 AND channel = $3",
+                        row["person_id"], kind, row["digest"], now_ms)
                 return row["person_id"], str(row["digest"])
             await tx.execute(
                 "INSERT INTO notification_preferences (person_id, kind, channel, updated_ms)"

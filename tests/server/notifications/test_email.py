@@ -47,6 +47,10 @@ class Relay:
     mails: list[EmailMessage] = field(default_factory=list)
     # address → answers to give its next RCPT TO (then accepted)
     answers: dict[str, list[str]] = field(default_factory=dict)
+    # answers to give the next MAIL FROM, the next DATA (then accepted): the
+    # relay's own refusals (its authentication, its rules), whoever the mail is for
+    sender_answers: list[str] = field(default_factory=list)
+    data_answers: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     greetings: int = 0  # EHLO commands: one per connection
 
@@ -56,6 +60,15 @@ class Relay:
             self.greetings += 1
         session.host_name = hostname
         return responses
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
+                          options: list[str]) -> str:
+        with self.lock:
+            if self.sender_answers:
+                return self.sender_answers.pop(0)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           options: list[str]) -> str:
@@ -69,6 +82,8 @@ class Relay:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.lock:
+            if self.data_answers:
+                return self.data_answers.pop(0)
             self.mails.append(message)  # type: ignore[arg-type]
         return "250 Message accepted for delivery"
 

@@ -227,3 +227,94 @@ async def test_same_millisecond_notifications_page_stably(room: Room, other_node
         seen += [n.seq for n in page]
         before_ms, before_id = page[-1].created_ms, page[-1].id
     assert seen == [5, 4, 3, 2, 1]
+
+
+def _paris_ms(*when: int) -> int:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return int(datetime(*when, tzinfo=ZoneInfo("Europe/Paris")).timestamp() * 1000)  # type: ignore[misc]
+
+
+async def test_a_mail_deferred_by_the_rate_waits_for_the_delivery_window(
+    room: Room, other_node: Store
+) -> None:
+    """NOW is 23:13 in Paris: a mail over the school's minute is due again
+    when the window opens (07:00), not a minute later; an urgent message's
+    mail, a minute later (it goes through quiet hours)."""
+    store = room.store
+    await store.set_school_settings(room.school, None, NOW, quiet_hours="07:00-20:00")
+    people = [room.lea.id, room.hugo.id, room.anne.id]
+    await store.set_emails(room.school, {p: f"{p}@example.org" for p in people}, NOW)
+    first, plain, urgent = [await store.add_notifications(
+        [_new(room, p, "announcement", 1)], NOW) for p in people]
+    await store.add_email_jobs([(n, f"token-{n.id}") for n in first], NOW, due_ms=NOW - 10)
+    await store.add_email_jobs([(n, f"token-{n.id}") for n in plain], NOW)
+    await store.add_email_jobs([(n, f"token-{n.id}") for n in urgent], NOW, urgent=True)
+    [sent] = await store.claim_email_jobs("a", NOW + 1, 60_000, 10, per_minute=1)
+    assert sent.notification.person_id == room.lea.id
+    assert not sent.urgent
+    assert await store.finish_email_job(sent.id, "a", "sent", NOW + 1)
+    [again] = await other_node.claim_email_jobs("b", NOW + 60_001, 60_000, 10, per_minute=1)
+    assert (again.notification.person_id, again.urgent) == (room.anne.id, True)
+    assert await other_node.finish_email_job(again.id, "b", "sent", NOW + 60_001)
+    opening = _paris_ms(2023, 11, 15, 7, 0)
+    assert await store.claim_email_jobs("c", opening - 1, 60_000, 10) == []
+    [held] = await other_node.claim_email_jobs("d", opening, 60_000, 10)
+    assert held.notification.person_id == room.hugo.id
+    assert held.attempts == 1  # a deferral is not an attempt
+
+
+async def test_a_digests_link_stops_the_kinds_in_that_digest(
+    room: Room, other_node: Store
+) -> None:
+    store = room.store
+    lea = room.lea.id
+    await store.set_emails(room.school, {lea: "lea@example.org"}, NOW)
+    await store.set_notification_preferences(lea, {
+        "message": "daily", "announcement": "daily", "mention": "daily",
+        "call.started": "weekly"}, NOW)
+    mailed = await store.add_notifications(
+        [_new(room, lea, "message", 1), _new(room, lea, "announcement", 2)], NOW)
+    tomorrow = await store.add_notifications([_new(room, lea, "mention", 3)], NOW)
+    await store.add_email_jobs([(n, f"token-{n.id}") for n in mailed], NOW, digest="daily",
+                               due_ms=NOW)
+    await store.add_email_jobs([(n, f"token-{n.id}") for n in tomorrow], NOW, digest="daily",
+                               due_ms=NOW + 86_400_000)
+    jobs = await store.claim_email_jobs("a", NOW + 1, 60_000, 10)
+    assert sorted(j.notification.kind for j in jobs) == ["announcement", "message"]
+    for job in jobs:  # one mail: its jobs finished at its time
+        assert await store.finish_email_job(job.id, "a", "sent", NOW + 2)
+    token = await store.unsubscribe_token(jobs[0].id)
+    assert token is not None
+    # What the link stops, read before the click: nothing changes.
+    assert await other_node.unsubscribe_subject(token) == "daily"
+    assert await store.unsubscribe_subject("token-unknown") is None
+    assert await store.unsubscribe_subject(f"token-{tomorrow[0].id}") == "daily"
+    assert (await store.notification_preferences([lea]))[lea]["message"] == "daily"
+    assert await other_node.unsubscribe(token, NOW + 3) == (lea, "daily")
+    assert (await store.notification_preferences([lea]))[lea] == {
+        "message": "in_app", "announcement": "in_app", "mention": "daily",
+        "call.started": "weekly"}
+
+
+async def test_a_single_mails_link_names_its_kind(room: Room) -> None:
+    store = room.store
+    [n] = await store.add_notifications([_new(room, room.hugo.id, "mention", 1)], NOW)
+    await store.add_email_jobs([(n, f"token-{n.id}")], NOW)
+    assert await store.unsubscribe_subject(f"token-{n.id}") == "mention"
+    assert await store.notification_preferences([room.hugo.id]) == {}
+
+
+async def test_a_confirmation_link_is_pending_until_used_or_expired(
+    room: Room, other_node: Store
+) -> None:
+    store = room.store
+    await store.request_email_change(room.anne.id, room.school, "anne@example.org", "hash-1",
+                                     NOW, NOW + 1_000)
+    assert await other_node.email_change_pending("hash-1", NOW + 999)
+    assert not await store.email_change_pending("hash-1", NOW + 1_000)  # expired
+    assert not await store.email_change_pending("hash-unknown", NOW)
+    assert await store.confirm_email_change("hash-1", NOW + 1) == (room.anne.id,
+                                                                   "anne@example.org")
+    assert not await other_node.email_change_pending("hash-1", NOW + 2)  # used
