@@ -236,6 +236,7 @@ async def close_services(services: Services) -> None:
     await services.privacy.close()
     await services.presence.close()
     await services.recovery.close()
+    await services.email.close()
     await services.auth.close()
     await services.chat.close()
     await services.attachments.close()

@@ -64,6 +64,7 @@ from preau.server.directory.service import Directory
 from preau.server.errors import ErrorCode, PreauError, bad_request, forbidden
 from preau.server.log_records import RetryLog
 from preau.server.notifications import leaving
+from preau.server.ratelimit.factory import open_rate_limiter
 from preau.server.settings import Settings
 from preau.server.store import Store
 from preau.server.store.notifications import EmailJob, Notification
@@ -292,6 +293,11 @@ class EmailSender:
         self._clock = clock
         self.holder = holder
         self._from = _address(settings.smtp_from)[0]
+        # Confirmation mails per address and hour, whoever asks (each asker
+        # may ask once a minute): nobody's mailbox is flooded through Préau.
+        per_hour = settings.recovery_per_email_hour
+        self._per_address = open_rate_limiter(settings.broker_url, per_hour / 3600, per_hour,
+                                              name="email-change-address")
         self._relay_refusing = False  # warned once, until a mail goes through again
 
     # -- the mail ------------------------------------------------------------------------
@@ -343,6 +349,11 @@ class EmailSender:
             raise bad_request("email: not a valid e-mail address")
         if not self._settings.smtp_host:
             raise PreauError(ErrorCode.UNAVAILABLE, "e-mail is not configured on this server")
+        wait = await self._per_address.take(tokens.digest(email.lower()))
+        if wait is not None:
+            raise PreauError(ErrorCode.RATE_LIMITED,
+                             "too many confirmation mails to this address: try later",
+                             retry_after=wait)
         token = secrets.token_urlsafe(24)
         now = self._clock.now_ms()
         last = await self._store.request_email_change(
@@ -577,6 +588,9 @@ class EmailSender:
             ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
             ("Content-Language", "en, fr" if english else "fr, en"),
         ]
+
+    async def close(self) -> None:
+        await self._per_address.close()
 
     async def run(self, interval_s: float) -> None:
         """Send what is due every ``interval_s`` (a task of the lifespan)."""

@@ -449,6 +449,29 @@ async def test_a_person_changes_their_address_with_a_confirmation_link(
     assert pupil.value.code is ErrorCode.FORBIDDEN
 
 
+async def test_nobodys_mailbox_is_flooded_with_confirmation_links(
+    nodes: Nodes, relay: Relay, clock: Clock
+) -> None:
+    """Each adult may ask once a minute; an address gets at most
+    PREAU_RECOVERY_PER_EMAIL_HOUR (3) confirmation mails an hour, whoever
+    asks (an outside probe: 60 an hour to any address from one account)."""
+    camille = nodes.member(nodes.a, "Camille Martin")
+    julien = nodes.member(nodes.a, "Julien Bernard")
+    mail = sender(nodes.a, relay, clock, "node-a")
+    for _ in range(3):
+        await mail.request_change(camille, "victime@ailleurs.example")
+        clock.now += 61_000
+    for who in (camille, julien):
+        with pytest.raises(PreauError) as flooded:
+            await mail.request_change(who, "Victime@Ailleurs.example")
+        assert flooded.value.code is ErrorCode.RATE_LIMITED
+        assert flooded.value.retry_after is not None
+        assert flooded.value.retry_after > 0
+    assert len(relay.to("victime@ailleurs.example")) == 3
+    await mail.request_change(julien, "julien@nouveau.example")  # another address: as before
+    assert len(relay.to("julien@nouveau.example")) == 1
+
+
 async def test_mails_in_the_persons_language_and_the_schools_excerpt(
     nodes: Nodes, relay: Relay, clock: Clock
 ) -> None:
