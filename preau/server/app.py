@@ -170,6 +170,7 @@ async def build_services(
     directory.while_reloading(documents.rooms.gate.hold, documents.rooms.gate.release)
     hub.on_removal(documents.member_removed)  # removed from a class room: its documents too
     broker.on_resync(documents.rooms.resync)
+    broker.on_resync(chat.resynced)  # conversation.closed lost with the broker
     # After a broker outage every relay waits until the resync listeners are
     # done (the hub's refreshes the directory before any room catches up).
     broker.while_resyncing(directory.hold_relays, directory.release_relays)

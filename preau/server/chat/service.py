@@ -62,6 +62,9 @@ log = logging.getLogger(__name__)
 WAITING_AUTHOR_GONE = "its author is no longer in this room: it will not be delivered"
 
 MAX_ATTACHMENTS = 10  # files per message
+# After a broker outage, conversations closed this recently are told again
+# (longer than any outage the Redis broker rides out with its clients).
+RETELL_CLOSED_MS = 15 * 60_000
 
 
 
@@ -276,6 +279,18 @@ class ChatService:
             lost = stored.members - now.members
             if lost:  # their lists drop it at once (live sockets: hub.recheck)
                 await self._hub.tell_people(lost, encode({"ev": "room.revoked", "room": stored.id}))
+
+    async def resynced(self) -> None:
+        """The broker lost messages (a broker listener): a ``conversation.closed``
+        published meanwhile by the node that recorded the closing is lost too.
+        Each node tells its own subscribers again of the conversations closed
+        lately (the state is in the store; a client takes the event twice
+        alike)."""
+        since = self._clock.now_ms() - RETELL_CLOSED_MS
+        for room, reason in await self._store.conversations_closed_since(since):
+            await self._hub.tell_subscribers_here(room.id, encode({
+                "ev": "conversation.closed", "room": room.id, "reason": reason,
+            }), Audience(room.members))
 
     async def rooms_of(self, member: Member) -> list[Room]:
         """The rooms ``member`` may open now: as the directory says, less the

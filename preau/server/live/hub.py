@@ -650,6 +650,14 @@ class Hub:
             await feed.on_audience(frame, audience)
         await self.broker.publish(room_channel(room_id), pack("a", 0, None, frame, audience))
 
+    async def tell_subscribers_here(self, room_id: str, frame: bytes, audience: Audience) -> None:
+        """An event for part of a room's subscribers on this node only: what
+        each node tells its own sockets (after a broker resync, nothing is
+        published again for every node to get twice)."""
+        feed = self.feeds.get(room_id)
+        if feed is not None:
+            await feed.on_audience(frame, audience)
+
     async def member_removed(self, room_id: str, person_id: str, removed: bool) -> None:
         """A removal (or a re-admission), already committed to the store, on
         every node: a removal cuts the person's subscriptions to the room."""

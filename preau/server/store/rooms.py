@@ -45,6 +45,12 @@ class RoomStore(Protocol):
         """Every private conversation of the school, closed ones included,
         with the people who may still read each."""
 
+    async def conversations_closed_since(
+        self, since_ms: int
+    ) -> list[tuple[Room, str]]:
+        """Conversations closed at or after ``since_ms``, each with who may
+        still read it and why it closed (a broker resync tells them again)."""
+
     async def close_conversation(
         self, room_id: str, reason: str, readers: frozenset[str], now_ms: int
     ) -> bool:
@@ -151,6 +157,18 @@ class RoomsSql(SqlBase, RoomStore):
             dataclasses.replace(to_room(r), members=frozenset(by_room.get(str(r["id"]), ())))
             for r in rows
         ]
+
+    async def conversations_closed_since(
+        self, since_ms: int
+    ) -> list[tuple[Room, str]]:
+        async with self._engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(
+                f"SELECT {ROOM_COLUMNS}, closed_reason FROM rooms"
+                " WHERE kind = $1 AND closed_ms >= $2 ORDER BY closed_ms",
+                RoomKind.PRIVATE.value, since_ms,
+            )
+            return [(await _with_members(tx, to_room(r)), str(r["closed_reason"] or ""))
+                    for r in rows]
 
     async def close_conversation(
         self, room_id: str, reason: str, readers: frozenset[str], now_ms: int

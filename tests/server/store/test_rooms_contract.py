@@ -194,6 +194,21 @@ async def test_open_conversation_lists_members_and_reads_back(store: Store) -> N
     assert room.id not in view.rooms
 
 
+async def test_conversations_closed_since_give_their_readers_and_reason(store: Store) -> None:
+    school, ids, _ = await _school(store)
+    people = frozenset({ids["r1"], ids["t1"], ids["p1"]})
+    old, _ = await store.open_conversation(school, people, "old", None, NOW)
+    new, _ = await store.open_conversation(school, people, "new", None, NOW)
+    assert await store.close_conversation(old.id, "relation_ended", people, NOW + 10)
+    readers = frozenset({ids["r1"], ids["t1"]})  # p1 may no longer read it
+    assert await store.close_conversation(new.id, "rules_changed", readers, NOW + 20)
+    found = await store.conversations_closed_since(NOW + 15)
+    assert [(room.id, room.members, room.closed, reason) for room, reason in found] == [
+        (new.id, readers, True, "rules_changed")]
+    assert [room.id for room, _ in await store.conversations_closed_since(NOW)] == [
+        old.id, new.id]
+
+
 async def test_one_to_one_pair_key_returns_the_same_conversation(store: Store) -> None:
     school, ids, _ = await _school(store)
     people = frozenset({ids["r1"], ids["t1"]})
