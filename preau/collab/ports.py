@@ -71,7 +71,8 @@ class DocumentStore(Protocol):
         self, document_id: str, update: bytes, person_id: str, at_ms: int
     ) -> int:
         """Append one accepted update; return its seq. Also records that
-        ``person_id`` edited the document at ``at_ms`` (the edit history)."""
+        ``person_id`` edited the document at ``at_ms`` (the edit history).
+        ``LookupError`` when the store has no such document (deleted)."""
         ...
 
     async def load_log(self, document_id: str, after: int = 0) -> StoredLog:

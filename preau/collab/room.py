@@ -426,6 +426,11 @@ class DocumentRoom:
             seq = await self.store.append_update(
                 self.document_id, canonical, peer.person_id, self.now_ms()
             )
+        except LookupError:
+            # Deleted meanwhile (docs/collab.md, "Deleting a document"): its
+            # sockets are being closed; nothing to retry, nothing went wrong.
+            self._refuse(peer, Refusal.FORBIDDEN, "this document no longer exists")
+            return
         except Exception:
             log.exception("document %s: append failed", self.document_id)
             self._refuse(peer, Refusal.UNAVAILABLE, "could not save this change, retry")

@@ -49,3 +49,14 @@ def is_blank(text: str) -> bool:
         ch.isspace() or ch in _BLANK_LOOKING or unicodedata.category(ch) == "Cf"
         for ch in text
     )
+
+
+_DECIMAL = re.compile(r"[0-9]{1,20}", re.ASCII)
+
+
+def decimal(raw: str) -> int | None:
+    """``raw`` as a non-negative integer if it is 1 to 20 ASCII digits, else
+    None. ``str.isdigit`` also takes ``²`` and other scripts' digits, which
+    ``int`` refuses, and ``int`` refuses more than 4,300 digits: checked with
+    ``isdigit`` alone, both were answered 500 (an outside probe)."""
+    return int(raw) if _DECIMAL.fullmatch(raw) else None

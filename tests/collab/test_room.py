@@ -131,6 +131,28 @@ async def test_late_joiner_gets_the_cached_state(world: World) -> None:
     assert room.encoded_state() is not encoded  # a change invalidates it
 
 
+async def test_an_edit_racing_the_documents_deletion_is_refused_quietly(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The store no longer knows the document (deleted while the edit was on
+    its way): the edit is refused as forbidden, not "unavailable, retry", and
+    nothing is logged as an error (an outside probe saw 3 tracebacks a race)."""
+    room = await world.a.room()
+    lea, hugo = world.client("lea"), world.client("hugo")
+    await lea.connect(room)
+    await hugo.connect(room)
+
+    async def deleted(*_: object) -> int:
+        raise LookupError("unknown document")
+
+    monkeypatch.setattr(world.store, "append_update", deleted)
+    await lea.edit(0, "trop tard")
+    assert lea.denied == ["forbidden: this document no longer exists"]
+    await hugo.pump()
+    assert hugo.content() == ""  # never relayed
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
 async def test_read_only_updates_are_refused_never_stored_nor_relayed(world: World) -> None:
     room = await world.a.room()
     writer, reader = world.client("w"), world.client("r", Access.READ)

@@ -60,3 +60,13 @@ def test_windows_line_ends_become_newlines() -> None:
     assert with_newlines("sans fin de ligne") == "sans fin de ligne"
     with pytest.raises(PreauError):
         check_body("bip\x07\r\n", 4000)  # other controls are still refused
+
+
+def test_decimal_takes_ascii_digits_only_and_never_too_many() -> None:
+    from preau.server.text import decimal
+
+    assert decimal("0") == 0
+    assert decimal("42") == 42
+    assert decimal("9" * 20) == int("9" * 20)
+    for odd in ("", "²", "٣", "4²", "9" * 21, "9" * 5000, "-1", "+1", " 1", "1 ", "1_0", "0x1"):
+        assert decimal(odd) is None, odd

@@ -28,6 +28,7 @@ from preau.server.errors import ErrorCode, PreauError, bad_request
 from preau.server.http.common import Strict, json_body, member_of, path_id, services
 from preau.server.http.openapi import Endpoint
 from preau.server.store.attachments import Attachment
+from preau.server.text import decimal
 
 log = logging.getLogger(__name__)
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
@@ -69,9 +70,10 @@ def _length(request: Request) -> int | None:
     raw = request.headers.get("content-length")
     if raw is None:
         return None
-    if not raw.isdigit():
+    length = decimal(raw)
+    if length is None:
         raise bad_request("Content-Length must be a number of bytes")
-    return int(raw)
+    return length
 
 
 async def upload(request: Request) -> Response:

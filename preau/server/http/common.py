@@ -18,6 +18,7 @@ from preau.server.directory.model import Member
 from preau.server.errors import ErrorCode, PreauError, bad_request
 from preau.server.live.handshake import token_from_scope
 from preau.server.services import Services
+from preau.server.text import decimal
 
 MAX_BODY = 16 * 1024  # the default; the middleware cuts larger bodies as they stream
 MAX_SEQ = 2**62
@@ -88,7 +89,8 @@ async def json_body(
     ``bad_request`` naming the first wrong field. ``empty_is_object``: an
     empty body stands for ``{}``."""
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
+    declared = None if length is None else decimal(length)
+    if declared is not None and declared > limit:
         raise PreauError(ErrorCode.TOO_LARGE, f"body larger than {limit} bytes")
     raw = await request.body()
     if len(raw) > limit:
@@ -118,19 +120,20 @@ def path_id(request: Request, name: str) -> str:
 
 def path_seq(request: Request) -> int:
     """The ``{seq}`` path parameter: a message's sequence number."""
-    raw: str = request.path_params["seq"]
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_SEQ:
+    seq = decimal(request.path_params["seq"])
+    if seq is None or not 1 <= seq <= MAX_SEQ:
         raise bad_request("seq must be a positive integer")
-    return int(raw)
+    return seq
 
 
 def query_int(request: Request, name: str, default: int | None, low: int, high: int) -> int | None:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    value = decimal(raw)
+    if value is None or not low <= value <= high:
         raise bad_request(f"{name} must be an integer between {low} and {high}")
-    return int(raw)
+    return value
 
 
 def query_limit(request: Request) -> int:

@@ -15,6 +15,7 @@ from starlette.types import Message, Receive, Scope, Send
 from preau.server.errors import HTTP_STATUS, ErrorCode, PreauError
 from preau.server.live.handshake import origin_allowed
 from preau.server.messages import Lang, language, localise
+from preau.server.text import decimal
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,8 @@ class BodyLimitMiddleware:
         limit = body_limit(scope["path"])
         too_large = PreauError(ErrorCode.TOO_LARGE, f"body larger than {limit} bytes")
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        size = None if declared is None else decimal(declared.decode("latin-1"))
+        if size is not None and size > limit:
             await error_response(too_large, scope_lang(scope))(scope, receive, send)
             return
         seen = 0

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from preau.server.errors import bad_request
 from preau.server.http.common import Strict, json_body, member_of, path_id, services
 from preau.server.http.openapi import Endpoint
+from preau.server.text import decimal
 
 MAX_BODY = 1024
 
@@ -77,13 +78,15 @@ async def erase(request: Request) -> Response:
 async def access_journal(request: Request) -> Response:
     viewer = await member_of(request)
     params = request.query_params
-    limit, before = params.get("limit", "50"), params.get("before")
-    if not limit.isdigit() or not 1 <= int(limit) <= 200:
+    limit = decimal(params.get("limit", "50"))
+    raw_before = params.get("before")
+    before = None if raw_before is None else decimal(raw_before)
+    if limit is None or not 1 <= limit <= 200:
         raise bad_request("limit must be an integer between 1 and 200")
-    if before is not None and (not before.isdigit() or not 1 <= int(before) <= 2**62):
+    if raw_before is not None and (before is None or not 1 <= before <= 2**62):
         raise bad_request("before must be a positive integer")
     page = await services(request).privacy.journal(
-        viewer, path_id(request, "school"), None if before is None else int(before), int(limit)
+        viewer, path_id(request, "school"), before, limit
     )
     return JSONResponse(page)
 

@@ -58,6 +58,7 @@ from preau.server.store.notifications import (
     OutboxItem,
     notification_id,
 )
+from preau.server.text import decimal
 
 log = logging.getLogger(__name__)
 
@@ -551,7 +552,8 @@ def _cursor(before: int | str | None) -> tuple[int | None, str | None]:
     """A page cursor: ``"<ms>:<id>"`` (a previous ``next``) or a time in ms."""
     if before is None or isinstance(before, int):
         return before, None
-    ms, _, last = before.partition(":")
-    if not ms.isdigit() or not 1 <= int(ms) <= 1 << 53 or not 1 <= len(last) <= 64:
+    raw_ms, _, last = before.partition(":")
+    ms = decimal(raw_ms)
+    if ms is None or not 1 <= ms <= 1 << 53 or not 1 <= len(last) <= 64:
         raise bad_request("before is a previous page's next")
-    return int(ms), last
+    return ms, last

@@ -54,6 +54,13 @@ async def test_expired_future_and_malformed_proofs_hold_nothing() -> None:
                 f"{clock}-{mac[:-1]}A" if mac[-1] != "A" else f"{clock}-{mac[:-1]}B",
                 "a" * 10_000, f"{clock}-{mac}" + ".x" * 3000):
         assert not await proofs.holds(bad, key, NOW), bad
+    # Characters a proof never holds (a MAC compare_digest would choke on,
+    # digits of other scripts, upper-case or prefixed hex) hold nothing either.
+    for bad in (f"{clock}-{'é' * len(mac)}", f"{clock}-{mac[:-1]}\u00e9",
+                f"{'١' * len(clock)}-{mac}", f"{clock.upper()}-{mac}", f"0x{clock}-{mac}",
+                f" {clock}-{mac}", f"{clock}_-{mac}"):
+        assert not await proofs.holds(bad, key, NOW), bad
+        assert (await proofs.add(bad, key, NOW)).count(".") == 0, bad
     # Garbage beside a good proof neither breaks it nor survives a renewal.
     mixed = f"n'importe quoi.{cookie}.{'é' * 3}"
     assert await proofs.holds(mixed, key, NOW)
