@@ -212,16 +212,38 @@ async def _new_code(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _shown(url: str) -> str:
+    """A store URL as an operator may read it (no password)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        host = parts.hostname or ""
+        parts = parts._replace(netloc=f"{parts.username}:***@{host}"
+                               + (f":{parts.port}" if parts.port else ""))
+    return urlunsplit(parts)
+
+
+def _blob_files(settings: Settings) -> Path | None:
+    """Where attachments' bytes are files (SQLite's default): backups carry them."""
+    from preau.server.blobs.factory import file_blob_root
+
+    return file_blob_root(settings.attachment_store, data_dir=settings.data_dir,
+                          database_url=settings.effective_store_url)
+
+
 async def _backup(args: argparse.Namespace, settings: Settings) -> int:
     """A backup of the store, taken while the nodes run (docs/operations.md)."""
     from preau.server.store.backup import BackupError, backup
 
     try:
-        done = await backup(settings.effective_store_url, Path(args.file))
+        done = await backup(settings.effective_store_url, Path(args.file),
+                            blob_files=_blob_files(settings))
     except BackupError as exc:
         print(f"backup: {exc}", file=sys.stderr)
         return 2
-    print(f"{done.kind} backup written to {done.path} ({done.bytes} bytes)")
+    print(f"{done.kind} backup written to {done.path} ({done.bytes} bytes"
+          + (f", {done.note})" if done.note else ")"))
     return 0
 
 
@@ -234,11 +256,13 @@ async def _restore(args: argparse.Namespace, settings: Settings) -> int:
               " stop the nodes, then run it again with --yes", file=sys.stderr)
         return 2
     try:
-        done = await restore(settings.effective_store_url, Path(args.file))
+        done = await restore(settings.effective_store_url, Path(args.file),
+                             blob_files=_blob_files(settings))
     except BackupError as exc:
         print(f"restore: {exc}", file=sys.stderr)
         return 2
-    print(f"restored {done.kind} store from {done.path}; every session ended"
+    print(f"restored {done.kind} store {_shown(settings.effective_store_url)} from {done.path};"
+          " every session ended"
           + (f"; {done.note}" if done.note else ""))
     return 0
 

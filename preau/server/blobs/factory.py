@@ -28,3 +28,14 @@ def open_blobs(url: str, engine: Engine, *, data_dir: Path, database_url: str) -
         return DatabaseBlobStore(engine)
     raise ValueError(f"unsupported attachment store URL scheme {scheme!r}: use file:///path "
                      "or store:")
+
+
+def file_blob_root(url: str, *, data_dir: Path, database_url: str) -> Path | None:
+    """Where ``open_blobs`` keeps the bytes as files, or None when they are in
+    the database (what a backup must carry beside the database file)."""
+    if not url:
+        url = "file:" if database_url.startswith("sqlite") else "store:"
+    if url.partition(":")[0].lower() != "file":
+        return None
+    path = unquote(urlsplit(url).path)
+    return Path(path) if path else data_dir / "blobs"

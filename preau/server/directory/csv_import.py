@@ -245,18 +245,41 @@ def profile_of(value: str) -> Profile | None:
     return None
 
 
+# A character written in UTF-8 (two to four bytes): in a file that is not
+# UTF-8 throughout, the sign of rows in two encodings.
+_UTF8_SEQUENCE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+
+
+class MixedEncoding(ValueError):
+    """Part of the file is UTF-8 and part is not (or a UTF-8 mark heads
+    bytes that are not): no single reading gives every name right."""
+
+    def __init__(self, data: bytes, offset: int) -> None:
+        super().__init__("mixed encodings")
+        self.line = data.count(b"\n", 0, offset) + 1
+
+
 def decode_csv(data: bytes) -> tuple[str, str]:
     """The file's text and the encoding it was read as: UTF-8 (with or without
     a byte-order mark), UTF-16 with one, else Windows-1252 (what Excel writes
     in France when it saves "CSV (séparateur : point-virgule)")."""
     if data.startswith(codecs.BOM_UTF8):
-        return data[len(codecs.BOM_UTF8):].decode("utf-8", errors="replace"), "utf-8-sig"
+        body = data[len(codecs.BOM_UTF8):]
+        try:
+            return body.decode("utf-8"), "utf-8-sig"
+        except UnicodeDecodeError as exc:
+            raise MixedEncoding(body, exc.start) from None
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return data.decode("utf-16", errors="replace"), "utf-16"
     try:
         return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
+    except UnicodeDecodeError as exc:
+        if _UTF8_SEQUENCE.search(data):
+            # Accents written in UTF-8 and others not (rows pasted from two
+            # files): read as Windows-1252, "Chloé" would become "ChloÃ©" and
+            # her login be made from it, for good.
+            raise MixedEncoding(data, exc.start) from None
     # Windows-1252 leaves five bytes undefined; Latin-1 reads them as controls,
     # which the name checks then refuse row by row.
     try:
@@ -274,7 +297,15 @@ def _delimiter(header: str) -> str:
 def parse_csv(text: str | bytes) -> ParsedImport:
     result = ParsedImport()
     if isinstance(text, bytes):
-        text, result.encoding = decode_csv(text)
+        try:
+            text, result.encoding = decode_csv(text)
+        except MixedEncoding as mixed:
+            result.error(
+                mixed.line, "this line is not in the same encoding as the rest of the file"
+                " (save it all as UTF-8): nothing was imported",
+                "cette ligne n'est pas dans le même encodage que le reste du fichier"
+                " (enregistrez-le en UTF-8) : rien n'a été importé")
+            return result
     text = text.lstrip("\ufeff")  # spreadsheets often add a byte-order mark
     first_line = text.split("\n", 1)[0]
     reader = csv.reader(io.StringIO(text), delimiter=_delimiter(first_line), strict=True)
@@ -310,6 +341,17 @@ def parse_csv(text: str | bytes) -> ParsedImport:
         except StopIteration:
             break
         except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                # A quote opened and never closed: the reader took the rest of
+                # the file into that one cell, so no row after it can be told
+                # apart. Nothing is imported rather than half the school.
+                result.people.clear()
+                result.error(
+                    line, "a quote opened in this row is never closed: the file cannot be"
+                    " read past it, nothing was imported",
+                    "un guillemet ouvert dans cette ligne n'est jamais fermé : la suite du"
+                    " fichier est illisible, rien n'a été importé")
+                break
             result.error(line, f"unreadable row: {exc}", f"ligne illisible : {exc}")
             continue
         if not any(cell.strip() for cell in row):

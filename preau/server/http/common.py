@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from preau.server.auth.service import Session
 from preau.server.directory.model import Member
@@ -92,7 +92,12 @@ async def json_body(
     declared = None if length is None else decimal(length)
     if declared is not None and declared > limit:
         raise PreauError(ErrorCode.TOO_LARGE, f"body larger than {limit} bytes")
-    raw = await request.body()
+    try:
+        raw = await request.body()
+    except ClientDisconnect:
+        # Gone before its body ended: nothing to answer, nothing went wrong
+        # here (it was logged as two tracebacks per dropped request).
+        raise bad_request("the client went away before the end of its request") from None
     if len(raw) > limit:
         raise PreauError(ErrorCode.TOO_LARGE, f"body larger than {limit} bytes")
     if not raw and empty_is_object:

@@ -54,42 +54,116 @@ def _kind(url: str) -> str:
     raise BackupError(f"cannot back up a store of scheme {scheme!r}")
 
 
-async def backup(url: str, dest: Path) -> Done:
-    """Write a backup of the store at ``url`` to ``dest`` (replaced only when complete)."""
-    return await asyncio.to_thread(_backup, _kind(url), url, dest)
+async def backup(url: str, dest: Path, *, blob_files: Path | None = None) -> Done:
+    """Write a backup of the store at ``url`` to ``dest`` (replaced only when
+    complete). ``blob_files``: where attachments' bytes are kept as files
+    (SQLite's default): a SQLite backup carries them in its ``blob_chunks``
+    table, so the one file holds everything."""
+    return await asyncio.to_thread(_backup, _kind(url), url, dest, blob_files)
 
 
-def _backup(kind: str, url: str, dest: Path) -> Done:
+def _backup(kind: str, url: str, dest: Path, blob_files: Path | None = None) -> Done:
     partial = dest.with_name(dest.name + ".partial")
+    note = ""
     try:
         if kind == "sqlite":
             _sqlite_backup(_sqlite_path(url), partial)
+            if blob_files is not None:
+                carried = _carry_blob_files(partial, blob_files)
+                note = f"with {carried} attachment files" if carried else ""
         else:
             _pg_dump(url, partial)
+        os.chmod(partial, 0o600)  # a school's data: the server's account only
         os.replace(partial, dest)
     finally:
         partial.unlink(missing_ok=True)
-    return Done(dest, dest.stat().st_size, kind)
+    return Done(dest, dest.stat().st_size, kind, note)
 
 
-async def restore(url: str, source: Path) -> Done:
+async def restore(url: str, source: Path, *, blob_files: Path | None = None) -> Done:
     """Replace the store at ``url`` by the backup ``source``, then migrate it and
-    end every session. The nodes must be stopped (docs/operations.md)."""
-    done = await asyncio.to_thread(_restore, _kind(url), url, source)
+    end every session. The nodes must be stopped (docs/operations.md).
+    ``blob_files``: where this deployment keeps attachments' bytes as files;
+    those the backup carries are written back there."""
+    done = await asyncio.to_thread(_restore, _kind(url), url, source, blob_files)
     await _after_restore(url)
     return done
 
 
-def _restore(kind: str, url: str, source: Path) -> Done:
+def _restore(kind: str, url: str, source: Path, blob_files: Path | None = None) -> Done:
     if not source.is_file():
         raise BackupError(f"no backup file {source}")
     note = ""
     if kind == "sqlite":
-        kept = _sqlite_restore(source, _sqlite_path(url))
+        target = _sqlite_path(url)
+        kept = _sqlite_restore(source, target)
         note = f"the replaced database is kept as {kept}" if kept else ""
+        if blob_files is not None:
+            _release_blob_files(target, blob_files)
     else:
         _pg_restore(url, source)
     return Done(source, source.stat().st_size, kind, note)
+
+
+def _carry_blob_files(copy: Path, root: Path) -> int:
+    """Write into the backup ``copy`` the bytes of every blob it names that
+    are kept as files under ``root``, in ``blob_chunks`` as the database blob
+    store keeps them; the number of files carried. A blob whose file is gone
+    already is left out (the live store answers for it as it does now)."""
+    from preau.server.blobs import CHUNK  # the database blob store reads chunks of this size
+
+    conn = sqlite3.connect(copy)
+    try:
+        carried = 0
+        for (sha256,) in conn.execute("SELECT sha256 FROM blobs").fetchall():
+            if conn.execute("SELECT 1 FROM blob_chunks WHERE sha256 = ?", (sha256,)).fetchone():
+                continue
+            path = root / sha256[:2] / sha256[2:4] / sha256
+            try:
+                f = path.open("rb")
+            except FileNotFoundError:
+                continue
+            with f:
+                n = 0
+                while True:
+                    chunk = f.read(CHUNK)
+                    if chunk or n == 0:
+                        conn.execute("INSERT INTO blob_chunks (sha256, n, data) VALUES (?, ?, ?)",
+                                     (sha256, n, chunk))
+                    n += 1
+                    if len(chunk) < CHUNK:
+                        break
+            carried += 1
+        conn.commit()
+        conn.execute("VACUUM")  # the copy's pages in order, nothing left of the work
+    finally:
+        conn.close()
+    return carried
+
+
+def _release_blob_files(database: Path, root: Path) -> None:
+    """The restored database's carried blobs written back as files under
+    ``root`` (where this deployment keeps them), then taken out of it."""
+    conn = sqlite3.connect(database, timeout=30)
+    try:
+        shas = [r[0] for r in conn.execute("SELECT DISTINCT sha256 FROM blob_chunks")]
+        for sha256 in shas:
+            path = root / sha256[:2] / sha256[2:4] / sha256
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                partial = path.with_name(path.name + ".partial")
+                with partial.open("wb") as out:
+                    for (data,) in conn.execute(
+                            "SELECT data FROM blob_chunks WHERE sha256 = ? ORDER BY n", (sha256,)):
+                        out.write(data)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.chmod(partial, 0o600)
+                os.replace(partial, path)
+            conn.execute("DELETE FROM blob_chunks WHERE sha256 = ?", (sha256,))
+        conn.commit()
+    finally:
+        conn.close()
 
 
 async def _after_restore(url: str) -> None:
@@ -153,6 +227,7 @@ def _sqlite_restore(source: Path, target: Path) -> Path | None:
             stamp = time.strftime("%Y%m%d-%H%M%S")
             kept = target.with_name(f"{target.name}.before-restore-{stamp}")
             _sqlite_backup(target, kept)
+            os.chmod(kept, 0o600)
         target.parent.mkdir(parents=True, exist_ok=True)
         dst = sqlite3.connect(target, timeout=30)
         try:

@@ -306,6 +306,11 @@ def _close_all(held: list[sqlite3.Connection]) -> None:
 
 
 def _connect(path: str, busy_timeout_s: float) -> sqlite3.Connection:
+    # A school's data, readable by the server's account only: SQLite creates
+    # its -wal and -shm files with the database file's mode (under the usual
+    # umask 022 all three were world-readable: an outside probe).
+    if path != MEMORY and not Path(path).exists():
+        Path(path).touch(mode=0o600)
     # isolation_level=None: no implicit BEGIN, transactions are ours.
     # check_same_thread=False: the engine's lock guarantees one user at a time,
     # on the loop thread or on the database thread.

@@ -100,3 +100,45 @@ def test_the_commands(tmp_path: Path) -> None:
     # Byte for byte, but for the moment the export was made.
     moment = re.compile(r'"generated":\d+')
     assert moment.sub("", after.stdout) == moment.sub("", before.stdout)
+
+
+async def test_a_sqlite_backup_carries_the_attachment_files(tmp_path: Path) -> None:
+    """On SQLite the attachments' bytes are files under <data dir>/blobs: a
+    backup left them out, and a restore on a new machine answered every
+    download 503 for good (an outside probe). The backup carries them in its
+    one file; the restore writes them back where that deployment keeps them."""
+    import hashlib
+    import os
+    import secrets
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir()
+    url = f"sqlite:///{old / 'preau.db'}"
+    content = secrets.token_bytes(2 * 1024 * 1024 + 123)  # three chunks of the store's
+    sha = hashlib.sha256(content).hexdigest()
+    async with small_school(url, old) as school, \
+            school.services.store.engine.transaction() as tx:
+        await tx.execute("INSERT INTO blobs (sha256, size, refs, stored_ms)"
+                         " VALUES ($1, $2, 1, 0)", sha, len(content))
+    (old / "blobs" / sha[:2] / sha[2:4]).mkdir(parents=True)
+    (old / "blobs" / sha[:2] / sha[2:4] / sha).write_bytes(content)
+
+    file = tmp_path / "preau.backup"
+    done = await backup(url, file, blob_files=old / "blobs")
+    assert "1 attachment files" in done.note
+    assert os.stat(file).st_mode & 0o077 == 0  # the school's data: the server's account only
+
+    new.mkdir()
+    restored_url = f"sqlite:///{new / 'preau.db'}"
+    await restore(restored_url, file, blob_files=new / "blobs")
+    assert (new / "blobs" / sha[:2] / sha[2:4] / sha).read_bytes() == content
+    with sqlite3.connect(new / "preau.db") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM blob_chunks").fetchone() == (0,)
+    # A deployment that keeps bytes in the database keeps them there.
+    other = tmp_path / "in-db"
+    other.mkdir()
+    await restore(f"sqlite:///{other / 'preau.db'}", file)
+    with sqlite3.connect(other / "preau.db") as conn:
+        chunks = conn.execute("SELECT data FROM blob_chunks WHERE sha256 = ? ORDER BY n",
+                              (sha,)).fetchall()
+    assert b"".join(c[0] for c in chunks) == content

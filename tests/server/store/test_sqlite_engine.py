@@ -65,3 +65,20 @@ async def test_checkpoints_copy_the_log_into_the_database(
         await engine.close()
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT length(x) FROM t").fetchone() == (200000,)
+
+
+async def test_a_new_database_is_readable_by_the_servers_account_only(tmp_path: Path) -> None:
+    import os
+
+    from preau.server.store.factory import open_store
+
+    store = await open_store(f"sqlite:///{tmp_path / 'preau.db'}")
+    try:
+        async with store.engine.transaction() as tx:
+            await tx.execute("SELECT 1")
+    finally:
+        await store.close()
+    for name in ("preau.db", "preau.db-wal", "preau.db-shm"):
+        path = tmp_path / name
+        if path.exists():
+            assert os.stat(path).st_mode & 0o077 == 0, name
