@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -247,6 +249,33 @@ async def _backup(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# A node heartbeats every 5 s (preau/server/calls/service.py); silent this long, it is gone.
+NODE_ALIVE_S = 20.0
+
+
+async def _nodes_running(url: str) -> list[str]:
+    """The nodes of the store at ``url`` that heartbeat lately (none for a
+    store that does not exist yet)."""
+    from preau.server.store.factory import open_engine
+    from preau.server.store.sqlite import MEMORY, path_from_url
+
+    if url.startswith("sqlite"):
+        path = path_from_url(url)
+        if path == MEMORY or not os.path.exists(path):  # noqa: ASYNC240 (a CLI, once)
+            return []
+    engine = await open_engine(url)
+    try:
+        async with engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(
+                "SELECT node_id FROM call_nodes WHERE seen_ms >= $1 ORDER BY node_id",
+                int((time.time() - NODE_ALIVE_S) * 1000))
+    except Exception:
+        return []  # no schema yet: nothing runs on it
+    finally:
+        await engine.close()
+    return [str(r["node_id"]) for r in rows]
+
+
 async def _restore(args: argparse.Namespace, settings: Settings) -> int:
     """Replace the store by a backup; the nodes must be stopped (docs/operations.md)."""
     from preau.server.store.backup import BackupError, restore
@@ -254,6 +283,15 @@ async def _restore(args: argparse.Namespace, settings: Settings) -> int:
     if not args.yes:
         print("restore replaces every school's data by the backup's and ends every session;"
               " stop the nodes, then run it again with --yes", file=sys.stderr)
+        return 2
+    running = await _nodes_running(settings.effective_store_url)
+    if running and not args.force:
+        # A running node keeps serving what it cached (sessions included) and
+        # reuses the restored rooms' sequence numbers (an outside probe).
+        print(f"restore: node(s) {', '.join(running)} heartbeat within the last"
+              f" {NODE_ALIVE_S:.0f} s: stop every node first (a stopped node is known"
+              f" stopped {NODE_ALIVE_S:.0f} s after its last heartbeat); --force restores"
+              " anyway", file=sys.stderr)
         return 2
     try:
         done = await restore(settings.effective_store_url, Path(args.file),
@@ -343,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     res.add_argument("file", help="a file written by preau backup")
     res.add_argument("--yes", action="store_true",
                      help="really replace the data and end every session")
+    res.add_argument("--force", action="store_true",
+                     help="restore even though a node heartbeat in the last 20 s")
     code = commands.add_parser("new-code", help="issue a new activation code for an account")
     code.add_argument("login")
     thr = commands.add_parser("login-throttle",

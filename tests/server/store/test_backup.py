@@ -92,7 +92,17 @@ def test_the_commands(tmp_path: Path) -> None:
     refused = preau(tmp_path, "restore", str(tmp_path / "b.sqlite"))
     assert refused.returncode == 2
     assert "--yes" in refused.stderr
-    done = preau(tmp_path, "restore", str(tmp_path / "b.sqlite"), "--yes")
+    # A node that heartbeat lately is running: refused unless forced.
+    import time
+
+    with sqlite3.connect(tmp_path / "data" / "preau.db") as conn:
+        conn.execute("INSERT INTO call_nodes (node_id, seen_ms) VALUES ('node-7', ?)",
+                     (int(time.time() * 1000),))
+    running = preau(tmp_path, "restore", str(tmp_path / "b.sqlite"), "--yes")
+    assert running.returncode == 2
+    assert "node-7" in running.stderr
+    assert "stop every node" in running.stderr
+    done = preau(tmp_path, "restore", str(tmp_path / "b.sqlite"), "--yes", "--force")
     assert done.returncode == 0, done.stderr
     assert "every session ended" in done.stdout
     after = preau(tmp_path, "export", "lea.martin")
