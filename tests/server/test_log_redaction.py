@@ -38,6 +38,23 @@ def test_every_record_of_the_process_is_redacted(caplog: pytest.LogCaptureFixtur
     assert f"token={REDACTED}" in caplog.text
 
 
+@pytest.mark.parametrize("address", ["203.0.113.9:51234", "[2001:db8::1]:443", "10.0.0.7:80"])
+def test_no_client_address_reaches_a_log_line(
+    address: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """uvicorn starts each handshake's line with the client's address (from
+    X-Forwarded-For behind a proxy): personal data, which an outside probe
+    found in every node's log."""
+    install()
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("uvicorn.error").info('%s - "WebSocket %s" [accepted]', address,
+                                                "/ws")
+        logging.getLogger("uvicorn.error").info("%s - invalid UTF-8 in a text frame", address)
+    host = address.rsplit(":", 1)[0]
+    assert host not in caplog.text
+    assert caplog.text.count('client - ') == 2
+
+
 @pytest.mark.slow
 async def test_a_live_server_logs_no_token_and_rest_takes_none_from_the_url(
     tmp_path: Path,
