@@ -316,6 +316,10 @@ async def _login_throttle(args: argparse.Namespace, settings: Settings) -> int:
     services = await build_services(settings)
     try:
         throttle = services.auth.throttle
+        if args.clear_address:
+            cleared = await throttle.clear_address(args.clear_address)
+            print(f"{cleared}: the address's failed-login budget is whole again")
+            return 0
         if args.clear:
             creds = await services.store.credentials_by_login(args.clear)
             person = await services.directory.person(creds.person_id) if creds else None
@@ -389,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
                               help="accounts with recent failed logins; clear one's delay")
     thr.add_argument("--school", help="only this school (UAI)")
     thr.add_argument("--clear", metavar="LOGIN", help="forget this login's failures and delay")
+    thr.add_argument("--clear-address", metavar="IP",
+                     help="give a client address (a school's NAT) its failed-login budget back")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()

@@ -248,6 +248,13 @@ class LoginThrottle:
     async def clear_login(self, login: str, school_id: str | None, person_id: str | None) -> None:
         await self._attempts.clear(account_key(login), school_id, person_id)
 
+    async def clear_address(self, client_ip: str) -> str:
+        """Give a client address (its /64 for IPv6) its whole failure budget
+        back; the key cleared, as the throttle counts it."""
+        address, _ = self.addresses.limit_for(client_ip)
+        await self._attempts.clear_address(address)
+        return address
+
     async def close(self) -> None:
         await self._attempts.close()
 

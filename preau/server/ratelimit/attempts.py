@@ -87,6 +87,9 @@ class LoginAttempts(Protocol):
     async def clear(self, account: str, school_id: str | None, person_id: str | None) -> None:
         """Forget the account's attempts (and its entry in the school's index)."""
 
+    async def clear_address(self, address: str) -> None:
+        """Give the address its whole budget back (an operator lifts a school's lockout)."""
+
     async def close(self) -> None: ...
 
 
@@ -169,6 +172,9 @@ class MemoryLoginAttempts:
         self._accounts.pop(account, None)
         if school_id is not None and person_id is not None:
             self._schools.get(school_id, {}).pop(person_id, None)
+
+    async def clear_address(self, address: str) -> None:
+        self._buckets.pop(address, None)
 
     def _maybe_sweep(self, now_ms: int) -> None:
         """Drop forgotten accounts and full buckets now and then: memory stays bounded."""

@@ -208,5 +208,9 @@ class RedisLoginAttempts:
                 pipe.zrem(f"{self._prefix}school:{school_id}", person_id)
             await pipe.execute()  # a RedisError here reaches the admin: not cleared
 
+    async def clear_address(self, address: str) -> None:
+        await self._fallback.clear_address(address)
+        await self._redis.delete(f"{self._prefix}addr:{address}")
+
     async def close(self) -> None:
         await self._redis.aclose()

@@ -93,6 +93,24 @@ async def test_refused_attempts_change_nothing(setup: Setup) -> None:
     assert await node.state("acct", T0 + 10) == before
 
 
+async def test_an_operator_gives_an_address_its_budget_back(setup: Setup) -> None:
+    """A school's NAT address out of budget (a pupil's script): cleared on
+    every node at once, its other counts (accounts, other addresses) kept."""
+    a, b = setup.node(), setup.node()
+    for i in range(5):
+        await a.begin(f"acct-{i}", "school", 5, T0)
+    await a.begin("acct-x", "elsewhere", 5, T0)
+    refused = await b.begin("acct-9", "school", 5, T0)
+    assert refused is not None
+    assert refused.scope == "address"
+    await b.clear_address("school")
+    assert await a.begin("acct-9", "school", 5, T0) is None
+    assert await a.state("acct-0", T0) is not None  # its account's count stays
+    for i in range(4):
+        assert await a.begin(f"acct-y{i}", "elsewhere", 5, T0) is None
+    assert await a.begin("acct-z", "elsewhere", 5, T0) is not None  # another address: as before
+
+
 async def test_everything_is_forgotten_after_the_window(setup: Setup) -> None:
     node = setup.node()
     for _ in range(3):
