@@ -97,16 +97,8 @@ async def test_a_moved_pupil_loses_the_room_on_every_node(nodes: Nodes) -> None:
     lucas = nodes.member(nodes.b, "Lucas Richard")
     conn, recorder = nodes.connect(nodes.b, lucas)
     await nodes.b.hub.subscribe(conn, room, None, lambda fields: None)
-    from preau.server.directory.csv_import import parse_csv
-    from preau.server.directory.importer import import_directory
-
-    report = await import_directory(
-        nodes.a.store, parse_csv("id;profile;last_name;first_name;classes\n"
-                                 "E006;pupil;Richard;Lucas;6eB\n"),
-        uai="0000001D", school_name="Collège du Préau (démo)", timezone="Europe/Paris",
-        activation_ttl_s=60, now_ms=0)
-    assert not report.errors
-    await nodes.a.hub.directory_changed(report.school.id)  # node A tells node B
+    school = await _move_lucas_to_6eb(nodes)
+    await nodes.a.hub.directory_changed(school)  # node A tells node B
     async with asyncio.timeout(5):
         while not any(f.get("ev") == "room.revoked" for f in recorder.frames):
             recorder.arrived.clear()
