@@ -8,9 +8,11 @@ who joined its call, until the re-check). The host holds the gate from the
 notice to the end of the re-check (``Directory.while_reloading``); relays
 wait, in order, and go to whoever is left.
 
-Used by the document rooms (preau/collab/room.py) and the calls
-(preau/server/calls/relay.py): each defers a flush of what it held, and
-decides itself, at the flush, who still gets it.
+Used by the chat rooms (preau/server/live/hub.py), the document rooms
+(preau/collab/room.py) and the calls (preau/server/calls/relay.py): each
+defers a flush of what it held, and decides itself, at the flush, who still
+gets it. Chat and documents keep what they held with ``HeldRelays``; calls
+keep theirs per seat.
 """
 
 from __future__ import annotations
@@ -42,3 +44,29 @@ class RelayGate:
 
     def defer(self, flush: Callable[[], None]) -> None:
         self._waiting.append(flush)
+
+
+class HeldRelays:
+    """One relayer's deliveries kept while its gate is held, in order.
+
+    ``held_back(deliver)`` keeps ``deliver`` and answers True when the gate is
+    held (the first one kept asks the gate for a flush); at the release every
+    kept delivery runs, in the order it came, and decides then who still
+    gets it."""
+
+    def __init__(self, gate: RelayGate) -> None:
+        self.gate = gate
+        self._held: list[Callable[[], None]] = []
+
+    def held_back(self, deliver: Callable[[], None]) -> bool:
+        if not self.gate.held:
+            return False
+        if not self._held:
+            self.gate.defer(self._flush)
+        self._held.append(deliver)
+        return True
+
+    def _flush(self) -> None:
+        held, self._held = self._held, []
+        for deliver in held:
+            deliver()

@@ -60,7 +60,7 @@ from pycrdt import Doc
 from preau.collab import codec, crdt, envelope, integrity, refusals, updates
 from preau.collab.awareness import AwarenessTable, Claim, with_real_name
 from preau.collab.compaction import compact
-from preau.collab.gate import RelayGate
+from preau.collab.gate import HeldRelays, RelayGate
 from preau.collab.ordered import OrderedFeed, Released
 from preau.collab.ports import Access, Authoriser, Broker, DocumentStore, StoredLog, Subscription
 from preau.collab.statevector import StateVectorReader
@@ -158,7 +158,7 @@ class DocumentRoom:
     ) -> None:
         self.document_id = document_id
         self.gate = gate or RelayGate()
-        self._held: list[Callable[[], None]] = []  # relays waiting for the gate
+        self._held = HeldRelays(self.gate)  # relays waiting for the gate
         self.store = store
         self.broker = broker
         self.authoriser = authoriser
@@ -642,25 +642,11 @@ class DocumentRoom:
         return self.feed.head
 
     def _relay(self, frame: bytes, origin: Peer | None) -> None:
-        if self._held_back(lambda: self._relay(frame, origin)):
+        if self._held.held_back(lambda: self._relay(frame, origin)):
             return
         for peer in list(self.peers.values()):
             if peer is not origin:
                 peer.send(frame)
-
-    def _held_back(self, relay: Callable[[], None]) -> bool:
-        """Keep ``relay`` for when the gate opens, if it is held (RelayGate)."""
-        if not self.gate.held:
-            return False
-        if not self._held:
-            self.gate.defer(self._flush_held)
-        self._held.append(relay)
-        return True
-
-    def _flush_held(self) -> None:
-        held, self._held = self._held, []
-        for relay in held:
-            relay()
 
     async def _publish(self, payload: bytes) -> None:
         try:
@@ -725,7 +711,7 @@ class DocumentRoom:
     ) -> None:
         """Send entries to this node's connections (but ``origin``); each may
         echo the frame back once for free (stock clients do)."""
-        if self._held_back(lambda: self._relay_awareness(entries, origin)):
+        if self._held.held_back(lambda: self._relay_awareness(entries, origin)):
             return
         frame = codec.awareness(entries)
         for peer in list(self.peers.values()):

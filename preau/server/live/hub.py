@@ -43,7 +43,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from preau.collab.gate import RelayGate
+from preau.collab.gate import HeldRelays, RelayGate
 from preau.collab.ordered import OrderedFeed
 from preau.server import metrics
 from preau.server.broker import Broker, Subscription
@@ -114,7 +114,7 @@ class RoomFeed:
         self.feed: OrderedFeed[bytes] = OrderedFeed()
         self.ready = False
         # Deliveries held while the node's rights may be stale (Hub.gate).
-        self._held: list[Callable[[], None]] = []
+        self._held = HeldRelays(hub.gate)
         self._filler: asyncio.Task[None] | None = None
         self._sub: Subscription | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -165,25 +165,8 @@ class RoomFeed:
         if self.feed.waiting and self._filler is None:
             self._filler = asyncio.get_running_loop().create_task(self._fill())
 
-    def _held_back(self, deliver: Callable[[], None]) -> bool:
-        """Keep ``deliver`` for when the hub's gate opens, if it is held: a
-        directory change is being re-read here (or the broker is resyncing),
-        and whoever it took the room from is still subscribed until then."""
-        gate = self.hub.gate
-        if not gate.held:
-            return False
-        if not self._held:
-            gate.defer(self._flush_held)
-        self._held.append(deliver)
-        return True
-
-    def _flush_held(self) -> None:
-        held, self._held = self._held, []
-        for deliver in held:
-            deliver()  # to the subscribers the re-check left
-
     def _broadcast(self, seq: int, frame: bytes) -> None:
-        if self._held_back(lambda: self._broadcast(seq, frame)):
+        if self._held.held_back(lambda: self._broadcast(seq, frame)):
             return
         wire = text_frame(frame)  # framed once for every local recipient
         delivered = 0
@@ -238,7 +221,7 @@ class RoomFeed:
                 return
 
     def on_ephemeral(self, frame: bytes, exclude: str | None = None) -> None:
-        if self._held_back(lambda: self.on_ephemeral(frame, exclude)):
+        if self._held.held_back(lambda: self.on_ephemeral(frame, exclude)):
             return
         wire = text_frame(frame)
         for conn in self.subscribers:
@@ -246,7 +229,7 @@ class RoomFeed:
                 conn.push(frame, wire)
 
     async def on_audience(self, frame: bytes, audience: Audience) -> None:
-        if self._held_back(lambda: self.hub.spawn(self.on_audience(frame, audience))):
+        if self._held.held_back(lambda: self.hub.spawn(self.on_audience(frame, audience))):
             return
         wire = text_frame(frame)
         if audience.everyone_but:
