@@ -419,7 +419,8 @@ class EmailSender:
                     self.holder, self._clock.now_ms(), lease_ms, BATCH,
                     per_minute=settings.email_per_minute)
                 digests: dict[tuple[str, str], list[EmailJob]] = {}
-                for job in await self._still_visible(await self._still_wanted(jobs)):
+                leaving_now = await self._outside_quiet_hours(jobs)
+                for job in await self._still_visible(await self._still_wanted(leaving_now)):
                     if job.digest is None:
                         sent += await self._send([job], relay)
                     else:
@@ -431,6 +432,21 @@ class EmailSender:
                     return sent
         finally:
             await relay.close()
+
+    async def _outside_quiet_hours(self, jobs: Sequence[EmailJob]) -> list[EmailJob]:
+        """Those of ``jobs`` that may leave now; the others (claimed again
+        after their node died, in the school's quiet hours) wait for the
+        window's opening."""
+        kept: list[EmailJob] = []
+        now = self._clock.now_ms()
+        for job in jobs:
+            due = await leaving.still_held(self._directory, job.notification.school_id, now,
+                                           urgent=job.urgent)
+            if due is None:
+                kept.append(job)
+            else:
+                await self._store.retry_email_job(job.id, self.holder, due, leaving.QUIET_HOURS)
+        return kept
 
     async def _still_wanted(self, jobs: Sequence[EmailJob]) -> list[EmailJob]:
         """Those of ``jobs`` whose person still gets this kind by this way (a

@@ -6,7 +6,9 @@ retries, and the checks made as a job leaves).
 - Quiet hours: a job due while the school's quiet hours hold is due when its
   delivery window opens (``after_quiet_hours``: one rule for the first
   attempt, every retry and the per-minute deferral); an admin's urgent
-  message's jobs go through them.
+  message's jobs go through them. A job about to leave inside them (its
+  node died mid-send and its lease ran out at night) waits too
+  (``still_held``).
 - The channel: a job leaves only while the person's channel for its kind
   (their choice, the school's rule: ``preferences.effective_channel``) still
   sends it that way. An unsubscribe link, a preference changed to ``in_app``
@@ -26,6 +28,7 @@ from preau.server.store.notifications import Notification, after_quiet_hours
 Hold = Callable[[int], int]
 
 UNSUBSCRIBED = "unsubscribed"  # why a job was dropped (email_jobs/push_jobs.last_error)
+QUIET_HOURS = "quiet hours"  # why a job claimed again at night waits (last_error)
 
 # The channels that send each sort of job.
 MAILED = frozenset({"email"})
@@ -58,6 +61,18 @@ async def hold(directory: Directory, school_id: str, *, urgent: bool = False) ->
     school that is gone)."""
     found = None if urgent else await school_hours(directory, school_id)
     return at_once if found is None else found[1]
+
+
+async def still_held(
+    directory: Directory, school_id: str, now_ms: int, *, urgent: bool = False
+) -> int | None:
+    """When a job leaving at ``now_ms`` must leave instead, if ``now_ms``
+    falls in its school's quiet hours (the window's opening); None: it may
+    leave now. Jobs are queued and retried outside them, but one whose node
+    died while sending it comes back at its lease's end, whatever the hour."""
+    held = await hold(directory, school_id, urgent=urgent)
+    due = held(now_ms)
+    return due if due > now_ms else None
 
 
 async def channels_now(

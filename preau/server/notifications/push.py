@@ -272,10 +272,26 @@ class WebPush:
         while True:
             jobs = await self._store.claim_push_jobs(
                 self.holder, self._clock.now_ms(), lease_ms, BATCH)
-            wanted = await self._still_wanted(jobs)
+            wanted = await self._still_wanted(await self._outside_quiet_hours(jobs))
             sent += sum(await asyncio.gather(*(one(j) for j in wanted)))
             if len(jobs) < BATCH:
                 return sent
+
+    async def _outside_quiet_hours(self, jobs: list[PushJob]) -> list[PushJob]:
+        """Those of ``jobs`` that may leave now; the others (claimed again
+        after their node died, in the school's quiet hours) wait for the
+        window's opening."""
+        kept = []
+        now = self._clock.now_ms()
+        for job in jobs:
+            n = job.notification
+            due = await leaving.still_held(self._directory, n.school_id, now,
+                                           urgent=was_urgent(n.kind, job.urgency))
+            if due is None:
+                kept.append(job)
+            else:
+                await self._store.retry_push_job(job.id, self.holder, due, leaving.QUIET_HOURS)
+        return kept
 
     async def _still_wanted(self, jobs: list[PushJob]) -> list[PushJob]:
         """Those of ``jobs`` whose person is still told of their kind at once

@@ -3,7 +3,8 @@ leave (preau/server/notifications/leaving.py), against the real SMTP sink and
 push service of test_email.py and pushservice.py:
 
 - a retry that falls in the school's quiet hours waits for the delivery
-  window (an urgent message's goes through them, as its first attempt);
+  window (an urgent message's goes through them, as its first attempt), and
+  so does a job claimed again at night after its node died mid-send;
 - a mail, digest or push already queued is dropped once its person no
   longer gets that kind that way (the one-click link, their preferences,
   the school forcing the kind off);
@@ -16,6 +17,7 @@ push service of test_email.py and pushservice.py:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -134,6 +136,78 @@ async def test_a_push_retried_into_quiet_hours_waits_for_the_morning(
     assert await pushers.b.send_due() == 0
     clock.now = paris_ms(2027, 1, 14, 6, 59)
     assert await pushers.b.send_due() == 0
+    clock.now = paris_ms(2027, 1, 14, 7, 0)
+    assert await pushers.b.send_due() == 1
+    assert len(service.to("phone")) == 1
+
+
+async def school_hours_everywhere(nodes: Nodes, window: str) -> None:
+    """``school_hours``, once node b was told of it too (through the broker)."""
+    await school_hours(nodes, window)
+    school_id = nodes.member(nodes.a, "Anne Roux").school_id
+    for _ in range(200):
+        view = await nodes.b.directory.school(school_id)
+        if view is not None and view.school.quiet_hours == window:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("node b was not told of the school's delivery hours")
+
+
+async def test_a_mail_whose_node_died_at_dusk_waits_for_the_morning(
+    nodes: Nodes, relay: Relay, clock: Clock
+) -> None:
+    a, b = nodes.a, nodes.b
+    await school_hours_everywhere(nodes, "07:00-20:00")
+    await give_addresses(nodes, Camille_Martin="camille@famille.example")
+    clock.now = paris_ms(2027, 1, 13, 19, 59, 30)
+    await a.chat.open_conversation(nodes.member(a, "Claire Lefèvre"),
+                                   [nodes.member(a, "Camille Martin").id])
+    # Node A claims it and dies before sending: its lease runs out at 20:00:30.
+    assert len(await a.store.claim_email_jobs("node-a", clock.now, 60_000, 10)) == 1
+    clock.now = paris_ms(2027, 1, 13, 20, 0, 45)
+    mail = sender(b, relay, clock, "node-b")
+    assert await mail.send_due() == 0  # claimed again in quiet hours: not sent
+    assert relay.to("camille@famille.example") == []
+    assert await outcomes(b, "email_jobs") == [("pending", "quiet hours")]
+    clock.now = paris_ms(2027, 1, 14, 6, 59, 59)
+    assert await mail.send_due() == 0
+    clock.now = paris_ms(2027, 1, 14, 7, 0)
+    assert await mail.send_due() == 1
+    assert len(relay.to("camille@famille.example")) == 1
+
+
+async def test_an_urgent_mail_whose_node_died_goes_at_its_leases_end(
+    nodes: Nodes, relay: Relay, clock: Clock
+) -> None:
+    a, b = nodes.a, nodes.b
+    anne = nodes.member(a, "Anne Roux")
+    await school_hours_everywhere(nodes, "07:00-20:00")
+    await give_addresses(nodes, Camille_Martin="camille@famille.example")
+    clock.now = paris_ms(2027, 1, 13, 22, 0)
+    room, _ = await a.chat.school_parents_room(anne, anne.school_id)
+    await a.chat.send(anne, room.id, "u1", "Collège fermé demain (neige)", ack=True, urgent=True)
+    assert await a.store.claim_email_jobs("node-a", clock.now, 60_000, 10)
+    clock.now += 61_000
+    assert await sender(b, relay, clock, "node-b").send_due() == 1  # 22:01, not 07:00
+    assert len(relay.to("camille@famille.example")) == 1
+
+
+async def test_a_push_whose_node_died_at_dusk_waits_for_the_morning(
+    nodes: Nodes, service: PushService, pushers: Pushers, clock: Clock
+) -> None:
+    a = nodes.a
+    await school_hours_everywhere(nodes, "07:00-20:00")
+    camille = nodes.member(a, "Camille Martin")
+    phone = service.device("phone")
+    await pushers.a.subscribe(camille, phone.endpoint, phone.p256dh, b64(phone.auth), "")
+    clock.now = paris_ms(2027, 1, 13, 19, 59, 45)
+    await a.chat.open_conversation(nodes.member(a, "Claire Lefèvre"), [camille.id])
+    # Node A claims it and dies before pushing: its lease runs out at 20:00:45.
+    assert await a.store.claim_push_jobs("node-a", clock.now, 60_000, 10)
+    clock.now = paris_ms(2027, 1, 13, 20, 1)
+    assert await pushers.b.send_due() == 0
+    assert service.to("phone") == []
+    assert await outcomes(a, "push_jobs") == [("pending", "quiet hours")]
     clock.now = paris_ms(2027, 1, 14, 7, 0)
     assert await pushers.b.send_due() == 1
     assert len(service.to("phone")) == 1
