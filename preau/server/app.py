@@ -248,7 +248,8 @@ async def close_services(services: Services) -> None:
 
 
 async def seed_demo(services: Services) -> ImportReport | None:
-    """Create the demo school on a store that has no school yet."""
+    """Create the demo school on a store that has no school yet; None when
+    there is one (also when another node made it at the same time)."""
     if await services.store.school_ids():
         return None
     report = await import_directory(
@@ -260,6 +261,11 @@ async def seed_demo(services: Services) -> ImportReport | None:
         activation_ttl_s=services.settings.activation_ttl_s,
         now_ms=services.clock.now_ms(),
     )
+    if not report.created:
+        # Another node started on the same empty store created it first (the
+        # import's lock made this one update it, as a re-import): its codes
+        # are the ones printed, and they stay valid.
+        return None
     await apply_school_defaults(services, report.school.id)
     # The demo's people are seeded as having accepted the default charter, so
     # the demo opens on the app; publish a version to see the charter screen.
