@@ -96,6 +96,15 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
     # One CSV (UTF-8, UTF-16 or Windows-1252: csv_import.decode_csv) or national
     # export, or several of both read as one (directory/several.py).
     parsed = parse_files(files)
+    if parsed.errors and not parsed.people:
+        # Nothing could be read (a header, an encoding, every row): the store
+        # is not touched, not even to create the school.
+        for error in parsed.errors:
+            where = f"{args.file[0]}: " if len(args.file) == 1 else ""
+            print(f"{where}{error.shown(args.lang)}", file=sys.stderr)
+        print("nothing imported: no row could be read" if args.lang == "en"
+              else "rien n'a été importé : aucune ligne n'a pu être lue", file=sys.stderr)
+        return 2
     services = await build_services(settings)
     try:
         existing = await services.store.school_by_uai(args.school.upper())
@@ -126,6 +135,11 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
     print(f"{report.school.name} ({report.school.uai}): {len(report.created)} created, "
           f"{report.updated} updated, {report.classes_created} new classes, "
           f"{len(report.errors)} rejected rows")
+    if report.errors and args.rollover:
+        # A rollover is all or nothing: one bad row and it did not start.
+        print("rollover refused: nothing was changed; fix the rejected rows and run it again"
+              if args.lang == "en" else "passage d'année refusé : rien n'a été modifié ;"
+              " corrigez les lignes rejetées et relancez-le", file=sys.stderr)
     if report.created:
         print(format_accounts(report))
     return 1 if report.errors else 0

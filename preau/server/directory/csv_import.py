@@ -366,7 +366,8 @@ def parse_csv(text: str | bytes) -> ParsedImport:
         if person.external_id in seen:
             first = seen[person.external_id]
             result.error(line, f"id {person.external_id} already on line {first}",
-                         f"l'identifiant {person.external_id} est déjà ligne {first}", "id")
+                         f"l'identifiant {person.external_id} est déjà ligne {first}",
+                         FRENCH_COLUMNS["id"])
             continue
         if person.level is not None:
             clash = [c for c in person.class_names

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 
 from preau.server.directory.csv_import import (
+    FRENCH_COLUMNS,
     MAX_ROWS,
     FileRead,
     ParsedImport,
@@ -59,7 +60,9 @@ def parse_files(files: list[tuple[str, bytes]]) -> ParsedImport:
             if first is not None:
                 result.errors.append(RowError(
                     person.line, f"id {person.external_id} already in {first}",
-                    "id", f"l'identifiant {person.external_id} est déjà dans {first}",
+                    # A CSV's column as its header names it; an export's element.
+                    FRENCH_COLUMNS["id"] if name else "id",
+                    f"l'identifiant {person.external_id} est déjà dans {first}",
                     xml=not name, file=source))
                 continue
             owner[person.external_id] = source

@@ -308,7 +308,8 @@ async def test_several_files_are_previewed_and_applied_as_one(nodes: Nodes) -> N
         "Anne Roux", "Claire Lefèvre", "Gaëlle Hérault", "Maëlle Hérault", "Noël Bézier"]
     # One report, file by file: the unknown child is found across the files.
     assert [(r["file"], r["line"], r["field"]) for r in preview.rejected] == [
-        ("eleves.csv", 4, "nom"), ("parents.csv", 3, "parent_de"), ("parents.csv", 4, "id")]
+        ("eleves.csv", 4, "nom"), ("parents.csv", 3, "parent_de"),
+        ("parents.csv", 4, "identifiant")]
     assert preview.rejected[1]["message_fr"] == \
         "parents.csv, ligne 3, colonne « parent_de » : enfant(s) inconnu(s) : X9"
     applied = await nodes.a.console.apply(anne, sid, files, False)

@@ -209,6 +209,9 @@ def test_duplicate_id_names_the_first_line() -> None:
         "\n".join([HEADER, GOOD_BEFORE, GOOD_AFTER, "G1;pupil;Autre;Nom;5eA;;"]) + "\n"
     )
     assert [e[:2] for e in parsed.errors] == [(4, "id G1 already on line 2")]
+    # The column as the documented French header names it, like every other error.
+    assert parsed.errors[0].shown() == (
+        "ligne 4, colonne « identifiant » : l'identifiant G1 est déjà ligne 2")
     assert [p.external_id for p in parsed.people] == ["G1", "G2"]
     assert parsed.people[0].last_name == "Martin"  # the first one wins
 
@@ -600,3 +603,42 @@ def test_a_windows_1252_file_with_mistakes_through_the_command_line(tmp_path: Pa
             " classe et une seule") in result.stderr
     assert "6 created" in result.stdout  # the good rows are in
     assert "Hélène Martin" in result.stdout
+
+
+def _cli_import(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PREAU_STORE_URL": f"sqlite:///{tmp_path / 'preau.sqlite3'}",
+           "PREAU_SEED_DEMO": "false"}
+    return subprocess.run(
+        [sys.executable, "-m", "preau.server.cli", "import", *args, "--school", "0999999Z"],
+        env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_a_file_nothing_can_be_read_of_exits_2_and_creates_no_school(tmp_path: Path) -> None:
+    (tmp_path / "ecole.csv").write_text("identifiant;profil;nom;prénom;classe_x\n"
+                                        "E001;élève;Martin;Léa;5eB\n", encoding="utf-8")
+    result = _cli_import(tmp_path, str(tmp_path / "ecole.csv"), "--name", "Collège Jean Moulin")
+    assert result.returncode == 2  # as documented: nothing could be read
+    assert "ligne 1, colonne « classe_x » : colonne inconnue « classe_x »" in result.stderr
+    assert "rien n'a été importé : aucune ligne n'a pu être lue" in result.stderr
+    assert "created" not in result.stdout
+    (tmp_path / "ok.csv").write_text(FRENCH + EXCEL_ROWS, encoding="utf-8")
+    # No school was made: a later import still needs its name.
+    again = _cli_import(tmp_path, str(tmp_path / "ok.csv"))
+    assert again.returncode == 2
+    assert "a new school needs --name" in again.stderr
+
+
+def test_a_rollover_refused_for_a_bad_row_says_nothing_changed(tmp_path: Path) -> None:
+    (tmp_path / "2026.csv").write_text(FRENCH + EXCEL_ROWS, encoding="utf-8")
+    first = _cli_import(tmp_path, str(tmp_path / "2026.csv"), "--name", "Collège Jean Moulin")
+    assert first.returncode == 0, first.stderr
+    (tmp_path / "2027.csv").write_text(
+        FRENCH + "E001;élève;Martin;Léa;4e B;;\nE010;élève;Roux;Anne;;;\n", encoding="utf-8")
+    result = _cli_import(tmp_path, str(tmp_path / "2027.csv"), "--rollover")
+    assert result.returncode == 1
+    assert "ligne 3, colonne « classes »" in result.stderr
+    assert ("passage d'année refusé : rien n'a été modifié ; corrigez les lignes rejetées"
+            " et relancez-le") in result.stderr
+    assert "0 created, 0 updated" in result.stdout
+    english = _cli_import(tmp_path, str(tmp_path / "2027.csv"), "--rollover", "--lang", "en")
+    assert "rollover refused: nothing was changed" in english.stderr

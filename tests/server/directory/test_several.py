@@ -41,10 +41,10 @@ def test_pupils_parents_and_teachers_in_three_files_are_one_import() -> None:
     assert [e.shown("fr") for e in in_order(parsed.errors)] == [
         "eleves.csv, ligne 4, colonne « nom » : le nom et le prénom sont obligatoires (100 "
         "caractères au plus)",
-        "parents.csv, ligne 4, colonne « id » : l'identifiant N2 est déjà dans eleves.csv",
+        "parents.csv, ligne 4, colonne « identifiant » : l'identifiant N2 est déjà dans eleves.csv",
     ]
     assert in_order(parsed.errors)[1].shown("en") == \
-        "parents.csv, line 4, column 'id': id N2 already in eleves.csv"
+        "parents.csv, line 4, column 'identifiant': id N2 already in eleves.csv"
 
 
 def test_national_exports_and_a_csv_together() -> None:
