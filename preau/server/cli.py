@@ -124,6 +124,8 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
         )
         if existing is None:
             await apply_school_defaults(services, report.school.id)
+        elif report.created or report.updated or report.closed:
+            await _tell_nodes(services, report.school.id)
     finally:
         await close_services(services)
     if report.closed or report.archived_rooms:
@@ -143,6 +145,19 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
     if report.created:
         print(format_accounts(report))
     return 1 if report.errors else 0
+
+
+async def _tell_nodes(services: Services, school_id: str) -> None:
+    """Tell running nodes that the school's directory changed, as a node does
+    after an import of its own: over Redis they re-read it and re-check
+    their sockets at once. Without a shared broker (the embedded default)
+    they notice within ``PREAU_DIRECTORY_POLL_S``; so they do if this notice
+    is lost (Redis unreachable: ``close_services`` waits briefly for it)."""
+    import orjson
+
+    from preau.server.live.channels import DIRECTORY_CHANNEL
+
+    await services.broker.publish(DIRECTORY_CHANNEL, orjson.dumps({"school": school_id}))
 
 
 def _rollover(args: argparse.Namespace, settings: Settings, now_ms: int) -> Rollover | None:

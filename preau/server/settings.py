@@ -310,7 +310,9 @@ class Settings(BaseSettings):
     login_trusted_networks: Annotated[tuple[str, ...], Check(_networks)] = ()
     login_trusted_failures_per_hour: Annotated[int, AtLeast(1)] = 3000
     presence_ttl_s: float = 30.0  # a dead node's people vanish from presence after this
-    directory_poll_s: float = 5.0  # how soon a `preau import` run elsewhere takes effect
+    # How soon a `preau import` run beside the nodes takes effect when they
+    # cannot be told (no shared broker: the embedded default); one indexed read.
+    directory_poll_s: float = 1.0
     # Quiet hours a new school starts with ('HH:MM-HH:MM' delivery window, or
     # 'off'); each school's admins change theirs (docs/moderation.md).
     quiet_hours_default: Annotated[str, Check(_quiet_hours)] = DEFAULT_WINDOW

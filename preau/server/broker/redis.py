@@ -255,12 +255,13 @@ class RedisBroker:
         return sub
 
     async def close(self) -> None:
-        """Flush the outbox (briefly, if connected), end every subscription, disconnect."""
+        """Flush the outbox (briefly, if Redis is reachable), end every
+        subscription, disconnect."""
         if self._closed:
             return
-        if self._healthy and not self._idle.is_set():
+        if not self._idle.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._idle.wait(), self.close_flush_s)
+                await asyncio.wait_for(self._flush_if_reachable(), self.close_flush_s)
         self._closed = True
         for local in self._subs.values():
             for sub in local:
@@ -275,6 +276,13 @@ class RedisBroker:
         # Nobody may wait for a connection or a flush any more.
         self._first_attempt.set()
         self._idle.set()
+
+    async def _flush_if_reachable(self) -> None:
+        # A short-lived process (a ``preau`` command) may publish before its
+        # first connection is made: wait for that attempt, not for an outage.
+        await self._first_attempt.wait()
+        if self._healthy:
+            await self._idle.wait()
 
     def on_resync(self, listener: Listener) -> None:
         """Call ``listener()`` once after each recovery of a lost link.
