@@ -5,6 +5,7 @@ One process only (its "lock across nodes" is the event loop itself).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from preau.collab.ports import StoredLog
@@ -23,6 +24,7 @@ class MemoryDocumentStore:
         self._logs: dict[str, _Log] = {}
         self.edits: list[tuple[str, str, int]] = []  # (document, person, at_ms)
         self._refused: dict[str, dict[int, int]] = {}
+        self._owners: dict[str, dict[int, str]] = {}
 
     async def append_update(
         self, document_id: str, update: bytes, person_id: str, at_ms: int
@@ -65,3 +67,17 @@ class MemoryDocumentStore:
 
     async def refused_clients(self, document_id: str) -> dict[int, int]:
         return dict(self._refused.get(document_id, {}))
+
+    async def bind_clients(
+        self, document_id: str, clients: Collection[int], person_id: str, at_ms: int
+    ) -> dict[int, str]:
+        owners = self._owners.setdefault(document_id, {})
+        return {client: owners.setdefault(client, person_id) for client in clients}
+
+    async def client_owners(
+        self, document_id: str, clients: Collection[int] | None = None
+    ) -> dict[int, str]:
+        owners = self._owners.get(document_id, {})
+        if clients is None:
+            return dict(owners)
+        return {c: owners[c] for c in clients if c in owners}

@@ -8,7 +8,7 @@ the SQL store (tests/server/documents/test_store_contract.py).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Protocol
@@ -95,6 +95,20 @@ class DocumentStore(Protocol):
 
     async def refused_clients(self, document_id: str) -> dict[int, int]:
         """Every refused client of the document, with its first refused clock."""
+        ...
+
+    async def bind_clients(
+        self, document_id: str, clients: Collection[int], person_id: str, at_ms: int
+    ) -> dict[int, str]:
+        """Bind each of the Yjs ``clients`` not bound yet to ``person_id`` (the
+        first binding wins, across nodes); return the owner of each of them."""
+        ...
+
+    async def client_owners(
+        self, document_id: str, clients: Collection[int] | None = None
+    ) -> dict[int, str]:
+        """The owner of each bound client of the document (of ``clients`` only
+        when given)."""
         ...
 
 

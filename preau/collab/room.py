@@ -50,7 +50,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -120,6 +120,12 @@ class Limits:
     max_document_bytes: int = 16 * 1024 * 1024  # snapshot + log, as stored
     max_awareness_bytes: int = 16 * 1024  # one awareness message
     max_awareness_ids: int = 4  # client ids one connection may own
+    # New Yjs copies (client ids) one change may bring: a stock client's
+    # changes carry one, its own.
+    max_new_copies: int = 8
+    # Refused copies a document remembers; beyond, refusals only cut the
+    # connection (a reconnection loop cannot grow every node's memory).
+    max_refused_copies: int = 4096
     awareness_timeout_s: float = 30.0  # a remote entry not renewed this long is stale
     compact_after_updates: int = 500  # log entries above the snapshot
     compact_after_bytes: int = 1024 * 1024
@@ -191,6 +197,9 @@ class DocumentRoom:
         # Yjs client id -> first refused clock: structs from there on hold
         # refused changes (shared with every node through the store).
         self.refused: dict[int, int] = {}
+        # Yjs client id -> the person whose copy it is (bound at its first
+        # accepted change, in the store for every node; see ``_whose_copies``).
+        self.owners: dict[int, str] = {}
         self._channel = envelope.channel(document_id)
         self._subscription: Subscription | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -213,6 +222,7 @@ class DocumentRoom:
         self._load(stored)
         try:
             self.refused = await self.store.refused_clients(self.document_id)
+            self.owners = await self.store.client_owners(self.document_id)
         except BaseException:
             await self._subscription.close()
             raise
@@ -396,6 +406,12 @@ class DocumentRoom:
                 # not known to differ, so this one does not make it diverged.
                 self._refuse(peer, Refusal.BAD_REQUEST, "not a Yjs update")
             return
+        refusal = await self._whose_copies(peer, parsed.ids)
+        if refusal is None:
+            return
+        if refusal:
+            await self._refuse_edit(peer, state, ids, Refusal.FORBIDDEN, refusal)
+            return
         canonical = await self._checked(peer, state, parsed, data)
         if canonical is None:
             return
@@ -532,6 +548,68 @@ class DocumentRoom:
         index.add(parsed)
         return True
 
+    # -- whose copies -----------------------------------------------------------
+    async def _whose_copies(self, peer: Peer, ids: updates.UpdateIds) -> str | None:
+        """Why ``peer`` may not write this update ("" when it may): its new
+        structs must all be under Yjs copies of the sender's own. A copy new
+        to the document is bound to its sender here (the store's first
+        binding wins between nodes). Writing under someone else's copy would
+        write in their name and make their next keystrokes, at those clocks,
+        vanish as duplicates. None: the store did not answer (told to retry).
+        """
+        person = peer.person_id
+        owners = self.owners
+        if all(owners.get(client) == person for client in ids.structs):
+            return ""  # the usual change: its sender's own copy, already bound
+        try:
+            fresh = self._fresh(ids)
+            if any(owners.get(client) != person for client in fresh):
+                # Another's structs this replica lacks yet (the client saw
+                # them through another node first) are in the store already:
+                # read first, so that only what is really new is bound.
+                await self.sync_from_store()
+                fresh = self._fresh(ids)
+            unbound = [client for client in fresh if client not in owners]
+            if len(unbound) > self.limits.max_new_copies:
+                return f"more than {self.limits.max_new_copies} new Yjs copies in one change"
+            if unbound:
+                owners.update(await self.store.bind_clients(
+                    self.document_id, unbound, person, self.now_ms()))
+        except Exception:
+            log.warning("document %s: store unreachable", self.document_id)
+            self._refuse(peer, Refusal.UNAVAILABLE, "could not save this change, retry")
+            return None
+        if any(owners.get(client) != person for client in fresh):
+            return "this change is written in another person's copy of the document"
+        return ""
+
+    def _fresh(self, ids: updates.UpdateIds) -> list[int]:
+        """The clients whose structs the update brings beyond the replica's."""
+        known = self._state()
+        return sorted(client for client, (_, end) in ids.structs.items()
+                      if end > known.get(client, 0))
+
+    async def _senders_own(
+        self, peer: Peer, state: _PeerState, clients: Collection[int]
+    ) -> set[int]:
+        """Which of ``clients`` are the sender's own copies: bound to them, or
+        unbound and held by this connection in awareness (a stock provider's
+        awareness id is its copy's client id). Someone else's copy is never
+        the sender's, whatever the update carried or the connection claimed."""
+        person = peer.person_id
+        mine = {client for client in clients if self.owners.get(client) == person}
+        claimed = [client for client in clients
+                   if client in state.client_ids and client not in self.owners]
+        if claimed:
+            try:  # bound on another node since this room loaded?
+                found = await self.store.client_owners(self.document_id, claimed)
+            except Exception:
+                log.warning("document %s: store unreachable", self.document_id)
+                return mine
+            self.owners.update(found)
+            mine.update(client for client in claimed if found.get(client, person) == person)
+        return mine
+
     # -- refused edits ---------------------------------------------------------
     def _brings_nothing(self, ids: updates.UpdateIds) -> bool:
         """Does the replica hold every struct and deletion of the update already?"""
@@ -565,8 +643,14 @@ class DocumentRoom:
         holds of them on, here and on every node (stored first)."""
         self._refuse(peer, code, f"{message} {REFUSED_EDIT}")
         state.diverged = True
-        known = self._state()
-        new = refusals.merge(self.refused, refusals.marks(ids, state.client_ids, known))
+        marked = refusals.marks(ids, state.client_ids, self._state())
+        mine = await self._senders_own(peer, state, marked)
+        new = {client: clock for client, clock in marked.items() if client in mine}
+        if len(self.refused) + len(new) > self.limits.max_refused_copies:
+            log.warning("document %s: %d refused copies already: this one is not remembered",
+                        self.document_id, len(self.refused))
+            return
+        new = refusals.merge(self.refused, new)
         if not new:
             return
         try:

@@ -1,5 +1,7 @@
 """Rooms without a network: awareness echoes from stock clients, refused edits
-(a lock, a reconnect carrying them, another node), readers' handshakes."""
+(a lock, a reconnect carrying them, another node), readers' handshakes, and
+whose copy each Yjs client id is (a change in another's copy is refused, and
+a refusal condemns only the sender's own copies)."""
 
 from __future__ import annotations
 
@@ -11,9 +13,9 @@ from pycrdt import Doc, Text
 
 from preau.collab import codec
 from preau.collab.ports import Access
-from preau.collab.room import REFUSED_EDIT
+from preau.collab.room import REFUSED_EDIT, Limits
 from tests.collab.harness import SimClient
-from tests.collab.test_room import DOC, World, settle, text_in_store
+from tests.collab.test_room import DOC, Node, World, settle, text_in_store
 
 Entry = codec.AwarenessEntry
 
@@ -250,3 +252,131 @@ async def test_an_update_built_on_a_refused_change_is_refused(world: World) -> N
     await hugo.pump()
     assert hugo.content() == "base"
     assert await text_in_store(world.store) == "base"
+
+
+# -- whose copies ----------------------------------------------------------------------
+
+
+def written_as(client_id: int, base: bytes, index: int, text: str) -> bytes:
+    """An update with structs under ``client_id`` at its next clock, as anyone
+    who read the document's state vector can make one."""
+    forged: Doc[Any] = Doc(client_id=client_id)
+    forged.apply_update(base)
+    before = forged.get_state()
+    content = forged.get("content", type=Text)
+    content.insert(min(index, len(content)), text)
+    return forged.get_update(before)
+
+
+async def test_a_reader_cannot_condemn_the_editors_copies(world: World) -> None:
+    """An outside probe: a reader sent one change under every editor's client
+    id at its next clock; refused, it condemned them all, on every node, and
+    every editor's next change was refused for good."""
+    room_a, room_b = await world.a.room(), await world.b.room()
+    lea, hugo = world.client("lea"), world.client("hugo")
+    reader = world.client("parent", Access.READ)
+    await lea.connect(room_a)
+    await hugo.connect(room_b)
+    await reader.connect(room_a)
+    await room_a.receive(reader, codec.awareness([Entry(reader.doc.client_id, 1, "{}")]))
+    await lea.edit(0, "Lea")
+    await settle(hugo, until=lambda: hugo.content() == "Lea")
+    await hugo.edit(0, "Hugo ")
+    await settle(lea, hugo, reader, until=lambda: reader.content() == lea.content()
+                 == hugo.content() == "Hugo Lea")
+    base = reader.doc.get_update()
+    for victim in (lea, hugo):
+        await room_a.receive(reader, codec.update(
+            written_as(victim.doc.client_id, base, 0, "pirate ")))
+    await reader.pump()
+    assert reader.denied[-1] == f"forbidden: read-only: this change was not saved {REFUSED_EDIT}"
+    # Only the reader's own copy is condemned, here and for every node.
+    assert room_a.refused == {reader.doc.client_id: 0}
+    assert await world.store.refused_clients(DOC) == {reader.doc.client_id: 0}
+    await lea.edit(8, " ecrit")
+    await hugo.edit(0, "et ")
+    await settle(lea, hugo, until=lambda: lea.content() == hugo.content()
+                 == "et Hugo Lea ecrit")
+    assert lea.denied == hugo.denied == []
+    assert await text_in_store(world.store) == "et Hugo Lea ecrit"
+
+
+async def test_a_writer_cannot_write_in_another_persons_copy(world: World) -> None:
+    """Structs under the teacher's client id at her next clock would be
+    written in her name, and her own next keystrokes, at those clocks,
+    dropped by every replica as duplicates."""
+    room_a, room_b = await world.a.room(), await world.b.room()
+    teacher, pupil = world.client("teacher"), world.client("pupil")
+    await teacher.connect(room_a)
+    await pupil.connect(room_b)  # the other node: the binding is in the store
+    await teacher.edit(0, "Consigne")
+    await settle(pupil, until=lambda: pupil.content() == "Consigne")
+    forged = written_as(teacher.doc.client_id, pupil.doc.get_update(), 8, " : rien à faire")
+    await room_b.receive(pupil, codec.update(forged))
+    await pupil.pump()
+    assert pupil.denied[-1] == ("forbidden: this change is written in another person's copy"
+                                f" of the document {REFUSED_EDIT}")
+    assert teacher.doc.client_id not in room_b.refused
+    await teacher.edit(8, " : lire le chapitre 3")
+    assert teacher.denied == []
+    assert await text_in_store(world.store) == "Consigne : lire le chapitre 3"
+    # The pupil's own new copy writes as before.
+    fresh = world.client("pupil")
+    await fresh.connect(room_b)
+    await fresh.edit(0, "Lu. ")
+    assert fresh.denied == []
+    assert await text_in_store(world.store) == "Lu. Consigne : lire le chapitre 3"
+
+
+async def test_a_copy_that_saw_anothers_change_first_elsewhere_is_not_refused(
+    world: World,
+) -> None:
+    """A client may carry another's structs this node has not integrated yet
+    (they reached it through another node): they are in the store, so the
+    change is the sender's own plus what everyone has."""
+    room_b = await world.b.room()
+    teacher, pupil = SimClient("teacher"), world.client("pupil")
+    world.auth.rights[("teacher", DOC)] = Access.WRITE
+    teacher.text.insert(0, "Consigne")
+    # Stored and bound as node A would, the broker message not yet taken here.
+    await world.store.bind_clients(DOC, [teacher.doc.client_id], "teacher", 1_000)
+    await world.store.append_update(DOC, teacher.doc.get_update(), "teacher", 1_000)
+    pupil.doc.apply_update(teacher.doc.get_update())
+    pupil.text.insert(8, " lue")
+    await pupil.connect(room_b)  # its SyncStep2 carries both
+    await pupil.pump()
+    assert pupil.denied == []
+    assert await text_in_store(world.store) == "Consigne lue"
+
+
+async def test_one_change_may_not_bring_many_new_copies(world: World) -> None:
+    room = await world.a.room()
+    pupil = world.client("pupil")
+    await pupil.connect(room)
+    many: Doc[Any] = Doc()
+    for client_id in range(100, 109):  # nine made-up copies, one struct each
+        part: Doc[Any] = Doc(client_id=client_id)
+        part.apply_update(many.get_update())
+        before = part.get_state()
+        part.get("content", type=Text).insert(0, "x")
+        many.apply_update(part.get_update(before))
+    await room.receive(pupil, codec.update(many.get_update()))
+    await pupil.pump()
+    assert pupil.denied[-1] == f"forbidden: more than 8 new Yjs copies in one change {REFUSED_EDIT}"
+    assert await world.store.client_owners(DOC) == {}
+    assert room.refused == {}  # none of them is known to be the pupil's
+
+
+async def test_a_document_remembers_a_bounded_number_of_refused_copies(world: World) -> None:
+    world.limits = Limits(catch_up_delay_s=0.01, max_refused_copies=2)
+    world.a = Node("node-a", world.bus, world.store, world.auth, world.limits)
+    room = await world.a.room()
+    readers = [world.client(f"reader{n}", Access.READ) for n in range(4)]
+    for reader in readers:
+        await reader.connect(room)
+        await room.receive(reader, codec.awareness([Entry(reader.doc.client_id, 1, "{}")]))
+        await reader.edit(0, "x")
+        assert reader.denied[-1].endswith(REFUSED_EDIT)  # each is refused and cut off...
+    # ...but only the first two are remembered.
+    assert set(room.refused) == {readers[0].doc.client_id, readers[1].doc.client_id}
+    await world.a.rooms.close()

@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -74,7 +74,7 @@ def _compaction_lock(document_id: str) -> int:
 # Every table holding a row of a document, children first (their foreign keys).
 DOCUMENT_TABLES = (
     "document_updates", "document_versions", "document_edits", "document_people",
-    "document_refused_clients",
+    "document_refused_clients", "document_clients",
 )
 
 
@@ -364,6 +364,26 @@ class SqlDocumentStore:
             )
         return {int(r["client_id"]): int(r["from_clock"]) for r in rows}
 
+    async def bind_clients(
+        self, document_id: str, clients: Collection[int], person_id: str, at_ms: int
+    ) -> dict[int, str]:
+        wanted = sorted(set(clients))
+        if not wanted:
+            return {}
+        async with self.engine.transaction() as tx:
+            await tx.executemany(
+                "INSERT INTO document_clients (document_id, client_id, person_id, bound_ms)"
+                " VALUES ($1, $2, $3, $4) ON CONFLICT (document_id, client_id) DO NOTHING",
+                [(document_id, client, person_id, at_ms) for client in wanted],
+            )
+            return await _owners(tx, document_id, wanted)
+
+    async def client_owners(
+        self, document_id: str, clients: Collection[int] | None = None
+    ) -> dict[int, str]:
+        async with self.engine.transaction(readonly=True) as tx:
+            return await _owners(tx, document_id, None if clients is None else sorted(clients))
+
     # -- class-room removals (moderation's room_members) ----------------------
     async def removed_from(self, person_id: str, room_ids: Iterable[str]) -> set[str]:
         """The rooms among ``room_ids`` a moderator removed the person from
@@ -439,3 +459,13 @@ def _info(row: Row, people: Iterable[Row]) -> DocumentInfo:
         editors=frozenset(p["person_id"] for p in people if p["role"] == "editor"),
         readers=frozenset(p["person_id"] for p in people if p["role"] == "reader"),
     )
+
+
+async def _owners(
+    tx: Transaction, document_id: str, clients: list[int] | None
+) -> dict[int, str]:
+    rows = await tx.fetch(
+        "SELECT client_id, person_id FROM document_clients WHERE document_id = $1",
+        document_id)
+    found = {int(r["client_id"]): str(r["person_id"]) for r in rows}
+    return found if clients is None else {c: found[c] for c in clients if c in found}

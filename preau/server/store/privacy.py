@@ -649,6 +649,7 @@ class PrivacyStore:
         )
         for table, column in (
             ("document_edits", "person_id"),
+            ("document_clients", "person_id"),  # her copies stay hers: nobody writes as her
             ("documents", "created_by"),
             ("document_versions", "created_by"),
         ):

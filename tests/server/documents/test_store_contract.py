@@ -301,6 +301,24 @@ async def test_refused_clients_are_kept_with_their_lowest_clock(log_store: Docum
     assert await log_store.refused_clients("doc-other") == {}
 
 
+async def test_a_copy_is_bound_to_its_first_writer(log_store: DocumentStore) -> None:
+    assert await log_store.client_owners(DOC) == {}
+    assert await log_store.bind_clients(DOC, [7, 2**40], "lea", 1) == {7: "lea", 2**40: "lea"}
+    # The first binding wins, whoever asks next (another node, another person).
+    assert await log_store.bind_clients(DOC, [7, 9], "hugo", 2) == {7: "lea", 9: "hugo"}
+    assert await log_store.bind_clients(DOC, [], "hugo", 3) == {}
+    assert await log_store.client_owners(DOC) == {7: "lea", 2**40: "lea", 9: "hugo"}
+    assert await log_store.client_owners(DOC, [9, 11]) == {9: "hugo"}
+    assert await log_store.client_owners("doc-other") == {}
+
+
+async def test_concurrent_bindings_of_one_copy_agree(log_store: DocumentStore) -> None:
+    found = await asyncio.gather(*(log_store.bind_clients(DOC, [42], person, 1)
+                                   for person in ("lea", "hugo", "ines")))
+    [owner] = {answer[42] for answer in found}
+    assert await log_store.client_owners(DOC) == {42: owner}
+
+
 # -- removals from the class room (moderation's room_members): the SQL store -----------
 
 

@@ -44,6 +44,7 @@ HANDLED = {
     ("message_acks", "person_id"): "deleted",
     ("read_markers", "person_id"): "deleted",
     ("document_edits", "person_id"): "pseudonym",
+    ("document_clients", "person_id"): "pseudonym (her copies stay hers)",
     ("document_people", "person_id"): "deleted",
     ("document_versions", "created_by"): "pseudonym",
     ("documents", "created_by"): "pseudonym",
