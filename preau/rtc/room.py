@@ -186,6 +186,7 @@ class CallState:
     # last moderator's departure end it (``end_when_no_moderator``): a pupils'
     # study group a teacher visits goes on when the teacher leaves.
     moderated: bool = True
+    end_reason: str = ""  # why it ended (``call.ended``'s reason), once it has
 
     # -- reading -----------------------------------------------------------
     def seated(self) -> list[Seat]:
@@ -221,7 +222,8 @@ class CallState:
                 "sfu": self.sfu, "seats": [s.to_store() for s in self.seats.values()],
                 "removed": sorted(self.removed), "breakouts": list(self.breakouts),
                 "breakout_ends": self.breakout_ends_ms, "had_mod": self.had_moderator,
-                "version": self.version, "moderated": self.moderated}
+                "version": self.version, "moderated": self.moderated,
+                "end": self.end_reason}
 
     @classmethod
     def from_store(cls, d: Mapping[str, Any]) -> CallState:
@@ -235,6 +237,7 @@ class CallState:
             # Rows written before "moderated" was kept: class calls are only
             # opened by moderators; a study group is taken as a pupils' one.
             bool(d.get("moderated", d["members"] is None)),
+            end_reason=str(d.get("end", "")),
         )
 
 
@@ -431,7 +434,8 @@ def revoke(state: CallState, person: str) -> Outcome:
 def _end(state: CallState, reason: str) -> Outcome:
     events = [Out(s.peer, "call.ended", {"call": state.id, "reason": reason}, release=True)
               for s in state.seats.values()]
-    state = _bump(state, status=Status.ENDED, seats={}, breakouts=(), breakout_ends_ms=0)
+    state = _bump(state, status=Status.ENDED, seats={}, breakouts=(), breakout_ends_ms=0,
+                  end_reason=reason)
     return Outcome(state, tuple(events))
 
 
@@ -702,3 +706,70 @@ def expire_seats(state: CallState, dead_nodes: frozenset[str]) -> Outcome:
         if outcome.state.status is Status.ENDED:
             break
     return Outcome(outcome.state, tuple(events))
+
+
+def catch_up(shown: CallState, now: CallState) -> tuple[Out, ...]:
+    """The events that bring peers last shown ``shown`` to ``now``, when the
+    outcomes between the two never reached their node (a broker outage) or
+    are still on their way: what changed, told as the transitions tell it.
+    A reason the state does not keep is inferred: ``removed`` (the person
+    may not come back), ``replaced`` (they hold another seat), ``denied``
+    (they were waiting), else ``left``."""
+    if now.version <= shown.version or shown.status is Status.ENDED:
+        return ()
+    call = now.id
+    if now.status is Status.ENDED:
+        reason = now.end_reason or "ended_by_moderator"
+        return tuple(Out(s.peer, "call.ended", {"call": call, "reason": reason}, release=True)
+                     for s in shown.seats.values())
+    events: list[Out] = []
+    if now.controls != shown.controls:
+        events.append(Out(ALL, "call.controls", {"call": call,
+                                                 "controls": now.controls.to_wire()}))
+    if now.sfu and not shown.sfu:
+        events.append(Out(ALL, "call.mode", {"call": call, "mode": "sfu"}))
+    for seat in shown.seats.values():
+        if seat.peer in now.seats:
+            continue
+        reason = ("removed" if seat.person in now.removed
+                  else "replaced" if now.seat_of_person(seat.person) is not None
+                  else "left" if seat.admitted else "denied")
+        events.append(Out(seat.peer, "call.left", {"call": call, "peer": seat.peer,
+                                                   "reason": reason}, release=True))
+        if seat.admitted:
+            events += [Out(other.peer, "call.peer_left", {"call": call, "peer": seat.peer,
+                                                          "reason": reason})
+                       for other in now.seated() if _was_seated(shown, other.peer)
+                       and shown.seats[other.peer].breakout == seat.breakout]
+    if now.breakouts != shown.breakouts or now.breakout_ends_ms != shown.breakout_ends_ms:
+        events.append(Out(ALL, "call.breakouts", {"call": call, "rooms": list(now.breakouts),
+                                                  "ends": now.breakout_ends_ms or None}))
+    for seat in now.seated():
+        was = shown.seats.get(seat.peer)
+        if was is None or not was.admitted:
+            if was is not None:  # admitted meanwhile: its welcome lists its peers
+                events.append(Out(seat.peer, "call.admitted", {"call": call, "peer": seat.peer}))
+            # Told to those who were seated already, and to those who came
+            # before it (a later arrival's join reply listed it).
+            events += [
+                Out(other.peer, "call.peer_joined",
+                    {"call": call, "peer": {**seat.to_wire(), "polite": polite(other.peer,
+                                                                                seat.peer)}})
+                for other in now.seated()
+                if other.peer != seat.peer and other.breakout == seat.breakout
+                and (_was_seated(shown, other.peer) or other.since_ms < seat.since_ms)
+            ]
+        elif was.breakout == seat.breakout and was.to_wire() != seat.to_wire():
+            events.append(Out(ALL, "call.peer_updated", {"call": call, "peer": seat.to_wire()}))
+    if [s.peer for s in shown.waiting()] != [s.peer for s in now.waiting()]:
+        events.append(_lobby_event(now))
+    if any(_was_seated(shown, s.peer) and shown.seats[s.peer].breakout != s.breakout
+           for s in now.seated()):
+        # As opening and closing breakout rooms do: every peer its room's peers.
+        events += [out for out in _moves(now) if _was_seated(shown, out.target)]
+    return tuple(events)
+
+
+def _was_seated(state: CallState, peer: str) -> bool:
+    seat = state.seats.get(peer)
+    return seat is not None and seat.admitted

@@ -291,3 +291,49 @@ def test_revoke_drops_a_seat_or_a_lobby_entry_of_a_person() -> None:
     gone = rtc.revoke(lobby, "person-pv")
     assert not gone.state.seats.get("pv")
     assert (MODERATORS, "call.lobby") in events(gone)
+
+
+# -- catching up after lost outcomes (a broker outage) ---------------------------------
+
+
+def told(shown: CallState, now: CallState) -> list[tuple[str, str, object]]:
+    return [(o.target, o.ev, o.fields.get("reason", o.fields.get("peer")))
+            for o in rtc.catch_up(shown, now)]
+
+
+def test_a_catch_up_tells_an_end_to_everyone_who_was_there() -> None:
+    shown = seated(("t", Role.MODERATOR), ("lea", Role.VIEWER), ("hugo", Role.VIEWER))
+    now = rtc.end(shown, "t").state
+    assert told(shown, now) == [(p, "call.ended", "ended_by_moderator")
+                                for p in ("t", "lea", "hugo")]
+    assert all(o.release for o in rtc.catch_up(shown, now))
+    assert CallState.from_store(now.to_store()).end_reason == "ended_by_moderator"
+    assert told(now, now) == []  # nothing new: nothing told
+    assert told(now, shown) == []
+
+
+def test_a_catch_up_infers_why_a_seat_went() -> None:
+    shown = seated(("t", Role.MODERATOR), ("lea", Role.VIEWER), ("hugo", Role.VIEWER),
+                   ("ines", Role.VIEWER))
+    now = rtc.remove(shown, "t", "lea").state
+    now = rtc.leave(now, "hugo").state
+    now = rtc.join(now, rtc.Joiner("ines2", "person-ines", "Ines", Role.VIEWER, False, "n",
+                                   "c"), NOW + 1, capacity=10, mesh_size=4).state
+    found = told(shown, now)
+    assert ("lea", "call.left", "removed") in found
+    assert ("hugo", "call.left", "left") in found
+    assert ("ines", "call.left", "replaced") in found
+    assert ("t", "call.peer_left", "removed") in found
+    assert ("t", "call.peer_joined", {"peer": "ines2", "person": {"id": "person-ines",
+                                                                   "name": "Ines"},
+                                      "role": "viewer", "audio_muted": False,
+                                      "video_muted": False, "hand": False, "breakout": None,
+                                      "polite": True}) in found
+
+
+def test_a_catch_up_of_breakout_rooms_gives_every_peer_its_rooms_peers() -> None:
+    shown = seated(("t", Role.MODERATOR), ("lea", Role.VIEWER), ("hugo", Role.VIEWER))
+    now = rtc.open_breakouts(shown, "t", ["A", "B"], {"lea": 0, "hugo": 1}, 60, NOW).state
+    moved = {o.target: o.fields for o in rtc.catch_up(shown, now) if o.ev == "call.moved"}
+    assert moved["t"]["peers"] == []  # the teacher stays in the main room, alone
+    assert (moved["lea"]["breakout"], moved["hugo"]["breakout"]) == ("A", "B")

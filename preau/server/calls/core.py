@@ -90,6 +90,7 @@ class CallCore:
     node_id: str
     _peers: dict[str, LocalPeer]  # peer id → socket, for peers on this node
     _cache: dict[str, Cached]
+    _shown: dict[str, CallState]  # call id → the state this node's peers were last told
     _subs: dict[str, tuple[Subscription, asyncio.Task[None]]]
     _timers: dict[str, asyncio.TimerHandle]
     _listeners: list[ControlListener]

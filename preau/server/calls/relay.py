@@ -130,8 +130,35 @@ class CallRelay(CallCore):
 
     async def _dispatch(self, state: CallState, events: Iterable[rtc.Out],
                         before: CallState) -> None:
-        """Write the events meant for this node's peers; tell the listeners."""
-        events = list(events)
+        """Write the events meant for this node's peers; tell the listeners.
+
+        This node's peers were last shown ``_shown[call]``. An outcome from
+        there or older is told already (a duplicate, or one a catch-up
+        covered); one from further on first gets the events of what happened
+        in between (``rtc.catch_up``): outcomes lost in a broker outage, or
+        still on their way, are never lost to this node's peers."""
+        shown = self._shown.get(state.id)
+        if shown is not None and state.version <= shown.version:
+            return
+        if shown is not None and before.version > shown.version:
+            await self._tell(before, list(rtc.catch_up(shown, before)), shown)
+            if state is before:  # a catch-up alone (``catch_up_calls``)
+                return
+        await self._tell(state, list(events), before)
+
+    async def catch_up_calls(self) -> None:
+        """Bring this node's peers to each of their calls' stored state (after
+        the broker lost messages: a broker listener). Never raises."""
+        for call_id in sorted({p.call_id for p in self._peers.values()}):
+            try:
+                state = await self._calls.get(call_id)
+                if state is not None:
+                    self._remember(state)
+                    await self._dispatch(state, (), state)
+            except Exception:
+                log.exception("catching call %s up after a broker loss failed", call_id)
+
+    async def _tell(self, state: CallState, events: list[rtc.Out], before: CallState) -> None:
         for out in events:
             self._deliver(state, out)
         self._schedule_breakout_timer(state)
@@ -143,6 +170,11 @@ class CallRelay(CallCore):
             self._budget.forget(peer)
             if local is not None:
                 calls.add(local.call_id)
+        if state.status is not rtc.Status.ENDED and any(
+                p.call_id == state.id for p in self._peers.values()):
+            self._shown[state.id] = state
+        else:
+            self._shown.pop(state.id, None)
         for call_id in calls:
             await self._maybe_unlisten(call_id)
         if state.status is rtc.Status.ENDED:
@@ -247,6 +279,7 @@ class CallRelay(CallCore):
             return
         entry = self._subs.pop(call_id, None)
         self._cache.pop(call_id, None)
+        self._shown.pop(call_id, None)
         timer = self._timers.pop(call_id, None)
         if timer is not None:
             timer.cancel()

@@ -82,6 +82,7 @@ class CallService(CallRelay, CallRights, CallSeating, CallCore):
         self.node_id = broker.node_id
         self._peers: dict[str, LocalPeer] = {}  # peer id → socket, for peers on this node
         self._cache: dict[str, Cached] = {}
+        self._shown: dict[str, CallState] = {}
         self._subs: dict[str, tuple[Subscription, asyncio.Task[None]]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._listeners: list[ControlListener] = []
@@ -95,7 +96,8 @@ class CallService(CallRelay, CallRights, CallSeating, CallCore):
         self._held: dict[str, list[tuple[str, bytes]]] = {}
         if hub is not None:
             hub.on_removal(self.member_removed)  # member.remove, on every node
-        broker.on_resync(self.resync)
+        broker.on_resync(self.resync)  # removals first, then
+        broker.on_resync(self.catch_up_calls)  # whatever else the outage kept from peers
 
     @property
     def default_end_without_moderator(self) -> bool:

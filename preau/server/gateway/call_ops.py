@@ -2,8 +2,8 @@
 
 Every op but ``call.create``, ``call.list`` and ``call.join`` names the
 caller's own ``peer`` (the id it got on joining); the service refuses a peer
-id the socket does not hold (``forbidden`` if it is someone else's,
-``not_in_call`` if it is gone). ``who`` names the peer acted upon.
+id the socket does not hold with ``not_in_call``, whether someone else holds
+it or nobody does. ``who`` names the peer acted upon.
 """
 
 from __future__ import annotations

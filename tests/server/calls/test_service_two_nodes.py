@@ -409,3 +409,116 @@ def _end(state: Any, peer: str) -> Any:
     from preau.rtc import room as rtc
 
     return rtc.end(state, peer)
+
+
+class _Outage:
+    """Node A's call outcomes never reach node B while on (a Redis outage
+    whose queued messages Redis dropped: node B had not subscribed again)."""
+
+    def __init__(self, nodes: Nodes) -> None:
+        self.broker = nodes.a.broker
+        self._publish = self.broker.publish
+
+    async def __aenter__(self) -> None:
+        async def lost(channel: str, payload: bytes) -> None:
+            if not channel.startswith("call:"):
+                await self._publish(channel, payload)
+
+        self.broker.publish = lost  # type: ignore[method-assign]
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.broker.publish = self._publish  # type: ignore[method-assign]
+
+
+def names_of(recorder: Recorder) -> list[str]:
+    return [str(f.get("ev")) for f in recorder.frames]
+
+
+async def test_what_an_outage_kept_from_a_node_reaches_it_at_its_resync(nodes: Nodes) -> None:
+    """An outside probe: a mute, a removal, an admission and the end of the
+    call made on node A during a Redis outage never reached node B's pupils."""
+    from preau.rtc import room as rtc
+
+    claire = nodes.member(nodes.a, "Claire Lefèvre")
+    lea, manon, hugo = (nodes.member(nodes.b, n)
+                        for n in ("Léa Martin", "Manon Robert", "Hugo Bernard"))
+    room = await nodes.room(nodes.a, "6eA")
+    teacher, _ = nodes.connect(nodes.a, claire)
+    (c_lea, r_lea), (c_manon, r_manon), (c_hugo, r_hugo) = (
+        nodes.connect(nodes.b, m) for m in (lea, manon, hugo))
+    state = await nodes.a.calls.create(claire, room, None, None, None)
+    _, t = await nodes.a.calls.join(teacher, state.id)
+    _, s_lea = await nodes.b.calls.join(c_lea, state.id)
+    _, s_manon = await nodes.b.calls.join(c_manon, state.id)
+    await event(r_lea, "call.peer_joined")  # Manon
+    await nodes.a.calls.act(teacher, state.id, t.peer, lambda s, _o: rtc.set_controls(
+        s, t.peer, rtc.Controls(lobby=rtc.LobbyPolicy.ASK_MODERATOR), 10))
+    await event(r_lea, "call.controls")
+    _, s_hugo = await nodes.b.calls.join(c_hugo, state.id)  # waits in the lobby
+    for recorder in (r_lea, r_manon, r_hugo):
+        recorder.frames.clear()
+
+    async with _Outage(nodes):
+        await nodes.a.calls.act(teacher, state.id, t.peer, lambda s, _o: rtc.set_media(
+            s, t.peer, s_lea.peer, audio_muted=True, video_muted=None))
+        await nodes.a.calls.act(teacher, state.id, t.peer,
+                                lambda s, _o: rtc.remove(s, t.peer, s_manon.peer))
+        await nodes.a.calls.admit(teacher, state.id, t.peer, s_hugo.peer)
+        await asyncio.sleep(0.05)
+        assert names_of(r_lea) == names_of(r_manon) == names_of(r_hugo) == []
+
+    await nodes.b.calls.catch_up_calls()  # what the Redis broker's resync runs
+    muted = await event(r_lea, "call.peer_updated")
+    assert (muted["peer"]["peer"], muted["peer"]["audio_muted"]) == (s_lea.peer, True)
+    gone = await event(r_lea, "call.peer_left")
+    assert (gone["peer"], gone["reason"]) == (s_manon.peer, "removed")
+    assert (await event(r_lea, "call.peer_joined"))["peer"]["peer"] == s_hugo.peer
+    left = await event(r_manon, "call.left")
+    assert (left["peer"], left["reason"]) == (s_manon.peer, "removed")
+    admitted = await event(r_hugo, "call.admitted")
+    assert {p["peer"] for p in admitted["peers"]} == {t.peer, s_lea.peer}
+    # Manon's peer is released here: her signals are refused.
+    with pytest.raises(PreauError) as cut:
+        await nodes.b.calls.signal(c_manon, state.id, s_manon.peer, t.peer, "offer",
+                                   {"sdp": SDP})
+    assert cut.value.code == "not_in_call"
+    await nodes.b.calls.catch_up_calls()  # caught up: nothing twice
+    await asyncio.sleep(0.05)
+    assert [n for n in names_of(r_lea) if n != "call.signal"] == []
+
+    async with _Outage(nodes):
+        await nodes.a.calls.act(teacher, state.id, t.peer, lambda s, _o: rtc.end(s, t.peer))
+    await nodes.b.calls.catch_up_calls()
+    for recorder in (r_lea, r_hugo):
+        ended = await event(recorder, "call.ended")
+        assert ended["reason"] == "ended_by_moderator"
+    with pytest.raises(PreauError):
+        await nodes.b.calls.signal(c_lea, state.id, s_lea.peer, s_hugo.peer, "offer",
+                                   {"sdp": SDP})
+
+
+async def test_a_lost_outcome_is_told_before_the_next_one_without_a_resync(
+    nodes: Nodes,
+) -> None:
+    """Node B's peers missed a mute; the next outcome that reaches node B
+    (or that node B makes) first tells what was missed, in order."""
+    from preau.rtc import room as rtc
+
+    claire = nodes.member(nodes.a, "Claire Lefèvre")
+    lea, hugo = nodes.member(nodes.b, "Léa Martin"), nodes.member(nodes.b, "Hugo Bernard")
+    teacher, _ = nodes.connect(nodes.a, claire)
+    (c_lea, r_lea), (c_hugo, _r_hugo) = (nodes.connect(nodes.b, m) for m in (lea, hugo))
+    state = await nodes.a.calls.create(claire, await nodes.room(nodes.a, "6eA"), None, None,
+                                       None)
+    _, t = await nodes.a.calls.join(teacher, state.id)
+    _, s_lea = await nodes.b.calls.join(c_lea, state.id)
+    _, s_hugo = await nodes.b.calls.join(c_hugo, state.id)
+    r_lea.frames.clear()
+    async with _Outage(nodes):
+        await nodes.a.calls.act(teacher, state.id, t.peer, lambda s, _o: rtc.set_media(
+            s, t.peer, s_lea.peer, audio_muted=True, video_muted=None))
+    await nodes.b.calls.act(c_hugo, state.id, s_hugo.peer, _hand(s_hugo.peer))
+    first = await event(r_lea, "call.peer_updated")
+    second = await event(r_lea, "call.peer_updated")
+    assert (first["peer"]["peer"], first["peer"]["audio_muted"]) == (s_lea.peer, True)
+    assert (second["peer"]["peer"], second["peer"]["hand"]) == (s_hugo.peer, True)
