@@ -85,3 +85,26 @@ async def test_bad_signalling_is_refused_and_the_call_goes_on(live: LiveServer) 
         finally:
             await second.leave()
             await first.leave()
+
+
+async def test_breakout_names_are_cleaned_like_a_calls_name(live: LiveServer) -> None:
+    """An outside probe: names a teacher typed reach every pupil's screen, and
+    a right-to-left override made « \u202egnp.exe » read « exe.png »."""
+    async with people(live, "Claire Lefèvre", "Inès Petit") as (claire, ines):
+        room = await class_room(claire.client, "6eB")
+        created = await claire.live.request("call.create", room=room)
+        teacher = await claire.live.request("call.join", call=created["call"])
+        pupil = await ines.live.request("call.join", call=created["call"])
+        with pytest.raises(PreauError) as blank:
+            await claire.live.request("call.breakouts", call=created["call"],
+                                      peer=teacher["peer"], rooms=["Groupe 1", "\u2066 \u2069"],
+                                      assign={pupil["peer"]: 0}, duration_s=600)
+        assert (blank.value.code, blank.value.message) == (
+            "bad_request", "every breakout room needs a name")
+        await claire.live.request(
+            "call.breakouts", call=created["call"], peer=teacher["peer"],
+            rooms=["\u202egnp.exe", " Groupe 2 "], assign={pupil["peer"]: 0}, duration_s=600)
+        opened = await ines.live.next_event("call.breakouts")
+        assert opened["rooms"] == ["gnp.exe", "Groupe 2"]
+        moved = await ines.live.next_event("call.moved")
+        assert moved["breakout"] == "gnp.exe"
