@@ -116,7 +116,7 @@ async def build_services(
     hub = Hub(
         store, broker, presence, directory, render.frame,
         resume_limit=settings.resume_limit, keep_alive=auth.keep_alive,
-        presence_ttl_s=settings.presence_ttl_s, session_alive=auth.alive,
+        presence_ttl_s=settings.presence_ttl_s, sessions_ended=auth.ended_among,
     )
     opens = open_rate_limiter(
         settings.broker_url, settings.conversations_per_hour / 3600,

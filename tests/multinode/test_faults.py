@@ -383,3 +383,59 @@ async def test_a_socket_closed_while_redis_is_down_leaves_no_room_behind(
     await health_is(cluster[1], 200, True, 10)
     _, health = await cluster[1].health_status()
     assert health["gateway"] == {"connections": 0, "rooms": 0}
+
+
+async def test_a_logout_during_a_redis_outage_closes_its_socket_on_the_other_node(
+    cluster: Cluster, people: People, redis_server: RedisServer
+) -> None:
+    """An outside probe: the socket stayed open, seated in its call and fed
+    its signalling, for as long as Redis was down (31 s in one run)."""
+    ended = await people("Manon Robert", 0)
+    on_b = await people.connect(people.on(ended, 1))
+    await asyncio.to_thread(redis_server.stop)
+    try:
+        await health_is(cluster[1], 503, False, 10)
+        await ended.logout()  # through node A: the store says so, the broker cannot
+        # Node B asks the store at each heartbeat while cut off (1 s here).
+        await asyncio.wait_for(on_b.closed.wait(), 5)
+        assert on_b.close_code == 4001
+    finally:
+        await asyncio.to_thread(redis_server.start)
+        for node in cluster.nodes:
+            await health_is(node, 200, True, 10)
+
+
+async def test_call_events_made_during_a_redis_restart_reach_the_other_node(
+    cluster: Cluster, people: People, redis_server: RedisServer
+) -> None:
+    """An outside probe: after a restart the node reconnecting first sent its
+    queue before the other had subscribed again, and Redis dropped it: node
+    B's pupils were never told of a mute or of the end of the call."""
+    claire = await people("Claire Lefèvre", 0)
+    pupils = [await people(name, 1) for name in ("Léa Martin", "Hugo Bernard")]
+    room = await class_room(claire)
+    teacher = await people.connect(claire)
+    lea, hugo = [await people.connect(p) for p in pupils]
+    created = await teacher.request("call.create", room=room)
+    t = await teacher.request("call.join", call=created["call"])
+    seat_lea = await lea.request("call.join", call=created["call"])
+    await hugo.request("call.join", call=created["call"])
+    await lea.next_event("call.peer_joined")  # Hugo
+
+    async def during_a_restart(request: str, **params: object) -> None:
+        await asyncio.to_thread(redis_server.stop)
+        try:
+            await health_is(cluster[0], 503, False, 10)
+            await teacher.request(request, call=created["call"], peer=t["peer"], **params)
+        finally:
+            await asyncio.to_thread(redis_server.start)
+        for node in cluster.nodes:
+            await health_is(node, 200, True, 10)
+
+    await during_a_restart("call.media", who=seat_lea["peer"], audio_muted=True)
+    muted = await lea.next_event("call.peer_updated", timeout=10)
+    assert (muted["peer"]["peer"], muted["peer"]["audio_muted"]) == (seat_lea["peer"], True)
+    await during_a_restart("call.end")
+    for conn in (lea, hugo):
+        ended = await conn.next_event("call.ended", timeout=10)
+        assert ended["reason"] == "ended_by_moderator"

@@ -14,7 +14,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from preau.server import metrics
@@ -352,13 +352,18 @@ class AuthService:
     async def alive(self, token_hash: str) -> bool:
         """Is this session still valid (not revoked, idle or expired)?"""
         record = await self._store.get_session(token_hash)
+        return record is not None and self._valid(record, self._clock.now_ms())
+
+    async def ended_among(self, token_hashes: Sequence[str]) -> set[str]:
+        """Those of ``token_hashes`` no longer valid (revoked, idle, expired, gone)."""
         now = self._clock.now_ms()
-        return (
-            record is not None
-            and not record.revoked
-            and record.expires_ms > now
-            and record.last_seen_ms + self._idle_ms(record) > now
-        )
+        valid = {r.token_hash for r in await self._store.get_sessions(token_hashes)
+                 if self._valid(r, now)}
+        return set(token_hashes) - valid
+
+    def _valid(self, record: SessionRecord, now: int) -> bool:
+        return (not record.revoked and record.expires_ms > now
+                and record.last_seen_ms + self._idle_ms(record) > now)
 
     def _idle_ms(self, record: SessionRecord) -> int:
         idle = self._settings.remember_idle_s if record.remember else self._settings.session_idle_s

@@ -98,7 +98,7 @@ class CallCore:
     _tasks: set[asyncio.Task[Any]]
     relayed: int  # signalling messages written to peers (loadtests read it)
     gate: RelayGate  # held while a directory change's rights are re-read
-    _held: dict[str, list[tuple[str, bytes]]]  # peer id → (call id, frame), held
+    _held: dict[str, list[tuple[LocalPeer, bytes]]]  # peer id → (its seat here, frame), held
 
     # Implemented by one part, called by another (see each for what it does).
     async def _apply(self, call_id: str, transition: Callable[[CallState, int], Outcome],

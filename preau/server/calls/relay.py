@@ -206,21 +206,28 @@ class CallRelay(CallCore):
             # keep its seat (a revoked one is told at once, and only that).
             if not self._held:
                 self.gate.defer(self._flush_held)
-            self._held.setdefault(peer, []).append((call_id, frame))
+            self._held.setdefault(peer, []).append((local, frame))
             return
         local.socket.push(frame)
         self.relayed += 1
 
     def _flush_held(self) -> None:
         """The re-check is done (the gate opened): held frames go, in order,
-        to the peers that kept their seat; a revoked peer's are dropped."""
+        to the peers that kept their right; a revoked peer's are dropped. A
+        peer released meanwhile (the call ended, it was removed or left)
+        still gets what was held for it: its own ``call.ended`` or
+        ``call.left`` is among them."""
         held, self._held = self._held, {}
         for peer, frames in held.items():
-            local = self._peers.get(peer)
-            if local is None or local.revoked:
-                continue
-            for call_id, frame in frames:
-                self._write(peer, call_id, frame)
+            now = self._peers.get(peer)
+            for local, frame in frames:
+                if local.revoked:
+                    break
+                if now is local:
+                    self._write(peer, local.call_id, frame)
+                elif not local.socket.closed:
+                    local.socket.push(frame)
+                    self.relayed += 1
 
     def _schedule_breakout_timer(self, state: CallState) -> None:
         timer = self._timers.pop(state.id, None)

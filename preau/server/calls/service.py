@@ -93,7 +93,7 @@ class CallService(CallRelay, CallRights, CallSeating, CallCore):
         # Frames to this node's peers held while a directory change's rights
         # are re-read (preau/collab/gate.py; the composition root holds it).
         self.gate = RelayGate()
-        self._held: dict[str, list[tuple[str, bytes]]] = {}
+        self._held: dict[str, list[tuple[LocalPeer, bytes]]] = {}
         if hub is not None:
             hub.on_removal(self.member_removed)  # member.remove, on every node
         broker.on_resync(self.resync)  # removals first, then

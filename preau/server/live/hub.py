@@ -257,7 +257,7 @@ class Hub:
         resume_limit: int,
         keep_alive: Callable[[list[str]], Awaitable[None]],
         presence_ttl_s: float = 30.0,
-        session_alive: Callable[[str], Awaitable[bool]] | None = None,
+        sessions_ended: Callable[[list[str]], Awaitable[set[str]]] | None = None,
     ) -> None:
         self.store = store
         self.broker = broker
@@ -266,7 +266,7 @@ class Hub:
         self.render = render
         self.resume_limit = resume_limit
         self.presence_ttl_s = presence_ttl_s
-        self._session_alive = session_alive or _always_alive
+        self._sessions_ended = sessions_ended or _none_ended
         self._keep_alive = keep_alive
         self.feeds: dict[str, RoomFeed] = {}
         self.connections: set[Connection] = set()
@@ -329,6 +329,7 @@ class Hub:
         while True:
             await asyncio.sleep(self.presence_ttl_s / 3)
             beats += 1
+            await self._sessions_while_cut_off()
             try:
                 entries = [
                     (room, conn.member.id, conn.id)
@@ -346,6 +347,24 @@ class Hub:
                 retries.failed(exc, self.presence_ttl_s / 3)
             else:
                 retries.succeeded()
+
+    async def _sessions_while_cut_off(self) -> None:
+        """While the broker is down, logouts on other nodes cannot reach this
+        one: ask the store at each beat, as the resync will (an outside
+        probe: a socket logged out during an outage stayed seated in its call
+        until Redis came back). Never raises."""
+        try:
+            if not await self.broker.healthy():
+                await self._close_ended_sessions()
+        except Exception:
+            log.warning("checking sessions during a broker outage failed", exc_info=True)
+
+    async def _close_ended_sessions(self) -> None:
+        """Close the sockets of sessions the store says ended (a logout on
+        another node whose notice the broker could not carry)."""
+        ended = await self._sessions_ended(sorted(self._by_session))
+        if ended:
+            self._close_sessions(sorted(ended))
 
     async def _announce_presence(self, name: str, pairs: list[tuple[str, str]]) -> None:
         for room_id, member_id in pairs:
@@ -391,12 +410,10 @@ class Hub:
         for listener in self._session_listeners:
             listener(None)  # revocations may have been lost: forget every cached session
         # Revocations published while we were cut off are lost: ask the store.
-        for token_hash in list(self._by_session):
-            try:
-                if not await self._session_alive(token_hash):
-                    self._close_sessions([token_hash])
-            except Exception:
-                log.exception("session check after resync failed")
+        try:
+            await self._close_ended_sessions()
+        except Exception:
+            log.exception("session check after resync failed")
         # Rights first: a directory change or a removal made during the
         # outage must take its rooms from the sockets here before the rooms
         # catch up on what was posted meanwhile (an outside probe: a pupil
@@ -787,5 +804,5 @@ def _person(member: Member) -> dict[str, str]:
     return {"id": member.id, "name": member.display_name}
 
 
-async def _always_alive(token_hash: str) -> bool:
-    return True
+async def _none_ended(token_hashes: list[str]) -> set[str]:
+    return set()

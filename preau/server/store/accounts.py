@@ -29,6 +29,9 @@ def _session(r: Row) -> SessionRecord:
     )
 
 
+# Sessions per statement of get_sessions (SQLite allows 32,766 parameters).
+SESSIONS_PER_READ = 500
+
 class AccountStore(Protocol):
     """Credentials, activation and sessions."""
 
@@ -55,6 +58,9 @@ class AccountStore(Protocol):
     async def get_session(self, token_hash: str) -> SessionRecord | None: ...
 
     async def touch_sessions(self, token_hashes: Sequence[str], now_ms: int) -> None: ...
+
+    async def get_sessions(self, token_hashes: Sequence[str]) -> list[SessionRecord]:
+        """``get_session`` of many at once (those stored)."""
 
     async def person_sessions(self, person_id: str, now_ms: int) -> list[SessionRecord]:
         """The person's sessions not revoked nor past their lifetime, latest used first."""
@@ -164,6 +170,18 @@ class AccountsSql(SqlBase, AccountStore):
                 f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE token_hash = $1", token_hash
             )
         return None if row is None else _session(row)
+
+    async def get_sessions(self, token_hashes: Sequence[str]) -> list[SessionRecord]:
+        found: list[SessionRecord] = []
+        async with self._engine.transaction(readonly=True) as tx:
+            for start in range(0, len(token_hashes), SESSIONS_PER_READ):
+                part = token_hashes[start:start + SESSIONS_PER_READ]
+                marks = ", ".join(f"${i}" for i in range(1, len(part) + 1))
+                rows = await tx.fetch(
+                    f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE token_hash IN ({marks})",
+                    *part)
+                found += [_session(r) for r in rows]
+        return found
 
     async def touch_sessions(self, token_hashes: Sequence[str], now_ms: int) -> None:
         """Set ``last_seen_ms`` to ``now_ms``; it never moves backwards."""

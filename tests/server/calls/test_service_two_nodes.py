@@ -522,3 +522,28 @@ async def test_a_lost_outcome_is_told_before_the_next_one_without_a_resync(
     second = await event(r_lea, "call.peer_updated")
     assert (first["peer"]["peer"], first["peer"]["audio_muted"]) == (s_lea.peer, True)
     assert (second["peer"]["peer"], second["peer"]["hand"]) == (s_hugo.peer, True)
+
+
+async def test_an_end_held_by_the_gate_still_reaches_the_released_peers(nodes: Nodes) -> None:
+    """Frames wait while rights are re-read (a directory change, a broker
+    resync). The end of the call releases every peer meanwhile: their
+    ``call.ended`` was dropped at the release with them (found with the
+    catch-up of a Redis restart)."""
+    from preau.rtc import room as rtc
+
+    claire = nodes.member(nodes.a, "Claire Lefèvre")
+    lea = nodes.member(nodes.b, "Léa Martin")
+    teacher, _ = nodes.connect(nodes.a, claire)
+    pupil, rec = nodes.connect(nodes.b, lea)
+    state = await nodes.a.calls.create(claire, await nodes.room(nodes.a, "6eA"), None, None,
+                                       None)
+    _, t = await nodes.a.calls.join(teacher, state.id)
+    await nodes.b.calls.join(pupil, state.id)
+    nodes.b.calls.gate.hold()
+    try:
+        await nodes.a.calls.act(teacher, state.id, t.peer, lambda s, _o: rtc.end(s, t.peer))
+        await asyncio.sleep(0.05)
+        assert "call.ended" not in names_of(rec)
+    finally:
+        nodes.b.calls.gate.release()
+    assert (await event(rec, "call.ended"))["reason"] == "ended_by_moderator"

@@ -128,6 +128,19 @@ async def test_session_lifecycle(store: Store) -> None:
     assert revoked == SessionRecord("tok", lea, "bearer", NOW, NOW + 50, NOW + 1000, True)
 
 
+async def test_many_sessions_are_read_at_once(store: Store) -> None:
+    lea, hugo = await two_people(store)
+    tokens = [f"t{n:04d}" for n in range(1_203)]  # beyond one statement's share
+    for n, token in enumerate(tokens):
+        await store.create_session(session(token, lea if n % 2 else hugo))
+    await store.revoke_session("t0007")
+    found = {r.token_hash: r for r in await store.get_sessions([*tokens, "unknown"])}
+    assert sorted(found) == tokens
+    assert found["t0007"].revoked
+    assert found["t0008"] == await store.get_session("t0008")
+    assert await store.get_sessions([]) == []
+
+
 async def test_revoke_person_sessions(store: Store) -> None:
     lea, hugo = await two_people(store)
     for token, person in [("a", lea), ("b", lea), ("c", lea), ("d", lea), ("h", hugo)]:

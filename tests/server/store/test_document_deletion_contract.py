@@ -75,6 +75,7 @@ class School:
             DocumentVersion(f"ver-{document_id}", document_id, "v1", self.ids["t1"], NOW),
             b"\x00\x00")
         await self.documents.refuse_clients(document_id, {4242: 3}, NOW)
+        await self.documents.bind_clients(document_id, [4243], self.ids["p1"], NOW)
         return info
 
     async def attach(self, tmp_path: Path, document_id: str, attachment_id: str,
