@@ -15,7 +15,10 @@ guessing is itself an attack, so an account is never locked.
 - **Per address** (an IPv6 /64), a budget of failures per hour, sized for a
   school behind one NAT address (hundreds of pupils at 8 am, a third of them
   mistyping); networks listed as trusted (a region's schools) get their own.
-  Successes cost nothing.
+  Successes cost nothing, and each account that logged in from the address
+  in the last hour adds one to its budget (up to 5,000): a school of 1,500
+  earns what its pupils' mistypes cost as they arrive, a script of made-up
+  logins earns nothing, and one account earns one however often it logs in.
 
 Every attempt is counted *before* the password is checked and given back if
 it succeeds, in one atomic step (a Lua script on Redis), so concurrent
@@ -191,8 +194,13 @@ class LoginThrottle:
         return key
 
     async def succeeded(self, key: str, client_ip: str, *, known_device: bool = False) -> None:
+        now = self._clock.now_ms()
         address, per_hour = self._budget(key, client_ip, known_device)
-        await self._attempts.succeeded(key, address, per_hour, self._clock.now_ms())
+        await self._attempts.succeeded(key, address, per_hour, now)
+        # The address's own budget grows with the accounts that log in from it
+        # (a device's proof or not: the login came from there).
+        home, home_per_hour = self.addresses.limit_for(client_ip)
+        await self._attempts.vouch(home, key, home_per_hour, now)
 
     def _budget(self, key: str, client_ip: str, known_device: bool) -> tuple[str, int]:
         if known_device:

@@ -11,7 +11,11 @@ counters move together, atomically, on every attempt:
   free)`` capped at ``max_ms`` from there. The state is forgotten
   ``window_ms`` after the last attempt.
 - the **address**'s token bucket: ``per_hour`` tokens, refilled at
-  ``per_hour`` per hour; an attempt takes one.
+  ``per_hour`` per hour; an attempt takes one. Each account that logged in
+  from the address in the last ``window_ms`` (``vouch``) adds one to the
+  bucket's size and gives it one token, up to :data:`MAX_VOUCHED`: a school
+  of 1,500 behind one NAT address earns the failures its pupils' mistypes
+  cost, where a script of made-up logins earns nothing.
 
 An attempt is counted before the secret is checked; :meth:`LoginAttempts.succeeded`
 gives it back (the streak restarts, the hour's count and the bucket get their
@@ -23,6 +27,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol
+
+# Accounts that may grow one address's budget (a large lycée and its staff).
+MAX_VOUCHED = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +83,10 @@ class LoginAttempts(Protocol):
     async def succeeded(self, account: str, address: str, per_hour: int, now_ms: int) -> None:
         """The attempt counted by ``begin`` succeeded: give it back."""
 
+    async def vouch(self, address: str, account: str, per_hour: int, now_ms: int) -> None:
+        """``account`` logged in from ``address``: the first time in the
+        window, the address's budget grows by one (up to MAX_VOUCHED)."""
+
     async def watch(self, school_id: str, person_id: str, now_ms: int) -> None:
         """List a person's account in its school's index of failed logins."""
 
@@ -108,6 +119,7 @@ class MemoryLoginAttempts:
         self._accounts: dict[str, AccountState] = {}
         self._buckets: dict[str, _Bucket] = {}
         self._schools: dict[str, dict[str, int]] = {}
+        self._vouched: dict[str, dict[str, int]] = {}  # address -> account -> last login
         self._since_sweep = 0
 
     async def begin(
@@ -120,9 +132,10 @@ class MemoryLoginAttempts:
         if state is not None and state.next_ms > now_ms:
             return Refusal("account", (state.next_ms - now_ms) / 1000)
         rate = per_hour / 3_600_000  # tokens per ms
+        size = per_hour + self._vouchers(address, now_ms)
         bucket = self._buckets.get(address)
-        tokens = float(per_hour) if bucket is None else min(
-            per_hour, bucket.tokens + max(0, now_ms - bucket.at_ms) * rate
+        tokens = float(size) if bucket is None else min(
+            size, bucket.tokens + max(0, now_ms - bucket.at_ms) * rate
         )
         if tokens < 1:
             return Refusal("address", (1 - tokens) / rate / 1000)
@@ -146,11 +159,33 @@ class MemoryLoginAttempts:
             else:
                 self._accounts[account] = replace(state, consecutive=0, failures=failures,
                                                   next_ms=0)
+        self._give(address, per_hour, now_ms)
+
+    async def vouch(self, address: str, account: str, per_hour: int, now_ms: int) -> None:
+        vouched = self._vouched.setdefault(address, {})
+        new = account not in vouched and self._vouchers(address, now_ms) < MAX_VOUCHED
+        if account in vouched or new:
+            vouched[account] = now_ms
+        if new:
+            self._give(address, per_hour, now_ms)  # the size grew by one: so do the tokens
+
+    def _vouchers(self, address: str, now_ms: int) -> int:
+        """Accounts that logged in from ``address`` in the window."""
+        vouched = self._vouched.get(address)
+        if not vouched:
+            return 0
+        for account in [a for a, at in vouched.items() if now_ms - at >= self.policy.window_ms]:
+            del vouched[account]
+        return len(vouched)
+
+    def _give(self, address: str, per_hour: int, now_ms: int) -> None:
+        """One token back to the address's bucket (forgotten once full)."""
         bucket = self._buckets.get(address)
         if bucket is not None:
             rate = per_hour / 3_600_000
-            tokens = min(per_hour, bucket.tokens + max(0, now_ms - bucket.at_ms) * rate + 1)
-            if tokens >= per_hour:
+            size = per_hour + self._vouchers(address, now_ms)
+            tokens = min(size, bucket.tokens + max(0, now_ms - bucket.at_ms) * rate + 1)
+            if tokens >= size:
                 del self._buckets[address]
             else:
                 self._buckets[address] = _Bucket(tokens, now_ms)
@@ -188,6 +223,9 @@ class MemoryLoginAttempts:
         # A bucket is full again after at most an hour without attempts.
         for key in [k for k, b in self._buckets.items() if now_ms - b.at_ms >= 3_600_000]:
             del self._buckets[key]
+        for address in list(self._vouched):
+            if not self._vouchers(address, now_ms):
+                del self._vouched[address]
         for school_id, index in list(self._schools.items()):
             for person_id in [p for p, at in index.items() if now_ms - at >= window]:
                 del index[person_id]

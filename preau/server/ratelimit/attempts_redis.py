@@ -7,6 +7,9 @@ Keys (``preau:login:`` prefix):
   ``window_ms`` after the last attempt;
 - ``addr:<address>``: the address's bucket, ``t`` (tokens) and ``a`` (when
   counted), expiring when full again;
+- ``vouch:<address>``: a sorted set of the accounts that logged in from the
+  address, by their last login, trimmed to the window: each adds one to the
+  bucket's size;
 - ``school:<school>``: a sorted set of person ids by their last failure, the
   admins' index, trimmed to the window.
 
@@ -27,6 +30,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from preau.server.ratelimit.attempts import (
+    MAX_VOUCHED,
     AccountState,
     AttemptPolicy,
     MemoryLoginAttempts,
@@ -36,11 +40,22 @@ from preau.server.redis_client import short_command_client
 
 log = logging.getLogger(__name__)
 
-# KEYS: account, address. ARGV: now, free, first, max, window (ms), per_hour.
-# Returns false when counted, else {scope, wait in seconds as a string}.
-_BEGIN = """
+# The address's bucket size: per_hour, plus the accounts that logged in from
+# it in the window (KEYS[3], trimmed here), at most MAX_VOUCHED.
+_SIZE = """
+local function size(vouch, now, window, per_hour, most)
+  redis.call('ZREMRANGEBYSCORE', vouch, '-inf', now - window)
+  return per_hour + math.min(redis.call('ZCARD', vouch), most)
+end
+"""
+
+# KEYS: account, address, vouchers. ARGV: now, free, first, max, window (ms),
+# per_hour, MAX_VOUCHED. Returns false when counted, else {scope, wait in
+# seconds as a string}.
+_BEGIN = _SIZE + """
 local now, free, first = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local maxd, window, per_hour = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local cap = size(KEYS[3], now, window, per_hour, tonumber(ARGV[7]))
 local a = redis.call('HMGET', KEYS[1], 'c', 'f', 'h', 'l', 'n')
 local c, f, h, l, n = tonumber(a[1]), tonumber(a[2]), tonumber(a[3]), tonumber(a[4]), tonumber(a[5])
 if c == nil or f == nil or h == nil or l == nil or n == nil or now - l >= window then
@@ -55,16 +70,16 @@ local rate = per_hour / 3600000
 local b = redis.call('HMGET', KEYS[2], 't', 'a')
 local tokens, at = tonumber(b[1]), tonumber(b[2])
 if tokens == nil or at == nil then
-  tokens = per_hour
+  tokens = cap
 else
-  tokens = math.min(per_hour, tokens + math.max(0, now - at) * rate)
+  tokens = math.min(cap, tokens + math.max(0, now - at) * rate)
 end
 if tokens < 1 then
   return {'address', tostring((1 - tokens) / rate / 1000)}
 end
 tokens = tokens - 1
 redis.call('HSET', KEYS[2], 't', tostring(tokens), 'a', tostring(now))
-redis.call('PEXPIRE', KEYS[2], math.max(1, math.ceil((per_hour - tokens) / rate)))
+redis.call('PEXPIRE', KEYS[2], math.max(1, math.ceil((cap - tokens) / rate)))
 local attempt = math.max(c, f) + 1
 local delay = 0
 if attempt >= free then
@@ -76,8 +91,26 @@ redis.call('PEXPIRE', KEYS[1], window)
 return false
 """
 
-# KEYS: account, address. ARGV: now, window, per_hour.
-_SUCCEEDED = """
+# One token back to the address's bucket (KEYS[2]), forgotten once full.
+_GIVE = """
+local function give(bucket, now, per_hour, cap)
+  local b = redis.call('HMGET', bucket, 't', 'a')
+  local tokens, at = tonumber(b[1]), tonumber(b[2])
+  if tokens ~= nil and at ~= nil then
+    local rate = per_hour / 3600000
+    tokens = math.min(cap, tokens + math.max(0, now - at) * rate + 1)
+    if tokens >= cap then
+      redis.call('DEL', bucket)
+    else
+      redis.call('HSET', bucket, 't', tostring(tokens), 'a', tostring(now))
+      redis.call('PEXPIRE', bucket, math.max(1, math.ceil((cap - tokens) / rate)))
+    end
+  end
+end
+"""
+
+# KEYS: account, address, vouchers. ARGV: now, window, per_hour, MAX_VOUCHED.
+_SUCCEEDED = _SIZE + _GIVE + """
 local now, window, per_hour = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local a = redis.call('HMGET', KEYS[1], 'f', 'h', 'l')
 local f, h, l = tonumber(a[1]), tonumber(a[2]), tonumber(a[3])
@@ -90,17 +123,23 @@ if f ~= nil and h ~= nil and l ~= nil and now - l < window then
     redis.call('HSET', KEYS[1], 'c', 0, 'f', f, 'n', 0)
   end
 end
-local b = redis.call('HMGET', KEYS[2], 't', 'a')
-local tokens, at = tonumber(b[1]), tonumber(b[2])
-if tokens ~= nil and at ~= nil then
-  local rate = per_hour / 3600000
-  tokens = math.min(per_hour, tokens + math.max(0, now - at) * rate + 1)
-  if tokens >= per_hour then
-    redis.call('DEL', KEYS[2])
-  else
-    redis.call('HSET', KEYS[2], 't', tostring(tokens), 'a', tostring(now))
-    redis.call('PEXPIRE', KEYS[2], math.max(1, math.ceil((per_hour - tokens) / rate)))
-  end
+give(KEYS[2], now, per_hour, size(KEYS[3], now, window, per_hour, tonumber(ARGV[4])))
+return false
+"""
+
+# KEYS: address, vouchers. ARGV: now, window, per_hour, MAX_VOUCHED, account.
+_VOUCH = _SIZE + _GIVE + """
+local now, window, per_hour = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local most = tonumber(ARGV[4])
+size(KEYS[2], now, window, per_hour, most)
+local known = redis.call('ZSCORE', KEYS[2], ARGV[5])
+if known == false and redis.call('ZCARD', KEYS[2]) >= most then
+  return false
+end
+redis.call('ZADD', KEYS[2], now, ARGV[5])
+redis.call('PEXPIRE', KEYS[2], window)
+if known == false then
+  give(KEYS[1], now, per_hour, size(KEYS[2], now, window, per_hour, most))
 end
 return false
 """
@@ -118,6 +157,7 @@ class RedisLoginAttempts:
         self._prefix = prefix
         self._begin = self._redis.register_script(_BEGIN)
         self._succeeded = self._redis.register_script(_SUCCEEDED)
+        self._vouch = self._redis.register_script(_VOUCH)
         self._fallback = MemoryLoginAttempts(policy)
         self._degraded = False
 
@@ -132,7 +172,8 @@ class RedisLoginAttempts:
             self._degraded = False
 
     def _keys(self, account: str, address: str) -> list[str]:
-        return [f"{self._prefix}acct:{account}", f"{self._prefix}addr:{address}"]
+        return [f"{self._prefix}acct:{account}", f"{self._prefix}addr:{address}",
+                f"{self._prefix}vouch:{address}"]
 
     async def begin(
         self, account: str, address: str, per_hour: int, now_ms: int
@@ -141,7 +182,8 @@ class RedisLoginAttempts:
         try:
             found: Any = await self._begin(
                 keys=self._keys(account, address),
-                args=[now_ms, p.free, p.first_ms, p.max_ms, p.window_ms, per_hour],
+                args=[now_ms, p.free, p.first_ms, p.max_ms, p.window_ms, per_hour,
+                      MAX_VOUCHED],
             )
         except RedisError as exc:
             self._down(exc)
@@ -156,11 +198,23 @@ class RedisLoginAttempts:
         try:
             await self._succeeded(
                 keys=self._keys(account, address),
-                args=[now_ms, self.policy.window_ms, per_hour],
+                args=[now_ms, self.policy.window_ms, per_hour, MAX_VOUCHED],
             )
         except RedisError as exc:
             self._down(exc)
             await self._fallback.succeeded(account, address, per_hour, now_ms)
+            return
+        self._up()
+
+    async def vouch(self, address: str, account: str, per_hour: int, now_ms: int) -> None:
+        try:
+            await self._vouch(
+                keys=self._keys(account, address)[1:],
+                args=[now_ms, self.policy.window_ms, per_hour, MAX_VOUCHED, account],
+            )
+        except RedisError as exc:
+            self._down(exc)
+            await self._fallback.vouch(address, account, per_hour, now_ms)
             return
         self._up()
 

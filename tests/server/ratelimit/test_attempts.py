@@ -111,6 +111,53 @@ async def test_an_operator_gives_an_address_its_budget_back(setup: Setup) -> Non
     assert await a.begin("acct-z", "elsewhere", 5, T0) is not None  # another address: as before
 
 
+async def test_accounts_logging_in_from_an_address_grow_its_budget(setup: Setup) -> None:
+    """A school behind one NAT address: every pupil who logs in adds one to
+    the address's budget, once per window however often; made-up logins add
+    nothing."""
+    a, b = setup.node(), setup.node()
+    for i in range(5):
+        assert await a.begin(f"typo-{i}", "school", 5, T0) is None
+    assert await b.begin("typo-5", "school", 5, T0) is not None  # out of budget
+    for i in range(3):  # three pupils log in (through the other node too)
+        await (a if i % 2 else b).vouch("school", f"pupil-{i}", 5, T0)
+    await a.vouch("school", "pupil-0", 5, T0)  # again: nothing more
+    for i in range(3):
+        assert await b.begin(f"typo-x{i}", "school", 5, T0) is None
+    assert await a.begin("typo-y", "school", 5, T0) is not None
+    # Another address earns nothing from them.
+    for i in range(5):
+        assert await a.begin(f"script-{i}", "elsewhere", 5, T0) is None
+    assert await a.begin("script-5", "elsewhere", 5, T0) is not None
+    # An hour on, the vouchers are forgotten and the bucket is back to its size.
+    later = T0 + POLICY.window_ms
+    for i in range(5):
+        assert await b.begin(f"late-{i}", "school", 5, later) is None
+    assert await b.begin("late-5", "school", 5, later) is not None
+
+
+async def test_an_address_earns_at_most_max_vouched(setup: Setup) -> None:
+    from preau.server.ratelimit import attempts
+
+    node = setup.node()
+    saved = attempts.MAX_VOUCHED
+    attempts.MAX_VOUCHED = 2
+    try:
+        if setup.kind == "redis":
+            import preau.server.ratelimit.attempts_redis as on_redis
+
+            on_redis.MAX_VOUCHED = 2
+        for i in range(4):
+            await node.vouch("school", f"pupil-{i}", 3, T0)
+        for i in range(5):
+            assert await node.begin(f"typo-{i}", "school", 3, T0) is None
+        assert await node.begin("typo-5", "school", 3, T0) is not None
+    finally:
+        attempts.MAX_VOUCHED = saved
+        if setup.kind == "redis":
+            on_redis.MAX_VOUCHED = saved
+
+
 async def test_everything_is_forgotten_after_the_window(setup: Setup) -> None:
     node = setup.node()
     for _ in range(3):
