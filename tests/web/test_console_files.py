@@ -42,7 +42,7 @@ def test_an_admin_imports_pupils_parents_and_staff_files_as_one(
         "eleves.csv, ligne 4, colonne « nom » : le nom et le prénom sont obligatoires (100"
         " caractères au plus)",
         "parents.csv, ligne 3, colonne « parent_de » : enfant(s) inconnu(s) : X9",
-        "parents.csv, ligne 4, colonne « id » : l'identifiant N2 est déjà dans eleves.csv",
+        "parents.csv, ligne 4, colonne « identifiant » : l'identifiant N2 est déjà dans eleves.csv",
     ])
     admin.locator("form", has=admin.get_by_role("heading", name="Importer l'annuaire")).screenshot(
         path=shots / "console-import-files.png")
