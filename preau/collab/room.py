@@ -123,6 +123,7 @@ class Limits:
     # New Yjs copies (client ids) one change may bring: a stock client's
     # changes carry one, its own.
     max_new_copies: int = 8
+    new_copies_per_hour: int = 120  # per person and node
     # Refused copies a document remembers; beyond, refusals only cut the
     # connection (a reconnection loop cannot grow every node's memory).
     max_refused_copies: int = 4096
@@ -200,6 +201,7 @@ class DocumentRoom:
         # Yjs client id -> the person whose copy it is (bound at its first
         # accepted change, in the store for every node; see ``_whose_copies``).
         self.owners: dict[int, str] = {}
+        self._copies_bound: dict[str, list[float]] = {}  # person -> when (this hour)
         self._channel = envelope.channel(document_id)
         self._subscription: Subscription | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -406,9 +408,10 @@ class DocumentRoom:
                 # not known to differ, so this one does not make it diverged.
                 self._refuse(peer, Refusal.BAD_REQUEST, "not a Yjs update")
             return
-        refusal = await self._whose_copies(peer, parsed.ids)
-        if refusal is None:
+        copies = await self._whose_copies(peer, parsed.ids)
+        if copies is None:
             return
+        refusal, unbound = copies
         if refusal:
             await self._refuse_edit(peer, state, ids, Refusal.FORBIDDEN, refusal)
             return
@@ -438,6 +441,17 @@ class DocumentRoom:
             return
         self.index.add(parsed)
         self._encoded = None
+        if unbound:  # accepted: its new copies are its sender's from now on
+            bound = await self._bind(peer, unbound)
+            if not bound:
+                self._schedule_rebuild()  # the replica holds it: back to the store
+                if bound is None:
+                    self._refuse(peer, Refusal.UNAVAILABLE, "could not save this change, retry")
+                else:
+                    await self._refuse_edit(
+                        peer, state, ids, Refusal.FORBIDDEN,
+                        "this change is written in another person's copy of the document")
+                return
         try:
             seq = await self.store.append_update(
                 self.document_id, canonical, peer.person_id, self.now_ms()
@@ -549,39 +563,72 @@ class DocumentRoom:
         return True
 
     # -- whose copies -----------------------------------------------------------
-    async def _whose_copies(self, peer: Peer, ids: updates.UpdateIds) -> str | None:
-        """Why ``peer`` may not write this update ("" when it may): its new
-        structs must all be under Yjs copies of the sender's own. A copy new
-        to the document is bound to its sender here (the store's first
-        binding wins between nodes). Writing under someone else's copy would
+    async def _whose_copies(
+        self, peer: Peer, ids: updates.UpdateIds
+    ) -> tuple[str, list[int]] | None:
+        """Why ``peer`` may not write this update ("" when it may), and the
+        copies new to the document it would bind to its sender once accepted
+        (``_bind``). Its new structs must all be under Yjs copies of the
+        sender's own or new ones: writing under someone else's copy would
         write in their name and make their next keystrokes, at those clocks,
-        vanish as duplicates. None: the store did not answer (told to retry).
-        """
+        vanish as duplicates. Nothing is bound here: a change refused later
+        binds nothing (an outside probe bound the teacher's next copy, read
+        from awareness, with a change made to be refused, and condemned it).
+        None: the store did not answer (told to retry)."""
         person = peer.person_id
         owners = self.owners
         if all(owners.get(client) == person for client in ids.structs):
-            return ""  # the usual change: its sender's own copy, already bound
+            return "", []  # the usual change: its sender's own copy, already bound
         try:
             fresh = self._fresh(ids)
             if any(owners.get(client) != person for client in fresh):
                 # Another's structs this replica lacks yet (the client saw
                 # them through another node first) are in the store already:
-                # read first, so that only what is really new is bound.
+                # read first, so that only what is really new counts.
                 await self.sync_from_store()
                 fresh = self._fresh(ids)
-            unbound = [client for client in fresh if client not in owners]
-            if len(unbound) > self.limits.max_new_copies:
-                return f"more than {self.limits.max_new_copies} new Yjs copies in one change"
-            if unbound:
-                owners.update(await self.store.bind_clients(
-                    self.document_id, unbound, person, self.now_ms()))
+            unknown = [client for client in fresh if client not in owners]
+            if unknown:  # bound on another node since this room loaded?
+                owners.update(await self.store.client_owners(self.document_id, unknown))
         except Exception:
             log.warning("document %s: store unreachable", self.document_id)
             self._refuse(peer, Refusal.UNAVAILABLE, "could not save this change, retry")
             return None
-        if any(owners.get(client) != person for client in fresh):
-            return "this change is written in another person's copy of the document"
-        return ""
+        if any(owners.get(client, person) != person for client in fresh):
+            return "this change is written in another person's copy of the document", []
+        unbound = [client for client in fresh if client not in owners]
+        limits = self.limits
+        if len(unbound) > limits.max_new_copies:
+            return f"more than {limits.max_new_copies} new Yjs copies in one change", []
+        if unbound and not self._new_copies_allowed(person, len(unbound)):
+            return (f"more than {limits.new_copies_per_hour} new Yjs copies an hour:"
+                    " reopen the documents you have open instead"), []
+        return "", unbound
+
+    def _new_copies_allowed(self, person: str, count: int) -> bool:
+        """At most ``Limits.new_copies_per_hour`` copies bound per person and
+        hour on this node (a person opens a document in a few tabs; a script
+        making new copies would grow the bindings without end)."""
+        now = self.monotonic()
+        recent = [t for t in self._copies_bound.get(person, []) if now - t < 3600]
+        if len(recent) + count > self.limits.new_copies_per_hour:
+            self._copies_bound[person] = recent
+            return False
+        self._copies_bound[person] = recent + [now] * count
+        return True
+
+    async def _bind(self, peer: Peer, unbound: list[int]) -> bool | None:
+        """Bind the accepted change's new copies to its sender; False when
+        another person's change bound one first (the store decides between
+        nodes), None when the store did not answer."""
+        try:
+            found = await self.store.bind_clients(
+                self.document_id, unbound, peer.person_id, self.now_ms())
+        except Exception:
+            log.warning("document %s: store unreachable", self.document_id)
+            return None
+        self.owners.update(found)
+        return all(found.get(client) == peer.person_id for client in unbound)
 
     def _fresh(self, ids: updates.UpdateIds) -> list[int]:
         """The clients whose structs the update brings beyond the replica's."""
@@ -589,25 +636,22 @@ class DocumentRoom:
         return sorted(client for client, (_, end) in ids.structs.items()
                       if end > known.get(client, 0))
 
-    async def _senders_own(
-        self, peer: Peer, state: _PeerState, clients: Collection[int]
-    ) -> set[int]:
-        """Which of ``clients`` are the sender's own copies: bound to them, or
-        unbound and held by this connection in awareness (a stock provider's
-        awareness id is its copy's client id). Someone else's copy is never
-        the sender's, whatever the update carried or the connection claimed."""
+    async def _senders_own(self, peer: Peer, clients: Collection[int]) -> set[int]:
+        """Which of ``clients`` are the sender's own copies: bound to them by
+        a change of theirs the document accepted. A copy that never had one
+        is nobody's: a refusal condemns it for no one (awareness ids are not
+        proof: on a node where the copy is not open, anyone may claim one)."""
         person = peer.person_id
         mine = {client for client in clients if self.owners.get(client) == person}
-        claimed = [client for client in clients
-                   if client in state.client_ids and client not in self.owners]
-        if claimed:
+        unknown = [client for client in clients if client not in self.owners][:64]
+        if unknown:
             try:  # bound on another node since this room loaded?
-                found = await self.store.client_owners(self.document_id, claimed)
+                found = await self.store.client_owners(self.document_id, unknown)
             except Exception:
                 log.warning("document %s: store unreachable", self.document_id)
                 return mine
             self.owners.update(found)
-            mine.update(client for client in claimed if found.get(client, person) == person)
+            mine.update(client for client in unknown if found.get(client) == person)
         return mine
 
     # -- refused edits ---------------------------------------------------------
@@ -644,7 +688,7 @@ class DocumentRoom:
         self._refuse(peer, code, f"{message} {REFUSED_EDIT}")
         state.diverged = True
         marked = refusals.marks(ids, state.client_ids, self._state())
-        mine = await self._senders_own(peer, state, marked)
+        mine = await self._senders_own(peer, marked)
         new = {client: clock for client, clock in marked.items() if client in mine}
         if len(self.refused) + len(new) > self.limits.max_refused_copies:
             log.warning("document %s: %d refused copies already: this one is not remembered",

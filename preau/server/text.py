@@ -33,6 +33,17 @@ def without_bidi_controls(text: str) -> str:
     return _BIDI_CONTROLS.sub("", text)
 
 
+_ZERO_WIDTH = re.compile("[\u200b\u2060\ufeff]")
+
+
+def without_invisible(text: str) -> str:
+    """``text`` without bidi controls, nor the zero-width space, word joiner
+    and byte-order mark: for short names shown to others (a call, a breakout
+    room), where « ok » and « ok » plus a zero-width space would be two names
+    that look the same. Joiners (ZWJ, ZWNJ) stay: emoji and scripts use them."""
+    return _ZERO_WIDTH.sub("", without_bidi_controls(text))
+
+
 def has_controls(text: str) -> bool:
     """Whether ``text`` holds a control character other than tab and newline."""
     return _CONTROLS.search(text) is not None

@@ -155,6 +155,8 @@ async def test_a_deletion_refused_is_refused_on_reconnect_by_the_awareness_id(
     await hugo.connect(room)
     await hugo.edit(0, "abcdef")
     await settle(lea, until=lambda: lea.content() == "abcdef")
+    await lea.edit(6, "g")  # her copy's first change: it is hers from now on
+    await settle(hugo, until=lambda: hugo.content() == "abcdefg")
     await room.receive(lea, codec.awareness([Entry(lea.doc.client_id, 1, "{}")]))
     world.auth.rights[("lea", DOC)] = Access.READ
     await room.recheck()
@@ -170,8 +172,8 @@ async def test_a_deletion_refused_is_refused_on_reconnect_by_the_awareness_id(
     await lea.pump()  # its SyncStep2 carries the refused deletion
     assert lea.denied[-1].endswith(REFUSED_EDIT)
     await hugo.pump()
-    assert hugo.content() == "abcdef"
-    assert await text_in_store(world.store) == "abcdef"
+    assert hugo.content() == "abcdefg"
+    assert await text_in_store(world.store) == "abcdefg"
 
 
 async def test_a_reader_handshake_is_not_a_change(world: World) -> None:
@@ -290,9 +292,10 @@ async def test_a_reader_cannot_condemn_the_editors_copies(world: World) -> None:
             written_as(victim.doc.client_id, base, 0, "pirate ")))
     await reader.pump()
     assert reader.denied[-1] == f"forbidden: read-only: this change was not saved {REFUSED_EDIT}"
-    # Only the reader's own copy is condemned, here and for every node.
-    assert room_a.refused == {reader.doc.client_id: 0}
-    assert await world.store.refused_clients(DOC) == {reader.doc.client_id: 0}
+    # No copy is condemned: the editors' are theirs, and the reader's never
+    # had a change accepted (its connection alone is cut off from writing).
+    assert room_a.refused == {}
+    assert await world.store.refused_clients(DOC) == {}
     await lea.edit(8, " ecrit")
     await hugo.edit(0, "et ")
     await settle(lea, hugo, until=lambda: lea.content() == hugo.content()
@@ -371,12 +374,59 @@ async def test_a_document_remembers_a_bounded_number_of_refused_copies(world: Wo
     world.limits = Limits(catch_up_delay_s=0.01, max_refused_copies=2)
     world.a = Node("node-a", world.bus, world.store, world.auth, world.limits)
     room = await world.a.room()
-    readers = [world.client(f"reader{n}", Access.READ) for n in range(4)]
-    for reader in readers:
-        await reader.connect(room)
-        await room.receive(reader, codec.awareness([Entry(reader.doc.client_id, 1, "{}")]))
-        await reader.edit(0, "x")
-        assert reader.denied[-1].endswith(REFUSED_EDIT)  # each is refused and cut off...
+    writers = [world.client(f"writer{n}") for n in range(4)]
+    for writer in writers:
+        await writer.connect(room)
+        await writer.edit(0, "x")  # a copy of theirs
+        world.auth.rights[(writer.person_id, DOC)] = Access.READ
+        await room.recheck(writer.person_id)
+        await writer.edit(0, "y")
+        assert writer.denied[-1].endswith(REFUSED_EDIT)  # each is refused and cut off...
     # ...but only the first two are remembered.
-    assert set(room.refused) == {readers[0].doc.client_id, readers[1].doc.client_id}
+    assert set(room.refused) == {writers[0].doc.client_id, writers[1].doc.client_id}
+    await world.a.rooms.close()
+
+
+async def test_a_change_refused_binds_nothing(world: World) -> None:
+    """An outside probe: a pupil read the teacher's new copy id from awareness
+    and sent, under it, a change made to be refused; the copy was bound to
+    the pupil before the refusal, so the teacher's first change was refused
+    and her copy condemned. Only an accepted change binds its copies now."""
+    world.limits = Limits(catch_up_delay_s=0.01, max_document_bytes=300)
+    world.a = Node("node-a", world.bus, world.store, world.auth, world.limits)
+    room = await world.a.room()
+    teacher, pupil = world.client("teacher"), world.client("pupil")
+    await teacher.connect(room)
+    await pupil.connect(room)
+    too_large = written_as(teacher.doc.client_id, pupil.doc.get_update(), 0, "x" * 400)
+    await room.receive(pupil, codec.update(too_large))
+    await pupil.pump()
+    assert pupil.denied[-1].startswith("too_large: document larger than")
+    assert await world.store.client_owners(DOC) == {}
+    assert room.refused == {}
+    await teacher.edit(0, "Consigne")
+    assert teacher.denied == []
+    assert await text_in_store(world.store) == "Consigne"
+    assert await world.store.client_owners(DOC) == {teacher.doc.client_id: "teacher"}
+    await world.a.rooms.close()
+
+
+async def test_a_person_binds_a_bounded_number_of_new_copies_an_hour(world: World) -> None:
+    """An outside probe made 12,590 copies of one document in a few minutes,
+    each a row every first save then read."""
+    world.limits = Limits(catch_up_delay_s=0.01, new_copies_per_hour=2)
+    world.a = Node("node-a", world.bus, world.store, world.auth, world.limits)
+    room = await world.a.room()
+    tabs = [world.client("pupil") for _ in range(3)]
+    for n, tab in enumerate(tabs):
+        await tab.connect(room)
+        await tab.edit(0, str(n))
+    assert tabs[0].denied == tabs[1].denied == []
+    assert tabs[2].denied[-1] == ("forbidden: more than 2 new Yjs copies an hour: reopen the"
+                                  f" documents you have open instead {REFUSED_EDIT}")
+    assert len(await world.store.client_owners(DOC)) == 2
+    other = world.client("teacher")  # the limit is the person's
+    await other.connect(room)
+    await other.edit(0, "t")
+    assert other.denied == []
     await world.a.rooms.close()

@@ -405,6 +405,36 @@ async def test_a_logout_during_a_redis_outage_closes_its_socket_on_the_other_nod
             await health_is(node, 200, True, 10)
 
 
+async def test_a_logout_during_a_redis_outage_closes_its_document_socket_too(
+    cluster: Cluster, people: People, redis_server: RedisServer
+) -> None:
+    """An outside probe: the /collab socket of a session logged out during an
+    outage stayed open, and saved what it typed, until Redis came back."""
+    from tests.collab.yclient import YClient
+
+    claire = await people("Claire Lefèvre", 0)
+    klass = next(r["class_id"] for r in (await claire.me())["rooms"] if r["name"] == "6eA")
+    document = (await claire.post("/api/documents", {"class": klass, "title": "Panne"}))["id"]
+    ended = await people("Chloé Dubois", 0)
+    on_b = await YClient.connect(f"ws://127.0.0.1:{cluster[1].port}", document, ended.token)
+    try:
+        async with asyncio.timeout(5):
+            await on_b.synced.wait()
+        await asyncio.to_thread(redis_server.stop)
+        try:
+            await health_is(cluster[1], 503, False, 10)
+            await ended.logout()
+            async with asyncio.timeout(5):
+                await on_b.closed.wait()
+            assert on_b.close_code == 4001
+        finally:
+            await asyncio.to_thread(redis_server.start)
+            for node in cluster.nodes:
+                await health_is(node, 200, True, 10)
+    finally:
+        await on_b.close()
+
+
 async def test_call_events_made_during_a_redis_restart_reach_the_other_node(
     cluster: Cluster, people: People, redis_server: RedisServer
 ) -> None:

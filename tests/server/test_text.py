@@ -8,7 +8,13 @@ import pytest
 from preau.server.chat.service import check_body
 from preau.server.directory.csv_import import parse_csv
 from preau.server.errors import PreauError
-from preau.server.text import has_controls, is_blank, with_newlines, without_bidi_controls
+from preau.server.text import (
+    has_controls,
+    is_blank,
+    with_newlines,
+    without_bidi_controls,
+    without_invisible,
+)
 
 
 @pytest.mark.parametrize("control", ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e",
@@ -70,3 +76,8 @@ def test_decimal_takes_ascii_digits_only_and_never_too_many() -> None:
     assert decimal("9" * 20) == int("9" * 20)
     for odd in ("", "²", "٣", "4²", "9" * 21, "9" * 5000, "-1", "+1", " 1", "1 ", "1_0", "0x1"):
         assert decimal(odd) is None, odd
+
+
+def test_names_lose_what_renders_as_nothing_but_joiners() -> None:
+    assert without_invisible("\u202eok\u200b\u2060\ufeff") == "ok"
+    assert without_invisible("👩\u200d🏫 Groupe") == "👩\u200d🏫 Groupe"  # an emoji's joiner

@@ -51,7 +51,7 @@ from preau.server.log_records import RetryLog
 from preau.server.moderation.shown_text import ShownTextGate
 from preau.server.settings import Settings
 from preau.server.store.calls import CallStore, RemovedFromRoom
-from preau.server.text import is_blank, without_bidi_controls
+from preau.server.text import is_blank, without_invisible
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ class CallService(CallRelay, CallRights, CallSeating, CallCore):
         now = self._clock.now_ms()
         state = CallState(
             id="c" + secrets.token_hex(8), school_id=room.school_id, room_id=room.id,
-            name=without_bidi_controls(
+            name=without_invisible(
                 name if name and not is_blank(name) else room.name)[: rtc.MAX_NAME_CHARS],
             created_by=member.id,
             created_ms=now, members=members, controls=controls,

@@ -80,6 +80,7 @@ class CollabEndpoint:
         self._per_person: dict[str, int] = {}  # open /collab sockets, per person
         self._sessions: Subscription | None = None
         self._follower: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         first = await receive()
@@ -187,6 +188,28 @@ class CollabEndpoint:
         its sessions channel; this node's own arrive through ``revoke_sessions``)."""
         self._sessions = await broker.subscribe(SESSIONS_CHANNEL)
         self._follower = asyncio.get_running_loop().create_task(self._follow(self._sessions))
+        # What the broker could not carry: the store says (as the hub does
+        # for /ws; an outside probe found a logged-out session's document
+        # socket saving what it typed for the whole outage).
+        broker.on_resync(self._close_ended_sessions)
+        self._watcher = asyncio.get_running_loop().create_task(self._while_cut_off(broker))
+
+    async def _while_cut_off(self, broker: Broker) -> None:
+        """While the broker is down, ask the store about the sessions of this
+        node's document sockets, as often as the hub asks about /ws's."""
+        while True:
+            await asyncio.sleep(self.settings.presence_ttl_s / 3)
+            try:
+                if not await broker.healthy():
+                    await self._close_ended_sessions()
+            except Exception:
+                log.warning("collab: checking sessions during a broker outage failed",
+                            exc_info=True)
+
+    async def _close_ended_sessions(self) -> None:
+        hashes = sorted({conn.session_hash for conn in self._connections})
+        if hashes:
+            self.close_sessions(await self.auth.ended_among(hashes))
 
     async def _follow(self, subscription: Subscription) -> None:
         async for payload in subscription:
@@ -199,8 +222,9 @@ class CollabEndpoint:
     async def stop(self) -> None:
         for conn in list(self._connections):
             conn.close(GOING_AWAY, "server shutting down")
-        if self._follower is not None:
-            self._follower.cancel()
+        for task in (self._follower, self._watcher):
+            if task is not None:
+                task.cancel()
         if self._sessions is not None:
             await self._sessions.close()
 

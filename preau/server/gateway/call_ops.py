@@ -21,7 +21,7 @@ from preau.server.errors import ErrorCode, PreauError
 from preau.server.gateway.protocol import Id, Op, Request, RoomId
 from preau.server.gateway.registry import OpTable, models, op, table
 from preau.server.live.connection import Connection
-from preau.server.text import is_blank, without_bidi_controls
+from preau.server.text import is_blank, without_invisible
 
 PeerId = Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 CallId = Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -254,7 +254,7 @@ class CallOps:
         assert isinstance(p, CallBreakouts)
         now = self.service.now_ms()
         # Shown to every pupil, as a call's name is: cleaned the same way.
-        rooms = [without_bidi_controls(name).strip() for name in p.rooms]
+        rooms = [without_invisible(name).strip() for name in p.rooms]
         if any(is_blank(name) for name in rooms):
             raise PreauError(ErrorCode.BAD_REQUEST, "every breakout room needs a name")
         return await self._run(conn, p, lambda st, _o: rtc.open_breakouts(

@@ -464,8 +464,17 @@ def _info(row: Row, people: Iterable[Row]) -> DocumentInfo:
 async def _owners(
     tx: Transaction, document_id: str, clients: list[int] | None
 ) -> dict[int, str]:
-    rows = await tx.fetch(
-        "SELECT client_id, person_id FROM document_clients WHERE document_id = $1",
-        document_id)
-    found = {int(r["client_id"]): str(r["person_id"]) for r in rows}
-    return found if clients is None else {c: found[c] for c in clients if c in found}
+    if clients is None:
+        rows = await tx.fetch(
+            "SELECT client_id, person_id FROM document_clients WHERE document_id = $1",
+            document_id)
+        return {int(r["client_id"]): str(r["person_id"]) for r in rows}
+    found: dict[int, str] = {}
+    for start in range(0, len(clients), 500):  # (a statement's parameters)
+        part = clients[start:start + 500]
+        marks = ", ".join(f"${i}" for i in range(2, len(part) + 2))
+        rows = await tx.fetch(
+            "SELECT client_id, person_id FROM document_clients"
+            f" WHERE document_id = $1 AND client_id IN ({marks})", document_id, *part)
+        found.update({int(r["client_id"]): str(r["person_id"]) for r in rows})
+    return found

@@ -101,6 +101,12 @@ async def test_breakout_names_are_cleaned_like_a_calls_name(live: LiveServer) ->
                                       assign={pupil["peer"]: 0}, duration_s=600)
         assert (blank.value.code, blank.value.message) == (
             "bad_request", "every breakout room needs a name")
+        with pytest.raises(PreauError) as twins:  # two names that look the same
+            await claire.live.request(
+                "call.breakouts", call=created["call"], peer=teacher["peer"],
+                rooms=["ok", "ok\u200b"], assign={pupil["peer"]: 0}, duration_s=600)
+        assert (twins.value.code, twins.value.message) == (
+            "bad_request", "give 1 to 20 distinct rooms")
         await claire.live.request(
             "call.breakouts", call=created["call"], peer=teacher["peer"],
             rooms=["\u202egnp.exe", " Groupe 2 "], assign={pupil["peer"]: 0}, duration_s=600)
