@@ -25,6 +25,7 @@ class MemoryDocumentStore:
         self.edits: list[tuple[str, str, int]] = []  # (document, person, at_ms)
         self._refused: dict[str, dict[int, int]] = {}
         self._owners: dict[str, dict[int, str]] = {}
+        self._refused_for: dict[tuple[str, str], dict[int, int]] = {}
 
     async def append_update(
         self, document_id: str, update: bytes, person_id: str, at_ms: int
@@ -81,3 +82,13 @@ class MemoryDocumentStore:
         if clients is None:
             return dict(owners)
         return {c: owners[c] for c in clients if c in owners}
+
+    async def refuse_copies(
+        self, document_id: str, person_id: str, clients: dict[int, int], at_ms: int
+    ) -> None:
+        known = self._refused_for.setdefault((document_id, person_id), {})
+        for client, clock in clients.items():
+            known[client] = min(clock, known.get(client, clock))
+
+    async def refused_copies(self, document_id: str, person_id: str) -> dict[int, int]:
+        return dict(self._refused_for.get((document_id, person_id), {}))

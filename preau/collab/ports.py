@@ -97,6 +97,17 @@ class DocumentStore(Protocol):
         """Every refused client of the document, with its first refused clock."""
         ...
 
+    async def refuse_copies(
+        self, document_id: str, person_id: str, clients: dict[int, int], at_ms: int
+    ) -> None:
+        """``refuse_clients`` for the changes of ``person_id`` only: copies
+        nobody owns, condemned for the person who held them when refused."""
+        ...
+
+    async def refused_copies(self, document_id: str, person_id: str) -> dict[int, int]:
+        """The copies refused for ``person_id``, with their first refused clock."""
+        ...
+
     async def bind_clients(
         self, document_id: str, clients: Collection[int], person_id: str, at_ms: int
     ) -> dict[int, str]:

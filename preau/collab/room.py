@@ -127,6 +127,7 @@ class Limits:
     # Refused copies a document remembers; beyond, refusals only cut the
     # connection (a reconnection loop cannot grow every node's memory).
     max_refused_copies: int = 4096
+    max_refused_per_person: int = 256  # copies nobody owns, refused for one person
     awareness_timeout_s: float = 30.0  # a remote entry not renewed this long is stale
     compact_after_updates: int = 500  # log entries above the snapshot
     compact_after_bytes: int = 1024 * 1024
@@ -202,6 +203,8 @@ class DocumentRoom:
         # accepted change, in the store for every node; see ``_whose_copies``).
         self.owners: dict[int, str] = {}
         self._copies_bound: dict[str, list[float]] = {}  # person -> when (this hour)
+        # Person -> copies nobody owns refused for them (``_refuse_for_person``).
+        self._refused_for: dict[str, dict[int, int]] = {}
         self._channel = envelope.channel(document_id)
         self._subscription: Subscription | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -378,12 +381,17 @@ class DocumentRoom:
             await self._refuse_edit(peer, state, ids, Refusal.TOO_LARGE,
                                     f"update larger than {limits.max_update_bytes} bytes")
             return
-        if ids is not None and refusals.touches(self.refused, ids):
-            await self._refuse_edit(
-                peer, state, ids, Refusal.FORBIDDEN,
-                "this copy holds a change that was refused: start again from the saved document",
-            )
-            return
+        if ids is not None:
+            mine = await self._refused_for_person(peer)
+            if mine is None:
+                return
+            if refusals.touches(self.refused, ids) or refusals.touches(mine, ids):
+                await self._refuse_edit(
+                    peer, state, ids, Refusal.FORBIDDEN,
+                    "this copy holds a change that was refused: start again from the saved"
+                    " document",
+                )
+                return
         if state.diverged or peer.access < Access.WRITE:
             if ids is not None and self._brings_nothing(ids):
                 return  # a reader's handshake (Yjs sends its whole delete set): no change
@@ -689,6 +697,9 @@ class DocumentRoom:
         state.diverged = True
         marked = refusals.marks(ids, state.client_ids, self._state())
         mine = await self._senders_own(peer, marked)
+        await self._refuse_for_person(peer, {
+            client: clock for client, clock in marked.items()
+            if client not in mine and client not in self.owners})
         new = {client: clock for client, clock in marked.items() if client in mine}
         if len(self.refused) + len(new) > self.limits.max_refused_copies:
             log.warning("document %s: %d refused copies already: this one is not remembered",
@@ -703,6 +714,39 @@ class DocumentRoom:
             log.exception("document %s: could not store refused clients", self.document_id)
             return
         await self._publish(envelope.refused(new))
+
+    async def _refused_for_person(self, peer: Peer) -> dict[int, int] | None:
+        """The copies refused for this peer's person (nobody's copies, read
+        once per person while the room is open). None: the store did not
+        answer (told to retry)."""
+        person = peer.person_id
+        found = self._refused_for.get(person)
+        if found is None:
+            try:
+                found = await self.store.refused_copies(self.document_id, person)
+            except Exception:
+                log.warning("document %s: store unreachable", self.document_id)
+                self._refuse(peer, Refusal.UNAVAILABLE, "could not save this change, retry")
+                return None
+            found = self._refused_for.setdefault(person, found)
+        return found
+
+    async def _refuse_for_person(self, peer: Peer, clients: dict[int, int]) -> None:
+        """Condemn copies nobody owns for the sender's person only: their
+        later changes under them are refused, anyone else's are not (a copy
+        nobody owns may be claimed by anyone: an outside probe had a reader
+        condemn a live editor's copy so)."""
+        mine = await self._refused_for_person(peer)
+        if mine is None or not clients:
+            return
+        room = self.limits.max_refused_per_person - len(mine)
+        new = refusals.merge(mine, dict(sorted(clients.items())[:max(0, min(room, 16))]))
+        if new:
+            try:
+                await self.store.refuse_copies(
+                    self.document_id, peer.person_id, new, self.now_ms())
+            except Exception:
+                log.exception("document %s: could not store refused copies", self.document_id)
 
     def _remote_refused(self, clients: dict[int, int]) -> None:
         refusals.merge(self.refused, clients)

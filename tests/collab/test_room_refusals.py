@@ -430,3 +430,42 @@ async def test_a_person_binds_a_bounded_number_of_new_copies_an_hour(world: Worl
     await other.edit(0, "t")
     assert other.denied == []
     await world.a.rooms.close()
+
+
+async def test_a_copy_nobody_owns_is_condemned_for_its_holder_only(world: World) -> None:
+    """An outside probe: a reader claimed a live editor's awareness id on a
+    node where the document was not open yet, got a change refused, and the
+    editor's copy (which had not saved anything yet) was condemned for all.
+    Now such a copy is condemned for the reader's changes only; a copy of
+    one's own that never saved is still refused at its reconnection."""
+    room_b = await world.b.room()
+    teacher = world.client("teacher")
+    await teacher.connect(room_b)
+    await room_b.receive(teacher, codec.awareness([Entry(teacher.doc.client_id, 1, "{}")]))
+    room_a = await world.a.room()  # opened after: it never saw the teacher's awareness
+    reader = world.client("parent", Access.READ)
+    await reader.connect(room_a)
+    await room_a.receive(reader, codec.awareness([Entry(teacher.doc.client_id, 5, "{}")]))
+    await room_a.receive(reader, codec.update(
+        written_as(teacher.doc.client_id, reader.doc.get_update(), 0, "pirate")))
+    await reader.pump()
+    assert reader.denied[-1].endswith(REFUSED_EDIT)
+    assert room_a.refused == {}
+    assert await world.store.refused_copies(DOC, "parent") == {teacher.doc.client_id: 0}
+    await teacher.edit(0, "Consigne")
+    assert teacher.denied == []
+    assert await text_in_store(world.store) == "Consigne"
+
+    # A pupil's own copy, refused before it saved anything (a lock), stays
+    # refused when it comes back, on any node, once the lock is lifted.
+    pupil = world.client("pupil", Access.READ)
+    await pupil.connect(room_a)
+    await room_a.receive(pupil, codec.awareness([Entry(pupil.doc.client_id, 1, "{}")]))
+    await pupil.edit(0, "PENDANT ")
+    assert pupil.denied[-1].endswith(REFUSED_EDIT)
+    world.auth.rights[("pupil", DOC)] = Access.WRITE
+    await pupil.disconnect()
+    await pupil.connect(room_b)
+    await pupil.pump()
+    assert pupil.denied[-1].endswith(REFUSED_EDIT)
+    assert await text_in_store(world.store) == "Consigne"

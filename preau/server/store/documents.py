@@ -74,7 +74,7 @@ def _compaction_lock(document_id: str) -> int:
 # Every table holding a row of a document, children first (their foreign keys).
 DOCUMENT_TABLES = (
     "document_updates", "document_versions", "document_edits", "document_people",
-    "document_refused_clients", "document_clients",
+    "document_refused_clients", "document_clients", "document_refused_copies",
 )
 
 
@@ -362,6 +362,30 @@ class SqlDocumentStore:
                 "SELECT client_id, from_clock FROM document_refused_clients"
                 " WHERE document_id = $1", document_id,
             )
+        return {int(r["client_id"]): int(r["from_clock"]) for r in rows}
+
+    async def refuse_copies(
+        self, document_id: str, person_id: str, clients: dict[int, int], at_ms: int
+    ) -> None:
+        if not clients:
+            return
+        async with self.engine.transaction() as tx:
+            await tx.executemany(
+                "INSERT INTO document_refused_copies"
+                " (document_id, person_id, client_id, from_clock, refused_ms)"
+                " VALUES ($1, $2, $3, $4, $5)"
+                " ON CONFLICT (document_id, person_id, client_id) DO UPDATE"
+                " SET from_clock = excluded.from_clock, refused_ms = excluded.refused_ms"
+                " WHERE excluded.from_clock < document_refused_copies.from_clock",
+                [(document_id, person_id, client, clock, at_ms)
+                 for client, clock in sorted(clients.items())],
+            )
+
+    async def refused_copies(self, document_id: str, person_id: str) -> dict[int, int]:
+        async with self.engine.transaction(readonly=True) as tx:
+            rows = await tx.fetch(
+                "SELECT client_id, from_clock FROM document_refused_copies"
+                " WHERE document_id = $1 AND person_id = $2", document_id, person_id)
         return {int(r["client_id"]): int(r["from_clock"]) for r in rows}
 
     async def bind_clients(

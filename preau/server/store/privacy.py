@@ -650,6 +650,7 @@ class PrivacyStore:
         for table, column in (
             ("document_edits", "person_id"),
             ("document_clients", "person_id"),  # her copies stay hers: nobody writes as her
+            ("document_refused_copies", "person_id"),
             ("documents", "created_by"),
             ("document_versions", "created_by"),
         ):

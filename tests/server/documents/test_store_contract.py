@@ -312,6 +312,17 @@ async def test_a_copy_is_bound_to_its_first_writer(log_store: DocumentStore) -> 
     assert await log_store.client_owners("doc-other") == {}
 
 
+async def test_copies_refused_for_one_person_only(log_store: DocumentStore) -> None:
+    await log_store.refuse_copies(DOC, "lea", {7: 12, 9: 0}, 1)
+    await log_store.refuse_copies(DOC, "lea", {7: 30}, 2)  # 7 stays refused from 12
+    await log_store.refuse_copies(DOC, "hugo", {7: 3}, 3)
+    await log_store.refuse_copies(DOC, "hugo", {}, 4)
+    assert await log_store.refused_copies(DOC, "lea") == {7: 12, 9: 0}
+    assert await log_store.refused_copies(DOC, "hugo") == {7: 3}
+    assert await log_store.refused_copies(DOC, "ines") == {}
+    assert await log_store.refused_clients(DOC) == {}  # nobody else's
+
+
 async def test_concurrent_bindings_of_one_copy_agree(log_store: DocumentStore) -> None:
     found = await asyncio.gather(*(log_store.bind_clients(DOC, [42], person, 1)
                                    for person in ("lea", "hugo", "ines")))

@@ -45,6 +45,7 @@ HANDLED = {
     ("read_markers", "person_id"): "deleted",
     ("document_edits", "person_id"): "pseudonym",
     ("document_clients", "person_id"): "pseudonym (her copies stay hers)",
+    ("document_refused_copies", "person_id"): "pseudonym",
     ("document_people", "person_id"): "deleted",
     ("document_versions", "created_by"): "pseudonym",
     ("documents", "created_by"): "pseudonym",

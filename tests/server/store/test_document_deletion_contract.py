@@ -76,6 +76,7 @@ class School:
             b"\x00\x00")
         await self.documents.refuse_clients(document_id, {4242: 3}, NOW)
         await self.documents.bind_clients(document_id, [4243], self.ids["p1"], NOW)
+        await self.documents.refuse_copies(document_id, self.ids["p1"], {4244: 0}, NOW)
         return info
 
     async def attach(self, tmp_path: Path, document_id: str, attachment_id: str,
