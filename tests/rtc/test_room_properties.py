@@ -28,32 +28,7 @@ def peer_of(state: CallState, person: str) -> str:
 
 
 def apply(state: CallState, op: str, who: str, other: str, serial: int) -> CallState:
-    me, them = peer_of(state, who), peer_of(state, other)
-    if op == "join":
-        role = Role.MODERATOR if who == "m" else Role.VIEWER
-        joiner = Joiner(f"p-{who}-{serial}", "person-" + who, who, role, False, "n", "c")
-        return rtc.join(state, joiner, NOW, capacity=CAPACITY, mesh_size=3).state
-    transitions = {
-        "leave": lambda: rtc.leave(state, me),
-        "admit": lambda: rtc.admit(state, me, them, 3, CAPACITY),
-        "deny": lambda: rtc.deny(state, me, them),
-        "remove": lambda: rtc.remove(state, me, them),
-        "mute_all": lambda: rtc.mute_all(state, me),
-        "unmute": lambda: rtc.set_media(state, me, me, audio_muted=False, video_muted=None),
-        "lock": lambda: rtc.set_controls(state, me, Controls(
-            lobby=LobbyPolicy.ASK_MODERATOR, mic_locked=True), 3),
-        "unlock": lambda: rtc.set_controls(state, me, Controls(), 3),
-        "hand": lambda: rtc.set_hand(state, me, me, True),
-        "lower_all": lambda: rtc.lower_all(state, me),
-        "breakouts": lambda: rtc.open_breakouts(state, me, ["A", "B"], {them: 1}, 60, NOW),
-        "close": lambda: rtc.close_breakouts(state, me, NOW),
-        "end": lambda: rtc.end(state, me),
-        "revoke": lambda: rtc.revoke(state, "person-" + other),  # lost the class room
-    }
-    if op == "signal":
-        rtc.check_signal(state, me, them, video=True)
-        return state
-    return transitions[op]().state
+    return apply_outcome(state, op, who, other, serial).state
 
 
 @settings(max_examples=300, deadline=None)
@@ -181,10 +156,11 @@ def apply_outcome(state: CallState, op: str, who: str, other: str, serial: int) 
     if op == "join":
         role = Role.MODERATOR if who == "m" else Role.VIEWER
         joiner = Joiner(f"p-{who}-{serial}", "person-" + who, who, role, False, "n", "c")
-        return rtc.join(state, joiner, NOW + serial, capacity=CAPACITY, mesh_size=3)
-    if op == "signal":
-        return rtc.Outcome(state)
+        return rtc.join(state, joiner, NOW, capacity=CAPACITY, mesh_size=3)
     me, them = peer_of(state, who), peer_of(state, other)
+    if op == "signal":
+        rtc.check_signal(state, me, them, video=True)
+        return rtc.Outcome(state)
     return {
         "leave": lambda: rtc.leave(state, me),
         "admit": lambda: rtc.admit(state, me, them, 3, CAPACITY),
