@@ -11,8 +11,7 @@ wait, in order, and go to whoever is left.
 Used by the chat rooms (preau/server/live/hub.py), the document rooms
 (preau/collab/room.py) and the calls (preau/server/calls/relay.py): each
 defers a flush of what it held, and decides itself, at the flush, who still
-gets it. Chat and documents keep what they held with ``HeldRelays``; calls
-keep theirs per seat.
+gets it. Each keeps what it held with ``HeldRelays``.
 """
 
 from __future__ import annotations

@@ -595,9 +595,7 @@ class DocumentRoom:
                 # read first, so that only what is really new counts.
                 await self.sync_from_store()
                 fresh = self._fresh(ids)
-            unknown = [client for client in fresh if client not in owners]
-            if unknown:  # bound on another node since this room loaded?
-                owners.update(await self.store.client_owners(self.document_id, unknown))
+            await self._look_up_owners(fresh)
         except Exception:
             log.warning("document %s: store unreachable", self.document_id)
             self._refuse(peer, Refusal.UNAVAILABLE, "could not save this change, retry")
@@ -649,18 +647,18 @@ class DocumentRoom:
         a change of theirs the document accepted. A copy that never had one
         is nobody's: a refusal condemns it for no one (awareness ids are not
         proof: on a node where the copy is not open, anyone may claim one)."""
-        person = peer.person_id
-        mine = {client for client in clients if self.owners.get(client) == person}
-        unknown = [client for client in clients if client not in self.owners][:64]
+        try:
+            await self._look_up_owners(list(clients)[:64])
+        except Exception:
+            log.warning("document %s: store unreachable", self.document_id)
+        return {client for client in clients if self.owners.get(client) == peer.person_id}
+
+    async def _look_up_owners(self, clients: list[int]) -> None:
+        """Read the owners of ``clients`` this room does not know: bound on
+        another node since it loaded, or never bound (then still unknown)."""
+        unknown = [client for client in clients if client not in self.owners]
         if unknown:
-            try:  # bound on another node since this room loaded?
-                found = await self.store.client_owners(self.document_id, unknown)
-            except Exception:
-                log.warning("document %s: store unreachable", self.document_id)
-                return mine
-            self.owners.update(found)
-            mine.update(client for client in unknown if found.get(client) == person)
-        return mine
+            self.owners.update(await self.store.client_owners(self.document_id, unknown))
 
     # -- refused edits ---------------------------------------------------------
     def _brings_nothing(self, ids: updates.UpdateIds) -> bool:

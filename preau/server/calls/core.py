@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from preau.collab.gate import RelayGate
+from preau.collab.gate import HeldRelays, RelayGate
 from preau.rtc import room as rtc
 from preau.rtc.room import CallState, Outcome, Role
 from preau.rtc.signal import CandidateBudget
@@ -98,7 +98,7 @@ class CallCore:
     _tasks: set[asyncio.Task[Any]]
     relayed: int  # signalling messages written to peers (loadtests read it)
     gate: RelayGate  # held while a directory change's rights are re-read
-    _held: dict[str, list[tuple[LocalPeer, bytes]]]  # peer id → (its seat here, frame), held
+    _held: HeldRelays  # frames held while a directory change's rights are re-read
 
     # Implemented by one part, called by another (see each for what it does).
     async def _apply(self, call_id: str, transition: Callable[[CallState, int], Outcome],

@@ -25,7 +25,7 @@ from preau.rtc import room as rtc
 from preau.rtc.room import ALL, MODERATORS, CallRefused, CallState, Refusal
 from preau.rtc.signal import SdpType, SignalError, check_candidate, check_sdp
 from preau.server.broker import Subscription
-from preau.server.calls.core import CACHE_S, Cached, CallCore, Socket
+from preau.server.calls.core import CACHE_S, Cached, CallCore, LocalPeer, Socket
 from preau.server.calls.rules import (
     channel_of,
     error_of,
@@ -203,31 +203,20 @@ class CallRelay(CallCore):
             return
         if self.gate.held and not local.revoked:
             # Rights are being re-read: it goes once this peer is known to
-            # keep its seat (a revoked one is told at once, and only that).
-            if not self._held:
-                self.gate.defer(self._flush_held)
-            self._held.setdefault(peer, []).append((local, frame))
+            # keep its right (a revoked one is told at once, and only that).
+            self._held.held_back(lambda: self._after_hold(local, frame))
             return
         local.socket.push(frame)
         self.relayed += 1
 
-    def _flush_held(self) -> None:
-        """The re-check is done (the gate opened): held frames go, in order,
-        to the peers that kept their right; a revoked peer's are dropped. A
-        peer released meanwhile (the call ended, it was removed or left)
-        still gets what was held for it: its own ``call.ended`` or
-        ``call.left`` is among them."""
-        held, self._held = self._held, {}
-        for peer, frames in held.items():
-            now = self._peers.get(peer)
-            for local, frame in frames:
-                if local.revoked:
-                    break
-                if now is local:
-                    self._write(peer, local.call_id, frame)
-                elif not local.socket.closed:
-                    local.socket.push(frame)
-                    self.relayed += 1
+    def _after_hold(self, local: LocalPeer, frame: bytes) -> None:
+        """A frame held while rights were re-read, now the gate is open: to
+        a peer that kept its right, dropped for a revoked one. A peer released
+        meanwhile (the call ended, it was removed or left) still gets it: its
+        own ``call.ended`` or ``call.left`` is among them."""
+        if not local.revoked and not local.socket.closed:
+            local.socket.push(frame)
+            self.relayed += 1
 
     def _schedule_breakout_timer(self, state: CallState) -> None:
         timer = self._timers.pop(state.id, None)

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from preau.collab.gate import RelayGate
+from preau.collab.gate import HeldRelays, RelayGate
 from preau.rtc import room as rtc
 from preau.rtc.room import CallRefused, CallState, Controls, Outcome, Refusal, Role
 from preau.rtc.signal import CandidateBudget
@@ -93,7 +93,7 @@ class CallService(CallRelay, CallRights, CallSeating, CallCore):
         # Frames to this node's peers held while a directory change's rights
         # are re-read (preau/collab/gate.py; the composition root holds it).
         self.gate = RelayGate()
-        self._held: dict[str, list[tuple[LocalPeer, bytes]]] = {}
+        self._held = HeldRelays(self.gate)
         if hub is not None:
             hub.on_removal(self.member_removed)  # member.remove, on every node
         broker.on_resync(self.resync)  # removals first, then
